@@ -1,0 +1,215 @@
+//! General matrix multiply, `C = A·B` or `C += A·B`, for f32 and f64.
+//!
+//! Two versions side by side:
+//! - [`gemm_naive`]: the textbook triple loop, the reference for tests and benchmarks.
+//! - [`gemm`]: the BLIS/GotoBLAS scheme. B is packed into `KC×NR` micro-panels and A into `MR×KC`
+//!   micro-panels so the micro-kernel streams both from cache; the `MR×NR` tile of C lives in
+//!   registers for the whole `KC` loop (for f32 with AVX2+FMA: 6×16 = 12 ymm accumulators).
+//!   Row blocks of C are spread over the rayon pool.
+//!
+//! Operands are strided views ([`MatRef`]), so transposed operands (`Aᵀ` is `A` with its strides
+//! swapped) cost nothing extra: the packing step absorbs the strides.
+
+mod microkernel;
+mod naive;
+mod pack;
+
+pub use microkernel::GemmScalar;
+pub use naive::gemm_naive;
+
+use rayon::prelude::*;
+
+/// Depth of one packed block (the `k` extent kept in L1/L2).
+const KC: usize = 512;
+/// Rows of A packed at once (kept in L2).
+const MC: usize = 144;
+/// Columns of B packed at once (kept in L3).
+const NC: usize = 4080;
+/// Below this many multiply-adds a GEMM runs on the calling thread: rayon's fork costs more.
+const PARALLEL_MIN_MACS: usize = 48 * 48 * 48;
+
+/// A read-only strided matrix: element `(i, j)` is `data[offset + i·row_stride + j·col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a, T: Copy> MatRef<'a, T> {
+    /// A row-major matrix with `rows × cols` elements packed densely from `data[0]`.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
+        Self { data, offset: 0, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose as a view: rows and columns (and their strides) swap, no data moves.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> T {
+        self.data[self.offset + i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// A raw pointer that may cross threads: each task writes a disjoint tile of C.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// Read through a method so closures capture the whole `SendPtr`, not its raw field.
+    #[inline(always)]
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// `C = A·B` (or `C += A·B` with `accumulate`), C row-major with leading dimension `ldc`.
+///
+/// `A` is `m×k`, `B` is `k×n`, `C[i·ldc + j]` for `i < m`, `j < n`.
+/// Panics if the shapes disagree or C is too short (the tensor layer checks both first).
+pub fn gemm<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, accumulate: bool) {
+    check_c(a.rows, b.cols, c.len(), ldc);
+    assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
+    unsafe { gemm_unchecked(a, b, SendPtr(c.as_mut_ptr()), ldc, accumulate, true) }
+}
+
+/// `C[t] = A[t]·B[t]` for `t < batch`, where the t-th matrix of each operand starts `t·stride`
+/// elements after the first. Independent small products run in parallel; large ones parallelise
+/// inside.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_batched<T: GemmScalar>(
+    batch: usize,
+    a: MatRef<T>,
+    a_batch_stride: usize,
+    b: MatRef<T>,
+    b_batch_stride: usize,
+    c: &mut [T],
+    ldc: usize,
+    c_batch_stride: usize,
+    accumulate: bool,
+) {
+    assert_eq!(a.cols, b.rows, "gemm_batched: inner dimensions differ");
+    if batch == 0 || a.rows == 0 || b.cols == 0 {
+        return;
+    }
+    let c_len_needed = (batch - 1) * c_batch_stride + (a.rows - 1) * ldc + b.cols;
+    assert!(c.len() >= c_len_needed, "gemm_batched: C too short");
+    let c_ptr = SendPtr(c.as_mut_ptr());
+    let small = a.rows * a.cols * b.cols < PARALLEL_MIN_MACS * 8;
+    let one = |t: usize| {
+        let at = MatRef { offset: a.offset + t * a_batch_stride, ..a };
+        let bt = MatRef { offset: b.offset + t * b_batch_stride, ..b };
+        let ct = SendPtr(unsafe { c_ptr.get().add(t * c_batch_stride) });
+        // Safety: C was checked long enough for every batch; batches write disjoint tiles as long
+        // as c_batch_stride ≥ the extent of one C, which the tensor layer guarantees.
+        unsafe { gemm_unchecked(at, bt, ct, ldc, accumulate, !small) }
+    };
+    if small && batch > 1 {
+        (0..batch).into_par_iter().for_each(one);
+    } else {
+        (0..batch).for_each(one);
+    }
+}
+
+fn check_c(m: usize, n: usize, c_len: usize, ldc: usize) {
+    if m > 0 && n > 0 {
+        assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
+        assert!(c_len >= (m - 1) * ldc + n, "gemm: C has {c_len} elements, needs {}", (m - 1) * ldc + n);
+    }
+}
+
+/// The blocked driver. Safety: `c` must address `(m−1)·ldc + n` writable elements.
+unsafe fn gemm_unchecked<T: GemmScalar>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: SendPtr<T>,
+    ldc: usize,
+    accumulate: bool,
+    allow_parallel: bool,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                std::slice::from_raw_parts_mut(c.0.add(i * ldc), n).fill(T::ZERO);
+            }
+        }
+        return;
+    }
+    let (mr, nr) = (T::MR, T::NR);
+    let kernel = T::select_microkernel();
+    let threads = if allow_parallel && m * n * k >= PARALLEL_MIN_MACS { rayon::current_num_threads() } else { 1 };
+    let row_blocks = split_rows(m, mr, threads);
+    // When there are fewer row blocks than threads (short, wide products), split columns too.
+    let col_chunks = if row_blocks.len() >= threads { 1 } else { threads };
+    let mut packed_b = vec![T::ZERO; round_up(n.min(NC), nr) * KC.min(k)];
+
+    for jc in (0..n).step_by(NC) {
+        let nc = (n - jc).min(NC);
+        let panels = nc.div_ceil(nr);
+        let panels_per_chunk = panels.div_ceil(col_chunks);
+        for pc in (0..k).step_by(KC) {
+            let kc = (k - pc).min(KC);
+            pack::pack_b(&mut packed_b[..panels * nr * kc], b, pc, kc, jc, nc, nr, threads > 1);
+            let accumulate = accumulate || pc > 0;
+            let packed_b = &packed_b;
+            let work = |(block, chunk): ((usize, usize), usize)| {
+                let (ic, mc) = block;
+                let first_panel = chunk * panels_per_chunk;
+                let last_panel = (first_panel + panels_per_chunk).min(panels);
+                if first_panel >= last_panel {
+                    return;
+                }
+                let mut packed_a = vec![T::ZERO; round_up(mc, mr) * kc];
+                pack::pack_a(&mut packed_a, a, ic, mc, pc, kc, mr);
+                for panel in first_panel..last_panel {
+                    let jr = panel * nr;
+                    let pb = packed_b[panel * nr * kc..].as_ptr();
+                    for ir in (0..mc).step_by(mr) {
+                        let pa = packed_a[(ir / mr) * mr * kc..].as_ptr();
+                        let tile = c.get().add((ic + ir) * ldc + jc + jr);
+                        kernel(kc, pa, pb, tile, ldc, (mc - ir).min(mr), (nc - jr).min(nr), accumulate);
+                    }
+                }
+            };
+            let items: Vec<_> = row_blocks.iter().flat_map(|&blk| (0..col_chunks).map(move |ch| (blk, ch))).collect();
+            if threads > 1 {
+                items.into_par_iter().for_each(work);
+            } else {
+                items.into_iter().for_each(work);
+            }
+        }
+    }
+}
+
+/// Splits `m` rows into blocks of at most `MC` rows (multiples of `mr`), their count a multiple of
+/// `threads` where possible so every thread gets the same work.
+fn split_rows(m: usize, mr: usize, threads: usize) -> Vec<(usize, usize)> {
+    let mut blocks = m.div_ceil(MC).max(1);
+    blocks = blocks.div_ceil(threads) * threads;
+    let mc = round_up(m.div_ceil(blocks), mr).max(mr);
+    (0..m).step_by(mc).map(|start| (start, mc.min(m - start))).collect()
+}
+
+fn round_up(x: usize, to: usize) -> usize {
+    x.div_ceil(to) * to
+}
+
+#[cfg(test)]
+mod tests;

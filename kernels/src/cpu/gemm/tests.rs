@@ -1,0 +1,91 @@
+use super::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn random(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// Runs the packed GEMM and the naive loop on the same (possibly transposed) operands and compares.
+fn check<T: GemmScalar>(m: usize, n: usize, k: usize, transpose_a: bool, transpose_b: bool, accumulate: bool, tol: f64) {
+    let av: Vec<T> = random(m * k, 1).into_iter().map(T::from_f64).collect();
+    let bv: Vec<T> = random(k * n, 2).into_iter().map(T::from_f64).collect();
+    let a = if transpose_a { MatRef::row_major(&av, k, m).t() } else { MatRef::row_major(&av, m, k) };
+    let b = if transpose_b { MatRef::row_major(&bv, n, k).t() } else { MatRef::row_major(&bv, k, n) };
+    let ldc = n + 3;
+    let c0: Vec<T> = random(m * ldc, 3).into_iter().map(T::from_f64).collect();
+    let (mut fast, mut slow) = (c0.clone(), c0.clone());
+    gemm(a, b, &mut fast, ldc, accumulate);
+    gemm_naive(a, b, &mut slow, ldc, accumulate);
+    for (i, (x, y)) in fast.iter().zip(&slow).enumerate() {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "m={m} n={n} k={k} ta={transpose_a} tb={transpose_b}: C[{i}] {x} vs {y}");
+    }
+}
+
+#[test]
+fn packed_gemm_matches_naive_on_edge_shapes() {
+    for &(m, n, k) in &[(1, 1, 1), (5, 7, 3), (6, 16, 1), (13, 33, 17), (64, 64, 64), (97, 45, 300), (150, 20, 513), (7, 4100, 5)] {
+        for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+            check::<f32>(m, n, k, ta, tb, false, 1e-4);
+            check::<f64>(m, n, k, ta, tb, false, 1e-12);
+        }
+        check::<f32>(m, n, k, false, false, true, 1e-4);
+        check::<f64>(m, n, k, true, true, true, 1e-12);
+    }
+}
+
+#[test]
+fn portable_microkernel_matches_naive() {
+    // Exercise the fallback that CPUs without AVX2 use, whatever this CPU has.
+    let (m, n, k) = (6, 16, 37);
+    let a: Vec<f32> = random(m * k, 4).into_iter().map(|x| x as f32).collect();
+    let b: Vec<f32> = random(k * n, 5).into_iter().map(|x| x as f32).collect();
+    let (mut pa, mut pb) = (vec![0f32; m * k], vec![0f32; k * n]);
+    pack::pack_a(&mut pa, MatRef::row_major(&a, m, k), 0, m, 0, k, 6);
+    pack::pack_b(&mut pb, MatRef::row_major(&b, k, n), 0, k, 0, n, 16, false);
+    let mut c = vec![0f32; m * n];
+    unsafe { microkernel::microkernel_portable::<f32, 6, 16>(k, pa.as_ptr(), pb.as_ptr(), c.as_mut_ptr(), n, m, n, false) };
+    let mut reference = vec![0f32; m * n];
+    gemm_naive(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut reference, n, false);
+    for (x, y) in c.iter().zip(&reference) {
+        assert!((x - y).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn batched_gemm_matches_per_matrix_products() {
+    let (batch, m, n, k) = (5, 9, 11, 7);
+    let a: Vec<f64> = random(batch * m * k, 6);
+    let b: Vec<f64> = random(batch * k * n, 7);
+    let mut c = vec![0.0; batch * m * n];
+    gemm_batched(batch, MatRef::row_major(&a, m, k), m * k, MatRef::row_major(&b, k, n), k * n, &mut c, n, m * n, false);
+    for t in 0..batch {
+        let mut expect = vec![0.0; m * n];
+        let at = MatRef { offset: t * m * k, ..MatRef::row_major(&a, m, k) };
+        let bt = MatRef { offset: t * k * n, ..MatRef::row_major(&b, k, n) };
+        gemm_naive(at, bt, &mut expect, n, false);
+        for (x, y) in c[t * m * n..(t + 1) * m * n].iter().zip(&expect) {
+            assert!((x - y).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn k_zero_gives_zeros_or_keeps_c() {
+    let a: Vec<f32> = vec![];
+    let mut c = vec![5f32; 6];
+    gemm(MatRef::row_major(&a, 2, 0), MatRef::row_major(&a, 0, 3), &mut c, 3, true);
+    assert_eq!(c, vec![5.0; 6]);
+    gemm(MatRef::row_major(&a, 2, 0), MatRef::row_major(&a, 0, 3), &mut c, 3, false);
+    assert_eq!(c, vec![0.0; 6]);
+}
+
+#[test]
+fn hand_computed_2x2() {
+    let a = [1.0f32, 2.0, 3.0, 4.0];
+    let b = [5.0f32, 6.0, 7.0, 8.0];
+    let mut c = [0f32; 4];
+    gemm(MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), &mut c, 2, false);
+    assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+}
