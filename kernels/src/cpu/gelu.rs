@@ -1,0 +1,97 @@
+//! GELU, the Gaussian error linear unit, in its exact (erf) and tanh-approximate forms.
+
+use crate::Float;
+use rayon::prelude::*;
+
+const CHUNK: usize = 8192;
+/// `√(2/π)`
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// `1/√2`
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+/// `1/√(2π)`
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// Which GELU: the exact one or GPT-2's tanh approximation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeluApproximation {
+    /// `gelu(x) = x·Φ(x) = ½x(1 + erf(x/√2))`
+    Erf,
+    /// `gelu(x) ≈ ½x(1 + tanh(u))`, `u = √(2/π)(x + 0.044715x³)`
+    Tanh,
+}
+
+/// One value of GELU (see [`GeluApproximation`] for the two formulas).
+#[inline]
+pub fn gelu_scalar<T: Float>(x: T, approx: GeluApproximation) -> T {
+    let half = T::from_f64(0.5);
+    match approx {
+        GeluApproximation::Erf => half * x * (T::ONE + (x * T::from_f64(FRAC_1_SQRT_2)).erf()),
+        GeluApproximation::Tanh => {
+            let u = T::from_f64(SQRT_2_OVER_PI) * (x + T::from_f64(0.044715) * x * x * x);
+            half * x * (T::ONE + u.tanh())
+        }
+    }
+}
+
+/// The derivative of GELU at `x`:
+/// - erf: `Φ(x) + x·φ(x)`, `φ(x) = exp(−x²/2)/√(2π)`;
+/// - tanh: `½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)`.
+#[inline]
+pub fn gelu_derivative<T: Float>(x: T, approx: GeluApproximation) -> T {
+    let half = T::from_f64(0.5);
+    match approx {
+        GeluApproximation::Erf => {
+            let cdf = half * (T::ONE + (x * T::from_f64(FRAC_1_SQRT_2)).erf());
+            let pdf = (-half * x * x).exp() * T::from_f64(FRAC_1_SQRT_2PI);
+            cdf + x * pdf
+        }
+        GeluApproximation::Tanh => {
+            let c = T::from_f64(0.044715);
+            let k = T::from_f64(SQRT_2_OVER_PI);
+            let t = (k * (x + c * x * x * x)).tanh();
+            half * (T::ONE + t) + half * x * (T::ONE - t * t) * k * (T::ONE + T::from_f64(3.0) * c * x * x)
+        }
+    }
+}
+
+/// `y = gelu(x)` elementwise, in parallel.
+pub fn gelu<T: Float>(x: &[T], y: &mut [T], approx: GeluApproximation) {
+    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = gelu_scalar(x, approx);
+        }
+    });
+}
+
+/// `dx = dy ⊙ gelu′(x)` elementwise, in parallel.
+pub fn gelu_backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T], approx: GeluApproximation) {
+    dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK))).for_each(|(dx, (x, dy))| {
+        for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+            *dx = dy * gelu_derivative(x, approx);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // gelu(1) = Φ(1) = 0.8413447460685429; the tanh form is within 1e-3 of it.
+        assert!((gelu_scalar(1.0f64, GeluApproximation::Erf) - 0.841_344_746_068_542_9).abs() < 1e-15);
+        assert!((gelu_scalar(1.0f64, GeluApproximation::Tanh) - 0.841_344_746_068_542_9).abs() < 1e-3);
+        assert_eq!(gelu_scalar(0.0f64, GeluApproximation::Tanh), 0.0);
+    }
+
+    #[test]
+    fn derivative_matches_finite_differences() {
+        for approx in [GeluApproximation::Erf, GeluApproximation::Tanh] {
+            for &x in &[-3.0f64, -0.7, 0.0, 0.4, 2.5] {
+                let h = 1e-6;
+                let fd = (gelu_scalar(x + h, approx) - gelu_scalar(x - h, approx)) / (2.0 * h);
+                assert!((fd - gelu_derivative(x, approx)).abs() < 1e-8, "{approx:?} at {x}");
+            }
+        }
+    }
+}

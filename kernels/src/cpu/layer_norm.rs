@@ -1,0 +1,112 @@
+//! Layer normalisation over the last axis of a row-major `(rows, cols)` buffer.
+
+use super::rows_per_task;
+use crate::Float;
+use rayon::prelude::*;
+
+/// Forward, per row: `μ = mean(x)`, `σ² = mean((x − μ)²)` (biased, as PyTorch),
+/// `rstd = 1/√(σ² + ε)`, `x̂ = (x − μ)·rstd`, `y = x̂ ⊙ γ + β`.
+/// Caches `μ` and `rstd` per row in `mean` and `rstd`: exactly what backward needs.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_rows<T: Float>(x: &[T], gamma: &[T], beta: &[T], eps: T, y: &mut [T], mean: &mut [T], rstd: &mut [T], cols: usize) {
+    let rows_per = rows_per_task(cols);
+    let n = T::from_f64(cols as f64);
+    y.par_chunks_mut(rows_per * cols)
+        .zip(x.par_chunks(rows_per * cols))
+        .zip(mean.par_chunks_mut(rows_per).zip(rstd.par_chunks_mut(rows_per)))
+        .for_each(|((y, x), (mean, rstd))| {
+            for (((y, x), mu), rs) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(mean).zip(rstd) {
+                let m = x.iter().copied().sum::<T>() / n;
+                let var = x.iter().map(|&v| (v - m) * (v - m)).sum::<T>() / n;
+                let r = T::ONE / (var + eps).sqrt();
+                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+                    *y = (x - m) * r * g + b;
+                }
+                *mu = m;
+                *rs = r;
+            }
+        });
+}
+
+/// Backward. With `x̂ = (x − μ)·rstd` and `g = dy ⊙ γ`, per row:
+/// `dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`; over all rows: `dγ = Σ dy ⊙ x̂`, `dβ = Σ dy`.
+/// `dgamma` and `dbeta` are overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward_rows<T: Float>(
+    x: &[T],
+    gamma: &[T],
+    mean: &[T],
+    rstd: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    dgamma: &mut [T],
+    dbeta: &mut [T],
+    cols: usize,
+) {
+    let rows_per = rows_per_task(cols);
+    let n = T::from_f64(cols as f64);
+    let chunk = rows_per * cols;
+    dx.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
+        .zip(mean.par_chunks(rows_per).zip(rstd.par_chunks(rows_per)))
+        .for_each(|((dx, (x, dy)), (mean, rstd))| {
+            for ((((dx, x), dy), &mu), &rs) in dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd) {
+                let (mut g_mean, mut gx_mean) = (T::ZERO, T::ZERO);
+                for ((&x, &dy), &w) in x.iter().zip(dy).zip(gamma) {
+                    let g = dy * w;
+                    g_mean += g;
+                    gx_mean += g * (x - mu) * rs;
+                }
+                g_mean /= n;
+                gx_mean /= n;
+                for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(gamma) {
+                    let xhat = (x - mu) * rs;
+                    *dx = rs * (dy * w - g_mean - xhat * gx_mean);
+                }
+            }
+        });
+    // dγ, dβ: column sums over rows; partial sums per task, then added up.
+    let (dg, db) = x
+        .par_chunks(chunk)
+        .zip(dy.par_chunks(chunk))
+        .zip(mean.par_chunks(rows_per).zip(rstd.par_chunks(rows_per)))
+        .map(|((x, dy), (mean, rstd))| {
+            let (mut dg, mut db) = (vec![T::ZERO; cols], vec![T::ZERO; cols]);
+            for (((x, dy), &mu), &rs) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd) {
+                for (j, (&x, &dy)) in x.iter().zip(dy).enumerate() {
+                    dg[j] += dy * (x - mu) * rs;
+                    db[j] += dy;
+                }
+            }
+            (dg, db)
+        })
+        .reduce(
+            || (vec![T::ZERO; cols], vec![T::ZERO; cols]),
+            |(mut ga, mut ba), (gb, bb)| {
+                ga.iter_mut().zip(gb).for_each(|(a, b)| *a += b);
+                ba.iter_mut().zip(bb).for_each(|(a, b)| *a += b);
+                (ga, ba)
+            },
+        );
+    dgamma.copy_from_slice(&dg);
+    dbeta.copy_from_slice(&db);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalised_rows_have_zero_mean_unit_variance() {
+        let x = [1.0f64, 2.0, 3.0, 4.0, -5.0, 0.5, 0.25, 8.0];
+        let (mut y, mut mean, mut rstd) = ([0.0; 8], [0.0; 2], [0.0; 2]);
+        layer_norm_rows(&x, &[1.0; 4], &[0.0; 4], 0.0, &mut y, &mut mean, &mut rstd, 4);
+        assert!((mean[0] - 2.5).abs() < 1e-15);
+        assert!((rstd[0] - 1.0 / 1.25f64.sqrt()).abs() < 1e-15);
+        for row in y.chunks(4) {
+            let m: f64 = row.iter().sum::<f64>() / 4.0;
+            let v: f64 = row.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / 4.0;
+            assert!(m.abs() < 1e-15 && (v - 1.0).abs() < 1e-14);
+        }
+    }
+}

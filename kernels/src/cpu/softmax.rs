@@ -1,0 +1,118 @@
+//! Softmax and log-softmax over the last axis of a row-major `(rows, cols)` buffer, forward and
+//! backward, one pass per row, rows in parallel.
+
+use super::rows_per_task;
+use crate::Float;
+use rayon::prelude::*;
+
+/// `y = softmax(x)` per row: `yᵢ = exp(xᵢ − m) / Σⱼ exp(xⱼ − m)` with `m = maxⱼ xⱼ`, so no `exp`
+/// overflows. A row that is entirely `−∞` (fully masked) gives zeros instead of NaN.
+pub fn softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
+    let chunk = rows_per_task(cols) * cols;
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
+        for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+            let max = row_max(x);
+            if max == T::NEG_INFINITY {
+                y.fill(T::ZERO);
+                continue;
+            }
+            let mut sum = T::ZERO;
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = (x - max).exp();
+                sum += *y;
+            }
+            let inv = T::ONE / sum;
+            y.iter_mut().for_each(|y| *y *= inv);
+        }
+    });
+}
+
+/// Softmax backward: `dx = y ⊙ (dy − Σⱼ dyⱼ·yⱼ)` per row (the Jacobian `diag(y) − y·yᵀ` applied to dy).
+pub fn softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
+    let chunk = rows_per_task(cols) * cols;
+    dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
+        for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
+            let dot: T = y.iter().zip(dy).map(|(&y, &dy)| y * dy).sum();
+            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                *dx = y * (dy - dot);
+            }
+        }
+    });
+}
+
+/// `y = log_softmax(x)` per row: `yᵢ = xᵢ − m − log Σⱼ exp(xⱼ − m)`, `m = maxⱼ xⱼ`.
+pub fn log_softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
+    let chunk = rows_per_task(cols) * cols;
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
+        for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+            let lse = log_sum_exp(x);
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x - lse;
+            }
+        }
+    });
+}
+
+/// Log-softmax backward: `dx = dy − softmax(x)·Σⱼ dyⱼ = dy − exp(y)·Σⱼ dyⱼ` per row.
+pub fn log_softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
+    let chunk = rows_per_task(cols) * cols;
+    dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
+        for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
+            let sum: T = dy.iter().copied().sum();
+            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                *dx = dy - y.exp() * sum;
+            }
+        }
+    });
+}
+
+/// `log Σⱼ exp(xⱼ)`, computed as `m + log Σⱼ exp(xⱼ − m)`.
+pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
+    let max = row_max(x);
+    if max == T::NEG_INFINITY {
+        return max;
+    }
+    let sum: T = x.iter().map(|&x| (x - max).exp()).sum();
+    max + sum.ln()
+}
+
+fn row_max<T: Float>(x: &[T]) -> T {
+    x.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_matches_definition_and_is_shift_invariant() {
+        let x = [1.0f64, 2.0, 3.0, 1000.0, 1001.0, 1002.0];
+        let mut y = [0.0; 6];
+        softmax_rows(&x, &mut y, 3);
+        let e: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp()).collect();
+        let s: f64 = e.iter().sum();
+        for i in 0..3 {
+            assert!((y[i] - e[i] / s).abs() < 1e-15);
+            assert!((y[i + 3] - y[i]).abs() < 1e-15, "large inputs must not overflow");
+        }
+    }
+
+    #[test]
+    fn fully_masked_row_gives_zeros() {
+        let x = [f32::NEG_INFINITY; 4];
+        let mut y = [1.0f32; 4];
+        softmax_rows(&x, &mut y, 4);
+        assert_eq!(y, [0.0; 4]);
+    }
+
+    #[test]
+    fn log_softmax_is_log_of_softmax() {
+        let x = [0.3f64, -1.2, 2.5, 0.0, 4.0, -3.0];
+        let (mut y, mut ly) = ([0.0; 6], [0.0; 6]);
+        softmax_rows(&x, &mut y, 3);
+        log_softmax_rows(&x, &mut ly, 3);
+        for (a, b) in y.iter().zip(&ly) {
+            assert!((a.ln() - b).abs() < 1e-14);
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod pack;
 pub use microkernel::GemmScalar;
 pub use naive::gemm_naive;
 
+use super::SendPtr;
 use rayon::prelude::*;
 
 /// Depth of one packed block (the `k` extent kept in L1/L2).
@@ -59,20 +60,6 @@ impl<'a, T: Copy> MatRef<'a, T> {
     #[inline(always)]
     pub fn at(&self, i: usize, j: usize) -> T {
         self.data[self.offset + i * self.row_stride + j * self.col_stride]
-    }
-}
-
-/// A raw pointer that may cross threads: each task writes a disjoint tile of C.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    /// Read through a method so closures capture the whole `SendPtr`, not its raw field.
-    #[inline(always)]
-    fn get(self) -> *mut T {
-        self.0
     }
 }
 
