@@ -1,1 +1,41 @@
+//! `tensor`: an n-dimensional array = storage (per device) + layout (shape, strides, offset) +
+//! dtype, with the ops a Transformer needs. Every public op returns [`Result`]; errors name the op
+//! and the shapes, dtypes and devices involved.
+//!
+//! ```
+//! use tensor::{DType, Tensor};
+//! let a = Tensor::from_vec(vec![1f32, 2., 3., 4.], &[2, 2])?;
+//! let b = a.t()?.matmul(&a)?; // AᵀA
+//! assert_eq!(b.to_vec::<f32>()?, vec![10., 14., 14., 20.]);
+//! # Ok::<(), tensor::Error>(())
+//! ```
 
+pub mod cpu;
+mod device;
+mod display;
+mod dtype;
+mod error;
+mod layout;
+pub mod op;
+mod ops;
+pub mod shape;
+mod storage;
+#[allow(clippy::module_inception)]
+mod tensor;
+
+pub use device::Device;
+pub use dtype::{DType, Element, FloatElement};
+pub use error::{Error, Result};
+pub use half::{bf16, f16};
+pub use layout::{Layout, StridedOffsets};
+pub use op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
+pub use ops::AdamWConfig;
+pub use shape::Dim;
+pub use storage::Storage;
+pub use tensor::Tensor;
+
+/// Seeded random numbers for `randn` / `uniform`: `tensor::rng(42)` gives a reproducible stream.
+pub fn rng(seed: u64) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::seed_from_u64(seed)
+}

@@ -68,41 +68,44 @@ impl<'a, T: Copy> MatRef<'a, T> {
 /// `A` is `m×k`, `B` is `k×n`, `C[i·ldc + j]` for `i < m`, `j < n`.
 /// Panics if the shapes disagree or C is too short (the tensor layer checks both first).
 pub fn gemm<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, accumulate: bool) {
-    check_c(a.rows, b.cols, c.len(), ldc);
+    check_c(a.rows, b.cols, ldc, c.len());
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
-    unsafe { gemm_unchecked(a, b, SendPtr(c.as_mut_ptr()), ldc, accumulate, true) }
+    unsafe { gemm_unchecked(a, b, SendPtr::new(c), ldc, accumulate, true) }
 }
 
-/// `C[t] = A[t]·B[t]` for `t < batch`, where the t-th matrix of each operand starts `t·stride`
-/// elements after the first. Independent small products run in parallel; large ones parallelise
-/// inside.
+/// `C[t] = A[t]·B[t]` for each batch entry `t`, where A[t] starts at `a_offsets[t]` (instead of
+/// `a.offset`), B[t] at `b_offsets[t]`, and C[t] at `t·c_batch_stride`. Offsets rather than one
+/// stride, so broadcast batch dims (stride 0) and any batch layout work. Independent small products
+/// run in parallel; large ones parallelise inside.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_batched<T: GemmScalar>(
-    batch: usize,
     a: MatRef<T>,
-    a_batch_stride: usize,
+    a_offsets: &[usize],
     b: MatRef<T>,
-    b_batch_stride: usize,
+    b_offsets: &[usize],
     c: &mut [T],
     ldc: usize,
     c_batch_stride: usize,
     accumulate: bool,
 ) {
     assert_eq!(a.cols, b.rows, "gemm_batched: inner dimensions differ");
+    assert_eq!(a_offsets.len(), b_offsets.len(), "gemm_batched: batch sizes differ");
+    let batch = a_offsets.len();
     if batch == 0 || a.rows == 0 || b.cols == 0 {
         return;
     }
-    let c_len_needed = (batch - 1) * c_batch_stride + (a.rows - 1) * ldc + b.cols;
-    assert!(c.len() >= c_len_needed, "gemm_batched: C too short");
-    let c_ptr = SendPtr(c.as_mut_ptr());
+    check_c(a.rows, b.cols, ldc, c.len().saturating_sub((batch - 1) * c_batch_stride));
+    assert!(c_batch_stride >= (a.rows - 1) * ldc + b.cols || batch == 1, "gemm_batched: C batches overlap");
+    let c_ptr = SendPtr::new(c);
     let small = a.rows * a.cols * b.cols < PARALLEL_MIN_MACS * 8;
     let one = |t: usize| {
-        let at = MatRef { offset: a.offset + t * a_batch_stride, ..a };
-        let bt = MatRef { offset: b.offset + t * b_batch_stride, ..b };
-        let ct = SendPtr(unsafe { c_ptr.get().add(t * c_batch_stride) });
-        // Safety: C was checked long enough for every batch; batches write disjoint tiles as long
-        // as c_batch_stride ≥ the extent of one C, which the tensor layer guarantees.
-        unsafe { gemm_unchecked(at, bt, ct, ldc, accumulate, !small) }
+        let at = MatRef { offset: a_offsets[t], ..a };
+        let bt = MatRef { offset: b_offsets[t], ..b };
+        // Safety: C was checked long enough for every batch, and batches do not overlap.
+        unsafe {
+            let ct = SendPtr(c_ptr.get().add(t * c_batch_stride));
+            gemm_unchecked(at, bt, ct, ldc, accumulate, !small)
+        }
     };
     if small && batch > 1 {
         (0..batch).into_par_iter().for_each(one);
@@ -111,7 +114,7 @@ pub fn gemm_batched<T: GemmScalar>(
     }
 }
 
-fn check_c(m: usize, n: usize, c_len: usize, ldc: usize) {
+fn check_c(m: usize, n: usize, ldc: usize, c_len: usize) {
     if m > 0 && n > 0 {
         assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
         assert!(c_len >= (m - 1) * ldc + n, "gemm: C has {c_len} elements, needs {}", (m - 1) * ldc + n);

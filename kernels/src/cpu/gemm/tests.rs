@@ -59,11 +59,14 @@ fn batched_gemm_matches_per_matrix_products() {
     let a: Vec<f64> = random(batch * m * k, 6);
     let b: Vec<f64> = random(batch * k * n, 7);
     let mut c = vec![0.0; batch * m * n];
-    gemm_batched(batch, MatRef::row_major(&a, m, k), m * k, MatRef::row_major(&b, k, n), k * n, &mut c, n, m * n, false);
+    let a_offsets: Vec<usize> = (0..batch).map(|t| t * m * k).collect();
+    // B broadcast over odd batches: offsets may repeat.
+    let b_offsets: Vec<usize> = (0..batch).map(|t| (t % 2) * k * n).collect();
+    gemm_batched(MatRef::row_major(&a, m, k), &a_offsets, MatRef::row_major(&b, k, n), &b_offsets, &mut c, n, m * n, false);
     for t in 0..batch {
         let mut expect = vec![0.0; m * n];
         let at = MatRef { offset: t * m * k, ..MatRef::row_major(&a, m, k) };
-        let bt = MatRef { offset: t * k * n, ..MatRef::row_major(&b, k, n) };
+        let bt = MatRef { offset: (t % 2) * k * n, ..MatRef::row_major(&b, k, n) };
         gemm_naive(at, bt, &mut expect, n, false);
         for (x, y) in c[t * m * n..(t + 1) * m * n].iter().zip(&expect) {
             assert!((x - y).abs() < 1e-12);

@@ -1,0 +1,69 @@
+//! Elementwise ops on the CPU: unary maps, broadcasting binary ops, comparisons and `where`.
+//! Binary operands arrive with layouts already broadcast to the output shape (stride 0 repeats).
+
+use super::{contiguous_cow, map_compute, map_float, map_float2, CpuStorage, PARALLEL_MIN_ELEMS};
+use crate::dtype::{Element, FloatElement};
+use crate::op::{BinaryOp, CmpOp, UnaryOp};
+use crate::{Error, Layout, Result};
+use rayon::prelude::*;
+
+impl CpuStorage {
+    pub fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Self> {
+        Ok(map_float!(op.name(), self, layout.shape(), |v| map_compute(v, layout, |x| op.apply(x))))
+    }
+
+    pub fn binary(&self, lhs: &Layout, rhs_storage: &Self, rhs: &Layout, op: BinaryOp) -> Result<Self> {
+        Ok(map_float2!(op.name(), self, rhs_storage, lhs.shape(), |a, b| zip_map(a, lhs, b, rhs, |x, y| {
+            op.apply(x, y)
+        })))
+    }
+
+    /// `1` where `lhs ⋈ rhs`, else `0`, as u32. Works for every dtype (compared as stored).
+    pub fn cmp(&self, lhs: &Layout, rhs_storage: &Self, rhs: &Layout, op: CmpOp) -> Result<Self> {
+        let out = match (self, rhs_storage) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => cmp_map(a, lhs, b, rhs, op),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => cmp_map(a, lhs, b, rhs, op),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => cmp_map(a, lhs, b, rhs, op),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => cmp_map(a, lhs, b, rhs, op),
+            (CpuStorage::U32(a), CpuStorage::U32(b)) => cmp_map(a, lhs, b, rhs, op),
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => cmp_map(a, lhs, b, rhs, op),
+            (l, r) => return Err(Error::DTypeMismatch { op: op.name(), lhs: l.dtype(), rhs: r.dtype() }),
+        };
+        Ok(CpuStorage::U32(out))
+    }
+
+    /// `out = mask ≠ 0 ? on_true : on_false`, all three layouts broadcast to the output shape.
+    pub fn where_cond(&self, mask: &Layout, t: &Self, t_layout: &Layout, f: &Self, f_layout: &Layout) -> Result<Self> {
+        let CpuStorage::U32(m) = self else {
+            return Err(Error::invalid("where_cond", format!("mask must be u32, got {:?} (shape {:?})", self.dtype(), mask.shape())));
+        };
+        Ok(map_float2!("where_cond", t, f, t_layout.shape(), |a, b| {
+            mask.offsets()
+                .zip(t_layout.offsets().zip(f_layout.offsets()))
+                .map(|(mo, (to, fo))| if m[mo] != 0 { a[to] } else { b[fo] })
+                .collect()
+        }))
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` over two layouts of the same shape, computing in the compute type.
+fn zip_map<T: FloatElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout, f: impl Fn(T::Compute, T::Compute) -> T::Compute + Sync) -> Vec<T> {
+    let g = |x: T, y: T| T::from_compute(f(x.to_compute(), y.to_compute()));
+    if la.is_contiguous() && lb.is_contiguous() {
+        let (a, b) = (contiguous_cow(a, la), contiguous_cow(b, lb));
+        if a.len() >= PARALLEL_MIN_ELEMS {
+            return a.par_iter().zip(b.par_iter()).map(|(&x, &y)| g(x, y)).collect();
+        }
+        return a.iter().zip(b.iter()).map(|(&x, &y)| g(x, y)).collect();
+    }
+    if lb.strides().iter().all(|&s| s == 0) {
+        // A broadcast scalar on the right: the common `x op c` case.
+        let y = b[lb.offset()];
+        return map_compute(a, la, |x| f(x, y.to_compute()));
+    }
+    la.offsets().zip(lb.offsets()).map(|(i, j)| g(a[i], b[j])).collect()
+}
+
+fn cmp_map<T: Element>(a: &[T], la: &Layout, b: &[T], lb: &Layout, op: CmpOp) -> Vec<u32> {
+    la.offsets().zip(lb.offsets()).map(|(i, j)| op.apply(a[i], b[j]) as u32).collect()
+}

@@ -1,0 +1,233 @@
+//! The CPU backend: storage as typed vectors, and every op as a function over (data, layout).
+//! Float math runs in the element's compute type (f32 for bf16/f16, see [`FloatElement`]).
+
+mod elementwise;
+mod index;
+pub(crate) use index::embedding;
+mod matmul;
+mod nn;
+mod reduce;
+
+use crate::dtype::{Element, FloatElement};
+use crate::{DType, Device, Error, Layout, Result};
+use half::{bf16, f16};
+use std::borrow::Cow;
+
+/// Elements of a CPU tensor, one variant per dtype.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CpuStorage {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    BF16(Vec<bf16>),
+    F16(Vec<f16>),
+    U32(Vec<u32>),
+    I64(Vec<i64>),
+}
+
+/// Runs `$body` with `$v` bound to the typed vector of a float storage, wrapping the resulting
+/// vector back into the same variant; other dtypes are an `UnsupportedDType` error.
+macro_rules! map_float {
+    ($op:expr, $storage:expr, $shape:expr, |$v:ident| $body:expr) => {
+        match $storage {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::BF16($v) => CpuStorage::BF16($body),
+            CpuStorage::F16($v) => CpuStorage::F16($body),
+            other => return Err($crate::cpu::unsupported($op, other.dtype(), $shape)),
+        }
+    };
+}
+
+/// Like [`map_float`] for two storages that must have the same float dtype.
+macro_rules! map_float2 {
+    ($op:expr, $lhs:expr, $rhs:expr, $shape:expr, |$a:ident, $b:ident| $body:expr) => {
+        match ($lhs, $rhs) {
+            (CpuStorage::F32($a), CpuStorage::F32($b)) => CpuStorage::F32($body),
+            (CpuStorage::F64($a), CpuStorage::F64($b)) => CpuStorage::F64($body),
+            (CpuStorage::BF16($a), CpuStorage::BF16($b)) => CpuStorage::BF16($body),
+            (CpuStorage::F16($a), CpuStorage::F16($b)) => CpuStorage::F16($body),
+            (l, r) if l.dtype() != r.dtype() => return Err(Error::DTypeMismatch { op: $op, lhs: l.dtype(), rhs: r.dtype() }),
+            (l, _) => return Err($crate::cpu::unsupported($op, l.dtype(), $shape)),
+        }
+    };
+}
+
+/// Like [`map_float`] for every dtype, floats and integers.
+macro_rules! map_any {
+    ($storage:expr, |$v:ident| $body:expr) => {
+        match $storage {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::BF16($v) => CpuStorage::BF16($body),
+            CpuStorage::F16($v) => CpuStorage::F16($body),
+            CpuStorage::U32($v) => CpuStorage::U32($body),
+            CpuStorage::I64($v) => CpuStorage::I64($body),
+        }
+    };
+}
+
+/// Runs `$body` (producing a value, not a storage) with `$v` bound to the typed vector, any dtype.
+macro_rules! with_any {
+    ($storage:expr, |$v:ident| $body:expr) => {
+        match $storage {
+            CpuStorage::F32($v) => $body,
+            CpuStorage::F64($v) => $body,
+            CpuStorage::BF16($v) => $body,
+            CpuStorage::F16($v) => $body,
+            CpuStorage::U32($v) => $body,
+            CpuStorage::I64($v) => $body,
+        }
+    };
+}
+
+pub(crate) use {map_any, map_float, map_float2};
+
+pub(crate) fn unsupported(op: &'static str, dtype: DType, shape: &[usize]) -> Error {
+    Error::UnsupportedDType { op, dtype, device: Device::Cpu, shape: shape.to_vec() }
+}
+
+/// The elements of `layout` in row-major order: a borrowed slice when already contiguous.
+pub(crate) fn contiguous_cow<'a, T: Copy>(data: &'a [T], layout: &Layout) -> Cow<'a, [T]> {
+    if layout.is_contiguous() {
+        let start = layout.offset();
+        Cow::Borrowed(&data[start..start + layout.elem_count()])
+    } else {
+        Cow::Owned(layout.offsets().map(|o| data[o]).collect())
+    }
+}
+
+impl CpuStorage {
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::BF16(_) => DType::BF16,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::U32(_) => DType::U32,
+            CpuStorage::I64(_) => DType::I64,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        with_any!(self, |v| v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A storage of `n` copies of `value` (converted to `dtype`).
+    pub fn full(value: f64, n: usize, dtype: DType) -> Self {
+        Self::from_f64_iter(std::iter::repeat_n(value, n), dtype)
+    }
+
+    /// Converts f64 values into a storage of `dtype`.
+    pub fn from_f64_iter(values: impl Iterator<Item = f64>, dtype: DType) -> Self {
+        match dtype {
+            DType::F32 => CpuStorage::F32(values.map(f32::from_f64).collect()),
+            DType::F64 => CpuStorage::F64(values.collect()),
+            DType::BF16 => CpuStorage::BF16(values.map(bf16::from_f64).collect()),
+            DType::F16 => CpuStorage::F16(values.map(f16::from_f64).collect()),
+            DType::U32 => CpuStorage::U32(values.map(|x| x as u32).collect()),
+            DType::I64 => CpuStorage::I64(values.map(|x| x as i64).collect()),
+        }
+    }
+
+    /// The elements of `layout`, densely in row-major order.
+    pub fn contiguous(&self, layout: &Layout) -> Self {
+        map_any!(self, |v| contiguous_cow(v, layout).into_owned())
+    }
+
+    /// The elements of `layout` converted to `dtype` (through f64, exact for every supported pair
+    /// except narrowing float conversions, which round to nearest).
+    pub fn to_dtype(&self, layout: &Layout, dtype: DType) -> Self {
+        with_any!(self, |v| Self::from_f64_iter(layout.offsets().map(|o| v[o].to_f64()), dtype))
+    }
+
+    /// The elements of `layout` as f64, in row-major order.
+    pub fn to_f64_vec(&self, layout: &Layout) -> Vec<f64> {
+        with_any!(self, |v| layout.offsets().map(|o| v[o].to_f64()).collect())
+    }
+
+    /// Integer ids (u32 or i64) as indices `< size`, or an error naming the op and the bad id.
+    pub fn indices(&self, layout: &Layout, size: usize, op: &'static str) -> Result<Vec<usize>> {
+        let check = |id: i64| {
+            if id < 0 || id as usize >= size {
+                Err(Error::IndexOutOfRange { op, index: id, size })
+            } else {
+                Ok(id as usize)
+            }
+        };
+        match self {
+            CpuStorage::U32(v) => layout.offsets().map(|o| check(v[o] as i64)).collect(),
+            CpuStorage::I64(v) => layout.offsets().map(|o| check(v[o])).collect(),
+            other => Err(Error::invalid(op, format!("indices must be u32 or i64, got {:?} (shape {:?})", other.dtype(), layout.shape()))),
+        }
+    }
+}
+
+/// Maps a float slice through `f` in the compute type, in parallel when large.
+pub(crate) fn map_compute<T: FloatElement>(data: &[T], layout: &Layout, f: impl Fn(T::Compute) -> T::Compute + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    let g = |x: T| T::from_compute(f(x.to_compute()));
+    let src = contiguous_cow(data, layout);
+    if src.len() >= PARALLEL_MIN_ELEMS {
+        src.par_iter().map(|&x| g(x)).collect()
+    } else {
+        src.iter().map(|&x| g(x)).collect()
+    }
+}
+
+/// Elementwise work below this size stays on one thread.
+pub(crate) const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+
+/// The link between an element type and its storage variant, for generic backend code.
+pub trait IntoStorage: Element {
+    fn into_storage(v: Vec<Self>) -> CpuStorage;
+    /// The typed elements, if the storage holds this type.
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+}
+
+macro_rules! into_storage {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl IntoStorage for $t {
+            fn into_storage(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$variant(v)
+            }
+            fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+/// Calls the generic `$func::<T>(args…)` with `T` the Rust type of a float dtype.
+macro_rules! by_float_dtype {
+    ($op:expr, $dtype:expr, $shape:expr, $func:ident($($arg:expr),*)) => {
+        match $dtype {
+            DType::F32 => $func::<f32>($($arg),*),
+            DType::F64 => $func::<f64>($($arg),*),
+            DType::BF16 => $func::<half::bf16>($($arg),*),
+            DType::F16 => $func::<half::f16>($($arg),*),
+            other => Err($crate::cpu::unsupported($op, other, $shape)),
+        }
+    };
+}
+pub(crate) use by_float_dtype;
+
+/// The typed elements of `s` as a contiguous slice of `layout`, or a dtype-mismatch error.
+pub(crate) fn typed<'a, T: IntoStorage>(op: &'static str, s: &'a CpuStorage, layout: &Layout) -> Result<Cow<'a, [T]>> {
+    let v = T::slice(s).ok_or(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: s.dtype() })?;
+    Ok(contiguous_cow(v, layout))
+}
+into_storage!(f32 => F32, f64 => F64, bf16 => BF16, f16 => F16, u32 => U32, i64 => I64);

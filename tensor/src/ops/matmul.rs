@@ -1,0 +1,36 @@
+//! Matrix multiplication with batched and broadcast batch dims.
+
+use crate::shape::broadcast_shapes;
+use crate::{Error, Result, Tensor};
+
+impl Tensor {
+    /// `C = A·B` over the last two dims: `[…, m, k] · […, k, n] → […, m, n]`, the batch dims
+    /// broadcast (numpy `matmul`). A 1-D operand is a vector: `[k]` on the left acts as `[1, k]`,
+    /// on the right as `[k, 1]`, and that dim is dropped from the result.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.same_dtype_device(rhs, "matmul")?;
+        if self.rank() == 0 || rhs.rank() == 0 {
+            return Err(Error::invalid("matmul", format!("needs rank ≥ 1, got {:?} · {:?}", self.shape(), rhs.shape())));
+        }
+        let lhs = if self.rank() == 1 { self.unsqueeze(0)? } else { self.clone() };
+        let rhs_m = if rhs.rank() == 1 { rhs.unsqueeze(1)? } else { rhs.clone() };
+        let (lr, rr) = (lhs.rank(), rhs_m.rank());
+        let (m, k) = (lhs.shape()[lr - 2], lhs.shape()[lr - 1]);
+        let (k2, n) = (rhs_m.shape()[rr - 2], rhs_m.shape()[rr - 1]);
+        if k != k2 {
+            return Err(Error::ShapeMismatch { op: "matmul", lhs: self.shape().to_vec(), rhs: rhs.shape().to_vec() });
+        }
+        let batch = broadcast_shapes("matmul", &lhs.shape()[..lr - 2], &rhs_m.shape()[..rr - 2])?;
+        let a = lhs.broadcast_to(&[batch.clone(), vec![m, k]].concat())?;
+        let b = rhs_m.broadcast_to(&[batch.clone(), vec![k, n]].concat())?;
+        let storage = a.storage().matmul(a.layout(), b.storage(), b.layout())?;
+        let mut out = Tensor::from_storage(storage, &[batch, vec![m, n]].concat());
+        if rhs.rank() == 1 {
+            out = out.squeeze(-1)?;
+        }
+        if self.rank() == 1 {
+            out = out.squeeze(-2i32.max(-(out.rank() as i32)))?;
+        }
+        Ok(out)
+    }
+}

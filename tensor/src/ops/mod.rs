@@ -1,0 +1,11 @@
+//! Tensor ops, grouped by family. Each validates shapes, dtypes and devices, then dispatches
+//! through `Storage`.
+
+mod elementwise;
+mod index;
+mod matmul;
+mod nn;
+mod reduce;
+mod view;
+
+pub use nn::AdamWConfig;
