@@ -24,12 +24,12 @@ impl Tensor {
         let a = lhs.broadcast_to(&[batch.clone(), vec![m, k]].concat())?;
         let b = rhs_m.broadcast_to(&[batch.clone(), vec![k, n]].concat())?;
         let storage = a.storage().matmul(a.layout(), b.storage(), b.layout())?;
-        let mut out = Tensor::from_storage(storage, &[batch, vec![m, n]].concat());
-        if rhs.rank() == 1 {
-            out = out.squeeze(-1)?;
-        }
+        let out = Tensor::from_storage(storage, &[batch, vec![m, n]].concat());
+        // Drop the dims that the vector operands gained: `n` (rhs) first, then `m` (lhs).
+        let out = if rhs.rank() == 1 { out.squeeze(-1)? } else { out };
         if self.rank() == 1 {
-            out = out.squeeze(-2i32.max(-(out.rank() as i32)))?;
+            let m_dim = if rhs.rank() == 1 { -1 } else { -2 };
+            return out.squeeze(m_dim);
         }
         Ok(out)
     }

@@ -1,0 +1,291 @@
+//! Tensor ops against hand-computed values and naive reference loops.
+
+use tensor::{bf16, f16, rng, CmpOp, DType, Error, Tensor};
+
+fn t(values: &[f64], shape: &[usize]) -> Tensor {
+    Tensor::from_f64s(values, shape, DType::F64).unwrap()
+}
+
+fn assert_close(got: &Tensor, want: &[f64], tol: f64) {
+    let g = got.to_f64_vec();
+    assert_eq!(g.len(), want.len(), "length of {:?}", got.shape());
+    for (i, (a, b)) in g.iter().zip(want).enumerate() {
+        assert!((a - b).abs() <= tol * (1.0 + b.abs()), "element {i}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn broadcasting_add_and_scalar_variants() {
+    let a = t(&[1., 2., 3., 4., 5., 6.], &[2, 3]);
+    let row = t(&[10., 20., 30.], &[3]);
+    let col = t(&[100., 200.], &[2, 1]);
+    assert_close(&a.add(&row).unwrap(), &[11., 22., 33., 14., 25., 36.], 0.0);
+    assert_close(&a.add(&col).unwrap(), &[101., 102., 103., 204., 205., 206.], 0.0);
+    assert_close(&col.sub(&row).unwrap(), &[90., 80., 70., 190., 180., 170.], 0.0);
+    assert_close(&a.mul_scalar(2.0).unwrap().sub_scalar(1.0).unwrap(), &[1., 3., 5., 7., 9., 11.], 0.0);
+    assert_close(&a.div_scalar(4.0).unwrap(), &[0.25, 0.5, 0.75, 1.0, 1.25, 1.5], 0.0);
+    assert_close(&a.powf(2.0).unwrap(), &[1., 4., 9., 16., 25., 36.], 1e-15);
+    assert_close(&row.pow(&t(&[2.0], &[1])).unwrap(), &[100., 400., 900.], 1e-15);
+}
+
+#[test]
+fn unary_functions_match_std() {
+    let xs = [-2.0, -0.5, 0.0, 0.3, 1.7];
+    let x = t(&xs, &[5]);
+    let check = |got: Tensor, f: &dyn Fn(f64) -> f64| assert_close(&got, &xs.map(f), 1e-14);
+    check(x.neg().unwrap(), &|v| -v);
+    check(x.exp().unwrap(), &f64::exp);
+    check(x.tanh().unwrap(), &f64::tanh);
+    check(x.sigmoid().unwrap(), &|v| 1.0 / (1.0 + (-v).exp()));
+    check(x.relu().unwrap(), &|v| v.max(0.0));
+    check(x.abs().unwrap().sqrt().unwrap(), &|v: f64| v.abs().sqrt());
+    check(x.abs().unwrap().add_scalar(1.0).unwrap().log().unwrap(), &|v: f64| (v.abs() + 1.0).ln());
+    check(x.gelu_erf().unwrap(), &|v| 0.5 * v * (1.0 + libm_erf(v / 2f64.sqrt())));
+    check(x.gelu_tanh().unwrap(), &|v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh()));
+}
+
+/// erf by its Maclaurin series (enough terms for |x| < 2): an independent reference.
+fn libm_erf(x: f64) -> f64 {
+    let mut sum = 0.0;
+    let mut term = x;
+    for n in 0..60 {
+        sum += term / (2 * n + 1) as f64;
+        term *= -x * x / (n + 1) as f64;
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
+#[test]
+fn views_share_storage_and_walk_strides() {
+    let a = Tensor::arange(0.0, 24.0, 1.0, DType::F32).unwrap().reshape(&[2, 3, 4]).unwrap();
+    let p = a.permute(&[2, 0, 1]).unwrap();
+    assert!(p.shares_storage_with(&a) && !p.is_contiguous());
+    assert_eq!(p.shape(), &[4, 2, 3]);
+    assert_eq!(p.to_vec::<f32>().unwrap()[..6], [0., 4., 8., 12., 16., 20.]);
+    let n = a.narrow(2, 1, 2).unwrap();
+    assert_eq!(n.to_vec::<f32>().unwrap(), vec![1., 2., 5., 6., 9., 10., 13., 14., 17., 18., 21., 22.]);
+    let s = a.unsqueeze(0).unwrap().squeeze(0).unwrap();
+    assert!(s.shares_storage_with(&a) && s.shape() == [2, 3, 4]);
+    let b = t(&[1., 2.], &[2, 1]).broadcast_to(&[2, 3]).unwrap();
+    assert_eq!(b.to_f64_vec(), vec![1., 1., 1., 2., 2., 2.]);
+    // Reshape of a non-contiguous view copies; of a contiguous one it does not.
+    assert!(a.reshape(&[6, 4]).unwrap().shares_storage_with(&a));
+    assert!(!p.reshape(&[24]).unwrap().shares_storage_with(&a));
+    assert_eq!(p.contiguous().to_vec::<f32>().unwrap(), p.to_vec::<f32>().unwrap());
+    let pieces = a.split(&[1, 3], -1).unwrap();
+    assert_eq!(pieces[1].shape(), &[2, 3, 3]);
+    assert_eq!(pieces[0].to_vec::<f32>().unwrap(), vec![0., 4., 8., 12., 16., 20.]);
+}
+
+#[test]
+fn reductions_with_keepdim() {
+    let a = t(&[1., 5., 3., 4., 2., 6.], &[2, 3]);
+    assert_close(&a.sum(&[1], false).unwrap(), &[9., 12.], 0.0);
+    assert_eq!(a.sum(&[0], true).unwrap().shape(), &[1, 3]);
+    assert_close(&a.sum(&[0, 1], false).unwrap(), &[21.], 0.0);
+    assert_close(&a.mean(&[0], false).unwrap(), &[2.5, 3.5, 4.5], 0.0);
+    assert_close(&a.max(&[1], false).unwrap(), &[5., 6.], 0.0);
+    assert_close(&a.min(&[0], false).unwrap(), &[1., 2., 3.], 0.0);
+    assert_eq!(a.argmax(1, false).unwrap().to_vec::<i64>().unwrap(), vec![1, 2]);
+    assert_eq!(a.argmin(-1, true).unwrap().shape(), &[2, 1]);
+    // var of [1, 5, 3] = mean 3, squares 4+4+0 = 8 → unbiased 4, population 8/3.
+    assert_close(&a.var(&[1], false, 1).unwrap(), &[4., 4.], 1e-15);
+    assert_close(&a.var(&[1], false, 0).unwrap(), &[8. / 3., 8. / 3.], 1e-15);
+    // Reducing a transposed view gives the transposed answer.
+    assert_close(&a.t().unwrap().sum(&[0], false).unwrap(), &[9., 12.], 0.0);
+    assert_close(&a.sum_to_shape(&[1, 3]).unwrap(), &[5., 7., 9.], 0.0);
+}
+
+#[test]
+fn softmax_and_log_softmax_along_any_dim() {
+    let x = t(&[1., 2., 3., 0., 0., 0.], &[2, 3]);
+    let s = x.softmax(-1).unwrap().to_f64_vec();
+    let z: f64 = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
+    assert!((s[0] - (1.0 - z).exp()).abs() < 1e-15 && (s[3] - 1.0 / 3.0).abs() < 1e-15);
+    let s0 = x.softmax(0).unwrap().to_f64_vec();
+    assert!((s0[0] - 1f64.exp() / (1.0 + 1f64.exp())).abs() < 1e-15);
+    let ls = x.log_softmax(0).unwrap();
+    assert_close(&ls.exp().unwrap(), &s0, 1e-14);
+}
+
+#[test]
+fn layer_norm_matches_its_definition() {
+    let x = t(&[1., 2., 4., -1., 0., 7.], &[2, 3]);
+    let g = t(&[1., 2., 0.5], &[3]);
+    let b = t(&[0., 1., -1.], &[3]);
+    let y = x.layer_norm(&g, &b, 1e-5).unwrap();
+    let mean = x.mean(&[1], true).unwrap();
+    let var = x.var(&[1], true, 0).unwrap();
+    let want = x.sub(&mean).unwrap().div(&var.add_scalar(1e-5).unwrap().sqrt().unwrap()).unwrap().mul(&g).unwrap().add(&b).unwrap();
+    assert_close(&y, &want.to_f64_vec(), 1e-14);
+}
+
+fn naive_matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+        }
+    }
+    c
+}
+
+#[test]
+fn matmul_batched_broadcast_and_transposed() {
+    let mut r = rng(0);
+    let a = Tensor::randn(&[3, 4, 5], 0.0, 1.0, DType::F64, &mut r);
+    let b = Tensor::randn(&[5, 6], 0.0, 1.0, DType::F64, &mut r);
+    let c = a.matmul(&b).unwrap();
+    assert_eq!(c.shape(), &[3, 4, 6]);
+    let (av, bv, cv) = (a.to_f64_vec(), b.to_f64_vec(), c.to_f64_vec());
+    for batch in 0..3 {
+        let want = naive_matmul(&av[batch * 20..(batch + 1) * 20], &bv, 4, 5, 6);
+        for (x, y) in cv[batch * 24..(batch + 1) * 24].iter().zip(&want) {
+            assert!((x - y).abs() < 1e-12);
+        }
+    }
+    // (Bᵀ)ᵀ through a strided view equals B.
+    let bt = b.t().unwrap().contiguous().t().unwrap();
+    assert_close(&a.matmul(&bt).unwrap(), &cv, 1e-14);
+    // Vector cases.
+    let v = t(&[1., 2.], &[2]);
+    let m = t(&[1., 2., 3., 4.], &[2, 2]);
+    assert_close(&v.matmul(&m).unwrap(), &[7., 10.], 0.0);
+    assert_close(&m.matmul(&v).unwrap(), &[5., 11.], 0.0);
+    assert_eq!(v.matmul(&v).unwrap().shape(), &[] as &[usize]);
+    assert!(matches!(m.matmul(&t(&[1., 2., 3.], &[3])), Err(Error::ShapeMismatch { .. })));
+}
+
+#[test]
+fn f32_matmul_matches_f64_and_half_types_round_trip() {
+    let mut r = rng(1);
+    let a = Tensor::randn(&[2, 37, 70], 0.0, 1.0, DType::F64, &mut r);
+    let b = Tensor::randn(&[70, 33], 0.0, 1.0, DType::F64, &mut r);
+    let exact = a.matmul(&b).unwrap().to_f64_vec();
+    for (dtype, tol) in [(DType::F32, 1e-5), (DType::BF16, 4e-2), (DType::F16, 4e-3)] {
+        let c = a.to_dtype(dtype).matmul(&b.to_dtype(dtype)).unwrap();
+        assert_eq!(c.dtype(), dtype);
+        let scale = exact.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for (x, y) in c.to_f64_vec().iter().zip(&exact) {
+            assert!((x - y).abs() <= tol * scale, "{dtype:?}: {x} vs {y}");
+        }
+    }
+    let h = Tensor::from_vec(vec![f16::from_f32(1.5), f16::from_f32(-2.0)], &[2]).unwrap();
+    assert_eq!(h.exp().unwrap().dtype(), DType::F16);
+    let bh = Tensor::from_vec(vec![bf16::from_f32(3.0)], &[1]).unwrap();
+    assert_eq!(bh.add(&bh).unwrap().to_vec::<bf16>().unwrap(), vec![bf16::from_f32(6.0)]);
+}
+
+#[test]
+fn comparisons_where_and_masks() {
+    let a = t(&[1., 5., 3.], &[3]);
+    let b = t(&[2., 5., 1.], &[3]);
+    assert_eq!(a.lt(&b).unwrap().to_vec::<u32>().unwrap(), vec![1, 0, 0]);
+    assert_eq!(a.ge(&b).unwrap().to_vec::<u32>().unwrap(), vec![0, 1, 1]);
+    assert_eq!(a.cmp_scalar(3.0, CmpOp::Eq).unwrap().to_vec::<u32>().unwrap(), vec![0, 0, 1]);
+    let w = a.gt(&b).unwrap().where_cond(&a, &b).unwrap();
+    assert_close(&w, &[2., 5., 3.], 0.0);
+    assert_close(&a.masked_fill(&a.eq(&b).unwrap(), -9.0).unwrap(), &[1., -9., 3.], 0.0);
+    let ones = Tensor::ones(&[3, 3], DType::F64);
+    assert_close(&ones.tril(0).unwrap(), &[1., 0., 0., 1., 1., 0., 1., 1., 1.], 0.0);
+    assert_close(&ones.triu(1).unwrap(), &[0., 1., 1., 0., 0., 1., 0., 0., 0.], 0.0);
+    assert_eq!(Tensor::tril_mask(2, 3, 0).to_vec::<u32>().unwrap(), vec![1, 0, 0, 1, 1, 0]);
+}
+
+#[test]
+fn indexing_gather_embedding_one_hot() {
+    let x = t(&[0., 1., 2., 10., 11., 12., 20., 21., 22.], &[3, 3]);
+    let ids = Tensor::from_vec(vec![2i64, 0, 2], &[3]).unwrap();
+    assert_close(&x.index_select(0, &ids).unwrap(), &[20., 21., 22., 0., 1., 2., 20., 21., 22.], 0.0);
+    assert_close(&x.index_select(1, &ids).unwrap(), &[2., 0., 2., 12., 10., 12., 22., 20., 22.], 0.0);
+    let g = x.index_select(0, &ids).unwrap().index_add(0, &ids, 3).unwrap();
+    assert_close(&g, &[0., 1., 2., 0., 0., 0., 40., 42., 44.], 0.0);
+    let emb = x.to_dtype(DType::F32).embedding(&Tensor::from_vec(vec![1u32, 1, 0, 2], &[2, 2]).unwrap()).unwrap();
+    assert_eq!(emb.shape(), &[2, 2, 3]);
+    assert_eq!(emb.to_vec::<f32>().unwrap()[..6], [10., 11., 12., 10., 11., 12.]);
+    let index = Tensor::from_vec(vec![2i64, 0, 1, 1], &[2, 2]).unwrap();
+    let two_rows = x.narrow(0, 0, 2).unwrap();
+    assert_close(&two_rows.gather(1, &index).unwrap(), &[2., 0., 11., 11.], 0.0);
+    let sc = t(&[1., 2., 3., 4.], &[2, 2]).scatter_add(1, &index, &[2, 3]).unwrap();
+    assert_close(&sc, &[2., 0., 1., 0., 7., 0.], 0.0);
+    let oh = Tensor::one_hot(&Tensor::from_vec(vec![1u32, 0], &[2]).unwrap(), 3, DType::F32).unwrap();
+    assert_eq!(oh.to_vec::<f32>().unwrap(), vec![0., 1., 0., 1., 0., 0.]);
+    assert!(matches!(x.index_select(0, &Tensor::from_vec(vec![3i64], &[1]).unwrap()), Err(Error::IndexOutOfRange { index: 3, size: 3, .. })));
+    assert!(matches!(x.embedding(&Tensor::from_vec(vec![-1i64], &[1]).unwrap()), Err(Error::IndexOutOfRange { .. })));
+}
+
+#[test]
+fn cat_stack_split_round_trip() {
+    let a = t(&[1., 2., 3., 4.], &[2, 2]);
+    let b = t(&[5., 6.], &[2, 1]);
+    let c = Tensor::cat(&[&a, &b], 1).unwrap();
+    assert_close(&c, &[1., 2., 5., 3., 4., 6.], 0.0);
+    let parts = c.split(&[2, 1], 1).unwrap();
+    assert_close(&parts[0], &a.to_f64_vec(), 0.0);
+    let s = Tensor::stack(&[&a, &a.t().unwrap()], 0).unwrap();
+    assert_eq!(s.shape(), &[2, 2, 2]);
+    assert_close(&s, &[1., 2., 3., 4., 1., 3., 2., 4.], 0.0);
+    assert!(matches!(Tensor::cat(&[&a, &b], 0), Err(Error::ShapeMismatch { op: "cat", .. })));
+}
+
+#[test]
+fn cross_entropy_rows_with_ignore_index() {
+    let logits = t(&[0., 3f64.ln(), 5., 5.], &[2, 2]);
+    let targets = Tensor::from_vec(vec![1i64, -100], &[2]).unwrap();
+    let loss = logits.cross_entropy_rows(&targets, Some(-100)).unwrap();
+    assert_close(&loss, &[-(0.75f64.ln()), 0.0], 1e-15);
+    assert!(logits.cross_entropy_rows(&targets, None).is_err());
+}
+
+#[test]
+fn adamw_step_updates_in_place() {
+    let mut p = Tensor::from_vec(vec![1f32, 1.0], &[2]).unwrap();
+    let view_before = p.clone();
+    let g = Tensor::from_vec(vec![3f32, -0.5], &[2]).unwrap();
+    let (mut m, mut v) = (p.zeros_like(), p.zeros_like());
+    let cfg = tensor::AdamWConfig { lr: 0.1, weight_decay: 0.0, ..Default::default() };
+    p.adamw_step(&g, &mut m, &mut v, &cfg, 1).unwrap();
+    let pv = p.to_vec::<f32>().unwrap();
+    assert!((pv[0] - 0.9).abs() < 1e-6 && (pv[1] - 1.1).abs() < 1e-6);
+    // Copy-on-write: a clone taken before the step is unchanged.
+    assert_eq!(view_before.to_vec::<f32>().unwrap(), vec![1.0, 1.0]);
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_the_op() {
+    let a = t(&[1., 2., 3.], &[3]);
+    let e = a.add(&t(&[1., 2.], &[2])).unwrap_err();
+    assert_eq!(e.to_string(), "add: shape mismatch: [3] vs [2]");
+    let e = a.add(&a.to_dtype(DType::F32)).unwrap_err();
+    assert_eq!(e.to_string(), "add: dtype mismatch: F64 vs F32");
+    assert!(matches!(a.sum(&[1], false), Err(Error::DimOutOfRange { op: "sum", dim: 1, .. })));
+    assert!(Tensor::from_vec(vec![1f32; 5], &[2, 2]).is_err());
+    assert!(a.reshape(&[2, 2]).is_err());
+    assert!(a.narrow(0, 2, 2).is_err());
+    assert!(a.permute(&[0, 0]).is_err());
+    let ids = Tensor::from_vec(vec![1u32], &[1]).unwrap();
+    assert!(matches!(ids.exp(), Err(Error::UnsupportedDType { op: "exp", dtype: DType::U32, .. })));
+    assert!(Tensor::arange(0.0, 1.0, 0.0, DType::F32).is_err());
+    assert!(a.to_scalar().is_err());
+    assert!(a.to_vec::<f32>().is_err());
+    assert!(a.softmax(3).is_err());
+}
+
+#[test]
+fn seeded_random_is_reproducible_with_the_right_moments() {
+    let x = Tensor::randn(&[20000], 1.0, 2.0, DType::F64, &mut rng(7));
+    assert_eq!(x.to_f64_vec(), Tensor::randn(&[20000], 1.0, 2.0, DType::F64, &mut rng(7)).to_f64_vec());
+    let mean = x.mean_all().unwrap().to_scalar().unwrap();
+    let std = x.var(&[0], false, 1).unwrap().to_scalar().unwrap().sqrt();
+    assert!((mean - 1.0).abs() < 0.05 && (std - 2.0).abs() < 0.05, "mean {mean} std {std}");
+    let u = Tensor::uniform(&[1000], -1.0, 3.0, DType::F32, &mut rng(8)).to_f64_vec();
+    assert!(u.iter().all(|&v| (-1.0..3.0).contains(&v)));
+}
+
+#[test]
+fn display_prints_nested_rows_and_elides_long_dims() {
+    let a = Tensor::from_vec(vec![1f32, 2., 3., 4.], &[2, 2]).unwrap();
+    assert_eq!(a.to_string(), "[[1.0000, 2.0000],\n [3.0000, 4.0000]]\nTensor[[2, 2], f32, cpu]");
+    let long = Tensor::arange(0.0, 20.0, 1.0, DType::I64).unwrap();
+    assert_eq!(long.to_string(), "[0, 1, 2, …, 17, 18, 19]\nTensor[[20], i64, cpu]");
+}
