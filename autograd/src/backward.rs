@@ -1,0 +1,81 @@
+//! `backward()`: reverse-mode differentiation. Order the graph so every node comes after its
+//! inputs, then walk it backwards, handing each node's gradient to its op's backward closure and
+//! summing what flows into each input (a value used twice receives both contributions).
+
+use crate::no_grad::no_grad;
+use crate::Var;
+use std::collections::{HashMap, HashSet};
+use tensor::{Error, Result, Tensor};
+
+impl Var {
+    /// `dL/dθ` for every leaf θ that requires a gradient, where `L = self` is a one-element tensor;
+    /// the gradients are added to the leaves' `grad()` (call `zero_grad` between steps).
+    pub fn backward(&self) -> Result<()> {
+        let value = self.value();
+        if value.elem_count() != 1 {
+            return Err(Error::invalid("backward", format!("needs a one-element output, got shape {:?}; use backward_with_grad", value.shape())));
+        }
+        self.backward_with_grad(&value.ones_like())
+    }
+
+    /// Backward from a non-scalar output with a given upstream gradient `dL/d(self)`.
+    pub fn backward_with_grad(&self, grad: &Tensor) -> Result<()> {
+        let value = self.value();
+        if grad.shape() != value.shape() || grad.dtype() != value.dtype() {
+            return Err(Error::invalid(
+                "backward",
+                format!("upstream gradient {:?} {:?} does not match the output {:?} {:?}", grad.shape(), grad.dtype(), value.shape(), value.dtype()),
+            ));
+        }
+        if !self.requires_grad() {
+            return Err(Error::invalid("backward", "the output does not depend on anything that requires a gradient"));
+        }
+        no_grad(|| {
+            let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), grad.clone())]);
+            for var in topological_order(self).iter().rev() {
+                let Some(g) = grads.remove(&var.id()) else { continue };
+                let Some(op) = &var.0.op else {
+                    var.accumulate_grad(g)?;
+                    continue;
+                };
+                let input_grads = (op.backward)(&g)?;
+                for (input, ig) in op.inputs.iter().zip(input_grads) {
+                    let Some(ig) = ig.filter(|_| input.requires_grad()) else { continue };
+                    if ig.shape() != input.shape().as_slice() {
+                        return Err(Error::invalid(op.name, format!("backward produced a gradient of shape {:?} for an input of shape {:?}", ig.shape(), input.shape())));
+                    }
+                    let summed = match grads.remove(&input.id()) {
+                        Some(prev) => prev.add(&ig)?,
+                        None => ig,
+                    };
+                    grads.insert(input.id(), summed);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Every node that requires a gradient and `root` depends on, each after all of its inputs
+/// (iterative depth-first post-order, so deep graphs do not overflow the stack).
+pub(crate) fn topological_order(root: &Var) -> Vec<Var> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<(Var, bool)> = vec![(root.clone(), false)];
+    while let Some((var, inputs_done)) = stack.pop() {
+        if inputs_done {
+            order.push(var);
+            continue;
+        }
+        if !seen.insert(var.id()) {
+            continue;
+        }
+        stack.push((var.clone(), true));
+        if let Some(op) = &var.0.op {
+            for input in op.inputs.iter().filter(|v| v.requires_grad() && !seen.contains(&v.id())) {
+                stack.push((input.clone(), false));
+            }
+        }
+    }
+    order
+}

@@ -1,0 +1,69 @@
+//! Scaled dot-product attention (F1) as one op with a hand-derived backward.
+
+use crate::Var;
+use tensor::{CmpOp, Error, Result, Tensor};
+
+/// Which query–key pairs may attend.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttentionMask<'a> {
+    /// Query `i` sees key `j` only if `j ≤ i + (S − T)` (T queries, S keys, aligned at the end, so
+    /// incremental decoding with a cache works too).
+    pub causal: bool,
+    /// u32, broadcastable to the score shape `(…, T, S)`: nonzero = attend, 0 = padding (HF's
+    /// `attention_mask` convention, e.g. shape `(B, 1, 1, S)`).
+    pub keep: Option<&'a Tensor>,
+}
+
+/// The u32 mask of blocked `(…, T, S)` positions, or `None` when nothing is blocked.
+fn blocked_positions(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tensor>> {
+    let r = scores.rank();
+    let (t, s) = (scores.shape()[r - 2], scores.shape()[r - 1]);
+    let mut keep: Option<Tensor> = None;
+    if mask.causal {
+        if t > s {
+            return Err(Error::invalid("attention", format!("causal mask with {t} queries but only {s} keys")));
+        }
+        keep = Some(Tensor::tril_mask(t, s, (s - t) as i64).to_dtype(scores.dtype()));
+    }
+    if let Some(k) = mask.keep {
+        let k = k.to_dtype(scores.dtype());
+        keep = Some(match keep {
+            Some(c) => c.mul(&k)?,
+            None => k,
+        });
+    }
+    keep.map(|k| k.cmp_scalar(0.0, CmpOp::Eq)).transpose()
+}
+
+impl Var {
+    /// `Attention(Q, K, V) = softmax(Q·Kᵀ/√d_k + M)·V` with `M = −∞` at masked positions.
+    /// Shapes: `Q (…, T, d)`, `K (…, S, d)`, `V (…, S, d_v)` → `(…, T, d_v)`. A query with every key
+    /// masked gets zero output (not NaN).
+    ///
+    /// Backward, with `P` the attention probabilities (cached) and `dO` the output gradient:
+    /// `dV = Pᵀ·dO`; `dP = dO·Vᵀ`; `dS = P ⊙ (dP − Σⱼ dP ⊙ P)` (softmax backward; masked entries
+    /// have `P = 0` so get no gradient); `dQ = dS·K/√d_k`; `dK = dSᵀ·Q/√d_k`.
+    pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask) -> Result<Var> {
+        let (qt, kt, vt) = (q.value(), k.value(), v.value());
+        if qt.rank() < 2 || kt.rank() != qt.rank() || vt.rank() != qt.rank() {
+            return Err(Error::invalid("attention", format!("q {:?}, k {:?}, v {:?} must share rank ≥ 2", qt.shape(), kt.shape(), vt.shape())));
+        }
+        let d = *qt.shape().last().unwrap_or(&1);
+        let scale = 1.0 / (d as f64).sqrt();
+        let scores = qt.matmul(&kt.t()?)?.mul_scalar(scale)?;
+        let scores = match blocked_positions(mask, &scores)? {
+            Some(blocked) => scores.masked_fill(&blocked, f64::NEG_INFINITY)?,
+            None => scores,
+        };
+        let p = scores.softmax(-1)?;
+        let out = p.matmul(&vt)?;
+        Ok(Var::from_op("attention", out, &[q, k, v], move |d_out| {
+            let dv = p.t()?.matmul(d_out)?.sum_to_shape(vt.shape())?;
+            let dp = d_out.matmul(&vt.t()?)?;
+            let ds = p.softmax_backward(&dp, -1, false)?;
+            let dq = ds.matmul(&kt)?.mul_scalar(scale)?.sum_to_shape(qt.shape())?;
+            let dk = ds.t()?.matmul(&qt)?.mul_scalar(scale)?.sum_to_shape(kt.shape())?;
+            Ok(vec![Some(dq), Some(dk), Some(dv)])
+        }))
+    }
+}

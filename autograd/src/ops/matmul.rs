@@ -1,0 +1,26 @@
+//! Matrix multiplication and its derivative.
+
+use crate::Var;
+use tensor::Result;
+
+impl Var {
+    /// `C = A·B` (batched, broadcast batch dims; 1-D operands as vectors).
+    /// Backward: `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each summed over the batch dims it was broadcast along.
+    pub fn matmul(&self, rhs: &Var) -> Result<Var> {
+        // Vectors become matrices first (through differentiable reshapes), so the rule below
+        // only ever sees rank ≥ 2.
+        if self.shape().len() == 1 {
+            return self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2);
+        }
+        if rhs.shape().len() == 1 {
+            return self.matmul(&rhs.unsqueeze(1)?)?.squeeze(-1);
+        }
+        let (a, b) = (self.value(), rhs.value());
+        let c = a.matmul(&b)?;
+        Ok(Var::from_op("matmul", c, &[self, rhs], move |g| {
+            let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
+            let db = a.t()?.matmul(g)?.sum_to_shape(b.shape())?;
+            Ok(vec![Some(da), Some(db)])
+        }))
+    }
+}

@@ -1,0 +1,14 @@
+//! One file per op family; each op's forward, backward and formula sit together.
+
+mod attention;
+mod elementwise;
+mod index;
+mod layer_norm;
+mod loss;
+mod matmul;
+mod reduce;
+mod shape;
+mod softmax;
+
+pub use attention::AttentionMask;
+pub use loss::Reduction;

@@ -1,0 +1,155 @@
+//! `Var`: a tensor that remembers how it was made. A node of the graph holds its value, its
+//! gradient (for leaves), and — for results of ops — the inputs and the backward closure that
+//! maps the output's gradient to the inputs' gradients (the chain rule, one op at a time).
+
+use crate::no_grad::is_grad_enabled;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tensor::{Error, Result, Tensor};
+
+/// `dL/d(output) ↦ [dL/d(input₀), dL/d(input₁), …]` (`None` for an input with no gradient).
+pub type BackwardFn = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
+pub(crate) struct OpRecord {
+    pub(crate) name: &'static str,
+    pub(crate) inputs: Vec<Var>,
+    pub(crate) backward: BackwardFn,
+}
+
+pub(crate) struct Node {
+    pub(crate) id: usize,
+    pub(crate) value: RwLock<Tensor>,
+    pub(crate) grad: Mutex<Option<Tensor>>,
+    pub(crate) requires_grad: bool,
+    pub(crate) op: Option<OpRecord>,
+    pub(crate) name: Option<String>,
+}
+
+/// A differentiable value: cheap to clone (shared), freed when the last clone drops.
+#[derive(Clone)]
+pub struct Var(pub(crate) Arc<Node>);
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+impl Var {
+    fn node(value: Tensor, requires_grad: bool, op: Option<OpRecord>, name: Option<String>) -> Var {
+        Var(Arc::new(Node {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            value: RwLock::new(value),
+            grad: Mutex::new(None),
+            requires_grad,
+            op,
+            name,
+        }))
+    }
+
+    /// A leaf; with `requires_grad`, `backward()` fills its gradient.
+    pub fn new(value: Tensor, requires_grad: bool) -> Var {
+        Self::node(value, requires_grad, None, None)
+    }
+
+    /// A named leaf that requires a gradient: a model parameter.
+    pub fn parameter(value: Tensor, name: impl Into<String>) -> Var {
+        Self::node(value, true, None, Some(name.into()))
+    }
+
+    /// A leaf with no gradient (inputs, targets, masks).
+    pub fn constant(value: Tensor) -> Var {
+        Self::new(value, false)
+    }
+
+    /// The result of an op. Records `inputs` and `backward` only when some input needs a gradient
+    /// and gradients are enabled (see [`crate::no_grad`]); otherwise the result is a constant and
+    /// no graph is kept.
+    pub fn from_op(
+        name: &'static str,
+        value: Tensor,
+        inputs: &[&Var],
+        backward: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Var {
+        if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
+            return Self::constant(value);
+        }
+        let op = OpRecord { name, inputs: inputs.iter().map(|&v| v.clone()).collect(), backward: Box::new(backward) };
+        Self::node(value, true, Some(op), None)
+    }
+
+    /// A new leaf with the same value and no history.
+    pub fn detach(&self) -> Var {
+        Self::constant(self.value())
+    }
+
+    pub fn id(&self) -> usize {
+        self.0.id
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        self.0.op.is_none()
+    }
+
+    /// The name of the op that made this value (`None` for leaves).
+    pub fn op_name(&self) -> Option<&'static str> {
+        self.0.op.as_ref().map(|op| op.name)
+    }
+
+    /// The value (a cheap, shared handle).
+    pub fn value(&self) -> Tensor {
+        self.0.value.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn shape(&self) -> Vec<usize> {
+        self.0.value.read().unwrap_or_else(|e| e.into_inner()).shape().to_vec()
+    }
+
+    /// The accumulated gradient of a leaf, if `backward` has reached it.
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn zero_grad(&self) {
+        *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub(crate) fn accumulate_grad(&self, g: Tensor) -> Result<()> {
+        let mut slot = self.0.grad.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(match slot.take() {
+            Some(old) => old.add(&g)?,
+            None => g,
+        });
+        Ok(())
+    }
+
+    /// Replaces a leaf's value (e.g. an optimizer step), keeping shape and dtype.
+    pub fn set_value(&self, value: Tensor) -> Result<()> {
+        self.update_value(|v| {
+            if v.shape() != value.shape() || v.dtype() != value.dtype() {
+                return Err(Error::invalid(
+                    "set_value",
+                    format!("new value {:?} {:?} does not match {:?} {:?}", value.shape(), value.dtype(), v.shape(), v.dtype()),
+                ));
+            }
+            *v = value;
+            Ok(())
+        })
+    }
+
+    /// Mutable access to the value, for in-place updates such as `Tensor::adamw_step`.
+    pub fn update_value<R>(&self, f: impl FnOnce(&mut Tensor) -> R) -> R {
+        f(&mut self.0.value.write().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl std::fmt::Debug for Var {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Var(#{} {} {:?}", self.id(), self.op_name().or(self.name()).unwrap_or("leaf"), self.shape())?;
+        write!(f, "{})", if self.requires_grad() { ", requires_grad" } else { "" })
+    }
+}

@@ -1,0 +1,104 @@
+//! The autograd engine itself: accumulation, no_grad, detach, parameters, DOT export, errors, and
+//! attention's forward against a loop-by-loop reference.
+
+use autograd::{no_grad, AttentionMask, Params, Var};
+use tensor::{rng, DType, Tensor};
+
+fn scalar(v: f64) -> Tensor {
+    Tensor::full(&[], v, DType::F64)
+}
+
+#[test]
+fn gradients_accumulate_within_and_across_backward_calls() {
+    // z = x·x + 3x → dz/dx = 2x + 3 = 7 at x = 2.
+    let x = Var::new(scalar(2.0), true);
+    let z = x.mul(&x).unwrap().add(&x.mul_scalar(3.0).unwrap()).unwrap();
+    z.backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_scalar().unwrap(), 7.0);
+    z.backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_scalar().unwrap(), 14.0, "a second backward adds");
+    x.zero_grad();
+    assert!(x.grad().is_none());
+}
+
+#[test]
+fn backward_from_a_tensor_with_upstream_gradient() {
+    let x = Var::new(Tensor::from_f64s(&[1., 2., 3.], &[3], DType::F64).unwrap(), true);
+    let y = x.mul_scalar(2.0).unwrap();
+    y.backward_with_grad(&Tensor::from_f64s(&[1., 10., 100.], &[3], DType::F64).unwrap()).unwrap();
+    assert_eq!(x.grad().unwrap().to_f64_vec(), vec![2., 20., 200.]);
+    assert!(y.backward().is_err(), "backward() needs a one-element output");
+    assert!(y.backward_with_grad(&scalar(1.0)).is_err(), "upstream shape must match");
+}
+
+#[test]
+fn no_grad_and_detach_record_nothing() {
+    let x = Var::new(scalar(3.0), true);
+    let y = no_grad(|| x.mul(&x).unwrap());
+    assert!(!y.requires_grad() && y.is_leaf());
+    assert!(autograd::is_grad_enabled(), "no_grad restores the previous state");
+    let d = x.mul(&x).unwrap().detach();
+    assert!(!d.requires_grad());
+    let z = d.mul(&x).unwrap(); // only the direct path to x counts: dz/dx = d = 9
+    z.backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_scalar().unwrap(), 9.0);
+    let c = Var::constant(scalar(1.0));
+    assert!(c.exp().unwrap().backward().is_err(), "nothing requires a gradient");
+}
+
+#[test]
+fn params_are_named_and_zeroed_together() {
+    let mut params = Params::new();
+    let w = params.add("layer.weight", Tensor::ones(&[2, 2], DType::F64)).unwrap();
+    let b = params.add("layer.bias", Tensor::zeros(&[2], DType::F64)).unwrap();
+    assert!(params.add("layer.bias", Tensor::zeros(&[2], DType::F64)).is_err());
+    assert_eq!(params.iter().map(|(n, _)| n).collect::<Vec<_>>(), vec!["layer.weight", "layer.bias"]);
+    assert_eq!(params.numel(), 6);
+    let x = Var::constant(Tensor::ones(&[1, 2], DType::F64));
+    x.matmul(&w).unwrap().add(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(w.grad().unwrap().to_f64_vec(), vec![1.; 4]);
+    params.zero_grad();
+    assert!(params.iter().all(|(_, v)| v.grad().is_none()));
+    assert_eq!(params.get("layer.weight").unwrap().name(), Some("layer.weight"));
+    assert!(w.set_value(Tensor::ones(&[3], DType::F64)).is_err());
+}
+
+#[test]
+fn dot_export_names_ops_and_parameters() {
+    let w = Var::parameter(Tensor::ones(&[2, 2], DType::F64), "w");
+    let x = Var::new(Tensor::ones(&[3, 2], DType::F64), true);
+    let dot = x.matmul(&w).unwrap().relu().unwrap().sum_all().unwrap().to_dot();
+    assert!(dot.starts_with("digraph autograd {"));
+    for needle in ["matmul\\n[3, 2]", "relu", "sum\\n[]", "w\\n[2, 2]", "color=blue", "->"] {
+        assert!(dot.contains(needle), "missing {needle} in\n{dot}");
+    }
+    assert_eq!(dot.matches("->").count(), 4);
+}
+
+#[test]
+fn attention_forward_matches_loops_with_masks() {
+    let (t, s, d) = (3, 4, 2);
+    let q = Tensor::randn(&[1, 1, t, d], 0.0, 1.0, DType::F64, &mut rng(1));
+    let k = Tensor::randn(&[1, 1, s, d], 0.0, 1.0, DType::F64, &mut rng(2));
+    let v = Tensor::randn(&[1, 1, s, 1], 0.0, 1.0, DType::F64, &mut rng(3));
+    let keep = Tensor::from_vec(vec![0u32, 1, 1, 1], &[1, 1, 1, s]).unwrap();
+    let out = Var::scaled_dot_product_attention(&Var::constant(q.clone()), &Var::constant(k.clone()), &Var::constant(v.clone()), AttentionMask { causal: true, keep: Some(&keep) })
+        .unwrap()
+        .value()
+        .to_f64_vec();
+    let (q, k, v) = (q.to_f64_vec(), k.to_f64_vec(), v.to_f64_vec());
+    for i in 0..t {
+        // Query i sees keys j ≤ i + (s − t), except the padded key 0.
+        let visible: Vec<usize> = (1..s).filter(|&j| j <= i + (s - t)).collect();
+        let scores: Vec<f64> = visible.iter().map(|&j| (0..d).map(|c| q[i * d + c] * k[j * d + c]).sum::<f64>() / (d as f64).sqrt()).collect();
+        let z: f64 = scores.iter().map(|s| s.exp()).sum();
+        let want: f64 = visible.iter().zip(&scores).map(|(&j, s)| s.exp() / z * v[j]).sum();
+        assert!((out[i] - want).abs() < 1e-12, "query {i}: {} vs {want}", out[i]);
+    }
+    // A query whose keys are all masked gets zeros, not NaN.
+    let none = Tensor::from_vec(vec![0u32; 4], &[1, 1, 1, 4]).unwrap();
+    let qv = Var::constant(Tensor::ones(&[1, 1, 2, 2], DType::F64));
+    let kv = Var::constant(Tensor::ones(&[1, 1, 4, 2], DType::F64));
+    let z = Var::scaled_dot_product_attention(&qv, &kv, &kv, AttentionMask { causal: false, keep: Some(&none) }).unwrap();
+    assert_eq!(z.value().to_f64_vec(), vec![0.0; 4]);
+}
