@@ -13,7 +13,10 @@ impl Var {
     pub fn backward(&self) -> Result<()> {
         let value = self.value();
         if value.elem_count() != 1 {
-            return Err(Error::invalid("backward", format!("needs a one-element output, got shape {:?}; use backward_with_grad", value.shape())));
+            return Err(Error::invalid(
+                "backward",
+                format!("needs a one-element output, got shape {:?}; use backward_with_grad", value.shape()),
+            ));
         }
         self.backward_with_grad(&value.ones_like())
     }
@@ -24,7 +27,13 @@ impl Var {
         if grad.shape() != value.shape() || grad.dtype() != value.dtype() {
             return Err(Error::invalid(
                 "backward",
-                format!("upstream gradient {:?} {:?} does not match the output {:?} {:?}", grad.shape(), grad.dtype(), value.shape(), value.dtype()),
+                format!(
+                    "upstream gradient {:?} {:?} does not match the output {:?} {:?}",
+                    grad.shape(),
+                    grad.dtype(),
+                    value.shape(),
+                    value.dtype()
+                ),
             ));
         }
         if !self.requires_grad() {
@@ -40,9 +49,18 @@ impl Var {
                 };
                 let input_grads = (op.backward)(&g)?;
                 for (input, ig) in op.inputs.iter().zip(input_grads) {
-                    let Some(ig) = ig.filter(|_| input.requires_grad()) else { continue };
+                    let Some(ig) = ig.filter(|_| input.requires_grad()) else {
+                        continue;
+                    };
                     if ig.shape() != input.shape().as_slice() {
-                        return Err(Error::invalid(op.name, format!("backward produced a gradient of shape {:?} for an input of shape {:?}", ig.shape(), input.shape())));
+                        return Err(Error::invalid(
+                            op.name,
+                            format!(
+                                "backward produced a gradient of shape {:?} for an input of shape {:?}",
+                                ig.shape(),
+                                input.shape()
+                            ),
+                        ));
                     }
                     let summed = match grads.remove(&input.id()) {
                         Some(prev) => prev.add(&ig)?,

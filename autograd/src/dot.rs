@@ -13,7 +13,9 @@ impl Var {
             let shape = var.shape();
             let _ = match (&var.0.op, var.name()) {
                 (Some(op), _) => writeln!(dot, "  n{} [shape=box, label=\"{}\\n{:?}\"];", var.id(), op.name, shape),
-                (None, Some(name)) => writeln!(dot, "  n{} [shape=ellipse, color=blue, label=\"{}\\n{:?}\"];", var.id(), name, shape),
+                (None, Some(name)) => {
+                    writeln!(dot, "  n{} [shape=ellipse, color=blue, label=\"{}\\n{:?}\"];", var.id(), name, shape)
+                }
                 (None, None) => writeln!(dot, "  n{} [shape=ellipse, label=\"leaf\\n{:?}\"];", var.id(), shape),
             };
             if let Some(op) = &var.0.op {

@@ -32,9 +32,16 @@ pub struct GradcheckReport {
 /// element's gradient path is exercised; then for each input element `xᵢ`,
 /// `∂L/∂xᵢ ≈ (L(xᵢ + ε) − L(xᵢ − ε)) / 2ε` (error O(ε²)) is compared with `backward()`'s value.
 /// Inputs must be f64. Returns an error naming the first element that disagrees.
-pub fn gradcheck(f: impl Fn(&[Var]) -> Result<Var>, inputs: &[Tensor], cfg: GradcheckConfig) -> Result<GradcheckReport> {
+pub fn gradcheck(
+    f: impl Fn(&[Var]) -> Result<Var>,
+    inputs: &[Tensor],
+    cfg: GradcheckConfig,
+) -> Result<GradcheckReport> {
     if let Some(bad) = inputs.iter().find(|t| t.dtype() != DType::F64) {
-        return Err(Error::invalid("gradcheck", format!("inputs must be f64, got {:?} (shape {:?})", bad.dtype(), bad.shape())));
+        return Err(Error::invalid(
+            "gradcheck",
+            format!("inputs must be f64, got {:?} (shape {:?})", bad.dtype(), bad.shape()),
+        ));
     }
     let vars: Vec<Var> = inputs.iter().map(|t| Var::new(t.contiguous(), true)).collect();
     let out = f(&vars)?;
@@ -57,8 +64,13 @@ pub fn gradcheck(f: impl Fn(&[Var]) -> Result<Var>, inputs: &[Tensor], cfg: Grad
             };
             let numeric = (at(cfg.eps)? - at(-cfg.eps)?) / (2.0 * cfg.eps);
             let err = (a - numeric).abs();
-            if !(err <= cfg.atol + cfg.rtol * numeric.abs()) {
-                return Err(Error::invalid("gradcheck", format!("input {i} element {j}: analytic {a:.10e} vs numeric {numeric:.10e} (|diff| {err:.3e})")));
+            // Written so that a NaN on either side fails too.
+            let within = err <= cfg.atol + cfg.rtol * numeric.abs();
+            if !within {
+                return Err(Error::invalid(
+                    "gradcheck",
+                    format!("input {i} element {j}: analytic {a:.10e} vs numeric {numeric:.10e} (|diff| {err:.3e})"),
+                ));
             }
             report.max_abs_err = report.max_abs_err.max(err);
             report.checked += 1;

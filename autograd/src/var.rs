@@ -133,7 +133,13 @@ impl Var {
             if v.shape() != value.shape() || v.dtype() != value.dtype() {
                 return Err(Error::invalid(
                     "set_value",
-                    format!("new value {:?} {:?} does not match {:?} {:?}", value.shape(), value.dtype(), v.shape(), v.dtype()),
+                    format!(
+                        "new value {:?} {:?} does not match {:?} {:?}",
+                        value.shape(),
+                        value.dtype(),
+                        v.shape(),
+                        v.dtype()
+                    ),
                 ));
             }
             *v = value;

@@ -82,15 +82,23 @@ fn attention_forward_matches_loops_with_masks() {
     let k = Tensor::randn(&[1, 1, s, d], 0.0, 1.0, DType::F64, &mut rng(2));
     let v = Tensor::randn(&[1, 1, s, 1], 0.0, 1.0, DType::F64, &mut rng(3));
     let keep = Tensor::from_vec(vec![0u32, 1, 1, 1], &[1, 1, 1, s]).unwrap();
-    let out = Var::scaled_dot_product_attention(&Var::constant(q.clone()), &Var::constant(k.clone()), &Var::constant(v.clone()), AttentionMask { causal: true, keep: Some(&keep) })
-        .unwrap()
-        .value()
-        .to_f64_vec();
+    let out = Var::scaled_dot_product_attention(
+        &Var::constant(q.clone()),
+        &Var::constant(k.clone()),
+        &Var::constant(v.clone()),
+        AttentionMask { causal: true, keep: Some(&keep) },
+    )
+    .unwrap()
+    .value()
+    .to_f64_vec();
     let (q, k, v) = (q.to_f64_vec(), k.to_f64_vec(), v.to_f64_vec());
     for i in 0..t {
         // Query i sees keys j ≤ i + (s − t), except the padded key 0.
         let visible: Vec<usize> = (1..s).filter(|&j| j <= i + (s - t)).collect();
-        let scores: Vec<f64> = visible.iter().map(|&j| (0..d).map(|c| q[i * d + c] * k[j * d + c]).sum::<f64>() / (d as f64).sqrt()).collect();
+        let scores: Vec<f64> = visible
+            .iter()
+            .map(|&j| (0..d).map(|c| q[i * d + c] * k[j * d + c]).sum::<f64>() / (d as f64).sqrt())
+            .collect();
         let z: f64 = scores.iter().map(|s| s.exp()).sum();
         let want: f64 = visible.iter().zip(&scores).map(|(&j, s)| s.exp() / z * v[j]).sum();
         assert!((out[i] - want).abs() < 1e-12, "query {i}: {} vs {want}", out[i]);
@@ -99,6 +107,7 @@ fn attention_forward_matches_loops_with_masks() {
     let none = Tensor::from_vec(vec![0u32; 4], &[1, 1, 1, 4]).unwrap();
     let qv = Var::constant(Tensor::ones(&[1, 1, 2, 2], DType::F64));
     let kv = Var::constant(Tensor::ones(&[1, 1, 4, 2], DType::F64));
-    let z = Var::scaled_dot_product_attention(&qv, &kv, &kv, AttentionMask { causal: false, keep: Some(&none) }).unwrap();
+    let z =
+        Var::scaled_dot_product_attention(&qv, &kv, &kv, AttentionMask { causal: false, keep: Some(&none) }).unwrap();
     assert_eq!(z.value().to_f64_vec(), vec![0.0; 4]);
 }

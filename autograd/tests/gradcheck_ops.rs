@@ -51,7 +51,9 @@ fn elementwise_cases() -> Vec<Case> {
         case("powf", vec![positive(&[4], 29)], |v| v[0].powf(2.5)),
         // Non-contiguous inputs: the op sees a transposed or narrowed view.
         case("exp_transposed", vec![randn(&[2, 3], 30)], |v| v[0].t()?.exp()),
-        case("mul_transposed_narrowed", vec![randn(&[3, 4], 31), randn(&[4, 3], 32)], |v| v[0].narrow(1, 1, 2)?.mul(&v[1].t()?.narrow(1, 0, 2)?)),
+        case("mul_transposed_narrowed", vec![randn(&[3, 4], 31), randn(&[4, 3], 32)], |v| {
+            v[0].narrow(1, 1, 2)?.mul(&v[1].t()?.narrow(1, 0, 2)?)
+        }),
         case("used_twice", vec![randn(&[3], 33)], |v| v[0].mul(&v[0])?.add(&v[0])),
     ]
 }
@@ -90,44 +92,71 @@ fn matmul_and_nn_cases() -> Vec<Case> {
     vec![
         case("matmul", vec![randn(&[3, 4], 70), randn(&[4, 2], 71)], |v| v[0].matmul(&v[1])),
         case("matmul_batched_broadcast", vec![randn(&[2, 3, 4], 72), randn(&[4, 2], 73)], |v| v[0].matmul(&v[1])),
-        case("matmul_broadcast_batch_dims", vec![randn(&[2, 1, 3, 4], 74), randn(&[3, 4, 2], 75)], |v| v[0].matmul(&v[1])),
-        case("matmul_transposed_operands", vec![randn(&[4, 3], 76), randn(&[2, 4], 77)], |v| v[0].t()?.matmul(&v[1].t()?)),
+        case("matmul_broadcast_batch_dims", vec![randn(&[2, 1, 3, 4], 74), randn(&[3, 4, 2], 75)], |v| {
+            v[0].matmul(&v[1])
+        }),
+        case("matmul_transposed_operands", vec![randn(&[4, 3], 76), randn(&[2, 4], 77)], |v| {
+            v[0].t()?.matmul(&v[1].t()?)
+        }),
         case("matmul_vector", vec![randn(&[4], 78), randn(&[4, 3], 79)], |v| v[0].matmul(&v[1])),
         case("softmax_last", vec![randn(&[3, 5], 80)], |v| v[0].softmax(-1)),
         case("softmax_dim0", vec![randn(&[3, 5], 81)], |v| v[0].softmax(0)),
         case("log_softmax", vec![randn(&[3, 5], 82)], |v| v[0].log_softmax(1)),
         case("layer_norm", gamma_beta(83), |v| v[0].layer_norm(&v[1], &v[2], 1e-5)),
-        case("layer_norm_transposed_input", vec![randn(&[5, 3], 86), randn(&[3], 87), randn(&[3], 88)], |v| v[0].t()?.t()?.layer_norm(&v[1], &v[2], 1e-5)),
+        case("layer_norm_transposed_input", vec![randn(&[5, 3], 86), randn(&[3], 87), randn(&[3], 88)], |v| {
+            v[0].t()?.t()?.layer_norm(&v[1], &v[2], 1e-5)
+        }),
         case("index_select", vec![randn(&[4, 3], 90)], |v| v[0].index_select(0, &ids(&[3, 0, 3, 1], &[4]))),
         case("index_select_dim1", vec![randn(&[2, 4], 91)], |v| v[0].index_select(1, &ids(&[1, 1, 2], &[3]))),
-        case("embedding_repeated_ids", vec![randn(&[5, 3], 92)], |v| v[0].embedding(&ids(&[4, 1, 4, 0, 4, 2], &[2, 3]))),
+        case("embedding_repeated_ids", vec![randn(&[5, 3], 92)], |v| {
+            v[0].embedding(&ids(&[4, 1, 4, 0, 4, 2], &[2, 3]))
+        }),
         case("gather", vec![randn(&[3, 4], 93)], |v| v[0].gather(1, &ids(&[3, 0, 1, 1, 2, 2], &[3, 2]))),
         case("where_cond", vec![randn(&[2, 3], 94), randn(&[3], 95)], |v| {
             let mask = Tensor::from_vec(vec![1u32, 0, 1, 0, 0, 1], &[2, 3])?;
             Var::where_cond(&mask, &v[0], &v[1])
         }),
-        case("masked_fill", vec![randn(&[2, 3], 96)], |v| v[0].masked_fill(&Tensor::from_vec(vec![0u32, 1, 0], &[3])?, -2.0)),
+        case("masked_fill", vec![randn(&[2, 3], 96)], |v| {
+            v[0].masked_fill(&Tensor::from_vec(vec![0u32, 1, 0], &[3])?, -2.0)
+        }),
         case("tril", vec![randn(&[2, 3, 3], 97)], |v| v[0].tril(0)),
         case("triu", vec![randn(&[3, 4], 98)], |v| v[0].triu(1)),
     ]
 }
 
 fn loss_and_attention_cases() -> Vec<Case> {
-    let qkv = |t: usize, s: usize, seed| vec![randn(&[2, 2, t, 4], seed), randn(&[2, 2, s, 4], seed + 1), randn(&[2, 2, s, 3], seed + 2)];
+    let qkv = |t: usize, s: usize, seed| {
+        vec![randn(&[2, 2, t, 4], seed), randn(&[2, 2, s, 4], seed + 1), randn(&[2, 2, s, 3], seed + 2)]
+    };
     vec![
-        case("cross_entropy_mean", vec![randn(&[4, 5], 100)], |v| v[0].cross_entropy(&ids(&[1, 4, 0, 2], &[4]), None, Reduction::Mean)),
-        case("cross_entropy_ignore_index", vec![randn(&[2, 2, 5], 101)], |v| v[0].cross_entropy(&ids(&[1, -100, 3, 0], &[2, 2]), Some(-100), Reduction::Mean)),
-        case("cross_entropy_sum", vec![randn(&[3, 4], 102)], |v| v[0].cross_entropy(&ids(&[3, 3, 0], &[3]), None, Reduction::Sum)),
-        case("cross_entropy_none", vec![randn(&[3, 4], 103)], |v| v[0].cross_entropy(&ids(&[0, 1, 2], &[3]), None, Reduction::None)),
+        case("cross_entropy_mean", vec![randn(&[4, 5], 100)], |v| {
+            v[0].cross_entropy(&ids(&[1, 4, 0, 2], &[4]), None, Reduction::Mean)
+        }),
+        case("cross_entropy_ignore_index", vec![randn(&[2, 2, 5], 101)], |v| {
+            v[0].cross_entropy(&ids(&[1, -100, 3, 0], &[2, 2]), Some(-100), Reduction::Mean)
+        }),
+        case("cross_entropy_sum", vec![randn(&[3, 4], 102)], |v| {
+            v[0].cross_entropy(&ids(&[3, 3, 0], &[3]), None, Reduction::Sum)
+        }),
+        case("cross_entropy_none", vec![randn(&[3, 4], 103)], |v| {
+            v[0].cross_entropy(&ids(&[0, 1, 2], &[3]), None, Reduction::None)
+        }),
         case("bce_with_logits", vec![randn(&[2, 3], 104)], |v| {
             v[0].bce_with_logits(&Tensor::from_f64s(&[1., 0., 1., 0., 0.3, 1.], &[2, 3], DType::F64)?, Reduction::Mean)
         }),
         case("binary_cross_entropy", vec![randn(&[4], 105)], |v| {
-            v[0].sigmoid()?.binary_cross_entropy(&Tensor::from_f64s(&[1., 0., 0.2, 1.], &[4], DType::F64)?, Reduction::Sum)
+            v[0].sigmoid()?
+                .binary_cross_entropy(&Tensor::from_f64s(&[1., 0., 0.2, 1.], &[4], DType::F64)?, Reduction::Sum)
         }),
-        case("mse_loss", vec![randn(&[2, 3], 106)], |v| v[0].mse_loss(&Tensor::zeros(&[2, 3], DType::F64), Reduction::Mean)),
-        case("attention", qkv(3, 3, 110), |v| Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask::default())),
-        case("attention_causal", qkv(4, 4, 113), |v| Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })),
+        case("mse_loss", vec![randn(&[2, 3], 106)], |v| {
+            v[0].mse_loss(&Tensor::zeros(&[2, 3], DType::F64), Reduction::Mean)
+        }),
+        case("attention", qkv(3, 3, 110), |v| {
+            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask::default())
+        }),
+        case("attention_causal", qkv(4, 4, 113), |v| {
+            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
+        }),
         case("attention_causal_fewer_queries", qkv(2, 4, 116), |v| {
             Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
         }),
@@ -181,7 +210,8 @@ fn exp_with_wrong_backward(x: &Var) -> Var {
 
 #[test]
 fn gradcheck_catches_a_wrong_backward() {
-    let err = gradcheck(|v| Ok(exp_with_wrong_backward(&v[0])), &[randn(&[4], 200)], GradcheckConfig::default()).unwrap_err();
+    let err =
+        gradcheck(|v| Ok(exp_with_wrong_backward(&v[0])), &[randn(&[4], 200)], GradcheckConfig::default()).unwrap_err();
     assert!(err.to_string().contains("analytic"), "{err}");
     // Even a gradient off by 0.1% is caught.
     let slightly_off = |v: &[Var]| {

@@ -1,1 +1,29 @@
+//! Helpers shared by the criterion benchmarks in `benches/benches/`.
 
+use kernels::cpu::gemm::MatRef;
+
+/// Deterministic pseudo-random matrix values in [-1, 1) (a linear congruential generator: the
+/// benchmark needs reproducible, non-trivial data, not statistical quality).
+pub fn matrix(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n * n)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A square row-major view.
+pub fn square(data: &[f32], n: usize) -> MatRef<'_, f32> {
+    MatRef::row_major(data, n, n)
+}
+
+/// Thread counts to benchmark, from `GEMM_THREADS` (comma-separated; default `1,2`).
+pub fn thread_counts() -> Vec<usize> {
+    std::env::var("GEMM_THREADS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1, 2])
+}

@@ -27,7 +27,15 @@ impl fmt::Display for Tensor {
     }
 }
 
-fn write_nested(out: &mut String, values: &[f64], shape: &[usize], strides: &[usize], depth: usize, base: usize, fmt_one: &dyn Fn(f64) -> String) {
+fn write_nested(
+    out: &mut String,
+    values: &[f64],
+    shape: &[usize],
+    strides: &[usize],
+    depth: usize,
+    base: usize,
+    fmt_one: &dyn Fn(f64) -> String,
+) {
     if depth == shape.len() {
         out.push_str(&fmt_one(values[base]));
         return;

@@ -1,8 +1,8 @@
 //! Element types: what a tensor's storage holds, and how each converts.
 
 use half::{bf16, f16};
-use std::borrow::Cow;
 use kernels::Float;
+use std::borrow::Cow;
 
 /// The element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,74 +75,51 @@ pub trait FloatElement: Element {
     fn from_compute_vec(v: Vec<Self::Compute>) -> Vec<Self>;
 }
 
-impl FloatElement for f32 {
-    fn compute_slice(s: &[Self]) -> Cow<'_, [f32]> {
-        Cow::Borrowed(s)
-    }
-    fn from_compute_vec(v: Vec<f32>) -> Vec<Self> {
-        v
-    }
-    type Compute = f32;
-    #[inline(always)]
-    fn to_compute(self) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn from_compute(x: f32) -> Self {
-        x
-    }
+/// f32 and f64 compute in themselves: every conversion is the identity.
+macro_rules! native_float {
+    ($($t:ty),*) => {$(
+        impl FloatElement for $t {
+            type Compute = $t;
+            #[inline(always)]
+            fn to_compute(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn from_compute(x: $t) -> Self {
+                x
+            }
+            fn compute_slice(s: &[Self]) -> Cow<'_, [$t]> {
+                Cow::Borrowed(s)
+            }
+            fn from_compute_vec(v: Vec<$t>) -> Vec<Self> {
+                v
+            }
+        }
+    )*};
 }
 
-impl FloatElement for f64 {
-    fn compute_slice(s: &[Self]) -> Cow<'_, [f64]> {
-        Cow::Borrowed(s)
-    }
-    fn from_compute_vec(v: Vec<f64>) -> Vec<Self> {
-        v
-    }
-    type Compute = f64;
-    #[inline(always)]
-    fn to_compute(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn from_compute(x: f64) -> Self {
-        x
-    }
+/// bf16 and f16 are stored in 16 bits and computed in f32.
+macro_rules! half_float {
+    ($($t:ty),*) => {$(
+        impl FloatElement for $t {
+            type Compute = f32;
+            #[inline(always)]
+            fn to_compute(self) -> f32 {
+                self.to_f32()
+            }
+            #[inline(always)]
+            fn from_compute(x: f32) -> Self {
+                <$t>::from_f32(x)
+            }
+            fn compute_slice(s: &[Self]) -> Cow<'_, [f32]> {
+                Cow::Owned(s.iter().map(|x| x.to_f32()).collect())
+            }
+            fn from_compute_vec(v: Vec<f32>) -> Vec<Self> {
+                v.into_iter().map(<$t>::from_f32).collect()
+            }
+        }
+    )*};
 }
 
-impl FloatElement for bf16 {
-    fn compute_slice(s: &[Self]) -> Cow<'_, [f32]> {
-        Cow::Owned(s.iter().map(|x| x.to_f32()).collect())
-    }
-    fn from_compute_vec(v: Vec<f32>) -> Vec<Self> {
-        v.into_iter().map(bf16::from_f32).collect()
-    }
-    type Compute = f32;
-    #[inline(always)]
-    fn to_compute(self) -> f32 {
-        self.to_f32()
-    }
-    #[inline(always)]
-    fn from_compute(x: f32) -> Self {
-        bf16::from_f32(x)
-    }
-}
-
-impl FloatElement for f16 {
-    fn compute_slice(s: &[Self]) -> Cow<'_, [f32]> {
-        Cow::Owned(s.iter().map(|x| x.to_f32()).collect())
-    }
-    fn from_compute_vec(v: Vec<f32>) -> Vec<Self> {
-        v.into_iter().map(f16::from_f32).collect()
-    }
-    type Compute = f32;
-    #[inline(always)]
-    fn to_compute(self) -> f32 {
-        self.to_f32()
-    }
-    #[inline(always)]
-    fn from_compute(x: f32) -> Self {
-        f16::from_f32(x)
-    }
-}
+native_float!(f32, f64);
+half_float!(bf16, f16);

@@ -57,8 +57,12 @@ impl Layout {
     /// Reorders the dimensions: output dim `i` is input dim `dims[i]`.
     pub fn permute(&self, dims: &[usize]) -> Result<Self> {
         let mut seen = vec![false; self.rank()];
-        if dims.len() != self.rank() || dims.iter().any(|&d| d >= self.rank() || std::mem::replace(&mut seen[d], true)) {
-            return Err(Error::invalid("permute", format!("{dims:?} is not a permutation of the dims of shape {:?}", self.shape)));
+        if dims.len() != self.rank() || dims.iter().any(|&d| d >= self.rank() || std::mem::replace(&mut seen[d], true))
+        {
+            return Err(Error::invalid(
+                "permute",
+                format!("{dims:?} is not a permutation of the dims of shape {:?}", self.shape),
+            ));
         }
         Ok(Self {
             shape: dims.iter().map(|&d| self.shape[d]).collect(),
@@ -72,7 +76,12 @@ impl Layout {
         if start + len > self.shape[dim] {
             return Err(Error::invalid(
                 "narrow",
-                format!("range {start}..{} exceeds size {} of dim {dim} in shape {:?}", start + len, self.shape[dim], self.shape),
+                format!(
+                    "range {start}..{} exceeds size {} of dim {dim} in shape {:?}",
+                    start + len,
+                    self.shape[dim],
+                    self.shape
+                ),
             ));
         }
         let mut out = self.clone();
@@ -108,7 +117,10 @@ impl Layout {
     /// Removes dim `dim`, which must have size 1.
     pub fn squeeze(&self, dim: usize) -> Result<Self> {
         if self.shape[dim] != 1 {
-            return Err(Error::invalid("squeeze", format!("dim {dim} of shape {:?} has size {}, not 1", self.shape, self.shape[dim])));
+            return Err(Error::invalid(
+                "squeeze",
+                format!("dim {dim} of shape {:?} has size {}, not 1", self.shape, self.shape[dim]),
+            ));
         }
         let mut out = self.clone();
         out.shape.remove(dim);

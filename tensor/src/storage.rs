@@ -147,10 +147,8 @@ impl Storage {
     }
 
     pub fn cat(parts: &[(&Self, &Layout)], dim: usize) -> Result<Self> {
-        let cpu: Vec<(&CpuStorage, &Layout)> = parts
-            .iter()
-            .map(|(s, l)| cpu_pair("cat", parts[0].0, s).map(|(_, c)| (c, *l)))
-            .collect::<Result<_>>()?;
+        let cpu: Vec<(&CpuStorage, &Layout)> =
+            parts.iter().map(|(s, l)| cpu_pair("cat", parts[0].0, s).map(|(_, c)| (c, *l))).collect::<Result<_>>()?;
         Ok(Storage::Cpu(CpuStorage::cat(&cpu, dim)?))
     }
 
@@ -165,7 +163,13 @@ impl Storage {
         Ok(Storage::Cpu(a.softmax_last_dim_backward(y, b, dy_layout, log)?))
     }
 
-    pub fn layer_norm(&self, layout: &Layout, gamma: (&Self, &Layout), beta: (&Self, &Layout), eps: f64) -> Result<(Self, Self, Self)> {
+    pub fn layer_norm(
+        &self,
+        layout: &Layout,
+        gamma: (&Self, &Layout),
+        beta: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<(Self, Self, Self)> {
         let (x, g) = cpu_pair("layer_norm", self, gamma.0)?;
         let (_, b) = cpu_pair("layer_norm", self, beta.0)?;
         let (y, m, r) = x.layer_norm(layout, g, gamma.1, b, beta.1, eps)?;
@@ -189,7 +193,13 @@ impl Storage {
         Ok((Storage::Cpu(dx), Storage::Cpu(dg), Storage::Cpu(db)))
     }
 
-    pub fn gelu_backward(&self, layout: &Layout, dy: &Self, dy_layout: &Layout, approx: GeluApproximation) -> Result<Self> {
+    pub fn gelu_backward(
+        &self,
+        layout: &Layout,
+        dy: &Self,
+        dy_layout: &Layout,
+        approx: GeluApproximation,
+    ) -> Result<Self> {
         let (x, d) = cpu_pair("gelu_backward", self, dy)?;
         Ok(Storage::Cpu(x.gelu_backward(layout, d, dy_layout, approx)?))
     }
@@ -200,12 +210,25 @@ impl Storage {
         }
     }
 
-    pub fn cross_entropy_backward(&self, layout: &Layout, targets: &[Option<usize>], dloss: &Self, dloss_layout: &Layout) -> Result<Self> {
+    pub fn cross_entropy_backward(
+        &self,
+        layout: &Layout,
+        targets: &[Option<usize>],
+        dloss: &Self,
+        dloss_layout: &Layout,
+    ) -> Result<Self> {
         let (x, d) = cpu_pair("cross_entropy_backward", self, dloss)?;
         Ok(Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?))
     }
 
-    pub fn adamw_step(&mut self, grad: (&Self, &Layout), m: &mut Self, v: &mut Self, cfg: &AdamWConfig, t: u64) -> Result<()> {
+    pub fn adamw_step(
+        &mut self,
+        grad: (&Self, &Layout),
+        m: &mut Self,
+        v: &mut Self,
+        cfg: &AdamWConfig,
+        t: u64,
+    ) -> Result<()> {
         let (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(m), Storage::Cpu(v)) = (self, grad.0, m, v);
         p.adamw_step((g, grad.1), m, v, cfg, t)
     }

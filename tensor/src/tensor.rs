@@ -72,7 +72,10 @@ impl Tensor {
     /// A tensor from a vector of elements in row-major order; the length must match the shape.
     pub fn from_vec<T: IntoStorage>(data: Vec<T>, shape: &[usize]) -> Result<Self> {
         if data.len() != elem_count(shape) {
-            return Err(Error::invalid("from_vec", format!("{} elements cannot fill shape {shape:?} ({} elements)", data.len(), elem_count(shape))));
+            return Err(Error::invalid(
+                "from_vec",
+                format!("{} elements cannot fill shape {shape:?} ({} elements)", data.len(), elem_count(shape)),
+            ));
         }
         Ok(Self::from_storage(Storage::Cpu(T::into_storage(data)), shape))
     }
@@ -158,7 +161,10 @@ impl Tensor {
     /// The single element of a one-element tensor, as f64.
     pub fn to_scalar(&self) -> Result<f64> {
         if self.elem_count() != 1 {
-            return Err(Error::invalid("to_scalar", format!("tensor of shape {:?} has {} elements, not 1", self.shape(), self.elem_count())));
+            return Err(Error::invalid(
+                "to_scalar",
+                format!("tensor of shape {:?} has {} elements, not 1", self.shape(), self.elem_count()),
+            ));
         }
         Ok(self.to_f64_vec()[0])
     }

@@ -41,7 +41,9 @@ fn unary_functions_match_std() {
     check(x.abs().unwrap().sqrt().unwrap(), &|v: f64| v.abs().sqrt());
     check(x.abs().unwrap().add_scalar(1.0).unwrap().log().unwrap(), &|v: f64| (v.abs() + 1.0).ln());
     check(x.gelu_erf().unwrap(), &|v| 0.5 * v * (1.0 + libm_erf(v / 2f64.sqrt())));
-    check(x.gelu_tanh().unwrap(), &|v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh()));
+    check(x.gelu_tanh().unwrap(), &|v: f64| {
+        0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())
+    });
 }
 
 /// erf by its Maclaurin series (enough terms for |x| < 2): an independent reference.
@@ -116,7 +118,15 @@ fn layer_norm_matches_its_definition() {
     let y = x.layer_norm(&g, &b, 1e-5).unwrap();
     let mean = x.mean(&[1], true).unwrap();
     let var = x.var(&[1], true, 0).unwrap();
-    let want = x.sub(&mean).unwrap().div(&var.add_scalar(1e-5).unwrap().sqrt().unwrap()).unwrap().mul(&g).unwrap().add(&b).unwrap();
+    let want = x
+        .sub(&mean)
+        .unwrap()
+        .div(&var.add_scalar(1e-5).unwrap().sqrt().unwrap())
+        .unwrap()
+        .mul(&g)
+        .unwrap()
+        .add(&b)
+        .unwrap();
     assert_close(&y, &want.to_f64_vec(), 1e-14);
 }
 
@@ -210,7 +220,10 @@ fn indexing_gather_embedding_one_hot() {
     assert_close(&sc, &[2., 0., 1., 0., 7., 0.], 0.0);
     let oh = Tensor::one_hot(&Tensor::from_vec(vec![1u32, 0], &[2]).unwrap(), 3, DType::F32).unwrap();
     assert_eq!(oh.to_vec::<f32>().unwrap(), vec![0., 1., 0., 1., 0., 0.]);
-    assert!(matches!(x.index_select(0, &Tensor::from_vec(vec![3i64], &[1]).unwrap()), Err(Error::IndexOutOfRange { index: 3, size: 3, .. })));
+    assert!(matches!(
+        x.index_select(0, &Tensor::from_vec(vec![3i64], &[1]).unwrap()),
+        Err(Error::IndexOutOfRange { index: 3, size: 3, .. })
+    ));
     assert!(matches!(x.embedding(&Tensor::from_vec(vec![-1i64], &[1]).unwrap()), Err(Error::IndexOutOfRange { .. })));
 }
 

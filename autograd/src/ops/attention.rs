@@ -46,7 +46,10 @@ impl Var {
     pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask) -> Result<Var> {
         let (qt, kt, vt) = (q.value(), k.value(), v.value());
         if qt.rank() < 2 || kt.rank() != qt.rank() || vt.rank() != qt.rank() {
-            return Err(Error::invalid("attention", format!("q {:?}, k {:?}, v {:?} must share rank ≥ 2", qt.shape(), kt.shape(), vt.shape())));
+            return Err(Error::invalid(
+                "attention",
+                format!("q {:?}, k {:?}, v {:?} must share rank ≥ 2", qt.shape(), kt.shape(), vt.shape()),
+            ));
         }
         let d = *qt.shape().last().unwrap_or(&1);
         let scale = 1.0 / (d as f64).sqrt();

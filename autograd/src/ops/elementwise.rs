@@ -14,14 +14,18 @@ impl Var {
     pub fn add(&self, rhs: &Var) -> Result<Var> {
         let (xs, ys) = (self.shape(), rhs.shape());
         let z = self.value().add(&rhs.value())?;
-        Ok(Var::from_op("add", z, &[self, rhs], move |g| Ok(vec![Some(unbroadcast(g.clone(), &xs)?), Some(unbroadcast(g.clone(), &ys)?)])))
+        Ok(Var::from_op("add", z, &[self, rhs], move |g| {
+            Ok(vec![Some(unbroadcast(g.clone(), &xs)?), Some(unbroadcast(g.clone(), &ys)?)])
+        }))
     }
 
     /// `z = x − y`; `dx = dz`, `dy = −dz`.
     pub fn sub(&self, rhs: &Var) -> Result<Var> {
         let (xs, ys) = (self.shape(), rhs.shape());
         let z = self.value().sub(&rhs.value())?;
-        Ok(Var::from_op("sub", z, &[self, rhs], move |g| Ok(vec![Some(unbroadcast(g.clone(), &xs)?), Some(unbroadcast(g.neg()?, &ys)?)])))
+        Ok(Var::from_op("sub", z, &[self, rhs], move |g| {
+            Ok(vec![Some(unbroadcast(g.clone(), &xs)?), Some(unbroadcast(g.neg()?, &ys)?)])
+        }))
     }
 
     /// `z = x ⊙ y`; `dx = dz ⊙ y`, `dy = dz ⊙ x`.
@@ -80,7 +84,12 @@ impl Var {
     }
 
     /// Builds a unary op whose derivative is `dx = dz ⊙ f′`, with `f′` computed from `x` and `z`.
-    fn unary_op(&self, name: &'static str, forward: impl Fn(&Tensor) -> Result<Tensor>, derivative: impl Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Result<Var> {
+    fn unary_op(
+        &self,
+        name: &'static str,
+        forward: impl Fn(&Tensor) -> Result<Tensor>,
+        derivative: impl Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
+    ) -> Result<Var> {
         let x = self.value();
         let z = forward(&x)?;
         let zc = z.clone();
@@ -119,7 +128,9 @@ impl Var {
 
     /// `z = max(x, 0)`; `dx = dz ⊙ [x > 0]`.
     pub fn relu(&self) -> Result<Var> {
-        self.unary_op("relu", Tensor::relu, |g, x, _| x.cmp_scalar(0.0, tensor::CmpOp::Gt)?.where_cond(g, &g.zeros_like()))
+        self.unary_op("relu", Tensor::relu, |g, x, _| {
+            x.cmp_scalar(0.0, tensor::CmpOp::Gt)?.where_cond(g, &g.zeros_like())
+        })
     }
 
     /// `z = |x|`; `dx = dz ⊙ sign(x)`.

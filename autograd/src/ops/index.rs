@@ -42,7 +42,10 @@ impl Var {
         let (mask, sa, sb) = (mask.clone(), a.shape(), b.shape());
         Ok(Var::from_op("where", z, &[a, b], move |g| {
             let zero = g.zeros_like();
-            Ok(vec![Some(mask.where_cond(g, &zero)?.sum_to_shape(&sa)?), Some(mask.where_cond(&zero, g)?.sum_to_shape(&sb)?)])
+            Ok(vec![
+                Some(mask.where_cond(g, &zero)?.sum_to_shape(&sa)?),
+                Some(mask.where_cond(&zero, g)?.sum_to_shape(&sb)?),
+            ])
         }))
     }
 
@@ -50,7 +53,9 @@ impl Var {
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Var> {
         let z = self.value().masked_fill(mask, value)?;
         let mask = mask.clone();
-        Ok(Var::from_op("masked_fill", z, &[self], move |g| Ok(vec![Some(mask.where_cond(&g.zeros_like(), g)?.sum_to_shape(g.shape())?)])))
+        Ok(Var::from_op("masked_fill", z, &[self], move |g| {
+            Ok(vec![Some(mask.where_cond(&g.zeros_like(), g)?.sum_to_shape(g.shape())?)])
+        }))
     }
 
     /// Lower triangle (`col ≤ row + diagonal`) of the last two dims; `dx = tril(dz)`.

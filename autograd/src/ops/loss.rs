@@ -41,10 +41,15 @@ impl Var {
     /// Backward: `dxᵢ = dℓᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
     pub fn cross_entropy(&self, targets: &Tensor, ignore_index: Option<i64>, reduction: Reduction) -> Result<Var> {
         let x = self.value();
-        let classes = *x.shape().last().ok_or_else(|| Error::invalid("cross_entropy", "logits must have a class dim"))?;
+        let classes =
+            *x.shape().last().ok_or_else(|| Error::invalid("cross_entropy", "logits must have a class dim"))?;
         let rows = x.elem_count() / classes.max(1);
         if targets.elem_count() != rows || targets.shape() != &x.shape()[..x.rank() - 1] {
-            return Err(Error::ShapeMismatch { op: "cross_entropy", lhs: x.shape().to_vec(), rhs: targets.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "cross_entropy",
+                lhs: x.shape().to_vec(),
+                rhs: targets.shape().to_vec(),
+            });
         }
         let (x2, t1) = (x.reshape(&[rows, classes])?, targets.reshape(&[rows])?);
         let losses = x2.cross_entropy_rows(&t1, ignore_index)?;
@@ -64,7 +69,7 @@ impl Var {
     /// `ℓ = max(x, 0) − x·y + log(1 + e^{−|x|})`. Backward: `dx = dℓ·(σ(x) − y)`.
     pub fn bce_with_logits(&self, targets: &Tensor, reduction: Reduction) -> Result<Var> {
         let x = self.value();
-        x.expect_same_shape_as(targets, "bce_with_logits")?;
+        x.expect_same_shape(targets, "bce_with_logits")?;
         let losses = x.relu()?.sub(&x.mul(targets)?)?.add(&x.abs()?.neg()?.exp()?.add_scalar(1.0)?.log()?)?;
         let (value, weight) = reduction.apply(&losses, x.elem_count())?;
         let targets = targets.clone();
@@ -78,10 +83,14 @@ impl Var {
     /// `ℓ = −[y log p + (1−y) log(1−p)]`. Backward: `dp = dℓ·(p − y) / (p(1 − p))`.
     pub fn binary_cross_entropy(&self, targets: &Tensor, reduction: Reduction) -> Result<Var> {
         let p = self.value();
-        p.expect_same_shape_as(targets, "binary_cross_entropy")?;
-        let outside = p.cmp_scalar(0.0, CmpOp::Le)?.to_f64_vec().iter().sum::<f64>() + p.cmp_scalar(1.0, CmpOp::Ge)?.to_f64_vec().iter().sum::<f64>();
+        p.expect_same_shape(targets, "binary_cross_entropy")?;
+        let outside = p.cmp_scalar(0.0, CmpOp::Le)?.to_f64_vec().iter().sum::<f64>()
+            + p.cmp_scalar(1.0, CmpOp::Ge)?.to_f64_vec().iter().sum::<f64>();
         if outside > 0.0 {
-            return Err(Error::invalid("binary_cross_entropy", format!("{outside} probabilities outside (0, 1); use bce_with_logits")));
+            return Err(Error::invalid(
+                "binary_cross_entropy",
+                format!("{outside} probabilities outside (0, 1); use bce_with_logits"),
+            ));
         }
         let one_minus_p = p.neg()?.add_scalar(1.0)?;
         let one_minus_y = targets.neg()?.add_scalar(1.0)?;
@@ -97,26 +106,12 @@ impl Var {
     /// Mean squared error `ℓ = (x − y)²`. Backward: `dx = dℓ·2(x − y)`.
     pub fn mse_loss(&self, targets: &Tensor, reduction: Reduction) -> Result<Var> {
         let x = self.value();
-        x.expect_same_shape_as(targets, "mse_loss")?;
+        x.expect_same_shape(targets, "mse_loss")?;
         let diff = x.sub(targets)?;
         let (value, weight) = reduction.apply(&diff.mul(&diff)?, x.elem_count())?;
         Ok(Var::from_op("mse_loss", value, &[self], move |g| {
             let dl = reduction.per_element_grad(g, weight, diff.shape())?;
             Ok(vec![Some(dl.mul(&diff.mul_scalar(2.0)?)?)])
         }))
-    }
-}
-
-/// Shape agreement for losses, named after the loss.
-trait SameShape {
-    fn expect_same_shape_as(&self, other: &Tensor, op: &'static str) -> Result<()>;
-}
-
-impl SameShape for Tensor {
-    fn expect_same_shape_as(&self, other: &Tensor, op: &'static str) -> Result<()> {
-        if self.shape() != other.shape() {
-            return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: other.shape().to_vec() });
-        }
-        Ok(())
     }
 }

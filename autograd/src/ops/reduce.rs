@@ -53,13 +53,25 @@ impl Var {
         self.extreme(dims, keepdim, "min", |x, d| x.min(d, true))
     }
 
-    fn extreme<D: Dim>(&self, dims: &[D], keepdim: bool, name: &'static str, reduce: fn(&Tensor, &[usize]) -> Result<Tensor>) -> Result<Var> {
+    fn extreme<D: Dim>(
+        &self,
+        dims: &[D],
+        keepdim: bool,
+        name: &'static str,
+        reduce: fn(&Tensor, &[usize]) -> Result<Tensor>,
+    ) -> Result<Var> {
         let x = self.value();
         let dims = resolve_dims(name, dims, x.shape())?;
         let kept = reduce(&x, &dims)?;
         let hits = x.eq(&kept)?.to_dtype(x.dtype());
         let share = hits.div(&hits.sum(&dims, true)?)?;
-        let z = if keepdim { kept } else { kept.reshape(&x.shape().iter().enumerate().filter(|(d, _)| !dims.contains(d)).map(|(_, &s)| s).collect::<Vec<_>>())? };
+        let z = if keepdim {
+            kept
+        } else {
+            kept.reshape(
+                &x.shape().iter().enumerate().filter(|(d, _)| !dims.contains(d)).map(|(_, &s)| s).collect::<Vec<_>>(),
+            )?
+        };
         let shape = x.shape().to_vec();
         Ok(Var::from_op(name, z, &[self], move |g| Ok(vec![Some(expand(g, &shape, &dims)?.mul(&share)?)])))
     }

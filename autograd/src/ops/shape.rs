@@ -58,7 +58,10 @@ impl Var {
     pub fn split<D: Dim>(&self, sizes: &[usize], dim: D) -> Result<Vec<Var>> {
         let d = dim.index("split", &self.shape())?;
         if sizes.iter().sum::<usize>() != self.shape()[d] {
-            return Err(Error::invalid("split", format!("sizes {sizes:?} do not add up to dim {d} of shape {:?}", self.shape())));
+            return Err(Error::invalid(
+                "split",
+                format!("sizes {sizes:?} do not add up to dim {d} of shape {:?}", self.shape()),
+            ));
         }
         let starts = sizes.iter().scan(0, |acc, &s| {
             let start = *acc;
@@ -101,7 +104,9 @@ impl Var {
         let z = Tensor::cat(&values.iter().collect::<Vec<_>>(), dim)?;
         let d = dim.index("cat", values[0].shape())?;
         let sizes: Vec<usize> = values.iter().map(|v| v.shape()[d]).collect();
-        Ok(Var::from_op("cat", z, vars, move |g| Ok(g.split(&sizes, d)?.into_iter().map(|p| Some(p.contiguous())).collect())))
+        Ok(Var::from_op("cat", z, vars, move |g| {
+            Ok(g.split(&sizes, d)?.into_iter().map(|p| Some(p.contiguous())).collect())
+        }))
     }
 
     /// Stacks equal-shaped vars along a new `dim` (unsqueeze each, then cat).

@@ -18,12 +18,15 @@ pub fn cross_entropy_forward<T: Float>(logits: &[T], targets: &[Option<usize>], 
 
 /// Backward: `∂lossᵢ/∂xᵢ = softmax(xᵢ) − onehot(tᵢ)`, so `dxᵢ = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`;
 /// ignored rows get zero gradient. Writes `dlogits` (same shape as `logits`).
-pub fn cross_entropy_backward<T: Float>(logits: &[T], targets: &[Option<usize>], dlosses: &[T], cols: usize, dlogits: &mut [T]) {
-    dlogits
-        .par_chunks_mut(cols)
-        .zip(logits.par_chunks(cols))
-        .zip(targets.par_iter().zip(dlosses.par_iter()))
-        .for_each(|((dx, x), (t, &g))| match *t {
+pub fn cross_entropy_backward<T: Float>(
+    logits: &[T],
+    targets: &[Option<usize>],
+    dlosses: &[T],
+    cols: usize,
+    dlogits: &mut [T],
+) {
+    dlogits.par_chunks_mut(cols).zip(logits.par_chunks(cols)).zip(targets.par_iter().zip(dlosses.par_iter())).for_each(
+        |((dx, x), (t, &g))| match *t {
             Some(t) => {
                 let lse = log_sum_exp(x);
                 for (dx, &x) in dx.iter_mut().zip(x) {
@@ -32,7 +35,8 @@ pub fn cross_entropy_backward<T: Float>(logits: &[T], targets: &[Option<usize>],
                 dx[t] -= g;
             }
             None => dx.fill(T::ZERO),
-        });
+        },
+    );
 }
 
 #[cfg(test)]

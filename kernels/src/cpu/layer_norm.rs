@@ -8,7 +8,16 @@ use rayon::prelude::*;
 /// `rstd = 1/√(σ² + ε)`, `x̂ = (x − μ)·rstd`, `y = x̂ ⊙ γ + β`.
 /// Caches `μ` and `rstd` per row in `mean` and `rstd`: exactly what backward needs.
 #[allow(clippy::too_many_arguments)]
-pub fn layer_norm_rows<T: Float>(x: &[T], gamma: &[T], beta: &[T], eps: T, y: &mut [T], mean: &mut [T], rstd: &mut [T], cols: usize) {
+pub fn layer_norm_rows<T: Float>(
+    x: &[T],
+    gamma: &[T],
+    beta: &[T],
+    eps: T,
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+    cols: usize,
+) {
     let rows_per = rows_per_task(cols);
     let n = T::from_f64(cols as f64);
     y.par_chunks_mut(rows_per * cols)
@@ -50,7 +59,9 @@ pub fn layer_norm_backward_rows<T: Float>(
         .zip(x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
         .zip(mean.par_chunks(rows_per).zip(rstd.par_chunks(rows_per)))
         .for_each(|((dx, (x, dy)), (mean, rstd))| {
-            for ((((dx, x), dy), &mu), &rs) in dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd) {
+            for ((((dx, x), dy), &mu), &rs) in
+                dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd)
+            {
                 let (mut g_mean, mut gx_mean) = (T::ZERO, T::ZERO);
                 for ((&x, &dy), &w) in x.iter().zip(dy).zip(gamma) {
                     let g = dy * w;

@@ -29,13 +29,10 @@ pub fn softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
 
 /// Softmax backward: `dx = y ⊙ (dy − Σⱼ dyⱼ·yⱼ)` per row (the Jacobian `diag(y) − y·yᵀ` applied to dy).
 pub fn softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
-    let chunk = rows_per_task(cols) * cols;
-    dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
-        for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
-            let dot: T = y.iter().zip(dy).map(|(&y, &dy)| y * dy).sum();
-            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-                *dx = y * (dy - dot);
-            }
+    for_each_row_pair(y, dy, dx, cols, |y, dy, dx| {
+        let dot: T = y.iter().zip(dy).map(|(&y, &dy)| y * dy).sum();
+        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+            *dx = y * (dy - dot);
         }
     });
 }
@@ -55,13 +52,20 @@ pub fn log_softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
 
 /// Log-softmax backward: `dx = dy − softmax(x)·Σⱼ dyⱼ = dy − exp(y)·Σⱼ dyⱼ` per row.
 pub fn log_softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
+    for_each_row_pair(y, dy, dx, cols, |y, dy, dx| {
+        let sum: T = dy.iter().copied().sum();
+        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+            *dx = dy - y.exp() * sum;
+        }
+    });
+}
+
+/// Runs `f(y_row, dy_row, dx_row)` for every row, rows in parallel.
+fn for_each_row_pair<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize, f: impl Fn(&[T], &[T], &mut [T]) + Sync) {
     let chunk = rows_per_task(cols) * cols;
     dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
         for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
-            let sum: T = dy.iter().copied().sum();
-            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-                *dx = dy - y.exp() * sum;
-            }
+            f(y, dy, dx);
         }
     });
 }

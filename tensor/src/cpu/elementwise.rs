@@ -9,6 +9,9 @@ use rayon::prelude::*;
 
 impl CpuStorage {
     pub fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Self> {
+        if let UnaryOp::Gelu(approx) = op {
+            return self.gelu(layout, approx);
+        }
         Ok(map_float!(op.name(), self, layout.shape(), |v| map_compute(v, layout, |x| op.apply(x))))
     }
 
@@ -35,7 +38,10 @@ impl CpuStorage {
     /// `out = mask ≠ 0 ? on_true : on_false`, all three layouts broadcast to the output shape.
     pub fn where_cond(&self, mask: &Layout, t: &Self, t_layout: &Layout, f: &Self, f_layout: &Layout) -> Result<Self> {
         let CpuStorage::U32(m) = self else {
-            return Err(Error::invalid("where_cond", format!("mask must be u32, got {:?} (shape {:?})", self.dtype(), mask.shape())));
+            return Err(Error::invalid(
+                "where_cond",
+                format!("mask must be u32, got {:?} (shape {:?})", self.dtype(), mask.shape()),
+            ));
         };
         Ok(map_float2!("where_cond", t, f, t_layout.shape(), |a, b| {
             mask.offsets()
@@ -47,7 +53,13 @@ impl CpuStorage {
 }
 
 /// `out[i] = f(a[i], b[i])` over two layouts of the same shape, computing in the compute type.
-fn zip_map<T: FloatElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout, f: impl Fn(T::Compute, T::Compute) -> T::Compute + Sync) -> Vec<T> {
+fn zip_map<T: FloatElement>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    f: impl Fn(T::Compute, T::Compute) -> T::Compute + Sync,
+) -> Vec<T> {
     let g = |x: T, y: T| T::from_compute(f(x.to_compute(), y.to_compute()));
     if la.is_contiguous() && lb.is_contiguous() {
         let (a, b) = (contiguous_cow(a, la), contiguous_cow(b, lb));

@@ -54,7 +54,12 @@ impl CpuStorage {
 
     /// The backward of `gather`: zeros of `out_shape` with `out[o, index[o, j, i], i] += src[o, j, i]`.
     pub fn scatter_add(&self, layout: &Layout, dim: usize, index: &[usize], out_shape: &[usize]) -> Result<Self> {
-        by_float_dtype!("scatter_add", self.dtype(), layout.shape(), scatter_add_typed(self, layout, dim, index, out_shape))
+        by_float_dtype!(
+            "scatter_add",
+            self.dtype(),
+            layout.shape(),
+            scatter_add_typed(self, layout, dim, index, out_shape)
+        )
     }
 
     /// Concatenation along `dim` of parts that agree on every other dim and share a dtype.
@@ -83,19 +88,36 @@ fn slice_like<'a, T: IntoStorage>(_witness: &[T], s: &'a CpuStorage) -> &'a [T] 
     T::slice(s).expect("cat checked every part has the same dtype")
 }
 
-fn index_add_typed<T: FloatElement + IntoStorage>(src: &CpuStorage, layout: &Layout, dim: usize, ids: &[usize], size: usize) -> Result<CpuStorage> {
+fn index_add_typed<T: FloatElement + IntoStorage>(
+    src: &CpuStorage,
+    layout: &Layout,
+    dim: usize,
+    ids: &[usize],
+    size: usize,
+) -> Result<CpuStorage> {
     let (outer, n, inner) = split_at_dim(layout.shape(), dim);
     let src = typed::<T>("index_add", src, layout)?;
     let src = T::compute_slice(&src);
     let mut out = vec![<T::Compute as kernels::Float>::ZERO; outer * size * inner];
     for o in 0..outer {
         // Each outer slice is an embedding table (size rows of inner values): the same scatter.
-        embedding_backward(&src[o * n * inner..(o + 1) * n * inner], ids, inner, &mut out[o * size * inner..(o + 1) * size * inner]);
+        embedding_backward(
+            &src[o * n * inner..(o + 1) * n * inner],
+            ids,
+            inner,
+            &mut out[o * size * inner..(o + 1) * size * inner],
+        );
     }
     Ok(T::into_storage(T::from_compute_vec(out)))
 }
 
-fn scatter_add_typed<T: FloatElement + IntoStorage>(src: &CpuStorage, layout: &Layout, dim: usize, index: &[usize], out_shape: &[usize]) -> Result<CpuStorage> {
+fn scatter_add_typed<T: FloatElement + IntoStorage>(
+    src: &CpuStorage,
+    layout: &Layout,
+    dim: usize,
+    index: &[usize],
+    out_shape: &[usize],
+) -> Result<CpuStorage> {
     let (outer, size, inner) = split_at_dim(out_shape, dim);
     let n = layout.shape()[dim];
     let src = typed::<T>("scatter_add", src, layout)?;

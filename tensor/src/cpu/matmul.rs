@@ -1,8 +1,8 @@
 //! Matrix multiply on the CPU: batched, any strides, through the packed GEMM of `kernels`.
 
 use super::{contiguous_cow, CpuStorage};
+use crate::dtype::FloatElement;
 use crate::{Error, Layout, Result};
-use half::{bf16, f16};
 use kernels::cpu::gemm::{gemm_batched, GemmScalar, MatRef};
 
 impl CpuStorage {
@@ -13,24 +13,22 @@ impl CpuStorage {
         Ok(match (self, rhs_storage) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(matmul_typed(a, lhs, b, rhs)),
             (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(matmul_typed(a, lhs, b, rhs)),
-            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
-                let (a, b) = (to_f32(a, lhs, bf16::to_f32), to_f32(b, rhs, bf16::to_f32));
-                let c = matmul_typed(&a, &Layout::contiguous(lhs.shape()), &b, &Layout::contiguous(rhs.shape()));
-                CpuStorage::BF16(c.into_iter().map(bf16::from_f32).collect())
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(matmul_via_f32(a, lhs, b, rhs)),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(matmul_via_f32(a, lhs, b, rhs)),
+            (l, r) if l.dtype() != r.dtype() => {
+                return Err(Error::DTypeMismatch { op: "matmul", lhs: l.dtype(), rhs: r.dtype() })
             }
-            (CpuStorage::F16(a), CpuStorage::F16(b)) => {
-                let (a, b) = (to_f32(a, lhs, f16::to_f32), to_f32(b, rhs, f16::to_f32));
-                let c = matmul_typed(&a, &Layout::contiguous(lhs.shape()), &b, &Layout::contiguous(rhs.shape()));
-                CpuStorage::F16(c.into_iter().map(f16::from_f32).collect())
-            }
-            (l, r) if l.dtype() != r.dtype() => return Err(Error::DTypeMismatch { op: "matmul", lhs: l.dtype(), rhs: r.dtype() }),
             (l, _) => return Err(super::unsupported("matmul", l.dtype(), lhs.shape())),
         })
     }
 }
 
-fn to_f32<T: Copy>(data: &[T], layout: &Layout, f: fn(T) -> f32) -> Vec<f32> {
-    contiguous_cow(data, layout).iter().map(|&x| f(x)).collect()
+/// A 16-bit product: operands widened to f32, multiplied, rounded back.
+fn matmul_via_f32<T: FloatElement<Compute = f32>>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+    let widen = |data: &[T], l: &Layout| T::compute_slice(&contiguous_cow(data, l)).into_owned();
+    let (a, b) = (widen(a, la), widen(b, lb));
+    let c = matmul_typed(&a, &Layout::contiguous(la.shape()), &b, &Layout::contiguous(lb.shape()));
+    T::from_compute_vec(c)
 }
 
 fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {

@@ -46,7 +46,9 @@ macro_rules! map_float2 {
             (CpuStorage::F64($a), CpuStorage::F64($b)) => CpuStorage::F64($body),
             (CpuStorage::BF16($a), CpuStorage::BF16($b)) => CpuStorage::BF16($body),
             (CpuStorage::F16($a), CpuStorage::F16($b)) => CpuStorage::F16($body),
-            (l, r) if l.dtype() != r.dtype() => return Err(Error::DTypeMismatch { op: $op, lhs: l.dtype(), rhs: r.dtype() }),
+            (l, r) if l.dtype() != r.dtype() => {
+                return Err(Error::DTypeMismatch { op: $op, lhs: l.dtype(), rhs: r.dtype() })
+            }
             (l, _) => return Err($crate::cpu::unsupported($op, l.dtype(), $shape)),
         }
     };
@@ -161,13 +163,20 @@ impl CpuStorage {
         match self {
             CpuStorage::U32(v) => layout.offsets().map(|o| check(v[o] as i64)).collect(),
             CpuStorage::I64(v) => layout.offsets().map(|o| check(v[o])).collect(),
-            other => Err(Error::invalid(op, format!("indices must be u32 or i64, got {:?} (shape {:?})", other.dtype(), layout.shape()))),
+            other => Err(Error::invalid(
+                op,
+                format!("indices must be u32 or i64, got {:?} (shape {:?})", other.dtype(), layout.shape()),
+            )),
         }
     }
 }
 
 /// Maps a float slice through `f` in the compute type, in parallel when large.
-pub(crate) fn map_compute<T: FloatElement>(data: &[T], layout: &Layout, f: impl Fn(T::Compute) -> T::Compute + Sync) -> Vec<T> {
+pub(crate) fn map_compute<T: FloatElement>(
+    data: &[T],
+    layout: &Layout,
+    f: impl Fn(T::Compute) -> T::Compute + Sync,
+) -> Vec<T> {
     use rayon::prelude::*;
     let g = |x: T| T::from_compute(f(x.to_compute()));
     let src = contiguous_cow(data, layout);

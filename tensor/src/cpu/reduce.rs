@@ -3,9 +3,9 @@
 
 use super::{contiguous_cow, unsupported, CpuStorage};
 use crate::dtype::FloatElement;
-use kernels::Float;
 use crate::op::ReduceOp;
 use crate::{Error, Layout, Result};
+use kernels::Float;
 use rayon::prelude::*;
 
 impl CpuStorage {
@@ -15,7 +15,10 @@ impl CpuStorage {
         let shape = layout.shape();
         let group: usize = dims.iter().map(|&d| shape[d]).product();
         if group == 0 && op != ReduceOp::Sum {
-            return Err(Error::invalid(op.name(), format!("cannot reduce an empty dim of shape {shape:?} over {dims:?}")));
+            return Err(Error::invalid(
+                op.name(),
+                format!("cannot reduce an empty dim of shape {shape:?} over {dims:?}"),
+            ));
         }
         let order: Vec<usize> = (0..layout.rank()).filter(|d| !dims.contains(d)).chain(dims.iter().copied()).collect();
         let permuted = layout.permute(&order)?;
@@ -30,7 +33,13 @@ impl CpuStorage {
     }
 }
 
-fn reduce_typed<T: FloatElement>(data: &[T], permuted: &Layout, group: usize, outputs: usize, op: ReduceOp) -> CpuStorage
+fn reduce_typed<T: FloatElement>(
+    data: &[T],
+    permuted: &Layout,
+    group: usize,
+    outputs: usize,
+    op: ReduceOp,
+) -> CpuStorage
 where
     Vec<T>: IntoCpu,
 {

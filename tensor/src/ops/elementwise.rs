@@ -102,7 +102,10 @@ impl Tensor {
     /// `mask ≠ 0 ? on_true : on_false` elementwise; `self` is the u32 mask. All three broadcast.
     pub fn where_cond(&self, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
         if self.dtype() != DType::U32 {
-            return Err(Error::invalid("where_cond", format!("mask must be u32, got {:?} (shape {:?})", self.dtype(), self.shape())));
+            return Err(Error::invalid(
+                "where_cond",
+                format!("mask must be u32, got {:?} (shape {:?})", self.dtype(), self.shape()),
+            ));
         }
         on_true.same_dtype_device(on_false, "where_cond")?;
         let shape = broadcast_shapes("where_cond", self.shape(), on_true.shape())?;
@@ -119,7 +122,8 @@ impl Tensor {
 
     /// The `(rows, cols)` u32 mask with ones where `col ≤ row + diagonal` (lower triangle).
     pub fn tril_mask(rows: usize, cols: usize, diagonal: i64) -> Tensor {
-        let values: Vec<f64> = (0..rows * cols).map(|i| ((i % cols) as i64 <= (i / cols) as i64 + diagonal) as u32 as f64).collect();
+        let values: Vec<f64> =
+            (0..rows * cols).map(|i| ((i % cols) as i64 <= (i / cols) as i64 + diagonal) as u32 as f64).collect();
         Tensor::from_storage(Storage::from_f64_iter(values.into_iter(), DType::U32, crate::Device::Cpu), &[rows, cols])
     }
 

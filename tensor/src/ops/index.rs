@@ -26,7 +26,11 @@ impl Tensor {
     pub fn index_add<D: Dim>(&self, dim: D, ids: &Tensor, size: usize) -> Result<Tensor> {
         let dim = dim.index("index_add", self.shape())?;
         if ids.rank() != 1 || ids.elem_count() != self.shape()[dim] {
-            return Err(Error::ShapeMismatch { op: "index_add", lhs: self.shape().to_vec(), rhs: ids.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "index_add",
+                lhs: self.shape().to_vec(),
+                rhs: ids.shape().to_vec(),
+            });
         }
         let idx = ids.to_indices(size, "index_add")?;
         let mut shape = self.shape().to_vec();
@@ -38,7 +42,10 @@ impl Tensor {
     /// has shape `ids.shape + [dim]`.
     pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
         let [vocab, dim] = self.shape() else {
-            return Err(Error::invalid("embedding", format!("table must be 2-D (vocab, dim), got shape {:?}", self.shape())));
+            return Err(Error::invalid(
+                "embedding",
+                format!("table must be 2-D (vocab, dim), got shape {:?}", self.shape()),
+            ));
         };
         let idx = ids.to_indices(*vocab, "embedding")?;
         let shape = [ids.shape(), &[*dim]].concat();
@@ -58,7 +65,11 @@ impl Tensor {
     pub fn scatter_add<D: Dim>(&self, dim: D, index: &Tensor, shape: &[usize]) -> Result<Tensor> {
         let dim = dim.index("scatter_add", shape)?;
         if index.shape() != self.shape() {
-            return Err(Error::ShapeMismatch { op: "scatter_add", lhs: self.shape().to_vec(), rhs: index.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "scatter_add",
+                lhs: self.shape().to_vec(),
+                rhs: index.shape().to_vec(),
+            });
         }
         let out = Tensor::zeros(shape, self.dtype());
         out.check_index_shape("scatter_add", dim, index.shape())?;
@@ -67,7 +78,8 @@ impl Tensor {
     }
 
     fn check_index_shape(&self, op: &'static str, dim: usize, index_shape: &[usize]) -> Result<()> {
-        let ok = index_shape.len() == self.rank() && index_shape.iter().zip(self.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b);
+        let ok = index_shape.len() == self.rank()
+            && index_shape.iter().zip(self.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b);
         if ok {
             Ok(())
         } else {
@@ -89,7 +101,8 @@ impl Tensor {
         let dim = dim.index("cat", first.shape())?;
         for t in tensors {
             first.same_dtype_device(t, "cat")?;
-            let agree = t.rank() == first.rank() && t.shape().iter().zip(first.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b);
+            let agree = t.rank() == first.rank()
+                && t.shape().iter().zip(first.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b);
             if !agree {
                 return Err(Error::ShapeMismatch { op: "cat", lhs: first.shape().to_vec(), rhs: t.shape().to_vec() });
             }

@@ -10,7 +10,10 @@ impl Tensor {
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         self.same_dtype_device(rhs, "matmul")?;
         if self.rank() == 0 || rhs.rank() == 0 {
-            return Err(Error::invalid("matmul", format!("needs rank ≥ 1, got {:?} · {:?}", self.shape(), rhs.shape())));
+            return Err(Error::invalid(
+                "matmul",
+                format!("needs rank ≥ 1, got {:?} · {:?}", self.shape(), rhs.shape()),
+            ));
         }
         let lhs = if self.rank() == 1 { self.unsqueeze(0)? } else { self.clone() };
         let rhs_m = if rhs.rank() == 1 { rhs.unsqueeze(1)? } else { rhs.clone() };

@@ -29,7 +29,12 @@ impl Tensor {
     }
 
     /// Runs a last-dim kernel along any dim by swapping it to the end and back.
-    fn along_last_dim<D: Dim>(&self, op: &'static str, dim: D, f: impl Fn(&Tensor) -> Result<crate::storage::Storage>) -> Result<Tensor> {
+    fn along_last_dim<D: Dim>(
+        &self,
+        op: &'static str,
+        dim: D,
+        f: impl Fn(&Tensor) -> Result<crate::storage::Storage>,
+    ) -> Result<Tensor> {
         if self.rank() == 0 {
             return Err(Error::invalid(op, "needs rank ≥ 1, got a scalar"));
         }
@@ -51,17 +56,36 @@ impl Tensor {
         for p in [gamma, beta] {
             self.same_dtype_device(p, "layer_norm")?;
             if p.shape() != [cols] {
-                return Err(Error::ShapeMismatch { op: "layer_norm", lhs: self.shape().to_vec(), rhs: p.shape().to_vec() });
+                return Err(Error::ShapeMismatch {
+                    op: "layer_norm",
+                    lhs: self.shape().to_vec(),
+                    rhs: p.shape().to_vec(),
+                });
             }
         }
         let x = self.contiguous();
-        let (y, mean, rstd) = x.storage().layer_norm(x.layout(), (gamma.storage(), gamma.layout()), (beta.storage(), beta.layout()), eps)?;
+        let (y, mean, rstd) = x.storage().layer_norm(
+            x.layout(),
+            (gamma.storage(), gamma.layout()),
+            (beta.storage(), beta.layout()),
+            eps,
+        )?;
         let rows_shape = &self.shape()[..self.rank() - 1];
-        Ok((Tensor::from_storage(y, self.shape()), Tensor::from_storage(mean, rows_shape), Tensor::from_storage(rstd, rows_shape)))
+        Ok((
+            Tensor::from_storage(y, self.shape()),
+            Tensor::from_storage(mean, rows_shape),
+            Tensor::from_storage(rstd, rows_shape),
+        ))
     }
 
     /// Layer-norm backward from `x = self`, `γ`, the cached `μ`, `rstd` and upstream `dy`: `(dx, dγ, dβ)`.
-    pub fn layer_norm_backward(&self, gamma: &Tensor, mean: &Tensor, rstd: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    pub fn layer_norm_backward(
+        &self,
+        gamma: &Tensor,
+        mean: &Tensor,
+        rstd: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         self.expect_same_shape(dy, "layer_norm_backward")?;
         let (x, dy) = (self.contiguous(), dy.contiguous());
         let (dx, dg, db) = x.storage().layer_norm_backward(
@@ -71,7 +95,11 @@ impl Tensor {
             (rstd.storage(), rstd.layout()),
             (dy.storage(), dy.layout()),
         )?;
-        Ok((Tensor::from_storage(dx, self.shape()), Tensor::from_storage(dg, gamma.shape()), Tensor::from_storage(db, gamma.shape())))
+        Ok((
+            Tensor::from_storage(dx, self.shape()),
+            Tensor::from_storage(dg, gamma.shape()),
+            Tensor::from_storage(db, gamma.shape()),
+        ))
     }
 
     /// `dx = dy ⊙ gelu′(x)` with `x = self`.
@@ -82,15 +110,26 @@ impl Tensor {
     }
 
     /// Targets as class indices: `None` for `ignore_index`, errors for other out-of-range ids.
-    fn class_targets(&self, targets: &Tensor, ignore_index: Option<i64>, op: &'static str) -> Result<Vec<Option<usize>>> {
+    fn class_targets(
+        &self,
+        targets: &Tensor,
+        ignore_index: Option<i64>,
+        op: &'static str,
+    ) -> Result<Vec<Option<usize>>> {
         let [rows, classes] = self.shape() else {
-            return Err(Error::invalid(op, format!("logits must be 2-D (rows, classes), got shape {:?}", self.shape())));
+            return Err(Error::invalid(
+                op,
+                format!("logits must be 2-D (rows, classes), got shape {:?}", self.shape()),
+            ));
         };
         if targets.shape() != [*rows] {
             return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: targets.shape().to_vec() });
         }
         if targets.dtype().is_float() {
-            return Err(Error::invalid(op, format!("targets must be u32 or i64 class indices, got {:?}", targets.dtype())));
+            return Err(Error::invalid(
+                op,
+                format!("targets must be u32 or i64 class indices, got {:?}", targets.dtype()),
+            ));
         }
         targets
             .to_f64_vec()
@@ -117,7 +156,12 @@ impl Tensor {
     }
 
     /// Backward of [`Tensor::cross_entropy_rows`]: `dxᵢ = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
-    pub fn cross_entropy_rows_backward(&self, targets: &Tensor, ignore_index: Option<i64>, dloss: &Tensor) -> Result<Tensor> {
+    pub fn cross_entropy_rows_backward(
+        &self,
+        targets: &Tensor,
+        ignore_index: Option<i64>,
+        dloss: &Tensor,
+    ) -> Result<Tensor> {
         let t = self.class_targets(targets, ignore_index, "cross_entropy_backward")?;
         let x = self.contiguous();
         let storage = x.storage().cross_entropy_backward(x.layout(), &t, dloss.storage(), dloss.layout())?;
@@ -126,7 +170,14 @@ impl Tensor {
 
     /// One AdamW step (see [`kernels::cpu::adamw::adamw_step`]) on the parameter `self` and its
     /// moments `m`, `v`, in place. `t` counts steps from 1. f32 or f64 master weights.
-    pub fn adamw_step(&mut self, grad: &Tensor, m: &mut Tensor, v: &mut Tensor, cfg: &AdamWConfig, t: u64) -> Result<()> {
+    pub fn adamw_step(
+        &mut self,
+        grad: &Tensor,
+        m: &mut Tensor,
+        v: &mut Tensor,
+        cfg: &AdamWConfig,
+        t: u64,
+    ) -> Result<()> {
         for other in [grad, &*m, &*v] {
             self.expect_same_shape(other, "adamw_step")?;
             self.same_dtype_device(other, "adamw_step")?;
@@ -137,7 +188,8 @@ impl Tensor {
         self.storage_mut().adamw_step((grad.storage(), grad.layout()), m.storage_mut(), v.storage_mut(), cfg, t)
     }
 
-    pub(crate) fn expect_same_shape(&self, other: &Tensor, op: &'static str) -> Result<()> {
+    /// A `ShapeMismatch` error naming `op` unless both tensors have the same shape.
+    pub fn expect_same_shape(&self, other: &Tensor, op: &'static str) -> Result<()> {
         if self.shape() != other.shape() {
             return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: other.shape().to_vec() });
         }

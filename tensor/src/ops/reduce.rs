@@ -66,7 +66,10 @@ impl Tensor {
         let sq = centred.mul(&centred)?.sum(dims, keepdim)?;
         let n = self.elem_count() / sq.elem_count().max(1);
         if n <= correction {
-            return Err(Error::invalid("var", format!("{n} elements per group of shape {:?} with correction {correction}", self.shape())));
+            return Err(Error::invalid(
+                "var",
+                format!("{n} elements per group of shape {:?} with correction {correction}", self.shape()),
+            ));
         }
         sq.div_scalar((n - correction) as f64)
     }
@@ -88,10 +91,17 @@ impl Tensor {
             if s == 1 && own != 1 {
                 dims.push(lead + i);
             } else if s != own {
-                return Err(Error::ShapeMismatch { op: "sum_to_shape", lhs: self.shape().to_vec(), rhs: shape.to_vec() });
+                return Err(Error::ShapeMismatch {
+                    op: "sum_to_shape",
+                    lhs: self.shape().to_vec(),
+                    rhs: shape.to_vec(),
+                });
             }
         }
-        debug_assert_eq!(elem_count(shape) * dims.iter().map(|&d| self.shape()[d]).product::<usize>(), self.elem_count());
+        debug_assert_eq!(
+            elem_count(shape) * dims.iter().map(|&d| self.shape()[d]).product::<usize>(),
+            self.elem_count()
+        );
         self.sum(&dims, true)?.reshape(shape)
     }
 }

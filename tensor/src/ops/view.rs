@@ -53,7 +53,10 @@ impl Tensor {
     pub fn split<D: Dim>(&self, sizes: &[usize], dim: D) -> Result<Vec<Tensor>> {
         let d = dim.index("split", self.shape())?;
         if sizes.iter().sum::<usize>() != self.shape()[d] {
-            return Err(Error::invalid("split", format!("sizes {sizes:?} do not add up to dim {d} of shape {:?}", self.shape())));
+            return Err(Error::invalid(
+                "split",
+                format!("sizes {sizes:?} do not add up to dim {d} of shape {:?}", self.shape()),
+            ));
         }
         let mut start = 0;
         sizes

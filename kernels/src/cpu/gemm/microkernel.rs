@@ -1,38 +1,95 @@
 //! Micro-kernels: `C[0..mr, 0..nr] (+)= Σ_kk Apanel[kk]·Bpanel[kk]ᵀ`, an outer-product update of one
-//! `MR×NR` register tile per step of `kk`.
+//! `MR×NR` register tile per step of `kk`. Each kernel comes with the tile shape and the cache
+//! blocking that suit it ([`MicroKernelSpec`]); the fastest one this CPU runs is picked at run time.
 
 use crate::Float;
 
 /// A micro-kernel: `(kc, packed A panel, packed B panel, C tile, ldc, valid rows, valid cols, accumulate)`.
 pub type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, usize, usize, bool);
 
-/// A scalar type the packed GEMM supports, with its register-tile shape and micro-kernel.
+/// A micro-kernel with its register tile (`mr × nr`) and cache blocking: `kc` (depth of a packed
+/// block: a `kc × nr` B micro-panel should sit in L1), `mc` (rows of A packed at once, in L2) and
+/// `nc` (columns of B packed at once, in L3).
+#[derive(Clone, Copy)]
+pub struct MicroKernelSpec<T> {
+    pub name: &'static str,
+    pub kernel: MicroKernel<T>,
+    pub mr: usize,
+    pub nr: usize,
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+}
+
+impl<T> std::fmt::Debug for MicroKernelSpec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}×{}, kc {}, mc {}, nc {})", self.name, self.mr, self.nr, self.kc, self.mc, self.nc)
+    }
+}
+
+/// A scalar type the packed GEMM supports.
 pub trait GemmScalar: Float {
-    /// Rows of the register tile.
-    const MR: usize;
-    /// Columns of the register tile.
-    const NR: usize;
-    /// The fastest micro-kernel this CPU runs, chosen once per GEMM (runtime feature detection).
-    fn select_microkernel() -> MicroKernel<Self>;
+    /// Every micro-kernel this CPU can run, fastest first (runtime feature detection).
+    fn available_microkernels() -> Vec<MicroKernelSpec<Self>>;
+
+    /// The fastest available micro-kernel.
+    fn best_microkernel() -> MicroKernelSpec<Self> {
+        Self::available_microkernels()[0]
+    }
 }
 
 impl GemmScalar for f32 {
-    const MR: usize = 6;
-    const NR: usize = 16;
-    fn select_microkernel() -> MicroKernel<f32> {
+    fn available_microkernels() -> Vec<MicroKernelSpec<f32>> {
+        let mut kernels = Vec::new();
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return avx2::microkernel_f32_6x16;
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                kernels.push(MicroKernelSpec {
+                    name: "avx512 14x32",
+                    kernel: x86::microkernel_f32_avx512_14x32,
+                    mr: 14,
+                    nr: 32,
+                    kc: 256,
+                    mc: 196,
+                    nc: 4096,
+                });
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                kernels.push(MicroKernelSpec {
+                    name: "avx2+fma 6x16",
+                    kernel: x86::microkernel_f32_avx2_6x16,
+                    mr: 6,
+                    nr: 16,
+                    kc: 512,
+                    mc: 144,
+                    nc: 4080,
+                });
+            }
         }
-        microkernel_portable::<f32, 6, 16>
+        kernels.push(MicroKernelSpec {
+            name: "portable 6x16",
+            kernel: microkernel_portable::<f32, 6, 16>,
+            mr: 6,
+            nr: 16,
+            kc: 256,
+            mc: 144,
+            nc: 4080,
+        });
+        kernels
     }
 }
 
 impl GemmScalar for f64 {
-    const MR: usize = 4;
-    const NR: usize = 8;
-    fn select_microkernel() -> MicroKernel<f64> {
-        microkernel_portable::<f64, 4, 8>
+    fn available_microkernels() -> Vec<MicroKernelSpec<f64>> {
+        vec![MicroKernelSpec {
+            name: "portable 4x8",
+            kernel: microkernel_portable::<f64, 4, 8>,
+            mr: 4,
+            nr: 8,
+            kc: 256,
+            mc: 96,
+            nc: 4080,
+        }]
     }
 }
 
@@ -62,68 +119,124 @@ pub unsafe fn microkernel_portable<T: Float, const MR: usize, const NR: usize>(
             }
         }
     }
-    for (i, acc_row) in acc.iter().enumerate().take(mr) {
-        let row = std::slice::from_raw_parts_mut(c.add(i * ldc), nr);
-        for (out, &v) in row.iter_mut().zip(acc_row) {
-            *out = if accumulate { *out + v } else { v };
+    write_tile(&acc, c, ldc, mr, nr, accumulate);
+}
+
+/// Writes (or adds) the valid `mr × nr` part of a register tile spilled to memory into C.
+///
+/// Safety: `c` addresses `mr` rows of `nr` elements with row stride `ldc`.
+unsafe fn write_tile<T: Float, const NR: usize>(
+    tile: &[[T; NR]],
+    c: *mut T,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    accumulate: bool,
+) {
+    for (i, row) in tile.iter().enumerate().take(mr) {
+        let out = std::slice::from_raw_parts_mut(c.add(i * ldc), nr);
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = if accumulate { *o + v } else { v };
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+mod x86 {
+    use super::write_tile;
     use std::arch::x86_64::*;
 
-    /// The 6×16 f32 AVX2+FMA micro-kernel: per step of `kk`, two 8-wide loads of B, six broadcasts
-    /// of A and twelve fused multiply-adds into twelve ymm accumulators.
-    ///
-    /// Safety: as [`super::microkernel_portable`] with MR = 6, NR = 16, on a CPU with AVX2 and FMA.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn microkernel_f32_6x16(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        mr: usize,
-        nr: usize,
-        accumulate: bool,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
-        let (mut a, mut b) = (a, b);
-        for _ in 0..kc {
-            let b0 = _mm256_loadu_ps(b);
-            let b1 = _mm256_loadu_ps(b.add(8));
-            for (i, acc_row) in acc.iter_mut().enumerate() {
-                let ai = _mm256_broadcast_ss(&*a.add(i));
-                acc_row[0] = _mm256_fmadd_ps(ai, b0, acc_row[0]);
-                acc_row[1] = _mm256_fmadd_ps(ai, b1, acc_row[1]);
-            }
-            a = a.add(6);
-            b = b.add(16);
-        }
-        if mr == 6 && nr == 16 {
-            for (i, acc_row) in acc.iter().enumerate() {
-                for (h, &v) in acc_row.iter().enumerate() {
-                    let p = c.add(i * ldc + 8 * h);
-                    let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(p), v) } else { v };
-                    _mm256_storeu_ps(p, v);
+    /// Defines an f32 micro-kernel for one SIMD width: per step of `kk`, `NV` vector loads of B,
+    /// `MR` broadcasts of A and `MR·NV` fused multiply-adds into `MR·NV` accumulator registers.
+    macro_rules! simd_microkernel {
+        ($name:ident, $features:literal, $vec:ty, $lanes:literal, $mr:literal, $nv:literal,
+         $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $add:ident) => {
+            /// Safety: as [`super::microkernel_portable`] for this tile shape, on a CPU with the
+            /// target features named in the attribute.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub unsafe fn $name(
+                kc: usize,
+                a: *const f32,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                mr: usize,
+                nr: usize,
+                accumulate: bool,
+            ) {
+                const NR: usize = $lanes * $nv;
+                let mut acc: [[$vec; $nv]; $mr] = [[$zero(); $nv]; $mr];
+                // Start fetching the C tile now; it is needed only after the k loop.
+                for i in 0..mr {
+                    _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + NR - 1) as *const i8);
+                }
+                let (mut a, mut b) = (a, b);
+                for _ in 0..kc {
+                    let mut bv: [$vec; $nv] = [$zero(); $nv];
+                    for (h, v) in bv.iter_mut().enumerate() {
+                        *v = $load(b.add($lanes * h));
+                    }
+                    for (i, acc_row) in acc.iter_mut().enumerate() {
+                        let ai = $set1(*a.add(i));
+                        for (h, acc_v) in acc_row.iter_mut().enumerate() {
+                            *acc_v = $fmadd(ai, bv[h], *acc_v);
+                        }
+                    }
+                    a = a.add($mr);
+                    b = b.add(NR);
+                }
+                if mr == $mr && nr == NR {
+                    for (i, acc_row) in acc.iter().enumerate() {
+                        for (h, &v) in acc_row.iter().enumerate() {
+                            let p = c.add(i * ldc + $lanes * h);
+                            $store(p, if accumulate { $add($load(p), v) } else { v });
+                        }
+                    }
+                } else {
+                    // Edge tile: spill the registers, write the valid part.
+                    let mut tile = [[0f32; NR]; $mr];
+                    for (row, acc_row) in tile.iter_mut().zip(&acc) {
+                        for (h, &v) in acc_row.iter().enumerate() {
+                            $store(row.as_mut_ptr().add($lanes * h), v);
+                        }
+                    }
+                    write_tile(&tile, c, ldc, mr, nr, accumulate);
                 }
             }
-        } else {
-            // Edge tile: spill the registers, copy the valid part.
-            let mut tile = [0f32; 96];
-            for (i, acc_row) in acc.iter().enumerate() {
-                _mm256_storeu_ps(tile.as_mut_ptr().add(16 * i), acc_row[0]);
-                _mm256_storeu_ps(tile.as_mut_ptr().add(16 * i + 8), acc_row[1]);
-            }
-            for i in 0..mr {
-                for j in 0..nr {
-                    let p = c.add(i * ldc + j);
-                    *p = if accumulate { *p + tile[16 * i + j] } else { tile[16 * i + j] };
-                }
-            }
-        }
+        };
     }
+
+    // 6×16 with AVX2: 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers.
+    simd_microkernel!(
+        microkernel_f32_avx2_6x16,
+        "avx2,fma",
+        __m256,
+        8,
+        6,
+        2,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps
+    );
+
+    // 14×32 with AVX-512: 28 zmm accumulators + 2 for B + 1 broadcast = 31 of 32 registers.
+    simd_microkernel!(
+        microkernel_f32_avx512_14x32,
+        "avx512f",
+        __m512,
+        16,
+        14,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps
+    );
 }

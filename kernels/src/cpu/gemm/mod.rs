@@ -4,7 +4,8 @@
 //! - [`gemm_naive`]: the textbook triple loop, the reference for tests and benchmarks.
 //! - [`gemm`]: the BLIS/GotoBLAS scheme. B is packed into `KC×NR` micro-panels and A into `MR×KC`
 //!   micro-panels so the micro-kernel streams both from cache; the `MR×NR` tile of C lives in
-//!   registers for the whole `KC` loop (for f32 with AVX2+FMA: 6×16 = 12 ymm accumulators).
+//!   registers for the whole `KC` loop. The micro-kernel is chosen at run time: for f32, 14×32 with
+//!   AVX-512 (28 zmm accumulators), 6×16 with AVX2+FMA (12 ymm accumulators), or portable Rust.
 //!   Row blocks of C are spread over the rayon pool.
 //!
 //! Operands are strided views ([`MatRef`]), so transposed operands (`Aᵀ` is `A` with its strides
@@ -14,18 +15,12 @@ mod microkernel;
 mod naive;
 mod pack;
 
-pub use microkernel::GemmScalar;
+pub use microkernel::{GemmScalar, MicroKernel, MicroKernelSpec};
 pub use naive::gemm_naive;
 
 use super::SendPtr;
 use rayon::prelude::*;
 
-/// Depth of one packed block (the `k` extent kept in L1/L2).
-const KC: usize = 512;
-/// Rows of A packed at once (kept in L2).
-const MC: usize = 144;
-/// Columns of B packed at once (kept in L3).
-const NC: usize = 4080;
 /// Below this many multiply-adds a GEMM runs on the calling thread: rayon's fork costs more.
 const PARALLEL_MIN_MACS: usize = 48 * 48 * 48;
 
@@ -48,13 +43,7 @@ impl<'a, T: Copy> MatRef<'a, T> {
 
     /// The transpose as a view: rows and columns (and their strides) swap, no data moves.
     pub fn t(self) -> Self {
-        Self {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
+        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
     }
 
     #[inline(always)]
@@ -68,9 +57,22 @@ impl<'a, T: Copy> MatRef<'a, T> {
 /// `A` is `m×k`, `B` is `k×n`, `C[i·ldc + j]` for `i < m`, `j < n`.
 /// Panics if the shapes disagree or C is too short (the tensor layer checks both first).
 pub fn gemm<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, accumulate: bool) {
+    gemm_with(T::best_microkernel(), a, b, c, ldc, accumulate)
+}
+
+/// [`gemm`] with a given micro-kernel (any of `T::available_microkernels()`): for tests and
+/// benchmarks that compare kernels.
+pub fn gemm_with<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
     check_c(a.rows, b.cols, ldc, c.len());
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
-    unsafe { gemm_unchecked(a, b, SendPtr::new(c), ldc, accumulate, true) }
+    unsafe { gemm_unchecked(spec, a, b, SendPtr::new(c), ldc, accumulate, true) }
 }
 
 /// `C[t] = A[t]·B[t]` for each batch entry `t`, where A[t] starts at `a_offsets[t]` (instead of
@@ -97,6 +99,7 @@ pub fn gemm_batched<T: GemmScalar>(
     check_c(a.rows, b.cols, ldc, c.len().saturating_sub((batch - 1) * c_batch_stride));
     assert!(c_batch_stride >= (a.rows - 1) * ldc + b.cols || batch == 1, "gemm_batched: C batches overlap");
     let c_ptr = SendPtr::new(c);
+    let spec = T::best_microkernel();
     let small = a.rows * a.cols * b.cols < PARALLEL_MIN_MACS * 8;
     let one = |t: usize| {
         let at = MatRef { offset: a_offsets[t], ..a };
@@ -104,7 +107,7 @@ pub fn gemm_batched<T: GemmScalar>(
         // Safety: C was checked long enough for every batch, and batches do not overlap.
         unsafe {
             let ct = SendPtr(c_ptr.get().add(t * c_batch_stride));
-            gemm_unchecked(at, bt, ct, ldc, accumulate, !small)
+            gemm_unchecked(spec, at, bt, ct, ldc, accumulate, !small)
         }
     };
     if small && batch > 1 {
@@ -123,6 +126,7 @@ fn check_c(m: usize, n: usize, ldc: usize, c_len: usize) {
 
 /// The blocked driver. Safety: `c` must address `(m−1)·ldc + n` writable elements.
 unsafe fn gemm_unchecked<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
     a: MatRef<T>,
     b: MatRef<T>,
     c: SendPtr<T>,
@@ -142,20 +146,19 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
         }
         return;
     }
-    let (mr, nr) = (T::MR, T::NR);
-    let kernel = T::select_microkernel();
+    let MicroKernelSpec { kernel, mr, nr, kc: kc_max, mc: mc_max, nc: nc_max, .. } = spec;
     let threads = if allow_parallel && m * n * k >= PARALLEL_MIN_MACS { rayon::current_num_threads() } else { 1 };
-    let row_blocks = split_rows(m, mr, threads);
+    let row_blocks = split_rows(m, mr, mc_max, threads);
     // When there are fewer row blocks than threads (short, wide products), split columns too.
     let col_chunks = if row_blocks.len() >= threads { 1 } else { threads };
-    let mut packed_b = vec![T::ZERO; round_up(n.min(NC), nr) * KC.min(k)];
+    let mut packed_b = vec![T::ZERO; round_up(n.min(nc_max), nr) * kc_max.min(k)];
 
-    for jc in (0..n).step_by(NC) {
-        let nc = (n - jc).min(NC);
+    for jc in (0..n).step_by(nc_max) {
+        let nc = (n - jc).min(nc_max);
         let panels = nc.div_ceil(nr);
         let panels_per_chunk = panels.div_ceil(col_chunks);
-        for pc in (0..k).step_by(KC) {
-            let kc = (k - pc).min(KC);
+        for pc in (0..k).step_by(kc_max) {
+            let kc = (k - pc).min(kc_max);
             pack::pack_b(&mut packed_b[..panels * nr * kc], b, pc, kc, jc, nc, nr, threads > 1);
             let accumulate = accumulate || pc > 0;
             let packed_b = &packed_b;
@@ -188,13 +191,23 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
     }
 }
 
-/// Splits `m` rows into blocks of at most `MC` rows (multiples of `mr`), their count a multiple of
-/// `threads` where possible so every thread gets the same work.
-fn split_rows(m: usize, mr: usize, threads: usize) -> Vec<(usize, usize)> {
-    let mut blocks = m.div_ceil(MC).max(1);
-    blocks = blocks.div_ceil(threads) * threads;
-    let mc = round_up(m.div_ceil(blocks), mr).max(mr);
-    (0..m).step_by(mc).map(|start| (start, mc.min(m - start))).collect()
+/// Splits `m` rows into blocks of at most about `max_rows` rows, each a whole number of `mr`-row
+/// micro-panels, as equal as possible and their count a multiple of `threads`, so every thread
+/// gets the same work.
+fn split_rows(m: usize, mr: usize, max_rows: usize, threads: usize) -> Vec<(usize, usize)> {
+    let panels = m.div_ceil(mr);
+    let blocks = m.div_ceil(max_rows).div_ceil(threads).max(1) * threads;
+    let blocks = blocks.min(panels);
+    let (per_block, extra) = (panels / blocks, panels % blocks);
+    let mut start = 0;
+    (0..blocks)
+        .map(|b| {
+            let rows = ((per_block + (b < extra) as usize) * mr).min(m - start);
+            let block = (start, rows);
+            start += rows;
+            block
+        })
+        .collect()
 }
 
 fn round_up(x: usize, to: usize) -> usize {

@@ -23,7 +23,16 @@ pub fn pack_a<T: Float>(buf: &mut [T], a: MatRef<T>, ic: usize, mc: usize, pc: u
 /// Packs rows `pc..pc+kc`, columns `jc..jc+nc` of B into `⌈nc/nr⌉` micro-panels. Panel `p` holds, for
 /// each `kk < kc`, the `nr` values `B[pc + kk][jc + p·nr + j]`, `j < nr` (zero past `nc`).
 #[allow(clippy::too_many_arguments)]
-pub fn pack_b<T: Float>(buf: &mut [T], b: MatRef<T>, pc: usize, kc: usize, jc: usize, nc: usize, nr: usize, parallel: bool) {
+pub fn pack_b<T: Float>(
+    buf: &mut [T],
+    b: MatRef<T>,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    nr: usize,
+    parallel: bool,
+) {
     let pack_panel = |(p, panel): (usize, &mut [T])| {
         let col0 = jc + p * nr;
         let cols = nr.min(jc + nc - col0);

@@ -6,8 +6,33 @@ fn random(n: usize, seed: u64) -> Vec<f64> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
-/// Runs the packed GEMM and the naive loop on the same (possibly transposed) operands and compares.
-fn check<T: GemmScalar>(m: usize, n: usize, k: usize, transpose_a: bool, transpose_b: bool, accumulate: bool, tol: f64) {
+/// Runs the packed GEMM with every micro-kernel this CPU has and the naive loop on the same
+/// (possibly transposed) operands, and compares.
+fn check<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    transpose_a: bool,
+    transpose_b: bool,
+    accumulate: bool,
+    tol: f64,
+) {
+    for spec in T::available_microkernels() {
+        check_with(spec, m, n, k, transpose_a, transpose_b, accumulate, tol);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_with<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    transpose_a: bool,
+    transpose_b: bool,
+    accumulate: bool,
+    tol: f64,
+) {
     let av: Vec<T> = random(m * k, 1).into_iter().map(T::from_f64).collect();
     let bv: Vec<T> = random(k * n, 2).into_iter().map(T::from_f64).collect();
     let a = if transpose_a { MatRef::row_major(&av, k, m).t() } else { MatRef::row_major(&av, m, k) };
@@ -15,17 +40,31 @@ fn check<T: GemmScalar>(m: usize, n: usize, k: usize, transpose_a: bool, transpo
     let ldc = n + 3;
     let c0: Vec<T> = random(m * ldc, 3).into_iter().map(T::from_f64).collect();
     let (mut fast, mut slow) = (c0.clone(), c0.clone());
-    gemm(a, b, &mut fast, ldc, accumulate);
+    gemm_with(spec, a, b, &mut fast, ldc, accumulate);
     gemm_naive(a, b, &mut slow, ldc, accumulate);
     for (i, (x, y)) in fast.iter().zip(&slow).enumerate() {
         let (x, y) = (x.to_f64(), y.to_f64());
-        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "m={m} n={n} k={k} ta={transpose_a} tb={transpose_b}: C[{i}] {x} vs {y}");
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{spec:?} m={m} n={n} k={k} ta={transpose_a} tb={transpose_b}: C[{i}] {x} vs {y}"
+        );
     }
 }
 
 #[test]
 fn packed_gemm_matches_naive_on_edge_shapes() {
-    for &(m, n, k) in &[(1, 1, 1), (5, 7, 3), (6, 16, 1), (13, 33, 17), (64, 64, 64), (97, 45, 300), (150, 20, 513), (7, 4100, 5)] {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (5, 7, 3),
+        (6, 16, 1),
+        (12, 32, 9),
+        (13, 33, 17),
+        (64, 64, 64),
+        (97, 45, 300),
+        (150, 20, 513),
+        (7, 4100, 5),
+        (200, 70, 260),
+    ] {
         for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
             check::<f32>(m, n, k, ta, tb, false, 1e-4);
             check::<f64>(m, n, k, ta, tb, false, 1e-12);
@@ -33,6 +72,12 @@ fn packed_gemm_matches_naive_on_edge_shapes() {
         check::<f32>(m, n, k, false, false, true, 1e-4);
         check::<f64>(m, n, k, true, true, true, 1e-12);
     }
+}
+
+#[test]
+fn every_f32_cpu_has_the_portable_kernel_last() {
+    let kernels = f32::available_microkernels();
+    assert_eq!(kernels.last().unwrap().name, "portable 6x16");
 }
 
 #[test]
@@ -45,7 +90,9 @@ fn portable_microkernel_matches_naive() {
     pack::pack_a(&mut pa, MatRef::row_major(&a, m, k), 0, m, 0, k, 6);
     pack::pack_b(&mut pb, MatRef::row_major(&b, k, n), 0, k, 0, n, 16, false);
     let mut c = vec![0f32; m * n];
-    unsafe { microkernel::microkernel_portable::<f32, 6, 16>(k, pa.as_ptr(), pb.as_ptr(), c.as_mut_ptr(), n, m, n, false) };
+    unsafe {
+        microkernel::microkernel_portable::<f32, 6, 16>(k, pa.as_ptr(), pb.as_ptr(), c.as_mut_ptr(), n, m, n, false)
+    };
     let mut reference = vec![0f32; m * n];
     gemm_naive(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut reference, n, false);
     for (x, y) in c.iter().zip(&reference) {
@@ -62,7 +109,16 @@ fn batched_gemm_matches_per_matrix_products() {
     let a_offsets: Vec<usize> = (0..batch).map(|t| t * m * k).collect();
     // B broadcast over odd batches: offsets may repeat.
     let b_offsets: Vec<usize> = (0..batch).map(|t| (t % 2) * k * n).collect();
-    gemm_batched(MatRef::row_major(&a, m, k), &a_offsets, MatRef::row_major(&b, k, n), &b_offsets, &mut c, n, m * n, false);
+    gemm_batched(
+        MatRef::row_major(&a, m, k),
+        &a_offsets,
+        MatRef::row_major(&b, k, n),
+        &b_offsets,
+        &mut c,
+        n,
+        m * n,
+        false,
+    );
     for t in 0..batch {
         let mut expect = vec![0.0; m * n];
         let at = MatRef { offset: t * m * k, ..MatRef::row_major(&a, m, k) };
