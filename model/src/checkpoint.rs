@@ -1,0 +1,150 @@
+//! `.safetensors` files: read through a memory map, write atomically (temp file, fsync, rename), so a
+//! crash mid-write never leaves a half-written checkpoint under the real name.
+
+use crate::nn::{Fresh, Init};
+use crate::{ModelError, Result};
+use safetensors::tensor::{Dtype as StDtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tensor::{bf16, f16, DType, Tensor};
+
+/// Reads every tensor of a `.safetensors` file (f32, f64, bf16, f16, i64, u32), keeping its dtype.
+/// A truncated or corrupt file is an error naming the file.
+pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    // Safety: the map is read-only and dropped before this function returns; a file changed
+    // underneath by another process could give wrong numbers, never memory unsafety in our code.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+    let st = SafeTensors::deserialize(&map)
+        .map_err(|e| ModelError::format(path, format!("not a valid safetensors file: {e}")))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let shape = view.shape().to_vec();
+        let bytes = view.data();
+        let tensor = match view.dtype() {
+            StDtype::F32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f32>(bytes), &shape),
+            StDtype::F64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f64>(bytes), &shape),
+            StDtype::BF16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, bf16>(bytes), &shape),
+            StDtype::F16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f16>(bytes), &shape),
+            StDtype::I64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, i64>(bytes), &shape),
+            StDtype::U32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, u32>(bytes), &shape),
+            other => return Err(ModelError::mismatch(path, &name, format!("unsupported dtype {other:?}"))),
+        }
+        .map_err(|e| ModelError::mismatch(path, &name, e.to_string()))?;
+        out.insert(name, tensor);
+    }
+    Ok(out)
+}
+
+/// One tensor's bytes, ready for the safetensors writer.
+struct Bytes {
+    dtype: StDtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Bytes {
+    fn dtype(&self) -> StDtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn to_bytes(t: &Tensor) -> Result<Bytes> {
+    let shape = t.shape().to_vec();
+    let (dtype, data) = match t.dtype() {
+        DType::F32 => (StDtype::F32, bytemuck::cast_slice(&t.to_vec::<f32>()?).to_vec()),
+        DType::F64 => (StDtype::F64, bytemuck::cast_slice(&t.to_vec::<f64>()?).to_vec()),
+        DType::BF16 => (StDtype::BF16, bytemuck::cast_slice(&t.to_vec::<bf16>()?).to_vec()),
+        DType::F16 => (StDtype::F16, bytemuck::cast_slice(&t.to_vec::<f16>()?).to_vec()),
+        DType::I64 => (StDtype::I64, bytemuck::cast_slice(&t.to_vec::<i64>()?).to_vec()),
+        DType::U32 => (StDtype::U32, bytemuck::cast_slice(&t.to_vec::<u32>()?).to_vec()),
+    };
+    Ok(Bytes { dtype, shape, data })
+}
+
+/// Writes named tensors as a `.safetensors` file, atomically, with `metadata` in its header.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
+    let bytes: Vec<(String, Bytes)> =
+        tensors.iter().map(|(n, t)| Ok((n.clone(), to_bytes(t)?))).collect::<Result<_>>()?;
+    let encoded = safetensors::serialize(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata)
+        .map_err(|e| ModelError::format(path, format!("cannot encode safetensors: {e}")))?;
+    write_atomically(path, &encoded)
+}
+
+/// Writes `data` to `path` through a temporary file in the same folder, fsynced, then renamed.
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp: PathBuf = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let mut file = std::fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    file.write_all(data).and_then(|_| file.sync_all()).map_err(|e| ModelError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}
+
+/// Parameters taken from a checkpoint's tensors, by name, checked against the expected shapes and
+/// converted to `dtype`. Names may carry a prefix the file lacks (HF's GPT2Model files have no
+/// `transformer.`).
+pub struct CheckpointInit {
+    pub path: PathBuf,
+    pub tensors: BTreeMap<String, Tensor>,
+    pub optional_prefix: String,
+    pub dtype: DType,
+    used: HashSet<String>,
+}
+
+impl CheckpointInit {
+    pub fn new(path: &Path, tensors: BTreeMap<String, Tensor>, optional_prefix: &str, dtype: DType) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            tensors,
+            optional_prefix: optional_prefix.to_string(),
+            dtype,
+            used: HashSet::new(),
+        }
+    }
+
+    /// Names in the file that no parameter took, other than those in `ignorable`.
+    pub fn unused(&self, ignorable: impl Fn(&str) -> bool) -> Vec<String> {
+        self.tensors.keys().filter(|n| !self.used.contains(*n) && !ignorable(n)).cloned().collect()
+    }
+}
+
+impl Init for CheckpointInit {
+    fn tensor(&mut self, name: &str, shape: &[usize], _fresh: Fresh) -> Result<Tensor> {
+        let short = name.strip_prefix(&format!("{}.", self.optional_prefix)).unwrap_or(name);
+        let key = [name, short]
+            .into_iter()
+            .find(|k| self.tensors.contains_key(*k))
+            .ok_or_else(|| ModelError::mismatch(&self.path, name, "missing from the checkpoint"))?;
+        let t = &self.tensors[key];
+        if t.shape() != shape {
+            return Err(ModelError::mismatch(
+                &self.path,
+                key,
+                format!("has shape {:?}, the model expects {shape:?}", t.shape()),
+            ));
+        }
+        if !t.dtype().is_float() {
+            return Err(ModelError::mismatch(
+                &self.path,
+                key,
+                format!("has dtype {:?}, expected a float dtype", t.dtype()),
+            ));
+        }
+        self.used.insert(key.to_string());
+        Ok(t.to_dtype(self.dtype))
+    }
+}

@@ -1,0 +1,139 @@
+//! GPT-2's hyper-parameters, with the field names of HF transformers' `config.json`.
+
+use crate::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gpt2Config {
+    pub vocab_size: usize,
+    /// Context length (number of learned positions).
+    pub n_positions: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    /// Hidden width of the MLP; `null` means `4·n_embd`.
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    #[serde(default = "default_init")]
+    pub initializer_range: f64,
+    #[serde(default = "default_pdrop")]
+    pub resid_pdrop: f64,
+    #[serde(default = "default_pdrop")]
+    pub embd_pdrop: f64,
+    #[serde(default = "default_pdrop")]
+    pub attn_pdrop: f64,
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    #[serde(default = "default_architectures")]
+    pub architectures: Vec<String>,
+    /// Variants of attention scaling that this implementation does not have; must be false.
+    #[serde(default)]
+    pub scale_attn_by_inverse_layer_idx: bool,
+    #[serde(default)]
+    pub reorder_and_upcast_attn: bool,
+    /// The LM head is the token embedding; an untied head is not supported.
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
+    /// The stored dtype; HF writes `dtype` (transformers ≥ 4.56) or `torch_dtype` (older).
+    #[serde(default, alias = "torch_dtype", skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_eps() -> f64 {
+    1e-5
+}
+fn default_init() -> f64 {
+    0.02
+}
+fn default_pdrop() -> f64 {
+    0.1
+}
+fn default_activation() -> String {
+    "gelu_new".into()
+}
+fn default_model_type() -> String {
+    "gpt2".into()
+}
+fn default_architectures() -> Vec<String> {
+    vec!["GPT2LMHeadModel".into()]
+}
+
+impl Gpt2Config {
+    /// A config with GPT-2's defaults for everything but the sizes.
+    pub fn new(vocab_size: usize, n_positions: usize, n_embd: usize, n_layer: usize, n_head: usize) -> Self {
+        Self {
+            vocab_size,
+            n_positions,
+            n_embd,
+            n_layer,
+            n_head,
+            n_inner: None,
+            layer_norm_epsilon: default_eps(),
+            initializer_range: default_init(),
+            resid_pdrop: default_pdrop(),
+            embd_pdrop: default_pdrop(),
+            attn_pdrop: default_pdrop(),
+            activation_function: default_activation(),
+            model_type: default_model_type(),
+            architectures: default_architectures(),
+            scale_attn_by_inverse_layer_idx: false,
+            reorder_and_upcast_attn: false,
+            tie_word_embeddings: true,
+            dtype: Some("float32".into()),
+        }
+    }
+
+    /// GPT-2 small: 124M parameters.
+    pub fn gpt2_124m() -> Self {
+        Self::new(50257, 1024, 768, 12, 12)
+    }
+
+    pub fn mlp_width(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+
+    /// Checks the sizes fit together (heads divide the width, nothing is zero, the activation is known).
+    pub fn validate(&self) -> Result<()> {
+        let fail = |msg: String| Err(ModelError::Config(format!("invalid GPT-2 config: {msg}")));
+        if [self.vocab_size, self.n_positions, self.n_embd, self.n_layer, self.n_head].contains(&0) {
+            return fail(format!("sizes must be positive: {self:?}"));
+        }
+        if self.n_embd % self.n_head != 0 {
+            return fail(format!("n_embd {} is not divisible by n_head {}", self.n_embd, self.n_head));
+        }
+        if self.scale_attn_by_inverse_layer_idx || self.reorder_and_upcast_attn || !self.tie_word_embeddings {
+            return fail(
+                "scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn and untied embeddings are not supported"
+                    .into(),
+            );
+        }
+        if !["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(&self.activation_function.as_str()) {
+            return fail(format!("unsupported activation_function {:?}", self.activation_function));
+        }
+        Ok(())
+    }
+
+    /// Reads `config.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| ModelError::format(path, format!("not a GPT-2 config.json: {e}")))?;
+        if config.model_type != "gpt2" {
+            return Err(ModelError::format(path, format!("model_type is {:?}, expected \"gpt2\"", config.model_type)));
+        }
+        config.validate().map_err(|e| ModelError::format(path, e.to_string()))?;
+        Ok(config)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a config always serialises")
+    }
+}

@@ -1,0 +1,33 @@
+//! The position-wise feed-forward network (F3).
+
+use super::Gpt2Config;
+use crate::nn::{Dropout, Init, Linear};
+use autograd::{Params, Var};
+use tensor::GeluApproximation;
+
+/// `FFN(x) = GELU(x·W₁ + b₁)·W₂ + b₂`, GELU in GPT-2's tanh approximation, width `4·n_embd`.
+pub struct Mlp {
+    pub c_fc: Linear,
+    pub c_proj: Linear,
+    pub dropout: Dropout,
+    pub gelu: GeluApproximation,
+}
+
+impl Mlp {
+    pub fn new(params: &mut Params, init: &mut dyn Init, prefix: &str, cfg: &Gpt2Config) -> crate::Result<Self> {
+        let (c, hidden) = (cfg.n_embd, cfg.mlp_width());
+        let proj_std = cfg.initializer_range / (2.0 * cfg.n_layer as f64).sqrt();
+        let gelu = if cfg.activation_function == "gelu" { GeluApproximation::Erf } else { GeluApproximation::Tanh };
+        Ok(Self {
+            c_fc: Linear::new(params, init, &format!("{prefix}.c_fc"), (c, hidden), cfg.initializer_range)?,
+            c_proj: Linear::new(params, init, &format!("{prefix}.c_proj"), (hidden, c), proj_std)?,
+            dropout: Dropout { p: cfg.resid_pdrop },
+            gelu,
+        })
+    }
+
+    pub fn forward(&self, x: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
+        let h = self.c_fc.forward(x)?.gelu(self.gelu)?;
+        self.dropout.forward(&self.c_proj.forward(&h)?, rng)
+    }
+}

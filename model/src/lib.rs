@@ -1,0 +1,12 @@
+//! `model`: layers and models over the autograd engine, reading like the papers.
+//!
+//! - [`nn`]: Linear, Embedding, LayerNorm, Dropout.
+//! - [`gpt2`]: GPT-2 with a KV cache, loading and saving HF-format checkpoints.
+//! - [`checkpoint`]: `.safetensors` read through a memory map, written atomically.
+
+pub mod checkpoint;
+mod error;
+pub mod gpt2;
+pub mod nn;
+
+pub use error::{ModelError, Result};
