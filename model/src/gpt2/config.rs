@@ -106,7 +106,7 @@ impl Gpt2Config {
         if [self.vocab_size, self.n_positions, self.n_embd, self.n_layer, self.n_head].contains(&0) {
             return fail(format!("sizes must be positive: {self:?}"));
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return fail(format!("n_embd {} is not divisible by n_head {}", self.n_embd, self.n_head));
         }
         if self.scale_attn_by_inverse_layer_idx || self.reorder_and_upcast_attn || !self.tie_word_embeddings {
