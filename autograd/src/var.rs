@@ -114,6 +114,18 @@ impl Var {
         self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Replaces the gradient (e.g. after clipping, or to feed an optimizer known gradients).
+    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &grad {
+            let shape = self.shape();
+            if g.shape() != shape.as_slice() {
+                return Err(Error::ShapeMismatch { op: "set_grad", lhs: shape, rhs: g.shape().to_vec() });
+            }
+        }
+        *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = grad;
+        Ok(())
+    }
+
     pub fn zero_grad(&self) {
         *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }

@@ -1,0 +1,23 @@
+//! Tokenisation (F16): text ↔ token ids.
+//!
+//! - [`CharTokenizer`]: one id per character seen in a corpus.
+//! - [`Gpt2Tokenizer`]: GPT-2's byte-level BPE from `vocab.json` + `merges.txt`, ids identical to
+//!   the reference tokenizer.
+//! - [`train_bpe`]: learns merges from text and writes the same two files.
+
+mod bpe_train;
+mod byte_level;
+mod char_level;
+mod gpt2;
+
+pub use bpe_train::train_bpe;
+pub use byte_level::{byte_decoder, bytes_to_unicode, pretokenize};
+pub use char_level::CharTokenizer;
+pub use gpt2::{Gpt2Tokenizer, ENDOFTEXT};
+
+/// What every tokenizer offers.
+pub trait Tokenizer {
+    fn encode(&self, text: &str) -> crate::Result<Vec<u32>>;
+    fn decode(&self, ids: &[u32]) -> crate::Result<String>;
+    fn vocab_size(&self) -> usize;
+}

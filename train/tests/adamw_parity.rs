@@ -1,0 +1,64 @@
+//! The trainer's AdamW against `torch.optim.AdamW` on the tiny GPT-2 fixture: parameters after 1 and
+//! 3 steps (decay 0.1 on ≥2-D weights only, lr 1e-2).
+//!
+//! f64 runs end to end (our gradients, our optimizer). f32 feeds our AdamW PyTorch's gradients of
+//! each step: some gradients are exactly zero in exact arithmetic (e.g. the key bias: softmax
+//! ignores a constant added to all scores) and are rounding noise of ~1e-9 in f32, and Adam's first
+//! step `η·g/(|g| + ε)` with ε = 1e-8 turns different noise into steps of different size — an
+//! amplification of rounding that no implementation avoids, not an optimizer difference.
+
+use model::checkpoint::read_safetensors;
+use model::gpt2::Gpt2;
+use std::path::Path;
+use tensor::{AdamWConfig, DType, Tensor};
+use train::optim::AdamW;
+
+/// The fixture of the model crate, relative to this package's folder.
+const FIXTURE: &str = "../model/tests/fixtures/gpt2_tiny";
+
+fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {
+    let (a, b) = (ours.to_f64_vec(), reference.to_f64_vec());
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    diff / b.iter().map(|y| y.abs()).fold(0.0, f64::max)
+}
+
+fn check(dtype: DType, tol: f64, reference_gradients: bool) {
+    let file = if dtype == DType::F64 { "expected_f64.safetensors" } else { "expected_f32.safetensors" };
+    let want = read_safetensors(&Path::new(FIXTURE).join(file)).unwrap();
+    let model = Gpt2::load(Path::new(FIXTURE), dtype).unwrap();
+    let mut opt = AdamW::new(AdamWConfig { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1 });
+    for step in 1..=3 {
+        model.params.zero_grad();
+        if reference_gradients {
+            let key = |name: &str| if step == 1 { format!("grad.{name}") } else { format!("grad{step}.{name}") };
+            for (name, p) in model.params.iter() {
+                p.set_grad(Some(want[&key(name)].clone())).unwrap();
+            }
+        } else {
+            let loss = model.loss(&model.forward(&want["ids"], None).unwrap(), &want["targets"]).unwrap();
+            loss.backward().unwrap();
+        }
+        opt.step(&model.params, 1e-2).unwrap();
+        if step == 1 || step == 3 {
+            for (name, p) in model.params.iter() {
+                let err = rel_err(&p.value(), &want[&format!("adamw{step}.{name}")]);
+                assert!(err <= tol, "{dtype:?} step {step} {name}: rel. err {err:e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn adamw_matches_pytorch_f32() {
+    check(DType::F32, 1e-4, true);
+}
+
+#[test]
+fn adamw_matches_pytorch_f64() {
+    check(DType::F64, 1e-10, false);
+}
+
+#[test]
+fn decay_only_on_matrices() {
+    assert!(AdamW::decays(&[16, 48]) && !AdamW::decays(&[48]));
+}

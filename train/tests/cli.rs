@@ -1,0 +1,117 @@
+//! The `emergent` commands, run in-process through the same entry point the binary uses.
+
+use clap::Parser;
+use model::checkpoint::read_safetensors;
+use npyz::WriterBuilder;
+use std::path::Path;
+use train::cli::{run, Cli};
+
+const FIXTURE: &str = "../model/tests/fixtures/gpt2_tiny";
+
+fn emergent(args: &[&str]) -> Result<String, String> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("emergent").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    run(cli, &mut out).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+fn write_i64_npy(path: &Path, values: &[i64], shape: &[u64]) {
+    let mut bytes = Vec::new();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(&mut bytes).begin_nd().unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn forward_writes_pytorchs_logits_and_loss() {
+    let want = read_safetensors(&Path::new(FIXTURE).join("expected_f32.safetensors")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, targets, out) =
+        (dir.path().join("ids.npy"), dir.path().join("targets.npy"), dir.path().join("logits.npy"));
+    write_i64_npy(&ids, &want["ids"].to_vec::<i64>().unwrap(), &[2, 9]);
+    write_i64_npy(&targets, &want["targets"].to_vec::<i64>().unwrap(), &[2, 9]);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let printed = emergent(&[
+        "forward",
+        "--checkpoint",
+        FIXTURE,
+        "--ids",
+        &p(&ids),
+        "--targets",
+        &p(&targets),
+        "--out",
+        &p(&out),
+    ])
+    .unwrap();
+    let loss: f64 =
+        printed.lines().last().unwrap().strip_prefix("loss=").expect("last line is loss=…").parse().unwrap();
+    let want_loss = want["loss"].to_scalar().unwrap();
+    assert!((loss - want_loss).abs() <= 1e-4 * want_loss.abs(), "{loss} vs {want_loss}");
+    let bytes = std::fs::read(&out).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), &[2, 9, 50]);
+    let logits = npy.into_vec::<f32>().unwrap();
+    let reference = want["logits"].to_vec::<f32>().unwrap();
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(logits.iter().zip(&reference).all(|(a, b)| (a - b).abs() <= 1e-4 * scale));
+}
+
+#[test]
+fn forward_reports_bad_inputs_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = dir.path().join("ids.npy");
+    let out = dir.path().join("out.npy");
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    write_i64_npy(&ids, &[1, 2, 3], &[3]);
+    let e = emergent(&["forward", "--checkpoint", FIXTURE, "--ids", &p(&ids), "--out", &p(&out)]).unwrap_err();
+    assert!(e.contains("ids must have shape (B, T), got [3]"), "{e}");
+    let e = emergent(&["forward", "--checkpoint", "no/such/dir", "--ids", &p(&ids), "--out", &p(&out)]).unwrap_err();
+    assert!(e.contains("no/such/dir/config.json"), "{e}");
+    write_i64_npy(&ids, &[1, 2, 3, 4], &[2, 2]);
+    let targets = dir.path().join("t.npy");
+    write_i64_npy(&targets, &[1, 2, 3], &[1, 3]);
+    let e = emergent(&[
+        "forward",
+        "--checkpoint",
+        FIXTURE,
+        "--ids",
+        &p(&ids),
+        "--targets",
+        &p(&targets),
+        "--out",
+        &p(&out),
+    ])
+    .unwrap_err();
+    assert!(e.contains("targets have shape [1, 3], the ids [2, 2]"), "{e}");
+    write_i64_npy(&ids, &[1, 99], &[1, 2]);
+    let e = emergent(&["forward", "--checkpoint", FIXTURE, "--ids", &p(&ids), "--out", &p(&out)]).unwrap_err();
+    assert!(e.contains("index 99 is out of range"), "{e}");
+}
+
+#[test]
+fn tokenize_encodes_and_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    train::tokenizer::train_bpe(&"the cat sat on the mat; the cat ate\n".repeat(5), 20, dir.path()).unwrap();
+    let vocab = dir.path().to_str().unwrap();
+    let printed = emergent(&["tokenize", "--vocab", vocab, "the cat, naïvely"]).unwrap();
+    let ids: Vec<u32> = serde_json::from_str(printed.trim()).unwrap();
+    let ids_json = serde_json::to_string(&ids).unwrap();
+    assert_eq!(emergent(&["tokenize", "--vocab", vocab, "--decode", &ids_json]).unwrap(), "the cat, naïvely\n");
+    let e = emergent(&["tokenize", "--vocab", vocab, "--decode", "[1, oops]"]).unwrap_err();
+    assert!(e.contains("expects a JSON list of ids"), "{e}");
+    let e = emergent(&["tokenize", "--vocab", "missing", "hi"]).unwrap_err();
+    assert!(e.contains("missing/vocab.json"), "{e}");
+}
+
+#[test]
+fn help_and_unknown_flags() {
+    let help = emergent(&["forward", "--help"]).unwrap_err();
+    for flag in ["--checkpoint", "--ids", "--targets", "--out", "--dtype"] {
+        assert!(help.contains(flag), "{flag} missing from\n{help}");
+    }
+    assert!(emergent(&["tokenize", "--help"]).unwrap_err().contains("--decode"));
+    let e = emergent(&["forward", "--checkpont", "x"]).unwrap_err();
+    assert!(e.contains("unexpected argument '--checkpont'"), "{e}");
+}
