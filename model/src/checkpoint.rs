@@ -8,34 +8,54 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tensor::{bf16, f16, DType, Tensor};
 
 /// Reads every tensor of a `.safetensors` file (f32, f64, bf16, f16, i64, u32), keeping its dtype.
+/// The tensors read their elements straight from a memory map of the file — no copy — wherever
+/// the data is aligned for its dtype (safetensors files written by HF are); others are copied.
 /// A truncated or corrupt file is an error naming the file.
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
     let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
-    // Safety: the map is read-only and dropped before this function returns; a file changed
-    // underneath by another process could give wrong numbers, never memory unsafety in our code.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+    // Safety: the map is read-only. Like every memory-mapped reader, we rely on the file not being
+    // truncated by another process while mapped; our own writers never do that (they write a new
+    // file and rename it over the old one, which stays intact for existing maps).
+    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?);
     let st = SafeTensors::deserialize(&map)
         .map_err(|e| ModelError::format(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let shape = view.shape().to_vec();
         let bytes = view.data();
-        let tensor = match view.dtype() {
-            StDtype::F32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f32>(bytes), &shape),
-            StDtype::F64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f64>(bytes), &shape),
-            StDtype::BF16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, bf16>(bytes), &shape),
-            StDtype::F16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f16>(bytes), &shape),
-            StDtype::I64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, i64>(bytes), &shape),
-            StDtype::U32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, u32>(bytes), &shape),
+        let dtype = match view.dtype() {
+            StDtype::F32 => DType::F32,
+            StDtype::F64 => DType::F64,
+            StDtype::BF16 => DType::BF16,
+            StDtype::F16 => DType::F16,
+            StDtype::I64 => DType::I64,
+            StDtype::U32 => DType::U32,
             other => return Err(ModelError::mismatch(path, &name, format!("unsupported dtype {other:?}"))),
-        }
-        .map_err(|e| ModelError::mismatch(path, &name, e.to_string()))?;
+        };
+        let offset = bytes.as_ptr() as usize - map.as_ptr() as usize;
+        let tensor = match Tensor::from_mapped(map.clone(), offset, &shape, dtype) {
+            Some(t) => t,
+            None => copy_tensor(bytes, &shape, dtype).map_err(|e| ModelError::mismatch(path, &name, e.to_string()))?,
+        };
         out.insert(name, tensor);
     }
     Ok(out)
+}
+
+/// A tensor from (possibly unaligned) little-endian bytes.
+fn copy_tensor(bytes: &[u8], shape: &[usize], dtype: DType) -> tensor::Result<Tensor> {
+    match dtype {
+        DType::F32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f32>(bytes), shape),
+        DType::F64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f64>(bytes), shape),
+        DType::BF16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, bf16>(bytes), shape),
+        DType::F16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f16>(bytes), shape),
+        DType::I64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, i64>(bytes), shape),
+        DType::U32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, u32>(bytes), shape),
+    }
 }
 
 /// One tensor's bytes, ready for the safetensors writer.

@@ -40,6 +40,26 @@ fn save_then_load_gives_the_same_parameters_and_hf_names() {
 }
 
 #[test]
+fn loading_in_the_files_dtype_maps_without_copying() {
+    let mapped = Gpt2::load(Path::new(FIXTURE), DType::F32).unwrap();
+    assert!(mapped.params.iter().all(|(_, p)| p.value().is_mapped()), "f32 parameters read straight from the file");
+    let converted = Gpt2::load(Path::new(FIXTURE), DType::F64).unwrap();
+    assert!(converted.params.iter().all(|(_, p)| !p.value().is_mapped()), "f64 parameters are converted copies");
+    // Writing to a mapped parameter copies it first; the file is untouched.
+    let p = mapped.params.get("transformer.ln_f.bias").unwrap();
+    let before = p.value().to_vec::<f32>().unwrap();
+    p.update_value(|v| {
+        let (mut m, mut s) = (v.zeros_like(), v.zeros_like());
+        v.adamw_step(&v.ones_like(), &mut m, &mut s, &tensor::AdamWConfig::default(), 1)
+    })
+    .unwrap();
+    assert!(!p.value().is_mapped());
+    assert_ne!(p.value().to_vec::<f32>().unwrap(), before);
+    let reread = read_safetensors(&Path::new(FIXTURE).join("model.safetensors")).unwrap();
+    assert_eq!(reread["transformer.ln_f.bias"].to_vec::<f32>().unwrap(), before);
+}
+
+#[test]
 fn accepts_gpt2model_names_torch_dtype_and_a_tied_head() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny();

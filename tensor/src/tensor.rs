@@ -88,6 +88,20 @@ impl Tensor {
         Ok(Self::from_storage(Storage::from_f64_iter(values.iter().copied(), dtype, Device::Cpu), shape))
     }
 
+    /// A tensor reading its elements straight from a memory-mapped file (no copy): `shape`
+    /// elements of `dtype` at `byte_offset`. `None` when they do not fit in the map or are not
+    /// aligned for the dtype — copy them instead. Writing to the tensor copies it first.
+    pub fn from_mapped(map: Arc<memmap2::Mmap>, byte_offset: usize, shape: &[usize], dtype: DType) -> Option<Self> {
+        let storage = crate::cpu::CpuStorage::from_mapped(map, byte_offset, elem_count(shape), dtype)?;
+        Some(Self::from_storage(Storage::Cpu(storage), shape))
+    }
+
+    /// True when the elements are read from a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        let Storage::Cpu(cpu) = self.storage.as_ref();
+        cpu.is_mapped()
+    }
+
     /// A rank-0 tensor.
     pub fn scalar(value: f64, dtype: DType) -> Self {
         Self::full(&[], value, dtype)

@@ -32,7 +32,7 @@ impl CpuStorage {
             (CpuStorage::I64(a), CpuStorage::I64(b)) => cmp_map(a, lhs, b, rhs, op),
             (l, r) => return Err(Error::DTypeMismatch { op: op.name(), lhs: l.dtype(), rhs: r.dtype() }),
         };
-        Ok(CpuStorage::U32(out))
+        Ok(CpuStorage::U32(out.into()))
     }
 
     /// `out = mask ≠ 0 ? on_true : on_false`, all three layouts broadcast to the output shape.

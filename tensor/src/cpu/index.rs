@@ -137,7 +137,7 @@ pub(crate) fn embedding(table: &CpuStorage, layout: &Layout, ids: &[usize]) -> C
             let t = contiguous_cow(v, layout);
             let mut out = vec![0f32; ids.len() * dim];
             embedding_forward(&t, ids, dim, &mut out);
-            CpuStorage::F32(out)
+            CpuStorage::F32(out.into())
         }
         other => other.index_select(layout, 0, ids),
     }

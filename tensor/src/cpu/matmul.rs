@@ -11,10 +11,10 @@ impl CpuStorage {
     /// bf16/f16 are multiplied in f32 and rounded back.
     pub fn matmul(&self, lhs: &Layout, rhs_storage: &Self, rhs: &Layout) -> Result<Self> {
         Ok(match (self, rhs_storage) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(matmul_typed(a, lhs, b, rhs)),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(matmul_typed(a, lhs, b, rhs)),
-            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(matmul_via_f32(a, lhs, b, rhs)),
-            (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(matmul_via_f32(a, lhs, b, rhs)),
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(matmul_typed(a, lhs, b, rhs).into()),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(matmul_typed(a, lhs, b, rhs).into()),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(matmul_via_f32(a, lhs, b, rhs).into()),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(matmul_via_f32(a, lhs, b, rhs).into()),
             (l, r) if l.dtype() != r.dtype() => {
                 return Err(Error::DTypeMismatch { op: "matmul", lhs: l.dtype(), rhs: r.dtype() })
             }

@@ -1,6 +1,7 @@
 //! The CPU backend: storage as typed vectors, and every op as a function over (data, layout).
 //! Float math runs in the element's compute type (f32 for bf16/f16, see [`FloatElement`]).
 
+mod buffer;
 mod elementwise;
 mod index;
 pub(crate) use index::embedding;
@@ -10,18 +11,19 @@ mod reduce;
 
 use crate::dtype::{Element, FloatElement};
 use crate::{DType, Device, Error, Layout, Result};
+pub use buffer::Buffer;
 use half::{bf16, f16};
 use std::borrow::Cow;
 
 /// Elements of a CPU tensor, one variant per dtype.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CpuStorage {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-    BF16(Vec<bf16>),
-    F16(Vec<f16>),
-    U32(Vec<u32>),
-    I64(Vec<i64>),
+    F32(Buffer<f32>),
+    F64(Buffer<f64>),
+    BF16(Buffer<bf16>),
+    F16(Buffer<f16>),
+    U32(Buffer<u32>),
+    I64(Buffer<i64>),
 }
 
 /// Runs `$body` with `$v` bound to the typed vector of a float storage, wrapping the resulting
@@ -29,10 +31,10 @@ pub enum CpuStorage {
 macro_rules! map_float {
     ($op:expr, $storage:expr, $shape:expr, |$v:ident| $body:expr) => {
         match $storage {
-            CpuStorage::F32($v) => CpuStorage::F32($body),
-            CpuStorage::F64($v) => CpuStorage::F64($body),
-            CpuStorage::BF16($v) => CpuStorage::BF16($body),
-            CpuStorage::F16($v) => CpuStorage::F16($body),
+            CpuStorage::F32($v) => CpuStorage::F32($crate::cpu::owned($body)),
+            CpuStorage::F64($v) => CpuStorage::F64($crate::cpu::owned($body)),
+            CpuStorage::BF16($v) => CpuStorage::BF16($crate::cpu::owned($body)),
+            CpuStorage::F16($v) => CpuStorage::F16($crate::cpu::owned($body)),
             other => return Err($crate::cpu::unsupported($op, other.dtype(), $shape)),
         }
     };
@@ -42,10 +44,10 @@ macro_rules! map_float {
 macro_rules! map_float2 {
     ($op:expr, $lhs:expr, $rhs:expr, $shape:expr, |$a:ident, $b:ident| $body:expr) => {
         match ($lhs, $rhs) {
-            (CpuStorage::F32($a), CpuStorage::F32($b)) => CpuStorage::F32($body),
-            (CpuStorage::F64($a), CpuStorage::F64($b)) => CpuStorage::F64($body),
-            (CpuStorage::BF16($a), CpuStorage::BF16($b)) => CpuStorage::BF16($body),
-            (CpuStorage::F16($a), CpuStorage::F16($b)) => CpuStorage::F16($body),
+            (CpuStorage::F32($a), CpuStorage::F32($b)) => CpuStorage::F32($crate::cpu::owned($body)),
+            (CpuStorage::F64($a), CpuStorage::F64($b)) => CpuStorage::F64($crate::cpu::owned($body)),
+            (CpuStorage::BF16($a), CpuStorage::BF16($b)) => CpuStorage::BF16($crate::cpu::owned($body)),
+            (CpuStorage::F16($a), CpuStorage::F16($b)) => CpuStorage::F16($crate::cpu::owned($body)),
             (l, r) if l.dtype() != r.dtype() => {
                 return Err(Error::DTypeMismatch { op: $op, lhs: l.dtype(), rhs: r.dtype() })
             }
@@ -58,12 +60,12 @@ macro_rules! map_float2 {
 macro_rules! map_any {
     ($storage:expr, |$v:ident| $body:expr) => {
         match $storage {
-            CpuStorage::F32($v) => CpuStorage::F32($body),
-            CpuStorage::F64($v) => CpuStorage::F64($body),
-            CpuStorage::BF16($v) => CpuStorage::BF16($body),
-            CpuStorage::F16($v) => CpuStorage::F16($body),
-            CpuStorage::U32($v) => CpuStorage::U32($body),
-            CpuStorage::I64($v) => CpuStorage::I64($body),
+            CpuStorage::F32($v) => CpuStorage::F32($crate::cpu::owned($body)),
+            CpuStorage::F64($v) => CpuStorage::F64($crate::cpu::owned($body)),
+            CpuStorage::BF16($v) => CpuStorage::BF16($crate::cpu::owned($body)),
+            CpuStorage::F16($v) => CpuStorage::F16($crate::cpu::owned($body)),
+            CpuStorage::U32($v) => CpuStorage::U32($crate::cpu::owned($body)),
+            CpuStorage::I64($v) => CpuStorage::I64($crate::cpu::owned($body)),
         }
     };
 }
@@ -126,13 +128,36 @@ impl CpuStorage {
     /// Converts f64 values into a storage of `dtype`.
     pub fn from_f64_iter(values: impl Iterator<Item = f64>, dtype: DType) -> Self {
         match dtype {
-            DType::F32 => CpuStorage::F32(values.map(f32::from_f64).collect()),
-            DType::F64 => CpuStorage::F64(values.collect()),
-            DType::BF16 => CpuStorage::BF16(values.map(bf16::from_f64).collect()),
-            DType::F16 => CpuStorage::F16(values.map(f16::from_f64).collect()),
-            DType::U32 => CpuStorage::U32(values.map(|x| x as u32).collect()),
-            DType::I64 => CpuStorage::I64(values.map(|x| x as i64).collect()),
+            DType::F32 => f32::into_storage(values.map(f32::from_f64).collect()),
+            DType::F64 => f64::into_storage(values.collect()),
+            DType::BF16 => bf16::into_storage(values.map(bf16::from_f64).collect()),
+            DType::F16 => f16::into_storage(values.map(f16::from_f64).collect()),
+            DType::U32 => u32::into_storage(values.map(|x| x as u32).collect()),
+            DType::I64 => i64::into_storage(values.map(|x| x as i64).collect()),
         }
+    }
+
+    /// `len` elements of `dtype` at `byte_offset` in a memory-mapped file, without a copy; `None`
+    /// when the window does not fit or is misaligned for the dtype (copy instead).
+    pub fn from_mapped(
+        map: std::sync::Arc<memmap2::Mmap>,
+        byte_offset: usize,
+        len: usize,
+        dtype: DType,
+    ) -> Option<Self> {
+        Some(match dtype {
+            DType::F32 => CpuStorage::F32(Buffer::mapped(map, byte_offset, len)?),
+            DType::F64 => CpuStorage::F64(Buffer::mapped(map, byte_offset, len)?),
+            DType::BF16 => CpuStorage::BF16(Buffer::mapped(map, byte_offset, len)?),
+            DType::F16 => CpuStorage::F16(Buffer::mapped(map, byte_offset, len)?),
+            DType::U32 => CpuStorage::U32(Buffer::mapped(map, byte_offset, len)?),
+            DType::I64 => CpuStorage::I64(Buffer::mapped(map, byte_offset, len)?),
+        })
+    }
+
+    /// True when the elements are read straight from a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        with_any!(self, |v| v.is_mapped())
     }
 
     /// The elements of `layout`, densely in row-major order.
@@ -191,7 +216,7 @@ pub(crate) fn map_compute<T: FloatElement>(
 pub(crate) const PARALLEL_MIN_ELEMS: usize = 1 << 15;
 
 /// The link between an element type and its storage variant, for generic backend code.
-pub trait IntoStorage: Element {
+pub trait IntoStorage: Element + bytemuck::Pod {
     fn into_storage(v: Vec<Self>) -> CpuStorage;
     /// The typed elements, if the storage holds this type.
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
@@ -202,7 +227,7 @@ macro_rules! into_storage {
     ($($t:ty => $variant:ident),*) => {$(
         impl IntoStorage for $t {
             fn into_storage(v: Vec<Self>) -> CpuStorage {
-                CpuStorage::$variant(v)
+                CpuStorage::$variant(Buffer::from(v))
             }
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
                 match s {
@@ -212,7 +237,7 @@ macro_rules! into_storage {
             }
             fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
-                    CpuStorage::$variant(v) => Some(v),
+                    CpuStorage::$variant(v) => Some(v.make_mut()),
                     _ => None,
                 }
             }
@@ -240,3 +265,8 @@ pub(crate) fn typed<'a, T: IntoStorage>(op: &'static str, s: &'a CpuStorage, lay
     Ok(contiguous_cow(v, layout))
 }
 into_storage!(f32 => F32, f64 => F64, bf16 => BF16, f16 => F16, u32 => U32, i64 => I64);
+
+/// An owned buffer from a vector (the macros' way to say "this body builds a `Vec`").
+pub(crate) fn owned<T: bytemuck::Pod>(v: Vec<T>) -> Buffer<T> {
+    Buffer::Owned(v)
+}

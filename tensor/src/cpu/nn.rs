@@ -129,11 +129,11 @@ impl CpuStorage {
         match (self, m, v) {
             (CpuStorage::F32(p), CpuStorage::F32(m), CpuStorage::F32(v)) => {
                 let g = typed::<f32>("adamw_step", grad.0, grad.1)?;
-                adamw::adamw_step(p, &g, m, v, cfg, t);
+                adamw::adamw_step(p.make_mut(), &g, m.make_mut(), v.make_mut(), cfg, t);
             }
             (CpuStorage::F64(p), CpuStorage::F64(m), CpuStorage::F64(v)) => {
                 let g = typed::<f64>("adamw_step", grad.0, grad.1)?;
-                adamw::adamw_step(p, &g, m, v, cfg, t);
+                adamw::adamw_step(p.make_mut(), &g, m.make_mut(), v.make_mut(), cfg, t);
             }
             (p, m, _) => {
                 return Err(Error::invalid(

@@ -52,8 +52,8 @@ where
         ReduceOp::Sum => groups.map(|g| T::from_f64(g.iter().map(|x| x.to_f64()).sum())).collect::<Vec<T>>().into_cpu(),
         ReduceOp::Max => groups.map(|g| extreme(g, |a, b| a > b).1).collect::<Vec<T>>().into_cpu(),
         ReduceOp::Min => groups.map(|g| extreme(g, |a, b| a < b).1).collect::<Vec<T>>().into_cpu(),
-        ReduceOp::ArgMax => CpuStorage::I64(groups.map(|g| extreme(g, |a, b| a > b).0 as i64).collect()),
-        ReduceOp::ArgMin => CpuStorage::I64(groups.map(|g| extreme(g, |a, b| a < b).0 as i64).collect()),
+        ReduceOp::ArgMax => groups.map(|g| extreme(g, |a, b| a > b).0 as i64).collect::<Vec<i64>>().into_cpu(),
+        ReduceOp::ArgMin => groups.map(|g| extreme(g, |a, b| a < b).0 as i64).collect::<Vec<i64>>().into_cpu(),
     }
 }
 
