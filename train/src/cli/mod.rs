@@ -10,7 +10,7 @@ pub use tokenize::TokenizeArgs;
 
 /// emergent: a from-scratch deep-learning engine — GPT-2 models, tokenizers, training.
 #[derive(Debug, Parser)]
-#[command(name = "emergent", version, about, long_about = None)]
+#[command(name = "emergent", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

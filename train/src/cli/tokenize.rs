@@ -36,6 +36,7 @@ pub fn run(args: &TokenizeArgs, out: &mut dyn std::io::Write) -> Result<()> {
         writeln!(out, "{}", tokenizer.decode(&ids)?).map_err(io)
     } else {
         let ids = tokenizer.encode(&input)?;
-        writeln!(out, "{}", serde_json::to_string(&ids).expect("ids serialise")).map_err(io)
+        let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+        writeln!(out, "[{}]", list.join(", ")).map_err(io)
     }
 }
