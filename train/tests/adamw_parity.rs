@@ -1,11 +1,13 @@
 //! The trainer's AdamW against `torch.optim.AdamW` on the tiny GPT-2 fixture: parameters after 1 and
 //! 3 steps (decay 0.1 on ≥2-D weights only, lr 1e-2).
 //!
-//! f64 runs end to end (our gradients, our optimizer). f32 feeds our AdamW PyTorch's gradients of
-//! each step: some gradients are exactly zero in exact arithmetic (e.g. the key bias: softmax
-//! ignores a constant added to all scores) and are rounding noise of ~1e-9 in f32, and Adam's first
-//! step `η·g/(|g| + ε)` with ε = 1e-8 turns different noise into steps of different size — an
-//! amplification of rounding that no implementation avoids, not an optimizer difference.
+//! f64 runs end to end (our gradients, our optimizer). In f32 one part of one parameter cannot be
+//! compared end to end: the key bias (the middle third of `c_attn.bias`) has an exactly zero
+//! gradient in exact arithmetic (softmax ignores a constant added to all of a query's scores), so
+//! in f32 its gradient is rounding noise of ~1e-9, and Adam's step `η·m̂/(√v̂ + ε)` with ε = 1e-8
+//! turns different noise into steps of different size (rel. err ~2e-3 here) — an amplification of
+//! rounding, not an optimizer difference. So f32 is checked twice: end to end on everything but the
+//! key bias, and on every parameter when our AdamW is given PyTorch's gradients of each step.
 
 use model::checkpoint::read_safetensors;
 use model::gpt2::Gpt2;
@@ -22,7 +24,7 @@ fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {
     diff / b.iter().map(|y| y.abs()).fold(0.0, f64::max)
 }
 
-fn check(dtype: DType, tol: f64, reference_gradients: bool) {
+fn check(dtype: DType, tol: f64, reference_gradients: bool, skip_key_bias: bool) {
     let file = if dtype == DType::F64 { "expected_f64.safetensors" } else { "expected_f32.safetensors" };
     let want = read_safetensors(&Path::new(FIXTURE).join(file)).unwrap();
     let model = Gpt2::load(Path::new(FIXTURE), dtype).unwrap();
@@ -41,7 +43,16 @@ fn check(dtype: DType, tol: f64, reference_gradients: bool) {
         opt.step(&model.params, 1e-2).unwrap();
         if step == 1 || step == 3 {
             for (name, p) in model.params.iter() {
-                let err = rel_err(&p.value(), &want[&format!("adamw{step}.{name}")]);
+                let (mut ours, mut reference) = (p.value(), want[&format!("adamw{step}.{name}")].clone());
+                if skip_key_bias && name.ends_with("attn.c_attn.bias") {
+                    // Compare the query and value parts only; see the module comment.
+                    let c = ours.elem_count() / 3;
+                    let qv = |t: &Tensor| {
+                        Tensor::cat(&[&t.narrow(0, 0, c).unwrap(), &t.narrow(0, 2 * c, c).unwrap()], 0).unwrap()
+                    };
+                    (ours, reference) = (qv(&ours), qv(&reference));
+                }
+                let err = rel_err(&ours, &reference);
                 assert!(err <= tol, "{dtype:?} step {step} {name}: rel. err {err:e}");
             }
         }
@@ -49,13 +60,18 @@ fn check(dtype: DType, tol: f64, reference_gradients: bool) {
 }
 
 #[test]
-fn adamw_matches_pytorch_f32() {
-    check(DType::F32, 1e-4, true);
+fn adamw_matches_pytorch_f32_given_its_gradients() {
+    check(DType::F32, 1e-4, true, false);
 }
 
 #[test]
-fn adamw_matches_pytorch_f64() {
-    check(DType::F64, 1e-10, false);
+fn adamw_matches_pytorch_f32_end_to_end_except_the_key_bias() {
+    check(DType::F32, 1e-4, false, true);
+}
+
+#[test]
+fn adamw_matches_pytorch_f64_end_to_end() {
+    check(DType::F64, 1e-10, false, false);
 }
 
 #[test]
