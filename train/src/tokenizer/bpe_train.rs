@@ -53,7 +53,7 @@ pub fn train_bpe(text: &str, n_merges: usize, dir: &Path) -> Result<Gpt2Tokenize
 }
 
 /// Replaces every non-overlapping occurrence of `pair` (left to right) with `new_id`.
-fn merge_pair(symbols: &mut Vec<u32>, pair: (u32, u32), new_id: u32) {
+pub(crate) fn merge_pair(symbols: &mut Vec<u32>, pair: (u32, u32), new_id: u32) {
     let mut out = Vec::with_capacity(symbols.len());
     let mut i = 0;
     while i < symbols.len() {

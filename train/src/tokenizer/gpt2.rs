@@ -4,6 +4,7 @@
 //! pattern, write each word's UTF-8 bytes as printable characters, then merge adjacent symbols
 //! pair by pair, always the pair with the lowest merge rank first, until no known pair is left.
 
+use super::bpe_train::merge_pair;
 use super::byte_level::{byte_decoder, bytes_to_unicode, pretokenize};
 use super::Tokenizer;
 use crate::error::{Result, TrainError};
@@ -103,18 +104,7 @@ impl Gpt2Tokenizer {
                 .filter_map(|w| self.merges.get(&(w[0], w[1])).map(|&(rank, merged)| (rank, (w[0], w[1]), merged)))
                 .min();
             let Some((_, pair, merged)) = best else { break };
-            let mut out = Vec::with_capacity(ids.len());
-            let mut i = 0;
-            while i < ids.len() {
-                if i + 1 < ids.len() && (ids[i], ids[i + 1]) == pair {
-                    out.push(merged);
-                    i += 2;
-                } else {
-                    out.push(ids[i]);
-                    i += 1;
-                }
-            }
-            ids = out;
+            merge_pair(&mut ids, pair, merged);
         }
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(word.to_string(), ids.clone());
         ids
