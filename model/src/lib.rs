@@ -2,10 +2,12 @@
 //!
 //! - [`nn`]: Linear, Embedding, LayerNorm, Dropout.
 //! - [`gpt2`]: GPT-2 with a KV cache, loading and saving HF-format checkpoints.
+//! - [`generate`]: greedy, temperature, top-k and top-p decoding (F14) with the KV cache.
 //! - [`checkpoint`]: `.safetensors` read through a memory map, written atomically.
 
 pub mod checkpoint;
 mod error;
+pub mod generate;
 pub mod gpt2;
 pub mod nn;
 

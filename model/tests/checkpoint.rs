@@ -175,3 +175,26 @@ fn initialisation_follows_gpt2() {
     let bad = Gpt2Config::new(256, 64, 64, 4, 5);
     assert!(Gpt2::random(bad, 0, DType::F32).err().unwrap().to_string().contains("not divisible"));
 }
+
+#[test]
+fn greedy_generation_equals_repeated_full_forward() {
+    use model::generate::{generate, Sampling};
+    let model = tiny();
+    let prompt = Tensor::from_vec(vec![3i64, 17, 42, 5, 9, 1], &[2, 3]).unwrap();
+    let out = generate(&model, &prompt, 5, Sampling::Greedy, &mut tensor::rng(0)).unwrap();
+    assert_eq!(out.shape(), &[2, 8]);
+    // Reference: recompute the whole sequence for every new token, take the argmax.
+    let mut rows: Vec<Vec<i64>> = vec![vec![3, 17, 42], vec![5, 9, 1]];
+    for _ in 0..5 {
+        for row in rows.iter_mut() {
+            let ids = Tensor::from_vec(row.clone(), &[1, row.len()]).unwrap();
+            let logits = model.forward(&ids, None).unwrap().value();
+            let last = logits.narrow(1, row.len() - 1, 1).unwrap().reshape(&[50]).unwrap();
+            row.push(last.argmax(0, false).unwrap().to_vec::<i64>().unwrap()[0]);
+        }
+    }
+    assert_eq!(out.to_vec::<i64>().unwrap(), rows.concat());
+    // The context length bounds generation: 16 positions.
+    let long = generate(&model, &prompt, 50, Sampling::Greedy, &mut tensor::rng(0)).unwrap();
+    assert_eq!(long.shape(), &[2, 16]);
+}

@@ -76,8 +76,9 @@ pub fn layer_norm_backward_rows<T: Float>(
                 }
             }
         });
-    // dγ, dβ: column sums over rows; partial sums per task, then added up.
-    let (dg, db) = x
+    // dγ, dβ: column sums over rows. Partial sums per fixed chunk of rows, added up in chunk order,
+    // so the result is bit-for-bit the same however rayon schedules the chunks (reproducible runs).
+    let partials: Vec<(Vec<T>, Vec<T>)> = x
         .par_chunks(chunk)
         .zip(dy.par_chunks(chunk))
         .zip(mean.par_chunks(rows_per).zip(rstd.par_chunks(rows_per)))
@@ -91,14 +92,12 @@ pub fn layer_norm_backward_rows<T: Float>(
             }
             (dg, db)
         })
-        .reduce(
-            || (vec![T::ZERO; cols], vec![T::ZERO; cols]),
-            |(mut ga, mut ba), (gb, bb)| {
-                ga.iter_mut().zip(gb).for_each(|(a, b)| *a += b);
-                ba.iter_mut().zip(bb).for_each(|(a, b)| *a += b);
-                (ga, ba)
-            },
-        );
+        .collect();
+    let (mut dg, mut db) = (vec![T::ZERO; cols], vec![T::ZERO; cols]);
+    for (pg, pb) in partials {
+        dg.iter_mut().zip(pg).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    }
     dgamma.copy_from_slice(&dg);
     dbeta.copy_from_slice(&db);
 }
