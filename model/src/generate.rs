@@ -18,14 +18,21 @@ pub enum Sampling {
 
 /// The next token for one row of logits.
 pub fn pick_next(logits: &[f64], sampling: Sampling, rng: &mut impl Rng) -> Result<u32> {
-    let argmax = || logits.iter().enumerate().fold((0, f64::NEG_INFINITY), |best, (i, &z)| if z > best.1 { (i, z) } else { best }).0 as u32;
+    let argmax = || {
+        logits.iter().enumerate().fold((0, f64::NEG_INFINITY), |best, (i, &z)| if z > best.1 { (i, z) } else { best }).0
+            as u32
+    };
     let Sampling::Sample { temperature, top_k, top_p } = sampling else { return Ok(argmax()) };
-    if !(temperature > 0.0) || top_k == Some(0) || top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
-        return Err(ModelError::Config(format!("sampling needs temperature > 0, top_k ≥ 1, 0 < top_p ≤ 1; got {sampling:?}")));
+    let valid = temperature > 0.0 && top_k != Some(0) && top_p.is_none_or(|p| p > 0.0 && p <= 1.0);
+    if !valid {
+        return Err(ModelError::Config(format!(
+            "sampling needs temperature > 0, top_k ≥ 1, 0 < top_p ≤ 1; got {sampling:?}"
+        )));
     }
     // softmax(z / T), most likely first.
     let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let mut probs: Vec<(u32, f64)> = logits.iter().enumerate().map(|(i, &z)| (i as u32, ((z - max) / temperature).exp())).collect();
+    let mut probs: Vec<(u32, f64)> =
+        logits.iter().enumerate().map(|(i, &z)| (i as u32, ((z - max) / temperature).exp())).collect();
     probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let total: f64 = probs.iter().map(|p| p.1).sum();
     probs.iter_mut().for_each(|p| p.1 /= total);
@@ -53,8 +60,15 @@ pub fn pick_next(logits: &[f64], sampling: Sampling, rng: &mut impl Rng) -> Resu
 
 /// Appends `max_new` tokens to each row of `prompt` (B, T₀) and returns `(B, T₀ + max_new)` ids
 /// (i64). The prompt is run once; every further token costs one position thanks to the KV cache.
-/// Stops early (fewer columns) when the sequences reach the context length.
-pub fn generate(model: &Gpt2, prompt: &Tensor, max_new: usize, sampling: Sampling, rng: &mut impl Rng) -> Result<Tensor> {
+/// Stops early (fewer columns) when the next input would exceed the context length (the last
+/// token may be one past it: it is predicted, never fed).
+pub fn generate(
+    model: &Gpt2,
+    prompt: &Tensor,
+    max_new: usize,
+    sampling: Sampling,
+    rng: &mut impl Rng,
+) -> Result<Tensor> {
     let [batch, t0] = prompt.shape() else {
         return Err(ModelError::Config(format!("generate: prompt must be (batch, time), got {:?}", prompt.shape())));
     };
@@ -62,13 +76,14 @@ pub fn generate(model: &Gpt2, prompt: &Tensor, max_new: usize, sampling: Samplin
     if t0 == 0 {
         return Err(ModelError::Config("generate: the prompt is empty".into()));
     }
-    let mut rows: Vec<Vec<i64>> = prompt.to_dtype(DType::I64).to_vec::<i64>()?.chunks(t0).map(<[i64]>::to_vec).collect();
+    let mut rows: Vec<Vec<i64>> =
+        prompt.to_dtype(DType::I64).to_vec::<i64>()?.chunks(t0).map(<[i64]>::to_vec).collect();
     let mut cache = KvCache::new(model.config.n_layer);
     let vocab = model.config.vocab_size;
     let mut input = prompt.to_dtype(DType::I64);
     for _ in 0..max_new {
-        if rows[0].len() >= model.config.n_positions {
-            break; // a longer sequence could not be fed back in
+        if cache.len() + input.shape()[1] > model.config.n_positions {
+            break; // the next input would not fit in the context
         }
         let logits = model.forward_cached(&input, &mut cache)?;
         let last = logits.narrow(1, logits.shape()[1] - 1, 1)?.to_f64_vec();

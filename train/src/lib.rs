@@ -2,9 +2,12 @@
 //! command line.
 
 pub mod cli;
+pub mod data;
 mod error;
 pub mod npy;
 pub mod optim;
+pub mod plot;
 pub mod tokenizer;
+pub mod trainer;
 
 pub use error::{Result, TrainError};

@@ -13,7 +13,7 @@ use model::checkpoint::read_safetensors;
 use model::gpt2::Gpt2;
 use std::path::Path;
 use tensor::{AdamWConfig, DType, Tensor};
-use train::optim::AdamW;
+use train::optim::{AdamW, Optimizer};
 
 /// The fixture of the model crate, relative to this package's folder.
 const FIXTURE: &str = "../model/tests/fixtures/gpt2_tiny";

@@ -19,7 +19,14 @@ impl Var {
         let c = a.matmul(&b)?;
         Ok(Var::from_op("matmul", c, &[self, rhs], move |g| {
             let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
-            let db = a.t()?.matmul(g)?.sum_to_shape(b.shape())?;
+            let db = if b.rank() == 2 && a.rank() > 2 {
+                // B was shared by every matrix of the batch: sum over the batch inside one GEMM,
+                // dB = Σ_batch Aᵀ·dC = A'ᵀ·dC' with the batch folded into the rows.
+                let (k, n) = (b.shape()[0], b.shape()[1]);
+                a.reshape(&[a.elem_count() / k, k])?.t()?.matmul(&g.reshape(&[g.elem_count() / n, n])?)?
+            } else {
+                a.t()?.matmul(g)?.sum_to_shape(b.shape())?
+            };
             Ok(vec![Some(da), Some(db)])
         }))
     }

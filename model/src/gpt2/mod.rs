@@ -14,4 +14,4 @@ pub use block::Block;
 pub use config::Gpt2Config;
 pub use kv_cache::{KvCache, LayerCache};
 pub use mlp::Mlp;
-pub use model::Gpt2;
+pub use model::{Gpt2, CONFIG_FILE, IGNORE_INDEX, WEIGHTS_FILE};

@@ -73,7 +73,31 @@ fn zip_map<T: FloatElement>(
         let y = b[lb.offset()];
         return map_compute(a, la, |x| f(x, y.to_compute()));
     }
-    la.offsets().zip(lb.offsets()).map(|(i, j)| g(a[i], b[j])).collect()
+    // General case: walk the leading dims, and the longest trailing block that is dense in both
+    // operands (a broadcast bias is dense along its own dims) as slices.
+    let inner = dense_suffix(la, lb);
+    let outer_shape = &la.shape()[..la.rank() - inner.0];
+    let out_a = Layout::from_parts(outer_shape, &la.strides()[..outer_shape.len()], la.offset());
+    let out_b = Layout::from_parts(outer_shape, &lb.strides()[..outer_shape.len()], lb.offset());
+    let mut out = Vec::with_capacity(la.elem_count());
+    for (i, j) in out_a.offsets().zip(out_b.offsets()) {
+        out.extend(a[i..i + inner.1].iter().zip(&b[j..j + inner.1]).map(|(&x, &y)| g(x, y)));
+    }
+    out
+}
+
+/// `(dims, elements)` of the longest run of trailing dims along which both layouts are dense
+/// (row-major with unit innermost stride).
+fn dense_suffix(la: &Layout, lb: &Layout) -> (usize, usize) {
+    let (mut dims, mut elems) = (0, 1);
+    for d in (0..la.rank()).rev() {
+        if la.strides()[d] != elems || lb.strides()[d] != elems {
+            break;
+        }
+        elems *= la.shape()[d];
+        dims += 1;
+    }
+    (dims, elems)
 }
 
 fn cmp_map<T: Element>(a: &[T], la: &Layout, b: &[T], lb: &Layout, op: CmpOp) -> Vec<u32> {

@@ -20,6 +20,20 @@ impl CpuStorage {
                 format!("cannot reduce an empty dim of shape {shape:?} over {dims:?}"),
             ));
         }
+        if op == ReduceOp::Sum
+            && layout.is_contiguous()
+            && dims.iter().enumerate().all(|(i, &d)| i == d)
+            && !dims.is_empty()
+        {
+            // Summing leading dims of dense data (bias gradients): add whole rows, no gather.
+            return Ok(match self {
+                CpuStorage::F32(v) => sum_leading(v, layout, group),
+                CpuStorage::F64(v) => sum_leading(v, layout, group),
+                CpuStorage::BF16(v) => sum_leading(v, layout, group),
+                CpuStorage::F16(v) => sum_leading(v, layout, group),
+                other => return Err(unsupported(op.name(), other.dtype(), shape)),
+            });
+        }
         let order: Vec<usize> = (0..layout.rank()).filter(|d| !dims.contains(d)).chain(dims.iter().copied()).collect();
         let permuted = layout.permute(&order)?;
         let outputs: usize = order[..layout.rank() - dims.len()].iter().map(|&d| shape[d]).product();
@@ -55,6 +69,20 @@ where
         ReduceOp::ArgMax => groups.map(|g| extreme(g, |a, b| a > b).0 as i64).collect::<Vec<i64>>().into_cpu(),
         ReduceOp::ArgMin => groups.map(|g| extreme(g, |a, b| a < b).0 as i64).collect::<Vec<i64>>().into_cpu(),
     }
+}
+
+/// `out[j] = Σᵢ x[i·n + j]` over the `rows` leading rows of dense data (accumulated in f64).
+fn sum_leading<T: FloatElement>(data: &[T], layout: &Layout, rows: usize) -> CpuStorage
+where
+    Vec<T>: IntoCpu,
+{
+    let x = &data[layout.offset()..layout.offset() + layout.elem_count()];
+    let n = x.len() / rows.max(1);
+    let mut acc = vec![0f64; n];
+    for row in x.chunks_exact(n.max(1)) {
+        acc.iter_mut().zip(row).for_each(|(a, v)| *a += v.to_f64());
+    }
+    acc.into_iter().map(T::from_f64).collect::<Vec<T>>().into_cpu()
 }
 
 /// The first index and value that `better` prefers over every other; NaN wins (propagates).

@@ -15,6 +15,14 @@ impl Tensor {
                 format!("needs rank ≥ 1, got {:?} · {:?}", self.shape(), rhs.shape()),
             ));
         }
+        if rhs.rank() == 2 && self.rank() > 2 && self.shape()[self.rank() - 1] == rhs.shape()[0] {
+            // A batch of matrices times one matrix is one tall product: fold the batch dims into
+            // the rows, `[…, m, k]·[k, n] = ([…·m, k]·[k, n]).reshape([…, m, n])`.
+            let (k, n) = (rhs.shape()[0], rhs.shape()[1]);
+            let rows = self.elem_count() / k.max(1);
+            let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
+            return self.reshape(&[rows, k])?.matmul(rhs)?.reshape(&out_shape);
+        }
         let lhs = if self.rank() == 1 { self.unsqueeze(0)? } else { self.clone() };
         let rhs_m = if rhs.rank() == 1 { rhs.unsqueeze(1)? } else { rhs.clone() };
         let (lr, rr) = (lhs.rank(), rhs_m.rank());

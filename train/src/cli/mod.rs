@@ -1,12 +1,20 @@
 //! The `emergent` command line: one file per command, each a clap `Args` struct and its `run`.
 
+mod bench;
+mod eval;
 mod forward;
+mod sample;
 mod tokenize;
+mod train;
 
 use clap::{Parser, Subcommand};
 
+pub use bench::BenchArgs;
+pub use eval::EvalArgs;
 pub use forward::ForwardArgs;
+pub use sample::SampleArgs;
 pub use tokenize::TokenizeArgs;
+pub use train::TrainArgs;
 
 /// emergent: a from-scratch deep-learning engine — GPT-2 models, tokenizers, training.
 #[derive(Debug, Parser)]
@@ -18,6 +26,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Train a GPT: by default on the built-in 4-digit addition task, watching exact match jump.
+    Train(Box<TrainArgs>),
+    /// Continue a prompt with a trained model: greedy, or temperature / top-k / top-p sampling.
+    Sample(SampleArgs),
+    /// Validation loss and perplexity of a checkpoint on a text file.
+    Eval(EvalArgs),
+    /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps.
+    Bench(BenchArgs),
     /// Run an HF-format GPT-2 checkpoint on token ids from a .npy file and write the logits.
     Forward(ForwardArgs),
     /// GPT-2 token ids of a text (as a JSON list), or with --decode the text of a JSON list of ids.
@@ -27,6 +43,10 @@ pub enum Command {
 /// Runs a parsed command line; what it prints goes to `out`.
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
     match cli.command {
+        Command::Train(args) => train::run(&args, out),
+        Command::Sample(args) => sample::run(&args, out),
+        Command::Eval(args) => eval::run(&args, out),
+        Command::Bench(args) => bench::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),
         Command::Tokenize(args) => tokenize::run(&args, out),
     }

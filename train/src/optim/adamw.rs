@@ -1,5 +1,6 @@
 //! AdamW (Loshchilov & Hutter 2019): Adam with weight decay decoupled from the gradient.
 
+use super::{Optimizer, Slots};
 use autograd::Params;
 use std::collections::BTreeMap;
 use tensor::{AdamWConfig, Error, Result, Tensor};
@@ -12,34 +13,48 @@ use tensor::{AdamWConfig, Error, Result, Tensor};
 /// or LayerNorm gains), as GPT-2 training does.
 pub struct AdamW {
     pub config: AdamWConfig,
-    /// Steps taken so far (`t` of the next step minus one).
-    pub steps: u64,
-    /// First and second moments by parameter name.
-    pub moments: BTreeMap<String, (Tensor, Tensor)>,
+    steps: u64,
+    /// First and second moments (`m`, `v`) by parameter name.
+    slots: Slots,
 }
 
 impl AdamW {
     pub fn new(config: AdamWConfig) -> Self {
-        Self { config, steps: 0, moments: BTreeMap::new() }
+        Self { config, steps: 0, slots: Slots::new(&["m", "v"]) }
     }
 
     /// Whether a parameter of this shape gets weight decay.
     pub fn decays(shape: &[usize]) -> bool {
         shape.len() >= 2
     }
+}
 
+impl Optimizer for AdamW {
     /// One step on every parameter that has a gradient, with learning rate `lr` (a schedule may
     /// change it every step).
-    pub fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
+    fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
         self.steps += 1;
         for (name, p) in params.iter() {
             let Some(grad) = p.grad() else { continue };
-            let (m, v) = self.moments.entry(name.to_string()).or_insert_with(|| (grad.zeros_like(), grad.zeros_like()));
+            let [m, v] = &mut self.slots.get(name, &grad)[..] else { unreachable!("two slots") };
             let weight_decay = if Self::decays(&p.shape()) { self.config.weight_decay } else { 0.0 };
             let cfg = AdamWConfig { lr, weight_decay, ..self.config };
             p.update_value(|value| value.adamw_step(&grad, m, v, &cfg, self.steps))
                 .map_err(|e| Error::invalid("AdamW::step", format!("parameter {name}: {e}")))?;
         }
         Ok(())
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots.export()
+    }
+
+    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
+        self.steps = steps;
+        self.slots.import(state)
     }
 }

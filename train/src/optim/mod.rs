@@ -1,5 +1,82 @@
-//! Optimizers (F8): gradient descent and its adaptive variants, stepping a model's [`Params`].
+//! Optimizers (F8) and what steers them: the update `θ ← θ − η·(direction from the gradients)`,
+//! learning-rate schedules, gradient clipping. State is kept by parameter name so it can be saved
+//! in a checkpoint and restored exactly.
 
+mod adagrad;
+mod adam;
 mod adamw;
+mod clip;
+mod schedule;
+mod sgd;
 
+pub use adagrad::AdaGrad;
+pub use adam::Adam;
 pub use adamw::AdamW;
+pub use clip::clip_grad_norm;
+pub use schedule::Schedule;
+pub use sgd::Sgd;
+
+use autograd::Params;
+use std::collections::BTreeMap;
+use tensor::{Result, Tensor};
+
+/// What the trainer needs of an optimizer.
+pub trait Optimizer {
+    /// One update of every parameter that has a gradient, with learning rate `lr`.
+    fn step(&mut self, params: &Params, lr: f64) -> Result<()>;
+    /// Steps taken so far.
+    fn steps(&self) -> u64;
+    /// The state tensors by name (`"<slot>.<parameter name>"`), for checkpoints.
+    fn state(&self) -> Vec<(String, Tensor)>;
+    /// Restores what [`Optimizer::state`] returned, after `steps` steps.
+    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()>;
+}
+
+/// Per-parameter state slots (`"m"`, `"v"`, `"momentum"`, …) keyed by parameter name.
+#[derive(Default, Clone)]
+pub(crate) struct Slots {
+    pub(crate) names: Vec<&'static str>,
+    pub(crate) by_param: BTreeMap<String, Vec<Tensor>>,
+}
+
+impl Slots {
+    pub(crate) fn new(names: &[&'static str]) -> Self {
+        Self { names: names.to_vec(), by_param: BTreeMap::new() }
+    }
+
+    /// The slots of `param`, zero-initialised like `like` on first use.
+    pub(crate) fn get(&mut self, param: &str, like: &Tensor) -> &mut Vec<Tensor> {
+        let n = self.names.len();
+        self.by_param.entry(param.to_string()).or_insert_with(|| vec![like.zeros_like(); n])
+    }
+
+    pub(crate) fn export(&self) -> Vec<(String, Tensor)> {
+        self.by_param
+            .iter()
+            .flat_map(|(p, ts)| self.names.iter().zip(ts).map(move |(s, t)| (format!("{s}.{p}"), t.clone())))
+            .collect()
+    }
+
+    pub(crate) fn import(&mut self, mut state: BTreeMap<String, Tensor>) -> Result<()> {
+        let mut by_param: BTreeMap<String, Vec<Tensor>> = BTreeMap::new();
+        let params: Vec<String> =
+            state.keys().filter_map(|k| k.strip_prefix(&format!("{}.", self.names[0])).map(str::to_string)).collect();
+        for p in params {
+            let slots = self
+                .names
+                .iter()
+                .map(|s| {
+                    state
+                        .remove(&format!("{s}.{p}"))
+                        .ok_or_else(|| tensor::Error::invalid("optimizer state", format!("missing {s}.{p}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            by_param.insert(p, slots);
+        }
+        if let Some(extra) = state.keys().next() {
+            return Err(tensor::Error::invalid("optimizer state", format!("unexpected entry {extra}")));
+        }
+        self.by_param = by_param;
+        Ok(())
+    }
+}

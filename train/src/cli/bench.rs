@@ -1,0 +1,89 @@
+//! `emergent bench train`: time full training steps (forward, backward, AdamW) on random tokens.
+
+use crate::error::{Result, TrainError};
+use crate::optim::{AdamW, Optimizer};
+use clap::{Args, Subcommand, ValueEnum};
+use model::gpt2::{Gpt2, Gpt2Config};
+use rand::Rng;
+use std::path::Path;
+use std::time::Instant;
+use tensor::{AdamWConfig, DType, Tensor};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Training steps of a preset model on random tokens; the last line is JSON.
+    Train {
+        #[arg(long, value_enum, default_value = "baby")]
+        preset: Preset,
+        /// Timed steps (after one untimed warm-up step).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Preset {
+    /// 6 layers, 6 heads, 384 wide, T = 256, B = 8, vocabulary 65 (nanoGPT's Shakespeare model).
+    Baby,
+    /// GPT-2 124M at T = 64, B = 4.
+    #[value(name = "gpt2-124m")]
+    Gpt2_124m,
+}
+
+impl Preset {
+    /// `(config, batch, time)`.
+    fn setup(self) -> (Gpt2Config, usize, usize) {
+        match self {
+            Preset::Baby => (Gpt2Config::new(65, 256, 384, 6, 6), 8, 256),
+            Preset::Gpt2_124m => (Gpt2Config::gpt2_124m(), 4, 64),
+        }
+    }
+}
+
+pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
+    let BenchWhat::Train { preset, steps } = args.what;
+    let (mut cfg, batch, time) = preset.setup();
+    (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (0.0, 0.0, 0.0);
+    let model = Gpt2::random(cfg.clone(), 0, DType::F32)?;
+    let mut opt = AdamW::new(AdamWConfig { lr: 3e-4, weight_decay: 0.1, ..Default::default() });
+    let mut rng = tensor::rng(0);
+    let io = |e| TrainError::io(Path::new("<stdout>"), e);
+    writeln!(
+        out,
+        "{preset:?}: {} parameters, batch {batch} × {time} tokens, {} threads",
+        model.params.numel(),
+        rayon::current_num_threads()
+    )
+    .map_err(io)?;
+    let mut times = Vec::with_capacity(steps);
+    for step in 0..=steps {
+        let ids: Vec<i64> = (0..batch * (time + 1)).map(|_| rng.random_range(0..cfg.vocab_size as i64)).collect();
+        let tokens = Tensor::from_vec(ids, &[batch, time + 1])?;
+        let (x, y) = (tokens.narrow(1, 0, time)?.contiguous(), tokens.narrow(1, 1, time)?.contiguous());
+        let started = Instant::now();
+        model.params.zero_grad();
+        let loss = model.loss(&model.forward(&x, None)?, &y)?;
+        loss.backward()?;
+        opt.step(&model.params, 3e-4)?;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        if step > 0 {
+            times.push(ms);
+            writeln!(out, "step {step:>3}: {ms:8.1} ms  loss {:.4}", loss.value().to_scalar()?).map_err(io)?;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = if times.is_empty() { f64::NAN } else { times[times.len() / 2] };
+    let json = serde_json::json!({
+        "preset": format!("{preset:?}").to_lowercase(),
+        "steps": times.len(),
+        "ms_per_step_median": (median * 10.0).round() / 10.0,
+        "tokens_per_s": ((batch * time) as f64 / (median / 1e3)).round(),
+    });
+    writeln!(out, "{json}").map_err(io)
+}

@@ -1,0 +1,67 @@
+//! `emergent sample`: continue a prompt with a trained model (F14), using the KV cache.
+
+use crate::error::{Result, TrainError};
+use crate::trainer::{latest, load_tokenizer};
+use clap::Args;
+use model::generate::{generate, Sampling};
+use model::gpt2::Gpt2;
+use std::path::{Path, PathBuf};
+use tensor::{DType, Tensor};
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// A run folder (its latest checkpoint is used) or a checkpoint folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The text to continue.
+    #[arg(long, default_value = "\n")]
+    pub prompt: String,
+    /// Tokens to generate.
+    #[arg(long, default_value_t = 200)]
+    pub tokens: usize,
+    /// Always take the most likely token.
+    #[arg(long)]
+    pub greedy: bool,
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// Sample only among the k most likely tokens.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample only within the smallest set of tokens whose probability reaches p.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// The checkpoint folder a path names: a run folder's latest checkpoint, or the folder itself.
+pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    match latest(path)? {
+        Some(dir) => Ok(dir),
+        None if path.join(model::gpt2::CONFIG_FILE).exists() => Ok(path.to_path_buf()),
+        None => Err(TrainError::Invalid(format!(
+            "{} is neither a run folder with checkpoints nor a checkpoint folder (no config.json)",
+            path.display()
+        ))),
+    }
+}
+
+pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
+    let dir = checkpoint_dir(&args.checkpoint)?;
+    let model = Gpt2::load(&dir, DType::F32)?;
+    let tokenizer = load_tokenizer(&dir)?;
+    let ids: Vec<i64> = tokenizer.encode(&args.prompt)?.into_iter().map(i64::from).collect();
+    if ids.is_empty() {
+        return Err(TrainError::Invalid("the prompt encodes to no tokens".into()));
+    }
+    let sampling = if args.greedy {
+        Sampling::Greedy
+    } else {
+        Sampling::Sample { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p }
+    };
+    let n = ids.len();
+    let prompt = Tensor::from_vec(ids, &[1, n])?;
+    let result = generate(&model, &prompt, args.tokens, sampling, &mut tensor::rng(args.seed))?;
+    let all: Vec<u32> = result.to_vec::<i64>()?.iter().map(|&i| i as u32).collect();
+    writeln!(out, "{}", tokenizer.decode(&all)?).map_err(|e| TrainError::io(Path::new("<stdout>"), e))
+}

@@ -1,0 +1,191 @@
+//! `emergent train`: train a GPT on the built-in addition task or a text file.
+
+use crate::error::{Result, TrainError};
+use crate::optim::Schedule;
+use crate::trainer::{DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A JSON training config (as written to a run's config.json); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run folder for config.json, metrics.jsonl, loss.png and checkpoints [default: runs/<data>-<seed>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its latest checkpoint (other flags but --steps are ignored).
+    #[arg(long, conflicts_with_all = ["config", "init", "data"])]
+    pub resume: Option<PathBuf>,
+    /// Start from this HF-format GPT-2 checkpoint instead of random weights.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// A text file to train on [default: the built-in addition task].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Tokenizer for --data.
+    #[arg(long, value_enum, default_value = "char")]
+    pub tokenizer: TokenizerKind,
+    /// Folder with vocab.json + merges.txt for --tokenizer gpt2.
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
+    /// Digits per operand of the built-in addition task.
+    #[arg(long)]
+    pub digits: Option<usize>,
+    #[arg(long)]
+    pub n_layer: Option<usize>,
+    #[arg(long)]
+    pub n_head: Option<usize>,
+    #[arg(long)]
+    pub n_embd: Option<usize>,
+    /// Context length for text data.
+    #[arg(long)]
+    pub block_size: Option<usize>,
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Total steps (the schedule's horizon).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Micro-batches accumulated per step.
+    #[arg(long)]
+    pub grad_accum: Option<usize>,
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Warmup steps before cosine decay (0 and --constant-lr for a constant rate).
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Keep the learning rate constant.
+    #[arg(long)]
+    pub constant_lr: bool,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long)]
+    pub clip: Option<f64>,
+    #[arg(long)]
+    pub eval_interval: Option<u64>,
+    /// Early stopping: evaluations without a better validation loss before stopping.
+    #[arg(long)]
+    pub patience: Option<u64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop after this step (a checkpoint is written; --resume continues).
+    #[arg(long)]
+    pub until: Option<u64>,
+}
+
+/// The config these flags describe.
+pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+            serde_json::from_str(&text).map_err(|e| TrainError::format(path, format!("not a training config: {e}")))?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(path) = &args.data {
+        cfg.data = DataConfig::Text {
+            path: path.clone(),
+            tokenizer: args.tokenizer,
+            vocab: args.vocab.clone(),
+            val_fraction: 0.1,
+        };
+    }
+    if let (Some(d), DataConfig::Addition { digits, .. }) = (args.digits, &mut cfg.data) {
+        *digits = d;
+    }
+    macro_rules! set {
+        ($($field:ident).+ = $flag:expr) => {
+            if let Some(v) = $flag {
+                cfg.$($field).+ = v;
+            }
+        };
+    }
+    set!(n_layer = args.n_layer);
+    set!(n_head = args.n_head);
+    set!(n_embd = args.n_embd);
+    set!(block_size = args.block_size);
+    set!(dropout = args.dropout);
+    set!(steps = args.steps);
+    set!(batch_size = args.batch_size);
+    set!(grad_accum = args.grad_accum);
+    set!(optimizer.kind = args.optimizer);
+    set!(optimizer.lr = args.lr);
+    set!(optimizer.weight_decay = args.weight_decay);
+    set!(eval_interval = args.eval_interval);
+    set!(seed = args.seed);
+    if args.patience.is_some() {
+        cfg.patience = args.patience;
+    }
+    if let Some(c) = args.clip {
+        cfg.clip = (c > 0.0).then_some(c);
+    }
+    cfg.schedule = match (args.constant_lr, cfg.schedule) {
+        (true, _) => Schedule::Constant,
+        (false, Schedule::WarmupCosine { warmup, min_ratio, .. }) => {
+            Schedule::WarmupCosine { warmup: args.warmup.unwrap_or(warmup), total: cfg.steps, min_ratio }
+        }
+        (false, Schedule::Constant) => Schedule::Constant,
+    };
+    Ok(cfg)
+}
+
+pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
+    let io = |e| TrainError::io(std::path::Path::new("<stdout>"), e);
+    let mut trainer = match &args.resume {
+        Some(dir) => {
+            let t = Trainer::resume(dir, args.steps)?;
+            writeln!(out, "resuming {} at step {}", dir.display(), t.step()).map_err(io)?;
+            t
+        }
+        None => {
+            let cfg = resolve(args)?;
+            let dir = args.out.clone().unwrap_or_else(|| default_run_dir(&cfg));
+            Trainer::new(cfg, &dir, args.init.as_deref())?
+        }
+    };
+    trainer.interactive = true;
+    writeln!(
+        out,
+        "run folder {}: {} parameters, {} steps",
+        trainer.run_dir.display(),
+        trainer.model.params.numel(),
+        trainer.cfg.steps
+    )
+    .map_err(io)?;
+    let summary = trainer.run(args.until)?;
+    writeln!(
+        out,
+        "\nstopped at step {}{} after {:.1} s",
+        summary.step,
+        if summary.stopped_early { " (early stopping)" } else { "" },
+        summary.elapsed_s
+    )
+    .map_err(io)?;
+    if let Some(v) = summary.val_loss {
+        writeln!(out, "validation loss {v:.4} (perplexity {:.3})", v.exp()).map_err(io)?;
+    }
+    if let Some(em) = summary.exact_match {
+        writeln!(out, "exact match on held-out problems: {:.1}%", 100.0 * em).map_err(io)?;
+        writeln!(out, "some held-out problems and the model's answers:").map_err(io)?;
+    }
+    for line in &summary.showcase {
+        writeln!(out, "  {line}").map_err(io)?;
+    }
+    writeln!(out, "metrics: {}/metrics.jsonl, plot: {}/loss.png", trainer.run_dir.display(), trainer.run_dir.display())
+        .map_err(io)
+}
+
+fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
+    let what = match &cfg.data {
+        DataConfig::Addition { digits, .. } => format!("addition{digits}"),
+        DataConfig::Text { path, .. } => path.file_stem().unwrap_or_default().to_string_lossy().to_string(),
+    };
+    PathBuf::from("runs").join(format!("{what}-seed{}", cfg.seed))
+}

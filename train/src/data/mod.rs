@@ -1,0 +1,29 @@
+//! Training data: the built-in addition task and text files, as deterministic batches of
+//! `(ids, targets)` windows. Batch `k` of step `s` depends only on `(seed, s, k)`, so a resumed run
+//! sees exactly the batches an uninterrupted one would.
+
+mod addition;
+mod text;
+
+pub use addition::AdditionTask;
+pub use text::TextData;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tensor::Tensor;
+
+/// One batch: `ids (B, T)` and `targets (B, T)` (i64; `-100` = no loss at that position).
+pub struct Batch {
+    pub ids: Tensor,
+    pub targets: Tensor,
+}
+
+/// The RNG for one purpose at one step: a pure function of its arguments.
+pub fn step_rng(seed: u64, stream: u64, step: u64, micro: u64) -> StdRng {
+    let mix = |x: u64| x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+    StdRng::seed_from_u64(seed ^ mix(stream + 1) ^ mix(step + 0x51ED) ^ mix(micro + 0xABCD).rotate_left(7))
+}
+
+/// Streams that draw from [`step_rng`].
+pub const STREAM_BATCH: u64 = 1;
+pub const STREAM_DROPOUT: u64 = 2;

@@ -1,0 +1,50 @@
+//! AdaGrad (Duchi et al. 2011): per-parameter learning rates shrinking with the gradients seen.
+
+use super::{Optimizer, Slots};
+use autograd::Params;
+use std::collections::BTreeMap;
+use tensor::{Result, Tensor};
+
+/// With `g ← g + λθ`: `s ← s + g²`, `θ ← θ − η·g / (√s + ε)` (PyTorch's `Adagrad`, no lr decay).
+pub struct AdaGrad {
+    pub eps: f64,
+    pub weight_decay: f64,
+    steps: u64,
+    slots: Slots,
+}
+
+impl AdaGrad {
+    pub fn new(eps: f64, weight_decay: f64) -> Self {
+        Self { eps, weight_decay, steps: 0, slots: Slots::new(&["sum"]) }
+    }
+}
+
+impl Optimizer for AdaGrad {
+    fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
+        self.steps += 1;
+        for (name, p) in params.iter() {
+            let Some(mut g) = p.grad() else { continue };
+            let theta = p.value();
+            if self.weight_decay != 0.0 {
+                g = g.add(&theta.mul_scalar(self.weight_decay)?)?;
+            }
+            let sum = &mut self.slots.get(name, &theta)[0];
+            *sum = sum.add(&g.mul(&g)?)?;
+            p.set_value(theta.sub(&g.div(&sum.sqrt()?.add_scalar(self.eps)?)?.mul_scalar(lr)?)?)?;
+        }
+        Ok(())
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots.export()
+    }
+
+    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
+        self.steps = steps;
+        self.slots.import(state)
+    }
+}

@@ -1,0 +1,63 @@
+//! Stochastic gradient descent with momentum (Polyak, or Nesterov) and L2 weight decay.
+
+use super::{Optimizer, Slots};
+use autograd::Params;
+use std::collections::BTreeMap;
+use tensor::{Result, Tensor};
+
+/// PyTorch's SGD. With `g ← g + λθ` (L2 regularisation, F9):
+/// without momentum `θ ← θ − η·g`; with momentum μ, `b ← μ·b + g` (`b = g` on the first step) and
+/// `θ ← θ − η·b`, or for Nesterov `θ ← θ − η·(g + μ·b)`.
+pub struct Sgd {
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    steps: u64,
+    slots: Slots,
+}
+
+impl Sgd {
+    pub fn new(momentum: f64, nesterov: bool, weight_decay: f64) -> Self {
+        Self { momentum, nesterov, weight_decay, steps: 0, slots: Slots::new(&["momentum"]) }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
+        self.steps += 1;
+        for (name, p) in params.iter() {
+            let Some(mut g) = p.grad() else { continue };
+            let theta = p.value();
+            if self.weight_decay != 0.0 {
+                g = g.add(&theta.mul_scalar(self.weight_decay)?)?;
+            }
+            let direction = if self.momentum != 0.0 {
+                let first = self.steps == 1 || !self.slots.by_param.contains_key(name);
+                let slot = &mut self.slots.get(name, &theta)[0];
+                *slot = if first { g.clone() } else { slot.mul_scalar(self.momentum)?.add(&g)? };
+                if self.nesterov {
+                    g.add(&slot.mul_scalar(self.momentum)?)?
+                } else {
+                    slot.clone()
+                }
+            } else {
+                g
+            };
+            p.set_value(theta.sub(&direction.mul_scalar(lr)?)?)?;
+        }
+        Ok(())
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots.export()
+    }
+
+    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
+        self.steps = steps;
+        self.slots.import(state)
+    }
+}

@@ -1,0 +1,90 @@
+//! Training checkpoints: the model in HF format, the optimizer state, the step. Each is written into
+//! `checkpoints/step-NNNNNNN.tmp/`, renamed to `step-NNNNNNN/` when complete, and only then named in
+//! `checkpoints/latest` (itself replaced atomically) — a kill at any moment leaves the last good
+//! checkpoint intact.
+
+use crate::error::{Result, TrainError};
+use model::checkpoint::{read_safetensors, write_atomically, write_safetensors};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tensor::Tensor;
+
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub const STATE_FILE: &str = "trainer.json";
+
+/// The trainer's own state beside the model and optimizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Steps completed.
+    pub step: u64,
+    pub optimizer_steps: u64,
+    pub best_val_loss: Option<f64>,
+    pub evals_since_best: u64,
+}
+
+fn checkpoints_dir(run: &Path) -> PathBuf {
+    run.join("checkpoints")
+}
+
+/// The folder of the latest complete checkpoint of a run, if any.
+pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
+    let pointer = checkpoints_dir(run).join("latest");
+    match std::fs::read_to_string(&pointer) {
+        Ok(name) => {
+            let dir = checkpoints_dir(run).join(name.trim());
+            if !dir.join(STATE_FILE).exists() {
+                return Err(TrainError::format(
+                    &pointer,
+                    format!("names {}, which is not a complete checkpoint", dir.display()),
+                ));
+            }
+            Ok(Some(dir))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TrainError::io(&pointer, e)),
+    }
+}
+
+/// Writes a checkpoint: `save_model` fills the folder with the HF files; then optimizer state and
+/// trainer state; then the folder is published and older ones removed.
+pub fn save(
+    run: &Path,
+    state: &TrainerState,
+    optimizer_state: &[(String, Tensor)],
+    save_model: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let dir = checkpoints_dir(run);
+    let name = format!("step-{:07}", state.step);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let done = dir.join(&name);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    save_model(&tmp)?;
+    write_safetensors(&tmp.join(OPTIMIZER_FILE), optimizer_state, None)?;
+    write_atomically(&tmp.join(STATE_FILE), serde_json::to_string_pretty(state).expect("state serialises").as_bytes())?;
+    if done.exists() {
+        std::fs::remove_dir_all(&done).map_err(|e| TrainError::io(&done, e))?;
+    }
+    std::fs::rename(&tmp, &done).map_err(|e| TrainError::io(&done, e))?;
+    write_atomically(&dir.join("latest"), name.as_bytes())?;
+    // Older checkpoints (and temp folders of interrupted saves) are no longer needed.
+    for entry in std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?.flatten() {
+        let other = entry.file_name().to_string_lossy().to_string();
+        if other.starts_with("step-") && other != name {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(done)
+}
+
+/// Reads the optimizer and trainer state of a checkpoint folder.
+pub fn load_state(dir: &Path) -> Result<(TrainerState, BTreeMap<String, Tensor>)> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let state: TrainerState =
+        serde_json::from_str(&text).map_err(|e| TrainError::format(&path, format!("not a trainer state: {e}")))?;
+    Ok((state, read_safetensors(&dir.join(OPTIMIZER_FILE))?))
+}

@@ -1,0 +1,104 @@
+//! Everything a training run is configured by; written to the run folder as `config.json`.
+
+use crate::optim::Schedule;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataConfig {
+    /// The built-in task: `digits`-digit addition, `held_out` problems for exact match.
+    Addition { digits: usize, held_out: usize },
+    /// A text file, tokenised by characters or with GPT-2's BPE (`vocab` = folder with
+    /// vocab.json + merges.txt); the last `val_fraction` is validation data.
+    Text { path: PathBuf, tokenizer: TokenizerKind, vocab: Option<PathBuf>, val_fraction: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenizerKind {
+    Char,
+    Gpt2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Adamw,
+    Adam,
+    Sgd,
+    Adagrad,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// SGD momentum (0 = plain SGD).
+    pub momentum: f64,
+    pub nesterov: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: DataConfig,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_embd: usize,
+    /// Context length for text data (the addition task sets its own).
+    pub block_size: usize,
+    pub dropout: f64,
+    /// Total optimisation steps (the schedule's horizon).
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed (averaged) before each step.
+    pub grad_accum: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this (none if `None`).
+    pub clip: Option<f64>,
+    /// Evaluate (validation loss, exact match), log and checkpoint every this many steps.
+    pub eval_interval: u64,
+    /// Validation batches per evaluation (text data).
+    pub eval_batches: usize,
+    /// Early stopping: stop after this many evaluations without a better validation loss.
+    pub patience: Option<u64>,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// The default run: 4-digit addition (answer in natural order) with a 2-layer, 128-wide GPT.
+    fn default() -> Self {
+        Self {
+            data: DataConfig::Addition { digits: 4, held_out: 500 },
+            n_layer: 2,
+            n_head: 4,
+            n_embd: 128,
+            block_size: 64,
+            dropout: 0.0,
+            steps: 3000,
+            batch_size: 64,
+            grad_accum: 1,
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Adamw,
+                lr: 1e-3,
+                weight_decay: 0.1,
+                beta1: 0.9,
+                beta2: 0.99,
+                eps: 1e-8,
+                momentum: 0.9,
+                nesterov: false,
+            },
+            schedule: Schedule::WarmupCosine { warmup: 100, total: 3000, min_ratio: 0.1 },
+            clip: Some(1.0),
+            eval_interval: 100,
+            eval_batches: 10,
+            patience: None,
+            seed: 1337,
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The training loop: batches → forward → loss → backward → clip → optimizer step, with periodic
+//! evaluation, logging to `metrics.jsonl` and `loss.png`, atomic checkpoints and exact resume.
+
+mod checkpoint;
+mod config;
+mod metrics;
+
+pub use checkpoint::{latest, TrainerState};
+pub use config::{DataConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
+pub use metrics::{exact_match, perplexity, MetricsRecord};
+
+use crate::data::{step_rng, AdditionTask, Batch, TextData, STREAM_DROPOUT};
+use crate::error::{Result, TrainError};
+use crate::optim::{clip_grad_norm, AdaGrad, Adam, AdamW, Optimizer, Sgd};
+use crate::tokenizer::{CharTokenizer, Gpt2Tokenizer, Tokenizer};
+use autograd::no_grad;
+use indicatif::{ProgressBar, ProgressStyle};
+use model::generate::{generate, Sampling};
+use model::gpt2::{Gpt2, Gpt2Config};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tensor::{AdamWConfig, DType, Tensor};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const PLOT_FILE: &str = "loss.png";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// Train-loss-only records are logged this many times per evaluation interval.
+const LOGS_PER_EVAL: u64 = 10;
+
+enum Data {
+    Addition(AdditionTask),
+    Text(TextData),
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub step: u64,
+    pub val_loss: Option<f64>,
+    pub exact_match: Option<f64>,
+    pub elapsed_s: f64,
+    pub stopped_early: bool,
+    /// A few held-out problems with the model's answers (addition), or a sample (text).
+    pub showcase: Vec<String>,
+}
+
+pub struct Trainer {
+    pub cfg: TrainConfig,
+    pub run_dir: PathBuf,
+    pub model: Gpt2,
+    pub tokenizer: Box<dyn Tokenizer>,
+    optimizer: Box<dyn Optimizer>,
+    data: Data,
+    state: TrainerState,
+    /// Show a progress bar and samples (off in tests).
+    pub interactive: bool,
+}
+
+impl Trainer {
+    /// A new run in `run_dir` (which must not hold checkpoints already), from random weights or
+    /// from the HF-format checkpoint `init`.
+    pub fn new(cfg: TrainConfig, run_dir: &Path, init: Option<&Path>) -> Result<Self> {
+        validate(&cfg)?;
+        if latest(run_dir)?.is_some() {
+            return Err(TrainError::Invalid(format!(
+                "{} already holds a run with checkpoints; continue it with --resume, or choose another --out",
+                run_dir.display()
+            )));
+        }
+        let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
+        let model = match init {
+            Some(dir) => {
+                let m = Gpt2::load(dir, DType::F32)?;
+                if m.config.vocab_size < tokenizer.vocab_size() || m.config.n_positions < context(&cfg, &data) {
+                    return Err(TrainError::Invalid(format!(
+                        "--init {}: vocabulary {} / context {} is smaller than the data needs ({} / {})",
+                        dir.display(),
+                        m.config.vocab_size,
+                        m.config.n_positions,
+                        tokenizer.vocab_size(),
+                        context(&cfg, &data)
+                    )));
+                }
+                m
+            }
+            None => Gpt2::random(model_config(&cfg, &data, tokenizer.vocab_size()), cfg.seed, DType::F32)?,
+        };
+        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+        model::checkpoint::write_atomically(
+            &run_dir.join(CONFIG_FILE),
+            serde_json::to_string_pretty(&cfg).expect("config serialises").as_bytes(),
+        )?;
+        model::checkpoint::write_atomically(&run_dir.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
+        metrics::truncate_after(&run_dir.join(METRICS_FILE), 0)?;
+        let optimizer = make_optimizer(&cfg.optimizer);
+        let state = TrainerState { step: 0, optimizer_steps: 0, best_val_loss: None, evals_since_best: 0 };
+        Ok(Self { cfg, run_dir: run_dir.to_path_buf(), model, tokenizer, optimizer, data, state, interactive: false })
+    }
+
+    /// Continues the run in `run_dir` from its latest checkpoint, exactly: the same batches,
+    /// dropout masks and optimizer state as if it had never stopped. `steps` may extend the run.
+    pub fn resume(run_dir: &Path, steps: Option<u64>) -> Result<Self> {
+        let path = run_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+        let mut cfg: TrainConfig = serde_json::from_str(&text)
+            .map_err(|e| TrainError::format(&path, format!("not a training config: {e}")))?;
+        if let Some(s) = steps {
+            cfg.steps = s;
+        }
+        let dir = latest(run_dir)?
+            .ok_or_else(|| TrainError::Invalid(format!("{} has no checkpoint to resume from", run_dir.display())))?;
+        let (data, tokenizer, _) = load_data(&cfg)?;
+        let model = Gpt2::load(&dir, DType::F32)?;
+        let (state, optimizer_state) = checkpoint::load_state(&dir)?;
+        let mut optimizer = make_optimizer(&cfg.optimizer);
+        optimizer.load_state(optimizer_state, state.optimizer_steps)?;
+        metrics::truncate_after(&run_dir.join(METRICS_FILE), state.step)?;
+        Ok(Self { cfg, run_dir: run_dir.to_path_buf(), model, tokenizer, optimizer, data, state, interactive: false })
+    }
+
+    pub fn step(&self) -> u64 {
+        self.state.step
+    }
+
+    fn batch(&self, step: u64, micro: u64) -> Result<Batch> {
+        match &self.data {
+            Data::Addition(task) => task.batch(self.cfg.seed, step, micro, self.cfg.batch_size),
+            Data::Text(text) => text.batch(self.cfg.seed, step, micro, self.cfg.batch_size, self.cfg.block_size, false),
+        }
+    }
+
+    /// One optimisation step over `grad_accum` micro-batches; returns `(mean loss, lr)`.
+    pub fn train_step(&mut self) -> Result<(f64, f64)> {
+        let step = self.state.step;
+        let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr, step);
+        let accum = self.cfg.grad_accum as u64;
+        self.model.params.zero_grad();
+        let mut total = 0.0;
+        for micro in 0..accum {
+            let batch = self.batch(step, micro)?;
+            let mut rng = step_rng(self.cfg.seed, STREAM_DROPOUT, step, micro);
+            let dropout = (self.cfg.dropout > 0.0).then_some(&mut rng);
+            let loss = self.model.loss(&self.model.forward(&batch.ids, dropout)?, &batch.targets)?;
+            // The gradient of the mean over micro-batches: each contributes 1/accum.
+            loss.div_scalar(accum as f64)?.backward()?;
+            total += loss.value().to_scalar()?;
+        }
+        let loss = total / accum as f64;
+        if !loss.is_finite() {
+            let last = latest(&self.run_dir)?.map_or("none yet".to_string(), |d| d.display().to_string());
+            return Err(TrainError::Invalid(format!(
+                "the loss became {loss} at step {step}; stopping. The last good checkpoint is {last}"
+            )));
+        }
+        if let Some(max_norm) = self.cfg.clip {
+            clip_grad_norm(&self.model.params, max_norm)?;
+        }
+        self.optimizer.step(&self.model.params, lr)?;
+        self.state.step += 1;
+        self.state.optimizer_steps = self.optimizer.steps();
+        Ok((loss, lr))
+    }
+
+    /// Validation loss, and exact match on the held-out problems for the addition task.
+    pub fn evaluate(&self) -> Result<(f64, Option<f64>)> {
+        no_grad(|| match &self.data {
+            Data::Addition(task) => {
+                let held = task.held_out_batch()?;
+                let loss =
+                    self.model.loss(&self.model.forward(&held.ids, None)?, &held.targets)?.value().to_scalar()?;
+                let (answers, _) = self.solve(task, &held.ids)?;
+                let reference: Vec<String> =
+                    task.held_out.iter().map(|&(a, b)| format!("{:0w$}", a + b, w = task.digits + 1)).collect();
+                Ok((loss, Some(exact_match(&answers, &reference))))
+            }
+            Data::Text(text) => {
+                let mut total = 0.0;
+                for k in 0..self.cfg.eval_batches {
+                    let b = text.batch(self.cfg.seed, 0, k as u64, self.cfg.batch_size, self.cfg.block_size, true)?;
+                    total += self.model.loss(&self.model.forward(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
+                }
+                Ok((total / self.cfg.eval_batches as f64, None))
+            }
+        })
+    }
+
+    /// The model's greedy answers to addition problems (`ids` hold whole problems; the prompt is
+    /// everything up to `=`). Returns the answers and the prompts as text.
+    fn solve(&self, task: &AdditionTask, ids: &Tensor) -> Result<(Vec<String>, Vec<String>)> {
+        let prompt = ids.narrow(1, 0, task.answer_start())?;
+        let out = generate(&self.model, &prompt, task.digits + 1, Sampling::Greedy, &mut tensor::rng(0))?;
+        let width = out.shape()[1];
+        let rows: Vec<Vec<u32>> =
+            out.to_vec::<i64>()?.chunks(width).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
+        let mut answers = Vec::new();
+        let mut prompts = Vec::new();
+        for row in rows {
+            prompts.push(self.tokenizer.decode(&row[..task.answer_start()])?);
+            answers.push(self.tokenizer.decode(&row[task.answer_start()..])?);
+        }
+        Ok((answers, prompts))
+    }
+
+    /// A few held-out problems with the model's answers, or a text sample.
+    pub fn showcase(&self) -> Result<Vec<String>> {
+        no_grad(|| match &self.data {
+            Data::Addition(task) => {
+                let held = task.held_out_batch()?.ids.narrow(0, 0, 6.min(task.held_out.len()))?;
+                let (answers, prompts) = self.solve(task, &held)?;
+                Ok(prompts
+                    .iter()
+                    .zip(&answers)
+                    .zip(&task.held_out)
+                    .map(|((p, a), &(x, y))| {
+                        format!(
+                            "{p}{a}  {}",
+                            if *a == format!("{:0w$}", x + y, w = task.digits + 1) { "✓" } else { "✗ (wrong)" }
+                        )
+                    })
+                    .collect())
+            }
+            Data::Text(_) => {
+                let start = Tensor::from_vec(vec![0i64], &[1, 1])?;
+                let sampling = Sampling::Sample { temperature: 0.8, top_k: Some(40), top_p: None };
+                let out = generate(
+                    &self.model,
+                    &start,
+                    self.cfg.block_size.min(200) - 1,
+                    sampling,
+                    &mut tensor::rng(self.state.step),
+                )?;
+                let ids: Vec<u32> = out.to_vec::<i64>()?.iter().map(|&i| i as u32).collect();
+                Ok(vec![self.tokenizer.decode(&ids)?])
+            }
+        })
+    }
+
+    fn save_checkpoint(&self) -> Result<PathBuf> {
+        let tokenizer_json = std::fs::read(self.run_dir.join(TOKENIZER_FILE))
+            .map_err(|e| TrainError::io(&self.run_dir.join(TOKENIZER_FILE), e))?;
+        checkpoint::save(&self.run_dir, &self.state, &self.optimizer.state(), |dir| {
+            self.model.save(dir)?;
+            model::checkpoint::write_atomically(&dir.join(TOKENIZER_FILE), &tokenizer_json)?;
+            Ok(())
+        })
+    }
+
+    /// Trains until step `until` (default: the configured steps), evaluating, logging and
+    /// checkpointing every `eval_interval` steps and at the end.
+    pub fn run(&mut self, until: Option<u64>) -> Result<RunSummary> {
+        let end = until.unwrap_or(self.cfg.steps).min(self.cfg.steps);
+        let started = Instant::now();
+        let bar = self.progress_bar(end);
+        let tokens_per_step = (self.cfg.batch_size * self.cfg.grad_accum * self.tokens_per_row()) as f64;
+        let log_every = (self.cfg.eval_interval / LOGS_PER_EVAL).max(1);
+        let (mut losses, mut last_eval, mut stopped_early) = (Vec::new(), (None, None), false);
+        let mut window_start = Instant::now();
+        while self.state.step < end {
+            let (loss, lr) = self.train_step()?;
+            losses.push(loss);
+            let step = self.state.step;
+            let is_eval = step.is_multiple_of(self.cfg.eval_interval) || step == end;
+            if step.is_multiple_of(log_every) || is_eval {
+                let train_loss = losses.iter().sum::<f64>() / losses.len() as f64;
+                let tokens_per_s = tokens_per_step * losses.len() as f64 / window_start.elapsed().as_secs_f64();
+                losses.clear();
+                let mut record = MetricsRecord {
+                    step,
+                    train_loss,
+                    lr,
+                    val_loss: None,
+                    val_perplexity: None,
+                    exact_match: None,
+                    tokens_per_s,
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                };
+                if is_eval {
+                    let (val, em) = self.evaluate()?;
+                    (record.val_loss, record.val_perplexity, record.exact_match) =
+                        (Some(val), Some(perplexity(val)), em);
+                    last_eval = (Some(val), em);
+                    stopped_early = self.note_validation(val);
+                }
+                metrics::append(&self.run_dir.join(METRICS_FILE), &record)?;
+                bar.set_message(format!(
+                    "loss {train_loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{}",
+                    em_text(record.exact_match.or(last_eval.1))
+                ));
+                if is_eval {
+                    self.log_eval(&bar, &record)?;
+                }
+                window_start = Instant::now();
+            }
+            bar.set_position(step);
+            if stopped_early {
+                break;
+            }
+        }
+        bar.finish();
+        Ok(RunSummary {
+            step: self.state.step,
+            val_loss: last_eval.0,
+            exact_match: last_eval.1,
+            elapsed_s: started.elapsed().as_secs_f64(),
+            stopped_early,
+            showcase: self.showcase()?,
+        })
+    }
+
+    /// Tracks the best validation loss; true when patience has run out (early stopping, F9).
+    fn note_validation(&mut self, val: f64) -> bool {
+        if self.state.best_val_loss.is_none_or(|best| val < best) {
+            self.state.best_val_loss = Some(val);
+            self.state.evals_since_best = 0;
+        } else {
+            self.state.evals_since_best += 1;
+        }
+        self.cfg.patience.is_some_and(|p| self.state.evals_since_best >= p)
+    }
+
+    /// Plot, checkpoint, and (interactively) a line of results and a sample.
+    fn log_eval(&self, bar: &ProgressBar, record: &MetricsRecord) -> Result<()> {
+        let records = metrics::read(&self.run_dir.join(METRICS_FILE))?;
+        crate::plot::write_loss_plot(&self.run_dir.join(PLOT_FILE), &records, &self.run_title())?;
+        self.save_checkpoint()?;
+        if self.interactive {
+            let val = record.val_loss.unwrap_or(f64::NAN);
+            bar.println(format!(
+                "step {:>6}  train {:.4}  val {val:.4}  ppl {:.2}{}",
+                record.step,
+                record.train_loss,
+                perplexity(val),
+                em_text(record.exact_match)
+            ));
+            if let Data::Text(_) = self.data {
+                bar.println(format!("  sample: {:?}", self.showcase()?.join("")));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_title(&self) -> String {
+        let what = match &self.cfg.data {
+            DataConfig::Addition { digits, .. } => format!("{digits}-digit addition"),
+            DataConfig::Text { path, .. } => path.file_name().unwrap_or_default().to_string_lossy().to_string(),
+        };
+        format!(
+            "{what}: {}-layer {}-wide GPT, {} parameters",
+            self.cfg.n_layer,
+            self.cfg.n_embd,
+            self.model.params.numel()
+        )
+    }
+
+    fn tokens_per_row(&self) -> usize {
+        context(&self.cfg, &self.data)
+    }
+
+    fn progress_bar(&self, end: u64) -> ProgressBar {
+        if !self.interactive {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(end).with_position(self.state.step);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
+                .expect("valid template"),
+        );
+        bar
+    }
+}
+
+fn em_text(em: Option<f64>) -> String {
+    em.map_or(String::new(), |e| format!("  exact_match {e:.3}"))
+}
+
+fn validate(cfg: &TrainConfig) -> Result<()> {
+    let bad = |m: String| Err(TrainError::Invalid(m));
+    if cfg.steps == 0 || cfg.batch_size == 0 || cfg.grad_accum == 0 || cfg.eval_interval == 0 {
+        return bad("steps, batch size, grad accumulation and eval interval must be positive".into());
+    }
+    if cfg.optimizer.lr.is_nan() || cfg.optimizer.lr <= 0.0 {
+        return bad(format!("learning rate must be positive, got {}", cfg.optimizer.lr));
+    }
+    if !(0.0..1.0).contains(&cfg.dropout) {
+        return bad(format!("dropout must be in [0, 1), got {}", cfg.dropout));
+    }
+    if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
+        return bad(format!("n_embd {} must be a multiple of n_head {}", cfg.n_embd, cfg.n_head));
+    }
+    Ok(())
+}
+
+/// Tokens per training row.
+fn context(cfg: &TrainConfig, data: &Data) -> usize {
+    match data {
+        Data::Addition(task) => task.len() - 1,
+        Data::Text(_) => cfg.block_size,
+    }
+}
+
+fn model_config(cfg: &TrainConfig, data: &Data, vocab: usize) -> Gpt2Config {
+    let mut c = Gpt2Config::new(vocab, context(cfg, data), cfg.n_embd, cfg.n_layer, cfg.n_head);
+    (c.resid_pdrop, c.embd_pdrop, c.attn_pdrop) = (cfg.dropout, cfg.dropout, cfg.dropout);
+    c
+}
+
+fn make_optimizer(o: &OptimizerConfig) -> Box<dyn Optimizer> {
+    match o.kind {
+        OptimizerKind::Adamw => Box::new(AdamW::new(AdamWConfig {
+            lr: o.lr,
+            beta1: o.beta1,
+            beta2: o.beta2,
+            eps: o.eps,
+            weight_decay: o.weight_decay,
+        })),
+        OptimizerKind::Adam => Box::new(Adam::new(o.beta1, o.beta2, o.eps, o.weight_decay)),
+        OptimizerKind::Sgd => Box::new(Sgd::new(o.momentum, o.nesterov, o.weight_decay)),
+        OptimizerKind::Adagrad => Box::new(AdaGrad::new(o.eps.min(1e-10), o.weight_decay)),
+    }
+}
+
+/// The data, its tokenizer, and the tokenizer's description for `tokenizer.json`.
+fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, String)> {
+    match &cfg.data {
+        DataConfig::Addition { digits, held_out } => {
+            if !(1..=9).contains(digits) {
+                return Err(TrainError::Invalid(format!("addition digits must be 1..=9, got {digits}")));
+            }
+            let tok = AdditionTask::tokenizer();
+            let json = serde_json::json!({"kind": "char", "chars": tok.chars().iter().collect::<String>()}).to_string();
+            Ok((Data::Addition(AdditionTask::new(*digits, *held_out, cfg.seed)), Box::new(tok), json))
+        }
+        DataConfig::Text { path, tokenizer, vocab, val_fraction } => match tokenizer {
+            TokenizerKind::Char => {
+                let tok = TextData::char_tokenizer(path)?;
+                let json =
+                    serde_json::json!({"kind": "char", "chars": tok.chars().iter().collect::<String>()}).to_string();
+                let data = TextData::load(path, &tok, "char", *val_fraction)?;
+                Ok((Data::Text(data), Box::new(tok), json))
+            }
+            TokenizerKind::Gpt2 => {
+                let dir = vocab.as_ref().ok_or_else(|| {
+                    TrainError::Invalid("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)".into())
+                })?;
+                let tok = Gpt2Tokenizer::load(dir)?;
+                let json = serde_json::json!({"kind": "gpt2", "vocab": dir}).to_string();
+                let data = TextData::load(path, &tok, "gpt2", *val_fraction)?;
+                Ok((Data::Text(data), Box::new(tok), json))
+            }
+        },
+    }
+}
+
+/// The tokenizer a run or checkpoint folder describes in its `tokenizer.json`.
+pub fn load_tokenizer(dir: &Path) -> Result<Box<dyn Tokenizer>> {
+    let path = dir.join(TOKENIZER_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::format(&path, e.to_string()))?;
+    match (v["kind"].as_str(), v["chars"].as_str(), v["vocab"].as_str()) {
+        (Some("char"), Some(chars), _) => Ok(Box::new(CharTokenizer::from_chars(chars.chars().collect()))),
+        (Some("gpt2"), _, Some(vocab)) => Ok(Box::new(Gpt2Tokenizer::load(Path::new(vocab))?)),
+        _ => Err(TrainError::format(
+            &path,
+            "expected {\"kind\": \"char\", \"chars\": …} or {\"kind\": \"gpt2\", \"vocab\": …}",
+        )),
+    }
+}

@@ -1,0 +1,136 @@
+//! The trainer: exact resume, atomic checkpoints, NaN handling, early stopping, and the run folder.
+
+use std::path::Path;
+use train::optim::Schedule;
+use train::trainer::{latest, DataConfig, OptimizerKind, TrainConfig, Trainer};
+
+/// A small, fast run: 2-digit addition, a 1-layer 32-wide GPT, dropout on (so resume must restore
+/// the dropout masks too).
+fn tiny_config(steps: u64) -> TrainConfig {
+    let mut cfg = TrainConfig {
+        data: DataConfig::Addition { digits: 2, held_out: 50 },
+        n_layer: 1,
+        n_head: 2,
+        n_embd: 32,
+        dropout: 0.1,
+        steps,
+        batch_size: 8,
+        eval_interval: 5,
+        ..TrainConfig::default()
+    };
+    cfg.schedule = Schedule::WarmupCosine { warmup: 3, total: steps, min_ratio: 0.1 };
+    cfg
+}
+
+fn weights(t: &Trainer) -> Vec<(String, Vec<u32>)> {
+    t.model
+        .params
+        .iter()
+        .map(|(n, p)| (n.to_string(), p.value().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+#[test]
+fn n_steps_then_resume_equals_2n_steps_bit_for_bit() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut straight = Trainer::new(tiny_config(20), a.path(), None).unwrap();
+    straight.run(None).unwrap();
+
+    let mut first = Trainer::new(tiny_config(20), b.path(), None).unwrap();
+    first.run(Some(10)).unwrap();
+    drop(first);
+    let mut resumed = Trainer::resume(b.path(), None).unwrap();
+    assert_eq!(resumed.step(), 10);
+    resumed.run(None).unwrap();
+    assert_eq!(weights(&straight), weights(&resumed));
+    // The log of the resumed run is the log of the straight one (timings aside).
+    let steps = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"].as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steps(a.path()), steps(b.path()));
+}
+
+#[test]
+fn run_folder_has_config_metrics_plot_and_one_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(tiny_config(10), dir.path(), None).unwrap();
+    let summary = t.run(None).unwrap();
+    assert_eq!(summary.step, 10);
+    assert!(summary.exact_match.is_some() && summary.val_loss.unwrap().is_finite());
+    assert_eq!(summary.showcase.len(), 6);
+    for f in ["config.json", "metrics.jsonl", "loss.png", "tokenizer.json"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    for key in ["step", "train_loss", "val_loss", "exact_match", "lr"] {
+        assert!(last.get(key).is_some(), "{key} missing from {last}");
+    }
+    let ckpt = latest(dir.path()).unwrap().unwrap();
+    assert!(ckpt.ends_with("step-0000010"));
+    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json", "tokenizer.json"] {
+        assert!(ckpt.join(f).exists(), "{f}");
+    }
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path().join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "one checkpoint and the latest pointer: {names:?}");
+    // A new run into a folder with checkpoints is refused (it would mix two runs).
+    assert!(Trainer::new(tiny_config(10), dir.path(), None).err().unwrap().to_string().contains("--resume"));
+}
+
+#[test]
+fn an_interrupted_checkpoint_write_leaves_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(tiny_config(20), dir.path(), None).unwrap();
+    t.run(Some(5)).unwrap();
+    drop(t);
+    // A kill during the next save: a half-written temp folder, latest still naming step 5.
+    let half = dir.path().join("checkpoints/step-0000010.tmp");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("model.safetensors"), b"half a file").unwrap();
+    let resumed = Trainer::resume(dir.path(), None).unwrap();
+    assert_eq!(resumed.step(), 5);
+    // A pointer to a folder that is not a complete checkpoint is a clear error.
+    std::fs::write(dir.path().join("checkpoints/latest"), "step-0000010.tmp").unwrap();
+    let e = Trainer::resume(dir.path(), None).err().unwrap().to_string();
+    assert!(e.contains("not a complete checkpoint"), "{e}");
+}
+
+#[test]
+fn a_diverging_loss_stops_with_a_clear_message_and_keeps_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(40);
+    cfg.schedule = Schedule::Constant;
+    cfg.clip = None;
+    cfg.optimizer.kind = OptimizerKind::Sgd;
+    cfg.optimizer.momentum = 0.0;
+    let mut t = Trainer::new(cfg, dir.path(), None).unwrap();
+    t.run(Some(5)).unwrap();
+    drop(t);
+    let config = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap().replace("\"lr\": 0.001", "\"lr\": 1e30");
+    std::fs::write(&config, text).unwrap();
+    let mut t = Trainer::resume(dir.path(), None).unwrap();
+    let e = t.run(None).expect_err("the loss must blow up").to_string();
+    assert!(e.contains("the loss became") && e.contains("step-0000005"), "{e}");
+    assert_eq!(Trainer::resume(dir.path(), None).unwrap().step(), 5, "the last good checkpoint still loads");
+}
+
+#[test]
+fn early_stopping_after_patience_evaluations_without_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(100);
+    // A learning rate so small the weights never change: validation loss never improves.
+    cfg.optimizer.kind = OptimizerKind::Sgd;
+    cfg.optimizer.lr = 1e-30;
+    cfg.schedule = Schedule::Constant;
+    cfg.dropout = 0.0;
+    cfg.patience = Some(2);
+    let summary = Trainer::new(cfg, dir.path(), None).unwrap().run(None).unwrap();
+    assert!(summary.stopped_early);
+    assert_eq!(summary.step, 15, "first eval sets the best, two more without improvement");
+}
