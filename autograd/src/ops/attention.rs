@@ -14,8 +14,9 @@ pub struct AttentionMask<'a> {
     pub keep: Option<&'a Tensor>,
 }
 
-/// The u32 mask of blocked `(…, T, S)` positions, or `None` when nothing is blocked.
-fn blocked_positions(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tensor>> {
+/// The additive mask `M` (0 where attending, −∞ where blocked), broadcastable to the scores
+/// `(…, T, S)`, or `None` when nothing is blocked. Adding it is one dense broadcast add.
+fn additive_mask(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tensor>> {
     let r = scores.rank();
     let (t, s) = (scores.shape()[r - 2], scores.shape()[r - 1]);
     let mut keep: Option<Tensor> = None;
@@ -32,7 +33,12 @@ fn blocked_positions(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tens
             None => k,
         });
     }
-    keep.map(|k| k.cmp_scalar(0.0, CmpOp::Eq)).transpose()
+    // keep ∈ {0, 1} → M = 0 where kept, −∞ where blocked.
+    keep.map(|k| {
+        k.cmp_scalar(0.0, CmpOp::Eq)?
+            .where_cond(&Tensor::full(&[], f64::NEG_INFINITY, k.dtype()), &Tensor::zeros(&[], k.dtype()))
+    })
+    .transpose()
 }
 
 impl Var {
@@ -54,8 +60,8 @@ impl Var {
         let d = *qt.shape().last().unwrap_or(&1);
         let scale = 1.0 / (d as f64).sqrt();
         let scores = qt.matmul(&kt.t()?)?.mul_scalar(scale)?;
-        let scores = match blocked_positions(mask, &scores)? {
-            Some(blocked) => scores.masked_fill(&blocked, f64::NEG_INFINITY)?,
+        let scores = match additive_mask(mask, &scores)? {
+            Some(m) => scores.add(&m)?,
             None => scores,
         };
         let p = scores.softmax(-1)?;

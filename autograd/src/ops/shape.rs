@@ -44,14 +44,7 @@ impl Var {
         let d = dim.index("narrow", x.shape())?;
         let z = x.narrow(d, start, len)?;
         let shape = x.shape().to_vec();
-        Ok(Var::from_op("narrow", z, &[self], move |g| {
-            let mut before = shape.clone();
-            before[d] = start;
-            let mut after = shape.clone();
-            after[d] = shape[d] - start - len;
-            let (b, a) = (Tensor::zeros(&before, g.dtype()), Tensor::zeros(&after, g.dtype()));
-            Ok(vec![Some(Tensor::cat(&[&b, g, &a], d)?)])
-        }))
+        Ok(Var::from_op("narrow", z, &[self], move |g| Ok(vec![Some(g.pad_narrow(d, start, shape[d])?)])))
     }
 
     /// Splits `dim` into pieces of `sizes` (views through `narrow`).

@@ -69,10 +69,14 @@ impl CpuStorage {
             return Err(Error::DTypeMismatch { op: "cat", lhs: first.dtype(), rhs: s.dtype() });
         }
         let (outer, _, inner) = split_at_dim(first_layout.shape(), dim);
-        let blocks: Vec<(Self, usize)> = parts.iter().map(|(s, l)| (s.contiguous(l), l.shape()[dim] * inner)).collect();
+        let total: usize = parts.iter().map(|(_, l)| l.elem_count()).sum();
         Ok(map_any!(first, |witness| {
-            let typed: Vec<_> = blocks.iter().map(|(s, width)| (slice_like(witness, s), *width)).collect();
-            let mut out = Vec::with_capacity(outer * typed.iter().map(|(_, w)| w).sum::<usize>());
+            // Each part as a row-major slice (borrowed when already dense), `width` per outer index.
+            let typed: Vec<_> = parts
+                .iter()
+                .map(|(s, l)| (contiguous_cow(slice_like(witness, s), l), l.shape()[dim] * inner))
+                .collect();
+            let mut out = Vec::with_capacity(total);
             for o in 0..outer {
                 for (data, width) in &typed {
                     out.extend_from_slice(&data[o * width..(o + 1) * width]);

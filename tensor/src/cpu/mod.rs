@@ -96,8 +96,36 @@ pub(crate) fn contiguous_cow<'a, T: Copy>(data: &'a [T], layout: &Layout) -> Cow
         let start = layout.offset();
         Cow::Borrowed(&data[start..start + layout.elem_count()])
     } else {
-        Cow::Owned(layout.offsets().map(|o| data[o]).collect())
+        Cow::Owned(gather(data, layout))
     }
+}
+
+/// Copies a strided layout into row-major order. The trailing dims that are dense in memory are
+/// copied as whole slices, the innermost remaining dim with a strided loop, and only the dims
+/// before it walk the (slower) general offset iterator — a transpose or a head split costs a few
+/// passes over memory, not an index computation per element.
+fn gather<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
+    let (shape, strides) = (layout.shape(), layout.strides());
+    let (mut dense, mut block) = (shape.len(), 1usize);
+    while dense > 0 && (strides[dense - 1] == block || shape[dense - 1] == 1) {
+        dense -= 1;
+        block *= shape[dense];
+    }
+    let mut out = Vec::with_capacity(layout.elem_count());
+    if dense == 0 {
+        out.extend_from_slice(&data[layout.offset()..layout.offset() + block]);
+        return out;
+    }
+    // Dim `dense − 1` is the innermost non-dense dim: `n` runs of `block` elements, `stride` apart.
+    let (n, stride) = (shape[dense - 1], strides[dense - 1]);
+    let outer = Layout::from_parts(&shape[..dense - 1], &strides[..dense - 1], layout.offset());
+    for base in outer.offsets() {
+        for k in 0..n {
+            let start = base + k * stride;
+            out.extend_from_slice(&data[start..start + block]);
+        }
+    }
+    out
 }
 
 impl CpuStorage {

@@ -113,6 +113,26 @@ impl Tensor {
         Ok(Tensor::from_storage(Storage::cat(&parts, dim)?, &shape))
     }
 
+    /// The adjoint of `narrow`: a zero tensor whose `dim` has size `full`, with `self` placed at
+    /// `start..start + len` along it.
+    pub fn pad_narrow<D: Dim>(&self, dim: D, start: usize, full: usize) -> Result<Tensor> {
+        let d = dim.index("pad_narrow", self.shape())?;
+        let len = self.shape()[d];
+        if start + len > full {
+            return Err(Error::invalid(
+                "pad_narrow",
+                format!("{start}..{} does not fit in {full} (shape {:?})", start + len, self.shape()),
+            ));
+        }
+        let piece = |n: usize| -> Tensor {
+            let mut shape = self.shape().to_vec();
+            shape[d] = n;
+            Tensor::zeros(&shape, self.dtype())
+        };
+        let (before, after) = (piece(start), piece(full - start - len));
+        Tensor::cat(&[&before, self, &after], d)
+    }
+
     /// Joins tensors of equal shape along a new `dim`.
     pub fn stack<D: Dim>(tensors: &[&Tensor], dim: D) -> Result<Tensor> {
         let first = tensors.first().ok_or_else(|| Error::invalid("stack", "no tensors to stack"))?;

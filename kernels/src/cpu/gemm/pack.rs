@@ -11,10 +11,14 @@ pub fn pack_a<T: Float>(buf: &mut [T], a: MatRef<T>, ic: usize, mc: usize, pc: u
     for (p, panel) in buf.chunks_exact_mut(mr * kc).enumerate() {
         let row0 = ic + p * mr;
         let rows = mr.min(ic + mc - row0);
-        for kk in 0..kc {
-            let dst = &mut panel[kk * mr..(kk + 1) * mr];
-            for (i, d) in dst.iter_mut().enumerate() {
-                *d = if i < rows { a.at(row0 + i, pc + kk) } else { T::ZERO };
+        if rows < mr {
+            panel.fill(T::ZERO);
+        }
+        // Walk each source row along k (its elements are `col_stride` apart, 1 for row-major A).
+        for i in 0..rows {
+            let start = a.offset + (row0 + i) * a.row_stride + pc * a.col_stride;
+            for kk in 0..kc {
+                panel[kk * mr + i] = a.data[start + kk * a.col_stride];
             }
         }
     }
@@ -43,8 +47,15 @@ pub fn pack_b<T: Float>(
                 dst[..cols].copy_from_slice(&b.data[start..start + cols]);
                 dst[cols..].fill(T::ZERO);
             } else {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = if j < cols { b.at(pc + kk, col0 + j) } else { T::ZERO };
+                dst[cols..].fill(T::ZERO);
+            }
+        }
+        if b.col_stride != 1 {
+            // Transposed B: each column is contiguous along k, so read column by column.
+            for j in 0..cols {
+                let start = b.offset + pc * b.row_stride + (col0 + j) * b.col_stride;
+                for kk in 0..kc {
+                    panel[kk * nr + j] = b.data[start + kk * b.row_stride];
                 }
             }
         }

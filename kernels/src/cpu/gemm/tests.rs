@@ -131,6 +131,27 @@ fn batched_gemm_matches_per_matrix_products() {
 }
 
 #[test]
+fn broadcast_operands_with_zero_strides() {
+    // A row repeated (row stride 0) and a column repeated along k (col stride 0) are valid views.
+    let a = [1.0f64, 2.0, 3.0];
+    let b = [10.0f64, 20.0];
+    let a_rows = MatRef { data: &a, offset: 0, rows: 4, cols: 3, row_stride: 0, col_stride: 1 };
+    let b_repeat = MatRef { data: &b, offset: 0, rows: 3, cols: 2, row_stride: 0, col_stride: 1 };
+    let (mut fast, mut slow) = (vec![0.0; 8], vec![0.0; 8]);
+    gemm(a_rows, b_repeat, &mut fast, 2, false);
+    gemm_naive(a_rows, b_repeat, &mut slow, 2, false);
+    assert_eq!(fast, slow);
+    assert_eq!(fast[..2], [60.0, 120.0]);
+    let a_k = MatRef { data: &a, offset: 0, rows: 3, cols: 5, row_stride: 1, col_stride: 0 };
+    let b5 = [1.0f64; 10];
+    let (mut fast, mut slow) = (vec![0.0; 6], vec![0.0; 6]);
+    gemm(a_k, MatRef::row_major(&b5, 5, 2), &mut fast, 2, false);
+    gemm_naive(a_k, MatRef::row_major(&b5, 5, 2), &mut slow, 2, false);
+    assert_eq!(fast, slow);
+    assert_eq!(fast[..2], [5.0, 5.0]);
+}
+
+#[test]
 fn k_zero_gives_zeros_or_keeps_c() {
     let a: Vec<f32> = vec![];
     let mut c = vec![5f32; 6];
