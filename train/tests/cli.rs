@@ -115,3 +115,52 @@ fn help_and_unknown_flags() {
     let e = emergent(&["forward", "--checkpont", "x"]).unwrap_err();
     assert!(e.contains("unexpected argument '--checkpont'"), "{e}");
 }
+
+#[test]
+fn train_sample_eval_and_resume_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let small = [
+        "--digits",
+        "2",
+        "--n-layer",
+        "1",
+        "--n-head",
+        "2",
+        "--n-embd",
+        "16",
+        "--batch-size",
+        "8",
+        "--eval-interval",
+        "5",
+    ];
+    let printed =
+        emergent(&[&["train", "--out", r, "--steps", "10", "--until", "5"][..], &small[..]].concat()).unwrap();
+    assert!(printed.contains("stopped at step 5") && printed.contains("exact match"), "{printed}");
+    let printed = emergent(&["train", "--resume", r]).unwrap();
+    assert!(printed.contains("resuming") && printed.contains("stopped at step 10"), "{printed}");
+    let sampled = emergent(&["sample", "--checkpoint", r, "--prompt", "12+34=", "--tokens", "3", "--greedy"]).unwrap();
+    assert_eq!(sampled.trim().len(), 9, "prompt and three generated characters: {sampled:?}");
+    // eval on a text file made of the task's own characters
+    let text = dir.path().join("sums.txt");
+    std::fs::write(&text, "12+34=046".repeat(20)).unwrap();
+    let evaluated = emergent(&["eval", "--checkpoint", r, "--data", text.to_str().unwrap()]).unwrap();
+    assert!(evaluated.contains("loss=") && evaluated.contains("perplexity="), "{evaluated}");
+    // Bad input is a clear error.
+    let e = emergent(&["train", "--resume", r, "--data", "x.txt"]).unwrap_err();
+    assert!(e.contains("cannot be used with"), "{e}");
+    let e = emergent(&["sample", "--checkpoint", dir.path().to_str().unwrap()]).unwrap_err();
+    assert!(e.contains("neither a run folder"), "{e}");
+    let e =
+        emergent(&[&["train", "--out", dir.path().join("r2").to_str().unwrap(), "--lr=-1"][..], &small[..]].concat())
+            .unwrap_err();
+    assert!(e.contains("learning rate must be positive"), "{e}");
+}
+
+#[test]
+fn bench_prints_json_last() {
+    let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1"]).unwrap();
+    let last: serde_json::Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+    assert!(last["ms_per_step_median"].as_f64().unwrap() > 0.0 && last["tokens_per_s"].as_f64().unwrap() > 0.0);
+}

@@ -80,7 +80,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     times.sort_by(f64::total_cmp);
     let median = if times.is_empty() { f64::NAN } else { times[times.len() / 2] };
     let json = serde_json::json!({
-        "preset": format!("{preset:?}").to_lowercase(),
+        "preset": preset.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
         "steps": times.len(),
         "ms_per_step_median": (median * 10.0).round() / 10.0,
         "tokens_per_s": ((batch * time) as f64 / (median / 1e3)).round(),
