@@ -2,26 +2,24 @@
 
 use super::{Optimizer, Slots};
 use autograd::Params;
-use std::collections::BTreeMap;
-use tensor::{Result, Tensor};
+use tensor::Result;
 
 /// With `g ← g + λθ`: `s ← s + g²`, `θ ← θ − η·g / (√s + ε)` (PyTorch's `Adagrad`, no lr decay).
 pub struct AdaGrad {
     pub eps: f64,
     pub weight_decay: f64,
-    steps: u64,
     slots: Slots,
 }
 
 impl AdaGrad {
     pub fn new(eps: f64, weight_decay: f64) -> Self {
-        Self { eps, weight_decay, steps: 0, slots: Slots::new(&["sum"]) }
+        Self { eps, weight_decay, slots: Slots::new(&["sum"]) }
     }
 }
 
 impl Optimizer for AdaGrad {
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
-        self.steps += 1;
+        self.slots.steps += 1;
         for (name, p) in params.iter() {
             let Some(mut g) = p.grad() else { continue };
             let theta = p.value();
@@ -35,16 +33,11 @@ impl Optimizer for AdaGrad {
         Ok(())
     }
 
-    fn steps(&self) -> u64 {
-        self.steps
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.export()
-    }
-
-    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
-        self.steps = steps;
-        self.slots.import(state)
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 }

@@ -2,8 +2,7 @@
 
 use super::{Optimizer, Slots};
 use autograd::Params;
-use std::collections::BTreeMap;
-use tensor::{Result, Tensor};
+use tensor::Result;
 
 /// With `g ← g + λθ`: `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²`,
 /// `θ ← θ − (η/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)`. Unlike AdamW, the decay passes through the
@@ -13,20 +12,19 @@ pub struct Adam {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
-    steps: u64,
     slots: Slots,
 }
 
 impl Adam {
     pub fn new(beta1: f64, beta2: f64, eps: f64, weight_decay: f64) -> Self {
-        Self { beta1, beta2, eps, weight_decay, steps: 0, slots: Slots::new(&["m", "v"]) }
+        Self { beta1, beta2, eps, weight_decay, slots: Slots::new(&["m", "v"]) }
     }
 }
 
 impl Optimizer for Adam {
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
-        self.steps += 1;
-        let t = self.steps as i32;
+        self.slots.steps += 1;
+        let t = self.slots.steps as i32;
         let (bias1, bias2) = (1.0 - self.beta1.powi(t), 1.0 - self.beta2.powi(t));
         for (name, p) in params.iter() {
             let Some(mut g) = p.grad() else { continue };
@@ -43,16 +41,11 @@ impl Optimizer for Adam {
         Ok(())
     }
 
-    fn steps(&self) -> u64 {
-        self.steps
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.export()
-    }
-
-    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
-        self.steps = steps;
-        self.slots.import(state)
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 }

@@ -2,8 +2,7 @@
 
 use super::{Optimizer, Slots};
 use autograd::Params;
-use std::collections::BTreeMap;
-use tensor::{AdamWConfig, Error, Result, Tensor};
+use tensor::{AdamWConfig, Error, Result};
 
 /// AdamW over named parameters. Per step `t` and parameter `θ` with gradient `g` (fused kernel
 /// `kernels::cpu::adamw`, PyTorch's order of operations):
@@ -13,14 +12,13 @@ use tensor::{AdamWConfig, Error, Result, Tensor};
 /// or LayerNorm gains), as GPT-2 training does.
 pub struct AdamW {
     pub config: AdamWConfig,
-    steps: u64,
-    /// First and second moments (`m`, `v`) by parameter name.
+    /// The step count and the first and second moments (`m`, `v`) by parameter name.
     slots: Slots,
 }
 
 impl AdamW {
     pub fn new(config: AdamWConfig) -> Self {
-        Self { config, steps: 0, slots: Slots::new(&["m", "v"]) }
+        Self { config, slots: Slots::new(&["m", "v"]) }
     }
 
     /// Whether a parameter of this shape gets weight decay.
@@ -33,28 +31,24 @@ impl Optimizer for AdamW {
     /// One step on every parameter that has a gradient, with learning rate `lr` (a schedule may
     /// change it every step).
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
-        self.steps += 1;
+        self.slots.steps += 1;
+        let t = self.slots.steps;
         for (name, p) in params.iter() {
             let Some(grad) = p.grad() else { continue };
             let [m, v] = &mut self.slots.get(name, &grad)[..] else { unreachable!("two slots") };
             let weight_decay = if Self::decays(&p.shape()) { self.config.weight_decay } else { 0.0 };
             let cfg = AdamWConfig { lr, weight_decay, ..self.config };
-            p.update_value(|value| value.adamw_step(&grad, m, v, &cfg, self.steps))
+            p.update_value(|value| value.adamw_step(&grad, m, v, &cfg, t))
                 .map_err(|e| Error::invalid("AdamW::step", format!("parameter {name}: {e}")))?;
         }
         Ok(())
     }
 
-    fn steps(&self) -> u64 {
-        self.steps
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.export()
-    }
-
-    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
-        self.steps = steps;
-        self.slots.import(state)
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 }

@@ -24,24 +24,37 @@ use tensor::{Result, Tensor};
 pub trait Optimizer {
     /// One update of every parameter that has a gradient, with learning rate `lr`.
     fn step(&mut self, params: &Params, lr: f64) -> Result<()>;
+    /// The step count and per-parameter state.
+    fn slots(&self) -> &Slots;
+    fn slots_mut(&mut self) -> &mut Slots;
+
     /// Steps taken so far.
-    fn steps(&self) -> u64;
+    fn steps(&self) -> u64 {
+        self.slots().steps
+    }
     /// The state tensors by name (`"<slot>.<parameter name>"`), for checkpoints.
-    fn state(&self) -> Vec<(String, Tensor)>;
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.slots().export()
+    }
     /// Restores what [`Optimizer::state`] returned, after `steps` steps.
-    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()>;
+    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
+        self.slots_mut().steps = steps;
+        self.slots_mut().import(state)
+    }
 }
 
-/// Per-parameter state slots (`"m"`, `"v"`, `"momentum"`, …) keyed by parameter name.
+/// An optimizer's step count and its per-parameter state slots (`"m"`, `"v"`, `"momentum"`, …)
+/// keyed by parameter name.
 #[derive(Default, Clone)]
-pub(crate) struct Slots {
+pub struct Slots {
+    pub steps: u64,
     pub(crate) names: Vec<&'static str>,
     pub(crate) by_param: BTreeMap<String, Vec<Tensor>>,
 }
 
 impl Slots {
     pub(crate) fn new(names: &[&'static str]) -> Self {
-        Self { names: names.to_vec(), by_param: BTreeMap::new() }
+        Self { steps: 0, names: names.to_vec(), by_param: BTreeMap::new() }
     }
 
     /// The slots of `param`, zero-initialised like `like` on first use.

@@ -2,8 +2,7 @@
 
 use super::{Optimizer, Slots};
 use autograd::Params;
-use std::collections::BTreeMap;
-use tensor::{Result, Tensor};
+use tensor::Result;
 
 /// PyTorch's SGD. With `g ← g + λθ` (L2 regularisation, F9):
 /// without momentum `θ ← θ − η·g`; with momentum μ, `b ← μ·b + g` (`b = g` on the first step) and
@@ -12,19 +11,18 @@ pub struct Sgd {
     pub momentum: f64,
     pub nesterov: bool,
     pub weight_decay: f64,
-    steps: u64,
     slots: Slots,
 }
 
 impl Sgd {
     pub fn new(momentum: f64, nesterov: bool, weight_decay: f64) -> Self {
-        Self { momentum, nesterov, weight_decay, steps: 0, slots: Slots::new(&["momentum"]) }
+        Self { momentum, nesterov, weight_decay, slots: Slots::new(&["momentum"]) }
     }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
-        self.steps += 1;
+        self.slots.steps += 1;
         for (name, p) in params.iter() {
             let Some(mut g) = p.grad() else { continue };
             let theta = p.value();
@@ -32,7 +30,7 @@ impl Optimizer for Sgd {
                 g = g.add(&theta.mul_scalar(self.weight_decay)?)?;
             }
             let direction = if self.momentum != 0.0 {
-                let first = self.steps == 1 || !self.slots.by_param.contains_key(name);
+                let first = self.slots.steps == 1 || !self.slots.by_param.contains_key(name);
                 let slot = &mut self.slots.get(name, &theta)[0];
                 *slot = if first { g.clone() } else { slot.mul_scalar(self.momentum)?.add(&g)? };
                 if self.nesterov {
@@ -48,16 +46,11 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
-    fn steps(&self) -> u64 {
-        self.steps
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.export()
-    }
-
-    fn load_state(&mut self, state: BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
-        self.steps = steps;
-        self.slots.import(state)
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 }
