@@ -164,3 +164,30 @@ fn bench_prints_json_last() {
     let last: serde_json::Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
     assert!(last["ms_per_step_median"].as_f64().unwrap() > 0.0 && last["tokens_per_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn a_config_file_with_flags_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.json");
+    let mut cfg = train::trainer::TrainConfig {
+        n_layer: 1,
+        n_head: 2,
+        n_embd: 16,
+        batch_size: 4,
+        eval_interval: 3,
+        ..Default::default()
+    };
+    cfg.data = train::trainer::DataConfig::Addition { digits: 2, held_out: 10 };
+    std::fs::write(&config, serde_json::to_string(&cfg).unwrap()).unwrap();
+    let run = dir.path().join("run");
+    let printed =
+        emergent(&["train", "--config", config.to_str().unwrap(), "--steps", "3", "--out", run.to_str().unwrap()])
+            .unwrap();
+    assert!(printed.contains("3 steps") && printed.contains("stopped at step 3"), "{printed}");
+    let resolved: train::trainer::TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!((resolved.n_embd, resolved.steps, resolved.batch_size), (16, 3, 4));
+    std::fs::write(&config, "{\"steps\": oops}").unwrap();
+    let e = emergent(&["train", "--config", config.to_str().unwrap()]).unwrap_err();
+    assert!(e.contains("c.json") && e.contains("not a training config"), "{e}");
+}

@@ -134,3 +134,22 @@ fn early_stopping_after_patience_evaluations_without_improvement() {
     assert!(summary.stopped_early);
     assert_eq!(summary.step, 15, "first eval sets the best, two more without improvement");
 }
+
+#[test]
+fn init_from_an_hf_checkpoint() {
+    let fixture = Path::new("../model/tests/fixtures/gpt2_tiny");
+    let dir = tempfile::tempdir().unwrap();
+    // The fixture: vocabulary 50 ≥ the task's 12, context 16 ≥ the 14 positions of 4-digit problems.
+    let mut cfg = tiny_config(2);
+    cfg.data = DataConfig::Addition { digits: 4, held_out: 20 };
+    let t = Trainer::new(cfg.clone(), dir.path(), Some(fixture)).unwrap();
+    let reference = model::gpt2::Gpt2::load(fixture, tensor::DType::F32).unwrap();
+    for ((n1, a), (n2, b)) in t.model.params.iter().zip(reference.params.iter()) {
+        assert_eq!(n1, n2);
+        assert_eq!(a.value().to_vec::<f32>().unwrap(), b.value().to_vec::<f32>().unwrap());
+    }
+    // 9-digit problems need 29 positions: more than the checkpoint has.
+    cfg.data = DataConfig::Addition { digits: 9, held_out: 20 };
+    let e = Trainer::new(cfg, tempfile::tempdir().unwrap().path(), Some(fixture)).err().unwrap().to_string();
+    assert!(e.contains("smaller than the data needs"), "{e}");
+}
