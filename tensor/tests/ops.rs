@@ -29,6 +29,16 @@ fn broadcasting_add_and_scalar_variants() {
 }
 
 #[test]
+fn empty_tensors_broadcast_and_reduce() {
+    let empty = Tensor::zeros(&[0, 3], DType::F32);
+    let row = Tensor::ones(&[3], DType::F32);
+    assert_eq!(empty.add(&row).unwrap().shape(), &[0, 3]);
+    assert_eq!(empty.t().unwrap().add(&Tensor::ones(&[3, 1], DType::F32)).unwrap().shape(), &[3, 0]);
+    assert_eq!(empty.sum(&[0], false).unwrap().to_vec::<f32>().unwrap(), vec![0.0; 3]);
+    assert!(empty.max(&[0], false).is_err(), "the max of nothing is an error, not a panic");
+}
+
+#[test]
 fn unary_functions_match_std() {
     let xs = [-2.0, -0.5, 0.0, 0.3, 1.7];
     let x = t(&xs, &[5]);

@@ -61,6 +61,9 @@ fn zip_map<T: FloatElement>(
     f: impl Fn(T::Compute, T::Compute) -> T::Compute + Sync,
 ) -> Vec<T> {
     let g = |x: T, y: T| T::from_compute(f(x.to_compute(), y.to_compute()));
+    if la.elem_count() == 0 {
+        return Vec::new();
+    }
     if la.is_contiguous() && lb.is_contiguous() {
         let (a, b) = (contiguous_cow(a, la), contiguous_cow(b, lb));
         if a.len() >= PARALLEL_MIN_ELEMS {
@@ -79,9 +82,17 @@ fn zip_map<T: FloatElement>(
     let outer_shape = &la.shape()[..la.rank() - inner.0];
     let out_a = Layout::from_parts(outer_shape, &la.strides()[..outer_shape.len()], la.offset());
     let out_b = Layout::from_parts(outer_shape, &lb.strides()[..outer_shape.len()], lb.offset());
-    let mut out = Vec::with_capacity(la.elem_count());
-    for (i, j) in out_a.offsets().zip(out_b.offsets()) {
-        out.extend(a[i..i + inner.1].iter().zip(&b[j..j + inner.1]).map(|(&x, &y)| g(x, y)));
+    let starts: Vec<(usize, usize)> = out_a.offsets().zip(out_b.offsets()).collect();
+    let mut out = vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); la.elem_count()];
+    let fill = |(chunk, &(i, j)): (&mut [T], &(usize, usize))| {
+        for ((o, &x), &y) in chunk.iter_mut().zip(&a[i..i + inner.1]).zip(&b[j..j + inner.1]) {
+            *o = g(x, y);
+        }
+    };
+    if out.len() >= PARALLEL_MIN_ELEMS {
+        out.par_chunks_mut(inner.1).zip(starts.par_iter()).for_each(fill);
+    } else {
+        out.chunks_mut(inner.1).zip(starts.iter()).for_each(fill);
     }
     out
 }

@@ -150,7 +150,14 @@ impl CpuStorage {
 
     /// A storage of `n` copies of `value` (converted to `dtype`).
     pub fn full(value: f64, n: usize, dtype: DType) -> Self {
-        Self::from_f64_iter(std::iter::repeat_n(value, n), dtype)
+        match dtype {
+            DType::F32 => f32::into_storage(vec![value as f32; n]),
+            DType::F64 => f64::into_storage(vec![value; n]),
+            DType::BF16 => bf16::into_storage(vec![bf16::from_f64(value); n]),
+            DType::F16 => f16::into_storage(vec![f16::from_f64(value); n]),
+            DType::U32 => u32::into_storage(vec![value as u32; n]),
+            DType::I64 => i64::into_storage(vec![value as i64; n]),
+        }
     }
 
     /// Converts f64 values into a storage of `dtype`.

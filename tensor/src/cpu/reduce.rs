@@ -27,10 +27,10 @@ impl CpuStorage {
         {
             // Summing leading dims of dense data (bias gradients): add whole rows, no gather.
             return Ok(match self {
-                CpuStorage::F32(v) => sum_leading(v, layout, group),
-                CpuStorage::F64(v) => sum_leading(v, layout, group),
-                CpuStorage::BF16(v) => sum_leading(v, layout, group),
-                CpuStorage::F16(v) => sum_leading(v, layout, group),
+                CpuStorage::F32(v) => sum_leading(v, layout, dims.len()),
+                CpuStorage::F64(v) => sum_leading(v, layout, dims.len()),
+                CpuStorage::BF16(v) => sum_leading(v, layout, dims.len()),
+                CpuStorage::F16(v) => sum_leading(v, layout, dims.len()),
                 other => return Err(unsupported(op.name(), other.dtype(), shape)),
             });
         }
@@ -71,16 +71,18 @@ where
     }
 }
 
-/// `out[j] = Σᵢ x[i·n + j]` over the `rows` leading rows of dense data (accumulated in f64).
-fn sum_leading<T: FloatElement>(data: &[T], layout: &Layout, rows: usize) -> CpuStorage
+/// `out[j] = Σᵢ x[i·n + j]`: dense data summed over its first `reduced` dims (in f64).
+fn sum_leading<T: FloatElement>(data: &[T], layout: &Layout, reduced: usize) -> CpuStorage
 where
     Vec<T>: IntoCpu,
 {
     let x = &data[layout.offset()..layout.offset() + layout.elem_count()];
-    let n = x.len() / rows.max(1);
+    let n: usize = layout.shape()[reduced..].iter().product();
     let mut acc = vec![0f64; n];
-    for row in x.chunks_exact(n.max(1)) {
-        acc.iter_mut().zip(row).for_each(|(a, v)| *a += v.to_f64());
+    if n > 0 {
+        for row in x.chunks_exact(n) {
+            acc.iter_mut().zip(row).for_each(|(a, v)| *a += v.to_f64());
+        }
     }
     acc.into_iter().map(T::from_f64).collect::<Vec<T>>().into_cpu()
 }
