@@ -100,7 +100,10 @@ pub fn gemm_batched<T: GemmScalar>(
     assert!(c_batch_stride >= (a.rows - 1) * ldc + b.cols || batch == 1, "gemm_batched: C batches overlap");
     let c_ptr = SendPtr::new(c);
     let spec = T::best_microkernel();
-    let small = a.rows * a.cols * b.cols < PARALLEL_MIN_MACS * 8;
+    // Enough independent products to keep every thread busy: one product per task, each on one
+    // thread (no fork/join inside). Otherwise parallelise inside each product.
+    let threads = rayon::current_num_threads();
+    let small = batch >= 2 * threads || a.rows * a.cols * b.cols < PARALLEL_MIN_MACS * 8;
     let one = |t: usize| {
         let at = MatRef { offset: a_offsets[t], ..a };
         let bt = MatRef { offset: b_offsets[t], ..b };
