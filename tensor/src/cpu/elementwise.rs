@@ -79,6 +79,11 @@ fn zip_map<T: FloatElement>(
     // General case: walk the leading dims, and the longest trailing block that is dense in both
     // operands (a broadcast bias is dense along its own dims) as slices.
     let inner = dense_suffix(la, lb);
+    if inner.1 < MIN_DENSE_BLOCK {
+        // No useful common dense block (e.g. one operand transposed): make both dense first.
+        let (a, b) = (contiguous_cow(a, la), contiguous_cow(b, lb));
+        return a.par_iter().zip(b.par_iter()).map(|(&x, &y)| g(x, y)).collect();
+    }
     let outer_shape = &la.shape()[..la.rank() - inner.0];
     let out_a = Layout::from_parts(outer_shape, &la.strides()[..outer_shape.len()], la.offset());
     let out_b = Layout::from_parts(outer_shape, &lb.strides()[..outer_shape.len()], lb.offset());
@@ -96,6 +101,9 @@ fn zip_map<T: FloatElement>(
     }
     out
 }
+
+/// Below this many elements per dense block, walking blocks costs more than copying operands.
+const MIN_DENSE_BLOCK: usize = 32;
 
 /// `(dims, elements)` of the longest run of trailing dims along which both layouts are dense
 /// (row-major with unit innermost stride).
