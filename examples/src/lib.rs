@@ -1,6 +1,8 @@
 //! Walkthroughs and demos of the emergent engine. Each program in `examples/` is a thin `main`
 //! around a function here, so the same code is tested.
 
+pub mod attention_walkthrough;
+pub mod backprop_walkthrough;
 pub mod xor;
 
 /// README.md's code blocks run as doctests, so the README cannot drift from the API.
