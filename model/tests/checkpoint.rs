@@ -198,3 +198,18 @@ fn greedy_generation_equals_repeated_full_forward() {
     let long = generate(&model, &prompt, 50, Sampling::Greedy, &mut tensor::rng(0)).unwrap();
     assert_eq!(long.shape(), &[2, 17]);
 }
+
+#[test]
+fn attention_maps_are_causal_distributions() {
+    let model = tiny();
+    let ids = Tensor::from_vec(vec![3i64, 17, 42, 5, 9], &[1, 5]).unwrap();
+    let maps = model.attention_maps(&ids).unwrap();
+    assert_eq!(maps.len(), 2);
+    assert_eq!(maps[0].shape(), &[1, 2, 5, 5]);
+    let p = maps[1].to_f64_vec();
+    for row in p.chunks(5).enumerate() {
+        let (i, r) = (row.0 % 5, row.1);
+        assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-5, "rows are distributions");
+        assert!(r[i + 1..].iter().all(|&v| v == 0.0), "no attention to the future");
+    }
+}

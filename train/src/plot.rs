@@ -76,6 +76,61 @@ fn draw(path: &Path, records: &[MetricsRecord], title: &str) -> DrawResult {
     Ok(())
 }
 
+/// Attention maps as one PNG: a row per layer, a column per head, each a `T × T` heatmap (query
+/// down, key across; darker = more attention) with the tokens on the axes. `maps[l]` is
+/// `(1, heads, T, T)`.
+pub fn write_attention_grid(path: &Path, maps: &[tensor::Tensor], tokens: &[String], title: &str) -> Result<()> {
+    register_font();
+    let tmp = path.with_extension("tmp.png");
+    draw_attention(&tmp, maps, tokens, title)
+        .map_err(|e| TrainError::format(path, format!("cannot draw the attention maps: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+}
+
+fn draw_attention(path: &Path, maps: &[tensor::Tensor], tokens: &[String], title: &str) -> DrawResult {
+    let (layers, heads) = (maps.len(), maps.first().map_or(0, |m| m.shape()[1]));
+    let t = tokens.len();
+    let cell = 240u32;
+    let root = BitMapBackend::new(path, (cell * heads.max(1) as u32 + 40, cell * layers.max(1) as u32 + 50))
+        .into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 18))?;
+    let panels = root.split_evenly((layers.max(1), heads.max(1)));
+    let label = |i: usize| tokens.get(i).map(|s| s.escape_debug().to_string()).unwrap_or_default();
+    for (l, map) in maps.iter().enumerate() {
+        let p = map.to_f64_vec();
+        for h in 0..heads {
+            let area = &panels[l * heads + h];
+            let mut chart = ChartBuilder::on(area)
+                .margin(4)
+                .caption(format!("layer {l} head {h}"), ("sans-serif", 13))
+                .x_label_area_size(28)
+                .y_label_area_size(40)
+                .build_cartesian_2d(0f64..t as f64, t as f64..0f64)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(t.min(16))
+                .y_labels(t.min(16))
+                .x_label_formatter(&|x| label(*x as usize))
+                .y_label_formatter(&|y| label(*y as usize))
+                .label_style(("sans-serif", 10))
+                .draw()?;
+            let base = h * t * t;
+            chart.draw_series((0..t).flat_map(|q| (0..t).map(move |k| (q, k))).map(|(q, k)| {
+                let v = p[base + q * t + k].clamp(0.0, 1.0);
+                let shade = (255.0 * (1.0 - v)) as u8;
+                Rectangle::new(
+                    [(k as f64, q as f64), (k as f64 + 1.0, q as f64 + 1.0)],
+                    RGBColor(shade, shade, 255).filled(),
+                )
+            }))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +155,22 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 5000, "a real picture, not an empty canvas");
+    }
+
+    #[test]
+    fn draws_an_attention_grid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("attention.png");
+        let maps = vec![
+            tensor::Tensor::tril_mask(3, 3, 0)
+                .to_dtype(tensor::DType::F32)
+                .broadcast_to(&[1, 2, 3, 3])
+                .unwrap()
+                .contiguous();
+            2
+        ];
+        let tokens: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        write_attention_grid(&path, &maps, &tokens, "test").unwrap();
+        assert_eq!(&std::fs::read(&path).unwrap()[1..4], b"PNG");
     }
 }

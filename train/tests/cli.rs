@@ -142,6 +142,11 @@ fn train_sample_eval_and_resume_from_the_command_line() {
     assert!(printed.contains("resuming") && printed.contains("stopped at step 10"), "{printed}");
     let sampled = emergent(&["sample", "--checkpoint", r, "--prompt", "12+34=", "--tokens", "3", "--greedy"]).unwrap();
     assert_eq!(sampled.trim().len(), 9, "prompt and three generated characters: {sampled:?}");
+    let png = dir.path().join("attention.png");
+    let printed =
+        emergent(&["attention", "--checkpoint", r, "--prompt", "12+34=", "--out", png.to_str().unwrap()]).unwrap();
+    assert!(printed.contains("1 layers × 2 heads"), "{printed}");
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
     // eval on a text file made of the task's own characters
     let text = dir.path().join("sums.txt");
     std::fs::write(&text, "12+34=046".repeat(20)).unwrap();

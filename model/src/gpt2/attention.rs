@@ -31,6 +31,21 @@ impl CausalSelfAttention {
         })
     }
 
+    /// The attention probabilities `softmax(Q·Kᵀ/√d + M)` of every head, `(B, H, T, T)`, for
+    /// looking at what each head attends to (no gradients).
+    pub fn probabilities(&self, x: &Var) -> crate::Result<tensor::Tensor> {
+        let shape = x.shape();
+        let (b, t, c) = (shape[0], shape[1], shape[2]);
+        let (h, d) = (self.n_head, c / self.n_head);
+        let qkv = self.c_attn.forward(x)?.value();
+        let heads = |i: usize| -> crate::Result<tensor::Tensor> {
+            Ok(qkv.narrow(2, i * c, c)?.reshape(&[b, t, h, d])?.transpose(1, 2)?)
+        };
+        let scores = heads(0)?.matmul(&heads(1)?.t()?)?.div_scalar((d as f64).sqrt())?;
+        let blocked = tensor::Tensor::tril_mask(t, t, 0).cmp_scalar(0.0, tensor::CmpOp::Eq)?;
+        Ok(scores.masked_fill(&blocked, f64::NEG_INFINITY)?.softmax(-1)?)
+    }
+
     /// `x (B, T, C) → (B, T, C)`. With a cache, `x` holds only the new positions: their keys and
     /// values are appended to the cache and the queries attend over everything cached.
     pub fn forward(

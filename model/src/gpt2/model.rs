@@ -87,6 +87,28 @@ impl Gpt2 {
         Ok(self.ln_f.forward(&x)?.matmul(&self.wte.weight.t()?)?)
     }
 
+    /// The attention probabilities of every layer, each `(B, n_head, T, T)`, for ids `(B, T)`.
+    pub fn attention_maps(&self, ids: &Tensor) -> Result<Vec<Tensor>> {
+        no_grad(|| {
+            let t = ids.shape().get(1).copied().unwrap_or(0);
+            if ids.rank() != 2 || t > self.config.n_positions {
+                return Err(ModelError::Config(format!(
+                    "gpt2: ids must be (batch, time ≤ {}), got {:?}",
+                    self.config.n_positions,
+                    ids.shape()
+                )));
+            }
+            let positions = Tensor::arange(0.0, t as f64, 1.0, DType::I64)?;
+            let mut x = self.wte.forward(ids)?.add(&self.wpe.forward(&positions)?)?;
+            let mut maps = Vec::with_capacity(self.h.len());
+            for block in &self.h {
+                maps.push(block.attn.probabilities(&block.ln_1.forward(&x)?)?);
+                x = block.forward(&x, None, None)?;
+            }
+            Ok(maps)
+        })
+    }
+
     /// Mean next-token cross-entropy (F6, F10) of logits `(B, T, V)` against targets `(B, T)`
     /// already aligned (`targets[t]` is the token after position `t`); `-100` positions are ignored.
     pub fn loss(&self, logits: &Var, targets: &Tensor) -> Result<Var> {

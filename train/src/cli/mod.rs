@@ -1,5 +1,6 @@
 //! The `emergent` command line: one file per command, each a clap `Args` struct and its `run`.
 
+mod attention;
 mod bench;
 mod eval;
 mod forward;
@@ -9,6 +10,7 @@ mod train;
 
 use clap::{Parser, Subcommand};
 
+pub use attention::AttentionArgs;
 pub use bench::BenchArgs;
 pub use eval::EvalArgs;
 pub use forward::ForwardArgs;
@@ -32,6 +34,8 @@ pub enum Command {
     Sample(SampleArgs),
     /// Validation loss and perplexity of a checkpoint on a text file.
     Eval(EvalArgs),
+    /// Attention maps of every layer and head for a prompt, as one PNG grid.
+    Attention(AttentionArgs),
     /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps.
     Bench(BenchArgs),
     /// Run an HF-format GPT-2 checkpoint on token ids from a .npy file and write the logits.
@@ -46,6 +50,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
         Command::Train(args) => train::run(&args, out),
         Command::Sample(args) => sample::run(&args, out),
         Command::Eval(args) => eval::run(&args, out),
+        Command::Attention(args) => attention::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),
         Command::Tokenize(args) => tokenize::run(&args, out),
