@@ -196,3 +196,27 @@ fn a_config_file_with_flags_on_top() {
     let e = emergent(&["train", "--config", config.to_str().unwrap()]).unwrap_err();
     assert!(e.contains("c.json") && e.contains("not a training config"), "{e}");
 }
+
+#[test]
+fn eval_and_sample_report_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let small = ["--digits", "1", "--n-layer", "1", "--n-head", "1", "--n-embd", "8", "--batch-size", "4"];
+    emergent(&[&["train", "--out", r, "--steps", "2", "--eval-interval", "2"][..], &small[..]].concat()).unwrap();
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "1+2").unwrap(); // 3 tokens: less than one window of 5 + 1
+    let e = emergent(&["eval", "--checkpoint", r, "--data", short.to_str().unwrap()]).unwrap_err();
+    assert!(e.contains("short.txt") && e.contains("fewer than one window"), "{e}");
+    let e = emergent(&["sample", "--checkpoint", r, "--prompt", "x"]).unwrap_err();
+    assert!(e.contains("'x' is not in the"), "{e}");
+    std::fs::write(
+        run.join("checkpoints")
+            .join(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap())
+            .join("tokenizer.json"),
+        "{}",
+    )
+    .unwrap();
+    let e = emergent(&["sample", "--checkpoint", r]).unwrap_err();
+    assert!(e.contains("tokenizer.json") && e.contains("expected"), "{e}");
+}

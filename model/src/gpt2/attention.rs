@@ -31,19 +31,31 @@ impl CausalSelfAttention {
         })
     }
 
-    /// The attention probabilities `softmax(Q·Kᵀ/√d + M)` of every head, `(B, H, T, T)`, for
-    /// looking at what each head attends to (no gradients).
-    pub fn probabilities(&self, x: &Var) -> crate::Result<tensor::Tensor> {
+    /// `x (B, T, C)` projected by `c_attn` to `[Q | K | V]` and split into heads, each `(B, H, T, D)`.
+    fn project_heads(&self, x: &Var) -> crate::Result<(Var, Var, Var)> {
         let shape = x.shape();
         let (b, t, c) = (shape[0], shape[1], shape[2]);
         let (h, d) = (self.n_head, c / self.n_head);
-        let qkv = self.c_attn.forward(x)?.value();
-        let heads = |i: usize| -> crate::Result<tensor::Tensor> {
-            Ok(qkv.narrow(2, i * c, c)?.reshape(&[b, t, h, d])?.transpose(1, 2)?)
-        };
-        let scores = heads(0)?.matmul(&heads(1)?.t()?)?.div_scalar((d as f64).sqrt())?;
-        let blocked = tensor::Tensor::tril_mask(t, t, 0).cmp_scalar(0.0, tensor::CmpOp::Eq)?;
+        let parts = self.c_attn.forward(x)?.split(&[c, c, c], 2)?;
+        // (B, T, C) → (B, T, H, D) → (B, H, T, D)
+        let heads = |v: &Var| -> crate::Result<Var> { Ok(v.reshape(&[b, t, h, d])?.transpose(1, 2)?) };
+        Ok((heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?))
+    }
+
+    /// `P = softmax(Q·Kᵀ/√d + M)` with the causal mask `M` aligned at the end (T queries, S ≥ T keys),
+    /// composed of autograd ops: the explicit form of what the fused attention op computes.
+    fn causal_probabilities(q: &Var, k: &Var) -> crate::Result<Var> {
+        let (tq, tk, d) = (q.shape()[2], k.shape()[2], q.shape()[3]);
+        let scores = q.matmul(&k.t()?)?.div_scalar((d as f64).sqrt())?;
+        let blocked = tensor::Tensor::tril_mask(tq, tk, (tk - tq) as i64).cmp_scalar(0.0, tensor::CmpOp::Eq)?;
         Ok(scores.masked_fill(&blocked, f64::NEG_INFINITY)?.softmax(-1)?)
+    }
+
+    /// The attention probabilities of every head, `(B, H, T, T)`, for looking at what each head
+    /// attends to.
+    pub fn probabilities(&self, x: &Var) -> crate::Result<tensor::Tensor> {
+        let (q, k, _) = self.project_heads(x)?;
+        Ok(Self::causal_probabilities(&q, &k)?.value())
     }
 
     /// `x (B, T, C) → (B, T, C)`. With a cache, `x` holds only the new positions: their keys and
@@ -56,21 +68,13 @@ impl CausalSelfAttention {
     ) -> crate::Result<Var> {
         let shape = x.shape();
         let (b, t, c) = (shape[0], shape[1], shape[2]);
-        let (h, d) = (self.n_head, c / self.n_head);
-        let qkv = self.c_attn.forward(x)?; // (B, T, 3C)
-                                           // (B, T, C) → (B, T, H, D) → (B, H, T, D)
-        let heads = |v: &Var| -> crate::Result<Var> { Ok(v.reshape(&[b, t, h, d])?.transpose(1, 2)?) };
-        let parts = qkv.split(&[c, c, c], 2)?;
-        let (q, mut k, mut v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
+        let (q, mut k, mut v) = self.project_heads(x)?;
         if let Some(cache) = cache {
             (k, v) = cache.append(&k, &v)?;
         }
         let y = if self.attn_dropout.p > 0.0 && rng.is_some() {
             // Dropout on the attention probabilities needs them explicitly: the unfused path.
-            let scores = q.matmul(&k.t()?)?.mul_scalar(1.0 / (d as f64).sqrt())?;
-            let (tq, tk) = (q.shape()[2], k.shape()[2]);
-            let blocked = tensor::Tensor::tril_mask(tq, tk, (tk - tq) as i64).cmp_scalar(0.0, tensor::CmpOp::Eq)?;
-            let p = scores.masked_fill(&blocked, f64::NEG_INFINITY)?.softmax(-1)?;
+            let p = Self::causal_probabilities(&q, &k)?;
             self.attn_dropout.forward(&p, rng.as_deref_mut())?.matmul(&v)?
         } else {
             Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask { causal: true, keep: None })?

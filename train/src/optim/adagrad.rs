@@ -1,6 +1,6 @@
 //! AdaGrad (Duchi et al. 2011): per-parameter learning rates shrinking with the gradients seen.
 
-use super::{Optimizer, Slots};
+use super::{with_l2, Optimizer, Slots};
 use autograd::Params;
 use tensor::Result;
 
@@ -21,11 +21,9 @@ impl Optimizer for AdaGrad {
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
         self.slots.steps += 1;
         for (name, p) in params.iter() {
-            let Some(mut g) = p.grad() else { continue };
+            let Some(g) = p.grad() else { continue };
             let theta = p.value();
-            if self.weight_decay != 0.0 {
-                g = g.add(&theta.mul_scalar(self.weight_decay)?)?;
-            }
+            let g = with_l2(g, &theta, self.weight_decay)?;
             let sum = &mut self.slots.get(name, &theta)[0];
             *sum = sum.add(&g.mul(&g)?)?;
             p.set_value(theta.sub(&g.div(&sum.sqrt()?.add_scalar(self.eps)?)?.mul_scalar(lr)?)?)?;

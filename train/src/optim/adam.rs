@@ -1,6 +1,6 @@
 //! Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient (PyTorch's `Adam`).
 
-use super::{Optimizer, Slots};
+use super::{with_l2, Optimizer, Slots};
 use autograd::Params;
 use tensor::Result;
 
@@ -27,11 +27,9 @@ impl Optimizer for Adam {
         let t = self.slots.steps as i32;
         let (bias1, bias2) = (1.0 - self.beta1.powi(t), 1.0 - self.beta2.powi(t));
         for (name, p) in params.iter() {
-            let Some(mut g) = p.grad() else { continue };
+            let Some(g) = p.grad() else { continue };
             let theta = p.value();
-            if self.weight_decay != 0.0 {
-                g = g.add(&theta.mul_scalar(self.weight_decay)?)?;
-            }
+            let g = with_l2(g, &theta, self.weight_decay)?;
             let slots = self.slots.get(name, &theta);
             slots[0] = slots[0].mul_scalar(self.beta1)?.add(&g.mul_scalar(1.0 - self.beta1)?)?;
             slots[1] = slots[1].mul_scalar(self.beta2)?.add(&g.mul(&g)?.mul_scalar(1.0 - self.beta2)?)?;

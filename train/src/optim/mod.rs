@@ -43,6 +43,14 @@ pub trait Optimizer {
     }
 }
 
+/// `g + λθ`: the gradient of `L + (λ/2)‖θ‖²` (L2 regularisation, F9), or `g` itself when `λ = 0`.
+pub(crate) fn with_l2(g: Tensor, theta: &Tensor, weight_decay: f64) -> Result<Tensor> {
+    if weight_decay == 0.0 {
+        return Ok(g);
+    }
+    g.add(&theta.mul_scalar(weight_decay)?)
+}
+
 /// An optimizer's step count and its per-parameter state slots (`"m"`, `"v"`, `"momentum"`, …)
 /// keyed by parameter name.
 #[derive(Default, Clone)]

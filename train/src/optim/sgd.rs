@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum (Polyak, or Nesterov) and L2 weight decay.
 
-use super::{Optimizer, Slots};
+use super::{with_l2, Optimizer, Slots};
 use autograd::Params;
 use tensor::Result;
 
@@ -24,11 +24,9 @@ impl Optimizer for Sgd {
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
         self.slots.steps += 1;
         for (name, p) in params.iter() {
-            let Some(mut g) = p.grad() else { continue };
+            let Some(g) = p.grad() else { continue };
             let theta = p.value();
-            if self.weight_decay != 0.0 {
-                g = g.add(&theta.mul_scalar(self.weight_decay)?)?;
-            }
+            let g = with_l2(g, &theta, self.weight_decay)?;
             let direction = if self.momentum != 0.0 {
                 let first = self.slots.steps == 1 || !self.slots.by_param.contains_key(name);
                 let slot = &mut self.slots.get(name, &theta)[0];
