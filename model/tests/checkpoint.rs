@@ -213,3 +213,16 @@ fn attention_maps_are_causal_distributions() {
         assert!(r[i + 1..].iter().all(|&v| v == 0.0), "no attention to the future");
     }
 }
+
+#[test]
+fn parameter_count_formula_matches_the_built_model() {
+    for (v, t, d, l, h) in [(12, 14, 16, 1, 2), (65, 256, 48, 3, 4), (50257, 1024, 768, 12, 12)] {
+        let cfg = model::gpt2::Gpt2Config::new(v, t, d, l, h);
+        if v > 1000 {
+            assert_eq!(cfg.parameter_count(), 124_439_808); // GPT-2 small, as HF counts it
+            continue;
+        }
+        let model = model::gpt2::Gpt2::random(cfg.clone(), 0, tensor::DType::F32).unwrap();
+        assert_eq!(cfg.parameter_count(), model.params.numel());
+    }
+}

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod data;
 mod error;
+pub mod lab;
 pub mod npy;
 pub mod optim;
 pub mod plot;

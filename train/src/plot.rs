@@ -18,13 +18,19 @@ fn register_font() {
 /// Left: train and validation loss against step. Right: exact match (the task metric) if the run
 /// has one, else validation perplexity. Written atomically (temp file, rename).
 pub fn write_loss_plot(path: &Path, records: &[MetricsRecord], title: &str) -> Result<()> {
-    register_font();
-    let tmp = path.with_extension("tmp.png");
-    draw(&tmp, records, title).map_err(|e| TrainError::format(path, format!("cannot draw the plot: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    write_png(path, |tmp| draw(tmp, records, title))
 }
 
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+pub(crate) type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Draws a PNG with `draw` into a temporary file beside `path`, then renames it into place (a
+/// reader never sees half a picture).
+pub(crate) fn write_png(path: &Path, draw: impl FnOnce(&Path) -> DrawResult) -> Result<()> {
+    register_font();
+    let tmp = path.with_extension("tmp.png");
+    draw(&tmp).map_err(|e| TrainError::format(path, format!("cannot draw the plot: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+}
 
 fn draw(path: &Path, records: &[MetricsRecord], title: &str) -> DrawResult {
     let root = BitMapBackend::new(path, (1000, 420)).into_drawing_area();
@@ -80,11 +86,7 @@ fn draw(path: &Path, records: &[MetricsRecord], title: &str) -> DrawResult {
 /// down, key across; darker = more attention) with the tokens on the axes. `maps[l]` is
 /// `(1, heads, T, T)`.
 pub fn write_attention_grid(path: &Path, maps: &[tensor::Tensor], tokens: &[String], title: &str) -> Result<()> {
-    register_font();
-    let tmp = path.with_extension("tmp.png");
-    draw_attention(&tmp, maps, tokens, title)
-        .map_err(|e| TrainError::format(path, format!("cannot draw the attention maps: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    write_png(path, |tmp| draw_attention(tmp, maps, tokens, title))
 }
 
 fn draw_attention(path: &Path, maps: &[tensor::Tensor], tokens: &[String], title: &str) -> DrawResult {
@@ -149,6 +151,7 @@ mod tests {
                 exact_match: (s % 5 == 0).then(|| s as f64 / 20.0),
                 tokens_per_s: 1000.0,
                 elapsed_s: s as f64,
+                ..MetricsRecord::default()
             })
             .collect();
         write_loss_plot(&path, &records, "test run").unwrap();

@@ -5,6 +5,7 @@ use model::checkpoint::read_safetensors;
 use npyz::WriterBuilder;
 use std::path::Path;
 use train::cli::{run, Cli};
+use train::data::Operation;
 
 const FIXTURE: &str = "../model/tests/fixtures/gpt2_tiny";
 
@@ -182,7 +183,7 @@ fn a_config_file_with_flags_on_top() {
         eval_interval: 3,
         ..Default::default()
     };
-    cfg.data = train::trainer::DataConfig::Addition { digits: 2, held_out: 10 };
+    cfg.data = train::trainer::DataConfig::Arithmetic { op: Operation::Add, digits: 2, held_out: 10 };
     std::fs::write(&config, serde_json::to_string(&cfg).unwrap()).unwrap();
     let run = dir.path().join("run");
     let printed =
@@ -219,4 +220,46 @@ fn eval_and_sample_report_bad_input() {
     .unwrap();
     let e = emergent(&["sample", "--checkpoint", r]).unwrap_err();
     assert!(e.contains("tokenizer.json") && e.contains("expected"), "{e}");
+}
+
+#[test]
+fn lab_commands_report_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let err = emergent(&["lab", "scaling", "--out", out, "--sizes", "2x64h5"]).unwrap_err();
+    assert!(err.contains("heads must divide"), "{err}");
+    let err = emergent(&["lab", "scaling", "--out", out, "--tasks", "add3,sub3"]).unwrap_err();
+    assert!(err.contains("unknown task \"sub3\""), "{err}");
+    let err = emergent(&["lab", "scaling", "--out", out, "--steps", "4", "--evals", "8"]).unwrap_err();
+    assert!(err.contains("no more evaluations than steps"), "{err}");
+    let err = emergent(&["lab", "grokking", "--out", out, "--fraction", "1.5"]).unwrap_err();
+    assert!(err.contains("training fraction"), "{err}");
+    assert!(emergent(&["lab", "grokking", "--bogus"]).unwrap_err().contains("--bogus"));
+}
+
+#[test]
+fn lab_scaling_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let printed = emergent(&[
+        "lab",
+        "scaling",
+        "--out",
+        out,
+        "--tasks",
+        "add1",
+        "--sizes",
+        "1x8,1x16",
+        "--seeds",
+        "2",
+        "--steps",
+        "6",
+        "--evals",
+        "2",
+        "--held-out",
+        "10",
+    ])
+    .unwrap();
+    assert!(printed.contains("4 runs of 6 steps"), "{printed}");
+    assert!(dir.path().join("report.md").exists() && dir.path().join("sweep.csv").exists());
 }

@@ -1,6 +1,7 @@
 //! The trainer: exact resume, atomic checkpoints, NaN handling, early stopping, and the run folder.
 
 use std::path::Path;
+use train::data::Operation;
 use train::optim::Schedule;
 use train::trainer::{latest, DataConfig, OptimizerKind, TrainConfig, Trainer};
 
@@ -8,7 +9,7 @@ use train::trainer::{latest, DataConfig, OptimizerKind, TrainConfig, Trainer};
 /// the dropout masks too).
 fn tiny_config(steps: u64) -> TrainConfig {
     let mut cfg = TrainConfig {
-        data: DataConfig::Addition { digits: 2, held_out: 50 },
+        data: DataConfig::Arithmetic { op: Operation::Add, digits: 2, held_out: 50 },
         n_layer: 1,
         n_head: 2,
         n_embd: 32,
@@ -141,7 +142,7 @@ fn init_from_an_hf_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     // The fixture: vocabulary 50 ≥ the task's 12, context 16 ≥ the 14 positions of 4-digit problems.
     let mut cfg = tiny_config(2);
-    cfg.data = DataConfig::Addition { digits: 4, held_out: 20 };
+    cfg.data = DataConfig::Arithmetic { op: Operation::Add, digits: 4, held_out: 20 };
     let t = Trainer::new(cfg.clone(), dir.path(), Some(fixture)).unwrap();
     let reference = model::gpt2::Gpt2::load(fixture, tensor::DType::F32).unwrap();
     for ((n1, a), (n2, b)) in t.model.params.iter().zip(reference.params.iter()) {
@@ -149,7 +150,7 @@ fn init_from_an_hf_checkpoint() {
         assert_eq!(a.value().to_vec::<f32>().unwrap(), b.value().to_vec::<f32>().unwrap());
     }
     // 9-digit problems need 29 positions: more than the checkpoint has.
-    cfg.data = DataConfig::Addition { digits: 9, held_out: 20 };
+    cfg.data = DataConfig::Arithmetic { op: Operation::Add, digits: 9, held_out: 20 };
     let e = Trainer::new(cfg, tempfile::tempdir().unwrap().path(), Some(fixture)).err().unwrap().to_string();
     assert!(e.contains("smaller than the data needs"), "{e}");
 }

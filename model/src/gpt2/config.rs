@@ -100,6 +100,15 @@ impl Gpt2Config {
         self.n_inner.unwrap_or(4 * self.n_embd)
     }
 
+    /// Number of parameters: embeddings `V·d + T·d`, per block `12d² + 13d` (two layer norms `4d`,
+    /// QKV `3d² + 3d`, output projection `d² + d`, MLP `2·d·d_ff + d_ff + d` with `d_ff = 4d` by default),
+    /// final layer norm `2d`; the LM head is the tied token embedding.
+    pub fn parameter_count(&self) -> usize {
+        let (d, inner) = (self.n_embd, self.n_inner.unwrap_or(4 * self.n_embd));
+        let block = 4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * inner + inner + d;
+        (self.vocab_size + self.n_positions) * d + self.n_layer * block + 2 * d
+    }
+
     /// Checks the sizes fit together (heads divide the width, nothing is zero, the activation is known).
     pub fn validate(&self) -> Result<()> {
         let fail = |msg: String| Err(ModelError::Config(format!("invalid GPT-2 config: {msg}")));

@@ -4,6 +4,7 @@ mod attention;
 mod bench;
 mod eval;
 mod forward;
+mod lab;
 mod sample;
 mod tokenize;
 mod train;
@@ -14,6 +15,7 @@ pub use attention::AttentionArgs;
 pub use bench::BenchArgs;
 pub use eval::EvalArgs;
 pub use forward::ForwardArgs;
+pub use lab::LabArgs;
 pub use sample::SampleArgs;
 pub use tokenize::TokenizeArgs;
 pub use train::TrainArgs;
@@ -38,6 +40,8 @@ pub enum Command {
     Attention(AttentionArgs),
     /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps.
     Bench(BenchArgs),
+    /// The emergence lab: `lab scaling` (size sweeps, the metric "mirage") and `lab grokking`.
+    Lab(LabArgs),
     /// Run an HF-format GPT-2 checkpoint on token ids from a .npy file and write the logits.
     Forward(ForwardArgs),
     /// GPT-2 token ids of a text (as a JSON list), or with --decode the text of a JSON list of ids.
@@ -52,6 +56,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
         Command::Eval(args) => eval::run(&args, out),
         Command::Attention(args) => attention::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
+        Command::Lab(args) => lab::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),
         Command::Tokenize(args) => tokenize::run(&args, out),
     }

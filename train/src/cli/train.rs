@@ -1,5 +1,6 @@
 //! `emergent train`: train a GPT on the built-in addition task or a text file.
 
+use crate::data::{parse_task, task_name};
 use crate::error::{Result, TrainError};
 use crate::optim::Schedule;
 use crate::trainer::{DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
@@ -30,7 +31,11 @@ pub struct TrainArgs {
     /// Folder with vocab.json + merges.txt for --tokenizer gpt2.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
-    /// Digits per operand of the built-in addition task.
+    /// The built-in task: addN (N-digit addition), mulN (multiplication) or modP (addition modulo P)
+    /// [default: add4].
+    #[arg(long, conflicts_with = "data")]
+    pub task: Option<String>,
+    /// Digits per operand of the built-in arithmetic task.
     #[arg(long)]
     pub digits: Option<usize>,
     #[arg(long)]
@@ -97,7 +102,11 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
             val_fraction: 0.1,
         };
     }
-    if let (Some(d), DataConfig::Addition { digits, .. }) = (args.digits, &mut cfg.data) {
+    if let Some(name) = &args.task {
+        let (op, digits) = parse_task(name)?;
+        cfg.data = DataConfig::Arithmetic { op, digits, held_out: 500 };
+    }
+    if let (Some(d), DataConfig::Arithmetic { digits, .. }) = (args.digits, &mut cfg.data) {
         *digits = d;
     }
     macro_rules! set {
@@ -184,7 +193,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
 
 fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
     let what = match &cfg.data {
-        DataConfig::Addition { digits, .. } => format!("addition{digits}"),
+        DataConfig::Arithmetic { op, digits, .. } => task_name(*op, *digits),
+        DataConfig::Modular { modulus, .. } => format!("grokking-mod{modulus}"),
         DataConfig::Text { path, .. } => path.file_stem().unwrap_or_default().to_string_lossy().to_string(),
     };
     PathBuf::from("runs").join(format!("{what}-seed{}", cfg.seed))

@@ -1,18 +1,20 @@
-//! Training data: the built-in addition task and text files, as deterministic batches of
-//! `(ids, targets)` windows. Batch `k` of step `s` depends only on `(seed, s, k)`, so a resumed run
-//! sees exactly the batches an uninterrupted one would.
+//! Training data: the built-in arithmetic tasks, the grokking task and text files, as deterministic
+//! batches of `(ids, targets)` windows. Batch `k` of step `s` depends only on `(seed, s, k)`, so a
+//! resumed run sees exactly the batches an uninterrupted one would.
 
-mod addition;
+mod arithmetic;
+mod modular;
 mod text;
 
-pub use addition::AdditionTask;
+pub use arithmetic::{parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
+pub use modular::ModularTask;
 pub use text::TextData;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tensor::Tensor;
 
-/// One batch: `ids (B, T)` and `targets (B, T)` (i64; `-100` = no loss at that position).
+/// One batch: `ids (B, T)` and `targets (B, T)` (i64; [`NO_TARGET`] = no loss at that position).
 pub struct Batch {
     pub ids: Tensor,
     pub targets: Tensor,

@@ -3,17 +3,20 @@
 //! - [`CharTokenizer`]: one id per character seen in a corpus.
 //! - [`Gpt2Tokenizer`]: GPT-2's byte-level BPE from `vocab.json` + `merges.txt`, ids identical to
 //!   the reference tokenizer.
+//! - [`NumberTokenizer`]: whole numbers as single tokens (the grokking task).
 //! - [`train_bpe`]: learns merges from text and writes the same two files.
 
 mod bpe_train;
 mod byte_level;
 mod char_level;
 mod gpt2;
+mod numbers;
 
 pub use bpe_train::train_bpe;
 pub use byte_level::{byte_decoder, bytes_to_unicode, pretokenize};
 pub use char_level::CharTokenizer;
 pub use gpt2::{Gpt2Tokenizer, ENDOFTEXT};
+pub use numbers::NumberTokenizer;
 
 /// What every tokenizer offers.
 pub trait Tokenizer {

@@ -1,5 +1,6 @@
 //! Everything a training run is configured by; written to the run folder as `config.json`.
 
+use crate::data::Operation;
 use crate::optim::Schedule;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -7,8 +8,18 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DataConfig {
-    /// The built-in task: `digits`-digit addition, `held_out` problems for exact match.
-    Addition { digits: usize, held_out: usize },
+    /// A built-in arithmetic task written out in characters: `digits`-digit operands (for modular
+    /// addition, the width of the modulus), `held_out` problems for exact match.
+    #[serde(alias = "addition")]
+    Arithmetic {
+        #[serde(default)]
+        op: Operation,
+        digits: usize,
+        held_out: usize,
+    },
+    /// The grokking task: addition modulo `modulus` with numbers as single tokens, trained
+    /// full-batch (the batch size is ignored) on `train_fraction` of all pairs.
+    Modular { modulus: u64, train_fraction: f64 },
     /// A text file, tokenised by characters or with GPT-2's BPE (`vocab` = folder with
     /// vocab.json + merges.txt); the last `val_fraction` is validation data.
     Text { path: PathBuf, tokenizer: TokenizerKind, vocab: Option<PathBuf>, val_fraction: f64 },
@@ -74,7 +85,7 @@ impl Default for TrainConfig {
     /// The default run: 4-digit addition (answer in natural order) with a 2-layer, 128-wide GPT.
     fn default() -> Self {
         Self {
-            data: DataConfig::Addition { digits: 4, held_out: 500 },
+            data: DataConfig::Arithmetic { op: Operation::Add, digits: 4, held_out: 500 },
             n_layer: 2,
             n_head: 4,
             n_embd: 128,

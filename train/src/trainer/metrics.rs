@@ -4,6 +4,7 @@ use crate::error::{Result, TrainError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
+use tensor::Tensor;
 
 /// Perplexity `exp(L)` of a mean cross-entropy `L` (in nats): the effective number of equally likely
 /// next tokens.
@@ -19,7 +20,31 @@ pub fn exact_match<T: PartialEq>(predicted: &[T], reference: &[T]) -> f64 {
     predicted.iter().zip(reference).filter(|(p, r)| p == r).count() as f64 / reference.len() as f64
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Levenshtein distance: the fewest insertions, deletions and substitutions turning `a` into `b`.
+pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(x != y);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Fraction of positions with a target (`≠ ignore`) where the arg-max of `logits (…, V)` is the
+/// target: teacher-forced per-token accuracy.
+pub fn token_accuracy(logits: &Tensor, targets: &Tensor, ignore: i64) -> Result<f64> {
+    let predicted = logits.argmax(-1, false)?.to_vec::<i64>()?;
+    let targets = targets.to_vec::<i64>()?;
+    let scored: Vec<bool> = predicted.iter().zip(&targets).filter(|(_, &t)| t != ignore).map(|(p, t)| p == t).collect();
+    Ok(if scored.is_empty() { 0.0 } else { scored.iter().filter(|&&c| c).count() as f64 / scored.len() as f64 })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRecord {
     pub step: u64,
     pub train_loss: f64,
@@ -30,6 +55,20 @@ pub struct MetricsRecord {
     pub val_perplexity: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exact_match: Option<f64>,
+    /// Teacher-forced accuracy of each answer token (arithmetic tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_accuracy: Option<f64>,
+    /// Mean Levenshtein distance between generated and true answers, in tokens (arithmetic tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_distance: Option<f64>,
+    /// Accuracy on all training / validation pairs (the grokking task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_acc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_acc: Option<f64>,
+    /// `‖θ‖₂` over all parameters, at evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_norm: Option<f64>,
     pub tokens_per_s: f64,
     pub elapsed_s: f64,
 }
@@ -68,5 +107,24 @@ mod tests {
     fn perplexity_and_exact_match() {
         assert!((perplexity(2f64.ln()) - 2.0).abs() < 1e-12);
         assert_eq!(exact_match(&["12", "34", "56"], &["12", "35", "56"]), 2.0 / 3.0);
+    }
+
+    #[test]
+    fn edit_distance_by_hand() {
+        let d = |a: &str, b: &str| edit_distance(&a.chars().collect::<Vec<_>>(), &b.chars().collect::<Vec<_>>());
+        assert_eq!(d("kitten", "sitting"), 3);
+        assert_eq!(d("00702", "00702"), 0);
+        assert_eq!(d("00702", "00712"), 1);
+        assert_eq!(d("", "123"), 3);
+        assert_eq!(d("1234", ""), 4);
+        assert_eq!(d("1234", "2341"), 2);
+    }
+
+    #[test]
+    fn token_accuracy_skips_ignored_positions() {
+        // Rows: argmax 2, 0, 1; targets 2, ignored, 0 → one right out of two scored.
+        let logits = Tensor::from_vec(vec![0.0f32, 1.0, 3.0, 5.0, 1.0, 0.0, 0.0, 2.0, 1.0], &[1, 3, 3]).unwrap();
+        let targets = Tensor::from_vec(vec![2i64, -100, 0], &[1, 3]).unwrap();
+        assert_eq!(token_accuracy(&logits, &targets, -100).unwrap(), 0.5);
     }
 }

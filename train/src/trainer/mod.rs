@@ -7,12 +7,12 @@ mod metrics;
 
 pub use checkpoint::{latest, TrainerState};
 pub use config::{DataConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
-pub use metrics::{exact_match, perplexity, MetricsRecord};
+pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
 
-use crate::data::{step_rng, AdditionTask, Batch, TextData, STREAM_DROPOUT};
+use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, NO_TARGET, STREAM_DROPOUT};
 use crate::error::{Result, TrainError};
 use crate::optim::{clip_grad_norm, AdaGrad, Adam, AdamW, Optimizer, Sgd};
-use crate::tokenizer::{CharTokenizer, Gpt2Tokenizer, Tokenizer};
+use crate::tokenizer::{CharTokenizer, Gpt2Tokenizer, NumberTokenizer, Tokenizer};
 use autograd::no_grad;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::generate::{generate, Sampling};
@@ -29,8 +29,22 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 const LOGS_PER_EVAL: u64 = 10;
 
 enum Data {
-    Addition(AdditionTask),
+    Arithmetic(ArithmeticTask),
+    Modular(ModularTask),
     Text(TextData),
+}
+
+/// What one evaluation measured: validation loss always; the task's metrics where it has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Evaluation {
+    pub val_loss: f64,
+    /// Whole answers generated greedily that equal the truth (arithmetic), or `val_acc` (grokking).
+    pub exact_match: Option<f64>,
+    pub token_accuracy: Option<f64>,
+    pub edit_distance: Option<f64>,
+    pub train_acc: Option<f64>,
+    pub val_acc: Option<f64>,
+    pub weight_norm: f64,
 }
 
 /// What a run ended with.
@@ -125,7 +139,8 @@ impl Trainer {
 
     fn batch(&self, step: u64, micro: u64) -> Result<Batch> {
         match &self.data {
-            Data::Addition(task) => task.batch(self.cfg.seed, step, micro, self.cfg.batch_size),
+            Data::Arithmetic(task) => task.batch(self.cfg.seed, step, micro, self.cfg.batch_size),
+            Data::Modular(task) => task.train_batch(),
             Data::Text(text) => text.batch(self.cfg.seed, step, micro, self.cfg.batch_size, self.cfg.block_size, false),
         }
     }
@@ -162,17 +177,46 @@ impl Trainer {
         Ok((loss, lr))
     }
 
-    /// Validation loss, and exact match on the held-out problems for the addition task.
-    pub fn evaluate(&self) -> Result<(f64, Option<f64>)> {
+    /// Validation loss and the task's metrics: for arithmetic, teacher-forced per-token accuracy and,
+    /// from greedy generation, exact match and token edit distance on the held-out problems; for the
+    /// grokking task, accuracy on all training and all validation pairs.
+    pub fn evaluate(&self) -> Result<Evaluation> {
+        let weight_norm = self.weight_norm()?;
         no_grad(|| match &self.data {
-            Data::Addition(task) => {
+            Data::Arithmetic(task) => {
                 let held = task.held_out_batch()?;
-                let loss =
-                    self.model.loss(&self.model.forward(&held.ids, None)?, &held.targets)?.value().to_scalar()?;
+                let logits = self.model.forward(&held.ids, None)?;
+                let val_loss = self.model.loss(&logits, &held.targets)?.value().to_scalar()?;
+                let token_accuracy = token_accuracy(&logits.value(), &held.targets, NO_TARGET)?;
                 let (answers, _) = self.solve(task, &held.ids)?;
-                let reference: Vec<String> =
-                    task.held_out.iter().map(|&(a, b)| format!("{:0w$}", a + b, w = task.digits + 1)).collect();
-                Ok((loss, Some(exact_match(&answers, &reference))))
+                let truth: Vec<String> = task.held_out.iter().map(|&(a, b)| task.answer(a, b)).collect();
+                let chars = |s: &String| s.chars().collect::<Vec<_>>();
+                let distance = answers.iter().zip(&truth).map(|(a, t)| edit_distance(&chars(a), &chars(t)) as f64);
+                Ok(Evaluation {
+                    val_loss,
+                    exact_match: Some(exact_match(&answers, &truth)),
+                    token_accuracy: Some(token_accuracy),
+                    edit_distance: Some(distance.sum::<f64>() / truth.len().max(1) as f64),
+                    weight_norm,
+                    ..Evaluation::default()
+                })
+            }
+            Data::Modular(task) => {
+                let scored = |b: Batch| -> Result<(f64, f64)> {
+                    let logits = self.model.forward(&b.ids, None)?;
+                    let loss = self.model.loss(&logits, &b.targets)?.value().to_scalar()?;
+                    Ok((loss, token_accuracy(&logits.value(), &b.targets, NO_TARGET)?))
+                };
+                let (_, train_acc) = scored(task.train_batch()?)?;
+                let (val_loss, val_acc) = scored(task.val_batch()?)?;
+                Ok(Evaluation {
+                    val_loss,
+                    exact_match: Some(val_acc),
+                    train_acc: Some(train_acc),
+                    val_acc: Some(val_acc),
+                    weight_norm,
+                    ..Evaluation::default()
+                })
             }
             Data::Text(text) => {
                 let mut total = 0.0;
@@ -180,16 +224,26 @@ impl Trainer {
                     let b = text.batch(self.cfg.seed, 0, k as u64, self.cfg.batch_size, self.cfg.block_size, true)?;
                     total += self.model.loss(&self.model.forward(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
                 }
-                Ok((total / self.cfg.eval_batches as f64, None))
+                Ok(Evaluation { val_loss: total / self.cfg.eval_batches as f64, weight_norm, ..Evaluation::default() })
             }
         })
     }
 
+    /// `‖θ‖₂ = sqrt(Σ θᵢ²)` over every parameter.
+    pub fn weight_norm(&self) -> Result<f64> {
+        let mut sum = 0.0;
+        for (_, p) in self.model.params.iter() {
+            let v = p.value();
+            sum += v.mul(&v)?.sum_all()?.to_scalar()?;
+        }
+        Ok(sum.sqrt())
+    }
+
     /// The model's greedy answers to addition problems (`ids` hold whole problems; the prompt is
     /// everything up to `=`). Returns the answers and the prompts as text.
-    fn solve(&self, task: &AdditionTask, ids: &Tensor) -> Result<(Vec<String>, Vec<String>)> {
+    fn solve(&self, task: &ArithmeticTask, ids: &Tensor) -> Result<(Vec<String>, Vec<String>)> {
         let prompt = ids.narrow(1, 0, task.answer_start())?;
-        let out = generate(&self.model, &prompt, task.digits + 1, Sampling::Greedy, &mut tensor::rng(0))?;
+        let out = generate(&self.model, &prompt, task.answer_width(), Sampling::Greedy, &mut tensor::rng(0))?;
         let width = out.shape()[1];
         let rows: Vec<Vec<u32>> =
             out.to_vec::<i64>()?.chunks(width).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
@@ -205,7 +259,7 @@ impl Trainer {
     /// A few held-out problems with the model's answers, or a text sample.
     pub fn showcase(&self) -> Result<Vec<String>> {
         no_grad(|| match &self.data {
-            Data::Addition(task) => {
+            Data::Arithmetic(task) => {
                 let held = task.held_out_batch()?.ids.narrow(0, 0, 6.min(task.held_out.len()))?;
                 let (answers, prompts) = self.solve(task, &held)?;
                 Ok(prompts
@@ -213,10 +267,22 @@ impl Trainer {
                     .zip(&answers)
                     .zip(&task.held_out)
                     .map(|((p, a), &(x, y))| {
-                        format!(
-                            "{p}{a}  {}",
-                            if *a == format!("{:0w$}", x + y, w = task.digits + 1) { "✓" } else { "✗ (wrong)" }
-                        )
+                        format!("{p}{a}  {}", if *a == task.answer(x, y) { "✓" } else { "✗ (wrong)" })
+                    })
+                    .collect())
+            }
+            Data::Modular(task) => {
+                let val = task.val_batch()?;
+                let n = 6.min(task.val.len());
+                let predicted = self.model.forward(&val.ids.narrow(0, 0, n)?, None)?.value().argmax(-1, false)?;
+                let predicted = predicted.to_vec::<i64>()?;
+                Ok(task.val[..n]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(a, b))| {
+                        let (guess, truth) = (predicted[3 * i + 2], ((a + b) % task.modulus) as i64);
+                        let verdict = if guess == truth { "✓" } else { "✗ (wrong)" };
+                        format!("{a} + {b} mod {} = {guess}  {verdict}", task.modulus)
                     })
                     .collect())
             }
@@ -252,7 +318,7 @@ impl Trainer {
         let end = until.unwrap_or(self.cfg.steps).min(self.cfg.steps);
         let started = Instant::now();
         let bar = self.progress_bar(end);
-        let tokens_per_step = (self.cfg.batch_size * self.cfg.grad_accum * self.tokens_per_row()) as f64;
+        let tokens_per_step = self.tokens_per_step() as f64;
         let log_every = (self.cfg.eval_interval / LOGS_PER_EVAL).max(1);
         let (mut losses, mut last_eval, mut stopped_early) = (Vec::new(), (None, None), false);
         let mut window_start = Instant::now();
@@ -269,18 +335,20 @@ impl Trainer {
                     step,
                     train_loss,
                     lr,
-                    val_loss: None,
-                    val_perplexity: None,
-                    exact_match: None,
                     tokens_per_s,
                     elapsed_s: started.elapsed().as_secs_f64(),
+                    ..MetricsRecord::default()
                 };
                 if is_eval {
-                    let (val, em) = self.evaluate()?;
-                    (record.val_loss, record.val_perplexity, record.exact_match) =
-                        (Some(val), Some(perplexity(val)), em);
-                    last_eval = (Some(val), em);
-                    stopped_early = self.note_validation(val);
+                    let e = self.evaluate()?;
+                    record.val_loss = Some(e.val_loss);
+                    record.val_perplexity = Some(perplexity(e.val_loss));
+                    (record.exact_match, record.token_accuracy, record.edit_distance) =
+                        (e.exact_match, e.token_accuracy, e.edit_distance);
+                    (record.train_acc, record.val_acc, record.weight_norm) =
+                        (e.train_acc, e.val_acc, Some(e.weight_norm));
+                    last_eval = (Some(e.val_loss), e.exact_match);
+                    stopped_early = self.note_validation(e.val_loss);
                 }
                 metrics::append(&self.run_dir.join(METRICS_FILE), &record)?;
                 bar.set_message(format!(
@@ -342,7 +410,10 @@ impl Trainer {
 
     fn run_title(&self) -> String {
         let what = match &self.cfg.data {
-            DataConfig::Addition { digits, .. } => format!("{digits}-digit addition"),
+            DataConfig::Arithmetic { op, digits, .. } => crate::data::task_name(*op, *digits),
+            DataConfig::Modular { modulus, train_fraction } => {
+                format!("addition mod {modulus}, {:.0}% of pairs", 100.0 * train_fraction)
+            }
             DataConfig::Text { path, .. } => path.file_name().unwrap_or_default().to_string_lossy().to_string(),
         };
         format!(
@@ -353,8 +424,13 @@ impl Trainer {
         )
     }
 
-    fn tokens_per_row(&self) -> usize {
-        context(&self.cfg, &self.data)
+    /// Tokens the model reads per optimisation step (the grokking task is full-batch).
+    pub fn tokens_per_step(&self) -> usize {
+        let rows = match &self.data {
+            Data::Modular(task) => task.train.len(),
+            _ => self.cfg.batch_size * self.cfg.grad_accum,
+        };
+        rows * context(&self.cfg, &self.data)
     }
 
     fn progress_bar(&self, end: u64) -> ProgressBar {
@@ -394,7 +470,8 @@ fn validate(cfg: &TrainConfig) -> Result<()> {
 /// Tokens per training row.
 fn context(cfg: &TrainConfig, data: &Data) -> usize {
     match data {
-        Data::Addition(task) => task.len() - 1,
+        Data::Arithmetic(task) => task.len() - 1,
+        Data::Modular(_) => 3,
         Data::Text(_) => cfg.block_size,
     }
 }
@@ -423,13 +500,19 @@ fn make_optimizer(o: &OptimizerConfig) -> Box<dyn Optimizer> {
 /// The data, its tokenizer, and the tokenizer's description for `tokenizer.json`.
 fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, String)> {
     match &cfg.data {
-        DataConfig::Addition { digits, held_out } => {
+        DataConfig::Arithmetic { op, digits, held_out } => {
             if !(1..=9).contains(digits) {
-                return Err(TrainError::Invalid(format!("addition digits must be 1..=9, got {digits}")));
+                return Err(TrainError::Invalid(format!("arithmetic digits must be 1..=9, got {digits}")));
             }
-            let tok = AdditionTask::tokenizer();
+            let tok = ArithmeticTask::tokenizer(*op);
             let json = serde_json::json!({"kind": "char", "chars": tok.chars().iter().collect::<String>()}).to_string();
-            Ok((Data::Addition(AdditionTask::new(*digits, *held_out, cfg.seed)), Box::new(tok), json))
+            Ok((Data::Arithmetic(ArithmeticTask::new(*op, *digits, *held_out, cfg.seed)?), Box::new(tok), json))
+        }
+        DataConfig::Modular { modulus, train_fraction } => {
+            let task = ModularTask::new(*modulus, *train_fraction, cfg.seed)?;
+            let json = serde_json::json!({"kind": "numbers", "count": modulus}).to_string();
+            let tok = task.tokenizer();
+            Ok((Data::Modular(task), Box::new(tok), json))
         }
         DataConfig::Text { path, tokenizer, vocab, val_fraction } => match tokenizer {
             TokenizerKind::Char => {
@@ -457,12 +540,14 @@ pub fn load_tokenizer(dir: &Path) -> Result<Box<dyn Tokenizer>> {
     let path = dir.join(TOKENIZER_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::format(&path, e.to_string()))?;
+    let count = v["count"].as_u64().and_then(|c| u32::try_from(c).ok());
     match (v["kind"].as_str(), v["chars"].as_str(), v["vocab"].as_str()) {
+        (Some("numbers"), _, _) if count.is_some() => Ok(Box::new(NumberTokenizer::new(count.unwrap_or_default()))),
         (Some("char"), Some(chars), _) => Ok(Box::new(CharTokenizer::from_chars(chars.chars().collect()))),
         (Some("gpt2"), _, Some(vocab)) => Ok(Box::new(Gpt2Tokenizer::load(Path::new(vocab))?)),
         _ => Err(TrainError::format(
             &path,
-            "expected {\"kind\": \"char\", \"chars\": …} or {\"kind\": \"gpt2\", \"vocab\": …}",
+            "expected {\"kind\": \"char\", \"chars\": …}, {\"kind\": \"gpt2\", \"vocab\": …} or {\"kind\": \"numbers\", \"count\": …}",
         )),
     }
 }
