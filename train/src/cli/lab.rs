@@ -35,7 +35,7 @@ pub struct ScalingArgs {
     /// Seeds per task and size [default: 3].
     #[arg(long)]
     pub seeds: Option<u64>,
-    /// Training steps of every run [default: 1200].
+    /// Training steps of every run [default: 2000].
     #[arg(long)]
     pub steps: Option<u64>,
     /// Evaluations per run: the training budgets [default: 8].

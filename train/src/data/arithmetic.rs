@@ -88,6 +88,15 @@ pub fn parse_task(name: &str) -> Result<(Operation, usize)> {
     }
 }
 
+/// The task in words: "4-digit addition", "2-digit multiplication", "addition modulo 97".
+pub fn describe_task(op: Operation, digits: usize) -> String {
+    match op {
+        Operation::Add => format!("{digits}-digit addition"),
+        Operation::Mul => format!("{digits}-digit multiplication"),
+        Operation::ModAdd(p) => format!("addition modulo {p}"),
+    }
+}
+
 /// The name [`parse_task`] reads back.
 pub fn task_name(op: Operation, digits: usize) -> String {
     match op {
@@ -244,6 +253,8 @@ mod tests {
             let (op, digits) = parse_task(name).unwrap();
             assert_eq!(task_name(op, digits), name);
         }
+        assert_eq!(describe_task(Operation::Add, 4), "4-digit addition");
+        assert_eq!(describe_task(Operation::ModAdd(97), 2), "addition modulo 97");
         assert_eq!(parse_task("mod97").unwrap(), (Operation::ModAdd(97), 2));
         assert_eq!(parse_task("mod10").unwrap(), (Operation::ModAdd(10), 1));
         assert_eq!(parse_task("mod113").unwrap(), (Operation::ModAdd(113), 3));

@@ -6,7 +6,7 @@ mod arithmetic;
 mod modular;
 mod text;
 
-pub use arithmetic::{parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
+pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
 pub use modular::ModularTask;
 pub use text::TextData;
 

@@ -71,6 +71,15 @@ fn draw_mirage(path: &Path, points: &[SweepPoint], final_step: u64) -> DrawResul
             )?;
             let means = mean_by_params(task_points, *metric);
             chart.draw_series(LineSeries::new(means.iter().map(|m| (m.0, m.1)), color.stroke_width(2)))?;
+            if col == 0 {
+                // What exact match would be with each of the L answer tokens right independently.
+                let predicted = mean_by_params(task_points, |p| p.token_accuracy.powi(p.answer_len as i32));
+                chart
+                    .draw_series(DashedLineSeries::new(predicted, 5, 4, BLACK.mix(0.6).into()))?
+                    .label("per-token accuracy^L")
+                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK.mix(0.6)));
+                chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).draw()?;
+            }
         }
     }
     root.present()?;
@@ -157,7 +166,7 @@ fn loss_chart<'a, 'b>(
         .x_desc(x_desc)
         .y_desc("validation loss")
         .x_label_formatter(&|x| format!("{x:.0e}"))
-        .y_label_formatter(&|y| format!("{y:.2}"))
+        .y_label_formatter(&|y| if *y >= 0.01 { format!("{y:.2}") } else { format!("{y:.0e}") })
         .draw()?;
     Ok(chart)
 }
@@ -195,16 +204,19 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
     chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).border_style(BLACK).draw()?;
 
     let losses: [Curve; 2] = [("train", BLUE, |r| Some(r.train_loss)), ("validation", RED, |r| r.val_loss)];
-    let all_losses = losses.iter().flat_map(|(_, _, f)| line(*f)).map(|p| p.1.max(1e-7));
+    // Losses reach exactly 0 in f32; show them at the floor of the axis.
+    let floor = 1e-7;
+    let loss_range = log_range(losses.iter().flat_map(|(_, _, f)| line(*f)).map(|p| p.1.max(floor)));
     let mut chart = ChartBuilder::on(&panels[1])
         .margin(10)
         .caption("loss", ("sans-serif", 15))
         .x_label_area_size(35)
         .y_label_area_size(55)
-        .build_cartesian_2d(steps.clone().log_scale(), log_range(all_losses).log_scale())?;
+        .build_cartesian_2d(steps.clone().log_scale(), loss_range.clone().log_scale())?;
     chart.configure_mesh().x_desc("step (log scale)").y_label_formatter(&|y| format!("{y:.0e}")).draw()?;
     for (name, color, f) in losses {
-        let points: Vec<(f64, f64)> = line(f).into_iter().map(|(x, y)| (x, y.max(1e-7))).collect();
+        let points: Vec<(f64, f64)> =
+            line(f).into_iter().map(|(x, y)| (x, y.clamp(loss_range.start, loss_range.end))).collect();
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(name)

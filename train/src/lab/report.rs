@@ -42,7 +42,7 @@ pub fn write_csv(path: &Path, points: &[SweepPoint]) -> Result<()> {
 fn fit_text(fit: Option<PowerLaw>, x: &str) -> String {
     match fit {
         Some(f) => format!(
-            "L ≈ {:.3} · {x}^({:.3} ± {:.3}), R² = {:.2} ({} points)",
+            "L ≈ {:.3e} · {x}^({:.3} ± {:.3}), R² = {:.2} ({} points)",
             f.coefficient, f.exponent, f.exponent_stderr, f.r_squared, f.points
         ),
         None => "too few points to fit".into(),
@@ -121,6 +121,13 @@ pub fn write_report(path: &Path, cfg: &SweepConfig, points: &[SweepPoint]) -> Re
             share_text(largest_step_share(&exact)),
             share_text(largest_step_share(&token)),
             share_text(largest_step_share(&edit))
+        );
+        let predicted = mean_by_params(&finals, |p| p.token_accuracy.powi(answer_len as i32));
+        let gap = exact.iter().zip(&predicted).map(|(e, p)| (e.1 - p.1).abs()).sum::<f64>() / exact.len().max(1) as f64;
+        let _ = writeln!(
+            w,
+            "Exact match against per-token accuracy^L: mean absolute difference {gap:.3} over the sizes (how much \
+             of the exact-match curve the per-token curve already explains).\n"
         );
         let loss_by_params = PowerLaw::fit(&mean_by_params(&finals, |p| p.val_loss));
         let frontier = lower_frontier(&task_points.iter().map(|p| (p.flops, p.val_loss)).collect::<Vec<_>>());

@@ -83,7 +83,7 @@ impl Default for SweepConfig {
                 .map(|s| s.parse().expect("valid sizes"))
                 .collect(),
             seeds: 3,
-            steps: 1200,
+            steps: 2000,
             evals: 8,
             batch_size: 64,
             lr: 3e-3,

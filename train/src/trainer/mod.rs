@@ -410,7 +410,7 @@ impl Trainer {
 
     fn run_title(&self) -> String {
         let what = match &self.cfg.data {
-            DataConfig::Arithmetic { op, digits, .. } => crate::data::task_name(*op, *digits),
+            DataConfig::Arithmetic { op, digits, .. } => crate::data::describe_task(*op, *digits),
             DataConfig::Modular { modulus, train_fraction } => {
                 format!("addition mod {modulus}, {:.0}% of pairs", 100.0 * train_fraction)
             }
