@@ -8,6 +8,7 @@ pub mod lab;
 pub mod npy;
 pub mod optim;
 pub mod plot;
+pub mod scores;
 pub mod tokenizer;
 pub mod trainer;
 

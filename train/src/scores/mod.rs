@@ -1,0 +1,37 @@
+//! Scores of generated text against references (F15): corpus BLEU-4 with the brevity penalty, and
+//! ROUGE-1/2/L. Both work on token sequences; [`rouge_tokenize`] splits text the way the
+//! rouge-score package does.
+
+mod bleu;
+mod rouge;
+
+pub use bleu::{corpus_bleu, Bleu, Smoothing};
+pub use rouge::{rouge_l, rouge_n, rouge_tokenize, Prf};
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// How often each n-gram (window of `n` tokens) occurs in `tokens`.
+pub fn ngram_counts<T: Eq + Hash>(tokens: &[T], n: usize) -> HashMap<&[T], usize> {
+    let mut counts = HashMap::new();
+    if n > 0 {
+        for gram in tokens.windows(n) {
+            *counts.entry(gram).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_ngrams_by_hand() {
+        let t = ["a", "b", "a", "b", "a"];
+        let bigrams = ngram_counts(&t, 2);
+        assert_eq!(bigrams[&["a", "b"][..]], 2);
+        assert_eq!(bigrams[&["b", "a"][..]], 2);
+        assert!(ngram_counts(&t, 6).is_empty());
+    }
+}
