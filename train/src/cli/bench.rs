@@ -68,13 +68,18 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
         let (x, y) = (tokens.narrow(1, 0, time)?.contiguous(), tokens.narrow(1, 1, time)?.contiguous());
         let started = Instant::now();
         model.params.zero_grad();
-        let loss = model.loss(&model.forward(&x, None)?, &y)?;
-        loss.backward()?;
+        // The graph (it holds the activations and shares the weights) is freed at the end of this
+        // block, before the weights are updated in place, as in the trainer.
+        let loss = {
+            let loss = model.loss(&model.forward(&x, None)?, &y)?;
+            loss.backward()?;
+            loss.value().to_scalar()?
+        };
         opt.step(&model.params, 3e-4)?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         if step > 0 {
             times.push(ms);
-            writeln!(out, "step {step:>3}: {ms:8.1} ms  loss {:.4}", loss.value().to_scalar()?).map_err(io)?;
+            writeln!(out, "step {step:>3}: {ms:8.1} ms  loss {loss:.4}").map_err(io)?;
         }
     }
     times.sort_by(f64::total_cmp);

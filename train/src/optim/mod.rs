@@ -68,7 +68,8 @@ impl Slots {
     /// The slots of `param`, zero-initialised like `like` on first use.
     pub(crate) fn get(&mut self, param: &str, like: &Tensor) -> &mut Vec<Tensor> {
         let n = self.names.len();
-        self.by_param.entry(param.to_string()).or_insert_with(|| vec![like.zeros_like(); n])
+        // One buffer per slot (`vec![t; n]` would share one storage, copied on the first write).
+        self.by_param.entry(param.to_string()).or_insert_with(|| (0..n).map(|_| like.zeros_like()).collect())
     }
 
     pub(crate) fn export(&self) -> Vec<(String, Tensor)> {
