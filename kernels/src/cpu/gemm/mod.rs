@@ -165,15 +165,18 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
             pack::pack_b(&mut packed_b[..panels * nr * kc], b, pc, kc, jc, nc, nr, threads > 1);
             let accumulate = accumulate || pc > 0;
             let packed_b = &packed_b;
-            let work = |(block, chunk): ((usize, usize), usize)| {
+            // One packing buffer per worker, reused across its row blocks (packing overwrites it all).
+            let new_buffer = || vec![T::ZERO; round_up(mc_max.min(m), mr) * kc];
+            let work = |packed_a: &mut Vec<T>, (block, chunk): ((usize, usize), usize)| {
                 let (ic, mc) = block;
                 let first_panel = chunk * panels_per_chunk;
                 let last_panel = (first_panel + panels_per_chunk).min(panels);
                 if first_panel >= last_panel {
                     return;
                 }
-                let mut packed_a = vec![T::ZERO; round_up(mc, mr) * kc];
-                pack::pack_a(&mut packed_a, a, ic, mc, pc, kc, mr);
+                packed_a.resize(round_up(mc, mr) * kc, T::ZERO);
+                let packed_a = &mut packed_a[..round_up(mc, mr) * kc];
+                pack::pack_a(packed_a, a, ic, mc, pc, kc, mr);
                 for panel in first_panel..last_panel {
                     let jr = panel * nr;
                     let pb = packed_b[panel * nr * kc..].as_ptr();
@@ -186,9 +189,10 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
             };
             let items: Vec<_> = row_blocks.iter().flat_map(|&blk| (0..col_chunks).map(move |ch| (blk, ch))).collect();
             if threads > 1 {
-                items.into_par_iter().for_each(work);
+                items.into_par_iter().for_each_init(new_buffer, work);
             } else {
-                items.into_iter().for_each(work);
+                let mut buffer = new_buffer();
+                items.into_iter().for_each(|item| work(&mut buffer, item));
             }
         }
     }

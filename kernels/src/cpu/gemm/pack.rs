@@ -14,11 +14,19 @@ pub fn pack_a<T: Float>(buf: &mut [T], a: MatRef<T>, ic: usize, mc: usize, pc: u
         if rows < mr {
             panel.fill(T::ZERO);
         }
-        // Walk each source row along k (its elements are `col_stride` apart, 1 for row-major A).
-        for i in 0..rows {
-            let start = a.offset + (row0 + i) * a.row_stride + pc * a.col_stride;
+        if a.row_stride == 1 {
+            // Transposed A (a column-major view): the `rows` values of each k are contiguous.
             for kk in 0..kc {
-                panel[kk * mr + i] = a.data[start + kk * a.col_stride];
+                let start = a.offset + row0 + (pc + kk) * a.col_stride;
+                panel[kk * mr..kk * mr + rows].copy_from_slice(&a.data[start..start + rows]);
+            }
+        } else {
+            // Walk each source row along k (its elements are `col_stride` apart, 1 for row-major A).
+            for i in 0..rows {
+                let start = a.offset + (row0 + i) * a.row_stride + pc * a.col_stride;
+                for kk in 0..kc {
+                    panel[kk * mr + i] = a.data[start + kk * a.col_stride];
+                }
             }
         }
     }
