@@ -98,6 +98,7 @@ fn matmul_and_nn_cases() -> Vec<Case> {
         case("matmul_transposed_operands", vec![randn(&[4, 3], 76), randn(&[2, 4], 77)], |v| {
             v[0].t()?.matmul(&v[1].t()?)
         }),
+        case("matmul_tied_head", vec![randn(&[2, 3, 4], 180), randn(&[5, 4], 181)], |v| v[0].matmul(&v[1].t()?)),
         case("matmul_vector", vec![randn(&[4], 78), randn(&[4, 3], 79)], |v| v[0].matmul(&v[1])),
         case("softmax_last", vec![randn(&[3, 5], 80)], |v| v[0].softmax(-1)),
         case("softmax_dim0", vec![randn(&[3, 5], 81)], |v| v[0].softmax(0)),

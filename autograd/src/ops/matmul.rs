@@ -1,7 +1,7 @@
 //! Matrix multiplication and its derivative.
 
 use crate::Var;
-use tensor::Result;
+use tensor::{Result, Tensor};
 
 impl Var {
     /// `C = A·B` (batched, broadcast batch dims; 1-D operands as vectors).
@@ -19,11 +19,25 @@ impl Var {
         let c = a.matmul(&b)?;
         Ok(Var::from_op("matmul", c, &[self, rhs], move |g| {
             let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
-            let db = if b.rank() == 2 && a.rank() > 2 {
+            let db = if b.rank() == 2 {
                 // B was shared by every matrix of the batch: sum over the batch inside one GEMM,
                 // dB = Σ_batch Aᵀ·dC = A'ᵀ·dC' with the batch folded into the rows.
                 let (k, n) = (b.shape()[0], b.shape()[1]);
-                a.reshape(&[a.elem_count() / k, k])?.t()?.matmul(&g.reshape(&[g.elem_count() / n, n])?)?
+                let fold = |t: &Tensor, cols: usize| {
+                    if t.rank() > 2 {
+                        t.reshape(&[t.elem_count() / cols, cols])
+                    } else {
+                        Ok(t.clone())
+                    }
+                };
+                let (a, g) = (fold(&a, k)?, fold(g, n)?);
+                if b.t()?.is_contiguous() {
+                    // B is a transposed view (x·Wᵀ, a tied LM head): compute dBᵀ = dC'ᵀ·A' in W's
+                    // own layout, so the transpose's backward hands W a dense gradient.
+                    g.t()?.matmul(&a)?.t()?
+                } else {
+                    a.t()?.matmul(&g)?
+                }
             } else {
                 a.t()?.matmul(g)?.sum_to_shape(b.shape())?
             };

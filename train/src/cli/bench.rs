@@ -62,6 +62,8 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     )
     .map_err(io)?;
     let mut times = Vec::with_capacity(steps);
+    // Milliseconds of each phase: forward + loss, backward (and freeing the graph), optimizer.
+    let mut phases: [Vec<f64>; 3] = Default::default();
     for step in 0..=steps {
         let ids: Vec<i64> = (0..batch * (time + 1)).map(|_| rng.random_range(0..cfg.vocab_size as i64)).collect();
         let tokens = Tensor::from_vec(ids, &[batch, time + 1])?;
@@ -70,24 +72,41 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
         model.params.zero_grad();
         // The graph (it holds the activations and shares the weights) is freed at the end of this
         // block, before the weights are updated in place, as in the trainer.
-        let loss = {
+        let (loss, forward_done) = {
             let loss = model.loss(&model.forward(&x, None)?, &y)?;
+            let forward_done = Instant::now();
             loss.backward()?;
-            loss.value().to_scalar()?
+            (loss.value().to_scalar()?, forward_done)
         };
+        let backward_done = Instant::now();
         opt.step(&model.params, 3e-4)?;
-        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let done = Instant::now();
+        let ms = (done - started).as_secs_f64() * 1e3;
         if step > 0 {
+            let marks = [started, forward_done, backward_done, done];
+            for (phase, w) in phases.iter_mut().zip(marks.windows(2)) {
+                phase.push((w[1] - w[0]).as_secs_f64() * 1e3);
+            }
             times.push(ms);
             writeln!(out, "step {step:>3}: {ms:8.1} ms  loss {loss:.4}").map_err(io)?;
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = if times.is_empty() { f64::NAN } else { times[times.len() / 2] };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            (v[v.len() / 2] * 10.0).round() / 10.0
+        }
+    };
+    let [forward, backward, optimizer] = phases.map(median);
+    writeln!(out, "median ms: forward {forward}, backward {backward}, optimizer {optimizer}").map_err(io)?;
+    let steps_timed = times.len();
+    let median = median(times);
     let json = serde_json::json!({
         "preset": preset.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
-        "steps": times.len(),
-        "ms_per_step_median": (median * 10.0).round() / 10.0,
+        "steps": steps_timed,
+        "ms_per_step_median": median,
         "tokens_per_s": ((batch * time) as f64 / (median / 1e3)).round(),
     });
     writeln!(out, "{json}").map_err(io)
