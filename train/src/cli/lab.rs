@@ -41,8 +41,10 @@ pub struct ScalingArgs {
     /// Evaluations per run: the training budgets [default: 8].
     #[arg(long)]
     pub evals: Option<u64>,
+    /// Problems per training step [default: 64].
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// AdamW learning rate, constant after 50 warm-up steps [default: 3e-3].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Held-out problems per task [default: 400].
@@ -67,21 +69,28 @@ pub struct GrokkingArgs {
     /// Fraction of all p² pairs used for training [default: 0.4].
     #[arg(long)]
     pub fraction: Option<f64>,
+    /// AdamW weight decay: the strength of the pull towards small weights [default: 1.0].
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// Learning rate, constant [default: 1e-3].
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Transformer blocks [default: 1].
     #[arg(long)]
     pub n_layer: Option<usize>,
+    /// Model width [default: 64].
     #[arg(long)]
     pub n_embd: Option<usize>,
+    /// Attention heads [default: 4].
     #[arg(long)]
     pub n_head: Option<usize>,
     /// Full-batch steps [default: 5000].
     #[arg(long)]
     pub steps: Option<u64>,
+    /// Steps between evaluations of train and validation accuracy [default: 20].
     #[arg(long)]
     pub eval_interval: Option<u64>,
+    /// Seed of the initialisation and of the train/validation split [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
 }
