@@ -171,7 +171,9 @@ fn loss_chart<'a, 'b>(
     Ok(chart)
 }
 
-/// Grokking: accuracies and losses against steps (log scale), and the weight norm.
+/// Grokking: accuracies and losses against steps (log scale), and the weight norm. The noisy curves
+/// are drawn one pixel wide: plotters joins thicker polylines with miters, which throw long spikes
+/// at the sharp reversals of loss spikes.
 pub fn write_grokking_plot(path: &Path, records: &[MetricsRecord], title: &str) -> Result<()> {
     write_png(path, |tmp| draw_grokking(tmp, records, title))
 }
@@ -197,7 +199,7 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
     chart.configure_mesh().x_desc("step (log scale)").draw()?;
     for (name, color, f) in accuracies {
         chart
-            .draw_series(LineSeries::new(line(f), color.stroke_width(2)))?
+            .draw_series(LineSeries::new(line(f), &color))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
@@ -218,7 +220,7 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
         let points: Vec<(f64, f64)> =
             line(f).into_iter().map(|(x, y)| (x, y.clamp(loss_range.start, loss_range.end))).collect();
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .draw_series(LineSeries::new(points, &color))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
