@@ -1,7 +1,8 @@
 //! `model`: layers and models over the autograd engine, reading like the papers.
 //!
-//! - [`nn`]: Linear, Embedding, LayerNorm, Dropout.
+//! - [`nn`]: Linear, Embedding, LayerNorm, Dropout, LSTM, sinusoidal positions.
 //! - [`gpt2`]: GPT-2 with a KV cache, loading and saving HF-format checkpoints.
+//! - [`lstm`]: the LSTM language model (F12).
 //! - [`generate`]: greedy, temperature, top-k and top-p decoding (F14) with the KV cache.
 //! - [`checkpoint`]: `.safetensors` read through a memory map, written atomically.
 
@@ -9,6 +10,7 @@ pub mod checkpoint;
 mod error;
 pub mod generate;
 pub mod gpt2;
+pub mod lstm;
 pub mod nn;
 
 pub use error::{ModelError, Result};

@@ -5,11 +5,15 @@ mod dropout;
 mod embedding;
 mod layer_norm;
 mod linear;
+mod lstm;
+mod positional;
 
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
+pub use lstm::Lstm;
+pub use positional::sinusoidal_positions;
 
 use autograd::Params;
 use tensor::{DType, Tensor};
