@@ -4,8 +4,10 @@
 //! - [`gpt2`]: GPT-2 with a KV cache, loading and saving HF-format checkpoints.
 //! - [`lstm`]: the LSTM language model (F12).
 //! - [`generate`]: greedy, temperature, top-k and top-p decoding (F14) with the KV cache.
+//! - [`beam`]: beam search with a length penalty (F14), for any model.
 //! - [`checkpoint`]: `.safetensors` read through a memory map, written atomically.
 
+pub mod beam;
 pub mod checkpoint;
 mod error;
 pub mod generate;
