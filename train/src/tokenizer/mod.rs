@@ -3,6 +3,7 @@
 //! - [`CharTokenizer`]: one id per character seen in a corpus.
 //! - [`Gpt2Tokenizer`]: GPT-2's byte-level BPE from `vocab.json` + `merges.txt`, ids identical to
 //!   the reference tokenizer.
+//! - [`WordPieceTokenizer`]: BERT's WordPiece from a `vocab.txt`, ids identical to HF's BertTokenizer.
 //! - [`NumberTokenizer`]: whole numbers as single tokens (the grokking task).
 //! - [`train_bpe`]: learns merges from text and writes the same two files.
 
@@ -11,12 +12,14 @@ mod byte_level;
 mod char_level;
 mod gpt2;
 mod numbers;
+mod wordpiece;
 
 pub use bpe_train::train_bpe;
 pub use byte_level::{byte_decoder, bytes_to_unicode, pretokenize};
 pub use char_level::CharTokenizer;
 pub use gpt2::{Gpt2Tokenizer, ENDOFTEXT};
 pub use numbers::NumberTokenizer;
+pub use wordpiece::WordPieceTokenizer;
 
 /// What every tokenizer offers.
 pub trait Tokenizer {
