@@ -3,10 +3,12 @@
 //! resumed run sees exactly the batches an uninterrupted one would.
 
 mod arithmetic;
+mod mlm;
 mod modular;
 mod text;
 
 pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
+pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
 pub use text::TextData;
 
