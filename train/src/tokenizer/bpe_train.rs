@@ -27,18 +27,7 @@ pub fn train_bpe(text: &str, n_merges: usize, dir: &Path) -> Result<Gpt2Tokenize
 
     let mut merges: Vec<(String, String)> = Vec::with_capacity(n_merges);
     for _ in 0..n_merges {
-        let mut pair_counts: HashMap<(u32, u32), usize> = HashMap::new();
-        for (symbols, n) in &words {
-            for w in symbols.windows(2) {
-                *pair_counts.entry((w[0], w[1])).or_default() += n;
-            }
-        }
-        let Some((&pair, &count)) = pair_counts.iter().max_by(|(p1, c1), (p2, c2)| c1.cmp(c2).then(p2.cmp(p1))) else {
-            break;
-        };
-        if count < 2 {
-            break;
-        }
+        let Some(pair) = most_frequent_pair(&words) else { break };
         let new_id = tokens.len() as u32;
         tokens.push(format!("{}{}", tokens[pair.0 as usize], tokens[pair.1 as usize]));
         merges.push((tokens[pair.0 as usize].clone(), tokens[pair.1 as usize].clone()));
@@ -50,6 +39,19 @@ pub fn train_bpe(text: &str, n_merges: usize, dir: &Path) -> Result<Gpt2Tokenize
     write_vocab(dir, &tokens, &merges)?;
     let encoder = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
     Gpt2Tokenizer::from_parts(encoder, &merges)
+}
+
+/// The adjacent pair of symbols that occurs most often in `words` (each weighted by its count;
+/// ties: the pair of lowest ids), if some pair occurs at least twice.
+pub(crate) fn most_frequent_pair(words: &[(Vec<u32>, usize)]) -> Option<(u32, u32)> {
+    let mut pair_counts: HashMap<(u32, u32), usize> = HashMap::new();
+    for (symbols, n) in words {
+        for w in symbols.windows(2) {
+            *pair_counts.entry((w[0], w[1])).or_default() += n;
+        }
+    }
+    let (&pair, &count) = pair_counts.iter().max_by(|(p1, c1), (p2, c2)| c1.cmp(c2).then(p2.cmp(p1)))?;
+    (count >= 2).then_some(pair)
 }
 
 /// Replaces every non-overlapping occurrence of `pair` (left to right) with `new_id`.
