@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: `.safetensors` read through a memory map, written atomically.
 
 pub mod beam;
+pub mod bert;
 pub mod checkpoint;
 mod error;
 pub mod generate;

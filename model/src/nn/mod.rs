@@ -1,6 +1,7 @@
 //! Layers: each owns its parameters (registered by name in a [`autograd::Params`]) and has a
 //! `forward` that reads like the formula in its doc comment.
 
+mod dense;
 mod dropout;
 mod embedding;
 mod layer_norm;
@@ -8,6 +9,7 @@ mod linear;
 mod lstm;
 mod positional;
 
+pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use layer_norm::LayerNorm;

@@ -1,0 +1,82 @@
+//! BERT's hyper-parameters, with the field names of HF transformers' `config.json`.
+
+use crate::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default)]
+    pub hidden_dropout_prob: f64,
+    #[serde(default)]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_init")]
+    pub initializer_range: f64,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub architectures: Vec<String>,
+    /// Class names by id, for classifiers (its length is the number of labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_init() -> f64 {
+    0.02
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_model_type() -> String {
+    "bert".into()
+}
+
+impl BertConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| ModelError::format(path, format!("not a BERT config.json: {e}")))?;
+        if cfg.model_type != "bert" {
+            return Err(ModelError::format(path, format!("model_type is {:?}, expected \"bert\"", cfg.model_type)));
+        }
+        cfg.validate().map_err(|e| ModelError::format(path, e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// Labels of a classifier (2 when the config names none, as HF assumes).
+    pub fn num_labels(&self) -> usize {
+        self.id2label.as_ref().map_or(2, |m| m.len())
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let sizes = [self.vocab_size, self.hidden_size, self.num_hidden_layers, self.num_attention_heads];
+        if sizes.contains(&0) || !self.hidden_size.is_multiple_of(self.num_attention_heads.max(1)) {
+            return Err(ModelError::Config(format!(
+                "bert: sizes must be positive and heads ({}) must divide the width ({})",
+                self.num_attention_heads, self.hidden_size
+            )));
+        }
+        if self.hidden_act != "gelu" {
+            return Err(ModelError::Config(format!(
+                "bert: hidden_act {:?} is not supported (only \"gelu\")",
+                self.hidden_act
+            )));
+        }
+        Ok(())
+    }
+}

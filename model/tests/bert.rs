@@ -1,0 +1,82 @@
+//! BERT against PyTorch + HF transformers (fixtures/make_bert_fixtures.py): masked-LM and
+//! classification logits, losses and every parameter gradient on a padded batch with token types.
+
+use model::bert::{BertForMaskedLM, BertForSequenceClassification};
+use model::checkpoint::read_safetensors;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tensor::{DType, Tensor};
+
+const FIXTURES: &str = "tests/fixtures/bert_tiny";
+
+fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {
+    let (a, b) = (ours.to_vec::<f32>().unwrap(), reference.to_vec::<f32>().unwrap());
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1e-12f32, |m, v| m.max(v.abs())) as f64;
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max) / scale
+}
+
+fn expected(name: &str) -> BTreeMap<String, Tensor> {
+    read_safetensors(&Path::new(FIXTURES).join(name).join("expected.safetensors")).unwrap()
+}
+
+/// Every parameter's gradient against PyTorch's; returns how many were compared.
+fn check_gradients(params: &autograd::Params, want: &BTreeMap<String, Tensor>) -> usize {
+    let mut compared = 0;
+    for (name, p) in params.iter() {
+        let reference = want.get(&format!("grad.{name}")).unwrap_or_else(|| panic!("no reference gradient for {name}"));
+        let ours = p.grad().unwrap();
+        // The key bias's true gradient is zero (softmax ignores a shift shared by all scores of a
+        // query); both sides hold float noise there, so compare it absolutely.
+        let (a, b) = (ours.to_vec::<f32>().unwrap(), reference.to_vec::<f32>().unwrap());
+        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let err = rel_err(&ours, reference);
+        assert!(
+            err <= 1e-4 || (name.ends_with("key.bias") && diff <= 1e-6),
+            "gradient of {name}: relative error {err}, max difference {diff}"
+        );
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn masked_lm_matches_pytorch() {
+    let want = expected("mlm");
+    let model = BertForMaskedLM::load(&Path::new(FIXTURES).join("mlm"), DType::F32).unwrap();
+    let logits = model.forward(&want["ids"], &want["attention_mask"], &want["token_type_ids"]).unwrap();
+    assert_eq!(logits.shape(), vec![2, 7, 50]);
+    let err = rel_err(&logits.value(), &want["logits"]);
+    assert!(err <= 1e-4, "logits: relative error {err}");
+    let loss = model.loss(&logits, &want["labels"]).unwrap();
+    let (ours, theirs) = (loss.value().to_scalar().unwrap(), want["loss"].to_vec::<f32>().unwrap()[0] as f64);
+    assert!((ours - theirs).abs() <= 1e-4 * theirs.abs(), "loss {ours} vs {theirs}");
+    loss.backward().unwrap();
+    // Embeddings 5, two layers of 16, the LM transform 4 and the output bias.
+    assert_eq!(check_gradients(&model.params, &want), 42);
+}
+
+#[test]
+fn sequence_classifier_matches_pytorch() {
+    let want = expected("cls");
+    let model = BertForSequenceClassification::load(&Path::new(FIXTURES).join("cls"), DType::F32).unwrap();
+    assert_eq!(model.bert.config.num_labels(), 3);
+    let logits = model.forward(&want["ids"], &want["attention_mask"], &want["token_type_ids"]).unwrap();
+    assert_eq!(logits.shape(), vec![2, 3]);
+    assert!(rel_err(&logits.value(), &want["logits"]) <= 1e-4);
+    let loss = model.loss(&logits, &want["labels"]).unwrap();
+    let (ours, theirs) = (loss.value().to_scalar().unwrap(), want["loss"].to_vec::<f32>().unwrap()[0] as f64);
+    assert!((ours - theirs).abs() <= 1e-4 * theirs.abs(), "loss {ours} vs {theirs}");
+    loss.backward().unwrap();
+    // Embeddings 5, two layers of 16, pooler 2, classifier 2.
+    assert_eq!(check_gradients(&model.params, &want), 41);
+}
+
+#[test]
+fn a_gpt2_folder_or_a_mismatched_file_is_a_clear_error() {
+    let err = BertForMaskedLM::load(Path::new("tests/fixtures/gpt2_tiny"), DType::F32).err().unwrap().to_string();
+    assert!(err.contains("bert") || err.contains("BERT"), "{err}");
+    // The classifier's file has a pooler and classifier that the masked-LM model does not use.
+    let err = BertForMaskedLM::load(&Path::new(FIXTURES).join("cls"), DType::F32).err().unwrap().to_string();
+    assert!(err.contains("not a parameter of this model") || err.contains("missing"), "{err}");
+}
