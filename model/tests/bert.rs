@@ -40,20 +40,33 @@ fn check_gradients(params: &autograd::Params, want: &BTreeMap<String, Tensor>) -
     compared
 }
 
+/// Logits (of the given shape) and loss against PyTorch's, then every parameter gradient; returns
+/// how many gradients were compared.
+fn check_model(
+    want: &BTreeMap<String, Tensor>,
+    logits: autograd::Var,
+    logits_shape: &[usize],
+    loss: impl Fn(&autograd::Var) -> autograd::Var,
+    params: &autograd::Params,
+) -> usize {
+    assert_eq!(logits.shape(), logits_shape);
+    let err = rel_err(&logits.value(), &want["logits"]);
+    assert!(err <= 1e-4, "logits: relative error {err}");
+    let loss = loss(&logits);
+    let (ours, theirs) = (loss.value().to_scalar().unwrap(), want["loss"].to_vec::<f32>().unwrap()[0] as f64);
+    assert!((ours - theirs).abs() <= 1e-4 * theirs.abs(), "loss {ours} vs {theirs}");
+    loss.backward().unwrap();
+    check_gradients(params, want)
+}
+
 #[test]
 fn masked_lm_matches_pytorch() {
     let want = expected("mlm");
     let model = BertForMaskedLM::load(&Path::new(FIXTURES).join("mlm"), DType::F32).unwrap();
     let logits = model.forward(&want["ids"], &want["attention_mask"], &want["token_type_ids"]).unwrap();
-    assert_eq!(logits.shape(), vec![2, 7, 50]);
-    let err = rel_err(&logits.value(), &want["logits"]);
-    assert!(err <= 1e-4, "logits: relative error {err}");
-    let loss = model.loss(&logits, &want["labels"]).unwrap();
-    let (ours, theirs) = (loss.value().to_scalar().unwrap(), want["loss"].to_vec::<f32>().unwrap()[0] as f64);
-    assert!((ours - theirs).abs() <= 1e-4 * theirs.abs(), "loss {ours} vs {theirs}");
-    loss.backward().unwrap();
+    let compared = check_model(&want, logits, &[2, 7, 50], |l| model.loss(l, &want["labels"]).unwrap(), &model.params);
     // Embeddings 5, two layers of 16, the LM transform 4 and the output bias.
-    assert_eq!(check_gradients(&model.params, &want), 42);
+    assert_eq!(compared, 42);
 }
 
 #[test]
@@ -62,14 +75,9 @@ fn sequence_classifier_matches_pytorch() {
     let model = BertForSequenceClassification::load(&Path::new(FIXTURES).join("cls"), DType::F32).unwrap();
     assert_eq!(model.bert.config.num_labels(), 3);
     let logits = model.forward(&want["ids"], &want["attention_mask"], &want["token_type_ids"]).unwrap();
-    assert_eq!(logits.shape(), vec![2, 3]);
-    assert!(rel_err(&logits.value(), &want["logits"]) <= 1e-4);
-    let loss = model.loss(&logits, &want["labels"]).unwrap();
-    let (ours, theirs) = (loss.value().to_scalar().unwrap(), want["loss"].to_vec::<f32>().unwrap()[0] as f64);
-    assert!((ours - theirs).abs() <= 1e-4 * theirs.abs(), "loss {ours} vs {theirs}");
-    loss.backward().unwrap();
+    let compared = check_model(&want, logits, &[2, 3], |l| model.loss(l, &want["labels"]).unwrap(), &model.params);
     // Embeddings 5, two layers of 16, pooler 2, classifier 2.
-    assert_eq!(check_gradients(&model.params, &want), 41);
+    assert_eq!(compared, 41);
 }
 
 #[test]

@@ -71,19 +71,17 @@ impl BertModel {
     }
 }
 
-/// `(config, tensors)` of an HF folder.
-fn open(dir: &Path, dtype: DType) -> Result<(BertConfig, CheckpointInit)> {
+/// Builds a model with `new` from an HF folder (`config.json` + `model.safetensors`); every tensor of
+/// the file must be used (tied copies of the word embedding excepted).
+fn load<M>(dir: &Path, dtype: DType, new: impl FnOnce(&BertConfig, &mut dyn Init) -> Result<M>) -> Result<M> {
     let config = BertConfig::load(&dir.join(CONFIG_FILE))?;
     let path = dir.join(WEIGHTS_FILE);
-    Ok((config, CheckpointInit::new(&path, read_safetensors(&path)?, "", dtype)))
-}
-
-/// Every tensor of the file was used (tied copies of the word embedding excepted).
-fn check_all_used(init: &CheckpointInit) -> Result<()> {
+    let mut init = CheckpointInit::new(&path, read_safetensors(&path)?, "", dtype);
+    let model = new(&config, &mut init)?;
     let unused = init.unused(|n| n == "cls.predictions.decoder.weight" || n == "cls.predictions.decoder.bias");
     match unused.first() {
-        Some(name) => Err(ModelError::mismatch(&init.path, name, "is not a parameter of this model")),
-        None => Ok(()),
+        Some(name) => Err(ModelError::mismatch(&path, name, "is not a parameter of this model")),
+        None => Ok(model),
     }
 }
 
@@ -117,10 +115,7 @@ impl BertForMaskedLM {
     }
 
     pub fn load(dir: &Path, dtype: DType) -> Result<Self> {
-        let (config, mut init) = open(dir, dtype)?;
-        let model = Self::new(&config, &mut init)?;
-        check_all_used(&init)?;
-        Ok(model)
+        load(dir, dtype, Self::new)
     }
 
     /// Logits `(B, T, V)`.
@@ -153,10 +148,7 @@ impl BertForSequenceClassification {
     }
 
     pub fn load(dir: &Path, dtype: DType) -> Result<Self> {
-        let (config, mut init) = open(dir, dtype)?;
-        let model = Self::new(&config, &mut init)?;
-        check_all_used(&init)?;
-        Ok(model)
+        load(dir, dtype, Self::new)
     }
 
     /// Logits `(B, num_labels)`.
