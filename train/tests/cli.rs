@@ -85,7 +85,7 @@ fn forward_reports_bad_inputs_clearly() {
         &p(&out),
     ])
     .unwrap_err();
-    assert!(e.contains("targets have shape [1, 3], the ids [2, 2]"), "{e}");
+    assert!(e.contains("targets have shape [1, 3], this model needs [2, 2]"), "{e}");
     write_i64_npy(&ids, &[1, 99], &[1, 2]);
     let e = emergent(&["forward", "--checkpoint", FIXTURE, "--ids", &p(&ids), "--out", &p(&out)]).unwrap_err();
     assert!(e.contains("index 99 is out of range"), "{e}");
@@ -262,4 +262,63 @@ fn lab_scaling_from_the_command_line() {
     .unwrap();
     assert!(printed.contains("4 runs of 6 steps"), "{printed}");
     assert!(dir.path().join("report.md").exists() && dir.path().join("sweep.csv").exists());
+}
+
+#[test]
+fn forward_runs_bert_checkpoints_with_masks_and_token_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    for (name, logits_shape) in [("mlm", vec![2u64, 7, 50]), ("cls", vec![2, 3])] {
+        let fixture = Path::new("../model/tests/fixtures/bert_tiny").join(name);
+        let want = read_safetensors(&fixture.join("expected.safetensors")).unwrap();
+        let file = |key: &str| {
+            let path = dir.path().join(format!("{name}-{key}.npy"));
+            let t = &want[key];
+            write_i64_npy(&path, &t.to_vec::<i64>().unwrap(), &t.shape().iter().map(|&d| d as u64).collect::<Vec<_>>());
+            p(&path)
+        };
+        let out = dir.path().join(format!("{name}-logits.npy"));
+        let (ids, mask, types, labels) = (file("ids"), file("attention_mask"), file("token_type_ids"), file("labels"));
+        let printed = emergent(&[
+            "forward",
+            "--checkpoint",
+            &p(&fixture),
+            "--ids",
+            &ids,
+            "--attention-mask",
+            &mask,
+            "--token-type-ids",
+            &types,
+            "--targets",
+            &labels,
+            "--out",
+            &p(&out),
+        ])
+        .unwrap();
+        let loss: f64 = printed.lines().last().unwrap().strip_prefix("loss=").unwrap().parse().unwrap();
+        let want_loss = want["loss"].to_scalar().unwrap();
+        assert!((loss - want_loss).abs() <= 1e-4 * want_loss.abs(), "{name}: {loss} vs {want_loss}");
+        let bytes = std::fs::read(&out).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), logits_shape.as_slice());
+        let (logits, reference) = (npy.into_vec::<f32>().unwrap(), want["logits"].to_vec::<f32>().unwrap());
+        let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(logits.iter().zip(&reference).all(|(a, b)| (a - b).abs() <= 1e-4 * scale), "{name} logits");
+        // Classifier labels are (B,): (B, T) targets are refused with the shape it needs.
+        if name == "cls" {
+            let err = emergent(&[
+                "forward",
+                "--checkpoint",
+                &p(&fixture),
+                "--ids",
+                &ids,
+                "--targets",
+                &ids,
+                "--out",
+                &p(&out),
+            ])
+            .unwrap_err();
+            assert!(err.contains("needs [2]"), "{err}");
+        }
+    }
 }
