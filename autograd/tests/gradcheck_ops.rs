@@ -133,6 +133,9 @@ fn loss_and_attention_cases() -> Vec<Case> {
         case("cross_entropy_mean", vec![randn(&[4, 5], 100)], |v| {
             v[0].cross_entropy(&ids(&[1, 4, 0, 2], &[4]), None, Reduction::Mean)
         }),
+        case("distillation_loss", vec![randn(&[3, 4], 182)], |v| {
+            v[0].distillation_loss(&randn(&[3, 4], 183), &ids(&[1, -100, 3], &[3]), 2.5, 0.7, Some(-100))
+        }),
         case("cross_entropy_ignore_index", vec![randn(&[2, 2, 5], 101)], |v| {
             v[0].cross_entropy(&ids(&[1, -100, 3, 0], &[2, 2]), Some(-100), Reduction::Mean)
         }),

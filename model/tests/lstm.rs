@@ -25,6 +25,8 @@ fn lstm_outputs_and_gradients_match_pytorch() {
         bias_hh: p("bias_hh_l0"),
         hidden: 3,
     };
+    let err = lstm.forward(&Var::constant(Tensor::zeros(&[2, 3, 5], DType::F64))).err().unwrap().to_string();
+    assert!(err.contains("input must have shape (batch, time, 4), got [2, 3, 5]"), "{err}");
     let x = Var::new(want["x"].clone(), true);
     let out = lstm.forward(&x).unwrap();
     assert_eq!(out.shape(), vec![2, 3, 3]);

@@ -304,8 +304,22 @@ fn forward_runs_bert_checkpoints_with_masks_and_token_types() {
         let (logits, reference) = (npy.into_vec::<f32>().unwrap(), want["logits"].to_vec::<f32>().unwrap());
         let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(logits.iter().zip(&reference).all(|(a, b)| (a - b).abs() <= 1e-4 * scale), "{name} logits");
-        // Classifier labels are (B,): (B, T) targets are refused with the shape it needs.
+        // Classifier labels are (B,): (B, T) targets are refused with the shape it needs; a mask
+        // of another shape than the ids is refused too.
         if name == "cls" {
+            let err = emergent(&[
+                "forward",
+                "--checkpoint",
+                &p(&fixture),
+                "--ids",
+                &ids,
+                "--attention-mask",
+                &labels,
+                "--out",
+                &p(&out),
+            ])
+            .unwrap_err();
+            assert!(err.contains("shape [2] does not match the ids [2, 7]"), "{err}");
             let err = emergent(&[
                 "forward",
                 "--checkpoint",

@@ -154,3 +154,20 @@ fn init_from_an_hf_checkpoint() {
     let e = Trainer::new(cfg, tempfile::tempdir().unwrap().path(), Some(fixture)).err().unwrap().to_string();
     assert!(e.contains("smaller than the data needs"), "{e}");
 }
+
+#[test]
+fn the_grokking_task_refuses_gradient_accumulation_and_its_tokenizer_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(2);
+    cfg.data = DataConfig::Modular { modulus: 7, train_fraction: 0.5 };
+    cfg.dropout = 0.0;
+    cfg.grad_accum = 2;
+    let e = Trainer::new(cfg.clone(), dir.path(), None).err().unwrap().to_string();
+    assert!(e.contains("grad accumulation must be 1, got 2"), "{e}");
+    cfg.grad_accum = 1;
+    Trainer::new(cfg, dir.path(), None).unwrap().run(None).unwrap();
+    // The run folder's tokenizer.json describes the number tokens: 0..7 and `=`.
+    let tok = train::trainer::load_tokenizer(dir.path()).unwrap();
+    assert_eq!(tok.vocab_size(), 8);
+    assert_eq!(tok.decode(&[3, 5, 7]).unwrap(), "3 5 =");
+}

@@ -80,3 +80,27 @@ impl BertConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> BertConfig {
+        serde_json::from_str(
+            r#"{"vocab_size": 50, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "intermediate_size": 64, "max_position_embeddings": 16, "type_vocab_size": 2}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_labels_and_bad_configs() {
+        let cfg = tiny();
+        cfg.validate().unwrap();
+        assert_eq!((cfg.hidden_act.as_str(), cfg.layer_norm_eps, cfg.num_labels()), ("gelu", 1e-12, 2));
+        let err = BertConfig { num_attention_heads: 5, ..tiny() }.validate().unwrap_err().to_string();
+        assert!(err.contains("heads (5) must divide the width (32)"), "{err}");
+        let err = BertConfig { hidden_act: "relu".into(), ..tiny() }.validate().unwrap_err().to_string();
+        assert!(err.contains("hidden_act \"relu\" is not supported"), "{err}");
+    }
+}

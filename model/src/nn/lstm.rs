@@ -52,12 +52,21 @@ impl Lstm {
 
     /// Runs over `x (B, T, in)` from a zero state; returns every `h` as `(B, T, H)`.
     pub fn forward(&self, x: &Var) -> crate::Result<Var> {
-        let (b, t) = (x.shape()[0], x.shape()[1]);
+        let input = self.weight_ih.shape()[1];
+        let (b, t) = match x.shape()[..] {
+            [b, t, i] if i == input => (b, t),
+            _ => {
+                return Err(crate::ModelError::Config(format!(
+                    "lstm: input must have shape (batch, time, {input}), got {:?}",
+                    x.shape()
+                )))
+            }
+        };
         let zero = Var::constant(Tensor::zeros(&[b, self.hidden], x.value().dtype()));
         let (mut h, mut c) = (zero.clone(), zero);
         let mut outputs = Vec::with_capacity(t);
         for step in 0..t {
-            let x_t = x.narrow(1, step, 1)?.reshape(&[b, x.shape()[2]])?;
+            let x_t = x.narrow(1, step, 1)?.reshape(&[b, input])?;
             (h, c) = self.step(&x_t, &h, &c)?;
             outputs.push(h.clone());
         }

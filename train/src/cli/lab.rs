@@ -127,9 +127,8 @@ pub fn run(args: &LabArgs, out: &mut dyn Write) -> Result<()> {
         }
         Experiment::Grokking(a) => {
             let mut cfg = if a.paper { GrokkingConfig::paper() } else { GrokkingConfig::default() };
-            let GrokkingArgs { fraction, .. } = a;
-            if let Some(f) = fraction {
-                cfg.train_fraction = *f;
+            if let Some(f) = a.fraction {
+                cfg.train_fraction = f;
             }
             set!(cfg, a: modulus, weight_decay, lr, n_layer, n_embd, n_head, steps, eval_interval, seed);
             writeln!(

@@ -3,6 +3,7 @@
 //! the chosen positions (every other target is [`NO_TARGET`]).
 
 use super::NO_TARGET;
+use crate::error::{Result, TrainError};
 use rand::Rng;
 
 /// What masking needs to know about the vocabulary.
@@ -18,9 +19,16 @@ pub struct MaskingConfig {
 
 /// Masks `ids` in place and returns the targets: the original id where a token was chosen,
 /// [`NO_TARGET`] elsewhere. Random replacements are drawn from the ordinary (non-special) ids.
-pub fn mask_tokens(ids: &mut [u32], cfg: &MaskingConfig, rng: &mut impl Rng) -> Vec<i64> {
+pub fn mask_tokens(ids: &mut [u32], cfg: &MaskingConfig, rng: &mut impl Rng) -> Result<Vec<i64>> {
+    if !(0.0..=1.0).contains(&cfg.probability) || cfg.mask_id >= cfg.vocab_size {
+        return Err(TrainError::Invalid(format!(
+            "masking needs a probability in [0, 1] and a [MASK] id inside the vocabulary of {}, got {} and {}",
+            cfg.vocab_size, cfg.probability, cfg.mask_id
+        )));
+    }
     let ordinary: Vec<u32> = (0..cfg.vocab_size).filter(|i| !cfg.special_ids.contains(i)).collect();
-    ids.iter_mut()
+    Ok(ids
+        .iter_mut()
         .map(|id| {
             if cfg.special_ids.contains(id) || !rng.random_bool(cfg.probability) {
                 return NO_TARGET;
@@ -34,7 +42,7 @@ pub fn mask_tokens(ids: &mut [u32], cfg: &MaskingConfig, rng: &mut impl Rng) -> 
             }
             i64::from(original)
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -48,7 +56,7 @@ mod tests {
         // Every tenth token is special ([SEP] = 2); the others are ordinary ids 5..1000.
         let original: Vec<u32> = (0..n).map(|i| if i % 10 == 0 { 2 } else { 5 + (i as u32 * 7919) % 995 }).collect();
         let mut ids = original.clone();
-        let targets = mask_tokens(&mut ids, &cfg, &mut crate::data::step_rng(0, 7, 0, 0));
+        let targets = mask_tokens(&mut ids, &cfg, &mut crate::data::step_rng(0, 7, 0, 0)).unwrap();
         let chosen: Vec<usize> = (0..n).filter(|&i| targets[i] != NO_TARGET).collect();
         assert!(chosen.iter().all(|&i| original[i] != 2), "specials are never chosen");
         assert!(chosen.iter().all(|&i| targets[i] == i64::from(original[i])), "targets are the original ids");
@@ -63,5 +71,9 @@ mod tests {
         assert!((share(masked, chosen.len()) - 0.8).abs() < 0.01);
         assert!((share(kept, chosen.len()) - 0.1).abs() < 0.01);
         assert!(chosen.iter().all(|&i| ids[i] >= 4), "random replacements are ordinary ids");
+        let rng = &mut crate::data::step_rng(0, 7, 0, 0);
+        assert!(mask_tokens(&mut ids, &MaskingConfig { probability: 1.5, ..cfg.clone() }, rng).is_err());
+        let err = mask_tokens(&mut ids, &MaskingConfig { mask_id: 1000, ..cfg }, rng).unwrap_err().to_string();
+        assert!(err.contains("[MASK] id inside the vocabulary of 1000"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 //! closest reference, summed.
 
 use super::ngram_counts;
+use crate::error::{Result, TrainError};
 use std::hash::Hash;
 
 pub const MAX_ORDER: usize = 4;
@@ -35,7 +36,19 @@ fn closest_reference_len<T>(len: usize, references: &[Vec<T>]) -> usize {
 }
 
 /// Corpus BLEU-4 of `candidates`, each with one or more `references`.
-pub fn corpus_bleu<T: Eq + Hash>(candidates: &[Vec<T>], references: &[Vec<Vec<T>>], smoothing: Smoothing) -> Bleu {
+pub fn corpus_bleu<T: Eq + Hash>(
+    candidates: &[Vec<T>],
+    references: &[Vec<Vec<T>>],
+    smoothing: Smoothing,
+) -> Result<Bleu> {
+    if candidates.len() != references.len() || references.iter().any(|r| r.is_empty()) {
+        return Err(TrainError::Invalid(format!(
+            "BLEU needs one or more references for each of the {} candidates, got reference sets for {}{}",
+            candidates.len(),
+            references.len(),
+            if references.iter().any(|r| r.is_empty()) { ", some of them empty" } else { "" }
+        )));
+    }
     let (mut correct, mut total) = ([0usize; MAX_ORDER], [0usize; MAX_ORDER]);
     let (mut candidate_len, mut reference_len) = (0, 0);
     for (candidate, refs) in candidates.iter().zip(references) {
@@ -76,7 +89,7 @@ pub fn corpus_bleu<T: Eq + Hash>(candidates: &[Vec<T>], references: &[Vec<Vec<T>
     } else {
         brevity_penalty * (precisions.iter().map(|p| p.ln()).sum::<f64>() / MAX_ORDER as f64).exp()
     };
-    Bleu { score, precisions, brevity_penalty, candidate_len, reference_len }
+    Ok(Bleu { score, precisions, brevity_penalty, candidate_len, reference_len })
 }
 
 #[cfg(test)]
@@ -91,10 +104,10 @@ mod tests {
     fn identical_text_scores_one_and_short_text_is_penalised() {
         let c = vec![words("the cat sat on the mat today")];
         let r = vec![vec![words("the cat sat on the mat today")]];
-        assert!((corpus_bleu(&c, &r, Smoothing::None).score - 1.0).abs() < 1e-12);
+        assert!((corpus_bleu(&c, &r, Smoothing::None).unwrap().score - 1.0).abs() < 1e-12);
         // The first four words: every precision 1, BP = exp(1 − 7/4).
         let short = vec![words("the cat sat on")];
-        let b = corpus_bleu(&short, &r, Smoothing::None);
+        let b = corpus_bleu(&short, &r, Smoothing::None).unwrap();
         assert!((b.score - (1.0f64 - 7.0 / 4.0).exp()).abs() < 1e-12);
     }
 
@@ -103,13 +116,21 @@ mod tests {
         // Papineni et al.'s example: "the" ×7 against a reference with two "the": p₁ = 2/7.
         let c = vec![words("the the the the the the the")];
         let r = vec![vec![words("the cat is on the mat"), words("there is a cat on the mat")]];
-        let b = corpus_bleu(&c, &r, Smoothing::None);
+        let b = corpus_bleu(&c, &r, Smoothing::None).unwrap();
         assert!((b.precisions[0] - 2.0 / 7.0).abs() < 1e-12);
         assert_eq!(b.score, 0.0, "no bigram matches and no smoothing");
         assert_eq!(b.reference_len, 7, "closest reference length to 7 is 7");
         // With exp smoothing, orders 2, 3, 4 get 1/(2·6), 1/(4·5), 1/(8·4).
-        let s = corpus_bleu(&c, &r, Smoothing::Exp);
+        let s = corpus_bleu(&c, &r, Smoothing::Exp).unwrap();
         let want = ((2.0f64 / 7.0).ln() + (1.0f64 / 12.0).ln() + (1.0f64 / 20.0).ln() + (1.0f64 / 32.0).ln()) / 4.0;
         assert!((s.score - want.exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mismatched_inputs_are_refused() {
+        let c = vec![words("a b c"), words("d e")];
+        let err = corpus_bleu(&c, &[vec![words("a b c")]], Smoothing::None).unwrap_err().to_string();
+        assert!(err.contains("each of the 2 candidates, got reference sets for 1"), "{err}");
+        assert!(corpus_bleu(&c, &[vec![words("a")], vec![]], Smoothing::None).is_err());
     }
 }

@@ -464,6 +464,12 @@ fn validate(cfg: &TrainConfig) -> Result<()> {
     if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
         return bad(format!("n_embd {} must be a multiple of n_head {}", cfg.n_embd, cfg.n_head));
     }
+    if matches!(cfg.data, DataConfig::Modular { .. }) && cfg.grad_accum != 1 {
+        return bad(format!(
+            "the grokking task trains on all its pairs at every step; grad accumulation must be 1, got {}",
+            cfg.grad_accum
+        ));
+    }
     Ok(())
 }
 
