@@ -307,32 +307,13 @@ fn forward_runs_bert_checkpoints_with_masks_and_token_types() {
         // Classifier labels are (B,): (B, T) targets are refused with the shape it needs; a mask
         // of another shape than the ids is refused too.
         if name == "cls" {
-            let err = emergent(&[
-                "forward",
-                "--checkpoint",
-                &p(&fixture),
-                "--ids",
-                &ids,
-                "--attention-mask",
-                &labels,
-                "--out",
-                &p(&out),
-            ])
-            .unwrap_err();
-            assert!(err.contains("shape [2] does not match the ids [2, 7]"), "{err}");
-            let err = emergent(&[
-                "forward",
-                "--checkpoint",
-                &p(&fixture),
-                "--ids",
-                &ids,
-                "--targets",
-                &ids,
-                "--out",
-                &p(&out),
-            ])
-            .unwrap_err();
-            assert!(err.contains("needs [2]"), "{err}");
+            let refused = [("--attention-mask", "shape [2] does not match the ids [2, 7]"), ("--targets", "needs [2]")];
+            for (flag, message) in refused {
+                let file = if flag == "--targets" { &ids } else { &labels };
+                let args = ["forward", "--checkpoint", &p(&fixture), "--ids", &ids, flag, file, "--out", &p(&out)];
+                let err = emergent(&args).unwrap_err();
+                assert!(err.contains(message), "{flag}: {err}");
+            }
         }
     }
 }
