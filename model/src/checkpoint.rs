@@ -106,6 +106,16 @@ pub fn write_safetensors(
     write_atomically(path, &encoded)
 }
 
+/// Saves a model folder as HF transformers lays it out: `model.safetensors` with every parameter
+/// by name, then `config.json`; `dir` is created if needed and each file is written atomically.
+pub fn save_model_folder(dir: &Path, params: &autograd::Params, config_json: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let tensors: Vec<(String, Tensor)> = params.iter().map(|(n, v)| (n.to_string(), v.value())).collect();
+    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    write_safetensors(&dir.join(crate::gpt2::WEIGHTS_FILE), &tensors, Some(metadata))?;
+    write_atomically(&dir.join(crate::gpt2::CONFIG_FILE), config_json.as_bytes())
+}
+
 /// Writes `data` to `path` through a temporary file in the same folder, fsynced, then renamed.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let tmp: PathBuf = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));

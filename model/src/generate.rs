@@ -2,7 +2,9 @@
 //! temperature, top-k and top-p (nucleus).
 
 use crate::gpt2::{Gpt2, KvCache};
+use crate::LanguageModel;
 use crate::{ModelError, Result};
+use autograd::no_grad;
 use rand::Rng;
 use tensor::{DType, Tensor};
 
@@ -69,31 +71,65 @@ pub fn generate(
     sampling: Sampling,
     rng: &mut impl Rng,
 ) -> Result<Tensor> {
-    let [batch, t0] = prompt.shape() else {
-        return Err(ModelError::Config(format!("generate: prompt must be (batch, time), got {:?}", prompt.shape())));
-    };
-    let (batch, t0) = (*batch, *t0);
-    if t0 == 0 {
-        return Err(ModelError::Config("generate: the prompt is empty".into()));
-    }
-    let mut rows: Vec<Vec<i64>> =
-        prompt.to_dtype(DType::I64).to_vec::<i64>()?.chunks(t0).map(<[i64]>::to_vec).collect();
+    let mut rows = prompt_rows(prompt)?;
+    let batch = rows.len();
     let mut cache = KvCache::new(model.config.n_layer);
-    let vocab = model.config.vocab_size;
     let mut input = prompt.to_dtype(DType::I64);
     for _ in 0..max_new {
         if cache.len() + input.shape()[1] > model.config.n_positions {
             break; // the next input would not fit in the context
         }
         let logits = model.forward_cached(&input, &mut cache)?;
-        let last = logits.narrow(1, logits.shape()[1] - 1, 1)?.to_f64_vec();
-        let mut next = Vec::with_capacity(batch);
-        for (row, z) in rows.iter_mut().zip(last.chunks(vocab)) {
-            let id = pick_next(z, sampling, rng)? as i64;
-            row.push(id);
-            next.push(id);
-        }
+        let next = extend_rows(&mut rows, &logits, sampling, rng)?;
         input = Tensor::from_vec(next, &[batch, 1])?;
+    }
+    let width = rows[0].len();
+    Ok(Tensor::from_vec(rows.concat(), &[batch, width])?)
+}
+
+/// The rows of a `(batch, time)` prompt of at least one token, as i64 ids.
+fn prompt_rows(prompt: &Tensor) -> Result<Vec<Vec<i64>>> {
+    match prompt.shape() {
+        [0, _] | [_, 0] => Err(ModelError::Config("generate: the prompt is empty".into())),
+        [_, t0] => Ok(prompt.to_dtype(DType::I64).to_vec::<i64>()?.chunks(*t0).map(<[i64]>::to_vec).collect()),
+        s => Err(ModelError::Config(format!("generate: prompt must be (batch, time), got {s:?}"))),
+    }
+}
+
+/// Picks the next token of every row from the last position of `logits (B, T, V)`, appends it
+/// to the row and returns the picked tokens.
+fn extend_rows(rows: &mut [Vec<i64>], logits: &Tensor, sampling: Sampling, rng: &mut impl Rng) -> Result<Vec<i64>> {
+    let vocab = logits.shape()[2];
+    let last = logits.narrow(1, logits.shape()[1] - 1, 1)?.to_f64_vec();
+    let mut next = Vec::with_capacity(rows.len());
+    for (row, z) in rows.iter_mut().zip(last.chunks(vocab)) {
+        let id = pick_next(z, sampling, rng)? as i64;
+        row.push(id);
+        next.push(id);
+    }
+    Ok(next)
+}
+
+/// [`generate`] for any [`LanguageModel`], without a cache: each new token re-reads the whole
+/// sequence (`O(T²)` work, which is what an LSTM's state-less interface costs). Stops early when
+/// the sequence reaches the model's context length.
+pub fn generate_by_recompute(
+    model: &(impl LanguageModel + ?Sized),
+    prompt: &Tensor,
+    max_new: usize,
+    sampling: Sampling,
+    rng: &mut impl Rng,
+) -> Result<Tensor> {
+    let mut rows = prompt_rows(prompt)?;
+    let batch = rows.len();
+    for _ in 0..max_new {
+        let len = rows[0].len();
+        if model.max_positions().is_some_and(|max| len > max) {
+            break;
+        }
+        let ids = Tensor::from_vec(rows.concat(), &[batch, len])?;
+        let logits = no_grad(|| Ok::<_, ModelError>(model.logits(&ids, None)?.value()))?;
+        extend_rows(&mut rows, &logits, sampling, rng)?;
     }
     let width = rows[0].len();
     Ok(Tensor::from_vec(rows.concat(), &[batch, width])?)

@@ -86,24 +86,25 @@ fn sinusoidal_positions_by_hand() {
 #[test]
 fn lstm_language_model_starts_near_uniform_and_learns_a_sequence() {
     use model::lstm::{LstmConfig, LstmLm};
-    let lm = LstmLm::random(LstmConfig { vocab_size: 5, n_embd: 8, hidden: 16 }, 0, DType::F32).unwrap();
+    let lm = LstmLm::random(LstmConfig::new(5, 8, 16), 0, DType::F32).unwrap();
     assert_eq!(lm.params.numel(), 5 * 8 + 4 * 16 * (8 + 16 + 2) + 16 * 5 + 5);
+    assert_eq!(lm.params.numel(), lm.config.parameter_count());
     // The cycle 0 1 2 3 4 0 1 …: the next token is always determined by the current one.
     let ids: Vec<i64> = (0..12).map(|i| i % 5).collect();
     let (x, y) = (
         Tensor::from_vec(ids[..11].to_vec(), &[1, 11]).unwrap(),
         Tensor::from_vec(ids[1..].to_vec(), &[1, 11]).unwrap(),
     );
-    let first = lm.loss(&lm.forward(&x).unwrap(), &y).unwrap().value().to_scalar().unwrap();
+    let first = lm.loss(&lm.forward(&x, None).unwrap(), &y).unwrap().value().to_scalar().unwrap();
     assert!((first - 5f64.ln()).abs() < 0.5, "initial loss {first} should be near ln 5");
     for _ in 0..200 {
         lm.params.zero_grad();
-        lm.loss(&lm.forward(&x).unwrap(), &y).unwrap().backward().unwrap();
+        lm.loss(&lm.forward(&x, None).unwrap(), &y).unwrap().backward().unwrap();
         for (_, p) in lm.params.iter() {
             let g = p.grad().expect("every parameter gets a gradient");
             p.update_value(|v| *v = v.sub(&g.mul_scalar(0.5).unwrap()).unwrap());
         }
     }
-    let last = lm.loss(&lm.forward(&x).unwrap(), &y).unwrap().value().to_scalar().unwrap();
+    let last = lm.loss(&lm.forward(&x, None).unwrap(), &y).unwrap().value().to_scalar().unwrap();
     assert!(last < 0.1, "after 200 SGD steps the loss is {last}");
 }

@@ -1,21 +1,14 @@
 //! The `emergent` commands, run in-process through the same entry point the binary uses.
 
-use clap::Parser;
+mod common;
+
+use common::emergent;
 use model::checkpoint::read_safetensors;
 use npyz::WriterBuilder;
 use std::path::Path;
-use train::cli::{run, Cli};
 use train::data::Operation;
 
 const FIXTURE: &str = "../model/tests/fixtures/gpt2_tiny";
-
-fn emergent(args: &[&str]) -> Result<String, String> {
-    let cli =
-        Cli::try_parse_from(std::iter::once("emergent").chain(args.iter().copied())).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    run(cli, &mut out).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8(out).unwrap())
-}
 
 fn write_i64_npy(path: &Path, values: &[i64], shape: &[u64]) {
     let mut bytes = Vec::new();

@@ -3,7 +3,7 @@
 use std::path::Path;
 use train::data::Operation;
 use train::optim::Schedule;
-use train::trainer::{latest, DataConfig, OptimizerKind, TrainConfig, Trainer};
+use train::trainer::{latest, Architecture, DataConfig, OptimizerKind, TrainConfig, Trainer};
 
 /// A small, fast run: 2-digit addition, a 1-layer 32-wide GPT, dropout on (so resume must restore
 /// the dropout masks too).
@@ -25,7 +25,7 @@ fn tiny_config(steps: u64) -> TrainConfig {
 
 fn weights(t: &Trainer) -> Vec<(String, Vec<u32>)> {
     t.model
-        .params
+        .params()
         .iter()
         .map(|(n, p)| (n.to_string(), p.value().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()))
         .collect()
@@ -33,11 +33,20 @@ fn weights(t: &Trainer) -> Vec<(String, Vec<u32>)> {
 
 #[test]
 fn n_steps_then_resume_equals_2n_steps_bit_for_bit() {
+    resume_is_exact(tiny_config(20));
+}
+
+#[test]
+fn an_lstm_run_resumes_exactly_too() {
+    resume_is_exact(TrainConfig { arch: Architecture::Lstm { hidden: 24 }, ..tiny_config(20) });
+}
+
+fn resume_is_exact(cfg: TrainConfig) {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut straight = Trainer::new(tiny_config(20), a.path(), None).unwrap();
+    let mut straight = Trainer::new(cfg.clone(), a.path(), None).unwrap();
     straight.run(None).unwrap();
 
-    let mut first = Trainer::new(tiny_config(20), b.path(), None).unwrap();
+    let mut first = Trainer::new(cfg, b.path(), None).unwrap();
     first.run(Some(10)).unwrap();
     drop(first);
     let mut resumed = Trainer::resume(b.path(), None).unwrap();
@@ -145,7 +154,7 @@ fn init_from_an_hf_checkpoint() {
     cfg.data = DataConfig::Arithmetic { op: Operation::Add, digits: 4, held_out: 20 };
     let t = Trainer::new(cfg.clone(), dir.path(), Some(fixture)).unwrap();
     let reference = model::gpt2::Gpt2::load(fixture, tensor::DType::F32).unwrap();
-    for ((n1, a), (n2, b)) in t.model.params.iter().zip(reference.params.iter()) {
+    for ((n1, a), (n2, b)) in t.model.params().iter().zip(reference.params.iter()) {
         assert_eq!(n1, n2);
         assert_eq!(a.value().to_vec::<f32>().unwrap(), b.value().to_vec::<f32>().unwrap());
     }

@@ -1,8 +1,7 @@
 //! `emergent attention`: the attention maps of every layer and head for a prompt, as one PNG.
 
-use super::sample::checkpoint_dir;
 use crate::error::{Result, TrainError};
-use crate::trainer::load_tokenizer;
+use crate::trainer::{checkpoint_dir, load_tokenizer};
 use clap::Args;
 use model::gpt2::Gpt2;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,10 @@
 //! `emergent eval`: loss and perplexity (F15) of a checkpoint on a text file.
 
-use super::sample::checkpoint_dir;
 use crate::error::{Result, TrainError};
-use crate::trainer::{load_tokenizer, perplexity};
+use crate::trainer::{checkpoint_dir, load_tokenizer, perplexity};
 use autograd::no_grad;
 use clap::Args;
-use model::gpt2::Gpt2;
+use model::load_language_model;
 use std::path::{Path, PathBuf};
 use tensor::{DType, Tensor};
 
@@ -20,6 +19,9 @@ pub struct EvalArgs {
     /// Evaluate at most this many tokens (from the start of the file).
     #[arg(long, default_value_t = 100_000)]
     pub max_tokens: usize,
+    /// Window length for a model without a context limit (the LSTM); a GPT uses its context.
+    #[arg(long, default_value_t = 256)]
+    pub window: usize,
     /// Windows per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -28,11 +30,11 @@ pub struct EvalArgs {
 /// Mean next-token cross-entropy over consecutive, non-overlapping windows of the model's context.
 pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let dir = checkpoint_dir(&args.checkpoint)?;
-    let model = Gpt2::load(&dir, DType::F32)?;
+    let model = load_language_model(&dir, DType::F32)?;
     let tokenizer = load_tokenizer(&dir)?;
     let text = std::fs::read_to_string(&args.data).map_err(|e| TrainError::io(&args.data, e))?;
     let ids: Vec<i64> = tokenizer.encode(&text)?.into_iter().take(args.max_tokens).map(i64::from).collect();
-    let block = model.config.n_positions;
+    let block = model.max_positions().unwrap_or(args.window).max(1);
     let windows: Vec<&[i64]> = ids.windows(block + 1).step_by(block).collect();
     if windows.is_empty() {
         return Err(TrainError::Invalid(format!(
@@ -49,7 +51,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
             let x: Vec<i64> = chunk.iter().flat_map(|w| w[..block].iter().copied()).collect();
             let y: Vec<i64> = chunk.iter().flat_map(|w| w[1..].iter().copied()).collect();
             let loss = model
-                .loss(&model.forward(&Tensor::from_vec(x, &[b, block])?, None)?, &Tensor::from_vec(y, &[b, block])?)?;
+                .loss(&model.logits(&Tensor::from_vec(x, &[b, block])?, None)?, &Tensor::from_vec(y, &[b, block])?)?;
             total += loss.value().to_scalar()? * (b * block) as f64;
             count += b * block;
         }

@@ -2,6 +2,7 @@
 
 mod attention;
 mod bench;
+mod distill;
 mod eval;
 mod forward;
 mod lab;
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 pub use attention::AttentionArgs;
 pub use bench::BenchArgs;
+pub use distill::DistillArgs;
 pub use eval::EvalArgs;
 pub use forward::ForwardArgs;
 pub use lab::LabArgs;
@@ -38,6 +40,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Attention maps of every layer and head for a prompt, as one PNG grid.
     Attention(AttentionArgs),
+    /// Knowledge distillation: train a student with a teacher and the same student alone; compare.
+    Distill(Box<DistillArgs>),
     /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps.
     Bench(BenchArgs),
     /// The emergence lab: `lab scaling` (size sweeps, the metric "mirage") and `lab grokking`.
@@ -56,6 +60,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
         Command::Eval(args) => eval::run(&args, out),
         Command::Attention(args) => attention::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
+        Command::Distill(args) => distill::run(&args, out),
         Command::Lab(args) => lab::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),
         Command::Tokenize(args) => tokenize::run(&args, out),

@@ -1,10 +1,10 @@
-//! `emergent sample`: continue a prompt with a trained model (F14), using the KV cache.
+//! `emergent sample`: continue a prompt with a trained model (F14), using the KV cache (GPT).
 
 use crate::error::{Result, TrainError};
-use crate::trainer::{latest, load_tokenizer};
+use crate::trainer::{checkpoint_dir, load_tokenizer};
 use clap::Args;
-use model::generate::{generate, Sampling};
-use model::gpt2::Gpt2;
+use model::generate::Sampling;
+use model::load_language_model;
 use std::path::{Path, PathBuf};
 use tensor::{DType, Tensor};
 
@@ -34,21 +34,9 @@ pub struct SampleArgs {
     pub seed: u64,
 }
 
-/// The checkpoint folder a path names: a run folder's latest checkpoint, or the folder itself.
-pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
-    match latest(path)? {
-        Some(dir) => Ok(dir),
-        None if path.join(model::gpt2::CONFIG_FILE).exists() => Ok(path.to_path_buf()),
-        None => Err(TrainError::Invalid(format!(
-            "{} is neither a run folder with checkpoints nor a checkpoint folder (no config.json)",
-            path.display()
-        ))),
-    }
-}
-
 pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let dir = checkpoint_dir(&args.checkpoint)?;
-    let model = Gpt2::load(&dir, DType::F32)?;
+    let model = load_language_model(&dir, DType::F32)?;
     let tokenizer = load_tokenizer(&dir)?;
     let ids: Vec<i64> = tokenizer.encode(&args.prompt)?.into_iter().map(i64::from).collect();
     if ids.is_empty() {
@@ -61,7 +49,7 @@ pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
     };
     let n = ids.len();
     let prompt = Tensor::from_vec(ids, &[1, n])?;
-    let result = generate(&model, &prompt, args.tokens, sampling, &mut tensor::rng(args.seed))?;
+    let result = model.generate(&prompt, args.tokens, sampling, &mut tensor::rng(args.seed))?;
     let all: Vec<u32> = result.to_vec::<i64>()?.iter().map(|&i| i as u32).collect();
     writeln!(out, "{}", tokenizer.decode(&all)?).map_err(|e| TrainError::io(Path::new("<stdout>"), e))
 }

@@ -1,9 +1,9 @@
-//! `emergent train`: train a GPT on the built-in addition task or a text file.
+//! `emergent train`: train a GPT (or an LSTM language model) on a built-in task or a text file.
 
 use crate::data::{parse_task, task_name};
 use crate::error::{Result, TrainError};
 use crate::optim::Schedule;
-use crate::trainer::{DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
+use crate::trainer::{Architecture, DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +38,10 @@ pub struct TrainArgs {
     /// Digits per operand of the built-in arithmetic task.
     #[arg(long)]
     pub digits: Option<usize>,
+    /// Train an LSTM language model with this many hidden units instead of a GPT (--n-embd is then
+    /// its embedding width; --n-layer and --n-head do not apply).
+    #[arg(long, value_name = "HIDDEN")]
+    pub lstm: Option<usize>,
     #[arg(long)]
     pub n_layer: Option<usize>,
     #[arg(long)]
@@ -116,6 +120,9 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
             }
         };
     }
+    if let Some(hidden) = args.lstm {
+        cfg.arch = Architecture::Lstm { hidden };
+    }
     set!(n_layer = args.n_layer);
     set!(n_head = args.n_head);
     set!(n_embd = args.n_embd);
@@ -164,7 +171,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
         out,
         "run folder {}: {} parameters, {} steps",
         trainer.run_dir.display(),
-        trainer.model.params.numel(),
+        trainer.model.params().numel(),
         trainer.cfg.steps
     )
     .map_err(io)?;
@@ -191,11 +198,16 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
         .map_err(io)
 }
 
-fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
+/// `runs/<data>[-lstmH]-seed<seed>`.
+pub fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
     let what = match &cfg.data {
         DataConfig::Arithmetic { op, digits, .. } => task_name(*op, *digits),
         DataConfig::Modular { modulus, .. } => format!("grokking-mod{modulus}"),
         DataConfig::Text { path, .. } => path.file_stem().unwrap_or_default().to_string_lossy().to_string(),
     };
-    PathBuf::from("runs").join(format!("{what}-seed{}", cfg.seed))
+    let arch = match cfg.arch {
+        Architecture::Gpt => String::new(),
+        Architecture::Lstm { hidden } => format!("-lstm{hidden}"),
+    };
+    PathBuf::from("runs").join(format!("{what}{arch}-seed{}", cfg.seed))
 }

@@ -13,7 +13,7 @@ use crate::data::{parse_task, task_name};
 use crate::error::{Result, TrainError};
 use crate::optim::Schedule;
 use crate::tokenizer::Tokenizer;
-use crate::trainer::{latest, read_metrics, DataConfig, TrainConfig, Trainer, CONFIG_FILE, METRICS_FILE};
+use crate::trainer::{read_metrics, train_to_end, DataConfig, TrainConfig, METRICS_FILE};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -179,27 +179,6 @@ impl SweepConfig {
     }
 }
 
-/// Trains one run to the end in `dir`: reuses it when finished, resumes it when interrupted.
-fn train_run(cfg: TrainConfig, dir: &Path) -> Result<()> {
-    if latest(dir)?.is_none() {
-        return Trainer::new(cfg, dir, None)?.run(None).map(drop);
-    }
-    let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let stored: TrainConfig = serde_json::from_str(&text).map_err(|e| TrainError::format(&path, e.to_string()))?;
-    if stored != cfg {
-        return Err(TrainError::Invalid(format!(
-            "{} was trained with other settings than this sweep's; choose another --out or delete the folder",
-            dir.display()
-        )));
-    }
-    let finished = read_metrics(&dir.join(METRICS_FILE))?.last().is_some_and(|r| r.step >= cfg.steps);
-    if !finished {
-        Trainer::resume(dir, None)?.run(None)?;
-    }
-    Ok(())
-}
-
 /// Runs (or reuses) every run of the sweep on `jobs` worker threads, then reads the points.
 pub fn run_sweep(cfg: &SweepConfig, out: &Path, show_progress: bool) -> Result<Vec<SweepPoint>> {
     cfg.validate()?;
@@ -228,7 +207,9 @@ pub fn run_sweep(cfg: &SweepConfig, out: &Path, show_progress: bool) -> Result<V
                     }
                     let run = &runs[i];
                     bar.set_message(run.folder());
-                    let result = cfg.train_config(run).and_then(|c| pool.install(|| train_run(c, &run_dir(out, run))));
+                    let result = cfg
+                        .train_config(run)
+                        .and_then(|c| pool.install(|| train_to_end(c, &run_dir(out, run), false).map(drop)));
                     if let Err(e) = result {
                         *first_error.lock().expect("lock") = Some(e);
                         return;

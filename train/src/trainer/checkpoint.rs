@@ -46,6 +46,18 @@ pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The checkpoint folder a path names: a run folder's latest checkpoint, or the folder itself.
+pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    match latest(path)? {
+        Some(dir) => Ok(dir),
+        None if path.join(model::gpt2::CONFIG_FILE).exists() => Ok(path.to_path_buf()),
+        None => Err(TrainError::Invalid(format!(
+            "{} is neither a run folder with checkpoints nor a checkpoint folder (no config.json)",
+            path.display()
+        ))),
+    }
+}
+
 /// Writes a checkpoint: `save_model` fills the folder with the HF files; then optimizer state and
 /// trainer state; then the folder is published and older ones removed.
 pub fn save(

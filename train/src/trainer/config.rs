@@ -25,6 +25,28 @@ pub enum DataConfig {
     Text { path: PathBuf, tokenizer: TokenizerKind, vocab: Option<PathBuf>, val_fraction: f64 },
 }
 
+/// The network trained: a GPT (`n_layer`, `n_head`, `n_embd`) or an LSTM language model (a
+/// `n_embd`-wide embedding into one LSTM layer of `hidden` units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Architecture {
+    #[default]
+    Gpt,
+    Lstm {
+        hidden: usize,
+    },
+}
+
+/// Knowledge distillation (F13): the student also learns the `teacher` checkpoint's predictions,
+/// softened by `temperature`, with weight `alpha` (see `Var::distillation_loss`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    /// A run folder (its latest checkpoint) or a checkpoint folder with the same tokenizer.
+    pub teacher: PathBuf,
+    pub temperature: f64,
+    pub alpha: f64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenizerKind {
@@ -57,6 +79,9 @@ pub struct OptimizerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub data: DataConfig,
+    /// GPT unless stated (configs written before the LSTM existed have no `arch`).
+    #[serde(default)]
+    pub arch: Architecture,
     pub n_layer: usize,
     pub n_head: usize,
     pub n_embd: usize,
@@ -79,6 +104,9 @@ pub struct TrainConfig {
     /// Early stopping: stop after this many evaluations without a better validation loss.
     pub patience: Option<u64>,
     pub seed: u64,
+    /// Learn from a teacher too (`emergent distill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
 }
 
 impl Default for TrainConfig {
@@ -86,6 +114,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             data: DataConfig::Arithmetic { op: Operation::Add, digits: 4, held_out: 500 },
+            arch: Architecture::Gpt,
             n_layer: 2,
             n_head: 4,
             n_embd: 128,
@@ -110,6 +139,7 @@ impl Default for TrainConfig {
             eval_batches: 10,
             patience: None,
             seed: 1337,
+            distill: None,
         }
     }
 }

@@ -92,8 +92,12 @@ pub fn read(path: &Path) -> Result<Vec<MetricsRecord>> {
 
 /// Keeps only records up to `step` (after a resume, later ones belong to the lost future).
 pub fn truncate_after(path: &Path, step: u64) -> Result<()> {
+    let records = read(path)?;
+    if path.exists() && records.iter().all(|r| r.step <= step) {
+        return Ok(()); // nothing to drop: the file is left untouched
+    }
     let kept: Vec<String> =
-        read(path)?.iter().filter(|r| r.step <= step).map(|r| serde_json::to_string(r).expect("serialise")).collect();
+        records.iter().filter(|r| r.step <= step).map(|r| serde_json::to_string(r).expect("serialise")).collect();
     let text = if kept.is_empty() { String::new() } else { kept.join("\n") + "\n" };
     model::checkpoint::write_atomically(path, text.as_bytes())?;
     Ok(())

@@ -3,10 +3,12 @@
 
 mod checkpoint;
 mod config;
+mod folder;
 mod metrics;
 
-pub use checkpoint::{latest, TrainerState};
-pub use config::{DataConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
+pub use checkpoint::{checkpoint_dir, latest, TrainerState};
+pub use config::{Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
+pub use folder::train_to_end;
 pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
 
 use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, NO_TARGET, STREAM_DROPOUT};
@@ -15,8 +17,10 @@ use crate::optim::{clip_grad_norm, AdaGrad, Adam, AdamW, Optimizer, Sgd};
 use crate::tokenizer::{CharTokenizer, Gpt2Tokenizer, NumberTokenizer, Tokenizer};
 use autograd::no_grad;
 use indicatif::{ProgressBar, ProgressStyle};
-use model::generate::{generate, Sampling};
-use model::gpt2::{Gpt2, Gpt2Config};
+use model::generate::Sampling;
+use model::gpt2::{Gpt2, Gpt2Config, IGNORE_INDEX};
+use model::lstm::{LstmConfig, LstmLm};
+use model::{load_language_model, LanguageModel};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tensor::{AdamWConfig, DType, Tensor};
@@ -62,7 +66,10 @@ pub struct RunSummary {
 pub struct Trainer {
     pub cfg: TrainConfig,
     pub run_dir: PathBuf,
-    pub model: Gpt2,
+    /// GPT-2 or the LSTM language model.
+    pub model: Box<dyn LanguageModel>,
+    /// The distillation teacher, if the config names one.
+    pub teacher: Option<Box<dyn LanguageModel>>,
     pub tokenizer: Box<dyn Tokenizer>,
     optimizer: Box<dyn Optimizer>,
     data: Data,
@@ -85,20 +92,21 @@ impl Trainer {
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
         let model = match init {
             Some(dir) => {
-                let m = Gpt2::load(dir, DType::F32)?;
-                if m.config.vocab_size < tokenizer.vocab_size() || m.config.n_positions < context(&cfg, &data) {
+                let m = load_language_model(dir, DType::F32)?;
+                let too_short = m.max_positions().is_some_and(|n| n < context(&cfg, &data));
+                if m.vocab_size() < tokenizer.vocab_size() || too_short {
                     return Err(TrainError::Invalid(format!(
-                        "--init {}: vocabulary {} / context {} is smaller than the data needs ({} / {})",
+                        "--init {}: vocabulary {} / context {:?} is smaller than the data needs ({} / {})",
                         dir.display(),
-                        m.config.vocab_size,
-                        m.config.n_positions,
+                        m.vocab_size(),
+                        m.max_positions(),
                         tokenizer.vocab_size(),
                         context(&cfg, &data)
                     )));
                 }
                 m
             }
-            None => Gpt2::random(model_config(&cfg, &data, tokenizer.vocab_size()), cfg.seed, DType::F32)?,
+            None => random_model(&cfg, &data, tokenizer.vocab_size())?,
         };
         std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
         model::checkpoint::write_atomically(
@@ -107,9 +115,11 @@ impl Trainer {
         )?;
         model::checkpoint::write_atomically(&run_dir.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
         metrics::truncate_after(&run_dir.join(METRICS_FILE), 0)?;
+        let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
         let optimizer = make_optimizer(&cfg.optimizer);
         let state = TrainerState { step: 0, optimizer_steps: 0, best_val_loss: None, evals_since_best: 0 };
-        Ok(Self { cfg, run_dir: run_dir.to_path_buf(), model, tokenizer, optimizer, data, state, interactive: false })
+        let run_dir = run_dir.to_path_buf();
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false })
     }
 
     /// Continues the run in `run_dir` from its latest checkpoint, exactly: the same batches,
@@ -124,13 +134,15 @@ impl Trainer {
         }
         let dir = latest(run_dir)?
             .ok_or_else(|| TrainError::Invalid(format!("{} has no checkpoint to resume from", run_dir.display())))?;
-        let (data, tokenizer, _) = load_data(&cfg)?;
-        let model = Gpt2::load(&dir, DType::F32)?;
+        let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
+        let model = load_language_model(&dir, DType::F32)?;
+        let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
         let (state, optimizer_state) = checkpoint::load_state(&dir)?;
         let mut optimizer = make_optimizer(&cfg.optimizer);
         optimizer.load_state(optimizer_state, state.optimizer_steps)?;
         metrics::truncate_after(&run_dir.join(METRICS_FILE), state.step)?;
-        Ok(Self { cfg, run_dir: run_dir.to_path_buf(), model, tokenizer, optimizer, data, state, interactive: false })
+        let run_dir = run_dir.to_path_buf();
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false })
     }
 
     pub fn step(&self) -> u64 {
@@ -150,13 +162,13 @@ impl Trainer {
         let step = self.state.step;
         let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr, step);
         let accum = self.cfg.grad_accum as u64;
-        self.model.params.zero_grad();
+        self.model.params().zero_grad();
         let mut total = 0.0;
         for micro in 0..accum {
             let batch = self.batch(step, micro)?;
             let mut rng = step_rng(self.cfg.seed, STREAM_DROPOUT, step, micro);
             let dropout = (self.cfg.dropout > 0.0).then_some(&mut rng);
-            let loss = self.model.loss(&self.model.forward(&batch.ids, dropout)?, &batch.targets)?;
+            let loss = self.loss(&batch, dropout)?;
             // The gradient of the mean over micro-batches: each contributes 1/accum.
             loss.div_scalar(accum as f64)?.backward()?;
             total += loss.value().to_scalar()?;
@@ -169,26 +181,49 @@ impl Trainer {
             )));
         }
         if let Some(max_norm) = self.cfg.clip {
-            clip_grad_norm(&self.model.params, max_norm)?;
+            clip_grad_norm(self.model.params(), max_norm)?;
         }
-        self.optimizer.step(&self.model.params, lr)?;
+        self.optimizer.step(self.model.params(), lr)?;
         self.state.step += 1;
         self.state.optimizer_steps = self.optimizer.steps();
         Ok((loss, lr))
+    }
+
+    /// The training loss of a batch: cross-entropy, or with a teacher the distillation loss
+    /// `α·T²·KL(p_t ‖ p_s) + (1 − α)·CE` (F13).
+    fn loss(&self, batch: &Batch, dropout: Option<&mut rand::rngs::StdRng>) -> Result<autograd::Var> {
+        let logits = self.model.logits(&batch.ids, dropout)?;
+        match (&self.teacher, &self.cfg.distill) {
+            (Some(teacher), Some(d)) => {
+                let z_t = no_grad(|| teacher.logits(&batch.ids, None))?.value();
+                let loss = logits.distillation_loss(&z_t, &batch.targets, d.temperature, d.alpha, Some(IGNORE_INDEX));
+                Ok(loss?)
+            }
+            _ => Ok(self.model.loss(&logits, &batch.targets)?),
+        }
     }
 
     /// Validation loss and the task's metrics: for arithmetic, teacher-forced per-token accuracy and,
     /// from greedy generation, exact match and token edit distance on the held-out problems; for the
     /// grokking task, accuracy on all training and all validation pairs.
     pub fn evaluate(&self) -> Result<Evaluation> {
-        let weight_norm = self.weight_norm()?;
+        self.evaluate_model(self.model.as_ref())
+    }
+
+    /// The distillation teacher's [`Evaluation`] on the same held-out data, if there is a teacher.
+    pub fn evaluate_teacher(&self) -> Result<Option<Evaluation>> {
+        self.teacher.as_ref().map(|t| self.evaluate_model(t.as_ref())).transpose()
+    }
+
+    fn evaluate_model(&self, model: &dyn LanguageModel) -> Result<Evaluation> {
+        let weight_norm = weight_norm(model)?;
         no_grad(|| match &self.data {
             Data::Arithmetic(task) => {
                 let held = task.held_out_batch()?;
-                let logits = self.model.forward(&held.ids, None)?;
-                let val_loss = self.model.loss(&logits, &held.targets)?.value().to_scalar()?;
+                let logits = model.logits(&held.ids, None)?;
+                let val_loss = model.loss(&logits, &held.targets)?.value().to_scalar()?;
                 let token_accuracy = token_accuracy(&logits.value(), &held.targets, NO_TARGET)?;
-                let (answers, _) = self.solve(task, &held.ids)?;
+                let (answers, _) = self.solve(model, task, &held.ids)?;
                 let truth: Vec<String> = task.held_out.iter().map(|&(a, b)| task.answer(a, b)).collect();
                 let chars = |s: &String| s.chars().collect::<Vec<_>>();
                 let distance = answers.iter().zip(&truth).map(|(a, t)| edit_distance(&chars(a), &chars(t)) as f64);
@@ -203,8 +238,8 @@ impl Trainer {
             }
             Data::Modular(task) => {
                 let scored = |b: Batch| -> Result<(f64, f64)> {
-                    let logits = self.model.forward(&b.ids, None)?;
-                    let loss = self.model.loss(&logits, &b.targets)?.value().to_scalar()?;
+                    let logits = model.logits(&b.ids, None)?;
+                    let loss = model.loss(&logits, &b.targets)?.value().to_scalar()?;
                     Ok((loss, token_accuracy(&logits.value(), &b.targets, NO_TARGET)?))
                 };
                 let (_, train_acc) = scored(task.train_batch()?)?;
@@ -222,28 +257,23 @@ impl Trainer {
                 let mut total = 0.0;
                 for k in 0..self.cfg.eval_batches {
                     let b = text.batch(self.cfg.seed, 0, k as u64, self.cfg.batch_size, self.cfg.block_size, true)?;
-                    total += self.model.loss(&self.model.forward(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
+                    total += model.loss(&model.logits(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
                 }
                 Ok(Evaluation { val_loss: total / self.cfg.eval_batches as f64, weight_norm, ..Evaluation::default() })
             }
         })
     }
 
-    /// `‖θ‖₂ = sqrt(Σ θᵢ²)` over every parameter.
-    pub fn weight_norm(&self) -> Result<f64> {
-        let mut sum = 0.0;
-        for (_, p) in self.model.params.iter() {
-            let v = p.value();
-            sum += v.mul(&v)?.sum_all()?.to_scalar()?;
-        }
-        Ok(sum.sqrt())
-    }
-
     /// The model's greedy answers to addition problems (`ids` hold whole problems; the prompt is
     /// everything up to `=`). Returns the answers and the prompts as text.
-    fn solve(&self, task: &ArithmeticTask, ids: &Tensor) -> Result<(Vec<String>, Vec<String>)> {
+    fn solve(
+        &self,
+        model: &dyn LanguageModel,
+        task: &ArithmeticTask,
+        ids: &Tensor,
+    ) -> Result<(Vec<String>, Vec<String>)> {
         let prompt = ids.narrow(1, 0, task.answer_start())?;
-        let out = generate(&self.model, &prompt, task.answer_width(), Sampling::Greedy, &mut tensor::rng(0))?;
+        let out = model.generate(&prompt, task.answer_width(), Sampling::Greedy, &mut tensor::rng(0))?;
         let width = out.shape()[1];
         let rows: Vec<Vec<u32>> =
             out.to_vec::<i64>()?.chunks(width).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
@@ -261,7 +291,7 @@ impl Trainer {
         no_grad(|| match &self.data {
             Data::Arithmetic(task) => {
                 let held = task.held_out_batch()?.ids.narrow(0, 0, 6.min(task.held_out.len()))?;
-                let (answers, prompts) = self.solve(task, &held)?;
+                let (answers, prompts) = self.solve(self.model.as_ref(), task, &held)?;
                 Ok(prompts
                     .iter()
                     .zip(&answers)
@@ -274,7 +304,7 @@ impl Trainer {
             Data::Modular(task) => {
                 let val = task.val_batch()?;
                 let n = 6.min(task.val.len());
-                let predicted = self.model.forward(&val.ids.narrow(0, 0, n)?, None)?.value().argmax(-1, false)?;
+                let predicted = self.model.logits(&val.ids.narrow(0, 0, n)?, None)?.value().argmax(-1, false)?;
                 let predicted = predicted.to_vec::<i64>()?;
                 Ok(task.val[..n]
                     .iter()
@@ -289,8 +319,7 @@ impl Trainer {
             Data::Text(_) => {
                 let start = Tensor::from_vec(vec![0i64], &[1, 1])?;
                 let sampling = Sampling::Sample { temperature: 0.8, top_k: Some(40), top_p: None };
-                let out = generate(
-                    &self.model,
+                let out = self.model.generate(
                     &start,
                     self.cfg.block_size.min(200) - 1,
                     sampling,
@@ -416,12 +445,7 @@ impl Trainer {
             }
             DataConfig::Text { path, .. } => path.file_name().unwrap_or_default().to_string_lossy().to_string(),
         };
-        format!(
-            "{what}: {}-layer {}-wide GPT, {} parameters",
-            self.cfg.n_layer,
-            self.cfg.n_embd,
-            self.model.params.numel()
-        )
+        format!("{what}: {}, {} parameters", self.model.describe(), self.model.params().numel())
     }
 
     /// Tokens the model reads per optimisation step (the grokking task is full-batch).
@@ -446,6 +470,16 @@ impl Trainer {
     }
 }
 
+/// `‖θ‖₂ = sqrt(Σ θᵢ²)` over every parameter.
+pub fn weight_norm(model: &dyn LanguageModel) -> Result<f64> {
+    let mut sum = 0.0;
+    for (_, p) in model.params().iter() {
+        let v = p.value();
+        sum += v.mul(&v)?.sum_all()?.to_scalar()?;
+    }
+    Ok(sum.sqrt())
+}
+
 fn em_text(em: Option<f64>) -> String {
     em.map_or(String::new(), |e| format!("  exact_match {e:.3}"))
 }
@@ -461,8 +495,12 @@ fn validate(cfg: &TrainConfig) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.dropout) {
         return bad(format!("dropout must be in [0, 1), got {}", cfg.dropout));
     }
-    if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
-        return bad(format!("n_embd {} must be a multiple of n_head {}", cfg.n_embd, cfg.n_head));
+    match cfg.arch {
+        Architecture::Gpt if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) => {
+            return bad(format!("n_embd {} must be a multiple of n_head {}", cfg.n_embd, cfg.n_head));
+        }
+        Architecture::Lstm { hidden: 0 } => return bad("the LSTM needs at least one hidden unit".into()),
+        _ => {}
     }
     if matches!(cfg.data, DataConfig::Modular { .. }) && cfg.grad_accum != 1 {
         return bad(format!(
@@ -482,10 +520,19 @@ fn context(cfg: &TrainConfig, data: &Data) -> usize {
     }
 }
 
-fn model_config(cfg: &TrainConfig, data: &Data, vocab: usize) -> Gpt2Config {
-    let mut c = Gpt2Config::new(vocab, context(cfg, data), cfg.n_embd, cfg.n_layer, cfg.n_head);
-    (c.resid_pdrop, c.embd_pdrop, c.attn_pdrop) = (cfg.dropout, cfg.dropout, cfg.dropout);
-    c
+/// A freshly initialised model of the configured architecture for `vocab` tokens.
+fn random_model(cfg: &TrainConfig, data: &Data, vocab: usize) -> Result<Box<dyn LanguageModel>> {
+    Ok(match cfg.arch {
+        Architecture::Gpt => {
+            let mut c = Gpt2Config::new(vocab, context(cfg, data), cfg.n_embd, cfg.n_layer, cfg.n_head);
+            (c.resid_pdrop, c.embd_pdrop, c.attn_pdrop) = (cfg.dropout, cfg.dropout, cfg.dropout);
+            Box::new(Gpt2::random(c, cfg.seed, DType::F32)?)
+        }
+        Architecture::Lstm { hidden } => {
+            let c = LstmConfig { dropout: cfg.dropout, ..LstmConfig::new(vocab, cfg.n_embd, hidden) };
+            Box::new(LstmLm::random(c, cfg.seed, DType::F32)?)
+        }
+    })
 }
 
 fn make_optimizer(o: &OptimizerConfig) -> Box<dyn Optimizer> {
@@ -539,6 +586,39 @@ fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, String)> {
             }
         },
     }
+}
+
+/// The teacher a distillation config names, checked against the data: the same tokenizer, and
+/// a context long enough for its rows.
+fn load_teacher(cfg: &TrainConfig, data: &Data, tokenizer_json: &str) -> Result<Option<Box<dyn LanguageModel>>> {
+    let Some(d) = &cfg.distill else { return Ok(None) };
+    if !(d.temperature > 0.0 && (0.0..=1.0).contains(&d.alpha)) {
+        return Err(TrainError::Invalid(format!(
+            "distillation needs temperature > 0 and alpha in [0, 1], got {} and {}",
+            d.temperature, d.alpha
+        )));
+    }
+    let dir = checkpoint_dir(&d.teacher)?;
+    let same_tokenizer = std::fs::read_to_string(dir.join(TOKENIZER_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|t| serde_json::from_str::<serde_json::Value>(tokenizer_json).is_ok_and(|own| own == t));
+    if !same_tokenizer {
+        return Err(TrainError::Invalid(format!(
+            "the teacher {} was not trained with this data's tokenizer ({} missing or different)",
+            dir.display(),
+            TOKENIZER_FILE
+        )));
+    }
+    let teacher = load_language_model(&dir, DType::F32)?;
+    if teacher.max_positions().is_some_and(|n| n < context(cfg, data)) {
+        return Err(TrainError::Invalid(format!(
+            "the teacher's context {:?} is shorter than the data's rows ({})",
+            teacher.max_positions(),
+            context(cfg, data)
+        )));
+    }
+    Ok(Some(teacher))
 }
 
 /// The tokenizer a run or checkpoint folder describes in its `tokenizer.json`.

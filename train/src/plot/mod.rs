@@ -1,6 +1,10 @@
 //! `loss.png`: the training curves, drawn with plotters and the DejaVu font bundled by the `dejavu`
 //! crate (no system fonts needed).
 
+mod curves;
+
+pub use curves::{write_curves, Panel};
+
 use crate::error::{Result, TrainError};
 use crate::trainer::MetricsRecord;
 use plotters::prelude::*;
