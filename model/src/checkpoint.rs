@@ -1,7 +1,7 @@
 //! `.safetensors` files: read through a memory map, write atomically (temp file, fsync, rename), so a
 //! crash mid-write never leaves a half-written checkpoint under the real name.
 
-use crate::nn::{Fresh, Init};
+use crate::nn::{Fresh, Init, RandomInit};
 use crate::{ModelError, Result};
 use safetensors::tensor::{Dtype as StDtype, SafeTensors, View};
 use std::borrow::Cow;
@@ -176,5 +176,31 @@ impl Init for CheckpointInit {
         }
         self.used.insert(key.to_string());
         Ok(t.to_dtype(self.dtype))
+    }
+}
+
+/// Parameters from a checkpoint where it has them (same shape required), drawn fresh otherwise:
+/// a pre-trained encoder under a new head.
+pub struct CheckpointOrFresh {
+    pub checkpoint: CheckpointInit,
+    pub random: RandomInit,
+    /// The names drawn fresh, in order.
+    pub fresh: Vec<String>,
+}
+
+impl CheckpointOrFresh {
+    pub fn new(checkpoint: CheckpointInit, random: RandomInit) -> Self {
+        Self { checkpoint, random, fresh: Vec::new() }
+    }
+}
+
+impl Init for CheckpointOrFresh {
+    fn tensor(&mut self, name: &str, shape: &[usize], fresh: Fresh) -> Result<Tensor> {
+        let short = name.strip_prefix(&format!("{}.", self.checkpoint.optional_prefix)).unwrap_or(name);
+        if self.checkpoint.tensors.contains_key(name) || self.checkpoint.tensors.contains_key(short) {
+            return self.checkpoint.tensor(name, shape, fresh);
+        }
+        self.fresh.push(name.to_string());
+        self.random.tensor(name, shape, fresh)
     }
 }

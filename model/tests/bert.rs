@@ -1,7 +1,7 @@
 //! BERT against PyTorch + HF transformers (fixtures/make_bert_fixtures.py): masked-LM and
 //! classification logits, losses and every parameter gradient on a padded batch with token types.
 
-use model::bert::{BertForMaskedLM, BertForSequenceClassification};
+use model::bert::{BertForMaskedLM, BertForPreTraining, BertForSequenceClassification};
 use model::checkpoint::read_safetensors;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -78,6 +78,53 @@ fn sequence_classifier_matches_pytorch() {
     let compared = check_model(&want, logits, &[2, 3], |l| model.loss(l, &want["labels"]).unwrap(), &model.params);
     // Embeddings 5, two layers of 16, pooler 2, classifier 2.
     assert_eq!(compared, 41);
+}
+
+#[test]
+fn one_logit_binary_classifier_matches_pytorchs_bce() {
+    let want = expected("binary");
+    let model = BertForSequenceClassification::load(&Path::new(FIXTURES).join("binary"), DType::F32).unwrap();
+    assert!(model.is_binary());
+    let labels = want["labels"].reshape(&[2]).unwrap();
+    let logits = model.forward(&want["ids"], &want["attention_mask"], &want["token_type_ids"]).unwrap();
+    let predicted = model.predict(&logits.value()).unwrap();
+    let expected: Vec<usize> = want["logits"].to_vec::<f32>().unwrap().iter().map(|&z| usize::from(z > 0.0)).collect();
+    assert_eq!(predicted, expected);
+    let compared = check_model(&want, logits, &[2, 1], |l| model.loss(l, &labels).unwrap(), &model.params);
+    assert_eq!(compared, 41);
+}
+
+#[test]
+fn pretraining_heads_match_pytorch() {
+    let want = expected("pretrain");
+    let model = BertForPreTraining::load(&Path::new(FIXTURES).join("pretrain"), DType::F32).unwrap();
+    let (mlm, nsp) = model.forward(&want["ids"], &want["attention_mask"], &want["token_type_ids"]).unwrap();
+    assert!(rel_err(&nsp.value(), &want["nsp_logits"]) <= 1e-4);
+    let loss = |l: &autograd::Var| model.loss(l, &nsp, &want["labels"], &want["next_sentence"]).unwrap()[0].clone();
+    let compared = check_model(&want, mlm, &[2, 7, 50], loss, &model.params);
+    // Embeddings 5, two layers of 16, pooler 2, the LM transform 4, its bias, next-sentence head 2.
+    assert_eq!(compared, 46);
+}
+
+#[test]
+fn saved_models_reload_and_a_classifier_starts_from_a_pretrained_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pretrained = BertForPreTraining::load(&Path::new(FIXTURES).join("pretrain"), DType::F32).unwrap();
+    pretrained.save(dir.path()).unwrap();
+    let reloaded = BertForPreTraining::load(dir.path(), DType::F32).unwrap();
+    for ((n, a), (_, b)) in pretrained.params.iter().zip(reloaded.params.iter()) {
+        assert_eq!(a.value().to_vec::<f32>().unwrap(), b.value().to_vec::<f32>().unwrap(), "{n}");
+    }
+    let config = pretrained.bert.config.clone().with_labels(&["no".into(), "yes".into(), "maybe".into()], false);
+    let (classifier, fresh) = BertForSequenceClassification::from_pretrained(dir.path(), &config, 0).unwrap();
+    assert_eq!(fresh, ["classifier.weight", "classifier.bias"]);
+    let encoder = |p: &autograd::Params, name: &str| {
+        p.iter().find(|(n, _)| *n == name).unwrap().1.value().to_vec::<f32>().unwrap()
+    };
+    for name in ["bert.encoder.layer.1.output.dense.weight", "bert.pooler.dense.bias"] {
+        assert_eq!(encoder(&classifier.params, name), encoder(&pretrained.params, name));
+    }
+    assert_eq!(classifier.classifier.weight.shape(), [3, 32]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `train`: what turns a model into a trained model — optimizers, tokenizers, and the `emergent`
 //! command line.
 
+pub mod bert;
 pub mod cli;
 pub mod data;
 mod error;
@@ -8,6 +9,7 @@ pub mod lab;
 pub mod npy;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod scores;
 pub mod tokenizer;
 pub mod trainer;

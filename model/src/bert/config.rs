@@ -29,9 +29,16 @@ pub struct BertConfig {
     /// Class names by id, for classifiers (its length is the number of labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<String, String>>,
+    /// HF's name for how a classifier is trained; `"multi_label_classification"` with one label
+    /// is our binary classifier (one logit, binary cross-entropy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_type: Option<String>,
     #[serde(default = "default_model_type")]
     pub model_type: String,
 }
+
+/// The `problem_type` of a one-logit binary classifier.
+pub const BINARY_PROBLEM: &str = "multi_label_classification";
 
 fn default_act() -> String {
     "gelu".into()
@@ -47,6 +54,38 @@ fn default_model_type() -> String {
 }
 
 impl BertConfig {
+    /// A fresh model's config: `layers` post-LN layers of width `hidden` with `heads` heads, an MLP
+    /// 4× as wide, `max_positions` positions, two segment types, no dropout; `labels` class names
+    /// for a classifier (one name with `binary` for the one-logit model).
+    pub fn new(vocab: usize, hidden: usize, layers: usize, heads: usize, max_positions: usize) -> Self {
+        Self {
+            vocab_size: vocab,
+            hidden_size: hidden,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            intermediate_size: 4 * hidden,
+            max_position_embeddings: max_positions,
+            type_vocab_size: 2,
+            hidden_act: default_act(),
+            hidden_dropout_prob: 0.0,
+            attention_probs_dropout_prob: 0.0,
+            initializer_range: default_init(),
+            layer_norm_eps: default_eps(),
+            architectures: Vec::new(),
+            id2label: None,
+            problem_type: None,
+            model_type: default_model_type(),
+        }
+    }
+
+    /// The same config for a classifier of `labels` classes (`binary`: one logit for 2 classes).
+    pub fn with_labels(self, labels: &[String], binary: bool) -> Self {
+        let names: Vec<String> =
+            if binary { labels.iter().skip(1).take(1).cloned().collect() } else { labels.to_vec() };
+        let id2label = names.into_iter().enumerate().map(|(i, n)| (i.to_string(), n)).collect();
+        Self { id2label: Some(id2label), problem_type: binary.then(|| BINARY_PROBLEM.to_string()), ..self }
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
         let cfg: Self = serde_json::from_str(&text)
@@ -69,6 +108,12 @@ impl BertConfig {
             return Err(ModelError::Config(format!(
                 "bert: sizes must be positive and heads ({}) must divide the width ({})",
                 self.num_attention_heads, self.hidden_size
+            )));
+        }
+        if self.num_labels() == 1 && self.problem_type.as_deref() != Some(BINARY_PROBLEM) {
+            return Err(ModelError::Config(format!(
+                "bert: one label is a regression head in HF, which is not supported; a one-logit binary \
+                 classifier needs problem_type {BINARY_PROBLEM:?}"
             )));
         }
         if self.hidden_act != "gelu" {

@@ -1,13 +1,13 @@
-//! `BertModel` and its heads: masked-LM (F10) and sequence classification (F11), loading HF
-//! checkpoints (`BertForMaskedLM`, `BertForSequenceClassification`) by their parameter names.
+//! `BertModel`: embeddings, the encoder stack and the pooler; loading and saving the HF folders of
+//! the models built on it (see `heads`).
 
 use super::layers::{BertEmbeddings, BertLayer};
 use super::BertConfig;
-use crate::checkpoint::{read_safetensors, CheckpointInit};
-use crate::gpt2::{CONFIG_FILE, IGNORE_INDEX, WEIGHTS_FILE};
-use crate::nn::{Dense, Init, LayerNorm};
+use crate::checkpoint::{read_safetensors, save_model_folder, CheckpointInit, CheckpointOrFresh};
+use crate::gpt2::{CONFIG_FILE, WEIGHTS_FILE};
+use crate::nn::{Dense, Init, RandomInit};
 use crate::{ModelError, Result};
-use autograd::{Params, Reduction, Var};
+use autograd::{Params, Var};
 use std::path::Path;
 use tensor::{DType, Tensor};
 
@@ -20,7 +20,7 @@ pub struct BertModel {
 }
 
 impl BertModel {
-    fn new(params: &mut Params, init: &mut dyn Init, cfg: &BertConfig, with_pooler: bool) -> Result<Self> {
+    pub(super) fn new(params: &mut Params, init: &mut dyn Init, cfg: &BertConfig, with_pooler: bool) -> Result<Self> {
         cfg.validate()?;
         let embeddings = BertEmbeddings::new(params, init, "bert.embeddings", cfg)?;
         let layers = (0..cfg.num_hidden_layers)
@@ -73,7 +73,11 @@ impl BertModel {
 
 /// Builds a model with `new` from an HF folder (`config.json` + `model.safetensors`); every tensor of
 /// the file must be used (tied copies of the word embedding excepted).
-fn load<M>(dir: &Path, dtype: DType, new: impl FnOnce(&BertConfig, &mut dyn Init) -> Result<M>) -> Result<M> {
+pub(super) fn load<M>(
+    dir: &Path,
+    dtype: DType,
+    new: impl FnOnce(&BertConfig, &mut dyn Init) -> Result<M>,
+) -> Result<M> {
     let config = BertConfig::load(&dir.join(CONFIG_FILE))?;
     let path = dir.join(WEIGHTS_FILE);
     let mut init = CheckpointInit::new(&path, read_safetensors(&path)?, "", dtype);
@@ -85,80 +89,24 @@ fn load<M>(dir: &Path, dtype: DType, new: impl FnOnce(&BertConfig, &mut dyn Init
     }
 }
 
-/// Masked-LM head (F10): `logits = LN(GELU(h·W_tᵀ + b_t))·E_tokᵀ + b`, the decoder tied to the
-/// word embedding.
-pub struct BertForMaskedLM {
-    pub bert: BertModel,
-    pub transform: Dense,
-    pub transform_norm: LayerNorm,
-    pub bias: Var,
-    pub params: Params,
+/// Builds a model with `new` for `config`, taking every parameter that the HF folder `dir` holds
+/// (e.g. the encoder of a pre-trained model) and drawing the others fresh with `seed` (e.g. a new
+/// classifier), as HF's `from_pretrained` does. Returns the model and the names drawn fresh.
+pub(super) fn load_partly<M>(
+    dir: &Path,
+    config: &BertConfig,
+    seed: u64,
+    new: impl FnOnce(&BertConfig, &mut dyn Init) -> Result<M>,
+) -> Result<(M, Vec<String>)> {
+    let path = dir.join(WEIGHTS_FILE);
+    let checkpoint = CheckpointInit::new(&path, read_safetensors(&path)?, "", DType::F32);
+    let mut init = CheckpointOrFresh::new(checkpoint, RandomInit::new(seed, DType::F32));
+    let model = new(config, &mut init)?;
+    Ok((model, init.fresh))
 }
 
-impl BertForMaskedLM {
-    pub fn new(config: &BertConfig, init: &mut dyn Init) -> Result<Self> {
-        let mut params = Params::new();
-        let bert = BertModel::new(&mut params, init, config, false)?;
-        let (h, std) = (config.hidden_size, config.initializer_range);
-        let transform = Dense::new(&mut params, init, "cls.predictions.transform.dense", (h, h), std)?;
-        let transform_norm =
-            LayerNorm::new(&mut params, init, "cls.predictions.transform.LayerNorm", h, config.layer_norm_eps)?;
-        let bias = crate::nn::param(
-            &mut params,
-            init,
-            "cls.predictions",
-            "bias",
-            &[config.vocab_size],
-            crate::nn::Fresh::Zeros,
-        )?;
-        Ok(Self { bert, transform, transform_norm, bias, params })
-    }
-
-    pub fn load(dir: &Path, dtype: DType) -> Result<Self> {
-        load(dir, dtype, Self::new)
-    }
-
-    /// Logits `(B, T, V)`.
-    pub fn forward(&self, ids: &Tensor, attention_mask: &Tensor, token_type_ids: &Tensor) -> Result<Var> {
-        let h = self.bert.forward(ids, attention_mask, token_type_ids)?;
-        let t = self.transform_norm.forward(&self.transform.forward(&h)?.gelu(tensor::GeluApproximation::Erf)?)?;
-        Ok(t.matmul(&self.bert.embeddings.word.weight.t()?)?.add(&self.bias)?)
-    }
-
-    /// Mean cross-entropy at the masked positions (`labels` −100 elsewhere).
-    pub fn loss(&self, logits: &Var, labels: &Tensor) -> Result<Var> {
-        Ok(logits.cross_entropy(labels, Some(IGNORE_INDEX), Reduction::Mean)?)
-    }
-}
-
-/// Sequence classifier (F11): `logits = pool(BERT(x))·W⁰ᵀ + b⁰`, loss `H(y, softmax(logits))`.
-pub struct BertForSequenceClassification {
-    pub bert: BertModel,
-    pub classifier: Dense,
-    pub params: Params,
-}
-
-impl BertForSequenceClassification {
-    pub fn new(config: &BertConfig, init: &mut dyn Init) -> Result<Self> {
-        let mut params = Params::new();
-        let bert = BertModel::new(&mut params, init, config, true)?;
-        let dims = (config.hidden_size, config.num_labels());
-        let classifier = Dense::new(&mut params, init, "classifier", dims, config.initializer_range)?;
-        Ok(Self { bert, classifier, params })
-    }
-
-    pub fn load(dir: &Path, dtype: DType) -> Result<Self> {
-        load(dir, dtype, Self::new)
-    }
-
-    /// Logits `(B, num_labels)`.
-    pub fn forward(&self, ids: &Tensor, attention_mask: &Tensor, token_type_ids: &Tensor) -> Result<Var> {
-        let h = self.bert.forward(ids, attention_mask, token_type_ids)?;
-        self.classifier.forward(&self.bert.pool(&h)?)
-    }
-
-    /// Mean cross-entropy against class ids `(B,)`.
-    pub fn loss(&self, logits: &Var, labels: &Tensor) -> Result<Var> {
-        Ok(logits.cross_entropy(labels, None, Reduction::Mean)?)
-    }
+/// Saves `params` and `config` (with `architectures = [architecture]`) as an HF folder.
+pub(super) fn save(dir: &Path, params: &Params, config: &BertConfig, architecture: &str) -> Result<()> {
+    let config = BertConfig { architectures: vec![architecture.to_string()], ..config.clone() };
+    save_model_folder(dir, params, &serde_json::to_string_pretty(&config).expect("config serialises"))
 }

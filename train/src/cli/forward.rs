@@ -6,7 +6,7 @@ use crate::npy;
 use autograd::no_grad;
 use autograd::Var;
 use clap::Args;
-use model::bert::{BertForMaskedLM, BertForSequenceClassification};
+use model::bert::{BertForMaskedLM, BertForPreTraining, BertForSequenceClassification};
 use model::gpt2::Gpt2;
 use std::path::{Path, PathBuf};
 use tensor::{DType, Tensor};
@@ -51,6 +51,8 @@ enum Checkpoint {
     Gpt2(Gpt2),
     BertMaskedLm(BertForMaskedLM),
     BertClassifier(BertForSequenceClassification),
+    /// Masked-LM + next-sentence heads; `forward` writes the masked-LM logits.
+    BertPreTraining(BertForPreTraining),
 }
 
 impl Checkpoint {
@@ -60,10 +62,14 @@ impl Checkpoint {
         let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| TrainError::format(&path, format!("not JSON: {e}")))?;
-        let classifier =
-            v["architectures"].as_array().is_some_and(|a| a.iter().any(|x| x == "BertForSequenceClassification"));
+        let is = |name: &str| v["architectures"].as_array().is_some_and(|a| a.iter().any(|x| x == name));
         Ok(match v["model_type"].as_str() {
-            Some("bert") if classifier => Checkpoint::BertClassifier(BertForSequenceClassification::load(dir, dtype)?),
+            Some("bert") if is("BertForSequenceClassification") => {
+                Checkpoint::BertClassifier(BertForSequenceClassification::load(dir, dtype)?)
+            }
+            Some("bert") if is("BertForPreTraining") => {
+                Checkpoint::BertPreTraining(BertForPreTraining::load(dir, dtype)?)
+            }
             Some("bert") => Checkpoint::BertMaskedLm(BertForMaskedLM::load(dir, dtype)?),
             _ => Checkpoint::Gpt2(Gpt2::load(dir, dtype)?),
         })
@@ -75,6 +81,7 @@ impl Checkpoint {
             Checkpoint::Gpt2(m) => m.forward(ids, None)?,
             Checkpoint::BertMaskedLm(m) => m.forward(ids, mask, types)?,
             Checkpoint::BertClassifier(m) => m.forward(ids, mask, types)?,
+            Checkpoint::BertPreTraining(m) => m.forward(ids, mask, types)?.0,
         })
     }
 
@@ -83,6 +90,7 @@ impl Checkpoint {
             Checkpoint::Gpt2(m) => m.loss(logits, targets)?,
             Checkpoint::BertMaskedLm(m) => m.loss(logits, targets)?,
             Checkpoint::BertClassifier(m) => m.loss(logits, targets)?,
+            Checkpoint::BertPreTraining(m) => m.head_loss(logits, targets)?,
         })
     }
 

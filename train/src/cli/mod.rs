@@ -2,6 +2,7 @@
 
 mod attention;
 mod bench;
+mod classify;
 mod distill;
 mod eval;
 mod forward;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 pub use attention::AttentionArgs;
 pub use bench::BenchArgs;
+pub use classify::ClassifyArgs;
 pub use distill::DistillArgs;
 pub use eval::EvalArgs;
 pub use forward::ForwardArgs;
@@ -40,6 +42,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Attention maps of every layer and head for a prompt, as one PNG grid.
     Attention(AttentionArgs),
+    /// Fine-tune a BERT classifier on TSV (text, label) files or built-in reviews; accuracy and F1.
+    Classify(Box<ClassifyArgs>),
     /// Knowledge distillation: train a student with a teacher and the same student alone; compare.
     Distill(Box<DistillArgs>),
     /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps.
@@ -60,6 +64,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
         Command::Eval(args) => eval::run(&args, out),
         Command::Attention(args) => attention::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
+        Command::Classify(args) => classify::run(&args, out),
         Command::Distill(args) => distill::run(&args, out),
         Command::Lab(args) => lab::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),

@@ -1,15 +1,17 @@
-//! Training data: the built-in arithmetic tasks, the grokking task and text files, as deterministic
+//! Training data: the built-in arithmetic tasks, the grokking task, generated reviews (BERT) and text files, as deterministic
 //! batches of `(ids, targets)` windows. Batch `k` of step `s` depends only on `(seed, s, k)`, so a
 //! resumed run sees exactly the batches an uninterrupted one would.
 
 mod arithmetic;
 mod mlm;
 mod modular;
+mod reviews;
 mod text;
 
 pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
 pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
+pub use reviews::{labelled_reviews, review_documents, LABELS as REVIEW_LABELS};
 pub use text::TextData;
 
 use rand::rngs::StdRng;

@@ -1,11 +1,13 @@
-//! Scores of generated text against references (F15): corpus BLEU-4 with the brevity penalty, and
-//! ROUGE-1/2/L. Both work on token sequences; [`rouge_tokenize`] splits text the way the
-//! rouge-score package does.
+//! Scores (F15): of generated text against references — corpus BLEU-4 with the brevity penalty, and
+//! ROUGE-1/2/L, both on token sequences ([`rouge_tokenize`] splits text the way the rouge-score
+//! package does) — and of a classifier's predictions: accuracy, precision, recall, F1.
 
 mod bleu;
+mod classification;
 mod rouge;
 
 pub use bleu::{corpus_bleu, Bleu, Smoothing};
+pub use classification::{ClassScore, ClassificationScores};
 pub use rouge::{rouge_l, rouge_n, rouge_tokenize, Prf};
 
 use std::collections::HashMap;

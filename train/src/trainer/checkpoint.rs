@@ -68,19 +68,13 @@ pub fn save(
 ) -> Result<PathBuf> {
     let dir = checkpoints_dir(run);
     let name = format!("step-{:07}", state.step);
-    let tmp = dir.join(format!("{name}.tmp"));
     let done = dir.join(&name);
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    save_model(&tmp)?;
-    write_safetensors(&tmp.join(OPTIMIZER_FILE), optimizer_state, None)?;
-    write_atomically(&tmp.join(STATE_FILE), serde_json::to_string_pretty(state).expect("state serialises").as_bytes())?;
-    if done.exists() {
-        std::fs::remove_dir_all(&done).map_err(|e| TrainError::io(&done, e))?;
-    }
-    std::fs::rename(&tmp, &done).map_err(|e| TrainError::io(&done, e))?;
+    write_folder_atomically(&done, |tmp| {
+        save_model(tmp)?;
+        write_safetensors(&tmp.join(OPTIMIZER_FILE), optimizer_state, None)?;
+        let json = serde_json::to_string_pretty(state).expect("state serialises");
+        Ok(write_atomically(&tmp.join(STATE_FILE), json.as_bytes())?)
+    })?;
     write_atomically(&dir.join("latest"), name.as_bytes())?;
     // Older checkpoints (and temp folders of interrupted saves) are no longer needed.
     for entry in std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?.flatten() {
@@ -90,6 +84,22 @@ pub fn save(
         }
     }
     Ok(done)
+}
+
+/// Fills the folder `dir` as a whole: `fill` writes into `dir.tmp`, which is renamed to `dir` once
+/// complete (an older `dir` is removed just before). A reader never sees a half-written folder
+/// under the final name.
+pub fn write_folder_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    fill(&tmp)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))
 }
 
 /// Reads the optimizer and trainer state of a checkpoint folder.

@@ -6,7 +6,7 @@ mod config;
 mod folder;
 mod metrics;
 
-pub use checkpoint::{checkpoint_dir, latest, TrainerState};
+pub use checkpoint::{checkpoint_dir, latest, write_folder_atomically, TrainerState};
 pub use config::{Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
 pub use folder::train_to_end;
 pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
@@ -16,7 +16,7 @@ use crate::error::{Result, TrainError};
 use crate::optim::{clip_grad_norm, AdaGrad, Adam, AdamW, Optimizer, Sgd};
 use crate::tokenizer::{CharTokenizer, Gpt2Tokenizer, NumberTokenizer, Tokenizer};
 use autograd::no_grad;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use model::generate::Sampling;
 use model::gpt2::{Gpt2, Gpt2Config, IGNORE_INDEX};
 use model::lstm::{LstmConfig, LstmLm};
@@ -346,7 +346,7 @@ impl Trainer {
     pub fn run(&mut self, until: Option<u64>) -> Result<RunSummary> {
         let end = until.unwrap_or(self.cfg.steps).min(self.cfg.steps);
         let started = Instant::now();
-        let bar = self.progress_bar(end);
+        let bar = crate::progress::progress_bar(end, self.state.step, self.interactive);
         let tokens_per_step = self.tokens_per_step() as f64;
         let log_every = (self.cfg.eval_interval / LOGS_PER_EVAL).max(1);
         let (mut losses, mut last_eval, mut stopped_early) = (Vec::new(), (None, None), false);
@@ -455,18 +455,6 @@ impl Trainer {
             _ => self.cfg.batch_size * self.cfg.grad_accum,
         };
         rows * context(&self.cfg, &self.data)
-    }
-
-    fn progress_bar(&self, end: u64) -> ProgressBar {
-        if !self.interactive {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(end).with_position(self.state.step);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
-                .expect("valid template"),
-        );
-        bar
     }
 }
 
