@@ -5,6 +5,7 @@
 //! - [`lstm`]: the LSTM language model (F12).
 //! - [`LanguageModel`]: what GPT-2 and the LSTM share, so one trainer trains either.
 //! - [`generate`]: greedy, temperature, top-k and top-p decoding (F14) with the KV cache.
+//! - [`seq2seq`]: the encoder-decoder Transformer (F4, F5) with greedy and beam decoding.
 //! - [`beam`]: beam search with a length penalty (F14), for any model.
 //! - [`checkpoint`]: `.safetensors` read through a memory map, written atomically.
 
@@ -17,6 +18,7 @@ pub mod gpt2;
 mod language_model;
 pub mod lstm;
 pub mod nn;
+pub mod seq2seq;
 
 pub use error::{ModelError, Result};
 pub use language_model::{load_language_model, LanguageModel};

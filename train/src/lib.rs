@@ -13,5 +13,6 @@ pub mod progress;
 pub mod scores;
 pub mod tokenizer;
 pub mod trainer;
+pub mod translate;
 
 pub use error::{Result, TrainError};

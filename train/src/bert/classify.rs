@@ -6,9 +6,9 @@
 //! dev loss.
 
 use super::splits::{load_splits, Sources, Split};
-use super::{encode_batch, vocabulary};
+use super::{append_record, encode_batch, vocabulary};
 use crate::error::{Result, TrainError};
-use crate::optim::{clip_grad_norm, AdamW, Optimizer, Schedule};
+use crate::optim::{descend, AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::progress::progress_bar;
 use crate::scores::ClassificationScores;
@@ -225,17 +225,8 @@ pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> 
             let lr = schedule.lr(cfg.lr, step);
             let texts: Vec<String> = batch.iter().map(|&j| splits.train.texts[j].clone()).collect();
             let labels: Vec<usize> = batch.iter().map(|&j| splits.train.labels[j]).collect();
-            params.zero_grad();
-            let (_, loss) = classifier.forward(&texts, &labels)?;
-            loss.backward()?;
-            let value = loss.value().to_scalar()?;
-            if !value.is_finite() {
-                return Err(TrainError::Invalid(format!("the loss became {value} at step {step}; stopping")));
-            }
-            clip_grad_norm(params, 1.0)?;
-            optimizer.step(params, lr)?;
+            losses.push(descend(params, &mut optimizer, lr, 1.0, step, || Ok(classifier.forward(&texts, &labels)?.1))?);
             step += 1;
-            losses.push(value);
             bar.set_position(step);
             let end_of_epoch = i + 1 == order.len().div_ceil(cfg.batch_size);
             if !step.is_multiple_of(eval_every) && !end_of_epoch {
@@ -254,7 +245,7 @@ pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> 
                 elapsed_s: started.elapsed().as_secs_f64(),
             };
             losses.clear();
-            append(&metrics_path, &record, log.is_empty())?;
+            append_record(&metrics_path, &record, log.is_empty())?;
             bar.set_message(format!("dev loss {dev_loss:.4} accuracy {:.3} F1 {:.3}", scores.accuracy, scores.f1()));
             log.push(record);
             if best.is_none_or(|(b, _)| dev_loss < b) {
@@ -313,19 +304,6 @@ pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> 
     summary.report = report(cfg, &summary);
     model::checkpoint::write_atomically(&run_dir.join("report.md"), summary.report.as_bytes())?;
     Ok(summary)
-}
-
-/// Appends a record to `metrics.jsonl` (starting the file afresh with the first).
-fn append(path: &Path, record: &ClassifyRecord, first: bool) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(!first)
-        .truncate(first)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    writeln!(file, "{}", serde_json::to_string(record).expect("record serialises")).map_err(|e| TrainError::io(path, e))
 }
 
 fn save_best(classifier: &Classifier, labels: &[String], dir: &Path) -> Result<()> {

@@ -2,6 +2,7 @@
 
 mod attention;
 mod bench;
+mod bert_pretrain;
 mod classify;
 mod distill;
 mod eval;
@@ -10,11 +11,13 @@ mod lab;
 mod sample;
 mod tokenize;
 mod train;
+mod translate;
 
 use clap::{Parser, Subcommand};
 
 pub use attention::AttentionArgs;
 pub use bench::BenchArgs;
+pub use bert_pretrain::BertPretrainArgs;
 pub use classify::ClassifyArgs;
 pub use distill::DistillArgs;
 pub use eval::EvalArgs;
@@ -23,6 +26,7 @@ pub use lab::LabArgs;
 pub use sample::SampleArgs;
 pub use tokenize::TokenizeArgs;
 pub use train::TrainArgs;
+pub use translate::{TranslateArgs, TranslateTrainArgs};
 
 /// emergent: a from-scratch deep-learning engine — GPT-2 models, tokenizers, training.
 #[derive(Debug, Parser)]
@@ -42,6 +46,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Attention maps of every layer and head for a prompt, as one PNG grid.
     Attention(AttentionArgs),
+    /// Pre-train a BERT (masked-LM + next sentence) on documents, by default generated reviews.
+    BertPretrain(Box<BertPretrainArgs>),
     /// Fine-tune a BERT classifier on TSV (text, label) files or built-in reviews; accuracy and F1.
     Classify(Box<ClassifyArgs>),
     /// Knowledge distillation: train a student with a teacher and the same student alone; compare.
@@ -52,6 +58,10 @@ pub enum Command {
     Lab(LabArgs),
     /// Run an HF-format GPT-2 checkpoint on token ids from a .npy file and write the logits.
     Forward(ForwardArgs),
+    /// Train the encoder-decoder Transformer to write numbers in words; BLEU/ROUGE, greedy and beam.
+    TranslateTrain(Box<TranslateTrainArgs>),
+    /// Write numbers in words with a translate-train model (greedy or beam search).
+    Translate(TranslateArgs),
     /// GPT-2 token ids of a text (as a JSON list), or with --decode the text of a JSON list of ids.
     Tokenize(TokenizeArgs),
 }
@@ -64,10 +74,13 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
         Command::Eval(args) => eval::run(&args, out),
         Command::Attention(args) => attention::run(&args, out),
         Command::Bench(args) => bench::run(&args, out),
+        Command::BertPretrain(args) => bert_pretrain::run(&args, out),
         Command::Classify(args) => classify::run(&args, out),
         Command::Distill(args) => distill::run(&args, out),
         Command::Lab(args) => lab::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),
         Command::Tokenize(args) => tokenize::run(&args, out),
+        Command::TranslateTrain(args) => translate::run_train(&args, out),
+        Command::Translate(args) => translate::run(&args, out),
     }
 }

@@ -5,6 +5,7 @@
 mod arithmetic;
 mod mlm;
 mod modular;
+pub mod number_words;
 mod reviews;
 mod text;
 

@@ -7,7 +7,8 @@
 //! classifier has to read word order — which a small BERT learns in minutes.
 //!
 //! Every noun belongs to a topic (restaurant, film, hotel, phone); a document is a run of
-//! reviews of one topic, so consecutive sentences are related (for next-sentence prediction).
+//! reviews of one topic and one opinion, so consecutive sentences are related (for next-sentence
+//! prediction) and the words of one opinion share contexts (what pre-training can pick up).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -43,13 +44,17 @@ fn clause(rng: &mut StdRng, topic: usize, positive: bool) -> String {
 /// A review about `topic` and whether it is positive.
 pub fn review(rng: &mut StdRng, topic: usize) -> (String, bool) {
     let positive = rng.random_bool(0.5);
-    let text = match rng.random_range(0..4) {
+    (review_meaning(rng, topic, positive), positive)
+}
+
+/// A review about `topic` that means `positive`.
+fn review_meaning(rng: &mut StdRng, topic: usize, positive: bool) -> String {
+    match rng.random_range(0..4) {
         0 => clause(rng, topic, positive),
         1 => format!("{} and {}", clause(rng, topic, positive), clause(rng, topic, positive)),
         2 => format!("{} but {}", clause(rng, topic, !positive), clause(rng, topic, positive)),
         _ => format!("although {} , {}", clause(rng, topic, !positive), clause(rng, topic, positive)),
-    };
-    (text, positive)
+    }
 }
 
 /// `n` labelled reviews (label id 1 = positive) on random topics, deterministic for `seed`.
@@ -64,13 +69,14 @@ pub fn labelled_reviews(n: usize, seed: u64) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// `n` documents of 4–8 reviews each (sentences joined by " . "), one topic per document.
+/// `n` documents of 4–8 reviews each, one topic and one opinion per document (as a reviewer who
+/// liked the place says so throughout): the sentiment of a sentence predicts its neighbours'.
 pub fn review_documents(n: usize, seed: u64) -> Vec<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
-            let topic = rng.random_range(0..TOPICS.len());
-            (0..rng.random_range(4..=8)).map(|_| review(&mut rng, topic).0).collect()
+            let (topic, positive) = (rng.random_range(0..TOPICS.len()), rng.random_bool(0.5));
+            (0..rng.random_range(4..=8)).map(|_| review_meaning(&mut rng, topic, positive)).collect()
         })
         .collect()
 }
@@ -107,8 +113,9 @@ mod tests {
     }
 
     #[test]
-    fn documents_keep_to_one_topic() {
+    fn documents_keep_to_one_topic_and_one_opinion() {
         for doc in review_documents(50, 1) {
+            assert!(doc.iter().all(|s| meaning(s) == meaning(&doc[0])), "{doc:?}");
             assert!((4..=8).contains(&doc.len()));
             let topic = TOPICS.iter().position(|t| t.iter().any(|n| doc[0].contains(&format!("the {n} ")))).unwrap();
             for sentence in &doc {

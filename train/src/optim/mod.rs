@@ -6,6 +6,7 @@ mod adagrad;
 mod adam;
 mod adamw;
 mod clip;
+mod descend;
 mod schedule;
 mod sgd;
 
@@ -13,6 +14,7 @@ pub use adagrad::AdaGrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use clip::clip_grad_norm;
+pub use descend::descend;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
 
