@@ -3,27 +3,16 @@
 
 mod common;
 
-use common::emergent;
+use common::{emergent, emergent_line};
 
 #[test]
 fn pretraining_runs_and_its_model_starts_a_classifier() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    let printed = emergent(&[
-        "bert-pretrain",
-        "--documents",
-        "200",
-        "--steps",
-        "40",
-        "--eval-interval",
-        "20",
-        "--n-embd",
-        "32",
-        "--n-layer",
-        "1",
-        "--out",
-        &p("pre"),
-    ])
+    let printed = emergent_line(&format!(
+        "bert-pretrain --documents 200 --steps 40 --eval-interval 20 --n-embd 32 --n-layer 1 --out {}",
+        p("pre")
+    ))
     .unwrap();
     assert!(printed.contains("step 40: validation masked-LM loss"), "{printed}");
     let log = std::fs::read_to_string(dir.path().join("pre/metrics.jsonl")).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::emergent;
+use common::{emergent, emergent_line};
 use train::bert::classify::{run_classify, ClassifyConfig};
 
 /// The share of test examples right, read from the report's table.
@@ -45,23 +45,12 @@ fn tsv_files_with_three_labels_and_bad_inputs() {
         .collect();
     std::fs::write(p("train.tsv"), format!("text\tlabel\n{rows}")).unwrap();
     std::fs::write(p("test.tsv"), "item 99 is red\tr\nitem 98 is blue\tb\n").unwrap();
-    let printed = emergent(&[
-        "classify",
-        "--train",
-        &p("train.tsv"),
-        "--test",
-        &p("test.tsv"),
-        "--epochs",
-        "1",
-        "--n-embd",
-        "16",
-        "--n-head",
-        "2",
-        "--n-layer",
-        "1",
-        "--out",
-        &p("run"),
-    ])
+    let printed = emergent_line(&format!(
+        "classify --train {} --test {} --epochs 1 --n-embd 16 --n-head 2 --n-layer 1 --out {}",
+        p("train.tsv"),
+        p("test.tsv"),
+        p("run")
+    ))
     .unwrap();
     for class in ["| b |", "| g |", "| r |", "| dev |", "| test |"] {
         assert!(printed.contains(class), "{class} in {printed}");

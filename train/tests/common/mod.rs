@@ -11,3 +11,9 @@ pub fn emergent(args: &[&str]) -> Result<String, String> {
     run(cli, &mut out).map_err(|e| e.to_string())?;
     Ok(String::from_utf8(out).unwrap())
 }
+
+/// [`emergent`] with the arguments in one line, split at whitespace (paths must have none).
+#[allow(dead_code)] // not every test file uses it
+pub fn emergent_line(line: &str) -> Result<String, String> {
+    emergent(&line.split_whitespace().collect::<Vec<_>>())
+}
