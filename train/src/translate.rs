@@ -115,6 +115,9 @@ impl Translator {
                 format!("{} tokens, the model has {}", vocab.len(), model.config.vocab_size),
             ));
         }
+        if let Some(missing) = vocabulary().into_iter().find(|t| !vocab.contains(t)) {
+            return Err(TrainError::format(&path, format!("lacks the task's token {missing:?}")));
+        }
         Ok(Self::new(model, vocab))
     }
 

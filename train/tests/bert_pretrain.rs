@@ -41,4 +41,6 @@ fn pretraining_runs_and_its_model_starts_a_classifier() {
     emergent(&[&ok[..], &["--n-embd", "16", "--n-head", "2", "--n-layer", "1", "--out", &p("file")]].concat()).unwrap();
     let err = emergent(&["bert-pretrain", "--max-len", "4", "--out", &p("bad")]).unwrap_err();
     assert!(err.contains("max length"), "{err}");
+    let err = emergent(&["bert-pretrain", "--documents", "1", "--out", &p("bad")]).unwrap_err();
+    assert!(err.contains("documents ≥ 4"), "{err}");
 }

@@ -184,11 +184,11 @@ fn accuracy(logits: &Tensor, targets: &Tensor) -> Result<f64> {
 }
 
 fn validate(cfg: &PretrainConfig) -> Result<()> {
-    let sizes = [cfg.batch_size, cfg.steps as usize, cfg.eval_interval as usize, cfg.documents];
-    if sizes.contains(&0) || cfg.max_len < 5 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
+    let sizes = [cfg.batch_size, cfg.steps as usize, cfg.eval_interval as usize];
+    if sizes.contains(&0) || cfg.documents < 4 || cfg.max_len < 5 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
         return Err(TrainError::Invalid(format!(
-            "batch size, steps, eval interval and documents must be positive, max length ≥ 5 and the learning \
-             rate > 0; got {cfg:?}"
+            "batch size, steps and eval interval must be positive, documents ≥ 4, max length ≥ 5 and the \
+             learning rate > 0; got {cfg:?}"
         )));
     }
     Ok(())
