@@ -32,6 +32,14 @@ fn a_small_transformer_learns_to_write_numbers_in_words() {
     assert!(err.contains("0 to 999999"), "{err}");
     let err = emergent(&["translate", "--checkpoint", "no/such/run", "5"]).unwrap_err();
     assert!(err.contains("no/such/run"), "{err}");
+    // A model folder whose vocabulary is not the task's is refused by name.
+    let model = dir.path().join("model");
+    let vocab: Vec<String> = serde_json::from_str(&std::fs::read_to_string(model.join("vocab.json")).unwrap()).unwrap();
+    let renamed: Vec<String> =
+        vocab.iter().map(|t| if t == "thousand" { "million".into() } else { t.clone() }).collect();
+    std::fs::write(model.join("vocab.json"), serde_json::to_string(&renamed).unwrap()).unwrap();
+    let err = emergent(&["translate", "--checkpoint", run, "5"]).unwrap_err();
+    assert!(err.contains("thousand") && err.contains("vocab.json"), "{err}");
     let err = emergent(&["translate-train", "--d-model", "30", "--n-head", "4", "--out", run]).unwrap_err();
     assert!(err.contains("multiple of the heads"), "{err}");
 }
