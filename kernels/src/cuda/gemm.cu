@@ -1,0 +1,104 @@
+// C = A·B for row-major A (M, K), B (K, N), C (M, N), in four versions for study, from the
+// textbook loop to tensor cores.
+
+#include <cuda_bf16.h>
+#include <mma.h>
+
+// 1. Naive: one thread per element of C, reading a row of A and a column of B from global memory.
+extern "C" __global__ void gemm_naive(int M, int N, int K, const float* A, const float* B, float* C) {
+    int row = blockIdx.y * blockDim.y + threadIdx.y, col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= M || col >= N) return;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc += A[(long long)row * K + k] * B[(long long)k * N + col];
+    C[(long long)row * N + col] = acc;
+}
+
+// 2. Shared-memory tiles: a 32×32 block of threads loads 32×32 tiles of A and B once into shared
+// memory and every thread reuses them 32 times (launch with blockDim 32×32).
+#define TILE 32
+extern "C" __global__ void gemm_tiled(int M, int N, int K, const float* A, const float* B, float* C) {
+    __shared__ float As[TILE][TILE];
+    __shared__ float Bs[TILE][TILE + 1];
+    int row = blockIdx.y * TILE + threadIdx.y, col = blockIdx.x * TILE + threadIdx.x;
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += TILE) {
+        As[threadIdx.y][threadIdx.x] = (row < M && k0 + threadIdx.x < K) ? A[(long long)row * K + k0 + threadIdx.x] : 0.0f;
+        Bs[threadIdx.y][threadIdx.x] = (k0 + threadIdx.y < K && col < N) ? B[(long long)(k0 + threadIdx.y) * N + col] : 0.0f;
+        __syncthreads();
+        for (int k = 0; k < TILE; ++k) acc += As[threadIdx.y][k] * Bs[k][threadIdx.x];
+        __syncthreads();
+    }
+    if (row < M && col < N) C[(long long)row * N + col] = acc;
+}
+
+// 3. 2-D register blocking: a block of 16×16 threads computes a 128×128 tile of C, each thread an
+// 8×8 sub-tile held in registers; tiles of A (128×8) and B (8×128) are staged in shared memory with
+// float4 loads (requires K and N multiples of 4 and 16-byte aligned rows; edges are guarded).
+#define BM 128
+#define BN 128
+#define BK 8
+#define TM 8
+#define TN 8
+extern "C" __global__ void gemm_register_blocked(int M, int N, int K, const float* A, const float* B, float* C) {
+    __shared__ float As[BK][BM];  // A tile stored transposed: As[k][m]
+    __shared__ float Bs[BK][BN];
+    int tid = threadIdx.y * 16 + threadIdx.x;
+    int block_row = blockIdx.y * BM, block_col = blockIdx.x * BN;
+    float acc[TM][TN] = {0.0f};
+    float a_frag[TM], b_frag[TN];
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        // 256 threads load 128×8 of A and 8×128 of B: one float4 each.
+        int a_row = tid / 2, a_col = (tid % 2) * 4;
+        int gr = block_row + a_row;
+        for (int j = 0; j < 4; ++j) {
+            int gk = k0 + a_col + j;
+            As[a_col + j][a_row] = (gr < M && gk < K) ? A[(long long)gr * K + gk] : 0.0f;
+        }
+        int b_row = tid / 32, b_col = (tid % 32) * 4;
+        int gk = k0 + b_row, gc = block_col + b_col;
+        if (gk < K && gc + 3 < N) {
+            float4 v = *reinterpret_cast<const float4*>(&B[(long long)gk * N + gc]);
+            Bs[b_row][b_col] = v.x;
+            Bs[b_row][b_col + 1] = v.y;
+            Bs[b_row][b_col + 2] = v.z;
+            Bs[b_row][b_col + 3] = v.w;
+        } else {
+            for (int j = 0; j < 4; ++j) Bs[b_row][b_col + j] = (gk < K && gc + j < N) ? B[(long long)gk * N + gc + j] : 0.0f;
+        }
+        __syncthreads();
+        for (int k = 0; k < BK; ++k) {
+            for (int i = 0; i < TM; ++i) a_frag[i] = As[k][threadIdx.y * TM + i];
+            for (int j = 0; j < TN; ++j) b_frag[j] = Bs[k][threadIdx.x * TN + j];
+            for (int i = 0; i < TM; ++i)
+                for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < TM; ++i) {
+        int r = block_row + threadIdx.y * TM + i;
+        for (int j = 0; j < TN; ++j) {
+            int c = block_col + threadIdx.x * TN + j;
+            if (r < M && c < N) C[(long long)r * N + c] = acc[i][j];
+        }
+    }
+}
+
+// 4. Tensor cores (WMMA): bf16 inputs, f32 accumulation. A block of 4 warps (128 threads) computes a
+// 32×32 tile of C, each warp one 16×16 fragment, stepping K by 16. M, N, K must be multiples of 16.
+extern "C" __global__ void gemm_wmma_bf16(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* B,
+                                          float* C) {
+    using namespace nvcuda;
+    int warp = threadIdx.x / 32;
+    int tile_row = blockIdx.y * 32 + (warp / 2) * 16, tile_col = blockIdx.x * 32 + (warp % 2) * 16;
+    if (tile_row >= M || tile_col >= N) return;
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    for (int k = 0; k < K; k += 16) {
+        wmma::load_matrix_sync(a, A + (long long)tile_row * K + k, K);
+        wmma::load_matrix_sync(b, B + (long long)k * N + tile_col, N);
+        wmma::mma_sync(acc, a, b, acc);
+    }
+    wmma::store_matrix_sync(C + (long long)tile_row * N + tile_col, acc, N, wmma::mem_row_major);
+}

@@ -1,0 +1,46 @@
+// Layer normalisation over the last dimension, a warp per row:
+// y = (x − μ) / sqrt(σ² + ε) · γ + β with μ, σ² the row's mean and (biased) variance.
+
+// Forward; keeps μ and rstd = 1/sqrt(σ² + ε) per row for the backward.
+extern "C" __global__ void layer_norm_forward(int rows, int cols, float eps, const float* x, const float* gamma,
+                                              const float* beta, float* y, float* mean, float* rstd) {
+    int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float s = 0.0f;
+    for (int c = lane; c < cols; c += 32) s += in[c];
+    float mu = warp_sum(s) / cols;
+    float v = 0.0f;
+    for (int c = lane; c < cols; c += 32) v += (in[c] - mu) * (in[c] - mu);
+    float inv = rsqrtf(warp_sum(v) / cols + eps);
+    for (int c = lane; c < cols; c += 32) y[(long long)r * cols + c] = (in[c] - mu) * inv * gamma[c] + beta[c];
+    if (lane == 0) {
+        mean[r] = mu;
+        rstd[r] = inv;
+    }
+}
+
+// Backward with x̂ = (x − μ)·rstd and g = dy ⊙ γ:
+// dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)); dγ += dy ⊙ x̂ and dβ += dy, summed over rows by atomics
+// (dgamma and dbeta must start at zero).
+extern "C" __global__ void layer_norm_backward(int rows, int cols, const float* x, const float* gamma,
+                                               const float* mean, const float* rstd, const float* dy, float* dx,
+                                               float* dgamma, float* dbeta) {
+    int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+    if (r >= rows) return;
+    long long base = (long long)r * cols;
+    float mu = mean[r], inv = rstd[r];
+    float g_sum = 0.0f, gx_sum = 0.0f;
+    for (int c = lane; c < cols; c += 32) {
+        float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
+        g_sum += g;
+        gx_sum += g * xhat;
+    }
+    float g_mean = warp_sum(g_sum) / cols, gx_mean = warp_sum(gx_sum) / cols;
+    for (int c = lane; c < cols; c += 32) {
+        float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
+        dx[base + c] = inv * (g - g_mean - xhat * gx_mean);
+        atomicAdd(&dgamma[c], dy[base + c] * xhat);
+        atomicAdd(&dbeta[c], dy[base + c]);
+    }
+}

@@ -1,0 +1,53 @@
+//! Compiling a kernel source to PTX with NVRTC, loaded dynamically: a machine without the library
+//! gets an error that says so, never a panic.
+
+use super::KernelSource;
+
+/// What can go wrong on the way to a GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CudaError {
+    /// The NVRTC library could not be loaded.
+    NoNvrtc,
+    /// NVRTC rejected a source: its name and the compiler's log.
+    Compile { source: String, log: String },
+}
+
+impl std::fmt::Display for CudaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CudaError::NoNvrtc => write!(
+                f,
+                "NVRTC (libnvrtc.so) not found: install the CUDA toolkit or the nvidia-cuda-nvrtc wheel and put \
+                 its lib folder on LD_LIBRARY_PATH"
+            ),
+            CudaError::Compile { source, log } => write!(f, "NVRTC could not compile {source}:\n{log}"),
+        }
+    }
+}
+
+impl std::error::Error for CudaError {}
+
+/// Whether the NVRTC library can be loaded (checked before any call into it).
+pub fn nvrtc_available() -> bool {
+    // Safety: only tries to open the shared library; nothing is called through it.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// PTX of `kernel` for the GPU architecture `arch` (e.g. `"sm_90"`), with `include_paths` searched
+/// for CUDA headers (`cuda_bf16.h`, `mma.h`). Compiled at `-O3` (NVRTC's default), C++17.
+pub fn compile(kernel: &KernelSource, arch: &'static str, include_paths: &[String]) -> Result<String, CudaError> {
+    if !nvrtc_available() {
+        return Err(CudaError::NoNvrtc);
+    }
+    let opts = cudarc::nvrtc::CompileOptions {
+        arch: Some(arch),
+        include_paths: include_paths.to_vec(),
+        options: vec!["--std=c++17".into()],
+        name: Some(kernel.name.to_string()),
+        ..Default::default()
+    };
+    match cudarc::nvrtc::compile_ptx_with_opts(kernel.source, opts) {
+        Ok(ptx) => Ok(ptx.to_src()),
+        Err(e) => Err(CudaError::Compile { source: kernel.name.to_string(), log: format!("{e:?}") }),
+    }
+}

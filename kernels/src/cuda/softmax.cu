@@ -1,0 +1,58 @@
+// softmax(x)_c = exp(x_c − max x) / Σ_c' exp(x_c' − max x) over the rows of a dense (rows, cols) f32
+// matrix, in three versions for study: one thread per row, one warp per row, one block per row.
+// Plus log-softmax and the backward.
+
+// Version 1: one thread walks its whole row three times (max, sum, write). Simple; uncoalesced.
+extern "C" __global__ void softmax_thread_per_row(int rows, int cols, const float* x, float* y) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float* out = y + (long long)r * cols;
+    float m = NEG_INF, s = 0.0f;
+    for (int c = 0; c < cols; ++c) m = fmaxf(m, in[c]);
+    for (int c = 0; c < cols; ++c) s += expf(in[c] - m);
+    for (int c = 0; c < cols; ++c) out[c] = expf(in[c] - m) / s;
+}
+
+// Version 2: a warp per row; lanes read consecutive elements (coalesced) and combine by shuffles.
+extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float* x, float* y) {
+    int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float* out = y + (long long)r * cols;
+    float m = NEG_INF;
+    for (int c = lane; c < cols; c += 32) m = fmaxf(m, in[c]);
+    m = warp_max(m);
+    float s = 0.0f;
+    for (int c = lane; c < cols; c += 32) s += expf(in[c] - m);
+    s = warp_sum(s);
+    for (int c = lane; c < cols; c += 32) out[c] = expf(in[c] - m) / s;
+}
+
+// Version 3: a block per row (long rows such as a 50257-token vocabulary). `log = 1` writes
+// log-softmax, x_c − max − log Σ exp(x − max).
+extern "C" __global__ void softmax_block_per_row(int log, int rows, int cols, const float* x, float* y) {
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float* out = y + (long long)r * cols;
+    float m = NEG_INF;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) m = fmaxf(m, in[c]);
+    m = block_reduce(m, 1);
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += expf(in[c] - m);
+    s = block_reduce(s, 0);
+    float log_s = logf(s);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? in[c] - m - log_s : expf(in[c] - m) / s;
+}
+
+// Backward of y = softmax(x): dx_c = y_c · (dy_c − Σ_c' dy_c' y_c'), a block per row.
+extern "C" __global__ void softmax_backward(int rows, int cols, const float* y, const float* dy, float* dx) {
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    long long base = (long long)r * cols;
+    float dot = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) dot += dy[base + c] * y[base + c];
+    dot = block_reduce(dot, 0);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) dx[base + c] = y[base + c] * (dy[base + c] - dot);
+}
