@@ -2,8 +2,11 @@
 //! device's architecture. This module holds the sources and the compiler call; nothing here needs a
 //! GPU, and everything checks for the CUDA libraries before touching them (cudarc panics otherwise).
 
+mod device;
+pub mod launch;
 mod nvrtc;
 
+pub use device::{driver_available, Gpu};
 pub use nvrtc::{compile, nvrtc_available, CudaError};
 
 /// One `.cu` file (with `reductions.cuh` prepended where it reduces rows) and the `extern "C"`

@@ -8,6 +8,12 @@ use super::KernelSource;
 pub enum CudaError {
     /// The NVRTC library could not be loaded.
     NoNvrtc,
+    /// The CUDA driver library could not be loaded (no NVIDIA driver on this machine).
+    NoDriver,
+    /// The driver is there, but not the device asked for.
+    NoDevice { ordinal: usize, count: usize },
+    /// A driver call failed: what was being done, and the driver's error.
+    Driver(String),
     /// NVRTC rejected a source: its name and the compiler's log.
     Compile { source: String, log: String },
 }
@@ -20,6 +26,11 @@ impl std::fmt::Display for CudaError {
                 "NVRTC (libnvrtc.so) not found: install the CUDA toolkit or the nvidia-cuda-nvrtc wheel and put \
                  its lib folder on LD_LIBRARY_PATH"
             ),
+            CudaError::NoDriver => write!(f, "no CUDA device: the NVIDIA driver library (libcuda.so) is not installed"),
+            CudaError::NoDevice { ordinal, count } => {
+                write!(f, "no CUDA device {ordinal}: this machine has {count} CUDA device(s)")
+            }
+            CudaError::Driver(what) => write!(f, "CUDA driver error {what}"),
             CudaError::Compile { source, log } => write!(f, "NVRTC could not compile {source}:\n{log}"),
         }
     }

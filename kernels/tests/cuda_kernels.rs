@@ -1,0 +1,104 @@
+//! The CUDA kernels against the CPU kernels (the reference) on random inputs. They need a GPU
+//! (`#[ignore]`d elsewhere; run with `--include-ignored` on the GPU machine); without a driver,
+//! opening a device is a clear error.
+
+use cudarc::driver::CudaSlice;
+use kernels::cpu::gemm::{gemm, MatRef};
+use kernels::cpu::layer_norm::layer_norm_rows;
+use kernels::cpu::softmax::softmax_rows;
+use kernels::cuda::launch::{self, GemmVersion, SoftmaxVersion};
+use kernels::cuda::{driver_available, CudaError, Gpu};
+use rand::{Rng, SeedableRng};
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect()
+}
+
+fn upload(gpu: &Gpu, v: &[f32]) -> CudaSlice<f32> {
+    gpu.stream.clone_htod(v).unwrap()
+}
+
+fn download(gpu: &Gpu, v: &CudaSlice<f32>) -> Vec<f32> {
+    gpu.stream.clone_dtoh(v).unwrap()
+}
+
+/// max |a − b| / max(1, |b|) over the elements.
+fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+}
+
+#[test]
+fn without_a_driver_opening_a_device_is_a_clear_error() {
+    if driver_available() {
+        return; // a GPU machine: the tests below cover it
+    }
+    let err = Gpu::new(0).err().expect("no driver here");
+    assert_eq!(err, CudaError::NoDriver);
+    assert!(err.to_string().contains("no CUDA device"));
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn softmax_versions_match_the_cpu() {
+    let gpu = Gpu::new(0).unwrap();
+    for (rows, cols) in [(7, 5), (64, 1000), (3, 50257)] {
+        let x = random(rows * cols, 1);
+        let mut want = vec![0.0; rows * cols];
+        softmax_rows(&x, &mut want, cols);
+        for version in [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow] {
+            let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap());
+            launch::softmax(&gpu, version, &xd, &mut yd, rows, cols).unwrap();
+            let err = max_rel_err(&download(&gpu, &yd), &want);
+            assert!(err <= 1e-5, "{version:?} {rows}×{cols}: {err}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn layer_norm_matches_the_cpu() {
+    let gpu = Gpu::new(0).unwrap();
+    let (rows, cols) = (33, 768);
+    let (x, gamma, beta) = (random(rows * cols, 2), random(cols, 3), random(cols, 4));
+    let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
+    layer_norm_rows(&x, &gamma, &beta, 1e-5, &mut y, &mut mean, &mut rstd, cols);
+    let (xd, gd, bd) = (upload(&gpu, &x), upload(&gpu, &gamma), upload(&gpu, &beta));
+    let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
+    let (mut md, mut rd) = (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
+    launch::layer_norm_forward(&gpu, &xd, &gd, &bd, 1e-5, &mut yd, &mut md, &mut rd, (rows, cols)).unwrap();
+    assert!(max_rel_err(&download(&gpu, &yd), &y) <= 1e-5);
+    assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gemm_versions_match_the_cpu() {
+    let gpu = Gpu::new(0).unwrap();
+    for (m, n, k) in [(64, 64, 64), (130, 260, 70), (256, 512, 384)] {
+        let (a, b) = (random(m * k, 5), random(k * n, 6));
+        let mut want = vec![0.0; m * n];
+        gemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut want, n, false);
+        for version in [GemmVersion::Naive, GemmVersion::Tiled, GemmVersion::RegisterBlocked] {
+            let (ad, bd) = (upload(&gpu, &a), upload(&gpu, &b));
+            let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
+            launch::gemm_f32(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
+            let err = max_rel_err(&download(&gpu, &cd), &want);
+            assert!(err <= 1e-4, "{version:?} {m}×{n}×{k}: {err}");
+        }
+        // Tensor cores: bf16 inputs (8 bits of mantissa), f32 accumulation.
+        if m % 16 == 0 && n % 16 == 0 && k % 16 == 0 {
+            let to_bf16 = |v: &[f32]| v.iter().map(|&x| half::bf16::from_f32(x)).collect::<Vec<_>>();
+            let (ah, bh) = (to_bf16(&a), to_bf16(&b));
+            let (ad, bd) = (gpu.stream.clone_htod(&ah).unwrap(), gpu.stream.clone_htod(&bh).unwrap());
+            let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
+            launch::gemm_wmma_bf16(&gpu, &ad, &bd, &mut cd, (m, n, k)).unwrap();
+            let rounded = |v: &[half::bf16]| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+            let mut want = vec![0.0; m * n];
+            let (ar, br) = (rounded(&ah), rounded(&bh));
+            gemm(MatRef::row_major(&ar, m, k), MatRef::row_major(&br, k, n), &mut want, n, false);
+            assert!(max_rel_err(&download(&gpu, &cd), &want) <= 1e-3);
+        }
+    }
+}
