@@ -4,7 +4,7 @@
 //! The compile test needs the NVRTC library: `.ci/run` installs the pinned PyPI wheels and runs it
 //! with `LD_LIBRARY_PATH` (NVRTC), `CUDA_INCLUDE_DIR` (cuda_bf16.h) and `PTXAS` set.
 
-use kernels::cuda::{compile, nvrtc_available, CudaError, KernelSource, SOURCES};
+use kernels::cuda::{compile, nvrtc_available, ptxas_report, CudaError, KernelSource, SOURCES};
 
 fn include_paths() -> Vec<String> {
     std::env::var("CUDA_INCLUDE_DIR").map(|d| vec![d]).unwrap_or_default()
@@ -20,24 +20,6 @@ fn without_nvrtc_compiling_is_a_clear_error() {
     assert!(err.to_string().contains("LD_LIBRARY_PATH"));
 }
 
-/// Assembles PTX for sm_90 with `ptxas -v` and returns its resource report (registers, shared
-/// memory per kernel).
-fn assemble(ptx: &str, name: &str, ptxas: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("emergent-ptx-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (input, output) = (dir.join(format!("{name}.ptx")), dir.join(format!("{name}.cubin")));
-    std::fs::write(&input, ptx).unwrap();
-    let run = std::process::Command::new(ptxas)
-        .args(["-arch=sm_90", "-v", "-o"])
-        .arg(&output)
-        .arg(&input)
-        .output()
-        .expect("ptxas runs");
-    let report = String::from_utf8_lossy(&run.stderr).to_string();
-    assert!(run.status.success(), "ptxas rejected {name}:\n{report}");
-    report
-}
-
 #[test]
 #[ignore = "needs NVRTC: .ci/run installs the nvidia-cuda-nvrtc wheel and runs this"]
 fn every_kernel_compiles_for_sm_90() {
@@ -49,10 +31,10 @@ fn every_kernel_compiles_for_sm_90() {
             assert!(ptx.contains(&format!(".entry {kernel}(")), "{}: no kernel {kernel} in the PTX", source.name);
         }
         if let Some(ptxas) = &ptxas {
-            let report = assemble(&ptx, source.name, ptxas);
-            for line in report.lines().filter(|l| l.contains("registers") || l.contains("Compiling entry")) {
-                println!("{}: {}", source.name, line.trim_start_matches("ptxas info    : "));
-            }
+            let report = ptxas_report(&ptx, source.name, "sm_90", std::path::Path::new(ptxas))
+                .unwrap_or_else(|e| panic!("ptxas rejected {}: {e}", source.name));
+            assert_eq!(report.lines().count(), source.kernels.len(), "{report}");
+            println!("{report}");
         }
     }
     // A source with an error is refused with NVRTC's message.

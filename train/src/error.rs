@@ -22,6 +22,10 @@ pub enum TrainError {
     /// Bad input on the command line or to an API (text, ids, shapes).
     #[error("{0}")]
     Invalid(String),
+
+    /// No GPU, no CUDA library, or a failed CUDA call.
+    #[error(transparent)]
+    Cuda(#[from] kernels::cuda::CudaError),
 }
 
 impl TrainError {

@@ -310,3 +310,12 @@ fn forward_runs_bert_checkpoints_with_masks_and_token_types() {
         }
     }
 }
+
+#[test]
+fn bench_kernels_without_a_gpu_is_a_clear_error() {
+    if kernels::cuda::driver_available() {
+        return; // a GPU machine: the command runs there
+    }
+    let err = emergent(&["bench", "kernels"]).unwrap_err();
+    assert!(err.contains("no CUDA device"), "{err}");
+}

@@ -41,7 +41,7 @@ fn arch_name(major: i32, minor: i32) -> &'static str {
 
 /// Folders searched for CUDA headers (`cuda_bf16.h`, `mma.h`): `$CUDA_INCLUDE_DIR`, then the
 /// toolkit's usual place.
-fn include_paths() -> Vec<String> {
+pub fn include_paths() -> Vec<String> {
     let candidates = [std::env::var("CUDA_INCLUDE_DIR").ok(), Some("/usr/local/cuda/include".to_string())];
     candidates.into_iter().flatten().filter(|p| std::path::Path::new(p).join("cuda_bf16.h").exists()).collect()
 }

@@ -2,12 +2,13 @@
 //! device's architecture. This module holds the sources and the compiler call; nothing here needs a
 //! GPU, and everything checks for the CUDA libraries before touching them (cudarc panics otherwise).
 
+pub mod bench;
 mod device;
 pub mod launch;
 mod nvrtc;
 
-pub use device::{driver_available, Gpu};
-pub use nvrtc::{compile, nvrtc_available, CudaError};
+pub use device::{driver_available, include_paths, Gpu};
+pub use nvrtc::{compile, nvrtc_available, ptxas_report, CudaError};
 
 /// One `.cu` file (with `reductions.cuh` prepended where it reduces rows) and the `extern "C"`
 /// kernels it defines.

@@ -62,3 +62,35 @@ pub fn compile(kernel: &KernelSource, arch: &'static str, include_paths: &[Strin
         Err(e) => Err(CudaError::Compile { source: kernel.name.to_string(), log: format!("{e:?}") }),
     }
 }
+
+/// `ptxas -v`'s report for `ptx` assembled for `arch`: per kernel, registers, barriers and shared
+/// memory. An error if `ptxas` cannot run or rejects the PTX.
+pub fn ptxas_report(ptx: &str, name: &str, arch: &str, ptxas: &std::path::Path) -> Result<String, CudaError> {
+    let dir = std::env::temp_dir().join(format!("emergent-ptx-{}", std::process::id()));
+    let failed = |log: String| CudaError::Compile { source: name.to_string(), log };
+    std::fs::create_dir_all(&dir).map_err(|e| failed(e.to_string()))?;
+    let (input, output) = (dir.join(format!("{name}.ptx")), dir.join(format!("{name}.cubin")));
+    std::fs::write(&input, ptx).map_err(|e| failed(e.to_string()))?;
+    let run = std::process::Command::new(ptxas)
+        .arg(format!("-arch={arch}"))
+        .args(["-v", "-o"])
+        .arg(&output)
+        .arg(&input)
+        .output()
+        .map_err(|e| failed(format!("cannot run {}: {e}", ptxas.display())))?;
+    let report = String::from_utf8_lossy(&run.stderr).to_string();
+    if !run.status.success() {
+        return Err(failed(report));
+    }
+    // One line per kernel: "kernel: Used N registers, … bytes smem".
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for line in report.lines() {
+        if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+            current = rest.split('\'').next().unwrap_or_default().to_string();
+        } else if line.contains("registers") {
+            lines.push(format!("{current}: {}", line.split(": ").last().unwrap_or(line).trim()));
+        }
+    }
+    Ok(lines.join("\n"))
+}

@@ -1,4 +1,5 @@
-//! `emergent bench train`: time full training steps (forward, backward, AdamW) on random tokens.
+//! `emergent bench train`: time full training steps (forward, backward, AdamW) on random tokens;
+//! `emergent bench kernels`: the CUDA kernels beside cuBLAS and the copy bandwidth.
 
 use crate::error::{Result, TrainError};
 use crate::optim::{AdamW, Optimizer};
@@ -25,6 +26,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 10)]
         steps: usize,
     },
+    /// Every version of the hot CUDA kernels, checked, then timed against cuBLAS and the copy
+    /// bandwidth (needs a CUDA GPU).
+    Kernels {
+        /// GEMM size (M = N = K).
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        /// Timed runs per kernel (median reported).
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -47,7 +58,13 @@ impl Preset {
 }
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
-    let BenchWhat::Train { preset, steps } = args.what;
+    match args.what {
+        BenchWhat::Train { preset, steps } => run_train(preset, steps, out),
+        BenchWhat::Kernels { size, iters } => super::bench_kernels::run(size, iters, out),
+    }
+}
+
+fn run_train(preset: Preset, steps: usize, out: &mut dyn std::io::Write) -> Result<()> {
     let (mut cfg, batch, time) = preset.setup();
     (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (0.0, 0.0, 0.0);
     let model = Gpt2::random(cfg.clone(), 0, DType::F32)?;

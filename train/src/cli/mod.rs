@@ -2,6 +2,7 @@
 
 mod attention;
 mod bench;
+mod bench_kernels;
 mod bert_pretrain;
 mod classify;
 mod distill;
@@ -52,7 +53,7 @@ pub enum Command {
     Classify(Box<ClassifyArgs>),
     /// Knowledge distillation: train a student with a teacher and the same student alone; compare.
     Distill(Box<DistillArgs>),
-    /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps.
+    /// Benchmarks: `bench train --preset baby|gpt2-124m` times training steps; `bench kernels` the CUDA kernels.
     Bench(BenchArgs),
     /// The emergence lab: `lab scaling` (size sweeps, the metric "mirage") and `lab grokking`.
     Lab(LabArgs),

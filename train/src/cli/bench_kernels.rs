@@ -1,0 +1,44 @@
+//! `emergent bench kernels`: the table of every CUDA kernel version against cuBLAS (GEMM) and the
+//! device-to-device copy bandwidth (memory-bound kernels), with each kernel's registers and shared
+//! memory from ptxas.
+
+use crate::error::{Result, TrainError};
+use kernels::cuda::bench::{bench_gemm, bench_softmax, BenchRow};
+use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
+use std::path::{Path, PathBuf};
+
+/// `$PTXAS`, else the CUDA toolkit's.
+fn ptxas() -> Option<PathBuf> {
+    let candidates = [std::env::var("PTXAS").ok().map(PathBuf::from), Some(PathBuf::from("/usr/local/cuda/bin/ptxas"))];
+    candidates.into_iter().flatten().find(|p| p.exists())
+}
+
+pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()> {
+    let io = |e| TrainError::io(Path::new("<stdout>"), e);
+    let gpu = Gpu::new(0)?;
+    writeln!(out, "{} ({})", gpu.name, gpu.arch).map_err(io)?;
+    let mut rows: Vec<BenchRow> = bench_gemm(&gpu, size, iters)?;
+    rows.extend(bench_softmax(&gpu, 4096, 4096, iters)?);
+    rows.extend(bench_softmax(&gpu, 256, 50304, iters)?);
+    writeln!(out, "| kernel | shape | median ms | throughput | % of reference | max rel. error |").map_err(io)?;
+    writeln!(out, "|---|---|---|---|---|---|").map_err(io)?;
+    for r in &rows {
+        writeln!(
+            out,
+            "| {} | {} | {:.3} | {:.1} {} | {:.1}% | {:.1e} |",
+            r.kernel, r.shape, r.median_ms, r.throughput, r.unit, r.percent_of_reference, r.max_rel_err
+        )
+        .map_err(io)?;
+    }
+    match ptxas() {
+        Some(ptxas) => {
+            writeln!(out, "\nregisters and shared memory ({}):", ptxas.display()).map_err(io)?;
+            for source in SOURCES {
+                let ptx = compile(source, gpu.arch, &include_paths())?;
+                writeln!(out, "{}", ptxas_report(&ptx, source.name, gpu.arch, &ptxas)?).map_err(io)?;
+            }
+        }
+        None => writeln!(out, "\n(ptxas not found: set PTXAS to list registers and shared memory)").map_err(io)?,
+    }
+    Ok(())
+}
