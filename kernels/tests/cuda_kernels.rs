@@ -102,3 +102,35 @@ fn gemm_versions_match_the_cpu() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gelu_and_fused_cross_entropy_match_the_cpu() {
+    use kernels::cpu::cross_entropy::{cross_entropy_backward, cross_entropy_forward};
+    use kernels::cpu::gelu::{gelu, GeluApproximation};
+    let gpu = Gpu::new(0).unwrap();
+    let x = random(10_000, 7);
+    for (tanh, approx) in [(false, GeluApproximation::Erf), (true, GeluApproximation::Tanh)] {
+        let mut want = vec![0.0; x.len()];
+        gelu(&x, &mut want, approx);
+        let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(x.len()).unwrap());
+        launch::gelu_forward(&gpu, tanh, &xd, &mut yd).unwrap();
+        assert!(max_rel_err(&download(&gpu, &yd), &want) <= 1e-5, "{approx:?}");
+    }
+    // 5 rows of a 50257-token vocabulary; row 3 is ignored (-100); mean over the 4 others.
+    let (rows, vocab) = (5, 50257);
+    let logits = random(rows * vocab, 8);
+    let targets: Vec<i64> = vec![17, 50256, 0, -100, 12345];
+    let as_option: Vec<Option<usize>> = targets.iter().map(|&t| (t >= 0).then_some(t as usize)).collect();
+    let mut losses = vec![0.0; rows];
+    cross_entropy_forward(&logits, &as_option, vocab, &mut losses);
+    let scale = 0.25f32;
+    let mut dlogits = vec![0.0; rows * vocab];
+    cross_entropy_backward(&logits, &as_option, &[scale; 5], vocab, &mut dlogits);
+    let (ld, td) = (upload(&gpu, &logits), gpu.stream.clone_htod(&targets).unwrap());
+    let (mut lossd, mut dld) =
+        (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap());
+    launch::cross_entropy(&gpu, &ld, &td, -100, scale, &mut lossd, &mut dld, (rows, vocab)).unwrap();
+    assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
+    assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
+}
