@@ -170,3 +170,80 @@ pub fn gemm_wmma_bf16(
     // Safety: buffers hold m·k, k·n bf16 and m·n floats; four warps per 32×32 tile of C.
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error("gemm_wmma_bf16", e))
 }
+
+/// Shapes of a fused causal attention call: `bh` (batch × heads) sequences of `t` positions with
+/// head size `d` (≤ 128), all buffers `(bh, t, d)` contiguous.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionShape {
+    pub bh: usize,
+    pub t: usize,
+    pub d: usize,
+}
+
+impl AttentionShape {
+    fn check(&self) -> Result<(), CudaError> {
+        if self.d == 0 || self.d > 128 || self.t == 0 || self.bh == 0 {
+            return Err(CudaError::Driver(format!("fused attention needs 0 < d ≤ 128 and t, bh > 0, got {self:?}")));
+        }
+        Ok(())
+    }
+
+    /// 64 rows (queries or keys) per block, one block row per sequence.
+    fn rows(&self) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (self.t.div_ceil(64) as u32, self.bh as u32, 1),
+            block_dim: (64, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+}
+
+/// Causal `O = softmax(Q·Kᵀ/√d + M)·V` and each row's log-sum-exp `lse (bh, t)`, fused (no T×T matrix).
+pub fn attention_forward(
+    gpu: &Gpu,
+    shape: AttentionShape,
+    (q, k, v): (&CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
+    o: &mut CudaSlice<f32>,
+    lse: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    shape.check()?;
+    let f = gpu.function(source("attention.cu"), "attention_forward")?;
+    let (t, d, scale) = (shape.t as i32, shape.d as i32, 1.0 / (shape.d as f32).sqrt());
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&t).arg(&d).arg(&scale).arg(q).arg(k).arg(v).arg(o).arg(lse);
+    // Safety: buffers are (bh, t, d) and (bh, t) as the shape says.
+    unsafe { args.launch(shape.rows()) }.map(drop).map_err(|e| launch_error("attention_forward", e))
+}
+
+/// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into `dq`, `dk`,
+/// `dv` (each `(bh, t, d)`); `dot` is scratch of `bh·t` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward(
+    gpu: &Gpu,
+    shape: AttentionShape,
+    (q, k, v): (&CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
+    (o, lse, dout): (&CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
+    dot: &mut CudaSlice<f32>,
+    (dq, dk, dv): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
+) -> Result<(), CudaError> {
+    shape.check()?;
+    let (t, d, scale) = (shape.t as i32, shape.d as i32, 1.0 / (shape.d as f32).sqrt());
+    let rows = (shape.bh * shape.t) as i64;
+    let f = gpu.function(source("attention.cu"), "attention_backward_dot")?;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&rows).arg(&d).arg(o).arg(dout).arg(&mut *dot);
+    // Safety: o and dout are (bh·t, d), dot is bh·t.
+    unsafe { args.launch(grid((rows as usize).div_ceil(256), 256)) }
+        .map(drop)
+        .map_err(|e| launch_error("attention_backward_dot", e))?;
+    let f = gpu.function(source("attention.cu"), "attention_backward_dkdv")?;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&t).arg(&d).arg(&scale).arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dk).arg(dv);
+    // Safety: as the shape says.
+    unsafe { args.launch(shape.rows()) }.map(drop).map_err(|e| launch_error("attention_backward_dkdv", e))?;
+    let f = gpu.function(source("attention.cu"), "attention_backward_dq")?;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&t).arg(&d).arg(&scale).arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dq);
+    // Safety: as the shape says.
+    unsafe { args.launch(shape.rows()) }.map(drop).map_err(|e| launch_error("attention_backward_dq", e))
+}

@@ -54,6 +54,11 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource { name: "adamw.cu", source: include_str!("adamw.cu"), kernels: &["adamw_step"] },
     KernelSource {
+        name: "attention.cu",
+        source: include_str!("attention.cu"),
+        kernels: &["attention_forward", "attention_backward_dot", "attention_backward_dkdv", "attention_backward_dq"],
+    },
+    KernelSource {
         name: "gemm.cu",
         source: include_str!("gemm.cu"),
         kernels: &["gemm_naive", "gemm_tiled", "gemm_register_blocked", "gemm_wmma_bf16"],
