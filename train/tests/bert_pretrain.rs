@@ -26,6 +26,9 @@ fn pretraining_runs_and_its_model_starts_a_classifier() {
         emergent(&["classify", "--init", &p("pre/model"), "--examples", "100", "--epochs", "1", "--out", &p("cls")])
             .unwrap();
     assert!(printed.contains("| test |"), "{printed}");
+    // A classifier longer than the pre-trained model's positions (64) is refused, naming both.
+    let err = emergent(&["classify", "--init", &p("pre/model"), "--max-len", "100", "--out", &p("bad")]).unwrap_err();
+    assert!(err.contains("--max-len 100") && err.contains("64 positions"), "{err}");
     // The classifier reads with the pre-trained vocabulary.
     assert_eq!(
         std::fs::read(dir.path().join("cls/vocab.txt")).unwrap(),

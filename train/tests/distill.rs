@@ -42,6 +42,10 @@ fn distillation_against_the_student_alone() {
         emergent(&["distill", "--teacher", &teacher, "--task", "mul2", "--steps", "2", "--out", &mul]).unwrap_err();
     assert!(err.contains("tokenizer"), "{err}");
     assert!(distill("2", &bad).unwrap_err().contains("alpha"));
+    // Same alphabet, longer rows: the add2 teacher's context cannot cover 4-digit problems.
+    let err =
+        emergent(&["distill", "--teacher", &teacher, "--task", "add4", "--steps", "2", "--out", &bad]).unwrap_err();
+    assert!(err.contains("context of 8 tokens") && err.contains("(14)"), "{err}");
     let err = emergent(&["distill", "--teacher", &teacher, "--resume", &teacher]).unwrap_err();
     assert!(err.contains("run the same command again"), "{err}");
 }

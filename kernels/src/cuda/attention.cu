@@ -50,6 +50,18 @@ extern "C" __global__ void attention_forward(int T, int d, float scale, const fl
     }
 }
 
+// s = q·k and dp = dO·v for one (query, key) pair: the two dot products every backward step needs.
+__device__ void score_and_dp(const float* q, const float* k, const float* dout, const float* v, int d, float* s,
+                             float* dp) {
+    float a = 0.0f, b = 0.0f;
+    for (int c = 0; c < d; ++c) {
+        a += q[c] * k[c];
+        b += dout[c] * v[c];
+    }
+    *s = a;
+    *dp = b;
+}
+
 // Backward, step 1: D_i = Σ_c dO_i,c · O_i,c (one thread per query row).
 extern "C" __global__ void attention_backward_dot(long long rows, int d, const float* o, const float* dout,
                                                   float* dot) {
@@ -78,11 +90,8 @@ extern "C" __global__ void attention_backward_dkdv(int T, int d, float scale, co
     for (int i = j; i < T; ++i) {
         const float* qi = q + base + (long long)i * d;
         const float* doi = dout + base + (long long)i * d;
-        float s = 0.0f, dp = 0.0f;
-        for (int c = 0; c < d; ++c) {
-            s += qi[c] * kj[c];
-            dp += doi[c] * vj[c];
-        }
+        float s, dp;
+        score_and_dp(qi, kj, doi, vj, d, &s, &dp);
         float p = expf(s * scale - lse[row_base + i]);
         float ds = p * (dp - dot[row_base + i]);
         for (int c = 0; c < d; ++c) {
@@ -110,11 +119,8 @@ extern "C" __global__ void attention_backward_dq(int T, int d, float scale, cons
     for (int j = 0; j <= i; ++j) {
         const float* kj = k + base + (long long)j * d;
         const float* vj = v + base + (long long)j * d;
-        float s = 0.0f, dp = 0.0f;
-        for (int c = 0; c < d; ++c) {
-            s += qi[c] * kj[c];
-            dp += doi[c] * vj[c];
-        }
+        float s, dp;
+        score_and_dp(qi, kj, doi, vj, d, &s, &dp);
         float ds = expf(s * scale - lse[row_base + i]) * (dp - dot[row_base + i]);
         for (int c = 0; c < d; ++c) dqi[c] += scale * ds * kj[c];
     }

@@ -15,12 +15,8 @@ extern "C" __global__ void cross_entropy_fused(int rows, int vocab, const float*
         if (threadIdx.x == 0) losses[r] = 0.0f;
         return;
     }
-    float m = NEG_INF;
-    for (int c = threadIdx.x; c < vocab; c += blockDim.x) m = fmaxf(m, z[c]);
-    m = block_reduce(m, 1);
-    float s = 0.0f;
-    for (int c = threadIdx.x; c < vocab; c += blockDim.x) s += expf(z[c] - m);
-    s = block_reduce(s, 0);
+    float m, s;
+    block_max_and_sum_exp(z, vocab, &m, &s);
     for (int c = threadIdx.x; c < vocab; c += blockDim.x) dz[c] = scale * (expf(z[c] - m) / s - (c == y ? 1.0f : 0.0f));
     if (threadIdx.x == 0) losses[r] = m + logf(s) - z[y];
 }

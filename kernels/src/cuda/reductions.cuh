@@ -30,3 +30,15 @@ __device__ float block_reduce(float v, int is_max) {
     __syncthreads();
     return result;
 }
+
+// The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block (the two numbers
+// every softmax and cross-entropy of the row needs).
+__device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out) {
+    float m = NEG_INF;
+    for (int c = threadIdx.x; c < n; c += blockDim.x) m = fmaxf(m, z[c]);
+    m = block_reduce(m, 1);
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < n; c += blockDim.x) s += expf(z[c] - m);
+    *m_out = m;
+    *s_out = block_reduce(s, 0);
+}

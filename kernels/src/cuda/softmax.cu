@@ -36,12 +36,8 @@ extern "C" __global__ void softmax_block_per_row(int log, int rows, int cols, co
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
     float* out = y + (long long)r * cols;
-    float m = NEG_INF;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) m = fmaxf(m, in[c]);
-    m = block_reduce(m, 1);
-    float s = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += expf(in[c] - m);
-    s = block_reduce(s, 0);
+    float m, s;
+    block_max_and_sum_exp(in, cols, &m, &s);
     float log_s = logf(s);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? in[c] - m - log_s : expf(in[c] - m) / s;
 }

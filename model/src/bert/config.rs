@@ -147,5 +147,13 @@ mod tests {
         assert!(err.contains("heads (5) must divide the width (32)"), "{err}");
         let err = BertConfig { hidden_act: "relu".into(), ..tiny() }.validate().unwrap_err().to_string();
         assert!(err.contains("hidden_act \"relu\" is not supported"), "{err}");
+        // One label is HF's regression head unless it is our one-logit binary classifier.
+        let labels = ["no".to_string(), "yes".to_string()];
+        let binary = tiny().with_labels(&labels, true);
+        binary.validate().unwrap();
+        assert_eq!(binary.num_labels(), 1);
+        let err = BertConfig { problem_type: None, ..binary }.validate().unwrap_err().to_string();
+        assert!(err.contains("regression") && err.contains(BINARY_PROBLEM), "{err}");
+        assert_eq!(tiny().with_labels(&labels, false).num_labels(), 2);
     }
 }

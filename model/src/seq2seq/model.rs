@@ -160,7 +160,8 @@ impl Transformer {
     }
 
     /// Greedy decoding of every source row: start from BOS, append the most likely token until EOS
-    /// or `max_new` tokens. Returns each row's tokens without BOS and EOS.
+    /// or `max_new` tokens (the decoder re-reads the prefix each step: no cache, outputs are short).
+    /// Returns each row's tokens without BOS and EOS.
     pub fn greedy(&self, src: &Tensor, max_new: usize) -> Result<Vec<Vec<u32>>> {
         no_grad(|| {
             let b = src.shape()[0];
@@ -192,7 +193,11 @@ impl Transformer {
         no_grad(|| {
             let keep = self.source_keep(src)?;
             let memory = self.encode(src, &keep)?.value();
-            let (s, d) = (memory.shape()[1], memory.shape()[2]);
+            let (s, d, width) = (memory.shape()[1], memory.shape()[2], width.max(1));
+            // The encoder's output and mask repeated once for as many hypotheses as can be live;
+            // each step takes the first n rows (a view).
+            let memory_w = Var::constant(memory.broadcast_to(&[width, s, d])?.contiguous());
+            let keep_w = keep.broadcast_to(&[width, 1, 1, s])?.contiguous();
             let cfg = BeamConfig {
                 width,
                 max_new_tokens: max_new.min(self.config.max_len - 1),
@@ -204,8 +209,7 @@ impl Transformer {
                     // Live hypotheses extend together, so all prefixes have one length.
                     let (n, t) = (prefixes.len(), prefixes[0].len());
                     let ids: Vec<i64> = prefixes.iter().flatten().map(|&i| i64::from(i)).collect();
-                    let memory_n = Var::constant(memory.broadcast_to(&[n, s, d])?.contiguous());
-                    let keep_n = keep.broadcast_to(&[n, 1, 1, s])?.contiguous();
+                    let (memory_n, keep_n) = (memory_w.narrow(0, 0, n)?, keep_w.narrow(0, 0, n)?);
                     let logits = self.decode(&Tensor::from_vec(ids, &[n, t])?, &memory_n, &keep_n)?.value();
                     let log_probs = logits.narrow(1, t - 1, 1)?.log_softmax(-1)?.to_f64_vec();
                     Ok(log_probs.chunks(self.config.vocab_size).map(<[f64]>::to_vec).collect())

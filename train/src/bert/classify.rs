@@ -135,8 +135,8 @@ impl Classifier {
         })
     }
 
-    fn forward(&self, texts: &[String], labels: &[usize]) -> Result<(autograd::Var, autograd::Var)> {
-        let items: Vec<(&str, Option<&str>)> = texts.iter().map(|t| (t.as_str(), None)).collect();
+    fn forward(&self, texts: &[impl AsRef<str>], labels: &[usize]) -> Result<(autograd::Var, autograd::Var)> {
+        let items: Vec<(&str, Option<&str>)> = texts.iter().map(|t| (t.as_ref(), None)).collect();
         let e = encode_batch(&self.tok, &items, self.max_len)?;
         let logits = self.model.forward(&e.ids, &e.attention_mask, &e.token_type_ids)?;
         let labels = Tensor::from_vec(labels.iter().map(|&l| l as i64).collect(), &[labels.len()])?;
@@ -223,7 +223,7 @@ pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> 
         order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(cfg.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37)));
         for (i, batch) in order.chunks(cfg.batch_size).enumerate() {
             let lr = schedule.lr(cfg.lr, step);
-            let texts: Vec<String> = batch.iter().map(|&j| splits.train.texts[j].clone()).collect();
+            let texts: Vec<&str> = batch.iter().map(|&j| splits.train.texts[j].as_str()).collect();
             let labels: Vec<usize> = batch.iter().map(|&j| splits.train.labels[j]).collect();
             losses.push(descend(params, &mut optimizer, lr, 1.0, step, || Ok(classifier.forward(&texts, &labels)?.1))?);
             step += 1;

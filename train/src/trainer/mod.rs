@@ -96,10 +96,10 @@ impl Trainer {
                 let too_short = m.max_positions().is_some_and(|n| n < context(&cfg, &data));
                 if m.vocab_size() < tokenizer.vocab_size() || too_short {
                     return Err(TrainError::Invalid(format!(
-                        "--init {}: vocabulary {} / context {:?} is smaller than the data needs ({} / {})",
+                        "--init {}: vocabulary {} / context {} is smaller than the data needs ({} / {})",
                         dir.display(),
                         m.vocab_size(),
-                        m.max_positions(),
+                        m.max_positions().map_or("unlimited".into(), |n| n.to_string()),
                         tokenizer.vocab_size(),
                         context(&cfg, &data)
                     )));
@@ -599,10 +599,9 @@ fn load_teacher(cfg: &TrainConfig, data: &Data, tokenizer_json: &str) -> Result<
         )));
     }
     let teacher = load_language_model(&dir, DType::F32)?;
-    if teacher.max_positions().is_some_and(|n| n < context(cfg, data)) {
+    if let Some(n) = teacher.max_positions().filter(|&n| n < context(cfg, data)) {
         return Err(TrainError::Invalid(format!(
-            "the teacher's context {:?} is shorter than the data's rows ({})",
-            teacher.max_positions(),
+            "the teacher's context of {n} tokens is shorter than the data's rows ({})",
             context(cfg, data)
         )));
     }
