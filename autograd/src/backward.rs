@@ -3,6 +3,7 @@
 //! summing what flows into each input (a value used twice receives both contributions).
 
 use crate::no_grad::no_grad;
+use crate::profile;
 use crate::Var;
 use std::collections::{HashMap, HashSet};
 use tensor::{Error, Result, Tensor};
@@ -44,10 +45,10 @@ impl Var {
             for var in topological_order(self).iter().rev() {
                 let Some(g) = grads.remove(&var.id()) else { continue };
                 let Some(op) = &var.0.op else {
-                    var.accumulate_grad(g)?;
+                    profile::time_backward("leaf grad", || var.accumulate_grad(g))?;
                     continue;
                 };
-                let input_grads = (op.backward)(&g)?;
+                let input_grads = profile::time_backward(op.name, || (op.backward)(&g))?;
                 for (input, ig) in op.inputs.iter().zip(input_grads) {
                     let Some(ig) = ig.filter(|_| input.requires_grad()) else {
                         continue;
@@ -63,7 +64,7 @@ impl Var {
                         ));
                     }
                     let summed = match grads.remove(&input.id()) {
-                        Some(prev) => prev.add(&ig)?,
+                        Some(prev) => profile::time_backward("accumulate", || prev.add(&ig))?,
                         None => ig,
                     };
                     grads.insert(input.id(), summed);

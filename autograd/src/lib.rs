@@ -24,6 +24,7 @@ pub mod gradcheck;
 mod no_grad;
 mod ops;
 mod params;
+pub mod profile;
 mod var;
 
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckReport};

@@ -164,6 +164,9 @@ fn loss_and_attention_cases() -> Vec<Case> {
         case("attention_causal_fewer_queries", qkv(2, 4, 116), |v| {
             Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
         }),
+        case("attention_composed_causal", qkv(4, 5, 125), |v| {
+            Var::scaled_dot_product_attention_composed(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
+        }),
         case("attention_padding", qkv(3, 4, 119), |v| {
             let keep = Tensor::from_vec(vec![1u32, 1, 1, 0, 1, 1, 0, 0], &[2, 1, 1, 4])?;
             Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: false, keep: Some(&keep) })

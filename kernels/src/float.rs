@@ -30,6 +30,7 @@ pub trait Float:
     const NEG_INFINITY: Self;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// `eˣ`: for f32 the branch-free [`crate::expf::expf`] (≤ 2 ulp, vectorises), for f64 libm's.
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
@@ -44,7 +45,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path, $exp:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -59,7 +60,7 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                $exp(self)
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -105,5 +106,5 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, libm::erff);
-impl_float!(f64, libm::erf);
+impl_float!(f32, libm::erff, crate::expf::expf);
+impl_float!(f64, libm::erf, f64::exp);

@@ -5,6 +5,7 @@ use crate::cpu::CpuStorage;
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
 use crate::{DType, Device, Layout, Result};
 use kernels::cpu::adamw::AdamWConfig;
+use kernels::cpu::attention::AttentionDims;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Storage {
@@ -16,6 +17,19 @@ pub enum Storage {
 fn cpu_pair<'a>(_op: &'static str, a: &'a Storage, b: &'a Storage) -> Result<(&'a CpuStorage, &'a CpuStorage)> {
     let (Storage::Cpu(a), Storage::Cpu(b)) = (a, b);
     Ok((a, b))
+}
+
+/// Every operand's CPU storage (all on the device of the first).
+fn cpu_all<'a, const N: usize>(
+    op: &'static str,
+    operands: [(&'a Storage, &'a Layout); N],
+) -> Result<[(&'a CpuStorage, &'a Layout); N]> {
+    let first = operands.first().map(|o| o.0);
+    let mut cpu = Vec::with_capacity(N);
+    for (s, layout) in operands {
+        cpu.push((cpu_pair(op, first.unwrap_or(s), s)?.1, layout));
+    }
+    Ok(cpu.try_into().unwrap_or_else(|_| unreachable!("N operands in, N out")))
 }
 
 impl Storage {
@@ -191,6 +205,22 @@ impl Storage {
         let (_, d) = cpu_pair(op, self, dy.0)?;
         let (dx, dg, db) = x.layer_norm_backward(layout, (g, gamma.1), (m, mean.1), (r, rstd.1), (d, dy.1))?;
         Ok((Storage::Cpu(dx), Storage::Cpu(dg), Storage::Cpu(db)))
+    }
+
+    /// Fused attention forward from `[q, k, v]` (contiguous): `(out, probabilities)`.
+    pub fn attention(dims: &AttentionDims, scale: f64, inputs: [(&Self, &Layout); 3]) -> Result<(Self, Self)> {
+        let (out, p) = CpuStorage::attention(dims, scale, cpu_all("attention", inputs)?)?;
+        Ok((Storage::Cpu(out), Storage::Cpu(p)))
+    }
+
+    /// Fused attention backward from `[q, k, v, p, d_out]` (contiguous): `(dq, dk, dv)`.
+    pub fn attention_backward(
+        dims: &AttentionDims,
+        scale: f64,
+        inputs: [(&Self, &Layout); 5],
+    ) -> Result<(Self, Self, Self)> {
+        let (dq, dk, dv) = CpuStorage::attention_backward(dims, scale, cpu_all("attention_backward", inputs)?)?;
+        Ok((Storage::Cpu(dq), Storage::Cpu(dk), Storage::Cpu(dv)))
     }
 
     pub fn gelu_backward(

@@ -312,3 +312,24 @@ fn display_prints_nested_rows_and_elides_long_dims() {
     let long = Tensor::arange(0.0, 20.0, 1.0, DType::I64).unwrap();
     assert_eq!(long.to_string(), "[0, 1, 2, …, 17, 18, 19]\nTensor[[20], i64, cpu]");
 }
+
+#[test]
+fn fused_attention_refuses_bad_shapes_with_clear_errors() {
+    let x = |shape: &[usize]| Tensor::zeros(shape, DType::F32);
+    let message = |r: tensor::Result<(Tensor, Tensor)>| r.map(|_| ()).unwrap_err().to_string();
+    let e = message(Tensor::attention(&x(&[2, 5, 4]), &x(&[2, 4, 4]), &x(&[2, 4, 4]), true, 0.5));
+    assert!(e.contains("causal mask with 5 queries but only 4 keys"), "{e}");
+    let e = message(Tensor::attention(&x(&[2, 5, 4]), &x(&[2, 5, 3]), &x(&[2, 5, 4]), false, 0.5));
+    assert!(e.contains("(…, T, D), (…, S, D), (…, S, Dv)"), "{e}");
+    let e = message(Tensor::attention(&x(&[2, 5, 4]), &x(&[3, 5, 4]), &x(&[3, 5, 4]), false, 0.5));
+    assert!(e.contains("k [3, 5, 4]"), "{e}");
+    let e = message(Tensor::attention(&x(&[5]), &x(&[5]), &x(&[5]), false, 0.5));
+    assert!(e.contains("rank ≥ 2"), "{e}");
+    let f64s = Tensor::zeros(&[2, 5, 4], DType::F64);
+    assert!(matches!(Tensor::attention(&x(&[2, 5, 4]), &f64s, &f64s, false, 0.5), Err(Error::DTypeMismatch { .. })));
+    // A well-formed call: uniform scores give the mean of the visible values.
+    let v = Tensor::from_f64s(&[1.0, 2.0, 3.0], &[1, 3, 1], DType::F32).unwrap();
+    let (out, p) = Tensor::attention(&x(&[1, 3, 2]), &x(&[1, 3, 2]), &v, true, 0.5).unwrap();
+    assert_close(&out, &[1.0, 1.5, 2.0], 1e-6);
+    assert_close(&p, &[1.0, 0.0, 0.0, 0.5, 0.5, 0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 1e-6);
+}

@@ -41,22 +41,57 @@ fn additive_mask(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tensor>>
     .transpose()
 }
 
+fn check_ranks(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<()> {
+    if q.rank() < 2 || k.rank() != q.rank() || v.rank() != q.rank() {
+        return Err(Error::invalid(
+            "attention",
+            format!("q {:?}, k {:?}, v {:?} must share rank ≥ 2", q.shape(), k.shape(), v.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the fused kernel can run: no padding mask, the same (non-broadcast) leading dims and
+/// no empty dim.
+fn fusable(q: &Tensor, k: &Tensor, v: &Tensor, mask: &AttentionMask) -> bool {
+    let r = q.rank();
+    let lead = |t: &Tensor| t.shape()[..r - 2].to_vec();
+    mask.keep.is_none() && lead(k) == lead(q) && lead(v) == lead(q) && [q, k, v].iter().all(|t| t.elem_count() > 0)
+}
+
 impl Var {
     /// `Attention(Q, K, V) = softmax(Q·Kᵀ/√d_k + M)·V` with `M = −∞` at masked positions.
     /// Shapes: `Q (…, T, d)`, `K (…, S, d)`, `V (…, S, d_v)` → `(…, T, d_v)`. A query with every key
     /// masked gets zero output (not NaN).
     ///
+    /// With no padding mask (`keep`) and equal leading dims this runs the fused kernel
+    /// (`Tensor::attention`: only the keys a causal block can see, no separate mask and softmax
+    /// passes); otherwise [`Var::scaled_dot_product_attention_composed`]. Both compute the same
+    /// formulas.
+    pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask) -> Result<Var> {
+        let (qt, kt, vt) = (q.value(), k.value(), v.value());
+        check_ranks(&qt, &kt, &vt)?;
+        if !fusable(&qt, &kt, &vt, &mask) {
+            return Self::scaled_dot_product_attention_composed(q, k, v, mask);
+        }
+        let scale = 1.0 / (*qt.shape().last().unwrap_or(&1) as f64).sqrt();
+        let causal = mask.causal;
+        let (out, p) = Tensor::attention(&qt, &kt, &vt, causal, scale)?;
+        Ok(Var::from_op("attention", out, &[q, k, v], move |d_out| {
+            let (dq, dk, dv) = Tensor::attention_backward(&qt, &kt, &vt, &p, d_out, causal, scale)?;
+            Ok(vec![Some(dq), Some(dk), Some(dv)])
+        }))
+    }
+
+    /// Attention composed of tensor ops (matmul, scale, add the mask, softmax, matmul), the
+    /// reference the fused kernel is tested against, and the path for padding masks.
+    ///
     /// Backward, with `P` the attention probabilities (cached) and `dO` the output gradient:
     /// `dV = Pᵀ·dO`; `dP = dO·Vᵀ`; `dS = P ⊙ (dP − Σⱼ dP ⊙ P)` (softmax backward; masked entries
     /// have `P = 0` so get no gradient); `dQ = dS·K/√d_k`; `dK = dSᵀ·Q/√d_k`.
-    pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask) -> Result<Var> {
+    pub fn scaled_dot_product_attention_composed(q: &Var, k: &Var, v: &Var, mask: AttentionMask) -> Result<Var> {
         let (qt, kt, vt) = (q.value(), k.value(), v.value());
-        if qt.rank() < 2 || kt.rank() != qt.rank() || vt.rank() != qt.rank() {
-            return Err(Error::invalid(
-                "attention",
-                format!("q {:?}, k {:?}, v {:?} must share rank ≥ 2", qt.shape(), kt.shape(), vt.shape()),
-            ));
-        }
+        check_ranks(&qt, &kt, &vt)?;
         let d = *qt.shape().last().unwrap_or(&1);
         let scale = 1.0 / (d as f64).sqrt();
         let scores = qt.matmul(&kt.t()?)?.mul_scalar(scale)?;

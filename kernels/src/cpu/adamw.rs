@@ -1,5 +1,6 @@
 //! The AdamW update (Loshchilov & Hutter: Adam with decoupled weight decay), fused into one pass.
 
+use super::simd::widest;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -40,13 +41,23 @@ pub fn adamw_step<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [T
         .zip(grad.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
         .for_each(|((p, g), (m, v))| {
-            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                *p *= decay;
-                *m = b1 * *m + (T::ONE - b1) * g;
-                *v = b2 * *v + (T::ONE - b2) * g * g;
-                *p -= step_size * *m / (v.sqrt() / sqrt_bias2 + eps);
-            }
+            widest(|| {
+                update_loop(p, g, m, v, |p, g, m, v| {
+                    *p *= decay;
+                    *m = b1 * *m + (T::ONE - b1) * g;
+                    *v = b2 * *v + (T::ONE - b2) * g * g;
+                    *p -= step_size * *m / (v.sqrt() / sqrt_bias2 + eps);
+                })
+            })
         });
+}
+
+/// `f(θᵢ, gᵢ, mᵢ, vᵢ)` for every element of one chunk.
+#[inline(always)]
+fn update_loop<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], f: impl Fn(&mut T, T, &mut T, &mut T)) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+        f(p, g, m, v);
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Cross-entropy of logits against class indices, fused: no softmax tensor is ever materialised.
 
+use super::simd::widest;
 use super::softmax::log_sum_exp;
 use crate::Float;
 use rayon::prelude::*;
@@ -28,15 +29,21 @@ pub fn cross_entropy_backward<T: Float>(
     dlogits.par_chunks_mut(cols).zip(logits.par_chunks(cols)).zip(targets.par_iter().zip(dlosses.par_iter())).for_each(
         |((dx, x), (t, &g))| match *t {
             Some(t) => {
-                let lse = log_sum_exp(x);
-                for (dx, &x) in dx.iter_mut().zip(x) {
-                    *dx = g * (x - lse).exp();
-                }
+                widest(|| softmax_times(x, g, dx));
                 dx[t] -= g;
             }
             None => dx.fill(T::ZERO),
         },
     );
+}
+
+/// `dx = g·softmax(x)` for one row.
+#[inline(always)]
+fn softmax_times<T: Float>(x: &[T], g: T, dx: &mut [T]) {
+    let lse = log_sum_exp(x);
+    for (dx, &x) in dx.iter_mut().zip(x) {
+        *dx = g * (x - lse).exp();
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! GELU, the Gaussian error linear unit, in its exact (erf) and tanh-approximate forms.
 
+use super::simd::widest;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -23,7 +24,7 @@ pub enum GeluApproximation {
 /// One value of GELU (see [`GeluApproximation`] for the two formulas). The tanh form is computed
 /// through the identity `½(1 + tanh u) = σ(2u) = 1/(1 + e^{−2u})`: one `exp` instead of a `tanh`
 /// (which costs two), and no cancellation anywhere.
-#[inline]
+#[inline(always)]
 pub fn gelu_scalar<T: Float>(x: T, approx: GeluApproximation) -> T {
     match approx {
         GeluApproximation::Erf => T::from_f64(0.5) * x * (T::ONE + (x * T::from_f64(FRAC_1_SQRT_2)).erf()),
@@ -41,7 +42,7 @@ fn sigmoid_2u<T: Float>(x: T) -> T {
 /// The derivative of GELU at `x`:
 /// - erf: `Φ(x) + x·φ(x)`, `φ(x) = exp(−x²/2)/√(2π)`;
 /// - tanh: `½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)`, computed as below.
-#[inline]
+#[inline(always)]
 pub fn gelu_derivative<T: Float>(x: T, approx: GeluApproximation) -> T {
     let half = T::from_f64(0.5);
     match approx {
@@ -62,20 +63,44 @@ pub fn gelu_derivative<T: Float>(x: T, approx: GeluApproximation) -> T {
 
 /// `y = gelu(x)` elementwise, in parallel.
 pub fn gelu<T: Float>(x: &[T], y: &mut [T], approx: GeluApproximation) {
-    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = gelu_scalar(x, approx);
-        }
-    });
+    // One loop per approximation, so the loop body has no branch and vectorises.
+    match approx {
+        GeluApproximation::Erf => map_chunks(x, y, |x, _| gelu_scalar(x, GeluApproximation::Erf)),
+        GeluApproximation::Tanh => map_chunks(x, y, |x, _| gelu_scalar(x, GeluApproximation::Tanh)),
+    }
 }
 
 /// `dx = dy ⊙ gelu′(x)` elementwise, in parallel.
 pub fn gelu_backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T], approx: GeluApproximation) {
-    dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK))).for_each(|(dx, (x, dy))| {
-        for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-            *dx = dy * gelu_derivative(x, approx);
-        }
-    });
+    match approx {
+        GeluApproximation::Erf => zip_chunks(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Erf)),
+        GeluApproximation::Tanh => zip_chunks(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Tanh)),
+    }
+}
+
+/// `y[i] = f(x[i], y[i])` in parallel chunks, each loop compiled for the widest SIMD available.
+fn map_chunks<T: Float>(x: &[T], y: &mut [T], f: impl Fn(T, T) -> T + Sync) {
+    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| widest(|| map_loop(x, y, &f)));
+}
+
+/// `out[i] = f(a[i], b[i])` in parallel chunks, each loop compiled for the widest SIMD available.
+fn zip_chunks<T: Float>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(out, (a, b))| widest(|| zip_loop(a, b, out, &f)));
+}
+#[inline(always)]
+fn map_loop<T: Float>(x: &[T], y: &mut [T], f: &impl Fn(T, T) -> T) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = f(x, *y);
+    }
+}
+
+#[inline(always)]
+fn zip_loop<T: Float>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) -> T) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = f(a, b);
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Layer normalisation over the last axis of a row-major `(rows, cols)` buffer.
 
 use super::rows_per_task;
+use super::simd::widest;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -19,22 +20,36 @@ pub fn layer_norm_rows<T: Float>(
     cols: usize,
 ) {
     let rows_per = rows_per_task(cols);
-    let n = T::from_f64(cols as f64);
     y.par_chunks_mut(rows_per * cols)
         .zip(x.par_chunks(rows_per * cols))
         .zip(mean.par_chunks_mut(rows_per).zip(rstd.par_chunks_mut(rows_per)))
-        .for_each(|((y, x), (mean, rstd))| {
-            for (((y, x), mu), rs) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(mean).zip(rstd) {
-                let m = x.iter().copied().sum::<T>() / n;
-                let var = x.iter().map(|&v| (v - m) * (v - m)).sum::<T>() / n;
-                let r = T::ONE / (var + eps).sqrt();
-                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-                    *y = (x - m) * r * g + b;
-                }
-                *mu = m;
-                *rs = r;
-            }
-        });
+        .for_each(|((y, x), (mean, rstd))| widest(|| forward_chunk(x, gamma, beta, eps, y, mean, rstd, cols)));
+}
+
+/// [`layer_norm_rows`] on one chunk of whole rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_chunk<T: Float>(
+    x: &[T],
+    gamma: &[T],
+    beta: &[T],
+    eps: T,
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+    cols: usize,
+) {
+    let n = T::from_f64(cols as f64);
+    for (((y, x), mu), rs) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(mean).zip(rstd) {
+        let m = x.iter().copied().sum::<T>() / n;
+        let var = x.iter().map(|&v| (v - m) * (v - m)).sum::<T>() / n;
+        let r = T::ONE / (var + eps).sqrt();
+        for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *y = (x - m) * r * g + b;
+        }
+        *mu = m;
+        *rs = r;
+    }
 }
 
 /// Backward. With `x̂ = (x − μ)·rstd` and `g = dy ⊙ γ`, per row:

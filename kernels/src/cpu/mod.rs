@@ -1,11 +1,13 @@
 //! CPU kernels: rayon for threads, AVX2+FMA where it pays (GEMM), portable Rust elsewhere.
 
 pub mod adamw;
+pub mod attention;
 pub mod cross_entropy;
 pub mod embedding;
 pub mod gelu;
 pub mod gemm;
 pub mod layer_norm;
+pub mod simd;
 pub mod softmax;
 
 /// Rows per rayon task for row-wise kernels: enough work per task to amortise scheduling.

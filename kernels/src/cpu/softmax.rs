@@ -2,6 +2,7 @@
 //! backward, one pass per row, rows in parallel.
 
 use super::rows_per_task;
+use super::simd::widest;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -9,45 +10,66 @@ use rayon::prelude::*;
 /// overflows. A row that is entirely `−∞` (fully masked) gives zeros instead of NaN.
 pub fn softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
     let chunk = rows_per_task(cols) * cols;
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
-        for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-            let max = row_max(x);
-            if max == T::NEG_INFINITY {
-                y.fill(T::ZERO);
-                continue;
-            }
-            let mut sum = T::ZERO;
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = (x - max).exp();
-                sum += *y;
-            }
-            let inv = T::ONE / sum;
-            y.iter_mut().for_each(|y| *y *= inv);
-        }
-    });
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| widest(|| softmax_chunk(x, y, cols)));
+}
+
+/// [`softmax_rows`] on one chunk of whole rows.
+#[inline(always)]
+fn softmax_chunk<T: Float>(x: &[T], y: &mut [T], cols: usize) {
+    for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+        y.copy_from_slice(x);
+        softmax_in_place(y);
+    }
+}
+
+/// One row's softmax, in place (see [`softmax_rows`]). The exponentials are one loop and their
+/// sum another (summed in order), so the first vectorises.
+#[inline(always)]
+pub fn softmax_in_place<T: Float>(row: &mut [T]) {
+    let max = row_max(row);
+    if max == T::NEG_INFINITY {
+        row.fill(T::ZERO);
+        return;
+    }
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+    }
+    let sum: T = row.iter().copied().sum();
+    let inv = T::ONE / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Softmax backward: `dx = y ⊙ (dy − Σⱼ dyⱼ·yⱼ)` per row (the Jacobian `diag(y) − y·yᵀ` applied to dy).
 pub fn softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
     for_each_row_pair(y, dy, dx, cols, |y, dy, dx| {
-        let dot: T = y.iter().zip(dy).map(|(&y, &dy)| y * dy).sum();
-        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-            *dx = y * (dy - dot);
-        }
+        dx.copy_from_slice(dy);
+        softmax_backward_in_place(y, dx);
     });
+}
+
+/// One row's softmax backward, in place: `g ← y ⊙ (g − Σⱼ gⱼ·yⱼ)` (see [`softmax_backward_rows`]).
+#[inline(always)]
+pub fn softmax_backward_in_place<T: Float>(y: &[T], g: &mut [T]) {
+    let dot: T = y.iter().zip(g.iter()).map(|(&y, &g)| y * g).sum();
+    for (g, &y) in g.iter_mut().zip(y) {
+        *g = y * (*g - dot);
+    }
 }
 
 /// `y = log_softmax(x)` per row: `yᵢ = xᵢ − m − log Σⱼ exp(xⱼ − m)`, `m = maxⱼ xⱼ`.
 pub fn log_softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
     let chunk = rows_per_task(cols) * cols;
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
-        for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-            let lse = log_sum_exp(x);
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = x - lse;
-            }
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| widest(|| log_softmax_chunk(x, y, cols)));
+}
+
+#[inline(always)]
+fn log_softmax_chunk<T: Float>(x: &[T], y: &mut [T], cols: usize) {
+    for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+        let lse = log_sum_exp(x);
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = x - lse;
         }
-    });
+    }
 }
 
 /// Log-softmax backward: `dx = dy − softmax(x)·Σⱼ dyⱼ = dy − exp(y)·Σⱼ dyⱼ` per row.
@@ -63,14 +85,20 @@ pub fn log_softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols
 /// Runs `f(y_row, dy_row, dx_row)` for every row, rows in parallel.
 fn for_each_row_pair<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize, f: impl Fn(&[T], &[T], &mut [T]) + Sync) {
     let chunk = rows_per_task(cols) * cols;
-    dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
-        for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
-            f(y, dy, dx);
-        }
-    });
+    dx.par_chunks_mut(chunk)
+        .zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk)))
+        .for_each(|(dx, (y, dy))| widest(|| row_pairs_loop(y, dy, dx, cols, &f)));
+}
+
+#[inline(always)]
+fn row_pairs_loop<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize, f: &impl Fn(&[T], &[T], &mut [T])) {
+    for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
+        f(y, dy, dx);
+    }
 }
 
 /// `log Σⱼ exp(xⱼ)`, computed as `m + log Σⱼ exp(xⱼ − m)`.
+#[inline(always)]
 pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
     let max = row_max(x);
     if max == T::NEG_INFINITY {
@@ -80,6 +108,7 @@ pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
     max + sum.ln()
 }
 
+#[inline(always)]
 fn row_max<T: Float>(x: &[T]) -> T {
     x.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v))
 }

@@ -1,6 +1,7 @@
 //! The CPU backend: storage as typed vectors, and every op as a function over (data, layout).
 //! Float math runs in the element's compute type (f32 for bf16/f16, see [`FloatElement`]).
 
+mod attention;
 mod buffer;
 mod elementwise;
 mod index;

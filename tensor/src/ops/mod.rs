@@ -1,6 +1,7 @@
 //! Tensor ops, grouped by family. Each validates shapes, dtypes and devices, then dispatches
 //! through `Storage`.
 
+mod attention;
 mod elementwise;
 mod index;
 mod matmul;

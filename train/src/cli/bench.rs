@@ -3,6 +3,7 @@
 
 use crate::error::{Result, TrainError};
 use crate::optim::{AdamW, Optimizer};
+use autograd::profile::{OpTime, Pass, Profile};
 use clap::{Args, Subcommand, ValueEnum};
 use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
@@ -25,6 +26,9 @@ pub enum BenchWhat {
         /// Timed steps (after one untimed warm-up step).
         #[arg(long, default_value_t = 10)]
         steps: usize,
+        /// Also print where the timed steps spent their time, op by op (forward and backward).
+        #[arg(long)]
+        profile: bool,
     },
     /// Every version of the hot CUDA kernels, checked, then timed against cuBLAS and the copy
     /// bandwidth (needs a CUDA GPU).
@@ -59,12 +63,12 @@ impl Preset {
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
-        BenchWhat::Train { preset, steps } => run_train(preset, steps, out),
+        BenchWhat::Train { preset, steps, profile } => run_train(preset, steps, profile, out),
         BenchWhat::Kernels { size, iters } => super::bench_kernels::run(size, iters, out),
     }
 }
 
-fn run_train(preset: Preset, steps: usize, out: &mut dyn std::io::Write) -> Result<()> {
+fn run_train(preset: Preset, steps: usize, profile: bool, out: &mut dyn std::io::Write) -> Result<()> {
     let (mut cfg, batch, time) = preset.setup();
     (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (0.0, 0.0, 0.0);
     let model = Gpt2::random(cfg.clone(), 0, DType::F32)?;
@@ -81,11 +85,18 @@ fn run_train(preset: Preset, steps: usize, out: &mut dyn std::io::Write) -> Resu
     let mut times = Vec::with_capacity(steps);
     // Milliseconds of each phase: forward + loss, backward (and freeing the graph), optimizer.
     let mut phases: [Vec<f64>; 3] = Default::default();
+    let mut op_profile = None;
     for step in 0..=steps {
+        if step == 1 && profile {
+            op_profile = Some(Profile::start());
+        }
         let ids: Vec<i64> = (0..batch * (time + 1)).map(|_| rng.random_range(0..cfg.vocab_size as i64)).collect();
         let tokens = Tensor::from_vec(ids, &[batch, time + 1])?;
         let (x, y) = (tokens.narrow(1, 0, time)?.contiguous(), tokens.narrow(1, 1, time)?.contiguous());
         let started = Instant::now();
+        if let Some(p) = &op_profile {
+            p.restart_forward_clock();
+        }
         model.params.zero_grad();
         // The graph (it holds the activations and shares the weights) is freed at the end of this
         // block, before the weights are updated in place, as in the trainer.
@@ -116,6 +127,10 @@ fn run_train(preset: Preset, steps: usize, out: &mut dyn std::io::Write) -> Resu
             (v[v.len() / 2] * 10.0).round() / 10.0
         }
     };
+    if let Some(p) = op_profile {
+        let step_ms: f64 = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        write_op_table(&p.finish(), times.len(), step_ms, out).map_err(io)?;
+    }
     let [forward, backward, optimizer] = phases.map(median);
     writeln!(out, "median ms: forward {forward}, backward {backward}, optimizer {optimizer}").map_err(io)?;
     let steps_timed = times.len();
@@ -127,4 +142,26 @@ fn run_train(preset: Preset, steps: usize, out: &mut dyn std::io::Write) -> Resu
         "tokens_per_s": ((batch * time) as f64 / (median / 1e3)).round(),
     });
     writeln!(out, "{json}").map_err(io)
+}
+
+/// The op profile as a table: mean milliseconds per step of each op in each pass, slowest first,
+/// with its share of the mean step time; what no op accounts for (the optimizer, freeing the
+/// graph) is the last row.
+fn write_op_table(rows: &[OpTime], steps: usize, step_ms: f64, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let steps = steps.max(1) as f64;
+    writeln!(out, "| op | pass | calls/step | ms/step | % of step |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    let mut accounted = 0.0;
+    for row in rows {
+        let ms = row.total.as_secs_f64() * 1e3 / steps;
+        accounted += ms;
+        let pass = match row.pass {
+            Pass::Forward => "forward",
+            Pass::Backward => "backward",
+        };
+        let calls = row.calls as f64 / steps;
+        writeln!(out, "| {} | {pass} | {calls} | {ms:.1} | {:.1} |", row.name, 100.0 * ms / step_ms)?;
+    }
+    let rest = step_ms - accounted;
+    writeln!(out, "| (no op: optimizer, freeing the graph) | | | {rest:.1} | {:.1} |", 100.0 * rest / step_ms)
 }

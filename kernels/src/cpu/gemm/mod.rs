@@ -75,6 +75,14 @@ pub fn gemm_with<T: GemmScalar>(
     unsafe { gemm_unchecked(spec, a, b, SendPtr::new(c), ldc, accumulate, true) }
 }
 
+/// [`gemm`] on the calling thread only: for kernels that already run independent products in
+/// parallel (fused attention), where forking inside each would only add overhead.
+pub fn gemm_serial<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, accumulate: bool) {
+    check_c(a.rows, b.cols, ldc, c.len());
+    assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
+    unsafe { gemm_unchecked(T::best_microkernel(), a, b, SendPtr::new(c), ldc, accumulate, false) }
+}
+
 /// `C[t] = A[t]·B[t]` for each batch entry `t`, where A[t] starts at `a_offsets[t]` (instead of
 /// `a.offset`), B[t] at `b_offsets[t]`, and C[t] at `t·c_batch_stride`. Offsets rather than one
 /// stride, so broadcast batch dims (stride 0) and any batch layout work. Independent small products
