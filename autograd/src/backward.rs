@@ -64,7 +64,10 @@ impl Var {
                         ));
                     }
                     let summed = match grads.remove(&input.id()) {
-                        Some(prev) => profile::time_backward("accumulate", || prev.add(&ig))?,
+                        Some(mut prev) => {
+                            profile::time_backward("accumulate", || prev.add_assign(&ig))?;
+                            prev
+                        }
                         None => ig,
                     };
                     grads.insert(input.id(), summed);

@@ -134,7 +134,10 @@ impl Var {
     pub(crate) fn accumulate_grad(&self, g: Tensor) -> Result<()> {
         let mut slot = self.0.grad.lock().unwrap_or_else(|e| e.into_inner());
         *slot = Some(match slot.take() {
-            Some(old) => old.add(&g)?,
+            Some(mut old) => {
+                old.add_assign(&g)?;
+                old
+            }
             None => g,
         });
         Ok(())

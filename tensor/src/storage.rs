@@ -251,6 +251,12 @@ impl Storage {
         Ok(Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?))
     }
 
+    /// `self ← self + rhs` in place (`self` dense and unshared; the tensor layer checks).
+    pub fn add_assign(&mut self, rhs: &Self, rhs_layout: &Layout) -> Result<()> {
+        let (Storage::Cpu(a), Storage::Cpu(b)) = (self, rhs);
+        a.add_assign(b, rhs_layout)
+    }
+
     pub fn adamw_step(
         &mut self,
         grad: (&Self, &Layout),

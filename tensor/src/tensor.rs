@@ -201,6 +201,22 @@ impl Tensor {
         Self::from_storage(self.storage.to_dtype(&self.layout, dtype), self.shape())
     }
 
+    /// `self ← self + other` (same shape, dtype and device): in place when `self` is dense and no
+    /// other tensor shares its storage, else a new sum exactly as [`Tensor::add`] makes. Gradient
+    /// accumulation uses it so that summing into a large gradient allocates nothing.
+    pub fn add_assign(&mut self, other: &Tensor) -> Result<()> {
+        self.expect_same_shape(other, "add_assign")?;
+        self.same_dtype_device(other, "add_assign")?;
+        let dense = self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.elem_count();
+        match Arc::get_mut(&mut self.storage) {
+            Some(storage) if dense => storage.add_assign(&other.storage, &other.layout),
+            _ => {
+                *self = self.add(other)?;
+                Ok(())
+            }
+        }
+    }
+
     /// Mutable access to a dense, unshared storage (copied first if needed): for in-place updates.
     pub(crate) fn storage_mut(&mut self) -> &mut Storage {
         if !(self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.elem_count()) {

@@ -333,3 +333,24 @@ fn fused_attention_refuses_bad_shapes_with_clear_errors() {
     assert_close(&out, &[1.0, 1.5, 2.0], 1e-6);
     assert_close(&p, &[1.0, 0.0, 0.0, 0.5, 0.5, 0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 1e-6);
 }
+
+#[test]
+fn add_assign_never_changes_a_tensor_that_shares_the_storage() {
+    let mut a = t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    let b = t(&[10.0, 20.0, 30.0, 40.0], &[2, 2]);
+    // Unshared: summed in place; a transposed right-hand side is read through its strides.
+    a.add_assign(&b.t().unwrap()).unwrap();
+    assert_close(&a, &[11.0, 32.0, 23.0, 44.0], 0.0);
+    // Shared: the sum is a new tensor and the other holder keeps the old values.
+    let shared = a.clone();
+    a.add_assign(&b).unwrap();
+    assert_close(&a, &[21.0, 52.0, 53.0, 84.0], 0.0);
+    assert_close(&shared, &[11.0, 32.0, 23.0, 44.0], 0.0);
+    // A view into a larger storage is not summed in place either.
+    let base = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]);
+    let mut view = base.narrow(0, 1, 2).unwrap();
+    view.add_assign(&b).unwrap();
+    assert_close(&view, &[13.0, 24.0, 35.0, 46.0], 0.0);
+    assert_close(&base, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.0);
+    assert!(a.add_assign(&t(&[1.0], &[1])).is_err(), "shapes must match");
+}

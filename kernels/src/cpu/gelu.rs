@@ -1,10 +1,8 @@
 //! GELU, the Gaussian error linear unit, in its exact (erf) and tanh-approximate forms.
 
-use super::simd::widest;
+use super::elementwise::{map, zip};
 use crate::Float;
-use rayon::prelude::*;
 
-const CHUNK: usize = 8192;
 /// `√(2/π)`
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 /// `1/√2`
@@ -65,41 +63,16 @@ pub fn gelu_derivative<T: Float>(x: T, approx: GeluApproximation) -> T {
 pub fn gelu<T: Float>(x: &[T], y: &mut [T], approx: GeluApproximation) {
     // One loop per approximation, so the loop body has no branch and vectorises.
     match approx {
-        GeluApproximation::Erf => map_chunks(x, y, |x, _| gelu_scalar(x, GeluApproximation::Erf)),
-        GeluApproximation::Tanh => map_chunks(x, y, |x, _| gelu_scalar(x, GeluApproximation::Tanh)),
+        GeluApproximation::Erf => map(x, y, |x| gelu_scalar(x, GeluApproximation::Erf)),
+        GeluApproximation::Tanh => map(x, y, |x| gelu_scalar(x, GeluApproximation::Tanh)),
     }
 }
 
 /// `dx = dy ⊙ gelu′(x)` elementwise, in parallel.
 pub fn gelu_backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T], approx: GeluApproximation) {
     match approx {
-        GeluApproximation::Erf => zip_chunks(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Erf)),
-        GeluApproximation::Tanh => zip_chunks(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Tanh)),
-    }
-}
-
-/// `y[i] = f(x[i], y[i])` in parallel chunks, each loop compiled for the widest SIMD available.
-fn map_chunks<T: Float>(x: &[T], y: &mut [T], f: impl Fn(T, T) -> T + Sync) {
-    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| widest(|| map_loop(x, y, &f)));
-}
-
-/// `out[i] = f(a[i], b[i])` in parallel chunks, each loop compiled for the widest SIMD available.
-fn zip_chunks<T: Float>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
-    out.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-        .for_each(|(out, (a, b))| widest(|| zip_loop(a, b, out, &f)));
-}
-#[inline(always)]
-fn map_loop<T: Float>(x: &[T], y: &mut [T], f: &impl Fn(T, T) -> T) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = f(x, *y);
-    }
-}
-
-#[inline(always)]
-fn zip_loop<T: Float>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) -> T) {
-    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-        *o = f(a, b);
+        GeluApproximation::Erf => zip(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Erf)),
+        GeluApproximation::Tanh => zip(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Tanh)),
     }
 }
 

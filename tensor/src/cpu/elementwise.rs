@@ -5,20 +5,73 @@ use super::{contiguous_cow, map_compute, map_float, map_float2, CpuStorage, PARA
 use crate::dtype::{Element, FloatElement};
 use crate::op::{BinaryOp, CmpOp, UnaryOp};
 use crate::{Error, Layout, Result};
+use kernels::cpu::elementwise as ew;
+use kernels::cpu::simd::widest;
 use rayon::prelude::*;
+
+/// Evaluates `$body` with `$f` bound to a closure computing the unary `$op`, one match arm per
+/// op, so each loop is compiled for one op with no branch inside (and vectorises).
+macro_rules! with_unary_fn {
+    ($op:expr, $f:ident => $body:expr) => {
+        with_unary_fn!(@arms $op, $f => $body, [Neg, Exp, Log, Sqrt, Tanh, Sigmoid, Relu, Abs],
+            [Gelu, AddScalar, MulScalar, DivScalar, PowScalar])
+    };
+    (@arms $op:expr, $f:ident => $body:expr, [$($unit:ident),*], [$($with:ident),*]) => {
+        match $op {
+            $(UnaryOp::$unit => {
+                let $f = |x| UnaryOp::$unit.apply(x);
+                $body
+            })*
+            $(UnaryOp::$with(p) => {
+                let $f = move |x| UnaryOp::$with(p).apply(x);
+                $body
+            })*
+        }
+    };
+}
+
+/// [`with_unary_fn`] for binary ops.
+macro_rules! with_binary_fn {
+    ($op:expr, $f:ident => $body:expr) => {
+        with_binary_fn!(@arms $op, $f => $body, [Add, Sub, Mul, Div, Pow, Maximum, Minimum])
+    };
+    (@arms $op:expr, $f:ident => $body:expr, [$($name:ident),*]) => {
+        match $op {
+            $(BinaryOp::$name => {
+                let $f = |x, y| BinaryOp::$name.apply(x, y);
+                $body
+            })*
+        }
+    };
+}
 
 impl CpuStorage {
     pub fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Self> {
         if let UnaryOp::Gelu(approx) = op {
             return self.gelu(layout, approx);
         }
-        Ok(map_float!(op.name(), self, layout.shape(), |v| map_compute(v, layout, |x| op.apply(x))))
+        Ok(map_float!(op.name(), self, layout.shape(), |v| with_unary_fn!(op, f => map_compute(v, layout, f))))
     }
 
     pub fn binary(&self, lhs: &Layout, rhs_storage: &Self, rhs: &Layout, op: BinaryOp) -> Result<Self> {
-        Ok(map_float2!(op.name(), self, rhs_storage, lhs.shape(), |a, b| zip_map(a, lhs, b, rhs, |x, y| {
-            op.apply(x, y)
+        Ok(map_float2!(op.name(), self, rhs_storage, lhs.shape(), |a, b| with_binary_fn!(op, f => {
+            zip_map(a, lhs, b, rhs, f)
         })))
+    }
+
+    /// `self ← self + rhs` in place over all of `self` (dense); `rhs` any layout of the same shape.
+    pub fn add_assign(&mut self, rhs_storage: &Self, rhs: &Layout) -> Result<()> {
+        match (self, rhs_storage) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => add_in_place(a.make_mut(), b, rhs),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => add_in_place(a.make_mut(), b, rhs),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => add_in_place(a.make_mut(), b, rhs),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => add_in_place(a.make_mut(), b, rhs),
+            (l, r) if l.dtype() != r.dtype() => {
+                return Err(Error::DTypeMismatch { op: "add_assign", lhs: l.dtype(), rhs: r.dtype() })
+            }
+            (l, _) => return Err(super::unsupported("add_assign", l.dtype(), rhs.shape())),
+        }
+        Ok(())
     }
 
     /// `1` where `lhs ⋈ rhs`, else `0`, as u32. Works for every dtype (compared as stored).
@@ -64,35 +117,33 @@ fn zip_map<T: FloatElement>(
     if la.elem_count() == 0 {
         return Vec::new();
     }
+    let dense_zip = |a: &[T], b: &[T]| {
+        let mut out = zeros::<T>(a.len());
+        ew::zip(a, b, &mut out, g);
+        out
+    };
     if la.is_contiguous() && lb.is_contiguous() {
-        let (a, b) = (contiguous_cow(a, la), contiguous_cow(b, lb));
-        if a.len() >= PARALLEL_MIN_ELEMS {
-            return a.par_iter().zip(b.par_iter()).map(|(&x, &y)| g(x, y)).collect();
-        }
-        return a.iter().zip(b.iter()).map(|(&x, &y)| g(x, y)).collect();
+        return dense_zip(&contiguous_cow(a, la), &contiguous_cow(b, lb));
     }
     if lb.strides().iter().all(|&s| s == 0) {
         // A broadcast scalar on the right: the common `x op c` case.
-        let y = b[lb.offset()];
-        return map_compute(a, la, |x| f(x, y.to_compute()));
+        let y = b[lb.offset()].to_compute();
+        return map_compute(a, la, |x| f(x, y));
     }
     // General case: walk the leading dims, and the longest trailing block that is dense in both
     // operands (a broadcast bias is dense along its own dims) as slices.
     let inner = dense_suffix(la, lb);
     if inner.1 < MIN_DENSE_BLOCK {
         // No useful common dense block (e.g. one operand transposed): make both dense first.
-        let (a, b) = (contiguous_cow(a, la), contiguous_cow(b, lb));
-        return a.par_iter().zip(b.par_iter()).map(|(&x, &y)| g(x, y)).collect();
+        return dense_zip(&contiguous_cow(a, la), &contiguous_cow(b, lb));
     }
     let outer_shape = &la.shape()[..la.rank() - inner.0];
     let out_a = Layout::from_parts(outer_shape, &la.strides()[..outer_shape.len()], la.offset());
     let out_b = Layout::from_parts(outer_shape, &lb.strides()[..outer_shape.len()], lb.offset());
     let starts: Vec<(usize, usize)> = out_a.offsets().zip(out_b.offsets()).collect();
-    let mut out = vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); la.elem_count()];
+    let mut out = zeros::<T>(la.elem_count());
     let fill = |(chunk, &(i, j)): (&mut [T], &(usize, usize))| {
-        for ((o, &x), &y) in chunk.iter_mut().zip(&a[i..i + inner.1]).zip(&b[j..j + inner.1]) {
-            *o = g(x, y);
-        }
+        widest(|| ew::zip_loop(&a[i..i + inner.1], &b[j..j + inner.1], chunk, &g))
     };
     if out.len() >= PARALLEL_MIN_ELEMS {
         out.par_chunks_mut(inner.1).zip(starts.par_iter()).for_each(fill);
@@ -100,6 +151,17 @@ fn zip_map<T: FloatElement>(
         out.chunks_mut(inner.1).zip(starts.iter()).for_each(fill);
     }
     out
+}
+
+/// `a[i] ← a[i] + b[i]`, computing in the compute type (the same rounding as `add`).
+fn add_in_place<T: FloatElement>(a: &mut [T], b: &[T], lb: &Layout) {
+    let b = contiguous_cow(b, lb);
+    ew::update(a, &b, |x: T, y: T| T::from_compute(x.to_compute() + y.to_compute()));
+}
+
+/// `n` zeros of a float element type (a buffer every element of which is then overwritten).
+fn zeros<T: FloatElement>(n: usize) -> Vec<T> {
+    vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); n]
 }
 
 /// Below this many elements per dense block, walking blocks costs more than copying operands.

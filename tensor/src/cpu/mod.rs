@@ -232,24 +232,20 @@ impl CpuStorage {
     }
 }
 
-/// Maps a float slice through `f` in the compute type, in parallel when large.
+/// Maps a float slice through `f` in the compute type (parallel and vectorised when large).
 pub(crate) fn map_compute<T: FloatElement>(
     data: &[T],
     layout: &Layout,
     f: impl Fn(T::Compute) -> T::Compute + Sync,
 ) -> Vec<T> {
-    use rayon::prelude::*;
-    let g = |x: T| T::from_compute(f(x.to_compute()));
     let src = contiguous_cow(data, layout);
-    if src.len() >= PARALLEL_MIN_ELEMS {
-        src.par_iter().map(|&x| g(x)).collect()
-    } else {
-        src.iter().map(|&x| g(x)).collect()
-    }
+    let mut out = vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); src.len()];
+    kernels::cpu::elementwise::map(&src, &mut out, |x: T| T::from_compute(f(x.to_compute())));
+    out
 }
 
 /// Elementwise work below this size stays on one thread.
-pub(crate) const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+pub(crate) const PARALLEL_MIN_ELEMS: usize = kernels::cpu::elementwise::PARALLEL_MIN_ELEMS;
 
 /// The link between an element type and its storage variant, for generic backend code.
 pub trait IntoStorage: Element + bytemuck::Pod {
