@@ -148,3 +148,40 @@ fn fused_attention_equals_the_composed_ops_forward_and_backward() {
         }
     }
 }
+
+#[test]
+fn packed_self_attention_equals_splitting_into_heads() {
+    // qkv (B, T, 3·H·D) → split, heads, composed attention, merge: the long way round.
+    let (b, t, h, d) = (2, 70, 3, 8);
+    let c = h * d;
+    let x = Tensor::randn(&[b, t, 3 * c], 0.0, 1.0, DType::F64, &mut rng(5));
+    let d_out = Tensor::randn(&[b, t, c], 0.0, 1.0, DType::F64, &mut rng(6));
+    let run = |packed: bool| {
+        let qkv = Var::new(x.clone(), true);
+        let y = if packed {
+            Var::packed_self_attention(&qkv, h, true).unwrap()
+        } else {
+            let parts = qkv.split(&[c, c, c], 2).unwrap();
+            let heads = |v: &Var| v.reshape(&[b, t, h, d]).unwrap().transpose(1, 2).unwrap();
+            let mask = AttentionMask { causal: true, keep: None };
+            let y = Var::scaled_dot_product_attention_composed(
+                &heads(&parts[0]),
+                &heads(&parts[1]),
+                &heads(&parts[2]),
+                mask,
+            )
+            .unwrap();
+            y.transpose(1, 2).unwrap().reshape(&[b, t, c]).unwrap()
+        };
+        y.backward_with_grad(&d_out).unwrap();
+        (y.value().to_f64_vec(), qkv.grad().unwrap().to_f64_vec())
+    };
+    let ((y, g), (want_y, want_g)) = (run(true), run(false));
+    let err = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(err(&y, &want_y) < 1e-12, "output differs by {}", err(&y, &want_y));
+    assert!(err(&g, &want_g) < 1e-12, "gradient differs by {}", err(&g, &want_g));
+    // A width that is not 3·H·D is refused with the shape in the message.
+    let bad = Var::new(Tensor::zeros(&[1, 2, 10], DType::F64), true);
+    let e = Var::packed_self_attention(&bad, 3, true).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("(B, T, 3·H·D)") && e.contains("[1, 2, 10]"), "{e}");
+}

@@ -167,6 +167,7 @@ fn loss_and_attention_cases() -> Vec<Case> {
         case("attention_composed_causal", qkv(4, 5, 125), |v| {
             Var::scaled_dot_product_attention_composed(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
         }),
+        case("attention_packed", vec![randn(&[2, 3, 12], 128)], |v| Var::packed_self_attention(&v[0], 2, true)),
         case("attention_padding", qkv(3, 4, 119), |v| {
             let keep = Tensor::from_vec(vec![1u32, 1, 1, 0, 1, 1, 0, 0], &[2, 1, 1, 4])?;
             Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: false, keep: Some(&keep) })

@@ -5,7 +5,7 @@ use crate::cpu::CpuStorage;
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
 use crate::{DType, Device, Layout, Result};
 use kernels::cpu::adamw::AdamWConfig;
-use kernels::cpu::attention::AttentionDims;
+use kernels::cpu::attention::{AttentionDims, HeadLayout};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Storage {
@@ -20,10 +20,10 @@ fn cpu_pair<'a>(_op: &'static str, a: &'a Storage, b: &'a Storage) -> Result<(&'
 }
 
 /// Every operand's CPU storage (all on the device of the first).
-fn cpu_all<'a, const N: usize>(
+fn cpu_all<'a, L, const N: usize>(
     op: &'static str,
-    operands: [(&'a Storage, &'a Layout); N],
-) -> Result<[(&'a CpuStorage, &'a Layout); N]> {
+    operands: [(&'a Storage, L); N],
+) -> Result<[(&'a CpuStorage, L); N]> {
     let first = operands.first().map(|o| o.0);
     let mut cpu = Vec::with_capacity(N);
     for (s, layout) in operands {
@@ -207,20 +207,29 @@ impl Storage {
         Ok((Storage::Cpu(dx), Storage::Cpu(dg), Storage::Cpu(db)))
     }
 
-    /// Fused attention forward from `[q, k, v]` (contiguous): `(out, probabilities)`.
-    pub fn attention(dims: &AttentionDims, scale: f64, inputs: [(&Self, &Layout); 3]) -> Result<(Self, Self)> {
-        let (out, p) = CpuStorage::attention(dims, scale, cpu_all("attention", inputs)?)?;
+    /// Fused attention forward from `[q, k, v]` read through their head layouts:
+    /// `(out laid out by out_layout, dense probabilities)`.
+    pub fn attention(
+        dims: &AttentionDims,
+        scale: f64,
+        inputs: [(&Self, HeadLayout); 3],
+        out_layout: HeadLayout,
+    ) -> Result<(Self, Self)> {
+        let (out, p) = CpuStorage::attention(dims, scale, cpu_all("attention", inputs)?, out_layout)?;
         Ok((Storage::Cpu(out), Storage::Cpu(p)))
     }
 
-    /// Fused attention backward from `[q, k, v, p, d_out]` (contiguous): `(dq, dk, dv)`.
+    /// Fused attention backward from `[q, k, v, p, d_out]`: one buffer of `len` elements holding
+    /// dq, dk, dv as laid out by `grad_layouts`.
     pub fn attention_backward(
         dims: &AttentionDims,
         scale: f64,
-        inputs: [(&Self, &Layout); 5],
-    ) -> Result<(Self, Self, Self)> {
-        let (dq, dk, dv) = CpuStorage::attention_backward(dims, scale, cpu_all("attention_backward", inputs)?)?;
-        Ok((Storage::Cpu(dq), Storage::Cpu(dk), Storage::Cpu(dv)))
+        inputs: [(&Self, HeadLayout); 5],
+        grad_layouts: [HeadLayout; 3],
+        len: usize,
+    ) -> Result<Self> {
+        let cpu = cpu_all("attention_backward", inputs)?;
+        Ok(Storage::Cpu(CpuStorage::attention_backward(dims, scale, cpu, grad_layouts, len)?))
     }
 
     pub fn gelu_backward(

@@ -83,6 +83,23 @@ impl Var {
         }))
     }
 
+    /// Multi-head self-attention on a packed projection: `qkv (B, T, 3·H·D)` holds `[Q | K | V]`,
+    /// each `heads` heads of width `D` side by side (GPT-2's `c_attn` output). Returns the heads'
+    /// outputs merged, `(B, T, H·D)`: `Concat(head₁, …, head_H)` with
+    /// `headᵢ = softmax(QᵢKᵢᵀ/√D + M)·Vᵢ`. The fused kernel reads the heads where they lie and its
+    /// backward writes `[dQ | dK | dV]` into one gradient, so no split, transpose or merge is
+    /// recorded (the same numbers as splitting and calling
+    /// [`Var::scaled_dot_product_attention`]).
+    pub fn packed_self_attention(qkv: &Var, heads: usize, causal: bool) -> Result<Var> {
+        let x = qkv.value();
+        let width = x.shape().last().copied().unwrap_or(0);
+        let scale = 1.0 / ((width / (3 * heads.max(1))).max(1) as f64).sqrt();
+        let (out, p) = Tensor::attention_packed(&x, heads, causal, scale)?;
+        Ok(Var::from_op("attention", out, &[qkv], move |d_out| {
+            Ok(vec![Some(Tensor::attention_packed_backward(&x, &p, d_out, heads, causal, scale)?)])
+        }))
+    }
+
     /// Attention composed of tensor ops (matmul, scale, add the mask, softmax, matmul), the
     /// reference the fused kernel is tested against, and the path for padding masks.
     ///

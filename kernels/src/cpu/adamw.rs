@@ -41,14 +41,17 @@ pub fn adamw_step<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [T
         .zip(grad.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
         .for_each(|((p, g), (m, v))| {
-            widest(|| {
-                update_loop(p, g, m, v, |p, g, m, v| {
-                    *p *= decay;
-                    *m = b1 * *m + (T::ONE - b1) * g;
-                    *v = b2 * *v + (T::ONE - b2) * g * g;
-                    *p -= step_size * *m / (v.sqrt() / sqrt_bias2 + eps);
-                })
-            })
+            widest(
+                #[inline(always)]
+                || {
+                    update_loop(p, g, m, v, |p, g, m, v| {
+                        *p *= decay;
+                        *m = b1 * *m + (T::ONE - b1) * g;
+                        *v = b2 * *v + (T::ONE - b2) * g * g;
+                        *p -= step_size * *m / (v.sqrt() / sqrt_bias2 + eps);
+                    })
+                },
+            )
         });
 }
 

@@ -12,9 +12,10 @@
 //! `dV += Pᵀ·dO`; `dP = dO·Vᵀ`; `dS = P ⊙ (dP − Σⱼ dP ⊙ P)·scale`; `dQ = dS·K`; `dK += dSᵀ·Q`.
 //! `P` is kept from the forward pass (for these sizes storing it is cheaper than recomputing it).
 
-use super::gemm::{gemm_serial, GemmScalar, MatRef};
+use super::gemm::{gemm_serial, gemm_serial_raw, GemmScalar, MatRef};
 use super::simd::widest;
 use super::softmax::{softmax_backward_in_place, softmax_in_place};
+use super::SendPtr;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -47,52 +48,152 @@ impl AttentionDims {
         }
     }
 
-    fn check<T>(&self, q: &[T], k: &[T], v: &[T], out: &[T], p: &[T]) {
+    /// Panics on an empty size, too few keys for a causal mask, inputs reaching outside their
+    /// buffers, or `p` not holding `N·T·S` elements.
+    fn check<T>(&self, [q, k, v]: &[Heads<T>; 3], p_len: usize) {
         let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dv, causal } = *self;
         assert!(n > 0 && t > 0 && s > 0 && d > 0 && dv > 0, "attention kernel with an empty dimension: {self:?}");
         assert!(!causal || s >= t, "causal attention with {t} queries but only {s} keys");
-        assert_eq!(q.len(), n * t * d, "q");
-        assert_eq!(k.len(), n * s * d, "k");
-        assert_eq!(v.len(), n * s * dv, "v");
-        assert_eq!(out.len(), n * t * dv, "out");
-        assert_eq!(p.len(), n * t * s, "p");
+        q.layout.check_bounds("q", n, t, d, q.data.len());
+        k.layout.check_bounds("k", n, s, d, k.data.len());
+        v.layout.check_bounds("v", n, s, dv, v.data.len());
+        assert_eq!(p_len, n * t * s, "p");
     }
 }
 
-/// Forward. `q (N, T, D)`, `k (N, S, D)`, `v (N, S, Dv)`, all row-major; writes the output
-/// `out (N, T, Dv)` and the probabilities `p (N, T, S)` (0 at masked keys), which backward needs.
-/// Panics if a buffer's length disagrees with `dims` or a size is 0 (the tensor layer checks
-/// shapes first and leaves empty problems to the composed op).
+/// Where each batch entry's matrix lies in a buffer: entry `n = b·heads + h` starts at
+/// `offset + b·batch_stride + h·head_stride`, its rows are `row_stride` apart and each row's
+/// elements are contiguous. Covers dense `(N, rows, cols)` buffers and heads packed side by side
+/// in the rows of a `(B, T, H·D)` activation (GPT-2's `[Q | K | V]` projection and its merged
+/// attention output), so neither needs a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadLayout {
+    pub offset: usize,
+    pub heads: usize,
+    pub batch_stride: usize,
+    pub head_stride: usize,
+    pub row_stride: usize,
+}
+
+impl HeadLayout {
+    /// Dense `(N, rows, cols)`.
+    pub fn dense(rows: usize, cols: usize) -> Self {
+        Self { offset: 0, heads: 1, batch_stride: rows * cols, head_stride: 0, row_stride: cols }
+    }
+
+    /// `heads` matrices of `rows × cols` side by side in each `(rows, width)` slab of a
+    /// `(B, rows, width)` buffer, the first starting at column `column`.
+    pub fn packed(heads: usize, rows: usize, cols: usize, width: usize, column: usize) -> Self {
+        Self { offset: column, heads, batch_stride: rows * width, head_stride: cols, row_stride: width }
+    }
+
+    fn start(&self, n: usize) -> usize {
+        self.offset + (n / self.heads) * self.batch_stride + (n % self.heads) * self.head_stride
+    }
+
+    /// The entry's `rows × cols` matrix (from row `row0`) as a GEMM operand.
+    fn mat<'a, T: Copy>(&self, data: &'a [T], n: usize, row0: usize, rows: usize, cols: usize) -> MatRef<'a, T> {
+        let offset = self.start(n) + row0 * self.row_stride;
+        MatRef { data, offset, rows, cols, row_stride: self.row_stride, col_stride: 1 }
+    }
+
+    /// The elements `[first, end)` that `batch` matrices of `rows × cols` can touch.
+    fn span(&self, batch: usize, rows: usize, cols: usize) -> (usize, usize) {
+        (self.start(0), self.start(batch - 1) + (rows - 1) * self.row_stride + cols)
+    }
+
+    /// The columns `[first, end)` of a row that one batch index's heads use (meaningful when the
+    /// offset is a column of the first row, as for packed heads).
+    fn columns(&self, cols: usize) -> (usize, usize) {
+        (self.offset, self.offset + (self.heads - 1) * self.head_stride + cols)
+    }
+
+    /// Panics unless every element of `batch` matrices of `rows × cols` lies within `len`.
+    fn check_bounds(&self, name: &str, batch: usize, rows: usize, cols: usize, len: usize) {
+        assert!(self.heads > 0 && cols <= self.row_stride, "{name}: bad layout {self:?} for {cols} columns");
+        let last = self.span(batch, rows, cols).1;
+        assert!(last <= len, "{name}: layout {self:?} reaches element {last} of {len}");
+    }
+
+    /// [`HeadLayout::check_bounds`], and that no two matrices share an element (so tasks may write
+    /// them at the same time).
+    fn check_disjoint(&self, name: &str, batch: usize, rows: usize, cols: usize, len: usize) {
+        self.check_bounds(name, batch, rows, cols, len);
+        let heads_fit =
+            self.heads == 1 || (cols <= self.head_stride && self.heads * self.head_stride <= self.row_stride);
+        let batches_fit = batch <= self.heads || rows * self.row_stride <= self.batch_stride;
+        assert!(heads_fit && batches_fit, "{name}: layout {self:?} overlaps itself for {rows} × {cols} matrices");
+    }
+}
+
+/// A read-only buffer and the layout of its matrices.
+#[derive(Clone, Copy, Debug)]
+pub struct Heads<'a, T> {
+    pub data: &'a [T],
+    pub layout: HeadLayout,
+}
+
+/// A writable buffer and the layout of its matrices (which must not overlap).
+#[derive(Debug)]
+pub struct HeadsMut<'a, T> {
+    pub data: &'a mut [T],
+    pub layout: HeadLayout,
+}
+
+/// `C = A·B` (or `C += A·B`) into the `A.rows × B.cols` block of entry `n`, from row `row0`, of
+/// the buffer at `ptr` laid out by `layout`.
+///
+/// # Safety
+/// The layout was checked with `check_disjoint` against the buffer, and no other task touches this
+/// block meanwhile.
+unsafe fn gemm_into<T: GemmScalar>(
+    ptr: SendPtr<T>,
+    layout: &HeadLayout,
+    (n, row0): (usize, usize),
+    a: MatRef<T>,
+    b: MatRef<T>,
+    accumulate: bool,
+) {
+    let c = ptr.get().add(layout.start(n) + row0 * layout.row_stride);
+    gemm_serial_raw(a, b, c, layout.row_stride, accumulate);
+}
+
+/// Forward: `q (N, T, D)`, `k (N, S, D)`, `v (N, S, Dv)` in any [`HeadLayout`]; writes the output
+/// `out (N, T, Dv)` in its layout and the probabilities `p (N, T, S)` (dense, 0 at masked keys),
+/// which backward needs. Panics if a layout reaches outside its buffer, an output layout overlaps
+/// itself, or a size is 0 (the tensor layer checks shapes first and leaves empty problems to the
+/// composed op).
 pub fn attention_forward<T: GemmScalar>(
     dims: &AttentionDims,
     scale: T,
-    q: &[T],
-    k: &[T],
-    v: &[T],
-    out: &mut [T],
+    [q, k, v]: [Heads<T>; 3],
+    out: HeadsMut<T>,
     p: &mut [T],
 ) {
-    dims.check(q, k, v, out, p);
-    let AttentionDims { queries: t, keys: s, head_dim: d, value_dim: dv, .. } = *dims;
-    let tasks = p.par_chunks_mut(t * s).zip(out.par_chunks_mut(t * dv)).enumerate().flat_map(|(n, (p, out))| {
-        let blocks = p.par_chunks_mut(QUERY_BLOCK * s).zip(out.par_chunks_mut(QUERY_BLOCK * dv));
-        blocks.enumerate().map(move |(block, (p, out))| (n, block * QUERY_BLOCK, p, out))
+    dims.check(&[q, k, v], p.len());
+    let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dv, .. } = *dims;
+    out.layout.check_disjoint("out", n, t, dv, out.data.len());
+    let out_ptr = SendPtr(out.data.as_mut_ptr());
+    let tasks = p.par_chunks_mut(t * s).enumerate().flat_map(|(b, p)| {
+        p.par_chunks_mut(QUERY_BLOCK * s).enumerate().map(move |(block, p)| (b, block * QUERY_BLOCK, p))
     });
-    tasks.for_each(|(n, r0, p, out)| {
+    tasks.for_each(|(b, r0, p)| {
         let rows = QUERY_BLOCK.min(t - r0);
-        let (q, k, v) =
-            (&q[n * t * d..][r0 * d..(r0 + rows) * d], &k[n * s * d..][..s * d], &v[n * s * dv..][..s * dv]);
         let seen = dims.visible_keys(r0 + rows);
         // Scores of the block's rows against the keys they can see, straight into P's rows.
-        let keys_t = MatRef::row_major(&k[..seen * d], seen, d).t();
-        gemm_serial(MatRef::row_major(q, rows, d), keys_t, p, s, false);
+        let keys_t = k.layout.mat(k.data, b, 0, seen, d).t();
+        gemm_serial(q.layout.mat(q.data, b, r0, rows, d), keys_t, p, s, false);
         for (i, row) in p.chunks_exact_mut(s).enumerate() {
             let row_seen = dims.visible_keys(r0 + i + 1);
-            widest(|| scaled_softmax(&mut row[..row_seen], scale));
+            widest(
+                #[inline(always)]
+                || scaled_softmax(&mut row[..row_seen], scale),
+            );
             row[row_seen..].fill(T::ZERO);
         }
         let probs = MatRef { data: &*p, offset: 0, rows, cols: seen, row_stride: s, col_stride: 1 };
-        gemm_serial(probs, MatRef::row_major(&v[..seen * dv], seen, dv), out, dv, false);
+        // Safety: out's layout was checked disjoint; this task alone writes entry b's rows r0..r0+rows.
+        unsafe { gemm_into(out_ptr, &out.layout, (b, r0), probs, v.layout.mat(v.data, b, 0, seen, dv), false) };
     });
 }
 
@@ -103,54 +204,86 @@ fn scaled_softmax<T: Float>(row: &mut [T], scale: T) {
     softmax_in_place(row);
 }
 
-/// Backward: from the forward's inputs, its probabilities `p` and the output gradient
-/// `d_out (N, T, Dv)`, writes `dq (N, T, D)`, `dk (N, S, D)`, `dv (N, S, Dv)` (formulas in the
-/// module documentation). Batch entries run in parallel.
-#[allow(clippy::too_many_arguments)]
+/// Backward: from the forward's inputs `[q, k, v]`, its probabilities `p` (dense `(N, T, S)`) and
+/// the output gradient `d_out (N, T, Dv)`, writes `dq (N, T, D)`, `dk (N, S, D)` and
+/// `dv (N, S, Dv)` into `grads` (formulas in the module documentation), each in its own layout:
+/// apart, or interleaved in the same rows (one packed `[dQ | dK | dV]` buffer), never overlapping.
+/// Batch entries run in parallel. Panics as [`attention_forward`], or if the layouts overlap.
 pub fn attention_backward<T: GemmScalar>(
     dims: &AttentionDims,
     scale: T,
-    q: &[T],
-    k: &[T],
-    v: &[T],
+    [q, k, v]: [Heads<T>; 3],
     p: &[T],
-    d_out: &[T],
-    dq: &mut [T],
-    dk: &mut [T],
-    dv: &mut [T],
+    d_out: Heads<T>,
+    grads: &mut [T],
+    [dq_layout, dk_layout, dv_layout]: [HeadLayout; 3],
 ) {
-    dims.check(q, k, v, d_out, p);
-    dims.check(dq, dk, dv, d_out, p);
-    let AttentionDims { queries: t, keys: s, head_dim: d, value_dim: dvw, .. } = *dims;
-    let entries = dq.par_chunks_mut(t * d).zip(dk.par_chunks_mut(s * d)).zip(dv.par_chunks_mut(s * dvw));
-    entries.enumerate().for_each_init(Vec::new, |scratch: &mut Vec<T>, (b, ((dq, dk), dv))| {
-        let q = &q[b * t * d..][..t * d];
-        let (k, v) = (&k[b * s * d..][..s * d], &v[b * s * dvw..][..s * dvw]);
-        let (p, d_out) = (&p[b * t * s..][..t * s], &d_out[b * t * dvw..][..t * dvw]);
-        dk.fill(T::ZERO);
-        dv.fill(T::ZERO);
+    dims.check(&[q, k, v], p.len());
+    let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dvw, .. } = *dims;
+    d_out.layout.check_bounds("d_out", n, t, dvw, d_out.data.len());
+    let outputs = [(dq_layout, t, d), (dk_layout, s, d), (dv_layout, s, dvw)];
+    for (name, (layout, rows, cols)) in ["dq", "dk", "dv"].into_iter().zip(outputs) {
+        layout.check_disjoint(name, n, rows, cols, grads.len());
+    }
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        assert!(apart(outputs[i], outputs[j], n), "gradient layouts overlap: {:?} and {:?}", outputs[i], outputs[j]);
+    }
+    let ptr = SendPtr(grads.as_mut_ptr());
+    let (dq, dk, dv) = (&dq_layout, &dk_layout, &dv_layout);
+    (0..n).into_par_iter().for_each_init(Vec::new, |scratch: &mut Vec<T>, b| {
+        // Safety (every gemm_into below): the three layouts were checked disjoint from themselves and
+        // each other, and only this task writes entry b.
+        unsafe {
+            zero_rows(ptr, dk, b, s, d);
+            zero_rows(ptr, dv, b, s, dvw);
+        }
         for r0 in (0..t).step_by(QUERY_BLOCK) {
             let rows = QUERY_BLOCK.min(t - r0);
             let seen = dims.visible_keys(r0 + rows);
-            let probs = MatRef { data: p, offset: r0 * s, rows, cols: seen, row_stride: s, col_stride: 1 };
-            let d_out_block = MatRef::row_major(&d_out[r0 * dvw..(r0 + rows) * dvw], rows, dvw);
+            let probs = MatRef { data: p, offset: (b * t + r0) * s, rows, cols: seen, row_stride: s, col_stride: 1 };
+            let d_out_block = d_out.layout.mat(d_out.data, b, r0, rows, dvw);
             // dV[..seen] += Pᵀ·dO
-            gemm_serial(probs.t(), d_out_block, &mut dv[..seen * dvw], dvw, true);
+            unsafe { gemm_into(ptr, dv, (b, 0), probs.t(), d_out_block, true) };
             // dP = dO·Vᵀ, then dS = P ⊙ (dP − Σⱼ dP ⊙ P)·scale, in place.
             scratch.resize(rows * seen, T::ZERO);
             let ds = &mut scratch[..rows * seen];
-            gemm_serial(d_out_block, MatRef::row_major(&v[..seen * dvw], seen, dvw).t(), ds, seen, false);
+            gemm_serial(d_out_block, v.layout.mat(v.data, b, 0, seen, dvw).t(), ds, seen, false);
             for (i, ds_row) in ds.chunks_exact_mut(seen).enumerate() {
-                let p_row = &p[(r0 + i) * s..][..seen];
-                widest(|| scaled_softmax_backward(p_row, ds_row, scale));
+                let p_row = &p[(b * t + r0 + i) * s..][..seen];
+                widest(
+                    #[inline(always)]
+                    || scaled_softmax_backward(p_row, ds_row, scale),
+                );
             }
             let ds = MatRef::row_major(&*ds, rows, seen);
             // dQ = dS·K; dK[..seen] += dSᵀ·Q
-            gemm_serial(ds, MatRef::row_major(&k[..seen * d], seen, d), &mut dq[r0 * d..(r0 + rows) * d], d, false);
-            let q_block = MatRef::row_major(&q[r0 * d..(r0 + rows) * d], rows, d);
-            gemm_serial(ds.t(), q_block, &mut dk[..seen * d], d, true);
+            unsafe {
+                gemm_into(ptr, dq, (b, r0), ds, k.layout.mat(k.data, b, 0, seen, d), false);
+                gemm_into(ptr, dk, (b, 0), ds.t(), q.layout.mat(q.data, b, r0, rows, d), true);
+            }
         }
     });
+}
+
+/// Zeroes entry `n`'s `rows × cols` matrix.
+///
+/// # Safety
+/// As [`HeadsMut::gemm_into`].
+unsafe fn zero_rows<T: Float>(ptr: SendPtr<T>, layout: &HeadLayout, n: usize, rows: usize, cols: usize) {
+    for r in 0..rows {
+        std::slice::from_raw_parts_mut(ptr.get().add(layout.start(n) + r * layout.row_stride), cols).fill(T::ZERO);
+    }
+}
+
+/// Whether two layouts' matrices (`(layout, rows, cols)`, `batch` of each) share no element: their
+/// element ranges are disjoint, or they share one grid of rows and use disjoint columns of it.
+fn apart(a: (HeadLayout, usize, usize), b: (HeadLayout, usize, usize), batch: usize) -> bool {
+    let disjoint = |x: (usize, usize), y: (usize, usize)| x.1 <= y.0 || y.1 <= x.0;
+    let grid = |l: &HeadLayout| (l.heads, l.batch_stride, l.head_stride, l.row_stride);
+    let columns_apart = grid(&a.0) == grid(&b.0)
+        && disjoint(a.0.columns(a.2), b.0.columns(b.2))
+        && a.0.columns(a.2).1.max(b.0.columns(b.2).1) <= a.0.row_stride;
+    columns_apart || disjoint(a.0.span(batch, a.1, a.2), b.0.span(batch, b.1, b.2))
 }
 
 /// `g ← scale·p ⊙ (g − Σⱼ gⱼ·pⱼ)`: the softmax backward of one row, times the score scale.

@@ -29,7 +29,10 @@ pub fn cross_entropy_backward<T: Float>(
     dlogits.par_chunks_mut(cols).zip(logits.par_chunks(cols)).zip(targets.par_iter().zip(dlosses.par_iter())).for_each(
         |((dx, x), (t, &g))| match *t {
             Some(t) => {
-                widest(|| softmax_times(x, g, dx));
+                widest(
+                    #[inline(always)]
+                    || softmax_times(x, g, dx),
+                );
                 dx[t] -= g;
             }
             None => dx.fill(T::ZERO),

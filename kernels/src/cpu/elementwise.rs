@@ -13,7 +13,12 @@ pub const PARALLEL_MIN_ELEMS: usize = 1 << 15;
 /// `out[i] = f(x[i])`. Panics if the lengths differ.
 pub fn map<T: Copy + Sync, U: Send>(x: &[T], out: &mut [U], f: impl Fn(T) -> U + Sync) {
     assert_eq!(x.len(), out.len(), "map: input and output lengths differ");
-    for_chunks(out, |start, out| widest(|| map_loop(&x[start..start + out.len()], out, &f)));
+    for_chunks(out, |start, out| {
+        widest(
+            #[inline(always)]
+            || map_loop(&x[start..start + out.len()], out, &f),
+        )
+    });
 }
 
 /// `out[i] = f(a[i], b[i])`. Panics if the lengths differ.
@@ -21,14 +26,22 @@ pub fn zip<T: Copy + Sync, U: Send>(a: &[T], b: &[T], out: &mut [U], f: impl Fn(
     assert!(a.len() == out.len() && b.len() == out.len(), "zip: input and output lengths differ");
     for_chunks(out, |start, out| {
         let end = start + out.len();
-        widest(|| zip_loop(&a[start..end], &b[start..end], out, &f))
+        widest(
+            #[inline(always)]
+            || zip_loop(&a[start..end], &b[start..end], out, &f),
+        )
     });
 }
 
 /// `out[i] = f(out[i], x[i])`, in place. Panics if the lengths differ.
 pub fn update<T: Copy + Sync, U: Copy + Send>(out: &mut [U], x: &[T], f: impl Fn(U, T) -> U + Sync) {
     assert_eq!(x.len(), out.len(), "update: input and output lengths differ");
-    for_chunks(out, |start, out| widest(|| update_loop(out, &x[start..start + out.len()], &f)));
+    for_chunks(out, |start, out| {
+        widest(
+            #[inline(always)]
+            || update_loop(out, &x[start..start + out.len()], &f),
+        )
+    });
 }
 
 /// Runs `work(start, chunk)` over consecutive chunks of `out`, in parallel when `out` is large.

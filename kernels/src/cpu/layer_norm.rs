@@ -23,7 +23,12 @@ pub fn layer_norm_rows<T: Float>(
     y.par_chunks_mut(rows_per * cols)
         .zip(x.par_chunks(rows_per * cols))
         .zip(mean.par_chunks_mut(rows_per).zip(rstd.par_chunks_mut(rows_per)))
-        .for_each(|((y, x), (mean, rstd))| widest(|| forward_chunk(x, gamma, beta, eps, y, mean, rstd, cols)));
+        .for_each(|((y, x), (mean, rstd))| {
+            widest(
+                #[inline(always)]
+                || forward_chunk(x, gamma, beta, eps, y, mean, rstd, cols),
+            )
+        });
 }
 
 /// [`layer_norm_rows`] on one chunk of whole rows.

@@ -7,9 +7,10 @@
 //! run in the same order, only more at a time.
 
 /// Runs `f`, compiled for AVX-512 or AVX2+FMA when this CPU has them. Put the whole hot loop
-/// inside `f` (one call per chunk of work, not per element), and keep `f` itself a call of an
-/// `#[inline(always)]` function holding the loop: the compiler inlines only small closures, and a
-/// closure that is not inlined is compiled without the wide instructions.
+/// inside `f` (one call per chunk of work, not per element), mark the closure `#[inline(always)]`
+/// and have it call `#[inline(always)]` functions: code that is not inlined into the wide function
+/// is compiled without the wide instructions (a closure with slicing or panics in it is not
+/// inlined on its own).
 #[inline(always)]
 pub fn widest<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

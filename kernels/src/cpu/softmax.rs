@@ -10,7 +10,12 @@ use rayon::prelude::*;
 /// overflows. A row that is entirely `−∞` (fully masked) gives zeros instead of NaN.
 pub fn softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
     let chunk = rows_per_task(cols) * cols;
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| widest(|| softmax_chunk(x, y, cols)));
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
+        widest(
+            #[inline(always)]
+            || softmax_chunk(x, y, cols),
+        )
+    });
 }
 
 /// [`softmax_rows`] on one chunk of whole rows.
@@ -59,7 +64,12 @@ pub fn softmax_backward_in_place<T: Float>(y: &[T], g: &mut [T]) {
 /// `y = log_softmax(x)` per row: `yᵢ = xᵢ − m − log Σⱼ exp(xⱼ − m)`, `m = maxⱼ xⱼ`.
 pub fn log_softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
     let chunk = rows_per_task(cols) * cols;
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| widest(|| log_softmax_chunk(x, y, cols)));
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
+        widest(
+            #[inline(always)]
+            || log_softmax_chunk(x, y, cols),
+        )
+    });
 }
 
 #[inline(always)]
@@ -85,9 +95,12 @@ pub fn log_softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols
 /// Runs `f(y_row, dy_row, dx_row)` for every row, rows in parallel.
 fn for_each_row_pair<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize, f: impl Fn(&[T], &[T], &mut [T]) + Sync) {
     let chunk = rows_per_task(cols) * cols;
-    dx.par_chunks_mut(chunk)
-        .zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk)))
-        .for_each(|(dx, (y, dy))| widest(|| row_pairs_loop(y, dy, dx, cols, &f)));
+    dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
+        widest(
+            #[inline(always)]
+            || row_pairs_loop(y, dy, dx, cols, &f),
+        )
+    });
 }
 
 #[inline(always)]

@@ -68,11 +68,18 @@ impl CausalSelfAttention {
     ) -> crate::Result<Var> {
         let shape = x.shape();
         let (b, t, c) = (shape[0], shape[1], shape[2]);
+        let dropout_on_probabilities = self.attn_dropout.p > 0.0 && rng.is_some();
+        if cache.is_none() && !dropout_on_probabilities {
+            // Training and full-sequence evaluation: the fused kernel reads the heads straight
+            // from the [Q | K | V] projection and returns them merged.
+            let y = Var::packed_self_attention(&self.c_attn.forward(x)?, self.n_head, true)?;
+            return self.resid_dropout.forward(&self.c_proj.forward(&y)?, rng);
+        }
         let (q, mut k, mut v) = self.project_heads(x)?;
         if let Some(cache) = cache {
             (k, v) = cache.append(&k, &v)?;
         }
-        let y = if self.attn_dropout.p > 0.0 && rng.is_some() {
+        let y = if dropout_on_probabilities {
             // Dropout on the attention probabilities needs them explicitly: the unfused path.
             let p = Self::causal_probabilities(&q, &k)?;
             self.attn_dropout.forward(&p, rng.as_deref_mut())?.matmul(&v)?

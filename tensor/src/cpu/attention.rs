@@ -1,43 +1,56 @@
 //! Fused attention on the CPU: converts to the compute type once and runs
-//! `kernels::cpu::attention` (f32 and f64; bf16/f16 compute in f32).
+//! `kernels::cpu::attention` (f32 and f64; bf16/f16 compute in f32). Operands are whole storages
+//! read through [`HeadLayout`]s, so strided heads are not copied.
 
 use super::{by_float_dtype, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
-use crate::{DType, Error, Layout, Result};
-use kernels::cpu::attention::{attention_backward, attention_forward, AttentionDims};
+use crate::{DType, Error, Result};
+use kernels::cpu::attention::{attention_backward, attention_forward, AttentionDims, HeadLayout, Heads, HeadsMut};
 use kernels::Float;
 use std::borrow::Cow;
 
 impl CpuStorage {
-    /// `(out, p)` of [`kernels::cpu::attention::attention_forward`] from `[q, k, v]`, each a
-    /// storage and a contiguous layout.
-    pub fn attention(dims: &AttentionDims, scale: f64, inputs: [(&Self, &Layout); 3]) -> Result<(Self, Self)> {
+    /// `(out, p)` of [`kernels::cpu::attention::attention_forward`] from `[q, k, v]`; `out` is a
+    /// new buffer laid out by `out_layout`, `p` dense `(N, T, S)`.
+    pub fn attention(
+        dims: &AttentionDims,
+        scale: f64,
+        inputs: [(&Self, HeadLayout); 3],
+        out_layout: HeadLayout,
+    ) -> Result<(Self, Self)> {
         let shape = [dims.batch, dims.queries, dims.head_dim];
-        by_float_dtype!("attention", inputs[0].0.dtype(), &shape, forward_typed(dims, scale, inputs))
+        by_float_dtype!("attention", inputs[0].0.dtype(), &shape, forward_typed(dims, scale, inputs, out_layout))
     }
 
-    /// `(dq, dk, dv)` of [`kernels::cpu::attention::attention_backward`] from
-    /// `[q, k, v, p, d_out]`, each a storage and a contiguous layout.
+    /// The gradients of [`kernels::cpu::attention::attention_backward`] from
+    /// `[q, k, v, p, d_out]`, in one new buffer of `len` elements holding dq, dk, dv as laid out by
+    /// `grad_layouts`.
     pub fn attention_backward(
         dims: &AttentionDims,
         scale: f64,
-        inputs: [(&Self, &Layout); 5],
-    ) -> Result<(Self, Self, Self)> {
+        inputs: [(&Self, HeadLayout); 5],
+        grad_layouts: [HeadLayout; 3],
+        len: usize,
+    ) -> Result<Self> {
         let shape = [dims.batch, dims.queries, dims.head_dim];
-        by_float_dtype!("attention_backward", inputs[0].0.dtype(), &shape, backward_typed(dims, scale, inputs))
+        by_float_dtype!(
+            "attention_backward",
+            inputs[0].0.dtype(),
+            &shape,
+            backward_typed(dims, scale, inputs, grad_layouts, len)
+        )
     }
 }
 
-/// The compute-type elements of contiguous views (borrowed when the type already is it).
+/// Each storage's elements in the compute type (borrowed when the type already is it).
 fn compute<'a, T: FloatElement + IntoStorage, const N: usize>(
     op: &'static str,
-    parts: [(&'a CpuStorage, &Layout); N],
+    parts: [(&'a CpuStorage, HeadLayout); N],
 ) -> Result<[Cow<'a, [T::Compute]>; N]> {
     let mut out = Vec::with_capacity(N);
-    for (s, layout) in parts {
-        debug_assert!(layout.is_contiguous());
+    for (s, _) in parts {
         let elements = T::slice(s).ok_or(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: s.dtype() })?;
-        out.push(T::compute_slice(&elements[layout.offset()..layout.offset() + layout.elem_count()]));
+        out.push(T::compute_slice(elements));
     }
     Ok(out.try_into().unwrap_or_else(|_| unreachable!("N parts in, N out")))
 }
@@ -49,29 +62,40 @@ fn store<T: FloatElement + IntoStorage>(v: Vec<T::Compute>) -> CpuStorage {
 fn forward_typed<T: FloatElement + IntoStorage>(
     dims: &AttentionDims,
     scale: f64,
-    inputs: [(&CpuStorage, &Layout); 3],
+    inputs: [(&CpuStorage, HeadLayout); 3],
+    out_layout: HeadLayout,
 ) -> Result<(CpuStorage, CpuStorage)>
 where
     T::Compute: kernels::cpu::gemm::GemmScalar,
 {
+    let layouts = inputs.map(|(_, l)| l);
     let [q, k, v] = compute::<T, 3>("attention", inputs)?;
+    let heads = [&q, &k, &v].map(|x| &x[..]);
+    let heads = [0, 1, 2].map(|i| Heads { data: heads[i], layout: layouts[i] });
     let mut out = vec![T::Compute::ZERO; dims.batch * dims.queries * dims.value_dim];
     let mut p = vec![T::Compute::ZERO; dims.batch * dims.queries * dims.keys];
-    attention_forward(dims, T::Compute::from_f64(scale), &q, &k, &v, &mut out, &mut p);
+    let out_heads = HeadsMut { data: &mut out, layout: out_layout };
+    attention_forward(dims, T::Compute::from_f64(scale), heads, out_heads, &mut p);
     Ok((store::<T>(out), store::<T>(p)))
 }
 
 fn backward_typed<T: FloatElement + IntoStorage>(
     dims: &AttentionDims,
     scale: f64,
-    inputs: [(&CpuStorage, &Layout); 5],
-) -> Result<(CpuStorage, CpuStorage, CpuStorage)>
+    inputs: [(&CpuStorage, HeadLayout); 5],
+    grad_layouts: [HeadLayout; 3],
+    len: usize,
+) -> Result<CpuStorage>
 where
     T::Compute: kernels::cpu::gemm::GemmScalar,
 {
+    let layouts = inputs.map(|(_, l)| l);
     let [q, k, v, p, d_out] = compute::<T, 5>("attention_backward", inputs)?;
-    let (mut dq, mut dk, mut dv) =
-        (vec![T::Compute::ZERO; q.len()], vec![T::Compute::ZERO; k.len()], vec![T::Compute::ZERO; v.len()]);
-    attention_backward(dims, T::Compute::from_f64(scale), &q, &k, &v, &p, &d_out, &mut dq, &mut dk, &mut dv);
-    Ok((store::<T>(dq), store::<T>(dk), store::<T>(dv)))
+    let data = [&q, &k, &v].map(|x| &x[..]);
+    let heads = [0, 1, 2].map(|i| Heads { data: data[i], layout: layouts[i] });
+    let p = &p[layouts[3].offset..][..dims.batch * dims.queries * dims.keys];
+    let d_out = Heads { data: &d_out[..], layout: layouts[4] };
+    let mut grads = vec![T::Compute::ZERO; len];
+    attention_backward(dims, T::Compute::from_f64(scale), heads, p, d_out, &mut grads, grad_layouts);
+    Ok(store::<T>(grads))
 }

@@ -143,7 +143,10 @@ fn zip_map<T: FloatElement>(
     let starts: Vec<(usize, usize)> = out_a.offsets().zip(out_b.offsets()).collect();
     let mut out = zeros::<T>(la.elem_count());
     let fill = |(chunk, &(i, j)): (&mut [T], &(usize, usize))| {
-        widest(|| ew::zip_loop(&a[i..i + inner.1], &b[j..j + inner.1], chunk, &g))
+        widest(
+            #[inline(always)]
+            || ew::zip_loop(&a[i..i + inner.1], &b[j..j + inner.1], chunk, &g),
+        )
     };
     if out.len() >= PARALLEL_MIN_ELEMS {
         out.par_chunks_mut(inner.1).zip(starts.par_iter()).for_each(fill);

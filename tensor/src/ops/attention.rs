@@ -1,9 +1,14 @@
 //! Fused scaled dot-product attention (F1): the forward and backward of
 //! `softmax(scale·Q·Kᵀ + M)·V` in one op each (formulas and blocking on
 //! `kernels::cpu::attention`). Autograd uses it when the only mask is causal.
+//!
+//! Heads are read where they lie: a `(B, H, T, D)` view of a `(B, T, H·D)` projection (GPT-2's
+//! head split) is not copied. The output of a rank-4 call is a `(B, H, T, Dv)` view of a
+//! `(B, T, H, Dv)` buffer, so merging the heads back into `(B, T, H·Dv)` is free, and the input
+//! gradients come back the same way.
 
-use crate::{Error, Result, Storage, Tensor};
-use kernels::cpu::attention::AttentionDims;
+use crate::{Error, Layout, Result, Storage, Tensor};
+use kernels::cpu::attention::{AttentionDims, HeadLayout};
 
 impl Tensor {
     /// `(O, P)` with `P = softmax(scale·Q·Kᵀ + M)` and `O = P·V`, where `M = −∞` above the causal
@@ -12,14 +17,13 @@ impl Tensor {
     /// (0 at masked keys; backward needs it).
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
         let dims = attention_dims(q, k, v, causal)?;
-        let (q, k, v) = (q.contiguous(), k.contiguous(), v.contiguous());
-        let (out, p) = Storage::attention(&dims, scale, [&q, &k, &v].map(|t| (t.storage(), t.layout())))?;
+        let ([q, k, v], [lq, lk, lv]) = head_views([q, k, v]);
+        let out = OutputLayout::new(q.shape(), dims.queries, dims.value_dim);
+        let inputs = [(q.storage(), lq), (k.storage(), lk), (v.storage(), lv)];
+        let (out_storage, p) = Storage::attention(&dims, scale, inputs, out.heads)?;
         let lead = &q.shape()[..q.rank() - 2];
-        let shape = |a: usize, b: usize| [lead, &[a, b]].concat();
-        Ok((
-            Tensor::from_storage(out, &shape(dims.queries, dims.value_dim)),
-            Tensor::from_storage(p, &shape(dims.queries, dims.keys)),
-        ))
+        let p_shape = [lead, &[dims.queries, dims.keys]].concat();
+        Ok((out.view(&Tensor::from_storage(out_storage, &[out.end()])), Tensor::from_storage(p, &p_shape)))
     }
 
     /// Backward of [`Tensor::attention`]: `(dQ, dK, dV)` from its inputs, its probabilities `p` and
@@ -47,14 +51,164 @@ impl Tensor {
                 ));
             }
         }
-        let [q, k, v, p, d_out] = [q, k, v, p, d_out].map(Tensor::contiguous);
-        let inputs = [&q, &k, &v, &p, &d_out].map(|t| (t.storage(), t.layout()));
-        let (dq, dk, dv) = Storage::attention_backward(&dims, scale, inputs)?;
-        Ok((
-            Tensor::from_storage(dq, q.shape()),
-            Tensor::from_storage(dk, k.shape()),
-            Tensor::from_storage(dv, v.shape()),
-        ))
+        let ([q, k, v, d_out], [lq, lk, lv, ld]) = head_views([q, k, v, d_out]);
+        let p = p.contiguous();
+        let lp = HeadLayout { offset: p.layout().offset(), ..HeadLayout::dense(dims.queries, dims.keys) };
+        // dQ, dK, dV one after another in one buffer, each laid out as the forward output is.
+        let dq = OutputLayout::new(q.shape(), dims.queries, dims.head_dim);
+        let dk = OutputLayout::new(k.shape(), dims.keys, dims.head_dim).after(&dq);
+        let dv = OutputLayout::new(v.shape(), dims.keys, dims.value_dim).after(&dk);
+        let inputs =
+            [(q.storage(), lq), (k.storage(), lk), (v.storage(), lv), (p.storage(), lp), (d_out.storage(), ld)];
+        let grads = Storage::attention_backward(&dims, scale, inputs, [dq.heads, dk.heads, dv.heads], dv.end())?;
+        let grads = Tensor::from_storage(grads, &[dv.end()]);
+        Ok((dq.view(&grads), dk.view(&grads), dv.view(&grads)))
+    }
+}
+
+impl Tensor {
+    /// Self-attention on a packed projection, as GPT-2's `c_attn` makes it: `qkv (B, T, 3·H·D)`
+    /// holds `[Q | K | V]`, each `H` heads of width `D` side by side. Returns
+    /// `(O (B, T, H·D), P (B, H, T, T))`: the heads' outputs already merged, and the
+    /// probabilities for backward. The same numbers as splitting `qkv` into heads and calling
+    /// [`Tensor::attention`], without the split or the merge.
+    pub fn attention_packed(qkv: &Tensor, heads: usize, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
+        let (qkv, dims, parts) = packed_dims(qkv, heads, causal)?;
+        let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);
+        let out = HeadLayout::packed(heads, t, dims.head_dim, c, 0);
+        let (out_storage, p) = Storage::attention(&dims, scale, parts.map(|l| (qkv.storage(), l)), out)?;
+        Ok((Tensor::from_storage(out_storage, &[b, t, c]), Tensor::from_storage(p, &[b, heads, t, t])))
+    }
+
+    /// Backward of [`Tensor::attention_packed`]: `dqkv (B, T, 3·H·D)` from its input, its
+    /// probabilities `p` and the output gradient `d_out (B, T, H·D)`.
+    pub fn attention_packed_backward(
+        qkv: &Tensor,
+        p: &Tensor,
+        d_out: &Tensor,
+        heads: usize,
+        causal: bool,
+        scale: f64,
+    ) -> Result<Tensor> {
+        let (qkv, dims, parts) = packed_dims(qkv, heads, causal)?;
+        let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);
+        let expect = |x: &Tensor, want: &[usize]| {
+            qkv.same_dtype_device(x, "attention_backward")?;
+            if x.shape() != want {
+                return Err(Error::ShapeMismatch {
+                    op: "attention_backward",
+                    lhs: x.shape().to_vec(),
+                    rhs: want.to_vec(),
+                });
+            }
+            Ok(())
+        };
+        expect(p, &[b, heads, t, t])?;
+        expect(d_out, &[b, t, c])?;
+        let (p, d_out) = (p.contiguous(), d_out.contiguous());
+        let lp = HeadLayout { offset: p.layout().offset(), ..HeadLayout::dense(t, t) };
+        let ld = HeadLayout { offset: d_out.layout().offset(), ..HeadLayout::packed(heads, t, dims.head_dim, c, 0) };
+        let [lq, lk, lv] = parts;
+        let inputs =
+            [(qkv.storage(), lq), (qkv.storage(), lk), (qkv.storage(), lv), (p.storage(), lp), (d_out.storage(), ld)];
+        let offset = qkv.layout().offset();
+        let grad_layouts = parts.map(|l| HeadLayout { offset: l.offset - offset, ..l });
+        let grads = Storage::attention_backward(&dims, scale, inputs, grad_layouts, qkv.elem_count())?;
+        Ok(Tensor::from_storage(grads, qkv.shape()))
+    }
+}
+
+/// `qkv` made contiguous, the kernel's sizes and the head layouts of Q, K and V inside it.
+fn packed_dims(qkv: &Tensor, heads: usize, causal: bool) -> Result<(Tensor, AttentionDims, [HeadLayout; 3])> {
+    let shape = qkv.shape();
+    if shape.len() != 3 || heads == 0 || !shape[2].is_multiple_of(3 * heads) || shape.contains(&0) {
+        return Err(Error::invalid(
+            "attention",
+            format!("packed [Q | K | V] must be (B, T, 3·H·D) with H = {heads} heads, got {shape:?}"),
+        ));
+    }
+    let (b, t, d) = (shape[0], shape[1], shape[2] / (3 * heads));
+    let qkv = qkv.contiguous();
+    let c = heads * d;
+    let parts = [0, 1, 2]
+        .map(|i| HeadLayout { offset: qkv.layout().offset() + i * c, ..HeadLayout::packed(heads, t, d, 3 * c, 0) });
+    let dims = AttentionDims { batch: b * heads, queries: t, keys: t, head_dim: d, value_dim: d, causal };
+    Ok((qkv, dims, parts))
+}
+
+/// Each tensor's [`HeadLayout`] as it lies (rank 3 or 4 with unit last stride and rows at least a
+/// row apart), else a dense copy reshaped to `(N, rows, cols)`.
+fn head_views<const K: usize>(tensors: [&Tensor; K]) -> ([Tensor; K], [HeadLayout; K]) {
+    let views = tensors.map(|t| match head_layout(t) {
+        Some(layout) => (t.clone(), layout),
+        None => {
+            let dense = t.contiguous();
+            let (rows, cols) = (t.shape()[t.rank() - 2], t.shape()[t.rank() - 1]);
+            let layout = HeadLayout { offset: dense.layout().offset(), ..HeadLayout::dense(rows, cols) };
+            (dense, layout)
+        }
+    });
+    (views.clone().map(|v| v.0), views.map(|v| v.1))
+}
+
+fn head_layout(t: &Tensor) -> Option<HeadLayout> {
+    let (shape, strides, offset) = (t.shape(), t.layout().strides(), t.layout().offset());
+    let r = t.rank();
+    if strides[r - 1] != 1 || strides[r - 2] < shape[r - 1] {
+        return None;
+    }
+    match r {
+        3 => Some(HeadLayout { offset, heads: 1, batch_stride: strides[0], head_stride: 0, row_stride: strides[1] }),
+        4 => Some(HeadLayout {
+            offset,
+            heads: shape[1],
+            batch_stride: strides[0],
+            head_stride: strides[1],
+            row_stride: strides[2],
+        }),
+        _ => None,
+    }
+}
+
+/// Where a fused-attention output of shape `(…, rows, cols)` lies in its buffer: rank 4
+/// `(B, H, rows, cols)` as a `(B, rows, H, cols)` block (heads side by side), otherwise dense.
+struct OutputLayout {
+    shape: Vec<usize>,
+    heads: HeadLayout,
+    /// The tensor's layout in the buffer.
+    layout: Layout,
+}
+
+impl OutputLayout {
+    fn new(input_shape: &[usize], rows: usize, cols: usize) -> Self {
+        let r = input_shape.len();
+        let shape = [&input_shape[..r - 2], &[rows, cols]].concat();
+        if r == 4 {
+            let h = shape[1];
+            let heads = HeadLayout::packed(h, rows, cols, h * cols, 0);
+            let layout = Layout::from_parts(&shape, &[rows * h * cols, cols, h * cols, 1], 0);
+            Self { shape, heads, layout }
+        } else {
+            Self { heads: HeadLayout::dense(rows, cols), layout: Layout::contiguous(&shape), shape }
+        }
+    }
+
+    /// The same layout starting where `prev` ends in a shared buffer.
+    fn after(mut self, prev: &OutputLayout) -> Self {
+        let start = prev.end();
+        self.heads.offset += start;
+        self.layout = Layout::from_parts(&self.shape, self.layout.strides(), start);
+        self
+    }
+
+    /// One past the last element.
+    fn end(&self) -> usize {
+        self.layout.offset() + self.layout.elem_count()
+    }
+
+    /// The output as a view of `buffer` (a rank-1 tensor holding it).
+    fn view(&self, buffer: &Tensor) -> Tensor {
+        buffer.with_layout(self.layout.clone())
     }
 }
 

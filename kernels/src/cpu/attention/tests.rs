@@ -72,23 +72,103 @@ fn max_rel_err(got: &[f64], want: &[f64]) -> f64 {
     got.iter().zip(want).map(|(a, b)| (a - b).abs() / scale).fold(0.0, f64::max)
 }
 
+/// Forward and backward on dense buffers.
+#[allow(clippy::type_complexity)]
+fn run_dense<T: GemmScalar>(
+    dims: &AttentionDims,
+    scale: T,
+    [q, k, v, d_out]: [&[T]; 4],
+) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+    let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dvw, .. } = *dims;
+    let (mut out, mut p) = (vec![T::ZERO; n * t * dvw], vec![T::ZERO; n * t * s]);
+    let dense = HeadLayout::dense;
+    let heads = |data, layout| Heads { data, layout };
+    let inputs = [heads(q, dense(t, d)), heads(k, dense(s, d)), heads(v, dense(s, dvw))];
+    attention_forward(dims, scale, inputs, HeadsMut { data: &mut out, layout: dense(t, dvw) }, &mut p);
+    // The three gradients one after another in one buffer.
+    let (lq, lk) = (n * t * d, n * s * d);
+    let mut grads = vec![T::ZERO; lq + lk + n * s * dvw];
+    let layouts =
+        [dense(t, d), HeadLayout { offset: lq, ..dense(s, d) }, HeadLayout { offset: lq + lk, ..dense(s, dvw) }];
+    attention_backward(dims, scale, inputs, &p, heads(d_out, dense(t, dvw)), &mut grads, layouts);
+    let dv = grads.split_off(lq + lk);
+    let dk = grads.split_off(lq);
+    (out, p, grads, dk, dv)
+}
+
 fn check(dims: AttentionDims) {
     let mut rng = StdRng::seed_from_u64(7);
     let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dvw, .. } = dims;
     let (q, k, v) = (random(n * t * d, &mut rng), random(n * s * d, &mut rng), random(n * s * dvw, &mut rng));
     let d_out = random(n * t * dvw, &mut rng);
     let scale = 1.0 / (d as f64).sqrt();
-    let (mut out, mut p) = (vec![f64::NAN; n * t * dvw], vec![f64::NAN; n * t * s]);
-    attention_forward(&dims, scale, &q, &k, &v, &mut out, &mut p);
+    let (out, p, dq, dk, dv) = run_dense(&dims, scale, [&q, &k, &v, &d_out]);
     let (want_out, want_p) = reference_forward(&dims, scale, &q, &k, &v);
     assert!(max_rel_err(&out, &want_out) < 1e-12, "{dims:?} out");
     assert!(max_rel_err(&p, &want_p) < 1e-12, "{dims:?} p");
-    let (mut dq, mut dk, mut dv) = (vec![f64::NAN; q.len()], vec![f64::NAN; k.len()], vec![f64::NAN; v.len()]);
-    attention_backward(&dims, scale, &q, &k, &v, &p, &d_out, &mut dq, &mut dk, &mut dv);
     let (want_dq, want_dk, want_dv) = reference_backward(&dims, scale, &q, &k, &v, &want_p, &d_out);
     assert!(max_rel_err(&dq, &want_dq) < 1e-12, "{dims:?} dq");
     assert!(max_rel_err(&dk, &want_dk) < 1e-12, "{dims:?} dk");
     assert!(max_rel_err(&dv, &want_dv) < 1e-12, "{dims:?} dv");
+}
+
+#[test]
+fn packed_heads_give_the_same_numbers_as_dense_buffers() {
+    // GPT-2's layout: [Q | K | V] side by side in the rows of a (B, T, 3·H·D) buffer, the output
+    // and the gradients packed the same way, against dense copies of the same matrices.
+    let (b, h, t, d) = (2, 3, 70, 8);
+    let c = h * d;
+    let mut rng = StdRng::seed_from_u64(11);
+    let qkv = random(b * t * 3 * c, &mut rng);
+    let d_out_packed = random(b * t * c, &mut rng);
+    let dims = AttentionDims { batch: b * h, queries: t, keys: t, head_dim: d, value_dim: d, causal: true };
+    let packed = |part: usize| HeadLayout::packed(h, t, d, 3 * c, part * c);
+    // Dense copies: entry n = b·h + head, row i, column x.
+    let gather = |data: &[f64], layout: HeadLayout| -> Vec<f64> {
+        (0..b * h)
+            .flat_map(|n| (0..t).flat_map(move |i| (0..d).map(move |x| (n, i, x))))
+            .map(|(n, i, x)| data[layout.start(n) + i * layout.row_stride + x])
+            .collect()
+    };
+    let (q, k, v) = (gather(&qkv, packed(0)), gather(&qkv, packed(1)), gather(&qkv, packed(2)));
+    let out_layout = HeadLayout::packed(h, t, d, c, 0);
+    let d_out = gather(&d_out_packed, out_layout);
+    let (want_out, want_p, want_dq, want_dk, want_dv) = run_dense(&dims, 0.25, [&q, &k, &v, &d_out]);
+
+    let (mut out, mut p) = (vec![0.0; b * t * c], vec![0.0; b * h * t * t]);
+    let inputs = [0, 1, 2].map(|part| Heads { data: &qkv[..], layout: packed(part) });
+    attention_forward(&dims, 0.25, inputs, HeadsMut { data: &mut out, layout: out_layout }, &mut p);
+    let mut grads = vec![f64::NAN; b * t * 3 * c];
+    let d_out_heads = Heads { data: &d_out_packed[..], layout: out_layout };
+    attention_backward(&dims, 0.25, inputs, &p, d_out_heads, &mut grads, [0, 1, 2].map(packed));
+    assert_eq!(gather(&out, out_layout), want_out);
+    assert_eq!(p, want_p);
+    assert_eq!(gather(&grads, packed(0)), want_dq);
+    assert_eq!(gather(&grads, packed(1)), want_dk);
+    assert_eq!(gather(&grads, packed(2)), want_dv);
+    assert!(grads.iter().all(|g| !g.is_nan()), "every gradient element written");
+}
+
+#[test]
+#[should_panic(expected = "gradient layouts overlap")]
+fn overlapping_gradient_layouts_are_refused() {
+    let dims = AttentionDims { batch: 1, queries: 2, keys: 2, head_dim: 2, value_dim: 2, causal: false };
+    let x = [0.5; 4];
+    let dense = HeadLayout::dense(2, 2);
+    let inputs = [Heads { data: &x[..], layout: dense }; 3];
+    let mut grads = [0.0; 12];
+    let layouts = [dense, HeadLayout { offset: 2, ..dense }, HeadLayout { offset: 8, ..dense }];
+    attention_backward(&dims, 1.0, inputs, &[0.5; 4], inputs[0], &mut grads, layouts);
+}
+
+#[test]
+#[should_panic(expected = "reaches element")]
+fn layouts_beyond_the_buffer_are_refused() {
+    let dims = AttentionDims { batch: 2, queries: 2, keys: 2, head_dim: 2, value_dim: 2, causal: false };
+    let x = [0.5; 8];
+    let inputs = [Heads { data: &x[..7], layout: HeadLayout::dense(2, 2) }; 3];
+    let (mut out, mut p) = ([0.0; 8], [0.0; 8]);
+    attention_forward(&dims, 1.0, inputs, HeadsMut { data: &mut out, layout: HeadLayout::dense(2, 2) }, &mut p);
 }
 
 #[test]
@@ -112,12 +192,8 @@ fn unmasked_matches_the_definition() {
 fn causal_probabilities_are_zero_above_the_diagonal_and_rows_sum_to_one() {
     let dims = AttentionDims { batch: 1, queries: 80, keys: 80, head_dim: 4, value_dim: 4, causal: true };
     let mut rng = StdRng::seed_from_u64(3);
-    let (q, k, v) = (random(320, &mut rng), random(320, &mut rng), random(320, &mut rng));
-    let q: Vec<f32> = q.iter().map(|&x| x as f32).collect();
-    let k: Vec<f32> = k.iter().map(|&x| x as f32).collect();
-    let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-    let (mut out, mut p) = (vec![0f32; 320], vec![f32::NAN; 6400]);
-    attention_forward(&dims, 0.5, &q, &k, &v, &mut out, &mut p);
+    let qkv: Vec<f32> = random(960, &mut rng).iter().map(|&x| x as f32).collect();
+    let (_, p, ..) = run_dense(&dims, 0.5f32, [&qkv[..320], &qkv[320..640], &qkv[640..], &[0.0; 320]]);
     for (i, row) in p.chunks(80).enumerate() {
         assert!(row[i + 1..].iter().all(|&x| x == 0.0), "row {i} sees the future");
         let sum: f32 = row.iter().sum();
@@ -129,6 +205,5 @@ fn causal_probabilities_are_zero_above_the_diagonal_and_rows_sum_to_one() {
 #[should_panic(expected = "causal attention with 5 queries but only 4 keys")]
 fn causal_needs_enough_keys() {
     let dims = AttentionDims { batch: 1, queries: 5, keys: 4, head_dim: 2, value_dim: 2, causal: true };
-    let (mut out, mut p) = (vec![0.0; 10], vec![0.0; 20]);
-    attention_forward(&dims, 1.0, &[0.0; 10], &[0.0; 8], &[0.0; 8], &mut out, &mut p);
+    run_dense(&dims, 1.0, [&[0.0; 10], &[0.0; 8], &[0.0; 8], &[0.0; 10]]);
 }

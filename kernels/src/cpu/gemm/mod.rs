@@ -83,6 +83,18 @@ pub fn gemm_serial<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: 
     unsafe { gemm_unchecked(T::best_microkernel(), a, b, SendPtr::new(c), ldc, accumulate, false) }
 }
 
+/// [`gemm_serial`] writing through a raw pointer, for callers whose tasks write disjoint `m × n`
+/// blocks of one buffer with interleaved rows (attention heads packed side by side in a row).
+///
+/// # Safety
+/// `c` must address `(m−1)·ldc + n` elements; the call reads and writes only
+/// `C[i·ldc + j]` for `i < m`, `j < n`, and nothing else may access those elements meanwhile.
+pub unsafe fn gemm_serial_raw<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: *mut T, ldc: usize, accumulate: bool) {
+    assert!(a.rows == 0 || b.cols == 0 || ldc >= b.cols, "gemm: ldc {ldc} < n {}", b.cols);
+    assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
+    gemm_unchecked(T::best_microkernel(), a, b, SendPtr(c), ldc, accumulate, false)
+}
+
 /// `C[t] = A[t]·B[t]` for each batch entry `t`, where A[t] starts at `a_offsets[t]` (instead of
 /// `a.offset`), B[t] at `b_offsets[t]`, and C[t] at `t·c_batch_stride`. Offsets rather than one
 /// stride, so broadcast batch dims (stride 0) and any batch layout work. Independent small products
