@@ -91,6 +91,7 @@ fn matmul_and_nn_cases() -> Vec<Case> {
     let gamma_beta = |seed| vec![randn(&[2, 3, 5], seed), randn(&[5], seed + 1), randn(&[5], seed + 2)];
     vec![
         case("matmul", vec![randn(&[3, 4], 70), randn(&[4, 2], 71)], |v| v[0].matmul(&v[1])),
+        case("linear", vec![randn(&[2, 3, 4], 76), randn(&[4, 2], 77), randn(&[2], 78)], |v| v[0].linear(&v[1], &v[2])),
         case("matmul_batched_broadcast", vec![randn(&[2, 3, 4], 72), randn(&[4, 2], 73)], |v| v[0].matmul(&v[1])),
         case("matmul_broadcast_batch_dims", vec![randn(&[2, 1, 3, 4], 74), randn(&[3, 4, 2], 75)], |v| {
             v[0].matmul(&v[1])

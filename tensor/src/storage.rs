@@ -125,9 +125,20 @@ impl Storage {
         }
     }
 
-    pub fn matmul(&self, lhs: &Layout, rhs: &Self, rhs_layout: &Layout) -> Result<Self> {
+    /// `A·B` (+ `bias` on every row), see [`CpuStorage::matmul`].
+    pub fn matmul(
+        &self,
+        lhs: &Layout,
+        rhs: &Self,
+        rhs_layout: &Layout,
+        bias: Option<(&Self, &Layout)>,
+    ) -> Result<Self> {
         let (a, b) = cpu_pair("matmul", self, rhs)?;
-        Ok(Storage::Cpu(a.matmul(lhs, b, rhs_layout)?))
+        let bias = match bias {
+            Some((c, l)) => Some((cpu_pair("matmul", self, c)?.1, l)),
+            None => None,
+        };
+        Ok(Storage::Cpu(a.matmul(lhs, b, rhs_layout, bias)?))
     }
 
     pub fn index_select(&self, layout: &Layout, dim: usize, ids: &[usize]) -> Self {

@@ -354,3 +354,22 @@ fn add_assign_never_changes_a_tensor_that_shares_the_storage() {
     assert_close(&base, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.0);
     assert!(a.add_assign(&t(&[1.0], &[1])).is_err(), "shapes must match");
 }
+
+#[test]
+fn linear_adds_the_bias_inside_the_product() {
+    let x = Tensor::randn(&[2, 3, 4], 0.0, 1.0, DType::F32, &mut rng(1));
+    let w = Tensor::randn(&[4, 5], 0.0, 1.0, DType::F32, &mut rng(2));
+    let b = Tensor::randn(&[5], 0.0, 1.0, DType::F32, &mut rng(3));
+    let want = x.matmul(&w).unwrap().add(&b).unwrap();
+    let got = x.linear(&w, &b).unwrap();
+    assert_eq!(got.shape(), &[2, 3, 5]);
+    assert_close(&got, &want.to_f64_vec(), 1e-6);
+    // A transposed weight view (a tied LM head) and bf16 (computed in f32) work too.
+    let wt = Tensor::randn(&[5, 4], 0.0, 1.0, DType::F32, &mut rng(4)).t().unwrap();
+    assert_close(&x.linear(&wt, &b).unwrap(), &x.matmul(&wt).unwrap().add(&b).unwrap().to_f64_vec(), 1e-6);
+    let (xh, wh, bh) = (x.to_dtype(DType::BF16), w.to_dtype(DType::BF16), b.to_dtype(DType::BF16));
+    assert_close(&xh.linear(&wh, &bh).unwrap(), &want.to_f64_vec(), 5e-2);
+    let e = x.linear(&w, &Tensor::zeros(&[4], DType::F32)).unwrap_err().to_string();
+    assert!(e.contains("need (…, k), (k, n), (n)"), "{e}");
+    assert!(x.linear(&w.to_dtype(DType::F64), &b).is_err(), "dtypes must agree");
+}

@@ -18,30 +18,49 @@ impl Var {
         let (a, b) = (self.value(), rhs.value());
         let c = a.matmul(&b)?;
         Ok(Var::from_op("matmul", c, &[self, rhs], move |g| {
-            let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
-            let db = if b.rank() == 2 {
-                // B was shared by every matrix of the batch: sum over the batch inside one GEMM,
-                // dB = Σ_batch Aᵀ·dC = A'ᵀ·dC' with the batch folded into the rows.
-                let (k, n) = (b.shape()[0], b.shape()[1]);
-                let fold = |t: &Tensor, cols: usize| {
-                    if t.rank() > 2 {
-                        t.reshape(&[t.elem_count() / cols, cols])
-                    } else {
-                        Ok(t.clone())
-                    }
-                };
-                let (a, g) = (fold(&a, k)?, fold(g, n)?);
-                if b.t()?.is_contiguous() {
-                    // B is a transposed view (x·Wᵀ, a tied LM head): compute dBᵀ = dC'ᵀ·A' in W's
-                    // own layout, so the transpose's backward hands W a dense gradient.
-                    g.t()?.matmul(&a)?.t()?
-                } else {
-                    a.t()?.matmul(&g)?
-                }
-            } else {
-                a.t()?.matmul(g)?.sum_to_shape(b.shape())?
-            };
+            let (da, db) = matmul_grads(&a, &b, g)?;
             Ok(vec![Some(da), Some(db)])
         }))
     }
+
+    /// `y = x·W + b` (`x (…, k)`, `W (k, n)`, `b (n)`), the bias added inside the GEMM.
+    /// Backward: `dx = dy·Wᵀ`, `dW = xᵀ·dy` (as [`Var::matmul`]), `db = Σ_rows dy`.
+    pub fn linear(&self, weight: &Var, bias: &Var) -> Result<Var> {
+        let (x, w, b) = (self.value(), weight.value(), bias.value());
+        let y = x.linear(&w, &b)?;
+        let bias_shape = b.shape().to_vec();
+        Ok(Var::from_op("linear", y, &[self, weight, bias], move |g| {
+            let (dx, dw) = matmul_grads(&x, &w, g)?;
+            Ok(vec![Some(dx), Some(dw), Some(g.sum_to_shape(&bias_shape)?)])
+        }))
+    }
+}
+
+/// `(dA, dB)` of `C = A·B` from `dC = g`: `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each summed over the batch
+/// dims it was broadcast along.
+fn matmul_grads(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
+    let db = if b.rank() == 2 {
+        // B was shared by every matrix of the batch: sum over the batch inside one GEMM,
+        // dB = Σ_batch Aᵀ·dC = A'ᵀ·dC' with the batch folded into the rows.
+        let (k, n) = (b.shape()[0], b.shape()[1]);
+        let fold = |t: &Tensor, cols: usize| {
+            if t.rank() > 2 {
+                t.reshape(&[t.elem_count() / cols, cols])
+            } else {
+                Ok(t.clone())
+            }
+        };
+        let (a, g) = (fold(a, k)?, fold(g, n)?);
+        if b.t()?.is_contiguous() {
+            // B is a transposed view (x·Wᵀ, a tied LM head): compute dBᵀ = dC'ᵀ·A' in W's
+            // own layout, so the transpose's backward hands W a dense gradient.
+            g.t()?.matmul(&a)?.t()?
+        } else {
+            a.t()?.matmul(&g)?
+        }
+    } else {
+        a.t()?.matmul(g)?.sum_to_shape(b.shape())?
+    };
+    Ok((da, db))
 }

@@ -1,5 +1,6 @@
 //! Layer normalisation over the last axis of a row-major `(rows, cols)` buffer.
 
+use super::lanes;
 use super::rows_per_task;
 use super::simd::widest;
 use crate::Float;
@@ -46,8 +47,8 @@ fn forward_chunk<T: Float>(
 ) {
     let n = T::from_f64(cols as f64);
     for (((y, x), mu), rs) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(mean).zip(rstd) {
-        let m = x.iter().copied().sum::<T>() / n;
-        let var = x.iter().map(|&v| (v - m) * (v - m)).sum::<T>() / n;
+        let m = lanes::sum(x) / n;
+        let var = lanes::sum_map(x, |v| (v - m) * (v - m)) / n;
         let r = T::ONE / (var + eps).sqrt();
         for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
             *y = (x - m) * r * g + b;
@@ -73,28 +74,15 @@ pub fn layer_norm_backward_rows<T: Float>(
     cols: usize,
 ) {
     let rows_per = rows_per_task(cols);
-    let n = T::from_f64(cols as f64);
     let chunk = rows_per * cols;
     dx.par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
         .zip(mean.par_chunks(rows_per).zip(rstd.par_chunks(rows_per)))
         .for_each(|((dx, (x, dy)), (mean, rstd))| {
-            for ((((dx, x), dy), &mu), &rs) in
-                dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd)
-            {
-                let (mut g_mean, mut gx_mean) = (T::ZERO, T::ZERO);
-                for ((&x, &dy), &w) in x.iter().zip(dy).zip(gamma) {
-                    let g = dy * w;
-                    g_mean += g;
-                    gx_mean += g * (x - mu) * rs;
-                }
-                g_mean /= n;
-                gx_mean /= n;
-                for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(gamma) {
-                    let xhat = (x - mu) * rs;
-                    *dx = rs * (dy * w - g_mean - xhat * gx_mean);
-                }
-            }
+            widest(
+                #[inline(always)]
+                || backward_chunk(x, gamma, mean, rstd, dy, dx, cols),
+            )
         });
     // dγ, dβ: column sums over rows. Partial sums per fixed chunk of rows, added up in chunk order,
     // so the result is bit-for-bit the same however rayon schedules the chunks (reproducible runs).
@@ -103,14 +91,10 @@ pub fn layer_norm_backward_rows<T: Float>(
         .zip(dy.par_chunks(chunk))
         .zip(mean.par_chunks(rows_per).zip(rstd.par_chunks(rows_per)))
         .map(|((x, dy), (mean, rstd))| {
-            let (mut dg, mut db) = (vec![T::ZERO; cols], vec![T::ZERO; cols]);
-            for (((x, dy), &mu), &rs) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd) {
-                for (j, (&x, &dy)) in x.iter().zip(dy).enumerate() {
-                    dg[j] += dy * (x - mu) * rs;
-                    db[j] += dy;
-                }
-            }
-            (dg, db)
+            widest(
+                #[inline(always)]
+                || column_sums(x, dy, mean, rstd, cols),
+            )
         })
         .collect();
     let (mut dg, mut db) = (vec![T::ZERO; cols], vec![T::ZERO; cols]);
@@ -120,6 +104,38 @@ pub fn layer_norm_backward_rows<T: Float>(
     }
     dgamma.copy_from_slice(&dg);
     dbeta.copy_from_slice(&db);
+}
+
+/// `(Σ dy ⊙ x̂, Σ dy)` over the rows of one chunk, per column.
+#[inline(always)]
+fn column_sums<T: Float>(x: &[T], dy: &[T], mean: &[T], rstd: &[T], cols: usize) -> (Vec<T>, Vec<T>) {
+    let (mut dg, mut db) = (vec![T::ZERO; cols], vec![T::ZERO; cols]);
+    for (((x, dy), &mu), &rs) in x.chunks_exact(cols).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd) {
+        for (((dg, db), &x), &dy) in dg.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
+            *dg += dy * (x - mu) * rs;
+            *db += dy;
+        }
+    }
+    (dg, db)
+}
+
+/// The `dx` part of [`layer_norm_backward_rows`] on one chunk of whole rows. `g = dy ⊙ γ` is written
+/// into the row of `dx` first and read back from there, so no scratch row is needed.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_chunk<T: Float>(x: &[T], gamma: &[T], mean: &[T], rstd: &[T], dy: &[T], dx: &mut [T], cols: usize) {
+    let n = T::from_f64(cols as f64);
+    let rows = dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd);
+    for ((((dx, x), dy), &mu), &rs) in rows {
+        for ((g, &dy), &w) in dx.iter_mut().zip(dy).zip(gamma) {
+            *g = dy * w;
+        }
+        let g_mean = lanes::sum(dx) / n;
+        let gx_mean = lanes::sum_zip(dx, x, |g, x| g * (x - mu) * rs) / n;
+        for (g, &x) in dx.iter_mut().zip(x) {
+            *g = rs * (*g - g_mean - (x - mu) * rs * gx_mean);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod elementwise;
 pub mod embedding;
 pub mod gelu;
 pub mod gemm;
+pub mod lanes;
 pub mod layer_norm;
 pub mod simd;
 pub mod softmax;

@@ -1,6 +1,7 @@
 //! Softmax and log-softmax over the last axis of a row-major `(rows, cols)` buffer, forward and
 //! backward, one pass per row, rows in parallel.
 
+use super::lanes;
 use super::rows_per_task;
 use super::simd::widest;
 use crate::Float;
@@ -28,7 +29,7 @@ fn softmax_chunk<T: Float>(x: &[T], y: &mut [T], cols: usize) {
 }
 
 /// One row's softmax, in place (see [`softmax_rows`]). The exponentials are one loop and their
-/// sum another (summed in order), so the first vectorises.
+/// sum another (in [`lanes`]), so both vectorise.
 #[inline(always)]
 pub fn softmax_in_place<T: Float>(row: &mut [T]) {
     let max = row_max(row);
@@ -39,8 +40,7 @@ pub fn softmax_in_place<T: Float>(row: &mut [T]) {
     for v in row.iter_mut() {
         *v = (*v - max).exp();
     }
-    let sum: T = row.iter().copied().sum();
-    let inv = T::ONE / sum;
+    let inv = T::ONE / lanes::sum(row);
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
@@ -55,7 +55,7 @@ pub fn softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: us
 /// One row's softmax backward, in place: `g ← y ⊙ (g − Σⱼ gⱼ·yⱼ)` (see [`softmax_backward_rows`]).
 #[inline(always)]
 pub fn softmax_backward_in_place<T: Float>(y: &[T], g: &mut [T]) {
-    let dot: T = y.iter().zip(g.iter()).map(|(&y, &g)| y * g).sum();
+    let dot = lanes::sum_zip(y, g, |y, g| y * g);
     for (g, &y) in g.iter_mut().zip(y) {
         *g = y * (*g - dot);
     }
@@ -85,7 +85,7 @@ fn log_softmax_chunk<T: Float>(x: &[T], y: &mut [T], cols: usize) {
 /// Log-softmax backward: `dx = dy − softmax(x)·Σⱼ dyⱼ = dy − exp(y)·Σⱼ dyⱼ` per row.
 pub fn log_softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
     for_each_row_pair(y, dy, dx, cols, |y, dy, dx| {
-        let sum: T = dy.iter().copied().sum();
+        let sum = lanes::sum(dy);
         for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
             *dx = dy - y.exp() * sum;
         }
@@ -117,13 +117,13 @@ pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
     if max == T::NEG_INFINITY {
         return max;
     }
-    let sum: T = x.iter().map(|&x| (x - max).exp()).sum();
+    let sum = lanes::sum_map(x, |x| (x - max).exp());
     max + sum.ln()
 }
 
 #[inline(always)]
 fn row_max<T: Float>(x: &[T]) -> T {
-    x.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v))
+    lanes::max(x)
 }
 
 #[cfg(test)]

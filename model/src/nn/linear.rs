@@ -27,6 +27,6 @@ impl Linear {
 
     /// `x (…, in) → (…, out)`.
     pub fn forward(&self, x: &Var) -> crate::Result<Var> {
-        Ok(x.matmul(&self.weight)?.add(&self.bias)?)
+        Ok(x.linear(&self.weight, &self.bias)?)
     }
 }

@@ -7,14 +7,38 @@ use kernels::cpu::gemm::{gemm_batched, GemmScalar, MatRef};
 
 impl CpuStorage {
     /// `C[b] = A[b]·B[b]` with layouts `[batch…, m, k]` and `[batch…, k, n]` (batch dims already
-    /// broadcast to the same shape). Returns a contiguous `[batch…, m, n]` storage.
-    /// bf16/f16 are multiplied in f32 and rounded back.
-    pub fn matmul(&self, lhs: &Layout, rhs_storage: &Self, rhs: &Layout) -> Result<Self> {
+    /// broadcast to the same shape), plus `bias` (`n` elements) on every row when given: C starts
+    /// as the bias rows and the GEMM accumulates into it, so adding the bias costs no pass of its
+    /// own. Returns a contiguous `[batch…, m, n]` storage. bf16/f16 are multiplied in f32 and
+    /// rounded back.
+    pub fn matmul(
+        &self,
+        lhs: &Layout,
+        rhs_storage: &Self,
+        rhs: &Layout,
+        bias: Option<(&Self, &Layout)>,
+    ) -> Result<Self> {
+        let (bias_storage, bias_layout) = match bias {
+            Some((s, l)) => (Some(s), Some(l)),
+            None => (None, None),
+        };
+        macro_rules! arm {
+            ($variant:ident, $f:ident, $a:expr, $b:expr) => {{
+                let bias = match bias_storage {
+                    Some(CpuStorage::$variant(c)) => Some((&c[..], bias_layout.unwrap_or(rhs))),
+                    Some(other) => {
+                        return Err(Error::DTypeMismatch { op: "matmul", lhs: self.dtype(), rhs: other.dtype() })
+                    }
+                    None => None,
+                };
+                CpuStorage::$variant($f($a, lhs, $b, rhs, bias).into())
+            }};
+        }
         Ok(match (self, rhs_storage) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(matmul_typed(a, lhs, b, rhs).into()),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(matmul_typed(a, lhs, b, rhs).into()),
-            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(matmul_via_f32(a, lhs, b, rhs).into()),
-            (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(matmul_via_f32(a, lhs, b, rhs).into()),
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => arm!(F32, matmul_typed, a, b),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => arm!(F64, matmul_typed, a, b),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => arm!(BF16, matmul_via_f32, a, b),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => arm!(F16, matmul_via_f32, a, b),
             (l, r) if l.dtype() != r.dtype() => {
                 return Err(Error::DTypeMismatch { op: "matmul", lhs: l.dtype(), rhs: r.dtype() })
             }
@@ -24,14 +48,22 @@ impl CpuStorage {
 }
 
 /// A 16-bit product: operands widened to f32, multiplied, rounded back.
-fn matmul_via_f32<T: FloatElement<Compute = f32>>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+fn matmul_via_f32<T: FloatElement<Compute = f32>>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    bias: Option<(&[T], &Layout)>,
+) -> Vec<T> {
     let widen = |data: &[T], l: &Layout| T::compute_slice(&contiguous_cow(data, l)).into_owned();
     let (a, b) = (widen(a, la), widen(b, lb));
-    let c = matmul_typed(&a, &Layout::contiguous(la.shape()), &b, &Layout::contiguous(lb.shape()));
+    let bias = bias.map(|(c, l)| (widen(c, l), Layout::contiguous(l.shape())));
+    let bias = bias.as_ref().map(|(c, l)| (&c[..], l));
+    let c = matmul_typed(&a, &Layout::contiguous(la.shape()), &b, &Layout::contiguous(lb.shape()), bias);
     T::from_compute_vec(c)
 }
 
-fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, bias: Option<(&[T], &Layout)>) -> Vec<T> {
     let r = la.rank();
     let (m, k, n) = (la.shape()[r - 2], la.shape()[r - 1], lb.shape()[r - 1]);
     let batch_offsets = |l: &Layout| -> Vec<usize> {
@@ -46,7 +78,12 @@ fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Ve
         row_stride: l.strides()[r - 2],
         col_stride: l.strides()[r - 1],
     };
-    let mut out = vec![T::ZERO; a_offsets.len() * m * n];
-    gemm_batched(mat(a, la, m, k), &a_offsets, mat(b, lb, k, n), &b_offsets, &mut out, n, m * n, false);
+    let rows = a_offsets.len() * m;
+    let out = match bias {
+        Some((c, l)) => contiguous_cow(c, l).repeat(rows),
+        None => vec![T::ZERO; rows * n],
+    };
+    let mut out = out;
+    gemm_batched(mat(a, la, m, k), &a_offsets, mat(b, lb, k, n), &b_offsets, &mut out, n, m * n, bias.is_some());
     out
 }

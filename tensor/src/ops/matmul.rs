@@ -34,7 +34,7 @@ impl Tensor {
         let batch = broadcast_shapes("matmul", &lhs.shape()[..lr - 2], &rhs_m.shape()[..rr - 2])?;
         let a = lhs.broadcast_to(&[batch.clone(), vec![m, k]].concat())?;
         let b = rhs_m.broadcast_to(&[batch.clone(), vec![k, n]].concat())?;
-        let storage = a.storage().matmul(a.layout(), b.storage(), b.layout())?;
+        let storage = a.storage().matmul(a.layout(), b.storage(), b.layout(), None)?;
         let out = Tensor::from_storage(storage, &[batch, vec![m, n]].concat());
         // Drop the dims that the vector operands gained: `n` (rhs) first, then `m` (lhs).
         let out = if rhs.rank() == 1 { out.squeeze(-1)? } else { out };
@@ -43,5 +43,31 @@ impl Tensor {
             return out.squeeze(m_dim);
         }
         Ok(out)
+    }
+
+    /// The affine map `y = x·W + b`: `x (…, k)`, `W (k, n)`, `b (n)` → `(…, n)`, with the bias
+    /// added inside the matrix multiply (no separate pass over `y`).
+    pub fn linear(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        self.same_dtype_device(weight, "linear")?;
+        self.same_dtype_device(bias, "linear")?;
+        let k = self.shape().last().copied().unwrap_or(0);
+        if self.rank() == 0 || weight.rank() != 2 || weight.shape()[0] != k || bias.shape() != [weight.shape()[1]] {
+            return Err(Error::invalid(
+                "linear",
+                format!(
+                    "x {:?}, weight {:?}, bias {:?}: need (…, k), (k, n), (n)",
+                    self.shape(),
+                    weight.shape(),
+                    bias.shape()
+                ),
+            ));
+        }
+        let n = weight.shape()[1];
+        let rows = self.shape()[..self.rank() - 1].iter().product();
+        let x = self.reshape(&[rows, k])?;
+        let storage =
+            x.storage().matmul(x.layout(), weight.storage(), weight.layout(), Some((bias.storage(), bias.layout())))?;
+        let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
+        Ok(Tensor::from_storage(storage, &out_shape))
     }
 }

@@ -21,11 +21,16 @@ pub fn pack_a<T: Float>(buf: &mut [T], a: MatRef<T>, ic: usize, mc: usize, pc: u
                 panel[kk * mr..kk * mr + rows].copy_from_slice(&a.data[start..start + rows]);
             }
         } else {
-            // Walk each source row along k (its elements are `col_stride` apart, 1 for row-major A).
+            // Walk each source row along k (its elements are `col_stride` apart, 1 for row-major A)
+            // and write it down column `i` of the panel; iterators, so no index is bounds-checked.
             for i in 0..rows {
                 let start = a.offset + (row0 + i) * a.row_stride + pc * a.col_stride;
-                for kk in 0..kc {
-                    panel[kk * mr + i] = a.data[start + kk * a.col_stride];
+                let source = &a.data[start..=start + (kc - 1) * a.col_stride];
+                let column = panel[i..].iter_mut().step_by(mr);
+                if a.col_stride == 1 {
+                    column.zip(source).for_each(|(p, &v)| *p = v);
+                } else {
+                    column.zip(source.iter().step_by(a.col_stride)).for_each(|(p, &v)| *p = v);
                 }
             }
         }
