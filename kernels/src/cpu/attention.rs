@@ -108,9 +108,15 @@ impl HeadLayout {
         (self.offset, self.offset + (self.heads - 1) * self.head_stride + cols)
     }
 
-    /// Panics unless every element of `batch` matrices of `rows × cols` lies within `len`.
+    /// Panics unless every element of `batch` matrices of `rows × cols` lies within `len`. The
+    /// batch must be whole groups of `heads`, so the last entry starts furthest in.
     fn check_bounds(&self, name: &str, batch: usize, rows: usize, cols: usize, len: usize) {
         assert!(self.heads > 0 && cols <= self.row_stride, "{name}: bad layout {self:?} for {cols} columns");
+        assert!(
+            batch.is_multiple_of(self.heads),
+            "{name}: {batch} entries are not whole groups of {} heads",
+            self.heads
+        );
         let last = self.span(batch, rows, cols).1;
         assert!(last <= len, "{name}: layout {self:?} reaches element {last} of {len}");
     }

@@ -207,3 +207,16 @@ fn causal_needs_enough_keys() {
     let dims = AttentionDims { batch: 1, queries: 5, keys: 4, head_dim: 2, value_dim: 2, causal: true };
     run_dense(&dims, 1.0, [&[0.0; 10], &[0.0; 8], &[0.0; 8], &[0.0; 10]]);
 }
+
+#[test]
+#[should_panic(expected = "not whole groups of 2 heads")]
+fn a_batch_of_partial_head_groups_is_refused() {
+    // With 3 entries in groups of 2 heads, the second entry (head 1) could start further in than
+    // the last one (batch 1, head 0): bounds are only checked for whole groups.
+    let dims = AttentionDims { batch: 3, queries: 1, keys: 1, head_dim: 1, value_dim: 1, causal: false };
+    let layout = HeadLayout { offset: 0, heads: 2, batch_stride: 1, head_stride: 10, row_stride: 1 };
+    let x = [0.5; 16];
+    let inputs = [Heads { data: &x[..], layout }; 3];
+    let (mut out, mut p) = ([0.0; 3], [0.0; 3]);
+    attention_forward(&dims, 1.0, inputs, HeadsMut { data: &mut out, layout: HeadLayout::dense(1, 1) }, &mut p);
+}
