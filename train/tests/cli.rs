@@ -165,6 +165,26 @@ fn bench_prints_json_last() {
 }
 
 #[test]
+fn bench_profile_lists_every_op_of_a_gpt_step_once_per_layer() {
+    let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1", "--profile"]).unwrap();
+    let calls = |op: &str, pass: &str| -> f64 {
+        let row = printed.lines().find(|l| l.starts_with(&format!("| {op} | {pass} |"))).unwrap_or_else(|| {
+            panic!("no {op} {pass} row in\n{printed}");
+        });
+        row.split('|').nth(3).unwrap().trim().parse().unwrap()
+    };
+    // 6 layers: 4 linear layers each (c_attn, c_proj, c_fc, mlp c_proj), one attention, one GELU,
+    // two layer norms, plus the final layer norm.
+    for pass in ["forward", "backward"] {
+        assert_eq!(calls("linear", pass), 24.0);
+        assert_eq!(calls("attention", pass), 6.0);
+        assert_eq!(calls("gelu_tanh", pass), 6.0);
+        assert_eq!(calls("layer_norm", pass), 13.0);
+    }
+    assert!(printed.contains("| (no op: optimizer, freeing the graph) |"), "{printed}");
+}
+
+#[test]
 fn a_config_file_with_flags_on_top() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.json");
