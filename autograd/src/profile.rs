@@ -35,6 +35,15 @@ struct Recorder {
     table: HashMap<(&'static str, Pass), (usize, Duration)>,
 }
 
+impl Recorder {
+    /// One more call of `(name, pass)` taking `time`.
+    fn charge(&mut self, name: &'static str, pass: Pass, time: Duration) {
+        let entry = self.table.entry((name, pass)).or_default();
+        entry.0 += 1;
+        entry.1 += time;
+    }
+}
+
 thread_local! {
     static RECORDER: RefCell<Option<Recorder>> = const { RefCell::new(None) };
 }
@@ -52,11 +61,7 @@ impl Profile {
     /// Charges the time until now to no op: call it where a forward pass starts, so the first op
     /// does not absorb what ran since the last one (the previous step's backward, the optimizer).
     pub fn restart_forward_clock(&self) {
-        RECORDER.with(|r| {
-            if let Some(rec) = r.borrow_mut().as_mut() {
-                rec.last_mark = Instant::now();
-            }
-        });
+        with_recorder(|rec| rec.last_mark = Instant::now());
     }
 
     /// Stops recording; the rows, slowest first.
@@ -79,12 +84,11 @@ impl Drop for Profile {
     }
 }
 
-fn add(name: &'static str, pass: Pass, time: Duration) {
+/// Runs `f` on this thread's recorder, if a profile is running.
+fn with_recorder(f: impl FnOnce(&mut Recorder)) {
     RECORDER.with(|r| {
         if let Some(rec) = r.borrow_mut().as_mut() {
-            let entry = rec.table.entry((name, pass)).or_default();
-            entry.0 += 1;
-            entry.1 += time;
+            f(rec);
         }
     });
 }
@@ -95,14 +99,11 @@ fn is_running() -> bool {
 
 /// Called when a forward op has computed its value: charges the time since the last mark.
 pub(crate) fn forward_op_done(name: &'static str) {
-    RECORDER.with(|r| {
-        if let Some(rec) = r.borrow_mut().as_mut() {
-            let now = Instant::now();
-            let entry = rec.table.entry((name, Pass::Forward)).or_default();
-            entry.0 += 1;
-            entry.1 += now - rec.last_mark;
-            rec.last_mark = now;
-        }
+    with_recorder(|rec| {
+        let now = Instant::now();
+        let since_last_op = now - rec.last_mark;
+        rec.charge(name, Pass::Forward, since_last_op);
+        rec.last_mark = now;
     });
 }
 
@@ -113,7 +114,8 @@ pub(crate) fn time_backward<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
     }
     let started = Instant::now();
     let result = f();
-    add(name, Pass::Backward, started.elapsed());
+    let took = started.elapsed();
+    with_recorder(|rec| rec.charge(name, Pass::Backward, took));
     result
 }
 

@@ -207,7 +207,7 @@ impl Tensor {
     pub fn add_assign(&mut self, other: &Tensor) -> Result<()> {
         self.expect_same_shape(other, "add_assign")?;
         self.same_dtype_device(other, "add_assign")?;
-        let dense = self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.elem_count();
+        let dense = self.spans_its_storage();
         match Arc::get_mut(&mut self.storage) {
             Some(storage) if dense => storage.add_assign(&other.storage, &other.layout),
             _ => {
@@ -217,9 +217,14 @@ impl Tensor {
         }
     }
 
+    /// Whether the tensor is its whole storage, densely in row-major order.
+    fn spans_its_storage(&self) -> bool {
+        self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.elem_count()
+    }
+
     /// Mutable access to a dense, unshared storage (copied first if needed): for in-place updates.
     pub(crate) fn storage_mut(&mut self) -> &mut Storage {
-        if !(self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.elem_count()) {
+        if !self.spans_its_storage() {
             *self = Self::from_storage(self.storage.contiguous(&self.layout), self.shape());
         }
         Arc::make_mut(&mut self.storage)

@@ -44,23 +44,15 @@ pub fn adamw_step<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [T
             widest(
                 #[inline(always)]
                 || {
-                    update_loop(p, g, m, v, |p, g, m, v| {
+                    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
                         *p *= decay;
                         *m = b1 * *m + (T::ONE - b1) * g;
                         *v = b2 * *v + (T::ONE - b2) * g * g;
                         *p -= step_size * *m / (v.sqrt() / sqrt_bias2 + eps);
-                    })
+                    }
                 },
             )
         });
-}
-
-/// `f(θᵢ, gᵢ, mᵢ, vᵢ)` for every element of one chunk.
-#[inline(always)]
-fn update_loop<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], f: impl Fn(&mut T, T, &mut T, &mut T)) {
-    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-        f(p, g, m, v);
-    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,11 @@ impl HeadLayout {
         Self { offset: column, heads, batch_stride: rows * width, head_stride: cols, row_stride: width }
     }
 
+    /// The same layout in a buffer whose first element sits `by` elements further in.
+    pub fn shifted(self, by: usize) -> Self {
+        Self { offset: self.offset + by, ..self }
+    }
+
     fn start(&self, n: usize) -> usize {
         self.offset + (n / self.heads) * self.batch_stride + (n % self.heads) * self.head_stride
     }

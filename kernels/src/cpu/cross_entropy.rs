@@ -31,22 +31,18 @@ pub fn cross_entropy_backward<T: Float>(
             Some(t) => {
                 widest(
                     #[inline(always)]
-                    || softmax_times(x, g, dx),
+                    || {
+                        let lse = log_sum_exp(x);
+                        for (dx, &x) in dx.iter_mut().zip(x) {
+                            *dx = g * (x - lse).exp();
+                        }
+                    },
                 );
                 dx[t] -= g;
             }
             None => dx.fill(T::ZERO),
         },
     );
-}
-
-/// `dx = g·softmax(x)` for one row.
-#[inline(always)]
-fn softmax_times<T: Float>(x: &[T], g: T, dx: &mut [T]) {
-    let lse = log_sum_exp(x);
-    for (dx, &x) in dx.iter_mut().zip(x) {
-        *dx = g * (x - lse).exp();
-    }
 }
 
 #[cfg(test)]

@@ -27,35 +27,26 @@ pub fn layer_norm_rows<T: Float>(
         .for_each(|((y, x), (mean, rstd))| {
             widest(
                 #[inline(always)]
-                || forward_chunk(x, gamma, beta, eps, y, mean, rstd, cols),
+                || {
+                    for (((y, x), mu), rs) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(mean).zip(rstd) {
+                        (*mu, *rs) = normalize_row(x, gamma, beta, eps, y);
+                    }
+                },
             )
         });
 }
 
-/// [`layer_norm_rows`] on one chunk of whole rows.
-#[allow(clippy::too_many_arguments)]
+/// One row: `y = (x − μ)·rstd ⊙ γ + β`; returns `(μ, rstd)`.
 #[inline(always)]
-fn forward_chunk<T: Float>(
-    x: &[T],
-    gamma: &[T],
-    beta: &[T],
-    eps: T,
-    y: &mut [T],
-    mean: &mut [T],
-    rstd: &mut [T],
-    cols: usize,
-) {
-    let n = T::from_f64(cols as f64);
-    for (((y, x), mu), rs) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(mean).zip(rstd) {
-        let m = lanes::sum(x) / n;
-        let var = lanes::sum_map(x, |v| (v - m) * (v - m)) / n;
-        let r = T::ONE / (var + eps).sqrt();
-        for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-            *y = (x - m) * r * g + b;
-        }
-        *mu = m;
-        *rs = r;
+fn normalize_row<T: Float>(x: &[T], gamma: &[T], beta: &[T], eps: T, y: &mut [T]) -> (T, T) {
+    let n = T::from_f64(x.len() as f64);
+    let m = lanes::sum(x) / n;
+    let var = lanes::sum_map(x, |v| (v - m) * (v - m)) / n;
+    let r = T::ONE / (var + eps).sqrt();
+    for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+        *y = (x - m) * r * g + b;
     }
+    (m, r)
 }
 
 /// Backward. With `x̂ = (x − μ)·rstd` and `g = dy ⊙ γ`, per row:
@@ -81,7 +72,12 @@ pub fn layer_norm_backward_rows<T: Float>(
         .for_each(|((dx, (x, dy)), (mean, rstd))| {
             widest(
                 #[inline(always)]
-                || backward_chunk(x, gamma, mean, rstd, dy, dx, cols),
+                || {
+                    let rows = dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols));
+                    for (((dx, x), dy), (&mu, &rs)) in rows.zip(mean.iter().zip(rstd)) {
+                        row_backward(x, gamma, dy, (mu, rs), dx);
+                    }
+                },
             )
         });
     // dγ, dβ: column sums over rows. Partial sums per fixed chunk of rows, added up in chunk order,
@@ -119,22 +115,18 @@ fn column_sums<T: Float>(x: &[T], dy: &[T], mean: &[T], rstd: &[T], cols: usize)
     (dg, db)
 }
 
-/// The `dx` part of [`layer_norm_backward_rows`] on one chunk of whole rows. `g = dy ⊙ γ` is written
-/// into the row of `dx` first and read back from there, so no scratch row is needed.
-#[allow(clippy::too_many_arguments)]
+/// The `dx` part of [`layer_norm_backward_rows`] for one row. `g = dy ⊙ γ` is written into `dx`
+/// first and read back from there, so no scratch row is needed.
 #[inline(always)]
-fn backward_chunk<T: Float>(x: &[T], gamma: &[T], mean: &[T], rstd: &[T], dy: &[T], dx: &mut [T], cols: usize) {
-    let n = T::from_f64(cols as f64);
-    let rows = dx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)).zip(dy.chunks_exact(cols)).zip(mean).zip(rstd);
-    for ((((dx, x), dy), &mu), &rs) in rows {
-        for ((g, &dy), &w) in dx.iter_mut().zip(dy).zip(gamma) {
-            *g = dy * w;
-        }
-        let g_mean = lanes::sum(dx) / n;
-        let gx_mean = lanes::sum_zip(dx, x, |g, x| g * (x - mu) * rs) / n;
-        for (g, &x) in dx.iter_mut().zip(x) {
-            *g = rs * (*g - g_mean - (x - mu) * rs * gx_mean);
-        }
+fn row_backward<T: Float>(x: &[T], gamma: &[T], dy: &[T], (mu, rs): (T, T), dx: &mut [T]) {
+    let n = T::from_f64(x.len() as f64);
+    for ((g, &dy), &w) in dx.iter_mut().zip(dy).zip(gamma) {
+        *g = dy * w;
+    }
+    let g_mean = lanes::sum(dx) / n;
+    let gx_mean = lanes::sum_zip(dx, x, |g, x| g * (x - mu) * rs) / n;
+    for (g, &x) in dx.iter_mut().zip(x) {
+        *g = rs * (*g - g_mean - (x - mu) * rs * gx_mean);
     }
 }
 

@@ -1,4 +1,5 @@
-//! CPU kernels: rayon for threads, AVX2+FMA where it pays (GEMM), portable Rust elsewhere.
+//! CPU kernels: rayon for threads; the GEMM's hand-written AVX-512/AVX2 micro-kernels, and plain
+//! Rust loops compiled for the widest SIMD the CPU has ([`simd`]) elsewhere.
 
 pub mod adamw;
 pub mod attention;

@@ -10,29 +10,23 @@ use rayon::prelude::*;
 /// `y = softmax(x)` per row: `yᵢ = exp(xᵢ − m) / Σⱼ exp(xⱼ − m)` with `m = maxⱼ xⱼ`, so no `exp`
 /// overflows. A row that is entirely `−∞` (fully masked) gives zeros instead of NaN.
 pub fn softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
-    let chunk = rows_per_task(cols) * cols;
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
-        widest(
-            #[inline(always)]
-            || softmax_chunk(x, y, cols),
-        )
-    });
-}
-
-/// [`softmax_rows`] on one chunk of whole rows.
-#[inline(always)]
-fn softmax_chunk<T: Float>(x: &[T], y: &mut [T], cols: usize) {
-    for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-        y.copy_from_slice(x);
-        softmax_in_place(y);
-    }
+    for_each_row(
+        x,
+        y,
+        cols,
+        #[inline(always)]
+        |x, y| {
+            y.copy_from_slice(x);
+            softmax_in_place(y);
+        },
+    );
 }
 
 /// One row's softmax, in place (see [`softmax_rows`]). The exponentials are one loop and their
 /// sum another (in [`lanes`]), so both vectorise.
 #[inline(always)]
 pub fn softmax_in_place<T: Float>(row: &mut [T]) {
-    let max = row_max(row);
+    let max = lanes::max(row);
     if max == T::NEG_INFINITY {
         row.fill(T::ZERO);
         return;
@@ -46,10 +40,17 @@ pub fn softmax_in_place<T: Float>(row: &mut [T]) {
 
 /// Softmax backward: `dx = y ⊙ (dy − Σⱼ dyⱼ·yⱼ)` per row (the Jacobian `diag(y) − y·yᵀ` applied to dy).
 pub fn softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
-    for_each_row_pair(y, dy, dx, cols, |y, dy, dx| {
-        dx.copy_from_slice(dy);
-        softmax_backward_in_place(y, dx);
-    });
+    for_each_row_pair(
+        y,
+        dy,
+        dx,
+        cols,
+        #[inline(always)]
+        |y, dy, dx| {
+            dx.copy_from_slice(dy);
+            softmax_backward_in_place(y, dx);
+        },
+    );
 }
 
 /// One row's softmax backward, in place: `g ← y ⊙ (g − Σⱼ gⱼ·yⱼ)` (see [`softmax_backward_rows`]).
@@ -63,67 +64,77 @@ pub fn softmax_backward_in_place<T: Float>(y: &[T], g: &mut [T]) {
 
 /// `y = log_softmax(x)` per row: `yᵢ = xᵢ − m − log Σⱼ exp(xⱼ − m)`, `m = maxⱼ xⱼ`.
 pub fn log_softmax_rows<T: Float>(x: &[T], y: &mut [T], cols: usize) {
-    let chunk = rows_per_task(cols) * cols;
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
-        widest(
-            #[inline(always)]
-            || log_softmax_chunk(x, y, cols),
-        )
-    });
-}
-
-#[inline(always)]
-fn log_softmax_chunk<T: Float>(x: &[T], y: &mut [T], cols: usize) {
-    for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-        let lse = log_sum_exp(x);
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = x - lse;
-        }
-    }
+    for_each_row(
+        x,
+        y,
+        cols,
+        #[inline(always)]
+        |x, y| {
+            let lse = log_sum_exp(x);
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x - lse;
+            }
+        },
+    );
 }
 
 /// Log-softmax backward: `dx = dy − softmax(x)·Σⱼ dyⱼ = dy − exp(y)·Σⱼ dyⱼ` per row.
 pub fn log_softmax_backward_rows<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize) {
-    for_each_row_pair(y, dy, dx, cols, |y, dy, dx| {
-        let sum = lanes::sum(dy);
-        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-            *dx = dy - y.exp() * sum;
-        }
+    for_each_row_pair(
+        y,
+        dy,
+        dx,
+        cols,
+        #[inline(always)]
+        |y, dy, dx| {
+            let sum = lanes::sum(dy);
+            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                *dx = dy - y.exp() * sum;
+            }
+        },
+    );
+}
+
+/// Runs `f(x_row, y_row)` for every row, rows in parallel, each chunk compiled wide (callers mark
+/// `f` `#[inline(always)]` so it is compiled wide too).
+fn for_each_row<T: Float>(x: &[T], y: &mut [T], cols: usize, f: impl Fn(&[T], &mut [T]) + Sync) {
+    let chunk = rows_per_task(cols) * cols;
+    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
+        widest(
+            #[inline(always)]
+            || {
+                for (y, x) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+                    f(x, y);
+                }
+            },
+        )
     });
 }
 
-/// Runs `f(y_row, dy_row, dx_row)` for every row, rows in parallel.
+/// Runs `f(y_row, dy_row, dx_row)` for every row, rows in parallel, each chunk compiled wide.
 fn for_each_row_pair<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize, f: impl Fn(&[T], &[T], &mut [T]) + Sync) {
     let chunk = rows_per_task(cols) * cols;
     dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk))).for_each(|(dx, (y, dy))| {
         widest(
             #[inline(always)]
-            || row_pairs_loop(y, dy, dx, cols, &f),
+            || {
+                for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
+                    f(y, dy, dx);
+                }
+            },
         )
     });
-}
-
-#[inline(always)]
-fn row_pairs_loop<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols: usize, f: &impl Fn(&[T], &[T], &mut [T])) {
-    for ((dx, y), dy) in dx.chunks_exact_mut(cols).zip(y.chunks_exact(cols)).zip(dy.chunks_exact(cols)) {
-        f(y, dy, dx);
-    }
 }
 
 /// `log Σⱼ exp(xⱼ)`, computed as `m + log Σⱼ exp(xⱼ − m)`.
 #[inline(always)]
 pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
-    let max = row_max(x);
+    let max = lanes::max(x);
     if max == T::NEG_INFINITY {
         return max;
     }
     let sum = lanes::sum_map(x, |x| (x - max).exp());
     max + sum.ln()
-}
-
-#[inline(always)]
-fn row_max<T: Float>(x: &[T]) -> T {
-    lanes::max(x)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Elementwise ops on the CPU: unary maps, broadcasting binary ops, comparisons and `where`.
 //! Binary operands arrive with layouts already broadcast to the output shape (stride 0 repeats).
 
-use super::{contiguous_cow, map_compute, map_float, map_float2, CpuStorage, PARALLEL_MIN_ELEMS};
+use super::{contiguous_cow, float_zeros, map_compute, map_float, map_float2, CpuStorage, PARALLEL_MIN_ELEMS};
 use crate::dtype::{Element, FloatElement};
 use crate::op::{BinaryOp, CmpOp, UnaryOp};
 use crate::{Error, Layout, Result};
@@ -118,7 +118,7 @@ fn zip_map<T: FloatElement>(
         return Vec::new();
     }
     let dense_zip = |a: &[T], b: &[T]| {
-        let mut out = zeros::<T>(a.len());
+        let mut out = float_zeros::<T>(a.len());
         ew::zip(a, b, &mut out, g);
         out
     };
@@ -141,7 +141,7 @@ fn zip_map<T: FloatElement>(
     let out_a = Layout::from_parts(outer_shape, &la.strides()[..outer_shape.len()], la.offset());
     let out_b = Layout::from_parts(outer_shape, &lb.strides()[..outer_shape.len()], lb.offset());
     let starts: Vec<(usize, usize)> = out_a.offsets().zip(out_b.offsets()).collect();
-    let mut out = zeros::<T>(la.elem_count());
+    let mut out = float_zeros::<T>(la.elem_count());
     let fill = |(chunk, &(i, j)): (&mut [T], &(usize, usize))| {
         widest(
             #[inline(always)]
@@ -160,11 +160,6 @@ fn zip_map<T: FloatElement>(
 fn add_in_place<T: FloatElement>(a: &mut [T], b: &[T], lb: &Layout) {
     let b = contiguous_cow(b, lb);
     ew::update(a, &b, |x: T, y: T| T::from_compute(x.to_compute() + y.to_compute()));
-}
-
-/// `n` zeros of a float element type (a buffer every element of which is then overwritten).
-fn zeros<T: FloatElement>(n: usize) -> Vec<T> {
-    vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); n]
 }
 
 /// Below this many elements per dense block, walking blocks costs more than copying operands.

@@ -18,15 +18,12 @@ impl CpuStorage {
         rhs: &Layout,
         bias: Option<(&Self, &Layout)>,
     ) -> Result<Self> {
-        let (bias_storage, bias_layout) = match bias {
-            Some((s, l)) => (Some(s), Some(l)),
-            None => (None, None),
-        };
+        // One arm per dtype: the bias (if any) must be of the operands' dtype.
         macro_rules! arm {
             ($variant:ident, $f:ident, $a:expr, $b:expr) => {{
-                let bias = match bias_storage {
-                    Some(CpuStorage::$variant(c)) => Some((&c[..], bias_layout.unwrap_or(rhs))),
-                    Some(other) => {
+                let bias = match bias {
+                    Some((CpuStorage::$variant(c), layout)) => Some((&c[..], layout)),
+                    Some((other, _)) => {
                         return Err(Error::DTypeMismatch { op: "matmul", lhs: self.dtype(), rhs: other.dtype() })
                     }
                     None => None,
@@ -79,11 +76,10 @@ fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, bias:
         col_stride: l.strides()[r - 1],
     };
     let rows = a_offsets.len() * m;
-    let out = match bias {
+    let mut out = match bias {
         Some((c, l)) => contiguous_cow(c, l).repeat(rows),
         None => vec![T::ZERO; rows * n],
     };
-    let mut out = out;
     gemm_batched(mat(a, la, m, k), &a_offsets, mat(b, lb, k, n), &b_offsets, &mut out, n, m * n, bias.is_some());
     out
 }

@@ -239,9 +239,14 @@ pub(crate) fn map_compute<T: FloatElement>(
     f: impl Fn(T::Compute) -> T::Compute + Sync,
 ) -> Vec<T> {
     let src = contiguous_cow(data, layout);
-    let mut out = vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); src.len()];
+    let mut out = float_zeros::<T>(src.len());
     kernels::cpu::elementwise::map(&src, &mut out, |x: T| T::from_compute(f(x.to_compute())));
     out
+}
+
+/// `n` zeros of a float element type (for a buffer every element of which is then overwritten).
+pub(crate) fn float_zeros<T: FloatElement>(n: usize) -> Vec<T> {
+    vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); n]
 }
 
 /// Elementwise work below this size stays on one thread.

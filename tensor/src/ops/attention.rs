@@ -40,20 +40,11 @@ impl Tensor {
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let dims = attention_dims(q, k, v, causal)?;
         let lead = &q.shape()[..q.rank() - 2];
-        for (t, rows, cols, name) in
-            [(p, dims.queries, dims.keys, "probabilities"), (d_out, dims.queries, dims.value_dim, "output gradient")]
-        {
-            q.same_dtype_device(t, "attention_backward")?;
-            if t.shape() != [lead, &[rows, cols]].concat() {
-                return Err(Error::invalid(
-                    "attention_backward",
-                    format!("{name} of shape {:?}, expected {:?}", t.shape(), [lead, &[rows, cols]].concat()),
-                ));
-            }
-        }
+        check_operand(q, p, "probabilities", &[lead, &[dims.queries, dims.keys]].concat())?;
+        check_operand(q, d_out, "output gradient", &[lead, &[dims.queries, dims.value_dim]].concat())?;
         let ([q, k, v, d_out], [lq, lk, lv, ld]) = head_views([q, k, v, d_out]);
         let p = p.contiguous();
-        let lp = HeadLayout { offset: p.layout().offset(), ..HeadLayout::dense(dims.queries, dims.keys) };
+        let lp = HeadLayout::dense(dims.queries, dims.keys).shifted(p.layout().offset());
         // dQ, dK, dV one after another in one buffer, each laid out as the forward output is.
         let dq = OutputLayout::new(q.shape(), dims.queries, dims.head_dim);
         let dk = OutputLayout::new(k.shape(), dims.keys, dims.head_dim).after(&dq);
@@ -64,19 +55,18 @@ impl Tensor {
         let grads = Tensor::from_storage(grads, &[dv.end()]);
         Ok((dq.view(&grads), dk.view(&grads), dv.view(&grads)))
     }
-}
 
-impl Tensor {
     /// Self-attention on a packed projection, as GPT-2's `c_attn` makes it: `qkv (B, T, 3·H·D)`
     /// holds `[Q | K | V]`, each `H` heads of width `D` side by side. Returns
     /// `(O (B, T, H·D), P (B, H, T, T))`: the heads' outputs already merged, and the
     /// probabilities for backward. The same numbers as splitting `qkv` into heads and calling
     /// [`Tensor::attention`], without the split or the merge.
     pub fn attention_packed(qkv: &Tensor, heads: usize, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
-        let (qkv, dims, parts) = packed_dims(qkv, heads, causal)?;
+        let (qkv, dims) = packed_dims(qkv, heads, causal)?;
         let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);
         let out = HeadLayout::packed(heads, t, dims.head_dim, c, 0);
-        let (out_storage, p) = Storage::attention(&dims, scale, parts.map(|l| (qkv.storage(), l)), out)?;
+        let parts = packed_parts(&dims, heads).map(|l| (qkv.storage(), l.shifted(qkv.layout().offset())));
+        let (out_storage, p) = Storage::attention(&dims, scale, parts, out)?;
         Ok((Tensor::from_storage(out_storage, &[b, t, c]), Tensor::from_storage(p, &[b, heads, t, t])))
     }
 
@@ -90,36 +80,37 @@ impl Tensor {
         causal: bool,
         scale: f64,
     ) -> Result<Tensor> {
-        let (qkv, dims, parts) = packed_dims(qkv, heads, causal)?;
+        let (qkv, dims) = packed_dims(qkv, heads, causal)?;
         let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);
-        let expect = |x: &Tensor, want: &[usize]| {
-            qkv.same_dtype_device(x, "attention_backward")?;
-            if x.shape() != want {
-                return Err(Error::ShapeMismatch {
-                    op: "attention_backward",
-                    lhs: x.shape().to_vec(),
-                    rhs: want.to_vec(),
-                });
-            }
-            Ok(())
-        };
-        expect(p, &[b, heads, t, t])?;
-        expect(d_out, &[b, t, c])?;
+        check_operand(&qkv, p, "probabilities", &[b, heads, t, t])?;
+        check_operand(&qkv, d_out, "output gradient", &[b, t, c])?;
         let (p, d_out) = (p.contiguous(), d_out.contiguous());
-        let lp = HeadLayout { offset: p.layout().offset(), ..HeadLayout::dense(t, t) };
-        let ld = HeadLayout { offset: d_out.layout().offset(), ..HeadLayout::packed(heads, t, dims.head_dim, c, 0) };
-        let [lq, lk, lv] = parts;
+        let lp = HeadLayout::dense(t, t).shifted(p.layout().offset());
+        let ld = HeadLayout::packed(heads, t, dims.head_dim, c, 0).shifted(d_out.layout().offset());
+        let parts = packed_parts(&dims, heads);
+        let [lq, lk, lv] = parts.map(|l| l.shifted(qkv.layout().offset()));
         let inputs =
             [(qkv.storage(), lq), (qkv.storage(), lk), (qkv.storage(), lv), (p.storage(), lp), (d_out.storage(), ld)];
-        let offset = qkv.layout().offset();
-        let grad_layouts = parts.map(|l| HeadLayout { offset: l.offset - offset, ..l });
-        let grads = Storage::attention_backward(&dims, scale, inputs, grad_layouts, qkv.elem_count())?;
+        // The gradient is a new (B, T, 3·H·D) buffer laid out as qkv: [dQ | dK | dV].
+        let grads = Storage::attention_backward(&dims, scale, inputs, parts, qkv.elem_count())?;
         Ok(Tensor::from_storage(grads, qkv.shape()))
     }
 }
 
-/// `qkv` made contiguous, the kernel's sizes and the head layouts of Q, K and V inside it.
-fn packed_dims(qkv: &Tensor, heads: usize, causal: bool) -> Result<(Tensor, AttentionDims, [HeadLayout; 3])> {
+/// An error naming `what` unless `x` has shape `want` and `reference`'s dtype and device.
+fn check_operand(reference: &Tensor, x: &Tensor, what: &str, want: &[usize]) -> Result<()> {
+    reference.same_dtype_device(x, "attention_backward")?;
+    if x.shape() != want {
+        return Err(Error::invalid(
+            "attention_backward",
+            format!("{what} of shape {:?}, expected {want:?}", x.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// `qkv` made contiguous and the kernel's sizes, or a clear error.
+fn packed_dims(qkv: &Tensor, heads: usize, causal: bool) -> Result<(Tensor, AttentionDims)> {
     let shape = qkv.shape();
     if shape.len() != 3 || heads == 0 || !shape[2].is_multiple_of(3 * heads) || shape.contains(&0) {
         return Err(Error::invalid(
@@ -128,12 +119,14 @@ fn packed_dims(qkv: &Tensor, heads: usize, causal: bool) -> Result<(Tensor, Atte
         ));
     }
     let (b, t, d) = (shape[0], shape[1], shape[2] / (3 * heads));
-    let qkv = qkv.contiguous();
-    let c = heads * d;
-    let parts = [0, 1, 2]
-        .map(|i| HeadLayout { offset: qkv.layout().offset() + i * c, ..HeadLayout::packed(heads, t, d, 3 * c, 0) });
     let dims = AttentionDims { batch: b * heads, queries: t, keys: t, head_dim: d, value_dim: d, causal };
-    Ok((qkv, dims, parts))
+    Ok((qkv.contiguous(), dims))
+}
+
+/// Where Q, K and V lie in a `(B, T, 3·H·D)` buffer that starts at element 0.
+fn packed_parts(dims: &AttentionDims, heads: usize) -> [HeadLayout; 3] {
+    let (t, d) = (dims.queries, dims.head_dim);
+    [0, 1, 2].map(|part| HeadLayout::packed(heads, t, d, 3 * heads * d, part * heads * d))
 }
 
 /// Each tensor's [`HeadLayout`] as it lies (rank 3 or 4 with unit last stride and rows at least a
@@ -144,7 +137,7 @@ fn head_views<const K: usize>(tensors: [&Tensor; K]) -> ([Tensor; K], [HeadLayou
         None => {
             let dense = t.contiguous();
             let (rows, cols) = (t.shape()[t.rank() - 2], t.shape()[t.rank() - 1]);
-            let layout = HeadLayout { offset: dense.layout().offset(), ..HeadLayout::dense(rows, cols) };
+            let layout = HeadLayout::dense(rows, cols).shifted(dense.layout().offset());
             (dense, layout)
         }
     });
