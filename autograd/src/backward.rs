@@ -45,10 +45,11 @@ impl Var {
             for var in topological_order(self).iter().rev() {
                 let Some(g) = grads.remove(&var.id()) else { continue };
                 let Some(op) = &var.0.op else {
-                    profile::time_backward("leaf grad", || var.accumulate_grad(g))?;
+                    let device = g.device();
+                    profile::time_backward("leaf grad", device, || var.accumulate_grad(g))?;
                     continue;
                 };
-                let input_grads = profile::time_backward(op.name, || (op.backward)(&g))?;
+                let input_grads = profile::time_backward(op.name, g.device(), || (op.backward)(&g))?;
                 for (input, ig) in op.inputs.iter().zip(input_grads) {
                     let Some(ig) = ig.filter(|_| input.requires_grad()) else {
                         continue;
@@ -65,7 +66,7 @@ impl Var {
                     }
                     let summed = match grads.remove(&input.id()) {
                         Some(mut prev) => {
-                            profile::time_backward("accumulate", || prev.add_assign(&ig))?;
+                            profile::time_backward("accumulate", ig.device(), || prev.add_assign(&ig))?;
                             prev
                         }
                         None => ig,

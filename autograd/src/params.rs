@@ -1,7 +1,7 @@
 //! A named, ordered set of parameters: what an optimizer steps and a checkpoint saves.
 
 use crate::Var;
-use tensor::{Error, Result, Tensor};
+use tensor::{Device, Error, Result, Tensor};
 
 #[derive(Clone, Default)]
 pub struct Params {
@@ -44,6 +44,22 @@ impl Params {
     /// Total number of scalar parameters.
     pub fn numel(&self) -> usize {
         self.entries.iter().map(|(_, v)| v.value().elem_count()).sum()
+    }
+
+    /// Moves every parameter to `device` (in place: the model's `Var`s now hold device tensors;
+    /// gradients are cleared).
+    pub fn to_device(&self, device: Device) -> Result<()> {
+        for (_, v) in &self.entries {
+            v.zero_grad();
+            let moved = v.value().to_device(device)?;
+            v.update_value(|value| *value = moved);
+        }
+        Ok(())
+    }
+
+    /// The device of the parameters (the CPU when there are none).
+    pub fn device(&self) -> Device {
+        self.entries.first().map_or(Device::Cpu, |(_, v)| v.value().device())
     }
 
     /// Clears every gradient before the next backward pass.

@@ -9,10 +9,14 @@
 //!   gradients that reach one value along several paths (`"accumulate"`).
 //!
 //! Ops that run with gradients off (inference, the optimizer) record nothing.
+//!
+//! On a GPU, ops only queue work; while profiling, each recorded op waits for its device to finish
+//! (which serialises host and device), so the table holds device time.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use tensor::Device;
 
 /// Which half of a training step an entry measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,8 +101,18 @@ fn is_running() -> bool {
     RECORDER.with(|r| r.borrow().is_some())
 }
 
-/// Called when a forward op has computed its value: charges the time since the last mark.
-pub(crate) fn forward_op_done(name: &'static str) {
+/// Waits for `device` to finish its queued work (a GPU's ops run asynchronously), when profiling.
+fn settle(device: Device) {
+    if device != Device::Cpu && is_running() {
+        // A failing device fails the next op too, which reports it; the profile only needs the wait.
+        let _ = tensor::synchronize(device);
+    }
+}
+
+/// Called when a forward op has computed its value on `device`: charges the time since the last
+/// mark.
+pub(crate) fn forward_op_done(name: &'static str, device: Device) {
+    settle(device);
     with_recorder(|rec| {
         let now = Instant::now();
         let since_last_op = now - rec.last_mark;
@@ -107,13 +121,14 @@ pub(crate) fn forward_op_done(name: &'static str) {
     });
 }
 
-/// Runs `f` and, when profiling, charges its time to `(name, Backward)`.
-pub(crate) fn time_backward<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
+/// Runs `f` (work on `device`) and, when profiling, charges its time to `(name, Backward)`.
+pub(crate) fn time_backward<R>(name: &'static str, device: Device, f: impl FnOnce() -> R) -> R {
     if !is_running() {
         return f();
     }
     let started = Instant::now();
     let result = f();
+    settle(device);
     let took = started.elapsed();
     with_recorder(|rec| rec.charge(name, Pass::Backward, took));
     result

@@ -6,7 +6,7 @@ use cudarc::driver::CudaSlice;
 use kernels::cpu::gemm::{gemm, MatRef};
 use kernels::cpu::layer_norm::layer_norm_rows;
 use kernels::cpu::softmax::softmax_rows;
-use kernels::cuda::launch::{self, GemmVersion, SoftmaxVersion};
+use kernels::cuda::launch::{self, GemmVersion, LayerNormVersion, SoftmaxVersion, WmmaVersion};
 use kernels::cuda::{driver_available, CudaError, Gpu};
 use rand::{Rng, SeedableRng};
 
@@ -65,18 +65,24 @@ fn layer_norm_matches_the_cpu() {
     let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
     layer_norm_rows(&x, &gamma, &beta, 1e-5, &mut y, &mut mean, &mut rstd, cols);
     let (xd, gd, bd) = (upload(&gpu, &x), upload(&gpu, &gamma), upload(&gpu, &beta));
-    let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
-    let (mut md, mut rd) = (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
-    launch::layer_norm_forward(&gpu, &xd, &gd, &bd, 1e-5, &mut yd, &mut md, &mut rd, (rows, cols)).unwrap();
-    assert!(max_rel_err(&download(&gpu, &yd), &y) <= 1e-5);
-    assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5);
+    for version in [LayerNormVersion::ThreadPerRow, LayerNormVersion::WarpPerRow, LayerNormVersion::BlockPerRow] {
+        let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
+        let (mut md, mut rd) =
+            (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
+        let params = (&gd.slice(..), &bd.slice(..));
+        launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, &mut yd, &mut md, &mut rd, (rows, cols))
+            .unwrap();
+        assert!(max_rel_err(&download(&gpu, &yd), &y) <= 1e-5, "{version:?}");
+        assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?}");
+        assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?}");
+    }
 }
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn gemm_versions_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
-    for (m, n, k) in [(64, 64, 64), (130, 260, 70), (256, 512, 384)] {
+    for (m, n, k) in [(64, 64, 64), (130, 260, 70), (256, 512, 384), (144, 80, 48)] {
         let (a, b) = (random(m * k, 5), random(k * n, 6));
         let mut want = vec![0.0; m * n];
         gemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut want, n, false);
@@ -92,13 +98,16 @@ fn gemm_versions_match_the_cpu() {
             let to_bf16 = |v: &[f32]| v.iter().map(|&x| half::bf16::from_f32(x)).collect::<Vec<_>>();
             let (ah, bh) = (to_bf16(&a), to_bf16(&b));
             let (ad, bd) = (gpu.stream.clone_htod(&ah).unwrap(), gpu.stream.clone_htod(&bh).unwrap());
-            let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
-            launch::gemm_wmma_bf16(&gpu, &ad, &bd, &mut cd, (m, n, k)).unwrap();
             let rounded = |v: &[half::bf16]| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
             let mut want = vec![0.0; m * n];
             let (ar, br) = (rounded(&ah), rounded(&bh));
             gemm(MatRef::row_major(&ar, m, k), MatRef::row_major(&br, k, n), &mut want, n, false);
-            assert!(max_rel_err(&download(&gpu, &cd), &want) <= 1e-3);
+            for version in [WmmaVersion::Direct, WmmaVersion::SharedTiles] {
+                let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
+                launch::gemm_wmma_bf16(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
+                let err = max_rel_err(&download(&gpu, &cd), &want);
+                assert!(err <= 1e-3, "{version:?} {m}×{n}×{k}: {err}");
+            }
         }
     }
 }
@@ -127,44 +136,51 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let scale = 0.25f32;
     let mut dlogits = vec![0.0; rows * vocab];
     cross_entropy_backward(&logits, &as_option, &[scale; 5], vocab, &mut dlogits);
-    let (ld, td) = (upload(&gpu, &logits), gpu.stream.clone_htod(&targets).unwrap());
+    let (ld, td, dloss) = (upload(&gpu, &logits), gpu.stream.clone_htod(&targets).unwrap(), upload(&gpu, &[scale; 5]));
     let (mut lossd, mut dld) =
         (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap());
-    launch::cross_entropy(&gpu, &ld, &td, -100, scale, &mut lossd, &mut dld, (rows, vocab)).unwrap();
+    let grad = Some((&dloss.slice(..), &mut dld));
+    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), grad, (rows, vocab)).unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
     assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
 }
 
-/// Causal attention for one sequence in f64, forward and backward written out:
-/// `P = softmax(Q·Kᵀ/√d + M)`, `O = P·V`; `dV = Pᵀ·dO`, `dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))`,
-/// `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`. Returns `(O, dQ, dK, dV)` as f32.
-fn reference_attention(q: &[f32], k: &[f32], v: &[f32], dout: &[f32], t: usize, d: usize) -> [Vec<f32>; 4] {
+/// Attention for one sequence in f64, forward and backward written out (query `i` sees key `j` iff
+/// not `causal` or `j ≤ i + s − t`): `P = softmax(Q·Kᵀ/√d + M)`, `O = P·V`; `dV = Pᵀ·dO`,
+/// `dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))`, `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`. Returns `(O, dQ, dK, dV)`.
+fn reference_attention(
+    (q, k, v, dout): (&[f32], &[f32], &[f32], &[f32]),
+    (t, s, d): (usize, usize, usize),
+    causal: bool,
+) -> [Vec<f32>; 4] {
     let scale = 1.0 / (d as f64).sqrt();
     let at = |x: &[f32], i: usize, c: usize| x[i * d + c] as f64;
-    let mut p = vec![0.0f64; t * t];
+    let visible = |i: usize| if causal { i + s - t + 1 } else { s };
+    let mut p = vec![0.0f64; t * s];
     for i in 0..t {
-        let s: Vec<f64> = (0..=i).map(|j| (0..d).map(|c| at(q, i, c) * at(k, j, c)).sum::<f64>() * scale).collect();
-        let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
-        for j in 0..=i {
-            p[i * t + j] = (s[j] - m).exp() / z;
+        let sc: Vec<f64> =
+            (0..visible(i)).map(|j| (0..d).map(|c| at(q, i, c) * at(k, j, c)).sum::<f64>() * scale).collect();
+        let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = sc.iter().map(|x| (x - m).exp()).sum();
+        for (j, x) in sc.iter().enumerate() {
+            p[i * s + j] = (x - m).exp() / z;
         }
     }
-    let (mut o, mut dq, mut dk, mut dv) = (vec![0.0; t * d], vec![0.0; t * d], vec![0.0; t * d], vec![0.0; t * d]);
+    let (mut o, mut dq, mut dk, mut dv) = (vec![0.0; t * d], vec![0.0; t * d], vec![0.0; s * d], vec![0.0; s * d]);
     for i in 0..t {
         for c in 0..d {
-            o[i * d + c] = (0..t).map(|j| p[i * t + j] * at(v, j, c)).sum::<f64>();
+            o[i * d + c] = (0..s).map(|j| p[i * s + j] * at(v, j, c)).sum::<f64>();
         }
     }
     for i in 0..t {
         let row_dot: f64 = (0..d).map(|c| at(dout, i, c) * o[i * d + c]).sum();
-        for j in 0..=i {
+        for j in 0..visible(i) {
             let dp: f64 = (0..d).map(|c| at(dout, i, c) * at(v, j, c)).sum();
-            let ds = p[i * t + j] * (dp - row_dot);
+            let ds = p[i * s + j] * (dp - row_dot);
             for c in 0..d {
                 dq[i * d + c] += ds * at(k, j, c) * scale;
                 dk[j * d + c] += ds * at(q, i, c) * scale;
-                dv[j * d + c] += p[i * t + j] * at(dout, i, c);
+                dv[j * d + c] += p[i * s + j] * at(dout, i, c);
             }
         }
     }
@@ -173,27 +189,37 @@ fn reference_attention(q: &[f32], k: &[f32], v: &[f32], dout: &[f32], t: usize, 
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn fused_causal_attention_matches_the_formulas() {
-    use kernels::cuda::launch::AttentionShape;
+fn fused_attention_matches_the_formulas() {
+    use kernels::cuda::launch::{AttentionShape, AttentionVersion};
     let gpu = Gpu::new(0).unwrap();
-    let (bh, t, d) = (3, 100, 64);
-    let shape = AttentionShape { bh, t, d };
-    let n = bh * t * d;
-    let (q, k, v, dout) = (random(n, 11), random(n, 12), random(n, 13), random(n, 14));
-    let (qd, kd, vd, dod) = (upload(&gpu, &q), upload(&gpu, &k), upload(&gpu, &v), upload(&gpu, &dout));
-    let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
-    let (mut od, mut lse, mut dot) = (zeros(n), zeros(bh * t), zeros(bh * t));
-    launch::attention_forward(&gpu, shape, (&qd, &kd, &vd), &mut od, &mut lse).unwrap();
-    let (mut dq, mut dk, mut dv) = (zeros(n), zeros(n), zeros(n));
-    launch::attention_backward(&gpu, shape, (&qd, &kd, &vd), (&od, &lse, &dod), &mut dot, (&mut dq, &mut dk, &mut dv))
-        .unwrap();
-    let got = [download(&gpu, &od), download(&gpu, &dq), download(&gpu, &dk), download(&gpu, &dv)];
-    for s in 0..bh {
-        let part = |x: &[f32]| x[s * t * d..(s + 1) * t * d].to_vec();
-        let want = reference_attention(&part(&q), &part(&k), &part(&v), &part(&dout), t, d);
-        for (name, (g, w)) in ["O", "dQ", "dK", "dV"].iter().zip(got.iter().zip(&want)) {
-            let err = max_rel_err(&part(g), w);
-            assert!(err <= 1e-4, "sequence {s}, {name}: {err}");
+    // Causal self-attention, causal with more keys than queries (a cache), no mask; both versions
+    // (the tiled one for d ≤ 64), with tiles cut off at the sequence ends.
+    let shapes = [(3, 100, 100, 64, true), (2, 40, 70, 32, true), (2, 33, 50, 16, false), (1, 70, 70, 100, true)];
+    let versions = [AttentionVersion::RowPerThread, AttentionVersion::Tiled];
+    for (version, (bh, t, s, d, causal)) in versions.iter().flat_map(|v| shapes.map(|x| (*v, x))) {
+        if version == AttentionVersion::Tiled && d > 64 {
+            continue;
+        }
+        let shape = AttentionShape { bh, t, s, d, causal, scale: 1.0 / (d as f32).sqrt() };
+        let (q, k, v, dout) =
+            (random(bh * t * d, 11), random(bh * s * d, 12), random(bh * s * d, 13), random(bh * t * d, 14));
+        let (qd, kd, vd, dod) = (upload(&gpu, &q), upload(&gpu, &k), upload(&gpu, &v), upload(&gpu, &dout));
+        let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
+        let (mut od, mut lse, mut dot) = (zeros(bh * t * d), zeros(bh * t), zeros(bh * t));
+        let inputs = (&qd.slice(..), &kd.slice(..), &vd.slice(..));
+        launch::attention_forward(&gpu, version, shape, inputs, &mut od, &mut lse).unwrap();
+        let (mut dq, mut dk, mut dv) = (zeros(bh * t * d), zeros(bh * s * d), zeros(bh * s * d));
+        let saved = (&od.slice(..), &lse.slice(..), &dod.slice(..));
+        launch::attention_backward(&gpu, version, shape, inputs, saved, &mut dot, (&mut dq, &mut dk, &mut dv)).unwrap();
+        let got = [download(&gpu, &od), download(&gpu, &dq), download(&gpu, &dk), download(&gpu, &dv)];
+        for n in 0..bh {
+            let part = |x: &[f32], rows: usize| x[n * rows * d..(n + 1) * rows * d].to_vec();
+            let want =
+                reference_attention((&part(&q, t), &part(&k, s), &part(&v, s), &part(&dout, t)), (t, s, d), causal);
+            for (i, (name, (g, w))) in ["O", "dQ", "dK", "dV"].iter().zip(got.iter().zip(&want)).enumerate() {
+                let err = max_rel_err(&part(g, if i < 2 { t } else { s }), w);
+                assert!(err <= 1e-4, "{version:?} {t}×{s}×{d} causal {causal}, sequence {n}, {name}: {err}");
+            }
         }
     }
 }

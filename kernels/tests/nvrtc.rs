@@ -4,11 +4,7 @@
 //! The compile test needs the NVRTC library: `.ci/run` installs the pinned PyPI wheels and runs it
 //! with `LD_LIBRARY_PATH` (NVRTC), `CUDA_INCLUDE_DIR` (cuda_bf16.h) and `PTXAS` set.
 
-use kernels::cuda::{compile, nvrtc_available, ptxas_report, CudaError, KernelSource, SOURCES};
-
-fn include_paths() -> Vec<String> {
-    std::env::var("CUDA_INCLUDE_DIR").map(|d| vec![d]).unwrap_or_default()
-}
+use kernels::cuda::{compile, include_paths, nvrtc_available, ptxas_report, CudaError, KernelSource, SOURCES};
 
 #[test]
 fn without_nvrtc_compiling_is_a_clear_error() {

@@ -26,6 +26,9 @@ pub enum Error {
 
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
+
+    #[error("{op}: {error}")]
+    Cuda { op: &'static str, error: kernels::cuda::CudaError },
 }
 
 impl Error {

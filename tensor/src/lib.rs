@@ -11,6 +11,7 @@
 //! ```
 
 pub mod cpu;
+pub mod cuda;
 mod device;
 mod display;
 mod dtype;
@@ -33,6 +34,16 @@ pub use ops::AdamWConfig;
 pub use shape::Dim;
 pub use storage::Storage;
 pub use tensor::Tensor;
+
+/// Waits until `device` has finished the work queued on it (a no-op on the CPU): for timing.
+pub fn synchronize(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Cuda(ordinal) => kernels::cuda::Gpu::shared(ordinal)
+            .and_then(|gpu| gpu.synchronize())
+            .map_err(|error| Error::Cuda { op: "synchronize", error }),
+    }
+}
 
 /// Seeded random numbers for `randn` / `uniform`: `tensor::rng(42)` gives a reproducible stream.
 pub fn rng(seed: u64) -> rand::rngs::StdRng {

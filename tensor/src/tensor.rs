@@ -1,6 +1,6 @@
 //! `Tensor`: shared storage plus a layout. Cloning is cheap (an `Arc`); views share storage.
 
-use crate::cpu::IntoStorage;
+use crate::cpu::{CpuStorage, IntoStorage};
 use crate::shape::elem_count;
 use crate::storage::Storage;
 use crate::{DType, Device, Error, Layout, Result};
@@ -85,7 +85,7 @@ impl Tensor {
         if values.len() != elem_count(shape) {
             return Err(Error::invalid("from_f64s", format!("{} values cannot fill shape {shape:?}", values.len())));
         }
-        Ok(Self::from_storage(Storage::from_f64_iter(values.iter().copied(), dtype, Device::Cpu), shape))
+        Ok(Self::from_storage(Storage::Cpu(CpuStorage::from_f64_iter(values.iter().copied(), dtype)), shape))
     }
 
     /// A tensor reading its elements straight from a memory-mapped file (no copy): `shape`
@@ -98,8 +98,7 @@ impl Tensor {
 
     /// True when the elements are read from a memory-mapped file.
     pub fn is_mapped(&self) -> bool {
-        let Storage::Cpu(cpu) = self.storage.as_ref();
-        cpu.is_mapped()
+        self.storage.as_cpu().is_some_and(|cpu| cpu.is_mapped())
     }
 
     /// A rank-0 tensor.
@@ -107,8 +106,14 @@ impl Tensor {
         Self::full(&[], value, dtype)
     }
 
+    /// `value` everywhere, on the CPU.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Self {
-        Self::from_storage(Storage::full(value, elem_count(shape), dtype, Device::Cpu), shape)
+        Self::from_storage(Storage::Cpu(CpuStorage::full(value, elem_count(shape), dtype)), shape)
+    }
+
+    /// `value` everywhere, on `device` (an error if the device cannot be opened).
+    pub fn full_on(shape: &[usize], value: f64, dtype: DType, device: Device) -> Result<Self> {
+        Ok(Self::from_storage(Storage::full(value, elem_count(shape), dtype, device)?, shape))
     }
 
     pub fn zeros(shape: &[usize], dtype: DType) -> Self {
@@ -119,16 +124,27 @@ impl Tensor {
         Self::full(shape, 1.0, dtype)
     }
 
+    /// Zeros of `self`'s shape and dtype on `self`'s device.
     pub fn zeros_like(&self) -> Self {
-        Self::zeros(self.shape(), self.dtype())
+        self.full_like(0.0)
     }
 
     pub fn ones_like(&self) -> Self {
-        Self::ones(self.shape(), self.dtype())
+        self.full_like(1.0)
     }
 
+    /// `value` in `self`'s shape and dtype on `self`'s device (panics only if that GPU cannot
+    /// allocate it).
     pub fn full_like(&self, value: f64) -> Self {
-        Self::full(self.shape(), value, self.dtype())
+        Self::full_on(self.shape(), value, self.dtype(), self.device()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The same elements on `device` (`self` when already there): a dense copy.
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        Ok(Self::from_storage(self.storage.to_device(&self.layout, device)?, self.shape()))
     }
 
     /// `[start, start + step, …]` up to but excluding `end`, as a 1-D tensor.
@@ -149,22 +165,29 @@ impl Tensor {
             let u2: f64 = rng.random::<f64>();
             mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
         });
-        Self::from_storage(Storage::from_f64_iter(values, dtype, Device::Cpu), shape)
+        Self::from_storage(Storage::Cpu(CpuStorage::from_f64_iter(values, dtype)), shape)
     }
 
     /// Samples uniform on `[low, high)`.
     pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType, rng: &mut impl Rng) -> Self {
         let values = (0..elem_count(shape)).map(|_| low + (high - low) * rng.random::<f64>());
-        Self::from_storage(Storage::from_f64_iter(values, dtype, Device::Cpu), shape)
+        Self::from_storage(Storage::Cpu(CpuStorage::from_f64_iter(values, dtype)), shape)
     }
 
     // ----- reading out -----
 
     /// The elements in row-major order; `T` must be the tensor's dtype.
     pub fn to_vec<T: IntoStorage>(&self) -> Result<Vec<T>> {
-        let Storage::Cpu(cpu) = self.storage.as_ref();
+        let host;
+        let (cpu, layout) = match self.storage.as_ref() {
+            Storage::Cpu(cpu) => (cpu, &self.layout),
+            Storage::Cuda(cuda) => {
+                host = (cuda.download(&self.layout)?, Layout::contiguous(self.shape()));
+                (&host.0, &host.1)
+            }
+        };
         let data = T::slice(cpu).ok_or(Error::DTypeMismatch { op: "to_vec", lhs: T::DTYPE, rhs: self.dtype() })?;
-        Ok(self.layout.offsets().map(|o| data[o]).collect())
+        Ok(layout.offsets().map(|o| data[o]).collect())
     }
 
     /// The elements in row-major order, converted to f64 (any dtype).
@@ -198,7 +221,8 @@ impl Tensor {
         if dtype == self.dtype() {
             return self.clone();
         }
-        Self::from_storage(self.storage.to_dtype(&self.layout, dtype), self.shape())
+        let storage = self.storage.to_dtype(&self.layout, dtype).unwrap_or_else(|e| panic!("{e}"));
+        Self::from_storage(storage, self.shape())
     }
 
     /// `self ← self + other` (same shape, dtype and device): in place when `self` is dense and no

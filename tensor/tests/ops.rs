@@ -379,14 +379,17 @@ fn attention_backward_names_a_wrong_operand() {
     let x = |shape: &[usize]| Tensor::zeros(shape, DType::F32);
     let (q, kv) = (x(&[2, 3, 4]), x(&[2, 3, 4]));
     let message = |r: tensor::Result<(Tensor, Tensor, Tensor)>| r.map(|_| ()).unwrap_err().to_string();
-    let e = message(Tensor::attention_backward(&q, &kv, &kv, &x(&[2, 3, 2]), &x(&[2, 3, 4]), true, 0.5));
-    assert!(e.contains("probabilities of shape [2, 3, 2], expected [2, 3, 3]"), "{e}");
-    let e = message(Tensor::attention_backward(&q, &kv, &kv, &x(&[2, 3, 3]), &x(&[2, 4]), true, 0.5));
+    let out = x(&[2, 3, 4]);
+    let e = message(Tensor::attention_backward(&q, &kv, &kv, &out, &x(&[2, 3, 2]), &x(&[2, 3, 4]), true, 0.5));
+    assert!(e.contains("saved forward state of shape [2, 3, 2], expected [2, 3, 3]"), "{e}");
+    let e = message(Tensor::attention_backward(&q, &kv, &kv, &out, &x(&[2, 3, 3]), &x(&[2, 4]), true, 0.5));
     assert!(e.contains("output gradient of shape [2, 4], expected [2, 3, 4]"), "{e}");
+    let e = message(Tensor::attention_backward(&q, &kv, &kv, &x(&[2, 3]), &x(&[2, 3, 3]), &out, true, 0.5));
+    assert!(e.contains("output of shape [2, 3], expected [2, 3, 4]"), "{e}");
     // The packed form checks the same way, against (B, H, T, T) and (B, T, H·D).
     let qkv = x(&[2, 3, 12]);
-    let e = Tensor::attention_packed_backward(&qkv, &x(&[2, 2, 3, 2]), &x(&[2, 3, 4]), 2, true, 0.5)
+    let e = Tensor::attention_packed_backward(&qkv, &out, &x(&[2, 2, 3, 2]), &x(&[2, 3, 4]), 2, true, 0.5)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("probabilities of shape [2, 2, 3, 2], expected [2, 2, 3, 3]"), "{e}");
+    assert!(e.contains("saved forward state of shape [2, 2, 3, 2], expected [2, 2, 3, 3]"), "{e}");
 }

@@ -1,7 +1,21 @@
 //! Scaled dot-product attention (F1) as one op with a hand-derived backward.
 
 use crate::Var;
-use tensor::{CmpOp, Error, Result, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tensor::{CmpOp, Device, Error, Result, Tensor};
+
+static FUSED: AtomicBool = AtomicBool::new(true);
+
+/// Selects the attention path for the whole process: the fused kernel (the default) or the
+/// composed reference (matmul, mask, softmax, matmul as separate recorded ops). Both compute the
+/// same formulas; switching lets one compare their speed and memory.
+pub fn set_fused_attention(fused: bool) {
+    FUSED.store(fused, Ordering::Relaxed);
+}
+
+pub fn fused_attention() -> bool {
+    FUSED.load(Ordering::Relaxed)
+}
 
 /// Which query–key pairs may attend.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,10 +38,11 @@ fn additive_mask(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tensor>>
         if t > s {
             return Err(Error::invalid("attention", format!("causal mask with {t} queries but only {s} keys")));
         }
-        keep = Some(Tensor::tril_mask(t, s, (s - t) as i64).to_dtype(scores.dtype()));
+        keep = Some(Tensor::tril_mask(t, s, (s - t) as i64).to_dtype(scores.dtype()).to_device(scores.device())?);
     }
     if let Some(k) = mask.keep {
-        let k = k.to_dtype(scores.dtype());
+        // A padding mask comes with the batch, from the host, as token ids do: it follows the scores.
+        let k = k.to_dtype(scores.dtype()).to_device(scores.device())?;
         keep = Some(match keep {
             Some(c) => c.mul(&k)?,
             None => k,
@@ -36,7 +51,7 @@ fn additive_mask(mask: AttentionMask, scores: &Tensor) -> Result<Option<Tensor>>
     // keep ∈ {0, 1} → M = 0 where kept, −∞ where blocked.
     keep.map(|k| {
         k.cmp_scalar(0.0, CmpOp::Eq)?
-            .where_cond(&Tensor::full(&[], f64::NEG_INFINITY, k.dtype()), &Tensor::zeros(&[], k.dtype()))
+            .where_cond(&Tensor::full_on(&[], f64::NEG_INFINITY, k.dtype(), k.device())?, &k.zeros_like())
     })
     .transpose()
 }
@@ -52,11 +67,18 @@ fn check_ranks(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<()> {
 }
 
 /// Whether the fused kernel can run: no padding mask, the same (non-broadcast) leading dims and
-/// no empty dim.
+/// no empty dim; on a GPU also equal query and value widths of at most 128 (the CUDA kernel's
+/// registers).
 fn fusable(q: &Tensor, k: &Tensor, v: &Tensor, mask: &AttentionMask) -> bool {
     let r = q.rank();
     let lead = |t: &Tensor| t.shape()[..r - 2].to_vec();
-    mask.keep.is_none() && lead(k) == lead(q) && lead(v) == lead(q) && [q, k, v].iter().all(|t| t.elem_count() > 0)
+    let (d, dv) = (q.shape()[r - 1], v.shape()[r - 1]);
+    let kernel_fits = q.device() == Device::Cpu || (d == dv && d <= 128);
+    kernel_fits
+        && mask.keep.is_none()
+        && lead(k) == lead(q)
+        && lead(v) == lead(q)
+        && [q, k, v].iter().all(|t| t.elem_count() > 0)
 }
 
 impl Var {
@@ -71,14 +93,15 @@ impl Var {
     pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask) -> Result<Var> {
         let (qt, kt, vt) = (q.value(), k.value(), v.value());
         check_ranks(&qt, &kt, &vt)?;
-        if !fusable(&qt, &kt, &vt, &mask) {
+        if !fused_attention() || !fusable(&qt, &kt, &vt, &mask) {
             return Self::scaled_dot_product_attention_composed(q, k, v, mask);
         }
         let scale = 1.0 / (*qt.shape().last().unwrap_or(&1) as f64).sqrt();
         let causal = mask.causal;
-        let (out, p) = Tensor::attention(&qt, &kt, &vt, causal, scale)?;
+        let (out, saved) = Tensor::attention(&qt, &kt, &vt, causal, scale)?;
+        let o = out.clone();
         Ok(Var::from_op("attention", out, &[q, k, v], move |d_out| {
-            let (dq, dk, dv) = Tensor::attention_backward(&qt, &kt, &vt, &p, d_out, causal, scale)?;
+            let (dq, dk, dv) = Tensor::attention_backward(&qt, &kt, &vt, &o, &saved, d_out, causal, scale)?;
             Ok(vec![Some(dq), Some(dk), Some(dv)])
         }))
     }
@@ -91,13 +114,34 @@ impl Var {
     /// recorded (the same numbers as splitting and calling
     /// [`Var::scaled_dot_product_attention`]).
     pub fn packed_self_attention(qkv: &Var, heads: usize, causal: bool) -> Result<Var> {
+        if !fused_attention() {
+            return Self::packed_self_attention_composed(qkv, heads, causal);
+        }
         let x = qkv.value();
         let width = x.shape().last().copied().unwrap_or(0);
         let scale = 1.0 / ((width / (3 * heads.max(1))).max(1) as f64).sqrt();
-        let (out, p) = Tensor::attention_packed(&x, heads, causal, scale)?;
+        let (out, saved) = Tensor::attention_packed(&x, heads, causal, scale)?;
+        let o = out.clone();
         Ok(Var::from_op("attention", out, &[qkv], move |d_out| {
-            Ok(vec![Some(Tensor::attention_packed_backward(&x, &p, d_out, heads, causal, scale)?)])
+            Ok(vec![Some(Tensor::attention_packed_backward(&x, &o, &saved, d_out, heads, causal, scale)?)])
         }))
+    }
+
+    /// [`Var::packed_self_attention`] through the composed path: split `[Q | K | V]` into heads
+    /// `(B, H, T, D)`, attend, merge the heads back into `(B, T, H·D)`.
+    fn packed_self_attention_composed(qkv: &Var, heads: usize, causal: bool) -> Result<Var> {
+        let shape = qkv.shape();
+        if shape.len() != 3 || heads == 0 || !shape[2].is_multiple_of(3 * heads) {
+            return Err(Error::invalid(
+                "attention",
+                format!("packed [Q | K | V] must be (B, T, 3·H·D) with H = {heads} heads, got {shape:?}"),
+            ));
+        }
+        let (b, t, c) = (shape[0], shape[1], shape[2] / 3);
+        let head = |part: usize| qkv.narrow(2, part * c, c)?.reshape(&[b, t, heads, c / heads])?.transpose(1, 2);
+        let (q, k, v) = (head(0)?, head(1)?, head(2)?);
+        let y = Self::scaled_dot_product_attention_composed(&q, &k, &v, AttentionMask { causal, keep: None })?;
+        y.transpose(1, 2)?.reshape(&[b, t, c])
     }
 
     /// Attention composed of tensor ops (matmul, scale, add the mask, softmax, matmul), the

@@ -1,39 +1,42 @@
-// Fused causal attention (F1) without the T×T matrix in global memory — the flash-attention idea:
-// keys and values stream through shared memory in tiles while each query keeps a running maximum m,
-// a running sum l and an unnormalised output o (online softmax):
+// Fused attention (F1) without the T×S matrix in global memory — the flash-attention idea: keys and
+// values stream through shared memory in tiles while each query keeps a running maximum m, a running
+// sum l and an unnormalised output o (online softmax):
 //   for each key j:  m' = max(m, s_j);  l = l·e^(m−m') + e^(s_j−m');  o = o·e^(m−m') + e^(s_j−m')·v_j
 // and finally O = o / l, with L = m + log l (the row's log-sum-exp) kept for the backward.
-// Layout: q, k, v, o, do, dq, dk, dv are (B·H, T, d) contiguous, d ≤ 128; scale = 1/√d.
-// These are the readable versions (a thread per query or key row), not tuned ones.
+// Layout: q, o, do, dq are (B·H, T, d) and k, v, dk, dv (B·H, S, d), contiguous, d ≤ 128;
+// scale = 1/√d. With `causal`, query i sees key j iff j ≤ i + S − T. These are the readable versions
+// (a thread per query or key row), not tuned ones.
 
 #define D_MAX 128
 #define KEY_TILE 32
 
+// The last key query i may see.
+__device__ int last_key(int i, int T, int S, int causal) { return causal ? min(i + S - T, S - 1) : S - 1; }
+
 // A block of `blockDim.x` threads handles that many consecutive queries of one (batch, head).
-extern "C" __global__ void attention_forward(int T, int d, float scale, const float* q, const float* k,
-                                             const float* v, float* o, float* lse) {
+extern "C" __global__ void attention_forward(int T, int S, int d, int causal, float scale, const float* q,
+                                             const float* k, const float* v, float* o, float* lse) {
     __shared__ float ks[KEY_TILE][D_MAX];
     __shared__ float vs[KEY_TILE][D_MAX];
-    long long base = (long long)blockIdx.y * T * d;
+    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
     int i = blockIdx.x * blockDim.x + threadIdx.x;  // this thread's query
-    int last_query = min((int)(blockIdx.x * blockDim.x + blockDim.x), T) - 1;
+    int block_last = min((int)(blockIdx.x * blockDim.x + blockDim.x), T) - 1;
+    int last = i < T ? last_key(i, T, S, causal) : -1;
     float qi[D_MAX], acc[D_MAX];
     float m = __int_as_float(0xff800000), l = 0.0f;
     for (int c = 0; c < d; ++c) {
-        qi[c] = i < T ? q[base + (long long)i * d + c] * scale : 0.0f;
+        qi[c] = i < T ? q[q_base + (long long)i * d + c] * scale : 0.0f;
         acc[c] = 0.0f;
     }
-    // Causal: keys beyond the block's last query are never needed.
-    for (int j0 = 0; j0 <= last_query; j0 += KEY_TILE) {
+    // Keys beyond what the block's last query sees are never loaded.
+    for (int j0 = 0; j0 <= last_key(block_last, T, S, causal); j0 += KEY_TILE) {
         for (int idx = threadIdx.x; idx < KEY_TILE * d; idx += blockDim.x) {
             int r = idx / d, c = idx % d, j = j0 + r;
-            ks[r][c] = j < T ? k[base + (long long)j * d + c] : 0.0f;
-            vs[r][c] = j < T ? v[base + (long long)j * d + c] : 0.0f;
+            ks[r][c] = j < S ? k[kv_base + (long long)j * d + c] : 0.0f;
+            vs[r][c] = j < S ? v[kv_base + (long long)j * d + c] : 0.0f;
         }
         __syncthreads();
-        for (int r = 0; r < KEY_TILE && i < T; ++r) {
-            int j = j0 + r;
-            if (j > i) break;
+        for (int r = 0; r < KEY_TILE && j0 + r <= last; ++r) {
             float s = 0.0f;
             for (int c = 0; c < d; ++c) s += qi[c] * ks[r][c];
             float m_new = fmaxf(m, s);
@@ -45,7 +48,7 @@ extern "C" __global__ void attention_forward(int T, int d, float scale, const fl
         __syncthreads();
     }
     if (i < T) {
-        for (int c = 0; c < d; ++c) o[base + (long long)i * d + c] = acc[c] / l;
+        for (int c = 0; c < d; ++c) o[q_base + (long long)i * d + c] = acc[c] / l;
         lse[(long long)blockIdx.y * T + i] = m + logf(l);
     }
 }
@@ -73,23 +76,25 @@ extern "C" __global__ void attention_backward_dot(long long rows, int d, const f
 }
 
 // Backward, step 2, a thread per key j: with p_ij = exp(s_ij − L_i) recomputed (s = scale·q_i·k_j),
-// dV_j = Σ_{i ≥ j} p_ij·dO_i and dK_j = scale·Σ_{i ≥ j} ds_ij·q_i, where ds_ij = p_ij·(dO_i·v_j − D_i).
-extern "C" __global__ void attention_backward_dkdv(int T, int d, float scale, const float* q, const float* k,
-                                                   const float* v, const float* dout, const float* lse,
-                                                   const float* dot, float* dk, float* dv) {
-    long long base = (long long)blockIdx.y * T * d, row_base = (long long)blockIdx.y * T;
+// dV_j = Σ_i p_ij·dO_i and dK_j = scale·Σ_i ds_ij·q_i over the queries i that see j, where
+// ds_ij = p_ij·(dO_i·v_j − D_i).
+extern "C" __global__ void attention_backward_dkdv(int T, int S, int d, int causal, float scale, const float* q,
+                                                   const float* k, const float* v, const float* dout,
+                                                   const float* lse, const float* dot, float* dk, float* dv) {
+    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+    long long row_base = (long long)blockIdx.y * T;
     int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= T) return;
+    if (j >= S) return;
     float kj[D_MAX], vj[D_MAX], dkj[D_MAX], dvj[D_MAX];
     for (int c = 0; c < d; ++c) {
-        kj[c] = k[base + (long long)j * d + c];
-        vj[c] = v[base + (long long)j * d + c];
+        kj[c] = k[kv_base + (long long)j * d + c];
+        vj[c] = v[kv_base + (long long)j * d + c];
         dkj[c] = 0.0f;
         dvj[c] = 0.0f;
     }
-    for (int i = j; i < T; ++i) {
-        const float* qi = q + base + (long long)i * d;
-        const float* doi = dout + base + (long long)i * d;
+    for (int i = causal ? max(0, j - (S - T)) : 0; i < T; ++i) {
+        const float* qi = q + q_base + (long long)i * d;
+        const float* doi = dout + q_base + (long long)i * d;
         float s, dp;
         score_and_dp(qi, kj, doi, vj, d, &s, &dp);
         float p = expf(s * scale - lse[row_base + i]);
@@ -100,29 +105,202 @@ extern "C" __global__ void attention_backward_dkdv(int T, int d, float scale, co
         }
     }
     for (int c = 0; c < d; ++c) {
-        dk[base + (long long)j * d + c] = dkj[c];
-        dv[base + (long long)j * d + c] = dvj[c];
+        dk[kv_base + (long long)j * d + c] = dkj[c];
+        dv[kv_base + (long long)j * d + c] = dvj[c];
     }
 }
 
-// Backward, step 3, a thread per query i: dQ_i = scale·Σ_{j ≤ i} ds_ij·k_j.
-extern "C" __global__ void attention_backward_dq(int T, int d, float scale, const float* q, const float* k,
-                                                 const float* v, const float* dout, const float* lse,
-                                                 const float* dot, float* dq) {
-    long long base = (long long)blockIdx.y * T * d, row_base = (long long)blockIdx.y * T;
+// Backward, step 3, a thread per query i: dQ_i = scale·Σ_j ds_ij·k_j over the keys i sees.
+extern "C" __global__ void attention_backward_dq(int T, int S, int d, int causal, float scale, const float* q,
+                                                 const float* k, const float* v, const float* dout,
+                                                 const float* lse, const float* dot, float* dq) {
+    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+    long long row_base = (long long)blockIdx.y * T;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= T) return;
-    const float* qi = q + base + (long long)i * d;
-    const float* doi = dout + base + (long long)i * d;
+    const float* qi = q + q_base + (long long)i * d;
+    const float* doi = dout + q_base + (long long)i * d;
     float dqi[D_MAX];
     for (int c = 0; c < d; ++c) dqi[c] = 0.0f;
-    for (int j = 0; j <= i; ++j) {
-        const float* kj = k + base + (long long)j * d;
-        const float* vj = v + base + (long long)j * d;
+    for (int j = 0; j <= last_key(i, T, S, causal); ++j) {
+        const float* kj = k + kv_base + (long long)j * d;
+        const float* vj = v + kv_base + (long long)j * d;
         float s, dp;
         score_and_dp(qi, kj, doi, vj, d, &s, &dp);
         float ds = expf(s * scale - lse[row_base + i]) * (dp - dot[row_base + i]);
         for (int c = 0; c < d; ++c) dqi[c] += scale * ds * kj[c];
     }
-    for (int c = 0; c < d; ++c) dq[base + (long long)i * d + c] = dqi[c];
+    for (int c = 0; c < d; ++c) dq[q_base + (long long)i * d + c] = dqi[c];
+}
+
+// ---- Tiled versions (d ≤ 64): warps share tiles of keys and values in shared memory. ----
+//
+// Forward: a block of 4 warps owns 32 queries, 8 per warp. For each tile of 32 keys, lane j of a
+// warp scores key j against one of its queries at a time, the warp combines the 32 scores by
+// shuffles (online softmax as above), and every lane accumulates its columns (lane, lane + 32) of
+// the output from the 32 probabilities, passed around by shuffles.
+
+#define TILE 32
+#define D_TILED 64
+
+__device__ float warp_max32(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    return v;
+}
+
+__device__ float warp_sum32(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    return v;
+}
+
+// Loads rows [row0, row0 + TILE) of a (rows, d) matrix into a shared tile of width `width`
+// (zeros past the last row), by all the block's threads.
+__device__ void load_tile(float* tile, int width, const float* src, int row0, int rows, int d) {
+    for (int idx = threadIdx.x; idx < TILE * d; idx += blockDim.x) {
+        int r = idx / d, c = idx % d;
+        tile[r * width + c] = row0 + r < rows ? src[(long long)(row0 + r) * d + c] : 0.0f;
+    }
+}
+
+extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int causal, float scale, const float* q,
+                                                   const float* k, const float* v, float* o, float* lse) {
+    __shared__ float qs[TILE][D_TILED];
+    __shared__ float ks[TILE][D_TILED + 1];  // padded: lane j reads row j without bank conflicts
+    __shared__ float vs[TILE][D_TILED];
+    const float* qb = q + (long long)blockIdx.y * T * d;
+    const float* kb = k + (long long)blockIdx.y * S * d;
+    const float* vb = v + (long long)blockIdx.y * S * d;
+    int q0 = blockIdx.x * TILE, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    load_tile(&qs[0][0], D_TILED, qb, q0, T, d);
+    float m[8], l[8], acc[8][2];
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+        m[r] = __int_as_float(0xff800000);
+        l[r] = 0.0f;
+        acc[r][0] = acc[r][1] = 0.0f;
+    }
+    int block_last = min(q0 + TILE, T) - 1;
+    for (int k0 = 0; k0 <= last_key(block_last, T, S, causal); k0 += TILE) {
+        __syncthreads();  // the previous tile is no longer read
+        load_tile(&ks[0][0], D_TILED + 1, kb, k0, S, d);
+        load_tile(&vs[0][0], D_TILED, vb, k0, S, d);
+        __syncthreads();
+        // Unrolled, so that the rows' running state stays in registers; the conditions are
+        // warp-uniform.
+#pragma unroll
+        for (int r = 0; r < 8; ++r) {
+            int row = warp * 8 + r, i = q0 + row;
+            if (i >= T) continue;
+            int j = k0 + lane;
+            bool visible = j < S && j <= last_key(i, T, S, causal);
+            float s = 0.0f;
+            for (int c = 0; c < d; ++c) s += qs[row][c] * ks[lane][c];
+            s = visible ? s * scale : __int_as_float(0xff800000);
+            float m_new = fmaxf(m[r], warp_max32(s));
+            if (m_new == __int_as_float(0xff800000)) continue;  // nothing visible yet
+            float p = visible ? expf(s - m_new) : 0.0f, correction = expf(m[r] - m_new);
+            l[r] = l[r] * correction + warp_sum32(p);
+            acc[r][0] *= correction;
+            acc[r][1] *= correction;
+            for (int jj = 0; jj < TILE; ++jj) {
+                float pj = __shfl_sync(0xffffffff, p, jj);
+                acc[r][0] += pj * vs[jj][lane];
+                if (lane + 32 < d) acc[r][1] += pj * vs[jj][lane + 32];
+            }
+            m[r] = m_new;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+        int i = q0 + warp * 8 + r;
+        if (i >= T) continue;
+        float* out = o + ((long long)blockIdx.y * T + i) * d;
+        if (lane < d) out[lane] = acc[r][0] / l[r];
+        if (lane + 32 < d) out[lane + 32] = acc[r][1] / l[r];
+        if (lane == 0) lse[(long long)blockIdx.y * T + i] = m[r] + logf(l[r]);
+    }
+}
+
+// Backward (FlashAttention-2's order): a block of 4 warps owns a tile of 32 keys and keeps their
+// dK and dV in registers while it walks the tiles of 32 queries that see them. Per query tile:
+// S = scale·Q·Kᵀ and dP = dO·Vᵀ (lane = key), P = exp(S − L), dS = P ⊙ (dP − D) into shared memory;
+// then dV += Pᵀ·dO, dK += scale·dSᵀ·Q, and dQ += scale·dS·K added to global memory by atomics (dq
+// must start at zero). D = rowsum(dO ⊙ O) comes from attention_backward_dot.
+extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int causal, float scale, const float* q,
+                                                    const float* k, const float* v, const float* dout,
+                                                    const float* lse, const float* dot, float* dq, float* dk,
+                                                    float* dv) {
+    __shared__ float ks[TILE][D_TILED + 1];
+    __shared__ float vs[TILE][D_TILED + 1];
+    __shared__ float qs[TILE][D_TILED + 1];
+    __shared__ float dos[TILE][D_TILED + 1];
+    __shared__ float ps[TILE][TILE + 1];
+    __shared__ float dss[TILE][TILE + 1];
+    __shared__ float ls[TILE], ds_row[TILE];
+    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+    long long row_base = (long long)blockIdx.y * T;
+    int k0 = blockIdx.x * TILE, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    load_tile(&ks[0][0], D_TILED + 1, k + kv_base, k0, S, d);
+    load_tile(&vs[0][0], D_TILED + 1, v + kv_base, k0, S, d);
+    // This thread's share of dK and dV: column c, key rows half, half + 2, …
+    int c = threadIdx.x % 64, half = threadIdx.x / 64;
+    float dk_acc[16], dv_acc[16];
+#pragma unroll
+    for (int e = 0; e < 16; ++e) dk_acc[e] = dv_acc[e] = 0.0f;
+    // The first query that sees key k0.
+    int first = causal ? max(0, k0 - (S - T)) : 0;
+    for (int i0 = (first / TILE) * TILE; i0 < T; i0 += TILE) {
+        __syncthreads();  // the previous query tile is no longer read
+        load_tile(&qs[0][0], D_TILED + 1, q + q_base, i0, T, d);
+        load_tile(&dos[0][0], D_TILED + 1, dout + q_base, i0, T, d);
+        if (threadIdx.x < TILE) {
+            int i = i0 + threadIdx.x;
+            ls[threadIdx.x] = i < T ? lse[row_base + i] : 0.0f;
+            ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
+        }
+        __syncthreads();
+        // P and dS: warp w takes query rows w, w + 4, …; lane = key.
+        for (int e = 0; e < 8; ++e) {
+            int qr = warp + 4 * e, i = i0 + qr, j = k0 + lane;
+            float s = 0.0f, dp = 0.0f;
+            for (int cc = 0; cc < d; ++cc) {
+                s += qs[qr][cc] * ks[lane][cc];
+                dp += dos[qr][cc] * vs[lane][cc];
+            }
+            bool visible = i < T && j < S && (!causal || j <= i + S - T);
+            float p = visible ? expf(s * scale - ls[qr]) : 0.0f;
+            ps[qr][lane] = p;
+            dss[qr][lane] = p * (dp - ds_row[qr]);
+        }
+        __syncthreads();
+        // dV and dK rows of this tile's keys (column c).
+        if (c < d) {
+            for (int e = 0; e < 16; ++e) {
+                int kr = half + 2 * e;
+                float sv = 0.0f, sk = 0.0f;
+                for (int qr = 0; qr < TILE; ++qr) {
+                    sv += ps[qr][kr] * dos[qr][c];
+                    sk += dss[qr][kr] * qs[qr][c];
+                }
+                dv_acc[e] += sv;
+                dk_acc[e] += sk;
+            }
+            // dQ rows of this query tile (column c), added to global memory.
+            for (int e = 0; e < 16; ++e) {
+                int qr = half + 2 * e, i = i0 + qr;
+                if (i >= T) continue;
+                float sq = 0.0f;
+                for (int kr = 0; kr < TILE; ++kr) sq += dss[qr][kr] * ks[kr][c];
+                atomicAdd(&dq[q_base + (long long)i * d + c], scale * sq);
+            }
+        }
+    }
+    if (c < d) {
+        for (int e = 0; e < 16; ++e) {
+            int j = k0 + half + 2 * e;
+            if (j >= S) continue;
+            dk[kv_base + (long long)j * d + c] = scale * dk_acc[e];
+            dv[kv_base + (long long)j * d + c] = dv_acc[e];
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! timed with CUDA events (warm-up, median of many runs) beside cuBLAS and the measured
 //! device-to-device copy bandwidth.
 
-use super::launch::{self, GemmVersion, SoftmaxVersion};
+use super::launch::{
+    self, AttentionShape, AttentionVersion, GemmVersion, LayerNormVersion, SoftmaxVersion, WmmaVersion,
+};
 use super::{CudaError, Gpu};
 use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{sys::CUevent_flags, CudaSlice};
@@ -99,6 +101,19 @@ fn zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
     gpu.stream.alloc_zeros(n).map_err(|e| driver("allocating", e))
 }
 
+/// A GEMM's row: `flops` in `ms`, as a share of the reference's `ref_ms`.
+fn gemm_row(kernel: String, shape: &str, (ms, ref_ms): (f64, f64), flops: f64, max_rel_err: f64) -> BenchRow {
+    BenchRow {
+        kernel,
+        shape: shape.to_string(),
+        median_ms: ms,
+        throughput: flops / (ms * 1e-3) / 1e12,
+        unit: "TFLOP/s",
+        percent_of_reference: 100.0 * ref_ms / ms,
+        max_rel_err,
+    }
+}
+
 /// The GEMM versions at `size³` against cuBLAS (f32 for the f32 kernels, bf16 for tensor cores).
 pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
     let (m, n, k) = (size, size, size);
@@ -118,32 +133,15 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
     let cublas_ms = time_ms(gpu, 3, iters, &mut cublas_f32)?;
     let want = download(gpu, &reference)?;
     let flops = 2.0 * (m * n * k) as f64;
-    let tflops = |ms: f64| flops / (ms * 1e-3) / 1e12;
     let shape = format!("{m}×{n}×{k}");
-    let mut rows = vec![BenchRow {
-        kernel: "cuBLAS sgemm (f32)".into(),
-        shape: shape.clone(),
-        median_ms: cublas_ms,
-        throughput: tflops(cublas_ms),
-        unit: "TFLOP/s",
-        percent_of_reference: 100.0,
-        max_rel_err: 0.0,
-    }];
+    let mut rows = vec![gemm_row("cuBLAS sgemm (f32)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0)];
     for version in [GemmVersion::Naive, GemmVersion::Tiled, GemmVersion::RegisterBlocked] {
         let mut c = zeros::<f32>(gpu, m * n)?;
         launch::gemm_f32(gpu, version, &ad, &bd, &mut c, (m, n, k))?;
         let err = max_rel_err(&download(gpu, &c)?, &want);
         let iters = if version == GemmVersion::Naive { 3 } else { iters };
         let ms = time_ms(gpu, 1, iters, || launch::gemm_f32(gpu, version, &ad, &bd, &mut c, (m, n, k)))?;
-        rows.push(BenchRow {
-            kernel: format!("{version:?} (f32)"),
-            shape: shape.clone(),
-            median_ms: ms,
-            throughput: tflops(ms),
-            unit: "TFLOP/s",
-            percent_of_reference: 100.0 * cublas_ms / ms,
-            max_rel_err: err,
-        });
+        rows.push(gemm_row(format!("{version:?} (f32)"), &shape, (ms, cublas_ms), flops, err));
     }
     // Tensor cores: our WMMA kernel against cuBLAS in bf16.
     let to_bf16 = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>();
@@ -157,69 +155,128 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
     })?;
     let cublas_bf16: Vec<f32> =
         gpu.stream.clone_dtoh(&c_bf16).map_err(|e| driver("copying", e))?.iter().map(|x| x.to_f32()).collect();
-    let mut c = zeros::<f32>(gpu, m * n)?;
-    launch::gemm_wmma_bf16(gpu, &ah, &bh, &mut c, (m, n, k))?;
-    let err = max_rel_err(&download(gpu, &c)?, &cublas_bf16);
-    let ms = time_ms(gpu, 3, iters, || launch::gemm_wmma_bf16(gpu, &ah, &bh, &mut c, (m, n, k)))?;
-    rows.push(BenchRow {
-        kernel: "cuBLAS gemm (bf16)".into(),
-        shape: shape.clone(),
-        median_ms: cublas_bf16_ms,
-        throughput: tflops(cublas_bf16_ms),
-        unit: "TFLOP/s",
-        percent_of_reference: 100.0,
-        max_rel_err: 0.0,
-    });
-    rows.push(BenchRow {
-        kernel: "WMMA tensor cores (bf16 in, f32 acc)".into(),
-        shape,
-        median_ms: ms,
-        throughput: tflops(ms),
-        unit: "TFLOP/s",
-        percent_of_reference: 100.0 * cublas_bf16_ms / ms,
-        max_rel_err: err,
-    });
+    rows.push(gemm_row("cuBLAS gemm (bf16)".into(), &shape, (cublas_bf16_ms, cublas_bf16_ms), flops, 0.0));
+    for version in [WmmaVersion::Direct, WmmaVersion::SharedTiles] {
+        let mut c = zeros::<f32>(gpu, m * n)?;
+        launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k))?;
+        let err = max_rel_err(&download(gpu, &c)?, &cublas_bf16);
+        let ms = time_ms(gpu, 3, iters, || launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k)))?;
+        let kernel = format!("WMMA {version:?} (bf16 in, f32 acc)");
+        rows.push(gemm_row(kernel, &shape, (ms, cublas_bf16_ms), flops, err));
+    }
     Ok(rows)
 }
 
-/// The softmax versions on `(rows, cols)` against the device-to-device copy bandwidth: each reads
-/// and writes the matrix once (the thread-per-row version reads it three times).
-pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
-    let x = random(rows * cols, 3);
-    let xd = upload(gpu, &x)?;
-    let mut copy = zeros::<f32>(gpu, rows * cols)?;
-    let copy_ms = time_ms(gpu, 3, iters, || gpu.stream.memcpy_dtod(&xd, &mut copy).map_err(|e| driver("copying", e)))?;
-    let bytes = 2.0 * (rows * cols * 4) as f64;
-    let gbps = |ms: f64| bytes / (ms * 1e-3) / 1e9;
-    let shape = format!("{rows}×{cols}");
-    let mut want = None;
-    let mut out = vec![BenchRow {
+/// The device-to-device copy of `n` floats, timed: the bandwidth memory-bound kernels are measured
+/// against (it reads and writes each element once).
+fn copy_reference(gpu: &Gpu, n: usize, iters: usize, shape: &str) -> Result<BenchRow, CudaError> {
+    let (x, mut copy) = (upload(gpu, &random(n, 9))?, zeros::<f32>(gpu, n)?);
+    let ms = time_ms(gpu, 3, iters, || gpu.stream.memcpy_dtod(&x, &mut copy).map_err(|e| driver("copying", e)))?;
+    Ok(BenchRow {
         kernel: "device-to-device copy".into(),
-        shape: shape.clone(),
-        median_ms: copy_ms,
-        throughput: gbps(copy_ms),
+        shape: shape.to_string(),
+        median_ms: ms,
+        throughput: 2.0 * (n * 4) as f64 / (ms * 1e-3) / 1e9,
         unit: "GB/s",
         percent_of_reference: 100.0,
         max_rel_err: 0.0,
-    }];
-    // The block-per-row result is the reference for the others (it is checked against the CPU in
-    // the GPU tests).
-    for version in [SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow] {
-        let mut y = zeros::<f32>(gpu, rows * cols)?;
-        launch::softmax(gpu, version, &xd, &mut y, rows, cols)?;
+    })
+}
+
+/// Rows for the versions of a memory-bound kernel that reads and writes `n` floats: each run once
+/// and compared with the first version's output (the first is checked against the CPU in the GPU
+/// tests), then timed; bandwidth counts one read and one write of each element.
+fn memory_bound<V: Copy + std::fmt::Debug>(
+    gpu: &Gpu,
+    name: &str,
+    (n, shape): (usize, &str),
+    versions: &[V],
+    iters: usize,
+    mut run: impl FnMut(V, &mut CudaSlice<f32>) -> Result<(), CudaError>,
+) -> Result<Vec<BenchRow>, CudaError> {
+    let copy = copy_reference(gpu, n, iters, shape)?;
+    let gbps = |ms: f64| 2.0 * (n * 4) as f64 / (ms * 1e-3) / 1e9;
+    let mut rows = vec![copy.clone()];
+    let mut want: Option<Vec<f32>> = None;
+    for &version in versions {
+        let mut y = zeros::<f32>(gpu, n)?;
+        run(version, &mut y)?;
         let got = download(gpu, &y)?;
-        let err = want.as_ref().map_or(0.0, |w: &Vec<f32>| max_rel_err(&got, w));
+        let err = want.as_ref().map_or(0.0, |w| max_rel_err(&got, w));
         want.get_or_insert(got);
-        let ms = time_ms(gpu, 3, iters, || launch::softmax(gpu, version, &xd, &mut y, rows, cols))?;
-        out.push(BenchRow {
-            kernel: format!("softmax {version:?}"),
-            shape: shape.clone(),
+        let ms = time_ms(gpu, 3, iters, || run(version, &mut y))?;
+        rows.push(BenchRow {
+            kernel: format!("{name} {version:?}"),
+            shape: shape.to_string(),
             median_ms: ms,
             throughput: gbps(ms),
             unit: "GB/s",
-            percent_of_reference: 100.0 * copy_ms / ms,
+            percent_of_reference: 100.0 * copy.median_ms / ms,
             max_rel_err: err,
         });
     }
-    Ok(out)
+    Ok(rows)
+}
+
+/// The softmax versions on `(rows, cols)` against the copy bandwidth.
+pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    let x = upload(gpu, &random(rows * cols, 3))?;
+    let versions = [SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
+    memory_bound(gpu, "softmax", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
+        launch::softmax(gpu, version, &x, y, rows, cols)
+    })
+}
+
+/// The layer-norm forward versions on `(rows, cols)` against the copy bandwidth.
+pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    let (x, gamma, beta) =
+        (upload(gpu, &random(rows * cols, 4))?, upload(gpu, &random(cols, 5))?, upload(gpu, &random(cols, 6))?);
+    let (mut mean, mut rstd) = (zeros::<f32>(gpu, rows)?, zeros::<f32>(gpu, rows)?);
+    let versions = [LayerNormVersion::WarpPerRow, LayerNormVersion::BlockPerRow, LayerNormVersion::ThreadPerRow];
+    memory_bound(gpu, "layer_norm", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
+        let params = (&gamma.slice(..), &beta.slice(..));
+        launch::layer_norm_forward(gpu, version, &x.slice(..), params, 1e-5, y, &mut mean, &mut rstd, (rows, cols))
+    })
+}
+
+/// Fused causal attention forward + backward on `(bh, t, d)`, each version, in model TFLOP/s (the
+/// causal half of `Q·Kᵀ` and `P·V`, ×3.5 for forward and backward); % is the speed-up over the
+/// row-per-thread version, and the error is against it.
+pub fn bench_attention(gpu: &Gpu, (bh, t, d): (usize, usize, usize), iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    let n = bh * t * d;
+    let [q, k, v, dout] = [11, 12, 13, 14].map(|seed| upload(gpu, &random(n, seed)));
+    let (q, k, v, dout) = (q?, k?, v?, dout?);
+    let shape = AttentionShape { bh, t, s: t, d, causal: true, scale: 1.0 / (d as f32).sqrt() };
+    let flops = 3.5 * 2.0 * (bh * t * t * d) as f64;
+    let (mut o, mut lse, mut dot) = (zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, bh * t)?, zeros::<f32>(gpu, bh * t)?);
+    let (mut dq, mut dk, mut dv) = (zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, n)?);
+    let mut rows: Vec<BenchRow> = Vec::new();
+    let mut reference: Option<(f64, Vec<f32>)> = None;
+    for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled] {
+        let mut step = || -> Result<(), CudaError> {
+            let inputs = (&q.slice(..), &k.slice(..), &v.slice(..));
+            launch::attention_forward(gpu, version, shape, inputs, &mut o, &mut lse)?;
+            gpu.stream.memset_zeros(&mut dq).map_err(|e| driver("zeroing", e))?;
+            let saved = (&o.slice(..), &lse.slice(..), &dout.slice(..));
+            launch::attention_backward(gpu, version, shape, inputs, saved, &mut dot, (&mut dq, &mut dk, &mut dv))
+        };
+        step()?;
+        let ms = time_ms(gpu, 1, iters.min(5), &mut step)?;
+        let got = [download(gpu, &o)?, download(gpu, &dq)?, download(gpu, &dk)?, download(gpu, &dv)?].concat();
+        let (err, percent) = match &reference {
+            Some((ref_ms, want)) => (max_rel_err(&got, want), 100.0 * ref_ms / ms),
+            None => (0.0, 100.0),
+        };
+        reference.get_or_insert((ms, got));
+        rows.push(BenchRow {
+            kernel: format!("attention fwd+bwd {version:?}"),
+            shape: format!("{bh}×{t}×{d} causal"),
+            median_ms: ms,
+            throughput: flops / (ms * 1e-3) / 1e12,
+            unit: "TFLOP/s",
+            percent_of_reference: percent,
+            max_rel_err: err,
+        });
+    }
+    Ok(rows)
 }

@@ -3,9 +3,11 @@
 //! machine without CUDA gets [`CudaError::NoDriver`], never a panic.
 
 use super::{compile, nvrtc_available, CudaError, KernelSource};
+use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A CUDA device ready to run the engine's kernels.
 pub struct Gpu {
@@ -15,6 +17,35 @@ pub struct Gpu {
     pub arch: &'static str,
     pub name: String,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    blas: OnceLock<CudaBlas>,
+}
+
+/// How f32 matrix products run on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulPrecision {
+    /// f32 inputs, f32 math: exact to f32 (for parity with the CPU).
+    #[default]
+    F32,
+    /// TF32 tensor cores: inputs rounded to a 10-bit mantissa, f32 accumulation.
+    Tf32,
+    /// bf16 tensor cores: inputs rounded to bf16 (8-bit mantissa) for the product, f32
+    /// accumulation and f32 results; weights stay f32 (the master copy the optimizer updates).
+    Bf16,
+}
+
+static PRECISION: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the precision of the matrix products issued after the call (process-wide).
+pub fn set_matmul_precision(precision: MatmulPrecision) {
+    PRECISION.store(precision as u8, Ordering::Relaxed);
+}
+
+pub fn matmul_precision() -> MatmulPrecision {
+    match PRECISION.load(Ordering::Relaxed) {
+        1 => MatmulPrecision::Tf32,
+        2 => MatmulPrecision::Bf16,
+        _ => MatmulPrecision::F32,
+    }
 }
 
 /// Whether the CUDA driver library (libcuda.so) can be loaded.
@@ -63,8 +94,61 @@ impl Gpu {
         let ctx = CudaContext::new(ordinal).map_err(|e| driver_error("creating a context", e))?;
         let (major, minor) = ctx.compute_capability().map_err(|e| driver_error("reading the architecture", e))?;
         let name = ctx.name().map_err(|e| driver_error("reading the device name", e))?;
+        // One stream per device: cudarc's per-buffer events (which order work across streams) are
+        // pure overhead here.
+        // Safety: every buffer of this context is used on its one stream.
+        unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
-        Ok(Self { ctx, stream, arch: arch_name(major, minor), name, modules: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            ctx,
+            stream,
+            arch: arch_name(major, minor),
+            name,
+            modules: Mutex::new(HashMap::new()),
+            blas: OnceLock::new(),
+        })
+    }
+
+    /// Device `ordinal`, opened once per process and shared (tensors on it hold an `Arc`).
+    pub fn shared(ordinal: usize) -> Result<Arc<Self>, CudaError> {
+        static DEVICES: Mutex<Vec<(usize, Arc<Gpu>)>> = Mutex::new(Vec::new());
+        let mut devices = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, gpu)) = devices.iter().find(|(o, _)| *o == ordinal) {
+            return Ok(gpu.clone());
+        }
+        let gpu = Arc::new(Self::new(ordinal)?);
+        devices.push((ordinal, gpu.clone()));
+        Ok(gpu)
+    }
+
+    /// The cuBLAS handle on this device's stream (created on first use), with TF32 tensor-core
+    /// math on when [`matmul_precision`] says so.
+    pub fn blas(&self) -> Result<&CudaBlas, CudaError> {
+        if self.blas.get().is_none() {
+            // Safety: only tries to open the shared library.
+            if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+                return Err(CudaError::Driver("cuBLAS (libcublas.so) not found".into()));
+            }
+            let blas = CudaBlas::new(self.stream.clone()).map_err(|e| driver_error("starting cuBLAS", e))?;
+            let _ = self.blas.set(blas);
+        }
+        let blas = self.blas.get().expect("set above");
+        let mode = if matmul_precision() == MatmulPrecision::Tf32 {
+            cudarc::cublas::sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH
+        } else {
+            cudarc::cublas::sys::cublasMath_t::CUBLAS_DEFAULT_MATH
+        };
+        // Safety: a valid handle; setting the math mode has no other effect.
+        let status = unsafe { cudarc::cublas::sys::cublasSetMathMode(*blas.handle(), mode) };
+        if status != cudarc::cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            return Err(CudaError::Driver(format!("setting the cuBLAS math mode: {status:?}")));
+        }
+        Ok(blas)
+    }
+
+    /// Waits for all work queued on this device's stream.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.stream.synchronize().map_err(|e| driver_error("synchronizing", e))
     }
 
     /// The kernel `kernel` of `source`, compiling and loading the source on first use.

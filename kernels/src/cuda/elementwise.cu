@@ -1,24 +1,6 @@
 // Elementwise ops on strided f32 tensors with numpy broadcasting: element i of the output (dense,
 // row-major) reads each input at the offset its own shape/strides give (stride 0 on broadcast dims).
-
-#define MAX_DIMS 8
-
-struct Layout {
-    int rank;
-    long long shape[MAX_DIMS];
-    long long strides[MAX_DIMS];
-    long long offset;
-};
-
-// Offset of the element with row-major index i in a tensor of this layout.
-__device__ long long offset_of(long long i, const Layout& l) {
-    long long off = l.offset;
-    for (int d = l.rank - 1; d >= 0; --d) {
-        off += (i % l.shape[d]) * l.strides[d];
-        i /= l.shape[d];
-    }
-    return off;
-}
+// layout.cuh and gelu.cuh are prepended (GELU is a unary op here).
 
 // op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 pow.
 __device__ float binary_op(int op, float a, float b) {
@@ -36,12 +18,16 @@ __device__ float binary_op(int op, float a, float b) {
 // out[i] = a[i] op b[i], a and b broadcast to the output's shape by their layouts.
 extern "C" __global__ void binary_f32(int op, long long n, const float* a, Layout la, const float* b, Layout lb,
                                       float* out) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        out[i] = binary_op(op, a[offset_of(i, la)], b[offset_of(i, lb)]);
-    }
+    GRID_STRIDE_LOOP(i, n) out[i] = binary_op(op, a[offset_of(i, la)], b[offset_of(i, lb)]);
 }
 
-// op: 0 neg, 1 exp, 2 log, 3 tanh, 4 sigmoid, 5 relu, 6 sqrt, 7 abs, 8 x + s, 9 x * s, 10 x ^ s.
+// dst[i] += src[i] for a dense dst and a strided src (gradient accumulation in place).
+extern "C" __global__ void add_assign_f32(long long n, float* dst, const float* src, Layout ls) {
+    GRID_STRIDE_LOOP(i, n) dst[i] += src[offset_of(i, ls)];
+}
+
+// op: 0 neg, 1 exp, 2 log, 3 tanh, 4 sigmoid, 5 relu, 6 sqrt, 7 abs, 8 x + s, 9 x·s, 10 xˢ, 11 x / s,
+// 12 GELU (erf), 13 GELU (tanh).
 __device__ float unary_op(int op, float x, float s) {
     switch (op) {
         case 0: return -x;
@@ -54,21 +40,40 @@ __device__ float unary_op(int op, float x, float s) {
         case 7: return fabsf(x);
         case 8: return x + s;
         case 9: return x * s;
-        default: return powf(x, s);
+        case 10: return powf(x, s);
+        case 11: return x / s;
+        case 12: return gelu_value(0, x);
+        default: return gelu_value(1, x);
     }
 }
 
 // out[i] = f(x[i]) for a strided x (also the copy of a view into dense memory: op 9, s = 1).
 extern "C" __global__ void unary_f32(int op, float s, long long n, const float* x, Layout lx, float* out) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        out[i] = unary_op(op, x[offset_of(i, lx)], s);
+    GRID_STRIDE_LOOP(i, n) out[i] = unary_op(op, x[offset_of(i, lx)], s);
+}
+
+// The other direction: dense x into a strided place of out (a slice of a concatenation).
+extern "C" __global__ void copy_into_f32(long long n, const float* x, float* out, Layout lo) {
+    GRID_STRIDE_LOOP(i, n) out[offset_of(i, lo)] = x[i];
+}
+
+// out[i] = value.
+extern "C" __global__ void fill_f32(long long n, float value, float* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = value;
+}
+
+// op: 0 ==, 1 !=, 2 <, 3 <=, 4 >, 5 >=; out is a u32 mask.
+extern "C" __global__ void cmp_f32(int op, long long n, const float* a, Layout la, const float* b, Layout lb,
+                                   unsigned int* out) {
+    GRID_STRIDE_LOOP(i, n) {
+        float x = a[offset_of(i, la)], y = b[offset_of(i, lb)];
+        bool r = op == 0 ? x == y : op == 1 ? x != y : op == 2 ? x < y : op == 3 ? x <= y : op == 4 ? x > y : x >= y;
+        out[i] = r ? 1u : 0u;
     }
 }
 
 // out[i] = cond[i] != 0 ? a[i] : b[i], all three broadcast by their layouts.
 extern "C" __global__ void where_f32(long long n, const unsigned int* cond, Layout lc, const float* a, Layout la,
                                      const float* b, Layout lb, float* out) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        out[i] = cond[offset_of(i, lc)] != 0 ? a[offset_of(i, la)] : b[offset_of(i, lb)];
-    }
+    GRID_STRIDE_LOOP(i, n) out[i] = cond[offset_of(i, lc)] != 0 ? a[offset_of(i, la)] : b[offset_of(i, lb)];
 }

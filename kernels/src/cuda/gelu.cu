@@ -1,29 +1,15 @@
-// GELU(x) = x·Φ(x): exact (erf) or GPT-2's tanh approximation
-// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), forward and backward.
+// GELU forward and backward on dense f32 buffers (formulas in gelu.cuh, prepended).
 
-#define SQRT_2_OVER_PI 0.7978845608028654f
-#define INV_SQRT_2 0.7071067811865476f
-#define INV_SQRT_2PI 0.3989422804014327f
-
-// approx: 0 = erf, 1 = tanh.
+// y = GELU(x); approx: 0 = erf, 1 = tanh.
 extern "C" __global__ void gelu_forward(int approx, long long n, const float* x, float* y) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i];
-        y[i] = approx ? 0.5f * v * (1.0f + tanhf(SQRT_2_OVER_PI * (v + 0.044715f * v * v * v)))
-                      : 0.5f * v * (1.0f + erff(v * INV_SQRT_2));
+        y[i] = gelu_value(approx, x[i]);
     }
 }
 
-// dx = dy · GELU'(x): erf: Φ(x) + x·φ(x); tanh: 0.5(1 + t) + 0.5x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
+// dx = dy · GELU'(x).
 extern "C" __global__ void gelu_backward(int approx, long long n, const float* x, const float* dy, float* dx) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i], d;
-        if (approx) {
-            float t = tanhf(SQRT_2_OVER_PI * (v + 0.044715f * v * v * v));
-            d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * v * v);
-        } else {
-            d = 0.5f * (1.0f + erff(v * INV_SQRT_2)) + v * INV_SQRT_2PI * expf(-0.5f * v * v);
-        }
-        dx[i] = dy[i] * d;
+        dx[i] = dy[i] * gelu_derivative(approx, x[i]);
     }
 }

@@ -102,3 +102,60 @@ extern "C" __global__ void gemm_wmma_bf16(int M, int N, int K, const __nv_bfloat
     }
     wmma::store_matrix_sync(C + (long long)tile_row * N + tile_col, acc, N, wmma::mem_row_major);
 }
+
+// 5. Tensor cores with shared-memory tiles: a block of 8 warps computes a 128×128 tile of C, each
+// warp a 64×32 block of it (4×2 fragments of 16×16, held in registers across all of K). Tiles of A
+// (128×32) and B (32×128) are staged in shared memory with 16-byte loads, so each element read
+// from global memory feeds 4 (A) or 2 (B) fragments of every warp that needs it. Rows are padded
+// by 8 elements (16 bytes) against bank conflicts. M, N, K must be multiples of 16.
+#define WM_BM 128
+#define WM_BN 128
+#define WM_BK 32
+#define WM_PAD 8
+extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* B,
+                                                float* C) {
+    using namespace nvcuda;
+    __shared__ __align__(32) __nv_bfloat16 As[WM_BM][WM_BK + WM_PAD];
+    __shared__ __align__(32) __nv_bfloat16 Bs[WM_BK][WM_BN + WM_PAD];
+    int warp = threadIdx.x / 32, wy = warp / 4, wx = warp % 4;
+    int block_row = blockIdx.y * WM_BM, block_col = blockIdx.x * WM_BN;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    for (int k0 = 0; k0 < K; k0 += WM_BK) {
+        // 512 chunks of 8 bf16 in each tile, two per thread.
+        for (int idx = threadIdx.x; idx < 512; idx += blockDim.x) {
+            int r = idx / 4, c8 = (idx % 4) * 8, row = block_row + r;
+            *reinterpret_cast<uint4*>(&As[r][c8]) =
+                row < M && k0 + c8 < K ? *reinterpret_cast<const uint4*>(&A[(long long)row * K + k0 + c8]) : zero;
+            int kr = idx / 16, n8 = (idx % 16) * 8, col = block_col + n8;
+            *reinterpret_cast<uint4*>(&Bs[kr][n8]) =
+                k0 + kr < K && col < N ? *reinterpret_cast<const uint4*>(&B[(long long)(k0 + kr) * N + col]) : zero;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < WM_BK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[4];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(a[i], &As[wy * 64 + i * 16][kk], WM_BK + WM_PAD);
+#pragma unroll
+            for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &Bs[kk][wx * 32 + j * 16], WM_BN + WM_PAD);
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            int row = block_row + wy * 64 + i * 16, col = block_col + wx * 32 + j * 16;
+            if (row < M && col < N) wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, wmma::mem_row_major);
+        }
+}

@@ -1,25 +1,21 @@
 //! Host-side launches of the kernels: grid and block shapes chosen for each, arguments in the
 //! order the `.cu` signatures take them. Buffers are dense, row-major, on `gpu`'s stream.
 
-use super::{CudaError, Gpu, KernelSource, SOURCES};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use super::{source, CudaError, Gpu};
+use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 use half::bf16;
-
-fn source(name: &str) -> &'static KernelSource {
-    SOURCES.iter().find(|s| s.name == name).expect("a kernel source of this crate")
-}
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
     CudaError::Driver(format!("launching {kernel}: {e:?}"))
 }
 
 /// A 1-D launch: `blocks` blocks of `threads` threads.
-fn grid(blocks: usize, threads: u32) -> LaunchConfig {
+pub fn grid(blocks: usize, threads: u32) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks.max(1) as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// Blocks of 256 threads for a grid-stride loop over `n` elements (capped; each thread loops).
-fn elementwise(n: usize) -> LaunchConfig {
+pub fn elementwise(n: usize) -> LaunchConfig {
     grid(n.div_ceil(256).min(65_535), 256)
 }
 
@@ -56,25 +52,38 @@ pub fn softmax(
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
 }
 
+/// How the rows of a layer norm are spread over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerNormVersion {
+    ThreadPerRow,
+    WarpPerRow,
+    BlockPerRow,
+}
+
 /// Layer norm of each row of `x (rows, cols)`: `y`, and the row means and reciprocal deviations.
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(
     gpu: &Gpu,
-    x: &CudaSlice<f32>,
-    gamma: &CudaSlice<f32>,
-    beta: &CudaSlice<f32>,
+    version: LayerNormVersion,
+    x: &CudaView<f32>,
+    (gamma, beta): (&CudaView<f32>, &CudaView<f32>),
     eps: f32,
     y: &mut CudaSlice<f32>,
     mean: &mut CudaSlice<f32>,
     rstd: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
-    let f = gpu.function(source("layer_norm.cu"), "layer_norm_forward")?;
+    let (kernel, cfg) = match version {
+        LayerNormVersion::ThreadPerRow => ("layer_norm_thread_per_row", grid(rows.div_ceil(128), 128)),
+        LayerNormVersion::WarpPerRow => ("layer_norm_warp_per_row", grid(rows.div_ceil(8), 256)),
+        LayerNormVersion::BlockPerRow => ("layer_norm_block_per_row", grid(rows, 256)),
+    };
+    let f = gpu.function(source("layer_norm.cu"), kernel)?;
     let (r, c) = (rows as i32, cols as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd);
-    // Safety: as above; a warp per row, 8 rows per block.
-    unsafe { args.launch(grid(rows.div_ceil(8), 256)) }.map(drop).map_err(|e| launch_error("layer_norm_forward", e))
+    // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows.
+    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
 }
 
 /// `y = GELU(x)` (tanh approximation if `tanh`) over `n` elements.
@@ -87,24 +96,42 @@ pub fn gelu_forward(gpu: &Gpu, tanh: bool, x: &CudaSlice<f32>, y: &mut CudaSlice
     unsafe { args.launch(elementwise(n as usize)) }.map(drop).map_err(|e| launch_error("gelu_forward", e))
 }
 
-/// Per-row cross-entropy losses and `scale·(softmax − onehot)` into `dlogits`, fused.
+/// Per-row cross-entropy `losses` and, when `dlogits` is given, `dloss[r]·(softmax − onehot)` into
+/// it, fused (rows whose target is `ignore_index` get 0).
 #[allow(clippy::too_many_arguments)]
 pub fn cross_entropy(
     gpu: &Gpu,
-    logits: &CudaSlice<f32>,
+    logits: &CudaView<f32>,
     targets: &CudaSlice<i64>,
     ignore_index: i64,
-    scale: f32,
-    losses: &mut CudaSlice<f32>,
-    dlogits: &mut CudaSlice<f32>,
+    losses: Option<&mut CudaSlice<f32>>,
+    grad: Option<(&CudaView<f32>, &mut CudaSlice<f32>)>,
     (rows, vocab): (usize, usize),
 ) -> Result<(), CudaError> {
-    let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_fused")?;
+    let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_rows")?;
     let (r, v) = (rows as i32, vocab as i32);
+    let null = 0u64;
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&r).arg(&v).arg(logits).arg(targets).arg(&ignore_index).arg(&scale).arg(losses).arg(dlogits);
-    // Safety: a block per row; buffers sized rows·vocab, rows.
-    unsafe { args.launch(grid(rows, 256)) }.map(drop).map_err(|e| launch_error("cross_entropy_fused", e))
+    args.arg(&r).arg(&v).arg(logits).arg(targets).arg(&ignore_index);
+    let (dloss, dlogits) = match grad {
+        Some((d, g)) => (Some(d), Some(g)),
+        None => (None, None),
+    };
+    match dloss {
+        Some(d) => args.arg(d),
+        None => args.arg(&null),
+    };
+    match losses {
+        Some(l) => args.arg(l),
+        None => args.arg(&null),
+    };
+    match dlogits {
+        Some(g) => args.arg(g),
+        None => args.arg(&null),
+    };
+    // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows; a null
+    // pointer skips its half.
+    unsafe { args.launch(grid(rows, 256)) }.map(drop).map_err(|e| launch_error("cross_entropy_rows", e))
 }
 
 /// The f32 GEMM versions.
@@ -147,9 +174,18 @@ pub fn gemm_f32(
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
 }
 
+/// The tensor-core GEMM versions: fragments loaded straight from global memory, or through
+/// shared-memory tiles (128×128 per block of 8 warps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WmmaVersion {
+    Direct,
+    SharedTiles,
+}
+
 /// `C = A·B` on tensor cores: bf16 `A (m, k)`, `B (k, n)`, f32 `C`; m, n, k multiples of 16.
 pub fn gemm_wmma_bf16(
     gpu: &Gpu,
+    version: WmmaVersion,
     a: &CudaSlice<bf16>,
     b: &CudaSlice<bf16>,
     c: &mut CudaSlice<f32>,
@@ -158,76 +194,132 @@ pub fn gemm_wmma_bf16(
     if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
         return Err(CudaError::Driver(format!("gemm_wmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
     }
-    let f = gpu.function(source("gemm.cu"), "gemm_wmma_bf16")?;
+    let (kernel, tile, threads) = match version {
+        WmmaVersion::Direct => ("gemm_wmma_bf16", 32, 128),
+        WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", 128, 256),
+    };
+    let f = gpu.function(source("gemm.cu"), kernel)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(32) as u32, m.div_ceil(32) as u32, 1),
-        block_dim: (128, 1, 1),
+        grid_dim: (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1),
+        block_dim: (threads, 1, 1),
         shared_mem_bytes: 0,
     };
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
-    // Safety: buffers hold m·k, k·n bf16 and m·n floats; four warps per 32×32 tile of C.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error("gemm_wmma_bf16", e))
+    // Safety: buffers hold m·k, k·n bf16 and m·n floats; a block per tile of C.
+    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
 }
 
-/// Shapes of a fused causal attention call: `bh` (batch × heads) sequences of `t` positions with
-/// head size `d` (≤ 128), all buffers `(bh, t, d)` contiguous.
+/// Shapes of a fused attention call: `bh` (batch × heads) sequences of `t` queries and `s` keys
+/// with head size `d` (≤ 128); q, o `(bh, t, d)` and k, v `(bh, s, d)` contiguous. With `causal`,
+/// query `i` sees key `j ≤ i + s − t`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
     pub bh: usize,
     pub t: usize,
+    pub s: usize,
     pub d: usize,
+    pub causal: bool,
+    pub scale: f32,
 }
 
 impl AttentionShape {
-    fn check(&self) -> Result<(), CudaError> {
-        if self.d == 0 || self.d > 128 || self.t == 0 || self.bh == 0 {
-            return Err(CudaError::Driver(format!("fused attention needs 0 < d ≤ 128 and t, bh > 0, got {self:?}")));
+    pub fn check(&self) -> Result<(), CudaError> {
+        if self.d == 0 || self.d > 128 || self.t == 0 || self.s == 0 || self.bh == 0 || (self.causal && self.s < self.t)
+        {
+            return Err(CudaError::Driver(format!(
+                "fused attention needs 0 < d ≤ 128, t, s, bh > 0 and s ≥ t when causal, got {self:?}"
+            )));
         }
         Ok(())
     }
 
-    /// 64 rows (queries or keys) per block, one block row per sequence.
-    fn rows(&self) -> LaunchConfig {
+    /// Also the tiled kernels' limit, d ≤ 64.
+    fn check_for(&self, version: AttentionVersion) -> Result<(), CudaError> {
+        self.check()?;
+        if version == AttentionVersion::Tiled && self.d > 64 {
+            return Err(CudaError::Driver(format!("the tiled attention kernels need d ≤ 64, got {self:?}")));
+        }
+        Ok(())
+    }
+
+    /// Tiles of 32 rows (queries or keys) per block of 4 warps, one block row per sequence.
+    fn tiles(&self, n: usize) -> LaunchConfig {
         LaunchConfig {
-            grid_dim: (self.t.div_ceil(64) as u32, self.bh as u32, 1),
+            grid_dim: (n.div_ceil(32) as u32, self.bh as u32, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// 64 rows (queries or keys) per block, one block row per sequence.
+    fn rows(&self, n: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (n.div_ceil(64) as u32, self.bh as u32, 1),
             block_dim: (64, 1, 1),
             shared_mem_bytes: 0,
         }
     }
 }
 
-/// Causal `O = softmax(Q·Kᵀ/√d + M)·V` and each row's log-sum-exp `lse (bh, t)`, fused (no T×T matrix).
+/// The fused attention kernels: the readable version (a thread per query or key, rows in
+/// registers) for any d ≤ 128, and the tiled one (warps sharing key/value and query tiles in shared
+/// memory, FlashAttention-2's loop order) for d ≤ 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionVersion {
+    RowPerThread,
+    Tiled,
+}
+
+impl AttentionVersion {
+    /// The tiled kernels where they apply, else the row-per-thread ones.
+    pub fn best_for(d: usize) -> Self {
+        if d <= 64 {
+            AttentionVersion::Tiled
+        } else {
+            AttentionVersion::RowPerThread
+        }
+    }
+}
+
+/// `O = softmax(scale·Q·Kᵀ + M)·V` and each row's log-sum-exp `lse (bh, t)`, fused (no t×s matrix).
 pub fn attention_forward(
     gpu: &Gpu,
+    version: AttentionVersion,
     shape: AttentionShape,
-    (q, k, v): (&CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
+    (q, k, v): (&CudaView<f32>, &CudaView<f32>, &CudaView<f32>),
     o: &mut CudaSlice<f32>,
     lse: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    shape.check()?;
-    let f = gpu.function(source("attention.cu"), "attention_forward")?;
-    let (t, d, scale) = (shape.t as i32, shape.d as i32, 1.0 / (shape.d as f32).sqrt());
+    shape.check_for(version)?;
+    let (kernel, cfg) = match version {
+        AttentionVersion::RowPerThread => ("attention_forward", shape.rows(shape.t)),
+        AttentionVersion::Tiled => ("attention_forward_tiled", shape.tiles(shape.t)),
+    };
+    let f = gpu.function(source("attention.cu"), kernel)?;
+    let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&t).arg(&d).arg(&scale).arg(q).arg(k).arg(v).arg(o).arg(lse);
-    // Safety: buffers are (bh, t, d) and (bh, t) as the shape says.
-    unsafe { args.launch(shape.rows()) }.map(drop).map_err(|e| launch_error("attention_forward", e))
+    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale).arg(q).arg(k).arg(v).arg(o).arg(lse);
+    // Safety: buffers are as the shape says.
+    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
 }
 
-/// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into `dq`, `dk`,
-/// `dv` (each `(bh, t, d)`); `dot` is scratch of `bh·t` floats.
+/// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into `dq`
+/// `(bh, t, d)`, `dk` and `dv` `(bh, s, d)`; `dot` is scratch of `bh·t` floats. The tiled version
+/// adds into `dq`, which must start at zero.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     gpu: &Gpu,
+    version: AttentionVersion,
     shape: AttentionShape,
-    (q, k, v): (&CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
-    (o, lse, dout): (&CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
+    (q, k, v): (&CudaView<f32>, &CudaView<f32>, &CudaView<f32>),
+    (o, lse, dout): (&CudaView<f32>, &CudaView<f32>, &CudaView<f32>),
     dot: &mut CudaSlice<f32>,
     (dq, dk, dv): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
 ) -> Result<(), CudaError> {
-    shape.check()?;
-    let (t, d, scale) = (shape.t as i32, shape.d as i32, 1.0 / (shape.d as f32).sqrt());
+    shape.check_for(version)?;
+    let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let rows = (shape.bh * shape.t) as i64;
     let f = gpu.function(source("attention.cu"), "attention_backward_dot")?;
     let mut args = gpu.stream.launch_builder(&f);
@@ -236,14 +328,26 @@ pub fn attention_backward(
     unsafe { args.launch(grid((rows as usize).div_ceil(256), 256)) }
         .map(drop)
         .map_err(|e| launch_error("attention_backward_dot", e))?;
+    if version == AttentionVersion::Tiled {
+        let f = gpu.function(source("attention.cu"), "attention_backward_tiled")?;
+        let mut args = gpu.stream.launch_builder(&f);
+        args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
+        args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dq).arg(dk).arg(dv);
+        // Safety: as the shape says; a block per tile of 32 keys.
+        return unsafe { args.launch(shape.tiles(shape.s)) }
+            .map(drop)
+            .map_err(|e| launch_error("attention_backward_tiled", e));
+    }
     let f = gpu.function(source("attention.cu"), "attention_backward_dkdv")?;
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&t).arg(&d).arg(&scale).arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dk).arg(dv);
+    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
+    args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dk).arg(dv);
     // Safety: as the shape says.
-    unsafe { args.launch(shape.rows()) }.map(drop).map_err(|e| launch_error("attention_backward_dkdv", e))?;
+    unsafe { args.launch(shape.rows(shape.s)) }.map(drop).map_err(|e| launch_error("attention_backward_dkdv", e))?;
     let f = gpu.function(source("attention.cu"), "attention_backward_dq")?;
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&t).arg(&d).arg(&scale).arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dq);
+    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
+    args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dq);
     // Safety: as the shape says.
-    unsafe { args.launch(shape.rows()) }.map(drop).map_err(|e| launch_error("attention_backward_dq", e))
+    unsafe { args.launch(shape.rows(shape.t)) }.map(drop).map_err(|e| launch_error("attention_backward_dq", e))
 }

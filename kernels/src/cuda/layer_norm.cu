@@ -1,9 +1,47 @@
-// Layer normalisation over the last dimension, a warp per row:
-// y = (x − μ) / sqrt(σ² + ε) · γ + β with μ, σ² the row's mean and (biased) variance.
+// Layer normalisation over the last dimension:
+// y = (x − μ) / sqrt(σ² + ε) · γ + β with μ, σ² the row's mean and (biased) variance; the forward
+// keeps μ and rstd = 1/sqrt(σ² + ε) per row for the backward. Three forward versions for study (one
+// thread, one warp, one block per row) and the backward (a warp per row).
 
-// Forward; keeps μ and rstd = 1/sqrt(σ² + ε) per row for the backward.
-extern "C" __global__ void layer_norm_forward(int rows, int cols, float eps, const float* x, const float* gamma,
-                                              const float* beta, float* y, float* mean, float* rstd) {
+// Version 1: one thread walks its row three times (mean, variance, output). Uncoalesced.
+extern "C" __global__ void layer_norm_thread_per_row(int rows, int cols, float eps, const float* x,
+                                                     const float* gamma, const float* beta, float* y, float* mean,
+                                                     float* rstd) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float s = 0.0f;
+    for (int c = 0; c < cols; ++c) s += in[c];
+    float mu = s / cols, v = 0.0f;
+    for (int c = 0; c < cols; ++c) v += (in[c] - mu) * (in[c] - mu);
+    float inv = rsqrtf(v / cols + eps);
+    for (int c = 0; c < cols; ++c) y[(long long)r * cols + c] = (in[c] - mu) * inv * gamma[c] + beta[c];
+    mean[r] = mu;
+    rstd[r] = inv;
+}
+
+// Version 3: a block per row (long rows); the partial sums meet in shared memory.
+extern "C" __global__ void layer_norm_block_per_row(int rows, int cols, float eps, const float* x,
+                                                    const float* gamma, const float* beta, float* y, float* mean,
+                                                    float* rstd) {
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += in[c];
+    float mu = block_reduce(s, 0) / cols, v = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) v += (in[c] - mu) * (in[c] - mu);
+    float inv = rsqrtf(block_reduce(v, 0) / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) y[(long long)r * cols + c] = (in[c] - mu) * inv * gamma[c] + beta[c];
+    if (threadIdx.x == 0) {
+        mean[r] = mu;
+        rstd[r] = inv;
+    }
+}
+
+// Version 2: a warp per row; lanes read consecutive elements and combine by shuffles.
+extern "C" __global__ void layer_norm_warp_per_row(int rows, int cols, float eps, const float* x, const float* gamma,
+                                                   const float* beta, float* y, float* mean, float* rstd) {
     int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;

@@ -7,8 +7,38 @@ mod device;
 pub mod launch;
 mod nvrtc;
 
-pub use device::{driver_available, include_paths, Gpu};
+pub use device::{driver_available, include_paths, matmul_precision, set_matmul_precision, Gpu, MatmulPrecision};
 pub use nvrtc::{compile, nvrtc_available, ptxas_report, CudaError};
+
+/// The source named `name` (a file of this folder).
+pub fn source(name: &str) -> &'static KernelSource {
+    SOURCES.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no kernel source {name}"))
+}
+
+/// A kernel launch: `launch!(gpu, "file.cu", "kernel", config, args…)` compiles the source on
+/// first use, pushes the arguments in the order of the kernel's signature and launches it on the
+/// GPU's stream, as `Result<(), CudaError>`. The caller vouches (`unsafe`) that the arguments match
+/// the signature and the buffers are as large as the launch reads and writes.
+#[macro_export]
+macro_rules! launch {
+    ($gpu:expr, $source:expr, $kernel:expr, $cfg:expr $(, $arg:expr)* $(,)?) => {{
+        use $crate::cuda::cudarc::driver::PushKernelArg as _;
+        match $gpu.function($crate::cuda::source($source), $kernel) {
+            Ok(f) => {
+                let mut builder = $gpu.stream.launch_builder(&f);
+                // One expression, so temporaries among the arguments live until the launch.
+                builder
+                    $(.arg($arg))*
+                    .launch($cfg)
+                    .map(drop)
+                    .map_err(|e| $crate::cuda::CudaError::Driver(format!("launching {}: {e:?}", $kernel)))
+            }
+            Err(e) => Err(e),
+        }
+    }};
+}
+
+pub use cudarc;
 
 /// One `.cu` file (with `reductions.cuh` prepended where it reduces rows) and the `extern "C"`
 /// kernels it defines.
@@ -23,13 +53,18 @@ pub struct KernelSource {
 pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "elementwise.cu",
-        source: include_str!("elementwise.cu"),
-        kernels: &["binary_f32", "unary_f32", "where_f32"],
+        source: concat!(include_str!("layout.cuh"), include_str!("gelu.cuh"), include_str!("elementwise.cu")),
+        kernels: &["binary_f32", "add_assign_f32", "unary_f32", "copy_into_f32", "fill_f32", "cmp_f32", "where_f32"],
+    },
+    KernelSource {
+        name: "convert.cu",
+        source: concat!(include_str!("layout.cuh"), include_str!("convert.cu")),
+        kernels: &["f32_to_bf16"],
     },
     KernelSource {
         name: "reduce.cu",
         source: concat!(include_str!("reductions.cuh"), include_str!("reduce.cu")),
-        kernels: &["reduce_rows_f32"],
+        kernels: &["reduce_rows_f32", "argreduce_rows_f32", "column_sums_partial", "column_sums_finish"],
     },
     KernelSource {
         name: "softmax.cu",
@@ -39,28 +74,44 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "layer_norm.cu",
         source: concat!(include_str!("reductions.cuh"), include_str!("layer_norm.cu")),
-        kernels: &["layer_norm_forward", "layer_norm_backward"],
+        kernels: &[
+            "layer_norm_thread_per_row",
+            "layer_norm_block_per_row",
+            "layer_norm_warp_per_row",
+            "layer_norm_backward",
+        ],
     },
-    KernelSource { name: "gelu.cu", source: include_str!("gelu.cu"), kernels: &["gelu_forward", "gelu_backward"] },
     KernelSource {
-        name: "embedding.cu",
-        source: include_str!("embedding.cu"),
-        kernels: &["embedding_forward", "embedding_backward"],
+        name: "gelu.cu",
+        source: concat!(include_str!("gelu.cuh"), include_str!("gelu.cu")),
+        kernels: &["gelu_forward", "gelu_backward"],
+    },
+    KernelSource {
+        name: "index.cu",
+        source: include_str!("index.cu"),
+        kernels: &["index_select_f32", "index_add_f32", "gather_f32", "scatter_add_f32"],
     },
     KernelSource {
         name: "cross_entropy.cu",
         source: concat!(include_str!("reductions.cuh"), include_str!("cross_entropy.cu")),
-        kernels: &["cross_entropy_fused"],
+        kernels: &["cross_entropy_rows"],
     },
     KernelSource { name: "adamw.cu", source: include_str!("adamw.cu"), kernels: &["adamw_step"] },
     KernelSource {
         name: "attention.cu",
         source: include_str!("attention.cu"),
-        kernels: &["attention_forward", "attention_backward_dot", "attention_backward_dkdv", "attention_backward_dq"],
+        kernels: &[
+            "attention_forward",
+            "attention_backward_dot",
+            "attention_backward_dkdv",
+            "attention_backward_dq",
+            "attention_forward_tiled",
+            "attention_backward_tiled",
+        ],
     },
     KernelSource {
         name: "gemm.cu",
         source: include_str!("gemm.cu"),
-        kernels: &["gemm_naive", "gemm_tiled", "gemm_register_blocked", "gemm_wmma_bf16"],
+        kernels: &["gemm_naive", "gemm_tiled", "gemm_register_blocked", "gemm_wmma_bf16", "gemm_wmma_bf16_tiled"],
     },
 ];

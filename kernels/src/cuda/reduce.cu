@@ -1,13 +1,56 @@
 // Row reductions of a dense (rows, cols) f32 matrix, one block per row: each thread folds a strided
-// slice of the row, then `block_reduce` (reductions.cuh) combines the partial results.
+// slice of the row, then the block combines the partial results (reductions.cuh). Sums accumulate
+// in f64, as the CPU does.
 
-// out[r] = Σ_c x[r, c]  (is_max = 0)  or  max_c x[r, c]  (is_max = 1).
-extern "C" __global__ void reduce_rows_f32(int is_max, int rows, int cols, const float* x, float* out) {
+// out[r] = Σ_c x[r, c]  (op 0),  max_c x[r, c]  (op 1)  or  min_c x[r, c]  (op 2).
+extern "C" __global__ void reduce_rows_f32(int op, int rows, long long cols, const float* x, float* out) {
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* row = x + (long long)r * cols;
-    float v = is_max ? NEG_INF : 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) v = is_max ? fmaxf(v, row[c]) : v + row[c];
-    v = block_reduce(v, is_max);
-    if (threadIdx.x == 0) out[r] = v;
+    if (op == 0) {
+        double s = 0.0;
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) s += row[c];
+        s = block_sum_f64(s);
+        if (threadIdx.x == 0) out[r] = (float)s;
+        return;
+    }
+    // min is −max(−x).
+    float sign = op == 2 ? -1.0f : 1.0f, v = NEG_INF;
+    for (long long c = threadIdx.x; c < cols; c += blockDim.x) v = fmaxf(v, sign * row[c]);
+    v = block_reduce(v, 1);
+    if (threadIdx.x == 0) out[r] = sign * v;
+}
+
+// out[r] = the first c with x[r, c] the row's maximum (is_min = 0) or minimum (is_min = 1): a
+// thread per row, as the readable version (argmax is rare in training).
+extern "C" __global__ void argreduce_rows_f32(int is_min, int rows, long long cols, const float* x, long long* out) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const float* row = x + (long long)r * cols;
+    long long best = 0;
+    for (long long c = 1; c < cols; ++c)
+        if (is_min ? row[c] < row[best] : row[c] > row[best]) best = c;
+    out[r] = best;
+}
+
+// Column sums of a dense (rows, cols) matrix (the bias gradient: Σ over the batch rows), in two
+// deterministic steps with f64 sums. First each block column sums its chunk of rows for 256
+// consecutive columns (coalesced reads) into partial (chunks, cols)...
+extern "C" __global__ void column_sums_partial(long long rows, int cols, long long chunk, const float* x,
+                                               double* partial) {
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    long long r0 = blockIdx.y * chunk, r1 = min(rows, r0 + chunk);
+    double s = 0.0;
+    for (long long r = r0; r < r1; ++r) s += x[r * cols + col];
+    partial[(long long)blockIdx.y * cols + col] = s;
+}
+
+// ...then each column adds its chunks in order.
+extern "C" __global__ void column_sums_finish(int chunks, int cols, const double* partial, float* out) {
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    double s = 0.0;
+    for (int c = 0; c < chunks; ++c) s += partial[(long long)c * cols + col];
+    out[col] = (float)s;
 }

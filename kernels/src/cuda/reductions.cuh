@@ -31,14 +31,52 @@ __device__ float block_reduce(float v, int is_max) {
     return result;
 }
 
-// The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block (the two numbers
-// every softmax and cross-entropy of the row needs).
+// The f64 sum of v over the block (for sums that must not lose the small terms); every thread gets it.
+__device__ double block_sum_f64(double v) {
+    __shared__ double partial[32];
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    v = threadIdx.x < warps ? partial[threadIdx.x] : 0.0;
+    if (warp == 0)
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    if (threadIdx.x == 0) partial[0] = v;
+    __syncthreads();
+    double result = partial[0];
+    __syncthreads();
+    return result;
+}
+
+// Two running softmax states (m, s) — a maximum and Σ exp(x − m) of the values seen — as one:
+// the larger maximum, and each sum rescaled to it.
+__device__ void merge_max_and_sum(float* m, float* s, float m2, float s2) {
+    float top = fmaxf(*m, m2);
+    *s = top == NEG_INF ? 0.0f : *s * expf(*m - top) + s2 * expf(m2 - top);
+    *m = top;
+}
+
+// The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block in one pass over
+// the row (online softmax: each thread keeps a running state, rescaled when its maximum grows; the
+// states meet by shuffles within warps, then in shared memory). Every thread gets the result.
 __device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out) {
-    float m = NEG_INF;
-    for (int c = threadIdx.x; c < n; c += blockDim.x) m = fmaxf(m, z[c]);
-    m = block_reduce(m, 1);
-    float s = 0.0f;
-    for (int c = threadIdx.x; c < n; c += blockDim.x) s += expf(z[c] - m);
+    __shared__ float warp_m[32], warp_s[32];
+    float m = NEG_INF, s = 0.0f;
+    for (int c = threadIdx.x; c < n; c += blockDim.x) merge_max_and_sum(&m, &s, z[c], 1.0f);
+    for (int o = 16; o > 0; o >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffff, m, o), s2 = __shfl_xor_sync(0xffffffff, s, o);
+        merge_max_and_sum(&m, &s, m2, s2);
+    }
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+    if (lane == 0) {
+        warp_m[warp] = m;
+        warp_s[warp] = s;
+    }
+    __syncthreads();
+    m = NEG_INF;
+    s = 0.0f;
+    for (int w = 0; w < warps; ++w) merge_max_and_sum(&m, &s, warp_m[w], warp_s[w]);
+    __syncthreads();  // the partials may be reused by the next call
     *m_out = m;
-    *s_out = block_reduce(s, 0);
+    *s_out = s;
 }

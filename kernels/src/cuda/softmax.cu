@@ -42,13 +42,15 @@ extern "C" __global__ void softmax_block_per_row(int log, int rows, int cols, co
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? in[c] - m - log_s : expf(in[c] - m) / s;
 }
 
-// Backward of y = softmax(x): dx_c = y_c · (dy_c − Σ_c' dy_c' y_c'), a block per row.
-extern "C" __global__ void softmax_backward(int rows, int cols, const float* y, const float* dy, float* dx) {
+// Backward, a block per row: of y = softmax(x), dx_c = y_c · (dy_c − Σ_c' dy_c' y_c'); of
+// y = log_softmax(x) (log = 1), dx_c = dy_c − exp(y_c) · Σ_c' dy_c'.
+extern "C" __global__ void softmax_backward(int log, int rows, int cols, const float* y, const float* dy, float* dx) {
     int r = blockIdx.x;
     if (r >= rows) return;
     long long base = (long long)r * cols;
     float dot = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) dot += dy[base + c] * y[base + c];
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) dot += log ? dy[base + c] : dy[base + c] * y[base + c];
     dot = block_reduce(dot, 0);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) dx[base + c] = y[base + c] * (dy[base + c] - dot);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        dx[base + c] = log ? dy[base + c] - expf(y[base + c]) * dot : y[base + c] * (dy[base + c] - dot);
 }

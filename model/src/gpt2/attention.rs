@@ -47,7 +47,9 @@ impl CausalSelfAttention {
     fn causal_probabilities(q: &Var, k: &Var) -> crate::Result<Var> {
         let (tq, tk, d) = (q.shape()[2], k.shape()[2], q.shape()[3]);
         let scores = q.matmul(&k.t()?)?.div_scalar((d as f64).sqrt())?;
-        let blocked = tensor::Tensor::tril_mask(tq, tk, (tk - tq) as i64).cmp_scalar(0.0, tensor::CmpOp::Eq)?;
+        let blocked = tensor::Tensor::tril_mask(tq, tk, (tk - tq) as i64)
+            .cmp_scalar(0.0, tensor::CmpOp::Eq)?
+            .to_device(scores.value().device())?;
         Ok(scores.masked_fill(&blocked, f64::NEG_INFINITY)?.softmax(-1)?)
     }
 

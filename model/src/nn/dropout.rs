@@ -15,7 +15,7 @@ impl Dropout {
     pub fn forward(&self, x: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
         let Some(rng) = rng.filter(|_| self.p > 0.0) else { return Ok(x.clone()) };
         let value = x.value();
-        let uniform = Tensor::uniform(value.shape(), 0.0, 1.0, value.dtype(), rng);
+        let uniform = Tensor::uniform(value.shape(), 0.0, 1.0, value.dtype(), rng).to_device(value.device())?;
         let keep = uniform.cmp_scalar(self.p, CmpOp::Ge)?.to_dtype(value.dtype()).mul_scalar(1.0 / (1.0 - self.p))?;
         Ok(x.mul(&Var::constant(keep))?)
     }

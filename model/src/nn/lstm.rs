@@ -62,7 +62,7 @@ impl Lstm {
                 )))
             }
         };
-        let zero = Var::constant(Tensor::zeros(&[b, self.hidden], x.value().dtype()));
+        let zero = Var::constant(Tensor::full_on(&[b, self.hidden], 0.0, x.value().dtype(), x.value().device())?);
         let (mut h, mut c) = (zero.clone(), zero);
         let mut outputs = Vec::with_capacity(t);
         for step in 0..t {

@@ -5,7 +5,7 @@ mod attention;
 mod buffer;
 mod elementwise;
 mod index;
-pub(crate) use index::embedding;
+pub(crate) use index::{embedding, split_at_dim};
 mod matmul;
 mod nn;
 mod reduce;

@@ -4,22 +4,19 @@
 use super::{contiguous_cow, unsupported, CpuStorage};
 use crate::dtype::FloatElement;
 use crate::op::ReduceOp;
-use crate::{Error, Layout, Result};
+use crate::{Layout, Result};
 use kernels::Float;
 use rayon::prelude::*;
 
 impl CpuStorage {
-    /// Reduces over `dims` (sorted, distinct); the result has the kept dims' shape, row-major.
+    /// Reduces over `dims` (sorted, distinct, not empty unless summed: [`Storage::reduce`] checks);
+    /// the result has the kept dims' shape, row-major.
     /// Sum/Max/Min keep the dtype; ArgMax/ArgMin give i64 indices into the flattened reduced dims.
+    ///
+    /// [`Storage::reduce`]: crate::Storage::reduce
     pub fn reduce(&self, layout: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
         let shape = layout.shape();
         let group: usize = dims.iter().map(|&d| shape[d]).product();
-        if group == 0 && op != ReduceOp::Sum {
-            return Err(Error::invalid(
-                op.name(),
-                format!("cannot reduce an empty dim of shape {shape:?} over {dims:?}"),
-            ));
-        }
         if op == ReduceOp::Sum
             && layout.is_contiguous()
             && dims.iter().enumerate().all(|(i, &d)| i == d)

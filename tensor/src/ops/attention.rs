@@ -7,14 +7,15 @@
 //! `(B, T, H, Dv)` buffer, so merging the heads back into `(B, T, H·Dv)` is free, and the input
 //! gradients come back the same way.
 
-use crate::{Error, Layout, Result, Storage, Tensor};
+use crate::{Device, Error, Layout, Result, Storage, Tensor};
 use kernels::cpu::attention::{AttentionDims, HeadLayout};
 
 impl Tensor {
-    /// `(O, P)` with `P = softmax(scale·Q·Kᵀ + M)` and `O = P·V`, where `M = −∞` above the causal
+    /// `(O, saved)` with `O = P·V`, `P = softmax(scale·Q·Kᵀ + M)`, where `M = −∞` above the causal
     /// diagonal when `causal` (query `i` sees key `j ≤ i + S − T`). Shapes: `q (…, T, D)`,
-    /// `k (…, S, D)`, `v (…, S, Dv)` with the same leading dims → `O (…, T, Dv)`, `P (…, T, S)`
-    /// (0 at masked keys; backward needs it).
+    /// `k (…, S, D)`, `v (…, S, Dv)` with the same leading dims → `O (…, T, Dv)`. `saved` is what
+    /// the backward needs (see [`saved_cols`]): on the CPU `P (…, T, S)` (0 at masked keys), on a
+    /// GPU each query row's log-sum-exp `(…, T)`.
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
         let dims = attention_dims(q, k, v, causal)?;
         let ([q, k, v], [lq, lk, lv]) = head_views([q, k, v]);
@@ -22,35 +23,44 @@ impl Tensor {
         let inputs = [(q.storage(), lq), (k.storage(), lk), (v.storage(), lv)];
         let (out_storage, p) = Storage::attention(&dims, scale, inputs, out.heads)?;
         let lead = &q.shape()[..q.rank() - 2];
-        let p_shape = [lead, &[dims.queries, dims.keys]].concat();
-        Ok((out.view(&Tensor::from_storage(out_storage, &[out.end()])), Tensor::from_storage(p, &p_shape)))
+        let saved_shape = saved_shape(lead, &dims, q.device());
+        Ok((out.view(&Tensor::from_storage(out_storage, &[out.end()])), Tensor::from_storage(p, &saved_shape)))
     }
 
-    /// Backward of [`Tensor::attention`]: `(dQ, dK, dV)` from its inputs, its probabilities `p` and
-    /// the output gradient `d_out`.
+    /// Backward of [`Tensor::attention`]: `(dQ, dK, dV)` from its inputs, its output `out`, what it
+    /// saved and the output gradient `d_out`.
     #[allow(clippy::too_many_arguments)]
     pub fn attention_backward(
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        p: &Tensor,
+        out: &Tensor,
+        saved: &Tensor,
         d_out: &Tensor,
         causal: bool,
         scale: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let dims = attention_dims(q, k, v, causal)?;
         let lead = &q.shape()[..q.rank() - 2];
-        check_operand(q, p, "probabilities", &[lead, &[dims.queries, dims.keys]].concat())?;
-        check_operand(q, d_out, "output gradient", &[lead, &[dims.queries, dims.value_dim]].concat())?;
-        let ([q, k, v, d_out], [lq, lk, lv, ld]) = head_views([q, k, v, d_out]);
-        let p = p.contiguous();
-        let lp = HeadLayout::dense(dims.queries, dims.keys).shifted(p.layout().offset());
+        check_operand(q, saved, "saved forward state", &saved_shape(lead, &dims, q.device()))?;
+        let out_shape = [lead, &[dims.queries, dims.value_dim]].concat();
+        check_operand(q, out, "output", &out_shape)?;
+        check_operand(q, d_out, "output gradient", &out_shape)?;
+        let ([q, k, v, out, d_out], [lq, lk, lv, lo, ld]) = head_views([q, k, v, out, d_out]);
+        let p = saved.contiguous();
+        let lp = HeadLayout::dense(dims.queries, saved_cols(&dims, p.device())).shifted(p.layout().offset());
         // dQ, dK, dV one after another in one buffer, each laid out as the forward output is.
         let dq = OutputLayout::new(q.shape(), dims.queries, dims.head_dim);
         let dk = OutputLayout::new(k.shape(), dims.keys, dims.head_dim).after(&dq);
         let dv = OutputLayout::new(v.shape(), dims.keys, dims.value_dim).after(&dk);
-        let inputs =
-            [(q.storage(), lq), (k.storage(), lk), (v.storage(), lv), (p.storage(), lp), (d_out.storage(), ld)];
+        let inputs = [
+            (q.storage(), lq),
+            (k.storage(), lk),
+            (v.storage(), lv),
+            (out.storage(), lo),
+            (p.storage(), lp),
+            (d_out.storage(), ld),
+        ];
         let grads = Storage::attention_backward(&dims, scale, inputs, [dq.heads, dk.heads, dv.heads], dv.end())?;
         let grads = Tensor::from_storage(grads, &[dv.end()]);
         Ok((dq.view(&grads), dk.view(&grads), dv.view(&grads)))
@@ -58,8 +68,8 @@ impl Tensor {
 
     /// Self-attention on a packed projection, as GPT-2's `c_attn` makes it: `qkv (B, T, 3·H·D)`
     /// holds `[Q | K | V]`, each `H` heads of width `D` side by side. Returns
-    /// `(O (B, T, H·D), P (B, H, T, T))`: the heads' outputs already merged, and the
-    /// probabilities for backward. The same numbers as splitting `qkv` into heads and calling
+    /// `(O (B, T, H·D), saved)`: the heads' outputs already merged, and what the backward needs
+    /// (`P (B, H, T, T)` on the CPU, the log-sum-exp `(B, H, T)` on a GPU). The same numbers as splitting `qkv` into heads and calling
     /// [`Tensor::attention`], without the split or the merge.
     pub fn attention_packed(qkv: &Tensor, heads: usize, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
         let (qkv, dims) = packed_dims(qkv, heads, causal)?;
@@ -67,14 +77,17 @@ impl Tensor {
         let out = HeadLayout::packed(heads, t, dims.head_dim, c, 0);
         let parts = packed_parts(&dims, heads).map(|l| (qkv.storage(), l.shifted(qkv.layout().offset())));
         let (out_storage, p) = Storage::attention(&dims, scale, parts, out)?;
-        Ok((Tensor::from_storage(out_storage, &[b, t, c]), Tensor::from_storage(p, &[b, heads, t, t])))
+        let saved = Tensor::from_storage(p, &saved_shape(&[b, heads], &dims, qkv.device()));
+        Ok((Tensor::from_storage(out_storage, &[b, t, c]), saved))
     }
 
-    /// Backward of [`Tensor::attention_packed`]: `dqkv (B, T, 3·H·D)` from its input, its
-    /// probabilities `p` and the output gradient `d_out (B, T, H·D)`.
+    /// Backward of [`Tensor::attention_packed`]: `dqkv (B, T, 3·H·D)` from its input, its output
+    /// `out`, what it saved and the output gradient `d_out (B, T, H·D)`.
+    #[allow(clippy::too_many_arguments)]
     pub fn attention_packed_backward(
         qkv: &Tensor,
-        p: &Tensor,
+        out: &Tensor,
+        saved: &Tensor,
         d_out: &Tensor,
         heads: usize,
         causal: bool,
@@ -82,18 +95,43 @@ impl Tensor {
     ) -> Result<Tensor> {
         let (qkv, dims) = packed_dims(qkv, heads, causal)?;
         let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);
-        check_operand(&qkv, p, "probabilities", &[b, heads, t, t])?;
+        check_operand(&qkv, saved, "saved forward state", &saved_shape(&[b, heads], &dims, qkv.device()))?;
+        check_operand(&qkv, out, "output", &[b, t, c])?;
         check_operand(&qkv, d_out, "output gradient", &[b, t, c])?;
-        let (p, d_out) = (p.contiguous(), d_out.contiguous());
-        let lp = HeadLayout::dense(t, t).shifted(p.layout().offset());
-        let ld = HeadLayout::packed(heads, t, dims.head_dim, c, 0).shifted(d_out.layout().offset());
+        let (p, out, d_out) = (saved.contiguous(), out.contiguous(), d_out.contiguous());
+        let lp = HeadLayout::dense(t, saved_cols(&dims, p.device())).shifted(p.layout().offset());
+        let merged = HeadLayout::packed(heads, t, dims.head_dim, c, 0);
+        let (lo, ld) = (merged.shifted(out.layout().offset()), merged.shifted(d_out.layout().offset()));
         let parts = packed_parts(&dims, heads);
         let [lq, lk, lv] = parts.map(|l| l.shifted(qkv.layout().offset()));
-        let inputs =
-            [(qkv.storage(), lq), (qkv.storage(), lk), (qkv.storage(), lv), (p.storage(), lp), (d_out.storage(), ld)];
+        let inputs = [
+            (qkv.storage(), lq),
+            (qkv.storage(), lk),
+            (qkv.storage(), lv),
+            (out.storage(), lo),
+            (p.storage(), lp),
+            (d_out.storage(), ld),
+        ];
         // The gradient is a new (B, T, 3·H·D) buffer laid out as qkv: [dQ | dK | dV].
         let grads = Storage::attention_backward(&dims, scale, inputs, parts, qkv.elem_count())?;
         Ok(Tensor::from_storage(grads, qkv.shape()))
+    }
+}
+
+/// Columns per query row of what the forward saves for the backward: the probabilities over the
+/// `S` keys on the CPU; one log-sum-exp on a GPU (whose kernels recompute the probabilities).
+fn saved_cols(dims: &AttentionDims, device: Device) -> usize {
+    match device {
+        Device::Cpu => dims.keys,
+        Device::Cuda(_) => 1,
+    }
+}
+
+/// The shape of the saved state for leading dims `lead`.
+fn saved_shape(lead: &[usize], dims: &AttentionDims, device: Device) -> Vec<usize> {
+    match device {
+        Device::Cpu => [lead, &[dims.queries, dims.keys]].concat(),
+        Device::Cuda(_) => [lead, &[dims.queries]].concat(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Elementwise ops with numpy broadcasting, scalar variants, comparisons, `where`, masks.
 
+use crate::cpu::CpuStorage;
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, UnaryOp};
 use crate::shape::broadcast_shapes;
 use crate::storage::Storage;
@@ -96,7 +97,7 @@ impl Tensor {
 
     /// Compares against a scalar: `1` where `self ⋈ s`.
     pub fn cmp_scalar(&self, s: f64, op: CmpOp) -> Result<Tensor> {
-        self.cmp(&Tensor::full(&[], s, self.dtype()), op)
+        self.cmp(&Tensor::full_on(&[], s, self.dtype(), self.device())?, op)
     }
 
     /// `mask ≠ 0 ? on_true : on_false` elementwise; `self` is the u32 mask. All three broadcast.
@@ -117,27 +118,27 @@ impl Tensor {
 
     /// `value` where `mask ≠ 0`, `self` elsewhere (the mask broadcasts to `self`).
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
-        mask.where_cond(&Tensor::full(&[], value, self.dtype()), self)
+        mask.where_cond(&Tensor::full_on(&[], value, self.dtype(), self.device())?, self)
     }
 
     /// The `(rows, cols)` u32 mask with ones where `col ≤ row + diagonal` (lower triangle).
     pub fn tril_mask(rows: usize, cols: usize, diagonal: i64) -> Tensor {
         let values: Vec<f64> =
             (0..rows * cols).map(|i| ((i % cols) as i64 <= (i / cols) as i64 + diagonal) as u32 as f64).collect();
-        Tensor::from_storage(Storage::from_f64_iter(values.into_iter(), DType::U32, crate::Device::Cpu), &[rows, cols])
+        Tensor::from_storage(Storage::Cpu(CpuStorage::from_f64_iter(values.into_iter(), DType::U32)), &[rows, cols])
     }
 
     /// Keeps the lower triangle (`col ≤ row + diagonal`) of every matrix in the last two dims.
     pub fn tril(&self, diagonal: i64) -> Result<Tensor> {
         let (rows, cols) = self.matrix_dims("tril")?;
-        Tensor::tril_mask(rows, cols, diagonal).where_cond(self, &self.zeros_like())
+        Tensor::tril_mask(rows, cols, diagonal).to_device(self.device())?.where_cond(self, &self.zeros_like())
     }
 
     /// Keeps the upper triangle (`col ≥ row + diagonal`) of every matrix in the last two dims.
     pub fn triu(&self, diagonal: i64) -> Result<Tensor> {
         let (rows, cols) = self.matrix_dims("triu")?;
         // col ≥ row + d  ⇔  not (col ≤ row + d − 1)
-        Tensor::tril_mask(rows, cols, diagonal - 1).where_cond(&self.zeros_like(), self)
+        Tensor::tril_mask(rows, cols, diagonal - 1).to_device(self.device())?.where_cond(&self.zeros_like(), self)
     }
 
     fn matrix_dims(&self, op: &'static str) -> Result<(usize, usize)> {

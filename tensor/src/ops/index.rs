@@ -1,7 +1,7 @@
 //! Indexing and joining: index_select, gather, embedding lookup, one_hot, cat, stack.
 
 use crate::storage::Storage;
-use crate::{DType, Device, Dim, Error, Result, Tensor};
+use crate::{DType, Dim, Error, Result, Tensor};
 
 impl Tensor {
     /// Integer ids as indices `< size`; errors name the op and the offending id.
@@ -18,7 +18,7 @@ impl Tensor {
         let idx = ids.to_indices(self.shape()[dim], "index_select")?;
         let mut shape = self.shape().to_vec();
         shape[dim] = idx.len();
-        Ok(Tensor::from_storage(self.storage().index_select(self.layout(), dim, &idx), &shape))
+        Ok(Tensor::from_storage(self.storage().index_select(self.layout(), dim, &idx)?, &shape))
     }
 
     /// The adjoint of `index_select`: zeros with `dim` of size `size`, and `out[.., ids[j], ..] +=
@@ -49,7 +49,7 @@ impl Tensor {
         };
         let idx = ids.to_indices(*vocab, "embedding")?;
         let shape = [ids.shape(), &[*dim]].concat();
-        Ok(Tensor::from_storage(self.storage().embedding(self.layout(), &idx), &shape))
+        Ok(Tensor::from_storage(self.storage().embedding(self.layout(), &idx)?, &shape))
     }
 
     /// `out[i][j][k] = self[i][index[i][j][k]][k]` (for `dim = 1`; likewise for any dim). `index`
@@ -58,7 +58,7 @@ impl Tensor {
         let dim = dim.index("gather", self.shape())?;
         self.check_index_shape("gather", dim, index.shape())?;
         let idx = index.to_indices(self.shape()[dim], "gather")?;
-        Ok(Tensor::from_storage(self.storage().gather(self.layout(), dim, &idx, index.shape()), index.shape()))
+        Ok(Tensor::from_storage(self.storage().gather(self.layout(), dim, &idx, index.shape())?, index.shape()))
     }
 
     /// The adjoint of `gather`: zeros of `shape` with `out[i][index[i][j][k]][k] += self[i][j][k]`.
@@ -92,7 +92,7 @@ impl Tensor {
         let idx = ids.to_indices(classes, "one_hot")?;
         let values = idx.iter().flat_map(|&i| (0..classes).map(move |c| (c == i) as u32 as f64));
         let shape = [ids.shape(), &[classes]].concat();
-        Ok(Tensor::from_storage(Storage::from_f64_iter(values, dtype, Device::Cpu), &shape))
+        Ok(Tensor::from_storage(Storage::from_f64_iter(values, dtype, ids.device())?, &shape))
     }
 
     /// Joins tensors along an existing `dim`; every other dim must agree.
@@ -124,12 +124,12 @@ impl Tensor {
                 format!("{start}..{} does not fit in {full} (shape {:?})", start + len, self.shape()),
             ));
         }
-        let piece = |n: usize| -> Tensor {
+        let piece = |n: usize| -> Result<Tensor> {
             let mut shape = self.shape().to_vec();
             shape[d] = n;
-            Tensor::zeros(&shape, self.dtype())
+            Tensor::full_on(&shape, 0.0, self.dtype(), self.device())
         };
-        let (before, after) = (piece(start), piece(full - start - len));
+        let (before, after) = (piece(start)?, piece(full - start - len)?);
         Tensor::cat(&[&before, self, &after], d)
     }
 

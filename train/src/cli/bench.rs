@@ -9,7 +9,7 @@ use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
 use std::path::Path;
 use std::time::Instant;
-use tensor::{AdamWConfig, DType, Tensor};
+use tensor::{AdamWConfig, DType, Device, Tensor};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -29,6 +29,21 @@ pub enum BenchWhat {
         /// Also print where the timed steps spent their time, op by op (forward and backward).
         #[arg(long)]
         profile: bool,
+        /// Where to train: cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: Device,
+        /// Sequences per step (default: the preset's).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Tokens per sequence (default: the preset's; at most the model's context).
+        #[arg(long)]
+        seq: Option<usize>,
+        /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: super::Precision,
+        /// The fused attention kernel or the composed reference path.
+        #[arg(long, value_enum, default_value = "fused")]
+        attention: super::AttentionPath,
     },
     /// Every version of the hot CUDA kernels, checked, then timed against cuBLAS and the copy
     /// bandwidth (needs a CUDA GPU).
@@ -46,7 +61,7 @@ pub enum BenchWhat {
 pub enum Preset {
     /// 6 layers, 6 heads, 384 wide, T = 256, B = 8, vocabulary 65 (nanoGPT's Shakespeare model).
     Baby,
-    /// GPT-2 124M at T = 64, B = 4.
+    /// GPT-2 124M at T = 64, B = 4 (context 1024: `--seq 1024 --batch 16` on a GPU).
     #[value(name = "gpt2-124m")]
     Gpt2_124m,
 }
@@ -63,21 +78,41 @@ impl Preset {
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
-        BenchWhat::Train { preset, steps, profile } => run_train(preset, steps, profile, out),
+        BenchWhat::Train { preset, steps, profile, device, batch, seq, precision, attention } => {
+            kernels::cuda::set_matmul_precision(precision.into());
+            attention.select();
+            let (cfg, default_batch, default_seq) = preset.setup();
+            let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));
+            if shape.1 > cfg.n_positions || shape.0 == 0 || shape.1 == 0 {
+                return Err(TrainError::Invalid(format!(
+                    "--batch {} --seq {}: need both > 0 and seq ≤ the context {}",
+                    shape.0, shape.1, cfg.n_positions
+                )));
+            }
+            run_train(preset, shape, device, steps, profile, out)
+        }
         BenchWhat::Kernels { size, iters } => super::bench_kernels::run(size, iters, out),
     }
 }
 
-fn run_train(preset: Preset, steps: usize, profile: bool, out: &mut dyn std::io::Write) -> Result<()> {
-    let (mut cfg, batch, time) = preset.setup();
+fn run_train(
+    preset: Preset,
+    (batch, time): (usize, usize),
+    device: Device,
+    steps: usize,
+    profile: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let (mut cfg, _, _) = preset.setup();
     (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (0.0, 0.0, 0.0);
     let model = Gpt2::random(cfg.clone(), 0, DType::F32)?;
+    model.params.to_device(device)?;
     let mut opt = AdamW::new(AdamWConfig { lr: 3e-4, weight_decay: 0.1, ..Default::default() });
     let mut rng = tensor::rng(0);
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     writeln!(
         out,
-        "{preset:?}: {} parameters, batch {batch} × {time} tokens, {} threads",
+        "{preset:?}: {} parameters, batch {batch} × {time} tokens, on {device} ({} CPU threads)",
         model.params.numel(),
         rayon::current_num_threads()
     )
@@ -108,6 +143,7 @@ fn run_train(preset: Preset, steps: usize, profile: bool, out: &mut dyn std::io:
         };
         let backward_done = Instant::now();
         opt.step(&model.params, 3e-4)?;
+        tensor::synchronize(device)?;
         let done = Instant::now();
         let ms = (done - started).as_secs_f64() * 1e3;
         if step > 0 {
@@ -135,11 +171,21 @@ fn run_train(preset: Preset, steps: usize, profile: bool, out: &mut dyn std::io:
     writeln!(out, "median ms: forward {forward}, backward {backward}, optimizer {optimizer}").map_err(io)?;
     let steps_timed = times.len();
     let median = median(times);
+    // Model FLOPs per step as the PyTorch baseline counts them: 6·N per token for the weights,
+    // 12·L·T·C per token for attention (scores and weighted sums, forward and backward).
+    let tokens = (batch * time) as f64;
+    let flops = 6.0 * model.params.numel() as f64 * tokens + 12.0 * (cfg.n_layer * time * cfg.n_embd) as f64 * tokens;
     let json = serde_json::json!({
         "preset": preset.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
+        "device": device.to_string(),
+        "batch": batch,
+        "seq": time,
+        "precision": format!("{:?}", kernels::cuda::matmul_precision()).to_lowercase(),
+        "attention": if autograd::fused_attention() { "fused" } else { "composed" },
         "steps": steps_timed,
         "ms_per_step_median": median,
-        "tokens_per_s": ((batch * time) as f64 / (median / 1e3)).round(),
+        "tokens_per_s": (tokens / (median / 1e3)).round(),
+        "model_tflops_per_s": ((flops / (median / 1e3)) / 1e10).round() / 100.0,
     });
     writeln!(out, "{json}").map_err(io)
 }

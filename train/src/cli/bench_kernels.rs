@@ -3,7 +3,7 @@
 //! memory from ptxas.
 
 use crate::error::{Result, TrainError};
-use kernels::cuda::bench::{bench_gemm, bench_softmax, BenchRow};
+use kernels::cuda::bench::{bench_attention, bench_gemm, bench_layer_norm, bench_softmax, BenchRow};
 use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,9 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
     let mut rows: Vec<BenchRow> = bench_gemm(&gpu, size, iters)?;
     rows.extend(bench_softmax(&gpu, 4096, 4096, iters)?);
     rows.extend(bench_softmax(&gpu, 256, 50304, iters)?);
+    rows.extend(bench_layer_norm(&gpu, 16384, 768, iters)?);
+    // GPT-2 124M's attention at T = 1024, batch 8: 8·12 heads of 64.
+    rows.extend(bench_attention(&gpu, (96, 1024, 64), iters)?);
     writeln!(out, "| kernel | shape | median ms | throughput | % of reference | max rel. error |").map_err(io)?;
     writeln!(out, "|---|---|---|---|---|---|").map_err(io)?;
     for r in &rows {

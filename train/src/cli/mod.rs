@@ -14,7 +14,42 @@ mod tokenize;
 mod train;
 mod translate;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use kernels::cuda::MatmulPrecision;
+
+/// `--precision`: how matrix products run on a GPU (the CPU always multiplies in the tensors' dtype).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Precision {
+    /// f32 math, exact (for parity with the CPU).
+    F32,
+    /// TF32 tensor cores (10-bit mantissa inputs, f32 accumulation).
+    Tf32,
+    /// bf16 tensor cores (bf16 inputs, f32 accumulation and results; f32 master weights).
+    Bf16,
+}
+
+/// `--attention`: the fused kernel or the composed reference path (same formulas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttentionPath {
+    Fused,
+    Composed,
+}
+
+impl AttentionPath {
+    pub fn select(self) {
+        autograd::set_fused_attention(self == AttentionPath::Fused);
+    }
+}
+
+impl From<Precision> for MatmulPrecision {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::F32 => MatmulPrecision::F32,
+            Precision::Tf32 => MatmulPrecision::Tf32,
+            Precision::Bf16 => MatmulPrecision::Bf16,
+        }
+    }
+}
 
 pub use attention::AttentionArgs;
 pub use bench::BenchArgs;

@@ -87,6 +87,15 @@ pub struct TrainArgs {
     /// Stop after this step (a checkpoint is written; --resume continues).
     #[arg(long)]
     pub until: Option<u64>,
+    /// Where to train: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: tensor::Device,
+    /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: super::Precision,
+    /// The fused attention kernel or the composed reference path (same formulas).
+    #[arg(long, value_enum, default_value = "fused")]
+    pub attention: super::AttentionPath,
 }
 
 /// The config these flags describe.
@@ -166,6 +175,9 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
             Trainer::new(cfg, &dir, args.init.as_deref())?
         }
     };
+    kernels::cuda::set_matmul_precision(args.precision.into());
+    args.attention.select();
+    trainer.to_device(args.device)?;
     trainer.interactive = true;
     writeln!(
         out,

@@ -74,6 +74,14 @@ impl Slots {
         self.by_param.entry(param.to_string()).or_insert_with(|| (0..n).map(|_| like.zeros_like()).collect())
     }
 
+    /// Moves every slot to `device` (after a resume onto a GPU, say).
+    pub fn to_device(&mut self, device: tensor::Device) -> Result<()> {
+        for t in self.by_param.values_mut().flatten() {
+            *t = t.to_device(device)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn export(&self) -> Vec<(String, Tensor)> {
         self.by_param
             .iter()

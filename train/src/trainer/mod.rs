@@ -145,6 +145,17 @@ impl Trainer {
         Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false })
     }
 
+    /// Moves the model, the teacher and the optimizer state to `device`; training then runs there
+    /// (batches of token ids stay on the host: the embedding and loss read them from there).
+    pub fn to_device(&mut self, device: tensor::Device) -> Result<()> {
+        self.model.params().to_device(device)?;
+        if let Some(teacher) = &self.teacher {
+            teacher.params().to_device(device)?;
+        }
+        self.optimizer.slots_mut().to_device(device)?;
+        Ok(())
+    }
+
     pub fn step(&self) -> u64 {
         self.state.step
     }

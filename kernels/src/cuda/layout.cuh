@@ -1,0 +1,25 @@
+// A tensor layout as the host passes it (tensor::cuda::KernelLayout): rank ≤ 8, shape, strides
+// (0 on broadcast dims) and offset, and the offset of the element with a given row-major index.
+// Prepended to the sources whose kernels read strided tensors.
+
+#define MAX_DIMS 8
+
+struct Layout {
+    int rank;
+    long long shape[MAX_DIMS];
+    long long strides[MAX_DIMS];
+    long long offset;
+};
+
+// Offset of the element with row-major index i in a tensor of this layout.
+__device__ long long offset_of(long long i, const Layout& l) {
+    long long off = l.offset;
+    for (int d = l.rank - 1; d >= 0; --d) {
+        off += (i % l.shape[d]) * l.strides[d];
+        i /= l.shape[d];
+    }
+    return off;
+}
+
+#define GRID_STRIDE_LOOP(i, n) \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)

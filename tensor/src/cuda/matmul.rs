@@ -1,0 +1,199 @@
+//! Matrix products on the GPU through cuBLAS, strided batched, in the precision
+//! `kernels::cuda::matmul_precision()` names: f32, TF32 tensor cores, or bf16 tensor cores (operands
+//! rounded to bf16, f32 accumulation and result). Row-major operands are handed to column-major
+//! cuBLAS as their transposes: `C = A·B` is `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place
+//! (`OP_T`).
+
+use super::{cuda_error, driver_error, over, CudaData, CudaStorage, KernelLayout};
+use crate::{Layout, Result};
+use half::bf16;
+use kernels::cuda::cudarc::cublas::sys::{self, cublasOperation_t};
+use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
+use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use kernels::cuda::{matmul_precision, MatmulPrecision};
+use kernels::launch;
+
+/// An operand as cuBLAS reads it: a batch of `rows × cols` matrices at `offset + b·batch_stride`.
+struct Operand {
+    /// The storage to read (the original, or a dense copy when the layout has no such form).
+    dense: Option<CudaStorage>,
+    offset: usize,
+    batch_stride: usize,
+    op: cublasOperation_t,
+    ld: usize,
+}
+
+/// One stride that walks every batch dim in order (0 when all are broadcast), if there is one.
+fn uniform_batch_stride(shape: &[usize], strides: &[usize]) -> Option<usize> {
+    let dims: Vec<(usize, usize)> = shape.iter().zip(strides).filter(|(&n, _)| n > 1).map(|(&n, &s)| (n, s)).collect();
+    let Some(&(_, last)) = dims.last() else { return Some(0) };
+    dims.windows(2).all(|w| w[0].1 == w[1].1 * w[1].0).then_some(last)
+}
+
+/// How cuBLAS can read `(batch…, rows, cols)` through `layout`: a row-major matrix is the
+/// column-major `cols × rows` matrix (`OP_N`, ld = row stride); a transposed view (unit row
+/// stride) is read with `OP_T`, ld = column stride.
+fn as_operand(layout: &Layout) -> Option<(usize, cublasOperation_t, usize)> {
+    let r = layout.rank();
+    let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
+    let (rs, cs) = (layout.strides()[r - 2], layout.strides()[r - 1]);
+    let batch = uniform_batch_stride(&layout.shape()[..r - 2], &layout.strides()[..r - 2])?;
+    if cs == 1 || cols == 1 {
+        let ld = if rows == 1 { cols } else { rs };
+        (ld >= cols.max(1)).then_some((batch, cublasOperation_t::CUBLAS_OP_N, ld))
+    } else if rs == 1 || rows == 1 {
+        let ld = if cols == 1 { rows } else { cs };
+        (ld >= rows.max(1)).then_some((batch, cublasOperation_t::CUBLAS_OP_T, ld))
+    } else {
+        None
+    }
+}
+
+impl CudaStorage {
+    fn operand(&self, layout: &Layout) -> Result<Operand> {
+        if let Some((batch_stride, op, ld)) = as_operand(layout) {
+            return Ok(Operand { dense: None, offset: layout.offset(), batch_stride, op, ld });
+        }
+        let r = layout.rank();
+        let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
+        let dense = self.contiguous(layout)?;
+        let batch_stride = rows * cols;
+        Ok(Operand { dense: Some(dense), offset: 0, batch_stride, op: cublasOperation_t::CUBLAS_OP_N, ld: cols.max(1) })
+    }
+
+    /// `C[b] = A[b]·B[b]` for `[batch…, m, k]·[batch…, k, n]` (batch dims broadcast to one shape),
+    /// plus `bias` (`n` elements) on every row: C starts as the bias rows and cuBLAS accumulates
+    /// into it (β = 1). Returns a dense `[batch…, m, n]` buffer.
+    pub fn matmul(
+        &self,
+        lhs: &Layout,
+        rhs: &Self,
+        rhs_layout: &Layout,
+        bias: Option<(&Self, &Layout)>,
+    ) -> Result<Self> {
+        let r = lhs.rank();
+        let (m, k, n) = (lhs.shape()[r - 2], lhs.shape()[r - 1], rhs_layout.shape()[r - 1]);
+        let batch: usize = lhs.shape()[..r - 2].iter().product();
+        let total = batch * m * n;
+        self.f32s("matmul", lhs.shape())?;
+        rhs.f32s("matmul", rhs_layout.shape())?;
+        let mut c = match bias {
+            Some((b, bl)) => {
+                let rows_layout = Layout::from_parts(&[batch * m, n], &[0, bl.strides()[0]], bl.offset());
+                let x = b.f32s("matmul", bl.shape())?;
+                let mut c = self.alloc_f32("matmul", total)?;
+                let (op, s, count, lx) = (9i32, 1.0f32, total as i64, KernelLayout::new("matmul", &rows_layout)?);
+                // Safety: `unary_f32` copies the bias into each of the batch·m rows of c.
+                unsafe {
+                    launch!(self.gpu, "elementwise.cu", "unary_f32", over(total), &op, &s, &count, x, &lx, &mut c)
+                }
+                .map_err(cuda_error("matmul"))?;
+                c
+            }
+            None => self.zeros_f32("matmul", total)?,
+        };
+        if total == 0 || k == 0 {
+            return Ok(self.with(total, CudaData::F32(c)));
+        }
+        if matmul_precision() == MatmulPrecision::Bf16 {
+            let (a, b) = (self.to_bf16(lhs)?, rhs.to_bf16(rhs_layout)?);
+            self.gemm_bf16(&a, &b, &mut c, (batch, m, n, k), bias.is_some())?;
+            return Ok(self.with(total, CudaData::F32(c)));
+        }
+        let (a, b) = (self.operand(lhs)?, rhs.operand(rhs_layout)?);
+        let a_buf = a.dense.as_ref().unwrap_or(self).f32s("matmul", lhs.shape())?;
+        let b_buf = b.dense.as_ref().unwrap_or(rhs).f32s("matmul", rhs_layout.shape())?;
+        let cfg = StridedBatchedConfig {
+            gemm: GemmConfig {
+                transa: b.op,
+                transb: a.op,
+                m: n as i32,
+                n: m as i32,
+                k: k as i32,
+                alpha: 1.0f32,
+                lda: b.ld as i32,
+                ldb: a.ld as i32,
+                beta: if bias.is_some() { 1.0 } else { 0.0 },
+                ldc: n as i32,
+            },
+            batch_size: batch as i32,
+            stride_a: b.batch_stride as i64,
+            stride_b: a.batch_stride as i64,
+            stride_c: (m * n) as i64,
+        };
+        let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
+        // Safety: each operand's matrices lie inside its buffer from its offset (its layout says
+        // so), and c holds batch·m·n floats.
+        unsafe { blas.gemm_strided_batched(cfg, &b_buf.slice(b.offset..), &a_buf.slice(a.offset..), &mut c) }
+            .map_err(driver_error("matmul"))?;
+        Ok(self.with(total, CudaData::F32(c)))
+    }
+}
+
+impl CudaStorage {
+    /// The f32 elements `layout` reads, rounded to bf16, dense.
+    fn to_bf16(&self, layout: &Layout) -> Result<CudaSlice<bf16>> {
+        let x = self.f32s("matmul", layout.shape())?;
+        let n = layout.elem_count();
+        // Safety: written in full by the kernel below.
+        let mut out = unsafe { self.gpu.stream.alloc::<bf16>(n.max(1)) }.map_err(driver_error("matmul"))?;
+        let (count, lx) = (n as i64, KernelLayout::new("matmul", layout)?);
+        // Safety: `f32_to_bf16(n, x, lx, out)`; lx reads n elements inside x, out holds n.
+        unsafe { launch!(self.gpu, "convert.cu", "f32_to_bf16", over(n), &count, x, &lx, &mut out) }
+            .map_err(cuda_error("matmul"))?;
+        Ok(out)
+    }
+
+    /// `C[b] (+)= A[b]·B[b]` on bf16 tensor cores for dense bf16 `A (batch, m, k)`, `B (batch, k, n)`
+    /// into f32 `C (batch, m, n)`, accumulating in f32 (`accumulate`: β = 1, onto the bias rows).
+    fn gemm_bf16(
+        &self,
+        a: &CudaSlice<bf16>,
+        b: &CudaSlice<bf16>,
+        c: &mut CudaSlice<f32>,
+        (batch, m, n, k): (usize, usize, usize, usize),
+        accumulate: bool,
+    ) -> Result<()> {
+        let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
+        let stream = &self.gpu.stream;
+        let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
+        let (a_ptr, _a) = a.device_ptr(stream);
+        let (b_ptr, _b) = b.device_ptr(stream);
+        let (c_ptr, _c) = c.device_ptr_mut(stream);
+        let (op, bf, f32_) =
+            (cublasOperation_t::CUBLAS_OP_N, sys::cudaDataType::CUDA_R_16BF, sys::cudaDataType::CUDA_R_32F);
+        // Safety: A, B and C hold batch·m·k, batch·k·n and batch·m·n elements of the types named,
+        // dense, as the leading dimensions and strides say.
+        let status = unsafe {
+            sys::cublasGemmStridedBatchedEx(
+                *blas.handle(),
+                op,
+                op,
+                n as i32,
+                m as i32,
+                k as i32,
+                (&alpha as *const f32).cast(),
+                b_ptr as *const std::ffi::c_void,
+                bf,
+                n as i32,
+                (k * n) as i64,
+                a_ptr as *const std::ffi::c_void,
+                bf,
+                k as i32,
+                (m * k) as i64,
+                (&beta as *const f32).cast(),
+                c_ptr as *mut std::ffi::c_void,
+                f32_,
+                n as i32,
+                (m * n) as i64,
+                batch as i32,
+                sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        };
+        if status != sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            return Err(driver_error::<String>("matmul")(format!("cublasGemmStridedBatchedEx: {status:?}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,367 @@
+//! Tensors on an NVIDIA GPU: `CudaStorage` holds a device buffer, and each op launches the kernels
+//! of `kernels::cuda` (matrix products through cuBLAS). Layouts travel to the kernels as
+//! [`KernelLayout`], so strided views and broadcasts are read in place; ops whose kernels want
+//! dense rows make a dense copy first. f32 is the compute dtype; u32 masks and i64 ids can live
+//! here too (moved and copied, not computed on).
+
+mod attention;
+mod elementwise;
+mod index;
+mod matmul;
+mod nn;
+mod reduce;
+
+use crate::cpu::{CpuStorage, IntoStorage};
+use crate::{DType, Device, Error, Layout, Result};
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
+use kernels::cuda::launch::elementwise as grid_for;
+use kernels::cuda::{CudaError, Gpu};
+use kernels::launch;
+use std::sync::Arc;
+
+/// A buffer on one GPU.
+#[derive(Clone)]
+pub struct CudaStorage {
+    gpu: Arc<Gpu>,
+    ordinal: usize,
+    /// Elements (the buffer holds at least one, as the driver allocates no empty buffers).
+    len: usize,
+    data: CudaData,
+}
+
+#[derive(Clone)]
+pub(crate) enum CudaData {
+    F32(CudaSlice<f32>),
+    U32(CudaSlice<u32>),
+    I64(CudaSlice<i64>),
+}
+
+impl std::fmt::Debug for CudaStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaStorage({:?} × {} on cuda:{})", self.dtype(), self.len, self.ordinal)
+    }
+}
+
+/// Equal when the elements are (compared on the host: for tests, not hot paths).
+impl PartialEq for CudaStorage {
+    fn eq(&self, other: &Self) -> bool {
+        self.ordinal == other.ordinal
+            && self.len == other.len
+            && self.download(&Layout::contiguous(&[self.len])).ok()
+                == other.download(&Layout::contiguous(&[other.len])).ok()
+    }
+}
+
+/// A tensor layout as the kernels read it (`struct Layout` of elementwise.cu): rank ≤ 8.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KernelLayout {
+    rank: i32,
+    shape: [i64; 8],
+    strides: [i64; 8],
+    offset: i64,
+}
+
+// Safety: a plain `#[repr(C)]` struct of integers, the same fields in the same order as the
+// kernels' `struct Layout`.
+unsafe impl DeviceRepr for KernelLayout {}
+
+impl KernelLayout {
+    /// The layout as the kernels read it, with dims merged where the row-major walk allows (a dim
+    /// whose stride is the next dim's extent: a dense tensor becomes rank 1) and size-1 dims
+    /// dropped, so each element's offset takes fewer divisions.
+    pub(crate) fn new(op: &'static str, layout: &Layout) -> Result<Self> {
+        let mut dims: Vec<(usize, usize)> = Vec::with_capacity(layout.rank());
+        for (&n, &stride) in layout.shape().iter().zip(layout.strides()) {
+            match dims.last_mut() {
+                _ if n == 1 => {}
+                Some((last_n, last_stride)) if *last_stride == stride * n => {
+                    *last_n *= n;
+                    *last_stride = stride;
+                }
+                _ => dims.push((n, stride)),
+            }
+        }
+        if layout.elem_count() == 0 {
+            dims = vec![(0, 1)];
+        }
+        if dims.len() > 8 {
+            return Err(Error::invalid(op, format!("the CUDA kernels take rank ≤ 8, got shape {:?}", layout.shape())));
+        }
+        let mut k =
+            KernelLayout { rank: dims.len() as i32, shape: [1; 8], strides: [0; 8], offset: layout.offset() as i64 };
+        for (d, (n, stride)) in dims.into_iter().enumerate() {
+            k.shape[d] = n as i64;
+            k.strides[d] = stride as i64;
+        }
+        Ok(k)
+    }
+}
+
+/// A CUDA failure of `op` as the tensor layer's error.
+pub(crate) fn cuda_error(op: &'static str) -> impl FnOnce(CudaError) -> Error {
+    move |error| Error::Cuda { op, error }
+}
+
+/// A driver failure of `op` (allocation, copy) as the tensor layer's error.
+pub(crate) fn driver_error<E: std::fmt::Debug>(op: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| Error::Cuda { op, error: CudaError::Driver(format!("{e:?}")) }
+}
+
+/// The GPU of device `ordinal`, checked to have NVRTC as well (every op compiles kernels).
+pub(crate) fn gpu(ordinal: usize) -> Result<Arc<Gpu>> {
+    let gpu = Gpu::shared(ordinal).map_err(cuda_error("to_device"))?;
+    if !kernels::cuda::nvrtc_available() {
+        return Err(Error::Cuda { op: "to_device", error: CudaError::NoNvrtc });
+    }
+    Ok(gpu)
+}
+
+/// A grid-stride launch over `n` elements.
+pub(crate) fn over(n: usize) -> LaunchConfig {
+    grid_for(n)
+}
+
+impl CudaStorage {
+    pub fn dtype(&self) -> DType {
+        match self.data {
+            CudaData::F32(_) => DType::F32,
+            CudaData::U32(_) => DType::U32,
+            CudaData::I64(_) => DType::I64,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn device(&self) -> Device {
+        Device::Cuda(self.ordinal)
+    }
+
+    /// Wraps a buffer of `len` elements.
+    pub(crate) fn new(gpu: &Arc<Gpu>, ordinal: usize, len: usize, data: CudaData) -> Self {
+        Self { gpu: gpu.clone(), ordinal, len, data }
+    }
+
+    /// The same device, another buffer.
+    pub(crate) fn with(&self, len: usize, data: CudaData) -> Self {
+        Self::new(&self.gpu, self.ordinal, len, data)
+    }
+
+    /// The f32 buffer, or an error naming `op` for other dtypes.
+    pub(crate) fn f32s(&self, op: &'static str, shape: &[usize]) -> Result<&CudaSlice<f32>> {
+        match &self.data {
+            CudaData::F32(s) => Ok(s),
+            _ => Err(Error::UnsupportedDType { op, dtype: self.dtype(), device: self.device(), shape: shape.to_vec() }),
+        }
+    }
+
+    pub(crate) fn f32s_mut(&mut self, op: &'static str) -> Result<&mut CudaSlice<f32>> {
+        let (dtype, device, len) = (self.dtype(), self.device(), self.len);
+        match &mut self.data {
+            CudaData::F32(s) => Ok(s),
+            _ => Err(Error::UnsupportedDType { op, dtype, device, shape: vec![len] }),
+        }
+    }
+
+    /// An uninitialised f32 buffer of `n` elements (every kernel that gets one writes all of it).
+    pub(crate) fn alloc_f32(&self, op: &'static str, n: usize) -> Result<CudaSlice<f32>> {
+        // Safety: the memory is written before it is read (the caller's kernel fills it).
+        unsafe { self.gpu.stream.alloc::<f32>(n.max(1)) }.map_err(driver_error(op))
+    }
+
+    /// A zeroed f32 buffer of `n` elements (for kernels that accumulate).
+    pub(crate) fn zeros_f32(&self, op: &'static str, n: usize) -> Result<CudaSlice<f32>> {
+        self.gpu.stream.alloc_zeros::<f32>(n.max(1)).map_err(driver_error(op))
+    }
+
+    /// Host values (`usize` ids) as an i64 device buffer.
+    pub(crate) fn upload_ids(&self, op: &'static str, ids: &[usize]) -> Result<CudaSlice<i64>> {
+        let ids: Vec<i64> = if ids.is_empty() { vec![0] } else { ids.iter().map(|&i| i as i64).collect() };
+        self.gpu.stream.clone_htod(&ids).map_err(driver_error(op))
+    }
+
+    /// `n` copies of `value` as `dtype` on device `ordinal`.
+    pub fn full(value: f64, n: usize, dtype: DType, ordinal: usize) -> Result<Self> {
+        let gpu = gpu(ordinal)?;
+        match dtype {
+            DType::F32 => {
+                let mut out = unsafe { gpu.stream.alloc::<f32>(n.max(1)) }.map_err(driver_error("full"))?;
+                let (count, v) = (n as i64, value as f32);
+                // Safety: `fill_f32(n, value, out)` writes n floats of `out`.
+                unsafe { launch!(gpu, "elementwise.cu", "fill_f32", over(n), &count, &v, &mut out) }
+                    .map_err(cuda_error("full"))?;
+                Ok(Self::new(&gpu, ordinal, n, CudaData::F32(out)))
+            }
+            _ => Self::upload(&CpuStorage::full(value, n, dtype), &Layout::contiguous(&[n]), ordinal),
+        }
+    }
+
+    /// A host storage (read through `layout`) copied to device `ordinal`.
+    pub fn upload(cpu: &CpuStorage, layout: &Layout, ordinal: usize) -> Result<Self> {
+        let gpu = gpu(ordinal)?;
+        let dense = cpu.contiguous(layout);
+        let n = layout.elem_count();
+        let copy = |op| driver_error(op);
+        let data = match &dense {
+            CpuStorage::F32(v) => CudaData::F32(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
+            CpuStorage::U32(v) => CudaData::U32(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
+            CpuStorage::I64(v) => CudaData::I64(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
+            other => {
+                return Err(Error::UnsupportedDType {
+                    op: "to_device",
+                    dtype: other.dtype(),
+                    device: Device::Cuda(ordinal),
+                    shape: layout.shape().to_vec(),
+                })
+            }
+        };
+        Ok(Self::new(&gpu, ordinal, n, data))
+    }
+
+    /// The elements read through `layout`, copied to the host (dense).
+    pub fn download(&self, layout: &Layout) -> Result<CpuStorage> {
+        let dense = self.contiguous(layout)?;
+        let n = layout.elem_count();
+        let copy = driver_error("to_device");
+        let stream = &self.gpu.stream;
+        Ok(match &dense.data {
+            CudaData::F32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+            CudaData::U32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+            CudaData::I64(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+        })
+    }
+
+    /// A dense row-major copy of the elements `layout` reads.
+    pub fn contiguous(&self, layout: &Layout) -> Result<Self> {
+        let n = layout.elem_count();
+        match &self.data {
+            CudaData::F32(x) => {
+                let mut out = self.alloc_f32("contiguous", n)?;
+                let (op, s, count, lx) = (9i32, 1.0f32, n as i64, KernelLayout::new("contiguous", layout)?);
+                // Safety: `unary_f32(op, s, n, x, lx, out)`; lx stays inside x, out holds n floats.
+                unsafe { launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), &op, &s, &count, x, &lx, &mut out) }
+                    .map_err(cuda_error("contiguous"))?;
+                Ok(self.with(n, CudaData::F32(out)))
+            }
+            // Masks and ids are small and rarely strided: through the host.
+            _ => {
+                let host = self.download_dense()?;
+                Self::upload(&host, layout, self.ordinal)
+            }
+        }
+    }
+
+    /// The whole buffer on the host, as it lies.
+    fn download_dense(&self) -> Result<CpuStorage> {
+        let copy = driver_error("to_device");
+        let stream = &self.gpu.stream;
+        let n = self.len;
+        Ok(match &self.data {
+            CudaData::F32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+            CudaData::U32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+            CudaData::I64(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+        })
+    }
+
+    /// A copy converted to `dtype`: f32 stays on the device; other conversions go through the host.
+    pub fn to_dtype(&self, layout: &Layout, dtype: DType) -> Result<Self> {
+        if dtype == self.dtype() {
+            return self.contiguous(layout);
+        }
+        let host = self.download(layout)?.to_dtype(&Layout::contiguous(layout.shape()), dtype);
+        Self::upload(&host, &Layout::contiguous(layout.shape()), self.ordinal)
+    }
+}
+
+/// f32 elements in row-major order, as kernels that want dense rows read them: the buffer itself
+/// (from the layout's offset) when the layout is dense, else a dense copy.
+pub(crate) enum Dense<'a> {
+    Borrowed(&'a CudaSlice<f32>, usize),
+    Owned(CudaStorage),
+}
+
+impl Dense<'_> {
+    pub(crate) fn view(&self) -> CudaView<'_, f32> {
+        match self {
+            Dense::Borrowed(s, offset) => s.slice(*offset..),
+            Dense::Owned(c) => match &c.data {
+                CudaData::F32(s) => s.slice(0..),
+                _ => unreachable!("dense copies of f32 data are f32"),
+            },
+        }
+    }
+}
+
+impl CudaStorage {
+    /// The f32 elements `layout` reads, dense (see [`Dense`]).
+    pub(crate) fn dense(&self, op: &'static str, layout: &Layout) -> Result<Dense<'_>> {
+        let s = self.f32s(op, layout.shape())?;
+        if layout.is_contiguous() {
+            Ok(Dense::Borrowed(s, layout.offset()))
+        } else {
+            Ok(Dense::Owned(self.contiguous(layout)?))
+        }
+    }
+}
+
+/// The driver allocates no empty buffers: an empty vector travels as one element.
+fn padded<T: Copy + Default>(v: &[T]) -> Vec<T> {
+    if v.is_empty() {
+        vec![T::default()]
+    } else {
+        v.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KernelLayout;
+    use crate::Layout;
+
+    /// `offset_of` of layout.cuh, on the host.
+    fn offset_of(mut i: i64, l: &KernelLayout) -> i64 {
+        let mut off = l.offset;
+        for d in (0..l.rank as usize).rev() {
+            off += (i % l.shape[d]) * l.strides[d];
+            i /= l.shape[d];
+        }
+        off
+    }
+
+    #[test]
+    fn merged_layouts_address_the_same_elements() {
+        let base = Layout::contiguous(&[2, 3, 4]);
+        let layouts = [
+            base.clone(),
+            base.permute(&[2, 0, 1]).unwrap(),
+            base.narrow(2, 1, 2).unwrap(),
+            base.narrow(1, 1, 1).unwrap(),
+            Layout::from_parts(&[2, 3], &[0, 1], 5),
+            Layout::from_parts(&[4, 1, 3, 2], &[6, 99, 2, 1], 1),
+            Layout::contiguous(&[]),
+        ];
+        for layout in &layouts {
+            let k = KernelLayout::new("test", layout).unwrap();
+            let got: Vec<usize> = (0..layout.elem_count() as i64).map(|i| offset_of(i, &k) as usize).collect();
+            assert_eq!(got, layout.offsets().collect::<Vec<_>>(), "{layout:?} as {k:?}");
+        }
+        // A dense tensor is one dim; a transposed one stays two; size-1 dims go.
+        assert_eq!(KernelLayout::new("test", &base).unwrap().rank, 1);
+        assert_eq!(KernelLayout::new("test", &layouts[1]).unwrap().rank, 2);
+        assert_eq!(KernelLayout::new("test", &layouts[5]).unwrap().rank, 1);
+    }
+
+    #[test]
+    fn more_than_eight_unmergeable_dims_are_refused() {
+        let shape = [2; 9];
+        let strides: Vec<usize> = (0..9).map(|d| 3usize.pow(9 - d as u32)).collect();
+        let e = KernelLayout::new("exp", &Layout::from_parts(&shape, &strides, 0)).unwrap_err();
+        assert!(e.to_string().contains("rank ≤ 8"), "{e}");
+    }
+}

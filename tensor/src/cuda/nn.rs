@@ -1,0 +1,246 @@
+//! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy,
+//! and the AdamW update. Rows are the last dim, read densely.
+
+use super::{cuda_error, driver_error, over, CudaData, CudaStorage};
+use crate::op::GeluApproximation;
+use crate::{Error, Layout, Result};
+use kernels::cpu::adamw::AdamWConfig;
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
+use kernels::cuda::launch::{cross_entropy, grid, layer_norm_forward, LayerNormVersion};
+use kernels::launch;
+
+/// `(rows, cols)` of a tensor normalised over its last dim.
+fn rows_cols(layout: &Layout) -> (usize, usize) {
+    let cols = layout.shape().last().copied().unwrap_or(1);
+    (layout.elem_count() / cols.max(1), cols)
+}
+
+impl CudaStorage {
+    /// Softmax (or log-softmax) over the last dim: a block per row.
+    pub fn softmax_last_dim(&self, layout: &Layout, log: bool) -> Result<Self> {
+        let x = self.dense("softmax", layout)?;
+        let (rows, cols) = rows_cols(layout);
+        let mut out = self.alloc_f32("softmax", rows * cols)?;
+        let (l, r, c) = (i32::from(log), rows as i32, cols as i32);
+        // Safety: `softmax_block_per_row(log, rows, cols, x, y)`, both rows·cols floats.
+        unsafe {
+            launch!(self.gpu, "softmax.cu", "softmax_block_per_row", grid(rows, 256), &l, &r, &c, &x.view(), &mut out)
+        }
+        .map_err(cuda_error("softmax"))?;
+        Ok(self.with(rows * cols, CudaData::F32(out)))
+    }
+
+    /// Backward of [`CudaStorage::softmax_last_dim`] from its output `y` (self) and `dy`.
+    pub fn softmax_last_dim_backward(
+        &self,
+        y_layout: &Layout,
+        dy: &Self,
+        dy_layout: &Layout,
+        log: bool,
+    ) -> Result<Self> {
+        let (y, d) = (self.dense("softmax_backward", y_layout)?, dy.dense("softmax_backward", dy_layout)?);
+        let (rows, cols) = rows_cols(y_layout);
+        let mut out = self.alloc_f32("softmax_backward", rows * cols)?;
+        let (l, r, c) = (i32::from(log), rows as i32, cols as i32);
+        // Safety: `softmax_backward(log, rows, cols, y, dy, dx)`, all rows·cols floats.
+        unsafe {
+            launch!(
+                self.gpu,
+                "softmax.cu",
+                "softmax_backward",
+                grid(rows, 256),
+                &l,
+                &r,
+                &c,
+                &y.view(),
+                &d.view(),
+                &mut out
+            )
+        }
+        .map_err(cuda_error("softmax_backward"))?;
+        Ok(self.with(rows * cols, CudaData::F32(out)))
+    }
+
+    /// Layer norm over the last dim: `(y, mean, rstd)`, a warp per row.
+    pub fn layer_norm(
+        &self,
+        layout: &Layout,
+        gamma: (&Self, &Layout),
+        beta: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<(Self, Self, Self)> {
+        let op = "layer_norm";
+        let (x, g, b) = (self.dense(op, layout)?, gamma.0.dense(op, gamma.1)?, beta.0.dense(op, beta.1)?);
+        let (rows, cols) = rows_cols(layout);
+        let (mut y, mut mean, mut rstd) =
+            (self.alloc_f32(op, rows * cols)?, self.alloc_f32(op, rows)?, self.alloc_f32(op, rows)?);
+        let version = LayerNormVersion::WarpPerRow;
+        layer_norm_forward(
+            &self.gpu,
+            version,
+            &x.view(),
+            (&g.view(), &b.view()),
+            eps as f32,
+            &mut y,
+            &mut mean,
+            &mut rstd,
+            (rows, cols),
+        )
+        .map_err(cuda_error(op))?;
+        Ok((
+            self.with(rows * cols, CudaData::F32(y)),
+            self.with(rows, CudaData::F32(mean)),
+            self.with(rows, CudaData::F32(rstd)),
+        ))
+    }
+
+    /// Layer-norm backward: `(dx, dγ, dβ)` from x (self), γ, the cached mean and rstd, and dy.
+    pub fn layer_norm_backward(
+        &self,
+        layout: &Layout,
+        gamma: (&Self, &Layout),
+        mean: (&Self, &Layout),
+        rstd: (&Self, &Layout),
+        dy: (&Self, &Layout),
+    ) -> Result<(Self, Self, Self)> {
+        let op = "layer_norm_backward";
+        let x = self.dense(op, layout)?;
+        let (g, m, s, d) =
+            (gamma.0.dense(op, gamma.1)?, mean.0.dense(op, mean.1)?, rstd.0.dense(op, rstd.1)?, dy.0.dense(op, dy.1)?);
+        let (rows, cols) = rows_cols(layout);
+        let (mut dx, mut dg, mut db) =
+            (self.alloc_f32(op, rows * cols)?, self.zeros_f32(op, cols)?, self.zeros_f32(op, cols)?);
+        let (r, c) = (rows as i32, cols as i32);
+        let cfg = grid(rows.div_ceil(8), 256);
+        // Safety: `layer_norm_backward(rows, cols, x, gamma, mean, rstd, dy, dx, dgamma, dbeta)`;
+        // dgamma and dbeta start at zero (the kernel adds into them).
+        unsafe {
+            launch!(
+                self.gpu,
+                "layer_norm.cu",
+                "layer_norm_backward",
+                cfg,
+                &r,
+                &c,
+                &x.view(),
+                &g.view(),
+                &m.view(),
+                &s.view(),
+                &d.view(),
+                &mut dx,
+                &mut dg,
+                &mut db
+            )
+        }
+        .map_err(cuda_error(op))?;
+        Ok((
+            self.with(rows * cols, CudaData::F32(dx)),
+            self.with(cols, CudaData::F32(dg)),
+            self.with(cols, CudaData::F32(db)),
+        ))
+    }
+
+    /// `dx = dy ⊙ gelu′(x)`.
+    pub fn gelu_backward(
+        &self,
+        layout: &Layout,
+        dy: &Self,
+        dy_layout: &Layout,
+        approx: GeluApproximation,
+    ) -> Result<Self> {
+        let (x, d) = (self.dense("gelu_backward", layout)?, dy.dense("gelu_backward", dy_layout)?);
+        let n = layout.elem_count();
+        let mut out = self.alloc_f32("gelu_backward", n)?;
+        let (a, count) = (i32::from(approx == GeluApproximation::Tanh), n as i64);
+        // Safety: `gelu_backward(approx, n, x, dy, dx)`, all n floats.
+        unsafe { launch!(self.gpu, "gelu.cu", "gelu_backward", over(n), &a, &count, &x.view(), &d.view(), &mut out) }
+            .map_err(cuda_error("gelu_backward"))?;
+        Ok(self.with(n, CudaData::F32(out)))
+    }
+
+    /// Per-row cross-entropy of `(rows, classes)` logits (`None` targets give 0).
+    pub fn cross_entropy(&self, layout: &Layout, targets: &[Option<usize>]) -> Result<Self> {
+        let (rows, _) = rows_cols(layout);
+        let mut losses = self.alloc_f32("cross_entropy", rows)?;
+        self.cross_entropy_rows("cross_entropy", layout, targets, Some(&mut losses), None)?;
+        Ok(self.with(rows, CudaData::F32(losses)))
+    }
+
+    /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
+    pub fn cross_entropy_backward(
+        &self,
+        layout: &Layout,
+        targets: &[Option<usize>],
+        dloss: &Self,
+        dloss_layout: &Layout,
+    ) -> Result<Self> {
+        let op = "cross_entropy_backward";
+        let d = dloss.dense(op, dloss_layout)?;
+        let mut dx = self.alloc_f32(op, layout.elem_count())?;
+        self.cross_entropy_rows(op, layout, targets, None, Some((&d.view(), &mut dx)))?;
+        Ok(self.with(layout.elem_count(), CudaData::F32(dx)))
+    }
+
+    /// The fused cross-entropy kernel on the logits `self`: the losses, the gradient, or both.
+    fn cross_entropy_rows(
+        &self,
+        op: &'static str,
+        layout: &Layout,
+        targets: &[Option<usize>],
+        losses: Option<&mut CudaSlice<f32>>,
+        grad: Option<(&CudaView<f32>, &mut CudaSlice<f32>)>,
+    ) -> Result<()> {
+        let x = self.dense(op, layout)?;
+        // The host's targets (`None` = ignored) as the kernel's i64 ids, −1 for ignored rows.
+        let t: Vec<i64> = targets.iter().map(|t| t.map_or(-1, |t| t as i64)).collect();
+        let t = self.gpu.stream.clone_htod(if t.is_empty() { &[-1][..] } else { &t }).map_err(driver_error(op))?;
+        cross_entropy(&self.gpu, &x.view(), &t, -1, losses, grad, rows_cols(layout)).map_err(cuda_error(op))
+    }
+
+    /// One AdamW step in place on `self` (the parameter) and the moments `m`, `v`.
+    pub fn adamw_step(
+        &mut self,
+        grad: (&Self, &Layout),
+        m: &mut Self,
+        v: &mut Self,
+        cfg: &AdamWConfig,
+        t: u64,
+    ) -> Result<()> {
+        let op = "adamw_step";
+        if m.len != self.len || v.len != self.len || grad.1.elem_count() != self.len {
+            return Err(Error::invalid(
+                op,
+                format!("parameter of {} elements, moments of {} and {}", self.len, m.len, v.len),
+            ));
+        }
+        let g = grad.0.dense(op, grad.1)?;
+        let bias1 = 1.0 - cfg.beta1.powi(t as i32);
+        let bias2 = 1.0 - cfg.beta2.powi(t as i32);
+        let consts = [cfg.beta1, cfg.beta2, cfg.eps, 1.0 - cfg.lr * cfg.weight_decay, cfg.lr / bias1, bias2.sqrt()]
+            .map(|x| x as f32);
+        let n = self.len as i64;
+        let gpu = self.gpu.clone();
+        let (p, m, v) = (self.f32s_mut(op)?, m.f32s_mut(op)?, v.f32s_mut(op)?);
+        // Safety: `adamw_step(n, param, grad, m, v, beta1, beta2, eps, decay, step, sqrt_bias2)`, all n floats.
+        unsafe {
+            launch!(
+                gpu,
+                "adamw.cu",
+                "adamw_step",
+                over(n as usize),
+                &n,
+                p,
+                &g.view(),
+                m,
+                v,
+                &consts[0],
+                &consts[1],
+                &consts[2],
+                &consts[3],
+                &consts[4],
+                &consts[5]
+            )
+        }
+        .map_err(cuda_error(op))
+    }
+}

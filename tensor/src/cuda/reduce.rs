@@ -1,0 +1,95 @@
+//! Reductions on the GPU: the reduced dims are permuted to the end and the view made dense, so
+//! each output element reduces one row (a block per row; sums accumulate in f64 as on the CPU).
+//! Sums over the leading dims of dense data (bias gradients) are column sums instead.
+
+use super::{cuda_error, driver_error, CudaData, CudaStorage};
+use crate::op::ReduceOp;
+use crate::{Layout, Result};
+use kernels::cuda::cudarc::driver::LaunchConfig;
+use kernels::cuda::launch::grid;
+use kernels::launch;
+
+impl CudaStorage {
+    /// `out[c] = Σ_r x[r, c]` for the dense `layout` seen as `(rows, cols)`: the first `leading`
+    /// dims are summed.
+    fn column_sums(&self, layout: &Layout, leading: usize) -> Result<Self> {
+        let rows: usize = layout.shape()[..leading].iter().product();
+        let cols: usize = layout.shape()[leading..].iter().product();
+        let x = self.dense("sum", layout)?;
+        let chunk = 64.max(rows.div_ceil(65_535));
+        let chunks = rows.div_ceil(chunk).max(1);
+        let mut partial = self.gpu.stream.alloc_zeros::<f64>(chunks * cols.max(1)).map_err(driver_error("sum"))?;
+        let cfg = LaunchConfig {
+            grid_dim: (cols.div_ceil(256).max(1) as u32, chunks as u32, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
+        // Safety: `column_sums_partial(rows, cols, chunk, x, partial)`; partial holds chunks·cols.
+        unsafe { launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, &r, &c, &ch, &x.view(), &mut partial) }
+            .map_err(cuda_error("sum"))?;
+        let mut out = self.alloc_f32("sum", cols)?;
+        let n = chunks as i32;
+        // Safety: `column_sums_finish(chunks, cols, partial, out)`.
+        unsafe {
+            launch!(
+                self.gpu,
+                "reduce.cu",
+                "column_sums_finish",
+                grid(cols.div_ceil(256), 256),
+                &n,
+                &c,
+                &partial,
+                &mut out
+            )
+        }
+        .map_err(cuda_error("sum"))?;
+        Ok(self.with(cols, CudaData::F32(out)))
+    }
+
+    /// Reduces over `dims` (sorted, distinct, not empty unless summed: [`Storage::reduce`] checks);
+    /// the result has the kept dims' shape, row-major. Sum/Max/Min give f32, ArgMax/ArgMin i64
+    /// indices into the flattened reduced dims.
+    ///
+    /// [`Storage::reduce`]: crate::Storage::reduce
+    pub fn reduce(&self, layout: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
+        let shape = layout.shape();
+        let group: usize = dims.iter().map(|&d| shape[d]).product();
+        if op == ReduceOp::Sum && layout.is_contiguous() && dims.iter().enumerate().all(|(i, &d)| i == d) {
+            // Summing leading dims of dense data (bias gradients): column sums, no transposed copy.
+            return self.column_sums(layout, dims.len());
+        }
+        let order: Vec<usize> = (0..layout.rank()).filter(|d| !dims.contains(d)).chain(dims.iter().copied()).collect();
+        let rows: usize = order[..layout.rank() - dims.len()].iter().map(|&d| shape[d]).product();
+        let x = self.dense(op.name(), &layout.permute(&order)?)?;
+        let x = &x.view();
+        let (r, c) = (rows as i32, group as i64);
+        match op {
+            ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min => {
+                let code = match op {
+                    ReduceOp::Sum => 0i32,
+                    ReduceOp::Max => 1,
+                    _ => 2,
+                };
+                let mut out = self.alloc_f32(op.name(), rows)?;
+                // Safety: `reduce_rows_f32(op, rows, cols, x, out)`, a block per row.
+                unsafe {
+                    launch!(self.gpu, "reduce.cu", "reduce_rows_f32", grid(rows, 256), &code, &r, &c, x, &mut out)
+                }
+                .map_err(cuda_error(op.name()))?;
+                Ok(self.with(rows, CudaData::F32(out)))
+            }
+            ReduceOp::ArgMax | ReduceOp::ArgMin => {
+                let is_min = i32::from(op == ReduceOp::ArgMin);
+                // Safety: written in full by the kernel below.
+                let mut out =
+                    unsafe { self.gpu.stream.alloc::<i64>(rows.max(1)) }.map_err(super::driver_error(op.name()))?;
+                let cfg = grid(rows.div_ceil(128), 128);
+                // Safety: `argreduce_rows_f32(is_min, rows, cols, x, out)`, a thread per row.
+                unsafe { launch!(self.gpu, "reduce.cu", "argreduce_rows_f32", cfg, &is_min, &r, &c, x, &mut out) }
+                    .map_err(cuda_error(op.name()))?;
+                Ok(self.with(rows, CudaData::I64(out)))
+            }
+        }
+    }
+}
