@@ -102,7 +102,7 @@ fn gemm_versions_match_the_cpu() {
             let mut want = vec![0.0; m * n];
             let (ar, br) = (rounded(&ah), rounded(&bh));
             gemm(MatRef::row_major(&ar, m, k), MatRef::row_major(&br, k, n), &mut want, n, false);
-            for version in [WmmaVersion::Direct, WmmaVersion::SharedTiles] {
+            for version in [WmmaVersion::Direct, WmmaVersion::SharedTiles, WmmaVersion::Pipelined] {
                 let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
                 launch::gemm_wmma_bf16(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
                 let err = max_rel_err(&download(&gpu, &cd), &want);

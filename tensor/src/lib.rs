@@ -45,6 +45,17 @@ pub fn synchronize(device: Device) -> Result<()> {
     }
 }
 
+/// Device memory in use on `device` (`None` for the CPU), pooled buffers included: for reports.
+pub fn device_memory_in_use(device: Device) -> Result<Option<usize>> {
+    match device {
+        Device::Cpu => Ok(None),
+        Device::Cuda(ordinal) => kernels::cuda::Gpu::shared(ordinal)
+            .and_then(|gpu| gpu.memory_in_use())
+            .map(Some)
+            .map_err(|error| Error::Cuda { op: "memory_in_use", error }),
+    }
+}
+
 /// Seeded random numbers for `randn` / `uniform`: `tensor::rng(42)` gives a reproducible stream.
 pub fn rng(seed: u64) -> rand::rngs::StdRng {
     use rand::SeedableRng;

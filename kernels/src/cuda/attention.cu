@@ -185,29 +185,39 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
         load_tile(&ks[0][0], D_TILED + 1, kb, k0, S, d);
         load_tile(&vs[0][0], D_TILED, vb, k0, S, d);
         __syncthreads();
-        // Unrolled, so that the rows' running state stays in registers; the conditions are
-        // warp-uniform.
+        // Scores of the warp's 8 queries against key `lane`: each key value is read once for all
+        // 8 rows (the loops over rows are unrolled, so the rows' state stays in registers).
+        float sc[8], p[8];
+#pragma unroll
+        for (int r = 0; r < 8; ++r) sc[r] = 0.0f;
+        for (int c = 0; c < d; ++c) {
+            float kc = ks[lane][c];
+#pragma unroll
+            for (int r = 0; r < 8; ++r) sc[r] += qs[warp * 8 + r][c] * kc;
+        }
 #pragma unroll
         for (int r = 0; r < 8; ++r) {
-            int row = warp * 8 + r, i = q0 + row;
-            if (i >= T) continue;
-            int j = k0 + lane;
-            bool visible = j < S && j <= last_key(i, T, S, causal);
-            float s = 0.0f;
-            for (int c = 0; c < d; ++c) s += qs[row][c] * ks[lane][c];
-            s = visible ? s * scale : __int_as_float(0xff800000);
-            float m_new = fmaxf(m[r], warp_max32(s));
-            if (m_new == __int_as_float(0xff800000)) continue;  // nothing visible yet
-            float p = visible ? expf(s - m_new) : 0.0f, correction = expf(m[r] - m_new);
-            l[r] = l[r] * correction + warp_sum32(p);
+            int i = q0 + warp * 8 + r, j = k0 + lane;
+            bool visible = i < T && j < S && j <= last_key(i, T, S, causal);
+            float s_r = visible ? sc[r] * scale : __int_as_float(0xff800000);
+            float m_new = fmaxf(m[r], warp_max32(s_r));
+            // A row that has seen no visible key yet keeps its empty state.
+            float correction = m_new == __int_as_float(0xff800000) ? 1.0f : expf(m[r] - m_new);
+            p[r] = visible ? expf(s_r - m_new) : 0.0f;
+            l[r] = l[r] * correction + warp_sum32(p[r]);
             acc[r][0] *= correction;
             acc[r][1] *= correction;
-            for (int jj = 0; jj < TILE; ++jj) {
-                float pj = __shfl_sync(0xffffffff, p, jj);
-                acc[r][0] += pj * vs[jj][lane];
-                if (lane + 32 < d) acc[r][1] += pj * vs[jj][lane + 32];
-            }
             m[r] = m_new;
+        }
+        // The rows' probabilities weight the tile's value rows: each value read once for 8 rows.
+        for (int jj = 0; jj < TILE; ++jj) {
+            float v0 = vs[jj][lane], v1 = lane + 32 < d ? vs[jj][lane + 32] : 0.0f;
+#pragma unroll
+            for (int r = 0; r < 8; ++r) {
+                float pj = __shfl_sync(0xffffffff, p[r], jj);
+                acc[r][0] += pj * v0;
+                acc[r][1] += pj * v1;
+            }
         }
     }
 #pragma unroll
@@ -259,43 +269,57 @@ extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int cau
             ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
         }
         __syncthreads();
-        // P and dS: warp w takes query rows w, w + 4, …; lane = key.
+        // P and dS: warp w takes query rows w, w + 4, …; lane = key. Each key and value element
+        // is read once for the warp's 8 rows.
+        float sc[8], dp[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) sc[e] = dp[e] = 0.0f;
+        for (int cc = 0; cc < d; ++cc) {
+            float kc = ks[lane][cc], vc = vs[lane][cc];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                sc[e] += qs[warp + 4 * e][cc] * kc;
+                dp[e] += dos[warp + 4 * e][cc] * vc;
+            }
+        }
+#pragma unroll
         for (int e = 0; e < 8; ++e) {
             int qr = warp + 4 * e, i = i0 + qr, j = k0 + lane;
-            float s = 0.0f, dp = 0.0f;
-            for (int cc = 0; cc < d; ++cc) {
-                s += qs[qr][cc] * ks[lane][cc];
-                dp += dos[qr][cc] * vs[lane][cc];
-            }
             bool visible = i < T && j < S && (!causal || j <= i + S - T);
-            float p = visible ? expf(s * scale - ls[qr]) : 0.0f;
+            float p = visible ? expf(sc[e] * scale - ls[qr]) : 0.0f;
             ps[qr][lane] = p;
-            dss[qr][lane] = p * (dp - ds_row[qr]);
+            dss[qr][lane] = p * (dp[e] - ds_row[qr]);
         }
         __syncthreads();
-        // dV and dK rows of this tile's keys (column c).
         if (c < d) {
-            for (int e = 0; e < 16; ++e) {
-                int kr = half + 2 * e;
-                float sv = 0.0f, sk = 0.0f;
-                for (int qr = 0; qr < TILE; ++qr) {
-                    sv += ps[qr][kr] * dos[qr][c];
-                    sk += dss[qr][kr] * qs[qr][c];
+            // dV and dK rows of this tile's keys (column c): each query-tile element read once.
+            for (int qr = 0; qr < TILE; ++qr) {
+                float d_o = dos[qr][c], qc = qs[qr][c];
+#pragma unroll
+                for (int e = 0; e < 16; ++e) {
+                    dv_acc[e] += ps[qr][half + 2 * e] * d_o;
+                    dk_acc[e] += dss[qr][half + 2 * e] * qc;
                 }
-                dv_acc[e] += sv;
-                dk_acc[e] += sk;
             }
-            // dQ rows of this query tile (column c), added to global memory.
+            // dQ rows of this query tile (column c), added to global memory: each key element
+            // read once for the thread's 16 rows.
+            float dq_acc[16];
+#pragma unroll
+            for (int e = 0; e < 16; ++e) dq_acc[e] = 0.0f;
+            for (int kr = 0; kr < TILE; ++kr) {
+                float kc = ks[kr][c];
+#pragma unroll
+                for (int e = 0; e < 16; ++e) dq_acc[e] += dss[half + 2 * e][kr] * kc;
+            }
+#pragma unroll
             for (int e = 0; e < 16; ++e) {
-                int qr = half + 2 * e, i = i0 + qr;
-                if (i >= T) continue;
-                float sq = 0.0f;
-                for (int kr = 0; kr < TILE; ++kr) sq += dss[qr][kr] * ks[kr][c];
-                atomicAdd(&dq[q_base + (long long)i * d + c], scale * sq);
+                int i = i0 + half + 2 * e;
+                if (i < T) atomicAdd(&dq[q_base + (long long)i * d + c], scale * dq_acc[e]);
             }
         }
     }
     if (c < d) {
+#pragma unroll
         for (int e = 0; e < 16; ++e) {
             int j = k0 + half + 2 * e;
             if (j >= S) continue;

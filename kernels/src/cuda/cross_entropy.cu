@@ -4,7 +4,7 @@
 // `dlogits` may be null (then that half is skipped); `dloss` holds the upstream gradient of each
 // row's loss (1 / number of counted rows for a mean).
 
-extern "C" __global__ void cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets,
+extern "C" __global__ void __launch_bounds__(1024) cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets,
                                               long long ignore_index, const float* dloss, float* losses,
                                               float* dlogits) {
     int r = blockIdx.x;

@@ -17,6 +17,8 @@ pub struct Gpu {
     pub arch: &'static str,
     pub name: String,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    /// Each kernel looked up once: `(source, kernel)` → function.
+    functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
     blas: OnceLock<CudaBlas>,
 }
 
@@ -105,6 +107,7 @@ impl Gpu {
             arch: arch_name(major, minor),
             name,
             modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
             blas: OnceLock::new(),
         })
     }
@@ -146,13 +149,25 @@ impl Gpu {
         Ok(blas)
     }
 
+    /// Bytes of device memory in use (by every process, this one's freed-but-pooled buffers
+    /// included): after a run, about its peak.
+    pub fn memory_in_use(&self) -> Result<usize, CudaError> {
+        self.ctx.bind_to_thread().map_err(|e| driver_error("binding the context", e))?;
+        let (free, total) = cudarc::driver::result::mem_get_info().map_err(|e| driver_error("reading memory", e))?;
+        Ok(total - free)
+    }
+
     /// Waits for all work queued on this device's stream.
     pub fn synchronize(&self) -> Result<(), CudaError> {
         self.stream.synchronize().map_err(|e| driver_error("synchronizing", e))
     }
 
     /// The kernel `kernel` of `source`, compiling and loading the source on first use.
-    pub fn function(&self, source: &KernelSource, kernel: &str) -> Result<CudaFunction, CudaError> {
+    pub fn function(&self, source: &KernelSource, kernel: &'static str) -> Result<CudaFunction, CudaError> {
+        let key = (source.name, kernel);
+        if let Some(f) = self.functions.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(f.clone());
+        }
         if !nvrtc_available() {
             return Err(CudaError::NoNvrtc);
         }
@@ -169,6 +184,10 @@ impl Gpu {
                 module
             }
         };
-        module.load_function(kernel).map_err(|e| driver_error(&format!("finding {kernel} in {}", source.name), e))
+        let f = module
+            .load_function(kernel)
+            .map_err(|e| driver_error(&format!("finding {kernel} in {}", source.name), e))?;
+        self.functions.lock().unwrap_or_else(|e| e.into_inner()).insert(key, f.clone());
+        Ok(f)
     }
 }

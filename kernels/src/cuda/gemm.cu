@@ -159,3 +159,76 @@ extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_
             if (row < M && col < N) wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, wmma::mem_row_major);
         }
 }
+
+// 6. Tensor cores with a two-stage pipeline: version 5's tiles and warp layout, but the next tiles of
+// A and B are copied to shared memory with cp.async (global → shared without registers, Ampere and
+// later) while the warps multiply the current ones, so loads and math overlap.
+__device__ void cp_async16(void* shared, const void* global, bool valid) {
+    unsigned address = (unsigned)__cvta_generic_to_shared(shared);
+    int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(bytes));
+}
+
+// Copies the K-tile starting at k0 of A (128×32) and B (32×128) into one stage.
+__device__ void load_stage(__nv_bfloat16 (*As)[WM_BK + WM_PAD], __nv_bfloat16 (*Bs)[WM_BN + WM_PAD], int M, int N,
+                           int K, const __nv_bfloat16* A, const __nv_bfloat16* B, int block_row, int block_col,
+                           int k0) {
+    for (int idx = threadIdx.x; idx < 512; idx += blockDim.x) {
+        int r = idx / 4, c8 = (idx % 4) * 8, row = block_row + r;
+        bool a_ok = row < M && k0 + c8 < K;
+        cp_async16(&As[r][c8], a_ok ? &A[(long long)row * K + k0 + c8] : A, a_ok);
+        int kr = idx / 16, n8 = (idx % 16) * 8, col = block_col + n8;
+        bool b_ok = k0 + kr < K && col < N;
+        cp_async16(&Bs[kr][n8], b_ok ? &B[(long long)(k0 + kr) * N + col] : B, b_ok);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+extern "C" __global__ void gemm_wmma_bf16_pipelined(int M, int N, int K, const __nv_bfloat16* A,
+                                                    const __nv_bfloat16* B, float* C) {
+    using namespace nvcuda;
+    __shared__ __align__(128) __nv_bfloat16 As[2][WM_BM][WM_BK + WM_PAD];
+    __shared__ __align__(128) __nv_bfloat16 Bs[2][WM_BK][WM_BN + WM_PAD];
+    int warp = threadIdx.x / 32, wy = warp / 4, wx = warp % 4;
+    int block_row = blockIdx.y * WM_BM, block_col = blockIdx.x * WM_BN;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+    int tiles = (K + WM_BK - 1) / WM_BK;
+    load_stage(As[0], Bs[0], M, N, K, A, B, block_row, block_col, 0);
+    for (int t = 0; t < tiles; ++t) {
+        int stage = t % 2;
+        if (t + 1 < tiles) {
+            load_stage(As[1 - stage], Bs[1 - stage], M, N, K, A, B, block_row, block_col, (t + 1) * WM_BK);
+            asm volatile("cp.async.wait_group 1;\n" ::);  // tile t has landed; t + 1 may still fly
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < WM_BK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[4];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+                wmma::load_matrix_sync(a[i], &As[stage][wy * 64 + i * 16][kk], WM_BK + WM_PAD);
+#pragma unroll
+            for (int j = 0; j < 2; ++j)
+                wmma::load_matrix_sync(b[j], &Bs[stage][kk][wx * 32 + j * 16], WM_BN + WM_PAD);
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();  // this stage is refilled two tiles from now
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            int row = block_row + wy * 64 + i * 16, col = block_col + wx * 32 + j * 16;
+            if (row < M && col < N) wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, wmma::mem_row_major);
+        }
+}

@@ -19,6 +19,16 @@ pub fn elementwise(n: usize) -> LaunchConfig {
     grid(n.div_ceil(256).min(65_535), 256)
 }
 
+/// Threads for a block that owns a row of `cols` values: more for long rows (a vocabulary), so a
+/// few hundred rows still fill the GPU.
+pub fn threads_per_row(cols: usize) -> u32 {
+    if cols >= 8192 {
+        1024
+    } else {
+        256
+    }
+}
+
 /// How the rows of a softmax are spread over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SoftmaxVersion {
@@ -39,7 +49,7 @@ pub fn softmax(
     let (kernel, cfg) = match version {
         SoftmaxVersion::ThreadPerRow => ("softmax_thread_per_row", grid(rows.div_ceil(128), 128)),
         SoftmaxVersion::WarpPerRow => ("softmax_warp_per_row", grid(rows.div_ceil(8), 256)),
-        SoftmaxVersion::BlockPerRow => ("softmax_block_per_row", grid(rows, 256)),
+        SoftmaxVersion::BlockPerRow => ("softmax_block_per_row", grid(rows, threads_per_row(cols))),
     };
     let f = gpu.function(source("softmax.cu"), kernel)?;
     let (r, c, log) = (rows as i32, cols as i32, 0i32);
@@ -84,6 +94,31 @@ pub fn layer_norm_forward(
     args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd);
     // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows.
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+}
+
+/// Layer-norm backward of `(rows, cols)`: `dx`, and `dgamma`, `dbeta` added into (they must start
+/// at zero), from `[x, gamma, mean, rstd, dy]`.
+pub fn layer_norm_backward(
+    gpu: &Gpu,
+    [x, gamma, mean, rstd, dy]: [&CudaView<f32>; 5],
+    (dx, dgamma, dbeta): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
+    (rows, cols): (usize, usize),
+) -> Result<(), CudaError> {
+    // The block's dγ and dβ partials fit in shared memory up to 6144 columns (48 KB); wider rows
+    // add straight into global memory.
+    let partial_bytes = 2 * cols * 4;
+    let shared = partial_bytes <= 48 * 1024;
+    let cfg = LaunchConfig {
+        grid_dim: (rows.div_ceil(8).clamp(1, 1024) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: if shared { partial_bytes as u32 } else { 0 },
+    };
+    let f = gpu.function(source("layer_norm.cu"), "layer_norm_backward")?;
+    let (r, c, s) = (rows as i32, cols as i32, i32::from(shared));
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(dx).arg(dgamma).arg(dbeta);
+    // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows.
+    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error("layer_norm_backward", e))
 }
 
 /// `y = GELU(x)` (tanh approximation if `tanh`) over `n` elements.
@@ -131,7 +166,9 @@ pub fn cross_entropy(
     };
     // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows; a null
     // pointer skips its half.
-    unsafe { args.launch(grid(rows, 256)) }.map(drop).map_err(|e| launch_error("cross_entropy_rows", e))
+    unsafe { args.launch(grid(rows, threads_per_row(vocab))) }
+        .map(drop)
+        .map_err(|e| launch_error("cross_entropy_rows", e))
 }
 
 /// The f32 GEMM versions.
@@ -174,12 +211,14 @@ pub fn gemm_f32(
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
 }
 
-/// The tensor-core GEMM versions: fragments loaded straight from global memory, or through
-/// shared-memory tiles (128×128 per block of 8 warps).
+/// The tensor-core GEMM versions: fragments loaded straight from global memory; through
+/// shared-memory tiles (128×128 per block of 8 warps); and those tiles double-buffered with
+/// asynchronous copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WmmaVersion {
     Direct,
     SharedTiles,
+    Pipelined,
 }
 
 /// `C = A·B` on tensor cores: bf16 `A (m, k)`, `B (k, n)`, f32 `C`; m, n, k multiples of 16.
@@ -197,6 +236,7 @@ pub fn gemm_wmma_bf16(
     let (kernel, tile, threads) = match version {
         WmmaVersion::Direct => ("gemm_wmma_bf16", 32, 128),
         WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", 128, 256),
+        WmmaVersion::Pipelined => ("gemm_wmma_bf16_pipelined", 128, 256),
     };
     let f = gpu.function(source("gemm.cu"), kernel)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);

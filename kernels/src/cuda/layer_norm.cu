@@ -59,26 +59,44 @@ extern "C" __global__ void layer_norm_warp_per_row(int rows, int cols, float eps
 }
 
 // Backward with x̂ = (x − μ)·rstd and g = dy ⊙ γ:
-// dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)); dγ += dy ⊙ x̂ and dβ += dy, summed over rows by atomics
+// dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)); dγ = Σ_rows dy ⊙ x̂ and dβ = Σ_rows dy.
+// A warp per row, each warp walking rows grid-stride; the block's rows add their dγ and dβ into
+// shared memory first (`partials` of 2·cols floats, when given as dynamic shared memory), and the
+// block adds those to dgamma and dbeta once, so the global atomics are per block, not per row
 // (dgamma and dbeta must start at zero).
-extern "C" __global__ void layer_norm_backward(int rows, int cols, const float* x, const float* gamma,
-                                               const float* mean, const float* rstd, const float* dy, float* dx,
-                                               float* dgamma, float* dbeta) {
-    int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
-    if (r >= rows) return;
-    long long base = (long long)r * cols;
-    float mu = mean[r], inv = rstd[r];
-    float g_sum = 0.0f, gx_sum = 0.0f;
-    for (int c = lane; c < cols; c += 32) {
-        float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
-        g_sum += g;
-        gx_sum += g * xhat;
+extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_partials, const float* x,
+                                               const float* gamma, const float* mean, const float* rstd,
+                                               const float* dy, float* dx, float* dgamma, float* dbeta) {
+    extern __shared__ float partials[];
+    float* dg = shared_partials ? partials : dgamma;
+    float* db = shared_partials ? partials + cols : dbeta;
+    if (shared_partials) {
+        for (int c = threadIdx.x; c < 2 * cols; c += blockDim.x) partials[c] = 0.0f;
+        __syncthreads();
     }
-    float g_mean = warp_sum(g_sum) / cols, gx_mean = warp_sum(gx_sum) / cols;
-    for (int c = lane; c < cols; c += 32) {
-        float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
-        dx[base + c] = inv * (g - g_mean - xhat * gx_mean);
-        atomicAdd(&dgamma[c], dy[base + c] * xhat);
-        atomicAdd(&dbeta[c], dy[base + c]);
+    int warps = blockDim.x / 32, lane = threadIdx.x % 32;
+    for (int r = blockIdx.x * warps + threadIdx.x / 32; r < rows; r += gridDim.x * warps) {
+        long long base = (long long)r * cols;
+        float mu = mean[r], inv = rstd[r];
+        float g_sum = 0.0f, gx_sum = 0.0f;
+        for (int c = lane; c < cols; c += 32) {
+            float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
+            g_sum += g;
+            gx_sum += g * xhat;
+        }
+        float g_mean = warp_sum(g_sum) / cols, gx_mean = warp_sum(gx_sum) / cols;
+        for (int c = lane; c < cols; c += 32) {
+            float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
+            dx[base + c] = inv * (g - g_mean - xhat * gx_mean);
+            atomicAdd(&dg[c], dy[base + c] * xhat);
+            atomicAdd(&db[c], dy[base + c]);
+        }
+    }
+    if (shared_partials) {
+        __syncthreads();
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+            atomicAdd(&dgamma[c], partials[c]);
+            atomicAdd(&dbeta[c], partials[cols + c]);
+        }
     }
 }

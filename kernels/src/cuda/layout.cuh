@@ -13,6 +13,8 @@ struct Layout {
 
 // Offset of the element with row-major index i in a tensor of this layout.
 __device__ long long offset_of(long long i, const Layout& l) {
+    // Dense and sliced tensors reach the kernels as rank 1 (the host merges dims): no division.
+    if (l.rank == 1) return l.offset + i * l.strides[0];
     long long off = l.offset;
     for (int d = l.rank - 1; d >= 0; --d) {
         off += (i % l.shape[d]) * l.strides[d];

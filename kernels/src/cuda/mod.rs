@@ -112,6 +112,13 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "gemm.cu",
         source: include_str!("gemm.cu"),
-        kernels: &["gemm_naive", "gemm_tiled", "gemm_register_blocked", "gemm_wmma_bf16", "gemm_wmma_bf16_tiled"],
+        kernels: &[
+            "gemm_naive",
+            "gemm_tiled",
+            "gemm_register_blocked",
+            "gemm_wmma_bf16",
+            "gemm_wmma_bf16_tiled",
+            "gemm_wmma_bf16_pipelined",
+        ],
     },
 ];

@@ -56,27 +56,32 @@ __device__ void merge_max_and_sum(float* m, float* s, float m2, float s2) {
     *m = top;
 }
 
-// The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block in one pass over
-// the row (online softmax: each thread keeps a running state, rescaled when its maximum grows; the
-// states meet by shuffles within warps, then in shared memory). Every thread gets the result.
-__device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out) {
+// Combines every thread's softmax state (m, s) into the block's: shuffles within warps, then the
+// warp leaders' states in shared memory. Every thread gets the result.
+__device__ void block_merge_max_and_sum(float* m, float* s) {
     __shared__ float warp_m[32], warp_s[32];
-    float m = NEG_INF, s = 0.0f;
-    for (int c = threadIdx.x; c < n; c += blockDim.x) merge_max_and_sum(&m, &s, z[c], 1.0f);
     for (int o = 16; o > 0; o >>= 1) {
-        float m2 = __shfl_xor_sync(0xffffffff, m, o), s2 = __shfl_xor_sync(0xffffffff, s, o);
-        merge_max_and_sum(&m, &s, m2, s2);
+        float m2 = __shfl_xor_sync(0xffffffff, *m, o), s2 = __shfl_xor_sync(0xffffffff, *s, o);
+        merge_max_and_sum(m, s, m2, s2);
     }
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
     if (lane == 0) {
-        warp_m[warp] = m;
-        warp_s[warp] = s;
+        warp_m[warp] = *m;
+        warp_s[warp] = *s;
     }
     __syncthreads();
-    m = NEG_INF;
-    s = 0.0f;
-    for (int w = 0; w < warps; ++w) merge_max_and_sum(&m, &s, warp_m[w], warp_s[w]);
+    *m = NEG_INF;
+    *s = 0.0f;
+    for (int w = 0; w < warps; ++w) merge_max_and_sum(m, s, warp_m[w], warp_s[w]);
     __syncthreads();  // the partials may be reused by the next call
+}
+
+// The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block in one pass over
+// the row (online softmax: each thread keeps a running state, rescaled when its maximum grows).
+__device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out) {
+    float m = NEG_INF, s = 0.0f;
+    for (int c = threadIdx.x; c < n; c += blockDim.x) merge_max_and_sum(&m, &s, z[c], 1.0f);
+    block_merge_max_and_sum(&m, &s);
     *m_out = m;
     *s_out = s;
 }

@@ -29,14 +29,36 @@ extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float*
     for (int c = lane; c < cols; c += 32) out[c] = expf(in[c] - m) / s;
 }
 
-// Version 3: a block per row (long rows such as a 50257-token vocabulary). `log = 1` writes
-// log-softmax, x_c − max − log Σ exp(x − max).
-extern "C" __global__ void softmax_block_per_row(int log, int rows, int cols, const float* x, float* y) {
+// Version 3: a block per row (long rows such as a 50257-token vocabulary), of up to 1024 threads. A row of at most
+// CACHED·blockDim values is read once into registers; longer rows are read twice (one online pass
+// for the maximum and the sum, one for the output). `log = 1` writes log-softmax,
+// x_c − max − log Σ exp(x − max).
+#define CACHED 16
+extern "C" __global__ void __launch_bounds__(1024) softmax_block_per_row(int log, int rows, int cols, const float* x, float* y) {
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
     float* out = y + (long long)r * cols;
-    float m, s;
+    float m = NEG_INF, s = 0.0f;
+    if (cols <= CACHED * (int)blockDim.x) {
+        float vals[CACHED];
+#pragma unroll
+        for (int u = 0; u < CACHED; ++u) {
+            int c = threadIdx.x + u * blockDim.x;
+            vals[u] = c < cols ? in[c] : NEG_INF;
+            m = fmaxf(m, vals[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < CACHED; ++u) s += m == NEG_INF ? 0.0f : expf(vals[u] - m);
+        block_merge_max_and_sum(&m, &s);
+        float log_s = logf(s);
+#pragma unroll
+        for (int u = 0; u < CACHED; ++u) {
+            int c = threadIdx.x + u * blockDim.x;
+            if (c < cols) out[c] = log ? vals[u] - m - log_s : expf(vals[u] - m) / s;
+        }
+        return;
+    }
     block_max_and_sum_exp(in, cols, &m, &s);
     float log_s = logf(s);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? in[c] - m - log_s : expf(in[c] - m) / s;
@@ -44,7 +66,7 @@ extern "C" __global__ void softmax_block_per_row(int log, int rows, int cols, co
 
 // Backward, a block per row: of y = softmax(x), dx_c = y_c · (dy_c − Σ_c' dy_c' y_c'); of
 // y = log_softmax(x) (log = 1), dx_c = dy_c − exp(y_c) · Σ_c' dy_c'.
-extern "C" __global__ void softmax_backward(int log, int rows, int cols, const float* y, const float* dy, float* dx) {
+extern "C" __global__ void __launch_bounds__(1024) softmax_backward(int log, int rows, int cols, const float* y, const float* dy, float* dx) {
     int r = blockIdx.x;
     if (r >= rows) return;
     long long base = (long long)r * cols;

@@ -29,8 +29,7 @@ impl CudaStorage {
         call: IndexCall,
         out: &mut kernels::cuda::cudarc::driver::CudaSlice<f32>,
     ) -> Result<()> {
-        let dense = self.contiguous(layout)?;
-        let x = dense.f32s(call.op, layout.shape())?;
+        let x = self.dense(call.op, layout)?;
         let ids = self.upload_ids(call.op, call.ids)?;
         let (outer, size, inner) = call.split;
         let args = [outer as i64, size as i64, inner as i64, call.n as i64];
@@ -47,7 +46,7 @@ impl CudaStorage {
                 &args[2],
                 &args[3],
                 &ids,
-                x,
+                &x.view(),
                 out
             )
         }

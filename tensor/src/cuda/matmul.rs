@@ -90,13 +90,15 @@ impl CudaStorage {
                 .map_err(cuda_error("matmul"))?;
                 c
             }
-            None => self.zeros_f32("matmul", total)?,
+            // β = 0: cuBLAS writes C without reading it; only an empty product leaves it as is.
+            None if k == 0 => self.zeros_f32("matmul", total)?,
+            None => self.alloc_f32("matmul", total)?,
         };
         if total == 0 || k == 0 {
             return Ok(self.with(total, CudaData::F32(c)));
         }
         if matmul_precision() == MatmulPrecision::Bf16 {
-            let (a, b) = (self.to_bf16(lhs)?, rhs.to_bf16(rhs_layout)?);
+            let (a, b) = (self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?);
             self.gemm_bf16(&a, &b, &mut c, (batch, m, n, k), bias.is_some())?;
             return Ok(self.with(total, CudaData::F32(c)));
         }
@@ -130,6 +132,15 @@ impl CudaStorage {
     }
 }
 
+/// An operand rounded to bf16 for the tensor cores, as cuBLAS reads it: `batch_stride` 0 when one
+/// matrix serves the whole batch.
+struct Bf16Operand {
+    data: CudaSlice<bf16>,
+    op: cublasOperation_t,
+    ld: usize,
+    batch_stride: usize,
+}
+
 impl CudaStorage {
     /// The f32 elements `layout` reads, rounded to bf16, dense.
     fn to_bf16(&self, layout: &Layout) -> Result<CudaSlice<bf16>> {
@@ -144,12 +155,34 @@ impl CudaStorage {
         Ok(out)
     }
 
-    /// `C[b] (+)= A[b]·B[b]` on bf16 tensor cores for dense bf16 `A (batch, m, k)`, `B (batch, k, n)`
-    /// into f32 `C (batch, m, n)`, accumulating in f32 (`accumulate`: β = 1, onto the bias rows).
+    /// The `(batch…, rows, cols)` operand `layout` reads, in bf16. A matrix cuBLAS can read in place
+    /// (row-major, or a transposed view) is converted in its memory order, so the copy reads and
+    /// writes consecutive elements and keeps its `OP_N` / `OP_T`; a broadcast batch is converted
+    /// once; anything else becomes dense row-major.
+    fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand> {
+        let r = layout.rank();
+        let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
+        let batch: usize = layout.shape()[..r - 2].iter().product();
+        let Some((batch_stride, op, ld)) = as_operand(layout) else {
+            let data = self.to_bf16(layout)?;
+            return Ok(Bf16Operand { data, op: cublasOperation_t::CUBLAS_OP_N, ld: cols, batch_stride: rows * cols });
+        };
+        // In memory, an `OP_N` matrix is `rows` runs of `cols` elements, an `OP_T` one `cols` runs
+        // of `rows`; runs start `ld` apart.
+        let (runs, run) = if op == cublasOperation_t::CUBLAS_OP_N { (rows, cols) } else { (cols, rows) };
+        let (matrices, stride) = if batch_stride == 0 { (1, 0) } else { (batch, batch_stride) };
+        let memory = Layout::from_parts(&[matrices, runs, run], &[stride, ld, 1], layout.offset());
+        let data = self.to_bf16(&memory)?;
+        let batch_stride = if batch_stride == 0 { 0 } else { runs * run };
+        Ok(Bf16Operand { data, op, ld: run, batch_stride })
+    }
+
+    /// `C[b] (+)= A[b]·B[b]` on bf16 tensor cores for bf16 `A (batch, m, k)`, `B (batch, k, n)` into
+    /// f32 `C (batch, m, n)`, accumulating in f32 (`accumulate`: β = 1, onto the bias rows).
     fn gemm_bf16(
         &self,
-        a: &CudaSlice<bf16>,
-        b: &CudaSlice<bf16>,
+        a: &Bf16Operand,
+        b: &Bf16Operand,
         c: &mut CudaSlice<f32>,
         (batch, m, n, k): (usize, usize, usize, usize),
         accumulate: bool,
@@ -157,30 +190,29 @@ impl CudaStorage {
         let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
         let stream = &self.gpu.stream;
         let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
-        let (a_ptr, _a) = a.device_ptr(stream);
-        let (b_ptr, _b) = b.device_ptr(stream);
+        let (a_ptr, _a) = a.data.device_ptr(stream);
+        let (b_ptr, _b) = b.data.device_ptr(stream);
         let (c_ptr, _c) = c.device_ptr_mut(stream);
-        let (op, bf, f32_) =
-            (cublasOperation_t::CUBLAS_OP_N, sys::cudaDataType::CUDA_R_16BF, sys::cudaDataType::CUDA_R_32F);
-        // Safety: A, B and C hold batch·m·k, batch·k·n and batch·m·n elements of the types named,
-        // dense, as the leading dimensions and strides say.
+        let (bf, f32_) = (sys::cudaDataType::CUDA_R_16BF, sys::cudaDataType::CUDA_R_32F);
+        // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions and
+        // batch strides say; C holds batch·m·n floats.
         let status = unsafe {
             sys::cublasGemmStridedBatchedEx(
                 *blas.handle(),
-                op,
-                op,
+                b.op,
+                a.op,
                 n as i32,
                 m as i32,
                 k as i32,
                 (&alpha as *const f32).cast(),
                 b_ptr as *const std::ffi::c_void,
                 bf,
-                n as i32,
-                (k * n) as i64,
+                b.ld as i32,
+                b.batch_stride as i64,
                 a_ptr as *const std::ffi::c_void,
                 bf,
-                k as i32,
-                (m * k) as i64,
+                a.ld as i32,
+                a.batch_stride as i64,
                 (&beta as *const f32).cast(),
                 c_ptr as *mut std::ffi::c_void,
                 f32_,

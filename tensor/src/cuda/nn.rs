@@ -6,7 +6,9 @@ use crate::op::GeluApproximation;
 use crate::{Error, Layout, Result};
 use kernels::cpu::adamw::AdamWConfig;
 use kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
-use kernels::cuda::launch::{cross_entropy, grid, layer_norm_forward, LayerNormVersion};
+use kernels::cuda::launch::{
+    cross_entropy, grid, layer_norm_backward, layer_norm_forward, threads_per_row, LayerNormVersion,
+};
 use kernels::launch;
 
 /// `(rows, cols)` of a tensor normalised over its last dim.
@@ -24,7 +26,17 @@ impl CudaStorage {
         let (l, r, c) = (i32::from(log), rows as i32, cols as i32);
         // Safety: `softmax_block_per_row(log, rows, cols, x, y)`, both rows·cols floats.
         unsafe {
-            launch!(self.gpu, "softmax.cu", "softmax_block_per_row", grid(rows, 256), &l, &r, &c, &x.view(), &mut out)
+            launch!(
+                self.gpu,
+                "softmax.cu",
+                "softmax_block_per_row",
+                grid(rows, threads_per_row(cols)),
+                &l,
+                &r,
+                &c,
+                &x.view(),
+                &mut out
+            )
         }
         .map_err(cuda_error("softmax"))?;
         Ok(self.with(rows * cols, CudaData::F32(out)))
@@ -48,7 +60,7 @@ impl CudaStorage {
                 self.gpu,
                 "softmax.cu",
                 "softmax_backward",
-                grid(rows, 256),
+                grid(rows, threads_per_row(cols)),
                 &l,
                 &r,
                 &c,
@@ -110,28 +122,12 @@ impl CudaStorage {
         let (rows, cols) = rows_cols(layout);
         let (mut dx, mut dg, mut db) =
             (self.alloc_f32(op, rows * cols)?, self.zeros_f32(op, cols)?, self.zeros_f32(op, cols)?);
-        let (r, c) = (rows as i32, cols as i32);
-        let cfg = grid(rows.div_ceil(8), 256);
-        // Safety: `layer_norm_backward(rows, cols, x, gamma, mean, rstd, dy, dx, dgamma, dbeta)`;
-        // dgamma and dbeta start at zero (the kernel adds into them).
-        unsafe {
-            launch!(
-                self.gpu,
-                "layer_norm.cu",
-                "layer_norm_backward",
-                cfg,
-                &r,
-                &c,
-                &x.view(),
-                &g.view(),
-                &m.view(),
-                &s.view(),
-                &d.view(),
-                &mut dx,
-                &mut dg,
-                &mut db
-            )
-        }
+        layer_norm_backward(
+            &self.gpu,
+            [&x.view(), &g.view(), &m.view(), &s.view(), &d.view()],
+            (&mut dx, &mut dg, &mut db),
+            (rows, cols),
+        )
         .map_err(cuda_error(op))?;
         Ok((
             self.with(rows * cols, CudaData::F32(dx)),

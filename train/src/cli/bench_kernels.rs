@@ -15,7 +15,7 @@ fn ptxas() -> Option<PathBuf> {
 
 pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()> {
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
-    let gpu = Gpu::new(0)?;
+    let gpu = Gpu::shared(0)?;
     writeln!(out, "{} ({})", gpu.name, gpu.arch).map_err(io)?;
     let mut rows: Vec<BenchRow> = bench_gemm(&gpu, size, iters)?;
     rows.extend(bench_softmax(&gpu, 4096, 4096, iters)?);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the GPU bundle (../shared/gpu/bundle.sh: release test binaries, the `emergent` binary, a
+# runner) and keeps only the test binaries that need a GPU, so it travels within the device tool's
+# 64 MiB. Then, on the GPU machine: `bash benches/gpu_check.sh`. See DEVELOPERS.md.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+../shared/gpu/bundle.sh --bin emergent
+keep='^(cuda_kernels|cuda_ops|cuda_training|cuda_matmul|devices|nvrtc)-'
+grep -E "$keep" .gpu/tests.tsv > .gpu/tests.keep
+mv .gpu/tests.keep .gpu/tests.tsv
+for f in .gpu/tests/*; do
+  grep -q "^$(basename "$f")" .gpu/tests.tsv || rm "$f"
+done
+echo "kept $(wc -l < .gpu/tests.tsv) GPU test binaries, $(du -sh .gpu | cut -f1)"

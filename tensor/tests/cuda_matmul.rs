@@ -1,0 +1,56 @@
+//! Matrix products on the GPU in each precision against the CPU: f32 to f32 rounding; bf16 against
+//! the CPU product of the bf16-rounded operands (what the tensor cores compute, with f32
+//! accumulation); TF32 within its 10-bit mantissa. Operands plain, transposed views, batched, with a
+//! broadcast batch, and with a bias. Needs a CUDA GPU; the precision is process-wide, so this file is
+//! its own test binary with one test.
+
+use kernels::cuda::{set_matmul_precision, MatmulPrecision};
+use tensor::{rng, DType, Device, Tensor};
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(shape, 0.0, 1.0, DType::F32, &mut rng(seed))
+}
+
+/// Rounded to bf16 and back: the operand as the tensor cores see it.
+fn bf16_rounded(t: &Tensor) -> Tensor {
+    t.to_dtype(DType::BF16).to_dtype(DType::F32)
+}
+
+/// max |a − b| / max(1, |b|).
+fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f64::max)
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_matmul_matches_the_cpu_in_every_precision() {
+    let gpu = Device::Cuda(0);
+    type Product = fn(&Tensor, &Tensor, Option<&Tensor>) -> Tensor;
+    let plain: Product = |a, b, _| a.matmul(b).unwrap();
+    let transposed: Product = |a, b, _| a.t().unwrap().matmul(&b.t().unwrap()).unwrap();
+    let linear: Product = |a, b, bias| a.linear(b, bias.unwrap()).unwrap();
+    let cases: Vec<(&str, Tensor, Tensor, Option<Tensor>, Product)> = vec![
+        ("plain", randn(&[5, 64], 1), randn(&[64, 3], 2), None, plain),
+        ("transposed operands", randn(&[64, 5], 3), randn(&[3, 64], 4), None, transposed),
+        ("batched", randn(&[2, 4, 48], 5), randn(&[2, 48, 3], 6), None, plain),
+        ("broadcast batch", randn(&[2, 4, 3, 40], 7), randn(&[4, 40, 6], 8), None, plain),
+        ("linear with bias", randn(&[3, 4, 32], 9), randn(&[32, 5], 10), Some(randn(&[5], 11)), linear),
+    ];
+    let on_gpu = |t: &Tensor| t.to_device(gpu).unwrap();
+    for (precision, tolerance) in
+        [(MatmulPrecision::F32, 1e-5), (MatmulPrecision::Bf16, 1e-4), (MatmulPrecision::Tf32, 2e-2)]
+    {
+        set_matmul_precision(precision);
+        for (name, a, b, bias, product) in &cases {
+            let got = product(&on_gpu(a), &on_gpu(b), bias.as_ref().map(on_gpu).as_ref());
+            assert_eq!(got.device(), gpu);
+            let want = match precision {
+                MatmulPrecision::Bf16 => product(&bf16_rounded(a), &bf16_rounded(b), bias.as_ref()),
+                _ => product(a, b, bias.as_ref()),
+            };
+            let err = max_rel_err(&got, &want);
+            assert!(err <= tolerance, "{precision:?} {name}: {err:.2e}");
+        }
+    }
+    set_matmul_precision(MatmulPrecision::F32);
+}
