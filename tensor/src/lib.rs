@@ -35,6 +35,15 @@ pub use shape::Dim;
 pub use storage::Storage;
 pub use tensor::Tensor;
 
+/// Opens `device` (nothing to do for the CPU): a missing driver, GPU or NVRTC is an error now, before
+/// any work, rather than at the first op.
+pub fn open_device(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Cuda(ordinal) => cuda::gpu(ordinal).map(drop),
+    }
+}
+
 /// Waits until `device` has finished the work queued on it (a no-op on the CPU): for timing.
 pub fn synchronize(device: Device) -> Result<()> {
     match device {
@@ -42,17 +51,6 @@ pub fn synchronize(device: Device) -> Result<()> {
         Device::Cuda(ordinal) => kernels::cuda::Gpu::shared(ordinal)
             .and_then(|gpu| gpu.synchronize())
             .map_err(|error| Error::Cuda { op: "synchronize", error }),
-    }
-}
-
-/// Device memory in use on `device` (`None` for the CPU), pooled buffers included: for reports.
-pub fn device_memory_in_use(device: Device) -> Result<Option<usize>> {
-    match device {
-        Device::Cpu => Ok(None),
-        Device::Cuda(ordinal) => kernels::cuda::Gpu::shared(ordinal)
-            .and_then(|gpu| gpu.memory_in_use())
-            .map(Some)
-            .map_err(|error| Error::Cuda { op: "memory_in_use", error }),
     }
 }
 

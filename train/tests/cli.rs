@@ -339,3 +339,19 @@ fn bench_kernels_without_a_gpu_is_a_clear_error() {
     let err = emergent(&["bench", "kernels"]).unwrap_err();
     assert!(err.contains("no CUDA device"), "{err}");
 }
+
+#[test]
+fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
+    let err = emergent(&["bench", "train", "--device", "gpu"]).unwrap_err();
+    assert!(err.contains("unknown device \"gpu\": expected cpu, cuda or cuda:N"), "{err}");
+    if kernels::cuda::driver_available() {
+        return; // a GPU machine: the GPU tests cover training there
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let err = emergent(&["train", "--device", "cuda", "--steps", "1", "--out", out.to_str().unwrap()]).unwrap_err();
+    assert!(err.contains("no CUDA device"), "{err}");
+    assert!(!out.exists(), "nothing is written before the device is known to work");
+    let err = emergent(&["bench", "train", "--device", "cuda:1", "--steps", "1"]).unwrap_err();
+    assert!(err.contains("no CUDA device"), "{err}");
+}

@@ -149,14 +149,6 @@ impl Gpu {
         Ok(blas)
     }
 
-    /// Bytes of device memory in use (by every process, this one's freed-but-pooled buffers
-    /// included): after a run, about its peak.
-    pub fn memory_in_use(&self) -> Result<usize, CudaError> {
-        self.ctx.bind_to_thread().map_err(|e| driver_error("binding the context", e))?;
-        let (free, total) = cudarc::driver::result::mem_get_info().map_err(|e| driver_error("reading memory", e))?;
-        Ok(total - free)
-    }
-
     /// Waits for all work queued on this device's stream.
     pub fn synchronize(&self) -> Result<(), CudaError> {
         self.stream.synchronize().map_err(|e| driver_error("synchronizing", e))

@@ -79,6 +79,7 @@ impl Preset {
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
         BenchWhat::Train { preset, steps, profile, device, batch, seq, precision, attention } => {
+            tensor::open_device(device)?;
             kernels::cuda::set_matmul_precision(precision.into());
             attention.select();
             let (cfg, default_batch, default_seq) = preset.setup();
@@ -186,7 +187,6 @@ fn run_train(
         "ms_per_step_median": median,
         "tokens_per_s": (tokens / (median / 1e3)).round(),
         "model_tflops_per_s": ((flops / (median / 1e3)) / 1e10).round() / 100.0,
-        "device_memory_gib": tensor::device_memory_in_use(device)?.map(|b| (b as f64 / (1u64 << 30) as f64 * 10.0).round() / 10.0),
     });
     writeln!(out, "{json}").map_err(io)
 }

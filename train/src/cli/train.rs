@@ -163,6 +163,7 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
 
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     let io = |e| TrainError::io(std::path::Path::new("<stdout>"), e);
+    tensor::open_device(args.device)?;
     let mut trainer = match &args.resume {
         Some(dir) => {
             let t = Trainer::resume(dir, args.steps)?;
