@@ -106,6 +106,7 @@ impl Storage {
         }
     }
 
+    /// This dense CPU storage on `device` (itself when that is the CPU).
     fn moved_to(self, device: Device) -> Result<Self> {
         if device == Device::Cpu {
             return Ok(self);

@@ -13,8 +13,9 @@ mod reduce;
 
 use crate::cpu::{CpuStorage, IntoStorage};
 use crate::{DType, Device, Error, Layout, Result};
-use kernels::cuda::cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
-use kernels::cuda::launch::elementwise as grid_for;
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaView, DeviceRepr};
+/// A grid-stride launch over `n` elements.
+pub(crate) use kernels::cuda::launch::elementwise as over;
 use kernels::cuda::{CudaError, Gpu};
 use kernels::launch;
 use std::sync::Arc;
@@ -52,7 +53,8 @@ impl PartialEq for CudaStorage {
     }
 }
 
-/// A tensor layout as the kernels read it (`struct Layout` of elementwise.cu): rank ≤ 8.
+/// A tensor layout as the kernels read it (`struct Layout` of `kernels/src/cuda/layout.cuh`):
+/// rank ≤ 8.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KernelLayout {
@@ -115,11 +117,6 @@ pub(crate) fn gpu(ordinal: usize) -> Result<Arc<Gpu>> {
         return Err(Error::Cuda { op: "to_device", error: CudaError::NoNvrtc });
     }
     Ok(gpu)
-}
-
-/// A grid-stride launch over `n` elements.
-pub(crate) fn over(n: usize) -> LaunchConfig {
-    grid_for(n)
 }
 
 impl CudaStorage {
