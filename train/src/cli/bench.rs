@@ -181,7 +181,8 @@ fn run_train(
         "device": device.to_string(),
         "batch": batch,
         "seq": time,
-        "precision": format!("{:?}", kernels::cuda::matmul_precision()).to_lowercase(),
+        // The matmul precision applies on a GPU only.
+        "precision": (device != Device::Cpu).then(|| format!("{:?}", kernels::cuda::matmul_precision()).to_lowercase()),
         "attention": if autograd::fused_attention() { "fused" } else { "composed" },
         "steps": steps_timed,
         "ms_per_step_median": median,
