@@ -229,3 +229,36 @@ impl CudaStorage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{as_operand, uniform_batch_stride};
+    use crate::Layout;
+    use kernels::cuda::cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+
+    #[test]
+    fn batch_dims_collapse_to_one_stride_when_they_walk_in_order() {
+        assert_eq!(uniform_batch_stride(&[2, 3], &[60, 20]), Some(20));
+        assert_eq!(uniform_batch_stride(&[2, 1, 3], &[60, 7, 20]), Some(20), "size-1 dims do not count");
+        assert_eq!(uniform_batch_stride(&[4, 3], &[0, 0]), Some(0), "a broadcast batch");
+        assert_eq!(uniform_batch_stride(&[], &[]), Some(0), "no batch");
+        assert_eq!(uniform_batch_stride(&[2, 3], &[20, 60]), None, "permuted batch dims");
+    }
+
+    #[test]
+    fn operands_are_read_in_place_when_cublas_can() {
+        // Row-major (4, 5): OP_N with the row stride as leading dimension.
+        assert_eq!(as_operand(&Layout::contiguous(&[4, 5])), Some((0, CUBLAS_OP_N, 5)));
+        // The transposed view of a (5, 4) matrix: OP_T, leading dimension 4.
+        let t = Layout::contiguous(&[5, 4]).permute(&[1, 0]).unwrap();
+        assert_eq!(as_operand(&t), Some((0, CUBLAS_OP_T, 4)));
+        // A batch of 3 row-major matrices, and one matrix broadcast over a batch of 3.
+        assert_eq!(as_operand(&Layout::contiguous(&[3, 4, 5])), Some((20, CUBLAS_OP_N, 5)));
+        let shared = Layout::contiguous(&[4, 5]).broadcast_to(&[3, 4, 5]).unwrap();
+        assert_eq!(as_operand(&shared), Some((0, CUBLAS_OP_N, 5)));
+        // A column slice keeps its row stride; a view with no unit stride needs a copy.
+        let narrowed = Layout::contiguous(&[4, 8]).narrow(1, 2, 5).unwrap();
+        assert_eq!(as_operand(&narrowed), Some((0, CUBLAS_OP_N, 8)));
+        assert_eq!(as_operand(&Layout::from_parts(&[4, 5], &[10, 2], 0)), None);
+    }
+}
