@@ -49,7 +49,7 @@ fn softmax_versions_match_the_cpu() {
         softmax_rows(&x, &mut want, cols);
         for version in [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow] {
             let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap());
-            launch::softmax(&gpu, version, &xd, &mut yd, rows, cols).unwrap();
+            launch::softmax(&gpu, version, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
             let err = max_rel_err(&download(&gpu, &yd), &want);
             assert!(err <= 1e-5, "{version:?} {rows}×{cols}: {err}");
         }

@@ -344,6 +344,8 @@ fn bench_kernels_without_a_gpu_is_a_clear_error() {
 fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
     let err = emergent(&["bench", "train", "--device", "gpu"]).unwrap_err();
     assert!(err.contains("unknown device \"gpu\": expected cpu, cuda or cuda:N"), "{err}");
+    let err = emergent(&["bench", "train", "--preset", "baby", "--seq", "257"]).unwrap_err();
+    assert!(err.contains("--batch 8 --seq 257: need both > 0 and seq ≤ the context 256"), "{err}");
     if kernels::cuda::driver_available() {
         return; // a GPU machine: the GPU tests cover training there
     }

@@ -5,7 +5,7 @@
 
 extern "C" __global__ void adamw_step(long long n, float* param, const float* grad, float* m, float* v, float beta1,
                                       float beta2, float eps, float decay, float step, float sqrt_bias2) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE_LOOP(i, n) {
         float g = grad[i], p = param[i] * decay;
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
         float vi = beta2 * v[i] + (1.0f - beta2) * g * g;

@@ -4,8 +4,8 @@
 //   for each key j:  m' = max(m, s_j);  l = l·e^(m−m') + e^(s_j−m');  o = o·e^(m−m') + e^(s_j−m')·v_j
 // and finally O = o / l, with L = m + log l (the row's log-sum-exp) kept for the backward.
 // Layout: q, o, do, dq are (B·H, T, d) and k, v, dk, dv (B·H, S, d), contiguous, d ≤ 128;
-// scale = 1/√d. With `causal`, query i sees key j iff j ≤ i + S − T. These are the readable versions
-// (a thread per query or key row), not tuned ones.
+// scale = 1/√d. With `causal`, query i sees key j iff j ≤ i + S − T. reductions.cuh is prepended
+// (warp reductions, NEG_INF). First the readable versions (a thread per query or key row).
 
 #define D_MAX 128
 #define KEY_TILE 32
@@ -23,7 +23,7 @@ extern "C" __global__ void attention_forward(int T, int S, int d, int causal, fl
     int block_last = min((int)(blockIdx.x * blockDim.x + blockDim.x), T) - 1;
     int last = i < T ? last_key(i, T, S, causal) : -1;
     float qi[D_MAX], acc[D_MAX];
-    float m = __int_as_float(0xff800000), l = 0.0f;
+    float m = NEG_INF, l = 0.0f;
     for (int c = 0; c < d; ++c) {
         qi[c] = i < T ? q[q_base + (long long)i * d + c] * scale : 0.0f;
         acc[c] = 0.0f;
@@ -143,16 +143,6 @@ extern "C" __global__ void attention_backward_dq(int T, int S, int d, int causal
 #define TILE 32
 #define D_TILED 64
 
-__device__ float warp_max32(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
-    return v;
-}
-
-__device__ float warp_sum32(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
-    return v;
-}
-
 // Loads rows [row0, row0 + TILE) of a (rows, d) matrix into a shared tile of width `width`
 // (zeros past the last row), by all the block's threads.
 __device__ void load_tile(float* tile, int width, const float* src, int row0, int rows, int d) {
@@ -175,7 +165,7 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
     float m[8], l[8], acc[8][2];
 #pragma unroll
     for (int r = 0; r < 8; ++r) {
-        m[r] = __int_as_float(0xff800000);
+        m[r] = NEG_INF;
         l[r] = 0.0f;
         acc[r][0] = acc[r][1] = 0.0f;
     }
@@ -199,12 +189,12 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
         for (int r = 0; r < 8; ++r) {
             int i = q0 + warp * 8 + r, j = k0 + lane;
             bool visible = i < T && j < S && j <= last_key(i, T, S, causal);
-            float s_r = visible ? sc[r] * scale : __int_as_float(0xff800000);
-            float m_new = fmaxf(m[r], warp_max32(s_r));
+            float s_r = visible ? sc[r] * scale : NEG_INF;
+            float m_new = fmaxf(m[r], warp_max(s_r));
             // A row that has seen no visible key yet keeps its empty state.
-            float correction = m_new == __int_as_float(0xff800000) ? 1.0f : expf(m[r] - m_new);
+            float correction = m_new == NEG_INF ? 1.0f : expf(m[r] - m_new);
             p[r] = visible ? expf(s_r - m_new) : 0.0f;
-            l[r] = l[r] * correction + warp_sum32(p[r]);
+            l[r] = l[r] * correction + warp_sum(p[r]);
             acc[r][0] *= correction;
             acc[r][1] *= correction;
             m[r] = m_new;

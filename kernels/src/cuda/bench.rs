@@ -223,7 +223,7 @@ pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Resul
     let x = upload(gpu, &random(rows * cols, 3))?;
     let versions = [SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
     memory_bound(gpu, "softmax", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
-        launch::softmax(gpu, version, &x, y, rows, cols)
+        launch::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
     })
 }
 

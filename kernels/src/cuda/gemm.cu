@@ -112,6 +112,49 @@ extern "C" __global__ void gemm_wmma_bf16(int M, int N, int K, const __nv_bfloat
 #define WM_BN 128
 #define WM_BK 32
 #define WM_PAD 8
+
+// A warp's 64×32 block of C: 4×2 accumulator fragments of 16×16, kept in registers across K.
+typedef nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> WarpTile[4][2];
+
+__device__ void zero_warp_tile(WarpTile& acc) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.0f);
+}
+
+// acc += the warp's rows (wy) of the A tile × its columns (wx) of the B tile, one K-tile in shared
+// memory, 16 deep at a time.
+__device__ void mma_k_tile(WarpTile& acc, const __nv_bfloat16 (*As)[WM_BK + WM_PAD],
+                           const __nv_bfloat16 (*Bs)[WM_BN + WM_PAD], int wy, int wx) {
+    using namespace nvcuda;
+#pragma unroll
+    for (int kk = 0; kk < WM_BK; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[4];
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(a[i], &As[wy * 64 + i * 16][kk], WM_BK + WM_PAD);
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &Bs[kk][wx * 32 + j * 16], WM_BN + WM_PAD);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+}
+
+// Writes the warp's block of C, whose top-left element is (row0, col0); fragments past M or N (whole
+// fragments: M and N are multiples of 16) are skipped.
+__device__ void store_warp_tile(WarpTile& acc, float* C, int M, int N, int row0, int col0) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            int row = row0 + i * 16, col = col0 + j * 16;
+            if (row < M && col < N)
+                nvcuda::wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, nvcuda::wmma::mem_row_major);
+        }
+}
 extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* B,
                                                 float* C) {
     using namespace nvcuda;
@@ -119,11 +162,8 @@ extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_
     __shared__ __align__(32) __nv_bfloat16 Bs[WM_BK][WM_BN + WM_PAD];
     int warp = threadIdx.x / 32, wy = warp / 4, wx = warp % 4;
     int block_row = blockIdx.y * WM_BM, block_col = blockIdx.x * WM_BN;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+    WarpTile acc;
+    zero_warp_tile(acc);
     const uint4 zero = make_uint4(0, 0, 0, 0);
     for (int k0 = 0; k0 < K; k0 += WM_BK) {
         // 512 chunks of 8 bf16 in each tile, two per thread.
@@ -136,28 +176,10 @@ extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_
                 k0 + kr < K && col < N ? *reinterpret_cast<const uint4*>(&B[(long long)(k0 + kr) * N + col]) : zero;
         }
         __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < WM_BK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[4];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(a[i], &As[wy * 64 + i * 16][kk], WM_BK + WM_PAD);
-#pragma unroll
-            for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &Bs[kk][wx * 32 + j * 16], WM_BN + WM_PAD);
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
-        }
+        mma_k_tile(acc, As, Bs, wy, wx);
         __syncthreads();
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            int row = block_row + wy * 64 + i * 16, col = block_col + wx * 32 + j * 16;
-            if (row < M && col < N) wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, wmma::mem_row_major);
-        }
+    store_warp_tile(acc, C, M, N, block_row + wy * 64, block_col + wx * 32);
 }
 
 // 6. Tensor cores with a two-stage pipeline: version 5's tiles and warp layout, but the next tiles of
@@ -191,11 +213,8 @@ extern "C" __global__ void gemm_wmma_bf16_pipelined(int M, int N, int K, const _
     __shared__ __align__(128) __nv_bfloat16 Bs[2][WM_BK][WM_BN + WM_PAD];
     int warp = threadIdx.x / 32, wy = warp / 4, wx = warp % 4;
     int block_row = blockIdx.y * WM_BM, block_col = blockIdx.x * WM_BN;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+    WarpTile acc;
+    zero_warp_tile(acc);
     int tiles = (K + WM_BK - 1) / WM_BK;
     load_stage(As[0], Bs[0], M, N, K, A, B, block_row, block_col, 0);
     for (int t = 0; t < tiles; ++t) {
@@ -207,28 +226,8 @@ extern "C" __global__ void gemm_wmma_bf16_pipelined(int M, int N, int K, const _
             asm volatile("cp.async.wait_group 0;\n" ::);
         }
         __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < WM_BK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[4];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-                wmma::load_matrix_sync(a[i], &As[stage][wy * 64 + i * 16][kk], WM_BK + WM_PAD);
-#pragma unroll
-            for (int j = 0; j < 2; ++j)
-                wmma::load_matrix_sync(b[j], &Bs[stage][kk][wx * 32 + j * 16], WM_BN + WM_PAD);
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
-        }
+        mma_k_tile(acc, As[stage], Bs[stage], wy, wx);
         __syncthreads();  // this stage is refilled two tiles from now
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            int row = block_row + wy * 64 + i * 16, col = block_col + wx * 32 + j * 16;
-            if (row < M && col < N) wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, wmma::mem_row_major);
-        }
+    store_warp_tile(acc, C, M, N, block_row + wy * 64, block_col + wx * 32);
 }

@@ -6,7 +6,7 @@
 extern "C" __global__ void index_select_f32(long long outer, long long size, long long inner, long long n,
                                             const long long* ids, const float* x, float* out) {
     long long total = outer * n * inner;
-    for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < total; k += (long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE_LOOP(k, total) {
         long long c = k % inner, j = (k / inner) % n, o = k / (inner * n);
         out[k] = x[(o * size + ids[j]) * inner + c];
     }
@@ -16,7 +16,7 @@ extern "C" __global__ void index_select_f32(long long outer, long long size, lon
 extern "C" __global__ void index_add_f32(long long outer, long long size, long long inner, long long n,
                                          const long long* ids, const float* dy, float* out) {
     long long total = outer * n * inner;
-    for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < total; k += (long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE_LOOP(k, total) {
         long long c = k % inner, j = (k / inner) % n, o = k / (inner * n);
         atomicAdd(&out[(o * size + ids[j]) * inner + c], dy[k]);
     }
@@ -26,7 +26,7 @@ extern "C" __global__ void index_add_f32(long long outer, long long size, long l
 extern "C" __global__ void gather_f32(long long outer, long long size, long long inner, long long m,
                                       const long long* index, const float* x, float* out) {
     long long total = outer * m * inner;
-    for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < total; k += (long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE_LOOP(k, total) {
         long long c = k % inner, o = k / (inner * m);
         out[k] = x[(o * size + index[k]) * inner + c];
     }
@@ -36,7 +36,7 @@ extern "C" __global__ void gather_f32(long long outer, long long size, long long
 extern "C" __global__ void scatter_add_f32(long long outer, long long size, long long inner, long long m,
                                            const long long* index, const float* src, float* out) {
     long long total = outer * m * inner;
-    for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < total; k += (long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE_LOOP(k, total) {
         long long c = k % inner, o = k / (inner * m);
         atomicAdd(&out[(o * size + index[k]) * inner + c], src[k]);
     }

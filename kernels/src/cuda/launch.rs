@@ -37,22 +37,26 @@ pub enum SoftmaxVersion {
     BlockPerRow,
 }
 
-/// `y = softmax(x)` over each row of `(rows, cols)`.
+/// `y = softmax(x)` over each row of `(rows, cols)`, or `y = log_softmax(x)` when `log` (written
+/// for the block-per-row version, the one the tensor layer uses).
 pub fn softmax(
     gpu: &Gpu,
     version: SoftmaxVersion,
-    x: &CudaSlice<f32>,
+    log: bool,
+    x: &CudaView<f32>,
     y: &mut CudaSlice<f32>,
-    rows: usize,
-    cols: usize,
+    (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
     let (kernel, cfg) = match version {
         SoftmaxVersion::ThreadPerRow => ("softmax_thread_per_row", grid(rows.div_ceil(128), 128)),
         SoftmaxVersion::WarpPerRow => ("softmax_warp_per_row", grid(rows.div_ceil(8), 256)),
         SoftmaxVersion::BlockPerRow => ("softmax_block_per_row", grid(rows, threads_per_row(cols))),
     };
+    if log && version != SoftmaxVersion::BlockPerRow {
+        return Err(CudaError::Driver(format!("{kernel}: log-softmax is written for the block-per-row version only")));
+    }
     let f = gpu.function(source("softmax.cu"), kernel)?;
-    let (r, c, log) = (rows as i32, cols as i32, 0i32);
+    let (r, c, log) = (rows as i32, cols as i32, i32::from(log));
     let mut args = gpu.stream.launch_builder(&f);
     if version == SoftmaxVersion::BlockPerRow {
         args.arg(&log);
@@ -60,6 +64,22 @@ pub fn softmax(
     args.arg(&r).arg(&c).arg(x).arg(y);
     // Safety: the arguments match the kernel's signature and the buffers hold rows·cols floats.
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+}
+
+/// Backward of [`softmax`] (block per row) from its output `y` and `dy`, into `dx`.
+pub fn softmax_backward(
+    gpu: &Gpu,
+    log: bool,
+    (y, dy): (&CudaView<f32>, &CudaView<f32>),
+    dx: &mut CudaSlice<f32>,
+    (rows, cols): (usize, usize),
+) -> Result<(), CudaError> {
+    let f = gpu.function(source("softmax.cu"), "softmax_backward")?;
+    let (l, r, c) = (i32::from(log), rows as i32, cols as i32);
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&l).arg(&r).arg(&c).arg(y).arg(dy).arg(dx);
+    // Safety: y, dy and dx hold rows·cols floats; a block per row.
+    unsafe { args.launch(grid(rows, threads_per_row(cols))) }.map(drop).map_err(|e| launch_error("softmax_backward", e))
 }
 
 /// How the rows of a layer norm are spread over threads.

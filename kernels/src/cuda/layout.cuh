@@ -1,6 +1,6 @@
 // A tensor layout as the host passes it (tensor::cuda::KernelLayout): rank ≤ 8, shape, strides
-// (0 on broadcast dims) and offset, and the offset of the element with a given row-major index.
-// Prepended to the sources whose kernels read strided tensors.
+// (0 on broadcast dims) and offset, and the offset of the element with a given row-major index;
+// and the grid-stride loop of the elementwise kernels. Prepended to the sources that use either.
 
 #define MAX_DIMS 8
 

@@ -83,12 +83,12 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "gelu.cu",
-        source: concat!(include_str!("gelu.cuh"), include_str!("gelu.cu")),
+        source: concat!(include_str!("layout.cuh"), include_str!("gelu.cuh"), include_str!("gelu.cu")),
         kernels: &["gelu_forward", "gelu_backward"],
     },
     KernelSource {
         name: "index.cu",
-        source: include_str!("index.cu"),
+        source: concat!(include_str!("layout.cuh"), include_str!("index.cu")),
         kernels: &["index_select_f32", "index_add_f32", "gather_f32", "scatter_add_f32"],
     },
     KernelSource {
@@ -96,10 +96,14 @@ pub const SOURCES: &[KernelSource] = &[
         source: concat!(include_str!("reductions.cuh"), include_str!("cross_entropy.cu")),
         kernels: &["cross_entropy_rows"],
     },
-    KernelSource { name: "adamw.cu", source: include_str!("adamw.cu"), kernels: &["adamw_step"] },
+    KernelSource {
+        name: "adamw.cu",
+        source: concat!(include_str!("layout.cuh"), include_str!("adamw.cu")),
+        kernels: &["adamw_step"],
+    },
     KernelSource {
         name: "attention.cu",
-        source: include_str!("attention.cu"),
+        source: concat!(include_str!("reductions.cuh"), include_str!("attention.cu")),
         kernels: &[
             "attention_forward",
             "attention_backward_dot",

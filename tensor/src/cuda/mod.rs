@@ -13,7 +13,7 @@ mod reduce;
 
 use crate::cpu::{CpuStorage, IntoStorage};
 use crate::{DType, Device, Error, Layout, Result};
-use kernels::cuda::cudarc::driver::{CudaSlice, CudaView, DeviceRepr};
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaStream, CudaView, DeviceRepr};
 /// A grid-stride launch over `n` elements.
 pub(crate) use kernels::cuda::launch::elementwise as over;
 use kernels::cuda::{CudaError, Gpu};
@@ -221,17 +221,19 @@ impl CudaStorage {
         Ok(Self::new(&gpu, ordinal, n, data))
     }
 
-    /// The elements read through `layout`, copied to the host (dense).
+    /// The elements read through `layout`, copied to the host (dense). Dense f32 data is read where
+    /// it lies; a strided f32 view is gathered on the GPU first, masks and ids on the host.
     pub fn download(&self, layout: &Layout) -> Result<CpuStorage> {
-        let dense = self.contiguous(layout)?;
         let n = layout.elem_count();
-        let copy = driver_error("to_device");
-        let stream = &self.gpu.stream;
-        Ok(match &dense.data {
-            CudaData::F32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
-            CudaData::U32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
-            CudaData::I64(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
-        })
+        match &self.data {
+            CudaData::F32(_) if n == 0 => Ok(IntoStorage::into_storage(Vec::<f32>::new())),
+            CudaData::F32(_) => {
+                let x = self.dense("to_device", layout)?;
+                let host = self.gpu.stream.clone_dtoh(&x.view().slice(..n)).map_err(driver_error("to_device"))?;
+                Ok(IntoStorage::into_storage(host))
+            }
+            _ => Ok(self.download_dense()?.contiguous(layout)),
+        }
     }
 
     /// A dense row-major copy of the elements `layout` reads.
@@ -256,13 +258,16 @@ impl CudaStorage {
 
     /// The whole buffer on the host, as it lies.
     fn download_dense(&self) -> Result<CpuStorage> {
-        let copy = driver_error("to_device");
-        let stream = &self.gpu.stream;
-        let n = self.len;
+        fn host<T: DeviceRepr>(stream: &Arc<CudaStream>, s: &CudaSlice<T>, n: usize) -> Result<Vec<T>> {
+            let mut v = stream.clone_dtoh(s).map_err(driver_error("to_device"))?;
+            v.truncate(n); // the driver's minimum of one element
+            Ok(v)
+        }
+        let (stream, n) = (&self.gpu.stream, self.len);
         Ok(match &self.data {
-            CudaData::F32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
-            CudaData::U32(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
-            CudaData::I64(s) => IntoStorage::into_storage(stream.clone_dtoh(s).map_err(copy)?[..n].to_vec()),
+            CudaData::F32(s) => IntoStorage::into_storage(host(stream, s, n)?),
+            CudaData::U32(s) => IntoStorage::into_storage(host(stream, s, n)?),
+            CudaData::I64(s) => IntoStorage::into_storage(host(stream, s, n)?),
         })
     }
 

@@ -7,7 +7,7 @@ use crate::{Error, Layout, Result};
 use kernels::cpu::adamw::AdamWConfig;
 use kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
 use kernels::cuda::launch::{
-    cross_entropy, grid, layer_norm_backward, layer_norm_forward, threads_per_row, LayerNormVersion,
+    cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, LayerNormVersion, SoftmaxVersion,
 };
 use kernels::launch;
 
@@ -23,22 +23,8 @@ impl CudaStorage {
         let x = self.dense("softmax", layout)?;
         let (rows, cols) = rows_cols(layout);
         let mut out = self.alloc_f32("softmax", rows * cols)?;
-        let (l, r, c) = (i32::from(log), rows as i32, cols as i32);
-        // Safety: `softmax_block_per_row(log, rows, cols, x, y)`, both rows·cols floats.
-        unsafe {
-            launch!(
-                self.gpu,
-                "softmax.cu",
-                "softmax_block_per_row",
-                grid(rows, threads_per_row(cols)),
-                &l,
-                &r,
-                &c,
-                &x.view(),
-                &mut out
-            )
-        }
-        .map_err(cuda_error("softmax"))?;
+        softmax(&self.gpu, SoftmaxVersion::BlockPerRow, log, &x.view(), &mut out, (rows, cols))
+            .map_err(cuda_error("softmax"))?;
         Ok(self.with(rows * cols, CudaData::F32(out)))
     }
 
@@ -53,23 +39,8 @@ impl CudaStorage {
         let (y, d) = (self.dense("softmax_backward", y_layout)?, dy.dense("softmax_backward", dy_layout)?);
         let (rows, cols) = rows_cols(y_layout);
         let mut out = self.alloc_f32("softmax_backward", rows * cols)?;
-        let (l, r, c) = (i32::from(log), rows as i32, cols as i32);
-        // Safety: `softmax_backward(log, rows, cols, y, dy, dx)`, all rows·cols floats.
-        unsafe {
-            launch!(
-                self.gpu,
-                "softmax.cu",
-                "softmax_backward",
-                grid(rows, threads_per_row(cols)),
-                &l,
-                &r,
-                &c,
-                &y.view(),
-                &d.view(),
-                &mut out
-            )
-        }
-        .map_err(cuda_error("softmax_backward"))?;
+        softmax_backward(&self.gpu, log, (&y.view(), &d.view()), &mut out, (rows, cols))
+            .map_err(cuda_error("softmax_backward"))?;
         Ok(self.with(rows * cols, CudaData::F32(out)))
     }
 
