@@ -8,12 +8,9 @@ use kernels::cpu::layer_norm::layer_norm_rows;
 use kernels::cpu::softmax::softmax_rows;
 use kernels::cuda::launch::{self, GemmVersion, LayerNormVersion, SoftmaxVersion, WmmaVersion};
 use kernels::cuda::{driver_available, CudaError, Gpu};
-use rand::{Rng, SeedableRng};
 
-fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect()
-}
+mod common;
+use common::{max_rel_err, random, reference_attention};
 
 fn upload(gpu: &Gpu, v: &[f32]) -> CudaSlice<f32> {
     gpu.stream.clone_htod(v).unwrap()
@@ -21,12 +18,6 @@ fn upload(gpu: &Gpu, v: &[f32]) -> CudaSlice<f32> {
 
 fn download(gpu: &Gpu, v: &CudaSlice<f32>) -> Vec<f32> {
     gpu.stream.clone_dtoh(v).unwrap()
-}
-
-/// max |a − b| / max(1, |b|) over the elements.
-fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
 }
 
 #[test]
@@ -143,48 +134,6 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), grad, (rows, vocab)).unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
     assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
-}
-
-/// Attention for one sequence in f64, forward and backward written out (query `i` sees key `j` iff
-/// not `causal` or `j ≤ i + s − t`): `P = softmax(Q·Kᵀ/√d + M)`, `O = P·V`; `dV = Pᵀ·dO`,
-/// `dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))`, `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`. Returns `(O, dQ, dK, dV)`.
-fn reference_attention(
-    (q, k, v, dout): (&[f32], &[f32], &[f32], &[f32]),
-    (t, s, d): (usize, usize, usize),
-    causal: bool,
-) -> [Vec<f32>; 4] {
-    let scale = 1.0 / (d as f64).sqrt();
-    let at = |x: &[f32], i: usize, c: usize| x[i * d + c] as f64;
-    let visible = |i: usize| if causal { i + s - t + 1 } else { s };
-    let mut p = vec![0.0f64; t * s];
-    for i in 0..t {
-        let sc: Vec<f64> =
-            (0..visible(i)).map(|j| (0..d).map(|c| at(q, i, c) * at(k, j, c)).sum::<f64>() * scale).collect();
-        let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = sc.iter().map(|x| (x - m).exp()).sum();
-        for (j, x) in sc.iter().enumerate() {
-            p[i * s + j] = (x - m).exp() / z;
-        }
-    }
-    let (mut o, mut dq, mut dk, mut dv) = (vec![0.0; t * d], vec![0.0; t * d], vec![0.0; s * d], vec![0.0; s * d]);
-    for i in 0..t {
-        for c in 0..d {
-            o[i * d + c] = (0..s).map(|j| p[i * s + j] * at(v, j, c)).sum::<f64>();
-        }
-    }
-    for i in 0..t {
-        let row_dot: f64 = (0..d).map(|c| at(dout, i, c) * o[i * d + c]).sum();
-        for j in 0..visible(i) {
-            let dp: f64 = (0..d).map(|c| at(dout, i, c) * at(v, j, c)).sum();
-            let ds = p[i * s + j] * (dp - row_dot);
-            for c in 0..d {
-                dq[i * d + c] += ds * at(k, j, c) * scale;
-                dk[j * d + c] += ds * at(q, i, c) * scale;
-                dv[j * d + c] += p[i * s + j] * at(dout, i, c);
-            }
-        }
-    }
-    [o, dq, dk, dv].map(|x| x.iter().map(|&y| y as f32).collect())
 }
 
 #[test]

@@ -184,13 +184,7 @@ extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_
 
 // 6. Tensor cores with a two-stage pipeline: version 5's tiles and warp layout, but the next tiles of
 // A and B are copied to shared memory with cp.async (global → shared without registers, Ampere and
-// later) while the warps multiply the current ones, so loads and math overlap.
-__device__ void cp_async16(void* shared, const void* global, bool valid) {
-    unsigned address = (unsigned)__cvta_generic_to_shared(shared);
-    int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(bytes));
-}
-
+// later, async_copy.cuh) while the warps multiply the current ones, so loads and math overlap.
 // Copies the K-tile starting at k0 of A (128×32) and B (32×128) into one stage.
 __device__ void load_stage(__nv_bfloat16 (*As)[WM_BK + WM_PAD], __nv_bfloat16 (*Bs)[WM_BN + WM_PAD], int M, int N,
                            int K, const __nv_bfloat16* A, const __nv_bfloat16* B, int block_row, int block_col,
@@ -203,7 +197,7 @@ __device__ void load_stage(__nv_bfloat16 (*As)[WM_BK + WM_PAD], __nv_bfloat16 (*
         bool b_ok = k0 + kr < K && col < N;
         cp_async16(&Bs[kr][n8], b_ok ? &B[(long long)(k0 + kr) * N + col] : B, b_ok);
     }
-    asm volatile("cp.async.commit_group;\n" ::);
+    cp_async_commit();
 }
 
 extern "C" __global__ void gemm_wmma_bf16_pipelined(int M, int N, int K, const __nv_bfloat16* A,
@@ -221,9 +215,9 @@ extern "C" __global__ void gemm_wmma_bf16_pipelined(int M, int N, int K, const _
         int stage = t % 2;
         if (t + 1 < tiles) {
             load_stage(As[1 - stage], Bs[1 - stage], M, N, K, A, B, block_row, block_col, (t + 1) * WM_BK);
-            asm volatile("cp.async.wait_group 1;\n" ::);  // tile t has landed; t + 1 may still fly
+            cp_async_wait<1>();  // tile t has landed; t + 1 may still fly
         } else {
-            asm volatile("cp.async.wait_group 0;\n" ::);
+            cp_async_wait<0>();
         }
         __syncthreads();
         mma_k_tile(acc, As[stage], Bs[stage], wy, wx);

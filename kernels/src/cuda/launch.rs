@@ -9,6 +9,20 @@ fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
     CudaError::Driver(format!("launching {kernel}: {e:?}"))
 }
 
+/// Which kernel a launch runs and over what grid: what the functions below decide before they
+/// launch, public so that the CPU emulator's tests run each kernel exactly as the GPU does.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub kernel: &'static str,
+    pub cfg: LaunchConfig,
+}
+
+impl Plan {
+    fn new(kernel: &'static str, cfg: LaunchConfig) -> Self {
+        Self { kernel, cfg }
+    }
+}
+
 /// A 1-D launch: `blocks` blocks of `threads` threads.
 pub fn grid(blocks: usize, threads: u32) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks.max(1) as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
@@ -37,6 +51,23 @@ pub enum SoftmaxVersion {
     BlockPerRow,
 }
 
+/// The softmax launch over `(rows, cols)`; log-softmax is written for the block-per-row version
+/// only.
+pub fn softmax_plan(version: SoftmaxVersion, log: bool, (rows, cols): (usize, usize)) -> Result<Plan, CudaError> {
+    let plan = match version {
+        SoftmaxVersion::ThreadPerRow => Plan::new("softmax_thread_per_row", grid(rows.div_ceil(128), 128)),
+        SoftmaxVersion::WarpPerRow => Plan::new("softmax_warp_per_row", grid(rows.div_ceil(8), 256)),
+        SoftmaxVersion::BlockPerRow => Plan::new("softmax_block_per_row", grid(rows, threads_per_row(cols))),
+    };
+    if log && version != SoftmaxVersion::BlockPerRow {
+        return Err(CudaError::Driver(format!(
+            "{}: log-softmax is written for the block-per-row version only",
+            plan.kernel
+        )));
+    }
+    Ok(plan)
+}
+
 /// `y = softmax(x)` over each row of `(rows, cols)`, or `y = log_softmax(x)` when `log` (written
 /// for the block-per-row version, the one the tensor layer uses).
 pub fn softmax(
@@ -47,14 +78,7 @@ pub fn softmax(
     y: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
-    let (kernel, cfg) = match version {
-        SoftmaxVersion::ThreadPerRow => ("softmax_thread_per_row", grid(rows.div_ceil(128), 128)),
-        SoftmaxVersion::WarpPerRow => ("softmax_warp_per_row", grid(rows.div_ceil(8), 256)),
-        SoftmaxVersion::BlockPerRow => ("softmax_block_per_row", grid(rows, threads_per_row(cols))),
-    };
-    if log && version != SoftmaxVersion::BlockPerRow {
-        return Err(CudaError::Driver(format!("{kernel}: log-softmax is written for the block-per-row version only")));
-    }
+    let Plan { kernel, cfg } = softmax_plan(version, log, (rows, cols))?;
     let f = gpu.function(source("softmax.cu"), kernel)?;
     let (r, c, log) = (rows as i32, cols as i32, i32::from(log));
     let mut args = gpu.stream.launch_builder(&f);
@@ -64,6 +88,11 @@ pub fn softmax(
     args.arg(&r).arg(&c).arg(x).arg(y);
     // Safety: the arguments match the kernel's signature and the buffers hold rows·cols floats.
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+}
+
+/// The softmax backward launch: a block per row.
+pub fn softmax_backward_plan((rows, cols): (usize, usize)) -> Plan {
+    Plan::new("softmax_backward", grid(rows, threads_per_row(cols)))
 }
 
 /// Backward of [`softmax`] (block per row) from its output `y` and `dy`, into `dx`.
@@ -79,7 +108,9 @@ pub fn softmax_backward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&l).arg(&r).arg(&c).arg(y).arg(dy).arg(dx);
     // Safety: y, dy and dx hold rows·cols floats; a block per row.
-    unsafe { args.launch(grid(rows, threads_per_row(cols))) }.map(drop).map_err(|e| launch_error("softmax_backward", e))
+    unsafe { args.launch(softmax_backward_plan((rows, cols)).cfg) }
+        .map(drop)
+        .map_err(|e| launch_error("softmax_backward", e))
 }
 
 /// How the rows of a layer norm are spread over threads.
@@ -88,6 +119,15 @@ pub enum LayerNormVersion {
     ThreadPerRow,
     WarpPerRow,
     BlockPerRow,
+}
+
+/// The layer-norm launch over `(rows, cols)`.
+pub fn layer_norm_plan(version: LayerNormVersion, rows: usize) -> Plan {
+    match version {
+        LayerNormVersion::ThreadPerRow => Plan::new("layer_norm_thread_per_row", grid(rows.div_ceil(128), 128)),
+        LayerNormVersion::WarpPerRow => Plan::new("layer_norm_warp_per_row", grid(rows.div_ceil(8), 256)),
+        LayerNormVersion::BlockPerRow => Plan::new("layer_norm_block_per_row", grid(rows, 256)),
+    }
 }
 
 /// Layer norm of each row of `x (rows, cols)`: `y`, and the row means and reciprocal deviations.
@@ -103,17 +143,26 @@ pub fn layer_norm_forward(
     rstd: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
-    let (kernel, cfg) = match version {
-        LayerNormVersion::ThreadPerRow => ("layer_norm_thread_per_row", grid(rows.div_ceil(128), 128)),
-        LayerNormVersion::WarpPerRow => ("layer_norm_warp_per_row", grid(rows.div_ceil(8), 256)),
-        LayerNormVersion::BlockPerRow => ("layer_norm_block_per_row", grid(rows, 256)),
-    };
+    let Plan { kernel, cfg } = layer_norm_plan(version, rows);
     let f = gpu.function(source("layer_norm.cu"), kernel)?;
     let (r, c) = (rows as i32, cols as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd);
     // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows.
     unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+}
+
+/// The layer-norm backward launch, and whether the blocks sum their dγ and dβ partials in shared
+/// memory first: they fit up to 6144 columns (48 KB); wider rows add straight into global memory.
+pub fn layer_norm_backward_plan((rows, cols): (usize, usize)) -> (Plan, bool) {
+    let partial_bytes = 2 * cols * 4;
+    let shared = partial_bytes <= 48 * 1024;
+    let cfg = LaunchConfig {
+        grid_dim: (rows.div_ceil(8).clamp(1, 1024) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: if shared { partial_bytes as u32 } else { 0 },
+    };
+    (Plan::new("layer_norm_backward", cfg), shared)
 }
 
 /// Layer-norm backward of `(rows, cols)`: `dx`, and `dgamma`, `dbeta` added into (they must start
@@ -124,15 +173,7 @@ pub fn layer_norm_backward(
     (dx, dgamma, dbeta): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
-    // The block's dγ and dβ partials fit in shared memory up to 6144 columns (48 KB); wider rows
-    // add straight into global memory.
-    let partial_bytes = 2 * cols * 4;
-    let shared = partial_bytes <= 48 * 1024;
-    let cfg = LaunchConfig {
-        grid_dim: (rows.div_ceil(8).clamp(1, 1024) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: if shared { partial_bytes as u32 } else { 0 },
-    };
+    let (Plan { cfg, .. }, shared) = layer_norm_backward_plan((rows, cols));
     let f = gpu.function(source("layer_norm.cu"), "layer_norm_backward")?;
     let (r, c, s) = (rows as i32, cols as i32, i32::from(shared));
     let mut args = gpu.stream.launch_builder(&f);
@@ -149,6 +190,11 @@ pub fn gelu_forward(gpu: &Gpu, tanh: bool, x: &CudaSlice<f32>, y: &mut CudaSlice
     args.arg(&approx).arg(&n).arg(x).arg(y);
     // Safety: x and y hold n floats.
     unsafe { args.launch(elementwise(n as usize)) }.map(drop).map_err(|e| launch_error("gelu_forward", e))
+}
+
+/// The cross-entropy launch: a block per row.
+pub fn cross_entropy_plan((rows, vocab): (usize, usize)) -> Plan {
+    Plan::new("cross_entropy_rows", grid(rows, threads_per_row(vocab)))
 }
 
 /// Per-row cross-entropy `losses` and, when `dlogits` is given, `dloss[r]·(softmax − onehot)` into
@@ -186,7 +232,7 @@ pub fn cross_entropy(
     };
     // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows; a null
     // pointer skips its half.
-    unsafe { args.launch(grid(rows, threads_per_row(vocab))) }
+    unsafe { args.launch(cross_entropy_plan((rows, vocab)).cfg) }
         .map(drop)
         .map_err(|e| launch_error("cross_entropy_rows", e))
 }
@@ -199,6 +245,25 @@ pub enum GemmVersion {
     RegisterBlocked,
 }
 
+/// The f32 GEMM launch: a block per tile of C (16², 32² or 128²).
+pub fn gemm_f32_plan(version: GemmVersion, (m, n, _k): (usize, usize, usize)) -> Result<Plan, CudaError> {
+    let tiles = |rows: usize, cols: usize, threads: (u32, u32)| LaunchConfig {
+        grid_dim: (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, 1),
+        block_dim: (threads.0, threads.1, 1),
+        shared_mem_bytes: 0,
+    };
+    if version == GemmVersion::RegisterBlocked && !n.is_multiple_of(4) {
+        return Err(CudaError::Driver(format!(
+            "gemm_register_blocked loads B by float4: n must be a multiple of 4, got {n}"
+        )));
+    }
+    Ok(match version {
+        GemmVersion::Naive => Plan::new("gemm_naive", tiles(16, 16, (16, 16))),
+        GemmVersion::Tiled => Plan::new("gemm_tiled", tiles(32, 32, (32, 32))),
+        GemmVersion::RegisterBlocked => Plan::new("gemm_register_blocked", tiles(128, 128, (16, 16))),
+    })
+}
+
 /// `C = A·B` for row-major `A (m, k)`, `B (k, n)`, `C (m, n)` in f32.
 pub fn gemm_f32(
     gpu: &Gpu,
@@ -208,21 +273,7 @@ pub fn gemm_f32(
     c: &mut CudaSlice<f32>,
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    let tiles = |rows: usize, cols: usize, threads: (u32, u32)| LaunchConfig {
-        grid_dim: (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, 1),
-        block_dim: (threads.0, threads.1, 1),
-        shared_mem_bytes: 0,
-    };
-    let (kernel, cfg) = match version {
-        GemmVersion::Naive => ("gemm_naive", tiles(16, 16, (16, 16))),
-        GemmVersion::Tiled => ("gemm_tiled", tiles(32, 32, (32, 32))),
-        GemmVersion::RegisterBlocked => ("gemm_register_blocked", tiles(128, 128, (16, 16))),
-    };
-    if version == GemmVersion::RegisterBlocked && !n.is_multiple_of(4) {
-        return Err(CudaError::Driver(format!(
-            "gemm_register_blocked loads B by float4: n must be a multiple of 4, got {n}"
-        )));
-    }
+    let Plan { kernel, cfg } = gemm_f32_plan(version, (m, n, k))?;
     let f = gpu.function(source("gemm.cu"), kernel)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
@@ -241,6 +292,25 @@ pub enum WmmaVersion {
     Pipelined,
 }
 
+/// The tensor-core GEMM launch: a block per 32² (direct) or 128² tile of C; m, n, k must be
+/// multiples of 16.
+pub fn gemm_wmma_plan(version: WmmaVersion, (m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
+    if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
+        return Err(CudaError::Driver(format!("gemm_wmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
+    }
+    let (kernel, tile, threads) = match version {
+        WmmaVersion::Direct => ("gemm_wmma_bf16", 32, 128),
+        WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", 128, 256),
+        WmmaVersion::Pipelined => ("gemm_wmma_bf16_pipelined", 128, 256),
+    };
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1),
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    Ok(Plan::new(kernel, cfg))
+}
+
 /// `C = A·B` on tensor cores: bf16 `A (m, k)`, `B (k, n)`, f32 `C`; m, n, k multiples of 16.
 pub fn gemm_wmma_bf16(
     gpu: &Gpu,
@@ -250,21 +320,9 @@ pub fn gemm_wmma_bf16(
     c: &mut CudaSlice<f32>,
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
-        return Err(CudaError::Driver(format!("gemm_wmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
-    }
-    let (kernel, tile, threads) = match version {
-        WmmaVersion::Direct => ("gemm_wmma_bf16", 32, 128),
-        WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", 128, 256),
-        WmmaVersion::Pipelined => ("gemm_wmma_bf16_pipelined", 128, 256),
-    };
+    let Plan { kernel, cfg } = gemm_wmma_plan(version, (m, n, k))?;
     let f = gpu.function(source("gemm.cu"), kernel)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
-    let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1),
-        block_dim: (threads, 1, 1),
-        shared_mem_bytes: 0,
-    };
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
     // Safety: buffers hold m·k, k·n bf16 and m·n floats; a block per tile of C.
@@ -343,6 +401,30 @@ impl AttentionVersion {
     }
 }
 
+/// The fused attention forward launch.
+pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) -> Result<Plan, CudaError> {
+    shape.check_for(version)?;
+    Ok(match version {
+        AttentionVersion::RowPerThread => Plan::new("attention_forward", shape.rows(shape.t)),
+        AttentionVersion::Tiled => Plan::new("attention_forward_tiled", shape.tiles(shape.t)),
+    })
+}
+
+/// The fused attention backward launches, in order: `D = rowsum(dO ⊙ O)`, then the tiled kernel,
+/// or dK/dV (a thread per key) and dQ (a thread per query).
+pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape) -> Result<Vec<Plan>, CudaError> {
+    shape.check_for(version)?;
+    let dot = Plan::new("attention_backward_dot", grid((shape.bh * shape.t).div_ceil(256), 256));
+    Ok(match version {
+        AttentionVersion::Tiled => vec![dot, Plan::new("attention_backward_tiled", shape.tiles(shape.s))],
+        AttentionVersion::RowPerThread => vec![
+            dot,
+            Plan::new("attention_backward_dkdv", shape.rows(shape.s)),
+            Plan::new("attention_backward_dq", shape.rows(shape.t)),
+        ],
+    })
+}
+
 /// `O = softmax(scale·Q·Kᵀ + M)·V` and each row's log-sum-exp `lse (bh, t)`, fused (no t×s matrix).
 pub fn attention_forward(
     gpu: &Gpu,
@@ -352,11 +434,7 @@ pub fn attention_forward(
     o: &mut CudaSlice<f32>,
     lse: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    shape.check_for(version)?;
-    let (kernel, cfg) = match version {
-        AttentionVersion::RowPerThread => ("attention_forward", shape.rows(shape.t)),
-        AttentionVersion::Tiled => ("attention_forward_tiled", shape.tiles(shape.t)),
-    };
+    let Plan { kernel, cfg } = attention_forward_plan(version, shape)?;
     let f = gpu.function(source("attention.cu"), kernel)?;
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let mut args = gpu.stream.launch_builder(&f);
@@ -378,36 +456,26 @@ pub fn attention_backward(
     dot: &mut CudaSlice<f32>,
     (dq, dk, dv): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
 ) -> Result<(), CudaError> {
-    shape.check_for(version)?;
+    let plans = attention_backward_plans(version, shape)?;
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let rows = (shape.bh * shape.t) as i64;
-    let f = gpu.function(source("attention.cu"), "attention_backward_dot")?;
-    let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&rows).arg(&d).arg(o).arg(dout).arg(&mut *dot);
-    // Safety: o and dout are (bh·t, d), dot is bh·t.
-    unsafe { args.launch(grid((rows as usize).div_ceil(256), 256)) }
-        .map(drop)
-        .map_err(|e| launch_error("attention_backward_dot", e))?;
-    if version == AttentionVersion::Tiled {
-        let f = gpu.function(source("attention.cu"), "attention_backward_tiled")?;
+    for plan in plans {
+        let f = gpu.function(source("attention.cu"), plan.kernel)?;
         let mut args = gpu.stream.launch_builder(&f);
-        args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
-        args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dq).arg(dk).arg(dv);
-        // Safety: as the shape says; a block per tile of 32 keys.
-        return unsafe { args.launch(shape.tiles(shape.s)) }
-            .map(drop)
-            .map_err(|e| launch_error("attention_backward_tiled", e));
+        if plan.kernel == "attention_backward_dot" {
+            args.arg(&rows).arg(&d).arg(o).arg(dout).arg(&mut *dot);
+        } else {
+            args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
+            args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot);
+            match plan.kernel {
+                "attention_backward_tiled" => args.arg(&mut *dq).arg(&mut *dk).arg(&mut *dv),
+                "attention_backward_dkdv" => args.arg(&mut *dk).arg(&mut *dv),
+                _ => args.arg(&mut *dq),
+            };
+        }
+        // Safety: as the shape says: q, o, dout, dq (bh·t, d), k, v, dk, dv (bh·s, d), lse and
+        // dot bh·t; each kernel's arguments in the order of its signature.
+        unsafe { args.launch(plan.cfg) }.map_err(|e| launch_error(plan.kernel, e))?;
     }
-    let f = gpu.function(source("attention.cu"), "attention_backward_dkdv")?;
-    let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
-    args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dk).arg(dv);
-    // Safety: as the shape says.
-    unsafe { args.launch(shape.rows(shape.s)) }.map(drop).map_err(|e| launch_error("attention_backward_dkdv", e))?;
-    let f = gpu.function(source("attention.cu"), "attention_backward_dq")?;
-    let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
-    args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot).arg(dq);
-    // Safety: as the shape says.
-    unsafe { args.launch(shape.rows(shape.t)) }.map(drop).map_err(|e| launch_error("attention_backward_dq", e))
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod device;
+pub mod emulator;
 pub mod launch;
 mod nvrtc;
 
@@ -115,7 +116,7 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "gemm.cu",
-        source: include_str!("gemm.cu"),
+        source: concat!(include_str!("async_copy.cuh"), include_str!("gemm.cu")),
         kernels: &[
             "gemm_naive",
             "gemm_tiled",

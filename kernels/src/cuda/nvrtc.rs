@@ -16,6 +16,8 @@ pub enum CudaError {
     Driver(String),
     /// NVRTC rejected a source: its name and the compiler's log.
     Compile { source: String, log: String },
+    /// The CPU emulator could not build or run a kernel (see [`crate::cuda::emulator`]).
+    Emulator(String),
 }
 
 impl std::fmt::Display for CudaError {
@@ -32,6 +34,7 @@ impl std::fmt::Display for CudaError {
             }
             CudaError::Driver(what) => write!(f, "CUDA driver error {what}"),
             CudaError::Compile { source, log } => write!(f, "NVRTC could not compile {source}:\n{log}"),
+            CudaError::Emulator(what) => write!(f, "CUDA emulator: {what}"),
         }
     }
 }

@@ -1,0 +1,281 @@
+// A CUDA emulator for tests and study: the kernel sources compile unchanged as C++ (g++) and run on
+// the CPU. Every thread of a block is a fiber (ucontext) with its own stack; the fibers of a block
+// take turns and switch only at barriers (__syncthreads, warp shuffles, warp-collective WMMA
+// loads and stores), so a block runs deterministically on one OS thread. `__shared__` variables
+// are `static`: one copy, shared by the threads of the block that is running (blocks run one after
+// another). Each round of the scheduler visits the fibers in a shuffled order, so a missing
+// __syncthreads shows as a wrong result rather than hiding behind thread order.
+//
+// What it does not model: timing, the memory model beyond barriers, warp divergence costs,
+// launch limits (shared memory, registers). Intrinsics map to their exact C++ counterparts.
+#pragma once
+#define CUDA_EMULATOR 1
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// ---- Language extensions --------------------------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+#define __shared__ static
+
+struct uint3 { unsigned x, y, z; };
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+struct alignas(16) int4 { int x, y, z, w; };
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+
+// The running thread's coordinates, set by the scheduler before it resumes a fiber.
+inline uint3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+constexpr int warpSize = 32;
+
+template <class A, class B> inline auto min(A a, B b) { return a < b ? a : b; }
+template <class A, class B> inline auto max(A a, B b) { return a > b ? a : b; }
+
+inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
+inline int __float_as_int(float f) { int i; memcpy(&i, &f, 4); return i; }
+inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }
+inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); return f; }
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+template <class T> inline T __ldg(const T* p) { return *p; }
+
+// ---- Fibers and barriers ---------------------------------------------------------------------
+namespace emu {
+
+struct Fiber {
+    ucontext_t context;
+    char* stack = nullptr;
+    bool done = false;
+    bool spinning = false;  // yielded while waiting on a barrier that had not moved
+    uint3 thread;
+};
+
+struct Barrier {
+    int arrived = 0;
+    unsigned long generation = 0;
+};
+
+constexpr size_t STACK_BYTES = 256 * 1024;
+
+struct Block {
+    std::vector<Fiber> fibers;
+    ucontext_t scheduler;
+    int current = 0;
+    Barrier block_barrier;
+    std::vector<Barrier> warp_barriers;
+    std::vector<uint64_t> exchange;  // a slot per thread for shuffles
+    void (*body)(void*) = nullptr;
+    void* body_args = nullptr;
+    bool deadlock = false;
+    std::vector<char> dynamic_shared;
+};
+
+inline Block block;
+inline std::vector<char*> stacks;  // reused across blocks and launches
+
+inline int linear_thread() { return blockDim.x * (blockDim.y * threadIdx.z + threadIdx.y) + threadIdx.x; }
+
+inline void yield_to_scheduler() {
+    Fiber& f = block.fibers[block.current];
+    swapcontext(&f.context, &block.scheduler);
+}
+
+// Waits until every live thread of `group` (the block, or one warp: threads [first, first + n))
+// has arrived. Threads that have returned no longer count, as on the hardware.
+inline void wait(Barrier& b, int first, int n) {
+    auto live = [&] {
+        int count = 0;
+        for (int t = first; t < first + n; ++t) count += !block.fibers[t].done;
+        return count;
+    };
+    unsigned long generation = b.generation;
+    if (++b.arrived >= live()) {
+        b.arrived = 0;
+        ++b.generation;
+        return;
+    }
+    block.fibers[block.current].spinning = false;
+    yield_to_scheduler();
+    while (b.generation == generation) {
+        if (b.arrived >= live()) {  // the missing threads have returned
+            b.arrived = 0;
+            ++b.generation;
+            break;
+        }
+        block.fibers[block.current].spinning = true;
+        yield_to_scheduler();
+    }
+    block.fibers[block.current].spinning = false;
+}
+
+inline int threads_per_block() { return blockDim.x * blockDim.y * blockDim.z; }
+
+inline void sync_block() { wait(block.block_barrier, 0, threads_per_block()); }
+
+inline void sync_warp() {
+    int t = linear_thread(), first = t / 32 * 32;
+    wait(block.warp_barriers[t / 32], first, min(32, threads_per_block() - first));
+}
+
+// The value of `v` held by lane `source_lane(lane)` of this warp, for every lane.
+template <class T, class F> inline T shuffle(T v, F source_lane) {
+    static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
+    int t = linear_thread(), lane = t % 32, first = t - lane;
+    uint64_t bits = 0;
+    memcpy(&bits, &v, sizeof(T));
+    block.exchange[t] = bits;
+    sync_warp();
+    int src = source_lane(lane);
+    if (src >= 0 && src < 32 && first + src < threads_per_block()) bits = block.exchange[first + src];
+    sync_warp();  // every lane has read before the slots are reused
+    T out;
+    memcpy(&out, &bits, sizeof(T));
+    return out;
+}
+
+extern "C" inline void fiber_entry() {
+    Fiber& f = block.fibers[block.current];
+    block.body(block.body_args);
+    f.done = true;
+    // uc_link returns to the scheduler.
+}
+
+// Runs one block: every thread from the kernel's start to its end, switching at barriers.
+inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
+    int n = threads_per_block();
+    while ((int)stacks.size() < n) {
+        void* p = mmap(nullptr, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) return false;
+        stacks.push_back(static_cast<char*>(p));
+    }
+    block.fibers.assign(n, Fiber{});
+    block.block_barrier = Barrier{};
+    block.warp_barriers.assign((n + 31) / 32, Barrier{});
+    block.exchange.assign(n, 0);
+    block.body = body;
+    block.body_args = args;
+    for (int t = 0; t < n; ++t) {
+        Fiber& f = block.fibers[t];
+        f.stack = stacks[t];
+        f.thread = uint3{t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
+        getcontext(&f.context);
+        f.context.uc_stack.ss_sp = f.stack;
+        f.context.uc_stack.ss_size = STACK_BYTES;
+        f.context.uc_link = &block.scheduler;
+        makecontext(&f.context, (void (*)())fiber_entry, 0);
+    }
+    std::vector<int> order(n);
+    for (int t = 0; t < n; ++t) order[t] = t;
+    for (;;) {
+        // A shuffled visiting order for this round (xorshift, seeded per launch).
+        for (int i = n - 1; i > 0; --i) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            std::swap(order[i], order[seed % (i + 1)]);
+        }
+        bool any_live = false, progress = false;
+        for (int t : order) {
+            Fiber& f = block.fibers[t];
+            if (f.done) continue;
+            any_live = true;
+            block.current = t;
+            threadIdx = f.thread;
+            swapcontext(&block.scheduler, &f.context);
+            progress |= f.done || !f.spinning;
+        }
+        if (!any_live) return true;
+        if (!progress) {
+            block.deadlock = true;
+            return false;
+        }
+    }
+}
+
+// `f(args...)` from the CUDA-style argument array: params[i] points at the i-th argument.
+template <class... A, size_t... I>
+void call(void (*f)(A...), void** params, std::index_sequence<I...>) {
+    f(*static_cast<std::remove_cv_t<std::remove_reference_t<A>>*>(params[I])...);
+}
+
+template <class... A> struct Bound {
+    void (*f)(A...);
+    void** params;
+};
+
+template <class... A> void run_bound(void* p) {
+    auto* b = static_cast<Bound<A...>*>(p);
+    call(b->f, b->params, std::index_sequence_for<A...>{});
+}
+
+// Launches `f` over the grid. 0: done; 1: a barrier deadlock; 2: out of memory for stacks.
+template <class... A>
+int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_t shared_bytes, void** params) {
+    Bound<A...> bound{f, params};
+    gridDim = dim3{grid[0], grid[1], grid[2]};
+    blockDim = dim3{threads[0], threads[1], threads[2]};
+    block.dynamic_shared.assign(shared_bytes + 16, 0);
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (unsigned z = 0; z < grid[2]; ++z)
+        for (unsigned y = 0; y < grid[1]; ++y)
+            for (unsigned x = 0; x < grid[0]; ++x) {
+                blockIdx = uint3{x, y, z};
+                if (!run_block(run_bound<A...>, &bound, seed)) return block.deadlock ? 1 : 2;
+            }
+    return 0;
+}
+
+// The block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this).
+inline void* dynamic_shared() {
+    char* p = block.dynamic_shared.data();
+    return p + (16 - reinterpret_cast<uintptr_t>(p) % 16) % 16;
+}
+
+}  // namespace emu
+
+// ---- Barriers, warp shuffles, atomics (fibers never run at the same time: plain updates) -------
+inline void __syncthreads() { emu::sync_block(); }
+inline void __syncwarp(unsigned = 0xffffffff) { emu::sync_warp(); }
+template <class T> inline T __shfl_sync(unsigned, T v, int src, int width = 32) {
+    return emu::shuffle(v, [&](int lane) { return lane / width * width + src % width; });
+}
+template <class T> inline T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
+    return emu::shuffle(v, [&](int lane) { return (lane ^ mask) / width == lane / width ? lane ^ mask : lane; });
+}
+template <class T> inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
+    return emu::shuffle(v, [&](int lane) { return (int)(lane % width + delta) < width ? lane + (int)delta : lane; });
+}
+template <class T> inline T __shfl_up_sync(unsigned, T v, unsigned delta, int width = 32) {
+    return emu::shuffle(v, [&](int lane) { return lane % width >= (int)delta ? lane - (int)delta : lane; });
+}
+template <class T> inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
+template <class T> inline T atomicMax(T* p, T v) { T old = *p; *p = old > v ? old : v; return old; }
+template <class T> inline T atomicExch(T* p, T v) { T old = *p; *p = v; return old; }
+
+// ---- Asynchronous copies (async_copy.cuh on the GPU): plain copies here ------------------------
+inline void cp_async16(void* shared, const void* global, bool valid) {
+    if (valid) memcpy(shared, global, 16);
+    else memset(shared, 0, 16);
+}
+inline void cp_async_commit() {}
+template <int N> inline void cp_async_wait() {}
