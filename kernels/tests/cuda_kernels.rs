@@ -144,12 +144,14 @@ fn fused_attention_matches_the_formulas() {
     // Causal self-attention, causal with more keys than queries (a cache), no mask; both versions
     // (the tiled one for d ≤ 64), with tiles cut off at the sequence ends.
     let shapes = [(3, 100, 100, 64, true), (2, 40, 70, 32, true), (2, 33, 50, 16, false), (1, 70, 70, 100, true)];
-    let versions = [AttentionVersion::RowPerThread, AttentionVersion::Tiled];
+    let versions = [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores];
     for (version, (bh, t, s, d, causal)) in versions.iter().flat_map(|v| shapes.map(|x| (*v, x))) {
-        if version == AttentionVersion::Tiled && d > 64 {
+        if version != AttentionVersion::RowPerThread && d > 64 {
             continue;
         }
         let shape = AttentionShape { bh, t, s, d, causal, scale: 1.0 / (d as f32).sqrt() };
+        // bf16 operands on the tensor cores (see emulated_kernels.rs); f32 elsewhere.
+        let tolerance = if version == AttentionVersion::TensorCores { 3e-2 } else { 1e-4 };
         let (q, k, v, dout) =
             (random(bh * t * d, 11), random(bh * s * d, 12), random(bh * s * d, 13), random(bh * t * d, 14));
         let (qd, kd, vd, dod) = (upload(&gpu, &q), upload(&gpu, &k), upload(&gpu, &v), upload(&gpu, &dout));
@@ -167,7 +169,7 @@ fn fused_attention_matches_the_formulas() {
                 reference_attention((&part(&q, t), &part(&k, s), &part(&v, s), &part(&dout, t)), (t, s, d), causal);
             for (i, (name, (g, w))) in ["O", "dQ", "dK", "dV"].iter().zip(got.iter().zip(&want)).enumerate() {
                 let err = max_rel_err(&part(g, if i < 2 { t } else { s }), w);
-                assert!(err <= 1e-4, "{version:?} {t}×{s}×{d} causal {causal}, sequence {n}, {name}: {err}");
+                assert!(err <= tolerance, "{version:?} {t}×{s}×{d} causal {causal}, sequence {n}, {name}: {err}");
             }
         }
     }

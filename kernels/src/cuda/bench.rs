@@ -252,7 +252,7 @@ pub fn bench_attention(gpu: &Gpu, (bh, t, d): (usize, usize, usize), iters: usiz
     let (mut dq, mut dk, mut dv) = (zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, n)?);
     let mut rows: Vec<BenchRow> = Vec::new();
     let mut reference: Option<(f64, Vec<f32>)> = None;
-    for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled] {
+    for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores] {
         let mut step = || -> Result<(), CudaError> {
             let inputs = (&q.slice(..), &k.slice(..), &v.slice(..));
             launch::attention_forward(gpu, version, shape, inputs, &mut o, &mut lse)?;

@@ -32,6 +32,7 @@ pub enum MatmulPrecision {
     Tf32,
     /// bf16 tensor cores: inputs rounded to bf16 (8-bit mantissa) for the product, f32
     /// accumulation and f32 results; weights stay f32 (the master copy the optimizer updates).
+    /// The fused attention's products run on tensor cores too (bf16 Q, K, V, P, dO, dS; d ≤ 64).
     Bf16,
 }
 

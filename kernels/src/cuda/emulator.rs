@@ -27,15 +27,16 @@ const HEADERS: [(&str, &str); 3] = [
     ("mma.h", include_str!("emulator/mma.h")),
 ];
 
-type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, *mut *mut c_void) -> c_int;
+type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, *mut *mut c_void, usize) -> c_int;
+type FaultFn = unsafe extern "C" fn() -> *const c_char;
 
 /// One kernel source, compiled for the CPU.
 pub struct Emulator {
     source: &'static str,
-    // The library stays loaded while `launch_fn` may be called; launches take turns (the
+    // The library stays loaded while its functions may be called; launches take turns (the
     // emulator's thread coordinates are globals of the library).
     _library: libloading::Library,
-    launch_fn: Mutex<LaunchFn>,
+    functions: Mutex<(LaunchFn, FaultFn)>,
 }
 
 /// The emulator of `source`, compiled on first use in this process.
@@ -72,7 +73,9 @@ impl Emulator {
         let lib = unsafe { libloading::Library::new(&library) }.map_err(open_error)?;
         // Safety: `emu_launch` is defined by `translation_unit` with exactly this signature.
         let launch_fn = *unsafe { lib.get::<LaunchFn>(b"emu_launch\0") }.map_err(open_error)?;
-        Ok(Self { source: source.name, _library: lib, launch_fn: Mutex::new(launch_fn) })
+        // Safety: `emu_fault` is defined by `translation_unit` with exactly this signature.
+        let fault_fn = *unsafe { lib.get::<FaultFn>(b"emu_fault\0") }.map_err(open_error)?;
+        Ok(Self { source: source.name, _library: lib, functions: Mutex::new((launch_fn, fault_fn)) })
     }
 
     /// Runs `kernel` over the grid of `cfg` with `args` in the order of its signature.
@@ -90,28 +93,37 @@ impl Emulator {
             return Err(CudaError::Emulator(format!("{kernel}: bad launch shape {cfg:?} (1 to 1024 threads a block)")));
         }
         let mut params = args.pointers();
-        let launch_fn = self.launch_fn.lock().unwrap_or_else(|e| e.into_inner());
+        let functions = self.functions.lock().unwrap_or_else(|e| e.into_inner());
+        let (launch_fn, fault_fn) = *functions;
         // Safety: as the caller vouches; `params` points at values that live as long as `args`.
         let status = unsafe {
-            (*launch_fn)(
+            launch_fn(
                 name.as_ptr(),
                 grid.as_ptr(),
                 block.as_ptr(),
                 cfg.shared_mem_bytes as usize,
                 params.as_mut_ptr(),
+                params.len(),
             )
         };
         match status {
             0 => Ok(()),
             1 => Err(CudaError::Emulator(format!("{kernel}: the threads of a block deadlocked at a barrier"))),
             2 => Err(CudaError::Emulator(format!("{kernel}: no memory for the threads' stacks"))),
+            3 | 4 => {
+                // Safety: `emu_fault` returns the library's NUL-terminated message buffer, which
+                // the lock keeps from changing while it is read.
+                let message = unsafe { std::ffi::CStr::from_ptr(fault_fn()) }.to_string_lossy().into_owned();
+                Err(CudaError::Emulator(format!("{kernel}: {message}")))
+            }
             _ => Err(CudaError::Emulator(format!("{}: no kernel {kernel}", self.source))),
         }
     }
 }
 
 /// The source as a C++ file: the emulator's header, the kernels (dynamic shared memory rewritten
-/// to the emulator's buffer) and `emu_launch`, which finds a kernel by name.
+/// to the emulator's buffer) `emu_launch`, which finds a kernel by name, and `emu_fault`, the
+/// message of a broken contract.
 fn translation_unit(source: &KernelSource) -> String {
     let mut out = String::from("#include \"cuda_emulator.hpp\"\n");
     for line in source.source.lines() {
@@ -120,14 +132,17 @@ fn translation_unit(source: &KernelSource) -> String {
     }
     out.push_str(
         "extern \"C\" __attribute__((visibility(\"default\"))) int emu_launch(const char* kernel, const unsigned* grid, const unsigned* block, \
-         size_t shared, void** params) {\n",
+         size_t shared, void** params, size_t count) {\n",
     );
     for kernel in source.kernels {
         out.push_str(&format!(
-            "    if (strcmp(kernel, \"{kernel}\") == 0) return emu::launch({kernel}, grid, block, shared, params);\n"
+            "    if (strcmp(kernel, \"{kernel}\") == 0) return emu::launch({kernel}, grid, block, shared, params, count);\n"
         ));
     }
     out.push_str("    return -1;\n}\n");
+    out.push_str(
+        "extern \"C\" __attribute__((visibility(\"default\"))) const char* emu_fault() { return emu::fault_message; }\n",
+    );
     out
 }
 
@@ -206,9 +221,68 @@ impl<'a> Args<'a> {
     }
 }
 
+/// Memory as the driver hands it out: 256-byte aligned, which kernels may rely on (vector loads,
+/// WMMA's 32-byte aligned tiles); a plain `Vec` promises only its element's alignment.
+pub struct DeviceBuffer<T: Copy> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+}
+
+impl<T: Copy> DeviceBuffer<T> {
+    const ALIGN: usize = 256;
+
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align((len * size_of::<T>()).max(1), Self::ALIGN.max(align_of::<T>()))
+            .expect("a buffer size that fits in memory")
+    }
+
+    /// A copy of `data`.
+    pub fn from_slice(data: &[T]) -> Self {
+        let layout = Self::layout(data.len());
+        // Safety: a non-zero size; the new block is filled from `data` before anything reads it.
+        let raw = unsafe { std::alloc::alloc(layout) }.cast::<T>();
+        let ptr = std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // Safety: `ptr` holds room for data.len() elements and does not overlap `data`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len()) };
+        Self { ptr, len: data.len() }
+    }
+}
+
+impl<T: Copy> std::ops::Deref for DeviceBuffer<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // Safety: `len` initialised elements, owned by `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> std::ops::DerefMut for DeviceBuffer<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // Safety: as for `deref`, borrowed uniquely.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> Drop for DeviceBuffer<T> {
+    fn drop(&mut self) {
+        // Safety: allocated in `from_slice` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.len)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_buffers_are_aligned_as_the_drivers() {
+        for len in [0, 1, 3, 1000] {
+            let data: Vec<u16> = (0..len as u16).collect();
+            let buffer = DeviceBuffer::from_slice(&data);
+            assert_eq!(buffer.as_ptr() as usize % 256, 0);
+            assert_eq!(&*buffer, &data[..]);
+        }
+    }
 
     #[test]
     fn dynamic_shared_memory_becomes_the_emulators_buffer() {

@@ -353,19 +353,19 @@ impl AttentionShape {
         Ok(())
     }
 
-    /// Also the tiled kernels' limit, d ≤ 64.
+    /// Also the tiled and tensor-core kernels' limit, d ≤ 64.
     fn check_for(&self, version: AttentionVersion) -> Result<(), CudaError> {
         self.check()?;
-        if version == AttentionVersion::Tiled && self.d > 64 {
-            return Err(CudaError::Driver(format!("the tiled attention kernels need d ≤ 64, got {self:?}")));
+        if version != AttentionVersion::RowPerThread && self.d > 64 {
+            return Err(CudaError::Driver(format!("the {version:?} attention kernels need d ≤ 64, got {self:?}")));
         }
         Ok(())
     }
 
-    /// Tiles of 32 rows (queries or keys) per block of 4 warps, one block row per sequence.
-    fn tiles(&self, n: usize) -> LaunchConfig {
+    /// Tiles of `per_block` rows (queries or keys) per block of 4 warps, one block row per sequence.
+    fn tiles(&self, n: usize, per_block: usize) -> LaunchConfig {
         LaunchConfig {
-            grid_dim: (n.div_ceil(32) as u32, self.bh as u32, 1),
+            grid_dim: (n.div_ceil(per_block) as u32, self.bh as u32, 1),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         }
@@ -382,21 +382,24 @@ impl AttentionShape {
 }
 
 /// The fused attention kernels: the readable version (a thread per query or key, rows in
-/// registers) for any d ≤ 128, and the tiled one (warps sharing key/value and query tiles in shared
-/// memory, FlashAttention-2's loop order) for d ≤ 64.
+/// registers) for any d ≤ 128; the tiled one (warps sharing key/value and query tiles in shared
+/// memory, FlashAttention-2's loop order) for d ≤ 64; and the tiled one with its matrix products on
+/// tensor cores (bf16 operands, f32 accumulation) for d ≤ 64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionVersion {
     RowPerThread,
     Tiled,
+    TensorCores,
 }
 
 impl AttentionVersion {
-    /// The tiled kernels where they apply, else the row-per-thread ones.
-    pub fn best_for(d: usize) -> Self {
-        if d <= 64 {
-            AttentionVersion::Tiled
-        } else {
-            AttentionVersion::RowPerThread
+    /// For head size `d`: the tiled kernels where they apply — on tensor cores when bf16 operands
+    /// are allowed (`bf16`), else exact f32 — and the row-per-thread ones otherwise.
+    pub fn best_for(d: usize, bf16: bool) -> Self {
+        match (d <= 64, bf16) {
+            (true, true) => AttentionVersion::TensorCores,
+            (true, false) => AttentionVersion::Tiled,
+            (false, _) => AttentionVersion::RowPerThread,
         }
     }
 }
@@ -406,7 +409,8 @@ pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) 
     shape.check_for(version)?;
     Ok(match version {
         AttentionVersion::RowPerThread => Plan::new("attention_forward", shape.rows(shape.t)),
-        AttentionVersion::Tiled => Plan::new("attention_forward_tiled", shape.tiles(shape.t)),
+        AttentionVersion::Tiled => Plan::new("attention_forward_tiled", shape.tiles(shape.t, 32)),
+        AttentionVersion::TensorCores => Plan::new("attention_forward_tensor_cores", shape.tiles(shape.t, 64)),
     })
 }
 
@@ -416,7 +420,10 @@ pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape
     shape.check_for(version)?;
     let dot = Plan::new("attention_backward_dot", grid((shape.bh * shape.t).div_ceil(256), 256));
     Ok(match version {
-        AttentionVersion::Tiled => vec![dot, Plan::new("attention_backward_tiled", shape.tiles(shape.s))],
+        AttentionVersion::Tiled => vec![dot, Plan::new("attention_backward_tiled", shape.tiles(shape.s, 32))],
+        AttentionVersion::TensorCores => {
+            vec![dot, Plan::new("attention_backward_tensor_cores", shape.tiles(shape.s, 64))]
+        }
         AttentionVersion::RowPerThread => vec![
             dot,
             Plan::new("attention_backward_dkdv", shape.rows(shape.s)),
@@ -444,8 +451,8 @@ pub fn attention_forward(
 }
 
 /// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into `dq`
-/// `(bh, t, d)`, `dk` and `dv` `(bh, s, d)`; `dot` is scratch of `bh·t` floats. The tiled version
-/// adds into `dq`, which must start at zero.
+/// `(bh, t, d)`, `dk` and `dv` `(bh, s, d)`; `dot` is scratch of `bh·t` floats. The tiled and
+/// tensor-core versions add into `dq`, which must start at zero.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     gpu: &Gpu,
@@ -468,7 +475,9 @@ pub fn attention_backward(
             args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
             args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot);
             match plan.kernel {
-                "attention_backward_tiled" => args.arg(&mut *dq).arg(&mut *dk).arg(&mut *dv),
+                "attention_backward_tiled" | "attention_backward_tensor_cores" => {
+                    args.arg(&mut *dq).arg(&mut *dk).arg(&mut *dv)
+                }
                 "attention_backward_dkdv" => args.arg(&mut *dk).arg(&mut *dv),
                 _ => args.arg(&mut *dq),
             };

@@ -104,7 +104,11 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "attention.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("attention.cu")),
+        source: concat!(
+            include_str!("reductions.cuh"),
+            include_str!("attention.cu"),
+            include_str!("attention_tensor_cores.cu")
+        ),
         kernels: &[
             "attention_forward",
             "attention_backward_dot",
@@ -112,6 +116,8 @@ pub const SOURCES: &[KernelSource] = &[
             "attention_backward_dq",
             "attention_forward_tiled",
             "attention_backward_tiled",
+            "attention_forward_tensor_cores",
+            "attention_backward_tensor_cores",
         ],
     },
     KernelSource {

@@ -8,6 +8,7 @@ use crate::{Layout, Result};
 use kernels::cpu::attention::{AttentionDims, HeadLayout};
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::{self, AttentionShape, AttentionVersion};
+use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
 
 /// The `(B, H, rows, cols)` view that a head layout describes for `batch = B·H` sequences.
@@ -17,6 +18,11 @@ fn head_view(l: &HeadLayout, batch: usize, rows: usize, cols: usize) -> Layout {
         &[l.batch_stride, l.head_stride, l.row_stride, 1],
         l.offset,
     )
+}
+
+/// The kernels for head size `d`: on tensor cores when the matrix products run in bf16.
+fn version_for(d: usize) -> AttentionVersion {
+    AttentionVersion::best_for(d, matmul_precision() == MatmulPrecision::Bf16)
 }
 
 fn shape_of(dims: &AttentionDims, scale: f64) -> AttentionShape {
@@ -79,7 +85,7 @@ impl CudaStorage {
         let k = inputs[1].0.heads("attention", &inputs[1].1, b, s, d)?;
         let v = inputs[2].0.heads("attention", &inputs[2].1, b, s, d)?;
         let (mut o, mut lse) = (this.alloc_f32("attention", b * t * d)?, this.alloc_f32("attention", b * t)?);
-        let version = AttentionVersion::best_for(d);
+        let version = version_for(d);
         launch::attention_forward(&this.gpu, version, shape, (&q.view(), &k.view(), &v.view()), &mut o, &mut lse)
             .map_err(cuda_error("attention"))?;
         let mut out = this.alloc_f32("attention", b * t * d)?;
@@ -111,12 +117,12 @@ impl CudaStorage {
                 storage.heads(op, layout, b, rows[i], d)?
             });
         }
-        // The tiled backward adds into dq.
+        // The tiled and tensor-core backward kernels add into dq.
         let (mut dot, mut dq) = (this.alloc_f32(op, b * t)?, this.zeros_f32(op, b * t * d)?);
         let (mut dk, mut dv) = (this.alloc_f32(op, b * s * d)?, this.alloc_f32(op, b * s * d)?);
         launch::attention_backward(
             &this.gpu,
-            AttentionVersion::best_for(d),
+            version_for(d),
             shape,
             (&dense[0].view(), &dense[1].view(), &dense[2].view()),
             (&dense[3].view(), &dense[4].view(), &dense[5].view()),

@@ -77,7 +77,7 @@ struct Barrier {
     unsigned long generation = 0;
 };
 
-constexpr size_t STACK_BYTES = 256 * 1024;
+constexpr size_t STACK_BYTES = 1024 * 1024;  // WMMA fragments hold whole tiles here
 
 struct Block {
     std::vector<Fiber> fibers;
@@ -93,6 +93,17 @@ struct Block {
 };
 
 inline Block block;
+
+// The first broken contract of the launch (a misaligned WMMA pointer, say): the kernel runs on,
+// and the launch reports it.
+inline char fault_message[256];
+inline bool faulted = false;
+
+template <class... A> inline void fault(const char* format, A... args) {
+    if (faulted) return;
+    faulted = true;
+    snprintf(fault_message, sizeof fault_message, format, args...);
+}
 inline std::vector<char*> stacks;  // reused across blocks and launches
 
 inline int linear_thread() { return blockDim.x * (blockDim.y * threadIdx.z + threadIdx.y) + threadIdx.x; }
@@ -228,21 +239,29 @@ template <class... A> void run_bound(void* p) {
     call(b->f, b->params, std::index_sequence_for<A...>{});
 }
 
-// Launches `f` over the grid. 0: done; 1: a barrier deadlock; 2: out of memory for stacks.
+// Launches `f` over the grid. 0: done; 1: a barrier deadlock; 2: out of memory for stacks; 3: a
+// broken contract (fault_message); 4: not as many arguments as the kernel takes.
 template <class... A>
-int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_t shared_bytes, void** params) {
+int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_t shared_bytes, void** params,
+           size_t count) {
+    if (count != sizeof...(A)) {
+        faulted = true;
+        snprintf(fault_message, sizeof fault_message, "the kernel takes %zu arguments, not %zu", sizeof...(A), count);
+        return 4;
+    }
     Bound<A...> bound{f, params};
     gridDim = dim3{grid[0], grid[1], grid[2]};
     blockDim = dim3{threads[0], threads[1], threads[2]};
     block.dynamic_shared.assign(shared_bytes + 16, 0);
     uint64_t seed = 0x9E3779B97F4A7C15ull;
+    faulted = false;
     for (unsigned z = 0; z < grid[2]; ++z)
         for (unsigned y = 0; y < grid[1]; ++y)
             for (unsigned x = 0; x < grid[0]; ++x) {
                 blockIdx = uint3{x, y, z};
                 if (!run_block(run_bound<A...>, &bound, seed)) return block.deadlock ? 1 : 2;
             }
-    return 0;
+    return faulted ? 3 : 0;
 }
 
 // The block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this).

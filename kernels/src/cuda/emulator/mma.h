@@ -15,6 +15,16 @@ struct row_major {};
 struct col_major {};
 enum layout_t { mem_row_major, mem_col_major };
 
+// The contract of load_matrix_sync and store_matrix_sync: a 256-bit aligned pointer and a leading
+// dimension of a multiple of 16 bytes.
+template <class T> inline void check_matrix_pointer(const char* op, const T* p, unsigned ldm) {
+    if (reinterpret_cast<uintptr_t>(p) % 32 != 0)
+        emu::fault("%s: the pointer %p is not 32-byte aligned (thread %u of block %u)", op, (const void*)p,
+                   threadIdx.x, blockIdx.x);
+    if (ldm * sizeof(T) % 16 != 0)
+        emu::fault("%s: the leading dimension %u is not a multiple of 16 bytes", op, ldm);
+}
+
 template <class Use, int M, int N, int K, class T, class Layout = void>
 struct fragment {
     static constexpr int rows = std::is_same<Use, matrix_b>::value ? K : M;
@@ -33,6 +43,7 @@ inline void fill_fragment(fragment<Use, M, N, K, T, L>& f, const V& v) {
 // A or B operand from memory, row- or column-major as the fragment's layout says.
 template <class Use, int M, int N, int K, class T, class L>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const T* p, unsigned ldm) {
+    check_matrix_pointer("load_matrix_sync", p, ldm);
     emu::sync_warp();
     constexpr bool col = std::is_same<L, col_major>::value;
     for (int r = 0; r < f.rows; ++r)
@@ -42,6 +53,7 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const T* p, unsign
 
 template <int M, int N, int K, class T>
 inline void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const T* p, unsigned ldm, layout_t layout) {
+    check_matrix_pointer("load_matrix_sync", p, ldm);
     emu::sync_warp();
     for (int r = 0; r < M; ++r)
         for (int c = 0; c < N; ++c)
@@ -51,6 +63,7 @@ inline void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const T* p, u
 
 template <int M, int N, int K, class T>
 inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout) {
+    check_matrix_pointer("store_matrix_sync", p, ldm);
     emu::sync_warp();
     for (int r = 0; r < M; ++r)
         for (int c = 0; c < N; ++c) {
