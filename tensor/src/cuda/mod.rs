@@ -6,6 +6,8 @@
 
 mod attention;
 mod elementwise;
+#[cfg(test)]
+mod emulated;
 mod index;
 mod matmul;
 mod nn;

@@ -17,6 +17,14 @@ fn rows_cols(layout: &Layout) -> (usize, usize) {
     (layout.elem_count() / cols.max(1), cols)
 }
 
+/// The scalars of `adamw_step` in adamw.cu for step `t`: `[β₁, β₂, ε, 1 − η·λ, η / (1 − β₁ᵗ),
+/// √(1 − β₂ᵗ)]` (decay, bias-corrected step size, square root of the second bias correction).
+pub(crate) fn adamw_constants(cfg: &AdamWConfig, t: u64) -> [f32; 6] {
+    let bias1 = 1.0 - cfg.beta1.powi(t as i32);
+    let bias2 = 1.0 - cfg.beta2.powi(t as i32);
+    [cfg.beta1, cfg.beta2, cfg.eps, 1.0 - cfg.lr * cfg.weight_decay, cfg.lr / bias1, bias2.sqrt()].map(|x| x as f32)
+}
+
 impl CudaStorage {
     /// Softmax (or log-softmax) over the last dim: a block per row.
     pub fn softmax_last_dim(&self, layout: &Layout, log: bool) -> Result<Self> {
@@ -181,10 +189,7 @@ impl CudaStorage {
             ));
         }
         let g = grad.0.dense(op, grad.1)?;
-        let bias1 = 1.0 - cfg.beta1.powi(t as i32);
-        let bias2 = 1.0 - cfg.beta2.powi(t as i32);
-        let consts = [cfg.beta1, cfg.beta2, cfg.eps, 1.0 - cfg.lr * cfg.weight_decay, cfg.lr / bias1, bias2.sqrt()]
-            .map(|x| x as f32);
+        let consts = adamw_constants(cfg, t);
         let n = self.len as i64;
         let gpu = self.gpu.clone();
         let (p, m, v) = (self.f32s_mut(op)?, m.f32s_mut(op)?, v.f32s_mut(op)?);
