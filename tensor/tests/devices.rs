@@ -60,6 +60,26 @@ fn tensors_travel_to_the_gpu_and_back() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
+fn masks_and_ids_convert_and_copy_on_the_gpu() {
+    let gpu = Device::Cuda(0);
+    // Transposed views: read through their layouts by the conversion kernels.
+    let mask = Tensor::from_vec(vec![1u32, 0, 0, 1, 1, 0], &[2, 3]).unwrap().t().unwrap();
+    let ids = Tensor::from_vec(vec![3i64, -1, 7, 1 << 40, 0, 2], &[3, 2]).unwrap().t().unwrap();
+    for (x, wide) in [(mask, false), (ids, true)] {
+        let on_gpu = x.to_device(gpu).unwrap();
+        let as_f32 = on_gpu.to_dtype(DType::F32);
+        assert_eq!(as_f32.device(), gpu);
+        assert_eq!(as_f32.to_vec::<f32>().unwrap(), x.to_dtype(DType::F32).to_vec::<f32>().unwrap());
+        if wide {
+            assert_eq!(on_gpu.contiguous().to_vec::<i64>().unwrap(), x.contiguous().to_vec::<i64>().unwrap());
+        } else {
+            assert_eq!(on_gpu.contiguous().to_vec::<u32>().unwrap(), x.contiguous().to_vec::<u32>().unwrap());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
 fn an_op_on_two_devices_names_both() {
     let a = Tensor::ones(&[2], DType::F32);
     let b = a.to_device(Device::Cuda(0)).unwrap();

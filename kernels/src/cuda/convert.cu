@@ -1,8 +1,31 @@
-// f32 → bf16 for the tensor-core matrix products of mixed precision: a strided f32 tensor (read
-// through its layout, layout.cuh prepended) into a dense bf16 buffer, rounded to nearest even.
+// Conversions and copies of strided tensors into dense buffers (layout.cuh prepended): element i
+// of the output is element i of the input in row-major order, read through the input's layout.
+// f32 → bf16 feeds the tensor-core matrix products of mixed precision (rounded to nearest even);
+// u32 masks and i64 ids become f32 (rounded to nearest, as Rust's `as f32`) or move as they are.
 
 #include <cuda_bf16.h>
 
+template <class From, class To>
+__device__ void convert_strided(long long n, const From* x, const Layout& lx, To* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = (To)x[offset_of(i, lx)];
+}
+
 extern "C" __global__ void f32_to_bf16(long long n, const float* x, Layout lx, __nv_bfloat16* out) {
     GRID_STRIDE_LOOP(i, n) out[i] = __float2bfloat16_rn(x[offset_of(i, lx)]);
+}
+
+extern "C" __global__ void u32_to_f32(long long n, const unsigned int* x, Layout lx, float* out) {
+    convert_strided(n, x, lx, out);
+}
+
+extern "C" __global__ void i64_to_f32(long long n, const long long* x, Layout lx, float* out) {
+    convert_strided(n, x, lx, out);
+}
+
+extern "C" __global__ void copy_u32(long long n, const unsigned int* x, Layout lx, unsigned int* out) {
+    convert_strided(n, x, lx, out);
+}
+
+extern "C" __global__ void copy_i64(long long n, const long long* x, Layout lx, long long* out) {
+    convert_strided(n, x, lx, out);
 }

@@ -60,7 +60,7 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "convert.cu",
         source: concat!(include_str!("layout.cuh"), include_str!("convert.cu")),
-        kernels: &["f32_to_bf16"],
+        kernels: &["f32_to_bf16", "u32_to_f32", "i64_to_f32", "copy_u32", "copy_i64"],
     },
     KernelSource {
         name: "reduce.cu",

@@ -1,5 +1,5 @@
 //! The tensor layer's own kernels (elementwise with layouts and broadcasts, reductions, indexing,
-//! AdamW, the bf16 conversion) run on the CPU emulator (`kernels::cuda::emulator`) with the op
+//! AdamW, conversions) run on the CPU emulator (`kernels::cuda::emulator`) with the op
 //! codes, layouts and launch shapes this layer gives them, against the CPU storage's ops. The
 //! GPU tests (`autograd/tests/cuda_ops.rs`) make the same comparison on a GPU.
 
@@ -220,7 +220,7 @@ fn index_kernels_follow_the_cpu() {
 }
 
 #[test]
-fn adamw_and_the_bf16_conversion_follow_the_cpu() {
+fn adamw_and_the_conversions_follow_the_cpu() {
     let n = 1000;
     let cfg = AdamWConfig { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
     let (mut p, g, mut m, mut v) = (positive(n, 10), positive(n, 11), positive(n, 12), positive(n, 13));
@@ -249,4 +249,27 @@ fn adamw_and_the_bf16_conversion_follow_the_cpu() {
     drop(args);
     let want: Vec<half::bf16> = view.offsets().map(|o| half::bf16::from_f32(x[o])).collect();
     assert_eq!(out, want);
+    // Masks and ids through the same view: to f32 (as Rust's `as`), and copied as they are.
+    let layout = KernelLayout::new("test", &view).unwrap();
+    let mask: Vec<u32> = (0..40).map(|i| (i % 3 == 0) as u32).collect();
+    let ids: Vec<i64> = (0..40).map(|i| (i - 20) * (1 << 30) + 1).collect();
+    let (mut mask_f32, mut ids_f32) = (vec![0.0f32; 40], vec![0.0f32; 40]);
+    let (mut mask_copy, mut ids_copy) = (vec![0u32; 40], vec![0i64; 40]);
+    let mut args = Args::new();
+    args.value(40i64).slice(&mask).value(layout).slice_mut(&mut mask_f32);
+    run("convert.cu", "u32_to_f32", over(40), &mut args);
+    let mut args = Args::new();
+    args.value(40i64).slice(&ids).value(layout).slice_mut(&mut ids_f32);
+    run("convert.cu", "i64_to_f32", over(40), &mut args);
+    let mut args = Args::new();
+    args.value(40i64).slice(&mask).value(layout).slice_mut(&mut mask_copy);
+    run("convert.cu", "copy_u32", over(40), &mut args);
+    let mut args = Args::new();
+    args.value(40i64).slice(&ids).value(layout).slice_mut(&mut ids_copy);
+    run("convert.cu", "copy_i64", over(40), &mut args);
+    drop(args);
+    assert_eq!(mask_f32, view.offsets().map(|o| mask[o] as f32).collect::<Vec<_>>());
+    assert_eq!(ids_f32, view.offsets().map(|o| ids[o] as f32).collect::<Vec<_>>());
+    assert_eq!(mask_copy, view.offsets().map(|o| mask[o]).collect::<Vec<_>>());
+    assert_eq!(ids_copy, view.offsets().map(|o| ids[o]).collect::<Vec<_>>());
 }

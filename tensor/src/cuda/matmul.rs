@@ -144,15 +144,7 @@ struct Bf16Operand {
 impl CudaStorage {
     /// The f32 elements `layout` reads, rounded to bf16, dense.
     fn to_bf16(&self, layout: &Layout) -> Result<CudaSlice<bf16>> {
-        let x = self.f32s("matmul", layout.shape())?;
-        let n = layout.elem_count();
-        // Safety: written in full by the kernel below.
-        let mut out = unsafe { self.gpu.stream.alloc::<bf16>(n.max(1)) }.map_err(driver_error("matmul"))?;
-        let (count, lx) = (n as i64, KernelLayout::new("matmul", layout)?);
-        // Safety: `f32_to_bf16(n, x, lx, out)`; lx reads n elements inside x, out holds n.
-        unsafe { launch!(self.gpu, "convert.cu", "f32_to_bf16", over(n), &count, x, &lx, &mut out) }
-            .map_err(cuda_error("matmul"))?;
-        Ok(out)
+        self.convert("matmul", "f32_to_bf16", self.f32s("matmul", layout.shape())?, layout)
     }
 
     /// The `(batch…, rows, cols)` operand `layout` reads, in bf16. A matrix cuBLAS can read in place

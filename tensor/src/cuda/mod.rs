@@ -241,21 +241,39 @@ impl CudaStorage {
     /// A dense row-major copy of the elements `layout` reads.
     pub fn contiguous(&self, layout: &Layout) -> Result<Self> {
         let n = layout.elem_count();
-        match &self.data {
+        let data = match &self.data {
             CudaData::F32(x) => {
                 let mut out = self.alloc_f32("contiguous", n)?;
                 let (op, s, count, lx) = (9i32, 1.0f32, n as i64, KernelLayout::new("contiguous", layout)?);
                 // Safety: `unary_f32(op, s, n, x, lx, out)`; lx stays inside x, out holds n floats.
                 unsafe { launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), &op, &s, &count, x, &lx, &mut out) }
                     .map_err(cuda_error("contiguous"))?;
-                Ok(self.with(n, CudaData::F32(out)))
+                CudaData::F32(out)
             }
-            // Masks and ids are small and rarely strided: through the host.
-            _ => {
-                let host = self.download_dense()?;
-                Self::upload(&host, layout, self.ordinal)
-            }
-        }
+            CudaData::U32(x) => CudaData::U32(self.convert("contiguous", "copy_u32", x, layout)?),
+            CudaData::I64(x) => CudaData::I64(self.convert("contiguous", "copy_i64", x, layout)?),
+        };
+        Ok(self.with(n, data))
+    }
+
+    /// Runs `kernel` of convert.cu, `(n, x, lx, out)`: the elements `layout` reads of `x`,
+    /// converted, into a new dense buffer.
+    pub(crate) fn convert<From: DeviceRepr, To: DeviceRepr>(
+        &self,
+        op: &'static str,
+        kernel: &'static str,
+        x: &CudaSlice<From>,
+        layout: &Layout,
+    ) -> Result<CudaSlice<To>> {
+        let n = layout.elem_count();
+        // Safety: written in full by the kernel below.
+        let mut out = unsafe { self.gpu.stream.alloc::<To>(n.max(1)) }.map_err(driver_error(op))?;
+        let (count, lx) = (n as i64, KernelLayout::new(op, layout)?);
+        // Safety: `kernel(n, x, lx, out)` with the element types the caller names; lx reads n
+        // elements inside x, out holds n.
+        unsafe { launch!(self.gpu, "convert.cu", kernel, over(n), &count, x, &lx, &mut out) }
+            .map_err(cuda_error(op))?;
+        Ok(out)
     }
 
     /// The whole buffer on the host, as it lies.
@@ -273,13 +291,20 @@ impl CudaStorage {
         })
     }
 
-    /// A copy converted to `dtype`: f32 stays on the device; other conversions go through the host.
+    /// A copy converted to `dtype`. Masks and ids become f32 on the device (dropout's keep mask,
+    /// for one); other conversions go through the host.
     pub fn to_dtype(&self, layout: &Layout, dtype: DType) -> Result<Self> {
-        if dtype == self.dtype() {
-            return self.contiguous(layout);
-        }
-        let host = self.download(layout)?.to_dtype(&Layout::contiguous(layout.shape()), dtype);
-        Self::upload(&host, &Layout::contiguous(layout.shape()), self.ordinal)
+        let n = layout.elem_count();
+        let data = match (&self.data, dtype) {
+            _ if dtype == self.dtype() => return self.contiguous(layout),
+            (CudaData::U32(x), DType::F32) => CudaData::F32(self.convert("to_dtype", "u32_to_f32", x, layout)?),
+            (CudaData::I64(x), DType::F32) => CudaData::F32(self.convert("to_dtype", "i64_to_f32", x, layout)?),
+            _ => {
+                let host = self.download(layout)?.to_dtype(&Layout::contiguous(layout.shape()), dtype);
+                return Self::upload(&host, &Layout::contiguous(layout.shape()), self.ordinal);
+            }
+        };
+        Ok(self.with(n, data))
     }
 }
 
