@@ -10,8 +10,9 @@
 //! handed to [`Args`]. What it cannot tell: speed, and races the hardware's memory model would expose
 //! between barriers.
 //!
-//! A source is compiled once per process (`g++ -O2`, or `$CXX`), into a cache folder under the
-//! system's temporary directory named by a hash of everything that went in.
+//! A source is compiled once per process (`g++ -O2 -g`, or `$CXX`), into a cache folder under the
+//! system's temporary directory named by a hash of everything that went in; the C++ it compiled
+//! stays there as `kernels.cpp`, for the debugger.
 
 use super::{CudaError, KernelSource};
 use cudarc::driver::LaunchConfig;
@@ -26,6 +27,9 @@ const HEADERS: [(&str, &str); 3] = [
     ("cuda_bf16.h", include_str!("emulator/cuda_bf16.h")),
     ("mma.h", include_str!("emulator/mma.h")),
 ];
+
+/// The version of the way a library is built (see `compile`).
+const BUILD: u32 = 2;
 
 type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, *mut *mut c_void, usize) -> c_int;
 type FaultFn = unsafe extern "C" fn() -> *const c_char;
@@ -54,11 +58,12 @@ impl Emulator {
         let compiler = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
         // Hidden symbols: each library keeps its own emulator state (inline variables would otherwise
         // be shared by every library the process loads).
-        let flags = ["-std=c++17", "-O2", "-fPIC", "-shared", "-w", "-fvisibility=hidden", "-fno-gnu-unique"];
+        let flags = ["-std=c++17", "-O2", "-g", "-fPIC", "-shared", "-w", "-fvisibility=hidden", "-fno-gnu-unique"];
         let key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            (&program, HEADERS, &compiler, flags).hash(&mut h);
+            // BUILD changes when `compile` does, so libraries built the old way are not reused.
+            (BUILD, &program, HEADERS, &compiler, flags).hash(&mut h);
             h.finish()
         };
         let dir = std::env::temp_dir().join("emergent-emulator").join(format!("{}-{key:016x}", source.name));
@@ -165,8 +170,11 @@ fn compile(dir: &Path, program: &str, compiler: &str, flags: &[&str], library: &
     let cpp = dir.join(format!("kernels-{unique}.cpp"));
     let partial: PathBuf = dir.join(format!("kernels-{unique}.so.partial"));
     std::fs::write(&cpp, program).map_err(|e| format!("{}: {e}", cpp.display()))?;
+    // The debugger finds the source as kernels.cpp, where it stays once built.
+    let source = dir.join("kernels.cpp");
     let output = std::process::Command::new(compiler)
         .args(flags)
+        .arg(format!("-fdebug-prefix-map={}={}", cpp.display(), source.display()))
         .arg("-I")
         .arg(dir)
         .arg("-o")
@@ -174,10 +182,11 @@ fn compile(dir: &Path, program: &str, compiler: &str, flags: &[&str], library: &
         .arg(&cpp)
         .output()
         .map_err(|e| format!("running {compiler} (a C++17 compiler; set CXX to choose another): {e}"))?;
-    let _ = std::fs::remove_file(&cpp);
     if !output.status.success() {
+        let _ = std::fs::remove_file(&cpp);
         return Err(format!("{compiler} failed:\n{}", String::from_utf8_lossy(&output.stderr)));
     }
+    std::fs::rename(&cpp, &source).map_err(|e| format!("{}: {e}", source.display()))?;
     std::fs::rename(&partial, library).map_err(|e| format!("{}: {e}", library.display()))
 }
 
