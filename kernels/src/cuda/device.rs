@@ -51,8 +51,10 @@ pub fn matmul_precision() -> MatmulPrecision {
     }
 }
 
-/// Whether the CUDA driver library (libcuda.so) can be loaded.
+/// Whether the CUDA driver library (libcuda.so) can be loaded (the emulated one when
+/// [`EMERGENT_EMULATE_CUDA`](super::emulated_cuda::ENV) asks for it).
 pub fn driver_available() -> bool {
+    super::emulated_cuda::install_if_requested();
     // Safety: only tries to open the shared library.
     unsafe { cudarc::driver::sys::is_culib_present() }
 }

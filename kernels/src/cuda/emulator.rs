@@ -29,7 +29,7 @@ const HEADERS: [(&str, &str); 3] = [
 ];
 
 /// The version of the way a library is built (see `compile`).
-const BUILD: u32 = 2;
+const BUILD: u32 = 3;
 
 type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, *mut *mut c_void, usize) -> c_int;
 type FaultFn = unsafe extern "C" fn() -> *const c_char;
@@ -55,23 +55,11 @@ pub fn emulator(source: &'static KernelSource) -> Result<Arc<Emulator>, CudaErro
 impl Emulator {
     fn build(source: &'static KernelSource) -> Result<Self, CudaError> {
         let program = translation_unit(source);
-        let compiler = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
         // Hidden symbols: each library keeps its own emulator state (inline variables would otherwise
         // be shared by every library the process loads).
-        let flags = ["-std=c++17", "-O2", "-g", "-fPIC", "-shared", "-w", "-fvisibility=hidden", "-fno-gnu-unique"];
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            // BUILD changes when `compile` does, so libraries built the old way are not reused.
-            (BUILD, &program, HEADERS, &compiler, flags).hash(&mut h);
-            h.finish()
-        };
-        let dir = std::env::temp_dir().join("emergent-emulator").join(format!("{}-{key:016x}", source.name));
-        let library = dir.join("kernels.so");
-        if !library.exists() {
-            compile(&dir, &program, &compiler, &flags, &library)
-                .map_err(|e| CudaError::Emulator(format!("building {}: {e}", source.name)))?;
-        }
+        let flags = ["-O2", "-fvisibility=hidden", "-fno-gnu-unique"];
+        let library = build_library(source.name, "kernels", &program, &flags)
+            .map_err(|e| CudaError::Emulator(format!("building {}: {e}", source.name)))?;
         let open_error = |e: libloading::Error| CudaError::Emulator(format!("loading {}: {e}", library.display()));
         // Safety: a library built just now (or earlier from the same inputs) by the code above;
         // loading it runs no initialisers beyond the C++ runtime's.
@@ -90,27 +78,42 @@ impl Emulator {
     /// must be as large as the launch reads and writes (an access outside them is undefined
     /// behaviour on the host, as it would be on the GPU).
     pub unsafe fn launch(&self, kernel: &str, cfg: LaunchConfig, args: &mut Args<'_>) -> Result<(), CudaError> {
-        let name = CString::new(kernel).map_err(|_| CudaError::Emulator(format!("bad kernel name {kernel:?}")))?;
         let grid = [cfg.grid_dim.0, cfg.grid_dim.1, cfg.grid_dim.2];
         let block = [cfg.block_dim.0, cfg.block_dim.1, cfg.block_dim.2];
+        let mut params = args.pointers();
+        let count = params.len();
+        // Safety: as the caller vouches; `params` points at values that live as long as `args`.
+        unsafe {
+            self.launch_params(kernel, grid, block, cfg.shared_mem_bytes as usize, params.as_mut_ptr(), Some(count))
+        }
+    }
+
+    /// [`launch`](Self::launch) with the arguments as CUDA's launch takes them: `params[i]`
+    /// points at the i-th argument; `count`, when known, is checked against the kernel's.
+    ///
+    /// # Safety
+    /// As for `launch`; `params` points at as many pointers as the kernel takes.
+    pub unsafe fn launch_params(
+        &self,
+        kernel: &str,
+        grid: [u32; 3],
+        block: [u32; 3],
+        shared_bytes: usize,
+        params: *mut *mut c_void,
+        count: Option<usize>,
+    ) -> Result<(), CudaError> {
+        let name = CString::new(kernel).map_err(|_| CudaError::Emulator(format!("bad kernel name {kernel:?}")))?;
         let threads = block.iter().map(|&b| b as u64).product::<u64>();
         if grid.contains(&0) || threads == 0 || threads > 1024 {
-            return Err(CudaError::Emulator(format!("{kernel}: bad launch shape {cfg:?} (1 to 1024 threads a block)")));
+            return Err(CudaError::Emulator(format!(
+                "{kernel}: bad launch shape, grid {grid:?}, block {block:?} (1 to 1024 threads a block)"
+            )));
         }
-        let mut params = args.pointers();
         let functions = self.functions.lock().unwrap_or_else(|e| e.into_inner());
         let (launch_fn, fault_fn) = *functions;
-        // Safety: as the caller vouches; `params` points at values that live as long as `args`.
-        let status = unsafe {
-            launch_fn(
-                name.as_ptr(),
-                grid.as_ptr(),
-                block.as_ptr(),
-                cfg.shared_mem_bytes as usize,
-                params.as_mut_ptr(),
-                params.len(),
-            )
-        };
+        let count = count.unwrap_or(usize::MAX);
+        // Safety: as the caller vouches.
+        let status = unsafe { launch_fn(name.as_ptr(), grid.as_ptr(), block.as_ptr(), shared_bytes, params, count) };
         match status {
             0 => Ok(()),
             1 => Err(CudaError::Emulator(format!("{kernel}: the threads of a block deadlocked at a barrier"))),
@@ -159,19 +162,47 @@ fn dynamic_shared(line: &str) -> Option<String> {
     Some(format!("{indent}{ty}* {name} = static_cast<{ty}*>(emu::dynamic_shared());"))
 }
 
-/// Writes the headers and the program into `dir` and compiles them into `library` (through a
-/// temporary name, so a concurrent build never sees half a library).
-fn compile(dir: &Path, program: &str, compiler: &str, flags: &[&str], library: &Path) -> Result<(), String> {
+/// `program` (with the emulator's headers beside it) compiled into a shared library
+/// `<stem>.so` in a cache folder named by `label` and a hash of everything that goes in, and that
+/// library's path; built unless it is there already.
+pub(super) fn build_library(label: &str, stem: &str, program: &str, flags: &[&str]) -> Result<PathBuf, String> {
+    let compiler = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
+    let flags: Vec<&str> = ["-std=c++17", "-g", "-fPIC", "-shared", "-w"].iter().chain(flags).copied().collect();
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // BUILD changes when `compile` does, so libraries built the old way are not reused.
+        (BUILD, program, HEADERS, &compiler, &flags).hash(&mut h);
+        h.finish()
+    };
+    let dir = std::env::temp_dir().join("emergent-emulator").join(format!("{label}-{key:016x}"));
+    let library = dir.join(format!("{stem}.so"));
+    if !library.exists() {
+        compile(&dir, stem, program, &compiler, &flags, &library)?;
+    }
+    Ok(library)
+}
+
+/// Writes the headers and the program into `dir` and compiles them into `library` (through
+/// temporary names, so a concurrent build never sees half a library). The program stays beside
+/// it as `<stem>.cpp`, where the debugger looks for it.
+fn compile(
+    dir: &Path,
+    stem: &str,
+    program: &str,
+    compiler: &str,
+    flags: &[&str],
+    library: &Path,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (name, text) in HEADERS {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
     }
     let unique = format!("{}-{:?}", std::process::id(), std::thread::current().id());
-    let cpp = dir.join(format!("kernels-{unique}.cpp"));
-    let partial: PathBuf = dir.join(format!("kernels-{unique}.so.partial"));
+    let cpp = dir.join(format!("{stem}-{unique}.cpp"));
+    let partial: PathBuf = dir.join(format!("{stem}-{unique}.so.partial"));
     std::fs::write(&cpp, program).map_err(|e| format!("{}: {e}", cpp.display()))?;
-    // The debugger finds the source as kernels.cpp, where it stays once built.
-    let source = dir.join("kernels.cpp");
+    let source = dir.join(format!("{stem}.cpp"));
     let output = std::process::Command::new(compiler)
         .args(flags)
         .arg(format!("-fdebug-prefix-map={}={}", cpp.display(), source.display()))

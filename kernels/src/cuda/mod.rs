@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod device;
+pub mod emulated_cuda;
 pub mod emulator;
 pub mod launch;
 mod nvrtc;

@@ -43,6 +43,7 @@ impl std::error::Error for CudaError {}
 
 /// Whether the NVRTC library can be loaded (checked before any call into it).
 pub fn nvrtc_available() -> bool {
+    super::emulated_cuda::install_if_requested();
     // Safety: only tries to open the shared library; nothing is called through it.
     unsafe { cudarc::nvrtc::sys::is_culib_present() }
 }

@@ -240,11 +240,12 @@ template <class... A> void run_bound(void* p) {
 }
 
 // Launches `f` over the grid. 0: done; 1: a barrier deadlock; 2: out of memory for stacks; 3: a
-// broken contract (fault_message); 4: not as many arguments as the kernel takes.
+// broken contract (fault_message); 4: not as many arguments as the kernel takes (`count`, unless
+// SIZE_MAX).
 template <class... A>
 int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_t shared_bytes, void** params,
            size_t count) {
-    if (count != sizeof...(A)) {
+    if (count != SIZE_MAX && count != sizeof...(A)) {  // SIZE_MAX: the caller cannot tell
         faulted = true;
         snprintf(fault_message, sizeof fault_message, "the kernel takes %zu arguments, not %zu", sizeof...(A), count);
         return 4;

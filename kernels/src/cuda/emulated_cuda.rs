@@ -1,0 +1,116 @@
+//! The CUDA libraries the engine loads — the driver, NVRTC and cuBLAS — emulated on the CPU
+//! (`emulator/fake_cuda.cpp`), so the engine's whole GPU path, cudarc included, runs and is
+//! tested on machines without a GPU: `EMERGENT_EMULATE_CUDA=1` before the first CUDA call (what
+//! `.ci/run` does for the GPU tests). Kernel launches run on the [emulator](super::emulator);
+//! cuBLAS products are plain loops.
+//!
+//! cudarc opens the libraries by bare name (`libcuda.so`, …); a library already loaded under that
+//! SONAME is what such an open returns, so loading the emulated ones first, from their build
+//! folder, puts them in place of the real ones for the rest of the process.
+
+use super::emulator::{build_library, emulator, Emulator};
+use super::{CudaError, SOURCES};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::OnceLock;
+
+/// Set to `1`, the process uses the emulated CUDA libraries (see the module docs).
+pub const ENV: &str = "EMERGENT_EMULATE_CUDA";
+
+/// Whether this process asked for the emulated libraries.
+pub fn requested() -> bool {
+    std::env::var(ENV).is_ok_and(|v| v == "1")
+}
+
+/// Installs the emulated libraries when [`requested`] (once per process); a failure to build them
+/// is reported on stderr and leaves the process without CUDA.
+pub(crate) fn install_if_requested() {
+    if requested() {
+        if let Err(e) = install() {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// Builds and loads the emulated driver, NVRTC and cuBLAS, in place of the real ones.
+pub fn install() -> Result<(), CudaError> {
+    static INSTALLED: OnceLock<Result<(), CudaError>> = OnceLock::new();
+    INSTALLED.get_or_init(load_libraries).clone()
+}
+
+fn load_libraries() -> Result<(), CudaError> {
+    let error = |e: String| CudaError::Emulator(format!("the emulated CUDA libraries: {e}"));
+    let program = include_str!("emulator/fake_cuda.cpp");
+    let mut driver = None;
+    for stem in ["libcuda", "libnvrtc", "libcublas"] {
+        let soname = format!("-Wl,-soname,{stem}.so");
+        let path = build_library(&format!("{stem}-emulated"), stem, program, &["-O2", "-fvisibility=hidden", &soname])
+            .map_err(error)?;
+        // Safety: the library built above from fake_cuda.cpp; it has no initialisers.
+        let library = unsafe { libloading::Library::new(&path) }.map_err(|e| error(e.to_string()))?;
+        if stem == "libcuda" {
+            type SetCallbacks = unsafe extern "C" fn(ModuleLoader, Launcher);
+            // Safety: fake_cuda.cpp defines `emu_set_callbacks` with this signature.
+            let set =
+                *unsafe { library.get::<SetCallbacks>(b"emu_set_callbacks\0") }.map_err(|e| error(e.to_string()))?;
+            driver = Some(set);
+        }
+        // Loaded for the rest of the process: cudarc's own opens by name return this library.
+        std::mem::forget(library);
+    }
+    // Safety: both callbacks have the signatures fake_cuda.cpp declares.
+    unsafe { driver.expect("built above")(load_module, launch_kernel) };
+    Ok(())
+}
+
+type ModuleLoader = extern "C" fn(*const c_char) -> *const c_void;
+type Launcher = extern "C" fn(*const c_void, *const c_char, *const u32, *const u32, usize, *mut *mut c_void) -> c_int;
+
+/// The driver's module load: the emulator of the source named `name`, kept for the process (its
+/// address is the module's handle), or null.
+extern "C" fn load_module(name: *const c_char) -> *const c_void {
+    // Safety: the driver passes the NUL-terminated name from the module's "PTX".
+    let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+    let Some(source) = SOURCES.iter().find(|s| s.name == name) else {
+        eprintln!("CUDA emulator: no kernel source {name}");
+        return std::ptr::null();
+    };
+    match emulator(source) {
+        Ok(emu) => std::sync::Arc::into_raw(emu).cast(),
+        Err(e) => {
+            eprintln!("{e}");
+            std::ptr::null()
+        }
+    }
+}
+
+/// The driver's kernel launch on a module from [`load_module`]: 0 when it ran, else 1 (the
+/// reason on stderr, as the driver has no message to carry it).
+extern "C" fn launch_kernel(
+    module: *const c_void,
+    kernel: *const c_char,
+    grid: *const u32,
+    block: *const u32,
+    shared: usize,
+    params: *mut *mut c_void,
+) -> c_int {
+    // Safety: `module` came from `load_module` (an `Arc<Emulator>` never released); the driver
+    // passes a NUL-terminated name and three-element grid and block arrays.
+    let (emu, kernel, grid, block) = unsafe {
+        (
+            &*module.cast::<Emulator>(),
+            CStr::from_ptr(kernel).to_string_lossy(),
+            [*grid, *grid.add(1), *grid.add(2)],
+            [*block, *block.add(1), *block.add(2)],
+        )
+    };
+    // The driver does not say how many parameters there are: the emulator takes the kernel's
+    // word for it, as the GPU does.
+    // Safety: the engine's launch vouches for its arguments, as it does to the real driver.
+    match unsafe { emu.launch_params(&kernel, grid, block, shared, params, None) } {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,254 @@
+// The CUDA libraries the engine loads — the driver, NVRTC and cuBLAS — as the emulator provides
+// them, so the engine's own GPU path (cudarc included) runs unchanged on the CPU. Built three
+// times, as libcuda.so, libnvrtc.so and libcublas.so (the SONAME a later dlopen by bare name
+// matches), by kernels::cuda::emulator::install_as_cuda.
+//
+// - Device memory is host memory: a device pointer is a host address.
+// - NVRTC compiles nothing: a program's "PTX" names its source ("//emulated:softmax.cu").
+// - Loading that module asks the engine (a callback it registers) for the emulator library of
+//   the source; launching a function runs it there, on the CPU, before the launch returns.
+// - cuBLAS products run as plain loops (f64 sums), with TF32 or bf16 operands rounded as the
+//   math mode or data type says.
+// One device, compute capability 9.0, named "CUDA emulator (CPU)". Streams and events are
+// accepted and do nothing: every call completes before it returns.
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <functional>
+#include <string>
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+typedef int CUresult;  // 0 = CUDA_SUCCESS
+typedef unsigned long long CUdeviceptr;
+// The engine's side (kernels::cuda::emulator::install_as_cuda): the emulator of a source, by
+// name, as an opaque handle; and a launch on it (0: done).
+typedef const void* (*ModuleLoader)(const char* source_name);
+typedef int (*Launcher)(const void* module, const char* kernel, const unsigned* grid, const unsigned* block,
+                        size_t shared, void** params);
+
+static const CUresult OK = 0, INVALID_VALUE = 1, NOT_FOUND = 500, LAUNCH_FAILED = 719, INVALID_DEVICE = 101;
+
+// ---- Driver ----------------------------------------------------------------------------------
+
+static ModuleLoader module_loader = nullptr;
+static Launcher launcher = nullptr;
+
+// Called once by the engine before any other call: how a module's source becomes kernels, and
+// how they run.
+EXPORT void emu_set_callbacks(ModuleLoader load, Launcher launch) {
+    module_loader = load;
+    launcher = launch;
+}
+
+struct Module {
+    const void* emulator;
+};
+struct Function {
+    const void* emulator;
+    std::string name;
+};
+
+static int dummy_context, dummy_event;
+
+EXPORT CUresult cuInit(unsigned) { return OK; }
+EXPORT CUresult cuDriverGetVersion(int* v) { *v = 13000; return OK; }
+EXPORT CUresult cuDeviceGetCount(int* n) { *n = 1; return OK; }
+EXPORT CUresult cuDeviceGet(int* d, int ordinal) { *d = ordinal; return ordinal == 0 ? OK : INVALID_DEVICE; }
+EXPORT CUresult cuDeviceGetName(char* name, int len, int) {
+    snprintf(name, len, "CUDA emulator (CPU)");
+    return OK;
+}
+EXPORT CUresult cuDeviceGetAttribute(int* value, int attribute, int) {
+    switch (attribute) {
+        case 75: *value = 9; break;  // compute capability major
+        case 76: *value = 0; break;  // minor
+        case 1: *value = 1024; break;  // max threads per block
+        case 8: *value = 48 * 1024; break;  // shared memory per block
+        case 10: *value = 32; break;  // warp size
+        case 16: *value = 1; break;  // multiprocessors
+        default: *value = 0;  // memory pools and everything optional: not supported
+    }
+    return OK;
+}
+EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, int) { *bytes = (size_t)16 << 30; return OK; }
+EXPORT CUresult cuDevicePrimaryCtxRetain(void** ctx, int) { *ctx = &dummy_context; return OK; }
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(int) { return OK; }
+EXPORT CUresult cuCtxSetCurrent(void*) { return OK; }
+EXPORT CUresult cuCtxGetCurrent(void** ctx) { *ctx = &dummy_context; return OK; }
+EXPORT CUresult cuCtxPushCurrent_v2(void*) { return OK; }
+EXPORT CUresult cuCtxPopCurrent_v2(void** ctx) { if (ctx) *ctx = &dummy_context; return OK; }
+EXPORT CUresult cuCtxSynchronize() { return OK; }
+EXPORT CUresult cuCtxGetDevice(int* d) { *d = 0; return OK; }
+EXPORT CUresult cuStreamCreate(void** s, unsigned) { *s = nullptr; return OK; }
+EXPORT CUresult cuStreamDestroy_v2(void*) { return OK; }
+EXPORT CUresult cuStreamSynchronize(void*) { return OK; }
+EXPORT CUresult cuStreamWaitEvent(void*, void*, unsigned) { return OK; }
+EXPORT CUresult cuEventCreate(void** e, unsigned) { *e = &dummy_event; return OK; }
+EXPORT CUresult cuEventDestroy_v2(void*) { return OK; }
+EXPORT CUresult cuEventRecord(void*, void*) { return OK; }
+EXPORT CUresult cuEventSynchronize(void*) { return OK; }
+EXPORT CUresult cuEventQuery(void*) { return OK; }
+EXPORT CUresult cuEventElapsedTime(float* ms, void*, void*) { *ms = 0.0f; return OK; }
+EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
+    *free_bytes = *total = (size_t)16 << 30;
+    return OK;
+}
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+    // 256-byte aligned, as the driver's (kernels may rely on it); never empty.
+    void* q = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+    if (!q) return 2;  // out of memory
+    *p = (CUdeviceptr)q;
+    return OK;
+}
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return OK; }
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, void*) { return cuMemFree_v2(p); }
+EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { memcpy((void*)dst, src, n); return OK; }
+EXPORT CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { memcpy(dst, (void*)src, n); return OK; }
+EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { memmove((void*)dst, (void*)src, n); return OK; }
+EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t n, void*) { return cuMemcpyHtoD_v2(d, s, n); }
+EXPORT CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, void*) { return cuMemcpyDtoH_v2(d, s, n); }
+EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void*) { return cuMemcpyDtoD_v2(d, s, n); }
+EXPORT CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { memset((void*)d, v, n); return OK; }
+EXPORT CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void*) { return cuMemsetD8_v2(d, v, n); }
+EXPORT CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned v, size_t n) {
+    for (size_t i = 0; i < n; ++i) ((unsigned*)d)[i] = v;
+    return OK;
+}
+EXPORT CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void*) { return cuMemsetD32_v2(d, v, n); }
+EXPORT CUresult cuPointerGetAttribute(void* data, int, CUdeviceptr) { *(int*)data = 0; return OK; }
+
+// The "PTX" of an emulated program: "//emulated:<source name>".
+EXPORT CUresult cuModuleLoadData(void** module, const void* image) {
+    const char* prefix = "//emulated:";
+    const char* text = (const char*)image;
+    if (!module_loader || strncmp(text, prefix, strlen(prefix)) != 0) return INVALID_VALUE;
+    const void* emulator = module_loader(text + strlen(prefix));
+    if (!emulator) return NOT_FOUND;
+    *module = new Module{emulator};
+    return OK;
+}
+EXPORT CUresult cuModuleUnload(void* module) { delete (Module*)module; return OK; }
+EXPORT CUresult cuModuleGetFunction(void** f, void* module, const char* name) {
+    *f = new Function{((Module*)module)->emulator, name};
+    return OK;
+}
+EXPORT CUresult cuFuncGetAttribute(int* v, int, void*) { *v = 0; return OK; }
+EXPORT CUresult cuFuncSetAttribute(void*, int, int) { return OK; }
+EXPORT CUresult cuFuncSetCacheConfig(void*, int) { return OK; }
+
+EXPORT CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                               unsigned shared, void*, void** params, void**) {
+    Function* fn = (Function*)f;
+    unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+    return launcher(fn->emulator, fn->name.c_str(), grid, block, shared, params) == 0 ? OK : LAUNCH_FAILED;
+}
+
+EXPORT CUresult cuGetErrorString(CUresult, const char** s) { *s = "CUDA emulator error"; return OK; }
+EXPORT CUresult cuGetErrorName(CUresult, const char** s) { *s = "CUDA_EMULATOR_ERROR"; return OK; }
+
+// ---- NVRTC -----------------------------------------------------------------------------------
+
+struct Program {
+    std::string ptx;
+};
+
+EXPORT int nvrtcVersion(int* major, int* minor) { *major = 13; *minor = 0; return 0; }
+EXPORT int nvrtcCreateProgram(void** prog, const char*, const char* name, int, const char* const*, const char* const*) {
+    *prog = new Program{std::string("//emulated:") + (name ? name : "")};
+    return 0;
+}
+EXPORT int nvrtcDestroyProgram(void** prog) { delete (Program*)*prog; *prog = nullptr; return 0; }
+EXPORT int nvrtcCompileProgram(void*, int, const char* const*) { return 0; }
+EXPORT int nvrtcGetPTXSize(void* prog, size_t* n) { *n = ((Program*)prog)->ptx.size() + 1; return 0; }
+EXPORT int nvrtcGetPTX(void* prog, char* out) { memcpy(out, ((Program*)prog)->ptx.c_str(), ((Program*)prog)->ptx.size() + 1); return 0; }
+EXPORT int nvrtcGetProgramLogSize(void*, size_t* n) { *n = 1; return 0; }
+EXPORT int nvrtcGetProgramLog(void*, char* log) { log[0] = 0; return 0; }
+EXPORT const char* nvrtcGetErrorString(int) { return "NVRTC emulator error"; }
+
+// ---- cuBLAS ----------------------------------------------------------------------------------
+
+struct Blas {
+    int math_mode;  // 3: CUBLAS_TF32_TENSOR_OP_MATH
+};
+
+EXPORT int cublasCreate_v2(void** handle) { *handle = new Blas{0}; return 0; }
+EXPORT int cublasDestroy_v2(void* handle) { delete (Blas*)handle; return 0; }
+EXPORT int cublasSetStream_v2(void*, void*) { return 0; }
+EXPORT int cublasSetMathMode(void* handle, int mode) { ((Blas*)handle)->math_mode = mode; return 0; }
+EXPORT int cublasGetMathMode(void* handle, int* mode) { *mode = ((Blas*)handle)->math_mode; return 0; }
+EXPORT int cublasSetWorkspace_v2(void*, void*, size_t) { return 0; }
+
+// TF32: 10 explicit mantissa bits, rounded to nearest (ties away, as the tensor cores' conversion).
+static float to_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float bf16_value(const void* p, long long i) {
+    uint32_t u = (uint32_t)((const uint16_t*)p)[i] << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+// C[b] = α·op(A[b])·op(B[b]) + β·C[b], column-major as cuBLAS: op(A) is m × k, op(B) k × n; a
+// transposed operand (op 1) is read across its leading dimension. Elements through `read_*`.
+static void gemm_strided_batched(int transa, int transb, int m, int n, int k, float alpha,
+                                 const std::function<float(long long)>& read_a, int lda, long long stride_a,
+                                 const std::function<float(long long)>& read_b, int ldb, long long stride_b,
+                                 float beta, float* C, int ldc, long long stride_c, int batch) {
+    for (int b = 0; b < batch; ++b)
+        for (int j = 0; j < n; ++j)
+            for (int i = 0; i < m; ++i) {
+                double acc = 0.0;
+                for (int p = 0; p < k; ++p) {
+                    long long ia = b * stride_a + (transa ? p + (long long)i * lda : i + (long long)p * lda);
+                    long long ib = b * stride_b + (transb ? j + (long long)p * ldb : p + (long long)j * ldb);
+                    acc += (double)read_a(ia) * (double)read_b(ib);
+                }
+                float* c = &C[b * stride_c + i + (long long)j * ldc];
+                *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+            }
+}
+
+EXPORT int cublasSgemmStridedBatched(void* handle, int transa, int transb, int m, int n, int k, const float* alpha,
+                                     const float* A, int lda, long long stride_a, const float* B, int ldb,
+                                     long long stride_b, const float* beta, float* C, int ldc, long long stride_c,
+                                     int batch) {
+    bool tf32 = ((Blas*)handle)->math_mode == 3;
+    std::function<float(long long)> a = [&](long long i) { return tf32 ? to_tf32(A[i]) : A[i]; };
+    std::function<float(long long)> b = [&](long long i) { return tf32 ? to_tf32(B[i]) : B[i]; };
+    gemm_strided_batched(transa, transb, m, n, k, *alpha, a, lda, stride_a, b, ldb, stride_b, *beta, C, ldc,
+                         stride_c, batch);
+    return 0;
+}
+
+EXPORT int cublasSgemm_v2(void* handle, int transa, int transb, int m, int n, int k, const float* alpha,
+                          const float* A, int lda, const float* B, int ldb, const float* beta, float* C, int ldc) {
+    return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+
+// A and B bf16 (CUDA_R_16BF = 14) or f32 (CUDA_R_32F = 0), C f32, f32 compute.
+EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int m, int n, int k, const void* alpha,
+                                      const void* A, int a_type, int lda, long long stride_a, const void* B,
+                                      int b_type, int ldb, long long stride_b, const void* beta, void* C, int c_type,
+                                      int ldc, long long stride_c, int batch, int, int) {
+    if (c_type != 0 || (a_type != 14 && a_type != 0) || (b_type != 14 && b_type != 0)) return 15;  // not supported
+    auto reader = [](const void* p, int type) -> std::function<float(long long)> {
+        if (type == 14) return [p](long long i) { return bf16_value(p, i); };
+        return [p](long long i) { return ((const float*)p)[i]; };
+    };
+    (void)handle;
+    gemm_strided_batched(transa, transb, m, n, k, *(const float*)alpha, reader(A, a_type), lda, stride_a,
+                         reader(B, b_type), ldb, stride_b, *(const float*)beta, (float*)C, ldc, stride_c, batch);
+    return 0;
+}

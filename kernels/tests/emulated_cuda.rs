@@ -1,0 +1,67 @@
+//! The emulated CUDA libraries (`kernels::cuda::emulated_cuda`) stand in for the real ones: after
+//! `install`, cudarc opens a device, compiles and launches kernels and calls cuBLAS as it would on
+//! a GPU, and the results are the CPU's. (`.ci/run` runs every GPU test this way; this binary
+//! checks the mechanism itself in a plain `cargo test`, one test, as the install is process-wide.)
+
+use cudarc::cublas::{Gemm, GemmConfig};
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+use kernels::cpu::gemm::{gemm, MatRef};
+use kernels::cpu::softmax::softmax_rows;
+use kernels::cuda::cudarc;
+use kernels::cuda::launch::{self, SoftmaxVersion};
+use kernels::cuda::{driver_available, emulated_cuda, nvrtc_available, Gpu};
+
+mod common;
+use common::{max_rel_err, random};
+
+#[test]
+fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
+    emulated_cuda::install().unwrap();
+    assert!(driver_available() && nvrtc_available());
+    let gpu = Gpu::new(0).unwrap();
+    assert_eq!((gpu.name.as_str(), gpu.arch), ("CUDA emulator (CPU)", "sm_90"));
+    assert!(Gpu::new(1).err().expect("one device").to_string().contains("no CUDA device 1"));
+
+    // A kernel compiled through "NVRTC", loaded and launched through the driver API.
+    let (rows, cols) = (6, 700);
+    let x = random(rows * cols, 1);
+    let mut want = vec![0.0; rows * cols];
+    softmax_rows(&x, &mut want, cols);
+    let xd = gpu.stream.clone_htod(&x).unwrap();
+    let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
+    launch::softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
+    assert!(max_rel_err(&gpu.stream.clone_dtoh(&yd).unwrap(), &want) <= 1e-5);
+
+    // A launch the emulator refuses (more threads than a block holds) is the driver's error.
+    let f = gpu.function(kernels::cuda::source("softmax.cu"), "softmax_backward").unwrap();
+    let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (2048, 1, 1), shared_mem_bytes: 0 };
+    let mut builder = gpu.stream.launch_builder(&f);
+    let (log, r, c) = (0i32, 1i32, 1i32);
+    builder.arg(&log).arg(&r).arg(&c).arg(&xd).arg(&xd).arg(&mut yd);
+    // Safety: the arguments match softmax_backward's signature; the launch never runs.
+    assert!(unsafe { builder.launch(cfg) }.is_err());
+
+    // cuBLAS: C = A·B, row-major, asked of column-major cuBLAS as Cᵀ = Bᵀ·Aᵀ.
+    let (m, n, k) = (5, 7, 9);
+    let (a, b) = (random(m * k, 2), random(k * n, 3));
+    let mut want = vec![0.0; m * n];
+    gemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut want, n, false);
+    let (ad, bd) = (gpu.stream.clone_htod(&a).unwrap(), gpu.stream.clone_htod(&b).unwrap());
+    let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
+    let op_n = cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N;
+    let cfg = GemmConfig {
+        transa: op_n,
+        transb: op_n,
+        m: n as i32,
+        n: m as i32,
+        k: k as i32,
+        alpha: 1.0f32,
+        lda: n as i32,
+        ldb: k as i32,
+        beta: 0.0,
+        ldc: n as i32,
+    };
+    // Safety: the buffers hold m·k, k·n and m·n floats, as the configuration reads them.
+    unsafe { gpu.blas().unwrap().gemm(cfg, &bd, &ad, &mut cd) }.unwrap();
+    assert!(max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want) <= 1e-5);
+}
