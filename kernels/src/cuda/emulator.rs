@@ -29,7 +29,7 @@ const HEADERS: [(&str, &str); 3] = [
 ];
 
 /// The version of the way a library is built (see `compile`).
-const BUILD: u32 = 3;
+const BUILD: u32 = 4;
 
 type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, *mut *mut c_void, usize) -> c_int;
 type FaultFn = unsafe extern "C" fn() -> *const c_char;

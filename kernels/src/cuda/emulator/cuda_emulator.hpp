@@ -1,5 +1,5 @@
 // A CUDA emulator for tests and study: the kernel sources compile unchanged as C++ (g++) and run on
-// the CPU. Every thread of a block is a fiber (ucontext) with its own stack; the fibers of a block
+// the CPU. Every thread of a block is a fiber with its own stack; the fibers of a block
 // take turns and switch only at barriers (__syncthreads, warp shuffles, warp-collective WMMA
 // loads and stores), so a block runs deterministically on one OS thread. `__shared__` variables
 // are `static`: one copy, shared by the threads of the block that is running (blocks run one after
@@ -61,11 +61,83 @@ inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 template <class T> inline T __ldg(const T* p) { return *p; }
 
-// ---- Fibers and barriers ---------------------------------------------------------------------
+// ---- Context switches ------------------------------------------------------------------------
+// On x86-64 a switch pushes the callee-saved registers and the FPU control words on the old stack
+// and swaps stack pointers: no system call. Elsewhere ucontext's swapcontext, which saves the
+// signal mask too (a system call per switch: several times slower).
+extern "C" void emu_fiber_entry();
+
 namespace emu {
 
+#if defined(__x86_64__)
+struct Context {
+    void* sp = nullptr;
+};
+
+extern "C" void emu_switch_stacks(void** save_sp, void* load_sp);
+asm(R"(
+    .text
+    .p2align 4
+    .globl emu_switch_stacks
+    .hidden emu_switch_stacks
+    .type emu_switch_stacks, @function
+emu_switch_stacks:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $16, %rsp
+    fnstcw (%rsp)
+    stmxcsr 8(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    fldcw (%rsp)
+    ldmxcsr 8(%rsp)
+    addq $16, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch_stacks, .-emu_switch_stacks
+)");
+
+// A new context that starts in emu_fiber_entry on `stack`: what emu_switch_stacks pops — the
+// control words, six registers — and then the address it returns to.
+inline void start_context(Context& c, char* stack, size_t bytes) {
+    uintptr_t top = reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t(15);
+    auto* sp = reinterpret_cast<uint64_t*>(top - 96);  // at the entry, sp + 72 ≡ 8 (mod 16), as after a call
+    memset(sp, 0, 96);
+    asm volatile("fnstcw (%0)\n\tstmxcsr 8(%0)" ::"r"(sp) : "memory");
+    sp[8] = reinterpret_cast<uint64_t>(&emu_fiber_entry);
+    c.sp = sp;
+}
+
+inline void switch_context(Context& from, Context& to) { emu_switch_stacks(&from.sp, to.sp); }
+#else
+struct Context {
+    ucontext_t uc;
+};
+
+inline void start_context(Context& c, char* stack, size_t bytes) {
+    getcontext(&c.uc);
+    c.uc.uc_stack.ss_sp = stack;
+    c.uc.uc_stack.ss_size = bytes;
+    c.uc.uc_link = nullptr;  // emu_fiber_entry never returns
+    makecontext(&c.uc, emu_fiber_entry, 0);
+}
+
+inline void switch_context(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
+// ---- Fibers and barriers ---------------------------------------------------------------------
+
 struct Fiber {
-    ucontext_t context;
+    Context context;
     char* stack = nullptr;
     bool done = false;
     bool spinning = false;  // yielded while waiting on a barrier that had not moved
@@ -81,7 +153,7 @@ constexpr size_t STACK_BYTES = 1024 * 1024;  // WMMA fragments hold whole tiles 
 
 struct Block {
     std::vector<Fiber> fibers;
-    ucontext_t scheduler;
+    Context scheduler;
     int current = 0;
     Barrier block_barrier;
     std::vector<Barrier> warp_barriers;
@@ -110,7 +182,7 @@ inline int linear_thread() { return blockDim.x * (blockDim.y * threadIdx.z + thr
 
 inline void yield_to_scheduler() {
     Fiber& f = block.fibers[block.current];
-    swapcontext(&f.context, &block.scheduler);
+    switch_context(f.context, block.scheduler);
 }
 
 // Waits until every live thread of `group` (the block, or one warp: threads [first, first + n))
@@ -166,12 +238,18 @@ template <class T, class F> inline T shuffle(T v, F source_lane) {
     return out;
 }
 
-extern "C" inline void fiber_entry() {
+}  // namespace emu
+
+// A fiber's life: the kernel body for its thread, then back to the scheduler for good.
+extern "C" inline void emu_fiber_entry() {
+    using namespace emu;
     Fiber& f = block.fibers[block.current];
     block.body(block.body_args);
     f.done = true;
-    // uc_link returns to the scheduler.
+    switch_context(f.context, block.scheduler);
 }
+
+namespace emu {
 
 // Runs one block: every thread from the kernel's start to its end, switching at barriers.
 inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
@@ -191,11 +269,7 @@ inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
         Fiber& f = block.fibers[t];
         f.stack = stacks[t];
         f.thread = uint3{t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
-        getcontext(&f.context);
-        f.context.uc_stack.ss_sp = f.stack;
-        f.context.uc_stack.ss_size = STACK_BYTES;
-        f.context.uc_link = &block.scheduler;
-        makecontext(&f.context, (void (*)())fiber_entry, 0);
+        start_context(f.context, f.stack, STACK_BYTES);
     }
     std::vector<int> order(n);
     for (int t = 0; t < n; ++t) order[t] = t;
@@ -212,7 +286,7 @@ inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
             any_live = true;
             block.current = t;
             threadIdx = f.thread;
-            swapcontext(&block.scheduler, &f.context);
+            switch_context(block.scheduler, f.context);
             progress |= f.done || !f.spinning;
         }
         if (!any_live) return true;
