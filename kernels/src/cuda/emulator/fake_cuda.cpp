@@ -9,16 +9,19 @@
 //   the source; launching a function runs it there, on the CPU, before the launch returns.
 // - cuBLAS products run as plain loops (f64 sums), with TF32 or bf16 operands rounded as the
 //   math mode or data type says.
-// One device, compute capability 9.0, named "CUDA emulator (CPU)". Streams and events are
-// accepted and do nothing: every call completes before it returns.
+// One device, compute capability 9.0, named "CUDA emulator (CPU)". Every call completes before it
+// returns, so streams do nothing and an event records the wall-clock time of its record call
+// (elapsed times measure the emulation).
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -52,7 +55,11 @@ struct Function {
     std::string name;
 };
 
-static int dummy_context, dummy_event;
+static int dummy_context;
+
+struct Event {
+    double seconds = 0.0;
+};
 
 EXPORT CUresult cuInit(unsigned) { return OK; }
 EXPORT CUresult cuDriverGetVersion(int* v) { *v = 13000; return OK; }
@@ -87,12 +94,21 @@ EXPORT CUresult cuStreamCreate(void** s, unsigned) { *s = nullptr; return OK; }
 EXPORT CUresult cuStreamDestroy_v2(void*) { return OK; }
 EXPORT CUresult cuStreamSynchronize(void*) { return OK; }
 EXPORT CUresult cuStreamWaitEvent(void*, void*, unsigned) { return OK; }
-EXPORT CUresult cuEventCreate(void** e, unsigned) { *e = &dummy_event; return OK; }
-EXPORT CUresult cuEventDestroy_v2(void*) { return OK; }
-EXPORT CUresult cuEventRecord(void*, void*) { return OK; }
+EXPORT CUresult cuEventCreate(void** e, unsigned) { *e = new Event; return OK; }
+EXPORT CUresult cuEventDestroy_v2(void* e) { delete (Event*)e; return OK; }
+EXPORT CUresult cuEventRecord(void* e, void*) {
+    auto now = std::chrono::steady_clock::now().time_since_epoch();
+    ((Event*)e)->seconds = std::chrono::duration<double>(now).count();
+    return OK;
+}
+EXPORT CUresult cuEventRecordWithFlags(void* e, void* s, unsigned) { return cuEventRecord(e, s); }
 EXPORT CUresult cuEventSynchronize(void*) { return OK; }
 EXPORT CUresult cuEventQuery(void*) { return OK; }
-EXPORT CUresult cuEventElapsedTime(float* ms, void*, void*) { *ms = 0.0f; return OK; }
+EXPORT CUresult cuEventElapsedTime(float* ms, void* start, void* end) {
+    *ms = (float)((((Event*)end)->seconds - ((Event*)start)->seconds) * 1e3);
+    return OK;
+}
+EXPORT CUresult cuEventElapsedTime_v2(float* ms, void* start, void* end) { return cuEventElapsedTime(ms, start, end); }
 EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
     *free_bytes = *total = (size_t)16 << 30;
     return OK;
@@ -201,23 +217,29 @@ static float bf16_value(const void* p, long long i) {
 }
 
 // C[b] = α·op(A[b])·op(B[b]) + β·C[b], column-major as cuBLAS: op(A) is m × k, op(B) k × n; a
-// transposed operand (op 1) is read across its leading dimension. Elements through `read_*`.
+// transposed operand (op 1) is read across its leading dimension. Elements through `read_*`;
+// each matrix is first gathered into rows of k (op(A)'s rows, op(B)'s columns), so the dot
+// products run over contiguous memory.
 static void gemm_strided_batched(int transa, int transb, int m, int n, int k, float alpha,
                                  const std::function<float(long long)>& read_a, int lda, long long stride_a,
                                  const std::function<float(long long)>& read_b, int ldb, long long stride_b,
                                  float beta, float* C, int ldc, long long stride_c, int batch) {
-    for (int b = 0; b < batch; ++b)
+    std::vector<float> a((size_t)m * k), b((size_t)n * k);
+    for (int batch_index = 0; batch_index < batch; ++batch_index) {
+        long long oa = batch_index * stride_a, ob = batch_index * stride_b;
+        for (int i = 0; i < m; ++i)
+            for (int p = 0; p < k; ++p) a[(size_t)i * k + p] = read_a(oa + (transa ? p + (long long)i * lda : i + (long long)p * lda));
+        for (int j = 0; j < n; ++j)
+            for (int p = 0; p < k; ++p) b[(size_t)j * k + p] = read_b(ob + (transb ? j + (long long)p * ldb : p + (long long)j * ldb));
         for (int j = 0; j < n; ++j)
             for (int i = 0; i < m; ++i) {
+                const float *row = &a[(size_t)i * k], *col = &b[(size_t)j * k];
                 double acc = 0.0;
-                for (int p = 0; p < k; ++p) {
-                    long long ia = b * stride_a + (transa ? p + (long long)i * lda : i + (long long)p * lda);
-                    long long ib = b * stride_b + (transb ? j + (long long)p * ldb : p + (long long)j * ldb);
-                    acc += (double)read_a(ia) * (double)read_b(ib);
-                }
-                float* c = &C[b * stride_c + i + (long long)j * ldc];
+                for (int p = 0; p < k; ++p) acc += (double)row[p] * (double)col[p];
+                float* c = &C[batch_index * stride_c + i + (long long)j * ldc];
                 *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
             }
+    }
 }
 
 EXPORT int cublasSgemmStridedBatched(void* handle, int transa, int transb, int m, int n, int k, const float* alpha,
