@@ -22,6 +22,7 @@ extern "C" __global__ void __launch_bounds__(1024) cross_entropy_rows(int rows, 
     if (dlogits) {
         float scale = dloss[r];
         float* dz = dlogits + (long long)r * vocab;
+#pragma unroll 4
         for (int c = threadIdx.x; c < vocab; c += blockDim.x) dz[c] = scale * (expf(z[c] - m) / s - (c == y ? 1.0f : 0.0f));
     }
     if (losses && threadIdx.x == 0) losses[r] = m + logf(s) - z[y];

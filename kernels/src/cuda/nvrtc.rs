@@ -86,14 +86,17 @@ pub fn ptxas_report(ptx: &str, name: &str, arch: &str, ptxas: &std::path::Path) 
     if !run.status.success() {
         return Err(failed(report));
     }
-    // One line per kernel: "kernel: Used N registers, … bytes smem".
+    // One line per kernel: "kernel: Used N registers, … bytes smem", and its spills if any.
     let mut lines = Vec::new();
-    let mut current = String::new();
+    let (mut current, mut spills) = (String::new(), String::new());
     for line in report.lines() {
         if let Some(rest) = line.split("Compiling entry function '").nth(1) {
             current = rest.split('\'').next().unwrap_or_default().to_string();
+            spills.clear();
+        } else if line.contains("spill stores") && !line.contains(" 0 bytes spill stores, 0 bytes spill loads") {
+            spills = format!(" ({})", line.trim());
         } else if line.contains("registers") {
-            lines.push(format!("{current}: {}", line.split(": ").last().unwrap_or(line).trim()));
+            lines.push(format!("{current}: {}{spills}", line.split(": ").last().unwrap_or(line).trim()));
         }
     }
     Ok(lines.join("\n"))

@@ -76,12 +76,33 @@ __device__ void block_merge_max_and_sum(float* m, float* s) {
     __syncthreads();  // the partials may be reused by the next call
 }
 
+// One value x into a running softmax state (m, s): one exponential, rescaling the sum only when
+// the maximum grows.
+__device__ void add_to_max_and_sum(float* m, float* s, float x) {
+    if (x > *m) {
+        *s = *s * expf(*m - x) + 1.0f;  // e^(−∞) = 0 while the state is empty
+        *m = x;
+    } else if (x != NEG_INF) {
+        *s += expf(x - *m);
+    }
+}
+
 // The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block in one pass over
-// the row (online softmax: each thread keeps a running state, rescaled when its maximum grows).
+// the row (online softmax: each thread keeps running states, rescaled when a maximum grows). Four
+// independent states per thread keep four loads in flight rather than one: a long row (a
+// vocabulary) is read at the memory's pace, not its latency's.
 __device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out) {
-    float m = NEG_INF, s = 0.0f;
-    for (int c = threadIdx.x; c < n; c += blockDim.x) merge_max_and_sum(&m, &s, z[c], 1.0f);
-    block_merge_max_and_sum(&m, &s);
-    *m_out = m;
-    *s_out = s;
+    float m[4] = {NEG_INF, NEG_INF, NEG_INF, NEG_INF}, s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int c = threadIdx.x, stride = blockDim.x;
+    for (; c + 3 * stride < n; c += 4 * stride) {
+        float v[4] = {z[c], z[c + stride], z[c + 2 * stride], z[c + 3 * stride]};
+#pragma unroll
+        for (int u = 0; u < 4; ++u) add_to_max_and_sum(&m[u], &s[u], v[u]);
+    }
+    for (; c < n; c += stride) add_to_max_and_sum(&m[0], &s[0], z[c]);
+#pragma unroll
+    for (int u = 1; u < 4; ++u) merge_max_and_sum(&m[0], &s[0], m[u], s[u]);
+    block_merge_max_and_sum(&m[0], &s[0]);
+    *m_out = m[0];
+    *s_out = s[0];
 }

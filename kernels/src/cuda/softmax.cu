@@ -61,6 +61,7 @@ extern "C" __global__ void __launch_bounds__(1024) softmax_block_per_row(int log
     }
     block_max_and_sum_exp(in, cols, &m, &s);
     float log_s = logf(s);
+#pragma unroll 4
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? in[c] - m - log_s : expf(in[c] - m) / s;
 }
 
