@@ -32,6 +32,21 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     launch::softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
     assert!(max_rel_err(&gpu.stream.clone_dtoh(&yd).unwrap(), &want) <= 1e-5);
 
+    // The kernel profile: launches timed by events while on, none while off.
+    gpu.profile_kernels(true);
+    for _ in 0..2 {
+        launch::softmax(&gpu, SoftmaxVersion::WarpPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
+    }
+    launch::softmax_backward(&gpu, false, (&yd.slice(..), &xd.slice(..)), &mut yd.clone(), (rows, cols)).unwrap();
+    gpu.profile_kernels(false);
+    launch::softmax(&gpu, SoftmaxVersion::WarpPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
+    let times = gpu.kernel_times().unwrap();
+    let counts: Vec<(&str, usize)> = times.iter().map(|t| (t.name.as_str(), t.launches)).collect();
+    assert_eq!(counts.len(), 2, "{times:?}");
+    assert!(counts.contains(&("softmax_warp_per_row", 2)) && counts.contains(&("softmax_backward", 1)), "{times:?}");
+    assert!(times.iter().all(|t| t.ms >= 0.0) && times[0].ms >= times[1].ms, "slowest first: {times:?}");
+    assert!(gpu.kernel_times().unwrap().is_empty(), "read once");
+
     // A launch the emulator refuses (more threads than a block holds) is the driver's error.
     let f = gpu.function(kernels::cuda::source("softmax.cu"), "softmax_backward").unwrap();
     let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (2048, 1, 1), shared_mem_bytes: 0 };

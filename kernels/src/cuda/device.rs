@@ -20,6 +20,8 @@ pub struct Gpu {
     /// Each kernel looked up once: `(source, kernel)` → function.
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
     blas: OnceLock<CudaBlas>,
+    /// Per-kernel device times while profiling (see [`Gpu::timed`]).
+    pub(crate) clock: super::profile::KernelClock,
 }
 
 /// How f32 matrix products run on the GPU.
@@ -112,6 +114,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             blas: OnceLock::new(),
+            clock: Default::default(),
         })
     }
 

@@ -2,7 +2,7 @@
 //! order the `.cu` signatures take them. Buffers are dense, row-major, on `gpu`'s stream.
 
 use super::{source, CudaError, Gpu};
-use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, LaunchArgs, LaunchConfig, PushKernelArg};
 use half::bf16;
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
@@ -21,6 +21,16 @@ impl Plan {
     fn new(kernel: &'static str, cfg: LaunchConfig) -> Self {
         Self { kernel, cfg }
     }
+}
+
+/// Launches `args` over `cfg` as `kernel`, timed when the GPU is profiling ([`Gpu::timed`]).
+///
+/// # Safety
+/// As for cudarc's `LaunchArgs::launch`: the arguments match the kernel's signature and the
+/// buffers are as large as the launch reads and writes.
+unsafe fn run(gpu: &Gpu, kernel: &str, args: &mut LaunchArgs<'_>, cfg: LaunchConfig) -> Result<(), CudaError> {
+    // Safety: as the caller vouches.
+    gpu.timed(kernel, || unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e)))
 }
 
 /// A 1-D launch: `blocks` blocks of `threads` threads.
@@ -87,7 +97,7 @@ pub fn softmax(
     }
     args.arg(&r).arg(&c).arg(x).arg(y);
     // Safety: the arguments match the kernel's signature and the buffers hold rows·cols floats.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+    unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
 /// The softmax backward launch: a block per row.
@@ -108,9 +118,7 @@ pub fn softmax_backward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&l).arg(&r).arg(&c).arg(y).arg(dy).arg(dx);
     // Safety: y, dy and dx hold rows·cols floats; a block per row.
-    unsafe { args.launch(softmax_backward_plan((rows, cols)).cfg) }
-        .map(drop)
-        .map_err(|e| launch_error("softmax_backward", e))
+    unsafe { run(gpu, "softmax_backward", &mut args, softmax_backward_plan((rows, cols)).cfg) }
 }
 
 /// How the rows of a layer norm are spread over threads.
@@ -149,7 +157,7 @@ pub fn layer_norm_forward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd);
     // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+    unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
 /// The layer-norm backward launch, and whether the blocks sum their dγ and dβ partials in shared
@@ -179,7 +187,7 @@ pub fn layer_norm_backward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(dx).arg(dgamma).arg(dbeta);
     // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error("layer_norm_backward", e))
+    unsafe { run(gpu, "layer_norm_backward", &mut args, cfg) }
 }
 
 /// `y = GELU(x)` (tanh approximation if `tanh`) over `n` elements.
@@ -189,7 +197,7 @@ pub fn gelu_forward(gpu: &Gpu, tanh: bool, x: &CudaSlice<f32>, y: &mut CudaSlice
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&approx).arg(&n).arg(x).arg(y);
     // Safety: x and y hold n floats.
-    unsafe { args.launch(elementwise(n as usize)) }.map(drop).map_err(|e| launch_error("gelu_forward", e))
+    unsafe { run(gpu, "gelu_forward", &mut args, elementwise(n as usize)) }
 }
 
 /// The cross-entropy launch: a block per row.
@@ -232,9 +240,7 @@ pub fn cross_entropy(
     };
     // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows; a null
     // pointer skips its half.
-    unsafe { args.launch(cross_entropy_plan((rows, vocab)).cfg) }
-        .map(drop)
-        .map_err(|e| launch_error("cross_entropy_rows", e))
+    unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg) }
 }
 
 /// The f32 GEMM versions.
@@ -279,7 +285,7 @@ pub fn gemm_f32(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
     // Safety: buffers hold m·k, k·n and m·n floats.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+    unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
 /// The tensor-core GEMM versions: fragments loaded straight from global memory; through
@@ -326,7 +332,7 @@ pub fn gemm_wmma_bf16(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
     // Safety: buffers hold m·k, k·n bf16 and m·n floats; a block per tile of C.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+    unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
 /// Shapes of a fused attention call: `bh` (batch × heads) sequences of `t` queries and `s` keys
@@ -447,7 +453,7 @@ pub fn attention_forward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale).arg(q).arg(k).arg(v).arg(o).arg(lse);
     // Safety: buffers are as the shape says.
-    unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e))
+    unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
 /// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into `dq`
@@ -484,7 +490,7 @@ pub fn attention_backward(
         }
         // Safety: as the shape says: q, o, dout, dq (bh·t, d), k, v, dk, dv (bh·s, d), lse and
         // dot bh·t; each kernel's arguments in the order of its signature.
-        unsafe { args.launch(plan.cfg) }.map_err(|e| launch_error(plan.kernel, e))?;
+        unsafe { run(gpu, plan.kernel, &mut args, plan.cfg) }?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod emulated_cuda;
 pub mod emulator;
 pub mod launch;
 mod nvrtc;
+pub mod profile;
 
 pub use device::{driver_available, include_paths, matmul_precision, set_matmul_precision, Gpu, MatmulPrecision};
 pub use nvrtc::{compile, nvrtc_available, ptxas_report, CudaError};
@@ -26,7 +27,7 @@ macro_rules! launch {
     ($gpu:expr, $source:expr, $kernel:expr, $cfg:expr $(, $arg:expr)* $(,)?) => {{
         use $crate::cuda::cudarc::driver::PushKernelArg as _;
         match $gpu.function($crate::cuda::source($source), $kernel) {
-            Ok(f) => {
+            Ok(f) => $gpu.timed($kernel, || {
                 let mut builder = $gpu.stream.launch_builder(&f);
                 // One expression, so temporaries among the arguments live until the launch.
                 builder
@@ -34,7 +35,7 @@ macro_rules! launch {
                     .launch($cfg)
                     .map(drop)
                     .map_err(|e| $crate::cuda::CudaError::Driver(format!("launching {}: {e:?}", $kernel)))
-            }
+            }),
             Err(e) => Err(e),
         }
     }};

@@ -126,7 +126,11 @@ impl CudaStorage {
         let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
         // Safety: each operand's matrices lie inside its buffer from its offset (its layout says
         // so), and c holds batch·m·n floats.
-        unsafe { blas.gemm_strided_batched(cfg, &b_buf.slice(b.offset..), &a_buf.slice(a.offset..), &mut c) }
+        let name = if matmul_precision() == MatmulPrecision::Tf32 { "cuBLAS TF32 gemm" } else { "cuBLAS f32 gemm" };
+        self.gpu
+            .timed(name, || unsafe {
+                blas.gemm_strided_batched(cfg, &b_buf.slice(b.offset..), &a_buf.slice(a.offset..), &mut c)
+            })
             .map_err(driver_error("matmul"))?;
         Ok(self.with(total, CudaData::F32(c)))
     }
@@ -188,37 +192,39 @@ impl CudaStorage {
         let (bf, f32_) = (sys::cudaDataType::CUDA_R_16BF, sys::cudaDataType::CUDA_R_32F);
         // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions and
         // batch strides say; C holds batch·m·n floats.
-        let status = unsafe {
-            sys::cublasGemmStridedBatchedEx(
-                *blas.handle(),
-                b.op,
-                a.op,
-                n as i32,
-                m as i32,
-                k as i32,
-                (&alpha as *const f32).cast(),
-                b_ptr as *const std::ffi::c_void,
-                bf,
-                b.ld as i32,
-                b.batch_stride as i64,
-                a_ptr as *const std::ffi::c_void,
-                bf,
-                a.ld as i32,
-                a.batch_stride as i64,
-                (&beta as *const f32).cast(),
-                c_ptr as *mut std::ffi::c_void,
-                f32_,
-                n as i32,
-                (m * n) as i64,
-                batch as i32,
-                sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-        };
-        if status != sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
-            return Err(driver_error::<String>("matmul")(format!("cublasGemmStridedBatchedEx: {status:?}")));
-        }
-        Ok(())
+        self.gpu.timed("cuBLAS bf16 gemm", || {
+            let status = unsafe {
+                sys::cublasGemmStridedBatchedEx(
+                    *blas.handle(),
+                    b.op,
+                    a.op,
+                    n as i32,
+                    m as i32,
+                    k as i32,
+                    (&alpha as *const f32).cast(),
+                    b_ptr as *const std::ffi::c_void,
+                    bf,
+                    b.ld as i32,
+                    b.batch_stride as i64,
+                    a_ptr as *const std::ffi::c_void,
+                    bf,
+                    a.ld as i32,
+                    a.batch_stride as i64,
+                    (&beta as *const f32).cast(),
+                    c_ptr as *mut std::ffi::c_void,
+                    f32_,
+                    n as i32,
+                    (m * n) as i64,
+                    batch as i32,
+                    sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                    sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                )
+            };
+            match status {
+                sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS => Ok(()),
+                _ => Err(driver_error::<String>("matmul")(format!("cublasGemmStridedBatchedEx: {status:?}"))),
+            }
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use crate::error::{Result, TrainError};
 use crate::optim::{AdamW, Optimizer};
 use autograd::profile::{OpTime, Pass, Profile};
 use clap::{Args, Subcommand, ValueEnum};
+use kernels::cuda::profile::KernelTime;
 use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
 use std::path::Path;
@@ -122,9 +123,17 @@ fn run_train(
     // Milliseconds of each phase: forward + loss, backward (and freeing the graph), optimizer.
     let mut phases: [Vec<f64>; 3] = Default::default();
     let mut op_profile = None;
+    // On a GPU the profile also times each kernel launch (device time, without waiting per op).
+    let gpu = match device {
+        Device::Cuda(n) if profile => Some(kernels::cuda::Gpu::shared(n).map_err(cuda_error)?),
+        _ => None,
+    };
     for step in 0..=steps {
         if step == 1 && profile {
             op_profile = Some(Profile::start());
+            if let Some(gpu) = &gpu {
+                gpu.profile_kernels(true);
+            }
         }
         let ids: Vec<i64> = (0..batch * (time + 1)).map(|_| rng.random_range(0..cfg.vocab_size as i64)).collect();
         let tokens = Tensor::from_vec(ids, &[batch, time + 1])?;
@@ -168,6 +177,10 @@ fn run_train(
         let step_ms: f64 = times.iter().sum::<f64>() / times.len().max(1) as f64;
         write_op_table(&p.finish(), times.len(), step_ms, out).map_err(io)?;
     }
+    if let Some(gpu) = gpu {
+        gpu.profile_kernels(false);
+        write_kernel_table(&gpu.kernel_times().map_err(cuda_error)?, times.len(), out).map_err(io)?;
+    }
     let [forward, backward, optimizer] = phases.map(median);
     writeln!(out, "median ms: forward {forward}, backward {backward}, optimizer {optimizer}").map_err(io)?;
     let steps_timed = times.len();
@@ -190,6 +203,30 @@ fn run_train(
         "model_tflops_per_s": ((flops / (median / 1e3)) / 1e10).round() / 100.0,
     });
     writeln!(out, "{json}").map_err(io)
+}
+
+fn cuda_error(error: kernels::cuda::CudaError) -> TrainError {
+    tensor::Error::Cuda { op: "bench", error }.into()
+}
+
+/// The kernel profile as a table: launches and device milliseconds per step of each kernel (and
+/// cuBLAS call), slowest first, with its share of the device time.
+fn write_kernel_table(rows: &[KernelTime], steps: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let steps = steps.max(1) as f64;
+    let total: f64 = rows.iter().map(|r| r.ms).sum();
+    writeln!(out, "device time per kernel: {:.1} ms/step", total / steps)?;
+    writeln!(out, "| kernel | launches/step | ms/step | % of device time |")?;
+    writeln!(out, "|---|---|---|---|")?;
+    for row in rows {
+        let (launches, ms) = (row.launches as f64 / steps, row.ms / steps);
+        writeln!(
+            out,
+            "| {} | {launches} | {ms:.2} | {:.1} |",
+            row.name,
+            100.0 * row.ms / total.max(f64::MIN_POSITIVE)
+        )?;
+    }
+    Ok(())
 }
 
 /// The op profile as a table: mean milliseconds per step of each op in each pass, slowest first,
