@@ -176,7 +176,8 @@ template <class... A> inline void fault(const char* format, A... args) {
     faulted = true;
     snprintf(fault_message, sizeof fault_message, format, args...);
 }
-inline std::vector<char*> stacks;  // reused across blocks and launches
+
+inline std::vector<char*> stacks;  // the fibers' stacks, reused across blocks and launches
 
 inline int linear_thread() { return blockDim.x * (blockDim.y * threadIdx.z + threadIdx.y) + threadIdx.x; }
 
