@@ -15,6 +15,7 @@ bench --batch 16 --precision bf16
 torch 45 --batch 16
 torch 110 --batch 16 --compile
 timeout 60 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -26
+bench --batch 16 --precision bf16-in-cublas
 bench --batch 16 --precision tf32
 bench --batch 16 --precision f32
 bench --batch 16 --precision bf16 --attention composed

@@ -36,6 +36,27 @@ pub enum MatmulPrecision {
     /// accumulation and f32 results; weights stay f32 (the master copy the optimizer updates).
     /// The fused attention's products run on tensor cores too (bf16 Q, K, V, P, dO, dS; d ≤ 64).
     Bf16,
+    /// As `Bf16`, but cuBLAS rounds the f32 operands to bf16 itself, inside the product
+    /// (`CUBLAS_COMPUTE_32F_FAST_16BF`), instead of our conversion passes writing bf16 copies
+    /// first: less memory traffic, cuBLAS's choice of kernels and rounding.
+    Bf16InCublas,
+}
+
+impl MatmulPrecision {
+    /// The name `--precision` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulPrecision::F32 => "f32",
+            MatmulPrecision::Tf32 => "tf32",
+            MatmulPrecision::Bf16 => "bf16",
+            MatmulPrecision::Bf16InCublas => "bf16-in-cublas",
+        }
+    }
+
+    /// Whether products take bf16 operands (either way of rounding them).
+    pub fn is_bf16(self) -> bool {
+        matches!(self, MatmulPrecision::Bf16 | MatmulPrecision::Bf16InCublas)
+    }
 }
 
 static PRECISION: AtomicU8 = AtomicU8::new(0);
@@ -49,6 +70,7 @@ pub fn matmul_precision() -> MatmulPrecision {
     match PRECISION.load(Ordering::Relaxed) {
         1 => MatmulPrecision::Tf32,
         2 => MatmulPrecision::Bf16,
+        3 => MatmulPrecision::Bf16InCublas,
         _ => MatmulPrecision::F32,
     }
 }

@@ -8,7 +8,7 @@ use crate::{Layout, Result};
 use kernels::cpu::attention::{AttentionDims, HeadLayout};
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::{self, AttentionShape, AttentionVersion};
-use kernels::cuda::{matmul_precision, MatmulPrecision};
+use kernels::cuda::matmul_precision;
 use kernels::launch;
 
 /// The `(B, H, rows, cols)` view that a head layout describes for `batch = B·H` sequences.
@@ -22,7 +22,7 @@ fn head_view(l: &HeadLayout, batch: usize, rows: usize, cols: usize) -> Layout {
 
 /// The kernels for head size `d`: on tensor cores when the matrix products run in bf16.
 fn version_for(d: usize) -> AttentionVersion {
-    AttentionVersion::best_for(d, matmul_precision() == MatmulPrecision::Bf16)
+    AttentionVersion::best_for(d, matmul_precision().is_bf16())
 }
 
 fn shape_of(dims: &AttentionDims, scale: f64) -> AttentionShape {

@@ -1,6 +1,6 @@
 //! Matrix products on the GPU through cuBLAS, strided batched, in the precision
 //! `kernels::cuda::matmul_precision()` names: f32, TF32 tensor cores, or bf16 tensor cores (operands
-//! rounded to bf16, f32 accumulation and result). Row-major operands are handed to column-major
+//! rounded to bf16 by our conversion kernel or inside cuBLAS, f32 accumulation and result). Row-major operands are handed to column-major
 //! cuBLAS as their transposes: `C = A·B` is `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place
 //! (`OP_T`).
 
@@ -105,6 +105,19 @@ impl CudaStorage {
         let (a, b) = (self.operand(lhs)?, rhs.operand(rhs_layout)?);
         let a_buf = a.dense.as_ref().unwrap_or(self).f32s("matmul", lhs.shape())?;
         let b_buf = b.dense.as_ref().unwrap_or(rhs).f32s("matmul", rhs_layout.shape())?;
+        if matmul_precision() == MatmulPrecision::Bf16InCublas {
+            // f32 operands, rounded to bf16 by cuBLAS inside the product.
+            let stream = &self.gpu.stream;
+            let (a_view, b_view) = (a_buf.slice(a.offset..), b_buf.slice(b.offset..));
+            let (a_ptr, _a) = a_view.device_ptr(stream);
+            let (b_ptr, _b) = b_view.device_ptr(stream);
+            let f32_ = sys::cudaDataType::CUDA_R_32F;
+            let a = ExOperand { ptr: a_ptr, dtype: f32_, op: a.op, ld: a.ld, batch_stride: a.batch_stride };
+            let b = ExOperand { ptr: b_ptr, dtype: f32_, op: b.op, ld: b.ld, batch_stride: b.batch_stride };
+            let compute = sys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_16BF;
+            self.gemm_ex("cuBLAS bf16 gemm (f32 operands)", (a, b), &mut c, (batch, m, n, k), bias.is_some(), compute)?;
+            return Ok(self.with(total, CudaData::F32(c)));
+        }
         let cfg = StridedBatchedConfig {
             gemm: GemmConfig {
                 transa: b.op,
@@ -180,19 +193,36 @@ impl CudaStorage {
         a: &Bf16Operand,
         b: &Bf16Operand,
         c: &mut CudaSlice<f32>,
-        (batch, m, n, k): (usize, usize, usize, usize),
+        dims: (usize, usize, usize, usize),
         accumulate: bool,
     ) -> Result<()> {
-        let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
         let stream = &self.gpu.stream;
-        let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
         let (a_ptr, _a) = a.data.device_ptr(stream);
         let (b_ptr, _b) = b.data.device_ptr(stream);
-        let (c_ptr, _c) = c.device_ptr_mut(stream);
-        let (bf, f32_) = (sys::cudaDataType::CUDA_R_16BF, sys::cudaDataType::CUDA_R_32F);
-        // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions and
-        // batch strides say; C holds batch·m·n floats.
-        self.gpu.timed("cuBLAS bf16 gemm", || {
+        let bf = sys::cudaDataType::CUDA_R_16BF;
+        let a = ExOperand { ptr: a_ptr, dtype: bf, op: a.op, ld: a.ld, batch_stride: a.batch_stride };
+        let b = ExOperand { ptr: b_ptr, dtype: bf, op: b.op, ld: b.ld, batch_stride: b.batch_stride };
+        let compute = sys::cublasComputeType_t::CUBLAS_COMPUTE_32F;
+        self.gemm_ex("cuBLAS bf16 gemm", (a, b), c, dims, accumulate, compute)
+    }
+
+    /// `C[b] (+)= A[b]·B[b]` (f32 `C (batch, m, n)`) by `cublasGemmStridedBatchedEx` with the
+    /// operands' data types and the `compute` type (`accumulate`: β = 1, onto the bias rows).
+    fn gemm_ex(
+        &self,
+        name: &str,
+        (a, b): (ExOperand, ExOperand),
+        c: &mut CudaSlice<f32>,
+        (batch, m, n, k): (usize, usize, usize, usize),
+        accumulate: bool,
+        compute: sys::cublasComputeType_t,
+    ) -> Result<()> {
+        let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
+        let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
+        let (c_ptr, _c) = c.device_ptr_mut(&self.gpu.stream);
+        self.gpu.timed(name, || {
+            // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions
+            // and batch strides say; C holds batch·m·n floats.
             let status = unsafe {
                 sys::cublasGemmStridedBatchedEx(
                     *blas.handle(),
@@ -202,21 +232,21 @@ impl CudaStorage {
                     m as i32,
                     k as i32,
                     (&alpha as *const f32).cast(),
-                    b_ptr as *const std::ffi::c_void,
-                    bf,
+                    b.ptr as *const std::ffi::c_void,
+                    b.dtype,
                     b.ld as i32,
                     b.batch_stride as i64,
-                    a_ptr as *const std::ffi::c_void,
-                    bf,
+                    a.ptr as *const std::ffi::c_void,
+                    a.dtype,
                     a.ld as i32,
                     a.batch_stride as i64,
                     (&beta as *const f32).cast(),
                     c_ptr as *mut std::ffi::c_void,
-                    f32_,
+                    sys::cudaDataType::CUDA_R_32F,
                     n as i32,
                     (m * n) as i64,
                     batch as i32,
-                    sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                    compute,
                     sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
                 )
             };
@@ -226,6 +256,16 @@ impl CudaStorage {
             }
         })
     }
+}
+
+/// A matrix operand as `cublasGemmStridedBatchedEx` takes it: the device address of its first
+/// element, its data type, op, leading dimension and batch stride.
+struct ExOperand {
+    ptr: u64,
+    dtype: sys::cudaDataType,
+    op: cublasOperation_t,
+    ld: usize,
+    batch_stride: usize,
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ fn run_train(
         "batch": batch,
         "seq": time,
         // The matmul precision applies on a GPU only.
-        "precision": (device != Device::Cpu).then(|| format!("{:?}", kernels::cuda::matmul_precision()).to_lowercase()),
+        "precision": (device != Device::Cpu).then(|| kernels::cuda::matmul_precision().name()),
         "attention": if autograd::fused_attention() { "fused" } else { "composed" },
         "steps": steps_timed,
         "ms_per_step_median": median,

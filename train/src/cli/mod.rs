@@ -26,6 +26,8 @@ pub enum Precision {
     Tf32,
     /// bf16 tensor cores (bf16 inputs, f32 accumulation and results; f32 master weights).
     Bf16,
+    /// bf16 tensor cores, cuBLAS rounding the f32 operands inside the product (no bf16 copies).
+    Bf16InCublas,
 }
 
 /// `--attention`: the fused kernel or the composed reference path (same formulas).
@@ -47,6 +49,7 @@ impl From<Precision> for MatmulPrecision {
             Precision::F32 => MatmulPrecision::F32,
             Precision::Tf32 => MatmulPrecision::Tf32,
             Precision::Bf16 => MatmulPrecision::Bf16,
+            Precision::Bf16InCublas => MatmulPrecision::Bf16InCublas,
         }
     }
 }

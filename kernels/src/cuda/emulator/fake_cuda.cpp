@@ -259,14 +259,26 @@ EXPORT int cublasSgemm_v2(void* handle, int transa, int transb, int m, int n, in
     return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }
 
-// A and B bf16 (CUDA_R_16BF = 14) or f32 (CUDA_R_32F = 0), C f32, f32 compute.
+// bf16 nearest to x (ties to even).
+static float to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+// A and B bf16 (CUDA_R_16BF = 14) or f32 (CUDA_R_32F = 0), C f32; f32 compute (68), or with f32
+// operands rounded to bf16 (CUBLAS_COMPUTE_32F_FAST_16BF = 75) or TF32 (77) first.
 EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int m, int n, int k, const void* alpha,
                                       const void* A, int a_type, int lda, long long stride_a, const void* B,
                                       int b_type, int ldb, long long stride_b, const void* beta, void* C, int c_type,
-                                      int ldc, long long stride_c, int batch, int, int) {
+                                      int ldc, long long stride_c, int batch, int compute, int) {
     if (c_type != 0 || (a_type != 14 && a_type != 0) || (b_type != 14 && b_type != 0)) return 15;  // not supported
-    auto reader = [](const void* p, int type) -> std::function<float(long long)> {
+    auto reader = [compute](const void* p, int type) -> std::function<float(long long)> {
         if (type == 14) return [p](long long i) { return bf16_value(p, i); };
+        if (compute == 75) return [p](long long i) { return to_bf16(((const float*)p)[i]); };
+        if (compute == 77) return [p](long long i) { return to_tf32(((const float*)p)[i]); };
         return [p](long long i) { return ((const float*)p)[i]; };
     };
     (void)handle;
