@@ -39,12 +39,41 @@ extern "C" __global__ void layer_norm_block_per_row(int rows, int cols, float ep
     }
 }
 
-// Version 2: a warp per row; lanes read consecutive elements and combine by shuffles.
+// Version 2: a warp per row; lanes read consecutive elements and combine by shuffles. A row of up
+// to 32·LN_CACHED columns (a Transformer's width) is read once, into registers, with all of a lane's
+// loads in flight at once; longer rows are read three times.
+#define LN_CACHED 32
 extern "C" __global__ void layer_norm_warp_per_row(int rows, int cols, float eps, const float* x, const float* gamma,
                                                    const float* beta, float* y, float* mean, float* rstd) {
     int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
+    if (cols <= 32 * LN_CACHED) {
+        float v[LN_CACHED], s = 0.0f, var = 0.0f;
+#pragma unroll
+        for (int u = 0; u < LN_CACHED; ++u) {
+            int c = lane + 32 * u;
+            v[u] = c < cols ? in[c] : 0.0f;
+            s += v[u];
+        }
+        float mu = warp_sum(s) / cols;
+#pragma unroll
+        for (int u = 0; u < LN_CACHED; ++u) {
+            float centred = lane + 32 * u < cols ? v[u] - mu : 0.0f;
+            var += centred * centred;
+        }
+        float inv = rsqrtf(warp_sum(var) / cols + eps);
+#pragma unroll
+        for (int u = 0; u < LN_CACHED; ++u) {
+            int c = lane + 32 * u;
+            if (c < cols) y[(long long)r * cols + c] = (v[u] - mu) * inv * gamma[c] + beta[c];
+        }
+        if (lane == 0) {
+            mean[r] = mu;
+            rstd[r] = inv;
+        }
+        return;
+    }
     float s = 0.0f;
     for (int c = lane; c < cols; c += 32) s += in[c];
     float mu = warp_sum(s) / cols;
