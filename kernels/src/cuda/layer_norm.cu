@@ -89,7 +89,8 @@ extern "C" __global__ void layer_norm_warp_per_row(int rows, int cols, float eps
 
 // Backward with x̂ = (x − μ)·rstd and g = dy ⊙ γ:
 // dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)); dγ = Σ_rows dy ⊙ x̂ and dβ = Σ_rows dy.
-// A warp per row, each warp walking rows grid-stride; the block's rows add their dγ and dβ into
+// A warp per row, each warp walking rows grid-stride (rows of up to 32·LN_CACHED columns held in
+// registers, as in version 2's forward); the block's rows add their dγ and dβ into
 // shared memory first (`partials` of 2·cols floats, when given as dynamic shared memory), and the
 // block adds those to dgamma and dbeta once, so the global atomics are per block, not per row
 // (dgamma and dbeta must start at zero).
@@ -107,6 +108,30 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
     for (int r = blockIdx.x * warps + threadIdx.x / 32; r < rows; r += gridDim.x * warps) {
         long long base = (long long)r * cols;
         float mu = mean[r], inv = rstd[r];
+        if (cols <= 32 * LN_CACHED) {
+            // The row's x̂ and dy in registers: read once, every load of a lane in flight at once.
+            float xhat[LN_CACHED], d[LN_CACHED], g_sum = 0.0f, gx_sum = 0.0f;
+#pragma unroll
+            for (int u = 0; u < LN_CACHED; ++u) {
+                int c = lane + 32 * u;
+                bool in_row = c < cols;
+                xhat[u] = in_row ? (x[base + c] - mu) * inv : 0.0f;
+                d[u] = in_row ? dy[base + c] : 0.0f;
+                float g = in_row ? d[u] * gamma[c] : 0.0f;
+                g_sum += g;
+                gx_sum += g * xhat[u];
+            }
+            float g_mean = warp_sum(g_sum) / cols, gx_mean = warp_sum(gx_sum) / cols;
+#pragma unroll
+            for (int u = 0; u < LN_CACHED; ++u) {
+                int c = lane + 32 * u;
+                if (c >= cols) continue;
+                dx[base + c] = inv * (d[u] * gamma[c] - g_mean - xhat[u] * gx_mean);
+                atomicAdd(&dg[c], d[u] * xhat[u]);
+                atomicAdd(&db[c], d[u]);
+            }
+            continue;
+        }
         float g_sum = 0.0f, gx_sum = 0.0f;
         for (int c = lane; c < cols; c += 32) {
             float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
