@@ -1,7 +1,8 @@
 //! The emulated CUDA libraries (`kernels::cuda::emulated_cuda`) stand in for the real ones: after
 //! `install`, cudarc opens a device, compiles and launches kernels and calls cuBLAS as it would on
 //! a GPU, and the results are the CPU's. (`.ci/run` runs every GPU test this way; this binary
-//! checks the mechanism itself in a plain `cargo test`, one test, as the install is process-wide.)
+//! checks the mechanism itself in a plain `cargo test`: one test installs the libraries, which is
+//! process-wide; the other runs a faulting kernel in a child process.)
 
 use cudarc::cublas::{Gemm, GemmConfig};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
@@ -79,4 +80,37 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     // Safety: the buffers hold m·k, k·n and m·n floats, as the configuration reads them.
     unsafe { gpu.blas().unwrap().gemm(cfg, &bd, &ad, &mut cd) }.unwrap();
     assert!(max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want) <= 1e-5);
+}
+
+#[test]
+fn an_access_past_the_end_of_a_buffer_faults_where_it_happens() {
+    // In a process of its own: the fault ends the process.
+    use std::os::unix::process::ExitStatusExt;
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["reading_past_the_end", "--exact", "--ignored", "--test-threads=1"])
+        .env("EMERGENT_FAULT_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(11), "{status:?}");
+}
+
+#[test]
+#[ignore = "the child process of an_access_past_the_end_of_a_buffer_faults_where_it_happens"]
+fn reading_past_the_end() {
+    if std::env::var("EMERGENT_FAULT_CHILD").is_err() {
+        return; // only as that test's child
+    }
+    emulated_cuda::install().unwrap();
+    let gpu = Gpu::new(0).unwrap();
+    let x = gpu.stream.clone_htod(&[0.5f32; 1024]).unwrap();
+    let mut y = gpu.stream.alloc_zeros::<f32>(4096).unwrap();
+    let f = gpu.function(kernels::cuda::source("gelu.cu"), "gelu_forward").unwrap();
+    let (approx, n) = (0i32, 4096i64); // four times what x holds
+    let mut builder = gpu.stream.launch_builder(&f);
+    builder.arg(&approx).arg(&n).arg(&x).arg(&mut y);
+    // Safety: not safe: the kernel reads past the end of x, which is the point; the emulated
+    // driver's guard page stops it there.
+    let _ = unsafe { builder.launch(launch::elementwise(4096)) };
 }

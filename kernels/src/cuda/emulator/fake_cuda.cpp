@@ -3,7 +3,8 @@
 // times, as libcuda.so, libnvrtc.so and libcublas.so (the SONAME a later dlopen by bare name
 // matches), by kernels::cuda::emulator::install_as_cuda.
 //
-// - Device memory is host memory: a device pointer is a host address.
+// - Device memory is host memory: a device pointer is a host address, with an inaccessible page
+//   right after each buffer (an access past the end faults where it happens).
 // - NVRTC compiles nothing: a program's "PTX" names its source ("//emulated:softmax.cu").
 // - Loading that module asks the engine (a callback it registers) for the emulator library of
 //   the source; launching a function runs it there, on the CPU, before the launch returns.
@@ -18,9 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
@@ -114,14 +120,33 @@ EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
     return OK;
 }
 
+// Device memory: 256-byte aligned, as the driver's (kernels may rely on it), and ending where an
+// inaccessible page begins, so a kernel that reads or writes past the end of a buffer (beyond the
+// 256-byte rounding) stops at that access with a segmentation fault instead of going on with
+// garbage. Each buffer's mapping, by address, for cuMemFree.
+static std::mutex mappings_lock;
+static std::unordered_map<CUdeviceptr, std::pair<void*, size_t>> mappings;
+
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
-    // 256-byte aligned, as the driver's (kernels may rely on it); never empty.
-    void* q = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-    if (!q) return 2;  // out of memory
-    *p = (CUdeviceptr)q;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), body = bytes == 0 ? 256 : (bytes + 255) / 256 * 256;
+    size_t length = (body + page - 1) / page * page + page;
+    void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return 2;  // out of memory
+    char* guard = (char*)base + length - page;
+    mprotect(guard, page, PROT_NONE);
+    *p = (CUdeviceptr)(guard - body);
+    std::lock_guard<std::mutex> hold(mappings_lock);
+    mappings[*p] = {base, length};
     return OK;
 }
-EXPORT CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)p); return OK; }
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
+    std::lock_guard<std::mutex> hold(mappings_lock);
+    auto it = mappings.find(p);
+    if (it == mappings.end()) return INVALID_VALUE;
+    munmap(it->second.first, it->second.second);
+    mappings.erase(it);
+    return OK;
+}
 EXPORT CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
 EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, void*) { return cuMemFree_v2(p); }
 EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { memcpy((void*)dst, src, n); return OK; }
