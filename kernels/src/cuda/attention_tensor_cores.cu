@@ -36,20 +36,24 @@ __device__ void stage_bf16_tile(__nv_bfloat16* tile, int tile_rows, const float*
     }
 }
 
-// out (16 × 16·n, f32, stride ldo) = A·Bᵀ for A (16 × 64) and B (16·n × 64), both staged tiles
-// (stride TC_LD): the scores of 16 rows against 16·n rows. By one warp.
-__device__ void warp_product_abt(float* out, int ldo, const __nv_bfloat16* a, const __nv_bfloat16* b, int n) {
+// 16 rows of a staged tile (stride TC_LD) as the four A fragments of their 64 columns. By one warp.
+__device__ void load_rows(FragA* a, const __nv_bfloat16* rows) {
+#pragma unroll
+    for (int kk = 0; kk < TC_D / 16; ++kk) nvcuda::wmma::load_matrix_sync(a[kk], rows + kk * 16, TC_LD);
+}
+
+// out (16 × 16·n, f32, stride ldo) = A·Bᵀ for A (16 × 64, from load_rows) and B (16·n × 64, a
+// staged tile): the scores of 16 rows against 16·n rows. By one warp.
+__device__ void warp_product_abt(float* out, int ldo, const FragA* a, const __nv_bfloat16* b, int n) {
     using namespace nvcuda;
     for (int nb = 0; nb < n; ++nb) {
         FragC c;
         wmma::fill_fragment(c, 0.0f);
 #pragma unroll
-        for (int kk = 0; kk < TC_D; kk += 16) {
-            FragA fa;
+        for (int kk = 0; kk < TC_D / 16; ++kk) {
             FragBT fb;  // Bᵀ: column-major view of B's rows
-            wmma::load_matrix_sync(fa, a + kk, TC_LD);
-            wmma::load_matrix_sync(fb, b + nb * 16 * TC_LD + kk, TC_LD);
-            wmma::mma_sync(c, fa, fb, c);
+            wmma::load_matrix_sync(fb, b + nb * 16 * TC_LD + kk * 16, TC_LD);
+            wmma::mma_sync(c, a[kk], fb, c);
         }
         wmma::store_matrix_sync(out + nb * 16, c, ldo, wmma::mem_row_major);
     }
@@ -71,10 +75,11 @@ __device__ void warp_accumulate_ab(FragC* acc, const __nv_bfloat16* a, int lda, 
     }
 }
 
-// A block of 4 warps owns 64 queries, 16 per warp. Per step of 32 keys a warp computes its 16 × 32
-// scores on tensor cores into shared memory; lane pair (2r, 2r + 1) runs the online softmax of row
-// r, half the columns each, writes P (bf16) and rescales its half of the row's output, held in
-// registers; the warp's P·V (16 × 64) lands in the same scratch and each lane adds its half-row.
+// A block of 4 warps owns 64 queries, 16 per warp, whose fragments stay in registers. Per step of
+// 32 keys a warp computes its 16 × 32 scores on tensor cores into shared memory; lane pair
+// (2r, 2r + 1) runs the online softmax of row r, half the columns each, writes P (bf16) and
+// rescales its half of the row's output, held in registers; the warp's P·V (16 × 64) lands in the
+// same scratch and each lane adds its half-row.
 extern "C" __global__ void __launch_bounds__(128)
     attention_forward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, const float* k,
                                    const float* v, float* o, float* lse) {
@@ -90,6 +95,9 @@ extern "C" __global__ void __launch_bounds__(128)
     float* sw = scratch[warp];
     __nv_bfloat16* pw = ps[warp];
     stage_bf16_tile(qs, TC_FWD_QUERIES, q + (long long)blockIdx.y * T * d, q0, T, d);
+    __syncthreads();
+    FragA q_rows[TC_D / 16];  // the warp's 16 queries, in registers for every step
+    load_rows(q_rows, qs + warp * 16 * TC_LD);
     float m = NEG_INF, l = 0.0f, acc[32];
 #pragma unroll
     for (int e = 0; e < 32; ++e) acc[e] = 0.0f;
@@ -99,7 +107,7 @@ extern "C" __global__ void __launch_bounds__(128)
         stage_bf16_tile(ks, TC_FWD_KEYS, kb, k0, S, d);
         stage_bf16_tile(vs, TC_FWD_KEYS, vb, k0, S, d);
         __syncthreads();
-        warp_product_abt(sw, TC_FWD_SCRATCH_LD, qs + warp * 16 * TC_LD, ks, TC_FWD_KEYS / 16);
+        warp_product_abt(sw, TC_FWD_SCRATCH_LD, q_rows, ks, TC_FWD_KEYS / 16);
         __syncwarp();
         float s[16], tile_max = NEG_INF;
 #pragma unroll
@@ -201,7 +209,9 @@ extern "C" __global__ void __launch_bounds__(128)
             ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
         }
         __syncthreads();
-        warp_product_abt(sw, TC_BWD_SCRATCH_LD, ks + warp * 16 * TC_LD, qs, TC_BWD_QUERIES / 16);
+        FragA rows[TC_D / 16];  // the warp's 16 keys, then values (reloaded per tile: registers are short here)
+        load_rows(rows, ks + warp * 16 * TC_LD);
+        warp_product_abt(sw, TC_BWD_SCRATCH_LD, rows, qs, TC_BWD_QUERIES / 16);
         __syncwarp();
         float p[16];
 #pragma unroll
@@ -212,7 +222,8 @@ extern "C" __global__ void __launch_bounds__(128)
             pts[(warp * 16 + r) * TC_P_LD + qi] = __float2bfloat16_rn(p[ii]);
         }
         __syncwarp();  // the scores are read: the scratch takes dPᵀ
-        warp_product_abt(sw, TC_BWD_SCRATCH_LD, vs + warp * 16 * TC_LD, dos, TC_BWD_QUERIES / 16);
+        load_rows(rows, vs + warp * 16 * TC_LD);
+        warp_product_abt(sw, TC_BWD_SCRATCH_LD, rows, dos, TC_BWD_QUERIES / 16);
         __syncwarp();
 #pragma unroll
         for (int ii = 0; ii < 16; ++ii) {
