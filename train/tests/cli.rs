@@ -341,6 +341,18 @@ fn bench_kernels_without_a_gpu_is_a_clear_error() {
 }
 
 #[test]
+fn bench_kernels_refuses_the_cuda_emulator() {
+    // In a process of its own: the emulated CUDA libraries replace the real ones process-wide.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["bench", "kernels"])
+        .env(kernels::cuda::emulated_cuda::ENV, "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("runs them on the CPU"), "{err}");
+}
+
+#[test]
 fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
     let err = emergent(&["bench", "train", "--device", "gpu"]).unwrap_err();
     assert!(err.contains("unknown device \"gpu\": expected cpu, cuda or cuda:N"), "{err}");

@@ -16,6 +16,9 @@ use std::sync::OnceLock;
 /// Set to `1`, the process uses the emulated CUDA libraries (see the module docs).
 pub const ENV: &str = "EMERGENT_EMULATE_CUDA";
 
+/// The name of the emulated device (as `fake_cuda.cpp` reports it).
+pub const DEVICE_NAME: &str = "CUDA emulator (CPU)";
+
 /// Whether this process asked for the emulated libraries.
 pub fn requested() -> bool {
     std::env::var(ENV).is_ok_and(|v| v == "1")

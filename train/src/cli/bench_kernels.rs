@@ -16,6 +16,14 @@ fn ptxas() -> Option<PathBuf> {
 pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()> {
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     let gpu = Gpu::shared(0)?;
+    if gpu.name == kernels::cuda::emulated_cuda::DEVICE_NAME {
+        return Err(TrainError::Invalid(format!(
+            "bench kernels times kernels on a GPU; {} runs them on the CPU ({} is set), where the table's \
+             shapes would take hours and its times would measure the emulation",
+            gpu.name,
+            kernels::cuda::emulated_cuda::ENV
+        )));
+    }
     writeln!(out, "{} ({})", gpu.name, gpu.arch).map_err(io)?;
     let mut rows: Vec<BenchRow> = bench_gemm(&gpu, size, iters)?;
     rows.extend(bench_softmax(&gpu, 4096, 4096, iters)?);
