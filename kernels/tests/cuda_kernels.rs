@@ -4,8 +4,8 @@
 
 use cudarc::driver::CudaSlice;
 use kernels::cpu::gemm::{gemm, MatRef};
-use kernels::cpu::layer_norm::layer_norm_rows;
-use kernels::cpu::softmax::softmax_rows;
+use kernels::cpu::layer_norm::{layer_norm_backward_rows, layer_norm_rows};
+use kernels::cpu::softmax::{log_softmax_backward_rows, log_softmax_rows, softmax_backward_rows, softmax_rows};
 use kernels::cuda::launch::{self, GemmVersion, LayerNormVersion, SoftmaxVersion, WmmaVersion};
 use kernels::cuda::{driver_available, CudaError, Gpu};
 
@@ -32,40 +32,72 @@ fn without_a_driver_opening_a_device_is_a_clear_error() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn softmax_versions_match_the_cpu() {
+fn softmax_versions_and_backward_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
     for (rows, cols) in [(7, 5), (64, 1000), (3, 50257)] {
-        let x = random(rows * cols, 1);
-        let mut want = vec![0.0; rows * cols];
-        softmax_rows(&x, &mut want, cols);
-        for version in [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow] {
-            let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap());
-            launch::softmax(&gpu, version, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
-            let err = max_rel_err(&download(&gpu, &yd), &want);
-            assert!(err <= 1e-5, "{version:?} {rows}×{cols}: {err}");
+        let (x, dy) = (random(rows * cols, 1), random(rows * cols, 2));
+        let (xd, dyd) = (upload(&gpu, &x), upload(&gpu, &dy));
+        for log in [false, true] {
+            let (mut want, mut want_dx) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
+            if log {
+                log_softmax_rows(&x, &mut want, cols);
+                log_softmax_backward_rows(&want, &dy, &mut want_dx, cols);
+            } else {
+                softmax_rows(&x, &mut want, cols);
+                softmax_backward_rows(&want, &dy, &mut want_dx, cols);
+            }
+            for version in [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow] {
+                // Log-softmax is written for the block-per-row version only (the plan refuses it).
+                if log && version != SoftmaxVersion::BlockPerRow {
+                    continue;
+                }
+                let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
+                launch::softmax(&gpu, version, log, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
+                let err = max_rel_err(&download(&gpu, &yd), &want);
+                assert!(err <= 1e-5, "{version:?} log {log} {rows}×{cols}: {err}");
+            }
+            let (yd, mut dxd) = (upload(&gpu, &want), gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap());
+            launch::softmax_backward(&gpu, log, (&yd.slice(..), &dyd.slice(..)), &mut dxd, (rows, cols)).unwrap();
+            let err = max_rel_err(&download(&gpu, &dxd), &want_dx);
+            assert!(err <= 1e-5, "backward log {log} {rows}×{cols}: {err}");
         }
     }
 }
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn layer_norm_matches_the_cpu() {
+fn layer_norm_versions_and_backward_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
-    let (rows, cols) = (33, 768);
-    let (x, gamma, beta) = (random(rows * cols, 2), random(cols, 3), random(cols, 4));
-    let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
-    layer_norm_rows(&x, &gamma, &beta, 1e-5, &mut y, &mut mean, &mut rstd, cols);
-    let (xd, gd, bd) = (upload(&gpu, &x), upload(&gpu, &gamma), upload(&gpu, &beta));
-    for version in [LayerNormVersion::ThreadPerRow, LayerNormVersion::WarpPerRow, LayerNormVersion::BlockPerRow] {
-        let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
-        let (mut md, mut rd) =
-            (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
-        let params = (&gd.slice(..), &bd.slice(..));
-        launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, &mut yd, &mut md, &mut rd, (rows, cols))
-            .unwrap();
-        assert!(max_rel_err(&download(&gpu, &yd), &y) <= 1e-5, "{version:?}");
-        assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?}");
-        assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?}");
+    // 768 columns: rows held in registers, dγ/dβ partials in shared memory; 7000: neither.
+    for (rows, cols) in [(33, 768), (5, 7000)] {
+        let (x, gamma, beta, dy) = (random(rows * cols, 2), random(cols, 3), random(cols, 4), random(rows * cols, 5));
+        let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
+        layer_norm_rows(&x, &gamma, &beta, 1e-5, &mut y, &mut mean, &mut rstd, cols);
+        let (xd, gd, bd) = (upload(&gpu, &x), upload(&gpu, &gamma), upload(&gpu, &beta));
+        for version in [LayerNormVersion::ThreadPerRow, LayerNormVersion::WarpPerRow, LayerNormVersion::BlockPerRow] {
+            let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
+            let (mut md, mut rd) =
+                (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
+            let params = (&gd.slice(..), &bd.slice(..));
+            let dims = (rows, cols);
+            launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, &mut yd, &mut md, &mut rd, dims)
+                .unwrap();
+            assert!(max_rel_err(&download(&gpu, &yd), &y) <= 1e-5, "{version:?} {rows}×{cols}");
+            assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?} {rows}×{cols}");
+            assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?} {rows}×{cols}");
+        }
+        let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);
+        layer_norm_backward_rows(&x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dgamma, &mut dbeta, cols);
+        assert_eq!(launch::layer_norm_backward_plan((rows, cols)).1, cols <= 6144);
+        let (md, rd, dyd) = (upload(&gpu, &mean), upload(&gpu, &rstd), upload(&gpu, &dy));
+        let zeros = |n| gpu.stream.alloc_zeros::<f32>(n).unwrap();
+        let (mut dxd, mut dgd, mut dbd) = (zeros(rows * cols), zeros(cols), zeros(cols));
+        let inputs = [&xd.slice(..), &gd.slice(..), &md.slice(..), &rd.slice(..), &dyd.slice(..)];
+        launch::layer_norm_backward(&gpu, inputs, (&mut dxd, &mut dgd, &mut dbd), (rows, cols)).unwrap();
+        for (name, got, want) in [("dx", &dxd, &dx), ("dgamma", &dgd, &dgamma), ("dbeta", &dbd, &dbeta)] {
+            let err = max_rel_err(&download(&gpu, got), want);
+            assert!(err <= 1e-4, "backward {rows}×{cols} {name}: {err}");
+        }
     }
 }
 

@@ -60,6 +60,19 @@ fn tensors_travel_to_the_gpu_and_back() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
+fn arg_reductions_match_the_cpu() {
+    // The index of each row's maximum and minimum, over a transposed view (ties: the first).
+    let x = Tensor::from_vec((0..60).map(|i| ((i * 37) % 17) as f32).collect(), &[6, 10]).unwrap().t().unwrap();
+    let on_gpu = x.to_device(Device::Cuda(0)).unwrap();
+    for dim in [0, 1] {
+        let (max, min) = (on_gpu.argmax(dim, false).unwrap(), on_gpu.argmin(dim, false).unwrap());
+        assert_eq!(max.to_vec::<i64>().unwrap(), x.argmax(dim, false).unwrap().to_vec::<i64>().unwrap(), "dim {dim}");
+        assert_eq!(min.to_vec::<i64>().unwrap(), x.argmin(dim, false).unwrap().to_vec::<i64>().unwrap(), "dim {dim}");
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
 fn masks_and_ids_convert_and_copy_on_the_gpu() {
     let gpu = Device::Cuda(0);
     // Transposed views: read through their layouts by the conversion kernels.

@@ -7,8 +7,9 @@
 //! Every thread of a block is a fiber with its own stack; the fibers switch only at barriers and
 //! each round visits them in a shuffled order, so a missing `__syncthreads` shows as a wrong result.
 //! Blocks run one after another. Pointers are host pointers: kernels read and write the slices
-//! handed to [`Args`]. What it cannot tell: speed, and races the hardware's memory model would expose
-//! between barriers.
+//! handed to [`Args`] (or, through the emulated driver of [`super::emulated_cuda`], its buffers).
+//! What it cannot tell: speed, and races the hardware's memory model would expose between
+//! barriers.
 //!
 //! A source is compiled once per process (`g++ -O2 -g`, or `$CXX`), into a cache folder under the
 //! system's temporary directory named by a hash of everything that went in; the C++ it compiled
@@ -139,8 +140,8 @@ fn translation_unit(source: &KernelSource) -> String {
         out.push('\n');
     }
     out.push_str(
-        "extern \"C\" __attribute__((visibility(\"default\"))) int emu_launch(const char* kernel, const unsigned* grid, const unsigned* block, \
-         size_t shared, void** params, size_t count) {\n",
+        "EMU_EXPORT int emu_launch(const char* kernel, const unsigned* grid, const unsigned* block, size_t shared, \
+         void** params, size_t count) {\n",
     );
     for kernel in source.kernels {
         out.push_str(&format!(
@@ -148,9 +149,7 @@ fn translation_unit(source: &KernelSource) -> String {
         ));
     }
     out.push_str("    return -1;\n}\n");
-    out.push_str(
-        "extern \"C\" __attribute__((visibility(\"default\"))) const char* emu_fault() { return emu::fault_message; }\n",
-    );
+    out.push_str("EMU_EXPORT const char* emu_fault() { return emu::fault_message; }\n");
     out
 }
 
@@ -261,68 +260,9 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Memory as the driver hands it out: 256-byte aligned, which kernels may rely on (vector loads,
-/// WMMA's 32-byte aligned tiles); a plain `Vec` promises only its element's alignment.
-pub struct DeviceBuffer<T: Copy> {
-    ptr: std::ptr::NonNull<T>,
-    len: usize,
-}
-
-impl<T: Copy> DeviceBuffer<T> {
-    const ALIGN: usize = 256;
-
-    fn layout(len: usize) -> std::alloc::Layout {
-        std::alloc::Layout::from_size_align((len * size_of::<T>()).max(1), Self::ALIGN.max(align_of::<T>()))
-            .expect("a buffer size that fits in memory")
-    }
-
-    /// A copy of `data`.
-    pub fn from_slice(data: &[T]) -> Self {
-        let layout = Self::layout(data.len());
-        // Safety: a non-zero size; the new block is filled from `data` before anything reads it.
-        let raw = unsafe { std::alloc::alloc(layout) }.cast::<T>();
-        let ptr = std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        // Safety: `ptr` holds room for data.len() elements and does not overlap `data`.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len()) };
-        Self { ptr, len: data.len() }
-    }
-}
-
-impl<T: Copy> std::ops::Deref for DeviceBuffer<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        // Safety: `len` initialised elements, owned by `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl<T: Copy> std::ops::DerefMut for DeviceBuffer<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        // Safety: as for `deref`, borrowed uniquely.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl<T: Copy> Drop for DeviceBuffer<T> {
-    fn drop(&mut self) {
-        // Safety: allocated in `from_slice` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.len)) }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_buffers_are_aligned_as_the_drivers() {
-        for len in [0, 1, 3, 1000] {
-            let data: Vec<u16> = (0..len as u16).collect();
-            let buffer = DeviceBuffer::from_slice(&data);
-            assert_eq!(buffer.as_ptr() as usize % 256, 0);
-            assert_eq!(&*buffer, &data[..]);
-        }
-    }
 
     #[test]
     fn dynamic_shared_memory_becomes_the_emulators_buffer() {

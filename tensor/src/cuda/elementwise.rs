@@ -7,7 +7,7 @@ use crate::{Error, Layout, Result};
 use kernels::launch;
 
 /// The op code of `unary_op` in elementwise.cu, and its scalar.
-pub(super) fn unary_code(op: UnaryOp) -> (i32, f32) {
+fn unary_code(op: UnaryOp) -> (i32, f32) {
     match op {
         UnaryOp::Neg => (0, 0.0),
         UnaryOp::Exp => (1, 0.0),
@@ -26,7 +26,7 @@ pub(super) fn unary_code(op: UnaryOp) -> (i32, f32) {
     }
 }
 
-pub(super) fn binary_code(op: BinaryOp) -> i32 {
+fn binary_code(op: BinaryOp) -> i32 {
     match op {
         BinaryOp::Add => 0,
         BinaryOp::Sub => 1,
@@ -38,7 +38,7 @@ pub(super) fn binary_code(op: BinaryOp) -> i32 {
     }
 }
 
-pub(super) fn cmp_code(op: CmpOp) -> i32 {
+fn cmp_code(op: CmpOp) -> i32 {
     match op {
         CmpOp::Eq => 0,
         CmpOp::Ne => 1,

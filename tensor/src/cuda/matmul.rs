@@ -1,8 +1,8 @@
 //! Matrix products on the GPU through cuBLAS, strided batched, in the precision
 //! `kernels::cuda::matmul_precision()` names: f32, TF32 tensor cores, or bf16 tensor cores (operands
-//! rounded to bf16 by our conversion kernel or inside cuBLAS, f32 accumulation and result). Row-major operands are handed to column-major
-//! cuBLAS as their transposes: `C = A·B` is `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place
-//! (`OP_T`).
+//! rounded to bf16 by our conversion kernel or inside cuBLAS, f32 accumulation and result).
+//! Row-major operands are handed to column-major cuBLAS as their transposes: `C = A·B` is
+//! `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place (`OP_T`).
 
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::{Layout, Result};

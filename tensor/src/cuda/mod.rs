@@ -6,8 +6,6 @@
 
 mod attention;
 mod elementwise;
-#[cfg(test)]
-mod emulated;
 mod index;
 mod matmul;
 mod nn;

@@ -19,7 +19,7 @@ fn rows_cols(layout: &Layout) -> (usize, usize) {
 
 /// The scalars of `adamw_step` in adamw.cu for step `t`: `[β₁, β₂, ε, 1 − η·λ, η / (1 − β₁ᵗ),
 /// √(1 − β₂ᵗ)]` (decay, bias-corrected step size, square root of the second bias correction).
-pub(crate) fn adamw_constants(cfg: &AdamWConfig, t: u64) -> [f32; 6] {
+fn adamw_constants(cfg: &AdamWConfig, t: u64) -> [f32; 6] {
     let bias1 = 1.0 - cfg.beta1.powi(t as i32);
     let bias2 = 1.0 - cfg.beta2.powi(t as i32);
     [cfg.beta1, cfg.beta2, cfg.eps, 1.0 - cfg.lr * cfg.weight_decay, cfg.lr / bias1, bias2.sqrt()].map(|x| x as f32)

@@ -9,27 +9,6 @@ use kernels::cuda::cudarc::driver::LaunchConfig;
 use kernels::cuda::launch::grid;
 use kernels::launch;
 
-/// How `column_sums_partial` splits `(rows, cols)`: chunks of `chunk` rows (at least 64, and at
-/// most 65 535 chunks, the grid's y limit), a thread per column of each chunk.
-pub(crate) struct ColumnSumPlan {
-    pub chunk: usize,
-    pub chunks: usize,
-    pub cfg: LaunchConfig,
-}
-
-impl ColumnSumPlan {
-    pub fn new(rows: usize, cols: usize) -> Self {
-        let chunk = 64.max(rows.div_ceil(65_535));
-        let chunks = rows.div_ceil(chunk).max(1);
-        let cfg = LaunchConfig {
-            grid_dim: (cols.div_ceil(256).max(1) as u32, chunks as u32, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        Self { chunk, chunks, cfg }
-    }
-}
-
 impl CudaStorage {
     /// `out[c] = Σ_r x[r, c]` for the dense `layout` seen as `(rows, cols)`: the first `leading`
     /// dims are summed.
@@ -37,7 +16,15 @@ impl CudaStorage {
         let rows: usize = layout.shape()[..leading].iter().product();
         let cols: usize = layout.shape()[leading..].iter().product();
         let x = self.dense("sum", layout)?;
-        let ColumnSumPlan { chunk, chunks, cfg } = ColumnSumPlan::new(rows, cols);
+        // Chunks of at least 64 rows, at most 65 535 of them (the grid's y limit); a thread per
+        // column of each chunk.
+        let chunk = 64.max(rows.div_ceil(65_535));
+        let chunks = rows.div_ceil(chunk).max(1);
+        let cfg = LaunchConfig {
+            grid_dim: (cols.div_ceil(256).max(1) as u32, chunks as u32, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
         let mut partial = self.gpu.stream.alloc_zeros::<f64>(chunks * cols.max(1)).map_err(driver_error("sum"))?;
         let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
         // Safety: `column_sums_partial(rows, cols, chunk, x, partial)`; partial holds chunks·cols.

@@ -69,8 +69,8 @@ impl Tensor {
     /// Self-attention on a packed projection, as GPT-2's `c_attn` makes it: `qkv (B, T, 3·H·D)`
     /// holds `[Q | K | V]`, each `H` heads of width `D` side by side. Returns
     /// `(O (B, T, H·D), saved)`: the heads' outputs already merged, and what the backward needs
-    /// (`P (B, H, T, T)` on the CPU, the log-sum-exp `(B, H, T)` on a GPU). The same numbers as splitting `qkv` into heads and calling
-    /// [`Tensor::attention`], without the split or the merge.
+    /// (`P (B, H, T, T)` on the CPU, the log-sum-exp `(B, H, T)` on a GPU). The same numbers as
+    /// splitting `qkv` into heads and calling [`Tensor::attention`], without the split or the merge.
     pub fn attention_packed(qkv: &Tensor, heads: usize, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
         let (qkv, dims) = packed_dims(qkv, heads, causal)?;
         let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);

@@ -32,6 +32,9 @@
 #define __align__(n) __attribute__((aligned(n)))
 #define __shared__ static
 
+// What the emulator's library exports (every other symbol is hidden: each library its own state).
+#define EMU_EXPORT extern "C" __attribute__((visibility("default")))
+
 struct uint3 { unsigned x, y, z; };
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
 struct alignas(16) float4 { float x, y, z, w; };

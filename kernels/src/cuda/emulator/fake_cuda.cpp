@@ -29,6 +29,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda_bf16.h"  // the emulator's bf16, rounded as the GPU rounds
+
 #define EXPORT extern "C" __attribute__((visibility("default")))
 
 typedef int CUresult;  // 0 = CUDA_SUCCESS
@@ -234,12 +236,6 @@ static float to_tf32(float x) {
     return x;
 }
 
-static float bf16_value(const void* p, long long i) {
-    uint32_t u = (uint32_t)((const uint16_t*)p)[i] << 16;
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
 
 // C[b] = α·op(A[b])·op(B[b]) + β·C[b], column-major as cuBLAS: op(A) is m × k, op(B) k × n; a
 // transposed operand (op 1) is read across its leading dimension. Elements through `read_*`;
@@ -284,14 +280,6 @@ EXPORT int cublasSgemm_v2(void* handle, int transa, int transb, int m, int n, in
     return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }
 
-// bf16 nearest to x (ties to even).
-static float to_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
 
 // A and B bf16 (CUDA_R_16BF = 14) or f32 (CUDA_R_32F = 0), C f32; f32 compute (68), or with f32
 // operands rounded to bf16 (CUBLAS_COMPUTE_32F_FAST_16BF = 75) or TF32 (77) first.
@@ -301,8 +289,8 @@ EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int 
                                       int ldc, long long stride_c, int batch, int compute, int) {
     if (c_type != 0 || (a_type != 14 && a_type != 0) || (b_type != 14 && b_type != 0)) return 15;  // not supported
     auto reader = [compute](const void* p, int type) -> std::function<float(long long)> {
-        if (type == 14) return [p](long long i) { return bf16_value(p, i); };
-        if (compute == 75) return [p](long long i) { return to_bf16(((const float*)p)[i]); };
+        if (type == 14) return [p](long long i) { return __bfloat162float(((const __nv_bfloat16*)p)[i]); };
+        if (compute == 75) return [p](long long i) { return (float)__float2bfloat16_rn(((const float*)p)[i]); };
         if (compute == 77) return [p](long long i) { return to_tf32(((const float*)p)[i]); };
         return [p](long long i) { return ((const float*)p)[i]; };
     };

@@ -1,0 +1,132 @@
+//! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
+//! hanging or passing silently — a deadlock at a barrier, a missing barrier, a broken WMMA
+//! contract, the wrong number of arguments, a source that does not compile — and the launch plans'
+//! refusals, which need no device. The kernels themselves are checked by the GPU tests
+//! (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
+//! (`EMERGENT_EMULATE_CUDA=1`, see DEVELOPERS.md).
+
+use half::bf16;
+use kernels::cuda::emulator::{emulator, Args};
+use kernels::cuda::launch::{self, *};
+use kernels::cuda::{CudaError, KernelSource};
+
+#[test]
+fn plans_refuse_what_their_kernels_cannot_do() {
+    let err = launch::softmax_plan(SoftmaxVersion::WarpPerRow, true, (4, 4)).unwrap_err();
+    assert!(matches!(&err, CudaError::Driver(m) if m.contains("block-per-row")), "{err}");
+    assert!(launch::softmax_plan(SoftmaxVersion::BlockPerRow, true, (4, 4)).is_ok());
+    // Attention: d ≤ 128 for any version, d ≤ 64 for the tiled ones, s ≥ t when causal.
+    let shape = |d, t, s| AttentionShape { bh: 2, t, s, d, causal: true, scale: 0.1 };
+    for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores] {
+        for bad in [shape(129, 8, 8), shape(0, 8, 8), shape(64, 9, 8)] {
+            assert!(launch::attention_forward_plan(version, bad).is_err(), "{version:?} {bad:?}");
+            assert!(launch::attention_backward_plans(version, bad).is_err(), "{version:?} {bad:?}");
+        }
+        let wide = launch::attention_forward_plan(version, shape(100, 8, 8));
+        assert_eq!(wide.is_ok(), version == AttentionVersion::RowPerThread, "{version:?} d = 100");
+    }
+    assert_eq!(AttentionVersion::best_for(64, true), AttentionVersion::TensorCores);
+    assert_eq!(AttentionVersion::best_for(64, false), AttentionVersion::Tiled);
+    assert_eq!(AttentionVersion::best_for(100, true), AttentionVersion::RowPerThread);
+    // Register blocking loads B by float4; the tensor-core GEMMs take multiples of 16.
+    assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
+    assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());
+    assert!(launch::gemm_wmma_plan(WmmaVersion::Pipelined, (32, 32, 24)).is_err());
+}
+
+#[test]
+fn a_deadlock_an_unknown_kernel_and_an_oversized_block_are_errors() {
+    // Half the block waits at a barrier the other half never reaches: the emulator reports it.
+    static SOURCE: KernelSource = KernelSource {
+        name: "deadlock.cu",
+        source: "extern \"C\" __global__ void split(float* x) {\n\
+                 if (threadIdx.x < 16) { __syncthreads(); x[0] = 1.0f; }\n\
+                 else { __syncwarp(); x[1] = 1.0f; }\n}\n",
+        kernels: &["split"],
+    };
+    let mut x = vec![0.0f32; 2];
+    let emu = emulator(&SOURCE).unwrap();
+    let mut args = Args::new();
+    args.slice_mut(&mut x);
+    // Safety: `split(float* x)` writes x[0] and x[1].
+    let err = unsafe { emu.launch("split", grid(1, 32), &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("deadlocked"), "{err}");
+    // Safety: refused before anything runs (a name the source lacks, a block too large).
+    let err = unsafe { emu.launch("splitt", grid(1, 32), &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("deadlock.cu: no kernel splitt"), "{err}");
+    let err = unsafe { emu.launch("split", grid(1, 2048), &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("1 to 1024 threads a block"), "{err}");
+}
+
+#[test]
+fn a_missing_barrier_shows_as_a_wrong_result() {
+    // Each thread writes its slot, then reads its neighbour's without __syncthreads: the emulator's
+    // shuffled thread order makes some reads see the old value (as a GPU may).
+    static SOURCE: KernelSource = KernelSource {
+        name: "race.cu",
+        source: "extern \"C\" __global__ void neighbour(int sync, float base, float* out) {\n\
+                 __shared__ float slots[256];\n\
+                 slots[threadIdx.x] = base + threadIdx.x;\n\
+                 if (sync) __syncthreads();\n\
+                 out[threadIdx.x] = slots[(threadIdx.x + 1) % 256];\n}\n",
+        kernels: &["neighbour"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    for (sync, base) in [(1i32, 1000.0f32), (0, 2000.0)] {
+        // A new base each launch: the slots' values from the launch before must not pass as right.
+        let want: Vec<f32> = (0..256).map(|i| base + ((i + 1) % 256) as f32).collect();
+        let mut out = vec![-1.0f32; 256];
+        let mut args = Args::new();
+        args.value(sync).value(base).slice_mut(&mut out);
+        // Safety: `neighbour(int, float, float* out)` writes 256 floats.
+        unsafe { emu.launch("neighbour", grid(1, 256), &mut args) }.unwrap();
+        drop(args);
+        assert_eq!(out == want, sync == 1, "sync {sync}");
+    }
+}
+
+#[test]
+fn the_emulator_checks_wmma_pointers_and_the_argument_count() {
+    // A fragment loaded from a pointer 2 bytes past a 32-byte boundary breaks WMMA's contract.
+    static SOURCE: KernelSource = KernelSource {
+        name: "misaligned.cu",
+        source: "#include <mma.h>\n\
+                 extern \"C\" __global__ void load(int offset, const __nv_bfloat16* a, float* out) {\n\
+                 __shared__ __align__(32) __nv_bfloat16 tile[2 * 256];\n\
+                 for (int i = threadIdx.x; i < 512; i += 32) tile[i] = a[i];\n\
+                 __syncthreads();\n\
+                 nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> f;\n\
+                 nvcuda::wmma::load_matrix_sync(f, tile + offset, 16);\n\
+                 out[threadIdx.x] = (float)f.x[0];\n}\n",
+        kernels: &["load"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let a = vec![bf16::from_f32(1.0); 512];
+    for offset in [16i32, 1] {
+        let mut out = vec![0.0f32; 32];
+        let mut args = Args::new();
+        args.value(offset).slice(&a).slice_mut(&mut out);
+        // Safety: `load(int, const bf16* a, float* out)` reads 512 values of a, writes 32 of out.
+        let result = unsafe { emu.launch("load", grid(1, 32), &mut args) };
+        match offset {
+            16 => assert!(result.is_ok(), "{result:?}"),
+            _ => assert!(result.unwrap_err().to_string().contains("not 32-byte aligned")),
+        }
+    }
+    let mut args = Args::new();
+    args.value(0i32);
+    // Safety: refused before the kernel runs.
+    let err = unsafe { emu.launch("load", grid(1, 32), &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("takes 3 arguments, not 1"), "{err}");
+}
+
+#[test]
+fn a_source_that_does_not_compile_is_refused_with_the_compilers_message() {
+    static SOURCE: KernelSource = KernelSource {
+        name: "broken.cu",
+        source: "extern \"C\" __global__ void k(float* x) { x[0] = nope; }\n",
+        kernels: &["k"],
+    };
+    let err = emulator(&SOURCE).err().expect("a compile error").to_string();
+    assert!(err.contains("building broken.cu") && err.contains("nope"), "{err}");
+}
