@@ -57,5 +57,40 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
             assert!(err <= tolerance, "{precision:?} {name}: {err:.2e}");
         }
     }
+    set_matmul_precision(MatmulPrecision::Bf16);
+    bf16_images_are_rounded_once_and_dropped_when_written(&on_gpu);
     set_matmul_precision(MatmulPrecision::F32);
+}
+
+/// A linear layer's forward and backward products in bf16 round each operand once: x and W in the
+/// forward; the backward finds their images again (W transposed for dx, x as one transposed matrix
+/// for dW) and rounds dy once for both. Writing W in place (as the optimizer does) drops its image,
+/// and the next product reads the new values.
+fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor) -> Tensor) {
+    let gpu = kernels::cuda::Gpu::shared(0).unwrap();
+    let roundings = || {
+        let times = gpu.kernel_times().unwrap();
+        times.iter().find(|t| t.name == "f32_to_bf16").map_or(0, |t| t.launches)
+    };
+    let (x, w, bias, dy) = (randn(&[2, 3, 32], 12), randn(&[32, 5], 13), randn(&[5], 14), randn(&[2, 3, 5], 15));
+    let (gx, mut gw, gb, gdy) = (on_gpu(&x), on_gpu(&w), on_gpu(&bias), on_gpu(&dy));
+    gpu.profile_kernels(true);
+    roundings();
+    let y = gx.linear(&gw, &gb).unwrap();
+    let dx = gdy.matmul(&gw.t().unwrap()).unwrap();
+    let dw = gx.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&gdy.reshape(&[6, 5]).unwrap()).unwrap();
+    assert_eq!(roundings(), 3, "x, W and dy, each once");
+    let (xr, wr, dyr) = (bf16_rounded(&x), bf16_rounded(&w), bf16_rounded(&dy));
+    assert!(max_rel_err(&y, &xr.linear(&wr, &bias).unwrap()) <= 1e-4);
+    assert!(max_rel_err(&dx, &dyr.matmul(&wr.t().unwrap()).unwrap()) <= 1e-4);
+    let want_dw = xr.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&dyr.reshape(&[6, 5]).unwrap()).unwrap();
+    assert!(max_rel_err(&dw, &want_dw) <= 1e-4);
+
+    let step = randn(&[32, 5], 16);
+    gw.add_assign(&on_gpu(&step)).unwrap();
+    let y = gx.linear(&gw, &gb).unwrap();
+    assert_eq!(roundings(), 1, "only the written W again");
+    let new_w = bf16_rounded(&w.add(&step).unwrap());
+    assert!(max_rel_err(&y, &xr.linear(&new_w, &bias).unwrap()) <= 1e-4, "the product read the new W");
+    gpu.profile_kernels(false);
 }

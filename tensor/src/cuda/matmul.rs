@@ -12,6 +12,7 @@ use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
+use std::sync::Arc;
 
 /// An operand as cuBLAS reads it: a batch of `rows × cols` matrices at `offset + b·batch_stride`.
 struct Operand {
@@ -152,7 +153,7 @@ impl CudaStorage {
 /// An operand rounded to bf16 for the tensor cores, as cuBLAS reads it: `batch_stride` 0 when one
 /// matrix serves the whole batch.
 struct Bf16Operand {
-    data: CudaSlice<bf16>,
+    data: Arc<CudaSlice<bf16>>,
     op: cublasOperation_t,
     ld: usize,
     batch_stride: usize,
@@ -167,13 +168,14 @@ impl CudaStorage {
     /// The `(batch…, rows, cols)` operand `layout` reads, in bf16. A matrix cuBLAS can read in place
     /// (row-major, or a transposed view) is converted in its memory order, so the copy reads and
     /// writes consecutive elements and keeps its `OP_N` / `OP_T`; a broadcast batch is converted
-    /// once; anything else becomes dense row-major.
+    /// once; anything else becomes dense row-major. A dense span is rounded once while the buffer
+    /// is unchanged (its [`bf16 image`](super::bf16_image)): the backward finds it again.
     fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand> {
         let r = layout.rank();
         let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
         let batch: usize = layout.shape()[..r - 2].iter().product();
         let Some((batch_stride, op, ld)) = as_operand(layout) else {
-            let data = self.to_bf16(layout)?;
+            let data = Arc::new(self.to_bf16(layout)?);
             return Ok(Bf16Operand { data, op: cublasOperation_t::CUBLAS_OP_N, ld: cols, batch_stride: rows * cols });
         };
         // In memory, an `OP_N` matrix is `rows` runs of `cols` elements, an `OP_T` one `cols` runs
@@ -181,7 +183,11 @@ impl CudaStorage {
         let (runs, run) = if op == cublasOperation_t::CUBLAS_OP_N { (rows, cols) } else { (cols, rows) };
         let (matrices, stride) = if batch_stride == 0 { (1, 0) } else { (batch, batch_stride) };
         let memory = Layout::from_parts(&[matrices, runs, run], &[stride, ld, 1], layout.offset());
-        let data = self.to_bf16(&memory)?;
+        let data = if memory.is_contiguous() {
+            self.bf16_image.get_or_round((memory.offset(), memory.elem_count()), || self.to_bf16(&memory))?
+        } else {
+            Arc::new(self.to_bf16(&memory)?)
+        };
         let batch_stride = if batch_stride == 0 { 0 } else { runs * run };
         Ok(Bf16Operand { data, op, ld: run, batch_stride })
     }

@@ -5,6 +5,7 @@
 //! here too (moved and copied, not computed on).
 
 mod attention;
+mod bf16_image;
 mod elementwise;
 mod index;
 mod matmul;
@@ -28,6 +29,8 @@ pub struct CudaStorage {
     /// Elements (the buffer holds at least one, as the driver allocates no empty buffers).
     len: usize,
     data: CudaData,
+    /// The bf16 rounding of `data` that bf16 matrix products read, kept while `data` is unchanged.
+    bf16_image: bf16_image::Bf16Image,
 }
 
 #[derive(Clone)]
@@ -142,7 +145,7 @@ impl CudaStorage {
 
     /// Wraps a buffer of `len` elements.
     pub(crate) fn new(gpu: &Arc<Gpu>, ordinal: usize, len: usize, data: CudaData) -> Self {
-        Self { gpu: gpu.clone(), ordinal, len, data }
+        Self { gpu: gpu.clone(), ordinal, len, data, bf16_image: Default::default() }
     }
 
     /// The same device, another buffer.
@@ -158,8 +161,10 @@ impl CudaStorage {
         }
     }
 
+    /// The f32 buffer, to be written in place (so its bf16 image is dropped).
     pub(crate) fn f32s_mut(&mut self, op: &'static str) -> Result<&mut CudaSlice<f32>> {
         let (dtype, device, len) = (self.dtype(), self.device(), self.len);
+        self.bf16_image.clear();
         match &mut self.data {
             CudaData::F32(s) => Ok(s),
             _ => Err(Error::UnsupportedDType { op, dtype, device, shape: vec![len] }),
