@@ -3,6 +3,7 @@
 //! opening a device is a clear error.
 
 use cudarc::driver::CudaSlice;
+use kernels::cpu::attention::HeadLayout;
 use kernels::cpu::gemm::{gemm, MatRef};
 use kernels::cpu::layer_norm::{layer_norm_backward_rows, layer_norm_rows};
 use kernels::cpu::softmax::{log_softmax_backward_rows, log_softmax_rows, softmax_backward_rows, softmax_rows};
@@ -168,41 +169,144 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
 }
 
+/// Where sequence `n`'s row `r` starts under `layout`.
+fn row_start(layout: &HeadLayout, n: usize, r: usize) -> usize {
+    layout.offset
+        + n / layout.heads * layout.batch_stride
+        + n % layout.heads * layout.head_stride
+        + r * layout.row_stride
+}
+
+/// Dense `(batch, rows, d)` matrices written into `buffer` where `layout` says.
+fn place(dense: &[f32], buffer: &mut [f32], layout: &HeadLayout, (batch, rows, d): (usize, usize, usize)) {
+    for n in 0..batch {
+        for r in 0..rows {
+            let at = row_start(layout, n, r);
+            buffer[at..at + d].copy_from_slice(&dense[(n * rows + r) * d..][..d]);
+        }
+    }
+}
+
+/// The `(batch, rows, d)` matrices that `layout` reads from `buffer`, dense.
+fn take(buffer: &[f32], layout: &HeadLayout, (batch, rows, d): (usize, usize, usize)) -> Vec<f32> {
+    let mut dense = Vec::with_capacity(batch * rows * d);
+    for n in 0..batch {
+        for r in 0..rows {
+            dense.extend_from_slice(&buffer[row_start(layout, n, r)..][..d]);
+        }
+    }
+    dense
+}
+
+/// Heads of `d` columns, `h` to a row of a `(b, rows, width)` buffer, in a layout where no stride
+/// is the dense one: 1 column between heads, 2 after the last, 3 elements between batch entries,
+/// 5 before the first; the buffer's other elements belong to no head.
+fn scattered(h: usize, rows: usize, d: usize) -> (HeadLayout, usize) {
+    let width = h * (d + 1) + 2;
+    let layout =
+        HeadLayout { offset: 5, heads: h, batch_stride: rows * width + 3, head_stride: d + 1, row_stride: width };
+    (layout, width)
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn fused_attention_matches_the_formulas() {
     use kernels::cuda::launch::{AttentionShape, AttentionVersion};
     let gpu = Gpu::new(0).unwrap();
-    // Causal self-attention, causal with more keys than queries (a cache), no mask; both versions
-    // (the tiled one for d ≤ 64), with tiles cut off at the sequence ends.
-    let shapes = [(3, 100, 100, 64, true), (2, 40, 70, 32, true), (2, 33, 50, 16, false), (1, 70, 70, 100, true)];
+    // (batch, heads, t, s, d, causal): causal self-attention, causal with more keys than queries (a
+    // cache), no mask; every version (the tiled ones for d ≤ 64), with tiles cut off at the
+    // sequence ends; each with dense heads and with heads read and written in a scattered layout.
+    let shapes =
+        [(1, 3, 100, 100, 64, true), (2, 2, 40, 70, 32, true), (2, 1, 33, 50, 16, false), (1, 1, 70, 70, 100, true)];
     let versions = [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores];
-    for (version, (bh, t, s, d, causal)) in versions.iter().flat_map(|v| shapes.map(|x| (*v, x))) {
+    for (version, (b, h, t, s, d, causal)) in versions.iter().flat_map(|v| shapes.map(|x| (*v, x))) {
         if version != AttentionVersion::RowPerThread && d > 64 {
             continue;
         }
+        let bh = b * h;
         let shape = AttentionShape { bh, t, s, d, causal, scale: 1.0 / (d as f32).sqrt() };
-        // bf16 operands on the tensor cores (see emulated_kernels.rs); f32 elsewhere.
+        // bf16 operands on the tensor cores; f32 elsewhere.
         let tolerance = if version == AttentionVersion::TensorCores { 3e-2 } else { 1e-4 };
         let (q, k, v, dout) =
             (random(bh * t * d, 11), random(bh * s * d, 12), random(bh * s * d, 13), random(bh * t * d, 14));
-        let (qd, kd, vd, dod) = (upload(&gpu, &q), upload(&gpu, &k), upload(&gpu, &v), upload(&gpu, &dout));
-        let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
-        let (mut od, mut lse, mut dot) = (zeros(bh * t * d), zeros(bh * t), zeros(bh * t));
-        let inputs = (&qd.slice(..), &kd.slice(..), &vd.slice(..));
-        launch::attention_forward(&gpu, version, shape, inputs, &mut od, &mut lse).unwrap();
-        let (mut dq, mut dk, mut dv) = (zeros(bh * t * d), zeros(bh * s * d), zeros(bh * s * d));
-        let saved = (&od.slice(..), &lse.slice(..), &dod.slice(..));
-        launch::attention_backward(&gpu, version, shape, inputs, saved, &mut dot, (&mut dq, &mut dk, &mut dv)).unwrap();
-        let got = [download(&gpu, &od), download(&gpu, &dq), download(&gpu, &dk), download(&gpu, &dv)];
-        for n in 0..bh {
-            let part = |x: &[f32], rows: usize| x[n * rows * d..(n + 1) * rows * d].to_vec();
-            let want =
-                reference_attention((&part(&q, t), &part(&k, s), &part(&v, s), &part(&dout, t)), (t, s, d), causal);
-            for (i, (name, (g, w))) in ["O", "dQ", "dK", "dV"].iter().zip(got.iter().zip(&want)).enumerate() {
-                let err = max_rel_err(&part(g, if i < 2 { t } else { s }), w);
-                assert!(err <= tolerance, "{version:?} {t}×{s}×{d} causal {causal}, sequence {n}, {name}: {err}");
+        let dense = |rows: usize| (HeadLayout::dense(rows, d), bh * rows * d);
+        let scattered = |rows: usize| {
+            let (layout, width) = scattered(h, rows, d);
+            (layout, b * (rows * width + 3) + 5)
+        };
+        for (name, lay) in [("dense", &dense as &dyn Fn(usize) -> (HeadLayout, usize)), ("scattered", &scattered)] {
+            let ((ql, qn), (kl, kn), (ol, on)) = (lay(t), lay(s), lay(t));
+            // Every element outside the heads is noise the kernels must neither read nor write.
+            let placed = |x: &[f32], (layout, len): (HeadLayout, usize), rows: usize, seed: u64| {
+                let mut buffer = random(len, seed);
+                place(x, &mut buffer, &layout, (bh, rows, d));
+                upload(&gpu, &buffer)
+            };
+            let (qd, kd) = (placed(&q, (ql, qn), t, 21), placed(&k, (kl, kn), s, 22));
+            let (vd, dod) = (placed(&v, (kl, kn), s, 23), placed(&dout, (ol, on), t, 24));
+            let o_noise = random(on, 25);
+            let mut od = upload(&gpu, &o_noise);
+            let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
+            let (mut lse, mut dot) = (zeros(bh * t), zeros(bh * t));
+            let inputs = [(&qd.slice(..), ql), (&kd.slice(..), kl), (&vd.slice(..), kl)];
+            launch::attention_forward(&gpu, version, shape, inputs, (&mut od, ol), &mut lse).unwrap();
+            // dq, dk, dv one after another in one zeroed buffer.
+            let grad_layouts = [ql, kl.shifted(qn), kl.shifted(qn + kn)];
+            let mut grads = zeros(qn + 2 * kn);
+            let saved = [(&od.slice(..), ol), (&dod.slice(..), ol)];
+            let g = (&mut grads, grad_layouts);
+            launch::attention_backward(&gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, g).unwrap();
+            let (o_buffer, grads) = (download(&gpu, &od), download(&gpu, &grads));
+            let got = [
+                take(&o_buffer, &ol, (bh, t, d)),
+                take(&grads, &grad_layouts[0], (bh, t, d)),
+                take(&grads, &grad_layouts[1], (bh, s, d)),
+                take(&grads, &grad_layouts[2], (bh, s, d)),
+            ];
+            for n in 0..bh {
+                let part = |x: &[f32], rows: usize| x[n * rows * d..(n + 1) * rows * d].to_vec();
+                let want =
+                    reference_attention((&part(&q, t), &part(&k, s), &part(&v, s), &part(&dout, t)), (t, s, d), causal);
+                for (i, (what, (g, w))) in ["O", "dQ", "dK", "dV"].iter().zip(got.iter().zip(&want)).enumerate() {
+                    let err = max_rel_err(&part(g, if i < 2 { t } else { s }), w);
+                    let case = format!("{version:?} {name} {b}×{h}×{t}×{s}×{d} causal {causal}, sequence {n}, {what}");
+                    assert!(err <= tolerance, "{case}: {err}");
+                }
             }
+            // Outside the heads the output keeps its noise and the gradients stay zero.
+            let mut o_heads = o_noise.clone();
+            place(&got[0], &mut o_heads, &ol, (bh, t, d));
+            assert_eq!(o_buffer, o_heads, "{version:?} {name}: the output outside its heads");
+            let mut grad_heads = vec![0.0; grads.len()];
+            for (i, rows) in [t, s, s].into_iter().enumerate() {
+                place(&got[i + 1], &mut grad_heads, &grad_layouts[i], (bh, rows, d));
+            }
+            assert_eq!(grads, grad_heads, "{version:?} {name}: the gradients outside their heads");
         }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn attention_layouts_that_do_not_fit_their_buffers_are_refused() {
+    use kernels::cuda::launch::{AttentionShape, AttentionVersion};
+    let gpu = Gpu::new(0).unwrap();
+    let (bh, t, d) = (2, 8, 16);
+    let shape = AttentionShape { bh, t, s: t, d, causal: true, scale: 0.25 };
+    let x = upload(&gpu, &random(bh * t * d, 1));
+    let (mut o, mut lse) = (upload(&gpu, &vec![0.0; bh * t * d]), upload(&gpu, &vec![0.0; bh * t]));
+    let dense = HeadLayout::dense(t, d);
+    let cases = [
+        ("past the end", [dense.shifted(1), dense, dense], dense, "reaches element"),
+        ("overlapping output rows", [dense; 3], HeadLayout { row_stride: d / 2, ..dense }, "bad layout"),
+        ("heads that overlap", [dense; 3], HeadLayout { heads: 2, head_stride: 1, ..dense }, "overlaps itself"),
+    ];
+    for (name, inputs, out, why) in cases {
+        let x = x.slice(..);
+        let inputs = inputs.map(|layout| (&x, layout));
+        let err = launch::attention_forward(&gpu, AttentionVersion::Tiled, shape, inputs, (&mut o, out), &mut lse)
+            .expect_err(name)
+            .to_string();
+        assert!(err.contains(why), "{name}: {err}");
     }
 }

@@ -113,27 +113,41 @@ impl HeadLayout {
         (self.offset, self.offset + (self.heads - 1) * self.head_stride + cols)
     }
 
-    /// Panics unless every element of `batch` matrices of `rows × cols` lies within `len`. The
-    /// batch must be whole groups of `heads`, so the last entry starts furthest in.
+    /// Why `batch` matrices of `rows × cols` do not lie within `len` elements under this layout, if
+    /// they do not; with `disjoint`, also when two of them share an element (so they may not be
+    /// written at the same time). The batch must be whole groups of `heads`, so the last entry
+    /// starts furthest in.
+    pub fn misfit(&self, batch: usize, rows: usize, cols: usize, len: usize, disjoint: bool) -> Option<String> {
+        if self.heads == 0 || cols > self.row_stride {
+            return Some(format!("bad layout {self:?} for {cols} columns"));
+        }
+        if !batch.is_multiple_of(self.heads) {
+            return Some(format!("{batch} entries are not whole groups of {} heads", self.heads));
+        }
+        let last = if batch == 0 || rows == 0 { 0 } else { self.span(batch, rows, cols).1 };
+        if last > len {
+            return Some(format!("layout {self:?} reaches element {last} of {len}"));
+        }
+        let heads_fit =
+            self.heads == 1 || (cols <= self.head_stride && self.heads * self.head_stride <= self.row_stride);
+        let batches_fit = batch <= self.heads || rows * self.row_stride <= self.batch_stride;
+        (disjoint && !(heads_fit && batches_fit))
+            .then(|| format!("layout {self:?} overlaps itself for {rows} × {cols} matrices"))
+    }
+
+    /// Panics unless every element of `batch` matrices of `rows × cols` lies within `len`.
     fn check_bounds(&self, name: &str, batch: usize, rows: usize, cols: usize, len: usize) {
-        assert!(self.heads > 0 && cols <= self.row_stride, "{name}: bad layout {self:?} for {cols} columns");
-        assert!(
-            batch.is_multiple_of(self.heads),
-            "{name}: {batch} entries are not whole groups of {} heads",
-            self.heads
-        );
-        let last = self.span(batch, rows, cols).1;
-        assert!(last <= len, "{name}: layout {self:?} reaches element {last} of {len}");
+        if let Some(why) = self.misfit(batch, rows, cols, len, false) {
+            panic!("{name}: {why}");
+        }
     }
 
     /// [`HeadLayout::check_bounds`], and that no two matrices share an element (so tasks may write
     /// them at the same time).
     fn check_disjoint(&self, name: &str, batch: usize, rows: usize, cols: usize, len: usize) {
-        self.check_bounds(name, batch, rows, cols, len);
-        let heads_fit =
-            self.heads == 1 || (cols <= self.head_stride && self.heads * self.head_stride <= self.row_stride);
-        let batches_fit = batch <= self.heads || rows * self.row_stride <= self.batch_stride;
-        assert!(heads_fit && batches_fit, "{name}: layout {self:?} overlaps itself for {rows} × {cols} matrices");
+        if let Some(why) = self.misfit(batch, rows, cols, len, true) {
+            panic!("{name}: {why}");
+        }
     }
 }
 

@@ -3,37 +3,51 @@
 // sum l and an unnormalised output o (online softmax):
 //   for each key j:  m' = max(m, s_j);  l = l·e^(m−m') + e^(s_j−m');  o = o·e^(m−m') + e^(s_j−m')·v_j
 // and finally O = o / l, with L = m + log l (the row's log-sum-exp) kept for the backward.
-// Layout: q, o, do, dq are (B·H, T, d) and k, v, dk, dv (B·H, S, d), contiguous, d ≤ 128;
-// scale = 1/√d. With `causal`, query i sees key j iff j ≤ i + S − T. reductions.cuh is prepended
-// (warp reductions, NEG_INF). First the readable versions (a thread per query or key row).
+// Layout: q, o, do, dq hold B·H sequences of T rows of d ≤ 128 columns, k, v, dk, dv B·H of S rows,
+// each where its `Heads` says (below): heads are read and written in place, e.g. in the packed
+// (B, T, 3·H·d) output of the qkv projection. lse and D are dense (B·H, T). scale = 1/√d. With
+// `causal`, query i sees key j iff j ≤ i + S − T. reductions.cuh is prepended (warp reductions,
+// NEG_INF). First the readable versions (a thread per query or key row).
 
 #define D_MAX 128
 #define KEY_TILE 32
+
+// Where the rows of each (batch, head) sequence lie in a buffer (HeadLayout on the host): row r of
+// sequence n starts at offset + (n / heads)·batch + (n % heads)·head + r·row, and its d columns
+// are consecutive. Dense (B·H, rows, d) is heads = 1, batch = rows·d, row = d.
+struct Heads {
+    long long offset, batch, head, row, heads;
+};
+
+// The first element of sequence n.
+__device__ long long sequence_start(Heads h, int n) { return h.offset + (n / h.heads) * h.batch + (n % h.heads) * h.head; }
 
 // The last key query i may see.
 __device__ int last_key(int i, int T, int S, int causal) { return causal ? min(i + S - T, S - 1) : S - 1; }
 
 // A block of `blockDim.x` threads handles that many consecutive queries of one (batch, head).
 extern "C" __global__ void attention_forward(int T, int S, int d, int causal, float scale, const float* q,
-                                             const float* k, const float* v, float* o, float* lse) {
+                                             Heads qh, const float* k, Heads kh, const float* v, Heads vh, float* o,
+                                             Heads oh, float* lse) {
     __shared__ float ks[KEY_TILE][D_MAX];
     __shared__ float vs[KEY_TILE][D_MAX];
-    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+    const float* qb = q + sequence_start(qh, blockIdx.y);
+    const float *kb = k + sequence_start(kh, blockIdx.y), *vb = v + sequence_start(vh, blockIdx.y);
     int i = blockIdx.x * blockDim.x + threadIdx.x;  // this thread's query
     int block_last = min((int)(blockIdx.x * blockDim.x + blockDim.x), T) - 1;
     int last = i < T ? last_key(i, T, S, causal) : -1;
     float qi[D_MAX], acc[D_MAX];
     float m = NEG_INF, l = 0.0f;
     for (int c = 0; c < d; ++c) {
-        qi[c] = i < T ? q[q_base + (long long)i * d + c] * scale : 0.0f;
+        qi[c] = i < T ? qb[(long long)i * qh.row + c] * scale : 0.0f;
         acc[c] = 0.0f;
     }
     // Keys beyond what the block's last query sees are never loaded.
     for (int j0 = 0; j0 <= last_key(block_last, T, S, causal); j0 += KEY_TILE) {
         for (int idx = threadIdx.x; idx < KEY_TILE * d; idx += blockDim.x) {
             int r = idx / d, c = idx % d, j = j0 + r;
-            ks[r][c] = j < S ? k[kv_base + (long long)j * d + c] : 0.0f;
-            vs[r][c] = j < S ? v[kv_base + (long long)j * d + c] : 0.0f;
+            ks[r][c] = j < S ? kb[(long long)j * kh.row + c] : 0.0f;
+            vs[r][c] = j < S ? vb[(long long)j * vh.row + c] : 0.0f;
         }
         __syncthreads();
         for (int r = 0; r < KEY_TILE && j0 + r <= last; ++r) {
@@ -48,7 +62,8 @@ extern "C" __global__ void attention_forward(int T, int S, int d, int causal, fl
         __syncthreads();
     }
     if (i < T) {
-        for (int c = 0; c < d; ++c) o[q_base + (long long)i * d + c] = acc[c] / l;
+        float* out = o + sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
+        for (int c = 0; c < d; ++c) out[c] = acc[c] / l;
         lse[(long long)blockIdx.y * T + i] = m + logf(l);
     }
 }
@@ -65,13 +80,16 @@ __device__ void score_and_dp(const float* q, const float* k, const float* dout, 
     *dp = b;
 }
 
-// Backward, step 1: D_i = Σ_c dO_i,c · O_i,c (one thread per query row).
-extern "C" __global__ void attention_backward_dot(long long rows, int d, const float* o, const float* dout,
-                                                  float* dot) {
+// Backward, step 1: D_i = Σ_c dO_i,c · O_i,c (one thread per query row of the B·H sequences).
+extern "C" __global__ void attention_backward_dot(long long rows, int T, int d, const float* o, Heads oh,
+                                                  const float* dout, Heads doh, float* dot) {
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= rows) return;
+    int n = i / T, r = i % T;
+    const float* oi = o + sequence_start(oh, n) + r * oh.row;
+    const float* doi = dout + sequence_start(doh, n) + r * doh.row;
     float s = 0.0f;
-    for (int c = 0; c < d; ++c) s += o[i * d + c] * dout[i * d + c];
+    for (int c = 0; c < d; ++c) s += oi[c] * doi[c];
     dot[i] = s;
 }
 
@@ -79,22 +97,25 @@ extern "C" __global__ void attention_backward_dot(long long rows, int d, const f
 // dV_j = Σ_i p_ij·dO_i and dK_j = scale·Σ_i ds_ij·q_i over the queries i that see j, where
 // ds_ij = p_ij·(dO_i·v_j − D_i).
 extern "C" __global__ void attention_backward_dkdv(int T, int S, int d, int causal, float scale, const float* q,
-                                                   const float* k, const float* v, const float* dout,
-                                                   const float* lse, const float* dot, float* dk, float* dv) {
-    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+                                                   Heads qh, const float* k, Heads kh, const float* v, Heads vh,
+                                                   const float* dout, Heads doh, const float* lse, const float* dot,
+                                                   float* grads, Heads dkh, Heads dvh) {
+    const float *qb = q + sequence_start(qh, blockIdx.y), *dob = dout + sequence_start(doh, blockIdx.y);
     long long row_base = (long long)blockIdx.y * T;
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= S) return;
+    const float *kr = k + sequence_start(kh, blockIdx.y) + (long long)j * kh.row;
+    const float *vr = v + sequence_start(vh, blockIdx.y) + (long long)j * vh.row;
     float kj[D_MAX], vj[D_MAX], dkj[D_MAX], dvj[D_MAX];
     for (int c = 0; c < d; ++c) {
-        kj[c] = k[kv_base + (long long)j * d + c];
-        vj[c] = v[kv_base + (long long)j * d + c];
+        kj[c] = kr[c];
+        vj[c] = vr[c];
         dkj[c] = 0.0f;
         dvj[c] = 0.0f;
     }
     for (int i = causal ? max(0, j - (S - T)) : 0; i < T; ++i) {
-        const float* qi = q + q_base + (long long)i * d;
-        const float* doi = dout + q_base + (long long)i * d;
+        const float* qi = qb + (long long)i * qh.row;
+        const float* doi = dob + (long long)i * doh.row;
         float s, dp;
         score_and_dp(qi, kj, doi, vj, d, &s, &dp);
         float p = expf(s * scale - lse[row_base + i]);
@@ -104,33 +125,37 @@ extern "C" __global__ void attention_backward_dkdv(int T, int S, int d, int caus
             dkj[c] += scale * ds * qi[c];
         }
     }
+    float* dk = grads + sequence_start(dkh, blockIdx.y) + (long long)j * dkh.row;
+    float* dv = grads + sequence_start(dvh, blockIdx.y) + (long long)j * dvh.row;
     for (int c = 0; c < d; ++c) {
-        dk[kv_base + (long long)j * d + c] = dkj[c];
-        dv[kv_base + (long long)j * d + c] = dvj[c];
+        dk[c] = dkj[c];
+        dv[c] = dvj[c];
     }
 }
 
 // Backward, step 3, a thread per query i: dQ_i = scale·Σ_j ds_ij·k_j over the keys i sees.
 extern "C" __global__ void attention_backward_dq(int T, int S, int d, int causal, float scale, const float* q,
-                                                 const float* k, const float* v, const float* dout,
-                                                 const float* lse, const float* dot, float* dq) {
-    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+                                                 Heads qh, const float* k, Heads kh, const float* v, Heads vh,
+                                                 const float* dout, Heads doh, const float* lse, const float* dot,
+                                                 float* grads, Heads dqh) {
+    const float *kb = k + sequence_start(kh, blockIdx.y), *vb = v + sequence_start(vh, blockIdx.y);
     long long row_base = (long long)blockIdx.y * T;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= T) return;
-    const float* qi = q + q_base + (long long)i * d;
-    const float* doi = dout + q_base + (long long)i * d;
+    const float* qi = q + sequence_start(qh, blockIdx.y) + (long long)i * qh.row;
+    const float* doi = dout + sequence_start(doh, blockIdx.y) + (long long)i * doh.row;
     float dqi[D_MAX];
     for (int c = 0; c < d; ++c) dqi[c] = 0.0f;
     for (int j = 0; j <= last_key(i, T, S, causal); ++j) {
-        const float* kj = k + kv_base + (long long)j * d;
-        const float* vj = v + kv_base + (long long)j * d;
+        const float* kj = kb + (long long)j * kh.row;
+        const float* vj = vb + (long long)j * vh.row;
         float s, dp;
         score_and_dp(qi, kj, doi, vj, d, &s, &dp);
         float ds = expf(s * scale - lse[row_base + i]) * (dp - dot[row_base + i]);
         for (int c = 0; c < d; ++c) dqi[c] += scale * ds * kj[c];
     }
-    for (int c = 0; c < d; ++c) dq[q_base + (long long)i * d + c] = dqi[c];
+    float* dq = grads + sequence_start(dqh, blockIdx.y) + (long long)i * dqh.row;
+    for (int c = 0; c < d; ++c) dq[c] = dqi[c];
 }
 
 // ---- Tiled versions (d ≤ 64): warps share tiles of keys and values in shared memory. ----
@@ -143,25 +168,26 @@ extern "C" __global__ void attention_backward_dq(int T, int S, int d, int causal
 #define TILE 32
 #define D_TILED 64
 
-// Loads rows [row0, row0 + TILE) of a (rows, d) matrix into a shared tile of width `width`
-// (zeros past the last row), by all the block's threads.
-__device__ void load_tile(float* tile, int width, const float* src, int row0, int rows, int d) {
+// Loads rows [row0, row0 + TILE) of a (rows, d) matrix, rows `stride` apart, into a shared tile of
+// width `width` (zeros past the last row), by all the block's threads.
+__device__ void load_tile(float* tile, int width, const float* src, long long stride, int row0, int rows, int d) {
     for (int idx = threadIdx.x; idx < TILE * d; idx += blockDim.x) {
         int r = idx / d, c = idx % d;
-        tile[r * width + c] = row0 + r < rows ? src[(long long)(row0 + r) * d + c] : 0.0f;
+        tile[r * width + c] = row0 + r < rows ? src[(long long)(row0 + r) * stride + c] : 0.0f;
     }
 }
 
 extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int causal, float scale, const float* q,
-                                                   const float* k, const float* v, float* o, float* lse) {
+                                                   Heads qh, const float* k, Heads kh, const float* v, Heads vh,
+                                                   float* o, Heads oh, float* lse) {
     __shared__ float qs[TILE][D_TILED];
     __shared__ float ks[TILE][D_TILED + 1];  // padded: lane j reads row j without bank conflicts
     __shared__ float vs[TILE][D_TILED];
-    const float* qb = q + (long long)blockIdx.y * T * d;
-    const float* kb = k + (long long)blockIdx.y * S * d;
-    const float* vb = v + (long long)blockIdx.y * S * d;
+    const float* qb = q + sequence_start(qh, blockIdx.y);
+    const float* kb = k + sequence_start(kh, blockIdx.y);
+    const float* vb = v + sequence_start(vh, blockIdx.y);
     int q0 = blockIdx.x * TILE, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    load_tile(&qs[0][0], D_TILED, qb, q0, T, d);
+    load_tile(&qs[0][0], D_TILED, qb, qh.row, q0, T, d);
     float m[8], l[8], acc[8][2];
 #pragma unroll
     for (int r = 0; r < 8; ++r) {
@@ -172,8 +198,8 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
     int block_last = min(q0 + TILE, T) - 1;
     for (int k0 = 0; k0 <= last_key(block_last, T, S, causal); k0 += TILE) {
         __syncthreads();  // the previous tile is no longer read
-        load_tile(&ks[0][0], D_TILED + 1, kb, k0, S, d);
-        load_tile(&vs[0][0], D_TILED, vb, k0, S, d);
+        load_tile(&ks[0][0], D_TILED + 1, kb, kh.row, k0, S, d);
+        load_tile(&vs[0][0], D_TILED, vb, vh.row, k0, S, d);
         __syncthreads();
         // Scores of the warp's 8 queries against key `lane`: each key value is read once for all
         // 8 rows (the loops over rows are unrolled, so the rows' state stays in registers).
@@ -214,7 +240,7 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
     for (int r = 0; r < 8; ++r) {
         int i = q0 + warp * 8 + r;
         if (i >= T) continue;
-        float* out = o + ((long long)blockIdx.y * T + i) * d;
+        float* out = o + sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
         if (lane < d) out[lane] = acc[r][0] / l[r];
         if (lane + 32 < d) out[lane + 32] = acc[r][1] / l[r];
         if (lane == 0) lse[(long long)blockIdx.y * T + i] = m[r] + logf(l[r]);
@@ -225,11 +251,11 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
 // dK and dV in registers while it walks the tiles of 32 queries that see them. Per query tile:
 // S = scale·Q·Kᵀ and dP = dO·Vᵀ (lane = key), P = exp(S − L), dS = P ⊙ (dP − D) into shared memory;
 // then dV += Pᵀ·dO, dK += scale·dSᵀ·Q, and dQ += scale·dS·K added to global memory by atomics (dq
-// must start at zero). D = rowsum(dO ⊙ O) comes from attention_backward_dot.
+// must start at zero; dK and dV are written). D = rowsum(dO ⊙ O) comes from attention_backward_dot.
 extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int causal, float scale, const float* q,
-                                                    const float* k, const float* v, const float* dout,
-                                                    const float* lse, const float* dot, float* dq, float* dk,
-                                                    float* dv) {
+                                                    Heads qh, const float* k, Heads kh, const float* v, Heads vh,
+                                                    const float* dout, Heads doh, const float* lse, const float* dot,
+                                                    float* grads, Heads dqh, Heads dkh, Heads dvh) {
     __shared__ float ks[TILE][D_TILED + 1];
     __shared__ float vs[TILE][D_TILED + 1];
     __shared__ float qs[TILE][D_TILED + 1];
@@ -237,11 +263,12 @@ extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int cau
     __shared__ float ps[TILE][TILE + 1];
     __shared__ float dss[TILE][TILE + 1];
     __shared__ float ls[TILE], ds_row[TILE];
-    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+    const float *qb = q + sequence_start(qh, blockIdx.y), *dob = dout + sequence_start(doh, blockIdx.y);
+    float* dq = grads + sequence_start(dqh, blockIdx.y);
     long long row_base = (long long)blockIdx.y * T;
     int k0 = blockIdx.x * TILE, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    load_tile(&ks[0][0], D_TILED + 1, k + kv_base, k0, S, d);
-    load_tile(&vs[0][0], D_TILED + 1, v + kv_base, k0, S, d);
+    load_tile(&ks[0][0], D_TILED + 1, k + sequence_start(kh, blockIdx.y), kh.row, k0, S, d);
+    load_tile(&vs[0][0], D_TILED + 1, v + sequence_start(vh, blockIdx.y), vh.row, k0, S, d);
     // This thread's share of dK and dV: column c, key rows half, half + 2, …
     int c = threadIdx.x % 64, half = threadIdx.x / 64;
     float dk_acc[16], dv_acc[16];
@@ -251,8 +278,8 @@ extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int cau
     int first = causal ? max(0, k0 - (S - T)) : 0;
     for (int i0 = (first / TILE) * TILE; i0 < T; i0 += TILE) {
         __syncthreads();  // the previous query tile is no longer read
-        load_tile(&qs[0][0], D_TILED + 1, q + q_base, i0, T, d);
-        load_tile(&dos[0][0], D_TILED + 1, dout + q_base, i0, T, d);
+        load_tile(&qs[0][0], D_TILED + 1, qb, qh.row, i0, T, d);
+        load_tile(&dos[0][0], D_TILED + 1, dob, doh.row, i0, T, d);
         if (threadIdx.x < TILE) {
             int i = i0 + threadIdx.x;
             ls[threadIdx.x] = i < T ? lse[row_base + i] : 0.0f;
@@ -304,17 +331,19 @@ extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int cau
 #pragma unroll
             for (int e = 0; e < 16; ++e) {
                 int i = i0 + half + 2 * e;
-                if (i < T) atomicAdd(&dq[q_base + (long long)i * d + c], scale * dq_acc[e]);
+                if (i < T) atomicAdd(&dq[(long long)i * dqh.row + c], scale * dq_acc[e]);
             }
         }
     }
     if (c < d) {
+        float* dk = grads + sequence_start(dkh, blockIdx.y);
+        float* dv = grads + sequence_start(dvh, blockIdx.y);
 #pragma unroll
         for (int e = 0; e < 16; ++e) {
             int j = k0 + half + 2 * e;
             if (j >= S) continue;
-            dk[kv_base + (long long)j * d + c] = scale * dk_acc[e];
-            dv[kv_base + (long long)j * d + c] = dv_acc[e];
+            dk[(long long)j * dkh.row + c] = scale * dk_acc[e];
+            dv[(long long)j * dvh.row + c] = dv_acc[e];
         }
     }
 }

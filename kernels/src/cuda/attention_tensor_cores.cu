@@ -4,8 +4,8 @@
 // Forward:  S = Q·Kᵀ, then O += P·V;  backward: Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q,
 // dQ += dS·K. Inputs and outputs stay f32, as for the kernels above: tiles are rounded to bf16 as
 // they are staged in shared memory (zero-padded to 64 columns), and P and dS are rounded to bf16
-// before they multiply. The softmax state (m, l), L, D and every sum stay f32. Appended to
-// attention.cu (last_key, NEG_INF).
+// before they multiply. The softmax state (m, l), L, D and every sum stay f32. Heads are read and
+// written in place, as above. Appended to attention.cu (Heads, last_key, NEG_INF).
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -26,12 +26,13 @@ typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16
 typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> FragBT;
 typedef nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> FragC;
 
-// Rows [row0, row0 + tile_rows) of a (rows, d) f32 matrix into a bf16 tile of stride TC_LD, zeros
-// past the last row and past column d; by all the block's threads.
-__device__ void stage_bf16_tile(__nv_bfloat16* tile, int tile_rows, const float* src, int row0, int rows, int d) {
+// Rows [row0, row0 + tile_rows) of a (rows, d) f32 matrix, rows `stride` apart, into a bf16 tile
+// of stride TC_LD, zeros past the last row and past column d; by all the block's threads.
+__device__ void stage_bf16_tile(__nv_bfloat16* tile, int tile_rows, const float* src, long long stride, int row0,
+                                int rows, int d) {
     for (int idx = threadIdx.x; idx < tile_rows * TC_D; idx += blockDim.x) {
         int r = idx / TC_D, c = idx % TC_D;
-        float x = row0 + r < rows && c < d ? src[(long long)(row0 + r) * d + c] : 0.0f;
+        float x = row0 + r < rows && c < d ? src[(long long)(row0 + r) * stride + c] : 0.0f;
         tile[r * TC_LD + c] = __float2bfloat16_rn(x);
     }
 }
@@ -81,20 +82,21 @@ __device__ void warp_accumulate_ab(FragC* acc, const __nv_bfloat16* a, int lda, 
 // rescales its half of the row's output, held in registers; the warp's P·V (16 × 64) lands in the
 // same scratch and each lane adds its half-row.
 extern "C" __global__ void __launch_bounds__(128)
-    attention_forward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, const float* k,
-                                   const float* v, float* o, float* lse) {
+    attention_forward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                   const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh,
+                                   float* lse) {
     __shared__ __align__(32) __nv_bfloat16 qs[TC_FWD_QUERIES * TC_LD];
     __shared__ __align__(32) __nv_bfloat16 ks[TC_FWD_KEYS * TC_LD];
     __shared__ __align__(32) __nv_bfloat16 vs[TC_FWD_KEYS * TC_LD];
     __shared__ __align__(32) __nv_bfloat16 ps[4][16 * TC_P_LD];
     __shared__ __align__(32) float scratch[4][16 * TC_FWD_SCRATCH_LD];
-    const float* kb = k + (long long)blockIdx.y * S * d;
-    const float* vb = v + (long long)blockIdx.y * S * d;
+    const float* kb = k + sequence_start(kh, blockIdx.y);
+    const float* vb = v + sequence_start(vh, blockIdx.y);
     int q0 = blockIdx.x * TC_FWD_QUERIES, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int r = lane / 2, half = lane % 2, i = q0 + warp * 16 + r;  // this lane's row and query
     float* sw = scratch[warp];
     __nv_bfloat16* pw = ps[warp];
-    stage_bf16_tile(qs, TC_FWD_QUERIES, q + (long long)blockIdx.y * T * d, q0, T, d);
+    stage_bf16_tile(qs, TC_FWD_QUERIES, q + sequence_start(qh, blockIdx.y), qh.row, q0, T, d);
     __syncthreads();
     FragA q_rows[TC_D / 16];  // the warp's 16 queries, in registers for every step
     load_rows(q_rows, qs + warp * 16 * TC_LD);
@@ -104,8 +106,8 @@ extern "C" __global__ void __launch_bounds__(128)
     int block_last = min(q0 + TC_FWD_QUERIES, T) - 1;
     for (int k0 = 0; k0 <= last_key(block_last, T, S, causal); k0 += TC_FWD_KEYS) {
         __syncthreads();  // the previous keys and values are no longer read
-        stage_bf16_tile(ks, TC_FWD_KEYS, kb, k0, S, d);
-        stage_bf16_tile(vs, TC_FWD_KEYS, vb, k0, S, d);
+        stage_bf16_tile(ks, TC_FWD_KEYS, kb, kh.row, k0, S, d);
+        stage_bf16_tile(vs, TC_FWD_KEYS, vb, vh.row, k0, S, d);
         __syncthreads();
         warp_product_abt(sw, TC_FWD_SCRATCH_LD, q_rows, ks, TC_FWD_KEYS / 16);
         __syncwarp();
@@ -141,7 +143,7 @@ extern "C" __global__ void __launch_bounds__(128)
         for (int e = 0; e < 32; ++e) acc[e] = acc[e] * correction + sw[r * TC_FWD_SCRATCH_LD + half * 32 + e];
     }
     if (i < T) {
-        float* out = o + ((long long)blockIdx.y * T + i) * d;
+        float* out = o + sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
 #pragma unroll
         for (int e = 0; e < 32; ++e)
             if (half * 32 + e < d) out[half * 32 + e] = acc[e] / l;
@@ -149,9 +151,10 @@ extern "C" __global__ void __launch_bounds__(128)
     }
 }
 
-// Writes a warp's 16 × 64 accumulator (rows row0…, of a (rows, d) matrix) times `factor`, one
-// fragment at a time through the warp's 16 × 16 corner of scratch.
-__device__ void store_warp_rows(FragC* acc, float* scratch, float* dst, int row0, int rows, int d, float factor) {
+// Writes a warp's 16 × 64 accumulator (rows row0…, of a (rows, d) matrix whose rows lie `stride`
+// apart) times `factor`, one fragment at a time through the warp's 16 × 16 corner of scratch.
+__device__ void store_warp_rows(FragC* acc, float* scratch, float* dst, long long stride, int row0, int rows, int d,
+                                float factor) {
     int lane = threadIdx.x % 32;
     for (int cb = 0; cb < 4; ++cb) {
         nvcuda::wmma::store_matrix_sync(scratch, acc[cb], TC_BWD_SCRATCH_LD, nvcuda::wmma::mem_row_major);
@@ -159,7 +162,7 @@ __device__ void store_warp_rows(FragC* acc, float* scratch, float* dst, int row0
         for (int e = lane; e < 256; e += 32) {
             int rr = e / 16, c = cb * 16 + e % 16;
             if (row0 + rr < rows && c < d)
-                dst[(long long)(row0 + rr) * d + c] = factor * scratch[rr * TC_BWD_SCRATCH_LD + e % 16];
+                dst[(long long)(row0 + rr) * stride + c] = factor * scratch[rr * TC_BWD_SCRATCH_LD + e % 16];
         }
         __syncwarp();
     }
@@ -170,12 +173,13 @@ __device__ void store_warp_rows(FragC* acc, float* scratch, float* dst, int row0
 // Per tile a warp computes Sᵀ and dPᵀ for its keys (lane pair = key row, half the queries each),
 // P = exp(scale·S − L) and dS = P ⊙ (dP − D) into shared memory; then dV += Pᵀ·dO and dK += dSᵀ·Q,
 // and, once every warp's dS is in place, dQ += scale·dS·K (2 of the tile's 8 fragments per warp),
-// added to global memory by atomics: dq must start at zero. D = rowsum(dO ⊙ O) comes from
-// attention_backward_dot.
+// added to global memory by atomics: dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O)
+// comes from attention_backward_dot.
 extern "C" __global__ void __launch_bounds__(128)
-    attention_backward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, const float* k,
-                                    const float* v, const float* dout, const float* lse, const float* dot,
-                                    float* dq, float* dk, float* dv) {
+    attention_backward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                    const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
+                                    const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh,
+                                    Heads dvh) {
     using namespace nvcuda;
     __shared__ __align__(32) __nv_bfloat16 ks[TC_BWD_KEYS * TC_LD];
     __shared__ __align__(32) __nv_bfloat16 vs[TC_BWD_KEYS * TC_LD];
@@ -185,13 +189,14 @@ extern "C" __global__ void __launch_bounds__(128)
     __shared__ __align__(32) __nv_bfloat16 dsts[TC_BWD_KEYS * TC_P_LD];  // dSᵀ
     __shared__ __align__(32) float scratch[4][16 * TC_BWD_SCRATCH_LD];
     __shared__ float ls[TC_BWD_QUERIES], ds_row[TC_BWD_QUERIES];
-    long long q_base = (long long)blockIdx.y * T * d, kv_base = (long long)blockIdx.y * S * d;
+    const float *qb = q + sequence_start(qh, blockIdx.y), *dob = dout + sequence_start(doh, blockIdx.y);
+    float* dq = grads + sequence_start(dqh, blockIdx.y);
     long long row_base = (long long)blockIdx.y * T;
     int k0 = blockIdx.x * TC_BWD_KEYS, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int r = lane / 2, half = lane % 2, j = k0 + warp * 16 + r;  // this lane's key row and key
     float* sw = scratch[warp];
-    stage_bf16_tile(ks, TC_BWD_KEYS, k + kv_base, k0, S, d);
-    stage_bf16_tile(vs, TC_BWD_KEYS, v + kv_base, k0, S, d);
+    stage_bf16_tile(ks, TC_BWD_KEYS, k + sequence_start(kh, blockIdx.y), kh.row, k0, S, d);
+    stage_bf16_tile(vs, TC_BWD_KEYS, v + sequence_start(vh, blockIdx.y), vh.row, k0, S, d);
     FragC dk_acc[4], dv_acc[4];
 #pragma unroll
     for (int cb = 0; cb < 4; ++cb) {
@@ -201,8 +206,8 @@ extern "C" __global__ void __launch_bounds__(128)
     int first = causal ? max(0, k0 - (S - T)) : 0;  // the first query that sees key k0
     for (int i0 = first / TC_BWD_QUERIES * TC_BWD_QUERIES; i0 < T; i0 += TC_BWD_QUERIES) {
         __syncthreads();  // the previous query tile and dS are no longer read
-        stage_bf16_tile(qs, TC_BWD_QUERIES, q + q_base, i0, T, d);
-        stage_bf16_tile(dos, TC_BWD_QUERIES, dout + q_base, i0, T, d);
+        stage_bf16_tile(qs, TC_BWD_QUERIES, qb, qh.row, i0, T, d);
+        stage_bf16_tile(dos, TC_BWD_QUERIES, dob, doh.row, i0, T, d);
         if (threadIdx.x < TC_BWD_QUERIES) {
             int i = i0 + threadIdx.x;
             ls[threadIdx.x] = i < T ? lse[row_base + i] : 0.0f;
@@ -252,11 +257,13 @@ extern "C" __global__ void __launch_bounds__(128)
             for (int e = lane; e < 256; e += 32) {
                 int i = i0 + rb * 16 + e / 16, col = cb * 16 + e % 16;
                 if (i < T && col < d)
-                    atomicAdd(&dq[q_base + (long long)i * d + col], scale * sw[(e / 16) * TC_BWD_SCRATCH_LD + e % 16]);
+                    atomicAdd(&dq[(long long)i * dqh.row + col], scale * sw[(e / 16) * TC_BWD_SCRATCH_LD + e % 16]);
             }
             __syncwarp();
         }
     }
-    store_warp_rows(dk_acc, sw, dk + kv_base, k0 + warp * 16, S, d, scale);
-    store_warp_rows(dv_acc, sw, dv + kv_base, k0 + warp * 16, S, d, 1.0f);
+    float* dk = grads + sequence_start(dkh, blockIdx.y);
+    float* dv = grads + sequence_start(dvh, blockIdx.y);
+    store_warp_rows(dk_acc, sw, dk, dkh.row, k0 + warp * 16, S, d, scale);
+    store_warp_rows(dv_acc, sw, dv, dvh.row, k0 + warp * 16, S, d, 1.0f);
 }

@@ -6,6 +6,7 @@ use super::launch::{
     self, AttentionShape, AttentionVersion, GemmVersion, LayerNormVersion, SoftmaxVersion, WmmaVersion,
 };
 use super::{CudaError, Gpu};
+use crate::cpu::attention::HeadLayout;
 use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{sys::CUevent_flags, CudaSlice};
 use half::bf16;
@@ -239,30 +240,40 @@ pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Re
     })
 }
 
-/// Fused causal attention forward + backward on `(bh, t, d)`, each version, in model TFLOP/s (the
-/// causal half of `Q·Kᵀ` and `P·V`, ×3.5 for forward and backward); % is the speed-up over the
+/// Fused causal attention forward + backward for `b` sequences of `t` tokens and `h` heads of `d`,
+/// laid out as in a GPT-2 block (heads read in place from the packed `(b, t, 3·h·d)` qkv, the
+/// output `(b, t, h·d)`, the gradient packed like qkv), each version, in model TFLOP/s (the causal
+/// half of `Q·Kᵀ` and `P·V`, ×3.5 for forward and backward); % is the speed-up over the
 /// row-per-thread version, and the error is against it.
-pub fn bench_attention(gpu: &Gpu, (bh, t, d): (usize, usize, usize), iters: usize) -> Result<Vec<BenchRow>, CudaError> {
-    let n = bh * t * d;
-    let [q, k, v, dout] = [11, 12, 13, 14].map(|seed| upload(gpu, &random(n, seed)));
-    let (q, k, v, dout) = (q?, k?, v?, dout?);
+pub fn bench_attention(
+    gpu: &Gpu,
+    (b, h, t, d): (usize, usize, usize, usize),
+    iters: usize,
+) -> Result<Vec<BenchRow>, CudaError> {
+    let (bh, width) = (b * h, h * d);
+    let (qkv, dout) = (upload(gpu, &random(b * t * 3 * width, 11))?, upload(gpu, &random(b * t * width, 14))?);
     let shape = AttentionShape { bh, t, s: t, d, causal: true, scale: 1.0 / (d as f32).sqrt() };
     let flops = 3.5 * 2.0 * (bh * t * t * d) as f64;
-    let (mut o, mut lse, mut dot) = (zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, bh * t)?, zeros::<f32>(gpu, bh * t)?);
-    let (mut dq, mut dk, mut dv) = (zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, n)?, zeros::<f32>(gpu, n)?);
+    let packed = |part: usize| HeadLayout::packed(h, t, d, 3 * width, part * width);
+    let out_layout = HeadLayout::packed(h, t, d, width, 0);
+    let (mut o, mut lse, mut dot) =
+        (zeros::<f32>(gpu, b * t * width)?, zeros::<f32>(gpu, bh * t)?, zeros::<f32>(gpu, bh * t)?);
+    let mut grads = zeros::<f32>(gpu, b * t * 3 * width)?;
     let mut rows: Vec<BenchRow> = Vec::new();
     let mut reference: Option<(f64, Vec<f32>)> = None;
     for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores] {
         let mut step = || -> Result<(), CudaError> {
-            let inputs = (&q.slice(..), &k.slice(..), &v.slice(..));
-            launch::attention_forward(gpu, version, shape, inputs, &mut o, &mut lse)?;
-            gpu.stream.memset_zeros(&mut dq).map_err(|e| driver("zeroing", e))?;
-            let saved = (&o.slice(..), &lse.slice(..), &dout.slice(..));
-            launch::attention_backward(gpu, version, shape, inputs, saved, &mut dot, (&mut dq, &mut dk, &mut dv))
+            let qkv = qkv.slice(..);
+            let inputs = [(&qkv, packed(0)), (&qkv, packed(1)), (&qkv, packed(2))];
+            launch::attention_forward(gpu, version, shape, inputs, (&mut o, out_layout), &mut lse)?;
+            gpu.stream.memset_zeros(&mut grads).map_err(|e| driver("zeroing", e))?;
+            let saved = [(&o.slice(..), out_layout), (&dout.slice(..), out_layout)];
+            let grads = (&mut grads, [packed(0), packed(1), packed(2)]);
+            launch::attention_backward(gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, grads)
         };
         step()?;
         let ms = time_ms(gpu, 1, iters.min(5), &mut step)?;
-        let got = [download(gpu, &o)?, download(gpu, &dq)?, download(gpu, &dk)?, download(gpu, &dv)?].concat();
+        let got = [download(gpu, &o)?, download(gpu, &grads)?].concat();
         let (err, percent) = match &reference {
             Some((ref_ms, want)) => (max_rel_err(&got, want), 100.0 * ref_ms / ms),
             None => (0.0, 100.0),
@@ -270,7 +281,7 @@ pub fn bench_attention(gpu: &Gpu, (bh, t, d): (usize, usize, usize), iters: usiz
         reference.get_or_insert((ms, got));
         rows.push(BenchRow {
             kernel: format!("attention fwd+bwd {version:?}"),
-            shape: format!("{bh}×{t}×{d} causal"),
+            shape: format!("{b}×{h}×{t}×{d} causal"),
             median_ms: ms,
             throughput: flops / (ms * 1e-3) / 1e12,
             unit: "TFLOP/s",

@@ -2,7 +2,8 @@
 //! order the `.cu` signatures take them. Buffers are dense, row-major, on `gpu`'s stream.
 
 use super::{source, CudaError, Gpu};
-use cudarc::driver::{CudaSlice, CudaView, LaunchArgs, LaunchConfig, PushKernelArg};
+use crate::cpu::attention::HeadLayout;
+use cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg};
 use half::bf16;
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
@@ -336,8 +337,8 @@ pub fn gemm_wmma_bf16(
 }
 
 /// Shapes of a fused attention call: `bh` (batch × heads) sequences of `t` queries and `s` keys
-/// with head size `d` (≤ 128); q, o `(bh, t, d)` and k, v `(bh, s, d)` contiguous. With `causal`,
-/// query `i` sees key `j ≤ i + s − t`.
+/// with head size `d` (≤ 128); q, o `(bh, t, d)` and k, v `(bh, s, d)`, each where its
+/// [`HeadLayout`] says. With `causal`, query `i` sees key `j ≤ i + s − t`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
     pub bh: usize,
@@ -410,6 +411,49 @@ impl AttentionVersion {
     }
 }
 
+/// A [`HeadLayout`] as the attention kernels read it (`struct Heads` of attention.cu).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct KernelHeads {
+    offset: i64,
+    batch: i64,
+    head: i64,
+    row: i64,
+    heads: i64,
+}
+
+// Safety: a plain `#[repr(C)]` struct of integers, the same fields in the same order as the
+// kernels' `struct Heads`.
+unsafe impl DeviceRepr for KernelHeads {}
+
+/// One operand of the attention kernels: a buffer, and where the rows of its sequences lie in it.
+pub type HeadsIn<'a, 'b> = (&'a CudaView<'b, f32>, HeadLayout);
+
+impl AttentionShape {
+    /// `layout` as the kernels read it, once it is checked to hold `rows × d` matrices for all `bh`
+    /// sequences inside a buffer of `len` elements (and, for outputs, `disjoint` ones).
+    fn heads(
+        &self,
+        name: &str,
+        layout: HeadLayout,
+        rows: usize,
+        len: usize,
+        disjoint: bool,
+    ) -> Result<KernelHeads, CudaError> {
+        if let Some(why) = layout.misfit(self.bh, rows, self.d, len, disjoint) {
+            return Err(CudaError::Driver(format!("attention {name}: {why}")));
+        }
+        let i = |x: usize| x as i64;
+        Ok(KernelHeads {
+            offset: i(layout.offset),
+            batch: i(layout.batch_stride),
+            head: i(layout.head_stride),
+            row: i(layout.row_stride),
+            heads: i(layout.heads),
+        })
+    }
+}
+
 /// The fused attention forward launch.
 pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) -> Result<Plan, CudaError> {
     shape.check_for(version)?;
@@ -438,58 +482,92 @@ pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape
     })
 }
 
-/// `O = softmax(scale·Q·Kᵀ + M)·V` and each row's log-sum-exp `lse (bh, t)`, fused (no t×s matrix).
+/// `O = softmax(scale·Q·Kᵀ + M)·V`, written into `o` where its layout says, and each row's
+/// log-sum-exp `lse (bh, t)`, fused (no t×s matrix). Every layout is checked against its buffer.
 pub fn attention_forward(
     gpu: &Gpu,
     version: AttentionVersion,
     shape: AttentionShape,
-    (q, k, v): (&CudaView<f32>, &CudaView<f32>, &CudaView<f32>),
-    o: &mut CudaSlice<f32>,
+    [q, k, v]: [HeadsIn; 3],
+    (o, o_layout): (&mut CudaSlice<f32>, HeadLayout),
     lse: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
     let Plan { kernel, cfg } = attention_forward_plan(version, shape)?;
+    let (qh, kh, vh) = (
+        shape.heads("q", q.1, shape.t, q.0.len(), false)?,
+        shape.heads("k", k.1, shape.s, k.0.len(), false)?,
+        shape.heads("v", v.1, shape.s, v.0.len(), false)?,
+    );
+    let oh = shape.heads("o", o_layout, shape.t, o.len(), true)?;
+    if lse.len() < shape.bh * shape.t {
+        return Err(CudaError::Driver(format!("attention lse: {} floats for {shape:?}", lse.len())));
+    }
     let f = gpu.function(source("attention.cu"), kernel)?;
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale).arg(q).arg(k).arg(v).arg(o).arg(lse);
-    // Safety: buffers are as the shape says.
+    args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
+    args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(o).arg(&oh).arg(lse);
+    // Safety: every layout lies inside its buffer (checked above), the output's rows are disjoint.
     unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
-/// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into `dq`
-/// `(bh, t, d)`, `dk` and `dv` `(bh, s, d)`; `dot` is scratch of `bh·t` floats. The tiled and
-/// tensor-core versions add into `dq`, which must start at zero.
+/// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into one buffer
+/// `grads` where its three layouts say (dq `(bh, t, d)`, dk and dv `(bh, s, d)`, e.g. the packed
+/// gradient of a qkv projection); `dot` is scratch of `bh·t` floats. The tiled and tensor-core
+/// versions add into dq, which must start at zero; dk and dv are written. Every layout is checked
+/// against its buffer.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     gpu: &Gpu,
     version: AttentionVersion,
     shape: AttentionShape,
-    (q, k, v): (&CudaView<f32>, &CudaView<f32>, &CudaView<f32>),
-    (o, lse, dout): (&CudaView<f32>, &CudaView<f32>, &CudaView<f32>),
+    [q, k, v]: [HeadsIn; 3],
+    [o, dout]: [HeadsIn; 2],
+    lse: &CudaView<f32>,
     dot: &mut CudaSlice<f32>,
-    (dq, dk, dv): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
+    (grads, [dq, dk, dv]): (&mut CudaSlice<f32>, [HeadLayout; 3]),
 ) -> Result<(), CudaError> {
     let plans = attention_backward_plans(version, shape)?;
+    let (qh, kh, vh) = (
+        shape.heads("q", q.1, shape.t, q.0.len(), false)?,
+        shape.heads("k", k.1, shape.s, k.0.len(), false)?,
+        shape.heads("v", v.1, shape.s, v.0.len(), false)?,
+    );
+    let (oh, doh) =
+        (shape.heads("o", o.1, shape.t, o.0.len(), false)?, shape.heads("dout", dout.1, shape.t, dout.0.len(), false)?);
+    let (dqh, dkh, dvh) = (
+        shape.heads("dq", dq, shape.t, grads.len(), true)?,
+        shape.heads("dk", dk, shape.s, grads.len(), true)?,
+        shape.heads("dv", dv, shape.s, grads.len(), true)?,
+    );
+    let rows = shape.bh * shape.t;
+    if lse.len() < rows || dot.len() < rows {
+        return Err(CudaError::Driver(format!(
+            "attention lse, D: {} and {} floats for {shape:?}",
+            lse.len(),
+            dot.len()
+        )));
+    }
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
-    let rows = (shape.bh * shape.t) as i64;
+    let rows = rows as i64;
     for plan in plans {
         let f = gpu.function(source("attention.cu"), plan.kernel)?;
         let mut args = gpu.stream.launch_builder(&f);
         if plan.kernel == "attention_backward_dot" {
-            args.arg(&rows).arg(&d).arg(o).arg(dout).arg(&mut *dot);
+            args.arg(&rows).arg(&t).arg(&d).arg(o.0).arg(&oh).arg(dout.0).arg(&doh).arg(&mut *dot);
         } else {
             args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
-            args.arg(q).arg(k).arg(v).arg(dout).arg(lse).arg(&*dot);
+            args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(dout.0).arg(&doh);
+            args.arg(lse).arg(&*dot).arg(&mut *grads);
             match plan.kernel {
-                "attention_backward_tiled" | "attention_backward_tensor_cores" => {
-                    args.arg(&mut *dq).arg(&mut *dk).arg(&mut *dv)
-                }
-                "attention_backward_dkdv" => args.arg(&mut *dk).arg(&mut *dv),
-                _ => args.arg(&mut *dq),
+                "attention_backward_tiled" | "attention_backward_tensor_cores" => args.arg(&dqh).arg(&dkh).arg(&dvh),
+                "attention_backward_dkdv" => args.arg(&dkh).arg(&dvh),
+                _ => args.arg(&dqh),
             };
         }
-        // Safety: as the shape says: q, o, dout, dq (bh·t, d), k, v, dk, dv (bh·s, d), lse and
-        // dot bh·t; each kernel's arguments in the order of its signature.
+        // Safety: every layout lies inside its buffer and the gradients' rows are disjoint (checked
+        // above); lse and dot hold bh·t floats; each kernel's arguments in the order of its
+        // signature.
         unsafe { run(gpu, plan.kernel, &mut args, plan.cfg) }?;
     }
     Ok(())

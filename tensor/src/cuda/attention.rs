@@ -1,24 +1,14 @@
-//! Fused attention on the GPU (the flash-attention kernels of attention.cu): heads are gathered
-//! into dense `(B·H, rows, cols)` blocks (read in place when already so), the kernels run, and the
-//! results are written where the caller's head layouts say. What the forward keeps for the backward
-//! is each query row's log-sum-exp `(B·H, T)`, not the `T × S` probabilities.
+//! Fused attention on the GPU (the flash-attention kernels of attention.cu). The kernels read and
+//! write every head where the caller's head layouts say (the packed output of the qkv projection,
+//! the `(B, T, H·d)` attention output), so no head is gathered or scattered. What the forward keeps
+//! for the backward is each query row's log-sum-exp `(B·H, T)`, not the `T × S` probabilities.
 
-use super::{cuda_error, over, CudaData, CudaStorage, Dense, KernelLayout};
-use crate::{Layout, Result};
+use super::{cuda_error, CudaData, CudaStorage};
+use crate::Result;
 use kernels::cpu::attention::{AttentionDims, HeadLayout};
-use kernels::cuda::cudarc::driver::CudaSlice;
+use kernels::cuda::cudarc::driver::CudaView;
 use kernels::cuda::launch::{self, AttentionShape, AttentionVersion};
 use kernels::cuda::matmul_precision;
-use kernels::launch;
-
-/// The `(B, H, rows, cols)` view that a head layout describes for `batch = B·H` sequences.
-fn head_view(l: &HeadLayout, batch: usize, rows: usize, cols: usize) -> Layout {
-    Layout::from_parts(
-        &[batch / l.heads, l.heads, rows, cols],
-        &[l.batch_stride, l.head_stride, l.row_stride, 1],
-        l.offset,
-    )
-}
 
 /// The kernels for head size `d`: on tensor cores when the matrix products run in bf16.
 fn version_for(d: usize) -> AttentionVersion {
@@ -37,31 +27,9 @@ fn shape_of(dims: &AttentionDims, scale: f64) -> AttentionShape {
 }
 
 impl CudaStorage {
-    /// The heads of `self` under `layout` as a dense `(batch, rows, cols)` block.
-    fn heads(
-        &self,
-        op: &'static str,
-        layout: &HeadLayout,
-        batch: usize,
-        rows: usize,
-        cols: usize,
-    ) -> Result<Dense<'_>> {
-        self.dense(op, &head_view(layout, batch, rows, cols))
-    }
-
-    /// Writes the dense `(batch, rows, cols)` block `x` into `out` where `layout` says.
-    fn scatter_heads(
-        &self,
-        x: &CudaSlice<f32>,
-        out: &mut CudaSlice<f32>,
-        layout: &HeadLayout,
-        (batch, rows, cols): (usize, usize, usize),
-    ) -> Result<()> {
-        let n = batch * rows * cols;
-        let (count, lo) = (n as i64, KernelLayout::new("attention", &head_view(layout, batch, rows, cols))?);
-        // Safety: `copy_into_f32(n, x, out, lo)`; the head layout lies inside `out`.
-        unsafe { launch!(self.gpu, "elementwise.cu", "copy_into_f32", over(n), &count, x, out, &lo) }
-            .map_err(cuda_error("attention"))
+    /// The whole f32 buffer: head layouts address it from its first element.
+    fn whole(&self, op: &'static str) -> Result<CudaView<'_, f32>> {
+        Ok(self.f32s(op, &[self.len])?.slice(..))
     }
 
     /// `(out laid out by out_layout, lse)` from `[q, k, v]` read through their head layouts.
@@ -71,25 +39,23 @@ impl CudaStorage {
         inputs: [(&Self, HeadLayout); 3],
         out_layout: HeadLayout,
     ) -> Result<(Self, Self)> {
+        let op = "attention";
         let shape = shape_of(dims, scale);
-        shape.check().map_err(cuda_error("attention"))?;
+        shape.check().map_err(cuda_error(op))?;
         if dims.value_dim != dims.head_dim {
             return Err(crate::Error::invalid(
-                "attention",
+                op,
                 format!("the CUDA kernel needs values as wide as queries: {dims:?}"),
             ));
         }
         let this = inputs[0].0;
-        let (b, t, s, d) = (dims.batch, dims.queries, dims.keys, dims.head_dim);
-        let q = inputs[0].0.heads("attention", &inputs[0].1, b, t, d)?;
-        let k = inputs[1].0.heads("attention", &inputs[1].1, b, s, d)?;
-        let v = inputs[2].0.heads("attention", &inputs[2].1, b, s, d)?;
-        let (mut o, mut lse) = (this.alloc_f32("attention", b * t * d)?, this.alloc_f32("attention", b * t)?);
-        let version = version_for(d);
-        launch::attention_forward(&this.gpu, version, shape, (&q.view(), &k.view(), &v.view()), &mut o, &mut lse)
-            .map_err(cuda_error("attention"))?;
-        let mut out = this.alloc_f32("attention", b * t * d)?;
-        this.scatter_heads(&o, &mut out, &out_layout, (b, t, d))?;
+        let (b, t, d) = (dims.batch, dims.queries, dims.head_dim);
+        let [q, k, v] = [inputs[0].0.whole(op)?, inputs[1].0.whole(op)?, inputs[2].0.whole(op)?];
+        let heads = [(&q, inputs[0].1), (&k, inputs[1].1), (&v, inputs[2].1)];
+        // The output layout covers all b·t·d elements: the kernel writes every one.
+        let (mut out, mut lse) = (this.alloc_f32(op, b * t * d)?, this.alloc_f32(op, b * t)?);
+        launch::attention_forward(&this.gpu, version_for(d), shape, heads, (&mut out, out_layout), &mut lse)
+            .map_err(cuda_error(op))?;
         Ok((this.with(b * t * d, CudaData::F32(out)), this.with(b * t, CudaData::F32(lse))))
     }
 
@@ -102,38 +68,34 @@ impl CudaStorage {
         grad_layouts: [HeadLayout; 3],
         len: usize,
     ) -> Result<Self> {
-        let shape = shape_of(dims, scale);
-        shape.check().map_err(cuda_error("attention_backward"))?;
         let op = "attention_backward";
+        let shape = shape_of(dims, scale);
+        shape.check().map_err(cuda_error(op))?;
         let this = inputs[0].0;
-        let (b, t, s, d) = (dims.batch, dims.queries, dims.keys, dims.head_dim);
-        let rows = [t, s, s, t, 0, t];
-        let mut dense = Vec::with_capacity(6);
-        for (i, (storage, layout)) in inputs.iter().enumerate() {
-            dense.push(if i == 4 {
-                // The log-sum-exp rows: (B·H, T) dense.
-                storage.dense(op, &Layout::from_parts(&[b * t], &[1], layout.offset))?
-            } else {
-                storage.heads(op, layout, b, rows[i], d)?
-            });
+        let (b, t) = (dims.batch, dims.queries);
+        let mut views = Vec::with_capacity(6);
+        for (storage, _) in &inputs {
+            views.push(storage.whole(op)?);
         }
-        // The tiled and tensor-core backward kernels add into dq.
-        let (mut dot, mut dq) = (this.alloc_f32(op, b * t)?, this.zeros_f32(op, b * t * d)?);
-        let (mut dk, mut dv) = (this.alloc_f32(op, b * s * d)?, this.alloc_f32(op, b * s * d)?);
+        let at = |i: usize| (&views[i], inputs[i].1);
+        // The log-sum-exp rows: (B·H, T) dense from their offset.
+        let rows = inputs[4].1.offset..inputs[4].1.offset + b * t;
+        let lse = views[4].try_slice(rows.clone()).ok_or_else(|| {
+            crate::Error::invalid(op, format!("log-sum-exp rows {rows:?} of a buffer of {}", inputs[4].0.len))
+        })?;
+        // The tiled and tensor-core kernels add into dq.
+        let (mut dot, mut grads) = (this.alloc_f32(op, b * t)?, this.zeros_f32(op, len)?);
         launch::attention_backward(
             &this.gpu,
-            version_for(d),
+            version_for(dims.head_dim),
             shape,
-            (&dense[0].view(), &dense[1].view(), &dense[2].view()),
-            (&dense[3].view(), &dense[4].view(), &dense[5].view()),
+            [at(0), at(1), at(2)],
+            [at(3), at(5)],
+            &lse,
             &mut dot,
-            (&mut dq, &mut dk, &mut dv),
+            (&mut grads, grad_layouts),
         )
         .map_err(cuda_error(op))?;
-        let mut grads = this.alloc_f32(op, len)?;
-        this.scatter_heads(&dq, &mut grads, &grad_layouts[0], (b, t, d))?;
-        this.scatter_heads(&dk, &mut grads, &grad_layouts[1], (b, s, d))?;
-        this.scatter_heads(&dv, &mut grads, &grad_layouts[2], (b, s, d))?;
         Ok(this.with(len, CudaData::F32(grads)))
     }
 }
