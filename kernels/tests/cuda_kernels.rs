@@ -106,7 +106,7 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
 #[ignore = "needs a CUDA GPU"]
 fn gemm_versions_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
-    for (m, n, k) in [(64, 64, 64), (130, 260, 70), (256, 512, 384), (144, 80, 48)] {
+    for (m, n, k) in [(64, 64, 64), (130, 260, 70), (256, 512, 384), (144, 80, 48), (272, 400, 208)] {
         let (a, b) = (random(m * k, 5), random(k * n, 6));
         let mut want = vec![0.0; m * n];
         gemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut want, n, false);
@@ -126,7 +126,7 @@ fn gemm_versions_match_the_cpu() {
             let mut want = vec![0.0; m * n];
             let (ar, br) = (rounded(&ah), rounded(&bh));
             gemm(MatRef::row_major(&ar, m, k), MatRef::row_major(&br, k, n), &mut want, n, false);
-            for version in [WmmaVersion::Direct, WmmaVersion::SharedTiles, WmmaVersion::Pipelined] {
+            for version in WmmaVersion::ALL {
                 let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
                 launch::gemm_wmma_bf16(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
                 let err = max_rel_err(&download(&gpu, &cd), &want);

@@ -57,6 +57,22 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     // Safety: the arguments match softmax_backward's signature; the launch never runs.
     assert!(unsafe { builder.launch(cfg) }.is_err());
 
+    // More than 48 KB of dynamic shared memory only for a function that opted in, as on the GPU.
+    let f = gpu.function(kernels::cuda::source("softmax.cu"), "softmax_block_per_row").unwrap();
+    let launch_with = |bytes: u32, yd: &mut cudarc::driver::CudaSlice<f32>| {
+        let cfg = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: bytes };
+        let (log, r, c) = (0i32, rows as i32, cols as i32);
+        let mut builder = gpu.stream.launch_builder(&f);
+        builder.arg(&log).arg(&r).arg(&c).arg(&xd).arg(yd);
+        // Safety: the arguments match softmax_block_per_row's signature, over rows × cols.
+        unsafe { builder.launch(cfg) }
+    };
+    assert!(launch_with(64 * 1024, &mut yd).is_err(), "64 KB without opting in");
+    let most = cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+    assert!(f.set_attribute(most, 228 * 1024).is_err(), "past the 227 KB an sm_90 block can have");
+    f.set_attribute(most, 64 * 1024).unwrap();
+    launch_with(64 * 1024, &mut yd).unwrap();
+
     // cuBLAS: C = A·B, row-major, asked of column-major cuBLAS as Cᵀ = Bᵀ·Aᵀ.
     let (m, n, k) = (5, 7, 9);
     let (a, b) = (random(m * k, 2), random(k * n, 3));

@@ -157,7 +157,7 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
     let cublas_bf16: Vec<f32> =
         gpu.stream.clone_dtoh(&c_bf16).map_err(|e| driver("copying", e))?.iter().map(|x| x.to_f32()).collect();
     rows.push(gemm_row("cuBLAS gemm (bf16)".into(), &shape, (cublas_bf16_ms, cublas_bf16_ms), flops, 0.0));
-    for version in [WmmaVersion::Direct, WmmaVersion::SharedTiles, WmmaVersion::Pipelined] {
+    for version in WmmaVersion::ALL {
         let mut c = zeros::<f32>(gpu, m * n)?;
         launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k))?;
         let err = max_rel_err(&download(gpu, &c)?, &cublas_bf16);

@@ -153,9 +153,14 @@ fn translation_unit(source: &KernelSource) -> String {
     out
 }
 
-/// `extern __shared__ T name[];` → `T* name = (T*)emu::dynamic_shared();`, else `None`.
+/// `extern __shared__ [__align__(n)] T name[];` → `T* name = (T*)emu::dynamic_shared();` (aligned to
+/// 128 bytes, the most a kernel asks for), else `None`.
 fn dynamic_shared(line: &str) -> Option<String> {
     let declaration = line.trim().strip_prefix("extern __shared__ ")?.strip_suffix("[];")?;
+    let declaration = match declaration.strip_prefix("__align__(") {
+        Some(rest) => rest.split_once(") ")?.1,
+        None => declaration,
+    };
     let (ty, name) = declaration.rsplit_once(' ')?;
     let indent = &line[..line.len() - line.trim_start().len()];
     Some(format!("{indent}{ty}* {name} = static_cast<{ty}*>(emu::dynamic_shared());"))
@@ -269,6 +274,10 @@ mod tests {
         assert_eq!(
             dynamic_shared("    extern __shared__ float partials[];").as_deref(),
             Some("    float* partials = static_cast<float*>(emu::dynamic_shared());")
+        );
+        assert_eq!(
+            dynamic_shared("  extern __shared__ __align__(128) __nv_bfloat16 stages[];").as_deref(),
+            Some("  __nv_bfloat16* stages = static_cast<__nv_bfloat16*>(emu::dynamic_shared());")
         );
         assert_eq!(dynamic_shared("    __shared__ float tile[32];"), None);
     }

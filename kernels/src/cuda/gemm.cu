@@ -1,5 +1,5 @@
-// C = A·B for row-major A (M, K), B (K, N), C (M, N), in four versions for study, from the
-// textbook loop to tensor cores.
+// C = A·B for row-major A (M, K), B (K, N), C (M, N), in seven versions for study, from the
+// textbook loop to pipelined tensor cores.
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -103,125 +103,162 @@ extern "C" __global__ void gemm_wmma_bf16(int M, int N, int K, const __nv_bfloat
     wmma::store_matrix_sync(C + (long long)tile_row * N + tile_col, acc, N, wmma::mem_row_major);
 }
 
-// 5. Tensor cores with shared-memory tiles: a block of 8 warps computes a 128×128 tile of C, each
-// warp a 64×32 block of it (4×2 fragments of 16×16, held in registers across all of K). Tiles of A
-// (128×32) and B (32×128) are staged in shared memory with 16-byte loads, so each element read
-// from global memory feeds 4 (A) or 2 (B) fragments of every warp that needs it. Rows are padded
-// by 8 elements (16 bytes) against bank conflicts. M, N, K must be multiples of 16.
-#define WM_BM 128
-#define WM_BN 128
+// 5. Tensor cores with shared-memory tiles: a block of 8 warps (2 × 4) computes a ROWS×COLS tile of
+// C (128×128 here), each warp a (ROWS/2)×(COLS/4) block of it (FM×FN fragments of 16×16, held in
+// registers across all of K). Tiles of A (ROWS×32) and B (32×COLS) are staged in shared memory with 16-byte loads, so each
+// element read from global memory feeds FM (A) or FN (B) fragments of every warp that needs it.
+// Rows are padded by 8 elements (16 bytes) against bank conflicts. M, N, K must be multiples of 16.
 #define WM_BK 32
 #define WM_PAD 8
 
-// A warp's 64×32 block of C: 4×2 accumulator fragments of 16×16, kept in registers across K.
-typedef nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> WarpTile[4][2];
+// The shape of a block's work (versions 5–7).
+template <int ROWS, int COLS>
+struct Tiles {
+    static constexpr int BLOCK_M = ROWS, BLOCK_N = COLS;
+    static constexpr int FM = ROWS / 2 / 16, FN = COLS / 4 / 16;          // a warp's fragments
+    static constexpr int A_LD = WM_BK + WM_PAD, B_LD = COLS + WM_PAD;  // staged row strides
+    static constexpr int A_ELEMS = ROWS * A_LD, STAGE_ELEMS = A_ELEMS + WM_BK * B_LD;  // one stage: A, then B
+};
+typedef Tiles<128, 128> Tiles128;  // versions 5 and 6: warps of 64×32
+typedef Tiles<128, 256> Tiles256;  // version 7: warps of 64×64
 
-__device__ void zero_warp_tile(WarpTile& acc) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.0f);
-}
+// A warp's block of C: FM×FN accumulator fragments of 16×16, kept in registers across K.
+template <class T>
+struct WarpTile {
+    nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc[T::FM][T::FN];
 
-// acc += the warp's rows (wy) of the A tile × its columns (wx) of the B tile, one K-tile in shared
-// memory, 16 deep at a time.
-__device__ void mma_k_tile(WarpTile& acc, const __nv_bfloat16 (*As)[WM_BK + WM_PAD],
-                           const __nv_bfloat16 (*Bs)[WM_BN + WM_PAD], int wy, int wx) {
-    using namespace nvcuda;
+    __device__ void zero() {
 #pragma unroll
-    for (int kk = 0; kk < WM_BK; kk += 16) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[4];
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
+        for (int i = 0; i < T::FM; ++i)
 #pragma unroll
-        for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(a[i], &As[wy * 64 + i * 16][kk], WM_BK + WM_PAD);
-#pragma unroll
-        for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &Bs[kk][wx * 32 + j * 16], WM_BN + WM_PAD);
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+            for (int j = 0; j < T::FN; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.0f);
     }
-}
 
-// Writes the warp's block of C, whose top-left element is (row0, col0); fragments past M or N (whole
-// fragments: M and N are multiples of 16) are skipped.
-__device__ void store_warp_tile(WarpTile& acc, float* C, int M, int N, int row0, int col0) {
+    // acc += the warp's rows (wy) of the staged A tile × its columns (wx) of the B tile, 16 deep at
+    // a time: FM + FN fragment loads feed FM·FN products.
+    __device__ void multiply(const __nv_bfloat16* As, const __nv_bfloat16* Bs, int wy, int wx) {
+        using namespace nvcuda;
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
+        for (int kk = 0; kk < WM_BK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[T::FM];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[T::FN];
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            int row = row0 + i * 16, col = col0 + j * 16;
-            if (row < M && col < N)
-                nvcuda::wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N, nvcuda::wmma::mem_row_major);
+            for (int i = 0; i < T::FM; ++i)
+                wmma::load_matrix_sync(a[i], As + (wy * T::FM * 16 + i * 16) * T::A_LD + kk, T::A_LD);
+#pragma unroll
+            for (int j = 0; j < T::FN; ++j)
+                wmma::load_matrix_sync(b[j], Bs + kk * T::B_LD + wx * T::FN * 16 + j * 16, T::B_LD);
+#pragma unroll
+            for (int i = 0; i < T::FM; ++i)
+#pragma unroll
+                for (int j = 0; j < T::FN; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
         }
-}
+    }
+
+    // Writes the block of C whose top-left element is (row0, col0); fragments past M or N (whole
+    // fragments: M and N are multiples of 16) are skipped.
+    __device__ void store(float* C, int M, int N, int row0, int col0) {
+#pragma unroll
+        for (int i = 0; i < T::FM; ++i)
+#pragma unroll
+            for (int j = 0; j < T::FN; ++j) {
+                int row = row0 + i * 16, col = col0 + j * 16;
+                if (row < M && col < N)
+                    nvcuda::wmma::store_matrix_sync(C + (long long)row * N + col, acc[i][j], N,
+                                                    nvcuda::wmma::mem_row_major);
+            }
+    }
+};
+
 extern "C" __global__ void gemm_wmma_bf16_tiled(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* B,
                                                 float* C) {
-    using namespace nvcuda;
-    __shared__ __align__(32) __nv_bfloat16 As[WM_BM][WM_BK + WM_PAD];
-    __shared__ __align__(32) __nv_bfloat16 Bs[WM_BK][WM_BN + WM_PAD];
+    typedef Tiles128 T;
+    __shared__ __align__(32) __nv_bfloat16 stage[T::STAGE_ELEMS];
+    __nv_bfloat16 *As = stage, *Bs = stage + T::A_ELEMS;
     int warp = threadIdx.x / 32, wy = warp / 4, wx = warp % 4;
-    int block_row = blockIdx.y * WM_BM, block_col = blockIdx.x * WM_BN;
-    WarpTile acc;
-    zero_warp_tile(acc);
+    int block_row = blockIdx.y * T::BLOCK_M, block_col = blockIdx.x * T::BLOCK_N;
+    WarpTile<T> tile;
+    tile.zero();
     const uint4 zero = make_uint4(0, 0, 0, 0);
     for (int k0 = 0; k0 < K; k0 += WM_BK) {
         // 512 chunks of 8 bf16 in each tile, two per thread.
         for (int idx = threadIdx.x; idx < 512; idx += blockDim.x) {
             int r = idx / 4, c8 = (idx % 4) * 8, row = block_row + r;
-            *reinterpret_cast<uint4*>(&As[r][c8]) =
+            *reinterpret_cast<uint4*>(&As[r * T::A_LD + c8]) =
                 row < M && k0 + c8 < K ? *reinterpret_cast<const uint4*>(&A[(long long)row * K + k0 + c8]) : zero;
             int kr = idx / 16, n8 = (idx % 16) * 8, col = block_col + n8;
-            *reinterpret_cast<uint4*>(&Bs[kr][n8]) =
+            *reinterpret_cast<uint4*>(&Bs[kr * T::B_LD + n8]) =
                 k0 + kr < K && col < N ? *reinterpret_cast<const uint4*>(&B[(long long)(k0 + kr) * N + col]) : zero;
         }
         __syncthreads();
-        mma_k_tile(acc, As, Bs, wy, wx);
+        tile.multiply(As, Bs, wy, wx);
         __syncthreads();
     }
-    store_warp_tile(acc, C, M, N, block_row + wy * 64, block_col + wx * 32);
+    tile.store(C, M, N, block_row + wy * T::FM * 16, block_col + wx * T::FN * 16);
 }
 
-// 6. Tensor cores with a two-stage pipeline: version 5's tiles and warp layout, but the next tiles of
-// A and B are copied to shared memory with cp.async (global → shared without registers, Ampere and
-// later, async_copy.cuh) while the warps multiply the current ones, so loads and math overlap.
-// Copies the K-tile starting at k0 of A (128×32) and B (32×128) into one stage.
-__device__ void load_stage(__nv_bfloat16 (*As)[WM_BK + WM_PAD], __nv_bfloat16 (*Bs)[WM_BN + WM_PAD], int M, int N,
-                           int K, const __nv_bfloat16* A, const __nv_bfloat16* B, int block_row, int block_col,
-                           int k0) {
-    for (int idx = threadIdx.x; idx < 512; idx += blockDim.x) {
-        int r = idx / 4, c8 = (idx % 4) * 8, row = block_row + r;
-        bool a_ok = row < M && k0 + c8 < K;
-        cp_async16(&As[r][c8], a_ok ? &A[(long long)row * K + k0 + c8] : A, a_ok);
-        int kr = idx / 16, n8 = (idx % 16) * 8, col = block_col + n8;
-        bool b_ok = k0 + kr < K && col < N;
-        cp_async16(&Bs[kr][n8], b_ok ? &B[(long long)(k0 + kr) * N + col] : B, b_ok);
+// 6. Tensor cores with a pipeline: version 5's tiles and warp layout, but the next tiles of A and B
+// are copied to shared memory with cp.async (global → shared without registers, Ampere and later,
+// async_copy.cuh) while the warps multiply the current ones, so loads and math overlap. With
+// STAGES buffers in dynamic shared memory, STAGES − 1 tiles are in flight while one is multiplied.
+// 7. The same with 128×256 tiles (warps of 64×64: 8 fragment loads feed 16 products instead of 6
+// feeding 8) and 4 stages (108 KB of shared memory, one block per SM).
+
+// Copies the K-tile starting at k0 of A (ROWS×32) and B (32×COLS) into one stage and closes the group.
+template <class T>
+__device__ void load_stage(__nv_bfloat16* stage, int M, int N, int K, const __nv_bfloat16* A,
+                           const __nv_bfloat16* B, int block_row, int block_col, int k0) {
+    __nv_bfloat16 *As = stage, *Bs = stage + T::A_ELEMS;
+    for (int idx = threadIdx.x; idx < T::BLOCK_M * WM_BK / 8; idx += blockDim.x) {
+        int r = idx / (WM_BK / 8), c8 = idx % (WM_BK / 8) * 8, row = block_row + r;
+        bool ok = row < M && k0 + c8 < K;
+        cp_async16(&As[r * T::A_LD + c8], ok ? &A[(long long)row * K + k0 + c8] : A, ok);
+    }
+    for (int idx = threadIdx.x; idx < WM_BK * T::BLOCK_N / 8; idx += blockDim.x) {
+        int kr = idx / (T::BLOCK_N / 8), n8 = idx % (T::BLOCK_N / 8) * 8, col = block_col + n8;
+        bool ok = k0 + kr < K && col < N;
+        cp_async16(&Bs[kr * T::B_LD + n8], ok ? &B[(long long)(k0 + kr) * N + col] : B, ok);
     }
     cp_async_commit();
 }
 
-extern "C" __global__ void gemm_wmma_bf16_pipelined(int M, int N, int K, const __nv_bfloat16* A,
-                                                    const __nv_bfloat16* B, float* C) {
-    using namespace nvcuda;
-    __shared__ __align__(128) __nv_bfloat16 As[2][WM_BM][WM_BK + WM_PAD];
-    __shared__ __align__(128) __nv_bfloat16 Bs[2][WM_BK][WM_BN + WM_PAD];
+// The pipelined loop: before tile t is multiplied, tiles up to t + STAGES − 2 have been issued;
+// once t has landed and every warp is done with t − 1, its stage takes tile t + STAGES − 1.
+template <class T, int STAGES>
+__device__ void gemm_wmma_pipelined(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* B, float* C) {
+    // STAGES stages of T::STAGE_ELEMS each.
+    extern __shared__ __align__(128) __nv_bfloat16 stages[];
     int warp = threadIdx.x / 32, wy = warp / 4, wx = warp % 4;
-    int block_row = blockIdx.y * WM_BM, block_col = blockIdx.x * WM_BN;
-    WarpTile acc;
-    zero_warp_tile(acc);
+    int block_row = blockIdx.y * T::BLOCK_M, block_col = blockIdx.x * T::BLOCK_N;
+    WarpTile<T> tile;
+    tile.zero();
     int tiles = (K + WM_BK - 1) / WM_BK;
-    load_stage(As[0], Bs[0], M, N, K, A, B, block_row, block_col, 0);
-    for (int t = 0; t < tiles; ++t) {
-        int stage = t % 2;
-        if (t + 1 < tiles) {
-            load_stage(As[1 - stage], Bs[1 - stage], M, N, K, A, B, block_row, block_col, (t + 1) * WM_BK);
-            cp_async_wait<1>();  // tile t has landed; t + 1 may still fly
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
-        mma_k_tile(acc, As[stage], Bs[stage], wy, wx);
-        __syncthreads();  // this stage is refilled two tiles from now
+    for (int t = 0; t < STAGES - 1; ++t) {
+        if (t < tiles)
+            load_stage<T>(stages + t * T::STAGE_ELEMS, M, N, K, A, B, block_row, block_col, t * WM_BK);
+        else
+            cp_async_commit();  // an empty group keeps the count
     }
-    store_warp_tile(acc, C, M, N, block_row + wy * 64, block_col + wx * 32);
+    for (int t = 0; t < tiles; ++t) {
+        cp_async_wait<STAGES - 2>();  // tile t has landed
+        __syncthreads();              // for every thread's copies; and tile t − 1 is read by all
+        int next = t + STAGES - 1;
+        if (next < tiles)
+            load_stage<T>(stages + next % STAGES * T::STAGE_ELEMS, M, N, K, A, B, block_row, block_col, next * WM_BK);
+        else
+            cp_async_commit();
+        const __nv_bfloat16* stage = stages + t % STAGES * T::STAGE_ELEMS;
+        tile.multiply(stage, stage + T::A_ELEMS, wy, wx);
+    }
+    tile.store(C, M, N, block_row + wy * T::FM * 16, block_col + wx * T::FN * 16);
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemm_wmma_bf16_pipelined(int M, int N, int K, const __nv_bfloat16* A,
+                                                                          const __nv_bfloat16* B, float* C) {
+    gemm_wmma_pipelined<Tiles128, 2>(M, N, K, A, B, C);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) gemm_wmma_bf16_wide(int M, int N, int K, const __nv_bfloat16* A,
+                                                                         const __nv_bfloat16* B, float* C) {
+    gemm_wmma_pipelined<Tiles256, 4>(M, N, K, A, B, C);
 }

@@ -3,6 +3,7 @@
 
 use super::{source, CudaError, Gpu};
 use crate::cpu::attention::HeadLayout;
+use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg};
 use half::bf16;
 
@@ -290,30 +291,43 @@ pub fn gemm_f32(
 }
 
 /// The tensor-core GEMM versions: fragments loaded straight from global memory; through
-/// shared-memory tiles (128×128 per block of 8 warps); and those tiles double-buffered with
-/// asynchronous copies.
+/// shared-memory tiles (128×128 per block of 8 warps); those tiles double-buffered with
+/// asynchronous copies; and 128×256 tiles (warps of 64×64) in a 4-stage pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WmmaVersion {
     Direct,
     SharedTiles,
     Pipelined,
+    WidePipelined,
 }
 
-/// The tensor-core GEMM launch: a block per 32² (direct) or 128² tile of C; m, n, k must be
-/// multiples of 16.
+impl WmmaVersion {
+    pub const ALL: [WmmaVersion; 4] =
+        [WmmaVersion::Direct, WmmaVersion::SharedTiles, WmmaVersion::Pipelined, WmmaVersion::WidePipelined];
+}
+
+/// The bytes of one pipeline stage of gemm.cu's `Tiles<bm, bn>`: a bm × (32 + 8) tile of A and a
+/// 32 × (bn + 8) tile of B, in bf16.
+fn gemm_stage_bytes(bm: usize, bn: usize) -> u32 {
+    ((bm * (32 + 8) + 32 * (bn + 8)) * 2) as u32
+}
+
+/// The tensor-core GEMM launch: a block per 32² (direct), 128² or 128 × 256 (wide) tile of C,
+/// the pipelines' stages in dynamic shared memory; m, n, k must be multiples of 16.
 pub fn gemm_wmma_plan(version: WmmaVersion, (m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
     if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
         return Err(CudaError::Driver(format!("gemm_wmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
     }
-    let (kernel, tile, threads) = match version {
-        WmmaVersion::Direct => ("gemm_wmma_bf16", 32, 128),
-        WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", 128, 256),
-        WmmaVersion::Pipelined => ("gemm_wmma_bf16_pipelined", 128, 256),
+    let (kernel, (rows, cols), threads, shared) = match version {
+        WmmaVersion::Direct => ("gemm_wmma_bf16", (32, 32), 128, 0),
+        WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", (128, 128), 256, 0),
+        WmmaVersion::Pipelined => ("gemm_wmma_bf16_pipelined", (128, 128), 256, 2 * gemm_stage_bytes(128, 128)),
+        WmmaVersion::WidePipelined => ("gemm_wmma_bf16_wide", (128, 256), 256, 4 * gemm_stage_bytes(128, 256)),
     };
     let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1),
+        grid_dim: (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, 1),
         block_dim: (threads, 1, 1),
-        shared_mem_bytes: 0,
+        shared_mem_bytes: shared,
     };
     Ok(Plan::new(kernel, cfg))
 }
@@ -329,6 +343,11 @@ pub fn gemm_wmma_bf16(
 ) -> Result<(), CudaError> {
     let Plan { kernel, cfg } = gemm_wmma_plan(version, (m, n, k))?;
     let f = gpu.function(source("gemm.cu"), kernel)?;
+    if cfg.shared_mem_bytes > 48 * 1024 {
+        // Beyond 48 KB of dynamic shared memory a kernel must opt in.
+        let most = CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+        f.set_attribute(most, cfg.shared_mem_bytes as i32).map_err(|e| launch_error(kernel, e))?;
+    }
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);

@@ -132,6 +132,7 @@ pub const SOURCES: &[KernelSource] = &[
             "gemm_wmma_bf16",
             "gemm_wmma_bf16_tiled",
             "gemm_wmma_bf16_pipelined",
+            "gemm_wmma_bf16_wide",
         ],
     },
 ];

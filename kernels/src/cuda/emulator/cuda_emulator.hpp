@@ -331,7 +331,7 @@ int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_
     Bound<A...> bound{f, params};
     gridDim = dim3{grid[0], grid[1], grid[2]};
     blockDim = dim3{threads[0], threads[1], threads[2]};
-    block.dynamic_shared.assign(shared_bytes + 16, 0);
+    block.dynamic_shared.assign(shared_bytes + 128, 0);
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     faulted = false;
     for (unsigned z = 0; z < grid[2]; ++z)
@@ -343,10 +343,11 @@ int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_
     return faulted ? 3 : 0;
 }
 
-// The block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this).
+// The block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this), aligned to
+// 128 bytes.
 inline void* dynamic_shared() {
     char* p = block.dynamic_shared.data();
-    return p + (16 - reinterpret_cast<uintptr_t>(p) % 16) % 16;
+    return p + (128 - reinterpret_cast<uintptr_t>(p) % 128) % 128;
 }
 
 }  // namespace emu

@@ -58,9 +58,15 @@ EXPORT void emu_set_callbacks(ModuleLoader load, Launcher launch) {
 struct Module {
     const void* emulator;
 };
+// Dynamic shared memory per block, as an sm_90 device allows it: 48 KB unless the function opts in
+// to more (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), up to 227 KB.
+const int DEFAULT_DYNAMIC_SHARED = 48 * 1024, MOST_DYNAMIC_SHARED = 227 * 1024;
+const int ATTRIBUTE_MAX_DYNAMIC_SHARED = 8;
+
 struct Function {
     const void* emulator;
     std::string name;
+    int max_dynamic_shared = DEFAULT_DYNAMIC_SHARED;
 };
 
 static int dummy_context;
@@ -182,12 +188,18 @@ EXPORT CUresult cuModuleGetFunction(void** f, void* module, const char* name) {
     return OK;
 }
 EXPORT CUresult cuFuncGetAttribute(int* v, int, void*) { *v = 0; return OK; }
-EXPORT CUresult cuFuncSetAttribute(void*, int, int) { return OK; }
+EXPORT CUresult cuFuncSetAttribute(void* f, int attribute, int value) {
+    if (attribute != ATTRIBUTE_MAX_DYNAMIC_SHARED) return OK;
+    if (value < 0 || value > MOST_DYNAMIC_SHARED) return INVALID_VALUE;
+    ((Function*)f)->max_dynamic_shared = value;
+    return OK;
+}
 EXPORT CUresult cuFuncSetCacheConfig(void*, int) { return OK; }
 
 EXPORT CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                unsigned shared, void*, void** params, void**) {
     Function* fn = (Function*)f;
+    if ((int)shared > fn->max_dynamic_shared) return INVALID_VALUE;  // as the driver refuses it
     unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
     return launcher(fn->emulator, fn->name.c_str(), grid, block, shared, params) == 0 ? OK : LAUNCH_FAILED;
 }
