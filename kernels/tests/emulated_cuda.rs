@@ -20,7 +20,7 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     emulated_cuda::install().unwrap();
     assert!(driver_available() && nvrtc_available());
     let gpu = Gpu::new(0).unwrap();
-    assert_eq!((gpu.name.as_str(), gpu.arch), (emulated_cuda::DEVICE_NAME, "sm_90"));
+    assert_eq!((gpu.name.as_str(), gpu.arch), (emulated_cuda::DEVICE_NAME, "sm_90a"));
     assert!(Gpu::new(1).err().expect("one device").to_string().contains("no CUDA device 1"));
 
     // A kernel compiled through "NVRTC", loaded and launched through the driver API.

@@ -1,11 +1,13 @@
 //! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
 //! hanging or passing silently — a deadlock at a barrier, a missing barrier, a broken WMMA
-//! contract, the wrong number of arguments, a source that does not compile — and the launch plans'
+//! contract, the wrong number of arguments, a source that does not compile, a warpgroup product
+//! whose operands change before its wait or that is never waited for — and the launch plans'
 //! refusals, which need no device. The kernels themselves are checked by the GPU tests
 //! (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
 //! (`EMERGENT_EMULATE_CUDA=1`, see DEVELOPERS.md).
 
 use half::bf16;
+use kernels::cuda::cudarc::driver::LaunchConfig;
 use kernels::cuda::emulator::{emulator, Args};
 use kernels::cuda::launch::{self, *};
 use kernels::cuda::{CudaError, KernelSource};
@@ -32,6 +34,7 @@ fn plans_refuse_what_their_kernels_cannot_do() {
     assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
     assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());
     assert!(launch::gemm_wmma_plan(WmmaVersion::Pipelined, (32, 32, 24)).is_err());
+    assert!(launch::gemm_wgmma_plan((32, 32, 24)).is_err());
 }
 
 #[test]
@@ -129,4 +132,51 @@ fn a_source_that_does_not_compile_is_refused_with_the_compilers_message() {
     };
     let err = emulator(&SOURCE).err().expect("a compile error").to_string();
     assert!(err.contains("building broken.cu") && err.contains("nope"), "{err}");
+}
+
+#[test]
+fn warpgroup_products_run_at_their_wait_and_must_be_waited_for() {
+    // One warpgroup: D (64 × 256) = A·Bᵀ for A all ones and B all twos (16 deep): 32 everywhere.
+    // The tile is overwritten with zeros after the product is issued: the product reads shared
+    // memory when it is waited for (as the GPU may), so waiting first gives 32, waiting after
+    // the overwrite 0; and returning without a wait is a broken contract.
+    static SOURCE: KernelSource = KernelSource {
+        name: "wgmma.cu",
+        source: concat!(
+            "#include <cuda_bf16.h>\n",
+            include_str!("../src/cuda/warpgroup_mma.cuh"),
+            "extern \"C\" __global__ void product(int wait_first, int never_wait, float* out) {\n\
+             extern __shared__ __align__(1024) __nv_bfloat16 tiles[];\n\
+             for (int i = threadIdx.x; i < 320 * 64; i += 128) tiles[i] = __float2bfloat16_rn(i < 64 * 64 ? 1.0f : 2.0f);\n\
+             __syncthreads();\n\
+             float d[128] = {};\n\
+             wgmma_m64n256k16(d, wgmma_descriptor(tiles), wgmma_descriptor(tiles + 64 * 64));\n\
+             wgmma_commit();\n\
+             if (never_wait) return;\n\
+             if (wait_first) wgmma_wait<0>();\n\
+             __syncthreads();\n\
+             for (int i = threadIdx.x; i < 320 * 64; i += 128) tiles[i] = __float2bfloat16_rn(0.0f);\n\
+             __syncthreads();\n\
+             wgmma_wait<0>();\n\
+             out[threadIdx.x] = d[0] + d[127];\n}\n"
+        ),
+        kernels: &["product"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 320 * 64 * 2 };
+    for (wait_first, never_wait, want) in [(1i32, 0i32, Some(64.0f32)), (0, 0, Some(0.0)), (0, 1, None)] {
+        let mut out = vec![-1.0f32; 128];
+        let mut args = Args::new();
+        args.value(wait_first).value(never_wait).slice_mut(&mut out);
+        // Safety: `product(int, int, float* out)` writes 128 floats; 40 KB of dynamic shared memory.
+        let result = unsafe { emu.launch("product", cfg, &mut args) };
+        drop(args);
+        match want {
+            Some(want) => {
+                result.unwrap();
+                assert!(out.iter().all(|&x| x == want), "wait first {wait_first}: {:?}", &out[..4]);
+            }
+            None => assert!(result.unwrap_err().to_string().contains("never waited for")),
+        }
+    }
 }

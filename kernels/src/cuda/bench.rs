@@ -165,6 +165,23 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
         let kernel = format!("WMMA {version:?} (bf16 in, f32 acc)");
         rows.push(gemm_row(kernel, &shape, (ms, cublas_bf16_ms), flops, err));
     }
+    // Hopper's warpgroup MMA (sm_90a) takes B transposed: against cuBLAS on the same operands.
+    if gpu.arch == "sm_90a" {
+        let bt: Vec<f32> = (0..n * k).map(|i| b[i % k * n + i / k]).collect();
+        let bth = upload(gpu, &to_bf16(&bt))?;
+        let transposed =
+            GemmConfig { transa: cublasOperation_t::CUBLAS_OP_T, lda: k as i32, ..cublas_config(m, n, k, one, zero) };
+        let cublas_t_ms = time_ms(gpu, 3, iters, || {
+            // Safety: Bᵀ holds n·k bf16, read as its transpose (OP_T, leading dimension k).
+            unsafe { blas.gemm(transposed, &bth, &ah, &mut c_bf16) }.map_err(|e| driver("cuBLAS bf16 gemm", e))
+        })?;
+        rows.push(gemm_row("cuBLAS gemm (bf16, B transposed)".into(), &shape, (cublas_t_ms, cublas_t_ms), flops, 0.0));
+        let mut c = zeros::<f32>(gpu, m * n)?;
+        launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k))?;
+        let err = max_rel_err(&download(gpu, &c)?, &cublas_bf16);
+        let ms = time_ms(gpu, 3, iters, || launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k)))?;
+        rows.push(gemm_row("wgmma (bf16 in, f32 acc, B transposed)".into(), &shape, (ms, cublas_t_ms), flops, err));
+    }
     Ok(rows)
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub struct Gpu {
     pub ctx: Arc<CudaContext>,
     pub stream: Arc<CudaStream>,
-    /// E.g. `"sm_90"` for an H100.
+    /// E.g. `"sm_90a"` for an H100 (its architecture-specific target), `"sm_80"` for an A100.
     pub arch: &'static str,
     pub name: String,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
@@ -92,7 +92,8 @@ fn arch_name(major: i32, minor: i32) -> &'static str {
         (8, 0) => "sm_80",
         (8, 6) => "sm_86",
         (8, 9) => "sm_89",
-        (9, 0) => "sm_90",
+        // The H100's architecture-specific target: its kernels may use wgmma (they run on 9.0 only).
+        (9, 0) => "sm_90a",
         (10, 0) => "sm_100",
         (12, 0) => "sm_120",
         _ => Box::leak(format!("sm_{major}{minor}").into_boxed_str()),

@@ -341,17 +341,66 @@ pub fn gemm_wmma_bf16(
     c: &mut CudaSlice<f32>,
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    let Plan { kernel, cfg } = gemm_wmma_plan(version, (m, n, k))?;
+    let plan = gemm_wmma_plan(version, (m, n, k))?;
+    launch_bf16_gemm(gpu, plan, (a, b, c), (m, n, k))
+}
+
+/// Hopper's warpgroup-MMA GEMM (gemm.cu version 8, sm_90a only): 128 × 256 tiles per block of 2
+/// warpgroups, a 4-stage pipeline in 193 KB of dynamic shared memory (4 stages of 48 KB, and 1 KB
+/// to align them); m, n, k must be multiples of 16.
+pub fn gemm_wgmma_plan((m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
+    if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
+        return Err(CudaError::Driver(format!("gemm_wgmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
+    }
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(256) as u32, m.div_ceil(128) as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 4 * (128 + 256) * 64 * 2 + 1024,
+    };
+    Ok(Plan::new("gemm_wgmma_bf16", cfg))
+}
+
+/// `C = A·B` on Hopper's warpgroup MMA, with B given transposed: bf16 `A (m, k)` and `Bᵀ (n, k)`,
+/// both row-major, f32 `C (m, n)`; m, n, k multiples of 16; sm_90a devices (H100, H200) only.
+pub fn gemm_wgmma_bf16(
+    gpu: &Gpu,
+    a: &CudaSlice<bf16>,
+    b_transposed: &CudaSlice<bf16>,
+    c: &mut CudaSlice<f32>,
+    (m, n, k): (usize, usize, usize),
+) -> Result<(), CudaError> {
+    if gpu.arch != "sm_90a" {
+        return Err(CudaError::Driver(format!(
+            "gemm_wgmma_bf16 needs an sm_90a device (H100, H200), not {}",
+            gpu.arch
+        )));
+    }
+    let plan = gemm_wgmma_plan((m, n, k))?;
+    launch_bf16_gemm(gpu, plan, (a, b_transposed, c), (m, n, k))
+}
+
+/// Launches a tensor-core GEMM kernel of gemm.cu, `(m, n, k, a, b, c)`, once the buffers are
+/// checked to hold m·k and k·n bf16 and m·n floats, opting in to more than 48 KB of dynamic shared
+/// memory where the plan asks for it.
+fn launch_bf16_gemm(
+    gpu: &Gpu,
+    Plan { kernel, cfg }: Plan,
+    (a, b, c): (&CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>),
+    (m, n, k): (usize, usize, usize),
+) -> Result<(), CudaError> {
+    if a.len() < m * k || b.len() < k * n || c.len() < m * n {
+        let sizes = format!("{}, {} and {} elements", a.len(), b.len(), c.len());
+        return Err(CudaError::Driver(format!("{kernel}: buffers of {sizes} for {m}×{n}×{k}")));
+    }
     let f = gpu.function(source("gemm.cu"), kernel)?;
     if cfg.shared_mem_bytes > 48 * 1024 {
-        // Beyond 48 KB of dynamic shared memory a kernel must opt in.
         let most = CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
         f.set_attribute(most, cfg.shared_mem_bytes as i32).map_err(|e| launch_error(kernel, e))?;
     }
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
-    // Safety: buffers hold m·k, k·n bf16 and m·n floats; a block per tile of C.
+    // Safety: the buffers hold m·k, k·n bf16 and m·n floats (checked above); a block per tile of C.
     unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 

@@ -154,6 +154,18 @@ struct Barrier {
 
 constexpr size_t STACK_BYTES = 1024 * 1024;  // WMMA fragments hold whole tiles here
 
+// A thread's warpgroup products (wgmma) not yet run: they run when a wait asks for them, reading
+// shared memory then, so a kernel that overwrites an operand before its wait computes garbage
+// here as it may on the GPU.
+struct WgmmaProduct {
+    float* d;
+    uint64_t a, b;
+};
+struct WgmmaQueue {
+    std::vector<WgmmaProduct> open;                  // issued since the last commit
+    std::vector<std::vector<WgmmaProduct>> committed;  // oldest first
+};
+
 struct Block {
     std::vector<Fiber> fibers;
     Context scheduler;
@@ -165,6 +177,8 @@ struct Block {
     void* body_args = nullptr;
     bool deadlock = false;
     std::vector<char> dynamic_shared;
+    size_t dynamic_shared_bytes = 0;
+    std::vector<WgmmaQueue> wgmma;  // per thread
 };
 
 inline Block block;
@@ -249,6 +263,9 @@ extern "C" inline void emu_fiber_entry() {
     using namespace emu;
     Fiber& f = block.fibers[block.current];
     block.body(block.body_args);
+    const WgmmaQueue& q = block.wgmma[block.current];
+    if (!q.open.empty() || !q.committed.empty())
+        fault("thread %d of block %u returned with warpgroup products never waited for", block.current, blockIdx.x);
     f.done = true;
     switch_context(f.context, block.scheduler);
 }
@@ -267,6 +284,7 @@ inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
     block.block_barrier = Barrier{};
     block.warp_barriers.assign((n + 31) / 32, Barrier{});
     block.exchange.assign(n, 0);
+    block.wgmma.assign(n, WgmmaQueue{});
     block.body = body;
     block.body_args = args;
     for (int t = 0; t < n; ++t) {
@@ -331,7 +349,8 @@ int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_
     Bound<A...> bound{f, params};
     gridDim = dim3{grid[0], grid[1], grid[2]};
     blockDim = dim3{threads[0], threads[1], threads[2]};
-    block.dynamic_shared.assign(shared_bytes + 128, 0);
+    block.dynamic_shared.assign(shared_bytes + 1024, 0);
+    block.dynamic_shared_bytes = shared_bytes;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     faulted = false;
     for (unsigned z = 0; z < grid[2]; ++z)
@@ -344,10 +363,10 @@ int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_
 }
 
 // The block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this), aligned to
-// 128 bytes.
+// 1024 bytes; its shared-window address (`__cvta_generic_to_shared`) is 0.
 inline void* dynamic_shared() {
     char* p = block.dynamic_shared.data();
-    return p + (128 - reinterpret_cast<uintptr_t>(p) % 128) % 128;
+    return p + (1024 - reinterpret_cast<uintptr_t>(p) % 1024) % 1024;
 }
 
 }  // namespace emu
@@ -378,3 +397,74 @@ inline void cp_async16(void* shared, const void* global, bool valid) {
 }
 inline void cp_async_commit() {}
 template <int N> inline void cp_async_wait() {}
+
+// ---- Shared-window addresses: offsets into the block's dynamic shared memory -------------------
+inline unsigned __cvta_generic_to_shared(const void* p) {
+    const char *base = static_cast<const char*>(emu::dynamic_shared()), *q = static_cast<const char*>(p);
+    if (q < base || q > base + emu::block.dynamic_shared_bytes) {
+        emu::fault("__cvta_generic_to_shared: %p is not in the block's dynamic shared memory", p);
+        return 0;
+    }
+    return static_cast<unsigned>(q - base);
+}
+
+// ---- Warpgroup MMA (warpgroup_mma.cuh on the GPU, which also makes the descriptors) ----------
+namespace emu {
+
+// Element (r, k) of the K-major, 128-byte-swizzled bf16 operand whose 16-wide slice descriptor
+// `desc` names: the address of row r, element k before the swizzle, then the swizzle applied to
+// that address as the hardware does (bits 4–6 ^= bits 7–9).
+inline float wgmma_operand(uint64_t desc, int r, int k) {
+    unsigned start = (desc & 0x3FFF) << 4, group_stride = ((desc >> 32) & 0x3FFF) << 4;
+    if (desc >> 62 != 1 || (desc >> 49 & 7) != 0 || start % 128 > 96) {
+        fault("wgmma: descriptor %llx is not a 128-byte-swizzled slice inside a row", (unsigned long long)desc);
+        return 0.0f;
+    }
+    unsigned logical = start + r / 8 * group_stride + r % 8 * 128 + k * 2;
+    unsigned physical = logical ^ ((logical >> 7 & 7) << 4);
+    if (physical + 2 > block.dynamic_shared_bytes) {
+        fault("wgmma: operand byte %u is past the %zu bytes of shared memory", physical, block.dynamic_shared_bytes);
+        return 0.0f;
+    }
+    uint16_t bits;
+    memcpy(&bits, static_cast<const char*>(dynamic_shared()) + physical, 2);
+    uint32_t wide = uint32_t(bits) << 16;
+    float x;
+    memcpy(&x, &wide, 4);
+    return x;
+}
+
+// This thread's share of d (64 × 256) += A (64 × 16) · Bᵀ (256 × 16): the elements the GPU's
+// layout gives it (warpgroup_mma.cuh).
+inline void run_wgmma(int thread, const WgmmaProduct& p) {
+    int t = thread % 128, warp = t / 32, lane = t % 32;
+    for (int j = 0; j < 32; ++j)
+        for (int h = 0; h < 2; ++h)
+            for (int e = 0; e < 2; ++e) {
+                int row = 16 * warp + lane / 4 + 8 * h, col = 8 * j + 2 * (lane % 4) + e;
+                float sum = 0.0f;
+                for (int k = 0; k < 16; ++k) sum += wgmma_operand(p.a, row, k) * wgmma_operand(p.b, col, k);
+                p.d[4 * j + 2 * h + e] += sum;
+            }
+}
+
+}  // namespace emu
+
+inline void wgmma_fence() {}
+inline void fence_shared_for_wgmma() {}
+inline void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b) {
+    emu::block.wgmma[emu::linear_thread()].open.push_back({d, a, b});
+}
+inline void wgmma_commit() {
+    emu::WgmmaQueue& q = emu::block.wgmma[emu::linear_thread()];
+    q.committed.push_back(std::move(q.open));
+    q.open.clear();
+}
+template <int N> inline void wgmma_wait() {
+    int t = emu::linear_thread();
+    emu::WgmmaQueue& q = emu::block.wgmma[t];
+    while ((int)q.committed.size() > N) {
+        for (const emu::WgmmaProduct& p : q.committed.front()) emu::run_wgmma(t, p);
+        q.committed.erase(q.committed.begin());
+    }
+}
