@@ -65,7 +65,8 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
 /// A linear layer's forward and backward products in bf16 round each operand once: x and W in the
 /// forward; the backward finds their images again (W transposed for dx, x as one transposed matrix
 /// for dW) and rounds dy once for both. Writing W in place (as the optimizer does) drops its image,
-/// and the next product reads the new values.
+/// and the next product reads the new values. Rows of 5 (W) and 3 (the product's output) are
+/// padded to 8 in the bf16 copies, as cuBLAS wants.
 fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor) -> Tensor) {
     let gpu = kernels::cuda::Gpu::shared(0).unwrap();
     let roundings = || {
@@ -92,5 +93,12 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     assert_eq!(roundings(), 1, "only the written W again");
     let new_w = bf16_rounded(&w.add(&step).unwrap());
     assert!(max_rel_err(&y, &xr.linear(&new_w, &bias).unwrap()) <= 1e-4, "the product read the new W");
+
+    // The same elements as rows of another length (W's 32 × 5 as 16 × 10) are another image.
+    let x16 = randn(&[3, 16], 17);
+    let y = on_gpu(&x16).matmul(&gw.reshape(&[16, 10]).unwrap()).unwrap();
+    assert_eq!(roundings(), 2, "x16 and W as rows of 10");
+    let want = bf16_rounded(&x16).matmul(&new_w.reshape(&[16, 10]).unwrap()).unwrap();
+    assert!(max_rel_err(&y, &want) <= 1e-4, "W read as rows of 10");
     gpu.profile_kernels(false);
 }

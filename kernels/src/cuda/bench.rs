@@ -115,15 +115,46 @@ fn gemm_row(kernel: String, shape: &str, (ms, ref_ms): (f64, f64), flops: f64, m
     }
 }
 
-/// The GEMM versions at `size³` against cuBLAS (f32 for the f32 kernels, bf16 for tensor cores).
-pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
-    let (m, n, k) = (size, size, size);
+/// cuBLAS on the GPU's stream, or an error when its library is missing.
+fn cublas(gpu: &Gpu) -> Result<CudaBlas, CudaError> {
     // Safety: only tries to open the shared library.
     if !unsafe { cudarc::cublas::sys::is_culib_present() } {
         return Err(CudaError::Driver("cuBLAS (libcublas.so) not found".into()));
     }
-    let blas = CudaBlas::new(gpu.stream.clone()).map_err(|e| driver("starting cuBLAS", e))?;
-    let (a, b) = (random(m * k, 1), random(k * n, 2));
+    CudaBlas::new(gpu.stream.clone()).map_err(|e| driver("starting cuBLAS", e))
+}
+
+/// The benchmark's operands for a `size³` product: `A (m, k)` and `B (k, n)`, random.
+fn gemm_operands(size: usize) -> (Vec<f32>, Vec<f32>) {
+    (random(size * size, 1), random(size * size, 2))
+}
+
+fn to_bf16(v: &[f32]) -> Vec<bf16> {
+    v.iter().map(|&x| bf16::from_f32(x)).collect()
+}
+
+/// cuBLAS's bf16 `C = A·B` (bf16 C) with `config`, timed, and its result as f32.
+fn cublas_bf16(
+    gpu: &Gpu,
+    blas: &CudaBlas,
+    config: GemmConfig<bf16>,
+    (a, b): (&CudaSlice<bf16>, &CudaSlice<bf16>),
+    (size, iters): (usize, usize),
+) -> Result<(f64, Vec<f32>), CudaError> {
+    let mut c = zeros::<bf16>(gpu, size * size)?;
+    let ms = time_ms(gpu, 3, iters, || {
+        // Safety: the operands hold size² bf16 each, read as `config` says; C holds size².
+        unsafe { blas.gemm(config, b, a, &mut c) }.map_err(|e| driver("cuBLAS bf16 gemm", e))
+    })?;
+    let c = gpu.stream.clone_dtoh(&c).map_err(|e| driver("copying", e))?;
+    Ok((ms, c.iter().map(|x| x.to_f32()).collect()))
+}
+
+/// The GEMM versions at `size³` against cuBLAS (f32 for the f32 kernels, bf16 for tensor cores).
+pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    let (m, n, k) = (size, size, size);
+    let blas = cublas(gpu)?;
+    let (a, b) = gemm_operands(size);
     let (ad, bd) = (upload(gpu, &a)?, upload(gpu, &b)?);
     let mut reference = zeros::<f32>(gpu, m * n)?;
     let mut cublas_f32 = || -> Result<(), CudaError> {
@@ -144,44 +175,45 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
         let ms = time_ms(gpu, 1, iters, || launch::gemm_f32(gpu, version, &ad, &bd, &mut c, (m, n, k)))?;
         rows.push(gemm_row(format!("{version:?} (f32)"), &shape, (ms, cublas_ms), flops, err));
     }
-    // Tensor cores: our WMMA kernel against cuBLAS in bf16.
-    let to_bf16 = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>();
+    // Tensor cores: our WMMA kernels against cuBLAS in bf16.
     let (ah, bh) = (upload(gpu, &to_bf16(&a))?, upload(gpu, &to_bf16(&b))?);
-    let mut c_bf16 = zeros::<bf16>(gpu, m * n)?;
-    let (one, zero) = (bf16::ONE, bf16::ZERO);
-    let cublas_bf16_ms = time_ms(gpu, 3, iters, || {
-        // Safety: as above, in bf16.
-        unsafe { blas.gemm(cublas_config(m, n, k, one, zero), &bh, &ah, &mut c_bf16) }
-            .map_err(|e| driver("cuBLAS bf16 gemm", e))
-    })?;
-    let cublas_bf16: Vec<f32> =
-        gpu.stream.clone_dtoh(&c_bf16).map_err(|e| driver("copying", e))?.iter().map(|x| x.to_f32()).collect();
-    rows.push(gemm_row("cuBLAS gemm (bf16)".into(), &shape, (cublas_bf16_ms, cublas_bf16_ms), flops, 0.0));
+    let config = cublas_config(m, n, k, bf16::ONE, bf16::ZERO);
+    let (cublas_ms, want) = cublas_bf16(gpu, &blas, config, (&ah, &bh), (size, iters))?;
+    rows.push(gemm_row("cuBLAS gemm (bf16)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0));
     for version in WmmaVersion::ALL {
         let mut c = zeros::<f32>(gpu, m * n)?;
         launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k))?;
-        let err = max_rel_err(&download(gpu, &c)?, &cublas_bf16);
+        let err = max_rel_err(&download(gpu, &c)?, &want);
         let ms = time_ms(gpu, 3, iters, || launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k)))?;
         let kernel = format!("WMMA {version:?} (bf16 in, f32 acc)");
-        rows.push(gemm_row(kernel, &shape, (ms, cublas_bf16_ms), flops, err));
+        rows.push(gemm_row(kernel, &shape, (ms, cublas_ms), flops, err));
     }
-    // Hopper's warpgroup MMA (sm_90a) takes B transposed: against cuBLAS on the same operands.
-    if gpu.arch == "sm_90a" {
-        let bt: Vec<f32> = (0..n * k).map(|i| b[i % k * n + i / k]).collect();
-        let bth = upload(gpu, &to_bf16(&bt))?;
-        let transposed =
-            GemmConfig { transa: cublasOperation_t::CUBLAS_OP_T, lda: k as i32, ..cublas_config(m, n, k, one, zero) };
-        let cublas_t_ms = time_ms(gpu, 3, iters, || {
-            // Safety: Bᵀ holds n·k bf16, read as its transpose (OP_T, leading dimension k).
-            unsafe { blas.gemm(transposed, &bth, &ah, &mut c_bf16) }.map_err(|e| driver("cuBLAS bf16 gemm", e))
-        })?;
-        rows.push(gemm_row("cuBLAS gemm (bf16, B transposed)".into(), &shape, (cublas_t_ms, cublas_t_ms), flops, 0.0));
-        let mut c = zeros::<f32>(gpu, m * n)?;
-        launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k))?;
-        let err = max_rel_err(&download(gpu, &c)?, &cublas_bf16);
-        let ms = time_ms(gpu, 3, iters, || launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k)))?;
-        rows.push(gemm_row("wgmma (bf16 in, f32 acc, B transposed)".into(), &shape, (ms, cublas_t_ms), flops, err));
-    }
+    Ok(rows)
+}
+
+/// Hopper's warpgroup-MMA GEMM (sm_90a) at `size³`, which takes B transposed, against cuBLAS on
+/// the same operands. Separate from [`bench_gemm`] so a failure here leaves the rest of the table.
+pub fn bench_wgmma(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    let (m, n, k) = (size, size, size);
+    let blas = cublas(gpu)?;
+    let (a, b) = gemm_operands(size);
+    let bt: Vec<f32> = (0..n * k).map(|i| b[i % k * n + i / k]).collect();
+    let (ah, bth) = (upload(gpu, &to_bf16(&a))?, upload(gpu, &to_bf16(&bt))?);
+    // Bᵀ (n, k) row-major is, to column-major cuBLAS, a k × n matrix read transposed.
+    let config = GemmConfig {
+        transa: cublasOperation_t::CUBLAS_OP_T,
+        lda: k as i32,
+        ..cublas_config(m, n, k, bf16::ONE, bf16::ZERO)
+    };
+    let (cublas_ms, want) = cublas_bf16(gpu, &blas, config, (&ah, &bth), (size, iters))?;
+    let (flops, shape) = (2.0 * (m * n * k) as f64, format!("{m}×{n}×{k}"));
+    let mut rows =
+        vec![gemm_row("cuBLAS gemm (bf16, B transposed)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0)];
+    let mut c = zeros::<f32>(gpu, m * n)?;
+    launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k))?;
+    let err = max_rel_err(&download(gpu, &c)?, &want);
+    let ms = time_ms(gpu, 3, iters, || launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k)))?;
+    rows.push(gemm_row("wgmma (bf16 in, f32 acc, B transposed)".into(), &shape, (ms, cublas_ms), flops, err));
     Ok(rows)
 }
 

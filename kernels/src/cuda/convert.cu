@@ -1,7 +1,9 @@
 // Conversions and copies of strided tensors into dense buffers (layout.cuh prepended): element i
 // of the output is element i of the input in row-major order, read through the input's layout.
-// f32 → bf16 feeds the tensor-core matrix products of mixed precision (rounded to nearest even);
-// u32 masks and i64 ids become f32 (rounded to nearest, as Rust's `as f32`) or move as they are.
+// f32 → bf16 feeds the tensor-core matrix products of mixed precision (rounded to nearest even),
+// into rows of `cols` elements that start `out_stride` apart (cuBLAS reads bf16 rows fastest when
+// each starts 16-byte aligned: a 50257-wide vocabulary row is padded to 50264); u32 masks and i64
+// ids become f32 (rounded to nearest, as Rust's `as f32`) or move as they are.
 
 #include <cuda_bf16.h>
 
@@ -10,8 +12,9 @@ __device__ void convert_strided(long long n, const From* x, const Layout& lx, To
     GRID_STRIDE_LOOP(i, n) out[i] = (To)x[offset_of(i, lx)];
 }
 
-extern "C" __global__ void f32_to_bf16(long long n, const float* x, Layout lx, __nv_bfloat16* out) {
-    GRID_STRIDE_LOOP(i, n) out[i] = __float2bfloat16_rn(x[offset_of(i, lx)]);
+extern "C" __global__ void f32_to_bf16(long long n, const float* x, Layout lx, long long cols, long long out_stride,
+                                       __nv_bfloat16* out) {
+    GRID_STRIDE_LOOP(i, n) out[i / cols * out_stride + i % cols] = __float2bfloat16_rn(x[offset_of(i, lx)]);
 }
 
 extern "C" __global__ void u32_to_f32(long long n, const unsigned int* x, Layout lx, float* out) {

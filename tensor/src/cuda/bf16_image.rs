@@ -1,9 +1,10 @@
 //! The bf16 rounding of a buffer's elements, made once for the bf16 matrix products that read them.
 //! A linear layer's backward reads both forward operands again (`dx = dy·Wᵀ`, `dW = xᵀ·dy`) and
 //! its output gradient twice, so without a kept image each of those is rounded twice per step.
-//! The image covers one dense span of the buffer, in memory order, so a matrix read as a
-//! row-major batch in the forward and as one transposed matrix in the backward finds the same
-//! image. Writing the buffer in place (the optimizer step) drops it.
+//! The image covers one dense span of the buffer, in memory order, in rows of the span's innermost
+//! run (each padded to a 16-byte boundary), so a matrix read as a row-major batch in the forward
+//! and as one transposed matrix in the backward finds the same image. Writing the buffer in place
+//! (the optimizer step) drops it.
 
 use crate::Result;
 use half::bf16;
@@ -15,10 +16,16 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Bf16Image(Mutex<Option<Image>>);
 
 struct Image {
-    /// The span `[offset, offset + len)` of the f32 buffer it rounds.
-    offset: usize,
-    len: usize,
+    span: Span,
     data: Arc<CudaSlice<bf16>>,
+}
+
+/// The elements `[offset, offset + len)` of the f32 buffer, as rows of `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub offset: usize,
+    pub len: usize,
+    pub run: usize,
 }
 
 /// A copied buffer is a new buffer: its image is made when it is next read.
@@ -29,19 +36,19 @@ impl Clone for Bf16Image {
 }
 
 impl Bf16Image {
-    /// The image of `[offset, offset + len)`: the kept one, or `round()`'s, which is then kept in
-    /// place of any other span's.
+    /// The image of `span`: the kept one, or `round()`'s, which is then kept in place of any
+    /// other span's.
     pub(crate) fn get_or_round(
         &self,
-        (offset, len): (usize, usize),
+        span: Span,
         round: impl FnOnce() -> Result<CudaSlice<bf16>>,
     ) -> Result<Arc<CudaSlice<bf16>>> {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(image) = kept.as_ref().filter(|i| (i.offset, i.len) == (offset, len)) {
+        if let Some(image) = kept.as_ref().filter(|i| i.span == span) {
             return Ok(image.data.clone());
         }
         let data = Arc::new(round()?);
-        *kept = Some(Image { offset, len, data: data.clone() });
+        *kept = Some(Image { span, data: data.clone() });
         Ok(data)
     }
 

@@ -4,6 +4,7 @@
 //! Row-major operands are handed to column-major cuBLAS as their transposes: `C = A·B` is
 //! `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place (`OP_T`).
 
+use super::bf16_image::Span;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::{Layout, Result};
 use half::bf16;
@@ -150,6 +151,12 @@ impl CudaStorage {
     }
 }
 
+/// The row stride of a bf16 copy of rows of `run` elements: the next multiple of 8, so every row
+/// starts 16-byte aligned.
+fn aligned_run(run: usize) -> usize {
+    run.next_multiple_of(8).max(8)
+}
+
 /// An operand rounded to bf16 for the tensor cores, as cuBLAS reads it: `batch_stride` 0 when one
 /// matrix serves the whole batch.
 struct Bf16Operand {
@@ -160,36 +167,52 @@ struct Bf16Operand {
 }
 
 impl CudaStorage {
-    /// The f32 elements `layout` reads, rounded to bf16, dense.
-    fn to_bf16(&self, layout: &Layout) -> Result<CudaSlice<bf16>> {
-        self.convert("matmul", "f32_to_bf16", self.f32s("matmul", layout.shape())?, layout)
+    /// The f32 elements `layout` reads, rounded to bf16, in rows of its last dim's length that start
+    /// `stride` apart (padding past each row is left unwritten).
+    fn to_bf16(&self, layout: &Layout, stride: usize) -> Result<CudaSlice<bf16>> {
+        let x = self.f32s("matmul", layout.shape())?;
+        let (n, cols) = (layout.elem_count(), layout.shape().last().copied().unwrap_or(1).max(1));
+        let rows = n.div_ceil(cols);
+        // Safety: written (but for the row padding, which no product reads) by the kernel below.
+        let mut out =
+            unsafe { self.gpu.stream.alloc::<bf16>((rows * stride).max(1)) }.map_err(driver_error("matmul"))?;
+        let (count, lx, cols, stride) = (n as i64, KernelLayout::new("matmul", layout)?, cols as i64, stride as i64);
+        // Safety: `f32_to_bf16(n, x, lx, cols, stride, out)`: lx reads n elements inside x; out
+        // holds rows·stride bf16.
+        unsafe { launch!(self.gpu, "convert.cu", "f32_to_bf16", over(n), &count, x, &lx, &cols, &stride, &mut out) }
+            .map_err(cuda_error("matmul"))?;
+        Ok(out)
     }
 
     /// The `(batch…, rows, cols)` operand `layout` reads, in bf16. A matrix cuBLAS can read in place
     /// (row-major, or a transposed view) is converted in its memory order, so the copy reads and
     /// writes consecutive elements and keeps its `OP_N` / `OP_T`; a broadcast batch is converted
-    /// once; anything else becomes dense row-major. A dense span is rounded once while the buffer
-    /// is unchanged (its [`bf16 image`](super::bf16_image)): the backward finds it again.
+    /// once; anything else becomes dense row-major. Runs start 16-byte aligned (padded to a
+    /// multiple of 8 elements), as cuBLAS reads bf16 fastest. A dense span is rounded once while the
+    /// buffer is unchanged (its [`bf16 image`](super::bf16_image)): the backward finds it again.
     fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand> {
         let r = layout.rank();
         let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
         let batch: usize = layout.shape()[..r - 2].iter().product();
         let Some((batch_stride, op, ld)) = as_operand(layout) else {
-            let data = Arc::new(self.to_bf16(layout)?);
-            return Ok(Bf16Operand { data, op: cublasOperation_t::CUBLAS_OP_N, ld: cols, batch_stride: rows * cols });
+            let ld = aligned_run(cols);
+            let data = Arc::new(self.to_bf16(layout, ld)?);
+            return Ok(Bf16Operand { data, op: cublasOperation_t::CUBLAS_OP_N, ld, batch_stride: rows * ld });
         };
         // In memory, an `OP_N` matrix is `rows` runs of `cols` elements, an `OP_T` one `cols` runs
         // of `rows`; runs start `ld` apart.
         let (runs, run) = if op == cublasOperation_t::CUBLAS_OP_N { (rows, cols) } else { (cols, rows) };
         let (matrices, stride) = if batch_stride == 0 { (1, 0) } else { (batch, batch_stride) };
         let memory = Layout::from_parts(&[matrices, runs, run], &[stride, ld, 1], layout.offset());
+        let ld = aligned_run(run);
         let data = if memory.is_contiguous() {
-            self.bf16_image.get_or_round((memory.offset(), memory.elem_count()), || self.to_bf16(&memory))?
+            let span = Span { offset: memory.offset(), len: memory.elem_count(), run };
+            self.bf16_image.get_or_round(span, || self.to_bf16(&memory, ld))?
         } else {
-            Arc::new(self.to_bf16(&memory)?)
+            Arc::new(self.to_bf16(&memory, ld)?)
         };
-        let batch_stride = if batch_stride == 0 { 0 } else { runs * run };
-        Ok(Bf16Operand { data, op, ld: run, batch_stride })
+        let batch_stride = if batch_stride == 0 { 0 } else { runs * ld };
+        Ok(Bf16Operand { data, op, ld, batch_stride })
     }
 
     /// `C[b] (+)= A[b]·B[b]` on bf16 tensor cores for bf16 `A (batch, m, k)`, `B (batch, k, n)` into

@@ -3,7 +3,7 @@
 //! memory from ptxas.
 
 use crate::error::{Result, TrainError};
-use kernels::cuda::bench::{bench_attention, bench_gemm, bench_layer_norm, bench_softmax, BenchRow};
+use kernels::cuda::bench::{bench_attention, bench_gemm, bench_layer_norm, bench_softmax, bench_wgmma, BenchRow};
 use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +31,14 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
     rows.extend(bench_layer_norm(&gpu, 16384, 768, iters)?);
     // GPT-2 124M's attention at T = 1024, batch 8: 12 heads of 64, read from the packed qkv.
     rows.extend(bench_attention(&gpu, (8, 12, 1024, 64), iters)?);
+    // Last, and not fatal: a fault in this kernel would leave the device unusable for what follows.
+    let mut notes = Vec::new();
+    if gpu.arch == "sm_90a" {
+        match bench_wgmma(&gpu, size, iters) {
+            Ok(wgmma) => rows.extend(wgmma),
+            Err(e) => notes.push(format!("wgmma GEMM failed: {e}")),
+        }
+    }
     writeln!(out, "| kernel | shape | median ms | throughput | % of reference | max rel. error |").map_err(io)?;
     writeln!(out, "|---|---|---|---|---|---|").map_err(io)?;
     for r in &rows {
@@ -40,6 +48,9 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
             r.kernel, r.shape, r.median_ms, r.throughput, r.unit, r.percent_of_reference, r.max_rel_err
         )
         .map_err(io)?;
+    }
+    for note in notes {
+        writeln!(out, "\n{note}").map_err(io)?;
     }
     match ptxas() {
         Some(ptxas) => {

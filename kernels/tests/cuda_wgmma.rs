@@ -1,0 +1,34 @@
+//! Hopper's warpgroup-MMA GEMM (gemm.cu version 8, sm_90a) against the CPU product of the same
+//! bf16 operands. Its own test binary: a fault in this kernel leaves the process's CUDA context
+//! unusable, which would fail every other kernel test running beside it. Needs an H100 or H200
+//! (`#[ignore]`d elsewhere); `.ci/run` also runs it on the CUDA emulator.
+
+use half::bf16;
+use kernels::cpu::gemm::{gemm, MatRef};
+use kernels::cuda::{launch, Gpu};
+
+mod common;
+use common::{max_rel_err, random};
+
+#[test]
+#[ignore = "needs a CUDA GPU (sm_90a)"]
+fn wgmma_gemm_matches_the_cpu() {
+    let gpu = Gpu::new(0).unwrap();
+    assert_eq!(gpu.arch, "sm_90a", "wgmma needs an H100 or H200");
+    // One partial tile; two full tiles of C deep in K (more tiles than pipeline stages); tiles cut
+    // off in M, N and K.
+    for (m, n, k) in [(64, 64, 64), (256, 512, 384), (144, 80, 48), (272, 400, 208)] {
+        let round = |v: Vec<f32>| v.into_iter().map(bf16::from_f32).collect::<Vec<_>>();
+        let (a, b) = (round(random(m * k, 5)), round(random(k * n, 6)));
+        let wide = |v: &[bf16]| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+        let mut want = vec![0.0; m * n];
+        gemm(MatRef::row_major(&wide(&a), m, k), MatRef::row_major(&wide(&b), k, n), &mut want, n, false);
+        // The kernel takes B transposed, (n, k) row-major.
+        let bt: Vec<bf16> = (0..n * k).map(|i| b[i % k * n + i / k]).collect();
+        let (ad, btd) = (gpu.stream.clone_htod(&a).unwrap(), gpu.stream.clone_htod(&bt).unwrap());
+        let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
+        launch::gemm_wgmma_bf16(&gpu, &ad, &btd, &mut cd, (m, n, k)).unwrap();
+        let err = max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want);
+        assert!(err <= 1e-3, "{m}×{n}×{k}: {err}");
+    }
+}
