@@ -1,5 +1,5 @@
-//! Hopper's warpgroup-MMA GEMM (gemm.cu version 8, sm_90a) against the CPU product of the same
-//! bf16 operands. Its own test binary: a fault in this kernel leaves the process's CUDA context
+//! Hopper's warpgroup-MMA GEMMs (gemm.cu versions 8 and 9, sm_90a: tiles loaded by cp.async, and
+//! by the tensor memory accelerator) against the CPU product of the same bf16 operands. Its own test binary: a fault in this kernel leaves the process's CUDA context
 //! unusable, which would fail every other kernel test running beside it. Needs an H100 or H200
 //! (`#[ignore]`d elsewhere); `.ci/run` also runs it on the CUDA emulator.
 
@@ -26,9 +26,11 @@ fn wgmma_gemm_matches_the_cpu() {
         // The kernel takes B transposed, (n, k) row-major.
         let bt: Vec<bf16> = (0..n * k).map(|i| b[i % k * n + i / k]).collect();
         let (ad, btd) = (gpu.stream.clone_htod(&a).unwrap(), gpu.stream.clone_htod(&bt).unwrap());
-        let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
-        launch::gemm_wgmma_bf16(&gpu, &ad, &btd, &mut cd, (m, n, k)).unwrap();
-        let err = max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want);
-        assert!(err <= 1e-3, "{m}×{n}×{k}: {err}");
+        for (name, gemm_on_gpu) in launch::WGMMA_VERSIONS {
+            let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
+            gemm_on_gpu(&gpu, &ad, &btd, &mut cd, (m, n, k)).unwrap();
+            let err = max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want);
+            assert!(err <= 1e-3, "{name} {m}×{n}×{k}: {err}");
+        }
     }
 }

@@ -191,7 +191,7 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
     Ok(rows)
 }
 
-/// Hopper's warpgroup-MMA GEMM (sm_90a) at `size³`, which takes B transposed, against cuBLAS on
+/// Hopper's warpgroup-MMA GEMMs (sm_90a) at `size³`, which take B transposed, against cuBLAS on
 /// the same operands. Separate from [`bench_gemm`] so a failure here leaves the rest of the table.
 pub fn bench_wgmma(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
     let (m, n, k) = (size, size, size);
@@ -209,11 +209,14 @@ pub fn bench_wgmma(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>
     let (flops, shape) = (2.0 * (m * n * k) as f64, format!("{m}×{n}×{k}"));
     let mut rows =
         vec![gemm_row("cuBLAS gemm (bf16, B transposed)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0)];
-    let mut c = zeros::<f32>(gpu, m * n)?;
-    launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k))?;
-    let err = max_rel_err(&download(gpu, &c)?, &want);
-    let ms = time_ms(gpu, 3, iters, || launch::gemm_wgmma_bf16(gpu, &ah, &bth, &mut c, (m, n, k)))?;
-    rows.push(gemm_row("wgmma (bf16 in, f32 acc, B transposed)".into(), &shape, (ms, cublas_ms), flops, err));
+    for (loads, gemm) in launch::WGMMA_VERSIONS {
+        let mut c = zeros::<f32>(gpu, m * n)?;
+        gemm(gpu, &ah, &bth, &mut c, (m, n, k))?;
+        let err = max_rel_err(&download(gpu, &c)?, &want);
+        let ms = time_ms(gpu, 3, iters, || gemm(gpu, &ah, &bth, &mut c, (m, n, k)))?;
+        let name = format!("wgmma, {loads} (bf16 in, f32 acc, B transposed)");
+        rows.push(gemm_row(name, &shape, (ms, cublas_ms), flops, err));
+    }
     Ok(rows)
 }
 

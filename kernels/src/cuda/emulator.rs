@@ -23,10 +23,11 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-const HEADERS: [(&str, &str); 3] = [
+const HEADERS: [(&str, &str); 4] = [
     ("cuda_emulator.hpp", include_str!("emulator/cuda_emulator.hpp")),
     ("cuda_bf16.h", include_str!("emulator/cuda_bf16.h")),
     ("mma.h", include_str!("emulator/mma.h")),
+    ("tensor_map.h", include_str!("emulator/tensor_map.h")),
 ];
 
 /// The version of the way a library is built (see `compile`).

@@ -1,5 +1,6 @@
-// C = A·B for row-major A (M, K), B (K, N), C (M, N), in eight versions for study, from the
-// textbook loop to Hopper's warpgroup MMA (which takes B transposed, see version 8).
+// C = A·B for row-major A (M, K), B (K, N), C (M, N), in nine versions for study, from the
+// textbook loop to Hopper's warpgroup MMA fed by its tensor memory accelerator (versions 8 and 9
+// take B transposed).
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -265,16 +266,16 @@ extern "C" __global__ void __launch_bounds__(256, 1) gemm_wmma_bf16_wide(int M, 
 
 // 8. Hopper's warpgroup MMA (wgmma, sm_90a; warpgroup_mma.cuh): a block of 2 warpgroups computes a
 // 128×256 tile of C, each warpgroup 64×256 with one asynchronous wgmma per 16-deep slice, reading
-// both operands straight from shared memory (no fragment loads through registers). This version
-// takes B transposed, as Bᵀ (N, K) row-major, so both operands are K-major: C = A·(Bᵀ)ᵀ. Tiles of
-// 64 columns of K (128-byte rows, swizzled as wgmma reads them) arrive by cp.async in a 4-stage
-// pipeline (192 KB of dynamic shared memory); while a warpgroup's products on one tile run, the
-// next two tiles load. M, N, K must be multiples of 16.
+// both operands straight from shared memory (no fragment loads through registers). Versions 8
+// and 9 take B transposed, as Bᵀ (N, K) row-major, so both operands are K-major: C = A·(Bᵀ)ᵀ.
+// Tiles of 64 columns of K (128-byte rows, swizzled as wgmma reads them) arrive by cp.async in a
+// 4-stage pipeline (192 KB of dynamic shared memory); while a warpgroup's products on one tile
+// run, the next two tiles load. M, N, K must be multiples of 16.
 #define WG_BM 128
 #define WG_BN 256
 #define WG_BK 64
 #define WG_STAGES 4
-#define WG_AHEAD (WG_STAGES - 2)  // tiles loading while one is multiplied and one finishes
+#define WG_STAGE_ELEMS ((WG_BM + WG_BN) * WG_BK)  // A's tile, then Bᵀ's
 
 // Rows [row0, row0 + rows) of a (height, K) row-major bf16 matrix, columns [k0, k0 + 64), into a
 // swizzled tile (warpgroup_mma.cuh): the 16-byte chunk c of row r lands at chunk c ^ (r % 8).
@@ -288,53 +289,111 @@ __device__ void load_swizzled_tile(__nv_bfloat16* tile, const __nv_bfloat16* src
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1)
-    gemm_wgmma_bf16(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* Bt, float* C) {
 #ifdef HAS_WGMMA
-    // The stages, from the first 1024-byte boundary of dynamic shared memory (the swizzle's unit).
-    extern __shared__ __align__(1024) unsigned char shared_bytes[];
+// The stages of versions 8 and 9: from the first 1024-byte boundary of dynamic shared memory (the
+// swizzle's unit).
+__device__ __nv_bfloat16* aligned_stages(unsigned char* shared_bytes) {
     unsigned misalignment = (unsigned)__cvta_generic_to_shared(shared_bytes) % 1024;
-    __nv_bfloat16* stages = (__nv_bfloat16*)(shared_bytes + (1024 - misalignment) % 1024);
-    const int a_elems = WG_BM * WG_BK, stage_elems = (WG_BM + WG_BN) * WG_BK;
-    int warpgroup = threadIdx.x / 128, block_row = blockIdx.y * WG_BM, block_col = blockIdx.x * WG_BN;
-    int tiles = (K + WG_BK - 1) / WG_BK;
-    auto load = [&](int t) {
-        if (t < tiles) {
-            __nv_bfloat16* stage = stages + t % WG_STAGES * stage_elems;
-            load_swizzled_tile(stage, A, WG_BM, block_row, M, K, t * WG_BK);
-            load_swizzled_tile(stage + a_elems, Bt, WG_BN, block_col, N, K, t * WG_BK);
-        }
-        cp_async_commit();  // empty past the last tile, so every iteration counts one group
-    };
-    float d[128];
+    return (__nv_bfloat16*)(shared_bytes + (1024 - misalignment) % 1024);
+}
+
+// Issues this warpgroup's products on one staged tile, as one group: d += its 64 rows of A times
+// Bᵀ's 256 rows, 64 deep in four 16-deep slices (a slice is 32 bytes further along each row).
+__device__ void wgmma_tile(float (&d)[128], const __nv_bfloat16* stage, int warpgroup) {
+    const __nv_bfloat16 *a = stage + warpgroup * 64 * WG_BK, *b = stage + WG_BM * WG_BK;
+    wgmma_fence();
 #pragma unroll
-    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
-    for (int t = 0; t < WG_AHEAD; ++t) load(t);
-    for (int t = 0; t < tiles; ++t) {
-        cp_async_wait<WG_AHEAD - 1>();  // tile t has landed
-        fence_shared_for_wgmma();
-        __syncthreads();  // every thread's copies of tile t are in; both warpgroups finished t − 2
-        load(t + WG_AHEAD);  // into the stage of tile t − 2
-        const __nv_bfloat16* a = stages + t % WG_STAGES * stage_elems + warpgroup * 64 * WG_BK;
-        const __nv_bfloat16* b = stages + t % WG_STAGES * stage_elems + a_elems;
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < WG_BK; kk += 16) wgmma_m64n256k16(d, wgmma_descriptor(a + kk), wgmma_descriptor(b + kk));
-        wgmma_commit();
-        wgmma_wait<1>();  // tile t − 1's products are done: its stage is free
-    }
-    wgmma_wait<0>();
-    // Thread t of the warpgroup holds rows r and r + 8 of its warp's 16, two columns per 8.
-    int lane = threadIdx.x % 32, warp = threadIdx.x % 128 / 32;
-    int row = block_row + warpgroup * 64 + warp * 16 + lane / 4;
+    for (int kk = 0; kk < WG_BK; kk += 16) wgmma_m64n256k16(d, wgmma_descriptor(a + kk), wgmma_descriptor(b + kk));
+    wgmma_commit();
+}
+
+// Writes a warpgroup's 64×256 block of C, whose top-left element is (row0, col0): thread t holds
+// rows r and r + 8 of its warp's 16, two columns of every 8 (warpgroup_mma.cuh).
+__device__ void store_wgmma_tile(const float (&d)[128], float* C, int M, int N, int row0, int col0) {
+    int lane = threadIdx.x % 32, warp = threadIdx.x % 128 / 32, row = row0 + warp * 16 + lane / 4;
 #pragma unroll
     for (int j = 0; j < 32; ++j) {
-        int col = block_col + j * 8 + lane % 4 * 2;
+        int col = col0 + j * 8 + lane % 4 * 2;
 #pragma unroll
         for (int h = 0; h < 2; ++h)
             if (row + 8 * h < M && col < N)
                 *reinterpret_cast<float2*>(&C[(long long)(row + 8 * h) * N + col]) =
                     make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
     }
+}
+#endif
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+    gemm_wgmma_bf16(int M, int N, int K, const __nv_bfloat16* A, const __nv_bfloat16* Bt, float* C) {
+#ifdef HAS_WGMMA
+    const int ahead = WG_STAGES - 2;  // tiles loading while one is multiplied and one finishes
+    extern __shared__ __align__(1024) unsigned char shared_bytes[];
+    __nv_bfloat16* stages = aligned_stages(shared_bytes);
+    int warpgroup = threadIdx.x / 128, block_row = blockIdx.y * WG_BM, block_col = blockIdx.x * WG_BN;
+    int tiles = (K + WG_BK - 1) / WG_BK;
+    auto load = [&](int t) {
+        if (t < tiles) {
+            __nv_bfloat16* stage = stages + t % WG_STAGES * WG_STAGE_ELEMS;
+            load_swizzled_tile(stage, A, WG_BM, block_row, M, K, t * WG_BK);
+            load_swizzled_tile(stage + WG_BM * WG_BK, Bt, WG_BN, block_col, N, K, t * WG_BK);
+        }
+        cp_async_commit();  // empty past the last tile, so every iteration counts one group
+    };
+    float d[128];
+#pragma unroll
+    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+    for (int t = 0; t < ahead; ++t) load(t);
+    for (int t = 0; t < tiles; ++t) {
+        cp_async_wait<ahead - 1>();  // tile t has landed
+        fence_shared_for_wgmma();
+        __syncthreads();  // every thread's copies of tile t are in; both warpgroups finished t − 2
+        load(t + ahead);  // into the stage of tile t − 2
+        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, warpgroup);
+        wgmma_wait<1>();  // tile t − 1's products are done: its stage is free
+    }
+    wgmma_wait<0>();
+    store_wgmma_tile(d, C, M, N, block_row + warpgroup * 64, block_col);
+#endif
+}
+
+// 9. Version 8 fed by the tensor memory accelerator (tensor_copy.cuh): one thread asks for each
+// tile of A and Bᵀ with a single instruction, the copy engine writes it swizzled (and zero-fills
+// past the edges), and each stage's barrier tells the warpgroups when its bytes have landed. No
+// thread spends instructions on copies, and three tiles load while one is multiplied.
+extern "C" __global__ void __launch_bounds__(256, 1)
+    gemm_wgmma_tma_bf16(int M, int N, int K, const __grid_constant__ TensorMap a_map,
+                        const __grid_constant__ TensorMap bt_map, float* C) {
+#ifdef HAS_WGMMA
+    extern __shared__ __align__(1024) unsigned char shared_bytes[];
+    __nv_bfloat16* stages = aligned_stages(shared_bytes);
+    unsigned long long* landed = (unsigned long long*)(stages + WG_STAGES * WG_STAGE_ELEMS);  // a barrier per stage
+    int warpgroup = threadIdx.x / 128, block_row = blockIdx.y * WG_BM, block_col = blockIdx.x * WG_BN;
+    int tiles = (K + WG_BK - 1) / WG_BK;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < WG_STAGES; ++s) mbarrier_init(&landed[s], 1);
+        fence_barrier_init();
+    }
+    __syncthreads();
+    auto load = [&](int t) {
+        if (threadIdx.x != 0 || t >= tiles) return;
+        __nv_bfloat16* stage = stages + t % WG_STAGES * WG_STAGE_ELEMS;
+        unsigned long long* bar = &landed[t % WG_STAGES];
+        mbarrier_expect_bytes(bar, WG_STAGE_ELEMS * 2);
+        tma_load_2d(stage, &a_map, t * WG_BK, block_row, bar);
+        tma_load_2d(stage + WG_BM * WG_BK, &bt_map, t * WG_BK, block_col, bar);
+    };
+    float d[128];
+#pragma unroll
+    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+    for (int t = 0; t < WG_STAGES - 1; ++t) load(t);
+    for (int t = 0; t < tiles; ++t) {
+        mbarrier_wait(&landed[t % WG_STAGES], t / WG_STAGES % 2);  // the stage's (t / STAGES)-th fill
+        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, warpgroup);
+        wgmma_wait<1>();   // tile t − 1's products are done
+        __syncthreads();   // in both warpgroups: its stage is free
+        load(t - 1 + WG_STAGES);
+    }
+    wgmma_wait<0>();
+    store_wgmma_tile(d, C, M, N, block_row + warpgroup * 64, block_col);
 #endif
 }

@@ -4,7 +4,7 @@
 use super::{source, CudaError, Gpu};
 use crate::cpu::attention::HeadLayout;
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg};
 use half::bf16;
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
@@ -345,6 +345,14 @@ pub fn gemm_wmma_bf16(
     launch_bf16_gemm(gpu, plan, (a, b, c), (m, n, k))
 }
 
+/// A GEMM that takes B transposed: `(gpu, A (m, k), Bᵀ (n, k), C (m, n), (m, n, k))`.
+pub type TransposedBGemm =
+    fn(&Gpu, &CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>, (usize, usize, usize)) -> Result<(), CudaError>;
+
+/// The warpgroup-MMA GEMMs (sm_90a), by how their tiles reach shared memory.
+pub const WGMMA_VERSIONS: [(&str, TransposedBGemm); 2] =
+    [("cp.async loads", gemm_wgmma_bf16), ("TMA loads", gemm_wgmma_tma_bf16)];
+
 /// Hopper's warpgroup-MMA GEMM (gemm.cu version 8, sm_90a only): 128 × 256 tiles per block of 2
 /// warpgroups, a 4-stage pipeline in 193 KB of dynamic shared memory (4 stages of 48 KB, and 1 KB
 /// to align them); m, n, k must be multiples of 16.
@@ -369,14 +377,119 @@ pub fn gemm_wgmma_bf16(
     c: &mut CudaSlice<f32>,
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    if gpu.arch != "sm_90a" {
-        return Err(CudaError::Driver(format!(
-            "gemm_wgmma_bf16 needs an sm_90a device (H100, H200), not {}",
-            gpu.arch
-        )));
-    }
     let plan = gemm_wgmma_plan((m, n, k))?;
+    require_sm_90a(gpu, plan.kernel)?;
     launch_bf16_gemm(gpu, plan, (a, b_transposed, c), (m, n, k))
+}
+
+/// The same product with its tiles copied by the tensor memory accelerator (gemm.cu version 9):
+/// 193 KB of dynamic shared memory (4 stages of 48 KB, a barrier per stage, 1 KB to align them).
+pub fn gemm_wgmma_tma_plan(dims: (usize, usize, usize)) -> Result<Plan, CudaError> {
+    let Plan { cfg, .. } = gemm_wgmma_plan(dims)?;
+    Ok(Plan::new("gemm_wgmma_tma_bf16", LaunchConfig { shared_mem_bytes: cfg.shared_mem_bytes + 64, ..cfg }))
+}
+
+/// `C = A·B` as [`gemm_wgmma_bf16`] computes it (B given transposed, sm_90a only), with the tiles of
+/// A and Bᵀ copied into shared memory by the tensor memory accelerator.
+pub fn gemm_wgmma_tma_bf16(
+    gpu: &Gpu,
+    a: &CudaSlice<bf16>,
+    b_transposed: &CudaSlice<bf16>,
+    c: &mut CudaSlice<f32>,
+    (m, n, k): (usize, usize, usize),
+) -> Result<(), CudaError> {
+    let Plan { kernel, cfg } = gemm_wgmma_tma_plan((m, n, k))?;
+    require_sm_90a(gpu, kernel)?;
+    check_gemm_buffers(kernel, (a.len(), b_transposed.len(), c.len()), (m, n, k))?;
+    let (a_ptr, _a) = a.device_ptr(&gpu.stream);
+    let (b_ptr, _b) = b_transposed.device_ptr(&gpu.stream);
+    let a_map = TensorMap::bf16_tiles(a_ptr, (m, k), 128)?;
+    let b_map = TensorMap::bf16_tiles(b_ptr, (n, k), 256)?;
+    let f = shared_function(gpu, kernel, cfg.shared_mem_bytes)?;
+    let (m32, n32, k32) = (m as i32, n as i32, k as i32);
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&m32).arg(&n32).arg(&k32).arg(&a_map).arg(&b_map).arg(c);
+    // Safety: the maps describe A (m, k) and Bᵀ (n, k), which the buffers hold (checked above) and
+    // which live until the launch is queued; C holds m·n floats.
+    unsafe { run(gpu, kernel, &mut args, cfg) }
+}
+
+/// An error unless the device is an sm_90a one (H100, H200): `kernel` uses wgmma.
+fn require_sm_90a(gpu: &Gpu, kernel: &str) -> Result<(), CudaError> {
+    match gpu.arch {
+        "sm_90a" => Ok(()),
+        arch => Err(CudaError::Driver(format!("{kernel} needs an sm_90a device (H100, H200), not {arch}"))),
+    }
+}
+
+/// An error unless buffers of these lengths hold A (m·k), B (k·n) and C (m·n).
+fn check_gemm_buffers(
+    kernel: &str,
+    (a, b, c): (usize, usize, usize),
+    (m, n, k): (usize, usize, usize),
+) -> Result<(), CudaError> {
+    if a < m * k || b < k * n || c < m * n {
+        return Err(CudaError::Driver(format!("{kernel}: buffers of {a}, {b} and {c} elements for {m}×{n}×{k}")));
+    }
+    Ok(())
+}
+
+/// A tensor map (TMA): how the copy engine finds a box of a tensor in global memory.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TensorMap(cudarc::driver::sys::CUtensorMap);
+
+// Safety: the driver's 128-byte plain struct, passed by value as the kernels' `TensorMap`.
+unsafe impl DeviceRepr for TensorMap {}
+
+impl TensorMap {
+    /// The row-major bf16 `(rows, cols)` matrix at device address `ptr`, copied in boxes of
+    /// `box_rows` rows × 64 columns (128-byte rows), 128-byte swizzled, zeros past the edges.
+    fn bf16_tiles(ptr: u64, (rows, cols): (usize, usize), box_rows: u32) -> Result<Self, CudaError> {
+        use cudarc::driver::sys::{
+            CUtensorMapDataType as Type, CUtensorMapFloatOOBfill as Fill, CUtensorMapInterleave as Interleave,
+            CUtensorMapL2promotion as L2, CUtensorMapSwizzle as Swizzle,
+        };
+        let mut map = std::mem::MaybeUninit::<cudarc::driver::sys::CUtensorMap>::zeroed();
+        let (dims, strides) = ([cols as u64, rows as u64], [cols as u64 * 2]);
+        let (boxes, element_strides) = ([64u32, box_rows], [1u32, 1]);
+        // Safety: every array is as long as rank 2 asks; the map is written by the driver.
+        let status = unsafe {
+            cudarc::driver::sys::cuTensorMapEncodeTiled(
+                map.as_mut_ptr(),
+                Type::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                2,
+                ptr as *mut std::ffi::c_void,
+                dims.as_ptr(),
+                strides.as_ptr(),
+                boxes.as_ptr(),
+                element_strides.as_ptr(),
+                Interleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                Swizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                L2::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                Fill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+            )
+        };
+        match status {
+            cudarc::driver::sys::CUresult::CUDA_SUCCESS => Ok(TensorMap(unsafe { map.assume_init() })),
+            e => Err(CudaError::Driver(format!("cuTensorMapEncodeTiled for {rows}×{cols} bf16: {e:?}"))),
+        }
+    }
+}
+
+/// `kernel` of gemm.cu, opted in to `shared_bytes` of dynamic shared memory where that is more
+/// than the 48 KB every kernel may have.
+fn shared_function(
+    gpu: &Gpu,
+    kernel: &'static str,
+    shared_bytes: u32,
+) -> Result<cudarc::driver::CudaFunction, CudaError> {
+    let f = gpu.function(source("gemm.cu"), kernel)?;
+    if shared_bytes > 48 * 1024 {
+        let most = CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+        f.set_attribute(most, shared_bytes as i32).map_err(|e| launch_error(kernel, e))?;
+    }
+    Ok(f)
 }
 
 /// Launches a tensor-core GEMM kernel of gemm.cu, `(m, n, k, a, b, c)`, once the buffers are
@@ -388,15 +501,8 @@ fn launch_bf16_gemm(
     (a, b, c): (&CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>),
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    if a.len() < m * k || b.len() < k * n || c.len() < m * n {
-        let sizes = format!("{}, {} and {} elements", a.len(), b.len(), c.len());
-        return Err(CudaError::Driver(format!("{kernel}: buffers of {sizes} for {m}×{n}×{k}")));
-    }
-    let f = gpu.function(source("gemm.cu"), kernel)?;
-    if cfg.shared_mem_bytes > 48 * 1024 {
-        let most = CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
-        f.set_attribute(most, cfg.shared_mem_bytes as i32).map_err(|e| launch_error(kernel, e))?;
-    }
+    check_gemm_buffers(kernel, (a.len(), b.len(), c.len()), (m, n, k))?;
+    let f = shared_function(gpu, kernel, cfg.shared_mem_bytes)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);

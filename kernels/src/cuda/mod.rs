@@ -124,7 +124,12 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "gemm.cu",
-        source: concat!(include_str!("async_copy.cuh"), include_str!("warpgroup_mma.cuh"), include_str!("gemm.cu")),
+        source: concat!(
+            include_str!("async_copy.cuh"),
+            include_str!("warpgroup_mma.cuh"),
+            include_str!("tensor_copy.cuh"),
+            include_str!("gemm.cu")
+        ),
         kernels: &[
             "gemm_naive",
             "gemm_tiled",
@@ -134,6 +139,7 @@ pub const SOURCES: &[KernelSource] = &[
             "gemm_wmma_bf16_pipelined",
             "gemm_wmma_bf16_wide",
             "gemm_wgmma_bf16",
+            "gemm_wgmma_tma_bf16",
         ],
     },
 ];

@@ -18,6 +18,9 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include "tensor_map.h"
+
+#include <map>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -31,6 +34,7 @@
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 #define __shared__ static
+#define __grid_constant__
 
 // What the emulator's library exports (every other symbol is hidden: each library its own state).
 #define EMU_EXPORT extern "C" __attribute__((visibility("default")))
@@ -166,6 +170,22 @@ struct WgmmaQueue {
     std::vector<std::vector<WgmmaProduct>> committed;  // oldest first
 };
 
+// A TMA copy issued but not yet landed: it lands when a thread waits on its barrier.
+struct TensorCopy {
+    void* dst;
+    EmulatedTensorMap map;
+    int x, y;
+};
+
+// A shared-memory barrier (mbarrier): arrivals and bytes still expected in the current phase, and
+// the copies that will bring those bytes.
+struct Mbarrier {
+    int arrivals = 0, arrived = 0;
+    long long bytes = 0;
+    unsigned phase = 0;  // completed phases, mod 2
+    std::vector<TensorCopy> copies;
+};
+
 struct Block {
     std::vector<Fiber> fibers;
     Context scheduler;
@@ -179,6 +199,7 @@ struct Block {
     std::vector<char> dynamic_shared;
     size_t dynamic_shared_bytes = 0;
     std::vector<WgmmaQueue> wgmma;  // per thread
+    std::map<const void*, Mbarrier> mbarriers;  // by address
 };
 
 inline Block block;
@@ -285,6 +306,7 @@ inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
     block.warp_barriers.assign((n + 31) / 32, Barrier{});
     block.exchange.assign(n, 0);
     block.wgmma.assign(n, WgmmaQueue{});
+    block.mbarriers.clear();
     block.body = body;
     block.body_args = args;
     for (int t = 0; t < n; ++t) {
@@ -467,4 +489,81 @@ template <int N> inline void wgmma_wait() {
         for (const emu::WgmmaProduct& p : q.committed.front()) emu::run_wgmma(t, p);
         q.committed.erase(q.committed.begin());
     }
+}
+
+// ---- TMA copies and shared-memory barriers (tensor_copy.cuh on the GPU) ------------------------
+namespace emu {
+
+inline Mbarrier& mbarrier_at(const void* bar) {
+    auto it = block.mbarriers.find(bar);
+    if (it == block.mbarriers.end()) {
+        fault("mbarrier at %p used before mbarrier_init", bar);
+        static Mbarrier none;
+        return none;
+    }
+    return it->second;
+}
+
+// Completes the phase once every arrival is in and every expected byte has landed.
+inline void mbarrier_settle(Mbarrier& b) {
+    if (b.arrived >= b.arrivals && b.bytes == 0) {
+        b.arrived = 0;
+        b.phase ^= 1;
+    }
+}
+
+// The box at (x, y) of the copy's tensor into its destination: rows of box[0] elements, swizzled
+// as the map says, zeros past the tensor's edges. Returns the bytes written.
+inline long long land(const TensorCopy& copy) {
+    const EmulatedTensorMap& m = copy.map;
+    unsigned row_bytes = m.box[0] * 2;
+    char* out = static_cast<char*>(copy.dst);
+    for (unsigned r = 0; r < m.box[1]; ++r)
+        for (unsigned c = 0; c < m.box[0]; ++c) {
+            uint64_t gx = uint64_t(copy.x) + c, gy = uint64_t(copy.y) + r;
+            uint16_t v = 0;
+            if (gx < m.dims[0] && gy < m.dims[1]) memcpy(&v, (const char*)m.address + gy * m.row_bytes + gx * 2, 2);
+            unsigned o = r * row_bytes + c * 2;
+            if (m.swizzle_bytes == 128) o ^= (o >> 7 & 7) << 4;
+            memcpy(out + o, &v, 2);
+        }
+    return (long long)row_bytes * m.box[1];
+}
+
+}  // namespace emu
+
+inline void mbarrier_init(unsigned long long* bar, unsigned arrivals) {
+    emu::block.mbarriers[bar] = emu::Mbarrier{(int)arrivals, 0, 0, 0, {}};
+}
+inline void fence_barrier_init() {}
+inline void mbarrier_expect_bytes(unsigned long long* bar, unsigned bytes) {
+    emu::Mbarrier& b = emu::mbarrier_at(bar);
+    b.bytes += bytes;
+    ++b.arrived;
+    emu::mbarrier_settle(b);
+}
+// Lands the barrier's copies, then yields until the phase of this parity is complete (a wait
+// nothing can end is a deadlock).
+inline void mbarrier_wait(unsigned long long* bar, unsigned parity) {
+    emu::Fiber& f = emu::block.fibers[emu::block.current];
+    emu::Mbarrier& b = emu::mbarrier_at(bar);
+    for (const emu::TensorCopy& copy : b.copies) b.bytes -= emu::land(copy);
+    b.copies.clear();
+    emu::mbarrier_settle(b);
+    while (emu::mbarrier_at(bar).phase == parity && !emu::faulted) {
+        f.spinning = true;
+        emu::yield_to_scheduler();
+    }
+    f.spinning = false;
+}
+// Queues the box at (x, y) of `map` for `dst`, reporting its bytes to `bar`: it lands when a
+// thread waits on `bar` (so reading the tile without that wait reads what was there before).
+template <class Map> inline void tma_load_2d(void* dst, const Map* map, int x, int y, unsigned long long* bar) {
+    static_assert(sizeof(Map) == 128, "a tensor map is 128 bytes");
+    emu::TensorCopy copy{dst, {}, x, y};
+    memcpy(&copy.map, map, sizeof copy.map);
+    if (copy.map.magic != TENSOR_MAP_MAGIC) return emu::fault("tma_load_2d: not a tensor map from cuTensorMapEncodeTiled");
+    if (copy.map.swizzle_bytes == 128 && __cvta_generic_to_shared(dst) % 1024 != 0)
+        return emu::fault("tma_load_2d: a 128-byte-swizzled box must land 1024-byte aligned");
+    emu::mbarrier_at(bar).copies.push_back(copy);
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "cuda_bf16.h"  // the emulator's bf16, rounded as the GPU rounds
+#include "tensor_map.h"  // the tensor maps the emulator's TMA copies read
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -202,6 +203,28 @@ EXPORT CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, u
     if ((int)shared > fn->max_dynamic_shared) return INVALID_VALUE;  // as the driver refuses it
     unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
     return launcher(fn->emulator, fn->name.c_str(), grid, block, shared, params) == 0 ? OK : LAUNCH_FAILED;
+}
+
+// A tensor map for the emulator's TMA copies (tensor_map.h): 2-D bf16 or f16 tensors, tiled, no
+// interleave, no swizzle or the 128-byte one; refused, as the driver refuses them, when the address
+// is not 16-byte aligned, the row stride not a multiple of 16 bytes, a box dim outside 1…256, or a
+// swizzled box row wider than the swizzle.
+EXPORT CUresult cuTensorMapEncodeTiled(void* map, int dtype, unsigned rank, void* address, const uint64_t* dims,
+                                       const uint64_t* strides, const unsigned* box, const unsigned* element_strides,
+                                       int interleave, int swizzle, int, int) {
+    const int BFLOAT16 = 9, FLOAT16 = 6, SWIZZLE_NONE = 0, SWIZZLE_128B = 3;
+    if (rank != 2 || (dtype != BFLOAT16 && dtype != FLOAT16) || interleave != 0) return INVALID_VALUE;
+    if (swizzle != SWIZZLE_NONE && swizzle != SWIZZLE_128B) return INVALID_VALUE;
+    if ((uintptr_t)address % 16 != 0 || strides[0] % 16 != 0 || element_strides[0] != 1 || element_strides[1] != 1)
+        return INVALID_VALUE;
+    for (int d = 0; d < 2; ++d)
+        if (box[d] == 0 || box[d] > 256) return INVALID_VALUE;
+    if (swizzle == SWIZZLE_128B && box[0] * 2 > 128) return INVALID_VALUE;
+    EmulatedTensorMap m{TENSOR_MAP_MAGIC, (uint64_t)address, {dims[0], dims[1]}, strides[0], {box[0], box[1]},
+                        swizzle == SWIZZLE_128B ? 128u : 0u};
+    memset(map, 0, 128);
+    memcpy(map, &m, sizeof m);
+    return OK;
 }
 
 EXPORT CUresult cuGetErrorString(CUresult, const char** s) { *s = "CUDA emulator error"; return OK; }
