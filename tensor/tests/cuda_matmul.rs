@@ -16,6 +16,13 @@ fn bf16_rounded(t: &Tensor) -> Tensor {
     t.to_dtype(DType::BF16).to_dtype(DType::F32)
 }
 
+/// Column 0 of a matrix: values read two apart.
+fn column_0(m: &Tensor) -> Tensor {
+    let column = m.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
+    assert_eq!(column.layout().strides(), &[m.shape()[1]]);
+    column
+}
+
 /// max |a − b| / max(1, |b|).
 fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
     a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f64::max)
@@ -29,12 +36,16 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
     let plain: Product = |a, b, _| a.matmul(b).unwrap();
     let transposed: Product = |a, b, _| a.t().unwrap().matmul(&b.t().unwrap()).unwrap();
     let linear: Product = |a, b, bias| a.linear(b, bias.unwrap()).unwrap();
+    let column_bias: Product = |a, b, bias| a.linear(b, &column_0(bias.unwrap())).unwrap();
     let cases: Vec<(&str, Tensor, Tensor, Option<Tensor>, Product)> = vec![
         ("plain", randn(&[5, 64], 1), randn(&[64, 3], 2), None, plain),
         ("transposed operands", randn(&[64, 5], 3), randn(&[3, 64], 4), None, transposed),
         ("batched", randn(&[2, 4, 48], 5), randn(&[2, 48, 3], 6), None, plain),
         ("broadcast batch", randn(&[2, 4, 3, 40], 7), randn(&[4, 40, 6], 8), None, plain),
         ("linear with bias", randn(&[3, 4, 32], 9), randn(&[32, 5], 10), Some(randn(&[5], 11)), linear),
+        // A bias read with stride 2 (a column of a matrix): cuBLASLt's epilogue wants it dense, so
+        // the bf16 product takes the plain path (bias rows, β = 1).
+        ("linear with a strided bias", randn(&[6, 32], 18), randn(&[32, 5], 19), Some(randn(&[5, 2], 20)), column_bias),
     ];
     let on_gpu = |t: &Tensor| t.to_device(gpu).unwrap();
     // bf16 rounded inside cuBLAS: against the exact product, at bf16's resolution (its rounding
@@ -66,7 +77,7 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
 /// forward; the backward finds their images again (W transposed for dx, x as one transposed matrix
 /// for dW) and rounds dy once for both. Writing W in place (as the optimizer does) drops its image,
 /// and the next product reads the new values. Rows of 5 (W) and 3 (the product's output) are
-/// padded to 8 in the bf16 copies, as cuBLAS wants.
+/// padded to 8 in the bf16 copies, as cuBLAS wants. The bias is added in cuBLASLt's epilogue.
 fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor) -> Tensor) {
     let gpu = kernels::cuda::Gpu::shared(0).unwrap();
     let roundings = || {
@@ -80,7 +91,11 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     let y = gx.linear(&gw, &gb).unwrap();
     let dx = gdy.matmul(&gw.t().unwrap()).unwrap();
     let dw = gx.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&gdy.reshape(&[6, 5]).unwrap()).unwrap();
-    assert_eq!(roundings(), 3, "x, W and dy, each once");
+    let times = gpu.kernel_times().unwrap();
+    let launches = |name: &str| times.iter().find(|t| t.name == name).map_or(0, |t| t.launches);
+    assert_eq!(launches("f32_to_bf16"), 3, "x, W and dy, each once: {times:?}");
+    // The bias is added in cuBLASLt's epilogue: no copy of the bias rows, one product through it.
+    assert_eq!((launches("cuBLASLt bf16 gemm + bias"), launches("unary_f32")), (1, 0), "{times:?}");
     let (xr, wr, dyr) = (bf16_rounded(&x), bf16_rounded(&w), bf16_rounded(&dy));
     assert!(max_rel_err(&y, &xr.linear(&wr, &bias).unwrap()) <= 1e-4);
     assert!(max_rel_err(&dx, &dyr.matmul(&wr.t().unwrap()).unwrap()) <= 1e-4);

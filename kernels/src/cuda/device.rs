@@ -20,6 +20,7 @@ pub struct Gpu {
     /// Each kernel looked up once: `(source, kernel)` → function.
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
     blas: OnceLock<CudaBlas>,
+    pub(crate) blas_lt: OnceLock<super::blas_lt::BlasLt>,
     /// Per-kernel device times while profiling (see [`Gpu::timed`]).
     pub(crate) clock: super::profile::KernelClock,
 }
@@ -137,6 +138,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             blas: OnceLock::new(),
+            blas_lt: OnceLock::new(),
             clock: Default::default(),
         })
     }

@@ -1,4 +1,4 @@
-//! The CUDA libraries the engine loads — the driver, NVRTC and cuBLAS — emulated on the CPU
+//! The CUDA libraries the engine loads — the driver, NVRTC, cuBLAS and cuBLASLt — emulated on the CPU
 //! (`emulator/fake_cuda.cpp`), so the engine's whole GPU path, cudarc included, runs and is
 //! tested on machines without a GPU: `EMERGENT_EMULATE_CUDA=1` before the first CUDA call (what
 //! `.ci/run` does for the GPU tests). Kernel launches run on the [emulator](super::emulator);
@@ -34,7 +34,7 @@ pub(crate) fn install_if_requested() {
     }
 }
 
-/// Builds and loads the emulated driver, NVRTC and cuBLAS, in place of the real ones.
+/// Builds and loads the emulated driver, NVRTC, cuBLAS and cuBLASLt, in place of the real ones.
 pub fn install() -> Result<(), CudaError> {
     static INSTALLED: OnceLock<Result<(), CudaError>> = OnceLock::new();
     INSTALLED.get_or_init(load_libraries).clone()
@@ -44,7 +44,7 @@ fn load_libraries() -> Result<(), CudaError> {
     let error = |e: String| CudaError::Emulator(format!("the emulated CUDA libraries: {e}"));
     let program = include_str!("emulator/fake_cuda.cpp");
     let mut driver = None;
-    for stem in ["libcuda", "libnvrtc", "libcublas"] {
+    for stem in ["libcuda", "libnvrtc", "libcublas", "libcublasLt"] {
         let soname = format!("-Wl,-soname,{stem}.so");
         let path = build_library(&format!("{stem}-emulated"), stem, program, &["-O2", "-fvisibility=hidden", &soname])
             .map_err(error)?;

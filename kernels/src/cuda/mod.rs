@@ -3,6 +3,7 @@
 //! GPU, and everything checks for the CUDA libraries before touching them (cudarc panics otherwise).
 
 pub mod bench;
+pub mod blas_lt;
 mod device;
 pub mod emulated_cuda;
 pub mod emulator;

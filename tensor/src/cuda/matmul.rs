@@ -8,8 +8,10 @@ use super::bf16_image::Span;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::{Layout, Result};
 use half::bf16;
+use kernels::cuda::blas_lt::LtMatrix;
 use kernels::cuda::cudarc::cublas::sys::{self, cublasOperation_t};
 use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
+use kernels::cuda::cudarc::cublaslt::sys::cudaDataType as CudaDataType;
 use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
@@ -64,8 +66,9 @@ impl CudaStorage {
     }
 
     /// `C[b] = A[b]·B[b]` for `[batch…, m, k]·[batch…, k, n]` (batch dims broadcast to one shape),
-    /// plus `bias` (`n` elements) on every row: C starts as the bias rows and cuBLAS accumulates
-    /// into it (β = 1). Returns a dense `[batch…, m, n]` buffer.
+    /// plus `bias` (`n` elements) on every row: in bf16, cuBLASLt adds it in the product's epilogue;
+    /// otherwise (or where cuBLASLt declines) C starts as the bias rows and cuBLAS accumulates into
+    /// it (β = 1). Returns a dense `[batch…, m, n]` buffer.
     pub fn matmul(
         &self,
         lhs: &Layout,
@@ -79,6 +82,13 @@ impl CudaStorage {
         let total = batch * m * n;
         self.f32s("matmul", lhs.shape())?;
         rhs.f32s("matmul", rhs_layout.shape())?;
+        let bf16 = matmul_precision() == MatmulPrecision::Bf16 && total > 0 && k > 0;
+        let operands = if bf16 { Some((self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?)) } else { None };
+        if let (Some((a, b)), Some(bias)) = (&operands, bias) {
+            if let Some(c) = self.gemm_bf16_bias_epilogue(a, b, bias, (batch, m, n, k))? {
+                return Ok(self.with(total, CudaData::F32(c)));
+            }
+        }
         let mut c = match bias {
             Some((b, bl)) => {
                 let rows_layout = Layout::from_parts(&[batch * m, n], &[0, bl.strides()[0]], bl.offset());
@@ -99,9 +109,8 @@ impl CudaStorage {
         if total == 0 || k == 0 {
             return Ok(self.with(total, CudaData::F32(c)));
         }
-        if matmul_precision() == MatmulPrecision::Bf16 {
-            let (a, b) = (self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?);
-            self.gemm_bf16(&a, &b, &mut c, (batch, m, n, k), bias.is_some())?;
+        if let Some((a, b)) = &operands {
+            self.gemm_bf16(a, b, &mut c, (batch, m, n, k), bias.is_some())?;
             return Ok(self.with(total, CudaData::F32(c)));
         }
         let (a, b) = (self.operand(lhs)?, rhs.operand(rhs_layout)?);
@@ -233,6 +242,47 @@ impl CudaStorage {
         let b = ExOperand { ptr: b_ptr, dtype: bf, op: b.op, ld: b.ld, batch_stride: b.batch_stride };
         let compute = sys::cublasComputeType_t::CUBLAS_COMPUTE_32F;
         self.gemm_ex("cuBLAS bf16 gemm", (a, b), c, dims, accumulate, compute)
+    }
+
+    /// `C[b] = A[b]·B[b] + bias` on bf16 tensor cores through cuBLASLt, the bias (`n` contiguous
+    /// f32) added in the epilogue, into a new f32 buffer; `None` where cuBLASLt declines (no
+    /// library, no algorithm for these shapes, a strided bias), so the caller takes the plain path.
+    fn gemm_bf16_bias_epilogue(
+        &self,
+        a: &Bf16Operand,
+        b: &Bf16Operand,
+        (bias, bias_layout): (&Self, &Layout),
+        (batch, m, n, k): (usize, usize, usize, usize),
+    ) -> Result<Option<CudaSlice<f32>>> {
+        if n > 1 && bias_layout.strides()[0] != 1 {
+            return Ok(None);
+        }
+        let Ok(lt) = self.gpu.blas_lt() else { return Ok(None) };
+        let mut c = self.alloc_f32("matmul", batch * m * n)?;
+        let stream = &self.gpu.stream;
+        let done = {
+            let (a_ptr, _a) = a.data.device_ptr(stream);
+            let (b_ptr, _b) = b.data.device_ptr(stream);
+            let bias = bias.f32s("matmul", bias_layout.shape())?.slice(bias_layout.offset()..);
+            let (bias_ptr, _bias) = bias.device_ptr(stream);
+            let (c_ptr, _c) = c.device_ptr_mut(stream);
+            // Column-major, as for cuBLAS (see `gemm_ex`): D = Cᵀ (n × m) = op(B)·op(A) in
+            // column-major views, B's matrix first; each operand as stored, before its op.
+            let stored = |o: &Bf16Operand, ptr: u64, (rows, cols): (usize, usize)| {
+                let transposed = o.op == cublasOperation_t::CUBLAS_OP_T;
+                let (rows, cols) = if transposed { (cols, rows) } else { (rows, cols) };
+                let (rows, cols, ld, batch_stride) = (rows as u64, cols as u64, o.ld as i64, o.batch_stride as i64);
+                (LtMatrix { ptr, dtype: CudaDataType::CUDA_R_16BF, rows, cols, ld, batch_stride }, transposed)
+            };
+            let (first, second) = (stored(b, b_ptr, (n, k)), stored(a, a_ptr, (k, m)));
+            let (rows, cols, ld, batch_stride) = (n as u64, m as u64, n as i64, (m * n) as i64);
+            let d = LtMatrix { ptr: c_ptr, dtype: CudaDataType::CUDA_R_32F, rows, cols, ld, batch_stride };
+            let compute = kernels::cuda::cudarc::cublaslt::sys::cublasComputeType_t::CUBLAS_COMPUTE_32F;
+            // Safety: each operand lies in its buffer as its op, leading dimension and batch stride
+            // say; the bias holds n floats from its offset; C holds batch·m·n.
+            unsafe { lt.matmul_bias(&self.gpu, first, second, d, bias_ptr, batch as i32, compute) }
+        };
+        Ok(done.is_ok().then_some(c))
     }
 
     /// `C[b] (+)= A[b]·B[b]` (f32 `C (batch, m, n)`) by `cublasGemmStridedBatchedEx` with the

@@ -1,7 +1,7 @@
-// The CUDA libraries the engine loads — the driver, NVRTC and cuBLAS — as the emulator provides
-// them, so the engine's own GPU path (cudarc included) runs unchanged on the CPU. Built three
-// times, as libcuda.so, libnvrtc.so and libcublas.so (the SONAME a later dlopen by bare name
-// matches), by kernels::cuda::emulator::install_as_cuda.
+// The CUDA libraries the engine loads — the driver, NVRTC, cuBLAS and cuBLASLt — as the emulator
+// provides them, so the engine's own GPU path (cudarc included) runs unchanged on the CPU. Built
+// four times, as libcuda.so, libnvrtc.so, libcublas.so and libcublasLt.so (the SONAME a later
+// dlopen by bare name matches), by kernels::cuda::emulated_cuda.
 //
 // - Device memory is host memory: a device pointer is a host address, with an inaccessible page
 //   right after each buffer (an access past the end faults where it happens).
@@ -9,7 +9,7 @@
 // - Loading that module asks the engine (a callback it registers) for the emulator library of
 //   the source; launching a function runs it there, on the CPU, before the launch returns.
 // - cuBLAS products run as plain loops (f64 sums), with TF32 or bf16 operands rounded as the
-//   math mode or data type says.
+//   math mode or data type says; cuBLASLt's too, with the bias epilogue.
 // One device, compute capability 9.0, named "CUDA emulator (CPU)". Every call completes before it
 // returns, so streams do nothing and an event records the wall-clock time of its record call
 // (elapsed times measure the emulation).
@@ -332,5 +332,91 @@ EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int 
     (void)handle;
     gemm_strided_batched(transa, transb, m, n, k, *(const float*)alpha, reader(A, a_type), lda, stride_a,
                          reader(B, b_type), ldb, stride_b, *(const float*)beta, (float*)C, ldc, stride_c, batch);
+    return 0;
+}
+
+// ---- cuBLASLt: descriptors as plain structs, products through gemm_strided_batched ------------
+
+struct LtMatmulDesc {
+    int compute = 68, transa = 0, transb = 0, epilogue = 1;  // CUBLASLT_EPILOGUE_DEFAULT
+    const float* bias = nullptr;
+};
+struct LtLayout {
+    int type = 0;
+    uint64_t rows = 0, cols = 0;
+    int64_t ld = 0, batch_stride = 0;
+    int batch = 1;
+};
+
+EXPORT int cublasLtCreate(void** handle) { *handle = new int(0); return 0; }
+EXPORT int cublasLtDestroy(void* handle) { delete (int*)handle; return 0; }
+EXPORT int cublasLtMatmulDescCreate(void** desc, int compute, int) { *desc = new LtMatmulDesc{compute}; return 0; }
+EXPORT int cublasLtMatmulDescDestroy(void* desc) { delete (LtMatmulDesc*)desc; return 0; }
+// TRANSA (3), TRANSB (4), EPILOGUE (7), BIAS_POINTER (8); others are accepted and ignored.
+EXPORT int cublasLtMatmulDescSetAttribute(void* desc, int attribute, const void* value, size_t size) {
+    LtMatmulDesc* d = (LtMatmulDesc*)desc;
+    if (attribute == 3 || attribute == 4 || attribute == 7) {
+        int v = 0;
+        memcpy(&v, value, size < sizeof v ? size : sizeof v);
+        (attribute == 3 ? d->transa : attribute == 4 ? d->transb : d->epilogue) = v;
+    } else if (attribute == 8) {
+        memcpy(&d->bias, value, sizeof d->bias);
+    }
+    return 0;
+}
+EXPORT int cublasLtMatrixLayoutCreate(void** layout, int type, uint64_t rows, uint64_t cols, int64_t ld) {
+    *layout = new LtLayout{type, rows, cols, ld};
+    return 0;
+}
+EXPORT int cublasLtMatrixLayoutDestroy(void* layout) { delete (LtLayout*)layout; return 0; }
+// BATCH_COUNT (5), STRIDED_BATCH_OFFSET (6).
+EXPORT int cublasLtMatrixLayoutSetAttribute(void* layout, int attribute, const void* value, size_t) {
+    LtLayout* l = (LtLayout*)layout;
+    if (attribute == 5) memcpy(&l->batch, value, sizeof l->batch);
+    if (attribute == 6) memcpy(&l->batch_stride, value, sizeof l->batch_stride);
+    return 0;
+}
+EXPORT int cublasLtMatmulPreferenceCreate(void** pref) { *pref = new int(0); return 0; }
+EXPORT int cublasLtMatmulPreferenceDestroy(void* pref) { delete (int*)pref; return 0; }
+EXPORT int cublasLtMatmulPreferenceSetAttribute(void*, int, const void*, size_t) { return 0; }
+
+// One "algorithm" (cublasLtMatmulHeuristicResult_t: a 64-byte algo, workspace size, state,
+// waves, 4 reserved ints), for the cases the emulated matmul runs: the default or bias epilogue,
+// bf16 or f32 A and B, f32 C and D.
+EXPORT int cublasLtMatmulAlgoGetHeuristic(void*, void* desc, void* a, void* b, void* c, void*, void*, int requested,
+                                         void* results, int* count) {
+    int epilogue = ((LtMatmulDesc*)desc)->epilogue, ta = ((LtLayout*)a)->type, tb = ((LtLayout*)b)->type;
+    bool supported = (epilogue == 1 || epilogue == 4) && (ta == 14 || ta == 0) && (tb == 14 || tb == 0) &&
+                     ((LtLayout*)c)->type == 0;
+    if (!supported || requested < 1) {
+        *count = 0;
+        return 15;  // CUBLAS_STATUS_NOT_SUPPORTED
+    }
+    memset(results, 0, 96);
+    *count = 1;
+    return 0;
+}
+
+// D = α·op(A)·op(B) + β·C (+ the bias, one value per row of D, with the bias epilogue), batched,
+// column-major; D and C must be the same matrix here.
+EXPORT int cublasLtMatmul(void*, void* desc, const void* alpha, const void* A, void* a_layout, const void* B,
+                          void* b_layout, const void* beta, const void* C, void*, void* D, void* d_layout,
+                          const void*, void*, size_t, void*) {
+    LtMatmulDesc* d = (LtMatmulDesc*)desc;
+    LtLayout *la = (LtLayout*)a_layout, *lb = (LtLayout*)b_layout, *ld = (LtLayout*)d_layout;
+    if (C != D || ld->type != 0) return 15;
+    int m = (int)ld->rows, n = (int)ld->cols, k = (int)(d->transa ? la->rows : la->cols);
+    auto reader = [](const void* p, int type) -> std::function<float(long long)> {
+        if (type == 14) return [p](long long i) { return __bfloat162float(((const __nv_bfloat16*)p)[i]); };
+        return [p](long long i) { return ((const float*)p)[i]; };
+    };
+    float* out = (float*)D;
+    gemm_strided_batched(d->transa, d->transb, m, n, k, *(const float*)alpha, reader(A, la->type), (int)la->ld,
+                         la->batch_stride, reader(B, lb->type), (int)lb->ld, lb->batch_stride, *(const float*)beta, out,
+                         (int)ld->ld, ld->batch_stride, ld->batch);
+    if (d->epilogue == 4)
+        for (int batch = 0; batch < ld->batch; ++batch)
+            for (int j = 0; j < n; ++j)
+                for (int i = 0; i < m; ++i) out[batch * ld->batch_stride + i + (long long)j * ld->ld] += d->bias[i];
     return 0;
 }

@@ -1,0 +1,149 @@
+//! cuBLASLt: matrix products whose epilogue adds the bias, `D = op(A)·op(B) + bias`, so a linear
+//! layer writes its output once (with plain cuBLAS, C first holds the bias rows and the product
+//! reads them back with β = 1: two extra passes over the output).
+
+use super::{CudaError, Gpu};
+use cudarc::cublaslt::result as lt;
+use cudarc::cublaslt::sys;
+use cudarc::driver::{CudaSlice, DevicePtr};
+use std::ffi::c_void;
+
+/// A cuBLASLt handle and its workspace (32 MiB, NVIDIA's recommendation for Hopper).
+pub struct BlasLt {
+    handle: sys::cublasLtHandle_t,
+    workspace: CudaSlice<u8>,
+}
+
+// Safety: the handle is used on the device's one stream, from one call at a time per product.
+unsafe impl Send for BlasLt {}
+unsafe impl Sync for BlasLt {}
+
+impl Drop for BlasLt {
+    fn drop(&mut self) {
+        // Safety: created by `lt::create_handle` and dropped once.
+        let _ = unsafe { lt::destroy_handle(self.handle) };
+    }
+}
+
+/// One operand or the result, in cuBLASLt's column-major terms: `rows × cols` (before `op`), its
+/// leading dimension and batch stride, at device address `ptr`.
+#[derive(Debug, Clone, Copy)]
+pub struct LtMatrix {
+    pub ptr: u64,
+    pub dtype: sys::cudaDataType,
+    pub rows: u64,
+    pub cols: u64,
+    pub ld: i64,
+    pub batch_stride: i64,
+}
+
+/// A descriptor made by cuBLASLt, destroyed with it.
+struct Owned<T: Copy>(T, unsafe fn(T) -> Result<(), lt::CublasError>);
+
+impl<T: Copy> Drop for Owned<T> {
+    fn drop(&mut self) {
+        // Safety: each descriptor is destroyed once, by the function that matches its kind.
+        let _ = unsafe { (self.1)(self.0) };
+    }
+}
+
+fn failed(what: &str) -> impl FnOnce(lt::CublasError) -> CudaError + '_ {
+    move |e| CudaError::Driver(format!("cuBLASLt {what}: {e:?}"))
+}
+
+impl Gpu {
+    /// The cuBLASLt handle on this device (created on first use).
+    pub fn blas_lt(&self) -> Result<&BlasLt, CudaError> {
+        if let Some(blas) = self.blas_lt.get() {
+            return Ok(blas);
+        }
+        // Safety: only tries to open the shared library.
+        if !unsafe { sys::is_culib_present() } {
+            return Err(CudaError::Driver("cuBLASLt (libcublasLt.so) not found".into()));
+        }
+        let handle = lt::create_handle().map_err(failed("starting"))?;
+        let workspace = self.stream.alloc_zeros::<u8>(32 << 20).map_err(|e| CudaError::Driver(format!("{e:?}")))?;
+        let _ = self.blas_lt.set(BlasLt { handle, workspace });
+        Ok(self.blas_lt.get().expect("set above"))
+    }
+}
+
+impl BlasLt {
+    /// `D[b] = op(A[b])·op(B[b]) + bias` for `batch` products, f32 `D` (`m × n`, column-major), the
+    /// f32 `bias` (`m` values) added to every column in the epilogue; `op` transposes where
+    /// `trans` says. f32 accumulation (`compute`).
+    ///
+    /// # Safety
+    /// Every matrix lies in device memory as its [`LtMatrix`] says, and `bias` holds `m` floats.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn matmul_bias(
+        &self,
+        gpu: &Gpu,
+        (a, transa): (LtMatrix, bool),
+        (b, transb): (LtMatrix, bool),
+        d: LtMatrix,
+        bias: u64,
+        batch: i32,
+        compute: sys::cublasComputeType_t,
+    ) -> Result<(), CudaError> {
+        use sys::cublasLtMatmulDescAttributes_t as Desc;
+        use sys::cublasLtMatrixLayoutAttribute_t as Layout;
+        let layout = |m: &LtMatrix| -> Result<Owned<sys::cublasLtMatrixLayout_t>, CudaError> {
+            let l = Owned(lt::create_matrix_layout(m.dtype, m.rows, m.cols, m.ld).map_err(failed("layout"))?, {
+                lt::destroy_matrix_layout
+            });
+            // Safety: a live layout; the values are as large as the attributes say.
+            unsafe {
+                let set = |attribute, value: *const c_void, size| {
+                    lt::set_matrix_layout_attribute(l.0, attribute, value, size)
+                };
+                set(Layout::CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, (&batch as *const i32).cast(), 4)
+                    .map_err(failed("batch"))?;
+                let stride = &m.batch_stride as *const i64;
+                set(Layout::CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, stride.cast(), 8).map_err(failed("batch"))?;
+            }
+            Ok(l)
+        };
+        let (la, lb, ld) = (layout(&a)?, layout(&b)?, layout(&d)?);
+        let f32_ = sys::cudaDataType::CUDA_R_32F;
+        let desc =
+            Owned(lt::create_matmul_desc(compute, f32_).map_err(failed("description"))?, lt::destroy_matmul_desc);
+        let (ta, tb) = (i32::from(transa), i32::from(transb));
+        let epilogue = sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS;
+        let set = |attribute, value: *const c_void, size| lt::set_matmul_desc_attribute(desc.0, attribute, value, size);
+        set(Desc::CUBLASLT_MATMUL_DESC_TRANSA, (&ta as *const i32).cast(), 4).map_err(failed("transa"))?;
+        set(Desc::CUBLASLT_MATMUL_DESC_TRANSB, (&tb as *const i32).cast(), 4).map_err(failed("transb"))?;
+        set(Desc::CUBLASLT_MATMUL_DESC_EPILOGUE, (&epilogue as *const sys::cublasLtEpilogue_t).cast(), 4)
+            .map_err(failed("epilogue"))?;
+        set(Desc::CUBLASLT_MATMUL_DESC_BIAS_POINTER, (&bias as *const u64).cast(), 8).map_err(failed("bias"))?;
+        let pref = Owned(lt::create_matmul_pref().map_err(failed("preference"))?, lt::destroy_matmul_pref);
+        let size = self.workspace.len();
+        let limit = sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
+        lt::set_matmul_pref_attribute(pref.0, limit, (&size as *const usize).cast(), 8).map_err(failed("workspace"))?;
+        let heuristic = lt::get_matmul_algo_heuristic(self.handle, desc.0, la.0, lb.0, ld.0, ld.0, pref.0)
+            .map_err(failed("choosing an algorithm"))?;
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        let (workspace, _w) = self.workspace.device_ptr(&gpu.stream);
+        gpu.timed("cuBLASLt bf16 gemm + bias", || {
+            lt::matmul(
+                self.handle,
+                desc.0,
+                (&alpha as *const f32).cast(),
+                (&beta as *const f32).cast(),
+                a.ptr as *const c_void,
+                la.0,
+                b.ptr as *const c_void,
+                lb.0,
+                d.ptr as *const c_void,
+                ld.0,
+                d.ptr as *mut c_void,
+                ld.0,
+                &heuristic.algo,
+                workspace as *mut c_void,
+                size,
+                gpu.stream.cu_stream() as sys::cudaStream_t,
+            )
+            .map_err(failed("matmul"))
+        })
+    }
+}
