@@ -6,13 +6,21 @@ use super::{CudaError, Gpu};
 use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
 use cudarc::driver::{CudaSlice, DevicePtr};
+use std::collections::HashMap;
 use std::ffi::c_void;
+use std::sync::Mutex;
 
-/// A cuBLASLt handle and its workspace (32 MiB, NVIDIA's recommendation for Hopper).
+/// A cuBLASLt handle, its workspace (32 MiB, NVIDIA's recommendation for Hopper), and the
+/// algorithm its heuristic chose for each shape of product seen (asked once per shape).
 pub struct BlasLt {
     handle: sys::cublasLtHandle_t,
     workspace: CudaSlice<u8>,
+    algorithms: Mutex<HashMap<ProductShape, sys::cublasLtMatmulAlgo_t>>,
 }
+
+/// What the heuristic's choice depends on: each matrix's type, dims, leading dimension and batch
+/// stride, the ops, the batch and the compute type.
+type ProductShape = ([(u32, u64, u64, i64, i64); 3], (bool, bool), i32, u32);
 
 // Safety: the handle is used on the device's one stream, from one call at a time per product.
 unsafe impl Send for BlasLt {}
@@ -61,9 +69,10 @@ impl Gpu {
         if !unsafe { sys::is_culib_present() } {
             return Err(CudaError::Driver("cuBLASLt (libcublasLt.so) not found".into()));
         }
+        self.ctx.bind_to_thread().map_err(|e| CudaError::Driver(format!("{e:?}")))?;
         let handle = lt::create_handle().map_err(failed("starting"))?;
         let workspace = self.stream.alloc_zeros::<u8>(32 << 20).map_err(|e| CudaError::Driver(format!("{e:?}")))?;
-        let _ = self.blas_lt.set(BlasLt { handle, workspace });
+        let _ = self.blas_lt.set(BlasLt { handle, workspace, algorithms: Mutex::default() });
         Ok(self.blas_lt.get().expect("set above"))
     }
 }
@@ -88,6 +97,8 @@ impl BlasLt {
     ) -> Result<(), CudaError> {
         use sys::cublasLtMatmulDescAttributes_t as Desc;
         use sys::cublasLtMatrixLayoutAttribute_t as Layout;
+        // cuBLASLt launches in the current context: this device's, whichever thread calls.
+        gpu.ctx.bind_to_thread().map_err(|e| CudaError::Driver(format!("{e:?}")))?;
         let layout = |m: &LtMatrix| -> Result<Owned<sys::cublasLtMatrixLayout_t>, CudaError> {
             let l = Owned(lt::create_matrix_layout(m.dtype, m.rows, m.cols, m.ld).map_err(failed("layout"))?, {
                 lt::destroy_matrix_layout
@@ -120,8 +131,19 @@ impl BlasLt {
         let size = self.workspace.len();
         let limit = sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
         lt::set_matmul_pref_attribute(pref.0, limit, (&size as *const usize).cast(), 8).map_err(failed("workspace"))?;
-        let heuristic = lt::get_matmul_algo_heuristic(self.handle, desc.0, la.0, lb.0, ld.0, ld.0, pref.0)
-            .map_err(failed("choosing an algorithm"))?;
+        let key = |m: &LtMatrix| (m.dtype as u32, m.rows, m.cols, m.ld, m.batch_stride);
+        let shape: ProductShape = ([key(&a), key(&b), key(&d)], (transa, transb), batch, compute as u32);
+        let known = self.algorithms.lock().unwrap_or_else(|e| e.into_inner()).get(&shape).copied();
+        let algorithm = match known {
+            Some(algorithm) => algorithm,
+            None => {
+                let chosen = lt::get_matmul_algo_heuristic(self.handle, desc.0, la.0, lb.0, ld.0, ld.0, pref.0)
+                    .map_err(failed("choosing an algorithm"))?
+                    .algo;
+                self.algorithms.lock().unwrap_or_else(|e| e.into_inner()).insert(shape, chosen);
+                chosen
+            }
+        };
         let (alpha, beta) = (1.0f32, 0.0f32);
         let (workspace, _w) = self.workspace.device_ptr(&gpu.stream);
         gpu.timed("cuBLASLt bf16 gemm + bias", || {
@@ -138,7 +160,7 @@ impl BlasLt {
                 ld.0,
                 d.ptr as *mut c_void,
                 ld.0,
-                &heuristic.algo,
+                &algorithm,
                 workspace as *mut c_void,
                 size,
                 gpu.stream.cu_stream() as sys::cudaStream_t,

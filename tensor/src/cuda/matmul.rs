@@ -246,7 +246,8 @@ impl CudaStorage {
 
     /// `C[b] = A[b]·B[b] + bias` on bf16 tensor cores through cuBLASLt, the bias (`n` contiguous
     /// f32) added in the epilogue, into a new f32 buffer; `None` where cuBLASLt declines (no
-    /// library, no algorithm for these shapes, a strided bias), so the caller takes the plain path.
+    /// library, no algorithm for these shapes, a strided or unaligned bias), so the caller takes the
+    /// plain path.
     fn gemm_bf16_bias_epilogue(
         &self,
         a: &Bf16Operand,
@@ -254,7 +255,9 @@ impl CudaStorage {
         (bias, bias_layout): (&Self, &Layout),
         (batch, m, n, k): (usize, usize, usize, usize),
     ) -> Result<Option<CudaSlice<f32>>> {
-        if n > 1 && bias_layout.strides()[0] != 1 {
+        // cuBLASLt's algorithms may assume 256-byte aligned pointers: the operands and C are fresh
+        // buffers, and a bias is usually a whole parameter; any other bias takes the plain path.
+        if (n > 1 && bias_layout.strides()[0] != 1) || bias_layout.offset() % 64 != 0 {
             return Ok(None);
         }
         let Ok(lt) = self.gpu.blas_lt() else { return Ok(None) };
