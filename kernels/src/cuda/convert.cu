@@ -12,9 +12,17 @@ __device__ void convert_strided(long long n, const From* x, const Layout& lx, To
     GRID_STRIDE_LOOP(i, n) out[i] = (To)x[offset_of(i, lx)];
 }
 
+// Dense output: one grid-stride loop. Padded rows: blocks take rows, threads walk a row's columns,
+// so no element pays a 64-bit division to find its row.
 extern "C" __global__ void f32_to_bf16(long long n, const float* x, Layout lx, long long cols, long long out_stride,
                                        __nv_bfloat16* out) {
-    GRID_STRIDE_LOOP(i, n) out[i / cols * out_stride + i % cols] = __float2bfloat16_rn(x[offset_of(i, lx)]);
+    if (out_stride == cols) {
+        GRID_STRIDE_LOOP(i, n) out[i] = __float2bfloat16_rn(x[offset_of(i, lx)]);
+        return;
+    }
+    for (long long row = blockIdx.x; row < n / cols; row += gridDim.x)
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x)
+            out[row * out_stride + c] = __float2bfloat16_rn(x[offset_of(row * cols + c, lx)]);
 }
 
 extern "C" __global__ void u32_to_f32(long long n, const unsigned int* x, Layout lx, float* out) {
