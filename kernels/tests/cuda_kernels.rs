@@ -69,8 +69,9 @@ fn softmax_versions_and_backward_match_the_cpu() {
 #[ignore = "needs a CUDA GPU"]
 fn layer_norm_versions_and_backward_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
-    // 768 columns: rows held in registers, dγ/dβ partials in shared memory; 7000: neither.
-    for (rows, cols) in [(33, 768), (5, 7000)] {
+    // 768 columns: rows held in registers, dγ/dβ partials in shared memory; 7000: neither; 5000
+    // rows of 100: more rows than the backward's warps, so each warp sums several rows' dγ and dβ.
+    for (rows, cols) in [(33, 768), (5, 7000), (5000, 100)] {
         let (x, gamma, beta, dy) = (random(rows * cols, 2), random(cols, 3), random(cols, 4), random(rows * cols, 5));
         let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
         layer_norm_rows(&x, &gamma, &beta, 1e-5, &mut y, &mut mean, &mut rstd, cols);

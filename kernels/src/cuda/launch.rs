@@ -164,11 +164,13 @@ pub fn layer_norm_forward(
 
 /// The layer-norm backward launch, and whether the blocks sum their dγ and dβ partials in shared
 /// memory first: they fit up to 6144 columns (48 KB); wider rows add straight into global memory.
+/// At most 256 blocks of 8 warps (about two per SM of an H100: the kernel's 220 registers leave
+/// room for one at a time), so each warp walks several rows and sums their dγ and dβ in registers.
 pub fn layer_norm_backward_plan((rows, cols): (usize, usize)) -> (Plan, bool) {
     let partial_bytes = 2 * cols * 4;
     let shared = partial_bytes <= 48 * 1024;
     let cfg = LaunchConfig {
-        grid_dim: (rows.div_ceil(8).clamp(1, 1024) as u32, 1, 1),
+        grid_dim: (rows.div_ceil(8).clamp(1, 256) as u32, 1, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: if shared { partial_bytes as u32 } else { 0 },
     };

@@ -90,10 +90,11 @@ extern "C" __global__ void layer_norm_warp_per_row(int rows, int cols, float eps
 // Backward with x̂ = (x − μ)·rstd and g = dy ⊙ γ:
 // dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)); dγ = Σ_rows dy ⊙ x̂ and dβ = Σ_rows dy.
 // A warp per row, each warp walking rows grid-stride (rows of up to 32·LN_CACHED columns held in
-// registers, as in version 2's forward); the block's rows add their dγ and dβ into
-// shared memory first (`partials` of 2·cols floats, when given as dynamic shared memory), and the
-// block adds those to dgamma and dbeta once, so the global atomics are per block, not per row
-// (dgamma and dbeta must start at zero).
+// registers, as in version 2's forward). A lane keeps the same columns for every row it visits, so
+// it sums their dγ and dβ in registers and adds them once, when the warp is done; the block's warps
+// add into shared memory first (`partials` of 2·cols floats, when given as dynamic shared memory),
+// and the block adds those to dgamma and dbeta once, so the global atomics are per block, not per
+// row (dgamma and dbeta must start at zero). Wider rows add per element.
 extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_partials, const float* x,
                                                const float* gamma, const float* mean, const float* rstd,
                                                const float* dy, float* dx, float* dgamma, float* dbeta) {
@@ -105,10 +106,14 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
         __syncthreads();
     }
     int warps = blockDim.x / 32, lane = threadIdx.x % 32;
+    bool cached = cols <= 32 * LN_CACHED;
+    float dg_sum[LN_CACHED], db_sum[LN_CACHED];  // this lane's columns, over the warp's rows
+#pragma unroll
+    for (int u = 0; u < LN_CACHED; ++u) dg_sum[u] = db_sum[u] = 0.0f;
     for (int r = blockIdx.x * warps + threadIdx.x / 32; r < rows; r += gridDim.x * warps) {
         long long base = (long long)r * cols;
         float mu = mean[r], inv = rstd[r];
-        if (cols <= 32 * LN_CACHED) {
+        if (cached) {
             // The row's x̂ and dy in registers: read once, every load of a lane in flight at once.
             float xhat[LN_CACHED], d[LN_CACHED], g_sum = 0.0f, gx_sum = 0.0f;
 #pragma unroll
@@ -127,8 +132,8 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
                 int c = lane + 32 * u;
                 if (c >= cols) continue;
                 dx[base + c] = inv * (d[u] * gamma[c] - g_mean - xhat[u] * gx_mean);
-                atomicAdd(&dg[c], d[u] * xhat[u]);
-                atomicAdd(&db[c], d[u]);
+                dg_sum[u] += d[u] * xhat[u];
+                db_sum[u] += d[u];
             }
             continue;
         }
@@ -144,6 +149,16 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
             dx[base + c] = inv * (g - g_mean - xhat * gx_mean);
             atomicAdd(&dg[c], dy[base + c] * xhat);
             atomicAdd(&db[c], dy[base + c]);
+        }
+    }
+    if (cached) {
+#pragma unroll
+        for (int u = 0; u < LN_CACHED; ++u) {
+            int c = lane + 32 * u;
+            if (c < cols) {
+                atomicAdd(&dg[c], dg_sum[u]);
+                atomicAdd(&db[c], db_sum[u]);
+            }
         }
     }
     if (shared_partials) {
