@@ -164,10 +164,15 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let (ld, td, dloss) = (upload(&gpu, &logits), gpu.stream.clone_htod(&targets).unwrap(), upload(&gpu, &[scale; 5]));
     let (mut lossd, mut dld) =
         (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap());
-    let grad = Some((&dloss.slice(..), &mut dld));
+    let grad = Some((&dloss.slice(..), None, &mut dld));
     launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), grad, (rows, vocab)).unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
     assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
+    // The backward alone, in one pass from the forward's losses (log Σ exp = loss + z_target).
+    let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
+    let grad = Some((&dloss.slice(..), Some(&lossd.slice(..)), &mut dld));
+    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, None, grad, (rows, vocab)).unwrap();
+    assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5, "one pass");
 }
 
 /// Where sequence `n`'s row `r` starts under `layout`.

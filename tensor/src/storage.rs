@@ -381,16 +381,23 @@ impl Storage {
         }
     }
 
+    /// The gradient of [`Storage::cross_entropy`]; the forward's `losses`, when given, let the GPU
+    /// take one pass over the logits (the CPU computes as before).
     pub fn cross_entropy_backward(
         &self,
         layout: &Layout,
         targets: &[Option<usize>],
-        dloss: &Self,
-        dloss_layout: &Layout,
+        (dloss, dloss_layout): (&Self, &Layout),
+        losses: Option<(&Self, &Layout)>,
     ) -> Result<Self> {
-        match on_one_device("cross_entropy_backward", [self, dloss])? {
-            On::Cpu([x, d]) => Ok(Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?)),
-            On::Cuda([x, d]) => Ok(Storage::Cuda(x.cross_entropy_backward(layout, targets, d, dloss_layout)?)),
+        match (on_one_device("cross_entropy_backward", [self, dloss])?, losses) {
+            (On::Cpu([x, d]), _) => Ok(Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?)),
+            (On::Cuda([x, d]), Some((Storage::Cuda(l), ll))) => {
+                Ok(Storage::Cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), Some((l, ll)))?))
+            }
+            (On::Cuda([x, d]), _) => {
+                Ok(Storage::Cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), None)?))
+            }
         }
     }
 

@@ -61,7 +61,8 @@ impl Var {
         let out_shape = x.shape().to_vec();
         Ok(Var::from_op("cross_entropy", value, &[self], move |g| {
             let dl = reduction.per_element_grad(g, weight, t1.shape())?.reshape(&[rows])?;
-            Ok(vec![Some(x2.cross_entropy_rows_backward(&t1, ignore_index, &dl)?.reshape(&out_shape)?)])
+            let dx = x2.cross_entropy_rows_backward(&t1, ignore_index, &dl, Some(&losses))?;
+            Ok(vec![Some(dx.reshape(&out_shape)?)])
         }))
     }
 

@@ -2,11 +2,13 @@
 // loss_r = log Σ_c exp(z_c) − z_y, and its gradient dz = dloss_r · (softmax(z) − onehot(y)); rows
 // whose target is ignore_index get loss 0 and gradient 0. One kernel for both, fused: `losses` or
 // `dlogits` may be null (then that half is skipped); `dloss` holds the upstream gradient of each
-// row's loss (1 / number of counted rows for a mean).
+// row's loss (1 / number of counted rows for a mean). Given the forward's losses (`row_losses`),
+// the gradient takes one pass over the row: log Σ_c exp(z_c) = loss_r + z_y, so
+// dz = dloss_r · (exp(z − log Σ exp) − onehot) needs no max and sum first.
 
-extern "C" __global__ void __launch_bounds__(1024) cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets,
-                                              long long ignore_index, const float* dloss, float* losses,
-                                              float* dlogits) {
+extern "C" __global__ void __launch_bounds__(1024)
+    cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets, long long ignore_index,
+                       const float* dloss, const float* row_losses, float* losses, float* dlogits) {
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* z = logits + (long long)r * vocab;
@@ -15,6 +17,13 @@ extern "C" __global__ void __launch_bounds__(1024) cross_entropy_rows(int rows, 
         if (dlogits)
             for (int c = threadIdx.x; c < vocab; c += blockDim.x) dlogits[(long long)r * vocab + c] = 0.0f;
         if (losses && threadIdx.x == 0) losses[r] = 0.0f;
+        return;
+    }
+    if (dlogits && row_losses && !losses) {
+        float scale = dloss[r], lse = row_losses[r] + z[y];
+        float* dz = dlogits + (long long)r * vocab;
+#pragma unroll 4
+        for (int c = threadIdx.x; c < vocab; c += blockDim.x) dz[c] = scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f));
         return;
     }
     float m, s;

@@ -209,6 +209,11 @@ pub fn cross_entropy_plan((rows, vocab): (usize, usize)) -> Plan {
     Plan::new("cross_entropy_rows", grid(rows, threads_per_row(vocab)))
 }
 
+/// The gradient half of [`cross_entropy`]: the upstream `dloss` per row, the forward's per-row
+/// losses when known (then the gradient takes one pass over the logits instead of two), and
+/// where `dlogits` goes.
+pub type CrossEntropyGrad<'a, 'b> = (&'a CudaView<'b, f32>, Option<&'a CudaView<'b, f32>>, &'a mut CudaSlice<f32>);
+
 /// Per-row cross-entropy `losses` and, when `dlogits` is given, `dloss[r]·(softmax − onehot)` into
 /// it, fused (rows whose target is `ignore_index` get 0).
 #[allow(clippy::too_many_arguments)]
@@ -218,7 +223,7 @@ pub fn cross_entropy(
     targets: &CudaSlice<i64>,
     ignore_index: i64,
     losses: Option<&mut CudaSlice<f32>>,
-    grad: Option<(&CudaView<f32>, &mut CudaSlice<f32>)>,
+    grad: Option<CrossEntropyGrad>,
     (rows, vocab): (usize, usize),
 ) -> Result<(), CudaError> {
     let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_rows")?;
@@ -226,12 +231,16 @@ pub fn cross_entropy(
     let null = 0u64;
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&v).arg(logits).arg(targets).arg(&ignore_index);
-    let (dloss, dlogits) = match grad {
-        Some((d, g)) => (Some(d), Some(g)),
-        None => (None, None),
+    let (dloss, row_losses, dlogits) = match grad {
+        Some((d, l, g)) => (Some(d), l, Some(g)),
+        None => (None, None, None),
     };
     match dloss {
         Some(d) => args.arg(d),
+        None => args.arg(&null),
+    };
+    match row_losses {
+        Some(l) => args.arg(l),
         None => args.arg(&null),
     };
     match losses {

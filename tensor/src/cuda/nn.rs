@@ -5,7 +5,7 @@ use super::{cuda_error, driver_error, over, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
 use crate::{Error, Layout, Result};
 use kernels::cpu::adamw::AdamWConfig;
-use kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
+use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::{
     cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, LayerNormVersion, SoftmaxVersion,
 };
@@ -141,18 +141,21 @@ impl CudaStorage {
         Ok(self.with(rows, CudaData::F32(losses)))
     }
 
-    /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
+    /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`, in one pass over the logits when the
+    /// forward's per-row `losses` are given (`log Σ exp = lossᵢ + xᵢ,tᵢ`).
     pub fn cross_entropy_backward(
         &self,
         layout: &Layout,
         targets: &[Option<usize>],
-        dloss: &Self,
-        dloss_layout: &Layout,
+        (dloss, dloss_layout): (&Self, &Layout),
+        losses: Option<(&Self, &Layout)>,
     ) -> Result<Self> {
         let op = "cross_entropy_backward";
         let d = dloss.dense(op, dloss_layout)?;
+        let forward = losses.map(|(l, ll)| l.dense(op, ll)).transpose()?;
+        let forward = forward.as_ref().map(|f| f.view());
         let mut dx = self.alloc_f32(op, layout.elem_count())?;
-        self.cross_entropy_rows(op, layout, targets, None, Some((&d.view(), &mut dx)))?;
+        self.cross_entropy_rows(op, layout, targets, None, Some((&d.view(), forward.as_ref(), &mut dx)))?;
         Ok(self.with(layout.elem_count(), CudaData::F32(dx)))
     }
 
@@ -163,7 +166,7 @@ impl CudaStorage {
         layout: &Layout,
         targets: &[Option<usize>],
         losses: Option<&mut CudaSlice<f32>>,
-        grad: Option<(&CudaView<f32>, &mut CudaSlice<f32>)>,
+        grad: Option<kernels::cuda::launch::CrossEntropyGrad>,
     ) -> Result<()> {
         let x = self.dense(op, layout)?;
         // The host's targets (`None` = ignored) as the kernel's i64 ids, −1 for ignored rows.

@@ -155,16 +155,20 @@ impl Tensor {
         Ok(Tensor::from_storage(x.storage().cross_entropy(x.layout(), &t)?, &[t.len()]))
     }
 
-    /// Backward of [`Tensor::cross_entropy_rows`]: `dxᵢ = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
+    /// Backward of [`Tensor::cross_entropy_rows`]: `dxᵢ = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`. The
+    /// forward's `losses`, when given, spare the GPU a pass over the logits (`log Σ exp = lossᵢ +
+    /// xᵢ,tᵢ`).
     pub fn cross_entropy_rows_backward(
         &self,
         targets: &Tensor,
         ignore_index: Option<i64>,
         dloss: &Tensor,
+        losses: Option<&Tensor>,
     ) -> Result<Tensor> {
         let t = self.class_targets(targets, ignore_index, "cross_entropy_backward")?;
         let x = self.contiguous();
-        let storage = x.storage().cross_entropy_backward(x.layout(), &t, dloss.storage(), dloss.layout())?;
+        let losses = losses.map(|l| (l.storage(), l.layout()));
+        let storage = x.storage().cross_entropy_backward(x.layout(), &t, (dloss.storage(), dloss.layout()), losses)?;
         Ok(Tensor::from_storage(storage, self.shape()))
     }
 
