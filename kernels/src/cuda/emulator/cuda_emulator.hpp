@@ -7,7 +7,8 @@
 // __syncthreads shows as a wrong result rather than hiding behind thread order.
 //
 // What it does not model: timing, the memory model beyond barriers, warp divergence costs,
-// launch limits (shared memory, registers). Intrinsics map to their exact C++ counterparts.
+// launch limits (registers, static shared memory). Intrinsics map to their exact C++ counterparts;
+// warpgroup MMA and TMA copies follow the PTX ISA's layouts, and run when they are waited for.
 #pragma once
 #define CUDA_EMULATOR 1
 
