@@ -80,17 +80,20 @@ __device__ void score_and_dp(const float* q, const float* k, const float* dout, 
     *dp = b;
 }
 
-// Backward, step 1: D_i = Σ_c dO_i,c · O_i,c (one thread per query row of the B·H sequences).
+// Backward, step 1: D_i = Σ_c dO_i,c · O_i,c, a warp per query row of the B·H sequences (its lanes
+// read the row's consecutive columns together, then add their products by shuffles).
 extern "C" __global__ void attention_backward_dot(long long rows, int T, int d, const float* o, Heads oh,
                                                   const float* dout, Heads doh, float* dot) {
-    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    if (i >= rows) return;
+    long long i = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x % 32;
+    if (i >= rows) return;  // whole warps: rows are per warp
     int n = i / T, r = i % T;
-    const float* oi = o + sequence_start(oh, n) + r * oh.row;
-    const float* doi = dout + sequence_start(doh, n) + r * doh.row;
+    const float* oi = o + sequence_start(oh, n) + (long long)r * oh.row;
+    const float* doi = dout + sequence_start(doh, n) + (long long)r * doh.row;
     float s = 0.0f;
-    for (int c = 0; c < d; ++c) s += oi[c] * doi[c];
-    dot[i] = s;
+    for (int c = lane; c < d; c += 32) s += oi[c] * doi[c];
+    s = warp_sum(s);
+    if (lane == 0) dot[i] = s;
 }
 
 // Backward, step 2, a thread per key j: with p_ij = exp(s_ij − L_i) recomputed (s = scale·q_i·k_j),

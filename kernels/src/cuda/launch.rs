@@ -653,7 +653,8 @@ pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) 
 /// or dK/dV (a thread per key) and dQ (a thread per query).
 pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape) -> Result<Vec<Plan>, CudaError> {
     shape.check_for(version)?;
-    let dot = Plan::new("attention_backward_dot", grid((shape.bh * shape.t).div_ceil(256), 256));
+    // D: a warp per query row, 8 to a block.
+    let dot = Plan::new("attention_backward_dot", grid((shape.bh * shape.t).div_ceil(8), 256));
     Ok(match version {
         AttentionVersion::Tiled => vec![dot, Plan::new("attention_backward_tiled", shape.tiles(shape.s, 32))],
         AttentionVersion::TensorCores => {
