@@ -61,9 +61,9 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     let f = gpu.function(kernels::cuda::source("softmax.cu"), "softmax_block_per_row").unwrap();
     let launch_with = |bytes: u32, yd: &mut cudarc::driver::CudaSlice<f32>| {
         let cfg = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: bytes };
-        let (log, r, c) = (0i32, rows as i32, cols as i32);
+        let (log, staged, r, c) = (0i32, 0i32, rows as i32, cols as i32);
         let mut builder = gpu.stream.launch_builder(&f);
-        builder.arg(&log).arg(&r).arg(&c).arg(&xd).arg(yd);
+        builder.arg(&log).arg(&staged).arg(&r).arg(&c).arg(&xd).arg(yd);
         // Safety: the arguments match softmax_block_per_row's signature, over rows × cols.
         unsafe { builder.launch(cfg) }
     };

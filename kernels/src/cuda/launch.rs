@@ -69,7 +69,12 @@ pub fn softmax_plan(version: SoftmaxVersion, log: bool, (rows, cols): (usize, us
     let plan = match version {
         SoftmaxVersion::ThreadPerRow => Plan::new("softmax_thread_per_row", grid(rows.div_ceil(128), 128)),
         SoftmaxVersion::WarpPerRow => Plan::new("softmax_warp_per_row", grid(rows.div_ceil(8), 256)),
-        SoftmaxVersion::BlockPerRow => Plan::new("softmax_block_per_row", grid(rows, threads_per_row(cols))),
+        SoftmaxVersion::BlockPerRow => {
+            let threads = threads_per_row(cols);
+            let mut cfg = grid(rows, threads);
+            cfg.shared_mem_bytes = staged_row_bytes(cols, threads);
+            Plan::new("softmax_block_per_row", cfg)
+        }
     };
     if log && version != SoftmaxVersion::BlockPerRow {
         return Err(CudaError::Driver(format!(
@@ -78,6 +83,17 @@ pub fn softmax_plan(version: SoftmaxVersion, log: bool, (rows, cols): (usize, us
         )));
     }
     Ok(plan)
+}
+
+/// The shared memory that stages a row of `cols` floats for softmax_block_per_row: the whole row
+/// when it is too long for the threads' registers (16 values each) and fits in 200 KB, else none.
+fn staged_row_bytes(cols: usize, threads: u32) -> u32 {
+    let bytes = cols * 4;
+    if cols > 16 * threads as usize && bytes <= 200 * 1024 {
+        bytes as u32
+    } else {
+        0
+    }
 }
 
 /// `y = softmax(x)` over each row of `(rows, cols)`, or `y = log_softmax(x)` when `log` (written
@@ -91,11 +107,11 @@ pub fn softmax(
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
     let Plan { kernel, cfg } = softmax_plan(version, log, (rows, cols))?;
-    let f = gpu.function(source("softmax.cu"), kernel)?;
-    let (r, c, log) = (rows as i32, cols as i32, i32::from(log));
+    let f = shared_function(gpu, "softmax.cu", kernel, cfg.shared_mem_bytes)?;
+    let (r, c, log, staged) = (rows as i32, cols as i32, i32::from(log), i32::from(cfg.shared_mem_bytes > 0));
     let mut args = gpu.stream.launch_builder(&f);
     if version == SoftmaxVersion::BlockPerRow {
-        args.arg(&log);
+        args.arg(&log).arg(&staged);
     }
     args.arg(&r).arg(&c).arg(x).arg(y);
     // Safety: the arguments match the kernel's signature and the buffers hold rows·cols floats.
@@ -416,7 +432,7 @@ pub fn gemm_wgmma_tma_bf16(
     let (b_ptr, _b) = b_transposed.device_ptr(&gpu.stream);
     let a_map = TensorMap::bf16_tiles(a_ptr, (m, k), 128)?;
     let b_map = TensorMap::bf16_tiles(b_ptr, (n, k), 256)?;
-    let f = shared_function(gpu, kernel, cfg.shared_mem_bytes)?;
+    let f = shared_function(gpu, "gemm.cu", kernel, cfg.shared_mem_bytes)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(&a_map).arg(&b_map).arg(c);
@@ -488,14 +504,15 @@ impl TensorMap {
     }
 }
 
-/// `kernel` of gemm.cu, opted in to `shared_bytes` of dynamic shared memory where that is more
-/// than the 48 KB every kernel may have.
+/// `kernel` of `file`, opted in to `shared_bytes` of dynamic shared memory where that is more than
+/// the 48 KB every kernel may have.
 fn shared_function(
     gpu: &Gpu,
+    file: &str,
     kernel: &'static str,
     shared_bytes: u32,
 ) -> Result<cudarc::driver::CudaFunction, CudaError> {
-    let f = gpu.function(source("gemm.cu"), kernel)?;
+    let f = gpu.function(source(file), kernel)?;
     if shared_bytes > 48 * 1024 {
         let most = CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
         f.set_attribute(most, shared_bytes as i32).map_err(|e| launch_error(kernel, e))?;
@@ -513,7 +530,7 @@ fn launch_bf16_gemm(
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
     check_gemm_buffers(kernel, (a.len(), b.len(), c.len()), (m, n, k))?;
-    let f = shared_function(gpu, kernel, cfg.shared_mem_bytes)?;
+    let f = shared_function(gpu, "gemm.cu", kernel, cfg.shared_mem_bytes)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);

@@ -90,16 +90,24 @@ __device__ void add_to_max_and_sum(float* m, float* s, float x) {
 // The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block in one pass over
 // the row (online softmax: each thread keeps running states, rescaled when a maximum grows). Four
 // independent states per thread keep four loads in flight rather than one: a long row (a
-// vocabulary) is read at the memory's pace, not its latency's.
-__device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out) {
+// vocabulary) is read at the memory's pace, not its latency's. Given `keep` (shared memory of n
+// floats), the row is also left there, so a second pass need not read global memory again.
+__device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out, float* keep = nullptr) {
     float m[4] = {NEG_INF, NEG_INF, NEG_INF, NEG_INF}, s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     int c = threadIdx.x, stride = blockDim.x;
     for (; c + 3 * stride < n; c += 4 * stride) {
         float v[4] = {z[c], z[c + stride], z[c + 2 * stride], z[c + 3 * stride]};
 #pragma unroll
-        for (int u = 0; u < 4; ++u) add_to_max_and_sum(&m[u], &s[u], v[u]);
+        for (int u = 0; u < 4; ++u) {
+            add_to_max_and_sum(&m[u], &s[u], v[u]);
+            if (keep) keep[c + u * stride] = v[u];
+        }
     }
-    for (; c < n; c += stride) add_to_max_and_sum(&m[0], &s[0], z[c]);
+    for (; c < n; c += stride) {
+        float v = z[c];
+        add_to_max_and_sum(&m[0], &s[0], v);
+        if (keep) keep[c] = v;
+    }
 #pragma unroll
     for (int u = 1; u < 4; ++u) merge_max_and_sum(&m[0], &s[0], m[u], s[u]);
     block_merge_max_and_sum(&m[0], &s[0]);

@@ -29,12 +29,15 @@ extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float*
     for (int c = lane; c < cols; c += 32) out[c] = expf(in[c] - m) / s;
 }
 
-// Version 3: a block per row (long rows such as a 50257-token vocabulary), of up to 1024 threads. A row of at most
-// CACHED·blockDim values is read once into registers; longer rows are read twice (one online pass
-// for the maximum and the sum, one for the output). `log = 1` writes log-softmax,
-// x_c − max − log Σ exp(x − max).
+// Version 3: a block per row (long rows such as a 50257-token vocabulary), of up to 1024 threads. A
+// row of at most CACHED·blockDim values is read once into registers; a longer one once into
+// shared memory (`staged`: the launch gives cols floats of dynamic shared memory, up to 200 KB),
+// with the online pass for the maximum and the sum; longer still, it is read twice (that pass,
+// then one for the output). `log = 1` writes log-softmax, x_c − max − log Σ exp(x − max).
 #define CACHED 16
-extern "C" __global__ void __launch_bounds__(1024) softmax_block_per_row(int log, int rows, int cols, const float* x, float* y) {
+extern "C" __global__ void __launch_bounds__(1024)
+    softmax_block_per_row(int log, int staged, int rows, int cols, const float* x, float* y) {
+    extern __shared__ float row_cache[];
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
@@ -59,10 +62,11 @@ extern "C" __global__ void __launch_bounds__(1024) softmax_block_per_row(int log
         }
         return;
     }
-    block_max_and_sum_exp(in, cols, &m, &s);
+    const float* row = staged ? row_cache : in;
+    block_max_and_sum_exp(in, cols, &m, &s, staged ? row_cache : nullptr);  // merging syncs the block
     float log_s = logf(s);
 #pragma unroll 4
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? in[c] - m - log_s : expf(in[c] - m) / s;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? row[c] - m - log_s : expf(row[c] - m) / s;
 }
 
 // Backward, a block per row: of y = softmax(x), dx_c = y_c · (dy_c − Σ_c' dy_c' y_c'); of
