@@ -1,8 +1,9 @@
-//! Hopper's warpgroup-MMA GEMMs (gemm.cu versions 8 and 9, sm_90a: tiles loaded by cp.async, and
-//! by the tensor memory accelerator) against the CPU product of the same bf16 operands. Its own test binary: a fault in this kernel leaves the process's CUDA context
-//! unusable, which would fail every other kernel test running beside it. Needs a GPU (`#[ignore]`d
-//! elsewhere): an H100 or H200 runs the kernels, any other checks they are refused; `.ci/run` also
-//! runs it on the CUDA emulator (an sm_90a device).
+//! Hopper's warpgroup-MMA GEMMs (gemm.cu versions 8–10, sm_90a: tiles loaded by cp.async, by the
+//! tensor memory accelerator, and by it from a warpgroup that only loads) against the CPU product
+//! of the same bf16 operands. Their own test binary: a fault in these kernels leaves the process's
+//! CUDA context unusable, which would fail every other kernel test running beside them. Needs a
+//! GPU (`#[ignore]`d elsewhere): an H100 or H200 runs the kernels, any other checks they are
+//! refused; `.ci/run` also runs it on the CUDA emulator (an sm_90a device).
 
 use half::bf16;
 use kernels::cpu::gemm::{gemm, MatRef};

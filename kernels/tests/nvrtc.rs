@@ -30,6 +30,7 @@ fn every_kernel_compiles_for_the_h100() {
         if let Some(ptxas) = &ptxas {
             let report = ptxas_report(&ptx, source.name, "sm_90a", std::path::Path::new(ptxas))
                 .unwrap_or_else(|e| panic!("ptxas rejected {}: {e}", source.name));
+            assert!(!report.contains("warning:"), "ptxas sees a performance loss in {}:\n{report}", source.name);
             assert_eq!(report.lines().count(), source.kernels.len(), "{report}");
             println!("{report}");
         }

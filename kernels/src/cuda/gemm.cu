@@ -1,6 +1,6 @@
-// C = A·B for row-major A (M, K), B (K, N), C (M, N), in nine versions for study, from the
-// textbook loop to Hopper's warpgroup MMA fed by its tensor memory accelerator (versions 8 and 9
-// take B transposed).
+// C = A·B for row-major A (M, K), B (K, N), C (M, N), in ten versions for study, from the
+// textbook loop to Hopper's warpgroup MMA fed by its tensor memory accelerator (versions 8–10 take
+// B transposed).
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -298,13 +298,26 @@ __device__ __nv_bfloat16* aligned_stages(unsigned char* shared_bytes) {
 }
 
 // Issues this warpgroup's products on one staged tile, as one group: d += its 64 rows of A times
-// Bᵀ's 256 rows, 64 deep in four 16-deep slices (a slice is 32 bytes further along each row).
-__device__ void wgmma_tile(float (&d)[128], const __nv_bfloat16* stage, int warpgroup) {
+// Bᵀ's 256 rows, 64 deep in four 16-deep slices (a slice is 32 bytes further along each row);
+// `first`: d = that product (its first slice overwrites d).
+__device__ void wgmma_tile(float (&d)[128], const __nv_bfloat16* stage, int warpgroup, bool first = false) {
     const __nv_bfloat16 *a = stage + warpgroup * 64 * WG_BK, *b = stage + WG_BM * WG_BK;
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < WG_BK; kk += 16) wgmma_m64n256k16(d, wgmma_descriptor(a + kk), wgmma_descriptor(b + kk));
+    for (int kk = 0; kk < WG_BK; kk += 16)
+        wgmma_m64n256k16(d, wgmma_descriptor(a + kk), wgmma_descriptor(b + kk), !(first && kk == 0));
     wgmma_commit();
+}
+
+// Asks the copy engine for tile t (columns 64·t… of K) of A's and Bᵀ's rows at this block, into
+// its stage, and tells the stage's barrier how many bytes are coming (versions 9 and 10).
+__device__ void tma_load_tile(__nv_bfloat16* stages, unsigned long long* landed, const TensorMap* a_map,
+                              const TensorMap* bt_map, int t, int block_row, int block_col) {
+    __nv_bfloat16* stage = stages + t % WG_STAGES * WG_STAGE_ELEMS;
+    unsigned long long* bar = &landed[t % WG_STAGES];
+    mbarrier_expect_bytes(bar, WG_STAGE_ELEMS * 2);
+    tma_load_2d(stage, a_map, t * WG_BK, block_row, bar);
+    tma_load_2d(stage + WG_BM * WG_BK, bt_map, t * WG_BK, block_col, bar);
 }
 
 // Writes a warpgroup's 64×256 block of C, whose top-left element is (row0, col0): thread t holds
@@ -375,12 +388,7 @@ extern "C" __global__ void __launch_bounds__(256, 1)
     }
     __syncthreads();
     auto load = [&](int t) {
-        if (threadIdx.x != 0 || t >= tiles) return;
-        __nv_bfloat16* stage = stages + t % WG_STAGES * WG_STAGE_ELEMS;
-        unsigned long long* bar = &landed[t % WG_STAGES];
-        mbarrier_expect_bytes(bar, WG_STAGE_ELEMS * 2);
-        tma_load_2d(stage, &a_map, t * WG_BK, block_row, bar);
-        tma_load_2d(stage + WG_BM * WG_BK, &bt_map, t * WG_BK, block_col, bar);
+        if (threadIdx.x == 0 && t < tiles) tma_load_tile(stages, landed, &a_map, &bt_map, t, block_row, block_col);
     };
     float d[128];
 #pragma unroll
@@ -395,5 +403,49 @@ extern "C" __global__ void __launch_bounds__(256, 1)
     }
     wgmma_wait<0>();
     store_wgmma_tile(d, C, M, N, block_row + warpgroup * 64, block_col);
+#endif
+}
+
+// 10. Version 9 with its warps specialised: a third warpgroup only loads (one of its threads issues
+// the copies), the other two only multiply, and no barrier stops all three each tile. Each stage
+// has two mbarriers: `landed` (its bytes are in; the multiplying warps wait on it) and `consumed`
+// (every multiplying warp is done with it; the loader waits on it before it refills the stage).
+extern "C" __global__ void __launch_bounds__(384, 1)
+    gemm_wgmma_specialized_bf16(int M, int N, int K, const __grid_constant__ TensorMap a_map,
+                                const __grid_constant__ TensorMap bt_map, float* C) {
+#ifdef HAS_WGMMA
+    extern __shared__ __align__(1024) unsigned char shared_bytes[];
+    __nv_bfloat16* stages = aligned_stages(shared_bytes);
+    unsigned long long* landed = (unsigned long long*)(stages + WG_STAGES * WG_STAGE_ELEMS);
+    unsigned long long* consumed = landed + WG_STAGES;
+    const int multiplying_warps = 8;
+    int role = threadIdx.x / 128, block_row = blockIdx.y * WG_BM, block_col = blockIdx.x * WG_BN;
+    int tiles = (K + WG_BK - 1) / WG_BK;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < WG_STAGES; ++s) {
+            mbarrier_init(&landed[s], 1);
+            mbarrier_init(&consumed[s], multiplying_warps);
+        }
+        fence_barrier_init();
+    }
+    __syncthreads();
+    if (role == 2) {  // the loader
+        if (threadIdx.x != 256) return;
+        for (int t = 0; t < tiles; ++t) {
+            // The stage's previous tile must be done with first.
+            if (t >= WG_STAGES) mbarrier_wait(&consumed[t % WG_STAGES], (t / WG_STAGES - 1) % 2);
+            tma_load_tile(stages, landed, &a_map, &bt_map, t, block_row, block_col);
+        }
+        return;
+    }
+    float d[128];  // warpgroups 0 and 1 multiply: rows 64·role… of the tile
+    for (int t = 0; t < tiles; ++t) {
+        mbarrier_wait(&landed[t % WG_STAGES], t / WG_STAGES % 2);
+        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, role, t == 0);
+        wgmma_wait<1>();  // tile t − 1's products are done: this warp frees its stage
+        if (t > 0 && threadIdx.x % 32 == 0) mbarrier_arrive(&consumed[(t - 1) % WG_STAGES]);
+    }
+    wgmma_wait<0>();
+    store_wgmma_tile(d, C, M, N, block_row + role * 64, block_col);
 #endif
 }

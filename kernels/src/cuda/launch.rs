@@ -377,8 +377,11 @@ pub type TransposedBGemm =
     fn(&Gpu, &CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>, (usize, usize, usize)) -> Result<(), CudaError>;
 
 /// The warpgroup-MMA GEMMs (sm_90a), by how their tiles reach shared memory.
-pub const WGMMA_VERSIONS: [(&str, TransposedBGemm); 2] =
-    [("cp.async loads", gemm_wgmma_bf16), ("TMA loads", gemm_wgmma_tma_bf16)];
+pub const WGMMA_VERSIONS: [(&str, TransposedBGemm); 3] = [
+    ("cp.async loads", gemm_wgmma_bf16),
+    ("TMA loads", gemm_wgmma_tma_bf16),
+    ("TMA loads, a loading warpgroup", gemm_wgmma_specialized_bf16),
+];
 
 /// Hopper's warpgroup-MMA GEMM (gemm.cu version 8, sm_90a only): 128 × 256 tiles per block of 2
 /// warpgroups, a 4-stage pipeline in 193 KB of dynamic shared memory (4 stages of 48 KB, and 1 KB
@@ -416,6 +419,14 @@ pub fn gemm_wgmma_tma_plan(dims: (usize, usize, usize)) -> Result<Plan, CudaErro
     Ok(Plan::new("gemm_wgmma_tma_bf16", LaunchConfig { shared_mem_bytes: cfg.shared_mem_bytes + 64, ..cfg }))
 }
 
+/// Version 9 with a third warpgroup that only loads (gemm.cu version 10): 384 threads, two barriers
+/// per stage.
+pub fn gemm_wgmma_specialized_plan(dims: (usize, usize, usize)) -> Result<Plan, CudaError> {
+    let Plan { cfg, .. } = gemm_wgmma_tma_plan(dims)?;
+    let cfg = LaunchConfig { block_dim: (384, 1, 1), shared_mem_bytes: cfg.shared_mem_bytes + 64, ..cfg };
+    Ok(Plan::new("gemm_wgmma_specialized_bf16", cfg))
+}
+
 /// `C = A·B` as [`gemm_wgmma_bf16`] computes it (B given transposed, sm_90a only), with the tiles of
 /// A and Bᵀ copied into shared memory by the tensor memory accelerator.
 pub fn gemm_wgmma_tma_bf16(
@@ -423,9 +434,30 @@ pub fn gemm_wgmma_tma_bf16(
     a: &CudaSlice<bf16>,
     b_transposed: &CudaSlice<bf16>,
     c: &mut CudaSlice<f32>,
+    dims: (usize, usize, usize),
+) -> Result<(), CudaError> {
+    launch_tma_gemm(gpu, gemm_wgmma_tma_plan(dims)?, (a, b_transposed, c), dims)
+}
+
+/// The same with a warpgroup that only loads and two that only multiply (gemm.cu version 10).
+pub fn gemm_wgmma_specialized_bf16(
+    gpu: &Gpu,
+    a: &CudaSlice<bf16>,
+    b_transposed: &CudaSlice<bf16>,
+    c: &mut CudaSlice<f32>,
+    dims: (usize, usize, usize),
+) -> Result<(), CudaError> {
+    launch_tma_gemm(gpu, gemm_wgmma_specialized_plan(dims)?, (a, b_transposed, c), dims)
+}
+
+/// Launches a TMA-fed GEMM kernel of gemm.cu, `(m, n, k, a_map, bt_map, c)`, with the tensor maps
+/// of A (m, k) and Bᵀ (n, k) in boxes of 128 and 256 rows × 64 columns.
+fn launch_tma_gemm(
+    gpu: &Gpu,
+    Plan { kernel, cfg }: Plan,
+    (a, b_transposed, c): (&CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>),
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    let Plan { kernel, cfg } = gemm_wgmma_tma_plan((m, n, k))?;
     require_sm_90a(gpu, kernel)?;
     check_gemm_buffers(kernel, (a.len(), b_transposed.len(), c.len()), (m, n, k))?;
     let (a_ptr, _a) = a.device_ptr(&gpu.stream);

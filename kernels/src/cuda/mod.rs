@@ -141,6 +141,7 @@ pub const SOURCES: &[KernelSource] = &[
             "gemm_wmma_bf16_wide",
             "gemm_wgmma_bf16",
             "gemm_wgmma_tma_bf16",
+            "gemm_wgmma_specialized_bf16",
         ],
     },
 ];

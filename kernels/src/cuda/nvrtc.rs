@@ -86,11 +86,14 @@ pub fn ptxas_report(ptx: &str, name: &str, arch: &str, ptxas: &std::path::Path) 
     if !run.status.success() {
         return Err(failed(report));
     }
-    // One line per kernel: "kernel: Used N registers, … bytes smem", and its spills if any.
-    let mut lines = Vec::new();
+    // One line per kernel: "kernel: Used N registers, … bytes smem", and its spills if any; then a
+    // "warning:" line for each performance loss ptxas points out (wgmma serialized, say).
+    let (mut lines, mut warnings) = (Vec::new(), Vec::new());
     let (mut current, mut spills) = (String::new(), String::new());
     for line in report.lines() {
-        if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+        if let Some(loss) = line.split("Potential Performance Loss: ").nth(1) {
+            warnings.push(format!("warning: {loss}"));
+        } else if let Some(rest) = line.split("Compiling entry function '").nth(1) {
             current = rest.split('\'').next().unwrap_or_default().to_string();
             spills.clear();
         } else if line.contains("spill stores") && !line.contains(" 0 bytes spill stores, 0 bytes spill loads") {
@@ -99,5 +102,6 @@ pub fn ptxas_report(ptx: &str, name: &str, arch: &str, ptxas: &std::path::Path) 
             lines.push(format!("{current}: {}{spills}", line.split(": ").last().unwrap_or(line).trim()));
         }
     }
+    lines.extend(warnings);
     Ok(lines.join("\n"))
 }

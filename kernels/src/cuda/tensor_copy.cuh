@@ -32,6 +32,11 @@ __device__ void mbarrier_expect_bytes(unsigned long long* bar, unsigned bytes) {
                  : "memory");
 }
 
+// Arrives at `bar` (no bytes): one of the arrivals its phase waits for.
+__device__ void mbarrier_arrive(unsigned long long* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
+}
+
 // Waits until the phase of `bar` with this parity (0 for its 1st, 3rd, … completion) is complete.
 __device__ void mbarrier_wait(unsigned long long* bar, unsigned parity) {
     asm volatile(

@@ -44,9 +44,11 @@ __device__ void wgmma_wait() {
 }
 
 // d (64 × 256 per warpgroup, 128 floats per thread) += A (64 × 16) · Bᵀ (256 × 16), bf16 operands
-// at descriptors a and b. Thread t of the warpgroup holds, for each 8 columns j = 0…31, the
+// at descriptors a and b; with `accumulate` 0, d = A·Bᵀ (d need not be set before: zeroing it first
+// would be instructions writing the accumulators between products, which ptxas answers by
+// serializing them). Thread t of the warpgroup holds, for each 8 columns j = 0…31, the
 // elements (16·(t / 32) + t % 32 / 4 + 8·h, 8j + 2·(t % 4) + e) as d[4j + 2h + e], h, e ∈ {0, 1}.
-__device__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b) {
+__device__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate = 1) {
     asm volatile(
         "{\n"
         ".reg .pred accumulate;\n"
@@ -67,7 +69,7 @@ __device__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned
         : D8(0), D8(8), D8(16), D8(24), D8(32), D8(40), D8(48), D8(56), D8(64), D8(72), D8(80), D8(88), D8(96),
           D8(104), D8(112), D8(120)
 #undef D8
-        : "l"(a), "l"(b), "r"(1));
+        : "l"(a), "l"(b), "r"(accumulate));
 }
 
 #endif

@@ -165,6 +165,7 @@ constexpr size_t STACK_BYTES = 1024 * 1024;  // WMMA fragments hold whole tiles 
 struct WgmmaProduct {
     float* d;
     uint64_t a, b;
+    bool accumulate;  // d += A·Bᵀ, else d = A·Bᵀ
 };
 struct WgmmaQueue {
     std::vector<WgmmaProduct> open;                  // issued since the last commit
@@ -467,23 +468,28 @@ inline void run_wgmma(int thread, const WgmmaProduct& p) {
                 int row = 16 * warp + lane / 4 + 8 * h, col = 8 * j + 2 * (lane % 4) + e;
                 float sum = 0.0f;
                 for (int k = 0; k < 16; ++k) sum += wgmma_operand(p.a, row, k) * wgmma_operand(p.b, col, k);
-                p.d[4 * j + 2 * h + e] += sum;
+                float& out = p.d[4 * j + 2 * h + e];
+                out = p.accumulate ? out + sum : sum;
             }
 }
 
 }  // namespace emu
 
-inline void wgmma_fence() {}
+// The wgmma instructions are `.sync.aligned`: every thread of the warp executes them together, so
+// each is a warp barrier here, as WMMA's loads and stores are.
+inline void wgmma_fence() { emu::sync_warp(); }
 inline void fence_shared_for_wgmma() {}
-inline void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b) {
-    emu::block.wgmma[emu::linear_thread()].open.push_back({d, a, b});
+inline void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate = 1) {
+    emu::block.wgmma[emu::linear_thread()].open.push_back({d, a, b, accumulate != 0});
 }
 inline void wgmma_commit() {
+    emu::sync_warp();
     emu::WgmmaQueue& q = emu::block.wgmma[emu::linear_thread()];
     q.committed.push_back(std::move(q.open));
     q.open.clear();
 }
 template <int N> inline void wgmma_wait() {
+    emu::sync_warp();
     int t = emu::linear_thread();
     emu::WgmmaQueue& q = emu::block.wgmma[t];
     while ((int)q.committed.size() > N) {
@@ -537,6 +543,11 @@ inline void mbarrier_init(unsigned long long* bar, unsigned arrivals) {
     emu::block.mbarriers[bar] = emu::Mbarrier{(int)arrivals, 0, 0, 0, {}};
 }
 inline void fence_barrier_init() {}
+inline void mbarrier_arrive(unsigned long long* bar) {
+    emu::Mbarrier& b = emu::mbarrier_at(bar);
+    ++b.arrived;
+    emu::mbarrier_settle(b);
+}
 inline void mbarrier_expect_bytes(unsigned long long* bar, unsigned bytes) {
     emu::Mbarrier& b = emu::mbarrier_at(bar);
     b.bytes += bytes;
@@ -547,12 +558,15 @@ inline void mbarrier_expect_bytes(unsigned long long* bar, unsigned bytes) {
 // nothing can end is a deadlock).
 inline void mbarrier_wait(unsigned long long* bar, unsigned parity) {
     emu::Fiber& f = emu::block.fibers[emu::block.current];
-    emu::Mbarrier& b = emu::mbarrier_at(bar);
-    for (const emu::TensorCopy& copy : b.copies) b.bytes -= emu::land(copy);
-    b.copies.clear();
-    emu::mbarrier_settle(b);
-    while (emu::mbarrier_at(bar).phase == parity && !emu::faulted) {
-        f.spinning = true;
+    for (bool again = false;; again = true) {
+        emu::Mbarrier& b = emu::mbarrier_at(bar);
+        for (const emu::TensorCopy& copy : b.copies) b.bytes -= emu::land(copy);
+        b.copies.clear();
+        emu::mbarrier_settle(b);
+        if (b.phase != parity || emu::faulted) break;
+        // Arriving here after running is progress; finding nothing changed on a later turn is not
+        // (a round of those everywhere is a deadlock).
+        f.spinning = again;
         emu::yield_to_scheduler();
     }
     f.spinning = false;
