@@ -14,7 +14,7 @@ torch() { timeout "$1" python3 .gpu/torch_gpt2_train.py --device cuda --steps 8 
 bench --batch 16 --precision bf16
 torch 45 --batch 16
 torch 110 --batch 16 --compile
-timeout 60 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -32
+timeout 90 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -32
 bench --batch 16 --precision bf16-in-cublas
 bench --batch 16 --precision tf32
 bench --batch 16 --precision f32
