@@ -140,6 +140,11 @@ fn gemm_versions_match_the_cpu() {
             }
         }
     }
+    // Buffers too short for the shape are refused before any launch, with their lengths.
+    let short = gpu.stream.alloc_zeros::<half::bf16>(16).unwrap();
+    let mut c = gpu.stream.alloc_zeros::<f32>(64 * 64).unwrap();
+    let err = launch::gemm_wmma_bf16(&gpu, WmmaVersion::Pipelined, &short, &short, &mut c, (64, 64, 64)).unwrap_err();
+    assert!(err.to_string().contains("buffers of 16, 16 and 4096 elements for 64×64×64"), "{err}");
 }
 
 #[test]

@@ -7,7 +7,8 @@
 
 use half::bf16;
 use kernels::cpu::gemm::{gemm, MatRef};
-use kernels::cuda::{launch, Gpu};
+use kernels::cuda::launch::{self, WgmmaVersion};
+use kernels::cuda::Gpu;
 
 mod common;
 use common::{max_rel_err, random};
@@ -19,7 +20,7 @@ fn wgmma_gemm_matches_the_cpu() {
     if gpu.arch != "sm_90a" {
         // Other GPUs have no wgmma: the launchers refuse it, which is all there is to check.
         let (a, mut c) = (gpu.stream.alloc_zeros::<bf16>(256).unwrap(), gpu.stream.alloc_zeros::<f32>(256).unwrap());
-        let err = launch::gemm_wgmma_bf16(&gpu, &a, &a, &mut c, (16, 16, 16)).unwrap_err();
+        let err = launch::gemm_wgmma_bf16(&gpu, WgmmaVersion::CpAsync, &a, &a, &mut c, (16, 16, 16)).unwrap_err();
         assert!(err.to_string().contains("needs an sm_90a device"), "{err}");
         return;
     }
@@ -34,11 +35,11 @@ fn wgmma_gemm_matches_the_cpu() {
         // The kernel takes B transposed, (n, k) row-major.
         let bt: Vec<bf16> = (0..n * k).map(|i| b[i % k * n + i / k]).collect();
         let (ad, btd) = (gpu.stream.clone_htod(&a).unwrap(), gpu.stream.clone_htod(&bt).unwrap());
-        for (name, gemm_on_gpu) in launch::WGMMA_VERSIONS {
+        for version in WgmmaVersion::ALL {
             let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
-            gemm_on_gpu(&gpu, &ad, &btd, &mut cd, (m, n, k)).unwrap();
+            launch::gemm_wgmma_bf16(&gpu, version, &ad, &btd, &mut cd, (m, n, k)).unwrap();
             let err = max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want);
-            assert!(err <= 1e-3, "{name} {m}×{n}×{k}: {err}");
+            assert!(err <= 1e-3, "{version:?} {m}×{n}×{k}: {err}");
         }
     }
 }

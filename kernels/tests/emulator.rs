@@ -34,7 +34,9 @@ fn plans_refuse_what_their_kernels_cannot_do() {
     assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
     assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());
     assert!(launch::gemm_wmma_plan(WmmaVersion::Pipelined, (32, 32, 24)).is_err());
-    assert!(launch::gemm_wgmma_plan((32, 32, 24)).is_err());
+    for version in WgmmaVersion::ALL {
+        assert!(launch::gemm_wgmma_plan(version, (32, 32, 24)).is_err());
+    }
 }
 
 #[test]
@@ -150,7 +152,7 @@ fn warpgroup_products_run_at_their_wait_and_must_be_waited_for() {
              for (int i = threadIdx.x; i < 320 * 64; i += 128) tiles[i] = __float2bfloat16_rn(i < 64 * 64 ? 1.0f : 2.0f);\n\
              __syncthreads();\n\
              float d[128] = {};\n\
-             wgmma_m64n256k16(d, wgmma_descriptor(tiles), wgmma_descriptor(tiles + 64 * 64));\n\
+             wgmma_m64n256k16(d, wgmma_descriptor(tiles), wgmma_descriptor(tiles + 64 * 64), 1);\n\
              wgmma_commit();\n\
              if (never_wait) return;\n\
              if (wait_first) wgmma_wait<0>();\n\

@@ -3,7 +3,7 @@
 //! device-to-device copy bandwidth.
 
 use super::launch::{
-    self, AttentionShape, AttentionVersion, GemmVersion, LayerNormVersion, SoftmaxVersion, WmmaVersion,
+    self, AttentionShape, AttentionVersion, GemmVersion, LayerNormVersion, SoftmaxVersion, WgmmaVersion, WmmaVersion,
 };
 use super::{CudaError, Gpu};
 use crate::cpu::attention::HeadLayout;
@@ -209,12 +209,12 @@ pub fn bench_wgmma(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>
     let (flops, shape) = (2.0 * (m * n * k) as f64, format!("{m}×{n}×{k}"));
     let mut rows =
         vec![gemm_row("cuBLAS gemm (bf16, B transposed)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0)];
-    for (loads, gemm) in launch::WGMMA_VERSIONS {
+    for version in WgmmaVersion::ALL {
         let mut c = zeros::<f32>(gpu, m * n)?;
-        gemm(gpu, &ah, &bth, &mut c, (m, n, k))?;
+        launch::gemm_wgmma_bf16(gpu, version, &ah, &bth, &mut c, (m, n, k))?;
         let err = max_rel_err(&download(gpu, &c)?, &want);
-        let ms = time_ms(gpu, 3, iters, || gemm(gpu, &ah, &bth, &mut c, (m, n, k)))?;
-        let name = format!("wgmma, {loads} (bf16 in, f32 acc, B transposed)");
+        let ms = time_ms(gpu, 3, iters, || launch::gemm_wgmma_bf16(gpu, version, &ah, &bth, &mut c, (m, n, k)))?;
+        let name = format!("wgmma {version:?} (bf16 in, f32 acc, B transposed)");
         rows.push(gemm_row(name, &shape, (ms, cublas_ms), flops, err));
     }
     Ok(rows)

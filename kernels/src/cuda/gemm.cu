@@ -300,7 +300,7 @@ __device__ __nv_bfloat16* aligned_stages(unsigned char* shared_bytes) {
 // Issues this warpgroup's products on one staged tile, as one group: d += its 64 rows of A times
 // Bᵀ's 256 rows, 64 deep in four 16-deep slices (a slice is 32 bytes further along each row);
 // `first`: d = that product (its first slice overwrites d).
-__device__ void wgmma_tile(float (&d)[128], const __nv_bfloat16* stage, int warpgroup, bool first = false) {
+__device__ void wgmma_tile(float (&d)[128], const __nv_bfloat16* stage, int warpgroup, bool first) {
     const __nv_bfloat16 *a = stage + warpgroup * 64 * WG_BK, *b = stage + WG_BM * WG_BK;
     wgmma_fence();
 #pragma unroll
@@ -352,16 +352,14 @@ extern "C" __global__ void __launch_bounds__(256, 1)
         }
         cp_async_commit();  // empty past the last tile, so every iteration counts one group
     };
-    float d[128];
-#pragma unroll
-    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+    float d[128];  // set by the first tile's products
     for (int t = 0; t < ahead; ++t) load(t);
     for (int t = 0; t < tiles; ++t) {
         cp_async_wait<ahead - 1>();  // tile t has landed
         fence_shared_for_wgmma();
         __syncthreads();  // every thread's copies of tile t are in; both warpgroups finished t − 2
         load(t + ahead);  // into the stage of tile t − 2
-        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, warpgroup);
+        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, warpgroup, t == 0);
         wgmma_wait<1>();  // tile t − 1's products are done: its stage is free
     }
     wgmma_wait<0>();
@@ -390,13 +388,11 @@ extern "C" __global__ void __launch_bounds__(256, 1)
     auto load = [&](int t) {
         if (threadIdx.x == 0 && t < tiles) tma_load_tile(stages, landed, &a_map, &bt_map, t, block_row, block_col);
     };
-    float d[128];
-#pragma unroll
-    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+    float d[128];  // set by the first tile's products
     for (int t = 0; t < WG_STAGES - 1; ++t) load(t);
     for (int t = 0; t < tiles; ++t) {
         mbarrier_wait(&landed[t % WG_STAGES], t / WG_STAGES % 2);  // the stage's (t / STAGES)-th fill
-        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, warpgroup);
+        wgmma_tile(d, stages + t % WG_STAGES * WG_STAGE_ELEMS, warpgroup, t == 0);
         wgmma_wait<1>();   // tile t − 1's products are done
         __syncthreads();   // in both warpgroups: its stage is free
         load(t - 1 + WG_STAGES);

@@ -372,82 +372,57 @@ pub fn gemm_wmma_bf16(
     launch_bf16_gemm(gpu, plan, (a, b, c), (m, n, k))
 }
 
-/// A GEMM that takes B transposed: `(gpu, A (m, k), Bᵀ (n, k), C (m, n), (m, n, k))`.
-pub type TransposedBGemm =
-    fn(&Gpu, &CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>, (usize, usize, usize)) -> Result<(), CudaError>;
+/// The GEMMs on Hopper's warpgroup MMA (gemm.cu versions 8–10, sm_90a only), by how their tiles
+/// reach shared memory: `cp.async` from every thread; the tensor memory accelerator (TMA), one
+/// thread asking for each tile; TMA from a third warpgroup that only loads. All take B transposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WgmmaVersion {
+    CpAsync,
+    Tma,
+    TmaLoadingWarpgroup,
+}
 
-/// The warpgroup-MMA GEMMs (sm_90a), by how their tiles reach shared memory.
-pub const WGMMA_VERSIONS: [(&str, TransposedBGemm); 3] = [
-    ("cp.async loads", gemm_wgmma_bf16),
-    ("TMA loads", gemm_wgmma_tma_bf16),
-    ("TMA loads, a loading warpgroup", gemm_wgmma_specialized_bf16),
-];
+impl WgmmaVersion {
+    pub const ALL: [WgmmaVersion; 3] = [WgmmaVersion::CpAsync, WgmmaVersion::Tma, WgmmaVersion::TmaLoadingWarpgroup];
+}
 
-/// Hopper's warpgroup-MMA GEMM (gemm.cu version 8, sm_90a only): 128 × 256 tiles per block of 2
-/// warpgroups, a 4-stage pipeline in 193 KB of dynamic shared memory (4 stages of 48 KB, and 1 KB
-/// to align them); m, n, k must be multiples of 16.
-pub fn gemm_wgmma_plan((m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
+/// The warpgroup-MMA GEMM launch: 128 × 256 tiles, 4 pipeline stages of 48 KB in dynamic shared
+/// memory (and 1 KB to align them; the TMA versions add their mbarriers: one or two per stage),
+/// 2 warpgroups that multiply (and one that loads); m, n, k must be multiples of 16.
+pub fn gemm_wgmma_plan(version: WgmmaVersion, (m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
     if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
-        return Err(CudaError::Driver(format!("gemm_wgmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
+        return Err(CudaError::Driver(format!("the wgmma GEMMs need multiples of 16, got {m}×{n}×{k}")));
     }
+    let stages = (4 * (128 + 256) * 64 * 2 + 1024) as u32;
+    let (kernel, threads, barriers) = match version {
+        WgmmaVersion::CpAsync => ("gemm_wgmma_bf16", 256, 0),
+        WgmmaVersion::Tma => ("gemm_wgmma_tma_bf16", 256, 4),
+        WgmmaVersion::TmaLoadingWarpgroup => ("gemm_wgmma_specialized_bf16", 384, 8),
+    };
     let cfg = LaunchConfig {
         grid_dim: (n.div_ceil(256) as u32, m.div_ceil(128) as u32, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 4 * (128 + 256) * 64 * 2 + 1024,
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: stages + 8 * barriers,
     };
-    Ok(Plan::new("gemm_wgmma_bf16", cfg))
+    Ok(Plan::new(kernel, cfg))
 }
 
 /// `C = A·B` on Hopper's warpgroup MMA, with B given transposed: bf16 `A (m, k)` and `Bᵀ (n, k)`,
 /// both row-major, f32 `C (m, n)`; m, n, k multiples of 16; sm_90a devices (H100, H200) only.
 pub fn gemm_wgmma_bf16(
     gpu: &Gpu,
+    version: WgmmaVersion,
     a: &CudaSlice<bf16>,
     b_transposed: &CudaSlice<bf16>,
     c: &mut CudaSlice<f32>,
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    let plan = gemm_wgmma_plan((m, n, k))?;
+    let plan = gemm_wgmma_plan(version, dims)?;
     require_sm_90a(gpu, plan.kernel)?;
-    launch_bf16_gemm(gpu, plan, (a, b_transposed, c), (m, n, k))
-}
-
-/// The same product with its tiles copied by the tensor memory accelerator (gemm.cu version 9):
-/// 193 KB of dynamic shared memory (4 stages of 48 KB, a barrier per stage, 1 KB to align them).
-pub fn gemm_wgmma_tma_plan(dims: (usize, usize, usize)) -> Result<Plan, CudaError> {
-    let Plan { cfg, .. } = gemm_wgmma_plan(dims)?;
-    Ok(Plan::new("gemm_wgmma_tma_bf16", LaunchConfig { shared_mem_bytes: cfg.shared_mem_bytes + 64, ..cfg }))
-}
-
-/// Version 9 with a third warpgroup that only loads (gemm.cu version 10): 384 threads, two barriers
-/// per stage.
-pub fn gemm_wgmma_specialized_plan(dims: (usize, usize, usize)) -> Result<Plan, CudaError> {
-    let Plan { cfg, .. } = gemm_wgmma_tma_plan(dims)?;
-    let cfg = LaunchConfig { block_dim: (384, 1, 1), shared_mem_bytes: cfg.shared_mem_bytes + 64, ..cfg };
-    Ok(Plan::new("gemm_wgmma_specialized_bf16", cfg))
-}
-
-/// `C = A·B` as [`gemm_wgmma_bf16`] computes it (B given transposed, sm_90a only), with the tiles of
-/// A and Bᵀ copied into shared memory by the tensor memory accelerator.
-pub fn gemm_wgmma_tma_bf16(
-    gpu: &Gpu,
-    a: &CudaSlice<bf16>,
-    b_transposed: &CudaSlice<bf16>,
-    c: &mut CudaSlice<f32>,
-    dims: (usize, usize, usize),
-) -> Result<(), CudaError> {
-    launch_tma_gemm(gpu, gemm_wgmma_tma_plan(dims)?, (a, b_transposed, c), dims)
-}
-
-/// The same with a warpgroup that only loads and two that only multiply (gemm.cu version 10).
-pub fn gemm_wgmma_specialized_bf16(
-    gpu: &Gpu,
-    a: &CudaSlice<bf16>,
-    b_transposed: &CudaSlice<bf16>,
-    c: &mut CudaSlice<f32>,
-    dims: (usize, usize, usize),
-) -> Result<(), CudaError> {
-    launch_tma_gemm(gpu, gemm_wgmma_specialized_plan(dims)?, (a, b_transposed, c), dims)
+    match version {
+        WgmmaVersion::CpAsync => launch_bf16_gemm(gpu, plan, (a, b_transposed, c), dims),
+        WgmmaVersion::Tma | WgmmaVersion::TmaLoadingWarpgroup => launch_tma_gemm(gpu, plan, (a, b_transposed, c), dims),
+    }
 }
 
 /// Launches a TMA-fed GEMM kernel of gemm.cu, `(m, n, k, a_map, bt_map, c)`, with the tensor maps
@@ -458,7 +433,6 @@ fn launch_tma_gemm(
     (a, b_transposed, c): (&CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>),
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    require_sm_90a(gpu, kernel)?;
     check_gemm_buffers(kernel, (a.len(), b_transposed.len(), c.len()), (m, n, k))?;
     let (a_ptr, _a) = a.device_ptr(&gpu.stream);
     let (b_ptr, _b) = b_transposed.device_ptr(&gpu.stream);

@@ -48,7 +48,7 @@ __device__ void wgmma_wait() {
 // would be instructions writing the accumulators between products, which ptxas answers by
 // serializing them). Thread t of the warpgroup holds, for each 8 columns j = 0…31, the
 // elements (16·(t / 32) + t % 32 / 4 + 8·h, 8j + 2·(t % 4) + e) as d[4j + 2h + e], h, e ∈ {0, 1}.
-__device__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate = 1) {
+__device__ void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate) {
     asm volatile(
         "{\n"
         ".reg .pred accumulate;\n"

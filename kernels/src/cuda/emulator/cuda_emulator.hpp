@@ -479,7 +479,7 @@ inline void run_wgmma(int thread, const WgmmaProduct& p) {
 // each is a warp barrier here, as WMMA's loads and stores are.
 inline void wgmma_fence() { emu::sync_warp(); }
 inline void fence_shared_for_wgmma() {}
-inline void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate = 1) {
+inline void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate) {
     emu::block.wgmma[emu::linear_thread()].open.push_back({d, a, b, accumulate != 0});
 }
 inline void wgmma_commit() {
