@@ -234,15 +234,14 @@ fn fused_attention_matches_the_formulas() {
     // sequence ends; each with dense heads and with heads read and written in a scattered layout.
     let shapes =
         [(1, 3, 100, 100, 64, true), (2, 2, 40, 70, 32, true), (2, 1, 33, 50, 16, false), (1, 1, 70, 70, 100, true)];
-    let versions = [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores];
-    for (version, (b, h, t, s, d, causal)) in versions.iter().flat_map(|v| shapes.map(|x| (*v, x))) {
+    for (version, (b, h, t, s, d, causal)) in AttentionVersion::ALL.iter().flat_map(|v| shapes.map(|x| (*v, x))) {
         if version != AttentionVersion::RowPerThread && d > 64 {
             continue;
         }
         let bh = b * h;
         let shape = AttentionShape { bh, t, s, d, causal, scale: 1.0 / (d as f32).sqrt() };
         // bf16 operands on the tensor cores; f32 elsewhere.
-        let tolerance = if version == AttentionVersion::TensorCores { 3e-2 } else { 1e-4 };
+        let tolerance = if version.is_bf16() { 3e-2 } else { 1e-4 };
         let (q, k, v, dout) =
             (random(bh * t * d, 11), random(bh * s * d, 12), random(bh * s * d, 13), random(bh * t * d, 14));
         let dense = |rows: usize| (HeadLayout::dense(rows, d), bh * rows * d);

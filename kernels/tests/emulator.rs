@@ -19,7 +19,7 @@ fn plans_refuse_what_their_kernels_cannot_do() {
     assert!(launch::softmax_plan(SoftmaxVersion::BlockPerRow, true, (4, 4)).is_ok());
     // Attention: d ≤ 128 for any version, d ≤ 64 for the tiled ones, s ≥ t when causal.
     let shape = |d, t, s| AttentionShape { bh: 2, t, s, d, causal: true, scale: 0.1 };
-    for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores] {
+    for version in AttentionVersion::ALL {
         for bad in [shape(129, 8, 8), shape(0, 8, 8), shape(64, 9, 8)] {
             assert!(launch::attention_forward_plan(version, bad).is_err(), "{version:?} {bad:?}");
             assert!(launch::attention_backward_plans(version, bad).is_err(), "{version:?} {bad:?}");
@@ -27,7 +27,7 @@ fn plans_refuse_what_their_kernels_cannot_do() {
         let wide = launch::attention_forward_plan(version, shape(100, 8, 8));
         assert_eq!(wide.is_ok(), version == AttentionVersion::RowPerThread, "{version:?} d = 100");
     }
-    assert_eq!(AttentionVersion::best_for(64, true), AttentionVersion::TensorCores);
+    assert_eq!(AttentionVersion::best_for(64, true), AttentionVersion::TensorCoresInRegisters);
     assert_eq!(AttentionVersion::best_for(64, false), AttentionVersion::Tiled);
     assert_eq!(AttentionVersion::best_for(100, true), AttentionVersion::RowPerThread);
     // Register blocking loads B by float4; the tensor-core GEMMs take multiples of 16.

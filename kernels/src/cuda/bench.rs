@@ -313,7 +313,7 @@ pub fn bench_attention(
     let mut grads = zeros::<f32>(gpu, b * t * 3 * width)?;
     let mut rows: Vec<BenchRow> = Vec::new();
     let mut reference: Option<(f64, Vec<f32>)> = None;
-    for version in [AttentionVersion::RowPerThread, AttentionVersion::Tiled, AttentionVersion::TensorCores] {
+    for version in AttentionVersion::ALL {
         let mut step = || -> Result<(), CudaError> {
             let qkv = qkv.slice(..);
             let inputs = [(&qkv, packed(0)), (&qkv, packed(1)), (&qkv, packed(2))];

@@ -598,21 +598,37 @@ impl AttentionShape {
 
 /// The fused attention kernels: the readable version (a thread per query or key, rows in
 /// registers) for any d ≤ 128; the tiled one (warps sharing key/value and query tiles in shared
-/// memory, FlashAttention-2's loop order) for d ≤ 64; and the tiled one with its matrix products on
-/// tensor cores (bf16 operands, f32 accumulation) for d ≤ 64.
+/// memory, FlashAttention-2's loop order) for d ≤ 64; the tiled one with its matrix products on
+/// tensor cores (WMMA, bf16 operands, f32 accumulation, every score tile passing through shared
+/// memory) for d ≤ 64; and FlashAttention-2 proper (mma.sync, whose register layout is known, so
+/// scores, probabilities and outputs stay in registers) for d ≤ 64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionVersion {
     RowPerThread,
     Tiled,
     TensorCores,
+    TensorCoresInRegisters,
 }
 
 impl AttentionVersion {
-    /// For head size `d`: the tiled kernels where they apply — on tensor cores when bf16 operands
-    /// are allowed (`bf16`), else exact f32 — and the row-per-thread ones otherwise.
+    /// Every version, the readable one first.
+    pub const ALL: [AttentionVersion; 4] = [
+        AttentionVersion::RowPerThread,
+        AttentionVersion::Tiled,
+        AttentionVersion::TensorCores,
+        AttentionVersion::TensorCoresInRegisters,
+    ];
+
+    /// Whether the matrix products round their operands to bf16 (tensor cores).
+    pub fn is_bf16(self) -> bool {
+        matches!(self, AttentionVersion::TensorCores | AttentionVersion::TensorCoresInRegisters)
+    }
+
+    /// For head size `d`: the tiled kernels where they apply — on tensor cores, in registers, when
+    /// bf16 operands are allowed (`bf16`), else exact f32 — and the row-per-thread ones otherwise.
     pub fn best_for(d: usize, bf16: bool) -> Self {
         match (d <= 64, bf16) {
-            (true, true) => AttentionVersion::TensorCores,
+            (true, true) => AttentionVersion::TensorCoresInRegisters,
             (true, false) => AttentionVersion::Tiled,
             (false, _) => AttentionVersion::RowPerThread,
         }
@@ -669,6 +685,7 @@ pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) 
         AttentionVersion::RowPerThread => Plan::new("attention_forward", shape.rows(shape.t)),
         AttentionVersion::Tiled => Plan::new("attention_forward_tiled", shape.tiles(shape.t, 32)),
         AttentionVersion::TensorCores => Plan::new("attention_forward_tensor_cores", shape.tiles(shape.t, 64)),
+        AttentionVersion::TensorCoresInRegisters => Plan::new("attention_forward_registers", shape.tiles(shape.t, 64)),
     })
 }
 
@@ -682,6 +699,9 @@ pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape
         AttentionVersion::Tiled => vec![dot, Plan::new("attention_backward_tiled", shape.tiles(shape.s, 32))],
         AttentionVersion::TensorCores => {
             vec![dot, Plan::new("attention_backward_tensor_cores", shape.tiles(shape.s, 64))]
+        }
+        AttentionVersion::TensorCoresInRegisters => {
+            vec![dot, Plan::new("attention_backward_registers", shape.tiles(shape.s, 64))]
         }
         AttentionVersion::RowPerThread => vec![
             dot,
@@ -769,7 +789,9 @@ pub fn attention_backward(
             args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(dout.0).arg(&doh);
             args.arg(lse).arg(&*dot).arg(&mut *grads);
             match plan.kernel {
-                "attention_backward_tiled" | "attention_backward_tensor_cores" => args.arg(&dqh).arg(&dkh).arg(&dvh),
+                "attention_backward_tiled" | "attention_backward_tensor_cores" | "attention_backward_registers" => {
+                    args.arg(&dqh).arg(&dkh).arg(&dvh)
+                }
                 "attention_backward_dkdv" => args.arg(&dkh).arg(&dvh),
                 _ => args.arg(&dqh),
             };

@@ -109,8 +109,10 @@ pub const SOURCES: &[KernelSource] = &[
         name: "attention.cu",
         source: concat!(
             include_str!("reductions.cuh"),
+            include_str!("mma_sync.cuh"),
             include_str!("attention.cu"),
-            include_str!("attention_tensor_cores.cu")
+            include_str!("attention_tensor_cores.cu"),
+            include_str!("attention_registers.cu")
         ),
         kernels: &[
             "attention_forward",
@@ -121,6 +123,8 @@ pub const SOURCES: &[KernelSource] = &[
             "attention_backward_tiled",
             "attention_forward_tensor_cores",
             "attention_backward_tensor_cores",
+            "attention_forward_registers",
+            "attention_backward_registers",
         ],
     },
     KernelSource {

@@ -98,7 +98,7 @@ pub fn ptxas_report(ptx: &str, name: &str, arch: &str, ptxas: &std::path::Path) 
             spills.clear();
         } else if line.contains("spill stores") && !line.contains(" 0 bytes spill stores, 0 bytes spill loads") {
             spills = format!(" ({})", line.trim());
-        } else if line.contains("registers") {
+        } else if line.contains(": Used ") && line.contains(" registers") {
             lines.push(format!("{current}: {}{spills}", line.split(": ").last().unwrap_or(line).trim()));
         }
     }

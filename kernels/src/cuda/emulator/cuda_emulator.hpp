@@ -188,6 +188,11 @@ struct Mbarrier {
     std::vector<TensorCopy> copies;
 };
 
+// A thread's operands of a warp's mma.sync, posted for the other lanes to read.
+struct MmaOperands {
+    unsigned a[4], b[2];
+};
+
 struct Block {
     std::vector<Fiber> fibers;
     Context scheduler;
@@ -201,6 +206,7 @@ struct Block {
     std::vector<char> dynamic_shared;
     size_t dynamic_shared_bytes = 0;
     std::vector<WgmmaQueue> wgmma;  // per thread
+    std::vector<MmaOperands> mma;   // per thread
     std::map<const void*, Mbarrier> mbarriers;  // by address
 };
 
@@ -308,6 +314,7 @@ inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
     block.warp_barriers.assign((n + 31) / 32, Barrier{});
     block.exchange.assign(n, 0);
     block.wgmma.assign(n, WgmmaQueue{});
+    block.mma.assign(n, MmaOperands{});
     block.mbarriers.clear();
     block.body = body;
     block.body_args = args;
@@ -496,6 +503,43 @@ template <int N> inline void wgmma_wait() {
         for (const emu::WgmmaProduct& p : q.committed.front()) emu::run_wgmma(t, p);
         q.committed.erase(q.committed.begin());
     }
+}
+
+// ---- Warp MMA (mma_sync.cuh on the GPU) ----------------------------------------------------------
+namespace emu {
+
+inline float bf16_half(unsigned word, int high) {
+    uint32_t wide = high ? word & 0xFFFF0000u : word << 16;
+    float x;
+    memcpy(&x, &wide, 4);
+    return x;
+}
+
+}  // namespace emu
+
+// d += A·B for the warp's fragments, in mma_sync.cuh's layout: every lane posts its registers, the
+// warp meets, and each lane computes its own four elements of D from the lanes that hold A's row
+// and B's column. A warp-collective instruction (`.sync.aligned`), as on the GPU.
+inline void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    int t = emu::linear_thread(), lane = t % 32, first = t - lane;
+    emu::MmaOperands& mine = emu::block.mma[t];
+    memcpy(mine.a, a, sizeof mine.a);
+    memcpy(mine.b, b, sizeof mine.b);
+    emu::sync_warp();
+    auto at = [&](int l) -> const emu::MmaOperands& { return emu::block.mma[first + l]; };
+    float out[4];
+    for (int i = 0; i < 4; ++i) {
+        int row = lane / 4 + 8 * (i / 2), col = 2 * (lane % 4) + i % 2;
+        float sum = d[i];
+        for (int k = 0; k < 16; ++k) {
+            float x = emu::bf16_half(at(row % 8 * 4 + k % 8 / 2).a[row / 8 + 2 * (k / 8)], k % 2);
+            float y = emu::bf16_half(at(col * 4 + k % 8 / 2).b[k / 8], k % 2);
+            sum += x * y;
+        }
+        out[i] = sum;
+    }
+    emu::sync_warp();  // every lane has read the posted operands before they change
+    memcpy(d, out, sizeof out);
 }
 
 // ---- TMA copies and shared-memory barriers (tensor_copy.cuh on the GPU) ------------------------

@@ -1,0 +1,323 @@
+// ---- FlashAttention-2 in registers (d ≤ 64): mma.sync tiles whose scores, probabilities and
+// partial outputs never leave the registers ----
+//
+// The tensor-core kernels above pass every tile of scores through shared memory, because WMMA's
+// fragments have no defined layout. mma.sync's have (mma_sync.cuh): the accumulator of
+// S = Q·Kᵀ (two 16 × 8 tiles side by side) holds, lane by lane, exactly the elements that the A
+// operand of P·V (16 × 16) needs. So the online softmax runs on the accumulators, P is rounded to
+// bf16 where it lies, and the output is rescaled and summed in registers. Only the tiles that
+// several warps read are staged in shared memory, as bf16: K and Vᵀ in the forward; Q, Qᵀ, dO,
+// dOᵀ, dS and Kᵀ in the backward. Scores are kept in base 2 (scale·log₂e folded in), so every
+// exponential is one exp2. Inputs, outputs and sums are f32, as for the kernels above. Appended
+// to attention.cu (Heads, last_key, NEG_INF) after mma_sync.cuh.
+
+#define RG_D 64             // head size as staged (zero-padded)
+#define RG_LD 36            // row stride of a staged 64-wide tile, in bf16 pairs (32 and 4 of padding)
+#define RG_NARROW_LD 20     // row stride of a staged 32-wide tile, in bf16 pairs (16 and 4 of padding)
+#define RG_FWD_QUERIES 64   // queries per forward block: 16 per warp
+#define RG_FWD_KEYS 64      // keys per forward step
+#define RG_BWD_KEYS 64      // keys per backward block: 16 per warp
+#define RG_BWD_QUERIES 32   // queries per backward step
+#define LOG2E 1.4426950408889634f
+
+// Rows [row0, row0 + rows) of an (n, d) f32 matrix whose rows lie `stride` apart, rounded to bf16
+// into tile[r][c] (64 columns, zeros past n and d), stored in pairs: word r·ld + c/2. By all the
+// block's threads; a warp writes one row's 32 consecutive words.
+__device__ void stage_rows(unsigned* tile, int ld, int rows, const float* src, long long stride, int row0, int n,
+                           int d) {
+    for (int p = threadIdx.x; p < rows * RG_D / 2; p += blockDim.x) {
+        int r = p / (RG_D / 2), c = 2 * (p % (RG_D / 2));
+        bool in = row0 + r < n;
+        const float* x = src + (long long)(row0 + r) * stride;
+        tile[r * ld + c / 2] = bf16_pair(in && c < d ? x[c] : 0.0f, in && c + 1 < d ? x[c + 1] : 0.0f);
+    }
+}
+
+// The same rows transposed: tile[c][r] (64 rows of `rows` columns, a multiple of 8), in pairs of
+// consecutive rows: word c·ld + r/2. A warp writes 8 columns × 4 row pairs, which fall in 32
+// different banks for ld = 36 or 20.
+__device__ void stage_columns(unsigned* tile, int ld, int rows, const float* src, long long stride, int row0, int n,
+                              int d) {
+    for (int p = threadIdx.x; p < rows * RG_D / 2; p += blockDim.x) {
+        int group = p / 32, lane = p % 32;
+        int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
+        const float* x = src + (long long)(row0 + r) * stride + c;
+        float lo = row0 + r < n && c < d ? x[0] : 0.0f, hi = row0 + r + 1 < n && c < d ? x[stride] : 0.0f;
+        tile[c * ld + r / 2] = bf16_pair(lo, hi);
+    }
+}
+
+// The A fragments of rows row0…row0 + 15 of an (n, d) f32 matrix, all 64 columns (4 slices of 16),
+// rounded to bf16, zeros past n and d; read once from global memory. By one warp.
+__device__ void load_a_rows(unsigned (&a)[4][4], const float* src, long long stride, int row0, int n, int d) {
+    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            int r = row0 + g + 8 * (i % 2), c = 16 * s + 2 * q + 8 * (i / 2);
+            const float* x = src + (long long)r * stride;
+            a[s][i] = bf16_pair(r < n && c < d ? x[c] : 0.0f, r < n && c + 1 < d ? x[c + 1] : 0.0f);
+        }
+}
+
+// The A fragment (16 × 16) at rows m0…, columns 16·s… of a staged tile (pairs, row stride ld).
+__device__ void load_a_shared(unsigned (&a)[4], const unsigned* tile, int ld, int m0, int s) {
+    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+    const unsigned* rows = tile + (m0 + g) * ld + 8 * s + q;
+    a[0] = rows[0], a[1] = rows[8 * ld], a[2] = rows[4], a[3] = rows[8 * ld + 4];
+}
+
+// The B fragment (16 × 8) whose 8 columns are rows n0… of a staged tile and whose 16 rows are its
+// columns 16·s… (pairs, row stride ld): B = tileᵀ.
+__device__ void load_b_shared(unsigned (&b)[2], const unsigned* tile, int ld, int n0, int s) {
+    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+    const unsigned* row = tile + (n0 + g) * ld + 8 * s + q;
+    b[0] = row[0], b[1] = row[4];
+}
+
+// The accumulators of two 16 × 8 products side by side, as the A operand (16 × 16) of the next.
+__device__ void accumulators_as_a(unsigned (&a)[4], const float (&left)[4], const float (&right)[4]) {
+    a[0] = bf16_pair(left[0], left[1]), a[1] = bf16_pair(left[2], left[3]);
+    a[2] = bf16_pair(right[0], right[1]), a[3] = bf16_pair(right[2], right[3]);
+}
+
+// A block of 4 warps owns 64 queries, 16 per warp. Per step of 64 keys, a warp computes its
+// 16 × 64 scores (8 accumulator tiles), masks and scales them, updates each row's running maximum
+// m and sum l (the 4 lanes of a quad share a row: a row's maximum is reduced over the quad, its
+// sum stays per lane until the end), turns the scores into P in place and adds P·V to its 16 × 64
+// output, rescaled by e^(m_old − m_new). Lane (g, q) holds rows g and g + 8 of its warp's 16.
+extern "C" __global__ void __launch_bounds__(128)
+    attention_forward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse) {
+    __shared__ unsigned ks[RG_FWD_KEYS * RG_LD];  // K: key rows
+    __shared__ unsigned vts[RG_D * RG_LD];        // Vᵀ: head-dim rows, key columns
+    const float* kb = k + sequence_start(kh, blockIdx.y);
+    const float* vb = v + sequence_start(vh, blockIdx.y);
+    int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, quad = threadIdx.x % 4;
+    int q0 = blockIdx.x * RG_FWD_QUERIES, row0 = q0 + warp * 16;
+    unsigned qf[4][4];  // the warp's 16 queries, for every step
+    load_a_rows(qf, q + sequence_start(qh, blockIdx.y), qh.row, row0, T, d);
+    float scale2 = scale * LOG2E, m[2] = {NEG_INF, NEG_INF}, l[2] = {0.0f, 0.0f}, acc[8][4];
+#pragma unroll
+    for (int dt = 0; dt < 8; ++dt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[dt][e] = 0.0f;
+    int block_last = min(q0 + RG_FWD_QUERIES, T) - 1;
+    for (int k0 = 0; k0 <= last_key(block_last, T, S, causal); k0 += RG_FWD_KEYS) {
+        __syncthreads();  // the previous keys and values are no longer read
+        stage_rows(ks, RG_LD, RG_FWD_KEYS, kb, kh.row, k0, S, d);
+        stage_columns(vts, RG_LD, RG_FWD_KEYS, vb, vh.row, k0, S, d);
+        __syncthreads();
+        float s[8][4];  // S = Q·Kᵀ: 8 tiles of 8 keys
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[nt][e] = 0.0f;
+#pragma unroll
+            for (int sl = 0; sl < 4; ++sl) {
+                unsigned b[2];
+                load_b_shared(b, ks, RG_LD, nt * 8, sl);
+                mma_m16n8k16_bf16(s[nt], qf[sl], b);
+            }
+        }
+        float tile_max[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                int i = row0 + g + 8 * (e / 2), j = k0 + nt * 8 + 2 * quad + e % 2;
+                bool visible = j < S && j <= last_key(i, T, S, causal);
+                s[nt][e] = visible ? s[nt][e] * scale2 : NEG_INF;
+                tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nt][e]);
+            }
+        float correction[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 1));
+            tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 2));
+            float m_new = fmaxf(m[h], tile_max[h]);
+            // A row that has seen no visible key yet keeps its empty state.
+            correction[h] = m_new == NEG_INF ? 1.0f : exp2f(m[h] - m_new);
+            m[h] = m_new;
+            l[h] *= correction[h];
+        }
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                s[nt][e] = s[nt][e] == NEG_INF ? 0.0f : exp2f(s[nt][e] - m[e / 2]);  // P, in place
+                l[e / 2] += s[nt][e];
+                acc[nt][e] *= correction[e / 2];
+            }
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {  // O += P·V, 16 keys at a time
+            unsigned p[4];
+            accumulators_as_a(p, s[2 * kk], s[2 * kk + 1]);
+#pragma unroll
+            for (int dt = 0; dt < 8; ++dt) {
+                unsigned b[2];
+                load_b_shared(b, vts, RG_LD, dt * 8, kk);
+                mma_m16n8k16_bf16(acc[dt], p, b);
+            }
+        }
+    }
+    float* out = o + sequence_start(oh, blockIdx.y);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        l[h] += __shfl_xor_sync(0xffffffff, l[h], 1);
+        l[h] += __shfl_xor_sync(0xffffffff, l[h], 2);
+        int i = row0 + g + 8 * h;
+        if (i >= T) continue;
+#pragma unroll
+        for (int dt = 0; dt < 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                int c = dt * 8 + 2 * quad + e;
+                if (c < d) out[(long long)i * oh.row + c] = acc[dt][2 * h + e] / l[h];
+            }
+        // log Σ e^(scale·s) = (m + log₂ l) · ln 2, with m and l in base 2.
+        if (quad == 0) lse[(long long)blockIdx.y * T + i] = (m[h] + log2f(l[h])) / LOG2E;
+    }
+}
+
+// Backward, FlashAttention-2's order: a block of 4 warps owns 64 keys (16 per warp, their K and V
+// rows as A fragments in registers) and keeps their dK and dV in accumulators while it walks the
+// tiles of 32 queries that see them. Per tile a warp computes Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (16 keys ×
+// 32 queries), turns them in place into Pᵀ = 2^(scale·log₂e·Sᵀ − L·log₂e) and
+// dSᵀ = Pᵀ ⊙ (dPᵀ − D), and adds dV += Pᵀ·dO and dK += dSᵀ·Q straight from those registers.
+// dQ += scale·dS·K needs all 64 keys of a query: the warps write dS to shared memory, then each
+// computes a quarter of the tile's dQ (16 queries × 32 columns) and adds it to global memory by
+// atomics, so dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O) comes from
+// attention_backward_dot.
+extern "C" __global__ void __launch_bounds__(128)
+    attention_backward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                 const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
+                                 const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
+    __shared__ unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
+    __shared__ unsigned qts[RG_D * RG_NARROW_LD];      // Qᵀ: head-dim rows, query columns
+    __shared__ unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
+    __shared__ unsigned dots[RG_D * RG_NARROW_LD];     // dOᵀ
+    __shared__ unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
+    __shared__ unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
+    __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
+    const float *qb = q + sequence_start(qh, blockIdx.y), *dob = dout + sequence_start(doh, blockIdx.y);
+    const float *kb = k + sequence_start(kh, blockIdx.y), *vb = v + sequence_start(vh, blockIdx.y);
+    float* dq = grads + sequence_start(dqh, blockIdx.y);
+    long long row_base = (long long)blockIdx.y * T;
+    int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, quad = threadIdx.x % 4;
+    int k0 = blockIdx.x * RG_BWD_KEYS, kw = k0 + warp * 16;  // the block's and the warp's first key
+    unsigned kf[4][4], vf[4][4];
+    load_a_rows(kf, kb, kh.row, kw, S, d);
+    load_a_rows(vf, vb, vh.row, kw, S, d);
+    stage_columns(kts, RG_LD, RG_BWD_KEYS, kb, kh.row, k0, S, d);
+    float scale2 = scale * LOG2E, dk[8][4], dv[8][4];
+#pragma unroll
+    for (int dt = 0; dt < 8; ++dt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) dk[dt][e] = dv[dt][e] = 0.0f;
+    int first = causal ? max(0, k0 - (S - T)) : 0;  // the first query that sees key k0
+    for (int i0 = first / RG_BWD_QUERIES * RG_BWD_QUERIES; i0 < T; i0 += RG_BWD_QUERIES) {
+        __syncthreads();  // the previous tiles and dS are no longer read
+        stage_rows(qs, RG_LD, RG_BWD_QUERIES, qb, qh.row, i0, T, d);
+        stage_columns(qts, RG_NARROW_LD, RG_BWD_QUERIES, qb, qh.row, i0, T, d);
+        stage_rows(dos, RG_LD, RG_BWD_QUERIES, dob, doh.row, i0, T, d);
+        stage_columns(dots, RG_NARROW_LD, RG_BWD_QUERIES, dob, doh.row, i0, T, d);
+        if (threadIdx.x < RG_BWD_QUERIES) {
+            int i = i0 + threadIdx.x;
+            ls[threadIdx.x] = i < T ? lse[row_base + i] * LOG2E : 0.0f;
+            ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
+        }
+        __syncthreads();
+        float p[4][4], ds[4][4];  // Sᵀ → Pᵀ and dPᵀ → dSᵀ: 4 tiles of 8 queries
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) p[nt][e] = ds[nt][e] = 0.0f;
+#pragma unroll
+            for (int sl = 0; sl < 4; ++sl) {
+                unsigned b[2];
+                load_b_shared(b, qs, RG_LD, nt * 8, sl);
+                mma_m16n8k16_bf16(p[nt], kf[sl], b);
+                load_b_shared(b, dos, RG_LD, nt * 8, sl);
+                mma_m16n8k16_bf16(ds[nt], vf[sl], b);
+            }
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                int qi = nt * 8 + 2 * quad + e % 2, i = i0 + qi, j = kw + g + 8 * (e / 2);
+                bool visible = i < T && j < S && (!causal || j <= i + S - T);
+                p[nt][e] = visible ? exp2f(p[nt][e] * scale2 - ls[qi]) : 0.0f;
+                ds[nt][e] = p[nt][e] * (ds[nt][e] - ds_row[qi]);
+            }
+        }
+#pragma unroll
+        for (int kk = 0; kk < 2; ++kk) {  // dV += Pᵀ·dO and dK += dSᵀ·Q, 16 queries at a time
+            unsigned pa[4], dsa[4];
+            accumulators_as_a(pa, p[2 * kk], p[2 * kk + 1]);
+            accumulators_as_a(dsa, ds[2 * kk], ds[2 * kk + 1]);
+#pragma unroll
+            for (int dt = 0; dt < 8; ++dt) {
+                unsigned b[2];
+                load_b_shared(b, dots, RG_NARROW_LD, dt * 8, kk);
+                mma_m16n8k16_bf16(dv[dt], pa, b);
+                load_b_shared(b, qts, RG_NARROW_LD, dt * 8, kk);
+                mma_m16n8k16_bf16(dk[dt], dsa, b);
+            }
+        }
+        // dS (query rows, key columns) into shared memory in bf16 pairs of neighbouring keys: lanes
+        // g and g ^ 1 of a quad column hold keys g and g ^ 1; the even one writes the pair of their
+        // first query, the odd one the pair of their second, each sending the other its half.
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                bool even = g % 2 == 0;
+                float first_query = ds[nt][2 * h], second_query = ds[nt][2 * h + 1];
+                float other = __shfl_xor_sync(0xffffffff, even ? second_query : first_query, 4);
+                int qi = nt * 8 + 2 * quad + (even ? 0 : 1), key = warp * 16 + (g & ~1) + 8 * h;
+                dss[qi * RG_LD + key / 2] = even ? bf16_pair(first_query, other) : bf16_pair(other, second_query);
+            }
+        __syncthreads();  // every warp's dS is in place
+        int mq = warp % 2 * 16, nd = warp / 2 * 32;  // this warp's quarter: 16 queries × 32 columns
+        float dq_part[4][4];
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) dq_part[nt][e] = 0.0f;
+#pragma unroll
+        for (int sl = 0; sl < 4; ++sl) {
+            unsigned a[4];
+            load_a_shared(a, dss, RG_LD, mq, sl);
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt) {
+                unsigned b[2];
+                load_b_shared(b, kts, RG_LD, nd + nt * 8, sl);
+                mma_m16n8k16_bf16(dq_part[nt], a, b);
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                int i = i0 + mq + g + 8 * (e / 2), c = nd + nt * 8 + 2 * quad + e % 2;
+                if (i < T && c < d) atomicAdd(&dq[(long long)i * dqh.row + c], scale * dq_part[nt][e]);
+            }
+    }
+    float* dk_out = grads + sequence_start(dkh, blockIdx.y);
+    float* dv_out = grads + sequence_start(dvh, blockIdx.y);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        int j = kw + g + 8 * h;
+        if (j >= S) continue;
+#pragma unroll
+        for (int dt = 0; dt < 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                int c = dt * 8 + 2 * quad + e;
+                if (c < d) {
+                    dk_out[(long long)j * dkh.row + c] = scale * dk[dt][2 * h + e];
+                    dv_out[(long long)j * dvh.row + c] = dv[dt][2 * h + e];
+                }
+            }
+    }
+}

@@ -1,0 +1,27 @@
+// The warp-level tensor-core product with a documented register layout (mma.sync, sm_80 and
+// later): D (16 × 8, f32) += A (16 × 16, bf16) · B (16 × 8, bf16), each operand spread over the 32
+// lanes of a warp. Unlike WMMA's fragments, whose layout is unspecified, a kernel may compute on
+// these registers directly: the accumulator of one product can become the A operand of the next.
+// With g = lane / 4 and q = lane % 4, lane (g, q) holds (PTX ISA, "mma.m16n8k16"):
+//   A: a[0] = A[g][2q, 2q+1],  a[1] = A[g+8][2q, 2q+1],  a[2] = A[g][2q+8, 2q+9],  a[3] = A[g+8][2q+8, 2q+9]
+//   B: b[0] = B[2q, 2q+1][g],  b[1] = B[2q+8, 2q+9][g]
+//   D: d[0], d[1] = D[g][2q, 2q+1],  d[2], d[3] = D[g+8][2q, 2q+1]
+// where a register of A or B holds two bf16, the first (lower column or row) in its low half.
+// The CPU emulator (emulator/cuda_emulator.hpp) defines mma_m16n8k16_bf16 itself, with this layout.
+#include <cuda_bf16.h>
+
+// Two floats rounded to bf16 and packed as one register of an A or B operand, `lo` in the low half.
+__device__ unsigned bf16_pair(float lo, float hi) {
+    return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) |
+           (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
+}
+
+#ifndef CUDA_EMULATOR
+// d += A·B for one warp's fragments a (A, 16 × 16) and b (B, 16 × 8), in the layout above.
+__device__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
