@@ -112,6 +112,27 @@ fn driver_error(what: &str, e: impl std::fmt::Debug) -> CudaError {
     CudaError::Driver(format!("{what}: {e:?}"))
 }
 
+/// Makes the device's memory pool keep the memory freed into it. Buffers are allocated and freed
+/// in stream order from that pool (cudarc's `cuMemAllocAsync`), and by default (release threshold
+/// 0) the pool hands all its free memory back to the system at every synchronization: each
+/// training step, which synchronizes to read its loss, would map its activations' gigabytes anew.
+/// With no threshold the pool caches them, as PyTorch's caching allocator does.
+fn keep_freed_memory(ctx: &CudaContext) -> Result<(), CudaError> {
+    use cudarc::driver::{result::device, result::mem_pool, sys::CUmemPool_attribute};
+    let mut threshold = u64::MAX;
+    // Safety: the context's own device; the release threshold attribute is a u64.
+    unsafe {
+        let pool =
+            device::get_default_mem_pool(ctx.cu_device()).map_err(|e| driver_error("finding the memory pool", e))?;
+        mem_pool::set_attribute(
+            pool,
+            CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+        .map_err(|e| driver_error("setting the memory pool's release threshold", e))
+    }
+}
+
 impl Gpu {
     /// Device `ordinal` (0 = the first GPU).
     pub fn new(ordinal: usize) -> Result<Self, CudaError> {
@@ -130,6 +151,9 @@ impl Gpu {
         // Safety: every buffer of this context is used on its one stream.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
+        if ctx.has_async_alloc() {
+            keep_freed_memory(&ctx)?;
+        }
         Ok(Self {
             ctx,
             stream,
@@ -178,6 +202,28 @@ impl Gpu {
             return Err(CudaError::Driver(format!("setting the cuBLAS math mode: {status:?}")));
         }
         Ok(blas)
+    }
+
+    /// How many bytes of freed memory the device's memory pool keeps through a synchronization
+    /// (`u64::MAX` once [`keep_freed_memory`] has run; `None` without stream-ordered allocation).
+    pub fn memory_pool_release_threshold(&self) -> Result<Option<u64>, CudaError> {
+        use cudarc::driver::{result::device, result::mem_pool, sys::CUmemPool_attribute};
+        if !self.ctx.has_async_alloc() {
+            return Ok(None);
+        }
+        let mut threshold = 0u64;
+        // Safety: the context's own device; the release threshold attribute is a u64.
+        unsafe {
+            let pool = device::get_default_mem_pool(self.ctx.cu_device())
+                .map_err(|e| driver_error("finding the memory pool", e))?;
+            mem_pool::get_attribute(
+                pool,
+                CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            )
+            .map_err(|e| driver_error("reading the memory pool's release threshold", e))?;
+        }
+        Ok(Some(threshold))
     }
 
     /// Waits for all work queued on this device's stream.

@@ -92,7 +92,8 @@ EXPORT CUresult cuDeviceGetAttribute(int* value, int attribute, int) {
         case 8: *value = 48 * 1024; break;  // shared memory per block
         case 10: *value = 32; break;  // warp size
         case 16: *value = 1; break;  // multiprocessors
-        default: *value = 0;  // memory pools and everything optional: not supported
+        case 115: *value = 1; break;  // memory pools (stream-ordered allocation)
+        default: *value = 0;  // everything optional: not supported
     }
     return OK;
 }
@@ -157,6 +158,21 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
     return OK;
 }
 EXPORT CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
+// The device's one memory pool: only its release threshold (attribute 4) is kept; every buffer is
+// mapped and unmapped as it comes and goes, whatever the threshold.
+static unsigned long long pool_release_threshold = 0;
+static int default_pool;
+EXPORT CUresult cuDeviceGetDefaultMemPool(void** pool, int) { *pool = &default_pool; return OK; }
+EXPORT CUresult cuMemPoolSetAttribute(void* pool, int attribute, void* value) {
+    if (pool != &default_pool || attribute != 4) return INVALID_VALUE;
+    memcpy(&pool_release_threshold, value, sizeof pool_release_threshold);
+    return OK;
+}
+EXPORT CUresult cuMemPoolGetAttribute(void* pool, int attribute, void* value) {
+    if (pool != &default_pool || attribute != 4) return INVALID_VALUE;
+    memcpy(value, &pool_release_threshold, sizeof pool_release_threshold);
+    return OK;
+}
 EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, void*) { return cuMemFree_v2(p); }
 EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { memcpy((void*)dst, src, n); return OK; }
 EXPORT CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { memcpy(dst, (void*)src, n); return OK; }
