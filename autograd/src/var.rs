@@ -4,7 +4,7 @@
 
 use crate::no_grad::is_grad_enabled;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard, TryLockError};
 use tensor::{Error, Result, Tensor};
 
 /// `dL/d(output) ↦ [dL/d(input₀), dL/d(input₁), …]` (`None` for an input with no gradient).
@@ -161,6 +161,19 @@ impl Var {
             *v = value;
             Ok(())
         })
+    }
+
+    /// Write access to the value while the guard lives, for in-place updates of many values at
+    /// once (a multi-tensor optimizer step holds one per parameter). An error, where waiting would
+    /// deadlock, if the value is borrowed already (the same parameter twice in one update, say).
+    pub fn value_mut(&self) -> Result<RwLockWriteGuard<'_, Tensor>> {
+        match self.0.value.try_write() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(TryLockError::WouldBlock) => {
+                Err(Error::invalid("Var::value_mut", format!("{self:?} is borrowed already")))
+            }
+        }
     }
 
     /// Mutable access to the value, for in-place updates such as `Tensor::adamw_step`.

@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use half::{bf16, f16};
 pub use layout::{Layout, StridedOffsets};
 pub use op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
-pub use ops::AdamWConfig;
+pub use ops::{AdamWConfig, AdamWUpdate};
 pub use shape::Dim;
 pub use storage::Storage;
 pub use tensor::Tensor;

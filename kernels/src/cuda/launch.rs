@@ -4,7 +4,9 @@
 use super::{source, CudaError, Gpu};
 use crate::cpu::attention::HeadLayout;
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
+};
 use half::bf16;
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
@@ -218,6 +220,78 @@ pub fn gelu_forward(gpu: &Gpu, tanh: bool, x: &CudaSlice<f32>, y: &mut CudaSlice
     args.arg(&approx).arg(&n).arg(x).arg(y);
     // Safety: x and y hold n floats.
     unsafe { run(gpu, "gelu_forward", &mut args, elementwise(n as usize)) }
+}
+
+/// One tensor of a multi-tensor AdamW step: its first `n` elements of parameter, gradient and
+/// moments, its decay `1 − ηλ` and step `η / (1 − β₁ᵗ)`.
+pub struct AdamWTensorSlices<'a, 'b> {
+    pub n: usize,
+    pub param: &'a mut CudaSlice<f32>,
+    pub grad: CudaView<'b, f32>,
+    pub m: &'a mut CudaSlice<f32>,
+    pub v: &'a mut CudaSlice<f32>,
+    pub decay: f32,
+    pub step: f32,
+}
+
+/// A tensor as `adamw_step_multi_tensor` reads it (`struct AdamWTensor` of adamw.cu).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct AdamWTensor {
+    param: u64,
+    grad: u64,
+    m: u64,
+    v: u64,
+    n: i64,
+    first_chunk: i64,
+    decay: f32,
+    step: f32,
+}
+
+// Safety: a plain `#[repr(C)]` struct of integers and floats, the same fields in the same order
+// as the kernel's `struct AdamWTensor`.
+unsafe impl DeviceRepr for AdamWTensor {}
+
+/// Elements per block of `adamw_step_multi_tensor` (`ADAMW_CHUNK` of adamw.cu).
+pub const ADAMW_CHUNK: usize = 4096;
+
+/// One AdamW step on every tensor of `tensors` in one launch (multi-tensor apply): a table of
+/// the tensors goes to the device, and each block updates one chunk of one tensor. `shared` is
+/// `[β₁, β₂, ε, √(1 − β₂ᵗ)]`.
+pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: [f32; 4]) -> Result<(), CudaError> {
+    let mut table = Vec::with_capacity(tensors.len());
+    let mut chunks = 0usize;
+    for (i, t) in tensors.iter_mut().enumerate() {
+        let lens = [t.param.len(), t.grad.len(), t.m.len(), t.v.len()];
+        if lens.iter().any(|&len| len < t.n) {
+            return Err(CudaError::Driver(format!("adamw tensor {i}: {} elements, buffers of {lens:?}", t.n)));
+        }
+        if t.n == 0 {
+            continue;
+        }
+        // Raw addresses for the table; the buffers outlive the launch (the caller holds them).
+        let grad = t.grad.device_ptr(&gpu.stream).0;
+        let param = t.param.device_ptr_mut(&gpu.stream).0;
+        let (m, v) = (t.m.device_ptr_mut(&gpu.stream).0, t.v.device_ptr_mut(&gpu.stream).0);
+        let (n, first_chunk) = (t.n as i64, chunks as i64);
+        table.push(AdamWTensor { param, grad, m, v, n, first_chunk, decay: t.decay, step: t.step });
+        chunks += t.n.div_ceil(ADAMW_CHUNK);
+    }
+    if table.is_empty() {
+        return Ok(());
+    }
+    let table_on_device =
+        gpu.stream.clone_htod(&table).map_err(|e| CudaError::Driver(format!("adamw table: {e:?}")))?;
+    let f = gpu.function(source("adamw.cu"), "adamw_step_multi_tensor")?;
+    let count = table.len() as i32;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&count).arg(&table_on_device);
+    for x in &shared {
+        args.arg(x);
+    }
+    // Safety: each table entry addresses n floats of four live buffers (checked above); the
+    // parameters and moments are distinct mutable buffers; a block per chunk.
+    unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256)) }
 }
 
 /// The cross-entropy launch: a block per row.

@@ -103,7 +103,7 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "adamw.cu",
         source: concat!(include_str!("layout.cuh"), include_str!("adamw.cu")),
-        kernels: &["adamw_step"],
+        kernels: &["adamw_step", "adamw_step_multi_tensor"],
     },
     KernelSource {
         name: "attention.cu",

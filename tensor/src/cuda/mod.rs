@@ -4,6 +4,7 @@
 //! dense rows make a dense copy first. f32 is the compute dtype; u32 masks and i64 ids can live
 //! here too (moved and copied, not computed on).
 
+mod adamw;
 mod attention;
 mod bf16_image;
 mod elementwise;
@@ -11,6 +12,8 @@ mod index;
 mod matmul;
 mod nn;
 mod reduce;
+
+pub use adamw::CudaAdamW;
 
 use crate::cpu::{CpuStorage, IntoStorage};
 use crate::{DType, Device, Error, Layout, Result};

@@ -1,10 +1,9 @@
-//! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy,
-//! and the AdamW update. Rows are the last dim, read densely.
+//! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy.
+//! Rows are the last dim, read densely.
 
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
-use crate::{Error, Layout, Result};
-use kernels::cpu::adamw::AdamWConfig;
+use crate::{Layout, Result};
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::{
     cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, LayerNormVersion, SoftmaxVersion,
@@ -15,14 +14,6 @@ use kernels::launch;
 fn rows_cols(layout: &Layout) -> (usize, usize) {
     let cols = layout.shape().last().copied().unwrap_or(1);
     (layout.elem_count() / cols.max(1), cols)
-}
-
-/// The scalars of `adamw_step` in adamw.cu for step `t`: `[β₁, β₂, ε, 1 − η·λ, η / (1 − β₁ᵗ),
-/// √(1 − β₂ᵗ)]` (decay, bias-corrected step size, square root of the second bias correction).
-fn adamw_constants(cfg: &AdamWConfig, t: u64) -> [f32; 6] {
-    let bias1 = 1.0 - cfg.beta1.powi(t as i32);
-    let bias2 = 1.0 - cfg.beta2.powi(t as i32);
-    [cfg.beta1, cfg.beta2, cfg.eps, 1.0 - cfg.lr * cfg.weight_decay, cfg.lr / bias1, bias2.sqrt()].map(|x| x as f32)
 }
 
 impl CudaStorage {
@@ -173,49 +164,5 @@ impl CudaStorage {
         let t: Vec<i64> = targets.iter().map(|t| t.map_or(-1, |t| t as i64)).collect();
         let t = self.gpu.stream.clone_htod(if t.is_empty() { &[-1][..] } else { &t }).map_err(driver_error(op))?;
         cross_entropy(&self.gpu, &x.view(), &t, -1, losses, grad, rows_cols(layout)).map_err(cuda_error(op))
-    }
-
-    /// One AdamW step in place on `self` (the parameter) and the moments `m`, `v`.
-    pub fn adamw_step(
-        &mut self,
-        grad: (&Self, &Layout),
-        m: &mut Self,
-        v: &mut Self,
-        cfg: &AdamWConfig,
-        t: u64,
-    ) -> Result<()> {
-        let op = "adamw_step";
-        if m.len != self.len || v.len != self.len || grad.1.elem_count() != self.len {
-            return Err(Error::invalid(
-                op,
-                format!("parameter of {} elements, moments of {} and {}", self.len, m.len, v.len),
-            ));
-        }
-        let g = grad.0.dense(op, grad.1)?;
-        let consts = adamw_constants(cfg, t);
-        let n = self.len as i64;
-        let gpu = self.gpu.clone();
-        let (p, m, v) = (self.f32s_mut(op)?, m.f32s_mut(op)?, v.f32s_mut(op)?);
-        // Safety: `adamw_step(n, param, grad, m, v, beta1, beta2, eps, decay, step, sqrt_bias2)`, all n floats.
-        unsafe {
-            launch!(
-                gpu,
-                "adamw.cu",
-                "adamw_step",
-                over(n as usize),
-                &n,
-                p,
-                &g.view(),
-                m,
-                v,
-                &consts[0],
-                &consts[1],
-                &consts[2],
-                &consts[3],
-                &consts[4],
-                &consts[5]
-            )
-        }
-        .map_err(cuda_error(op))
     }
 }

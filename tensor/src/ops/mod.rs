@@ -1,6 +1,7 @@
 //! Tensor ops, grouped by family. Each validates shapes, dtypes and devices, then dispatches
 //! through `Storage`.
 
+mod adamw;
 mod attention;
 mod elementwise;
 mod index;
@@ -9,4 +10,4 @@ mod nn;
 mod reduce;
 mod view;
 
-pub use nn::AdamWConfig;
+pub use adamw::{AdamWConfig, AdamWUpdate};

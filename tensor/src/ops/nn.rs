@@ -1,10 +1,9 @@
-//! Fused neural-network ops: softmax, layer norm, GELU backward, cross-entropy, AdamW. The
+//! Fused neural-network ops: softmax, layer norm, GELU backward, cross-entropy. The
 //! backward functions live here too because autograd calls them; their formulas are on the
 //! kernels in `kernels::cpu`.
 
 use crate::op::GeluApproximation;
 use crate::{Dim, Error, Result, Tensor};
-pub use kernels::cpu::adamw::AdamWConfig;
 
 impl Tensor {
     /// `softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x)` along `dim` (numerically stable).
@@ -170,26 +169,6 @@ impl Tensor {
         let losses = losses.map(|l| (l.storage(), l.layout()));
         let storage = x.storage().cross_entropy_backward(x.layout(), &t, (dloss.storage(), dloss.layout()), losses)?;
         Ok(Tensor::from_storage(storage, self.shape()))
-    }
-
-    /// One AdamW step (see [`kernels::cpu::adamw::adamw_step`]) on the parameter `self` and its
-    /// moments `m`, `v`, in place. `t` counts steps from 1. f32 or f64 master weights.
-    pub fn adamw_step(
-        &mut self,
-        grad: &Tensor,
-        m: &mut Tensor,
-        v: &mut Tensor,
-        cfg: &AdamWConfig,
-        t: u64,
-    ) -> Result<()> {
-        for other in [grad, &*m, &*v] {
-            self.expect_same_shape(other, "adamw_step")?;
-            self.same_dtype_device(other, "adamw_step")?;
-        }
-        if t == 0 {
-            return Err(Error::invalid("adamw_step", "step t counts from 1"));
-        }
-        self.storage_mut().adamw_step((grad.storage(), grad.layout()), m.storage_mut(), v.storage_mut(), cfg, t)
     }
 
     /// A `ShapeMismatch` error naming `op` unless both tensors have the same shape.

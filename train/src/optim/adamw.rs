@@ -2,7 +2,8 @@
 
 use super::{Optimizer, Slots};
 use autograd::Params;
-use tensor::{AdamWConfig, Error, Result};
+use std::collections::BTreeMap;
+use tensor::{AdamWConfig, AdamWUpdate, Error, Result, Tensor};
 
 /// AdamW over named parameters. Per step `t` and parameter `θ` with gradient `g` (fused kernel
 /// `kernels::cpu::adamw`, PyTorch's order of operations):
@@ -33,15 +34,28 @@ impl Optimizer for AdamW {
     fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
         self.slots.steps += 1;
         let t = self.slots.steps;
-        for (name, p) in params.iter() {
-            let Some(grad) = p.grad() else { continue };
-            let [m, v] = &mut self.slots.get(name, &grad)[..] else { unreachable!("two slots") };
-            let weight_decay = if Self::decays(&p.shape()) { self.config.weight_decay } else { 0.0 };
-            let cfg = AdamWConfig { lr, weight_decay, ..self.config };
-            p.update_value(|value| value.adamw_step(&grad, m, v, &cfg, t))
-                .map_err(|e| Error::invalid("AdamW::step", format!("parameter {name}: {e}")))?;
+        let named = |name: &str, e: Error| Error::invalid("AdamW::step", format!("parameter {name}: {e}"));
+        let with_grads: Vec<_> = params.iter().filter_map(|(name, p)| p.grad().map(|g| (name, p, g))).collect();
+        for (name, _, grad) in &with_grads {
+            self.slots.get(name, grad);
         }
-        Ok(())
+        // Every parameter at once: one update for all of them (one launch on a GPU).
+        let mut values = with_grads
+            .iter()
+            .map(|(name, p, _)| p.value_mut().map_err(|e| named(name, e)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut slots: BTreeMap<&str, &mut Vec<Tensor>> =
+            self.slots.by_param.iter_mut().map(|(name, slots)| (name.as_str(), slots)).collect();
+        let mut updates = Vec::with_capacity(with_grads.len());
+        for ((name, _, grad), value) in with_grads.iter().zip(values.iter_mut()) {
+            let moments = slots.remove(name).expect("created above");
+            let [m, v] = moments.as_mut_slice() else { unreachable!("two slots") };
+            value.check_adamw_step(grad, m, v, t).map_err(|e| named(name, e))?;
+            let weight_decay = if Self::decays(value.shape()) { self.config.weight_decay } else { 0.0 };
+            let cfg = AdamWConfig { lr, weight_decay, ..self.config };
+            updates.push(AdamWUpdate { param: value, grad, m, v, cfg });
+        }
+        Tensor::adamw_step_all(&mut updates, t).map_err(|e| Error::invalid("AdamW::step", e.to_string()))
     }
 
     fn slots(&self) -> &Slots {

@@ -1,0 +1,94 @@
+//! The multi-tensor AdamW step on the GPU (one launch for every parameter) against the CPU's
+//! per-tensor step: parameters of one element, of exactly one chunk, of several chunks with a
+//! partial last one, empty, with and without weight decay, with a gradient read through a
+//! transposed view; and parameters whose β differ, which take one launch each. Needs a CUDA GPU;
+//! counts kernel launches with the process-wide profiler, so this file is its own test binary
+//! with one test.
+
+use kernels::cuda::launch::ADAMW_CHUNK;
+use tensor::{rng, AdamWConfig, AdamWUpdate, DType, Device, Tensor};
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(shape, 0.0, 1.0, DType::F32, &mut rng(seed))
+}
+
+/// max |a − b| / max(1, |b|).
+fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f64::max)
+}
+
+/// A parameter with its gradient and moments after a few steps (so m and v are not zero).
+struct Slot {
+    param: Tensor,
+    grad: Tensor,
+    m: Tensor,
+    v: Tensor,
+    cfg: AdamWConfig,
+}
+
+fn slots(configs: &[AdamWConfig]) -> Vec<Slot> {
+    let shapes: [&[usize]; 5] = [&[1], &[ADAMW_CHUNK], &[3, ADAMW_CHUNK - 5], &[0], &[7, 9]];
+    shapes
+        .iter()
+        .zip(configs.iter().cycle())
+        .enumerate()
+        .map(|(i, (shape, cfg))| {
+            let seed = 10 * i as u64;
+            let moment = |s| randn(shape, s).mul_scalar(0.1).unwrap();
+            let v = moment(seed + 3).mul(&moment(seed + 3)).unwrap();
+            // The last gradient is a transposed view, read as the kernel needs it.
+            let grad = if shape.len() == 2 {
+                randn(&[shape[1], shape[0]], seed + 1).t().unwrap()
+            } else {
+                randn(shape, seed + 1)
+            };
+            Slot { param: randn(shape, seed), grad, m: moment(seed + 2), v, cfg: *cfg }
+        })
+        .collect()
+}
+
+/// Three AdamW steps (t = 4…6) on every slot at once, on `device`; the parameters and moments
+/// back on the CPU.
+fn three_steps(mut slots: Vec<Slot>, device: Device) -> Vec<[Tensor; 3]> {
+    let to = |t: &Tensor| t.to_device(device).unwrap();
+    for s in &mut slots {
+        (s.param, s.grad, s.m, s.v) = (to(&s.param), to(&s.grad), to(&s.m), to(&s.v));
+    }
+    for t in 4..7 {
+        let mut updates: Vec<AdamWUpdate> = slots
+            .iter_mut()
+            .map(|s| AdamWUpdate { param: &mut s.param, grad: &s.grad, m: &mut s.m, v: &mut s.v, cfg: s.cfg })
+            .collect();
+        Tensor::adamw_step_all(&mut updates, t).unwrap();
+    }
+    let back = |t: &Tensor| t.to_device(Device::Cpu).unwrap();
+    slots.iter().map(|s| [back(&s.param), back(&s.m), back(&s.v)]).collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn multi_tensor_adamw_on_the_gpu_matches_the_cpu_in_one_launch() {
+    let gpu = kernels::cuda::Gpu::shared(0).unwrap();
+    let decayed = AdamWConfig { lr: 3e-3, weight_decay: 0.1, ..Default::default() };
+    let plain = AdamWConfig { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
+    let other_betas = AdamWConfig { beta1: 0.8, beta2: 0.95, ..plain };
+    for (configs, multi, single) in [(vec![decayed, plain], 3, 0), (vec![decayed, other_betas], 0, 3 * 5)] {
+        let want = three_steps(slots(&configs), Device::Cpu);
+        gpu.profile_kernels(true);
+        gpu.kernel_times().unwrap(); // the clock starts here
+        let got = three_steps(slots(&configs), Device::Cuda(0));
+        let times = gpu.kernel_times().unwrap();
+        gpu.profile_kernels(false);
+        let launches = |name: &str| times.iter().find(|t| t.name == name).map_or(0, |t| t.launches);
+        let counts = (launches("adamw_step_multi_tensor"), launches("adamw_step"));
+        // One launch per step for all five tensors; one per tensor when the β differ.
+        assert_eq!(counts, (multi, single), "{configs:?}");
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            for (what, (g, w)) in ["θ", "m", "v"].iter().zip(got.iter().zip(want)) {
+                assert_eq!(g.shape(), w.shape());
+                let err = max_rel_err(g, w);
+                assert!(err <= 1e-6, "parameter {i} {:?}, {what}: {err}", w.shape());
+            }
+        }
+    }
+}
