@@ -176,6 +176,18 @@ impl Storage {
     }
 
     /// Reduces over `dims` (sorted, distinct); an empty group is an error except for a sum.
+    /// `Σ` over every dim of `layout` but the last: see [`Tensor::bias_grad`].
+    ///
+    /// [`Tensor::bias_grad`]: crate::Tensor::bias_grad
+    pub fn bias_grad(&self, layout: &Layout) -> Result<Self> {
+        match self {
+            Storage::Cpu(s) => {
+                Ok(Storage::Cpu(s.reduce(layout, &(0..layout.rank() - 1).collect::<Vec<_>>(), ReduceOp::Sum)?))
+            }
+            Storage::Cuda(s) => Ok(Storage::Cuda(s.bias_grad(layout)?)),
+        }
+    }
+
     pub fn reduce(&self, layout: &Layout, dims: &[usize], op: ReduceOp) -> Result<Self> {
         let shape = layout.shape();
         if op != ReduceOp::Sum && dims.iter().any(|&d| shape[d] == 0) {

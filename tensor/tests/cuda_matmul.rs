@@ -115,5 +115,21 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     assert_eq!(roundings(), 2, "x16 and W as rows of 10");
     let want = bf16_rounded(&x16).matmul(&new_w.reshape(&[16, 10]).unwrap()).unwrap();
     assert!(max_rel_err(&y, &want) <= 1e-4, "W read as rows of 10");
+
+    // A linear layer's backward takes its bias gradient first: that pass rounds dy for both
+    // products (x and the 32 × 5 W are kept from above).
+    gx.linear(&gw, &gb).unwrap();
+    roundings();
+    let dy = randn(&[2, 3, 5], 18);
+    let gdy = on_gpu(&dy);
+    let db = gdy.bias_grad().unwrap();
+    let dx = gdy.matmul(&gw.t().unwrap()).unwrap();
+    let dw = gx.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&gdy.reshape(&[6, 5]).unwrap()).unwrap();
+    assert_eq!(roundings(), 0, "dy rounded by the bias gradient's pass");
+    assert!(max_rel_err(&db, &dy.sum_to_shape(&[5]).unwrap()) <= 1e-6);
+    let dyr = bf16_rounded(&dy);
+    assert!(max_rel_err(&dx, &dyr.matmul(&new_w.t().unwrap()).unwrap()) <= 1e-4);
+    let want_dw = xr.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&dyr.reshape(&[6, 5]).unwrap()).unwrap();
+    assert!(max_rel_err(&dw, &want_dw) <= 1e-4);
     gpu.profile_kernels(false);
 }

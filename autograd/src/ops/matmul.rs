@@ -28,10 +28,11 @@ impl Var {
     pub fn linear(&self, weight: &Var, bias: &Var) -> Result<Var> {
         let (x, w, b) = (self.value(), weight.value(), bias.value());
         let y = x.linear(&w, &b)?;
-        let bias_shape = b.shape().to_vec();
         Ok(Var::from_op("linear", y, &[self, weight, bias], move |g| {
+            // db first: on a GPU in bf16 its pass also rounds g for the two products.
+            let db = g.bias_grad()?;
             let (dx, dw) = matmul_grads(&x, &w, g)?;
-            Ok(vec![Some(dx), Some(dw), Some(g.sum_to_shape(&bias_shape)?)])
+            Ok(vec![Some(dx), Some(dw), Some(db)])
         }))
     }
 }

@@ -162,7 +162,7 @@ impl CudaStorage {
 
 /// The row stride of a bf16 copy of rows of `run` elements: the next multiple of 8, so every row
 /// starts 16-byte aligned.
-fn aligned_run(run: usize) -> usize {
+pub(super) fn aligned_run(run: usize) -> usize {
     run.next_multiple_of(8).max(8)
 }
 

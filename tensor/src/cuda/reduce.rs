@@ -2,17 +2,27 @@
 //! each output element reduces one row (a block per row; sums accumulate in f64 as on the CPU).
 //! Sums over the leading dims of dense data (bias gradients) are column sums instead.
 
+use super::bf16_image::Span;
+use super::matmul::aligned_run;
 use super::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::ReduceOp;
 use crate::{Layout, Result};
-use kernels::cuda::cudarc::driver::LaunchConfig;
+use half::bf16;
+use kernels::cuda::cudarc::driver::{CudaSlice, LaunchConfig};
 use kernels::cuda::launch::grid;
+use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
 
 impl CudaStorage {
     /// `out[c] = Σ_r x[r, c]` for the dense `layout` seen as `(rows, cols)`: the first `leading`
-    /// dims are summed.
-    fn column_sums(&self, layout: &Layout, leading: usize) -> Result<Self> {
+    /// dims are summed. With an `image` (a buffer and its row stride), the same pass writes the
+    /// rows rounded to bf16 there.
+    fn column_sums(
+        &self,
+        layout: &Layout,
+        leading: usize,
+        image: Option<(&mut CudaSlice<bf16>, usize)>,
+    ) -> Result<Self> {
         let rows: usize = layout.shape()[..leading].iter().product();
         let cols: usize = layout.shape()[leading..].iter().product();
         let x = self.dense("sum", layout)?;
@@ -27,9 +37,52 @@ impl CudaStorage {
         };
         let mut partial = self.gpu.stream.alloc_zeros::<f64>(chunks * cols.max(1)).map_err(driver_error("sum"))?;
         let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
-        // Safety: `column_sums_partial(rows, cols, chunk, x, partial)`; partial holds chunks·cols.
-        unsafe { launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, &r, &c, &ch, &x.view(), &mut partial) }
-            .map_err(cuda_error("sum"))?;
+        let launched = match image {
+            // Safety: `column_sums_partial(rows, cols, chunk, x, partial, image, image_stride)`;
+            // partial holds chunks·cols, the image rows·stride bf16 (stride ≥ cols).
+            Some((image, stride)) if image.len() >= rows * stride && stride >= cols => {
+                let stride = stride as i64;
+                let view = x.view();
+                unsafe {
+                    launch!(
+                        self.gpu,
+                        "reduce.cu",
+                        "column_sums_partial",
+                        cfg,
+                        &r,
+                        &c,
+                        &ch,
+                        &view,
+                        &mut partial,
+                        image,
+                        &stride
+                    )
+                }
+            }
+            Some((image, stride)) => {
+                return Err(crate::Error::invalid(
+                    "sum",
+                    format!("a bf16 image of {} for {rows} rows of {cols}, {stride} apart", image.len()),
+                ))
+            }
+            // Safety: as above; a null image is not written.
+            None => unsafe {
+                launch!(
+                    self.gpu,
+                    "reduce.cu",
+                    "column_sums_partial",
+                    cfg,
+                    &r,
+                    &c,
+                    &ch,
+                    &x.view(),
+                    &mut partial,
+                    &0u64,
+                    &0i64
+                )
+            },
+        };
+        launched.map_err(cuda_error("sum"))?;
         let mut out = self.alloc_f32("sum", cols)?;
         let n = chunks as i32;
         // Safety: `column_sums_finish(chunks, cols, partial, out)`.
@@ -49,6 +102,32 @@ impl CudaStorage {
         Ok(self.with(cols, CudaData::F32(out)))
     }
 
+    /// `Σ` over the leading dims of `layout` `(…, n)`: a linear layer's bias gradient from its
+    /// output gradient. Under bf16 matrix products, unless the buffer keeps that image already, the
+    /// pass that sums also rounds the elements into the buffer's [`bf16 image`](super::bf16_image),
+    /// in rows padded as a product's operand, so the layer's two backward products (`dy·Wᵀ`,
+    /// `xᵀ·dy`) find it: the gradient is read once for all three.
+    pub fn bias_grad(&self, layout: &Layout) -> Result<Self> {
+        let leading = layout.rank().saturating_sub(1);
+        let n = layout.elem_count();
+        if matmul_precision() != MatmulPrecision::Bf16 || !layout.is_contiguous() || n == 0 || leading == 0 {
+            return self.column_sums(layout, leading, None);
+        }
+        let cols = layout.shape()[leading];
+        let (rows, stride) = (n / cols, aligned_run(cols));
+        let mut sums = None;
+        self.bf16_image.get_or_round(Span { offset: layout.offset(), len: n, run: cols }, || {
+            // Safety: written (but for the row padding, which no product reads) by the kernel.
+            let mut image = unsafe { self.gpu.stream.alloc::<bf16>(rows * stride) }.map_err(driver_error("sum"))?;
+            sums = Some(self.column_sums(layout, leading, Some((&mut image, stride)))?);
+            Ok(image)
+        })?;
+        match sums {
+            Some(sums) => Ok(sums),
+            None => self.column_sums(layout, leading, None),
+        }
+    }
+
     /// Reduces over `dims` (sorted, distinct, not empty unless summed: [`Storage::reduce`] checks);
     /// the result has the kept dims' shape, row-major. Sum/Max/Min give f32, ArgMax/ArgMin i64
     /// indices into the flattened reduced dims.
@@ -59,7 +138,7 @@ impl CudaStorage {
         let group: usize = dims.iter().map(|&d| shape[d]).product();
         if op == ReduceOp::Sum && layout.is_contiguous() && dims.iter().enumerate().all(|(i, &d)| i == d) {
             // Summing leading dims of dense data (bias gradients): column sums, no transposed copy.
-            return self.column_sums(layout, dims.len());
+            return self.column_sums(layout, dims.len(), None);
         }
         let order: Vec<usize> = (0..layout.rank()).filter(|d| !dims.contains(d)).chain(dims.iter().copied()).collect();
         let rows: usize = order[..layout.rank() - dims.len()].iter().map(|&d| shape[d]).product();

@@ -74,6 +74,17 @@ impl Tensor {
         sq.div_scalar((n - correction) as f64)
     }
 
+    /// `Σ` over every dim but the last, `(…, n) → (n)`: a linear layer's bias gradient from its
+    /// output gradient `self`. On a GPU under bf16 matrix products, the pass that sums also rounds
+    /// `self` into the bf16 copy that the layer's two backward products read, so the gradient is
+    /// read once for all three.
+    pub fn bias_grad(&self) -> Result<Tensor> {
+        let Some(&n) = self.shape().last() else {
+            return Err(Error::invalid("bias_grad", "needs a gradient of rank ≥ 1, got a scalar"));
+        };
+        Ok(Tensor::from_storage(self.storage().bias_grad(self.layout())?, &[n]))
+    }
+
     /// Sums away broadcast dims so the result has `shape`: the adjoint of `broadcast_to(shape)`,
     /// used for the gradient of every broadcasting op.
     pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
