@@ -8,7 +8,7 @@ use super::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::ReduceOp;
 use crate::{Layout, Result};
 use half::bf16;
-use kernels::cuda::cudarc::driver::{CudaSlice, LaunchConfig};
+use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtrMut, LaunchConfig};
 use kernels::cuda::launch::grid;
 use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
@@ -37,50 +37,34 @@ impl CudaStorage {
         };
         let mut partial = self.gpu.stream.alloc_zeros::<f64>(chunks * cols.max(1)).map_err(driver_error("sum"))?;
         let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
-        let launched = match image {
-            // Safety: `column_sums_partial(rows, cols, chunk, x, partial, image, image_stride)`;
-            // partial holds chunks·cols, the image rows·stride bf16 (stride ≥ cols).
+        // The image's address (0: none) and row stride.
+        let (image, stride) = match image {
             Some((image, stride)) if image.len() >= rows * stride && stride >= cols => {
-                let stride = stride as i64;
-                let view = x.view();
-                unsafe {
-                    launch!(
-                        self.gpu,
-                        "reduce.cu",
-                        "column_sums_partial",
-                        cfg,
-                        &r,
-                        &c,
-                        &ch,
-                        &view,
-                        &mut partial,
-                        image,
-                        &stride
-                    )
-                }
+                (image.device_ptr_mut(&self.gpu.stream).0, stride as i64)
             }
             Some((image, stride)) => {
-                return Err(crate::Error::invalid(
-                    "sum",
-                    format!("a bf16 image of {} for {rows} rows of {cols}, {stride} apart", image.len()),
-                ))
+                let why = format!("a bf16 image of {} for {rows} rows of {cols}, {stride} apart", image.len());
+                return Err(crate::Error::invalid("sum", why));
             }
-            // Safety: as above; a null image is not written.
-            None => unsafe {
-                launch!(
-                    self.gpu,
-                    "reduce.cu",
-                    "column_sums_partial",
-                    cfg,
-                    &r,
-                    &c,
-                    &ch,
-                    &x.view(),
-                    &mut partial,
-                    &0u64,
-                    &0i64
-                )
-            },
+            None => (0, 0),
+        };
+        let view = x.view();
+        // Safety: `column_sums_partial(rows, cols, chunk, x, partial, image, image_stride)`;
+        // partial holds chunks·cols, a given image rows·stride bf16 (stride ≥ cols, checked).
+        let launched = unsafe {
+            launch!(
+                self.gpu,
+                "reduce.cu",
+                "column_sums_partial",
+                cfg,
+                &r,
+                &c,
+                &ch,
+                &view,
+                &mut partial,
+                &image,
+                &stride
+            )
         };
         launched.map_err(cuda_error("sum"))?;
         let mut out = self.alloc_f32("sum", cols)?;
