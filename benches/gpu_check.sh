@@ -21,5 +21,5 @@ bench --batch 16 --precision f32
 bench --batch 16 --precision bf16 --attention composed
 bench --batch 32 --precision bf16
 torch 45 --batch 32
-timeout 45 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,28p $OUT/profile.log
+timeout 45 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,75p $OUT/profile.log
 (cd /tmp && timeout 60 $E train --device cuda --steps 600 --out /tmp/run 2>&1 | tr '\r' '\n' | grep -vE "^\s*$" | tail -12; cp /tmp/run/loss.png /tmp/run/metrics.jsonl $OUT/)

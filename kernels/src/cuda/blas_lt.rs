@@ -88,6 +88,7 @@ impl BlasLt {
     pub unsafe fn matmul_bias(
         &self,
         gpu: &Gpu,
+        name: &str,
         (a, transa): (LtMatrix, bool),
         (b, transb): (LtMatrix, bool),
         d: LtMatrix,
@@ -146,7 +147,7 @@ impl BlasLt {
         };
         let (alpha, beta) = (1.0f32, 0.0f32);
         let (workspace, _w) = self.workspace.device_ptr(&gpu.stream);
-        gpu.timed("cuBLASLt bf16 gemm + bias", || {
+        gpu.timed(name, || {
             lt::matmul(
                 self.handle,
                 desc.0,

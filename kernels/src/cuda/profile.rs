@@ -25,6 +25,25 @@ pub(crate) struct KernelClock {
     pending: Mutex<Vec<(String, CudaEvent, CudaEvent)>>,
 }
 
+/// A matrix product's name in the profile: the library call and its row-major shape
+/// `C (m × n) = A (m × k)·B (k × n)`, `batch` of them, so the table tells the products apart.
+pub fn product_name(call: &str, (batch, m, n, k): (usize, usize, usize, usize)) -> String {
+    let batch = if batch > 1 { format!("{batch} × ") } else { String::new() };
+    format!("{call} {batch}{m}×{n}×{k}")
+}
+
+/// The floating-point operations of one call named by [`product_name`] (2·batch·m·n·k), or `None`
+/// for a name that is not a product's.
+pub fn product_flops(name: &str) -> Option<f64> {
+    let dims: Vec<f64> = name.rsplit(' ').next()?.split('×').map(|d| d.parse().ok()).collect::<Option<_>>()?;
+    let [m, n, k] = dims[..] else { return None };
+    let batch = match name.rsplit(" × ").nth(1) {
+        Some(before) => before.rsplit(' ').next()?.parse().ok()?,
+        None => 1.0,
+    };
+    Some(2.0 * batch * m * n * k)
+}
+
 impl Gpu {
     /// Starts or stops timing each launch (see the module docs).
     pub fn profile_kernels(&self, on: bool) {
@@ -64,5 +83,23 @@ impl Gpu {
         let mut times: Vec<KernelTime> = by_name.into_values().collect();
         times.sort_by(|a, b| b.ms.total_cmp(&a.ms).then_with(|| a.name.cmp(&b.name)));
         Ok(times)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{product_flops, product_name};
+
+    #[test]
+    fn product_names_give_back_their_flops() {
+        let name = product_name("cuBLASLt bf16 gemm + bias", (1, 16384, 2304, 768));
+        assert_eq!(name, "cuBLASLt bf16 gemm + bias 16384×2304×768");
+        assert_eq!(product_flops(&name), Some(2.0 * 16384.0 * 2304.0 * 768.0));
+        let batched = product_name("cuBLAS f32 gemm", (12, 64, 64, 32));
+        assert_eq!(batched, "cuBLAS f32 gemm 12 × 64×64×32");
+        assert_eq!(product_flops(&batched), Some(2.0 * 12.0 * 64.0 * 64.0 * 32.0));
+        for not_a_product in ["f32_to_bf16", "cuBLAS bf16 gemm", "adamw 3×4", "x 1×2×y"] {
+            assert_eq!(product_flops(not_a_product), None, "{not_a_product}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use kernels::cuda::cudarc::cublas::sys::{self, cublasOperation_t};
 use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use kernels::cuda::cudarc::cublaslt::sys::cudaDataType as CudaDataType;
 use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use kernels::cuda::profile::product_name;
 use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
 use std::sync::Arc;
@@ -150,9 +151,9 @@ impl CudaStorage {
         let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
         // Safety: each operand's matrices lie inside its buffer from its offset (its layout says
         // so), and c holds batch·m·n floats.
-        let name = if matmul_precision() == MatmulPrecision::Tf32 { "cuBLAS TF32 gemm" } else { "cuBLAS f32 gemm" };
+        let call = if matmul_precision() == MatmulPrecision::Tf32 { "cuBLAS TF32 gemm" } else { "cuBLAS f32 gemm" };
         self.gpu
-            .timed(name, || unsafe {
+            .timed(&product_name(call, (batch, m, n, k)), || unsafe {
                 blas.gemm_strided_batched(cfg, &b_buf.slice(b.offset..), &a_buf.slice(a.offset..), &mut c)
             })
             .map_err(driver_error("matmul"))?;
@@ -283,7 +284,8 @@ impl CudaStorage {
             let compute = kernels::cuda::cudarc::cublaslt::sys::cublasComputeType_t::CUBLAS_COMPUTE_32F;
             // Safety: each operand lies in its buffer as its op, leading dimension and batch stride
             // say; the bias holds n floats from its offset; C holds batch·m·n.
-            unsafe { lt.matmul_bias(&self.gpu, first, second, d, bias_ptr, batch as i32, compute) }
+            let name = product_name("cuBLASLt bf16 gemm + bias", (batch, m, n, k));
+            unsafe { lt.matmul_bias(&self.gpu, &name, first, second, d, bias_ptr, batch as i32, compute) }
         };
         Ok(done.is_ok().then_some(c))
     }
@@ -302,7 +304,7 @@ impl CudaStorage {
         let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
         let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
         let (c_ptr, _c) = c.device_ptr_mut(&self.gpu.stream);
-        self.gpu.timed(name, || {
+        self.gpu.timed(&product_name(name, (batch, m, n, k)), || {
             // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions
             // and batch strides say; C holds batch·m·n floats.
             let status = unsafe {

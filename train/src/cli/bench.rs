@@ -5,7 +5,7 @@ use crate::error::{Result, TrainError};
 use crate::optim::{AdamW, Optimizer};
 use autograd::profile::{OpTime, Pass, Profile};
 use clap::{Args, Subcommand, ValueEnum};
-use kernels::cuda::profile::KernelTime;
+use kernels::cuda::profile::{product_flops, KernelTime};
 use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
 use std::path::Path;
@@ -215,13 +215,16 @@ fn write_kernel_table(rows: &[KernelTime], steps: usize, out: &mut dyn std::io::
     let steps = steps.max(1) as f64;
     let total: f64 = rows.iter().map(|r| r.ms).sum();
     writeln!(out, "device time per kernel: {:.1} ms/step", total / steps)?;
-    writeln!(out, "| kernel | launches/step | ms/step | % of device time |")?;
-    writeln!(out, "|---|---|---|---|")?;
+    writeln!(out, "| kernel | launches/step | ms/step | % of device time | TFLOP/s |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
     for row in rows {
         let (launches, ms) = (row.launches as f64 / steps, row.ms / steps);
+        // Matrix products are named with their shapes: their rate, the rest none.
+        let rate = product_flops(&row.name)
+            .map_or(String::new(), |flops| format!("{:.1}", flops * row.launches as f64 / (row.ms * 1e-3) / 1e12));
         writeln!(
             out,
-            "| {} | {launches} | {ms:.2} | {:.1} |",
+            "| {} | {launches} | {ms:.2} | {:.1} | {rate} |",
             row.name,
             100.0 * row.ms / total.max(f64::MIN_POSITIVE)
         )?;
