@@ -3,6 +3,7 @@
 //! opening a device is a clear error.
 
 use cudarc::driver::CudaSlice;
+use half::bf16;
 use kernels::cpu::attention::HeadLayout;
 use kernels::cpu::gemm::{gemm, MatRef};
 use kernels::cpu::layer_norm::{layer_norm_backward_rows, layer_norm_rows};
@@ -183,15 +184,35 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let (ld, td, dloss) = (upload(&gpu, &logits), gpu.stream.clone_htod(&targets).unwrap(), upload(&gpu, &[scale; 5]));
     let (mut lossd, mut dld) =
         (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap());
-    let grad = Some((&dloss.slice(..), None, &mut dld));
-    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), grad, (rows, vocab)).unwrap();
+    let dloss = dloss.slice(..);
+    let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses: None, dlogits: &mut dld, image: None };
+    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), Some(grad), (rows, vocab)).unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
     assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
-    // The backward alone, in one pass from the forward's losses (log Σ exp = loss + z_target).
+    // The backward alone, in one pass from the forward's losses (log Σ exp = loss + z_target),
+    // with its bf16 copy in rows padded to 50264 (the padding left as it was).
+    let stride = 50264;
     let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
-    let grad = Some((&dloss.slice(..), Some(&lossd.slice(..)), &mut dld));
-    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, None, grad, (rows, vocab)).unwrap();
-    assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5, "one pass");
+    let mut image = gpu.stream.clone_htod(&vec![bf16::from_f32(7.0); rows * stride]).unwrap();
+    let row_losses = lossd.slice(..);
+    let grad = launch::CrossEntropyGrad {
+        dloss: &dloss,
+        row_losses: Some(&row_losses),
+        dlogits: &mut dld,
+        image: Some((&mut image, stride)),
+    };
+    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
+    let dld = download(&gpu, &dld);
+    assert!(max_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
+    let image = gpu.stream.clone_dtoh(&image).unwrap();
+    for r in 0..rows {
+        let want: Vec<bf16> = dld[r * vocab..(r + 1) * vocab].iter().map(|&g| bf16::from_f32(g)).collect();
+        assert_eq!(image[r * stride..r * stride + vocab], want[..], "row {r} of the bf16 gradient");
+        assert!(
+            image[r * stride + vocab..(r + 1) * stride].iter().all(|&x| x == bf16::from_f32(7.0)),
+            "padding of row {r}"
+        );
+    }
 }
 
 /// Where sequence `n`'s row `r` starts under `layout`.

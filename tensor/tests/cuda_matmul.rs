@@ -132,5 +132,23 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     assert!(max_rel_err(&dx, &dyr.matmul(&new_w.t().unwrap()).unwrap()) <= 1e-4);
     let want_dw = xr.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&dyr.reshape(&[6, 5]).unwrap()).unwrap();
     assert!(max_rel_err(&dw, &want_dw) <= 1e-4);
+
+    // The cross-entropy backward writes its gradient's bf16 image too: the LM head's products
+    // (dx = dz·E, dEᵀ = dzᵀ·x for a tied embedding E) round nothing more than E.
+    let e = randn(&[37, 32], 19);
+    let ge = on_gpu(&e);
+    let z = gx.reshape(&[6, 32]).unwrap().matmul(&ge.t().unwrap()).unwrap();
+    let targets = Tensor::from_vec(vec![3i64, 0, 36, 5, 5, 20], &[6]).unwrap();
+    let dloss = Tensor::full(&[6], 1.0 / 6.0, DType::F32);
+    roundings();
+    let dz = z.cross_entropy_rows_backward(&targets, None, &on_gpu(&dloss), None).unwrap();
+    let dx = dz.matmul(&ge).unwrap();
+    let de = dz.t().unwrap().matmul(&gx.reshape(&[6, 32]).unwrap()).unwrap();
+    assert_eq!(roundings(), 0, "x and E kept from the forward, dz rounded by the cross-entropy");
+    let want_dz = z.to_device(Device::Cpu).unwrap().cross_entropy_rows_backward(&targets, None, &dloss, None).unwrap();
+    assert!(max_rel_err(&dz, &want_dz) <= 1e-5);
+    let (dzr, er) = (bf16_rounded(&want_dz), bf16_rounded(&e));
+    assert!(max_rel_err(&dx, &dzr.matmul(&er).unwrap()) <= 1e-4);
+    assert!(max_rel_err(&de, &dzr.t().unwrap().matmul(&xr.reshape(&[6, 32]).unwrap()).unwrap()) <= 1e-4);
     gpu.profile_kernels(false);
 }

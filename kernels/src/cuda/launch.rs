@@ -300,13 +300,17 @@ pub fn cross_entropy_plan((rows, vocab): (usize, usize)) -> Plan {
 }
 
 /// The gradient half of [`cross_entropy`]: the upstream `dloss` per row, the forward's per-row
-/// losses when known (then the gradient takes one pass over the logits instead of two), and
-/// where `dlogits` goes.
-pub type CrossEntropyGrad<'a, 'b> = (&'a CudaView<'b, f32>, Option<&'a CudaView<'b, f32>>, &'a mut CudaSlice<f32>);
+/// losses when known (then the gradient takes one pass over the logits instead of two), where
+/// `dlogits` goes, and optionally a bf16 copy of it with rows `stride` apart (`stride ≥ vocab`).
+pub struct CrossEntropyGrad<'a, 'b> {
+    pub dloss: &'a CudaView<'b, f32>,
+    pub row_losses: Option<&'a CudaView<'b, f32>>,
+    pub dlogits: &'a mut CudaSlice<f32>,
+    pub image: Option<(&'a mut CudaSlice<bf16>, usize)>,
+}
 
-/// Per-row cross-entropy `losses` and, when `dlogits` is given, `dloss[r]·(softmax − onehot)` into
-/// it, fused (rows whose target is `ignore_index` get 0).
-#[allow(clippy::too_many_arguments)]
+/// Per-row cross-entropy `losses` and, when `grad` is given, `dloss[r]·(softmax − onehot)` into
+/// its `dlogits` (and bf16 image), fused (rows whose target is `ignore_index` get 0).
 pub fn cross_entropy(
     gpu: &Gpu,
     logits: &CudaView<f32>,
@@ -321,9 +325,9 @@ pub fn cross_entropy(
     let null = 0u64;
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&v).arg(logits).arg(targets).arg(&ignore_index);
-    let (dloss, row_losses, dlogits) = match grad {
-        Some((d, l, g)) => (Some(d), l, Some(g)),
-        None => (None, None, None),
+    let (dloss, row_losses, dlogits, image) = match grad {
+        Some(g) => (Some(g.dloss), g.row_losses, Some(g.dlogits), g.image),
+        None => (None, None, None, None),
     };
     match dloss {
         Some(d) => args.arg(d),
@@ -341,8 +345,23 @@ pub fn cross_entropy(
         Some(g) => args.arg(g),
         None => args.arg(&null),
     };
-    // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows; a null
-    // pointer skips its half.
+    let stride = match image {
+        Some((image, stride)) if stride >= vocab && image.len() >= rows * stride => {
+            args.arg(image);
+            stride as i64
+        }
+        Some((image, stride)) => {
+            let why = format!("a bf16 image of {} for {rows} rows of {vocab}, {stride} apart", image.len());
+            return Err(CudaError::Driver(format!("cross_entropy: {why}")));
+        }
+        None => {
+            args.arg(&null);
+            0
+        }
+    };
+    args.arg(&stride);
+    // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows, an
+    // image rows·stride bf16 (checked); a null pointer skips its part.
     unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg) }
 }
 

@@ -52,6 +52,11 @@ impl Bf16Image {
         Ok(data)
     }
 
+    /// Keeps `data` as the image of `span`: for a kernel that wrote it beside the buffer itself.
+    pub(crate) fn keep(&mut self, span: Span, data: CudaSlice<bf16>) {
+        *self.0.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(Image { span, data: Arc::new(data) });
+    }
+
     /// Forgets the image: the buffer is about to change.
     pub(crate) fn clear(&mut self) {
         *self.0.get_mut().unwrap_or_else(|e| e.into_inner()) = None;

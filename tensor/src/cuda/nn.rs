@@ -1,13 +1,18 @@
 //! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy.
 //! Rows are the last dim, read densely.
 
+use super::bf16_image::Span;
+use super::matmul::aligned_run;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
+use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::{
-    cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, LayerNormVersion, SoftmaxVersion,
+    cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, CrossEntropyGrad,
+    LayerNormVersion, SoftmaxVersion,
 };
+use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
 
 /// `(rows, cols)` of a tensor normalised over its last dim.
@@ -133,7 +138,9 @@ impl CudaStorage {
     }
 
     /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`, in one pass over the logits when the
-    /// forward's per-row `losses` are given (`log Σ exp = lossᵢ + xᵢ,tᵢ`).
+    /// forward's per-row `losses` are given (`log Σ exp = lossᵢ + xᵢ,tᵢ`). Under bf16 matrix
+    /// products the same pass writes the gradient's bf16 image, which the LM head's two backward
+    /// products read (no conversion pass over the vocabulary-wide gradient).
     pub fn cross_entropy_backward(
         &self,
         layout: &Layout,
@@ -145,9 +152,27 @@ impl CudaStorage {
         let d = dloss.dense(op, dloss_layout)?;
         let forward = losses.map(|(l, ll)| l.dense(op, ll)).transpose()?;
         let forward = forward.as_ref().map(|f| f.view());
-        let mut dx = self.alloc_f32(op, layout.elem_count())?;
-        self.cross_entropy_rows(op, layout, targets, None, Some((&d.view(), forward.as_ref(), &mut dx)))?;
-        Ok(self.with(layout.elem_count(), CudaData::F32(dx)))
+        let (n, (rows, vocab)) = (layout.elem_count(), rows_cols(layout));
+        let mut dx = self.alloc_f32(op, n)?;
+        let stride = aligned_run(vocab);
+        let mut image = if matmul_precision() == MatmulPrecision::Bf16 && n > 0 {
+            // Safety: written (but for the row padding, which no product reads) by the kernel.
+            Some(unsafe { self.gpu.stream.alloc::<bf16>(rows * stride) }.map_err(driver_error(op))?)
+        } else {
+            None
+        };
+        let grad = CrossEntropyGrad {
+            dloss: &d.view(),
+            row_losses: forward.as_ref(),
+            dlogits: &mut dx,
+            image: image.as_mut().map(|image| (image, stride)),
+        };
+        self.cross_entropy_rows(op, layout, targets, None, Some(grad))?;
+        let mut grad = self.with(n, CudaData::F32(dx));
+        if let Some(image) = image {
+            grad.bf16_image.keep(Span { offset: 0, len: n, run: vocab }, image);
+        }
+        Ok(grad)
     }
 
     /// The fused cross-entropy kernel on the logits `self`: the losses, the gradient, or both.
@@ -157,7 +182,7 @@ impl CudaStorage {
         layout: &Layout,
         targets: &[Option<usize>],
         losses: Option<&mut CudaSlice<f32>>,
-        grad: Option<kernels::cuda::launch::CrossEntropyGrad>,
+        grad: Option<CrossEntropyGrad>,
     ) -> Result<()> {
         let x = self.dense(op, layout)?;
         // The host's targets (`None` = ignored) as the kernel's i64 ids, −1 for ignored rows.
