@@ -22,6 +22,22 @@ fn download(gpu: &Gpu, v: &CudaSlice<f32>) -> Vec<f32> {
     gpu.stream.clone_dtoh(v).unwrap()
 }
 
+/// A zeroed-looking bf16 buffer for a kernel's copy of `(rows, cols)` values in rows `stride`
+/// apart: filled with 7s, so that the padding the kernel must not write shows.
+fn bf16_copy_buffer(gpu: &Gpu, rows: usize, stride: usize) -> CudaSlice<bf16> {
+    gpu.stream.clone_htod(&vec![bf16::from_f32(7.0); rows * stride]).unwrap()
+}
+
+/// The kernel's bf16 copy holds `values` rounded, row by row, and its padding is untouched.
+fn assert_bf16_copy(gpu: &Gpu, copy: &CudaSlice<bf16>, values: &[f32], (cols, stride): (usize, usize), what: &str) {
+    let copy = gpu.stream.clone_dtoh(copy).unwrap();
+    for (r, row) in values.chunks(cols).enumerate() {
+        let want: Vec<bf16> = row.iter().map(|&x| bf16::from_f32(x)).collect();
+        assert_eq!(copy[r * stride..r * stride + cols], want[..], "{what}: row {r} of the bf16 copy");
+        assert!(copy[r * stride + cols..(r + 1) * stride].iter().all(|&x| x == bf16::from_f32(7.0)), "{what}: padding");
+    }
+}
+
 #[test]
 fn without_a_driver_opening_a_device_is_a_clear_error() {
     if driver_available() {
@@ -97,9 +113,15 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
                 (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
             let params = (&gd.slice(..), &bd.slice(..));
             let dims = (rows, cols);
-            launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, &mut yd, &mut md, &mut rd, dims)
+            // With y's bf16 copy, rows padded by 3.
+            let stride = cols + 3;
+            let mut copy = bf16_copy_buffer(&gpu, rows, stride);
+            let out = (&mut yd, Some((&mut copy, stride)));
+            launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, out, &mut md, &mut rd, dims)
                 .unwrap();
-            assert!(max_rel_err(&download(&gpu, &yd), &y) <= 1e-5, "{version:?} {rows}×{cols}");
+            let got = download(&gpu, &yd);
+            assert!(max_rel_err(&got, &y) <= 1e-5, "{version:?} {rows}×{cols}");
+            assert_bf16_copy(&gpu, &copy, &got, (cols, stride), &format!("layer norm {version:?} {rows}×{cols}"));
             assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?} {rows}×{cols}");
             assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?} {rows}×{cols}");
         }
@@ -168,8 +190,14 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
         let mut want = vec![0.0; x.len()];
         gelu(&x, &mut want, approx);
         let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(x.len()).unwrap());
-        launch::gelu_forward(&gpu, tanh, &xd, &mut yd).unwrap();
+        launch::gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, None), 100).unwrap();
         assert!(max_rel_err(&download(&gpu, &yd), &want) <= 1e-5, "{approx:?}");
+        // With its bf16 copy: rows of 100 padded to 104.
+        let mut copy = bf16_copy_buffer(&gpu, 100, 104);
+        launch::gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, Some((&mut copy, 104))), 100).unwrap();
+        let got = download(&gpu, &yd);
+        assert!(max_rel_err(&got, &want) <= 1e-5, "{approx:?}");
+        assert_bf16_copy(&gpu, &copy, &got, (100, 104), &format!("GELU {approx:?}"));
     }
     // 5 rows of a 50257-token vocabulary; row 3 is ignored (-100); mean over the 4 others.
     let (rows, vocab) = (5, 50257);
@@ -193,7 +221,7 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     // with its bf16 copy in rows padded to 50264 (the padding left as it was).
     let stride = 50264;
     let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
-    let mut image = gpu.stream.clone_htod(&vec![bf16::from_f32(7.0); rows * stride]).unwrap();
+    let mut image = bf16_copy_buffer(&gpu, rows, stride);
     let row_losses = lossd.slice(..);
     let grad = launch::CrossEntropyGrad {
         dloss: &dloss,
@@ -204,15 +232,7 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
     let dld = download(&gpu, &dld);
     assert!(max_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
-    let image = gpu.stream.clone_dtoh(&image).unwrap();
-    for r in 0..rows {
-        let want: Vec<bf16> = dld[r * vocab..(r + 1) * vocab].iter().map(|&g| bf16::from_f32(g)).collect();
-        assert_eq!(image[r * stride..r * stride + vocab], want[..], "row {r} of the bf16 gradient");
-        assert!(
-            image[r * stride + vocab..(r + 1) * stride].iter().all(|&x| x == bf16::from_f32(7.0)),
-            "padding of row {r}"
-        );
-    }
+    assert_bf16_copy(&gpu, &image, &dld, (vocab, stride), "cross-entropy gradient");
 }
 
 /// Where sequence `n`'s row `r` starts under `layout`.

@@ -1,11 +1,13 @@
 //! The multi-tensor AdamW step on the GPU (one launch for every parameter) against the CPU's
 //! per-tensor step: parameters of one element, of exactly one chunk, of several chunks with a
 //! partial last one, empty, with and without weight decay, with a gradient read through a
-//! transposed view; and parameters whose β differ, which take one launch each. Needs a CUDA GPU;
-//! counts kernel launches with the process-wide profiler, so this file is its own test binary
-//! with one test.
+//! transposed view; and parameters whose β differ, which take one launch each. Under bf16 matrix
+//! products the step also writes each matrix's bf16 copy, which the next product reads. Needs a
+//! CUDA GPU; counts kernel launches with the process-wide profiler and sets the process-wide
+//! precision, so this file is its own test binary with one test.
 
 use kernels::cuda::launch::ADAMW_CHUNK;
+use kernels::cuda::{set_matmul_precision, MatmulPrecision};
 use tensor::{rng, AdamWConfig, AdamWUpdate, DType, Device, Tensor};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
@@ -67,7 +69,7 @@ fn three_steps(mut slots: Vec<Slot>, device: Device) -> Vec<[Tensor; 3]> {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn multi_tensor_adamw_on_the_gpu_matches_the_cpu_in_one_launch() {
+fn multi_tensor_adamw_matches_the_cpu_in_one_launch_and_rounds_matrices_for_bf16() {
     let gpu = kernels::cuda::Gpu::shared(0).unwrap();
     let decayed = AdamWConfig { lr: 3e-3, weight_decay: 0.1, ..Default::default() };
     let plain = AdamWConfig { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
@@ -91,4 +93,35 @@ fn multi_tensor_adamw_on_the_gpu_matches_the_cpu_in_one_launch() {
             }
         }
     }
+
+    // Under bf16 products the step also rounds each matrix for them: the next product reads W's
+    // image (x alone is rounded).
+    set_matmul_precision(MatmulPrecision::Bf16);
+    let (w, b, x) = (randn(&[32, 20], 50), randn(&[20], 51), randn(&[5, 32], 52));
+    let (gw, gb) = (randn(&[32, 20], 53), randn(&[20], 54));
+    let mut want = (w.clone(), b.clone());
+    let on_gpu = |t: &Tensor| t.to_device(Device::Cuda(0)).unwrap();
+    let mut got = (on_gpu(&w), on_gpu(&b));
+    for (params, grads) in [(&mut want, (&gw, &gb)), (&mut got, (&on_gpu(&gw), &on_gpu(&gb)))] {
+        let (mut m, mut v) =
+            ([params.0.zeros_like(), params.1.zeros_like()], [params.0.zeros_like(), params.1.zeros_like()]);
+        let [mw, mb] = &mut m;
+        let [vw, vb] = &mut v;
+        let mut updates = [
+            AdamWUpdate { param: &mut params.0, grad: grads.0, m: mw, v: vw, cfg: decayed },
+            AdamWUpdate { param: &mut params.1, grad: grads.1, m: mb, v: vb, cfg: plain },
+        ];
+        Tensor::adamw_step_all(&mut updates, 1).unwrap();
+    }
+    gpu.profile_kernels(true);
+    gpu.kernel_times().unwrap();
+    let y = on_gpu(&x).linear(&got.0, &got.1).unwrap();
+    let times = gpu.kernel_times().unwrap();
+    gpu.profile_kernels(false);
+    set_matmul_precision(MatmulPrecision::F32);
+    let roundings = times.iter().find(|t| t.name == "f32_to_bf16").map_or(0, |t| t.launches);
+    assert_eq!(roundings, 1, "only x: {times:?}");
+    let bf16_rounded = |t: &Tensor| t.to_dtype(DType::BF16).to_dtype(DType::F32);
+    let want_y = bf16_rounded(&x).linear(&bf16_rounded(&want.0), &want.1).unwrap();
+    assert!(max_rel_err(&y, &want_y) <= 1e-4, "the product read the updated W");
 }

@@ -150,5 +150,22 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     let (dzr, er) = (bf16_rounded(&want_dz), bf16_rounded(&e));
     assert!(max_rel_err(&dx, &dzr.matmul(&er).unwrap()) <= 1e-4);
     assert!(max_rel_err(&de, &dzr.t().unwrap().matmul(&xr.reshape(&[6, 32]).unwrap()).unwrap()) <= 1e-4);
+
+    // A layer norm's and a GELU's outputs come with their bf16 images: the linear layers that read
+    // them round nothing (W is kept from above).
+    let (h, gamma, beta) = (randn(&[2, 3, 32], 20), randn(&[32], 21), randn(&[32], 22));
+    roundings();
+    let normed = on_gpu(&h).layer_norm(&on_gpu(&gamma), &on_gpu(&beta), 1e-5).unwrap();
+    let y_normed = normed.linear(&gw, &gb).unwrap();
+    let activated = normed.gelu_tanh().unwrap();
+    let y_activated = activated.linear(&gw, &gb).unwrap();
+    assert_eq!(roundings(), 0, "the layer norm and the GELU rounded their outputs");
+    let want_normed = h.layer_norm(&gamma, &beta, 1e-5).unwrap();
+    assert!(max_rel_err(&normed, &want_normed) <= 1e-5);
+    let linear = |x: &Tensor| bf16_rounded(x).linear(&new_w, &bias).unwrap();
+    assert!(max_rel_err(&y_normed, &linear(&want_normed)) <= 1e-4);
+    let want_activated = want_normed.gelu_tanh().unwrap();
+    assert!(max_rel_err(&activated, &want_activated) <= 1e-5);
+    assert!(max_rel_err(&y_activated, &linear(&want_activated)) <= 1e-4);
     gpu.profile_kernels(false);
 }

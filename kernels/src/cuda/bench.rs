@@ -288,7 +288,17 @@ pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Re
     let versions = [LayerNormVersion::WarpPerRow, LayerNormVersion::BlockPerRow, LayerNormVersion::ThreadPerRow];
     memory_bound(gpu, "layer_norm", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         let params = (&gamma.slice(..), &beta.slice(..));
-        launch::layer_norm_forward(gpu, version, &x.slice(..), params, 1e-5, y, &mut mean, &mut rstd, (rows, cols))
+        launch::layer_norm_forward(
+            gpu,
+            version,
+            &x.slice(..),
+            params,
+            1e-5,
+            (y, None),
+            &mut mean,
+            &mut rstd,
+            (rows, cols),
+        )
     })
 }
 

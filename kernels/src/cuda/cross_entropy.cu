@@ -4,29 +4,20 @@
 // `dlogits` may be null (then that half is skipped); `dloss` holds the upstream gradient of each
 // row's loss (1 / number of counted rows for a mean). Given the forward's losses (`row_losses`),
 // the gradient takes one pass over the row: log Σ_c exp(z_c) = loss_r + z_y, so
-// dz = dloss_r · (exp(z − log Σ exp) − onehot) needs no max and sum first. Given an `image`, the
-// gradient is also written there rounded to bf16, rows `image_stride` apart: the copy that the
-// LM head's two backward products read, so they need no conversion pass over the f32 gradient.
-#include <cuda_bf16.h>
-
-// Element c of row r's gradient, into dlogits and, if given, the image.
-__device__ void write_gradient(float g, int r, int c, int vocab, float* dlogits, __nv_bfloat16* image,
-                               long long image_stride) {
-    dlogits[(long long)r * vocab + c] = g;
-    if (image) image[r * image_stride + c] = __float2bfloat16_rn(g);
-}
+// dz = dloss_r · (exp(z − log Σ exp) − onehot) needs no max and sum first. The gradient's bf16
+// copy, when given (bf16_copy.cuh), is what the LM head's two backward products read, so they
+// need no conversion pass over the f32 gradient.
 
 extern "C" __global__ void __launch_bounds__(1024)
     cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets, long long ignore_index,
-                       const float* dloss, const float* row_losses, float* losses, float* dlogits,
-                       __nv_bfloat16* image, long long image_stride) {
+                       const float* dloss, const float* row_losses, float* losses, float* dlogits, Bf16Copy copy) {
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* z = logits + (long long)r * vocab;
     long long y = targets[r];
     if (y == ignore_index) {
         if (dlogits)
-            for (int c = threadIdx.x; c < vocab; c += blockDim.x) write_gradient(0.0f, r, c, vocab, dlogits, image, image_stride);
+            for (int c = threadIdx.x; c < vocab; c += blockDim.x) store_with_copy(dlogits, r, c, 0.0f, copy);
         if (losses && threadIdx.x == 0) losses[r] = 0.0f;
         return;
     }
@@ -34,7 +25,7 @@ extern "C" __global__ void __launch_bounds__(1024)
         float scale = dloss[r], lse = row_losses[r] + z[y];
 #pragma unroll 4
         for (int c = threadIdx.x; c < vocab; c += blockDim.x)
-            write_gradient(scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f)), r, c, vocab, dlogits, image, image_stride);
+            store_with_copy(dlogits, r, c, scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f)), copy);
         return;
     }
     float m, s;
@@ -43,7 +34,7 @@ extern "C" __global__ void __launch_bounds__(1024)
         float scale = dloss[r];
 #pragma unroll 4
         for (int c = threadIdx.x; c < vocab; c += blockDim.x)
-            write_gradient(scale * (expf(z[c] - m) / s - (c == y ? 1.0f : 0.0f)), r, c, vocab, dlogits, image, image_stride);
+            store_with_copy(dlogits, r, c, scale * (expf(z[c] - m) / s - (c == y ? 1.0f : 0.0f)), copy);
     }
     if (losses && threadIdx.x == 0) losses[r] = m + logf(s) - z[y];
 }

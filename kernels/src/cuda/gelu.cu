@@ -1,11 +1,10 @@
-// GELU forward and backward on dense f32 buffers (the formulas in gelu.cuh and the loop in
-// layout.cuh, prepended).
+// GELU forward and backward on dense f32 buffers (the formulas in gelu.cuh, the loop in
+// layout.cuh and bf16_copy.cuh, prepended).
 
-// y = GELU(x); approx: 0 = erf, 1 = tanh.
-extern "C" __global__ void gelu_forward(int approx, long long n, const float* x, float* y) {
-    GRID_STRIDE_LOOP(i, n) {
-        y[i] = gelu_value(approx, x[i]);
-    }
+// y = GELU(x); approx: 0 = erf, 1 = tanh. With y's bf16 copy when given one (bf16_copy.cuh: a
+// GELU's output is the input of the MLP's second linear layer).
+extern "C" __global__ void gelu_forward(int approx, long long n, const float* x, float* y, Bf16Copy copy) {
+    GRID_STRIDE_LOOP(i, n) { store_with_copy(y, i, gelu_value(approx, x[i]), copy); }
 }
 
 // dx = dy · GELU'(x).

@@ -57,6 +57,41 @@ pub fn threads_per_row(cols: usize) -> u32 {
     }
 }
 
+/// Where a kernel also writes its f32 output rounded to bf16 (the copy bf16 matrix products read):
+/// a buffer and its row stride.
+pub type Bf16Out<'a> = Option<(&'a mut CudaSlice<bf16>, usize)>;
+
+/// A kernel's bf16 copy of a `(rows, cols)` f32 output as it reads it (`struct Bf16Copy` of
+/// bf16_copy.cuh): the copy's address (0: none), the output's row length, the copy's row stride.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Bf16Copy {
+    data: u64,
+    cols: i64,
+    stride: i64,
+}
+
+// Safety: a plain `#[repr(C)]` struct of integers, the same fields in the same order as the
+// kernels' `struct Bf16Copy`.
+unsafe impl DeviceRepr for Bf16Copy {}
+
+impl Bf16Copy {
+    /// The copy `out` of a `(rows, cols)` output, once it is checked to hold `rows` rows of
+    /// `stride ≥ cols` elements.
+    pub fn new(gpu: &Gpu, out: Bf16Out, (rows, cols): (usize, usize)) -> Result<Self, CudaError> {
+        match out {
+            Some((data, stride)) if stride >= cols && data.len() >= rows * stride => {
+                Ok(Self { data: data.device_ptr_mut(&gpu.stream).0, cols: cols as i64, stride: stride as i64 })
+            }
+            Some((data, stride)) => Err(CudaError::Driver(format!(
+                "a bf16 copy of {} elements for {rows} rows of {cols}, {stride} apart",
+                data.len()
+            ))),
+            None => Ok(Self { data: 0, cols: cols as i64, stride: 0 }),
+        }
+    }
+}
+
 /// How the rows of a softmax are spread over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SoftmaxVersion {
@@ -166,17 +201,19 @@ pub fn layer_norm_forward(
     x: &CudaView<f32>,
     (gamma, beta): (&CudaView<f32>, &CudaView<f32>),
     eps: f32,
-    y: &mut CudaSlice<f32>,
+    (y, y_bf16): (&mut CudaSlice<f32>, Bf16Out),
     mean: &mut CudaSlice<f32>,
     rstd: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
     let Plan { kernel, cfg } = layer_norm_plan(version, rows);
+    let copy = Bf16Copy::new(gpu, y_bf16, (rows, cols))?;
     let f = gpu.function(source("layer_norm.cu"), kernel)?;
     let (r, c) = (rows as i32, cols as i32);
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd);
-    // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows.
+    args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd).arg(&copy);
+    // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows; the copy
+    // rows of its stride (checked).
     unsafe { run(gpu, kernel, &mut args, cfg) }
 }
 
@@ -212,18 +249,31 @@ pub fn layer_norm_backward(
     unsafe { run(gpu, "layer_norm_backward", &mut args, cfg) }
 }
 
-/// `y = GELU(x)` (tanh approximation if `tanh`) over `n` elements.
-pub fn gelu_forward(gpu: &Gpu, tanh: bool, x: &CudaSlice<f32>, y: &mut CudaSlice<f32>) -> Result<(), CudaError> {
+/// `y = GELU(x)` (tanh approximation if `tanh`) over the `n` elements of x, and y's bf16 copy
+/// when given one, y seen as rows of `cols`.
+pub fn gelu_forward(
+    gpu: &Gpu,
+    tanh: bool,
+    x: &CudaView<f32>,
+    (y, y_bf16): (&mut CudaSlice<f32>, Bf16Out),
+    cols: usize,
+) -> Result<(), CudaError> {
+    let n = x.len();
+    if y.len() < n || cols == 0 || n % cols != 0 {
+        return Err(CudaError::Driver(format!("gelu: {n} elements into {}, in rows of {cols}", y.len())));
+    }
+    let copy = Bf16Copy::new(gpu, y_bf16, (n / cols, cols))?;
     let f = gpu.function(source("gelu.cu"), "gelu_forward")?;
-    let (approx, n) = (i32::from(tanh), x.len() as i64);
+    let (approx, count) = (i32::from(tanh), n as i64);
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&approx).arg(&n).arg(x).arg(y);
-    // Safety: x and y hold n floats.
-    unsafe { run(gpu, "gelu_forward", &mut args, elementwise(n as usize)) }
+    args.arg(&approx).arg(&count).arg(x).arg(y).arg(&copy);
+    // Safety: x and y hold n floats, the copy n / cols rows of its stride (checked).
+    unsafe { run(gpu, "gelu_forward", &mut args, elementwise(n)) }
 }
 
 /// One tensor of a multi-tensor AdamW step: its first `n` elements of parameter, gradient and
-/// moments, its decay `1 − ηλ` and step `η / (1 − β₁ᵗ)`.
+/// moments, its decay `1 − ηλ` and step `η / (1 − β₁ᵗ)`, and optionally where its new values go
+/// rounded to bf16: `(image, cols, stride)`, rows of `cols` elements `stride` apart.
 pub struct AdamWTensorSlices<'a, 'b> {
     pub n: usize,
     pub param: &'a mut CudaSlice<f32>,
@@ -232,6 +282,7 @@ pub struct AdamWTensorSlices<'a, 'b> {
     pub v: &'a mut CudaSlice<f32>,
     pub decay: f32,
     pub step: f32,
+    pub image: Option<(&'a mut CudaSlice<bf16>, usize, usize)>,
 }
 
 /// A tensor as `adamw_step_multi_tensor` reads it (`struct AdamWTensor` of adamw.cu).
@@ -242,6 +293,7 @@ struct AdamWTensor {
     grad: u64,
     m: u64,
     v: u64,
+    copy: Bf16Copy,
     n: i64,
     first_chunk: i64,
     decay: f32,
@@ -273,8 +325,16 @@ pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: 
         let grad = t.grad.device_ptr(&gpu.stream).0;
         let param = t.param.device_ptr_mut(&gpu.stream).0;
         let (m, v) = (t.m.device_ptr_mut(&gpu.stream).0, t.v.device_ptr_mut(&gpu.stream).0);
+        let copy = match t.image.take() {
+            Some((image, cols, stride)) if cols > 0 && t.n % cols == 0 => {
+                Bf16Copy::new(gpu, Some((image, stride)), (t.n / cols, cols))
+            }
+            Some((_, cols, _)) => Err(CudaError::Driver(format!("{} elements are not rows of {cols}", t.n))),
+            None => Bf16Copy::new(gpu, None, (t.n, 1)),
+        }
+        .map_err(|e| CudaError::Driver(format!("adamw tensor {i}: {e}")))?;
         let (n, first_chunk) = (t.n as i64, chunks as i64);
-        table.push(AdamWTensor { param, grad, m, v, n, first_chunk, decay: t.decay, step: t.step });
+        table.push(AdamWTensor { param, grad, m, v, copy, n, first_chunk, decay: t.decay, step: t.step });
         chunks += t.n.div_ceil(ADAMW_CHUNK);
     }
     if table.is_empty() {
@@ -289,8 +349,9 @@ pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: 
     for x in &shared {
         args.arg(x);
     }
-    // Safety: each table entry addresses n floats of four live buffers (checked above); the
-    // parameters and moments are distinct mutable buffers; a block per chunk.
+    // Safety: each table entry addresses n floats of four live buffers and, if given, an image of
+    // n / cols rows of stride bf16 (checked above); the parameters, moments and images are
+    // distinct mutable buffers; a block per chunk.
     unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256)) }
 }
 
@@ -306,7 +367,7 @@ pub struct CrossEntropyGrad<'a, 'b> {
     pub dloss: &'a CudaView<'b, f32>,
     pub row_losses: Option<&'a CudaView<'b, f32>>,
     pub dlogits: &'a mut CudaSlice<f32>,
-    pub image: Option<(&'a mut CudaSlice<bf16>, usize)>,
+    pub image: Bf16Out<'a>,
 }
 
 /// Per-row cross-entropy `losses` and, when `grad` is given, `dloss[r]·(softmax − onehot)` into
@@ -345,23 +406,11 @@ pub fn cross_entropy(
         Some(g) => args.arg(g),
         None => args.arg(&null),
     };
-    let stride = match image {
-        Some((image, stride)) if stride >= vocab && image.len() >= rows * stride => {
-            args.arg(image);
-            stride as i64
-        }
-        Some((image, stride)) => {
-            let why = format!("a bf16 image of {} for {rows} rows of {vocab}, {stride} apart", image.len());
-            return Err(CudaError::Driver(format!("cross_entropy: {why}")));
-        }
-        None => {
-            args.arg(&null);
-            0
-        }
-    };
-    args.arg(&stride);
-    // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows, an
-    // image rows·stride bf16 (checked); a null pointer skips its part.
+    let copy =
+        Bf16Copy::new(gpu, image, (rows, vocab)).map_err(|e| CudaError::Driver(format!("cross_entropy: {e}")))?;
+    args.arg(&copy);
+    // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows, the
+    // copy rows of its stride (checked); a null pointer skips its part.
     unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg) }
 }
 

@@ -67,7 +67,7 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "reduce.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("reduce.cu")),
+        source: concat!(include_str!("reductions.cuh"), include_str!("bf16_copy.cuh"), include_str!("reduce.cu")),
         kernels: &["reduce_rows_f32", "argreduce_rows_f32", "column_sums_partial", "column_sums_finish"],
     },
     KernelSource {
@@ -77,7 +77,7 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "layer_norm.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("layer_norm.cu")),
+        source: concat!(include_str!("reductions.cuh"), include_str!("bf16_copy.cuh"), include_str!("layer_norm.cu")),
         kernels: &[
             "layer_norm_thread_per_row",
             "layer_norm_block_per_row",
@@ -87,7 +87,12 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "gelu.cu",
-        source: concat!(include_str!("layout.cuh"), include_str!("gelu.cuh"), include_str!("gelu.cu")),
+        source: concat!(
+            include_str!("layout.cuh"),
+            include_str!("gelu.cuh"),
+            include_str!("bf16_copy.cuh"),
+            include_str!("gelu.cu")
+        ),
         kernels: &["gelu_forward", "gelu_backward"],
     },
     KernelSource {
@@ -97,12 +102,16 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "cross_entropy.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("cross_entropy.cu")),
+        source: concat!(
+            include_str!("reductions.cuh"),
+            include_str!("bf16_copy.cuh"),
+            include_str!("cross_entropy.cu")
+        ),
         kernels: &["cross_entropy_rows"],
     },
     KernelSource {
         name: "adamw.cu",
-        source: concat!(include_str!("layout.cuh"), include_str!("adamw.cu")),
+        source: concat!(include_str!("layout.cuh"), include_str!("bf16_copy.cuh"), include_str!("adamw.cu")),
         kernels: &["adamw_step", "adamw_step_multi_tensor"],
     },
     KernelSource {

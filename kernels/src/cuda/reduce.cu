@@ -1,7 +1,6 @@
 // Row reductions of a dense (rows, cols) f32 matrix, one block per row: each thread folds a strided
 // slice of the row, then the block combines the partial results (reductions.cuh). Sums accumulate
 // in f64, as the CPU does.
-#include <cuda_bf16.h>
 
 // out[r] = Σ_c x[r, c]  (op 0),  max_c x[r, c]  (op 1)  or  min_c x[r, c]  (op 2).
 extern "C" __global__ void reduce_rows_f32(int op, int rows, long long cols, const float* x, float* out) {
@@ -36,11 +35,11 @@ extern "C" __global__ void argreduce_rows_f32(int is_min, int rows, long long co
 
 // Column sums of a dense (rows, cols) matrix (the bias gradient: Σ over the batch rows), in two
 // deterministic steps with f64 sums. First each block column sums its chunk of rows for 256
-// consecutive columns (coalesced reads) into partial (chunks, cols); given an `image`, the same
-// pass writes x rounded to bf16 there, rows `image_stride` apart (the copy a bf16 product of x
-// reads: the layer's output gradient is read once for its bias gradient and both products)...
+// consecutive columns (coalesced reads) into partial (chunks, cols); given a bf16 copy
+// (bf16_copy.cuh), the same pass writes x rounded there (the copy a bf16 product of x reads: a
+// layer's output gradient is read once for its bias gradient and both products)...
 extern "C" __global__ void column_sums_partial(long long rows, int cols, long long chunk, const float* x,
-                                               double* partial, __nv_bfloat16* image, long long image_stride) {
+                                               double* partial, Bf16Copy copy) {
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= cols) return;
     long long r0 = blockIdx.y * chunk, r1 = min(rows, r0 + chunk);
@@ -48,7 +47,7 @@ extern "C" __global__ void column_sums_partial(long long rows, int cols, long lo
     for (long long r = r0; r < r1; ++r) {
         float v = x[r * cols + col];
         s += v;
-        if (image) image[r * image_stride + col] = __float2bfloat16_rn(v);
+        if (copy.data) copy.data[r * copy.stride + col] = __float2bfloat16_rn(v);
     }
     partial[(long long)blockIdx.y * cols + col] = s;
 }

@@ -21,13 +21,15 @@ fn shared_constants(cfg: &AdamWConfig, t: u64) -> [f32; 4] {
     [c[0], c[1], c[2], c[5]]
 }
 
-/// One parameter of [`CudaStorage::adamw_step_all`].
+/// One parameter of [`CudaStorage::adamw_step_all`]. `rows_of`: for a matrix that bf16 products
+/// read, the length of its rows (its last dim), so the step also writes its bf16 image.
 pub struct CudaAdamW<'a> {
     pub param: &'a mut CudaStorage,
     pub grad: (&'a CudaStorage, &'a Layout),
     pub m: &'a mut CudaStorage,
     pub v: &'a mut CudaStorage,
     pub cfg: &'a AdamWConfig,
+    pub rows_of: Option<usize>,
 }
 
 impl CudaAdamW<'_> {
@@ -59,7 +61,7 @@ impl CudaStorage {
         t: u64,
     ) -> Result<()> {
         let op = "adamw_step";
-        let part = CudaAdamW { param: self, grad, m, v, cfg };
+        let part = CudaAdamW { param: self, grad, m, v, cfg, rows_of: None };
         part.check_lengths()?;
         let g = grad.0.dense(op, grad.1)?;
         let consts = adamw_constants(cfg, t);
@@ -90,7 +92,10 @@ impl CudaStorage {
     }
 
     /// One AdamW step on every parameter of `parts`: one launch for all of them when they share a
-    /// device and β₁, β₂, ε (the usual case: one optimizer, one GPU), else one per parameter.
+    /// device and β₁, β₂, ε (the usual case: one optimizer, one GPU), else one per parameter. In
+    /// that launch, under bf16 matrix products, each matrix (`rows_of`) also gets its new values
+    /// rounded into its [`bf16 image`](super::bf16_image): the next forward's products read the
+    /// weights without a conversion pass.
     pub fn adamw_step_all(parts: &mut [CudaAdamW], t: u64) -> Result<()> {
         let op = "adamw_step";
         let Some(first) = parts.first() else { return Ok(()) };
@@ -105,19 +110,36 @@ impl CudaStorage {
             p.check_lengths()?;
         }
         let grads = parts.iter().map(|p| p.grad.0.dense(op, p.grad.1)).collect::<Result<Vec<_>>>()?;
-        let mut slices = Vec::with_capacity(parts.len());
-        for (p, g) in parts.iter_mut().zip(&grads) {
-            let c = adamw_constants(p.cfg, t);
-            slices.push(AdamWTensorSlices {
-                n: p.param.len,
-                param: p.param.f32s_mut(op)?,
-                grad: g.view(),
-                m: p.m.f32s_mut(op)?,
-                v: p.v.f32s_mut(op)?,
-                decay: c[3],
-                step: c[4],
+        // Each matrix's new bf16 image, when products read them in bf16.
+        let mut images = Vec::with_capacity(parts.len());
+        for p in parts.iter() {
+            let n = p.param.len;
+            images.push(match p.rows_of {
+                Some(cols) if cols > 0 && n % cols == 0 => p.param.output_image(op, (n / cols, cols))?,
+                _ => None,
             });
         }
-        adamw_multi_tensor(&gpu, &mut slices, shared).map_err(cuda_error(op))
+        {
+            let mut slices = Vec::with_capacity(parts.len());
+            for ((p, g), image) in parts.iter_mut().zip(&grads).zip(images.iter_mut()) {
+                let c = adamw_constants(p.cfg, t);
+                let cols = p.rows_of.unwrap_or(1);
+                slices.push(AdamWTensorSlices {
+                    n: p.param.len,
+                    param: p.param.f32s_mut(op)?,
+                    grad: g.view(),
+                    m: p.m.f32s_mut(op)?,
+                    v: p.v.f32s_mut(op)?,
+                    decay: c[3],
+                    step: c[4],
+                    image: image.as_mut().map(|(image, stride)| (image, cols, *stride)),
+                });
+            }
+            adamw_multi_tensor(&gpu, &mut slices, shared).map_err(cuda_error(op))?;
+        }
+        for (p, image) in parts.iter_mut().zip(images) {
+            p.param.keep_output_image(image, p.rows_of.unwrap_or(1));
+        }
+        Ok(())
     }
 }

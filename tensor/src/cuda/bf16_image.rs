@@ -6,9 +6,12 @@
 //! and as one transposed matrix in the backward finds the same image. Writing the buffer in place
 //! (the optimizer step) drops it.
 
+use super::matmul::aligned_run;
+use super::{driver_error, CudaStorage};
 use crate::Result;
 use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
+use kernels::cuda::{matmul_precision, MatmulPrecision};
 use std::sync::{Arc, Mutex};
 
 /// The kept image of one span, if any (see the module docs).
@@ -60,5 +63,32 @@ impl Bf16Image {
     /// Forgets the image: the buffer is about to change.
     pub(crate) fn clear(&mut self) {
         *self.0.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// A new output's bf16 image, written by the kernel that computes the output
+/// (`kernels::cuda::launch::Bf16Copy`): the buffer and its row stride.
+pub(crate) type OutputImage = Option<(CudaSlice<bf16>, usize)>;
+
+impl CudaStorage {
+    /// A buffer for the bf16 image of a new `(rows, cols)` output when bf16 products are on (else
+    /// none), rows padded as a product's operand: for outputs that are usually a product's input
+    /// next (a layer norm's, a GELU's, a weight's after its optimizer step, a gradient).
+    pub(crate) fn output_image(&self, op: &'static str, (rows, cols): (usize, usize)) -> Result<OutputImage> {
+        if matmul_precision() != MatmulPrecision::Bf16 || rows * cols == 0 {
+            return Ok(None);
+        }
+        let stride = aligned_run(cols);
+        // Safety: written (but for the row padding, which no product reads) by the caller's kernel.
+        let image = unsafe { self.gpu.stream.alloc::<bf16>(rows * stride) }.map_err(driver_error(op))?;
+        Ok(Some((image, stride)))
+    }
+
+    /// Keeps `image` (from [`CudaStorage::output_image`], written) as the image of this whole
+    /// buffer in rows of `cols`.
+    pub(crate) fn keep_output_image(&mut self, image: OutputImage, cols: usize) {
+        if let Some((image, _)) = image {
+            self.bf16_image.keep(Span { offset: 0, len: self.len, run: cols }, image);
+        }
     }
 }

@@ -1,18 +1,14 @@
 //! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy.
 //! Rows are the last dim, read densely.
 
-use super::bf16_image::Span;
-use super::matmul::aligned_run;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
-use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::{
     cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, CrossEntropyGrad,
     LayerNormVersion, SoftmaxVersion,
 };
-use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
 
 /// `(rows, cols)` of a tensor normalised over its last dim.
@@ -62,23 +58,26 @@ impl CudaStorage {
         let (mut y, mut mean, mut rstd) =
             (self.alloc_f32(op, rows * cols)?, self.alloc_f32(op, rows)?, self.alloc_f32(op, rows)?);
         let version = LayerNormVersion::WarpPerRow;
+        // A layer norm's output is a linear layer's input: in bf16, its image comes with it.
+        let mut image = self.output_image(op, (rows, cols))?;
+        let y_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
+        let params = (&g.view(), &b.view());
+        let dims = (rows, cols);
         layer_norm_forward(
             &self.gpu,
             version,
             &x.view(),
-            (&g.view(), &b.view()),
+            params,
             eps as f32,
-            &mut y,
+            (&mut y, y_bf16),
             &mut mean,
             &mut rstd,
-            (rows, cols),
+            dims,
         )
         .map_err(cuda_error(op))?;
-        Ok((
-            self.with(rows * cols, CudaData::F32(y)),
-            self.with(rows, CudaData::F32(mean)),
-            self.with(rows, CudaData::F32(rstd)),
-        ))
+        let mut y = self.with(rows * cols, CudaData::F32(y));
+        y.keep_output_image(image, cols);
+        Ok((y, self.with(rows, CudaData::F32(mean)), self.with(rows, CudaData::F32(rstd))))
     }
 
     /// Layer-norm backward: `(dx, dγ, dβ)` from x (self), γ, the cached mean and rstd, and dy.
@@ -154,24 +153,16 @@ impl CudaStorage {
         let forward = forward.as_ref().map(|f| f.view());
         let (n, (rows, vocab)) = (layout.elem_count(), rows_cols(layout));
         let mut dx = self.alloc_f32(op, n)?;
-        let stride = aligned_run(vocab);
-        let mut image = if matmul_precision() == MatmulPrecision::Bf16 && n > 0 {
-            // Safety: written (but for the row padding, which no product reads) by the kernel.
-            Some(unsafe { self.gpu.stream.alloc::<bf16>(rows * stride) }.map_err(driver_error(op))?)
-        } else {
-            None
-        };
+        let mut image = self.output_image(op, (rows, vocab))?;
         let grad = CrossEntropyGrad {
             dloss: &d.view(),
             row_losses: forward.as_ref(),
             dlogits: &mut dx,
-            image: image.as_mut().map(|image| (image, stride)),
+            image: image.as_mut().map(|(image, stride)| (image, *stride)),
         };
         self.cross_entropy_rows(op, layout, targets, None, Some(grad))?;
         let mut grad = self.with(n, CudaData::F32(dx));
-        if let Some(image) = image {
-            grad.bf16_image.keep(Span { offset: 0, len: n, run: vocab }, image);
-        }
+        grad.keep_output_image(image, vocab);
         Ok(grad)
     }
 

@@ -8,8 +8,9 @@ use super::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::ReduceOp;
 use crate::{Layout, Result};
 use half::bf16;
-use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtrMut, LaunchConfig};
+use kernels::cuda::cudarc::driver::{CudaSlice, LaunchConfig};
 use kernels::cuda::launch::grid;
+use kernels::cuda::launch::Bf16Copy;
 use kernels::cuda::{matmul_precision, MatmulPrecision};
 use kernels::launch;
 
@@ -37,34 +38,12 @@ impl CudaStorage {
         };
         let mut partial = self.gpu.stream.alloc_zeros::<f64>(chunks * cols.max(1)).map_err(driver_error("sum"))?;
         let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
-        // The image's address (0: none) and row stride.
-        let (image, stride) = match image {
-            Some((image, stride)) if image.len() >= rows * stride && stride >= cols => {
-                (image.device_ptr_mut(&self.gpu.stream).0, stride as i64)
-            }
-            Some((image, stride)) => {
-                let why = format!("a bf16 image of {} for {rows} rows of {cols}, {stride} apart", image.len());
-                return Err(crate::Error::invalid("sum", why));
-            }
-            None => (0, 0),
-        };
+        let copy = Bf16Copy::new(&self.gpu, image, (rows, cols)).map_err(cuda_error("sum"))?;
         let view = x.view();
-        // Safety: `column_sums_partial(rows, cols, chunk, x, partial, image, image_stride)`;
-        // partial holds chunks·cols, a given image rows·stride bf16 (stride ≥ cols, checked).
+        // Safety: `column_sums_partial(rows, cols, chunk, x, partial, copy)`; partial holds
+        // chunks·cols, the copy rows of its stride (checked).
         let launched = unsafe {
-            launch!(
-                self.gpu,
-                "reduce.cu",
-                "column_sums_partial",
-                cfg,
-                &r,
-                &c,
-                &ch,
-                &view,
-                &mut partial,
-                &image,
-                &stride
-            )
+            launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, &r, &c, &ch, &view, &mut partial, &copy)
         };
         launched.map_err(cuda_error("sum"))?;
         let mut out = self.alloc_f32("sum", cols)?;

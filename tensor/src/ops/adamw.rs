@@ -45,8 +45,8 @@ impl Tensor {
 
     /// One AdamW step on every parameter of `updates`, with the numbers [`Tensor::adamw_step`]
     /// gives each. When all of them live on GPUs, one kernel launch updates all those of a
-    /// device that share β₁, β₂ and ε (each chunk of each tensor a block); otherwise they are
-    /// updated one after another.
+    /// device that share β₁, β₂ and ε (each chunk of each tensor a block), and under bf16 matrix
+    /// products also rounds each matrix for them; otherwise they are updated one after another.
     pub fn adamw_step_all(updates: &mut [AdamWUpdate<'_>], t: u64) -> Result<()> {
         for u in updates.iter() {
             u.param.check_adamw_step(u.grad, u.m, u.v, t)?;
@@ -60,12 +60,14 @@ impl Tensor {
         let mut parts = Vec::with_capacity(updates.len());
         for u in updates.iter_mut() {
             let grad_layout = u.grad.layout();
+            // Matrices are what matrix products read: in bf16, the step writes their bf16 copies.
+            let rows_of = (u.param.rank() >= 2).then(|| u.param.shape()[u.param.rank() - 1]);
             let (Storage::Cuda(param), Storage::Cuda(grad), Storage::Cuda(m), Storage::Cuda(v)) =
                 (u.param.storage_mut(), u.grad.storage(), u.m.storage_mut(), u.v.storage_mut())
             else {
                 unreachable!("checked: each update on one device, a GPU")
             };
-            parts.push(CudaAdamW { param, grad: (grad, grad_layout), m, v, cfg: &u.cfg });
+            parts.push(CudaAdamW { param, grad: (grad, grad_layout), m, v, cfg: &u.cfg, rows_of });
         }
         CudaStorage::adamw_step_all(&mut parts, t)
     }
