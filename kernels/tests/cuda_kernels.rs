@@ -314,7 +314,11 @@ fn fused_attention_matches_the_formulas() {
             let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
             let (mut lse, mut dot) = (zeros(bh * t), zeros(bh * t));
             let inputs = [(&qd.slice(..), ql), (&kd.slice(..), kl), (&vd.slice(..), kl)];
-            launch::attention_forward(&gpu, version, shape, inputs, (&mut od, ol), &mut lse).unwrap();
+            // O's bf16 copy: the buffer as rows of O's row stride, each padded by 3.
+            let (row, stride) = (ol.row_stride, ol.row_stride + 3);
+            let mut copy = bf16_copy_buffer(&gpu, on.div_ceil(row), stride);
+            let out = (&mut od, ol, Some((&mut copy, stride)));
+            launch::attention_forward(&gpu, version, shape, inputs, out, &mut lse).unwrap();
             // dq, dk, dv one after another in one zeroed buffer.
             let grad_layouts = [ql, kl.shifted(qn), kl.shifted(qn + kn)];
             let mut grads = zeros(qn + 2 * kn);
@@ -338,6 +342,17 @@ fn fused_attention_matches_the_formulas() {
                     assert!(err <= tolerance, "{case}: {err}");
                 }
             }
+            // The copy holds the heads' elements rounded, where they lie in the buffer, and nothing else.
+            let mut want_copy = vec![bf16::from_f32(7.0); on.div_ceil(row) * stride];
+            for n in 0..bh {
+                for i in 0..t {
+                    for c in 0..d {
+                        let at = row_start(&ol, n, i) + c;
+                        want_copy[at / row * stride + at % row] = bf16::from_f32(o_buffer[at]);
+                    }
+                }
+            }
+            assert!(gpu.stream.clone_dtoh(&copy).unwrap() == want_copy, "{version:?} {name}: O's bf16 copy");
             // Outside the heads the output keeps its noise and the gradients stay zero.
             let mut o_heads = o_noise.clone();
             place(&got[0], &mut o_heads, &ol, (bh, t, d));
@@ -369,9 +384,10 @@ fn attention_layouts_that_do_not_fit_their_buffers_are_refused() {
     for (name, inputs, out, why) in cases {
         let x = x.slice(..);
         let inputs = inputs.map(|layout| (&x, layout));
-        let err = launch::attention_forward(&gpu, AttentionVersion::Tiled, shape, inputs, (&mut o, out), &mut lse)
-            .expect_err(name)
-            .to_string();
+        let err =
+            launch::attention_forward(&gpu, AttentionVersion::Tiled, shape, inputs, (&mut o, out, None), &mut lse)
+                .expect_err(name)
+                .to_string();
         assert!(err.contains(why), "{name}: {err}");
     }
 }

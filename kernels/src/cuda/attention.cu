@@ -7,7 +7,9 @@
 // each where its `Heads` says (below): heads are read and written in place, e.g. in the packed
 // (B, T, 3·H·d) output of the qkv projection. lse and D are dense (B·H, T). scale = 1/√d. With
 // `causal`, query i sees key j iff j ≤ i + S − T. reductions.cuh is prepended (warp reductions,
-// NEG_INF). First the readable versions (a thread per query or key row).
+// NEG_INF), and bf16_copy.cuh: every forward also writes O's bf16 copy when given one (the input of
+// the output projection), the buffer seen as rows of oh.row. First the readable versions (a
+// thread per query or key row).
 
 #define D_MAX 128
 #define KEY_TILE 32
@@ -28,7 +30,7 @@ __device__ int last_key(int i, int T, int S, int causal) { return causal ? min(i
 // A block of `blockDim.x` threads handles that many consecutive queries of one (batch, head).
 extern "C" __global__ void attention_forward(int T, int S, int d, int causal, float scale, const float* q,
                                              Heads qh, const float* k, Heads kh, const float* v, Heads vh, float* o,
-                                             Heads oh, float* lse) {
+                                             Heads oh, float* lse, Bf16Copy copy) {
     __shared__ float ks[KEY_TILE][D_MAX];
     __shared__ float vs[KEY_TILE][D_MAX];
     const float* qb = q + sequence_start(qh, blockIdx.y);
@@ -62,8 +64,8 @@ extern "C" __global__ void attention_forward(int T, int S, int d, int causal, fl
         __syncthreads();
     }
     if (i < T) {
-        float* out = o + sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
-        for (int c = 0; c < d; ++c) out[c] = acc[c] / l;
+        long long row = sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
+        for (int c = 0; c < d; ++c) store_with_copy(o, row + c, acc[c] / l, copy);
         lse[(long long)blockIdx.y * T + i] = m + logf(l);
     }
 }
@@ -182,7 +184,7 @@ __device__ void load_tile(float* tile, int width, const float* src, long long st
 
 extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int causal, float scale, const float* q,
                                                    Heads qh, const float* k, Heads kh, const float* v, Heads vh,
-                                                   float* o, Heads oh, float* lse) {
+                                                   float* o, Heads oh, float* lse, Bf16Copy copy) {
     __shared__ float qs[TILE][D_TILED];
     __shared__ float ks[TILE][D_TILED + 1];  // padded: lane j reads row j without bank conflicts
     __shared__ float vs[TILE][D_TILED];
@@ -243,9 +245,9 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
     for (int r = 0; r < 8; ++r) {
         int i = q0 + warp * 8 + r;
         if (i >= T) continue;
-        float* out = o + sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
-        if (lane < d) out[lane] = acc[r][0] / l[r];
-        if (lane + 32 < d) out[lane + 32] = acc[r][1] / l[r];
+        long long row = sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
+        if (lane < d) store_with_copy(o, row + lane, acc[r][0] / l[r], copy);
+        if (lane + 32 < d) store_with_copy(o, row + lane + 32, acc[r][1] / l[r], copy);
         if (lane == 0) lse[(long long)blockIdx.y * T + i] = m[r] + logf(l[r]);
     }
 }

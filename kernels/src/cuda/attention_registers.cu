@@ -89,7 +89,8 @@ __device__ void accumulators_as_a(unsigned (&a)[4], const float (&left)[4], cons
 // output, rescaled by e^(m_old − m_new). Lane (g, q) holds rows g and g + 8 of its warp's 16.
 extern "C" __global__ void __launch_bounds__(128)
     attention_forward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
-                                const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse) {
+                                const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
+                                Bf16Copy copy) {
     __shared__ unsigned ks[RG_FWD_KEYS * RG_LD];  // K: key rows
     __shared__ unsigned vts[RG_D * RG_LD];        // Vᵀ: head-dim rows, key columns
     const float* kb = k + sequence_start(kh, blockIdx.y);
@@ -162,7 +163,7 @@ extern "C" __global__ void __launch_bounds__(128)
             }
         }
     }
-    float* out = o + sequence_start(oh, blockIdx.y);
+    long long first = sequence_start(oh, blockIdx.y);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         l[h] += __shfl_xor_sync(0xffffffff, l[h], 1);
@@ -174,7 +175,7 @@ extern "C" __global__ void __launch_bounds__(128)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
                 int c = dt * 8 + 2 * quad + e;
-                if (c < d) out[(long long)i * oh.row + c] = acc[dt][2 * h + e] / l[h];
+                if (c < d) store_with_copy(o, first + (long long)i * oh.row + c, acc[dt][2 * h + e] / l[h], copy);
             }
         // log Σ e^(scale·s) = (m + log₂ l) · ln 2, with m and l in base 2.
         if (quad == 0) lse[(long long)blockIdx.y * T + i] = (m[h] + log2f(l[h])) / LOG2E;

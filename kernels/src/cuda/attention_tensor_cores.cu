@@ -84,7 +84,7 @@ __device__ void warp_accumulate_ab(FragC* acc, const __nv_bfloat16* a, int lda, 
 extern "C" __global__ void __launch_bounds__(128)
     attention_forward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                    const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh,
-                                   float* lse) {
+                                   float* lse, Bf16Copy copy) {
     __shared__ __align__(32) __nv_bfloat16 qs[TC_FWD_QUERIES * TC_LD];
     __shared__ __align__(32) __nv_bfloat16 ks[TC_FWD_KEYS * TC_LD];
     __shared__ __align__(32) __nv_bfloat16 vs[TC_FWD_KEYS * TC_LD];
@@ -143,10 +143,10 @@ extern "C" __global__ void __launch_bounds__(128)
         for (int e = 0; e < 32; ++e) acc[e] = acc[e] * correction + sw[r * TC_FWD_SCRATCH_LD + half * 32 + e];
     }
     if (i < T) {
-        float* out = o + sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
+        long long row = sequence_start(oh, blockIdx.y) + (long long)i * oh.row;
 #pragma unroll
         for (int e = 0; e < 32; ++e)
-            if (half * 32 + e < d) out[half * 32 + e] = acc[e] / l;
+            if (half * 32 + e < d) store_with_copy(o, row + half * 32 + e, acc[e] / l, copy);
         if (half == 0) lse[(long long)blockIdx.y * T + i] = m + logf(l);
     }
 }

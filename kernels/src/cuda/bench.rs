@@ -327,7 +327,7 @@ pub fn bench_attention(
         let mut step = || -> Result<(), CudaError> {
             let qkv = qkv.slice(..);
             let inputs = [(&qkv, packed(0)), (&qkv, packed(1)), (&qkv, packed(2))];
-            launch::attention_forward(gpu, version, shape, inputs, (&mut o, out_layout), &mut lse)?;
+            launch::attention_forward(gpu, version, shape, inputs, (&mut o, out_layout, None), &mut lse)?;
             gpu.stream.memset_zeros(&mut grads).map_err(|e| driver("zeroing", e))?;
             let saved = [(&o.slice(..), out_layout), (&dout.slice(..), out_layout)];
             let grads = (&mut grads, [packed(0), packed(1), packed(2)]);

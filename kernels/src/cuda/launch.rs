@@ -853,14 +853,15 @@ pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape
     })
 }
 
-/// `O = softmax(scale·Q·Kᵀ + M)·V`, written into `o` where its layout says, and each row's
+/// `O = softmax(scale·Q·Kᵀ + M)·V`, written into `o` where its layout says (and rounded to bf16
+/// into `o_bf16` when given, the buffer seen as rows of O's row stride), and each row's
 /// log-sum-exp `lse (bh, t)`, fused (no t×s matrix). Every layout is checked against its buffer.
 pub fn attention_forward(
     gpu: &Gpu,
     version: AttentionVersion,
     shape: AttentionShape,
     [q, k, v]: [HeadsIn; 3],
-    (o, o_layout): (&mut CudaSlice<f32>, HeadLayout),
+    (o, o_layout, o_bf16): (&mut CudaSlice<f32>, HeadLayout, Bf16Out),
     lse: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
     let Plan { kernel, cfg } = attention_forward_plan(version, shape)?;
@@ -877,7 +878,11 @@ pub fn attention_forward(
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
-    args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(o).arg(&oh).arg(lse);
+    // O's bf16 copy: the buffer as rows of O's row stride (the (B·T, H·d) input of the output
+    // projection, for merged heads).
+    let row = o_layout.row_stride.max(1);
+    let copy = Bf16Copy::new(gpu, o_bf16, (o.len().div_ceil(row), row))?;
+    args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(o).arg(&oh).arg(lse).arg(&copy);
     // Safety: every layout lies inside its buffer (checked above), the output's rows are disjoint.
     unsafe { run(gpu, kernel, &mut args, cfg) }
 }

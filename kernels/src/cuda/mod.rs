@@ -118,6 +118,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "attention.cu",
         source: concat!(
             include_str!("reductions.cuh"),
+            include_str!("bf16_copy.cuh"),
             include_str!("mma_sync.cuh"),
             include_str!("attention.cu"),
             include_str!("attention_tensor_cores.cu"),

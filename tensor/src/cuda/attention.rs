@@ -54,9 +54,17 @@ impl CudaStorage {
         let heads = [(&q, inputs[0].1), (&k, inputs[1].1), (&v, inputs[2].1)];
         // The output layout covers all b·t·d elements: the kernel writes every one.
         let (mut out, mut lse) = (this.alloc_f32(op, b * t * d)?, this.alloc_f32(op, b * t)?);
-        launch::attention_forward(&this.gpu, version_for(d), shape, heads, (&mut out, out_layout), &mut lse)
+        // Heads merged into (B, T, H·d) rows are the output projection's input: in bf16 the kernel
+        // writes their image too.
+        let width = out_layout.heads * d;
+        let merged = out_layout == HeadLayout::packed(out_layout.heads, t, d, width, 0);
+        let mut image = if merged { this.output_image(op, (b * t * d / width, width))? } else { None };
+        let o_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
+        launch::attention_forward(&this.gpu, version_for(d), shape, heads, (&mut out, out_layout, o_bf16), &mut lse)
             .map_err(cuda_error(op))?;
-        Ok((this.with(b * t * d, CudaData::F32(out)), this.with(b * t, CudaData::F32(lse))))
+        let mut out = this.with(b * t * d, CudaData::F32(out));
+        out.keep_output_image(image, width);
+        Ok((out, this.with(b * t, CudaData::F32(lse))))
     }
 
     /// The gradients `[dq, dk, dv]` in one buffer of `len` elements laid out by `grad_layouts`,
