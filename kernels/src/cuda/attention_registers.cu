@@ -47,6 +47,26 @@ __device__ void stage_columns(unsigned* tile, int ld, int rows, const float* src
     }
 }
 
+// The same rows both ways at once, `tile` as stage_rows writes it and `transposed` as
+// stage_columns does (row stride t_ld): each thread reads a 2 × 2 block once and writes its two
+// row pairs and its two column pairs. A warp covers 4 row pairs × 8 column pairs: its row words
+// fall in 32 banks (ld = 36), its column words two to a bank (t_ld = 20).
+__device__ void stage_both_ways(unsigned* tile, int ld, unsigned* transposed, int t_ld, int rows, const float* src,
+                                long long stride, int row0, int n, int d) {
+    for (int p = threadIdx.x; p < rows * RG_D / 4; p += blockDim.x) {
+        int group = p / 32, lane = p % 32;
+        int c = 2 * (group % 4 * 8 + lane % 8), r = 2 * (group / 4 * 4 + lane / 8);
+        const float* x = src + (long long)(row0 + r) * stride + c;
+        bool top = row0 + r < n, bottom = row0 + r + 1 < n, left = c < d, right = c + 1 < d;
+        float x00 = top && left ? x[0] : 0.0f, x01 = top && right ? x[1] : 0.0f;
+        float x10 = bottom && left ? x[stride] : 0.0f, x11 = bottom && right ? x[stride + 1] : 0.0f;
+        tile[r * ld + c / 2] = bf16_pair(x00, x01);
+        tile[(r + 1) * ld + c / 2] = bf16_pair(x10, x11);
+        transposed[c * t_ld + r / 2] = bf16_pair(x00, x10);
+        transposed[(c + 1) * t_ld + r / 2] = bf16_pair(x01, x11);
+    }
+}
+
 // The A fragments of rows row0…row0 + 15 of an (n, d) f32 matrix, all 64 columns (4 slices of 16),
 // rounded to bf16, zeros past n and d; read once from global memory. By one warp.
 __device__ void load_a_rows(unsigned (&a)[4][4], const float* src, long long stride, int row0, int n, int d) {
@@ -220,10 +240,8 @@ extern "C" __global__ void __launch_bounds__(128)
     int first = causal ? max(0, k0 - (S - T)) : 0;  // the first query that sees key k0
     for (int i0 = first / RG_BWD_QUERIES * RG_BWD_QUERIES; i0 < T; i0 += RG_BWD_QUERIES) {
         __syncthreads();  // the previous tiles and dS are no longer read
-        stage_rows(qs, RG_LD, RG_BWD_QUERIES, qb, qh.row, i0, T, d);
-        stage_columns(qts, RG_NARROW_LD, RG_BWD_QUERIES, qb, qh.row, i0, T, d);
-        stage_rows(dos, RG_LD, RG_BWD_QUERIES, dob, doh.row, i0, T, d);
-        stage_columns(dots, RG_NARROW_LD, RG_BWD_QUERIES, dob, doh.row, i0, T, d);
+        stage_both_ways(qs, RG_LD, qts, RG_NARROW_LD, RG_BWD_QUERIES, qb, qh.row, i0, T, d);
+        stage_both_ways(dos, RG_LD, dots, RG_NARROW_LD, RG_BWD_QUERIES, dob, doh.row, i0, T, d);
         if (threadIdx.x < RG_BWD_QUERIES) {
             int i = i0 + threadIdx.x;
             ls[threadIdx.x] = i < T ? lse[row_base + i] * LOG2E : 0.0f;
