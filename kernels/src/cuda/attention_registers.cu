@@ -20,50 +20,88 @@
 #define RG_BWD_QUERIES 32   // queries per backward step
 #define LOG2E 1.4426950408889634f
 
-// Rows [row0, row0 + rows) of an (n, d) f32 matrix whose rows lie `stride` apart, rounded to bf16
-// into tile[r][c] (64 columns, zeros past n and d), stored in pairs: word r·ld + c/2. By all the
-// block's threads; a warp writes one row's 32 consecutive words.
-__device__ void stage_rows(unsigned* tile, int ld, int rows, const float* src, long long stride, int row0, int n,
-                           int d) {
-    for (int p = threadIdx.x; p < rows * RG_D / 2; p += blockDim.x) {
-        int r = p / (RG_D / 2), c = 2 * (p % (RG_D / 2));
-        bool in = row0 + r < n;
-        const float* x = src + (long long)(row0 + r) * stride;
-        tile[r * ld + c / 2] = bf16_pair(in && c < d ? x[c] : 0.0f, in && c + 1 < d ? x[c + 1] : 0.0f);
+// The staging functions below run on all RG_THREADS threads of a block. Each thread reads
+// RG_BATCH of its elements (rounded into bf16 pairs in registers) before it writes them, so those
+// loads are in flight together rather than one round trip per pair (the compiler cannot move a
+// load above a store to shared memory it cannot tell apart from the source).
+#define RG_THREADS 128
+#define RG_BATCH 8
+
+// Rows [row0, row0 + ROWS) of an (n, d) f32 matrix whose rows lie `stride` apart, rounded to bf16
+// into tile[r][c] (64 columns, zeros past n and d), stored in pairs: word r·ld + c/2. A warp
+// writes one row's 32 consecutive words.
+template <int ROWS>
+__device__ void stage_rows(unsigned* tile, int ld, const float* src, long long stride, int row0, int n, int d) {
+    constexpr int PAIRS = ROWS * RG_D / 2 / RG_THREADS;  // per thread
+    static_assert(PAIRS % RG_BATCH == 0, "whole batches");
+    for (int k0 = 0; k0 < PAIRS; k0 += RG_BATCH) {
+        unsigned w[RG_BATCH];
+#pragma unroll
+        for (int k = 0; k < RG_BATCH; ++k) {
+            int p = threadIdx.x + (k0 + k) * RG_THREADS, r = p / (RG_D / 2), c = 2 * (p % (RG_D / 2));
+            bool in = row0 + r < n;
+            const float* x = src + (long long)(row0 + r) * stride;
+            w[k] = bf16_pair(in && c < d ? x[c] : 0.0f, in && c + 1 < d ? x[c + 1] : 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < RG_BATCH; ++k) {
+            int p = threadIdx.x + (k0 + k) * RG_THREADS;
+            tile[p / (RG_D / 2) * ld + p % (RG_D / 2)] = w[k];
+        }
     }
 }
 
-// The same rows transposed: tile[c][r] (64 rows of `rows` columns, a multiple of 8), in pairs of
+// The same rows transposed: tile[c][r] (64 rows of ROWS columns, a multiple of 8), in pairs of
 // consecutive rows: word c·ld + r/2. A warp writes 8 columns × 4 row pairs, which fall in 32
 // different banks for ld = 36 or 20.
-__device__ void stage_columns(unsigned* tile, int ld, int rows, const float* src, long long stride, int row0, int n,
-                              int d) {
-    for (int p = threadIdx.x; p < rows * RG_D / 2; p += blockDim.x) {
-        int group = p / 32, lane = p % 32;
-        int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
-        const float* x = src + (long long)(row0 + r) * stride + c;
-        float lo = row0 + r < n && c < d ? x[0] : 0.0f, hi = row0 + r + 1 < n && c < d ? x[stride] : 0.0f;
-        tile[c * ld + r / 2] = bf16_pair(lo, hi);
+template <int ROWS>
+__device__ void stage_columns(unsigned* tile, int ld, const float* src, long long stride, int row0, int n, int d) {
+    constexpr int PAIRS = ROWS * RG_D / 2 / RG_THREADS;
+    static_assert(PAIRS % RG_BATCH == 0, "whole batches");
+    for (int k0 = 0; k0 < PAIRS; k0 += RG_BATCH) {
+        unsigned w[RG_BATCH];
+#pragma unroll
+        for (int k = 0; k < RG_BATCH; ++k) {
+            int p = threadIdx.x + (k0 + k) * RG_THREADS, group = p / 32, lane = p % 32;
+            int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
+            const float* x = src + (long long)(row0 + r) * stride + c;
+            w[k] = bf16_pair(row0 + r < n && c < d ? x[0] : 0.0f, row0 + r + 1 < n && c < d ? x[stride] : 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < RG_BATCH; ++k) {
+            int p = threadIdx.x + (k0 + k) * RG_THREADS, group = p / 32, lane = p % 32;
+            int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
+            tile[c * ld + r / 2] = w[k];
+        }
     }
 }
 
 // The same rows both ways at once, `tile` as stage_rows writes it and `transposed` as
-// stage_columns does (row stride t_ld): each thread reads a 2 × 2 block once and writes its two
-// row pairs and its two column pairs. A warp covers 4 row pairs × 8 column pairs: its row words
-// fall in 32 banks (ld = 36), its column words two to a bank (t_ld = 20).
-__device__ void stage_both_ways(unsigned* tile, int ld, unsigned* transposed, int t_ld, int rows, const float* src,
+// stage_columns does (row stride t_ld): each thread reads 2 × 2 blocks once and writes their two
+// row pairs and two column pairs. A warp covers 4 row pairs × 8 column pairs: its row words fall
+// in 32 banks (ld = 36), its column words two to a bank (t_ld = 20).
+template <int ROWS>
+__device__ void stage_both_ways(unsigned* tile, int ld, unsigned* transposed, int t_ld, const float* src,
                                 long long stride, int row0, int n, int d) {
-    for (int p = threadIdx.x; p < rows * RG_D / 4; p += blockDim.x) {
-        int group = p / 32, lane = p % 32;
+    constexpr int BLOCKS = ROWS * RG_D / 4 / RG_THREADS;  // 2 × 2 blocks per thread
+    float v[BLOCKS][4];
+#pragma unroll
+    for (int k = 0; k < BLOCKS; ++k) {
+        int p = threadIdx.x + k * RG_THREADS, group = p / 32, lane = p % 32;
         int c = 2 * (group % 4 * 8 + lane % 8), r = 2 * (group / 4 * 4 + lane / 8);
         const float* x = src + (long long)(row0 + r) * stride + c;
         bool top = row0 + r < n, bottom = row0 + r + 1 < n, left = c < d, right = c + 1 < d;
-        float x00 = top && left ? x[0] : 0.0f, x01 = top && right ? x[1] : 0.0f;
-        float x10 = bottom && left ? x[stride] : 0.0f, x11 = bottom && right ? x[stride + 1] : 0.0f;
-        tile[r * ld + c / 2] = bf16_pair(x00, x01);
-        tile[(r + 1) * ld + c / 2] = bf16_pair(x10, x11);
-        transposed[c * t_ld + r / 2] = bf16_pair(x00, x10);
-        transposed[(c + 1) * t_ld + r / 2] = bf16_pair(x01, x11);
+        v[k][0] = top && left ? x[0] : 0.0f, v[k][1] = top && right ? x[1] : 0.0f;
+        v[k][2] = bottom && left ? x[stride] : 0.0f, v[k][3] = bottom && right ? x[stride + 1] : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < BLOCKS; ++k) {
+        int p = threadIdx.x + k * RG_THREADS, group = p / 32, lane = p % 32;
+        int c = 2 * (group % 4 * 8 + lane % 8), r = 2 * (group / 4 * 4 + lane / 8);
+        tile[r * ld + c / 2] = bf16_pair(v[k][0], v[k][1]);
+        tile[(r + 1) * ld + c / 2] = bf16_pair(v[k][2], v[k][3]);
+        transposed[c * t_ld + r / 2] = bf16_pair(v[k][0], v[k][2]);
+        transposed[(c + 1) * t_ld + r / 2] = bf16_pair(v[k][1], v[k][3]);
     }
 }
 
@@ -107,7 +145,7 @@ __device__ void accumulators_as_a(unsigned (&a)[4], const float (&left)[4], cons
 // m and sum l (the 4 lanes of a quad share a row: a row's maximum is reduced over the quad, its
 // sum stays per lane until the end), turns the scores into P in place and adds P·V to its 16 × 64
 // output, rescaled by e^(m_old − m_new). Lane (g, q) holds rows g and g + 8 of its warp's 16.
-extern "C" __global__ void __launch_bounds__(128)
+extern "C" __global__ void __launch_bounds__(RG_THREADS)
     attention_forward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                 const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
                                 Bf16Copy copy) {
@@ -127,8 +165,8 @@ extern "C" __global__ void __launch_bounds__(128)
     int block_last = min(q0 + RG_FWD_QUERIES, T) - 1;
     for (int k0 = 0; k0 <= last_key(block_last, T, S, causal); k0 += RG_FWD_KEYS) {
         __syncthreads();  // the previous keys and values are no longer read
-        stage_rows(ks, RG_LD, RG_FWD_KEYS, kb, kh.row, k0, S, d);
-        stage_columns(vts, RG_LD, RG_FWD_KEYS, vb, vh.row, k0, S, d);
+        stage_rows<RG_FWD_KEYS>(ks, RG_LD, kb, kh.row, k0, S, d);
+        stage_columns<RG_FWD_KEYS>(vts, RG_LD, vb, vh.row, k0, S, d);
         __syncthreads();
         float s[8][4];  // S = Q·Kᵀ: 8 tiles of 8 keys
 #pragma unroll
@@ -211,7 +249,7 @@ extern "C" __global__ void __launch_bounds__(128)
 // computes a quarter of the tile's dQ (16 queries × 32 columns) and adds it to global memory by
 // atomics, so dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O) comes from
 // attention_backward_dot.
-extern "C" __global__ void __launch_bounds__(128)
+extern "C" __global__ void __launch_bounds__(RG_THREADS)
     attention_backward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                  const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
                                  const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
@@ -231,7 +269,7 @@ extern "C" __global__ void __launch_bounds__(128)
     unsigned kf[4][4], vf[4][4];
     load_a_rows(kf, kb, kh.row, kw, S, d);
     load_a_rows(vf, vb, vh.row, kw, S, d);
-    stage_columns(kts, RG_LD, RG_BWD_KEYS, kb, kh.row, k0, S, d);
+    stage_columns<RG_BWD_KEYS>(kts, RG_LD, kb, kh.row, k0, S, d);
     float scale2 = scale * LOG2E, dk[8][4], dv[8][4];
 #pragma unroll
     for (int dt = 0; dt < 8; ++dt)
@@ -240,8 +278,8 @@ extern "C" __global__ void __launch_bounds__(128)
     int first = causal ? max(0, k0 - (S - T)) : 0;  // the first query that sees key k0
     for (int i0 = first / RG_BWD_QUERIES * RG_BWD_QUERIES; i0 < T; i0 += RG_BWD_QUERIES) {
         __syncthreads();  // the previous tiles and dS are no longer read
-        stage_both_ways(qs, RG_LD, qts, RG_NARROW_LD, RG_BWD_QUERIES, qb, qh.row, i0, T, d);
-        stage_both_ways(dos, RG_LD, dots, RG_NARROW_LD, RG_BWD_QUERIES, dob, doh.row, i0, T, d);
+        stage_both_ways<RG_BWD_QUERIES>(qs, RG_LD, qts, RG_NARROW_LD, qb, qh.row, i0, T, d);
+        stage_both_ways<RG_BWD_QUERIES>(dos, RG_LD, dots, RG_NARROW_LD, dob, doh.row, i0, T, d);
         if (threadIdx.x < RG_BWD_QUERIES) {
             int i = i0 + threadIdx.x;
             ls[threadIdx.x] = i < T ? lse[row_base + i] * LOG2E : 0.0f;
