@@ -8,6 +8,27 @@
 // copy, when given (bf16_copy.cuh), is what the LM head's two backward products read, so they
 // need no conversion pass over the f32 gradient.
 
+// Row r's gradient dz_c = scale · (exp(z_c − lse) − [c = y]), into dlogits and its copy. Each
+// thread reads CE_BATCH logits before it writes their gradients, so those loads are in flight
+// together (a blockDim-strided loop that stores is otherwise one round trip per element).
+#define CE_BATCH 4
+__device__ void write_row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse,
+                                   float* dlogits, Bf16Copy copy) {
+    for (int c0 = threadIdx.x; c0 < vocab; c0 += CE_BATCH * blockDim.x) {
+        float zc[CE_BATCH];
+#pragma unroll
+        for (int k = 0; k < CE_BATCH; ++k) {
+            int c = c0 + k * blockDim.x;
+            zc[k] = c < vocab ? z[c] : 0.0f;
+        }
+#pragma unroll
+        for (int k = 0; k < CE_BATCH; ++k) {
+            int c = c0 + k * blockDim.x;
+            if (c < vocab) store_with_copy(dlogits, r, c, scale * (expf(zc[k] - lse) - (c == y ? 1.0f : 0.0f)), copy);
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(1024)
     cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets, long long ignore_index,
                        const float* dloss, const float* row_losses, float* losses, float* dlogits, Bf16Copy copy) {
@@ -22,19 +43,11 @@ extern "C" __global__ void __launch_bounds__(1024)
         return;
     }
     if (dlogits && row_losses && !losses) {
-        float scale = dloss[r], lse = row_losses[r] + z[y];
-#pragma unroll 4
-        for (int c = threadIdx.x; c < vocab; c += blockDim.x)
-            store_with_copy(dlogits, r, c, scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f)), copy);
+        write_row_gradient(z, r, vocab, y, dloss[r], row_losses[r] + z[y], dlogits, copy);
         return;
     }
     float m, s;
     block_max_and_sum_exp(z, vocab, &m, &s);
-    if (dlogits) {
-        float scale = dloss[r];
-#pragma unroll 4
-        for (int c = threadIdx.x; c < vocab; c += blockDim.x)
-            store_with_copy(dlogits, r, c, scale * (expf(z[c] - m) / s - (c == y ? 1.0f : 0.0f)), copy);
-    }
+    if (dlogits) write_row_gradient(z, r, vocab, y, dloss[r], m + logf(s), dlogits, copy);
     if (losses && threadIdx.x == 0) losses[r] = m + logf(s) - z[y];
 }

@@ -44,10 +44,18 @@ extern "C" __global__ void column_sums_partial(long long rows, int cols, long lo
     if (col >= cols) return;
     long long r0 = blockIdx.y * chunk, r1 = min(rows, r0 + chunk);
     double s = 0.0;
-    for (long long r = r0; r < r1; ++r) {
-        float v = x[r * cols + col];
-        s += v;
-        if (copy.data) copy.data[r * copy.stride + col] = __float2bfloat16_rn(v);
+    // 8 rows read before they are summed and copied: the loads in flight together (with the
+    // copy's stores between them, the loop would make one round trip per row).
+    for (long long r = r0; r < r1; r += 8) {
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = r + k < r1 ? x[(r + k) * cols + col] : 0.0f;
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+            if (r + k >= r1) break;
+            s += v[k];
+            if (copy.data) copy.data[(r + k) * copy.stride + col] = __float2bfloat16_rn(v[k]);
+        }
     }
     partial[(long long)blockIdx.y * cols + col] = s;
 }
