@@ -12,7 +12,7 @@ use kernels::cuda::launch::{self, GemmVersion, LayerNormVersion, SoftmaxVersion,
 use kernels::cuda::{driver_available, CudaError, Gpu};
 
 mod common;
-use common::{max_rel_err, random, reference_attention};
+use common::{max_elementwise_rel_err, max_rel_err, random, reference_attention};
 
 fn upload(gpu: &Gpu, v: &[f32]) -> CudaSlice<f32> {
     gpu.stream.clone_htod(v).unwrap()
@@ -216,7 +216,7 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses: None, dlogits: &mut dld, image: None };
     launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), Some(grad), (rows, vocab)).unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
-    assert!(max_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
+    assert!(max_elementwise_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
     // The backward alone, in one pass from the forward's losses (log Σ exp = loss + z_target),
     // with its bf16 copy in rows padded to 50264 (the padding left as it was).
     let stride = 50264;
@@ -231,8 +231,29 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     };
     launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
     let dld = download(&gpu, &dld);
-    assert!(max_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
+    assert!(max_elementwise_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
     assert_bf16_copy(&gpu, &image, &dld, (vocab, stride), "cross-entropy gradient");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn memory_bound_benches_run_and_their_versions_agree() {
+    use kernels::cuda::bench::{bench_cross_entropy, bench_layer_norm, bench_softmax};
+    let gpu = Gpu::new(0).unwrap();
+    // Small shapes: the table's rows, each version's output against the first's.
+    let tables = [
+        ("softmax", bench_softmax(&gpu, 5, 300, 1).unwrap(), 4),
+        ("layer norm", bench_layer_norm(&gpu, 7, 96, 1).unwrap(), 4),
+        ("cross-entropy gradient", bench_cross_entropy(&gpu, 3, 1000, 1).unwrap(), 3),
+    ];
+    for (name, rows, count) in tables {
+        assert_eq!(rows.len(), count, "{name}: the copy and each version: {rows:?}");
+        assert_eq!(rows[0].kernel, "device-to-device copy");
+        for row in &rows {
+            assert!(row.median_ms > 0.0 && row.throughput > 0.0, "{name}: {row:?}");
+            assert!(row.max_rel_err <= 1e-5, "{name}: {row:?}");
+        }
+    }
 }
 
 /// Where sequence `n`'s row `r` starts under `layout`.

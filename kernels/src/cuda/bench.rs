@@ -22,7 +22,7 @@ pub struct BenchRow {
     pub unit: &'static str,
     /// Of cuBLAS's time (GEMMs) or of the copy bandwidth (memory-bound kernels), in percent.
     pub percent_of_reference: f64,
-    /// Largest relative difference from the reference output.
+    /// Largest difference from the reference output, relative to its largest magnitude.
     pub max_rel_err: f64,
 }
 
@@ -83,8 +83,11 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// max |a − b| / max |b|: the largest difference relative to the reference's largest magnitude, so
+/// outputs whose elements are all small (probabilities, a vocabulary's gradient) are held to it too.
 fn max_rel_err(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| ((x - y).abs() / y.abs().max(1.0)) as f64).fold(0.0, f64::max)
+    let scale = b.iter().fold(0.0f32, |m, y| m.max(y.abs())).max(f32::MIN_POSITIVE);
+    a.iter().zip(b).map(|(x, y)| ((x - y).abs() / scale) as f64).fold(0.0, f64::max)
 }
 
 fn upload<T: cudarc::driver::DeviceRepr>(gpu: &Gpu, v: &[T]) -> Result<CudaSlice<T>, CudaError> {
@@ -277,6 +280,36 @@ pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Resul
     let versions = [SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
     memory_bound(gpu, "softmax", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         launch::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
+    })
+}
+
+/// How the cross-entropy gradient reads the logits: once, from the forward's losses, or twice
+/// (its own maximum and sum first).
+#[derive(Debug, Clone, Copy)]
+enum CrossEntropyGradient {
+    OnePass,
+    TwoPasses,
+}
+
+/// The cross-entropy gradient of `(rows, vocab)` logits (the LM head's backward at GPT-2's
+/// vocabulary) against the copy bandwidth.
+pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    let logits = upload(gpu, &random(rows * vocab, 7))?;
+    let targets: Vec<i64> = (0..rows).map(|r| (r * 7919 % vocab) as i64).collect();
+    let targets = gpu.stream.clone_htod(&targets).map_err(|e| driver("copying to the device", e))?;
+    let dloss = upload(gpu, &vec![1.0 / rows as f32; rows])?;
+    let mut losses = zeros::<f32>(gpu, rows)?;
+    launch::cross_entropy(gpu, &logits.slice(..), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
+    let versions = [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses];
+    let shape = format!("{rows}×{vocab}");
+    memory_bound(gpu, "cross-entropy gradient", (rows * vocab, &shape), &versions, iters, |version, dlogits| {
+        let (dloss, forward) = (dloss.slice(..), losses.slice(..));
+        let row_losses = match version {
+            CrossEntropyGradient::OnePass => Some(&forward),
+            CrossEntropyGradient::TwoPasses => None,
+        };
+        let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits, image: None };
+        launch::cross_entropy(gpu, &logits.slice(..), &targets, -100, None, Some(grad), (rows, vocab))
     })
 }
 

@@ -14,6 +14,17 @@ pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
 }
 
+/// max |a − b| / |b| over the elements (0 where both are 0): for outputs whose elements are all
+/// far below 1, such as a cross-entropy gradient over a vocabulary (≈ 1/vocab each), where
+/// [`max_rel_err`] would pass any small enough value.
+pub fn max_elementwise_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() / y.abs().max(f32::MIN_POSITIVE) })
+        .fold(0.0, f32::max)
+}
+
 /// Attention for one sequence in f64, forward and backward written out (query `i` sees key `j` iff
 /// not `causal` or `j ≤ i + s − t`): `P = softmax(Q·Kᵀ/√d + M)`, `O = P·V`; `dV = Pᵀ·dO`,
 /// `dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))`, `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`. Returns `(O, dQ, dK, dV)`.

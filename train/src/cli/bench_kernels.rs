@@ -3,7 +3,9 @@
 //! memory from ptxas.
 
 use crate::error::{Result, TrainError};
-use kernels::cuda::bench::{bench_attention, bench_gemm, bench_layer_norm, bench_softmax, bench_wgmma, BenchRow};
+use kernels::cuda::bench::{
+    bench_attention, bench_cross_entropy, bench_gemm, bench_layer_norm, bench_softmax, bench_wgmma, BenchRow,
+};
 use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,8 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
     rows.extend(bench_softmax(&gpu, 4096, 4096, iters)?);
     rows.extend(bench_softmax(&gpu, 256, 50304, iters)?);
     rows.extend(bench_layer_norm(&gpu, 16384, 768, iters)?);
+    // The LM head's cross-entropy gradient at GPT-2's vocabulary.
+    rows.extend(bench_cross_entropy(&gpu, 4096, 50257, iters)?);
     // GPT-2 124M's attention at T = 1024, batch 8: 12 heads of 64, read from the packed qkv.
     rows.extend(bench_attention(&gpu, (8, 12, 1024, 64), iters)?);
     // Last, and not fatal: a fault in this kernel would leave the device unusable for what follows.
