@@ -25,6 +25,15 @@ pub fn max_elementwise_rel_err(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// max |a − b| / max |b|: the largest difference relative to the reference's largest magnitude,
+/// for small outputs computed with cancellation (a softmax gradient), where an elementwise ratio
+/// is meaningless near the zeros.
+pub fn max_normalized_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f32, |m, y| m.max(y.abs())).max(f32::MIN_POSITIVE);
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, f32::max)
+}
+
 /// Attention for one sequence in f64, forward and backward written out (query `i` sees key `j` iff
 /// not `causal` or `j ≤ i + s − t`): `P = softmax(Q·Kᵀ/√d + M)`, `O = P·V`; `dV = Pᵀ·dO`,
 /// `dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))`, `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`. Returns `(O, dQ, dK, dV)`.
