@@ -170,9 +170,11 @@ impl Var {
         match self.0.value.try_write() {
             Ok(guard) => Ok(guard),
             Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
-            Err(TryLockError::WouldBlock) => {
-                Err(Error::invalid("Var::value_mut", format!("{self:?} is borrowed already")))
-            }
+            // Named by id and name only: printing the Var would read its shape, which is locked.
+            Err(TryLockError::WouldBlock) => Err(Error::invalid(
+                "Var::value_mut",
+                format!("Var #{} ({}) is borrowed already", self.id(), self.name().unwrap_or("unnamed")),
+            )),
         }
     }
 

@@ -47,6 +47,18 @@ fn no_grad_and_detach_record_nothing() {
 }
 
 #[test]
+fn a_value_borrowed_for_writing_twice_is_an_error_not_a_deadlock() {
+    let w = Var::parameter(Tensor::full(&[2], 1.0, DType::F64), "w");
+    let guard = w.value_mut().unwrap();
+    let err = w.value_mut().unwrap_err().to_string();
+    assert!(err.contains("Var::value_mut") && err.contains("borrowed already"), "{err}");
+    drop(guard);
+    // Released, it can be written again.
+    w.value_mut().unwrap().add_assign(&Tensor::full(&[2], 2.0, DType::F64)).unwrap();
+    assert_eq!(w.value().to_vec::<f64>().unwrap(), vec![3.0, 3.0]);
+}
+
+#[test]
 fn params_are_named_and_zeroed_together() {
     let mut params = Params::new();
     let w = params.add("layer.weight", Tensor::ones(&[2, 2], DType::F64)).unwrap();

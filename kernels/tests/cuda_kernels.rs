@@ -239,6 +239,55 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
+fn launches_refuse_buffers_too_small_for_their_shapes() {
+    let gpu = Gpu::new(0).unwrap();
+    let (x, mut y) = (upload(&gpu, &random(100, 1)), gpu.stream.alloc_zeros::<f32>(100).unwrap());
+    // A bf16 copy of 10 rows of 10 needs 10 · stride elements.
+    let mut short = bf16_copy_buffer(&gpu, 9, 10);
+    let err = launch::gelu_forward(&gpu, true, &x.slice(..), (&mut y, Some((&mut short, 10))), 10).unwrap_err();
+    assert!(err.to_string().contains("a bf16 copy of 90 elements for 10 rows of 10, 10 apart"), "{err}");
+    let err = launch::gelu_forward(&gpu, true, &x.slice(..), (&mut y, None), 30).unwrap_err();
+    assert!(err.to_string().contains("gelu: 100 elements into 100, in rows of 30"), "{err}");
+    // A multi-tensor AdamW tensor whose moment is shorter than the parameter.
+    let (mut p, g) = (upload(&gpu, &random(64, 2)), upload(&gpu, &random(64, 3)));
+    let (mut m, mut v) = (gpu.stream.alloc_zeros::<f32>(32).unwrap(), gpu.stream.alloc_zeros::<f32>(64).unwrap());
+    let tensor = launch::AdamWTensorSlices {
+        n: 64,
+        param: &mut p,
+        grad: g.slice(..),
+        m: &mut m,
+        v: &mut v,
+        decay: 1.0,
+        step: 1e-3,
+        image: None,
+    };
+    let err = launch::adamw_multi_tensor(&gpu, &mut [tensor], [0.9, 0.999, 1e-8, 1.0]).unwrap_err();
+    assert!(err.to_string().contains("adamw tensor 0: 64 elements, buffers of [64, 64, 32, 64]"), "{err}");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gemm_benches_run_and_every_version_matches_cublas() {
+    use kernels::cuda::bench::{bench_gemm, bench_wgmma};
+    let gpu = Gpu::new(0).unwrap();
+    // 256³: whole tiles for every version; cuBLAS f32 and 3 f32 kernels, cuBLAS bf16 and 4 WMMA
+    // kernels, then cuBLAS with B transposed and the 3 wgmma kernels (sm_90a).
+    let mut rows = bench_gemm(&gpu, 256, 1).unwrap();
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    if gpu.arch == "sm_90a" {
+        let wgmma = bench_wgmma(&gpu, 256, 1).unwrap();
+        assert_eq!(wgmma.len(), 4, "{wgmma:?}");
+        rows.extend(wgmma);
+    }
+    for row in &rows {
+        // bf16 operands against cuBLAS's own bf16 product (and its bf16 output): a few 1e-3.
+        let tolerance = if row.kernel.contains("bf16") { 1e-2 } else { 1e-5 };
+        assert!(row.median_ms > 0.0 && row.max_rel_err <= tolerance, "{row:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
 fn memory_bound_benches_run_and_their_versions_agree() {
     use kernels::cuda::bench::{bench_cross_entropy, bench_layer_norm, bench_softmax};
     let gpu = Gpu::new(0).unwrap();

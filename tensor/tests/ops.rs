@@ -261,6 +261,15 @@ fn cross_entropy_rows_with_ignore_index() {
 }
 
 #[test]
+fn bias_grad_sums_every_dim_but_the_last() {
+    let g = t(&(0..24).map(f64::from).collect::<Vec<_>>(), &[2, 3, 4]);
+    assert_close(&g.bias_grad().unwrap(), &[60., 66., 72., 78.], 0.0);
+    assert_close(&t(&[1., 2.], &[2]).bias_grad().unwrap(), &[1., 2.], 0.0);
+    let e = Tensor::full(&[], 1.0, DType::F64).bias_grad().unwrap_err().to_string();
+    assert!(e.contains("bias_grad") && e.contains("scalar"), "{e}");
+}
+
+#[test]
 fn adamw_step_updates_in_place() {
     let mut p = Tensor::from_vec(vec![1f32, 1.0], &[2]).unwrap();
     let view_before = p.clone();

@@ -153,6 +153,30 @@ fn cublas_bf16(
     Ok((ms, c.iter().map(|x| x.to_f32()).collect()))
 }
 
+/// One row per version of a GEMM, `C (m × n)` written by `run(version, C)`: its output against
+/// `want` first, then its time against the reference's `ref_ms` (`warmup` untimed runs).
+#[allow(clippy::too_many_arguments)]
+fn gemm_versions<V: Copy>(
+    gpu: &Gpu,
+    versions: &[V],
+    (m, n, k): (usize, usize, usize),
+    (ref_ms, want): (f64, &[f32]),
+    (warmup, iters): (usize, usize),
+    name: impl Fn(V) -> String,
+    mut run: impl FnMut(V, &mut CudaSlice<f32>) -> Result<(), CudaError>,
+) -> Result<Vec<BenchRow>, CudaError> {
+    let (flops, shape) = (2.0 * (m * n * k) as f64, format!("{m}×{n}×{k}"));
+    let mut rows = Vec::with_capacity(versions.len());
+    for &version in versions {
+        let mut c = zeros::<f32>(gpu, m * n)?;
+        run(version, &mut c)?;
+        let err = max_rel_err(&download(gpu, &c)?, want);
+        let ms = time_ms(gpu, warmup, iters, || run(version, &mut c))?;
+        rows.push(gemm_row(name(version), &shape, (ms, ref_ms), flops, err));
+    }
+    Ok(rows)
+}
+
 /// The GEMM versions at `size³` against cuBLAS (f32 for the f32 kernels, bf16 for tensor cores).
 pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
     let (m, n, k) = (size, size, size);
@@ -170,27 +194,30 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
     let flops = 2.0 * (m * n * k) as f64;
     let shape = format!("{m}×{n}×{k}");
     let mut rows = vec![gemm_row("cuBLAS sgemm (f32)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0)];
-    for version in [GemmVersion::Naive, GemmVersion::Tiled, GemmVersion::RegisterBlocked] {
-        let mut c = zeros::<f32>(gpu, m * n)?;
-        launch::gemm_f32(gpu, version, &ad, &bd, &mut c, (m, n, k))?;
-        let err = max_rel_err(&download(gpu, &c)?, &want);
-        let iters = if version == GemmVersion::Naive { 3 } else { iters };
-        let ms = time_ms(gpu, 1, iters, || launch::gemm_f32(gpu, version, &ad, &bd, &mut c, (m, n, k)))?;
-        rows.push(gemm_row(format!("{version:?} (f32)"), &shape, (ms, cublas_ms), flops, err));
-    }
+    // The naive kernel takes seconds at 4096³: three runs of it.
+    let dims = (m, n, k);
+    let f32_rows = |versions: &[GemmVersion], iters| {
+        gemm_versions(
+            gpu,
+            versions,
+            dims,
+            (cublas_ms, &want),
+            (1, iters),
+            |v| format!("{v:?} (f32)"),
+            |v, c| launch::gemm_f32(gpu, v, &ad, &bd, c, dims),
+        )
+    };
+    rows.extend(f32_rows(&[GemmVersion::Naive], 3)?);
+    rows.extend(f32_rows(&[GemmVersion::Tiled, GemmVersion::RegisterBlocked], iters)?);
     // Tensor cores: our WMMA kernels against cuBLAS in bf16.
     let (ah, bh) = (upload(gpu, &to_bf16(&a))?, upload(gpu, &to_bf16(&b))?);
     let config = cublas_config(m, n, k, bf16::ONE, bf16::ZERO);
     let (cublas_ms, want) = cublas_bf16(gpu, &blas, config, (&ah, &bh), (size, iters))?;
     rows.push(gemm_row("cuBLAS gemm (bf16)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0));
-    for version in WmmaVersion::ALL {
-        let mut c = zeros::<f32>(gpu, m * n)?;
-        launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k))?;
-        let err = max_rel_err(&download(gpu, &c)?, &want);
-        let ms = time_ms(gpu, 3, iters, || launch::gemm_wmma_bf16(gpu, version, &ah, &bh, &mut c, (m, n, k)))?;
-        let kernel = format!("WMMA {version:?} (bf16 in, f32 acc)");
-        rows.push(gemm_row(kernel, &shape, (ms, cublas_ms), flops, err));
-    }
+    let name = |v| format!("WMMA {v:?} (bf16 in, f32 acc)");
+    rows.extend(gemm_versions(gpu, &WmmaVersion::ALL, dims, (cublas_ms, &want), (3, iters), name, |v, c| {
+        launch::gemm_wmma_bf16(gpu, v, &ah, &bh, c, dims)
+    })?);
     Ok(rows)
 }
 
@@ -212,14 +239,11 @@ pub fn bench_wgmma(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>
     let (flops, shape) = (2.0 * (m * n * k) as f64, format!("{m}×{n}×{k}"));
     let mut rows =
         vec![gemm_row("cuBLAS gemm (bf16, B transposed)".into(), &shape, (cublas_ms, cublas_ms), flops, 0.0)];
-    for version in WgmmaVersion::ALL {
-        let mut c = zeros::<f32>(gpu, m * n)?;
-        launch::gemm_wgmma_bf16(gpu, version, &ah, &bth, &mut c, (m, n, k))?;
-        let err = max_rel_err(&download(gpu, &c)?, &want);
-        let ms = time_ms(gpu, 3, iters, || launch::gemm_wgmma_bf16(gpu, version, &ah, &bth, &mut c, (m, n, k)))?;
-        let name = format!("wgmma {version:?} (bf16 in, f32 acc, B transposed)");
-        rows.push(gemm_row(name, &shape, (ms, cublas_ms), flops, err));
-    }
+    let name = |v| format!("wgmma {v:?} (bf16 in, f32 acc, B transposed)");
+    let dims = (m, n, k);
+    rows.extend(gemm_versions(gpu, &WgmmaVersion::ALL, dims, (cublas_ms, &want), (3, iters), name, |v, c| {
+        launch::gemm_wgmma_bf16(gpu, v, &ah, &bth, c, dims)
+    })?);
     Ok(rows)
 }
 

@@ -332,13 +332,14 @@ EXPORT int cublasSgemm_v2(void* handle, int transa, int transb, int m, int n, in
 }
 
 
-// A and B bf16 (CUDA_R_16BF = 14) or f32 (CUDA_R_32F = 0), C f32; f32 compute (68), or with f32
-// operands rounded to bf16 (CUBLAS_COMPUTE_32F_FAST_16BF = 75) or TF32 (77) first.
+// A and B bf16 (CUDA_R_16BF = 14) or f32 (CUDA_R_32F = 0), C f32 or bf16; f32 compute (68), or
+// with f32 operands rounded to bf16 (CUBLAS_COMPUTE_32F_FAST_16BF = 75) or TF32 (77) first. A bf16
+// C is computed in f32 (from its old values when β ≠ 0) and rounded into place.
 EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int m, int n, int k, const void* alpha,
                                       const void* A, int a_type, int lda, long long stride_a, const void* B,
                                       int b_type, int ldb, long long stride_b, const void* beta, void* C, int c_type,
                                       int ldc, long long stride_c, int batch, int compute, int) {
-    if (c_type != 0 || (a_type != 14 && a_type != 0) || (b_type != 14 && b_type != 0)) return 15;  // not supported
+    if ((c_type != 0 && c_type != 14) || (a_type != 14 && a_type != 0) || (b_type != 14 && b_type != 0)) return 15;
     auto reader = [compute](const void* p, int type) -> std::function<float(long long)> {
         if (type == 14) return [p](long long i) { return __bfloat162float(((const __nv_bfloat16*)p)[i]); };
         if (compute == 75) return [p](long long i) { return (float)__float2bfloat16_rn(((const float*)p)[i]); };
@@ -346,9 +347,32 @@ EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int 
         return [p](long long i) { return ((const float*)p)[i]; };
     };
     (void)handle;
+    float b = *(const float*)beta;
+    std::vector<float> wide;  // a bf16 C, widened
+    size_t span = batch > 0 && n > 0 ? (size_t)(stride_c * (batch - 1) + (long long)ldc * (n - 1) + m) : 0;
+    if (c_type == 14) {
+        wide.assign(span, 0.0f);
+        if (b != 0.0f)
+            for (size_t i = 0; i < span; ++i) wide[i] = __bfloat162float(((const __nv_bfloat16*)C)[i]);
+    }
+    float* out = c_type == 14 ? wide.data() : (float*)C;
     gemm_strided_batched(transa, transb, m, n, k, *(const float*)alpha, reader(A, a_type), lda, stride_a,
-                         reader(B, b_type), ldb, stride_b, *(const float*)beta, (float*)C, ldc, stride_c, batch);
+                         reader(B, b_type), ldb, stride_b, b, out, ldc, stride_c, batch);
+    if (c_type == 14)
+        for (int batch_index = 0; batch_index < batch; ++batch_index)
+            for (int j = 0; j < n; ++j)
+                for (int i = 0; i < m; ++i) {
+                    long long at = batch_index * stride_c + i + (long long)j * ldc;
+                    ((__nv_bfloat16*)C)[at] = __float2bfloat16_rn(wide[at]);
+                }
     return 0;
+}
+
+EXPORT int cublasGemmEx(void* handle, int transa, int transb, int m, int n, int k, const void* alpha, const void* A,
+                        int a_type, int lda, const void* B, int b_type, int ldb, const void* beta, void* C, int c_type,
+                        int ldc, int compute, int algo) {
+    return cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha, A, a_type, lda, 0, B, b_type, ldb, 0,
+                                      beta, C, c_type, ldc, 0, 1, compute, algo);
 }
 
 // ---- cuBLASLt: descriptors as plain structs, products through gemm_strided_batched ------------
