@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# The final device check: GPU tests, GPT-2 124M training in each mode against PyTorch in the same run,
-# the kernel table, a per-op profile, and the trainer end to end on the GPU. On the GPU machine, after
-# `../shared/gpu/bundle.sh --bin emergent` here: `bash benches/gpu_check.sh` (logs in $OUT, default
-# gpu-check/). See DEVELOPERS.md.
+# The device check, sized for a 15-minute lease: GPT-2 124M bf16 training against PyTorch eager in
+# the same run, the per-op profile, cuBLAS on the LM head's shapes (CuPy), the kernel table, the GPU
+# tests, torch.compile, then (while time is left) the other modes and the trainer end to end. Each
+# step is time-boxed and the whole stops starting steps after BUDGET seconds (default 400). On the
+# GPU machine, after `benches/gpu_bundle.sh` here: `bash benches/gpu_check.sh` (logs in $OUT,
+# default gpu-check/).
+# See DEVELOPERS.md.
 set -o pipefail
 OUT=${OUT:-$PWD/gpu-check}; mkdir -p "$OUT"
+BUDGET=${BUDGET:-400}
 export PYTHONUNBUFFERED=1
-timeout 120 bash .gpu/run.sh 2>&1 | tee $OUT/tests.log | grep -vE "^test .* ok$|^$" | tail -30
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/local/nvidia/lib64:$LD_LIBRARY_PATH
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
 E=$PWD/.gpu/bin/emergent
-bench() { timeout 45 $E bench train --preset gpt2-124m --device cuda --seq 1024 --steps 5 "$@" 2>&1 | tail -1 | tee -a $OUT/train.log; }
-torch() { timeout "$1" python3 .gpu/torch_gpt2_train.py --device cuda --steps 8 --warmup 3 "${@:2}" 2>&1 | tail -1 | tee -a $OUT/train.log; }
-bench --batch 16 --precision bf16
-torch 45 --batch 16
-torch 110 --batch 16 --compile
-timeout 90 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -32
-bench --batch 16 --precision bf16-in-cublas
-bench --batch 16 --precision tf32
-bench --batch 16 --precision f32
-bench --batch 16 --precision bf16 --attention composed
-bench --batch 32 --precision bf16
-torch 45 --batch 32
-timeout 45 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,75p $OUT/profile.log
-(cd /tmp && timeout 60 $E train --device cuda --steps 600 --out /tmp/run 2>&1 | tr '\r' '\n' | grep -vE "^\s*$" | tail -12; cp /tmp/run/loss.png /tmp/run/metrics.jsonl $OUT/)
+# run LIMIT CMD...: runs CMD for at most LIMIT seconds, if that still ends within the budget
+run() {
+  local left=$((BUDGET - SECONDS))
+  if [ "$left" -lt "$1" ]; then echo "## skipped (${left}s left): ${*:2}"; return 1; fi
+  echo "## [${SECONDS}s] ${*:2}"
+  timeout "$1" "${@:2}"
+}
+bench() { run "$1" $E bench train --preset gpt2-124m --device cuda --seq 1024 --steps 5 "${@:2}" 2>&1 | tail -1 | tee -a $OUT/train.log; }
+torch() { run "$1" python3 .gpu/torch_gpt2_train.py --device cuda --steps 8 --warmup 3 "${@:2}" 2>&1 | tail -1 | tee -a $OUT/train.log; }
+bench 40 --batch 16 --precision bf16 || bench 40 --batch 16 --precision tf32
+torch 40 --batch 16
+run 40 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,75p $OUT/profile.log
+run 40 python3 benches/cublas_alignment.py 2>&1 | tee $OUT/probe.log
+run 80 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -34
+run 110 bash .gpu/run.sh 2>&1 | tee $OUT/tests.log | grep -vE "^test .* ok$|^$" | tail -40
+torch 100 --batch 16 --compile
+bench 30 --batch 16 --precision bf16-in-cublas
+bench 30 --batch 16 --precision bf16 --attention composed
+bench 30 --batch 32 --precision bf16
+torch 30 --batch 32
+bench 30 --batch 16 --precision f32
+(cd /tmp && run 50 $E train --device cuda --steps 600 --out /tmp/run 2>&1 | tr '\r' '\n' | grep -vE "^\s*$" | tail -12; cp /tmp/run/loss.png /tmp/run/metrics.jsonl $OUT/ 2>/dev/null)
+echo "## done at ${SECONDS}s"

@@ -216,11 +216,15 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
         (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap());
     let dloss = dloss.slice(..);
     let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses: None, dlogits: &mut dld, image: None };
-    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, Some(&mut lossd), Some(grad), (rows, vocab)).unwrap();
+    launch::cross_entropy(&gpu, (&ld.slice(..), vocab), &td, -100, Some(&mut lossd), Some(grad), (rows, vocab))
+        .unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
     assert!(max_elementwise_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
     // The backward alone, in one pass from the forward's losses (log Σ exp = loss + z_target),
-    // with its bf16 copy in rows padded to 50264 (the padding left as it was).
+    // reading the logits in rows 50260 apart (a product's padded output, NaN in the padding), with
+    // its bf16 copy in rows padded to 50264 (the padding left as it was).
+    let padded: Vec<f32> = logits.chunks(vocab).flat_map(|row| row.iter().copied().chain([f32::NAN; 3])).collect();
+    let ld = upload(&gpu, &padded);
     let stride = 50264;
     let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
     let mut image = bf16_copy_buffer(&gpu, rows, stride);
@@ -231,7 +235,7 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
         dlogits: &mut dld,
         image: Some((&mut image, stride)),
     };
-    launch::cross_entropy(&gpu, &ld.slice(..), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
+    launch::cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
     let dld = download(&gpu, &dld);
     assert!(max_elementwise_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
     assert_bf16_copy(&gpu, &image, &dld, (vocab, stride), "cross-entropy gradient");
@@ -248,6 +252,13 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
     assert!(err.to_string().contains("a bf16 copy of 90 elements for 10 rows of 10, 10 apart"), "{err}");
     let err = launch::gelu_forward(&gpu, true, &x.slice(..), (&mut y, None), 30).unwrap_err();
     assert!(err.to_string().contains("gelu: 100 elements into 100, in rows of 30"), "{err}");
+    // Cross-entropy logits: 10 rows of 10, 11 apart, need 109 floats; rows closer than their length.
+    let t = gpu.stream.clone_htod(&[0i64; 10]).unwrap();
+    let mut losses = gpu.stream.alloc_zeros::<f32>(10).unwrap();
+    let err = launch::cross_entropy(&gpu, (&x.slice(..), 11), &t, -100, Some(&mut losses), None, (10, 10)).unwrap_err();
+    assert!(err.to_string().contains("10 rows of 10 logits 11 apart need more than 100 floats"), "{err}");
+    let err = launch::cross_entropy(&gpu, (&x.slice(..), 9), &t, -100, Some(&mut losses), None, (10, 10)).unwrap_err();
+    assert!(err.to_string().contains("10 rows of 10 logits 9 apart"), "{err}");
     // A multi-tensor AdamW tensor whose moment is shorter than the parameter.
     let (mut p, g) = (upload(&gpu, &random(64, 2)), upload(&gpu, &random(64, 3)));
     let (mut m, mut v) = (gpu.stream.alloc_zeros::<f32>(32).unwrap(), gpu.stream.alloc_zeros::<f32>(64).unwrap());

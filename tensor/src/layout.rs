@@ -17,6 +17,20 @@ impl Layout {
         Self { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
     }
 
+    /// A row-major layout whose rows (runs of the last dim) start `row_stride ≥ last dim` apart:
+    /// a product's output with padded rows.
+    pub fn rows_apart(shape: &[usize], row_stride: usize) -> Self {
+        let mut padded = shape.to_vec();
+        if let Some(last) = padded.last_mut() {
+            *last = row_stride;
+        }
+        let mut strides = contiguous_strides(&padded);
+        if let Some(last) = strides.last_mut() {
+            *last = 1;
+        }
+        Self { shape: shape.to_vec(), strides, offset: 0 }
+    }
+
     /// A layout from explicit parts (for backends walking a sub-layout, e.g. the batch dims).
     pub fn from_parts(shape: &[usize], strides: &[usize], offset: usize) -> Self {
         Self { shape: shape.to_vec(), strides: strides.to_vec(), offset }
@@ -40,6 +54,21 @@ impl Layout {
 
     pub fn elem_count(&self) -> usize {
         elem_count(&self.shape)
+    }
+
+    /// The storage offset of the last element (of a non-empty layout).
+    pub fn last_offset(&self) -> usize {
+        self.offset + self.shape.iter().zip(&self.strides).map(|(&n, &s)| n.saturating_sub(1) * s).sum::<usize>()
+    }
+
+    /// For a matrix whose rows are dense runs (unit column stride), the stride of its rows: what a
+    /// row-wise kernel needs to read it in place.
+    pub fn row_stride(&self) -> Option<usize> {
+        let [rows, cols] = self.shape[..] else { return None };
+        let [row_stride, col_stride] = self.strides[..] else { return None };
+        let dense_rows = col_stride == 1 || cols <= 1;
+        let row_stride = if rows <= 1 { cols } else { row_stride };
+        (dense_rows && row_stride >= cols).then_some(row_stride)
     }
 
     /// True when the elements sit densely in row-major order (sizes-1 dims may have any stride).
@@ -109,9 +138,47 @@ impl Layout {
         Ok(Self { shape: shape.to_vec(), strides, offset: self.offset })
     }
 
-    /// A contiguous layout of a new shape over the same elements, if that needs no copy.
+    /// A layout of a new shape over the same elements in the same row-major order, if that needs
+    /// no copy (PyTorch's `view` rule). The dims split into chunks that each walk memory with one
+    /// stride pattern (dim `i` and `i + 1` are in one chunk when `strides[i] = shape[i+1]·strides[i+1]`);
+    /// each run of new dims must cover whole chunks, and inside a chunk the new strides are the
+    /// chunk's innermost stride times the row-major strides of those new dims. So `(m, n)` rows
+    /// `ld` apart (strides `[ld, 1]`) reshape to `(b, m/b, n)` (strides `[m/b·ld, ld, 1]`) and back,
+    /// but not to `(m·n)`.
     pub fn reshape(&self, shape: &[usize]) -> Option<Self> {
-        self.is_contiguous().then(|| Self { offset: self.offset, ..Self::contiguous(shape) })
+        if elem_count(shape) != self.elem_count() {
+            return None;
+        }
+        if self.is_contiguous() || self.elem_count() == 0 {
+            return Some(Self { offset: self.offset, ..Self::contiguous(shape) });
+        }
+        let mut strides = vec![0; shape.len()];
+        // Walk both shapes from the innermost dim: `new_dim` is the next new dim to place.
+        let mut new_dim = shape.len();
+        let (mut chunk_elems, mut chunk_stride) = (1, *self.strides.last()?);
+        for old in (0..self.rank()).rev() {
+            chunk_elems *= self.shape[old];
+            let chunk_ends = old == 0 || {
+                let (size, stride) = (self.shape[old - 1], self.strides[old - 1]);
+                size != 1 && stride != chunk_elems * chunk_stride
+            };
+            if !chunk_ends {
+                continue;
+            }
+            let mut placed = 1;
+            while new_dim > 0 && (placed < chunk_elems || shape[new_dim - 1] == 1) {
+                new_dim -= 1;
+                strides[new_dim] = placed * chunk_stride;
+                placed *= shape[new_dim];
+            }
+            if placed != chunk_elems {
+                return None;
+            }
+            if old > 0 {
+                (chunk_elems, chunk_stride) = (1, self.strides[old - 1]);
+            }
+        }
+        (new_dim == 0).then(|| Self { shape: shape.to_vec(), strides, offset: self.offset })
     }
 
     /// Removes dim `dim`, which must have size 1.
@@ -208,6 +275,47 @@ mod tests {
         let l = Layout::contiguous(&[4, 5]).narrow(1, 2, 2).unwrap();
         assert_eq!(l.offsets().collect::<Vec<_>>(), vec![2, 3, 7, 8, 12, 13, 17, 18]);
         assert!(Layout::contiguous(&[4]).narrow(0, 3, 2).is_err());
+    }
+
+    #[test]
+    fn reshape_views_rows_with_a_stride() {
+        // (6, 5) rows 8 apart, as a product's output with padded rows.
+        let rows = Layout::from_parts(&[6, 5], &[8, 1], 3);
+        let batched = rows.reshape(&[2, 3, 5]).unwrap();
+        assert_eq!((batched.strides(), batched.offset()), (&[24, 8, 1][..], 3));
+        assert_eq!(batched.reshape(&[6, 5]).unwrap(), rows);
+        assert_eq!(rows.reshape(&[6, 1, 5, 1]).unwrap().strides(), &[8, 5, 1, 1]);
+        assert!(rows.reshape(&[30]).is_none() && rows.reshape(&[3, 10]).is_none());
+        assert!(Layout::contiguous(&[2, 3]).permute(&[1, 0]).unwrap().reshape(&[6]).is_none());
+    }
+
+    /// Every reshape that succeeds walks the same storage offsets in the same order.
+    #[test]
+    fn reshape_keeps_the_element_order() {
+        let shapes: [&[usize]; 9] =
+            [&[24], &[2, 12], &[4, 6], &[2, 3, 4], &[6, 4], &[2, 2, 6], &[1, 24], &[3, 8], &[2, 3, 2, 2]];
+        let padded = Layout::from_parts(&[2, 3, 4], &[18, 6, 1], 1);
+        let layouts = [
+            Layout::contiguous(&[2, 3, 4]),
+            padded.clone(),
+            padded.permute(&[1, 0, 2]).unwrap(),
+            Layout::contiguous(&[4, 3, 2]).permute(&[2, 1, 0]).unwrap(),
+            Layout::contiguous(&[3, 1]).broadcast_to(&[2, 3, 4]).unwrap(),
+            Layout::contiguous(&[2, 3, 6]).narrow(2, 1, 4).unwrap(),
+        ];
+        for layout in &layouts {
+            for shape in shapes {
+                if let Some(view) = layout.reshape(shape) {
+                    assert_eq!(view.shape(), shape);
+                    let (got, want) = (view.offsets().collect::<Vec<_>>(), layout.offsets().collect::<Vec<_>>());
+                    assert_eq!(got, want, "{layout:?} → {shape:?}");
+                }
+            }
+        }
+        let views = |layout: &Layout| shapes.iter().filter(|s| layout.reshape(s).is_some()).count();
+        assert_eq!(views(&layouts[0]), shapes.len());
+        // Rows of 4 that start 6 apart: any shape that keeps the rows of 4 ((6, 4), (2, 3, 4), (2, 3, 2, 2)).
+        assert_eq!(views(&padded), 3);
     }
 
     #[test]

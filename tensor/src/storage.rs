@@ -202,18 +202,27 @@ impl Storage {
         }
     }
 
-    /// `A·B` (+ `bias` on every row), see [`CpuStorage::matmul`].
+    /// `A·B` (+ `bias` on every row), see [`CpuStorage::matmul`] and [`CudaStorage::matmul`]: the
+    /// `[batch…, m, n]` result and its layout (dense on the CPU; on a GPU its rows may be padded).
     pub fn matmul(
         &self,
         lhs: &Layout,
         rhs: &Self,
         rhs_layout: &Layout,
         bias: Option<(&Self, &Layout)>,
-    ) -> Result<Self> {
+    ) -> Result<(Self, Layout)> {
         let bias_storage = bias.map_or(self, |(c, _)| c);
+        let r = lhs.rank();
+        let out_shape = [&lhs.shape()[..r - 1], &rhs_layout.shape()[r - 1..]].concat();
         match on_one_device("matmul", [self, rhs, bias_storage])? {
-            On::Cpu([a, b, c]) => Ok(Storage::Cpu(a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?)),
-            On::Cuda([a, b, c]) => Ok(Storage::Cuda(a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?)),
+            On::Cpu([a, b, c]) => {
+                let out = a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?;
+                Ok((Storage::Cpu(out), Layout::contiguous(&out_shape)))
+            }
+            On::Cuda([a, b, c]) => {
+                let (out, row_stride) = a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?;
+                Ok((Storage::Cuda(out), Layout::rows_apart(&out_shape, row_stride)))
+            }
         }
     }
 

@@ -20,6 +20,12 @@ impl Tensor {
         Self { storage: Arc::new(storage), layout: Layout::contiguous(shape) }
     }
 
+    /// A tensor over a new storage through `layout` (which stays inside it).
+    pub(crate) fn from_storage_with_layout(storage: Storage, layout: Layout) -> Self {
+        debug_assert!(layout.elem_count() == 0 || layout.last_offset() < storage.len());
+        Self { storage: Arc::new(storage), layout }
+    }
+
     /// The same storage seen through another layout.
     pub(crate) fn with_layout(&self, layout: Layout) -> Self {
         Self { storage: self.storage.clone(), layout }

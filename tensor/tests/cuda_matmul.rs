@@ -42,6 +42,11 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
         ("transposed operands", randn(&[64, 5], 3), randn(&[3, 64], 4), None, transposed),
         ("batched", randn(&[2, 4, 48], 5), randn(&[2, 48, 3], 6), None, plain),
         ("broadcast batch", randn(&[2, 4, 3, 40], 7), randn(&[4, 40, 6], 8), None, plain),
+        // n or k not a multiple of 8: in bf16, products over their first 32 (16) and over the rest.
+        ("k of 37", randn(&[5, 37], 21), randn(&[37, 7], 22), None, plain),
+        ("n of 21, k of 37", randn(&[5, 37], 30), randn(&[37, 21], 31), None, plain),
+        ("n of 21, k of 37, transposed operands", randn(&[37, 5], 23), randn(&[21, 37], 24), None, transposed),
+        ("batched, n of 13, k of 21", randn(&[2, 3, 21], 25), randn(&[2, 21, 13], 26), None, plain),
         ("linear with bias", randn(&[3, 4, 32], 9), randn(&[32, 5], 10), Some(randn(&[5], 11)), linear),
         // A bias read with stride 2 (a column of a matrix): cuBLASLt's epilogue wants it dense, so
         // the bf16 product takes the plain path (bias rows, β = 1).
@@ -68,6 +73,11 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
             assert!(err <= tolerance, "{precision:?} {name}: {err:.2e}");
         }
     }
+    // Without a bias, C's rows start 16 bytes apart: rows of 7 are 8 apart, as are a batch's.
+    let c = on_gpu(&cases[0].1).matmul(&on_gpu(&randn(&[64, 7], 27))).unwrap();
+    assert_eq!(c.layout().strides(), &[8, 1]);
+    let c = on_gpu(&randn(&[2, 3, 21], 28)).matmul(&on_gpu(&randn(&[2, 21, 13], 29))).unwrap();
+    assert_eq!(c.layout().strides(), &[48, 16, 1]);
     set_matmul_precision(MatmulPrecision::Bf16);
     bf16_images_are_rounded_once_and_dropped_when_written(&on_gpu);
     set_matmul_precision(MatmulPrecision::F32);

@@ -323,7 +323,7 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
     let targets = gpu.stream.clone_htod(&targets).map_err(|e| driver("copying to the device", e))?;
     let dloss = upload(gpu, &vec![1.0 / rows as f32; rows])?;
     let mut losses = zeros::<f32>(gpu, rows)?;
-    launch::cross_entropy(gpu, &logits.slice(..), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
+    launch::cross_entropy(gpu, (&logits.slice(..), vocab), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
     let versions = [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses];
     let shape = format!("{rows}×{vocab}");
     memory_bound(gpu, "cross-entropy gradient", (rows * vocab, &shape), &versions, iters, |version, dlogits| {
@@ -333,7 +333,7 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
             CrossEntropyGradient::TwoPasses => None,
         };
         let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits, image: None };
-        launch::cross_entropy(gpu, &logits.slice(..), &targets, -100, None, Some(grad), (rows, vocab))
+        launch::cross_entropy(gpu, (&logits.slice(..), vocab), &targets, -100, None, Some(grad), (rows, vocab))
     })
 }
 

@@ -1,4 +1,4 @@
-// Cross-entropy of each row of logits (rows, vocab), a block per row:
+// Cross-entropy of each row of logits (rows, vocab; rows `stride` apart), a block per row:
 // loss_r = log Σ_c exp(z_c) − z_y, and its gradient dz = dloss_r · (softmax(z) − onehot(y)); rows
 // whose target is ignore_index get loss 0 and gradient 0. One kernel for both, fused: `losses` or
 // `dlogits` may be null (then that half is skipped); `dloss` holds the upstream gradient of each
@@ -30,11 +30,11 @@ __device__ void write_row_gradient(const float* z, int r, int vocab, long long y
 }
 
 extern "C" __global__ void __launch_bounds__(1024)
-    cross_entropy_rows(int rows, int vocab, const float* logits, const long long* targets, long long ignore_index,
+    cross_entropy_rows(int rows, int vocab, long long stride, const float* logits, const long long* targets, long long ignore_index,
                        const float* dloss, const float* row_losses, float* losses, float* dlogits, Bf16Copy copy) {
     int r = blockIdx.x;
     if (r >= rows) return;
-    const float* z = logits + (long long)r * vocab;
+    const float* z = logits + r * stride;
     long long y = targets[r];
     if (y == ignore_index) {
         if (dlogits)

@@ -371,10 +371,11 @@ pub struct CrossEntropyGrad<'a, 'b> {
 }
 
 /// Per-row cross-entropy `losses` and, when `grad` is given, `dloss[r]·(softmax − onehot)` into
-/// its `dlogits` (and bf16 image), fused (rows whose target is `ignore_index` get 0).
+/// its dense `dlogits` (and bf16 image), fused (rows whose target is `ignore_index` get 0). The
+/// logits' rows start `row_stride ≥ vocab` apart (a product's padded output is read in place).
 pub fn cross_entropy(
     gpu: &Gpu,
-    logits: &CudaView<f32>,
+    (logits, row_stride): (&CudaView<f32>, usize),
     targets: &CudaSlice<i64>,
     ignore_index: i64,
     losses: Option<&mut CudaSlice<f32>>,
@@ -382,10 +383,16 @@ pub fn cross_entropy(
     (rows, vocab): (usize, usize),
 ) -> Result<(), CudaError> {
     let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_rows")?;
-    let (r, v) = (rows as i32, vocab as i32);
+    if row_stride < vocab || (rows > 0 && logits.len() < (rows - 1) * row_stride + vocab) {
+        return Err(CudaError::Driver(format!(
+            "cross_entropy: {rows} rows of {vocab} logits {row_stride} apart need more than {} floats",
+            logits.len()
+        )));
+    }
+    let (r, v, stride) = (rows as i32, vocab as i32, row_stride as i64);
     let null = 0u64;
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&r).arg(&v).arg(logits).arg(targets).arg(&ignore_index);
+    args.arg(&r).arg(&v).arg(&stride).arg(logits).arg(targets).arg(&ignore_index);
     let (dloss, row_losses, dlogits, image) = match grad {
         Some(g) => (Some(g.dloss), g.row_losses, Some(g.dlogits), g.image),
         None => (None, None, None, None),
@@ -409,8 +416,9 @@ pub fn cross_entropy(
     let copy =
         Bf16Copy::new(gpu, image, (rows, vocab)).map_err(|e| CudaError::Driver(format!("cross_entropy: {e}")))?;
     args.arg(&copy);
-    // Safety: a block per row; logits and dlogits hold rows·vocab floats, the others rows, the
-    // copy rows of its stride (checked); a null pointer skips its part.
+    // Safety: a block per row; the logits hold rows of their stride (checked), dlogits rows·vocab
+    // floats, the others rows, the copy rows of its stride (checked); a null pointer skips its
+    // part.
     unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg) }
 }
 

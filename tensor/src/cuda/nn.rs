@@ -1,7 +1,7 @@
 //! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy.
 //! Rows are the last dim, read densely.
 
-use super::{cuda_error, driver_error, over, CudaData, CudaStorage};
+use super::{cuda_error, driver_error, over, CudaData, CudaStorage, Dense};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
 use kernels::cuda::cudarc::driver::CudaSlice;
@@ -167,6 +167,7 @@ impl CudaStorage {
     }
 
     /// The fused cross-entropy kernel on the logits `self`: the losses, the gradient, or both.
+    /// Logits whose rows are dense runs (a product's padded output) are read in place.
     fn cross_entropy_rows(
         &self,
         op: &'static str,
@@ -175,10 +176,14 @@ impl CudaStorage {
         losses: Option<&mut CudaSlice<f32>>,
         grad: Option<CrossEntropyGrad>,
     ) -> Result<()> {
-        let x = self.dense(op, layout)?;
+        let (x, row_stride) = match layout.row_stride() {
+            Some(stride) => (Dense::Borrowed(self.f32s(op, layout.shape())?, layout.offset()), stride),
+            None => (self.dense(op, layout)?, rows_cols(layout).1),
+        };
         // The host's targets (`None` = ignored) as the kernel's i64 ids, −1 for ignored rows.
         let t: Vec<i64> = targets.iter().map(|t| t.map_or(-1, |t| t as i64)).collect();
         let t = self.gpu.stream.clone_htod(if t.is_empty() { &[-1][..] } else { &t }).map_err(driver_error(op))?;
-        cross_entropy(&self.gpu, &x.view(), &t, -1, losses, grad, rows_cols(layout)).map_err(cuda_error(op))
+        cross_entropy(&self.gpu, (&x.view(), row_stride), &t, -1, losses, grad, rows_cols(layout))
+            .map_err(cuda_error(op))
     }
 }

@@ -34,8 +34,8 @@ impl Tensor {
         let batch = broadcast_shapes("matmul", &lhs.shape()[..lr - 2], &rhs_m.shape()[..rr - 2])?;
         let a = lhs.broadcast_to(&[batch.clone(), vec![m, k]].concat())?;
         let b = rhs_m.broadcast_to(&[batch.clone(), vec![k, n]].concat())?;
-        let storage = a.storage().matmul(a.layout(), b.storage(), b.layout(), None)?;
-        let out = Tensor::from_storage(storage, &[batch, vec![m, n]].concat());
+        let (storage, layout) = a.storage().matmul(a.layout(), b.storage(), b.layout(), None)?;
+        let out = Tensor::from_storage_with_layout(storage, layout);
         // Drop the dims that the vector operands gained: `n` (rhs) first, then `m` (lhs).
         let out = if rhs.rank() == 1 { out.squeeze(-1)? } else { out };
         if self.rank() == 1 {
@@ -65,9 +65,9 @@ impl Tensor {
         let n = weight.shape()[1];
         let rows = self.shape()[..self.rank() - 1].iter().product();
         let x = self.reshape(&[rows, k])?;
-        let storage =
+        let (storage, layout) =
             x.storage().matmul(x.layout(), weight.storage(), weight.layout(), Some((bias.storage(), bias.layout())))?;
         let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
-        Ok(Tensor::from_storage(storage, &out_shape))
+        Tensor::from_storage_with_layout(storage, layout).reshape(&out_shape)
     }
 }

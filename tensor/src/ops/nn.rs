@@ -150,7 +150,7 @@ impl Tensor {
     /// rows whose target equals `ignore_index` give 0.
     pub fn cross_entropy_rows(&self, targets: &Tensor, ignore_index: Option<i64>) -> Result<Tensor> {
         let t = self.class_targets(targets, ignore_index, "cross_entropy")?;
-        let x = self.contiguous();
+        let x = self.with_dense_rows();
         Ok(Tensor::from_storage(x.storage().cross_entropy(x.layout(), &t)?, &[t.len()]))
     }
 
@@ -165,10 +165,20 @@ impl Tensor {
         losses: Option<&Tensor>,
     ) -> Result<Tensor> {
         let t = self.class_targets(targets, ignore_index, "cross_entropy_backward")?;
-        let x = self.contiguous();
+        let x = self.with_dense_rows();
         let losses = losses.map(|l| (l.storage(), l.layout()));
         let storage = x.storage().cross_entropy_backward(x.layout(), &t, (dloss.storage(), dloss.layout()), losses)?;
         Ok(Tensor::from_storage(storage, self.shape()))
+    }
+
+    /// This matrix if its rows are dense runs (at any stride: a product's padded output), else a
+    /// contiguous copy: what the row-wise kernels read.
+    fn with_dense_rows(&self) -> Tensor {
+        if self.layout().row_stride().is_some() {
+            self.clone()
+        } else {
+            self.contiguous()
+        }
     }
 
     /// A `ShapeMismatch` error naming `op` unless both tensors have the same shape.
