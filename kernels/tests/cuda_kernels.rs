@@ -61,21 +61,23 @@ fn the_memory_pool_keeps_freed_memory_through_synchronizations() {
 #[ignore = "needs a CUDA GPU"]
 fn softmax_versions_and_backward_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
-    // Rows in registers (1000), staged in shared memory (a 50257-token vocabulary), and too long for
-    // that (60000: read twice).
+    // Rows in registers (1000), staged in shared memory (a 50257-token vocabulary, and 50304), and
+    // too long for that (60000: read twice); all but 5 and 50257 in float4 packs, and 1000 once more
+    // from one float past an aligned start (float by float).
     let staged =
         |cols| launch::softmax_plan(SoftmaxVersion::BlockPerRow, false, (1, cols)).unwrap().cfg.shared_mem_bytes;
     assert_eq!((staged(1000), staged(50257) as usize, staged(60000)), (0, 50257 * 4, 0));
-    for (rows, cols) in [(7, 5), (64, 1000), (3, 50257), (2, 60000)] {
-        let (x, dy) = (random(rows * cols, 1), random(rows * cols, 2));
+    for (rows, cols, offset) in [(7, 5, 0), (64, 1000, 0), (64, 1000, 1), (3, 50257, 0), (3, 50304, 0), (2, 60000, 0)] {
+        let (x, dy) = (random(rows * cols + offset, 1), random(rows * cols, 2));
         let (xd, dyd) = (upload(&gpu, &x), upload(&gpu, &dy));
+        let (x, xd) = (&x[offset..], xd.slice(offset..));
         for log in [false, true] {
             let (mut want, mut want_dx) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
             if log {
-                log_softmax_rows(&x, &mut want, cols);
+                log_softmax_rows(x, &mut want, cols);
                 log_softmax_backward_rows(&want, &dy, &mut want_dx, cols);
             } else {
-                softmax_rows(&x, &mut want, cols);
+                softmax_rows(x, &mut want, cols);
                 softmax_backward_rows(&want, &dy, &mut want_dx, cols);
             }
             for version in [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow] {
@@ -84,7 +86,7 @@ fn softmax_versions_and_backward_match_the_cpu() {
                     continue;
                 }
                 let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
-                launch::softmax(&gpu, version, log, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
+                launch::softmax(&gpu, version, log, &xd, &mut yd, (rows, cols)).unwrap();
                 // Probabilities are small: compared elementwise; log-probabilities as they are.
                 let compare = if log { max_rel_err } else { max_elementwise_rel_err };
                 let err = compare(&download(&gpu, &yd), &want);
@@ -102,9 +104,10 @@ fn softmax_versions_and_backward_match_the_cpu() {
 #[ignore = "needs a CUDA GPU"]
 fn layer_norm_versions_and_backward_match_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
-    // 768 columns: rows held in registers, dγ/dβ partials in shared memory; 7000: neither; 5000
-    // rows of 100: more rows than the backward's warps, so each warp sums several rows' dγ and dβ.
-    for (rows, cols) in [(33, 768), (5, 7000), (5000, 100)] {
+    // 768 columns: rows held in registers (float4 packs; 770: float by float), dγ/dβ partials in
+    // shared memory; 7000: neither; 5000 rows of 100: more rows than the backward's warps, so each
+    // warp sums several rows' dγ and dβ.
+    for (rows, cols) in [(33, 768), (9, 770), (5, 7000), (5000, 100)] {
         let (x, gamma, beta, dy) = (random(rows * cols, 2), random(cols, 3), random(cols, 4), random(rows * cols, 5));
         let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
         layer_norm_rows(&x, &gamma, &beta, 1e-5, &mut y, &mut mean, &mut rstd, cols);

@@ -61,6 +61,12 @@ pub fn elementwise_cases() -> Vec<Case> {
             v[0].narrow(1, 1, 2)?.mul(&v[1].t()?.narrow(1, 0, 2)?)
         }),
         case("used_twice", vec![randn(&[3], 33)], |v| v[0].mul(&v[0])?.add(&v[0])),
+        // Dense operands: on a GPU in float4 packs and a tail (11 = 2·4 + 3) where they start
+        // 16-byte aligned, one by one where a slice starts one float later.
+        case("add_dense", vec![randn(&[11], 34), randn(&[11], 35)], |v| v[0].add(&v[1])?.gelu(GeluApproximation::Tanh)),
+        case("add_dense_slices", vec![randn(&[12], 36), randn(&[12], 37)], |v| {
+            v[0].narrow(0, 1, 11)?.add(&v[1].narrow(0, 0, 11)?)?.gelu(GeluApproximation::Erf)
+        }),
     ]
 }
 

@@ -316,14 +316,16 @@ enum CrossEntropyGradient {
 }
 
 /// The cross-entropy gradient of `(rows, vocab)` logits (the LM head's backward at GPT-2's
-/// vocabulary) against the copy bandwidth.
+/// vocabulary) against the copy bandwidth. The logits' rows start 16 bytes apart, as the LM head's
+/// product writes them.
 pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
-    let logits = upload(gpu, &random(rows * vocab, 7))?;
+    let stride = vocab.next_multiple_of(4);
+    let logits = upload(gpu, &random(rows * stride, 7))?;
     let targets: Vec<i64> = (0..rows).map(|r| (r * 7919 % vocab) as i64).collect();
     let targets = gpu.stream.clone_htod(&targets).map_err(|e| driver("copying to the device", e))?;
     let dloss = upload(gpu, &vec![1.0 / rows as f32; rows])?;
     let mut losses = zeros::<f32>(gpu, rows)?;
-    launch::cross_entropy(gpu, (&logits.slice(..), vocab), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
+    launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
     let versions = [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses];
     let shape = format!("{rows}×{vocab}");
     memory_bound(gpu, "cross-entropy gradient", (rows * vocab, &shape), &versions, iters, |version, dlogits| {
@@ -333,7 +335,7 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
             CrossEntropyGradient::TwoPasses => None,
         };
         let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits, image: None };
-        launch::cross_entropy(gpu, (&logits.slice(..), vocab), &targets, -100, None, Some(grad), (rows, vocab))
+        launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, None, Some(grad), (rows, vocab))
     })
 }
 

@@ -9,24 +9,44 @@
 // need no conversion pass over the f32 gradient.
 
 // Row r's gradient dz_c = scale · (exp(z_c − lse) − [c = y]), into dlogits and its copy. Each
-// thread reads CE_BATCH logits before it writes their gradients, so those loads are in flight
-// together (a blockDim-strided loop that stores is otherwise one round trip per element).
+// thread reads CE_BATCH packs of logits (packs.cuh: float4s where the row starts 16-byte aligned,
+// as the LM head's product writes them) before it writes their gradients, so those loads are in
+// flight together (a blockDim-strided loop that stores is otherwise one round trip per element);
+// the last vocab % P logits follow one by one.
 #define CE_BATCH 4
+template <int P>
 __device__ void write_row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse,
                                    float* dlogits, Bf16Copy copy) {
-    for (int c0 = threadIdx.x; c0 < vocab; c0 += CE_BATCH * blockDim.x) {
-        float zc[CE_BATCH];
+    int packs = vocab / P;
+    for (int p0 = threadIdx.x; p0 < packs; p0 += CE_BATCH * blockDim.x) {
+        Pack<P> zp[CE_BATCH];
 #pragma unroll
         for (int k = 0; k < CE_BATCH; ++k) {
-            int c = c0 + k * blockDim.x;
-            zc[k] = c < vocab ? z[c] : 0.0f;
+            int p = p0 + k * blockDim.x;
+            zp[k] = p < packs ? load_pack<P>(z, p) : filled_pack<P>(0.0f);
         }
 #pragma unroll
         for (int k = 0; k < CE_BATCH; ++k) {
-            int c = c0 + k * blockDim.x;
-            if (c < vocab) store_with_copy(dlogits, r, c, scale * (expf(zc[k] - lse) - (c == y ? 1.0f : 0.0f)), copy);
+            int p = p0 + k * blockDim.x;
+            if (p >= packs) continue;
+#pragma unroll
+            for (int e = 0; e < P; ++e) {
+                int c = P * p + e;
+                store_with_copy(dlogits, r, c, scale * (expf(zp[k].v[e] - lse) - (c == y ? 1.0f : 0.0f)), copy);
+            }
         }
     }
+    for (int c = packs * P + threadIdx.x; c < vocab; c += blockDim.x)
+        store_with_copy(dlogits, r, c, scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f)), copy);
+}
+
+// The gradient of row r, in packs of 4 where its logits start 16-byte aligned.
+__device__ void row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse, float* dlogits,
+                             Bf16Copy copy) {
+    if (aligned_16(z))
+        write_row_gradient<4>(z, r, vocab, y, scale, lse, dlogits, copy);
+    else
+        write_row_gradient<1>(z, r, vocab, y, scale, lse, dlogits, copy);
 }
 
 extern "C" __global__ void __launch_bounds__(1024)
@@ -43,11 +63,14 @@ extern "C" __global__ void __launch_bounds__(1024)
         return;
     }
     if (dlogits && row_losses && !losses) {
-        write_row_gradient(z, r, vocab, y, dloss[r], row_losses[r] + z[y], dlogits, copy);
+        row_gradient(z, r, vocab, y, dloss[r], row_losses[r] + z[y], dlogits, copy);
         return;
     }
     float m, s;
-    block_max_and_sum_exp(z, vocab, &m, &s);
-    if (dlogits) write_row_gradient(z, r, vocab, y, dloss[r], m + logf(s), dlogits, copy);
+    if (aligned_16(z))
+        block_max_and_sum_exp<4>(z, vocab, &m, &s);
+    else
+        block_max_and_sum_exp<1>(z, vocab, &m, &s);
+    if (dlogits) row_gradient(z, r, vocab, y, dloss[r], m + logf(s), dlogits, copy);
     if (losses && threadIdx.x == 0) losses[r] = m + logf(s) - z[y];
 }

@@ -43,8 +43,55 @@ extern "C" __global__ void layer_norm_block_per_row(int rows, int cols, float ep
 
 // Version 2: a warp per row; lanes read consecutive elements and combine by shuffles. A row of up
 // to 32·LN_CACHED columns (a Transformer's width) is read once, into registers, with all of a lane's
-// loads in flight at once; longer rows are read three times.
+// loads in flight at once, in float4 packs where the rows, γ and β start 16-byte aligned
+// (packs.cuh); longer rows are read three times.
 #define LN_CACHED 32
+template <int P>
+__device__ void layer_norm_cached_row(int r, int cols, float eps, const float* in, const float* gamma,
+                                      const float* beta, float* y, float* mean, float* rstd, Bf16Copy copy) {
+    int lane = threadIdx.x % 32, packs = cols / P;
+    Pack<P> v[LN_CACHED / P];
+    float s = 0.0f, var = 0.0f;
+#pragma unroll
+    for (int u = 0; u < LN_CACHED / P; ++u) {
+        int p = lane + 32 * u;
+        v[u] = p < packs ? load_pack<P>(in, p) : filled_pack<P>(0.0f);
+#pragma unroll
+        for (int e = 0; e < P; ++e) s += v[u].v[e];
+    }
+    float mu = warp_sum(s) / cols;
+#pragma unroll
+    for (int u = 0; u < LN_CACHED / P; ++u)
+#pragma unroll
+        for (int e = 0; e < P; ++e) {
+            float centred = lane + 32 * u < packs ? v[u].v[e] - mu : 0.0f;
+            var += centred * centred;
+        }
+    float inv = rsqrtf(warp_sum(var) / cols + eps);
+#pragma unroll
+    for (int u = 0; u < LN_CACHED / P; ++u) {
+        int p = lane + 32 * u;
+        if (p >= packs) continue;
+        Pack<P> g = load_pack<P>(gamma, p), b = load_pack<P>(beta, p);
+#pragma unroll
+        for (int e = 0; e < P; ++e) v[u].v[e] = (v[u].v[e] - mu) * inv * g.v[e] + b.v[e];
+        store_pack<P>(y + (long long)r * cols, p, v[u]);
+    }
+    // The copy in a loop of its own: one store per element in each, and no more registers.
+    if (copy.data)
+#pragma unroll
+        for (int u = 0; u < LN_CACHED / P; ++u)
+#pragma unroll
+            for (int e = 0; e < P; ++e) {
+                int p = lane + 32 * u;
+                if (p < packs) copy.data[r * copy.stride + P * p + e] = __float2bfloat16_rn(v[u].v[e]);
+            }
+    if (lane == 0) {
+        mean[r] = mu;
+        rstd[r] = inv;
+    }
+}
+
 // Three blocks of 8 warps per SM (at most 85 registers): ptxas gives the version with the bf16
 // copy 110 otherwise, and two.
 extern "C" __global__ void __launch_bounds__(256, 3)
@@ -54,36 +101,10 @@ extern "C" __global__ void __launch_bounds__(256, 3)
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
     if (cols <= 32 * LN_CACHED) {
-        float v[LN_CACHED], s = 0.0f, var = 0.0f;
-#pragma unroll
-        for (int u = 0; u < LN_CACHED; ++u) {
-            int c = lane + 32 * u;
-            v[u] = c < cols ? in[c] : 0.0f;
-            s += v[u];
-        }
-        float mu = warp_sum(s) / cols;
-#pragma unroll
-        for (int u = 0; u < LN_CACHED; ++u) {
-            float centred = lane + 32 * u < cols ? v[u] - mu : 0.0f;
-            var += centred * centred;
-        }
-        float inv = rsqrtf(warp_sum(var) / cols + eps);
-#pragma unroll
-        for (int u = 0; u < LN_CACHED; ++u) {
-            int c = lane + 32 * u;
-            if (c < cols) y[(long long)r * cols + c] = v[u] = (v[u] - mu) * inv * gamma[c] + beta[c];
-        }
-        // The copy in a loop of its own: one store per element in each, and no more registers.
-        if (copy.data)
-#pragma unroll
-            for (int u = 0; u < LN_CACHED; ++u) {
-                int c = lane + 32 * u;
-                if (c < cols) copy.data[r * copy.stride + c] = __float2bfloat16_rn(v[u]);
-            }
-        if (lane == 0) {
-            mean[r] = mu;
-            rstd[r] = inv;
-        }
+        if (rows_in_packs_of_4(cols, x, y) && rows_in_packs_of_4(cols, gamma, beta))
+            layer_norm_cached_row<4>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
+        else
+            layer_norm_cached_row<1>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
         return;
     }
     float s = 0.0f;

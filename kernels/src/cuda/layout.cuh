@@ -24,4 +24,9 @@ __device__ long long offset_of(long long i, const Layout& l) {
 }
 
 #define GRID_STRIDE_LOOP(i, n) \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+// Elements n − n % 4 … n − 1: the ones after a loop over whole packs of 4 (grid-stride).
+#define TAIL_LOOP(i, n)                                                                                  \
+    for (long long i = (n) - (n) % 4 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
+         i += (long long)gridDim.x * blockDim.x)

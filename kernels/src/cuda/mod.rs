@@ -57,7 +57,12 @@ pub struct KernelSource {
 pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "elementwise.cu",
-        source: concat!(include_str!("layout.cuh"), include_str!("gelu.cuh"), include_str!("elementwise.cu")),
+        source: concat!(
+            include_str!("layout.cuh"),
+            include_str!("packs.cuh"),
+            include_str!("gelu.cuh"),
+            include_str!("elementwise.cu")
+        ),
         kernels: &["binary_f32", "add_assign_f32", "unary_f32", "copy_into_f32", "fill_f32", "cmp_f32", "where_f32"],
     },
     KernelSource {
@@ -67,17 +72,27 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "reduce.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("bf16_copy.cuh"), include_str!("reduce.cu")),
+        source: concat!(
+            include_str!("packs.cuh"),
+            include_str!("reductions.cuh"),
+            include_str!("bf16_copy.cuh"),
+            include_str!("reduce.cu")
+        ),
         kernels: &["reduce_rows_f32", "argreduce_rows_f32", "column_sums_partial", "column_sums_finish"],
     },
     KernelSource {
         name: "softmax.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("softmax.cu")),
+        source: concat!(include_str!("packs.cuh"), include_str!("reductions.cuh"), include_str!("softmax.cu")),
         kernels: &["softmax_thread_per_row", "softmax_warp_per_row", "softmax_block_per_row", "softmax_backward"],
     },
     KernelSource {
         name: "layer_norm.cu",
-        source: concat!(include_str!("reductions.cuh"), include_str!("bf16_copy.cuh"), include_str!("layer_norm.cu")),
+        source: concat!(
+            include_str!("packs.cuh"),
+            include_str!("reductions.cuh"),
+            include_str!("bf16_copy.cuh"),
+            include_str!("layer_norm.cu")
+        ),
         kernels: &[
             "layer_norm_thread_per_row",
             "layer_norm_block_per_row",
@@ -89,6 +104,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "gelu.cu",
         source: concat!(
             include_str!("layout.cuh"),
+            include_str!("packs.cuh"),
             include_str!("gelu.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("gelu.cu")
@@ -103,6 +119,7 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "cross_entropy.cu",
         source: concat!(
+            include_str!("packs.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("cross_entropy.cu")
@@ -111,12 +128,18 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "adamw.cu",
-        source: concat!(include_str!("layout.cuh"), include_str!("bf16_copy.cuh"), include_str!("adamw.cu")),
+        source: concat!(
+            include_str!("layout.cuh"),
+            include_str!("packs.cuh"),
+            include_str!("bf16_copy.cuh"),
+            include_str!("adamw.cu")
+        ),
         kernels: &["adamw_step", "adamw_step_multi_tensor"],
     },
     KernelSource {
         name: "attention.cu",
         source: concat!(
+            include_str!("packs.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("mma_sync.cuh"),

@@ -1,5 +1,5 @@
-// Shared by the kernels that reduce rows (prepended to their sources by kernels::cuda::SOURCES):
-// warp reductions through shuffles and a block reduction through shared memory.
+// Shared by the kernels that reduce rows (prepended to their sources by kernels::cuda::SOURCES,
+// after packs.cuh): warp reductions through shuffles and a block reduction through shared memory.
 
 // −∞ (NVRTC has no math.h and so no INFINITY).
 #define NEG_INF __int_as_float(0xff800000)
@@ -87,26 +87,36 @@ __device__ void add_to_max_and_sum(float* m, float* s, float x) {
     }
 }
 
-// The maximum m and Σ exp(z − m) of a row of n values, computed by the whole block in one pass over
-// the row (online softmax: each thread keeps running states, rescaled when a maximum grows). Four
-// independent states per thread keep four loads in flight rather than one: a long row (a
-// vocabulary) is read at the memory's pace, not its latency's. Given `keep` (shared memory of n
-// floats), the row is also left there, so a second pass need not read global memory again.
+// The maximum m and Σ exp(z − m) of a row of n values (its n / P whole packs, then the last n % P
+// values one by one), computed by the whole block in one pass over the row (online softmax: each thread keeps running states, rescaled when
+// a maximum grows). Four independent states per thread keep four packs in flight rather than one:
+// a long row (a vocabulary) is read at the memory's pace, not its latency's. Given `keep` (shared
+// memory of n floats), the row is also left there, so a second pass need not read global memory
+// again.
+template <int P = 1>
 __device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out, float* keep = nullptr) {
     float m[4] = {NEG_INF, NEG_INF, NEG_INF, NEG_INF}, s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int c = threadIdx.x, stride = blockDim.x;
-    for (; c + 3 * stride < n; c += 4 * stride) {
-        float v[4] = {z[c], z[c + stride], z[c + 2 * stride], z[c + 3 * stride]};
+    int packs = n / P, c = threadIdx.x, stride = blockDim.x;
+    for (; c + 3 * stride < packs; c += 4 * stride) {
+        Pack<P> v[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) v[u] = load_pack<P>(z, c + u * stride);
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
-            add_to_max_and_sum(&m[u], &s[u], v[u]);
-            if (keep) keep[c + u * stride] = v[u];
+#pragma unroll
+            for (int e = 0; e < P; ++e) add_to_max_and_sum(&m[u], &s[u], v[u].v[e]);
+            if (keep) store_pack<P>(keep, c + u * stride, v[u]);
         }
     }
-    for (; c < n; c += stride) {
-        float v = z[c];
-        add_to_max_and_sum(&m[0], &s[0], v);
-        if (keep) keep[c] = v;
+    for (; c < packs; c += stride) {
+        Pack<P> v = load_pack<P>(z, c);
+#pragma unroll
+        for (int e = 0; e < P; ++e) add_to_max_and_sum(&m[0], &s[0], v.v[e]);
+        if (keep) store_pack<P>(keep, c, v);
+    }
+    for (c = packs * P + threadIdx.x; c < n; c += stride) {
+        add_to_max_and_sum(&m[1], &s[1], z[c]);
+        if (keep) keep[c] = z[c];
     }
 #pragma unroll
     for (int u = 1; u < 4; ++u) merge_max_and_sum(&m[0], &s[0], m[u], s[u]);

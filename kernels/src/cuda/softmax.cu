@@ -33,40 +33,60 @@ extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float*
 // row of at most CACHED·blockDim values is read once into registers; a longer one once into
 // shared memory (`staged`: the launch gives cols floats of dynamic shared memory, up to 200 KB),
 // with the online pass for the maximum and the sum; longer still, it is read twice (that pass,
-// then one for the output). `log = 1` writes log-softmax, x_c − max − log Σ exp(x − max).
+// then one for the output). `log = 1` writes log-softmax, x_c − max − log Σ exp(x − max). Rows
+// that start 16-byte aligned move as float4 packs (packs.cuh), others float by float.
 #define CACHED 16
-extern "C" __global__ void __launch_bounds__(1024)
-    softmax_block_per_row(int log, int staged, int rows, int cols, const float* x, float* y) {
-    extern __shared__ float row_cache[];
-    int r = blockIdx.x;
-    if (r >= rows) return;
-    const float* in = x + (long long)r * cols;
-    float* out = y + (long long)r * cols;
+template <int P>
+__device__ void softmax_row(int log, int staged, int cols, const float* in, float* out, float* row_cache) {
+    int packs = cols / P;
     float m = NEG_INF, s = 0.0f;
-    if (cols <= CACHED * (int)blockDim.x) {
-        float vals[CACHED];
+    if (packs <= CACHED / P * (int)blockDim.x) {
+        Pack<P> vals[CACHED / P];
 #pragma unroll
-        for (int u = 0; u < CACHED; ++u) {
-            int c = threadIdx.x + u * blockDim.x;
-            vals[u] = c < cols ? in[c] : NEG_INF;
-            m = fmaxf(m, vals[u]);
+        for (int u = 0; u < CACHED / P; ++u) {
+            int p = threadIdx.x + u * blockDim.x;
+            vals[u] = p < packs ? load_pack<P>(in, p) : filled_pack<P>(NEG_INF);
+#pragma unroll
+            for (int e = 0; e < P; ++e) m = fmaxf(m, vals[u].v[e]);
         }
 #pragma unroll
-        for (int u = 0; u < CACHED; ++u) s += m == NEG_INF ? 0.0f : expf(vals[u] - m);
+        for (int u = 0; u < CACHED / P; ++u)
+#pragma unroll
+            for (int e = 0; e < P; ++e) s += m == NEG_INF ? 0.0f : expf(vals[u].v[e] - m);
         block_merge_max_and_sum(&m, &s);
         float log_s = logf(s);
 #pragma unroll
-        for (int u = 0; u < CACHED; ++u) {
-            int c = threadIdx.x + u * blockDim.x;
-            if (c < cols) out[c] = log ? vals[u] - m - log_s : expf(vals[u] - m) / s;
+        for (int u = 0; u < CACHED / P; ++u) {
+            int p = threadIdx.x + u * blockDim.x;
+#pragma unroll
+            for (int e = 0; e < P; ++e) vals[u].v[e] = log ? vals[u].v[e] - m - log_s : expf(vals[u].v[e] - m) / s;
+            if (p < packs) store_pack<P>(out, p, vals[u]);
         }
         return;
     }
     const float* row = staged ? row_cache : in;
-    block_max_and_sum_exp(in, cols, &m, &s, staged ? row_cache : nullptr);  // merging syncs the block
+    block_max_and_sum_exp<P>(in, cols, &m, &s, staged ? row_cache : nullptr);  // merging syncs the block
     float log_s = logf(s);
 #pragma unroll 4
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = log ? row[c] - m - log_s : expf(row[c] - m) / s;
+    for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+        Pack<P> v = load_pack<P>(row, p);
+#pragma unroll
+        for (int e = 0; e < P; ++e) v.v[e] = log ? v.v[e] - m - log_s : expf(v.v[e] - m) / s;
+        store_pack<P>(out, p, v);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(1024)
+    softmax_block_per_row(int log, int staged, int rows, int cols, const float* x, float* y) {
+    extern __shared__ __align__(16) float row_cache[];
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    const float* in = x + (long long)r * cols;
+    float* out = y + (long long)r * cols;
+    if (rows_in_packs_of_4(cols, x, y))
+        softmax_row<4>(log, staged, cols, in, out, row_cache);
+    else
+        softmax_row<1>(log, staged, cols, in, out, row_cache);
 }
 
 // Backward, a block per row: of y = softmax(x), dx_c = y_c · (dy_c − Σ_c' dy_c' y_c'); of
