@@ -155,7 +155,7 @@ fn fused_attention_equals_the_composed_ops_forward_and_backward() {
         let (fused, composed) = (run(true), run(false));
         for (name, (a, c)) in ["out", "dq", "dk", "dv"].iter().zip(fused.iter().zip(&composed)) {
             let scale = c.iter().fold(1e-6f64, |m, x| m.max(x.abs()));
-            let err = a.iter().zip(c).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale;
+            let err = a.iter().zip(c).map(|(x, y)| (x - y).abs()).max_by(f64::total_cmp).unwrap_or(0.0) / scale;
             assert!(err < 1e-5, "t {t}, s {s}, causal {causal}: {name} differs by {err:e} (relative to max)");
         }
     }
@@ -189,7 +189,7 @@ fn packed_self_attention_equals_splitting_into_heads() {
         (y.value().to_f64_vec(), qkv.grad().unwrap().to_f64_vec())
     };
     let ((y, g), (want_y, want_g)) = (run(true), run(false));
-    let err = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let err = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).max_by(f64::total_cmp).unwrap_or(0.0);
     assert!(err(&y, &want_y) < 1e-12, "output differs by {}", err(&y, &want_y));
     assert!(err(&g, &want_g) < 1e-12, "gradient differs by {}", err(&g, &want_g));
     // A width that is not 3·H·D is refused with the shape in the message.

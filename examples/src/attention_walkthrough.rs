@@ -82,7 +82,13 @@ pub fn walkthrough() -> Result<(String, f64)> {
                 Ok((at(eps)? - at(-eps)?) / (2.0 * eps))
             })
             .collect::<Result<_>>()?;
-        let gap = analytic.to_f64_vec().iter().zip(&numeric).map(|(a, n)| (a - n).abs()).fold(0.0, f64::max);
+        let gap = analytic
+            .to_f64_vec()
+            .iter()
+            .zip(&numeric)
+            .map(|(a, n)| (a - n).abs())
+            .max_by(f64::total_cmp)
+            .unwrap_or(0.0);
         let _ = writeln!(s, "  finite differences agree to {gap:.1e}\n");
         worst = worst.max(gap);
     }

@@ -27,9 +27,15 @@ fn plans_refuse_what_their_kernels_cannot_do() {
         let wide = launch::attention_forward_plan(version, shape(100, 8, 8));
         assert_eq!(wide.is_ok(), version == AttentionVersion::RowPerThread, "{version:?} d = 100");
     }
-    assert_eq!(AttentionVersion::best_for(64, true), AttentionVersion::TensorCoresInRegisters);
-    assert_eq!(AttentionVersion::best_for(64, false), AttentionVersion::Tiled);
-    assert_eq!(AttentionVersion::best_for(100, true), AttentionVersion::RowPerThread);
+    assert_eq!(AttentionVersion::best_for(64, true, true), AttentionVersion::Pipelined);
+    assert_eq!(AttentionVersion::best_for(64, true, false), AttentionVersion::TensorCoresInRegisters);
+    assert_eq!(AttentionVersion::best_for(64, false, true), AttentionVersion::Tiled);
+    assert_eq!(AttentionVersion::best_for(100, true, true), AttentionVersion::RowPerThread);
+    // A forced version, for end-to-end comparisons, until it is lifted.
+    launch::force_attention_version(Some(AttentionVersion::Tiled));
+    assert_eq!(launch::forced_attention_version(), Some(AttentionVersion::Tiled));
+    launch::force_attention_version(None);
+    assert_eq!(launch::forced_attention_version(), None);
     // Register blocking loads B by float4; the tensor-core GEMMs take multiples of 16.
     assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
     assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());

@@ -151,7 +151,7 @@ fn kv_cache_gives_the_same_logits_one_token_at_a_time() {
         incremental.extend(step.to_f64_vec());
     }
     assert_eq!(cache.len(), 7);
-    let worst = full.iter().zip(&incremental).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let worst = full.iter().zip(&incremental).map(|(a, b)| (a - b).abs()).max_by(f64::total_cmp).unwrap_or(0.0);
     assert!(worst < 1e-5, "cached and uncached logits differ by {worst}");
     let too_long = Tensor::zeros(&[1, 10], DType::I64);
     assert!(model.forward_cached(&too_long, &mut cache).is_err(), "7 + 10 positions exceed n_positions = 16");

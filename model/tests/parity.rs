@@ -19,8 +19,8 @@ fn expected(dtype: DType) -> BTreeMap<String, Tensor> {
 fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {
     assert_eq!(ours.shape(), reference.shape());
     let (a, b) = (ours.to_f64_vec(), reference.to_f64_vec());
-    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
-    let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).max_by(f64::total_cmp).unwrap_or(0.0);
+    let scale = b.iter().map(|y| y.abs()).max_by(f64::total_cmp).unwrap_or(0.0);
     diff / scale.max(f64::MIN_POSITIVE)
 }
 

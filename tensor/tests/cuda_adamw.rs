@@ -6,17 +6,16 @@
 //! CUDA GPU; counts kernel launches with the process-wide profiler and sets the process-wide
 //! precision, so this file is its own test binary with one test.
 
+mod common;
+
+use common::max_rel_err;
+
 use kernels::cuda::launch::ADAMW_CHUNK;
 use kernels::cuda::{set_matmul_precision, MatmulPrecision};
 use tensor::{rng, AdamWConfig, AdamWUpdate, DType, Device, Tensor};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape, 0.0, 1.0, DType::F32, &mut rng(seed))
-}
-
-/// max |a − b| / max(1, |b|).
-fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f64::max)
 }
 
 /// A parameter with its gradient and moments after a few steps (so m and v are not zero).

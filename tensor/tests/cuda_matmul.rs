@@ -4,6 +4,10 @@
 //! Operands plain, transposed views, batched, with a broadcast batch, and with a bias. Needs a CUDA
 //! GPU; the precision is process-wide, so this file is its own test binary with one test.
 
+mod common;
+
+use common::max_rel_err;
+
 use kernels::cuda::{set_matmul_precision, MatmulPrecision};
 use tensor::{rng, DType, Device, Tensor};
 
@@ -21,11 +25,6 @@ fn column_0(m: &Tensor) -> Tensor {
     let column = m.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
     assert_eq!(column.layout().strides(), &[m.shape()[1]]);
     column
-}
-
-/// max |a − b| / max(1, |b|).
-fn max_rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f64::max)
 }
 
 #[test]

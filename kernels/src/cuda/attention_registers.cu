@@ -141,19 +141,97 @@ __device__ void accumulators_as_a(unsigned (&a)[4], const float (&left)[4], cons
     a[2] = bf16_pair(right[0], right[1]), a[3] = bf16_pair(right[2], right[3]);
 }
 
+// Where the forward's K and V tiles lie while the block reads them, and how they get there: the
+// main loop (forward_registers below) asks for step i's tile (acquire), reads its B fragments, and
+// hands it back (release).
+//
+// Bf16Tiles: K and Vᵀ rounded to bf16 pairs by the whole block, synchronously: every warp waits
+// for each tile's loads before it multiplies. Any layout.
+struct Bf16Tiles {
+    unsigned *ks, *vts;  // K: key rows; Vᵀ: head-dim rows, key columns (RG_LD pairs apart)
+    const float *kb, *vb;
+    long long k_row, v_row;
+    int S, d;
+    __device__ void begin(int steps) {}
+    __device__ void acquire(int step, int steps) {
+        __syncthreads();  // the previous keys and values are no longer read
+        stage_rows<RG_FWD_KEYS>(ks, RG_LD, kb, k_row, step * RG_FWD_KEYS, S, d);
+        stage_columns<RG_FWD_KEYS>(vts, RG_LD, vb, v_row, step * RG_FWD_KEYS, S, d);
+        __syncthreads();
+    }
+    __device__ void release() {}
+    // B = Kᵀ (16 × 8): head dims 16·sl…, keys n0….
+    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, ks, RG_LD, n0, sl); }
+    // B = V (16 × 8): keys 16·kk…, head dims 8·dt….
+    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_shared(b, vts, RG_LD, dt * 8, kk); }
+};
+
+// F32Tiles: K and V copied as they are (f32 rows) by cp.async into two buffers each, so that step
+// i + 1's tile loads while the warps multiply step i's; the B fragments are rounded to bf16 as
+// they are read. Needs K's and V's rows 16-byte aligned (the launch checks) and d a multiple of 4.
+// Row strides of 72 and 68 floats keep the fragment reads free of bank conflicts: a K fragment is
+// 4 rows × 4 float2 per half-warp (72 ≡ 8 banks apart), a V fragment 4 key rows × 8 dims per warp
+// (2 · 68 ≡ 8 banks apart).
+#define PF_K_LD 72
+#define PF_V_LD 68
+#define PF_STAGE_FLOATS (RG_FWD_KEYS * (PF_K_LD + PF_V_LD))
+struct F32Tiles {
+    float* stages;  // 2 × (K tile, V tile)
+    const float *kb, *vb;
+    long long k_row, v_row;
+    int S, d;
+    const float *k, *v;  // the tiles being read
+    // Step `step`'s tile into buffer step % 2: 16-byte chunks, zeros past S and d.
+    __device__ void issue(int step) {
+        float* ks = stages + (step % 2) * PF_STAGE_FLOATS;
+        float* vs = ks + RG_FWD_KEYS * PF_K_LD;
+        int k0 = step * RG_FWD_KEYS;
+        for (int c = threadIdx.x; c < RG_FWD_KEYS * RG_D / 4; c += RG_THREADS) {
+            int row = c / (RG_D / 4), col = c % (RG_D / 4) * 4;
+            bool in = k0 + row < S && col < d;
+            cp_async16(ks + row * PF_K_LD + col, in ? kb + (k0 + row) * k_row + col : kb, in);
+            cp_async16(vs + row * PF_V_LD + col, in ? vb + (k0 + row) * v_row + col : vb, in);
+        }
+        cp_async_commit();
+    }
+    __device__ void begin(int steps) {
+        if (steps > 0) issue(0);
+    }
+    __device__ void acquire(int step, int steps) {
+        if (step + 1 < steps) {
+            issue(step + 1);
+            cp_async_wait<1>();  // all but the tile just issued
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();  // every thread's chunks of this tile are in place
+        k = stages + (step % 2) * PF_STAGE_FLOATS;
+        v = k + RG_FWD_KEYS * PF_K_LD;
+    }
+    __device__ void release() {
+        __syncthreads();  // this buffer is refilled by the next step's issue
+    }
+    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) {
+        int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+        const float* row = k + (n0 + g) * PF_K_LD + 16 * sl + 2 * q;
+        float2 lo = *reinterpret_cast<const float2*>(row), hi = *reinterpret_cast<const float2*>(row + 8);
+        b[0] = bf16_pair(lo.x, lo.y), b[1] = bf16_pair(hi.x, hi.y);
+    }
+    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) {
+        int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+        const float* col = v + (16 * kk + 2 * q) * PF_V_LD + dt * 8 + g;
+        b[0] = bf16_pair(col[0], col[PF_V_LD]), b[1] = bf16_pair(col[8 * PF_V_LD], col[9 * PF_V_LD]);
+    }
+};
+
 // A block of 4 warps owns 64 queries, 16 per warp. Per step of 64 keys, a warp computes its
 // 16 × 64 scores (8 accumulator tiles), masks and scales them, updates each row's running maximum
 // m and sum l (the 4 lanes of a quad share a row: a row's maximum is reduced over the quad, its
 // sum stays per lane until the end), turns the scores into P in place and adds P·V to its 16 × 64
 // output, rescaled by e^(m_old − m_new). Lane (g, q) holds rows g and g + 8 of its warp's 16.
-extern "C" __global__ void __launch_bounds__(RG_THREADS)
-    attention_forward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
-                                const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
-                                Bf16Copy copy) {
-    __shared__ unsigned ks[RG_FWD_KEYS * RG_LD];  // K: key rows
-    __shared__ unsigned vts[RG_D * RG_LD];        // Vᵀ: head-dim rows, key columns
-    const float* kb = k + sequence_start(kh, blockIdx.y);
-    const float* vb = v + sequence_start(vh, blockIdx.y);
+template <class Tiles>
+__device__ void forward_registers(Tiles& tiles, int T, int S, int d, int causal, float scale, const float* q,
+                                  Heads qh, float* o, Heads oh, float* lse, Bf16Copy copy) {
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, quad = threadIdx.x % 4;
     int q0 = blockIdx.x * RG_FWD_QUERIES, row0 = q0 + warp * 16;
     unsigned qf[4][4];  // the warp's 16 queries, for every step
@@ -163,12 +241,12 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
     for (int dt = 0; dt < 8; ++dt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[dt][e] = 0.0f;
-    int block_last = min(q0 + RG_FWD_QUERIES, T) - 1;
-    for (int k0 = 0; k0 <= last_key(block_last, T, S, causal); k0 += RG_FWD_KEYS) {
-        __syncthreads();  // the previous keys and values are no longer read
-        stage_rows<RG_FWD_KEYS>(ks, RG_LD, kb, kh.row, k0, S, d);
-        stage_columns<RG_FWD_KEYS>(vts, RG_LD, vb, vh.row, k0, S, d);
-        __syncthreads();
+    int last = last_key(min(q0 + RG_FWD_QUERIES, T) - 1, T, S, causal);
+    int steps = last < 0 ? 0 : last / RG_FWD_KEYS + 1;
+    tiles.begin(steps);
+    for (int step = 0; step < steps; ++step) {
+        int k0 = step * RG_FWD_KEYS;
+        tiles.acquire(step, steps);
         float s[8][4];  // S = Q·Kᵀ: 8 tiles of 8 keys
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
@@ -177,7 +255,7 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
 #pragma unroll
             for (int sl = 0; sl < 4; ++sl) {
                 unsigned b[2];
-                load_b_shared(b, ks, RG_LD, nt * 8, sl);
+                tiles.k_fragment(b, nt * 8, sl);
                 mma_m16n8k16_bf16(s[nt], qf[sl], b);
             }
         }
@@ -217,10 +295,11 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
 #pragma unroll
             for (int dt = 0; dt < 8; ++dt) {
                 unsigned b[2];
-                load_b_shared(b, vts, RG_LD, dt * 8, kk);
+                tiles.v_fragment(b, dt, kk);
                 mma_m16n8k16_bf16(acc[dt], p, b);
             }
         }
+        tiles.release();
     }
     long long first = sequence_start(oh, blockIdx.y);
 #pragma unroll
@@ -239,6 +318,29 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
         // log Σ e^(scale·s) = (m + log₂ l) · ln 2, with m and l in base 2.
         if (quad == 0) lse[(long long)blockIdx.y * T + i] = (m[h] + log2f(l[h])) / LOG2E;
     }
+}
+
+// The forward with its tiles staged synchronously (Bf16Tiles).
+extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
+    attention_forward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
+                                Bf16Copy copy) {
+    __shared__ unsigned ks[RG_FWD_KEYS * RG_LD];
+    __shared__ unsigned vts[RG_D * RG_LD];
+    Bf16Tiles tiles{ks, vts, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
+    forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
+}
+
+// The same with K and V double-buffered through cp.async (F32Tiles; 2 × 35 KB of dynamic shared
+// memory).
+extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
+    attention_forward_pipelined(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
+                                Bf16Copy copy) {
+    extern __shared__ __align__(16) float stages[];
+    F32Tiles tiles{stages, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d,
+                   nullptr, nullptr};
+    forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
 }
 
 // Backward, FlashAttention-2's order: a block of 4 warps owns 64 keys (16 per warp, their K and V

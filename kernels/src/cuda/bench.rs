@@ -87,7 +87,7 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 /// outputs whose elements are all small (probabilities, a vocabulary's gradient) are held to it too.
 fn max_rel_err(a: &[f32], b: &[f32]) -> f64 {
     let scale = b.iter().fold(0.0f32, |m, y| m.max(y.abs())).max(f32::MIN_POSITIVE);
-    a.iter().zip(b).map(|(x, y)| ((x - y).abs() / scale) as f64).fold(0.0, f64::max)
+    a.iter().zip(b).map(|(x, y)| ((x - y).abs() / scale) as f64).max_by(f64::total_cmp).unwrap_or(0.0)
 }
 
 fn upload<T: cudarc::driver::DeviceRepr>(gpu: &Gpu, v: &[T]) -> Result<CudaSlice<T>, CudaError> {
@@ -361,11 +361,11 @@ pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Re
     })
 }
 
-/// Fused causal attention forward + backward for `b` sequences of `t` tokens and `h` heads of `d`,
-/// laid out as in a GPT-2 block (heads read in place from the packed `(b, t, 3·h·d)` qkv, the
-/// output `(b, t, h·d)`, the gradient packed like qkv), each version, in model TFLOP/s (the causal
-/// half of `Q·Kᵀ` and `P·V`, ×3.5 for forward and backward); % is the speed-up over the
-/// row-per-thread version, and the error is against it.
+/// Fused causal attention for `b` sequences of `t` tokens and `h` heads of `d`, laid out as in a
+/// GPT-2 block (heads read in place from the packed `(b, t, 3·h·d)` qkv, the output `(b, t, h·d)`,
+/// the gradient packed like qkv), each version: the forward alone, then forward and backward, in
+/// model TFLOP/s (the causal half of `Q·Kᵀ` and `P·V`; ×3.5 with the backward); % is the speed-up
+/// over the row-per-thread version, and the error is against it.
 pub fn bench_attention(
     gpu: &Gpu,
     (b, h, t, d): (usize, usize, usize, usize),
@@ -374,41 +374,49 @@ pub fn bench_attention(
     let (bh, width) = (b * h, h * d);
     let (qkv, dout) = (upload(gpu, &random(b * t * 3 * width, 11))?, upload(gpu, &random(b * t * width, 14))?);
     let shape = AttentionShape { bh, t, s: t, d, causal: true, scale: 1.0 / (d as f32).sqrt() };
-    let flops = 3.5 * 2.0 * (bh * t * t * d) as f64;
+    let forward_flops = 2.0 * (bh * t * t * d) as f64;
     let packed = |part: usize| HeadLayout::packed(h, t, d, 3 * width, part * width);
     let out_layout = HeadLayout::packed(h, t, d, width, 0);
     let (mut o, mut lse, mut dot) =
         (zeros::<f32>(gpu, b * t * width)?, zeros::<f32>(gpu, bh * t)?, zeros::<f32>(gpu, bh * t)?);
     let mut grads = zeros::<f32>(gpu, b * t * 3 * width)?;
     let mut rows: Vec<BenchRow> = Vec::new();
-    let mut reference: Option<(f64, Vec<f32>)> = None;
+    let mut reference: [Option<(f64, Vec<f32>)>; 2] = [None, None];
     for version in AttentionVersion::ALL {
-        let mut step = || -> Result<(), CudaError> {
-            let qkv = qkv.slice(..);
-            let inputs = [(&qkv, packed(0)), (&qkv, packed(1)), (&qkv, packed(2))];
-            launch::attention_forward(gpu, version, shape, inputs, (&mut o, out_layout, None), &mut lse)?;
-            gpu.stream.memset_zeros(&mut grads).map_err(|e| driver("zeroing", e))?;
-            let saved = [(&o.slice(..), out_layout), (&dout.slice(..), out_layout)];
-            let grads = (&mut grads, [packed(0), packed(1), packed(2)]);
-            launch::attention_backward(gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, grads)
-        };
-        step()?;
-        let ms = time_ms(gpu, 1, iters.min(5), &mut step)?;
-        let got = [download(gpu, &o)?, download(gpu, &grads)?].concat();
-        let (err, percent) = match &reference {
-            Some((ref_ms, want)) => (max_rel_err(&got, want), 100.0 * ref_ms / ms),
-            None => (0.0, 100.0),
-        };
-        reference.get_or_insert((ms, got));
-        rows.push(BenchRow {
-            kernel: format!("attention fwd+bwd {version:?}"),
-            shape: format!("{b}×{h}×{t}×{d} causal"),
-            median_ms: ms,
-            throughput: flops / (ms * 1e-3) / 1e12,
-            unit: "TFLOP/s",
-            percent_of_reference: percent,
-            max_rel_err: err,
-        });
+        for (pass, with_backward) in [("fwd", false), ("fwd+bwd", true)] {
+            let mut step = || -> Result<(), CudaError> {
+                let qkv = qkv.slice(..);
+                let inputs = [(&qkv, packed(0)), (&qkv, packed(1)), (&qkv, packed(2))];
+                launch::attention_forward(gpu, version, shape, inputs, (&mut o, out_layout, None), &mut lse)?;
+                if !with_backward {
+                    return Ok(());
+                }
+                gpu.stream.memset_zeros(&mut grads).map_err(|e| driver("zeroing", e))?;
+                let saved = [(&o.slice(..), out_layout), (&dout.slice(..), out_layout)];
+                let grads = (&mut grads, [packed(0), packed(1), packed(2)]);
+                launch::attention_backward(gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, grads)
+            };
+            step()?;
+            let ms = time_ms(gpu, 1, iters.min(5), &mut step)?;
+            let got =
+                if with_backward { [download(gpu, &o)?, download(gpu, &grads)?].concat() } else { download(gpu, &o)? };
+            let reference = &mut reference[usize::from(with_backward)];
+            let (err, percent) = match reference {
+                Some((ref_ms, want)) => (max_rel_err(&got, want), 100.0 * *ref_ms / ms),
+                None => (0.0, 100.0),
+            };
+            reference.get_or_insert((ms, got));
+            let flops = if with_backward { 3.5 * forward_flops } else { forward_flops };
+            rows.push(BenchRow {
+                kernel: format!("attention {pass} {version:?}"),
+                shape: format!("{b}×{h}×{t}×{d} causal"),
+                median_ms: ms,
+                throughput: flops / (ms * 1e-3) / 1e12,
+                unit: "TFLOP/s",
+                percent_of_reference: percent,
+                max_rel_err: err,
+            });
+        }
     }
     Ok(rows)
 }

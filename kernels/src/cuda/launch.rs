@@ -8,6 +8,7 @@ use cudarc::driver::{
     CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
 };
 use half::bf16;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
     CudaError::Driver(format!("launching {kernel}: {e:?}"))
@@ -750,39 +751,65 @@ impl AttentionShape {
 /// registers) for any d ≤ 128; the tiled one (warps sharing key/value and query tiles in shared
 /// memory, FlashAttention-2's loop order) for d ≤ 64; the tiled one with its matrix products on
 /// tensor cores (WMMA, bf16 operands, f32 accumulation, every score tile passing through shared
-/// memory) for d ≤ 64; and FlashAttention-2 proper (mma.sync, whose register layout is known, so
-/// scores, probabilities and outputs stay in registers) for d ≤ 64.
+/// memory) for d ≤ 64; FlashAttention-2 proper (mma.sync, whose register layout is known, so
+/// scores, probabilities and outputs stay in registers) for d ≤ 64; and the same with the forward's
+/// K and V tiles double-buffered through cp.async (the next tile loads while the warps multiply
+/// this one), for d ≤ 64 a multiple of 4 and K, V rows 16-byte aligned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionVersion {
     RowPerThread,
     Tiled,
     TensorCores,
     TensorCoresInRegisters,
+    Pipelined,
 }
 
 impl AttentionVersion {
     /// Every version, the readable one first.
-    pub const ALL: [AttentionVersion; 4] = [
+    pub const ALL: [AttentionVersion; 5] = [
         AttentionVersion::RowPerThread,
         AttentionVersion::Tiled,
         AttentionVersion::TensorCores,
         AttentionVersion::TensorCoresInRegisters,
+        AttentionVersion::Pipelined,
     ];
 
     /// Whether the matrix products round their operands to bf16 (tensor cores).
     pub fn is_bf16(self) -> bool {
-        matches!(self, AttentionVersion::TensorCores | AttentionVersion::TensorCoresInRegisters)
+        matches!(
+            self,
+            AttentionVersion::TensorCores | AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined
+        )
     }
 
     /// For head size `d`: the tiled kernels where they apply — on tensor cores, in registers, when
-    /// bf16 operands are allowed (`bf16`), else exact f32 — and the row-per-thread ones otherwise.
-    pub fn best_for(d: usize, bf16: bool) -> Self {
+    /// bf16 operands are allowed (`bf16`), pipelined where K and V allow it (`pipelinable`: no
+    /// [`pipelining_misfit`]), else exact f32 — and the row-per-thread ones otherwise.
+    pub fn best_for(d: usize, bf16: bool, pipelinable: bool) -> Self {
         match (d <= 64, bf16) {
+            (true, true) if pipelinable => AttentionVersion::Pipelined,
             (true, true) => AttentionVersion::TensorCoresInRegisters,
             (true, false) => AttentionVersion::Tiled,
             (false, _) => AttentionVersion::RowPerThread,
         }
     }
+}
+
+/// The version the fused attention must use, by its index in [`AttentionVersion::ALL`]
+/// (`u8::MAX`: none, the best one for each call).
+static FORCED_ATTENTION_VERSION: AtomicU8 = AtomicU8::new(u8::MAX);
+
+/// Makes every later fused attention use `version` (process-wide), or, given `None`, the best one
+/// for its shape and operands again ([`AttentionVersion::best_for`]): to compare the versions end to
+/// end (`emergent bench train --attention pipelined`, …).
+pub fn force_attention_version(version: Option<AttentionVersion>) {
+    let index = version.and_then(|v| AttentionVersion::ALL.iter().position(|&a| a == v)).map_or(u8::MAX, |i| i as u8);
+    FORCED_ATTENTION_VERSION.store(index, Ordering::Relaxed);
+}
+
+/// The version [`force_attention_version`] set, if any.
+pub fn forced_attention_version() -> Option<AttentionVersion> {
+    AttentionVersion::ALL.get(FORCED_ATTENTION_VERSION.load(Ordering::Relaxed) as usize).copied()
 }
 
 /// A [`HeadLayout`] as the attention kernels read it (`struct Heads` of attention.cu).
@@ -802,6 +829,20 @@ unsafe impl DeviceRepr for KernelHeads {}
 
 /// One operand of the attention kernels: a buffer, and where the rows of its sequences lie in it.
 pub type HeadsIn<'a, 'b> = (&'a CudaView<'b, f32>, HeadLayout);
+
+/// Why the pipelined forward cannot copy K and V 16 bytes at a time (`None` when it can): every
+/// row of both must start 16-byte aligned, and d be a multiple of 4.
+pub fn pipelining_misfit(gpu: &Gpu, d: usize, kv: [&HeadsIn; 2]) -> Option<String> {
+    if !d.is_multiple_of(4) {
+        return Some(format!("d = {d} is not a multiple of 4"));
+    }
+    kv.iter().zip(["k", "v"]).find_map(|((buffer, l), name)| {
+        let floats = [l.offset, l.batch_stride, l.head_stride, l.row_stride];
+        let (address, _read) = buffer.device_ptr(&gpu.stream);
+        (floats.iter().any(|x| !x.is_multiple_of(4)) || !address.is_multiple_of(16))
+            .then(|| format!("{name}'s rows are not all 16-byte aligned ({l:?} from address {address:#x})"))
+    })
+}
 
 impl AttentionShape {
     /// `layout` as the kernels read it, once it is checked to hold `rows × d` matrices for all `bh`
@@ -828,6 +869,9 @@ impl AttentionShape {
     }
 }
 
+/// The pipelined forward's two stages of a 64-key K tile (rows 72 floats apart) and V tile (68).
+const PIPELINED_FORWARD_SHARED_BYTES: u32 = 2 * 64 * (72 + 68) * 4;
+
 /// The fused attention forward launch.
 pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) -> Result<Plan, CudaError> {
     shape.check_for(version)?;
@@ -836,6 +880,11 @@ pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) 
         AttentionVersion::Tiled => Plan::new("attention_forward_tiled", shape.tiles(shape.t, 32)),
         AttentionVersion::TensorCores => Plan::new("attention_forward_tensor_cores", shape.tiles(shape.t, 64)),
         AttentionVersion::TensorCoresInRegisters => Plan::new("attention_forward_registers", shape.tiles(shape.t, 64)),
+        AttentionVersion::Pipelined => {
+            let mut cfg = shape.tiles(shape.t, 64);
+            cfg.shared_mem_bytes = PIPELINED_FORWARD_SHARED_BYTES;
+            Plan::new("attention_forward_pipelined", cfg)
+        }
     })
 }
 
@@ -850,7 +899,7 @@ pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape
         AttentionVersion::TensorCores => {
             vec![dot, Plan::new("attention_backward_tensor_cores", shape.tiles(shape.s, 64))]
         }
-        AttentionVersion::TensorCoresInRegisters => {
+        AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined => {
             vec![dot, Plan::new("attention_backward_registers", shape.tiles(shape.s, 64))]
         }
         AttentionVersion::RowPerThread => vec![
@@ -882,7 +931,12 @@ pub fn attention_forward(
     if lse.len() < shape.bh * shape.t {
         return Err(CudaError::Driver(format!("attention lse: {} floats for {shape:?}", lse.len())));
     }
-    let f = gpu.function(source("attention.cu"), kernel)?;
+    if version == AttentionVersion::Pipelined {
+        if let Some(why) = pipelining_misfit(gpu, shape.d, [&k, &v]) {
+            return Err(CudaError::Driver(format!("the pipelined attention forward: {why}")));
+        }
+    }
+    let f = shared_function(gpu, "attention.cu", kernel, cfg.shared_mem_bytes)?;
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);

@@ -87,6 +87,23 @@ __device__ void add_to_max_and_sum(float* m, float* s, float x) {
     }
 }
 
+// A pack of values into a running softmax state: the pack's maximum first, then its exponentials,
+// which are independent of one another, and one rescaling of the sum. (Value by value, each
+// update would wait on the last one's exponential: four times the chain per pack.)
+template <int P>
+__device__ void add_pack_to_max_and_sum(float* m, float* s, const Pack<P>& p) {
+    if (P == 1) return add_to_max_and_sum(m, s, p.v[0]);
+    float top = *m;
+#pragma unroll
+    for (int e = 0; e < P; ++e) top = fmaxf(top, p.v[e]);
+    if (top == NEG_INF) return;  // nothing seen yet, nothing new
+    float sum = 0.0f;
+#pragma unroll
+    for (int e = 0; e < P; ++e) sum += expf(p.v[e] - top);
+    *s = *s * expf(*m - top) + sum;  // e^(−∞) = 0 while the state is empty
+    *m = top;
+}
+
 // The maximum m and Σ exp(z − m) of a row of n values (its n / P whole packs, then the last n % P
 // values one by one), computed by the whole block in one pass over the row (online softmax: each thread keeps running states, rescaled when
 // a maximum grows). Four independent states per thread keep four packs in flight rather than one:
@@ -103,15 +120,13 @@ __device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float
         for (int u = 0; u < 4; ++u) v[u] = load_pack<P>(z, c + u * stride);
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
-#pragma unroll
-            for (int e = 0; e < P; ++e) add_to_max_and_sum(&m[u], &s[u], v[u].v[e]);
+            add_pack_to_max_and_sum(&m[u], &s[u], v[u]);
             if (keep) store_pack<P>(keep, c + u * stride, v[u]);
         }
     }
     for (; c < packs; c += stride) {
         Pack<P> v = load_pack<P>(z, c);
-#pragma unroll
-        for (int e = 0; e < P; ++e) add_to_max_and_sum(&m[0], &s[0], v.v[e]);
+        add_pack_to_max_and_sum(&m[0], &s[0], v);
         if (keep) store_pack<P>(keep, c, v);
     }
     for (c = packs * P + threadIdx.x; c < n; c += stride) {

@@ -8,10 +8,16 @@ pub fn random(n: usize, seed: u64) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect()
 }
 
-/// max |a − b| / max(1, |b|) over the elements.
+/// max |a − b| / max(1, |b|) over the elements (0 where they are equal, −∞ too). Like every
+/// error here, NaN where any element is NaN (`total_cmp` ranks NaN above all): a NaN output fails
+/// its `err ≤ tolerance` check instead of being skipped, as `f32::max` would skip it.
 pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() / y.abs().max(1.0) })
+        .max_by(f32::total_cmp)
+        .unwrap_or(0.0)
 }
 
 /// max |a − b| / |b| over the elements (0 where both are 0): for outputs whose elements are all
@@ -22,7 +28,8 @@ pub fn max_elementwise_rel_err(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
         .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() / y.abs().max(f32::MIN_POSITIVE) })
-        .fold(0.0, f32::max)
+        .max_by(f32::total_cmp)
+        .unwrap_or(0.0)
 }
 
 /// max |a − b| / max |b|: the largest difference relative to the reference's largest magnitude,
@@ -31,7 +38,7 @@ pub fn max_elementwise_rel_err(a: &[f32], b: &[f32]) -> f32 {
 pub fn max_normalized_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0f32, |m, y| m.max(y.abs())).max(f32::MIN_POSITIVE);
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() / scale }).max_by(f32::total_cmp).unwrap_or(0.0)
 }
 
 /// Attention for one sequence in f64, forward and backward written out (query `i` sees key `j` iff

@@ -15,6 +15,7 @@ mod train;
 mod translate;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use kernels::cuda::launch::AttentionVersion;
 use kernels::cuda::MatmulPrecision;
 
 /// `--precision`: how matrix products run on a GPU (the CPU always multiplies in the tensors' dtype).
@@ -30,16 +31,37 @@ pub enum Precision {
     Bf16InCublas,
 }
 
-/// `--attention`: the fused kernel or the composed reference path (same formulas).
+/// `--attention`: the fused kernels or the composed reference path (same formulas); on a GPU, one
+/// fused version may be named, to compare them end to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AttentionPath {
+    /// The fused kernels, the best version for each shape and precision.
     Fused,
+    /// Products, mask and softmax as separate ops.
     Composed,
+    /// GPU: the readable fused version (a thread per query or key).
+    RowPerThread,
+    /// GPU: tiles in shared memory, f32.
+    Tiled,
+    /// GPU: WMMA tensor cores, bf16 operands.
+    TensorCores,
+    /// GPU: FlashAttention-2 on mma.sync, scores in registers, bf16 operands.
+    Registers,
+    /// GPU: the same, its forward's K and V double-buffered through cp.async.
+    Pipelined,
 }
 
 impl AttentionPath {
     pub fn select(self) {
-        autograd::set_fused_attention(self == AttentionPath::Fused);
+        autograd::set_fused_attention(self != AttentionPath::Composed);
+        kernels::cuda::launch::force_attention_version(match self {
+            AttentionPath::Fused | AttentionPath::Composed => None,
+            AttentionPath::RowPerThread => Some(AttentionVersion::RowPerThread),
+            AttentionPath::Tiled => Some(AttentionVersion::Tiled),
+            AttentionPath::TensorCores => Some(AttentionVersion::TensorCores),
+            AttentionPath::Registers => Some(AttentionVersion::TensorCoresInRegisters),
+            AttentionPath::Pipelined => Some(AttentionVersion::Pipelined),
+        });
     }
 }
 
