@@ -141,6 +141,37 @@ __device__ void accumulators_as_a(unsigned (&a)[4], const float (&left)[4], cons
     a[2] = bf16_pair(right[0], right[1]), a[3] = bf16_pair(right[2], right[3]);
 }
 
+// Rows [row0, row0 + ROWS) of two (n, d) f32 matrices a and b (rows a_row and b_row apart) into
+// two f32 tiles (rows a_ld and b_ld floats apart) by cp.async, 16 bytes at a time, zeros past n and
+// d (a multiple of 4). By all RG_THREADS threads; the caller commits the group.
+template <int ROWS>
+__device__ void copy_rows_async(float* a_tile, int a_ld, const float* a, long long a_row, float* b_tile, int b_ld,
+                                const float* b, long long b_row, int row0, int n, int d) {
+    for (int c = threadIdx.x; c < ROWS * RG_D / 4; c += RG_THREADS) {
+        int row = c / (RG_D / 4), col = c % (RG_D / 4) * 4;
+        bool in = row0 + row < n && col < d;
+        cp_async16(a_tile + row * a_ld + col, in ? a + (row0 + row) * a_row + col : a, in);
+        cp_async16(b_tile + row * b_ld + col, in ? b + (row0 + row) * b_row + col : b, in);
+    }
+}
+
+// The B fragment (16 × 8) whose 8 columns are rows n0… of an f32 tile (row stride ld floats) and
+// whose 16 rows are its columns 16·s… (B = tileᵀ), rounded to bf16: two float2 reads.
+__device__ void load_b_rows_f32(unsigned (&b)[2], const float* tile, int ld, int n0, int s) {
+    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+    const float* row = tile + (n0 + g) * ld + 16 * s + 2 * q;
+    float2 lo = *reinterpret_cast<const float2*>(row), hi = *reinterpret_cast<const float2*>(row + 8);
+    b[0] = bf16_pair(lo.x, lo.y), b[1] = bf16_pair(hi.x, hi.y);
+}
+
+// The B fragment (16 × 8) whose 16 rows are rows 16·s… of an f32 tile and whose 8 columns are its
+// columns n0… (B = tile), rounded to bf16: four reads down the columns.
+__device__ void load_b_columns_f32(unsigned (&b)[2], const float* tile, int ld, int n0, int s) {
+    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+    const float* col = tile + (16 * s + 2 * q) * ld + n0 + g;
+    b[0] = bf16_pair(col[0], col[ld]), b[1] = bf16_pair(col[8 * ld], col[9 * ld]);
+}
+
 // Where the forward's K and V tiles lie while the block reads them, and how they get there: the
 // main loop (forward_registers below) asks for step i's tile (acquire), reads its B fragments, and
 // hands it back (release).
@@ -185,13 +216,7 @@ struct F32Tiles {
     __device__ void issue(int step) {
         float* ks = stages + (step % 2) * PF_STAGE_FLOATS;
         float* vs = ks + RG_FWD_KEYS * PF_K_LD;
-        int k0 = step * RG_FWD_KEYS;
-        for (int c = threadIdx.x; c < RG_FWD_KEYS * RG_D / 4; c += RG_THREADS) {
-            int row = c / (RG_D / 4), col = c % (RG_D / 4) * 4;
-            bool in = k0 + row < S && col < d;
-            cp_async16(ks + row * PF_K_LD + col, in ? kb + (k0 + row) * k_row + col : kb, in);
-            cp_async16(vs + row * PF_V_LD + col, in ? vb + (k0 + row) * v_row + col : vb, in);
-        }
+        copy_rows_async<RG_FWD_KEYS>(ks, PF_K_LD, kb, k_row, vs, PF_V_LD, vb, v_row, step * RG_FWD_KEYS, S, d);
         cp_async_commit();
     }
     __device__ void begin(int steps) {
@@ -211,17 +236,8 @@ struct F32Tiles {
     __device__ void release() {
         __syncthreads();  // this buffer is refilled by the next step's issue
     }
-    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) {
-        int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-        const float* row = k + (n0 + g) * PF_K_LD + 16 * sl + 2 * q;
-        float2 lo = *reinterpret_cast<const float2*>(row), hi = *reinterpret_cast<const float2*>(row + 8);
-        b[0] = bf16_pair(lo.x, lo.y), b[1] = bf16_pair(hi.x, hi.y);
-    }
-    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) {
-        int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-        const float* col = v + (16 * kk + 2 * q) * PF_V_LD + dt * 8 + g;
-        b[0] = bf16_pair(col[0], col[PF_V_LD]), b[1] = bf16_pair(col[8 * PF_V_LD], col[9 * PF_V_LD]);
-    }
+    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_rows_f32(b, k, PF_K_LD, n0, sl); }
+    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_columns_f32(b, v, PF_V_LD, dt * 8, kk); }
 };
 
 // A block of 4 warps owns 64 queries, 16 per warp. Per step of 64 keys, a warp computes its
@@ -343,6 +359,99 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
     forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
 }
 
+// Where the backward's tiles of 32 queries lie while the block reads them — Q and dO, each in
+// rows (for Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ) and in columns (for dK += dSᵀ·Q and dV += Pᵀ·dO), and
+// their rows' L·log₂e and D — and how they get there, as for the forward's tiles.
+//
+// Bf16QueryTiles: Q and dO rounded to bf16 pairs both ways at once by the whole block,
+// synchronously. Any layout.
+struct Bf16QueryTiles {
+    unsigned *qs, *qts, *dos, *dots;  // rows RG_LD pairs apart; columns RG_NARROW_LD
+    float *ls, *ds_row;
+    const float *qb, *dob, *lse, *dot;
+    long long q_row, do_row, row_base;
+    int T, d;
+    __device__ void begin(int first, int steps) {}
+    __device__ void acquire(int tile, int last_tile) {
+        int i0 = tile * RG_BWD_QUERIES;
+        __syncthreads();  // the previous tiles and dS are no longer read
+        stage_both_ways<RG_BWD_QUERIES>(qs, RG_LD, qts, RG_NARROW_LD, qb, q_row, i0, T, d);
+        stage_both_ways<RG_BWD_QUERIES>(dos, RG_LD, dots, RG_NARROW_LD, dob, do_row, i0, T, d);
+        if (threadIdx.x < RG_BWD_QUERIES) {
+            int i = i0 + threadIdx.x;
+            ls[threadIdx.x] = i < T ? lse[row_base + i] * LOG2E : 0.0f;
+            ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
+        }
+        __syncthreads();
+    }
+    // B = Qᵀ or dOᵀ (16 × 8): head dims 16·sl…, queries n0….
+    __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, qs, RG_LD, n0, sl); }
+    __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, dos, RG_LD, n0, sl); }
+    // B = Q or dO (16 × 8): queries 16·kk…, head dims 8·dt….
+    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared(b, qts, RG_NARROW_LD, dt * 8, kk); }
+    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared(b, dots, RG_NARROW_LD, dt * 8, kk); }
+    __device__ float l(int qi) { return ls[qi]; }
+    __device__ float delta(int qi) { return ds_row[qi]; }
+};
+
+// F32QueryTiles: Q and dO copied as they are by cp.async into two buffers, the next tile's
+// loading while the warps multiply this one's; fragments are rounded to bf16 as they are read. The
+// next tile's L and D come into registers at the same time (32 threads, one row each), and go to
+// shared memory when that tile is acquired. Needs every row of Q and dO 16-byte aligned and d a
+// multiple of 4. Rows 72 floats apart: row fragments conflict-free, column fragments two to a bank.
+#define PB_LD 72
+#define PB_STAGE_FLOATS (2 * RG_BWD_QUERIES * PB_LD + 2 * RG_BWD_QUERIES)
+struct F32QueryTiles {
+    float* stages;  // 2 × (Q, dO, L·log₂e, D)
+    const float *qb, *dob, *lse, *dot;
+    long long q_row, do_row, row_base;
+    int T, d;
+    const float *q, *dout;  // the tile being read
+    float *ls, *ds_row;
+    float next_l, next_d;                 // this thread's row of the last tile issued
+    __device__ void issue(int tile) {
+        float* qs = stages + (tile % 2) * PB_STAGE_FLOATS;
+        float* dos = qs + RG_BWD_QUERIES * PB_LD;
+        int i0 = tile * RG_BWD_QUERIES;
+        copy_rows_async<RG_BWD_QUERIES>(qs, PB_LD, qb, q_row, dos, PB_LD, dob, do_row, i0, T, d);
+        cp_async_commit();
+        int i = i0 + threadIdx.x;
+        if (threadIdx.x < RG_BWD_QUERIES) {
+            next_l = i < T ? lse[row_base + i] * LOG2E : 0.0f;
+            next_d = i < T ? dot[row_base + i] : 0.0f;
+        }
+    }
+    __device__ void begin(int first, int steps) {
+        if (first < steps) issue(first);
+    }
+    __device__ void acquire(int tile, int last_tile) {
+        float l = next_l, dl = next_d;  // this tile's, loaded when it was issued
+        if (tile < last_tile) {
+            issue(tile + 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        float* stage = stages + (tile % 2) * PB_STAGE_FLOATS;
+        q = stage, dout = stage + RG_BWD_QUERIES * PB_LD;
+        ls = stage + 2 * RG_BWD_QUERIES * PB_LD, ds_row = ls + RG_BWD_QUERIES;
+        if (threadIdx.x < RG_BWD_QUERIES) {
+            ls[threadIdx.x] = l;
+            ds_row[threadIdx.x] = dl;
+        }
+        // Every thread's chunks and rows are in place, and the previous dS is no longer read. (The
+        // buffer issue() just refilled was last read before the previous tile's dS was written,
+        // which a barrier followed.)
+        __syncthreads();
+    }
+    __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_rows_f32(b, q, PB_LD, n0, sl); }
+    __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_rows_f32(b, dout, PB_LD, n0, sl); }
+    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_columns_f32(b, q, PB_LD, dt * 8, kk); }
+    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_columns_f32(b, dout, PB_LD, dt * 8, kk); }
+    __device__ float l(int qi) { return ls[qi]; }
+    __device__ float delta(int qi) { return ds_row[qi]; }
+};
+
 // Backward, FlashAttention-2's order: a block of 4 warps owns 64 keys (16 per warp, their K and V
 // rows as A fragments in registers) and keeps their dK and dV in accumulators while it walks the
 // tiles of 32 queries that see them. Per tile a warp computes Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (16 keys ×
@@ -352,21 +461,12 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
 // computes a quarter of the tile's dQ (16 queries × 32 columns) and adds it to global memory by
 // atomics, so dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O) comes from
 // attention_backward_dot.
-extern "C" __global__ void __launch_bounds__(RG_THREADS)
-    attention_backward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
-                                 const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
-                                 const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
-    __shared__ unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
-    __shared__ unsigned qts[RG_D * RG_NARROW_LD];      // Qᵀ: head-dim rows, query columns
-    __shared__ unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
-    __shared__ unsigned dots[RG_D * RG_NARROW_LD];     // dOᵀ
-    __shared__ unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
-    __shared__ unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
-    __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
-    const float *qb = q + sequence_start(qh, blockIdx.y), *dob = dout + sequence_start(doh, blockIdx.y);
+template <class QueryTiles>
+__device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* kts, int T, int S, int d, int causal,
+                                   float scale, const float* k, Heads kh, const float* v, Heads vh, float* grads,
+                                   Heads dqh, Heads dkh, Heads dvh) {
     const float *kb = k + sequence_start(kh, blockIdx.y), *vb = v + sequence_start(vh, blockIdx.y);
     float* dq = grads + sequence_start(dqh, blockIdx.y);
-    long long row_base = (long long)blockIdx.y * T;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, quad = threadIdx.x % 4;
     int k0 = blockIdx.x * RG_BWD_KEYS, kw = k0 + warp * 16;  // the block's and the warp's first key
     unsigned kf[4][4], vf[4][4];
@@ -379,16 +479,11 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
 #pragma unroll
         for (int e = 0; e < 4; ++e) dk[dt][e] = dv[dt][e] = 0.0f;
     int first = causal ? max(0, k0 - (S - T)) : 0;  // the first query that sees key k0
-    for (int i0 = first / RG_BWD_QUERIES * RG_BWD_QUERIES; i0 < T; i0 += RG_BWD_QUERIES) {
-        __syncthreads();  // the previous tiles and dS are no longer read
-        stage_both_ways<RG_BWD_QUERIES>(qs, RG_LD, qts, RG_NARROW_LD, qb, qh.row, i0, T, d);
-        stage_both_ways<RG_BWD_QUERIES>(dos, RG_LD, dots, RG_NARROW_LD, dob, doh.row, i0, T, d);
-        if (threadIdx.x < RG_BWD_QUERIES) {
-            int i = i0 + threadIdx.x;
-            ls[threadIdx.x] = i < T ? lse[row_base + i] * LOG2E : 0.0f;
-            ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
-        }
-        __syncthreads();
+    int first_tile = first / RG_BWD_QUERIES, last_tile = (T + RG_BWD_QUERIES - 1) / RG_BWD_QUERIES - 1;
+    tiles.begin(first_tile, last_tile + 1);
+    for (int tile = first_tile; tile <= last_tile; ++tile) {
+        int i0 = tile * RG_BWD_QUERIES;
+        tiles.acquire(tile, last_tile);
         float p[4][4], ds[4][4];  // Sᵀ → Pᵀ and dPᵀ → dSᵀ: 4 tiles of 8 queries
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
@@ -397,17 +492,17 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
 #pragma unroll
             for (int sl = 0; sl < 4; ++sl) {
                 unsigned b[2];
-                load_b_shared(b, qs, RG_LD, nt * 8, sl);
+                tiles.q_rows(b, nt * 8, sl);
                 mma_m16n8k16_bf16(p[nt], kf[sl], b);
-                load_b_shared(b, dos, RG_LD, nt * 8, sl);
+                tiles.do_rows(b, nt * 8, sl);
                 mma_m16n8k16_bf16(ds[nt], vf[sl], b);
             }
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 int qi = nt * 8 + 2 * quad + e % 2, i = i0 + qi, j = kw + g + 8 * (e / 2);
                 bool visible = i < T && j < S && (!causal || j <= i + S - T);
-                p[nt][e] = visible ? exp2f(p[nt][e] * scale2 - ls[qi]) : 0.0f;
-                ds[nt][e] = p[nt][e] * (ds[nt][e] - ds_row[qi]);
+                p[nt][e] = visible ? exp2f(p[nt][e] * scale2 - tiles.l(qi)) : 0.0f;
+                ds[nt][e] = p[nt][e] * (ds[nt][e] - tiles.delta(qi));
             }
         }
 #pragma unroll
@@ -418,9 +513,9 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
 #pragma unroll
             for (int dt = 0; dt < 8; ++dt) {
                 unsigned b[2];
-                load_b_shared(b, dots, RG_NARROW_LD, dt * 8, kk);
+                tiles.do_columns(b, dt, kk);
                 mma_m16n8k16_bf16(dv[dt], pa, b);
-                load_b_shared(b, qts, RG_NARROW_LD, dt * 8, kk);
+                tiles.q_columns(b, dt, kk);
                 mma_m16n8k16_bf16(dk[dt], dsa, b);
             }
         }
@@ -480,4 +575,36 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
                 }
             }
     }
+}
+
+// The backward with its query tiles staged synchronously (Bf16QueryTiles).
+extern "C" __global__ void __launch_bounds__(RG_THREADS)
+    attention_backward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                 const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
+                                 const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
+    __shared__ unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
+    __shared__ unsigned qts[RG_D * RG_NARROW_LD];      // Qᵀ: head-dim rows, query columns
+    __shared__ unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
+    __shared__ unsigned dots[RG_D * RG_NARROW_LD];     // dOᵀ
+    __shared__ unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
+    __shared__ unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
+    __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
+    Bf16QueryTiles tiles{qs, qts, dos, dots, ls, ds_row, q + sequence_start(qh, blockIdx.y),
+                         dout + sequence_start(doh, blockIdx.y), lse, dot, qh.row, doh.row, (long long)blockIdx.y * T,
+                         T, d};
+    backward_registers(tiles, dss, kts, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
+}
+
+// The same with the query tiles double-buffered through cp.async (F32QueryTiles), all its shared
+// memory dynamic (50 KB: dS, Kᵀ, then the two stages).
+extern "C" __global__ void __launch_bounds__(RG_THREADS)
+    attention_backward_pipelined(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
+                                 const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
+                                 const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
+    extern __shared__ __align__(16) unsigned shared_words[];
+    unsigned *dss = shared_words, *kts = dss + RG_BWD_QUERIES * RG_LD;
+    float* stages = reinterpret_cast<float*>(kts + RG_D * RG_LD);
+    F32QueryTiles tiles{stages, q + sequence_start(qh, blockIdx.y), dout + sequence_start(doh, blockIdx.y), lse, dot,
+                        qh.row, doh.row, (long long)blockIdx.y * T, T, d, nullptr, nullptr, nullptr, nullptr, 0.0f, 0.0f};
+    backward_registers(tiles, dss, kts, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
 }

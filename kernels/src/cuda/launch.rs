@@ -752,9 +752,10 @@ impl AttentionShape {
 /// memory, FlashAttention-2's loop order) for d ≤ 64; the tiled one with its matrix products on
 /// tensor cores (WMMA, bf16 operands, f32 accumulation, every score tile passing through shared
 /// memory) for d ≤ 64; FlashAttention-2 proper (mma.sync, whose register layout is known, so
-/// scores, probabilities and outputs stay in registers) for d ≤ 64; and the same with the forward's
-/// K and V tiles double-buffered through cp.async (the next tile loads while the warps multiply
-/// this one), for d ≤ 64 a multiple of 4 and K, V rows 16-byte aligned.
+/// scores, probabilities and outputs stay in registers) for d ≤ 64; and the same with the tiles it
+/// streams — K and V forward, Q and dO backward — double-buffered through cp.async (the next tile
+/// loads while the warps multiply this one), for d ≤ 64 a multiple of 4 and those rows 16-byte
+/// aligned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionVersion {
     RowPerThread,
@@ -830,13 +831,14 @@ unsafe impl DeviceRepr for KernelHeads {}
 /// One operand of the attention kernels: a buffer, and where the rows of its sequences lie in it.
 pub type HeadsIn<'a, 'b> = (&'a CudaView<'b, f32>, HeadLayout);
 
-/// Why the pipelined forward cannot copy K and V 16 bytes at a time (`None` when it can): every
-/// row of both must start 16-byte aligned, and d be a multiple of 4.
-pub fn pipelining_misfit(gpu: &Gpu, d: usize, kv: [&HeadsIn; 2]) -> Option<String> {
+/// Why the pipelined kernels cannot copy the tiles they stream 16 bytes at a time (`None` when they
+/// can): every row of those operands — K and V for the forward, Q and dO for the backward — must
+/// start 16-byte aligned, and d be a multiple of 4.
+pub fn pipelining_misfit(gpu: &Gpu, d: usize, streamed: [(&str, &HeadsIn); 2]) -> Option<String> {
     if !d.is_multiple_of(4) {
         return Some(format!("d = {d} is not a multiple of 4"));
     }
-    kv.iter().zip(["k", "v"]).find_map(|((buffer, l), name)| {
+    streamed.iter().find_map(|(name, (buffer, l))| {
         let floats = [l.offset, l.batch_stride, l.head_stride, l.row_stride];
         let (address, _read) = buffer.device_ptr(&gpu.stream);
         (floats.iter().any(|x| !x.is_multiple_of(4)) || !address.is_multiple_of(16))
@@ -872,6 +874,10 @@ impl AttentionShape {
 /// The pipelined forward's two stages of a 64-key K tile (rows 72 floats apart) and V tile (68).
 const PIPELINED_FORWARD_SHARED_BYTES: u32 = 2 * 64 * (72 + 68) * 4;
 
+/// The pipelined backward's dS (32 query rows of 36 bf16 pairs) and Kᵀ (64 rows of 36), then two
+/// stages of a 32-query Q and dO tile (rows 72 floats apart) and their rows' L and D.
+const PIPELINED_BACKWARD_SHARED_BYTES: u32 = (32 * 36 + 64 * 36) * 4 + 2 * (2 * 32 * 72 + 2 * 32) * 4;
+
 /// The fused attention forward launch.
 pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) -> Result<Plan, CudaError> {
     shape.check_for(version)?;
@@ -899,8 +905,13 @@ pub fn attention_backward_plans(version: AttentionVersion, shape: AttentionShape
         AttentionVersion::TensorCores => {
             vec![dot, Plan::new("attention_backward_tensor_cores", shape.tiles(shape.s, 64))]
         }
-        AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined => {
+        AttentionVersion::TensorCoresInRegisters => {
             vec![dot, Plan::new("attention_backward_registers", shape.tiles(shape.s, 64))]
+        }
+        AttentionVersion::Pipelined => {
+            let mut cfg = shape.tiles(shape.s, 64);
+            cfg.shared_mem_bytes = PIPELINED_BACKWARD_SHARED_BYTES;
+            vec![dot, Plan::new("attention_backward_pipelined", cfg)]
         }
         AttentionVersion::RowPerThread => vec![
             dot,
@@ -932,7 +943,7 @@ pub fn attention_forward(
         return Err(CudaError::Driver(format!("attention lse: {} floats for {shape:?}", lse.len())));
     }
     if version == AttentionVersion::Pipelined {
-        if let Some(why) = pipelining_misfit(gpu, shape.d, [&k, &v]) {
+        if let Some(why) = pipelining_misfit(gpu, shape.d, [("k", &k), ("v", &v)]) {
             return Err(CudaError::Driver(format!("the pipelined attention forward: {why}")));
         }
     }
@@ -986,10 +997,15 @@ pub fn attention_backward(
             dot.len()
         )));
     }
+    if version == AttentionVersion::Pipelined {
+        if let Some(why) = pipelining_misfit(gpu, shape.d, [("q", &q), ("dout", &dout)]) {
+            return Err(CudaError::Driver(format!("the pipelined attention backward: {why}")));
+        }
+    }
     let (t, s, d, causal) = (shape.t as i32, shape.s as i32, shape.d as i32, i32::from(shape.causal));
     let rows = rows as i64;
     for plan in plans {
-        let f = gpu.function(source("attention.cu"), plan.kernel)?;
+        let f = shared_function(gpu, "attention.cu", plan.kernel, plan.cfg.shared_mem_bytes)?;
         let mut args = gpu.stream.launch_builder(&f);
         if plan.kernel == "attention_backward_dot" {
             args.arg(&rows).arg(&t).arg(&d).arg(o.0).arg(&oh).arg(dout.0).arg(&doh).arg(&mut *dot);
@@ -998,9 +1014,10 @@ pub fn attention_backward(
             args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(dout.0).arg(&doh);
             args.arg(lse).arg(&*dot).arg(&mut *grads);
             match plan.kernel {
-                "attention_backward_tiled" | "attention_backward_tensor_cores" | "attention_backward_registers" => {
-                    args.arg(&dqh).arg(&dkh).arg(&dvh)
-                }
+                "attention_backward_tiled"
+                | "attention_backward_tensor_cores"
+                | "attention_backward_registers"
+                | "attention_backward_pipelined" => args.arg(&dqh).arg(&dkh).arg(&dvh),
                 "attention_backward_dkdv" => args.arg(&dkh).arg(&dvh),
                 _ => args.arg(&dqh),
             };

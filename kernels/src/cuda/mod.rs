@@ -159,6 +159,7 @@ pub const SOURCES: &[KernelSource] = &[
             "attention_backward_tensor_cores",
             "attention_forward_registers",
             "attention_forward_pipelined",
+            "attention_backward_pipelined",
             "attention_backward_registers",
         ],
     },
