@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The device check, sized for a 15-minute lease: GPT-2 124M bf16 training against PyTorch eager in
-# the same run, the per-op profile, cuBLAS on the LM head's shapes (CuPy), the kernel table, the GPU
-# tests, torch.compile, then (while time is left) the other modes and the trainer end to end. Each
-# step is time-boxed and the whole stops starting steps after BUDGET seconds (default 400). On the
-# GPU machine, after `benches/gpu_bundle.sh` here: `bash benches/gpu_check.sh` (logs in $OUT,
-# default gpu-check/).
+# the same run (and with the unpipelined attention), the per-op profile, the kernel table, the GPU
+# tests, torch.compile, cuBLAS on the LM head's shapes (CuPy), then (while time is left) the other
+# modes and the trainer end to end. Each step is time-boxed and the whole stops starting steps
+# after BUDGET seconds (default 400). On the GPU machine, after `benches/gpu_bundle.sh` here:
+# `bash benches/gpu_check.sh` (logs in $OUT, default gpu-check/).
 # See DEVELOPERS.md.
 set -o pipefail
 OUT=${OUT:-$PWD/gpu-check}; mkdir -p "$OUT"
@@ -24,15 +24,16 @@ bench() { run "$1" $E bench train --preset gpt2-124m --device cuda --seq 1024 --
 torch() { run "$1" python3 .gpu/torch_gpt2_train.py --device cuda --steps 8 --warmup 3 "${@:2}" 2>&1 | tail -1 | tee -a $OUT/train.log; }
 bench 40 --batch 16 --precision bf16 || bench 40 --batch 16 --precision tf32
 torch 40 --batch 16
+bench 30 --batch 16 --precision bf16 --attention registers
 run 40 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,75p $OUT/profile.log
-run 40 python3 benches/cublas_alignment.py 2>&1 | tee $OUT/probe.log
-run 80 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -34
+run 80 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -40
 run 110 bash .gpu/run.sh 2>&1 | tee $OUT/tests.log | grep -vE "^test .* ok$|^$" | tail -40
 torch 100 --batch 16 --compile
-bench 30 --batch 16 --precision bf16-in-cublas
-bench 30 --batch 16 --precision bf16 --attention composed
+run 30 python3 benches/cublas_alignment.py 2>&1 | tee $OUT/probe.log
 bench 30 --batch 32 --precision bf16
 torch 30 --batch 32
+bench 30 --batch 16 --precision bf16-in-cublas
 bench 30 --batch 16 --precision f32
+bench 30 --batch 16 --precision bf16 --attention composed
 (cd /tmp && run 50 $E train --device cuda --steps 600 --out /tmp/run 2>&1 | tr '\r' '\n' | grep -vE "^\s*$" | tail -12; cp /tmp/run/loss.png /tmp/run/metrics.jsonl $OUT/ 2>/dev/null)
 echo "## done at ${SECONDS}s"

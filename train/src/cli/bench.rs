@@ -196,7 +196,11 @@ fn run_train(
         "seq": time,
         // The matmul precision applies on a GPU only.
         "precision": (device != Device::Cpu).then(|| kernels::cuda::matmul_precision().name()),
-        "attention": if autograd::fused_attention() { "fused" } else { "composed" },
+        "attention": match (autograd::fused_attention(), kernels::cuda::launch::forced_attention_version()) {
+            (false, _) => "composed".to_string(),
+            (true, Some(version)) => format!("fused {version:?}"),
+            (true, None) => "fused".to_string(),
+        },
         "steps": steps_timed,
         "ms_per_step_median": median,
         "tokens_per_s": (tokens / (median / 1e3)).round(),
