@@ -251,6 +251,12 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let dld = download(&gpu, &dld);
     assert!(max_elementwise_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
     assert_bf16_copy(&gpu, &image, &dld, (vocab, stride), "cross-entropy gradient");
+    // The same without the copy: every row in float4 packs (with one, element by element).
+    let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
+    let grad =
+        launch::CrossEntropyGrad { dloss: &dloss, row_losses: Some(&row_losses), dlogits: &mut dld, image: None };
+    launch::cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
+    assert!(max_elementwise_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5, "one pass, in packs");
 }
 
 #[test]
