@@ -169,9 +169,10 @@ impl CudaStorage {
 }
 
 /// The row stride of a product's f32 output with `n` columns: the next multiple of 4, so that every
-/// row starts 16 bytes apart. cuBLAS's fastest kernels need that of C (its tensor-memory stores
-/// do): GPT-2's LM head, `(16384 × 768)·(768 × 50257)`, ran at 95 TFLOP/s into rows 50257 apart,
-/// a sixth of the rate of the model's other products, on an H200.
+/// row starts 16 bytes apart, as cuBLAS's fastest kernels need of C. On an H200, GPT-2's logits,
+/// `(16384 × 768)·(768 × 50257)`, took 13.3 ms (95 TFLOP/s) whole into rows 50257 apart, the same
+/// into padded rows, 7.7 ms split at n = 50256 + 1 (see `gemm_bf16`) into rows 50257 apart, and
+/// 2.2 ms (587 TFLOP/s) split into padded rows (`benches/cublas_alignment.py`).
 pub(super) fn c_row_stride(n: usize) -> usize {
     n.next_multiple_of(4)
 }
@@ -246,7 +247,8 @@ impl CudaStorage {
     /// of them splits into its largest multiple of 8 and the remainder (< 8), and the product is
     /// made of up to four parts, those over the remainder of k accumulated onto the others (β = 1).
     /// On an H200, GPT-2's LM head (vocabulary 50257) ran its `logits = h·Eᵀ` (n = 50257) at
-    /// 95 TFLOP/s whole and `dh = dlogits·E` (k = 50257) at 132, against 770 for `dh` split.
+    /// 95 TFLOP/s whole and 587 split (into rows padded by [`c_row_stride`]), and
+    /// `dh = dlogits·E` (k = 50257) at 131 whole and 752 split.
     fn gemm_bf16(
         &self,
         a: &Bf16Operand,
