@@ -289,6 +289,21 @@ mod tests {
         assert!(Layout::contiguous(&[2, 3]).permute(&[1, 0]).unwrap().reshape(&[6]).is_none());
     }
 
+    #[test]
+    fn rows_apart_pad_each_row_and_row_wise_kernels_read_them_in_place() {
+        let padded = Layout::rows_apart(&[2, 3, 5], 8);
+        assert_eq!(padded.strides(), &[24, 8, 1]);
+        assert_eq!(padded.last_offset(), 24 + 2 * 8 + 4);
+        assert_eq!(padded.reshape(&[6, 5]).unwrap().row_stride(), Some(8));
+        assert_eq!(Layout::contiguous(&[4, 5]).row_stride(), Some(5));
+        // A single row has no stride of its own; columns read with a stride are no dense rows,
+        // and neither are rows that overlap.
+        assert_eq!(Layout::from_parts(&[1, 5], &[0, 1], 3).row_stride(), Some(5));
+        assert_eq!(Layout::contiguous(&[4, 5]).permute(&[1, 0]).unwrap().row_stride(), None);
+        assert_eq!(Layout::from_parts(&[4, 5], &[3, 1], 0).row_stride(), None);
+        assert_eq!(Layout::rows_apart(&[2, 3, 5], 8).row_stride(), None, "rank 3");
+    }
+
     /// Every reshape that succeeds walks the same storage offsets in the same order.
     #[test]
     fn reshape_keeps_the_element_order() {
