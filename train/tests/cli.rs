@@ -165,6 +165,14 @@ fn bench_prints_json_last() {
 }
 
 #[test]
+fn a_gpu_attention_kernel_on_the_cpu_is_a_clear_error() {
+    for command in [&["bench", "train", "--preset", "baby", "--steps", "1"][..], &["train", "--steps", "1"]] {
+        let err = emergent(&[command, &["--attention", "pipelined"]].concat()).unwrap_err();
+        assert!(err.contains("--attention pipelined names a GPU kernel") && err.contains("cpu"), "{err}");
+    }
+}
+
+#[test]
 fn bench_profile_lists_every_op_of_a_gpt_step_once_per_layer() {
     let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1", "--profile"]).unwrap();
     let calls = |op: &str, pass: &str| -> f64 {

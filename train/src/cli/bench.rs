@@ -82,7 +82,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
         BenchWhat::Train { preset, steps, profile, device, batch, seq, precision, attention } => {
             tensor::open_device(device)?;
             kernels::cuda::set_matmul_precision(precision.into());
-            attention.select();
+            attention.select(device)?;
             let (cfg, default_batch, default_seq) = preset.setup();
             let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));
             if shape.1 > cfg.n_positions || shape.0 == 0 || shape.1 == 0 {

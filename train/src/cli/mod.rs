@@ -14,9 +14,11 @@ mod tokenize;
 mod train;
 mod translate;
 
+use crate::error::TrainError;
 use clap::{Parser, Subcommand, ValueEnum};
 use kernels::cuda::launch::AttentionVersion;
 use kernels::cuda::MatmulPrecision;
+use tensor::Device;
 
 /// `--precision`: how matrix products run on a GPU (the CPU always multiplies in the tensors' dtype).
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,16 +54,26 @@ pub enum AttentionPath {
 }
 
 impl AttentionPath {
-    pub fn select(self) {
-        autograd::set_fused_attention(self != AttentionPath::Composed);
-        kernels::cuda::launch::force_attention_version(match self {
+    /// Makes this path the one attention takes for the rest of the process; a fused GPU version is
+    /// refused for a run on the CPU (whose fused attention has one version).
+    pub fn select(self, device: Device) -> Result<(), TrainError> {
+        let version = match self {
             AttentionPath::Fused | AttentionPath::Composed => None,
             AttentionPath::RowPerThread => Some(AttentionVersion::RowPerThread),
             AttentionPath::Tiled => Some(AttentionVersion::Tiled),
             AttentionPath::TensorCores => Some(AttentionVersion::TensorCores),
             AttentionPath::Registers => Some(AttentionVersion::TensorCoresInRegisters),
             AttentionPath::Pipelined => Some(AttentionVersion::Pipelined),
-        });
+        };
+        if version.is_some() && device == Device::Cpu {
+            let name = self.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+            return Err(TrainError::Invalid(format!(
+                "--attention {name} names a GPU kernel; this run is on the cpu (use fused or composed)"
+            )));
+        }
+        autograd::set_fused_attention(self != AttentionPath::Composed);
+        kernels::cuda::launch::force_attention_version(version);
+        Ok(())
     }
 }
 

@@ -164,6 +164,8 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     let io = |e| TrainError::io(std::path::Path::new("<stdout>"), e);
     tensor::open_device(args.device)?;
+    kernels::cuda::set_matmul_precision(args.precision.into());
+    args.attention.select(args.device)?;
     let mut trainer = match &args.resume {
         Some(dir) => {
             let t = Trainer::resume(dir, args.steps)?;
@@ -176,8 +178,6 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
             Trainer::new(cfg, &dir, args.init.as_deref())?
         }
     };
-    kernels::cuda::set_matmul_precision(args.precision.into());
-    args.attention.select();
     trainer.to_device(args.device)?;
     trainer.interactive = true;
     writeln!(
