@@ -89,9 +89,18 @@ fn softmax_versions_and_backward_match_the_cpu() {
                 softmax_rows(x, &mut want, cols);
                 softmax_backward_rows(&want, &dy, &mut want_dx, cols);
             }
-            for version in [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow] {
-                // Log-softmax is written for the block-per-row version only (the plan refuses it).
-                if log && version != SoftmaxVersion::BlockPerRow {
+            // Clusters of 1, 2 and 8 blocks: a whole row in one block, halves, and slices of
+            // which some are empty (5 columns over 8 blocks).
+            let clusters = [1, 2, 8].map(SoftmaxVersion::ClusterPerRow);
+            let versions = [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow];
+            for version in versions.into_iter().chain(clusters) {
+                // Log-softmax is written for the block- and cluster-per-row versions only (the
+                // plan refuses it).
+                if log && matches!(version, SoftmaxVersion::ThreadPerRow | SoftmaxVersion::WarpPerRow) {
+                    continue;
+                }
+                // A cluster of one block holds rows of at most 32 768 values.
+                if version == SoftmaxVersion::ClusterPerRow(1) && cols > 32 * 1024 {
                     continue;
                 }
                 let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
@@ -105,6 +114,29 @@ fn softmax_versions_and_backward_match_the_cpu() {
             launch::softmax_backward(&gpu, log, (&yd.slice(..), &dyd.slice(..)), &mut dxd, (rows, cols)).unwrap();
             let err = max_normalized_err(&download(&gpu, &dxd), &want_dx);
             assert!(err <= 1e-5, "backward log {log} {rows}×{cols}: {err}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_fully_masked_row_has_a_softmax_of_zeros_as_on_the_cpu() {
+    let gpu = Gpu::new(0).unwrap();
+    // Row 1 entirely −∞ beside a row with values: zeros on the CPU, and in every GPU version
+    // (through each path: registers, shared memory, two reads, a cluster's slices).
+    for cols in [300, 50304, 60000] {
+        let mut x = random(2 * cols, 3);
+        x[cols..].fill(f32::NEG_INFINITY);
+        let mut want = vec![0.0; 2 * cols];
+        softmax_rows(&x, &mut want, cols);
+        assert!(want[cols..].iter().all(|&p| p == 0.0));
+        let xd = upload(&gpu, &x);
+        let versions = [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow];
+        for version in versions.into_iter().chain([SoftmaxVersion::ClusterPerRow(8)]) {
+            let mut yd = gpu.stream.alloc_zeros::<f32>(2 * cols).unwrap();
+            launch::softmax(&gpu, version, false, &xd.slice(..), &mut yd, (2, cols)).unwrap();
+            let err = max_elementwise_rel_err(&download(&gpu, &yd), &want);
+            assert!(err <= 1e-5, "{version:?} {cols}: {err}");
         }
     }
 }
@@ -322,7 +354,8 @@ fn memory_bound_benches_run_and_their_versions_agree() {
     let gpu = Gpu::new(0).unwrap();
     // Small shapes: the table's rows, each version's output against the first's.
     let tables = [
-        ("softmax", bench_softmax(&gpu, 5, 300, 1).unwrap(), 4),
+        // The copy, three versions, and clusters of 2, 4 and 8 blocks (sm_90 on).
+        ("softmax", bench_softmax(&gpu, 5, 300, 1).unwrap(), if gpu.compute_capability() >= 90 { 7 } else { 4 }),
         ("layer norm", bench_layer_norm(&gpu, 7, 96, 1).unwrap(), 4),
         ("cross-entropy gradient", bench_cross_entropy(&gpu, 3, 1000, 1).unwrap(), 3),
     ];

@@ -1,5 +1,6 @@
 //! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
-//! hanging or passing silently — a deadlock at a barrier, a missing barrier, a broken WMMA
+//! hanging or passing silently — a deadlock at a barrier, a missing barrier (in a block or a
+//! cluster of blocks), a broken WMMA
 //! contract, the wrong number of arguments, a source that does not compile, a warpgroup product
 //! whose operands change before its wait or that is never waited for — and the launch plans'
 //! refusals, which need no device. The kernels themselves are checked by the GPU tests
@@ -15,8 +16,16 @@ use kernels::cuda::{CudaError, KernelSource};
 #[test]
 fn plans_refuse_what_their_kernels_cannot_do() {
     let err = launch::softmax_plan(SoftmaxVersion::WarpPerRow, true, (4, 4)).unwrap_err();
-    assert!(matches!(&err, CudaError::Driver(m) if m.contains("block-per-row")), "{err}");
+    assert!(matches!(&err, CudaError::Driver(m) if m.contains("block- and cluster-per-row")), "{err}");
     assert!(launch::softmax_plan(SoftmaxVersion::BlockPerRow, true, (4, 4)).is_ok());
+    // Clusters of 1 to 8 blocks, each thread holding at most 32 values of the row: a vocabulary
+    // of 50304 in 8 blocks of 256 threads, a cluster per row.
+    let plan = launch::softmax_plan(SoftmaxVersion::ClusterPerRow(8), true, (3, 50304)).unwrap();
+    assert_eq!((plan.cfg.grid_dim.0, plan.cfg.block_dim.0, plan.cluster), (24, 256, 8));
+    for (blocks, cols) in [(0, 10), (9, 10), (1, 32 * 1024 + 1), (8, 8 * 32 * 1024 + 1)] {
+        let err = launch::softmax_plan(SoftmaxVersion::ClusterPerRow(blocks), false, (3, cols)).unwrap_err();
+        assert!(err.to_string().contains("softmax_cluster_per_row"), "{blocks} blocks, {cols}: {err}");
+    }
     // Attention: d ≤ 128 for any version, d ≤ 64 for the tiled ones, s ≥ t when causal.
     let shape = |d, t, s| AttentionShape { bh: 2, t, s, d, causal: true, scale: 0.1 };
     for version in AttentionVersion::ALL {
@@ -94,6 +103,59 @@ fn a_missing_barrier_shows_as_a_wrong_result() {
         drop(args);
         assert_eq!(out == want, sync == 1, "sync {sync}");
     }
+}
+
+#[test]
+fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
+    // Each block writes its dynamic shared memory, then every thread reads the next block's
+    // (DSMEM): right after a cluster barrier, not before it (the peer may not have written yet).
+    static SOURCE: KernelSource = KernelSource {
+        name: "ring.cu",
+        source: "extern \"C\" __global__ void ring(int sync, float base, float* out) {\n\
+                 extern __shared__ float slots[];\n\
+                 slots[threadIdx.x] = base + 100.0f * blockIdx.x + threadIdx.x;\n\
+                 if (sync) cluster_sync();\n\
+                 unsigned rank = cluster_block_rank(), next = (rank + 1) % cluster_blocks();\n\
+                 out[blockIdx.x * blockDim.x + threadIdx.x] = *peer_shared(slots + threadIdx.x, next);\n}\n\
+                 extern \"C\" __global__ void stray(float* out) {\n\
+                 __shared__ float fixed[1];\n\
+                 out[0] = *peer_shared(fixed, 0);\n}\n",
+        kernels: &["ring", "stray"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let (blocks, cluster, threads) = (6u32, 3u32, 64u32);
+    let mut cfg = grid(blocks as usize, threads);
+    cfg.shared_mem_bytes = threads * 4;
+    for (sync, base) in [(1i32, 1000.0f32), (0, 2000.0)] {
+        // Block b reads block first + (b − first + 1) % 3 of its cluster (first = 3·(b / 3)).
+        let want: Vec<f32> = (0..blocks * threads)
+            .map(|i| {
+                let (b, t) = (i / threads, i % threads);
+                let next = b / cluster * cluster + (b % cluster + 1) % cluster;
+                base + 100.0 * next as f32 + t as f32
+            })
+            .collect();
+        let mut out = vec![-1.0f32; (blocks * threads) as usize];
+        let mut args = Args::new();
+        args.value(sync).value(base).slice_mut(&mut out);
+        // Safety: `ring(int, float, float* out)` writes blocks·threads floats.
+        unsafe { emu.launch_in_clusters("ring", cfg, cluster, &mut args) }.unwrap();
+        drop(args);
+        assert_eq!(out == want, sync == 1, "sync {sync}");
+    }
+    // A grid that is not whole clusters, and a static variable mapped to a peer, are refused.
+    let mut out = vec![0.0f32; (blocks * threads) as usize];
+    let mut args = Args::new();
+    args.value(1i32).value(0.0f32).slice_mut(&mut out);
+    // Safety: as above; refused before anything runs.
+    let err = unsafe { emu.launch_in_clusters("ring", cfg, 4, &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("not made of clusters of 4"), "{err}");
+    drop(args);
+    let mut args = Args::new();
+    args.slice_mut(&mut out);
+    // Safety: `stray(float* out)` writes out[0].
+    let err = unsafe { emu.launch_in_clusters("stray", grid(2, 32), 2, &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("not in the block's dynamic shared memory"), "{err}");
 }
 
 #[test]

@@ -298,10 +298,15 @@ fn memory_bound<V: Copy + std::fmt::Debug>(
     Ok(rows)
 }
 
-/// The softmax versions on `(rows, cols)` against the copy bandwidth.
+/// The softmax versions on `(rows, cols)` against the copy bandwidth: clusters of 2, 4 and 8 blocks
+/// per row where the device has clusters (sm_90 on) and they hold the row.
 pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
     let x = upload(gpu, &random(rows * cols, 3))?;
-    let versions = [SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
+    let mut versions = vec![SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
+    if gpu.compute_capability() >= 90 {
+        let clusters = [2, 4, 8].map(SoftmaxVersion::ClusterPerRow);
+        versions.extend(clusters.into_iter().filter(|&v| launch::softmax_plan(v, false, (rows, cols)).is_ok()));
+    }
     memory_bound(gpu, "softmax", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         launch::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
     })

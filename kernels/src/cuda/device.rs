@@ -226,6 +226,13 @@ impl Gpu {
         Ok(Some(threshold))
     }
 
+    /// The compute capability as one number, major·10 + minor (90 for an H100), read from
+    /// [`arch`](Self::arch).
+    pub fn compute_capability(&self) -> u32 {
+        let digits: String = self.arch.trim_start_matches("sm_").chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().unwrap_or(0)
+    }
+
     /// Waits for all work queued on this device's stream.
     pub fn synchronize(&self) -> Result<(), CudaError> {
         self.stream.synchronize().map_err(|e| driver_error("synchronizing", e))

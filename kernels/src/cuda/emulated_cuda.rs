@@ -8,7 +8,7 @@
 //! SONAME is what such an open returns, so loading the emulated ones first, from their build
 //! folder, puts them in place of the real ones for the rest of the process.
 
-use super::emulator::{build_library, emulator, Emulator};
+use super::emulator::{build_library, emulator, Emulator, Shape};
 use super::{CudaError, SOURCES};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
@@ -66,7 +66,8 @@ fn load_libraries() -> Result<(), CudaError> {
 }
 
 type ModuleLoader = extern "C" fn(*const c_char) -> *const c_void;
-type Launcher = extern "C" fn(*const c_void, *const c_char, *const u32, *const u32, usize, *mut *mut c_void) -> c_int;
+type Launcher =
+    extern "C" fn(*const c_void, *const c_char, *const u32, *const u32, usize, u32, *mut *mut c_void) -> c_int;
 
 /// The driver's module load: the emulator of the source named `name`, kept for the process (its
 /// address is the module's handle), or null.
@@ -86,14 +87,16 @@ extern "C" fn load_module(name: *const c_char) -> *const c_void {
     }
 }
 
-/// The driver's kernel launch on a module from [`load_module`]: 0 when it ran, else 1 (the
-/// reason on stderr, as the driver has no message to carry it).
+/// The driver's kernel launch on a module from [`load_module`], in clusters of `cluster` blocks
+/// along x (1: none): 0 when it ran, else 1 (the reason on stderr, as the driver has no message
+/// to carry it).
 extern "C" fn launch_kernel(
     module: *const c_void,
     kernel: *const c_char,
     grid: *const u32,
     block: *const u32,
     shared: usize,
+    cluster: u32,
     params: *mut *mut c_void,
 ) -> c_int {
     // Safety: `module` came from `load_module` (an `Arc<Emulator>` never released); the driver
@@ -109,7 +112,8 @@ extern "C" fn launch_kernel(
     // The driver does not say how many parameters there are: the emulator takes the kernel's
     // word for it, as the GPU does.
     // Safety: the engine's launch vouches for its arguments, as it does to the real driver.
-    match unsafe { emu.launch_params(&kernel, grid, block, shared, params, None) } {
+    let shape = Shape { grid, block, shared_bytes: shared, cluster };
+    match unsafe { emu.launch_params(&kernel, shape, params, None) } {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");

@@ -33,7 +33,8 @@ const HEADERS: [(&str, &str); 4] = [
 /// The version of the way a library is built (see `compile`).
 const BUILD: u32 = 4;
 
-type LaunchFn = unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, *mut *mut c_void, usize) -> c_int;
+type LaunchFn =
+    unsafe extern "C" fn(*const c_char, *const u32, *const u32, usize, u32, *mut *mut c_void, usize) -> c_int;
 type FaultFn = unsafe extern "C" fn() -> *const c_char;
 
 /// One kernel source, compiled for the CPU.
@@ -80,14 +81,28 @@ impl Emulator {
     /// must be as large as the launch reads and writes (an access outside them is undefined
     /// behaviour on the host, as it would be on the GPU).
     pub unsafe fn launch(&self, kernel: &str, cfg: LaunchConfig, args: &mut Args<'_>) -> Result<(), CudaError> {
+        // Safety: as the caller vouches.
+        unsafe { self.launch_in_clusters(kernel, cfg, 1, args) }
+    }
+
+    /// [`launch`](Self::launch) in clusters of `cluster` blocks along x (Hopper's thread-block
+    /// clusters): the blocks of each cluster run together.
+    ///
+    /// # Safety
+    /// As for `launch`.
+    pub unsafe fn launch_in_clusters(
+        &self,
+        kernel: &str,
+        cfg: LaunchConfig,
+        cluster: u32,
+        args: &mut Args<'_>,
+    ) -> Result<(), CudaError> {
         let grid = [cfg.grid_dim.0, cfg.grid_dim.1, cfg.grid_dim.2];
         let block = [cfg.block_dim.0, cfg.block_dim.1, cfg.block_dim.2];
         let mut params = args.pointers();
-        let count = params.len();
+        let shape = Shape { grid, block, shared_bytes: cfg.shared_mem_bytes as usize, cluster };
         // Safety: as the caller vouches; `params` points at values that live as long as `args`.
-        unsafe {
-            self.launch_params(kernel, grid, block, cfg.shared_mem_bytes as usize, params.as_mut_ptr(), Some(count))
-        }
+        unsafe { self.launch_params(kernel, shape, params.as_mut_ptr(), Some(params.len())) }
     }
 
     /// [`launch`](Self::launch) with the arguments as CUDA's launch takes them: `params[i]`
@@ -98,9 +113,7 @@ impl Emulator {
     pub unsafe fn launch_params(
         &self,
         kernel: &str,
-        grid: [u32; 3],
-        block: [u32; 3],
-        shared_bytes: usize,
+        Shape { grid, block, shared_bytes, cluster }: Shape,
         params: *mut *mut c_void,
         count: Option<usize>,
     ) -> Result<(), CudaError> {
@@ -115,12 +128,13 @@ impl Emulator {
         let (launch_fn, fault_fn) = *functions;
         let count = count.unwrap_or(usize::MAX);
         // Safety: as the caller vouches.
-        let status = unsafe { launch_fn(name.as_ptr(), grid.as_ptr(), block.as_ptr(), shared_bytes, params, count) };
+        let status =
+            unsafe { launch_fn(name.as_ptr(), grid.as_ptr(), block.as_ptr(), shared_bytes, cluster, params, count) };
         match status {
             0 => Ok(()),
             1 => Err(CudaError::Emulator(format!("{kernel}: the threads of a block deadlocked at a barrier"))),
             2 => Err(CudaError::Emulator(format!("{kernel}: no memory for the threads' stacks"))),
-            3 | 4 => {
+            3..=5 => {
                 // Safety: `emu_fault` returns the library's NUL-terminated message buffer, which
                 // the lock keeps from changing while it is read.
                 let message = unsafe { std::ffi::CStr::from_ptr(fault_fn()) }.to_string_lossy().into_owned();
@@ -129,6 +143,16 @@ impl Emulator {
             _ => Err(CudaError::Emulator(format!("{}: no kernel {kernel}", self.source))),
         }
     }
+}
+
+/// A launch's shape: blocks in the grid, threads in a block, bytes of dynamic shared memory a
+/// block, and blocks in a cluster along x (1: no clusters).
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub shared_bytes: usize,
+    pub cluster: u32,
 }
 
 /// The source as a C++ file: the emulator's header, the kernels (dynamic shared memory rewritten
@@ -142,11 +166,11 @@ fn translation_unit(source: &KernelSource) -> String {
     }
     out.push_str(
         "EMU_EXPORT int emu_launch(const char* kernel, const unsigned* grid, const unsigned* block, size_t shared, \
-         void** params, size_t count) {\n",
+         unsigned cluster, void** params, size_t count) {\n",
     );
     for kernel in source.kernels {
         out.push_str(&format!(
-            "    if (strcmp(kernel, \"{kernel}\") == 0) return emu::launch({kernel}, grid, block, shared, params, count);\n"
+            "    if (strcmp(kernel, \"{kernel}\") == 0) return emu::launch({kernel}, grid, block, shared, cluster, params, count);\n"
         ));
     }
     out.push_str("    return -1;\n}\n");

@@ -3,11 +3,12 @@
 
 use super::{source, CudaError, Gpu};
 use crate::cpu::attention::HeadLayout;
-use cudarc::driver::sys::CUfunction_attribute;
+use cudarc::driver::sys::{self, CUfunction_attribute};
 use cudarc::driver::{
-    CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
+    CudaFunction, CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
 };
 use half::bf16;
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
@@ -20,11 +21,13 @@ fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
 pub struct Plan {
     pub kernel: &'static str,
     pub cfg: LaunchConfig,
+    /// Blocks in a cluster along x (1: no clusters; see [`run_in_clusters`]).
+    pub cluster: u32,
 }
 
 impl Plan {
     fn new(kernel: &'static str, cfg: LaunchConfig) -> Self {
-        Self { kernel, cfg }
+        Self { kernel, cfg, cluster: 1 }
     }
 }
 
@@ -36,6 +39,58 @@ impl Plan {
 unsafe fn run(gpu: &Gpu, kernel: &str, args: &mut LaunchArgs<'_>, cfg: LaunchConfig) -> Result<(), CudaError> {
     // Safety: as the caller vouches.
     gpu.timed(kernel, || unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e)))
+}
+
+/// A kernel parameter as the driver takes it: the address of its value.
+fn param<T>(value: &T) -> *mut c_void {
+    (value as *const T).cast_mut().cast()
+}
+
+/// Launches `f` as `plan` says, in clusters of `plan.cluster` consecutive blocks along x (Hopper's
+/// thread-block clusters, through cuLaunchKernelEx's cluster dimension; clusters.cuh), timed when
+/// the GPU is profiling. Devices before sm_90 have no clusters: refused.
+///
+/// # Safety
+/// `params` points at the kernel's parameters in the order of its signature, and the buffers are
+/// as large as the launch reads and writes.
+unsafe fn run_in_clusters(
+    gpu: &Gpu,
+    f: &CudaFunction,
+    Plan { kernel, cfg, cluster }: Plan,
+    params: &mut [*mut c_void],
+) -> Result<(), CudaError> {
+    if gpu.compute_capability() < 90 {
+        return Err(CudaError::Driver(format!(
+            "{kernel} needs thread-block clusters (sm_90 or later), not {}",
+            gpu.arch
+        )));
+    }
+    let mut attribute = sys::CUlaunchAttribute {
+        id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+        pad: [0; 4],
+        value: sys::CUlaunchAttributeValue { pad: [0; 64] },
+    };
+    attribute.value.clusterDim = sys::CUlaunchAttributeValue_union__bindgen_ty_1 { x: cluster, y: 1, z: 1 };
+    let config = sys::CUlaunchConfig {
+        gridDimX: cfg.grid_dim.0,
+        gridDimY: cfg.grid_dim.1,
+        gridDimZ: cfg.grid_dim.2,
+        blockDimX: cfg.block_dim.0,
+        blockDimY: cfg.block_dim.1,
+        blockDimZ: cfg.block_dim.2,
+        sharedMemBytes: cfg.shared_mem_bytes,
+        hStream: gpu.stream.cu_stream(),
+        attrs: &mut attribute,
+        numAttrs: 1,
+    };
+    gpu.timed(kernel, || {
+        gpu.ctx.bind_to_thread().map_err(|e| launch_error(kernel, e))?;
+        // Safety: the configuration above lives through the call; the parameters are as the
+        // caller vouches.
+        unsafe { sys::cuLaunchKernelEx(&config, f.cu_function(), params.as_mut_ptr(), std::ptr::null_mut()) }
+            .result()
+            .map_err(|e| launch_error(kernel, e))
+    })
 }
 
 /// A 1-D launch: `blocks` blocks of `threads` threads.
@@ -99,10 +154,15 @@ pub enum SoftmaxVersion {
     ThreadPerRow,
     WarpPerRow,
     BlockPerRow,
+    /// A cluster of this many blocks (1 to 8) per row, the row in their registers (sm_90 and later).
+    ClusterPerRow(u32),
 }
 
-/// The softmax launch over `(rows, cols)`; log-softmax is written for the block-per-row version
-/// only.
+/// The values a thread of softmax_cluster_per_row holds (CLUSTER_CACHED in softmax.cu).
+const CLUSTER_CACHED: usize = 32;
+
+/// The softmax launch over `(rows, cols)`; log-softmax is written for the block- and
+/// cluster-per-row versions only.
 pub fn softmax_plan(version: SoftmaxVersion, log: bool, (rows, cols): (usize, usize)) -> Result<Plan, CudaError> {
     let plan = match version {
         SoftmaxVersion::ThreadPerRow => Plan::new("softmax_thread_per_row", grid(rows.div_ceil(128), 128)),
@@ -113,14 +173,35 @@ pub fn softmax_plan(version: SoftmaxVersion, log: bool, (rows, cols): (usize, us
             cfg.shared_mem_bytes = staged_row_bytes(cols, threads);
             Plan::new("softmax_block_per_row", cfg)
         }
+        SoftmaxVersion::ClusterPerRow(blocks) => cluster_per_row_plan(blocks, (rows, cols))?,
     };
-    if log && version != SoftmaxVersion::BlockPerRow {
+    if log && matches!(version, SoftmaxVersion::ThreadPerRow | SoftmaxVersion::WarpPerRow) {
         return Err(CudaError::Driver(format!(
-            "{}: log-softmax is written for the block-per-row version only",
+            "{}: log-softmax is written for the block- and cluster-per-row versions only",
             plan.kernel
         )));
     }
     Ok(plan)
+}
+
+/// softmax_cluster_per_row's launch: a cluster of `blocks` per row, each block's threads the
+/// fewest power of two (128 to 1024) that hold its slice at CLUSTER_CACHED values a thread, and
+/// shared memory for the block's merge (64 floats) and a softmax state per block of the cluster.
+fn cluster_per_row_plan(blocks: u32, (rows, cols): (usize, usize)) -> Result<Plan, CudaError> {
+    let kernel = "softmax_cluster_per_row";
+    if !(1..=8).contains(&blocks) {
+        return Err(CudaError::Driver(format!("{kernel}: clusters of 1 to 8 blocks, not {blocks}")));
+    }
+    let most = blocks as usize * 1024 * CLUSTER_CACHED;
+    if cols > most {
+        return Err(CudaError::Driver(format!(
+            "{kernel}: a cluster of {blocks} blocks holds rows of at most {most} values, not {cols}"
+        )));
+    }
+    let threads = cols.div_ceil(blocks as usize * CLUSTER_CACHED).next_power_of_two().clamp(128, 1024);
+    let mut cfg = grid(rows * blocks as usize, threads as u32);
+    cfg.shared_mem_bytes = (64 + 2 * blocks) * 4;
+    Ok(Plan { kernel, cfg, cluster: blocks })
 }
 
 /// The shared memory that stages a row of `cols` floats for softmax_block_per_row: the whole row
@@ -144,9 +225,17 @@ pub fn softmax(
     y: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
-    let Plan { kernel, cfg } = softmax_plan(version, log, (rows, cols))?;
+    let plan = softmax_plan(version, log, (rows, cols))?;
+    let Plan { kernel, cfg, .. } = plan;
     let f = shared_function(gpu, "softmax.cu", kernel, cfg.shared_mem_bytes)?;
     let (r, c, log, staged) = (rows as i32, cols as i32, i32::from(log), i32::from(cfg.shared_mem_bytes > 0));
+    if let SoftmaxVersion::ClusterPerRow(_) = version {
+        let (x, y) = (x.device_ptr(&gpu.stream).0, y.device_ptr_mut(&gpu.stream).0);
+        let mut params = [param(&log), param(&r), param(&c), param(&x), param(&y)];
+        // Safety: the parameters match softmax_cluster_per_row's signature and the buffers hold
+        // rows·cols floats.
+        return unsafe { run_in_clusters(gpu, &f, plan, &mut params) };
+    }
     let mut args = gpu.stream.launch_builder(&f);
     if version == SoftmaxVersion::BlockPerRow {
         args.arg(&log).arg(&staged);
@@ -207,7 +296,7 @@ pub fn layer_norm_forward(
     rstd: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
-    let Plan { kernel, cfg } = layer_norm_plan(version, rows);
+    let Plan { kernel, cfg, .. } = layer_norm_plan(version, rows);
     let copy = Bf16Copy::new(gpu, y_bf16, (rows, cols))?;
     let f = gpu.function(source("layer_norm.cu"), kernel)?;
     let (r, c) = (rows as i32, cols as i32);
@@ -459,7 +548,7 @@ pub fn gemm_f32(
     c: &mut CudaSlice<f32>,
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
-    let Plan { kernel, cfg } = gemm_f32_plan(version, (m, n, k))?;
+    let Plan { kernel, cfg, .. } = gemm_f32_plan(version, (m, n, k))?;
     let f = gpu.function(source("gemm.cu"), kernel)?;
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
@@ -580,7 +669,7 @@ pub fn gemm_wgmma_bf16(
 /// of A (m, k) and Bᵀ (n, k) in boxes of 128 and 256 rows × 64 columns.
 fn launch_tma_gemm(
     gpu: &Gpu,
-    Plan { kernel, cfg }: Plan,
+    Plan { kernel, cfg, .. }: Plan,
     (a, b_transposed, c): (&CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>),
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
@@ -682,7 +771,7 @@ fn shared_function(
 /// memory where the plan asks for it.
 fn launch_bf16_gemm(
     gpu: &Gpu,
-    Plan { kernel, cfg }: Plan,
+    Plan { kernel, cfg, .. }: Plan,
     (a, b, c): (&CudaSlice<bf16>, &CudaSlice<bf16>, &mut CudaSlice<f32>),
     (m, n, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
@@ -932,7 +1021,7 @@ pub fn attention_forward(
     (o, o_layout, o_bf16): (&mut CudaSlice<f32>, HeadLayout, Bf16Out),
     lse: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    let Plan { kernel, cfg } = attention_forward_plan(version, shape)?;
+    let Plan { kernel, cfg, .. } = attention_forward_plan(version, shape)?;
     let (qh, kh, vh) = (
         shape.heads("q", q.1, shape.t, q.0.len(), false)?,
         shape.heads("k", k.1, shape.s, k.0.len(), false)?,

@@ -82,8 +82,19 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "softmax.cu",
-        source: concat!(include_str!("packs.cuh"), include_str!("reductions.cuh"), include_str!("softmax.cu")),
-        kernels: &["softmax_thread_per_row", "softmax_warp_per_row", "softmax_block_per_row", "softmax_backward"],
+        source: concat!(
+            include_str!("packs.cuh"),
+            include_str!("reductions.cuh"),
+            include_str!("clusters.cuh"),
+            include_str!("softmax.cu")
+        ),
+        kernels: &[
+            "softmax_thread_per_row",
+            "softmax_warp_per_row",
+            "softmax_block_per_row",
+            "softmax_cluster_per_row",
+            "softmax_backward",
+        ],
     },
     KernelSource {
         name: "layer_norm.cu",

@@ -57,9 +57,12 @@ __device__ void merge_max_and_sum(float* m, float* s, float m2, float s2) {
 }
 
 // Combines every thread's softmax state (m, s) into the block's: shuffles within warps, then the
-// warp leaders' states in shared memory. Every thread gets the result.
-__device__ void block_merge_max_and_sum(float* m, float* s) {
-    __shared__ float warp_m[32], warp_s[32];
+// warp leaders' states in shared memory — `scratch` (64 floats) when given, else a static array
+// (a kernel launched in clusters gives its own: clusters.cuh). Every thread gets the result.
+__device__ void block_merge_max_and_sum(float* m, float* s, float* scratch = nullptr) {
+    __shared__ float own[64];
+    float* warp_m = scratch ? scratch : own;
+    float* warp_s = warp_m + 32;
     for (int o = 16; o > 0; o >>= 1) {
         float m2 = __shfl_xor_sync(0xffffffff, *m, o), s2 = __shfl_xor_sync(0xffffffff, *s, o);
         merge_max_and_sum(m, s, m2, s2);

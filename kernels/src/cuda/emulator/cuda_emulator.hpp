@@ -3,8 +3,10 @@
 // take turns and switch only at barriers (__syncthreads, warp shuffles, warp-collective WMMA
 // loads and stores), so a block runs deterministically on one OS thread. `__shared__` variables
 // are `static`: one copy, shared by the threads of the block that is running (blocks run one after
-// another). Each round of the scheduler visits the fibers in a shuffled order, so a missing
-// __syncthreads shows as a wrong result rather than hiding behind thread order.
+// another, except the blocks of a thread-block cluster, which run together, each with its own
+// dynamic shared memory but sharing the static variables). Each round of the scheduler visits the
+// fibers in a shuffled order, so a missing __syncthreads shows as a wrong result rather than
+// hiding behind thread order.
 //
 // What it does not model: timing, the memory model beyond barriers, warp divergence costs,
 // launch limits (registers, static shared memory). Intrinsics map to their exact C++ counterparts;
@@ -150,6 +152,7 @@ struct Fiber {
     bool done = false;
     bool spinning = false;  // yielded while waiting on a barrier that had not moved
     uint3 thread;
+    unsigned rank = 0;  // its block's place in the cluster
 };
 
 struct Barrier {
@@ -193,24 +196,29 @@ struct MmaOperands {
     unsigned a[4], b[2];
 };
 
-struct Block {
+// The blocks that run together: a cluster of them when the launch asks for clusters (Hopper's
+// thread-block clusters, clusters.cuh), else one. Fiber t is thread t % threads of block t / threads
+// of the cluster; per-thread state is indexed by fiber.
+struct Cluster {
     std::vector<Fiber> fibers;
     Context scheduler;
-    int current = 0;
-    Barrier block_barrier;
+    int current = 0;  // the running fiber
+    unsigned blocks = 1, first_block = 0;  // blockIdx.x of rank 0
+    std::vector<Barrier> block_barriers;  // per block
+    Barrier cluster_barrier;
     std::vector<Barrier> warp_barriers;
     std::vector<uint64_t> exchange;  // a slot per thread for shuffles
     void (*body)(void*) = nullptr;
     void* body_args = nullptr;
     bool deadlock = false;
-    std::vector<char> dynamic_shared;
-    size_t dynamic_shared_bytes = 0;
+    std::vector<char> dynamic_shared;  // every block's, one region each
+    size_t dynamic_shared_bytes = 0, region_bytes = 0;
     std::vector<WgmmaQueue> wgmma;  // per thread
     std::vector<MmaOperands> mma;   // per thread
     std::map<const void*, Mbarrier> mbarriers;  // by address
 };
 
-inline Block block;
+inline Cluster cluster;
 
 // The first broken contract of the launch (a misaligned WMMA pointer, say): the kernel runs on,
 // and the launch reports it.
@@ -227,9 +235,15 @@ inline std::vector<char*> stacks;  // the fibers' stacks, reused across blocks a
 
 inline int linear_thread() { return blockDim.x * (blockDim.y * threadIdx.z + threadIdx.y) + threadIdx.x; }
 
+inline int threads_per_block() { return blockDim.x * blockDim.y * blockDim.z; }
+
+// The running thread's fiber, and its first fiber of its block.
+inline int fiber() { return cluster.current; }
+inline int block_start() { return cluster.fibers[cluster.current].rank * threads_per_block(); }
+
 inline void yield_to_scheduler() {
-    Fiber& f = block.fibers[block.current];
-    switch_context(f.context, block.scheduler);
+    Fiber& f = cluster.fibers[cluster.current];
+    switch_context(f.context, cluster.scheduler);
 }
 
 // Waits until every live thread of `group` (the block, or one warp: threads [first, first + n))
@@ -237,7 +251,7 @@ inline void yield_to_scheduler() {
 inline void wait(Barrier& b, int first, int n) {
     auto live = [&] {
         int count = 0;
-        for (int t = first; t < first + n; ++t) count += !block.fibers[t].done;
+        for (int t = first; t < first + n; ++t) count += !cluster.fibers[t].done;
         return count;
     };
     unsigned long generation = b.generation;
@@ -246,7 +260,7 @@ inline void wait(Barrier& b, int first, int n) {
         ++b.generation;
         return;
     }
-    block.fibers[block.current].spinning = false;
+    cluster.fibers[cluster.current].spinning = false;
     yield_to_scheduler();
     while (b.generation == generation) {
         if (b.arrived >= live()) {  // the missing threads have returned
@@ -254,31 +268,42 @@ inline void wait(Barrier& b, int first, int n) {
             ++b.generation;
             break;
         }
-        block.fibers[block.current].spinning = true;
+        cluster.fibers[cluster.current].spinning = true;
         yield_to_scheduler();
     }
-    block.fibers[block.current].spinning = false;
+    cluster.fibers[cluster.current].spinning = false;
 }
 
-inline int threads_per_block() { return blockDim.x * blockDim.y * blockDim.z; }
+inline void sync_block() {
+    wait(cluster.block_barriers[cluster.fibers[fiber()].rank], block_start(), threads_per_block());
+}
 
-inline void sync_block() { wait(block.block_barrier, 0, threads_per_block()); }
+inline void sync_cluster() { wait(cluster.cluster_barrier, 0, (int)cluster.fibers.size()); }
+
+// The warp of the running thread: its barrier, its first fiber and how many threads it has (the
+// last warp of a block may be partial).
+inline std::tuple<Barrier&, int, int> running_warp() {
+    int t = linear_thread(), first = t / 32 * 32, warps = (threads_per_block() + 31) / 32;
+    Barrier& barrier = cluster.warp_barriers[cluster.fibers[fiber()].rank * warps + t / 32];
+    return {barrier, block_start() + first, min(32, threads_per_block() - first)};
+}
 
 inline void sync_warp() {
-    int t = linear_thread(), first = t / 32 * 32;
-    wait(block.warp_barriers[t / 32], first, min(32, threads_per_block() - first));
+    auto [barrier, first, n] = running_warp();
+    wait(barrier, first, n);
 }
 
 // The value of `v` held by lane `source_lane(lane)` of this warp, for every lane.
 template <class T, class F> inline T shuffle(T v, F source_lane) {
     static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
-    int t = linear_thread(), lane = t % 32, first = t - lane;
+    auto [barrier, first, n] = running_warp();
+    int lane = linear_thread() % 32;
     uint64_t bits = 0;
     memcpy(&bits, &v, sizeof(T));
-    block.exchange[t] = bits;
+    cluster.exchange[fiber()] = bits;
     sync_warp();
     int src = source_lane(lane);
-    if (src >= 0 && src < 32 && first + src < threads_per_block()) bits = block.exchange[first + src];
+    if (src >= 0 && src < n) bits = cluster.exchange[first + src];
     sync_warp();  // every lane has read before the slots are reused
     T out;
     memcpy(&out, &bits, sizeof(T));
@@ -290,38 +315,43 @@ template <class T, class F> inline T shuffle(T v, F source_lane) {
 // A fiber's life: the kernel body for its thread, then back to the scheduler for good.
 extern "C" inline void emu_fiber_entry() {
     using namespace emu;
-    Fiber& f = block.fibers[block.current];
-    block.body(block.body_args);
-    const WgmmaQueue& q = block.wgmma[block.current];
+    Fiber& f = cluster.fibers[cluster.current];
+    cluster.body(cluster.body_args);
+    const WgmmaQueue& q = cluster.wgmma[cluster.current];
     if (!q.open.empty() || !q.committed.empty())
-        fault("thread %d of block %u returned with warpgroup products never waited for", block.current, blockIdx.x);
+        fault("thread %d of block %u returned with warpgroup products never waited for", linear_thread(), blockIdx.x);
     f.done = true;
-    switch_context(f.context, block.scheduler);
+    switch_context(f.context, cluster.scheduler);
 }
 
 namespace emu {
 
-// Runs one block: every thread from the kernel's start to its end, switching at barriers.
-inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
-    int n = threads_per_block();
+// Runs the cluster of blocks from x = first_block (one block unless the launch asks for clusters):
+// every thread from the kernel's start to its end, switching at barriers.
+inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, uint64_t& seed) {
+    int threads = threads_per_block(), n = (int)cluster.blocks * threads;
     while ((int)stacks.size() < n) {
         void* p = mmap(nullptr, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) return false;
         stacks.push_back(static_cast<char*>(p));
     }
-    block.fibers.assign(n, Fiber{});
-    block.block_barrier = Barrier{};
-    block.warp_barriers.assign((n + 31) / 32, Barrier{});
-    block.exchange.assign(n, 0);
-    block.wgmma.assign(n, WgmmaQueue{});
-    block.mma.assign(n, MmaOperands{});
-    block.mbarriers.clear();
-    block.body = body;
-    block.body_args = args;
+    cluster.fibers.assign(n, Fiber{});
+    cluster.first_block = first_block;
+    cluster.block_barriers.assign(cluster.blocks, Barrier{});
+    cluster.cluster_barrier = Barrier{};
+    cluster.warp_barriers.assign(cluster.blocks * ((threads + 31) / 32), Barrier{});
+    cluster.exchange.assign(n, 0);
+    cluster.wgmma.assign(n, WgmmaQueue{});
+    cluster.mma.assign(n, MmaOperands{});
+    cluster.mbarriers.clear();
+    cluster.body = body;
+    cluster.body_args = args;
     for (int t = 0; t < n; ++t) {
-        Fiber& f = block.fibers[t];
+        Fiber& f = cluster.fibers[t];
         f.stack = stacks[t];
-        f.thread = uint3{t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
+        int local = t % threads;
+        f.thread = uint3{local % blockDim.x, local / blockDim.x % blockDim.y, local / (blockDim.x * blockDim.y)};
+        f.rank = t / threads;
         start_context(f.context, f.stack, STACK_BYTES);
     }
     std::vector<int> order(n);
@@ -334,17 +364,18 @@ inline bool run_block(void (*body)(void*), void* args, uint64_t& seed) {
         }
         bool any_live = false, progress = false;
         for (int t : order) {
-            Fiber& f = block.fibers[t];
+            Fiber& f = cluster.fibers[t];
             if (f.done) continue;
             any_live = true;
-            block.current = t;
+            cluster.current = t;
             threadIdx = f.thread;
-            switch_context(block.scheduler, f.context);
+            blockIdx.x = first_block + f.rank;
+            switch_context(cluster.scheduler, f.context);
             progress |= f.done || !f.spinning;
         }
         if (!any_live) return true;
         if (!progress) {
-            block.deadlock = true;
+            cluster.deadlock = true;
             return false;
         }
     }
@@ -366,39 +397,47 @@ template <class... A> void run_bound(void* p) {
     call(b->f, b->params, std::index_sequence_for<A...>{});
 }
 
-// Launches `f` over the grid. 0: done; 1: a barrier deadlock; 2: out of memory for stacks; 3: a
-// broken contract (fault_message); 4: not as many arguments as the kernel takes (`count`, unless
-// SIZE_MAX).
+// Launches `f` over the grid in clusters of `blocks` blocks along x (1: no clusters). 0: done; 1: a
+// barrier deadlock; 2: out of memory for stacks; 3: a broken contract (fault_message); 4: not as
+// many arguments as the kernel takes (`count`, unless SIZE_MAX); 5: a grid that is not whole clusters.
 template <class... A>
-int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_t shared_bytes, void** params,
-           size_t count) {
+int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_t shared_bytes, unsigned blocks,
+           void** params, size_t count) {
+    faulted = false;
     if (count != SIZE_MAX && count != sizeof...(A)) {  // SIZE_MAX: the caller cannot tell
-        faulted = true;
-        snprintf(fault_message, sizeof fault_message, "the kernel takes %zu arguments, not %zu", sizeof...(A), count);
+        fault("the kernel takes %zu arguments, not %zu", sizeof...(A), count);
         return 4;
+    }
+    if (blocks == 0 || grid[0] % blocks != 0) {
+        fault("a grid of %u blocks along x is not made of clusters of %u", grid[0], blocks);
+        return 5;
     }
     Bound<A...> bound{f, params};
     gridDim = dim3{grid[0], grid[1], grid[2]};
     blockDim = dim3{threads[0], threads[1], threads[2]};
-    block.dynamic_shared.assign(shared_bytes + 1024, 0);
-    block.dynamic_shared_bytes = shared_bytes;
+    cluster.blocks = blocks;
+    cluster.region_bytes = (shared_bytes + 1023) / 1024 * 1024;
+    cluster.dynamic_shared.assign(blocks * cluster.region_bytes + 1024, 0);
+    cluster.dynamic_shared_bytes = shared_bytes;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
-    faulted = false;
     for (unsigned z = 0; z < grid[2]; ++z)
         for (unsigned y = 0; y < grid[1]; ++y)
-            for (unsigned x = 0; x < grid[0]; ++x) {
+            for (unsigned x = 0; x < grid[0]; x += blocks) {
                 blockIdx = uint3{x, y, z};
-                if (!run_block(run_bound<A...>, &bound, seed)) return block.deadlock ? 1 : 2;
+                if (!run_cluster(run_bound<A...>, &bound, x, seed)) return cluster.deadlock ? 1 : 2;
             }
     return faulted ? 3 : 0;
 }
 
-// The block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this), aligned to
-// 1024 bytes; its shared-window address (`__cvta_generic_to_shared`) is 0.
-inline void* dynamic_shared() {
-    char* p = block.dynamic_shared.data();
-    return p + (1024 - reinterpret_cast<uintptr_t>(p) % 1024) % 1024;
+// The dynamic shared memory of block `rank` of the cluster, aligned to 1024 bytes.
+inline char* dynamic_shared_of(unsigned rank) {
+    char* p = cluster.dynamic_shared.data();
+    return p + (1024 - reinterpret_cast<uintptr_t>(p) % 1024) % 1024 + rank * cluster.region_bytes;
 }
+
+// The running block's dynamic shared memory (`extern __shared__ T name[]` is rewritten to this);
+// its shared-window address (`__cvta_generic_to_shared`) is 0.
+inline void* dynamic_shared() { return dynamic_shared_of(cluster.fibers[fiber()].rank); }
 
 }  // namespace emu
 
@@ -421,6 +460,23 @@ template <class T> inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; ret
 template <class T> inline T atomicMax(T* p, T v) { T old = *p; *p = old > v ? old : v; return old; }
 template <class T> inline T atomicExch(T* p, T v) { T old = *p; *p = v; return old; }
 
+// ---- Thread-block clusters (clusters.cuh on the GPU) ------------------------------------------
+// A cluster's blocks run together here, as on the GPU, each with its own dynamic shared memory.
+// Static `__shared__` variables stay one copy for the whole cluster: a kernel launched in clusters
+// keeps its shared memory dynamic.
+inline unsigned cluster_block_rank() { return emu::cluster.fibers[emu::fiber()].rank; }
+inline unsigned cluster_blocks() { return emu::cluster.blocks; }
+inline void cluster_sync() { emu::sync_cluster(); }
+// `p` (in the running block's dynamic shared memory) at the same place in block `rank`'s.
+template <class T> inline T* peer_shared(T* p, unsigned rank) {
+    const char *base = static_cast<const char*>(emu::dynamic_shared()), *q = reinterpret_cast<const char*>(p);
+    if (q < base || q >= base + emu::cluster.dynamic_shared_bytes || rank >= emu::cluster.blocks) {
+        emu::fault("peer_shared: %p is not in the block's dynamic shared memory, or block %u not in the cluster", p, rank);
+        return p;
+    }
+    return reinterpret_cast<T*>(emu::dynamic_shared_of(rank) + (q - base));
+}
+
 // ---- Asynchronous copies (async_copy.cuh on the GPU): plain copies here ------------------------
 inline void cp_async16(void* shared, const void* global, bool valid) {
     if (valid) memcpy(shared, global, 16);
@@ -432,7 +488,7 @@ template <int N> inline void cp_async_wait() {}
 // ---- Shared-window addresses: offsets into the block's dynamic shared memory -------------------
 inline unsigned __cvta_generic_to_shared(const void* p) {
     const char *base = static_cast<const char*>(emu::dynamic_shared()), *q = static_cast<const char*>(p);
-    if (q < base || q > base + emu::block.dynamic_shared_bytes) {
+    if (q < base || q > base + emu::cluster.dynamic_shared_bytes) {
         emu::fault("__cvta_generic_to_shared: %p is not in the block's dynamic shared memory", p);
         return 0;
     }
@@ -453,8 +509,8 @@ inline float wgmma_operand(uint64_t desc, int r, int k) {
     }
     unsigned logical = start + r / 8 * group_stride + r % 8 * 128 + k * 2;
     unsigned physical = logical ^ ((logical >> 7 & 7) << 4);
-    if (physical + 2 > block.dynamic_shared_bytes) {
-        fault("wgmma: operand byte %u is past the %zu bytes of shared memory", physical, block.dynamic_shared_bytes);
+    if (physical + 2 > cluster.dynamic_shared_bytes) {
+        fault("wgmma: operand byte %u is past the %zu bytes of shared memory", physical, cluster.dynamic_shared_bytes);
         return 0.0f;
     }
     uint16_t bits;
@@ -487,18 +543,18 @@ inline void run_wgmma(int thread, const WgmmaProduct& p) {
 inline void wgmma_fence() { emu::sync_warp(); }
 inline void fence_shared_for_wgmma() {}
 inline void wgmma_m64n256k16(float (&d)[128], unsigned long long a, unsigned long long b, int accumulate) {
-    emu::block.wgmma[emu::linear_thread()].open.push_back({d, a, b, accumulate != 0});
+    emu::cluster.wgmma[emu::fiber()].open.push_back({d, a, b, accumulate != 0});
 }
 inline void wgmma_commit() {
     emu::sync_warp();
-    emu::WgmmaQueue& q = emu::block.wgmma[emu::linear_thread()];
+    emu::WgmmaQueue& q = emu::cluster.wgmma[emu::fiber()];
     q.committed.push_back(std::move(q.open));
     q.open.clear();
 }
 template <int N> inline void wgmma_wait() {
     emu::sync_warp();
     int t = emu::linear_thread();
-    emu::WgmmaQueue& q = emu::block.wgmma[t];
+    emu::WgmmaQueue& q = emu::cluster.wgmma[emu::fiber()];
     while ((int)q.committed.size() > N) {
         for (const emu::WgmmaProduct& p : q.committed.front()) emu::run_wgmma(t, p);
         q.committed.erase(q.committed.begin());
@@ -521,12 +577,12 @@ inline float bf16_half(unsigned word, int high) {
 // warp meets, and each lane computes its own four elements of D from the lanes that hold A's row
 // and B's column. A warp-collective instruction (`.sync.aligned`), as on the GPU.
 inline void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
-    int t = emu::linear_thread(), lane = t % 32, first = t - lane;
-    emu::MmaOperands& mine = emu::block.mma[t];
+    int lane = emu::linear_thread() % 32, first = emu::fiber() - lane;
+    emu::MmaOperands& mine = emu::cluster.mma[emu::fiber()];
     memcpy(mine.a, a, sizeof mine.a);
     memcpy(mine.b, b, sizeof mine.b);
     emu::sync_warp();
-    auto at = [&](int l) -> const emu::MmaOperands& { return emu::block.mma[first + l]; };
+    auto at = [&](int l) -> const emu::MmaOperands& { return emu::cluster.mma[first + l]; };
     float out[4];
     for (int i = 0; i < 4; ++i) {
         int row = lane / 4 + 8 * (i / 2), col = 2 * (lane % 4) + i % 2;
@@ -546,8 +602,8 @@ inline void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsig
 namespace emu {
 
 inline Mbarrier& mbarrier_at(const void* bar) {
-    auto it = block.mbarriers.find(bar);
-    if (it == block.mbarriers.end()) {
+    auto it = cluster.mbarriers.find(bar);
+    if (it == cluster.mbarriers.end()) {
         fault("mbarrier at %p used before mbarrier_init", bar);
         static Mbarrier none;
         return none;
@@ -584,7 +640,7 @@ inline long long land(const TensorCopy& copy) {
 }  // namespace emu
 
 inline void mbarrier_init(unsigned long long* bar, unsigned arrivals) {
-    emu::block.mbarriers[bar] = emu::Mbarrier{(int)arrivals, 0, 0, 0, {}};
+    emu::cluster.mbarriers[bar] = emu::Mbarrier{(int)arrivals, 0, 0, 0, {}};
 }
 inline void fence_barrier_init() {}
 inline void mbarrier_arrive(unsigned long long* bar) {
@@ -601,7 +657,7 @@ inline void mbarrier_expect_bytes(unsigned long long* bar, unsigned bytes) {
 // Lands the barrier's copies, then yields until the phase of this parity is complete (a wait
 // nothing can end is a deadlock).
 inline void mbarrier_wait(unsigned long long* bar, unsigned parity) {
-    emu::Fiber& f = emu::block.fibers[emu::block.current];
+    emu::Fiber& f = emu::cluster.fibers[emu::cluster.current];
     for (bool again = false;; again = true) {
         emu::Mbarrier& b = emu::mbarrier_at(bar);
         for (const emu::TensorCopy& copy : b.copies) b.bytes -= emu::land(copy);

@@ -40,7 +40,7 @@ typedef unsigned long long CUdeviceptr;
 // name, as an opaque handle; and a launch on it (0: done).
 typedef const void* (*ModuleLoader)(const char* source_name);
 typedef int (*Launcher)(const void* module, const char* kernel, const unsigned* grid, const unsigned* block,
-                        size_t shared, void** params);
+                        size_t shared, unsigned cluster, void** params);
 
 static const CUresult OK = 0, INVALID_VALUE = 1, NOT_FOUND = 500, LAUNCH_FAILED = 719, INVALID_DEVICE = 101;
 
@@ -213,12 +213,48 @@ EXPORT CUresult cuFuncSetAttribute(void* f, int attribute, int value) {
 }
 EXPORT CUresult cuFuncSetCacheConfig(void*, int) { return OK; }
 
+// Runs `f` in clusters of `cluster` blocks along x (1: none).
+static CUresult launch_in_clusters(Function* f, const unsigned* grid, const unsigned* block, unsigned shared,
+                                   unsigned cluster, void** params) {
+    if ((int)shared > f->max_dynamic_shared) return INVALID_VALUE;  // as the driver refuses it
+    return launcher(f->emulator, f->name.c_str(), grid, block, shared, cluster, params) == 0 ? OK : LAUNCH_FAILED;
+}
+
 EXPORT CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                                unsigned shared, void*, void** params, void**) {
-    Function* fn = (Function*)f;
-    if ((int)shared > fn->max_dynamic_shared) return INVALID_VALUE;  // as the driver refuses it
     unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-    return launcher(fn->emulator, fn->name.c_str(), grid, block, shared, params) == 0 ? OK : LAUNCH_FAILED;
+    return launch_in_clusters((Function*)f, grid, block, shared, 1, params);
+}
+
+// cuLaunchKernelEx's configuration and attributes, as cuda.h lays them out (an attribute: its id,
+// 4 bytes of padding, a 64-byte value; the cluster dimension's value is three unsigned ints).
+struct LaunchAttribute {
+    int id;
+    char pad[4];
+    unsigned value[16];
+};
+struct LaunchConfig {
+    unsigned grid[3], block[3], shared;
+    void* stream;
+    LaunchAttribute* attrs;
+    unsigned count;
+};
+const int ATTRIBUTE_CLUSTER_DIMENSION = 4;
+const unsigned MOST_PORTABLE_CLUSTER = 8;
+
+// A launch with attributes: the cluster dimension is honoured (clusters along x only, of at most
+// 8 blocks, the portable limit, that tile the grid, as the driver demands); others are ignored.
+EXPORT CUresult cuLaunchKernelEx(const LaunchConfig* config, void* f, void** params, void**) {
+    unsigned cluster = 1;
+    for (unsigned i = 0; i < config->count; ++i) {
+        const LaunchAttribute& a = config->attrs[i];
+        if (a.id != ATTRIBUTE_CLUSTER_DIMENSION) continue;
+        const unsigned* dims = a.value;
+        if (dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || dims[0] > MOST_PORTABLE_CLUSTER) return INVALID_VALUE;
+        if (config->grid[0] % dims[0] != 0) return INVALID_VALUE;
+        cluster = dims[0];
+    }
+    return launch_in_clusters((Function*)f, config->grid, config->block, config->shared, cluster, params);
 }
 
 // A tensor map for the emulator's TMA copies (tensor_map.h): 2-D bf16 or f16 tensors, tiled, no
