@@ -313,11 +313,14 @@ pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Resul
 }
 
 /// How the cross-entropy gradient reads the logits: once, from the forward's losses, or twice
-/// (its own maximum and sum first).
+/// (its own maximum and sum first); and once with the gradient's bf16 copy written beside it, as
+/// training under bf16 products does (the LM head's backward products read the copy; its 2 bytes
+/// an element are not counted in the row's GB/s).
 #[derive(Debug, Clone, Copy)]
 enum CrossEntropyGradient {
     OnePass,
     TwoPasses,
+    OnePassWithBf16Copy,
 }
 
 /// The cross-entropy gradient of `(rows, vocab)` logits (the LM head's backward at GPT-2's
@@ -331,15 +334,19 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
     let dloss = upload(gpu, &vec![1.0 / rows as f32; rows])?;
     let mut losses = zeros::<f32>(gpu, rows)?;
     launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
-    let versions = [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses];
+    let versions =
+        [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses, CrossEntropyGradient::OnePassWithBf16Copy];
     let shape = format!("{rows}×{vocab}");
+    let image_stride = vocab.next_multiple_of(8);
+    let mut image = zeros::<bf16>(gpu, rows * image_stride)?;
     memory_bound(gpu, "cross-entropy gradient", (rows * vocab, &shape), &versions, iters, |version, dlogits| {
         let (dloss, forward) = (dloss.slice(..), losses.slice(..));
-        let row_losses = match version {
-            CrossEntropyGradient::OnePass => Some(&forward),
-            CrossEntropyGradient::TwoPasses => None,
+        let (row_losses, image) = match version {
+            CrossEntropyGradient::OnePass => (Some(&forward), None),
+            CrossEntropyGradient::TwoPasses => (None, None),
+            CrossEntropyGradient::OnePassWithBf16Copy => (Some(&forward), Some((&mut image, image_stride))),
         };
-        let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits, image: None };
+        let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits, image };
         launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, None, Some(grad), (rows, vocab))
     })
 }
