@@ -259,7 +259,9 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let (mut lossd, mut dld) =
         (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap());
     let dloss = dloss.slice(..);
-    let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses: None, dlogits: &mut dld, image: None };
+    // Dense gradient rows, 50257 apart: every other row starts 16-byte aligned (packs), the others
+    // go element by element.
+    let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses: None, dlogits: (&mut dld, vocab), image: None };
     launch::cross_entropy(&gpu, (&ld.slice(..), vocab), &td, -100, Some(&mut lossd), Some(grad), (rows, vocab))
         .unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
@@ -276,19 +278,44 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let grad = launch::CrossEntropyGrad {
         dloss: &dloss,
         row_losses: Some(&row_losses),
-        dlogits: &mut dld,
+        dlogits: (&mut dld, vocab),
         image: Some((&mut image, stride)),
     };
     launch::cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
     let dld = download(&gpu, &dld);
     assert!(max_elementwise_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
     assert_bf16_copy(&gpu, &image, &dld, (vocab, stride), "cross-entropy gradient");
-    // The same without the copy: every row in float4 packs (with one, element by element).
-    let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
-    let grad =
-        launch::CrossEntropyGrad { dloss: &dloss, row_losses: Some(&row_losses), dlogits: &mut dld, image: None };
-    launch::cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
-    assert!(max_elementwise_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5, "one pass, in packs");
+    // The gradient in rows 50260 apart, as the tensor layer allocates it: every row in float4
+    // packs, with the copy (8-byte stores) and without; the padding left as it was (NaN here).
+    for with_copy in [true, false] {
+        let mut dld = upload(&gpu, &vec![f32::NAN; rows * (vocab + 3)]);
+        let mut image = bf16_copy_buffer(&gpu, rows, stride);
+        let grad = launch::CrossEntropyGrad {
+            dloss: &dloss,
+            row_losses: Some(&row_losses),
+            dlogits: (&mut dld, vocab + 3),
+            image: with_copy.then_some((&mut image, stride)),
+        };
+        launch::cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
+        let got = download(&gpu, &dld);
+        assert!(got.chunks(vocab + 3).all(|row| row[vocab..].iter().all(|p| p.is_nan())), "padding written");
+        let dense: Vec<f32> = got.chunks(vocab + 3).flat_map(|row| row[..vocab].to_vec()).collect();
+        assert!(max_elementwise_rel_err(&dense, &dlogits) <= 1e-5, "in packs, copy {with_copy}");
+        if with_copy {
+            assert_bf16_copy(&gpu, &image, &dense, (vocab, stride), "cross-entropy gradient in packs");
+        }
+    }
+    // A gradient buffer too short for its rows is refused.
+    let mut short = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
+    let grad = launch::CrossEntropyGrad {
+        dloss: &dloss,
+        row_losses: Some(&row_losses),
+        dlogits: (&mut short, vocab + 3),
+        image: None,
+    };
+    let err = launch::cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab))
+        .unwrap_err();
+    assert!(err.to_string().contains("a gradient of 5 rows of 50257, 50260 apart"), "{err}");
 }
 
 #[test]

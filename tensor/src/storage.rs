@@ -402,23 +402,26 @@ impl Storage {
         }
     }
 
-    /// The gradient of [`Storage::cross_entropy`]; the forward's `losses`, when given, let the GPU
-    /// take one pass over the logits (the CPU computes as before).
+    /// The gradient of [`Storage::cross_entropy`] and its layout (dense on the CPU; on the GPU in
+    /// rows padded to 16 bytes); the forward's `losses`, when given, let the GPU take one pass over
+    /// the logits (the CPU computes as before).
     pub fn cross_entropy_backward(
         &self,
         layout: &Layout,
         targets: &[Option<usize>],
         (dloss, dloss_layout): (&Self, &Layout),
         losses: Option<(&Self, &Layout)>,
-    ) -> Result<Self> {
+    ) -> Result<(Self, Layout)> {
+        let cuda = |(grad, layout)| (Storage::Cuda(grad), layout);
         match (on_one_device("cross_entropy_backward", [self, dloss])?, losses) {
-            (On::Cpu([x, d]), _) => Ok(Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?)),
+            (On::Cpu([x, d]), _) => Ok((
+                Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?),
+                Layout::contiguous(layout.shape()),
+            )),
             (On::Cuda([x, d]), Some((Storage::Cuda(l), ll))) => {
-                Ok(Storage::Cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), Some((l, ll)))?))
+                Ok(cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), Some((l, ll)))?))
             }
-            (On::Cuda([x, d]), _) => {
-                Ok(Storage::Cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), None)?))
-            }
+            (On::Cuda([x, d]), _) => Ok(cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), None)?)),
         }
     }
 

@@ -142,8 +142,9 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     let want_dw = xr.reshape(&[6, 32]).unwrap().t().unwrap().matmul(&dyr.reshape(&[6, 5]).unwrap()).unwrap();
     assert!(max_rel_err(&dw, &want_dw) <= 1e-4);
 
-    // The cross-entropy backward writes its gradient's bf16 image too: the LM head's products
-    // (dx = dz·E, dEᵀ = dzᵀ·x for a tied embedding E) round nothing more than E.
+    // The cross-entropy backward writes its gradient's bf16 image too, of rows padded to 16 bytes:
+    // the LM head's products (dx = dz·E, dEᵀ = dzᵀ·x for a tied embedding E) find it, reading
+    // the padded rows in place, and round nothing more than E.
     let e = randn(&[37, 32], 19);
     let ge = on_gpu(&e);
     let z = gx.reshape(&[6, 32]).unwrap().matmul(&ge.t().unwrap()).unwrap();
@@ -151,6 +152,7 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     let dloss = Tensor::full(&[6], 1.0 / 6.0, DType::F32);
     roundings();
     let dz = z.cross_entropy_rows_backward(&targets, None, &on_gpu(&dloss), None).unwrap();
+    assert_eq!(dz.layout().strides(), &[40, 1], "rows of 37 padded to 40, as a product's output");
     let dx = dz.matmul(&ge).unwrap();
     let de = dz.t().unwrap().matmul(&gx.reshape(&[6, 32]).unwrap()).unwrap();
     assert_eq!(roundings(), 0, "x and E kept from the forward, dz rounded by the cross-entropy");

@@ -263,13 +263,14 @@ fn copy_reference(gpu: &Gpu, n: usize, iters: usize, shape: &str) -> Result<Benc
     })
 }
 
-/// Rows for the versions of a memory-bound kernel that reads and writes `n` floats: each run once
-/// and compared with the first version's output (the first is checked against the CPU in the GPU
-/// tests), then timed; bandwidth counts one read and one write of each element.
+/// Rows for the versions of a memory-bound kernel that reads and writes `n` floats (into an output
+/// of `out_len ≥ n`, its rows perhaps padded): each run once and compared with the first version's
+/// output (the first is checked against the CPU in the GPU tests), then timed; bandwidth counts
+/// one read and one write of each of the n elements.
 fn memory_bound<V: Copy + std::fmt::Debug>(
     gpu: &Gpu,
     name: &str,
-    (n, shape): (usize, &str),
+    (n, out_len, shape): (usize, usize, &str),
     versions: &[V],
     iters: usize,
     mut run: impl FnMut(V, &mut CudaSlice<f32>) -> Result<(), CudaError>,
@@ -279,7 +280,7 @@ fn memory_bound<V: Copy + std::fmt::Debug>(
     let mut rows = vec![copy.clone()];
     let mut want: Option<Vec<f32>> = None;
     for &version in versions {
-        let mut y = zeros::<f32>(gpu, n)?;
+        let mut y = zeros::<f32>(gpu, out_len)?;
         run(version, &mut y)?;
         let got = download(gpu, &y)?;
         let err = want.as_ref().map_or(0.0, |w| max_rel_err(&got, w));
@@ -307,7 +308,8 @@ pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Resul
         let clusters = [2, 4, 8].map(SoftmaxVersion::ClusterPerRow);
         versions.extend(clusters.into_iter().filter(|&v| launch::softmax_plan(v, false, (rows, cols)).is_ok()));
     }
-    memory_bound(gpu, "softmax", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
+    let n = rows * cols;
+    memory_bound(gpu, "softmax", (n, n, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         launch::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
     })
 }
@@ -325,7 +327,7 @@ enum CrossEntropyGradient {
 
 /// The cross-entropy gradient of `(rows, vocab)` logits (the LM head's backward at GPT-2's
 /// vocabulary) against the copy bandwidth. The logits' rows start 16 bytes apart, as the LM head's
-/// product writes them.
+/// product writes them, and so do the gradient's, as the tensor layer allocates it.
 pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
     let stride = vocab.next_multiple_of(4);
     let logits = upload(gpu, &random(rows * stride, 7))?;
@@ -339,14 +341,15 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
     let shape = format!("{rows}×{vocab}");
     let image_stride = vocab.next_multiple_of(8);
     let mut image = zeros::<bf16>(gpu, rows * image_stride)?;
-    memory_bound(gpu, "cross-entropy gradient", (rows * vocab, &shape), &versions, iters, |version, dlogits| {
+    let dims = (rows * vocab, rows * stride, shape.as_str());
+    memory_bound(gpu, "cross-entropy gradient", dims, &versions, iters, |version, dlogits| {
         let (dloss, forward) = (dloss.slice(..), losses.slice(..));
         let (row_losses, image) = match version {
             CrossEntropyGradient::OnePass => (Some(&forward), None),
             CrossEntropyGradient::TwoPasses => (None, None),
             CrossEntropyGradient::OnePassWithBf16Copy => (Some(&forward), Some((&mut image, image_stride))),
         };
-        let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits, image };
+        let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits: (dlogits, stride), image };
         launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, None, Some(grad), (rows, vocab))
     })
 }
@@ -357,7 +360,8 @@ pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Re
         (upload(gpu, &random(rows * cols, 4))?, upload(gpu, &random(cols, 5))?, upload(gpu, &random(cols, 6))?);
     let (mut mean, mut rstd) = (zeros::<f32>(gpu, rows)?, zeros::<f32>(gpu, rows)?);
     let versions = [LayerNormVersion::WarpPerRow, LayerNormVersion::BlockPerRow, LayerNormVersion::ThreadPerRow];
-    memory_bound(gpu, "layer_norm", (rows * cols, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
+    let n = rows * cols;
+    memory_bound(gpu, "layer_norm", (n, n, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         let params = (&gamma.slice(..), &beta.slice(..));
         launch::layer_norm_forward(
             gpu,

@@ -10,10 +10,42 @@ struct Bf16Copy {
     long long cols, stride;
 };
 
+// Two floats rounded to bf16 and packed in one 32-bit word, `lo` in the low half (first in memory).
+__device__ unsigned bf16_pair(float lo, float hi) {
+    return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) |
+           (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
+}
+
+// Element (r, c) of the copy.
+__device__ void store_copy(long long r, long long c, float value, Bf16Copy copy) {
+    if (copy.data) copy.data[r * copy.stride + c] = __float2bfloat16_rn(value);
+}
+
+// Whether the copy's rows all start 8-byte aligned (or there is no copy), so that 4 bf16 at a
+// multiple of 4 into a row are one 8-byte store.
+__device__ bool copy_rows_aligned_8(Bf16Copy copy) {
+    return !copy.data || (copy.stride % 4 == 0 && (unsigned long long)copy.data % 8 == 0);
+}
+
+// Pack p of row r of the copy (elements P·p … P·p + P − 1); a pack of 4 in one 8-byte store, for
+// a copy whose rows start 8-byte aligned (copy_rows_aligned_8).
+template <int P>
+__device__ void store_copy_pack(long long r, long long p, Pack<P> v, Bf16Copy copy);
+template <>
+__device__ void store_copy_pack<1>(long long r, long long p, Pack<1> v, Bf16Copy copy) {
+    store_copy(r, p, v.v[0], copy);
+}
+template <>
+__device__ void store_copy_pack<4>(long long r, long long p, Pack<4> v, Bf16Copy copy) {
+    if (copy.data)
+        reinterpret_cast<uint2*>(copy.data + r * copy.stride)[p] =
+            make_uint2(bf16_pair(v.v[0], v.v[1]), bf16_pair(v.v[2], v.v[3]));
+}
+
 // Element (r, c) of a (rows, cols) f32 matrix `out` and of its copy.
 __device__ void store_with_copy(float* out, long long r, long long c, float value, Bf16Copy copy) {
     out[r * copy.cols + c] = value;
-    if (copy.data) copy.data[r * copy.stride + c] = __float2bfloat16_rn(value);
+    store_copy(r, c, value, copy);
 }
 
 // Element i of a dense f32 buffer `out` (row i / cols) and of its copy.
@@ -23,11 +55,11 @@ __device__ void store_with_copy(float* out, long long i, float value, Bf16Copy c
 }
 
 // Pack p (elements 4p … 4p + 3, in one row: cols a multiple of 4) of a dense f32 buffer `out` and of
-// its copy: one division per pack finds the row.
+// its copy (rows 8-byte aligned: copy_rows_aligned_8): one division per pack finds the row, and
+// the pack is pack c / 4 of the copy's row.
 __device__ void store_pack_with_copy(float* out, long long p, Pack<4> v, Bf16Copy copy) {
     store_pack<4>(out, p, v);
     if (!copy.data) return;
     long long i = 4 * p, r = i / copy.cols, c = i - r * copy.cols;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) copy.data[r * copy.stride + c + e] = __float2bfloat16_rn(v.v[e]);
+    store_copy_pack<4>(r, c / 4, v, copy);
 }

@@ -1,22 +1,23 @@
 // Cross-entropy of each row of logits (rows, vocab; rows `stride` apart), a block per row:
 // loss_r = log Σ_c exp(z_c) − z_y, and its gradient dz = dloss_r · (softmax(z) − onehot(y)); rows
 // whose target is ignore_index get loss 0 and gradient 0. One kernel for both, fused: `losses` or
-// `dlogits` may be null (then that half is skipped); `dloss` holds the upstream gradient of each
-// row's loss (1 / number of counted rows for a mean). Given the forward's losses (`row_losses`),
-// the gradient takes one pass over the row: log Σ_c exp(z_c) = loss_r + z_y, so
-// dz = dloss_r · (exp(z − log Σ exp) − onehot) needs no max and sum first. The gradient's bf16
-// copy, when given (bf16_copy.cuh), is what the LM head's two backward products read, so they
-// need no conversion pass over the f32 gradient.
+// `dlogits` (rows `dlogits_stride` apart) may be null (then that half is skipped); `dloss` holds
+// the upstream gradient of each row's loss (1 / number of counted rows for a mean). Given the
+// forward's losses (`row_losses`), the gradient takes one pass over the row:
+// log Σ_c exp(z_c) = loss_r + z_y, so dz = dloss_r · (exp(z − log Σ exp) − onehot) needs no max and
+// sum first. The gradient's bf16 copy, when given (bf16_copy.cuh), is what the LM head's two
+// backward products read, so they need no conversion pass over the f32 gradient.
 
-// Row r's gradient dz_c = scale · (exp(z_c − lse) − [c = y]), into dlogits and its copy. Each
-// thread reads CE_BATCH packs of logits (packs.cuh: float4s where the row starts 16-byte aligned,
-// as the LM head's product writes them) before it writes their gradients, so those loads are in
-// flight together (a blockDim-strided loop that stores is otherwise one round trip per element);
-// the last vocab % P logits follow one by one.
+// Row r's gradient dz_c = scale · (exp(z_c − lse) − [c = y]) into its row `dz` and the copy's row r.
+// Each thread reads CE_BATCH packs of logits (packs.cuh) before it writes their gradients, so
+// those loads are in flight together (a blockDim-strided loop that stores is otherwise one round
+// trip per element), and writes each pack whole: 16 bytes of dz, 8 of the copy (P = 4, where the
+// logits, dz and the copy all have rows that start aligned: a warp's stores then cover 512 and
+// 256 consecutive bytes). The last vocab % P follow one by one.
 #define CE_BATCH 4
 template <int P>
-__device__ void write_row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse,
-                                   float* dlogits, Bf16Copy copy) {
+__device__ void write_row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse, float* dz,
+                                   Bf16Copy copy) {
     int packs = vocab / P;
     for (int p0 = threadIdx.x; p0 < packs; p0 += CE_BATCH * blockDim.x) {
         Pack<P> zp[CE_BATCH];
@@ -30,43 +31,49 @@ __device__ void write_row_gradient(const float* z, int r, int vocab, long long y
             int p = p0 + k * blockDim.x;
             if (p >= packs) continue;
 #pragma unroll
-            for (int e = 0; e < P; ++e) {
-                int c = P * p + e;
-                store_with_copy(dlogits, r, c, scale * (expf(zp[k].v[e] - lse) - (c == y ? 1.0f : 0.0f)), copy);
-            }
+            for (int e = 0; e < P; ++e) zp[k].v[e] = scale * (expf(zp[k].v[e] - lse) - (P * p + e == y ? 1.0f : 0.0f));
+            store_pack<P>(dz, p, zp[k]);
+            store_copy_pack<P>(r, p, zp[k], copy);
         }
     }
-    for (int c = packs * P + threadIdx.x; c < vocab; c += blockDim.x)
-        store_with_copy(dlogits, r, c, scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f)), copy);
+    for (int c = packs * P + threadIdx.x; c < vocab; c += blockDim.x) {
+        float g = scale * (expf(z[c] - lse) - (c == y ? 1.0f : 0.0f));
+        dz[c] = g;
+        store_copy(r, c, g, copy);
+    }
 }
 
-// The gradient of row r, in packs of 4 where its logits start 16-byte aligned and no bf16 copy is
-// written. With a copy, a warp's 2-byte copy stores of packs fall 8 bytes apart, and on an H200
-// GPT-2's two cross-entropy launches took 7.4 ms so against 5.3 ms element by element (whose
-// stores are consecutive): with a copy, the gradient goes element by element.
-__device__ void row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse, float* dlogits,
+// The gradient of row r, in packs of 4 where its logits, its gradient and the copy's row start
+// aligned (16, 16 and 8 bytes: the padded rows of a product's logits and of the gradient the
+// tensor layer allocates), else element by element.
+__device__ void row_gradient(const float* z, int r, int vocab, long long y, float scale, float lse, float* dz,
                              Bf16Copy copy) {
-    if (aligned_16(z) && !copy.data)
-        write_row_gradient<4>(z, r, vocab, y, scale, lse, dlogits, copy);
+    if (aligned_16(z) && aligned_16(dz) && copy_rows_aligned_8(copy))
+        write_row_gradient<4>(z, r, vocab, y, scale, lse, dz, copy);
     else
-        write_row_gradient<1>(z, r, vocab, y, scale, lse, dlogits, copy);
+        write_row_gradient<1>(z, r, vocab, y, scale, lse, dz, copy);
 }
 
 extern "C" __global__ void __launch_bounds__(1024)
     cross_entropy_rows(int rows, int vocab, long long stride, const float* logits, const long long* targets, long long ignore_index,
-                       const float* dloss, const float* row_losses, float* losses, float* dlogits, Bf16Copy copy) {
+                       const float* dloss, const float* row_losses, float* losses, float* dlogits,
+                       long long dlogits_stride, Bf16Copy copy) {
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* z = logits + r * stride;
+    float* dz = dlogits ? dlogits + r * dlogits_stride : nullptr;
     long long y = targets[r];
     if (y == ignore_index) {
-        if (dlogits)
-            for (int c = threadIdx.x; c < vocab; c += blockDim.x) store_with_copy(dlogits, r, c, 0.0f, copy);
+        if (dz)
+            for (int c = threadIdx.x; c < vocab; c += blockDim.x) {
+                dz[c] = 0.0f;
+                store_copy(r, c, 0.0f, copy);
+            }
         if (losses && threadIdx.x == 0) losses[r] = 0.0f;
         return;
     }
-    if (dlogits && row_losses && !losses) {
-        row_gradient(z, r, vocab, y, dloss[r], row_losses[r] + z[y], dlogits, copy);
+    if (dz && row_losses && !losses) {
+        row_gradient(z, r, vocab, y, dloss[r], row_losses[r] + z[y], dz, copy);
         return;
     }
     float m, s;
@@ -74,6 +81,6 @@ extern "C" __global__ void __launch_bounds__(1024)
         block_max_and_sum_exp<4>(z, vocab, &m, &s);
     else
         block_max_and_sum_exp<1>(z, vocab, &m, &s);
-    if (dlogits) row_gradient(z, r, vocab, y, dloss[r], m + logf(s), dlogits, copy);
+    if (dz) row_gradient(z, r, vocab, y, dloss[r], m + logf(s), dz, copy);
     if (losses && threadIdx.x == 0) losses[r] = m + logf(s) - z[y];
 }

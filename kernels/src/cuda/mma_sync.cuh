@@ -8,13 +8,7 @@
 //   D: d[0], d[1] = D[g][2q, 2q+1],  d[2], d[3] = D[g+8][2q, 2q+1]
 // where a register of A or B holds two bf16, the first (lower column or row) in its low half.
 // The CPU emulator (emulator/cuda_emulator.hpp) defines mma_m16n8k16_bf16 itself, with this layout.
-#include <cuda_bf16.h>
-
-// Two floats rounded to bf16 and packed as one register of an A or B operand, `lo` in the low half.
-__device__ unsigned bf16_pair(float lo, float hi) {
-    return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) |
-           (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
-}
+// A register of A or B is made by bf16_pair (bf16_copy.cuh, prepended before this file).
 
 #ifndef CUDA_EMULATOR
 // d += A·B for one warp's fragments a (A, 16 × 16) and b (B, 16 × 8), in the layout above.

@@ -1,10 +1,11 @@
 //! The bf16 rounding of a buffer's elements, made once for the bf16 matrix products that read them.
 //! A linear layer's backward reads both forward operands again (`dx = dy·Wᵀ`, `dW = xᵀ·dy`) and
 //! its output gradient twice, so without a kept image each of those is rounded twice per step.
-//! The image covers one dense span of the buffer, in memory order, in rows of the span's innermost
-//! run (each padded to a 16-byte boundary), so a matrix read as a row-major batch in the forward
-//! and as one transposed matrix in the backward finds the same image. Writing the buffer in place
-//! (the optimizer step) drops it.
+//! The image covers one span of the buffer — rows of the same run, evenly spaced (dense, or padded
+//! as a product's output and the cross-entropy gradient are) — in memory order, each row padded to
+//! a 16-byte boundary, so a matrix read as a row-major batch in the forward and as one transposed
+//! matrix in the backward finds the same image. Writing the buffer in place (the optimizer step)
+//! drops it.
 
 use super::matmul::aligned_run;
 use super::{driver_error, CudaStorage};
@@ -23,12 +24,28 @@ struct Image {
     data: Arc<CudaSlice<bf16>>,
 }
 
-/// The elements `[offset, offset + len)` of the f32 buffer, as rows of `run`.
+/// `rows` rows of `run` elements of the f32 buffer, the first at `offset`, each `row_stride` after
+/// the one before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Span {
-    pub offset: usize,
-    pub len: usize,
-    pub run: usize,
+    offset: usize,
+    rows: usize,
+    run: usize,
+    row_stride: usize,
+}
+
+impl Span {
+    /// `rows` rows of `run`, `row_stride ≥ run` apart, from `offset` (a single row has no stride
+    /// of its own: the same span whatever stride it is given).
+    pub(crate) fn new(offset: usize, rows: usize, run: usize, row_stride: usize) -> Self {
+        let row_stride = if rows <= 1 { run } else { row_stride };
+        Self { offset, rows, run, row_stride }
+    }
+
+    /// The `len` elements from `offset`, dense, as rows of `run`.
+    pub(crate) fn dense(offset: usize, len: usize, run: usize) -> Self {
+        Self::new(offset, len / run.max(1), run, run)
+    }
 }
 
 /// A copied buffer is a new buffer: its image is made when it is next read.
@@ -87,8 +104,15 @@ impl CudaStorage {
     /// Keeps `image` (from [`CudaStorage::output_image`], written) as the image of this whole
     /// buffer in rows of `cols`.
     pub(crate) fn keep_output_image(&mut self, image: OutputImage, cols: usize) {
+        self.keep_output_image_of_rows(image, cols, cols);
+    }
+
+    /// Keeps `image` as the image of this whole buffer's rows of `cols`, `row_stride` apart (an
+    /// output with padded rows).
+    pub(crate) fn keep_output_image_of_rows(&mut self, image: OutputImage, cols: usize, row_stride: usize) {
         if let Some((image, _)) = image {
-            self.bf16_image.keep(Span { offset: 0, len: self.len, run: cols }, image);
+            let span = Span::new(0, self.len / row_stride.max(1), cols, row_stride);
+            self.bf16_image.keep(span, image);
         }
     }
 }

@@ -168,8 +168,9 @@ impl CudaStorage {
     }
 }
 
-/// The row stride of a product's f32 output with `n` columns: the next multiple of 4, so that every
-/// row starts 16 bytes apart, as cuBLAS's fastest kernels need of C. On an H200, GPT-2's logits,
+/// The row stride of a product's f32 output with `n` columns (and of the cross-entropy gradient,
+/// which its kernel writes in float4 packs): the next multiple of 4, so that every row starts 16
+/// bytes apart, as cuBLAS's fastest kernels need of C. On an H200, GPT-2's logits,
 /// `(16384 × 768)·(768 × 50257)`, took 13.3 ms (95 TFLOP/s) whole into rows 50257 apart, the same
 /// into padded rows, 7.7 ms split at n = 50256 + 1 (see `gemm_bf16`) into rows 50257 apart, and
 /// 2.2 ms (587 TFLOP/s) split into padded rows (`benches/cublas_alignment.py`).
@@ -214,8 +215,9 @@ impl CudaStorage {
     /// (row-major, or a transposed view) is converted in its memory order, so the copy reads and
     /// writes consecutive elements and keeps its `OP_N` / `OP_T`; a broadcast batch is converted
     /// once; anything else becomes dense row-major. Runs start 16-byte aligned (padded to a
-    /// multiple of 8 elements), as cuBLAS reads bf16 fastest. A dense span is rounded once while the
-    /// buffer is unchanged (its [`bf16 image`](super::bf16_image)): the backward finds it again.
+    /// multiple of 8 elements), as cuBLAS reads bf16 fastest. Runs evenly spaced in memory (dense,
+    /// or padded rows) are rounded once while the buffer is unchanged (its
+    /// [`bf16 image`](super::bf16_image)): the backward finds them again.
     fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand> {
         let r = layout.rank();
         let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
@@ -230,9 +232,10 @@ impl CudaStorage {
         let (runs, run) = if op == cublasOperation_t::CUBLAS_OP_N { (rows, cols) } else { (cols, rows) };
         let (matrices, stride) = if batch_stride == 0 { (1, 0) } else { (batch, batch_stride) };
         let memory = Layout::from_parts(&[matrices, runs, run], &[stride, ld, 1], layout.offset());
+        let evenly_spaced = matrices == 1 || stride == runs * ld;
+        let span = Span::new(memory.offset(), matrices * runs, run, ld);
         let ld = aligned_run(run);
-        let data = if memory.is_contiguous() {
-            let span = Span { offset: memory.offset(), len: memory.elem_count(), run };
+        let data = if evenly_spaced {
             self.bf16_image.get_or_round(span, || self.to_bf16(&memory, ld))?
         } else {
             Arc::new(self.to_bf16(&memory, ld)?)

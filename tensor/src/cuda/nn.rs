@@ -1,6 +1,7 @@
 //! Row kernels on the GPU: softmax and log-softmax, layer norm, GELU backward, cross-entropy.
 //! Rows are the last dim, read densely.
 
+use super::matmul::c_row_stride;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage, Dense};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
@@ -137,33 +138,36 @@ impl CudaStorage {
     }
 
     /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`, in one pass over the logits when the
-    /// forward's per-row `losses` are given (`log Σ exp = lossᵢ + xᵢ,tᵢ`). Under bf16 matrix
-    /// products the same pass writes the gradient's bf16 image, which the LM head's two backward
-    /// products read (no conversion pass over the vocabulary-wide gradient).
+    /// forward's per-row `losses` are given (`log Σ exp = lossᵢ + xᵢ,tᵢ`), in rows padded to 16
+    /// bytes as a product's output is (so the kernel writes whole float4 packs), and the layout
+    /// that says so. Under bf16 matrix products the same pass writes the gradient's bf16 image,
+    /// which the LM head's two backward products read (no conversion pass over the
+    /// vocabulary-wide gradient).
     pub fn cross_entropy_backward(
         &self,
         layout: &Layout,
         targets: &[Option<usize>],
         (dloss, dloss_layout): (&Self, &Layout),
         losses: Option<(&Self, &Layout)>,
-    ) -> Result<Self> {
+    ) -> Result<(Self, Layout)> {
         let op = "cross_entropy_backward";
         let d = dloss.dense(op, dloss_layout)?;
         let forward = losses.map(|(l, ll)| l.dense(op, ll)).transpose()?;
         let forward = forward.as_ref().map(|f| f.view());
-        let (n, (rows, vocab)) = (layout.elem_count(), rows_cols(layout));
-        let mut dx = self.alloc_f32(op, n)?;
+        let (rows, vocab) = rows_cols(layout);
+        let stride = c_row_stride(vocab);
+        let mut dx = self.alloc_f32(op, rows * stride)?;
         let mut image = self.output_image(op, (rows, vocab))?;
         let grad = CrossEntropyGrad {
             dloss: &d.view(),
             row_losses: forward.as_ref(),
-            dlogits: &mut dx,
+            dlogits: (&mut dx, stride),
             image: image.as_mut().map(|(image, stride)| (image, *stride)),
         };
         self.cross_entropy_rows(op, layout, targets, None, Some(grad))?;
-        let mut grad = self.with(n, CudaData::F32(dx));
-        grad.keep_output_image(image, vocab);
-        Ok(grad)
+        let mut grad = self.with(rows * stride, CudaData::F32(dx));
+        grad.keep_output_image_of_rows(image, vocab, stride);
+        Ok((grad, Layout::rows_apart(layout.shape(), stride)))
     }
 
     /// The fused cross-entropy kernel on the logits `self`: the losses, the gradient, or both.

@@ -79,7 +79,7 @@ impl CudaStorage {
         let cols = layout.shape()[leading];
         let (rows, stride) = (n / cols, aligned_run(cols));
         let mut sums = None;
-        self.bf16_image.get_or_round(Span { offset: layout.offset(), len: n, run: cols }, || {
+        self.bf16_image.get_or_round(Span::dense(layout.offset(), n, cols), || {
             // Safety: written (but for the row padding, which no product reads) by the kernel.
             let mut image = unsafe { self.gpu.stream.alloc::<bf16>(rows * stride) }.map_err(driver_error("sum"))?;
             sums = Some(self.column_sums(layout, leading, Some((&mut image, stride)))?);

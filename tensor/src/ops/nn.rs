@@ -167,8 +167,9 @@ impl Tensor {
         let t = self.class_targets(targets, ignore_index, "cross_entropy_backward")?;
         let x = self.with_dense_rows();
         let losses = losses.map(|l| (l.storage(), l.layout()));
-        let storage = x.storage().cross_entropy_backward(x.layout(), &t, (dloss.storage(), dloss.layout()), losses)?;
-        Ok(Tensor::from_storage(storage, self.shape()))
+        let (storage, layout) =
+            x.storage().cross_entropy_backward(x.layout(), &t, (dloss.storage(), dloss.layout()), losses)?;
+        Ok(Tensor::from_storage_with_layout(storage, layout))
     }
 
     /// This matrix if its rows are dense runs (at any stride: a product's padded output), else a
