@@ -2,10 +2,11 @@
 // matrix, in four versions for study: one thread per row, one warp per row, one block per row, one
 // cluster of blocks per row. Plus log-softmax and the backward.
 
-// exp(x − m) / s: the softmax of x in a row of maximum m and Σ exp(x − m) = s; 0 in a row that is
+// exp(x − m) · (1 / s): the softmax of x in a row of maximum m and Σ exp(x − m) = s, given
+// inv_s = 1 / s (one division a row, as on the CPU, rather than one a value); 0 in a row that is
 // entirely −∞ (fully masked), as on the CPU.
-__device__ float softmax_of(float x, float m, float s) {
-    return m == NEG_INF ? 0.0f : expf(x - m) / s;
+__device__ float softmax_of(float x, float m, float inv_s) {
+    return m == NEG_INF ? 0.0f : expf(x - m) * inv_s;
 }
 
 // Version 1: one thread walks its whole row three times (max, sum, write). Simple; uncoalesced.
@@ -17,7 +18,8 @@ extern "C" __global__ void softmax_thread_per_row(int rows, int cols, const floa
     float m = NEG_INF, s = 0.0f;
     for (int c = 0; c < cols; ++c) m = fmaxf(m, in[c]);
     for (int c = 0; c < cols; ++c) s += expf(in[c] - m);
-    for (int c = 0; c < cols; ++c) out[c] = softmax_of(in[c], m, s);
+    float inv_s = 1.0f / s;
+    for (int c = 0; c < cols; ++c) out[c] = softmax_of(in[c], m, inv_s);
 }
 
 // Version 2: a warp per row; lanes read consecutive elements (coalesced) and combine by shuffles.
@@ -31,8 +33,8 @@ extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float*
     m = warp_max(m);
     float s = 0.0f;
     for (int c = lane; c < cols; c += 32) s += expf(in[c] - m);
-    s = warp_sum(s);
-    for (int c = lane; c < cols; c += 32) out[c] = softmax_of(in[c], m, s);
+    float inv_s = 1.0f / warp_sum(s);
+    for (int c = lane; c < cols; c += 32) out[c] = softmax_of(in[c], m, inv_s);
 }
 
 // Version 3: a block per row (long rows such as a 50257-token vocabulary), of up to 1024 threads. A
@@ -104,12 +106,12 @@ __device__ void softmax_row(int log, int staged, int cols, const float* in, floa
     }
     const float* row = staged ? row_cache : in;
     block_max_and_sum_exp<P>(in, cols, &m, &s, staged ? row_cache : nullptr);  // merging syncs the block
-    float log_s = logf(s);
+    float log_s = logf(s), inv_s = 1.0f / s;
 #pragma unroll 4
     for (int p = threadIdx.x; p < packs; p += blockDim.x) {
         Pack<P> v = load_pack<P>(row, p);
 #pragma unroll
-        for (int e = 0; e < P; ++e) v.v[e] = log ? v.v[e] - m - log_s : softmax_of(v.v[e], m, s);
+        for (int e = 0; e < P; ++e) v.v[e] = log ? v.v[e] - m - log_s : softmax_of(v.v[e], m, inv_s);
         store_pack<P>(out, p, v);
     }
 }
