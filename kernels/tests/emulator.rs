@@ -1,6 +1,6 @@
 //! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
 //! hanging or passing silently — a deadlock at a barrier, a missing barrier (in a block or a
-//! cluster of blocks), a broken WMMA
+//! cluster of blocks), a misaligned vector load or store, a broken WMMA
 //! contract, the wrong number of arguments, a source that does not compile, a warpgroup product
 //! whose operands change before its wait or that is never waited for — and the launch plans'
 //! refusals, which need no device. The kernels themselves are checked by the GPU tests
@@ -156,6 +156,36 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
     // Safety: `stray(float* out)` writes out[0].
     let err = unsafe { emu.launch_in_clusters("stray", grid(2, 32), 2, &mut args) }.unwrap_err();
     assert!(err.to_string().contains("not in the block's dynamic shared memory"), "{err}");
+}
+
+#[test]
+fn a_misaligned_vector_access_is_an_error_as_on_the_gpu() {
+    // A float4 read from x + xo and a uint2 written at y + yo: fine 16 and 8 bytes in, a fault
+    // (the GPU's "misaligned address") 4 bytes in.
+    static SOURCE: KernelSource = KernelSource {
+        name: "vectors.cu",
+        source: "extern \"C\" __global__ void vectors(int xo, int yo, const float* x, float* y) {\n\
+                 float4 v = *reinterpret_cast<const float4*>(x + xo);\n\
+                 *reinterpret_cast<uint2*>(y + yo) = make_uint2(1, 2);\n\
+                 y[8] = v.x + v.y + v.z + v.w;\n}\n",
+        kernels: &["vectors"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    #[repr(align(16))]
+    struct Aligned([f32; 16]);
+    let x = Aligned([1.0; 16]);
+    for (xo, yo, fine) in [(4i32, 2i32, true), (1, 2, false), (4, 1, false)] {
+        let mut y = Aligned([0.0; 16]);
+        let mut args = Args::new();
+        args.value(xo).value(yo).slice(&x.0).slice_mut(&mut y.0);
+        // Safety: `vectors(int, int, const float* x, float* y)` reads x[xo…xo + 3] and writes
+        // y[yo], y[yo + 1] and y[8], all inside the 16 floats.
+        let result = unsafe { emu.launch("vectors", grid(1, 1), &mut args) };
+        match result {
+            Ok(()) => assert!(fine && y.0[8] == 4.0, "{xo}, {yo}"),
+            Err(err) => assert!(!fine && err.to_string().contains("misaligned address"), "{xo}, {yo}: {err}"),
+        }
+    }
 }
 
 #[test]

@@ -44,15 +44,34 @@
 
 struct uint3 { unsigned x, y, z; };
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(8) float2 { float x, y; };
-struct alignas(8) uint2 { unsigned x, y; };
-struct alignas(16) uint4 { unsigned x, y, z, w; };
-struct alignas(16) int4 { int x, y, z, w; };
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
-inline float2 make_float2(float x, float y) { return {x, y}; }
-inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
-inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+
+// CUDA's vector types. On the GPU a vector load or store must be aligned to the vector's size (a
+// misaligned one faults: "misaligned address"); here reading one from, or writing one to, a
+// misaligned address is a broken contract the launch reports, so a float4 path taken for a row
+// that does not start 16-byte aligned fails in the emulator as it would on the GPU.
+namespace emu {
+inline void vector_access(const void* to, const void* from, size_t bytes);
+}
+#define EMU_VECTOR(name, bytes, T, ...)                                                  \
+    struct alignas(bytes) name {                                                         \
+        T __VA_ARGS__;                                                                   \
+        name() = default;                                                                \
+        name(const name& other) { *this = other; }                                       \
+        name& operator=(const name& other) {                                             \
+            emu::vector_access(this, &other, bytes);                                     \
+            memcpy(static_cast<void*>(this), &other, bytes);                             \
+            return *this;                                                                \
+        }                                                                                \
+    };
+EMU_VECTOR(float4, 16, float, x, y, z, w)
+EMU_VECTOR(float2, 8, float, x, y)
+EMU_VECTOR(uint2, 8, unsigned, x, y)
+EMU_VECTOR(uint4, 16, unsigned, x, y, z, w)
+#undef EMU_VECTOR
+inline float4 make_float4(float x, float y, float z, float w) { float4 v; v.x = x, v.y = y, v.z = z, v.w = w; return v; }
+inline float2 make_float2(float x, float y) { float2 v; v.x = x, v.y = y; return v; }
+inline uint2 make_uint2(unsigned x, unsigned y) { uint2 v; v.x = x, v.y = y; return v; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { uint4 v; v.x = x, v.y = y, v.z = z, v.w = w; return v; }
 
 // The running thread's coordinates, set by the scheduler before it resumes a fiber.
 inline uint3 threadIdx, blockIdx;
@@ -231,6 +250,13 @@ template <class... A> inline void fault(const char* format, A... args) {
     if (faulted) return;
     faulted = true;
     snprintf(fault_message, sizeof fault_message, format, args...);
+}
+
+// A vector load or store (see the vector types above): both ends aligned to its size.
+inline void vector_access(const void* to, const void* from, size_t bytes) {
+    for (const void* p : {to, from})
+        if (reinterpret_cast<uintptr_t>(p) % bytes != 0)
+            return fault("a %zu-byte vector access at %p is not %zu-byte aligned (misaligned address)", bytes, p, bytes);
 }
 
 inline std::vector<char*> stacks;  // the fibers' stacks, reused across blocks and launches
