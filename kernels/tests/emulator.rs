@@ -108,7 +108,8 @@ fn a_missing_barrier_shows_as_a_wrong_result() {
 #[test]
 fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
     // Each block writes its dynamic shared memory, then every thread reads the next block's
-    // (DSMEM): right after a cluster barrier, not before it (the peer may not have written yet).
+    // (DSMEM) after a cluster barrier. Without the barrier the next block may not have started
+    // (or written): an error. So is reading a block that has exited, or a static variable.
     static SOURCE: KernelSource = KernelSource {
         name: "ring.cu",
         source: "extern \"C\" __global__ void ring(int sync, float base, float* out) {\n\
@@ -116,46 +117,53 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
                  slots[threadIdx.x] = base + 100.0f * blockIdx.x + threadIdx.x;\n\
                  if (sync) cluster_sync();\n\
                  unsigned rank = cluster_block_rank(), next = (rank + 1) % cluster_blocks();\n\
-                 out[blockIdx.x * blockDim.x + threadIdx.x] = *peer_shared(slots + threadIdx.x, next);\n}\n\
+                 out[blockIdx.x * blockDim.x + threadIdx.x] = *peer_shared(slots + threadIdx.x, next);\n\
+                 if (sync) cluster_sync();\n}\n\
+                 extern \"C\" __global__ void late(float* out) {\n\
+                 extern __shared__ float slots[];\n\
+                 if (cluster_block_rank() == 0) return;\n\
+                 cluster_sync();\n\
+                 out[0] = *peer_shared(slots, 0);\n}\n\
                  extern \"C\" __global__ void stray(float* out) {\n\
                  __shared__ float fixed[1];\n\
                  out[0] = *peer_shared(fixed, 0);\n}\n",
-        kernels: &["ring", "stray"],
+        kernels: &["ring", "late", "stray"],
     };
     let emu = emulator(&SOURCE).unwrap();
     let (blocks, cluster, threads) = (6u32, 3u32, 64u32);
     let mut cfg = grid(blocks as usize, threads);
     cfg.shared_mem_bytes = threads * 4;
-    for (sync, base) in [(1i32, 1000.0f32), (0, 2000.0)] {
-        // Block b reads block first + (b − first + 1) % 3 of its cluster (first = 3·(b / 3)).
-        let want: Vec<f32> = (0..blocks * threads)
-            .map(|i| {
-                let (b, t) = (i / threads, i % threads);
-                let next = b / cluster * cluster + (b % cluster + 1) % cluster;
-                base + 100.0 * next as f32 + t as f32
-            })
-            .collect();
-        let mut out = vec![-1.0f32; (blocks * threads) as usize];
-        let mut args = Args::new();
-        args.value(sync).value(base).slice_mut(&mut out);
-        // Safety: `ring(int, float, float* out)` writes blocks·threads floats.
-        unsafe { emu.launch_in_clusters("ring", cfg, cluster, &mut args) }.unwrap();
-        drop(args);
-        assert_eq!(out == want, sync == 1, "sync {sync}");
-    }
-    // A grid that is not whole clusters, and a static variable mapped to a peer, are refused.
-    let mut out = vec![0.0f32; (blocks * threads) as usize];
+    // Block b reads block first + (b − first + 1) % 3 of its cluster (first = 3·(b / 3)).
+    let want: Vec<f32> = (0..blocks * threads)
+        .map(|i| {
+            let (b, t) = (i / threads, i % threads);
+            let next = b / cluster * cluster + (b % cluster + 1) % cluster;
+            1000.0 + 100.0 * next as f32 + t as f32
+        })
+        .collect();
+    let mut out = vec![-1.0f32; (blocks * threads) as usize];
     let mut args = Args::new();
-    args.value(1i32).value(0.0f32).slice_mut(&mut out);
-    // Safety: as above; refused before anything runs.
+    args.value(1i32).value(1000.0f32).slice_mut(&mut out);
+    // Safety: `ring(int, float, float* out)` writes blocks·threads floats.
+    unsafe { emu.launch_in_clusters("ring", cfg, cluster, &mut args) }.unwrap();
+    drop(args);
+    assert_eq!(out, want);
+    let mut args = Args::new();
+    args.value(0i32).value(1000.0f32).slice_mut(&mut out);
+    // Safety: as above.
+    let err = unsafe { emu.launch_in_clusters("ring", cfg, cluster, &mut args) }.unwrap_err();
+    assert!(err.to_string().contains("before a cluster barrier"), "{err}");
+    // A grid that is not whole clusters is refused.
     let err = unsafe { emu.launch_in_clusters("ring", cfg, 4, &mut args) }.unwrap_err();
     assert!(err.to_string().contains("not made of clusters of 4"), "{err}");
     drop(args);
-    let mut args = Args::new();
-    args.slice_mut(&mut out);
-    // Safety: `stray(float* out)` writes out[0].
-    let err = unsafe { emu.launch_in_clusters("stray", grid(2, 32), 2, &mut args) }.unwrap_err();
-    assert!(err.to_string().contains("not in the block's dynamic shared memory"), "{err}");
+    for (kernel, error) in [("late", "has exited"), ("stray", "not in the block's dynamic shared memory")] {
+        let mut args = Args::new();
+        args.slice_mut(&mut out);
+        // Safety: `late(float* out)` and `stray(float* out)` write out[0].
+        let err = unsafe { emu.launch_in_clusters(kernel, cfg, 2, &mut args) }.unwrap_err();
+        assert!(err.to_string().contains(error), "{kernel}: {err}");
+    }
 }
 
 #[test]

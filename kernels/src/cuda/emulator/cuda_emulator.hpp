@@ -491,16 +491,27 @@ template <class T> inline T atomicExch(T* p, T v) { T old = *p; *p = v; return o
 // ---- Thread-block clusters (clusters.cuh on the GPU) ------------------------------------------
 // A cluster's blocks run together here, as on the GPU, each with its own dynamic shared memory.
 // Static `__shared__` variables stay one copy for the whole cluster: a kernel launched in clusters
-// keeps its shared memory dynamic.
+// keeps its shared memory dynamic. Another block's shared memory may be used only once a cluster
+// barrier has shown every block started, and not after that block has exited: either is an error.
 inline unsigned cluster_block_rank() { return emu::cluster.fibers[emu::fiber()].rank; }
 inline unsigned cluster_blocks() { return emu::cluster.blocks; }
 inline void cluster_sync() { emu::sync_cluster(); }
 // `p` (in the running block's dynamic shared memory) at the same place in block `rank`'s.
 template <class T> inline T* peer_shared(T* p, unsigned rank) {
+    using emu::cluster;
     const char *base = static_cast<const char*>(emu::dynamic_shared()), *q = reinterpret_cast<const char*>(p);
-    if (q < base || q >= base + emu::cluster.dynamic_shared_bytes || rank >= emu::cluster.blocks) {
+    if (q < base || q >= base + cluster.dynamic_shared_bytes || rank >= cluster.blocks) {
         emu::fault("peer_shared: %p is not in the block's dynamic shared memory, or block %u not in the cluster", p, rank);
         return p;
+    }
+    if (rank != cluster_block_rank()) {
+        int threads = emu::threads_per_block();
+        bool exited = true;
+        for (int t = rank * threads; t < (int)(rank + 1) * threads; ++t) exited &= cluster.fibers[t].done;
+        if (cluster.cluster_barrier.generation == 0)
+            emu::fault("peer_shared: block %u's shared memory before a cluster barrier (it may not have started)", rank);
+        else if (exited)
+            emu::fault("peer_shared: block %u has exited, and its shared memory with it", rank);
     }
     return reinterpret_cast<T*>(emu::dynamic_shared_of(rank) + (q - base));
 }
