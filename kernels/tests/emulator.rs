@@ -1,9 +1,9 @@
 //! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
 //! hanging or passing silently — a deadlock at a barrier, a missing barrier (in a block or a
-//! cluster of blocks), a misaligned vector load or store, a broken WMMA
-//! contract, the wrong number of arguments, a source that does not compile, a warpgroup product
-//! whose operands change before its wait or that is never waited for — and the launch plans'
-//! refusals, which need no device. The kernels themselves are checked by the GPU tests
+//! cluster of blocks, or an asynchronous copy's wait), a misaligned vector load or store, a broken
+//! WMMA contract, the wrong number of arguments, a source that does not compile, a warpgroup
+//! product whose operands change before its wait or that is never waited for — and the launch
+//! plans' refusals, which need no device. The kernels themselves are checked by the GPU tests
 //! (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
 //! (`EMERGENT_EMULATE_CUDA=1`, see DEVELOPERS.md).
 
@@ -163,6 +163,39 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
         // Safety: `late(float* out)` and `stray(float* out)` write out[0].
         let err = unsafe { emu.launch_in_clusters(kernel, cfg, 2, &mut args) }.unwrap_err();
         assert!(err.to_string().contains(error), "{kernel}: {err}");
+    }
+}
+
+#[test]
+fn an_async_copy_lands_at_its_wait() {
+    // Each thread copies 16 bytes global → shared by cp.async; after the barrier a neighbour reads
+    // them: right when the copy was waited for, the old contents (zeros) when it was not.
+    static SOURCE: KernelSource = KernelSource {
+        name: "async.cu",
+        source: "extern \"C\" __global__ void staged(int wait, const float* x, float* out) {\n\
+                 extern __shared__ __align__(16) float tile[];\n\
+                 tile[4 * threadIdx.x] = 0.0f;\n\
+                 __syncthreads();\n\
+                 cp_async16(tile + 4 * threadIdx.x, x + 4 * threadIdx.x, true);\n\
+                 cp_async_commit();\n\
+                 if (wait) cp_async_wait<0>();\n\
+                 __syncthreads();\n\
+                 out[threadIdx.x] = tile[4 * ((threadIdx.x + 1) % blockDim.x)];\n}\n",
+        kernels: &["staged"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let x: Vec<f32> = (0..128).map(|i| i as f32 + 1.0).collect();
+    let want: Vec<f32> = (0..32).map(|t| x[4 * ((t + 1) % 32)]).collect();
+    let mut cfg = grid(1, 32);
+    cfg.shared_mem_bytes = 128 * 4;
+    for wait in [1i32, 0] {
+        let mut out = vec![-1.0f32; 32];
+        let mut args = Args::new();
+        args.value(wait).slice(&x).slice_mut(&mut out);
+        // Safety: `staged(int, const float* x, float* out)` reads 128 floats of x, writes 32.
+        unsafe { emu.launch("staged", cfg, &mut args) }.unwrap();
+        drop(args);
+        assert_eq!(out == want, wait == 1, "wait {wait}");
     }
 }
 

@@ -212,6 +212,17 @@ struct Mbarrier {
     std::vector<TensorCopy> copies;
 };
 
+// A thread's cp.async copies not yet landed: 16 bytes each (read when issued, zeros when the copy
+// reads nothing), landing in shared memory when a cp_async_wait asks for their group.
+struct AsyncCopy {
+    void* dst;
+    unsigned char bytes[16];
+};
+struct AsyncCopies {
+    std::vector<AsyncCopy> open;                  // issued since the last commit
+    std::vector<std::vector<AsyncCopy>> committed;  // oldest first
+};
+
 // A thread's operands of a warp's mma.sync, posted for the other lanes to read.
 struct MmaOperands {
     unsigned a[4], b[2];
@@ -236,6 +247,7 @@ struct Cluster {
     size_t dynamic_shared_bytes = 0, region_bytes = 0;
     std::vector<WgmmaQueue> wgmma;  // per thread
     std::vector<MmaOperands> mma;   // per thread
+    std::vector<AsyncCopies> async_copies;  // per thread
     std::map<const void*, Mbarrier> mbarriers;  // by address
 };
 
@@ -371,6 +383,7 @@ inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, u
     cluster.exchange.assign(n, 0);
     cluster.wgmma.assign(n, WgmmaQueue{});
     cluster.mma.assign(n, MmaOperands{});
+    cluster.async_copies.assign(n, AsyncCopies{});
     cluster.mbarriers.clear();
     cluster.body = body;
     cluster.body_args = args;
@@ -516,13 +529,28 @@ template <class T> inline T* peer_shared(T* p, unsigned rank) {
     return reinterpret_cast<T*>(emu::dynamic_shared_of(rank) + (q - base));
 }
 
-// ---- Asynchronous copies (async_copy.cuh on the GPU): plain copies here ------------------------
+// ---- Asynchronous copies (async_copy.cuh on the GPU) -------------------------------------------
+// A copy lands when its thread waits for its group, not before: a kernel that reads a tile without
+// that wait reads what was there before, here as it may on the GPU. (A copy into a buffer others
+// still read lands at the issuing thread's wait, so a refill issued too early is not always
+// caught.)
 inline void cp_async16(void* shared, const void* global, bool valid) {
-    if (valid) memcpy(shared, global, 16);
-    else memset(shared, 0, 16);
+    emu::AsyncCopy copy{shared, {}};
+    if (valid) memcpy(copy.bytes, global, 16);
+    emu::cluster.async_copies[emu::fiber()].open.push_back(copy);
 }
-inline void cp_async_commit() {}
-template <int N> inline void cp_async_wait() {}
+inline void cp_async_commit() {
+    emu::AsyncCopies& copies = emu::cluster.async_copies[emu::fiber()];
+    copies.committed.push_back(std::move(copies.open));
+    copies.open.clear();
+}
+template <int N> inline void cp_async_wait() {
+    emu::AsyncCopies& copies = emu::cluster.async_copies[emu::fiber()];
+    while ((int)copies.committed.size() > N) {
+        for (const emu::AsyncCopy& copy : copies.committed.front()) memcpy(copy.dst, copy.bytes, 16);
+        copies.committed.erase(copies.committed.begin());
+    }
+}
 
 // ---- Shared-window addresses: offsets into the block's dynamic shared memory -------------------
 inline unsigned __cvta_generic_to_shared(const void* p) {
