@@ -159,17 +159,20 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
                 (gpu.stream.alloc_zeros::<f32>(rows).unwrap(), gpu.stream.alloc_zeros::<f32>(rows).unwrap());
             let params = (&gd.slice(..), &bd.slice(..));
             let dims = (rows, cols);
-            // With y's bf16 copy, rows padded by 3.
-            let stride = cols + 3;
-            let mut copy = bf16_copy_buffer(&gpu, rows, stride);
-            let out = (&mut yd, Some((&mut copy, stride)));
-            launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, out, &mut md, &mut rd, dims)
-                .unwrap();
-            let got = download(&gpu, &yd);
-            assert!(max_rel_err(&got, &y) <= 1e-5, "{version:?} {rows}×{cols}");
-            assert_bf16_copy(&gpu, &copy, &got, (cols, stride), &format!("layer norm {version:?} {rows}×{cols}"));
-            assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?} {rows}×{cols}");
-            assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?} {rows}×{cols}");
+            // With y's bf16 copy, in rows padded by 3 (whose starts are not 8-byte aligned: the
+            // copy element by element) and in rows 8-byte aligned (a pack's copy one store).
+            for stride in [cols + 3, cols.next_multiple_of(8) + 8] {
+                let mut copy = bf16_copy_buffer(&gpu, rows, stride);
+                let out = (&mut yd, Some((&mut copy, stride)));
+                launch::layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, out, &mut md, &mut rd, dims)
+                    .unwrap();
+                let got = download(&gpu, &yd);
+                assert!(max_rel_err(&got, &y) <= 1e-5, "{version:?} {rows}×{cols}");
+                let what = format!("layer norm {version:?} {rows}×{cols}, copy rows {stride} apart");
+                assert_bf16_copy(&gpu, &copy, &got, (cols, stride), &what);
+                assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?} {rows}×{cols}");
+                assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?} {rows}×{cols}");
+            }
         }
         let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);
         layer_norm_backward_rows(&x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dgamma, &mut dbeta, cols);

@@ -77,15 +77,13 @@ __device__ void layer_norm_cached_row(int r, int cols, float eps, const float* i
         for (int e = 0; e < P; ++e) v[u].v[e] = (v[u].v[e] - mu) * inv * g.v[e] + b.v[e];
         store_pack<P>(y + (long long)r * cols, p, v[u]);
     }
-    // The copy in a loop of its own: one store per element in each, and no more registers.
+    // The copy in a loop of its own (no more registers): a pack of 4 is one 8-byte store.
     if (copy.data)
 #pragma unroll
-        for (int u = 0; u < LN_CACHED / P; ++u)
-#pragma unroll
-            for (int e = 0; e < P; ++e) {
-                int p = lane + 32 * u;
-                if (p < packs) copy.data[r * copy.stride + P * p + e] = __float2bfloat16_rn(v[u].v[e]);
-            }
+        for (int u = 0; u < LN_CACHED / P; ++u) {
+            int p = lane + 32 * u;
+            if (p < packs) store_copy_pack<P>(r, p, v[u], copy);
+        }
     if (lane == 0) {
         mean[r] = mu;
         rstd[r] = inv;
@@ -101,7 +99,7 @@ extern "C" __global__ void __launch_bounds__(256, 3)
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
     if (cols <= 32 * LN_CACHED) {
-        if (rows_in_packs_of_4(cols, x, y) && rows_in_packs_of_4(cols, gamma, beta))
+        if (rows_in_packs_of_4(cols, x, y) && rows_in_packs_of_4(cols, gamma, beta) && copy_rows_aligned_8(copy))
             layer_norm_cached_row<4>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
         else
             layer_norm_cached_row<1>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
