@@ -1,9 +1,9 @@
 //! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
 //! hanging or passing silently — a deadlock at a barrier, a missing barrier (in a block or a
 //! cluster of blocks, or an asynchronous copy's wait), a misaligned vector load or store, a broken
-//! WMMA contract, the wrong number of arguments, a source that does not compile, a warpgroup
-//! product whose operands change before its wait or that is never waited for — and the launch
-//! plans' refusals, which need no device. The kernels themselves are checked by the GPU tests
+//! WMMA contract, shared memory read before it is written, the wrong number of arguments, a
+//! source that does not compile, a warpgroup product whose operands change before its wait or
+//! that is never waited for — and the launch plans' refusals, which need no device. The kernels themselves are checked by the GPU tests
 //! (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
 //! (`EMERGENT_EMULATE_CUDA=1`, see DEVELOPERS.md).
 
@@ -164,6 +164,31 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
         let err = unsafe { emu.launch_in_clusters(kernel, cfg, 2, &mut args) }.unwrap_err();
         assert!(err.to_string().contains(error), "{kernel}: {err}");
     }
+}
+
+#[test]
+fn shared_memory_starts_as_garbage_in_every_block() {
+    // Block 0 writes its shared memory; every block then reads it: block 0 its values, block 1 the
+    // garbage (NaN) a block's shared memory starts with, not block 0's leftovers.
+    static SOURCE: KernelSource = KernelSource {
+        name: "unwritten.cu",
+        source: "extern \"C\" __global__ void unwritten(float* out) {\n\
+                 extern __shared__ float tile[];\n\
+                 if (blockIdx.x == 0) tile[threadIdx.x] = 1.0f;\n\
+                 __syncthreads();\n\
+                 out[blockIdx.x * blockDim.x + threadIdx.x] = tile[threadIdx.x];\n}\n",
+        kernels: &["unwritten"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let mut cfg = grid(2, 32);
+    cfg.shared_mem_bytes = 32 * 4;
+    let mut out = vec![0.0f32; 64];
+    let mut args = Args::new();
+    args.slice_mut(&mut out);
+    // Safety: `unwritten(float* out)` writes 2·32 floats.
+    unsafe { emu.launch("unwritten", cfg, &mut args) }.unwrap();
+    drop(args);
+    assert!(out[..32].iter().all(|&v| v == 1.0) && out[32..].iter().all(|v| v.is_nan()), "{out:?}");
 }
 
 #[test]

@@ -377,6 +377,9 @@ inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, u
     }
     cluster.fibers.assign(n, Fiber{});
     cluster.first_block = first_block;
+    // A block's shared memory starts as garbage on the GPU: here as all-ones bytes (NaN as f32 and
+    // as bf16), so a value read before it is written shows.
+    memset(cluster.dynamic_shared.data(), 0xFF, cluster.dynamic_shared.size());
     cluster.block_barriers.assign(cluster.blocks, Barrier{});
     cluster.cluster_barrier = Barrier{};
     cluster.warp_barriers.assign(cluster.blocks * ((threads + 31) / 32), Barrier{});
@@ -458,7 +461,7 @@ int launch(void (*f)(A...), const unsigned* grid, const unsigned* threads, size_
     blockDim = dim3{threads[0], threads[1], threads[2]};
     cluster.blocks = blocks;
     cluster.region_bytes = (shared_bytes + 1023) / 1024 * 1024;
-    cluster.dynamic_shared.assign(blocks * cluster.region_bytes + 1024, 0);
+    cluster.dynamic_shared.resize(blocks * cluster.region_bytes + 1024);
     cluster.dynamic_shared_bytes = shared_bytes;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (unsigned z = 0; z < grid[2]; ++z)
