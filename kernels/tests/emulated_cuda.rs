@@ -73,6 +73,12 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     f.set_attribute(most, 64 * 1024).unwrap();
     launch_with(64 * 1024, &mut yd).unwrap();
 
+    // A new buffer holds garbage, as on the GPU (NaN bytes here), unless it is asked for zeroed.
+    // Safety: read back only to see what a new buffer holds.
+    let fresh = unsafe { gpu.stream.alloc::<f32>(5) }.unwrap();
+    assert!(gpu.stream.clone_dtoh(&fresh).unwrap().iter().all(|v| v.is_nan()));
+    assert_eq!(gpu.stream.clone_dtoh(&gpu.stream.alloc_zeros::<f32>(5).unwrap()).unwrap(), [0.0; 5]);
+
     // cuBLAS: C = A·B, row-major, asked of column-major cuBLAS as Cᵀ = Bᵀ·Aᵀ.
     let (m, n, k) = (5, 7, 9);
     let (a, b) = (random(m * k, 2), random(k * n, 3));

@@ -133,7 +133,9 @@ EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
 // Device memory: 256-byte aligned, as the driver's (kernels may rely on it), and ending where an
 // inaccessible page begins, so a kernel that reads or writes past the end of a buffer (beyond the
 // 256-byte rounding) stops at that access with a segmentation fault instead of going on with
-// garbage. Each buffer's mapping, by address, for cuMemFree.
+// garbage. A new buffer holds all-ones bytes (NaN as f32 and bf16), as the GPU's hold whatever
+// was there before: a kernel that reads what no one wrote, or counts on zeros no one wrote, shows.
+// Each buffer's mapping, by address, for cuMemFree.
 static std::mutex mappings_lock;
 static std::unordered_map<CUdeviceptr, std::pair<void*, size_t>> mappings;
 
@@ -145,6 +147,7 @@ EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     char* guard = (char*)base + length - page;
     mprotect(guard, page, PROT_NONE);
     *p = (CUdeviceptr)(guard - body);
+    memset(guard - body, 0xFF, body);
     std::lock_guard<std::mutex> hold(mappings_lock);
     mappings[*p] = {base, length};
     return OK;
