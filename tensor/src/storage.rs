@@ -115,7 +115,7 @@ impl Storage {
         self.to_device(&layout, device)
     }
 
-    /// A dense copy (panics only if the GPU fails the copy: see [`device_failure`]).
+    /// A dense copy (panics only if the GPU fails the copy: see `device_failure`).
     pub fn contiguous(&self, layout: &Layout) -> Self {
         match self {
             Storage::Cpu(s) => Storage::Cpu(s.contiguous(layout)),

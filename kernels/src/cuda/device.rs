@@ -205,7 +205,7 @@ impl Gpu {
     }
 
     /// How many bytes of freed memory the device's memory pool keeps through a synchronization
-    /// (`u64::MAX` once [`keep_freed_memory`] has run; `None` without stream-ordered allocation).
+    /// (`u64::MAX` once `keep_freed_memory` has run; `None` without stream-ordered allocation).
     pub fn memory_pool_release_threshold(&self) -> Result<Option<u64>, CudaError> {
         use cudarc::driver::{result::device, result::mem_pool, sys::CUmemPool_attribute};
         if !self.ctx.has_async_alloc() {

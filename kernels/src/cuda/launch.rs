@@ -21,7 +21,7 @@ fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
 pub struct Plan {
     pub kernel: &'static str,
     pub cfg: LaunchConfig,
-    /// Blocks in a cluster along x (1: no clusters; see [`run_in_clusters`]).
+    /// Blocks in a cluster along x (1: no clusters; launched by `run_in_clusters`).
     pub cluster: u32,
 }
 

@@ -94,7 +94,7 @@ impl CudaStorage {
     /// One AdamW step on every parameter of `parts`: one launch for all of them when they share a
     /// device and β₁, β₂, ε (the usual case: one optimizer, one GPU), else one per parameter. In
     /// that launch, under bf16 matrix products, each matrix (`rows_of`) also gets its new values
-    /// rounded into its [`bf16 image`](super::bf16_image): the next forward's products read the
+    /// rounded into its bf16 image (`bf16_image.rs`): the next forward's products read the
     /// weights without a conversion pass.
     pub fn adamw_step_all(parts: &mut [CudaAdamW], t: u64) -> Result<()> {
         let op = "adamw_step";

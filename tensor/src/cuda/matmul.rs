@@ -70,7 +70,7 @@ impl CudaStorage {
     /// plus `bias` (`n` elements) on every row: in bf16, cuBLASLt adds it in the product's epilogue;
     /// otherwise (or where cuBLASLt declines) C starts as the bias rows and cuBLAS accumulates into
     /// it (β = 1). Returns the `[batch…, m, n]` buffer and the stride of its rows: without a bias,
-    /// [`c_row_stride`]`(n)`, so that cuBLAS writes C with its fastest kernels; with one, `n`.
+    /// `c_row_stride(n)`, so that cuBLAS writes C with its fastest kernels; with one, `n`.
     pub fn matmul(
         &self,
         lhs: &Layout,

@@ -1,6 +1,6 @@
 //! Tensors on an NVIDIA GPU: `CudaStorage` holds a device buffer, and each op launches the kernels
 //! of `kernels::cuda` (matrix products through cuBLAS). Layouts travel to the kernels as
-//! [`KernelLayout`], so strided views and broadcasts are read in place; ops whose kernels want
+//! `KernelLayout`, so strided views and broadcasts are read in place; ops whose kernels want
 //! dense rows make a dense copy first. f32 is the compute dtype; u32 masks and i64 ids can live
 //! here too (moved and copied, not computed on).
 

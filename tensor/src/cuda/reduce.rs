@@ -67,7 +67,7 @@ impl CudaStorage {
 
     /// `Σ` over the leading dims of `layout` `(…, n)`: a linear layer's bias gradient from its
     /// output gradient. Under bf16 matrix products, unless the buffer keeps that image already, the
-    /// pass that sums also rounds the elements into the buffer's [`bf16 image`](super::bf16_image),
+    /// pass that sums also rounds the elements into the buffer's bf16 image (`bf16_image.rs`),
     /// in rows padded as a product's operand, so the layer's two backward products (`dy·Wᵀ`,
     /// `xᵀ·dy`) find it: the gradient is read once for all three.
     pub fn bias_grad(&self, layout: &Layout) -> Result<Self> {

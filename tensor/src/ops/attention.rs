@@ -14,7 +14,7 @@ impl Tensor {
     /// `(O, saved)` with `O = P·V`, `P = softmax(scale·Q·Kᵀ + M)`, where `M = −∞` above the causal
     /// diagonal when `causal` (query `i` sees key `j ≤ i + S − T`). Shapes: `q (…, T, D)`,
     /// `k (…, S, D)`, `v (…, S, Dv)` with the same leading dims → `O (…, T, Dv)`. `saved` is what
-    /// the backward needs (see [`saved_cols`]): on the CPU `P (…, T, S)` (0 at masked keys), on a
+    /// the backward needs (see `saved_cols`): on the CPU `P (…, T, S)` (0 at masked keys), on a
     /// GPU each query row's log-sum-exp `(…, T)`.
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, scale: f64) -> Result<(Tensor, Tensor)> {
         let dims = attention_dims(q, k, v, causal)?;

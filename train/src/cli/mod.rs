@@ -1,4 +1,7 @@
 //! The `emergent` command line: one file per command, each a clap `Args` struct and its `run`.
+// The fields' doc comments are clap's help text, written for the terminal (`[CLS]`,
+// `[default: runs/<data>]`), not for rustdoc.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod attention;
 mod bench;

@@ -95,8 +95,8 @@ pub unsafe fn gemm_serial_raw<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: *mut
     gemm_unchecked(T::best_microkernel(), a, b, SendPtr(c), ldc, accumulate, false)
 }
 
-/// `C[t] = A[t]·B[t]` for each batch entry `t`, where A[t] starts at `a_offsets[t]` (instead of
-/// `a.offset`), B[t] at `b_offsets[t]`, and C[t] at `t·c_batch_stride`. Offsets rather than one
+/// `C[t] = A[t]·B[t]` for each batch entry `t`, where `A[t]` starts at `a_offsets[t]` (instead of
+/// `a.offset`), `B[t]` at `b_offsets[t]`, and `C[t]` at `t·c_batch_stride`. Offsets rather than one
 /// stride, so broadcast batch dims (stride 0) and any batch layout work. Independent small products
 /// run in parallel; large ones parallelise inside.
 #[allow(clippy::too_many_arguments)]
