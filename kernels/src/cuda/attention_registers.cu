@@ -363,6 +363,14 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
 // rows (for Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ) and in columns (for dK += dSᵀ·Q and dV += Pᵀ·dO), and
 // their rows' L·log₂e and D — and how they get there, as for the forward's tiles.
 //
+// Query i's L·log₂e and D (zeros past T): what the backward reads of each query's row besides Q
+// and dO, kept beside each tile.
+__device__ void query_stats(const float* lse, const float* dot, long long row_base, int i, int T, float* l,
+                            float* delta) {
+    *l = i < T ? lse[row_base + i] * LOG2E : 0.0f;
+    *delta = i < T ? dot[row_base + i] : 0.0f;
+}
+
 // Bf16QueryTiles: Q and dO rounded to bf16 pairs both ways at once by the whole block,
 // synchronously. Any layout.
 struct Bf16QueryTiles {
@@ -377,11 +385,8 @@ struct Bf16QueryTiles {
         __syncthreads();  // the previous tiles and dS are no longer read
         stage_both_ways<RG_BWD_QUERIES>(qs, RG_LD, qts, RG_NARROW_LD, qb, q_row, i0, T, d);
         stage_both_ways<RG_BWD_QUERIES>(dos, RG_LD, dots, RG_NARROW_LD, dob, do_row, i0, T, d);
-        if (threadIdx.x < RG_BWD_QUERIES) {
-            int i = i0 + threadIdx.x;
-            ls[threadIdx.x] = i < T ? lse[row_base + i] * LOG2E : 0.0f;
-            ds_row[threadIdx.x] = i < T ? dot[row_base + i] : 0.0f;
-        }
+        if (threadIdx.x < RG_BWD_QUERIES)
+            query_stats(lse, dot, row_base, i0 + threadIdx.x, T, &ls[threadIdx.x], &ds_row[threadIdx.x]);
         __syncthreads();
     }
     // B = Qᵀ or dOᵀ (16 × 8): head dims 16·sl…, queries n0….
@@ -415,11 +420,7 @@ struct F32QueryTiles {
         int i0 = tile * RG_BWD_QUERIES;
         copy_rows_async<RG_BWD_QUERIES>(qs, PB_LD, qb, q_row, dos, PB_LD, dob, do_row, i0, T, d);
         cp_async_commit();
-        int i = i0 + threadIdx.x;
-        if (threadIdx.x < RG_BWD_QUERIES) {
-            next_l = i < T ? lse[row_base + i] * LOG2E : 0.0f;
-            next_d = i < T ? dot[row_base + i] : 0.0f;
-        }
+        if (threadIdx.x < RG_BWD_QUERIES) query_stats(lse, dot, row_base, i0 + threadIdx.x, T, &next_l, &next_d);
     }
     __device__ void begin(int first, int steps) {
         if (first < steps) issue(first);

@@ -108,11 +108,11 @@ __device__ void add_pack_to_max_and_sum(float* m, float* s, const Pack<P>& p) {
 }
 
 // The maximum m and Σ exp(z − m) of a row of n values (its n / P whole packs, then the last n % P
-// values one by one), computed by the whole block in one pass over the row (online softmax: each thread keeps running states, rescaled when
-// a maximum grows). Four independent states per thread keep four packs in flight rather than one:
-// a long row (a vocabulary) is read at the memory's pace, not its latency's. Given `keep` (shared
-// memory of n floats), the row is also left there, so a second pass need not read global memory
-// again.
+// values one by one), computed by the whole block in one pass over the row (online softmax: each
+// thread keeps running states, rescaled when a maximum grows). Four independent states per thread
+// keep four packs in flight rather than one: a long row (a vocabulary) is read at the memory's
+// pace, not its latency's. Given `keep` (shared memory of n floats), the row is also left there,
+// so a second pass need not read global memory again.
 template <int P = 1>
 __device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out, float* keep = nullptr) {
     float m[4] = {NEG_INF, NEG_INF, NEG_INF, NEG_INF}, s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
