@@ -120,6 +120,23 @@ fn softmax_versions_and_backward_match_the_cpu() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
+fn a_device_without_clusters_is_refused_the_cluster_softmax() {
+    // The source compiled for this device first; then the same device taken for an sm_80 one.
+    let mut gpu = Gpu::new(0).unwrap();
+    let (rows, cols) = (2, 300);
+    let x = upload(&gpu, &random(rows * cols, 4));
+    let mut y = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
+    launch::softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &x.slice(..), &mut y, (rows, cols)).unwrap();
+    gpu.arch = "sm_80";
+    let err =
+        launch::softmax(&gpu, SoftmaxVersion::ClusterPerRow(2), false, &x.slice(..), &mut y, (rows, cols)).unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("softmax_cluster_per_row needs thread-block clusters (sm_90 or later), not sm_80"));
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
 fn a_fully_masked_row_has_a_softmax_of_zeros_as_on_the_cpu() {
     let gpu = Gpu::new(0).unwrap();
     // Row 1 entirely −∞ beside a row with values: zeros on the CPU, and in every GPU version
