@@ -2,7 +2,7 @@
 // images): written by the kernel that computes the f32 values, in the same pass, so that no
 // conversion pass reads them again. Rows of `cols` elements start `stride` apart in the copy
 // (padded to 16 bytes, as cuBLAS reads bf16 fastest). A copy with no data is not written.
-// Prepended to the sources whose kernels write one (Bf16Copy in launch.rs), after packs.cuh.
+// Prepended to the sources whose kernels write one (Bf16Copy in launch/mod.rs), after packs.cuh.
 #include <cuda_bf16.h>
 
 struct Bf16Copy {

@@ -3,27 +3,30 @@
 
 mod checkpoint;
 mod config;
+mod evaluation;
 mod folder;
 mod metrics;
+mod setup;
 
 pub use checkpoint::{checkpoint_dir, latest, write_folder_atomically, TrainerState};
 pub use config::{Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
+pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
 pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
+pub use setup::load_tokenizer;
 
-use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, NO_TARGET, STREAM_DROPOUT};
+use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, STREAM_DROPOUT};
 use crate::error::{Result, TrainError};
-use crate::optim::{clip_grad_norm, AdaGrad, Adam, AdamW, Optimizer, Sgd};
-use crate::tokenizer::{CharTokenizer, Gpt2Tokenizer, NumberTokenizer, Tokenizer};
+use crate::optim::{clip_grad_norm, Optimizer};
+use crate::tokenizer::Tokenizer;
 use autograd::no_grad;
 use indicatif::ProgressBar;
-use model::generate::Sampling;
-use model::gpt2::{Gpt2, Gpt2Config, IGNORE_INDEX};
-use model::lstm::{LstmConfig, LstmLm};
+use model::gpt2::IGNORE_INDEX;
 use model::{load_language_model, LanguageModel};
+use setup::{context, load_data, load_teacher, make_optimizer, random_model, validate};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tensor::{AdamWConfig, DType, Tensor};
+use tensor::DType;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -36,19 +39,6 @@ enum Data {
     Arithmetic(ArithmeticTask),
     Modular(ModularTask),
     Text(TextData),
-}
-
-/// What one evaluation measured: validation loss always; the task's metrics where it has them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Evaluation {
-    pub val_loss: f64,
-    /// Whole answers generated greedily that equal the truth (arithmetic), or `val_acc` (grokking).
-    pub exact_match: Option<f64>,
-    pub token_accuracy: Option<f64>,
-    pub edit_distance: Option<f64>,
-    pub train_acc: Option<f64>,
-    pub val_acc: Option<f64>,
-    pub weight_norm: f64,
 }
 
 /// What a run ended with.
@@ -214,134 +204,6 @@ impl Trainer {
         }
     }
 
-    /// Validation loss and the task's metrics: for arithmetic, teacher-forced per-token accuracy and,
-    /// from greedy generation, exact match and token edit distance on the held-out problems; for the
-    /// grokking task, accuracy on all training and all validation pairs.
-    pub fn evaluate(&self) -> Result<Evaluation> {
-        self.evaluate_model(self.model.as_ref())
-    }
-
-    /// The distillation teacher's [`Evaluation`] on the same held-out data, if there is a teacher.
-    pub fn evaluate_teacher(&self) -> Result<Option<Evaluation>> {
-        self.teacher.as_ref().map(|t| self.evaluate_model(t.as_ref())).transpose()
-    }
-
-    fn evaluate_model(&self, model: &dyn LanguageModel) -> Result<Evaluation> {
-        let weight_norm = weight_norm(model)?;
-        no_grad(|| match &self.data {
-            Data::Arithmetic(task) => {
-                let held = task.held_out_batch()?;
-                let logits = model.logits(&held.ids, None)?;
-                let val_loss = model.loss(&logits, &held.targets)?.value().to_scalar()?;
-                let token_accuracy = token_accuracy(&logits.value(), &held.targets, NO_TARGET)?;
-                let (answers, _) = self.solve(model, task, &held.ids)?;
-                let truth: Vec<String> = task.held_out.iter().map(|&(a, b)| task.answer(a, b)).collect();
-                let chars = |s: &String| s.chars().collect::<Vec<_>>();
-                let distance = answers.iter().zip(&truth).map(|(a, t)| edit_distance(&chars(a), &chars(t)) as f64);
-                Ok(Evaluation {
-                    val_loss,
-                    exact_match: Some(exact_match(&answers, &truth)),
-                    token_accuracy: Some(token_accuracy),
-                    edit_distance: Some(distance.sum::<f64>() / truth.len().max(1) as f64),
-                    weight_norm,
-                    ..Evaluation::default()
-                })
-            }
-            Data::Modular(task) => {
-                let scored = |b: Batch| -> Result<(f64, f64)> {
-                    let logits = model.logits(&b.ids, None)?;
-                    let loss = model.loss(&logits, &b.targets)?.value().to_scalar()?;
-                    Ok((loss, token_accuracy(&logits.value(), &b.targets, NO_TARGET)?))
-                };
-                let (_, train_acc) = scored(task.train_batch()?)?;
-                let (val_loss, val_acc) = scored(task.val_batch()?)?;
-                Ok(Evaluation {
-                    val_loss,
-                    exact_match: Some(val_acc),
-                    train_acc: Some(train_acc),
-                    val_acc: Some(val_acc),
-                    weight_norm,
-                    ..Evaluation::default()
-                })
-            }
-            Data::Text(text) => {
-                let mut total = 0.0;
-                for k in 0..self.cfg.eval_batches {
-                    let b = text.batch(self.cfg.seed, 0, k as u64, self.cfg.batch_size, self.cfg.block_size, true)?;
-                    total += model.loss(&model.logits(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
-                }
-                Ok(Evaluation { val_loss: total / self.cfg.eval_batches as f64, weight_norm, ..Evaluation::default() })
-            }
-        })
-    }
-
-    /// The model's greedy answers to addition problems (`ids` hold whole problems; the prompt is
-    /// everything up to `=`). Returns the answers and the prompts as text.
-    fn solve(
-        &self,
-        model: &dyn LanguageModel,
-        task: &ArithmeticTask,
-        ids: &Tensor,
-    ) -> Result<(Vec<String>, Vec<String>)> {
-        let prompt = ids.narrow(1, 0, task.answer_start())?;
-        let out = model.generate(&prompt, task.answer_width(), Sampling::Greedy, &mut tensor::rng(0))?;
-        let width = out.shape()[1];
-        let rows: Vec<Vec<u32>> =
-            out.to_vec::<i64>()?.chunks(width).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
-        let mut answers = Vec::new();
-        let mut prompts = Vec::new();
-        for row in rows {
-            prompts.push(self.tokenizer.decode(&row[..task.answer_start()])?);
-            answers.push(self.tokenizer.decode(&row[task.answer_start()..])?);
-        }
-        Ok((answers, prompts))
-    }
-
-    /// A few held-out problems with the model's answers, or a text sample.
-    pub fn showcase(&self) -> Result<Vec<String>> {
-        no_grad(|| match &self.data {
-            Data::Arithmetic(task) => {
-                let held = task.held_out_batch()?.ids.narrow(0, 0, 6.min(task.held_out.len()))?;
-                let (answers, prompts) = self.solve(self.model.as_ref(), task, &held)?;
-                Ok(prompts
-                    .iter()
-                    .zip(&answers)
-                    .zip(&task.held_out)
-                    .map(|((p, a), &(x, y))| {
-                        format!("{p}{a}  {}", if *a == task.answer(x, y) { "✓" } else { "✗ (wrong)" })
-                    })
-                    .collect())
-            }
-            Data::Modular(task) => {
-                let val = task.val_batch()?;
-                let n = 6.min(task.val.len());
-                let predicted = self.model.logits(&val.ids.narrow(0, 0, n)?, None)?.value().argmax(-1, false)?;
-                let predicted = predicted.to_vec::<i64>()?;
-                Ok(task.val[..n]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(a, b))| {
-                        let (guess, truth) = (predicted[3 * i + 2], ((a + b) % task.modulus) as i64);
-                        let verdict = if guess == truth { "✓" } else { "✗ (wrong)" };
-                        format!("{a} + {b} mod {} = {guess}  {verdict}", task.modulus)
-                    })
-                    .collect())
-            }
-            Data::Text(_) => {
-                let start = Tensor::from_vec(vec![0i64], &[1, 1])?;
-                let sampling = Sampling::Sample { temperature: 0.8, top_k: Some(40), top_p: None };
-                let out = self.model.generate(
-                    &start,
-                    self.cfg.block_size.min(200) - 1,
-                    sampling,
-                    &mut tensor::rng(self.state.step),
-                )?;
-                let ids: Vec<u32> = out.to_vec::<i64>()?.iter().map(|&i| i as u32).collect();
-                Ok(vec![self.tokenizer.decode(&ids)?])
-            }
-        })
-    }
-
     fn save_checkpoint(&self) -> Result<PathBuf> {
         let tokenizer_json = std::fs::read(self.run_dir.join(TOKENIZER_FILE))
             .map_err(|e| TrainError::io(&self.run_dir.join(TOKENIZER_FILE), e))?;
@@ -469,169 +331,6 @@ impl Trainer {
     }
 }
 
-/// `‖θ‖₂ = sqrt(Σ θᵢ²)` over every parameter.
-pub fn weight_norm(model: &dyn LanguageModel) -> Result<f64> {
-    let mut sum = 0.0;
-    for (_, p) in model.params().iter() {
-        let v = p.value();
-        sum += v.mul(&v)?.sum_all()?.to_scalar()?;
-    }
-    Ok(sum.sqrt())
-}
-
 fn em_text(em: Option<f64>) -> String {
     em.map_or(String::new(), |e| format!("  exact_match {e:.3}"))
-}
-
-fn validate(cfg: &TrainConfig) -> Result<()> {
-    let bad = |m: String| Err(TrainError::Invalid(m));
-    if cfg.steps == 0 || cfg.batch_size == 0 || cfg.grad_accum == 0 || cfg.eval_interval == 0 {
-        return bad("steps, batch size, grad accumulation and eval interval must be positive".into());
-    }
-    if cfg.optimizer.lr.is_nan() || cfg.optimizer.lr <= 0.0 {
-        return bad(format!("learning rate must be positive, got {}", cfg.optimizer.lr));
-    }
-    if !(0.0..1.0).contains(&cfg.dropout) {
-        return bad(format!("dropout must be in [0, 1), got {}", cfg.dropout));
-    }
-    match cfg.arch {
-        Architecture::Gpt if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) => {
-            return bad(format!("n_embd {} must be a multiple of n_head {}", cfg.n_embd, cfg.n_head));
-        }
-        Architecture::Lstm { hidden: 0 } => return bad("the LSTM needs at least one hidden unit".into()),
-        _ => {}
-    }
-    if matches!(cfg.data, DataConfig::Modular { .. }) && cfg.grad_accum != 1 {
-        return bad(format!(
-            "the grokking task trains on all its pairs at every step; grad accumulation must be 1, got {}",
-            cfg.grad_accum
-        ));
-    }
-    Ok(())
-}
-
-/// Tokens per training row.
-fn context(cfg: &TrainConfig, data: &Data) -> usize {
-    match data {
-        Data::Arithmetic(task) => task.len() - 1,
-        Data::Modular(_) => 3,
-        Data::Text(_) => cfg.block_size,
-    }
-}
-
-/// A freshly initialised model of the configured architecture for `vocab` tokens.
-fn random_model(cfg: &TrainConfig, data: &Data, vocab: usize) -> Result<Box<dyn LanguageModel>> {
-    Ok(match cfg.arch {
-        Architecture::Gpt => {
-            let mut c = Gpt2Config::new(vocab, context(cfg, data), cfg.n_embd, cfg.n_layer, cfg.n_head);
-            (c.resid_pdrop, c.embd_pdrop, c.attn_pdrop) = (cfg.dropout, cfg.dropout, cfg.dropout);
-            Box::new(Gpt2::random(c, cfg.seed, DType::F32)?)
-        }
-        Architecture::Lstm { hidden } => {
-            let c = LstmConfig { dropout: cfg.dropout, ..LstmConfig::new(vocab, cfg.n_embd, hidden) };
-            Box::new(LstmLm::random(c, cfg.seed, DType::F32)?)
-        }
-    })
-}
-
-fn make_optimizer(o: &OptimizerConfig) -> Box<dyn Optimizer> {
-    match o.kind {
-        OptimizerKind::Adamw => Box::new(AdamW::new(AdamWConfig {
-            lr: o.lr,
-            beta1: o.beta1,
-            beta2: o.beta2,
-            eps: o.eps,
-            weight_decay: o.weight_decay,
-        })),
-        OptimizerKind::Adam => Box::new(Adam::new(o.beta1, o.beta2, o.eps, o.weight_decay)),
-        OptimizerKind::Sgd => Box::new(Sgd::new(o.momentum, o.nesterov, o.weight_decay)),
-        OptimizerKind::Adagrad => Box::new(AdaGrad::new(o.eps.min(1e-10), o.weight_decay)),
-    }
-}
-
-/// The data, its tokenizer, and the tokenizer's description for `tokenizer.json`.
-fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, String)> {
-    match &cfg.data {
-        DataConfig::Arithmetic { op, digits, held_out } => {
-            if !(1..=9).contains(digits) {
-                return Err(TrainError::Invalid(format!("arithmetic digits must be 1..=9, got {digits}")));
-            }
-            let tok = ArithmeticTask::tokenizer(*op);
-            let json = serde_json::json!({"kind": "char", "chars": tok.chars().iter().collect::<String>()}).to_string();
-            Ok((Data::Arithmetic(ArithmeticTask::new(*op, *digits, *held_out, cfg.seed)?), Box::new(tok), json))
-        }
-        DataConfig::Modular { modulus, train_fraction } => {
-            let task = ModularTask::new(*modulus, *train_fraction, cfg.seed)?;
-            let json = serde_json::json!({"kind": "numbers", "count": modulus}).to_string();
-            let tok = task.tokenizer();
-            Ok((Data::Modular(task), Box::new(tok), json))
-        }
-        DataConfig::Text { path, tokenizer, vocab, val_fraction } => match tokenizer {
-            TokenizerKind::Char => {
-                let tok = TextData::char_tokenizer(path)?;
-                let json =
-                    serde_json::json!({"kind": "char", "chars": tok.chars().iter().collect::<String>()}).to_string();
-                let data = TextData::load(path, &tok, "char", *val_fraction)?;
-                Ok((Data::Text(data), Box::new(tok), json))
-            }
-            TokenizerKind::Gpt2 => {
-                let dir = vocab.as_ref().ok_or_else(|| {
-                    TrainError::Invalid("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)".into())
-                })?;
-                let tok = Gpt2Tokenizer::load(dir)?;
-                let json = serde_json::json!({"kind": "gpt2", "vocab": dir}).to_string();
-                let data = TextData::load(path, &tok, "gpt2", *val_fraction)?;
-                Ok((Data::Text(data), Box::new(tok), json))
-            }
-        },
-    }
-}
-
-/// The teacher a distillation config names, checked against the data: the same tokenizer, and
-/// a context long enough for its rows.
-fn load_teacher(cfg: &TrainConfig, data: &Data, tokenizer_json: &str) -> Result<Option<Box<dyn LanguageModel>>> {
-    let Some(d) = &cfg.distill else { return Ok(None) };
-    if !(d.temperature > 0.0 && (0.0..=1.0).contains(&d.alpha)) {
-        return Err(TrainError::Invalid(format!(
-            "distillation needs temperature > 0 and alpha in [0, 1], got {} and {}",
-            d.temperature, d.alpha
-        )));
-    }
-    let dir = checkpoint_dir(&d.teacher)?;
-    let same_tokenizer = std::fs::read_to_string(dir.join(TOKENIZER_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|t| serde_json::from_str::<serde_json::Value>(tokenizer_json).is_ok_and(|own| own == t));
-    if !same_tokenizer {
-        return Err(TrainError::Invalid(format!(
-            "the teacher {} was not trained with this data's tokenizer ({} missing or different)",
-            dir.display(),
-            TOKENIZER_FILE
-        )));
-    }
-    let teacher = load_language_model(&dir, DType::F32)?;
-    if let Some(n) = teacher.max_positions().filter(|&n| n < context(cfg, data)) {
-        return Err(TrainError::Invalid(format!(
-            "the teacher's context of {n} tokens is shorter than the data's rows ({})",
-            context(cfg, data)
-        )));
-    }
-    Ok(Some(teacher))
-}
-
-/// The tokenizer a run or checkpoint folder describes in its `tokenizer.json`.
-pub fn load_tokenizer(dir: &Path) -> Result<Box<dyn Tokenizer>> {
-    let path = dir.join(TOKENIZER_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::format(&path, e.to_string()))?;
-    let count = v["count"].as_u64().and_then(|c| u32::try_from(c).ok());
-    match (v["kind"].as_str(), v["chars"].as_str(), v["vocab"].as_str()) {
-        (Some("numbers"), _, _) if count.is_some() => Ok(Box::new(NumberTokenizer::new(count.unwrap_or_default()))),
-        (Some("char"), Some(chars), _) => Ok(Box::new(CharTokenizer::from_chars(chars.chars().collect()))),
-        (Some("gpt2"), _, Some(vocab)) => Ok(Box::new(Gpt2Tokenizer::load(Path::new(vocab))?)),
-        _ => Err(TrainError::format(
-            &path,
-            "expected {\"kind\": \"char\", \"chars\": …}, {\"kind\": \"gpt2\", \"vocab\": …} or {\"kind\": \"numbers\", \"count\": …}",
-        )),
-    }
 }

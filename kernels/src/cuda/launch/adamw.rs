@@ -1,0 +1,90 @@
+//! The multi-tensor AdamW launch: one kernel updates every parameter tensor.
+
+use super::{grid, run, Bf16Copy};
+use crate::cuda::{source, CudaError, Gpu};
+use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, PushKernelArg};
+use half::bf16;
+
+/// One tensor of a multi-tensor AdamW step: its first `n` elements of parameter, gradient and
+/// moments, its decay `1 − ηλ` and step `η / (1 − β₁ᵗ)`, and optionally where its new values go
+/// rounded to bf16: `(image, cols, stride)`, rows of `cols` elements `stride` apart.
+pub struct AdamWTensorSlices<'a, 'b> {
+    pub n: usize,
+    pub param: &'a mut CudaSlice<f32>,
+    pub grad: CudaView<'b, f32>,
+    pub m: &'a mut CudaSlice<f32>,
+    pub v: &'a mut CudaSlice<f32>,
+    pub decay: f32,
+    pub step: f32,
+    pub image: Option<(&'a mut CudaSlice<bf16>, usize, usize)>,
+}
+
+/// A tensor as `adamw_step_multi_tensor` reads it (`struct AdamWTensor` of adamw.cu).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct AdamWTensor {
+    param: u64,
+    grad: u64,
+    m: u64,
+    v: u64,
+    copy: Bf16Copy,
+    n: i64,
+    first_chunk: i64,
+    decay: f32,
+    step: f32,
+}
+
+// Safety: a plain `#[repr(C)]` struct of integers and floats, the same fields in the same order
+// as the kernel's `struct AdamWTensor`.
+unsafe impl DeviceRepr for AdamWTensor {}
+
+/// Elements per block of `adamw_step_multi_tensor` (`ADAMW_CHUNK` of adamw.cu).
+pub const ADAMW_CHUNK: usize = 4096;
+
+/// One AdamW step on every tensor of `tensors` in one launch (multi-tensor apply): a table of
+/// the tensors goes to the device, and each block updates one chunk of one tensor. `shared` is
+/// `[β₁, β₂, ε, √(1 − β₂ᵗ)]`.
+pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: [f32; 4]) -> Result<(), CudaError> {
+    let mut table = Vec::with_capacity(tensors.len());
+    let mut chunks = 0usize;
+    for (i, t) in tensors.iter_mut().enumerate() {
+        let lens = [t.param.len(), t.grad.len(), t.m.len(), t.v.len()];
+        if lens.iter().any(|&len| len < t.n) {
+            return Err(CudaError::Driver(format!("adamw tensor {i}: {} elements, buffers of {lens:?}", t.n)));
+        }
+        if t.n == 0 {
+            continue;
+        }
+        // Raw addresses for the table; the buffers outlive the launch (the caller holds them).
+        let grad = t.grad.device_ptr(&gpu.stream).0;
+        let param = t.param.device_ptr_mut(&gpu.stream).0;
+        let (m, v) = (t.m.device_ptr_mut(&gpu.stream).0, t.v.device_ptr_mut(&gpu.stream).0);
+        let copy = match t.image.take() {
+            Some((image, cols, stride)) if cols > 0 && t.n % cols == 0 => {
+                Bf16Copy::new(gpu, Some((image, stride)), (t.n / cols, cols))
+            }
+            Some((_, cols, _)) => Err(CudaError::Driver(format!("{} elements are not rows of {cols}", t.n))),
+            None => Bf16Copy::new(gpu, None, (t.n, 1)),
+        }
+        .map_err(|e| CudaError::Driver(format!("adamw tensor {i}: {e}")))?;
+        let (n, first_chunk) = (t.n as i64, chunks as i64);
+        table.push(AdamWTensor { param, grad, m, v, copy, n, first_chunk, decay: t.decay, step: t.step });
+        chunks += t.n.div_ceil(ADAMW_CHUNK);
+    }
+    if table.is_empty() {
+        return Ok(());
+    }
+    let table_on_device =
+        gpu.stream.clone_htod(&table).map_err(|e| CudaError::Driver(format!("adamw table: {e:?}")))?;
+    let f = gpu.function(source("adamw.cu"), "adamw_step_multi_tensor")?;
+    let count = table.len() as i32;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&count).arg(&table_on_device);
+    for x in &shared {
+        args.arg(x);
+    }
+    // Safety: each table entry addresses n floats of four live buffers and, if given, an image of
+    // n / cols rows of stride bf16 (checked above); the parameters, moments and images are
+    // distinct mutable buffers; a block per chunk.
+    unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256)) }
+}

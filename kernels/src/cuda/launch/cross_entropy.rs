@@ -1,0 +1,81 @@
+//! The fused cross-entropy launch: per-row losses and the gradient in one kernel.
+
+use super::{grid, run, threads_per_row, Bf16Copy, Bf16Out, Plan};
+use crate::cuda::{source, CudaError, Gpu};
+use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
+
+/// The cross-entropy launch: a block per row.
+pub fn cross_entropy_plan((rows, vocab): (usize, usize)) -> Plan {
+    Plan::new("cross_entropy_rows", grid(rows, threads_per_row(vocab)))
+}
+
+/// The gradient half of [`cross_entropy`]: the upstream `dloss` per row, the forward's per-row
+/// losses when known (then the gradient takes one pass over the logits instead of two), where
+/// `dlogits` goes (rows `stride ≥ vocab` apart: a multiple of 4 lets the kernel write whole float4
+/// packs), and optionally a bf16 copy of it with rows `stride` apart (`stride ≥ vocab`).
+pub struct CrossEntropyGrad<'a, 'b> {
+    pub dloss: &'a CudaView<'b, f32>,
+    pub row_losses: Option<&'a CudaView<'b, f32>>,
+    pub dlogits: (&'a mut CudaSlice<f32>, usize),
+    pub image: Bf16Out<'a>,
+}
+
+/// Per-row cross-entropy `losses` and, when `grad` is given, `dloss[r]·(softmax − onehot)` into
+/// `dlogits` (and bf16 image), fused (rows whose target is `ignore_index` get 0). The logits' rows
+/// start `row_stride ≥ vocab` apart (a product's padded output is read in place).
+pub fn cross_entropy(
+    gpu: &Gpu,
+    (logits, row_stride): (&CudaView<f32>, usize),
+    targets: &CudaSlice<i64>,
+    ignore_index: i64,
+    losses: Option<&mut CudaSlice<f32>>,
+    grad: Option<CrossEntropyGrad>,
+    (rows, vocab): (usize, usize),
+) -> Result<(), CudaError> {
+    let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_rows")?;
+    if row_stride < vocab || (rows > 0 && logits.len() < (rows - 1) * row_stride + vocab) {
+        return Err(CudaError::Driver(format!(
+            "cross_entropy: {rows} rows of {vocab} logits {row_stride} apart need more than {} floats",
+            logits.len()
+        )));
+    }
+    let (r, v, stride) = (rows as i32, vocab as i32, row_stride as i64);
+    let null = 0u64;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&r).arg(&v).arg(&stride).arg(logits).arg(targets).arg(&ignore_index);
+    let (dloss, row_losses, (dlogits, dlogits_stride), image) = match grad {
+        Some(CrossEntropyGrad { dloss, row_losses, dlogits: (d, stride), image }) => {
+            if stride < vocab || (rows > 0 && d.len() < (rows - 1) * stride + vocab) {
+                return Err(CudaError::Driver(format!(
+                    "cross_entropy: a gradient of {rows} rows of {vocab}, {stride} apart, needs more than {} floats",
+                    d.len()
+                )));
+            }
+            (Some(dloss), row_losses, (Some(d), stride as i64), image)
+        }
+        None => (None, None, (None, 0), None),
+    };
+    match dloss {
+        Some(d) => args.arg(d),
+        None => args.arg(&null),
+    };
+    match row_losses {
+        Some(l) => args.arg(l),
+        None => args.arg(&null),
+    };
+    match losses {
+        Some(l) => args.arg(l),
+        None => args.arg(&null),
+    };
+    match dlogits {
+        Some(g) => args.arg(g),
+        None => args.arg(&null),
+    };
+    args.arg(&dlogits_stride);
+    let copy =
+        Bf16Copy::new(gpu, image, (rows, vocab)).map_err(|e| CudaError::Driver(format!("cross_entropy: {e}")))?;
+    args.arg(&copy);
+    // Safety: a block per row; the logits and dlogits hold rows of their strides (checked), the
+    // others rows, the copy rows of its stride (checked); a null pointer skips its part.
+    unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg) }
+}

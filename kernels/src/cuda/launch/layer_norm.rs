@@ -1,0 +1,78 @@
+//! Layer-norm launches: forward (a thread, a warp or a block per row) and backward.
+
+use super::{grid, run, Bf16Copy, Bf16Out, Plan};
+use crate::cuda::{source, CudaError, Gpu};
+use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
+
+/// How the rows of a layer norm are spread over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerNormVersion {
+    ThreadPerRow,
+    WarpPerRow,
+    BlockPerRow,
+}
+
+/// The layer-norm launch over `(rows, cols)`.
+pub fn layer_norm_plan(version: LayerNormVersion, rows: usize) -> Plan {
+    match version {
+        LayerNormVersion::ThreadPerRow => Plan::new("layer_norm_thread_per_row", grid(rows.div_ceil(128), 128)),
+        LayerNormVersion::WarpPerRow => Plan::new("layer_norm_warp_per_row", grid(rows.div_ceil(8), 256)),
+        LayerNormVersion::BlockPerRow => Plan::new("layer_norm_block_per_row", grid(rows, 256)),
+    }
+}
+
+/// Layer norm of each row of `x (rows, cols)`: `y`, and the row means and reciprocal deviations.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_forward(
+    gpu: &Gpu,
+    version: LayerNormVersion,
+    x: &CudaView<f32>,
+    (gamma, beta): (&CudaView<f32>, &CudaView<f32>),
+    eps: f32,
+    (y, y_bf16): (&mut CudaSlice<f32>, Bf16Out),
+    mean: &mut CudaSlice<f32>,
+    rstd: &mut CudaSlice<f32>,
+    (rows, cols): (usize, usize),
+) -> Result<(), CudaError> {
+    let Plan { kernel, cfg, .. } = layer_norm_plan(version, rows);
+    let copy = Bf16Copy::new(gpu, y_bf16, (rows, cols))?;
+    let f = gpu.function(source("layer_norm.cu"), kernel)?;
+    let (r, c) = (rows as i32, cols as i32);
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd).arg(&copy);
+    // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows; the copy
+    // rows of its stride (checked).
+    unsafe { run(gpu, kernel, &mut args, cfg) }
+}
+
+/// The layer-norm backward launch, and whether the blocks sum their dγ and dβ partials in shared
+/// memory first: they fit up to 6144 columns (48 KB); wider rows add straight into global memory.
+/// At most 256 blocks of 8 warps (about two per SM of an H100: the kernel's 220 registers leave
+/// room for one at a time), so each warp walks several rows and sums their dγ and dβ in registers.
+pub fn layer_norm_backward_plan((rows, cols): (usize, usize)) -> (Plan, bool) {
+    let partial_bytes = 2 * cols * 4;
+    let shared = partial_bytes <= 48 * 1024;
+    let cfg = LaunchConfig {
+        grid_dim: (rows.div_ceil(8).clamp(1, 256) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: if shared { partial_bytes as u32 } else { 0 },
+    };
+    (Plan::new("layer_norm_backward", cfg), shared)
+}
+
+/// Layer-norm backward of `(rows, cols)`: `dx`, and `dgamma`, `dbeta` added into (they must start
+/// at zero), from `[x, gamma, mean, rstd, dy]`.
+pub fn layer_norm_backward(
+    gpu: &Gpu,
+    [x, gamma, mean, rstd, dy]: [&CudaView<f32>; 5],
+    (dx, dgamma, dbeta): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
+    (rows, cols): (usize, usize),
+) -> Result<(), CudaError> {
+    let (Plan { cfg, .. }, shared) = layer_norm_backward_plan((rows, cols));
+    let f = gpu.function(source("layer_norm.cu"), "layer_norm_backward")?;
+    let (r, c, s) = (rows as i32, cols as i32, i32::from(shared));
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(dx).arg(dgamma).arg(dbeta);
+    // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows.
+    unsafe { run(gpu, "layer_norm_backward", &mut args, cfg) }
+}
