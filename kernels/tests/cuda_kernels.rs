@@ -397,15 +397,22 @@ fn gemm_benches_run_and_every_version_matches_cublas() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn memory_bound_benches_run_and_their_versions_agree() {
-    use kernels::cuda::bench::{bench_cross_entropy, bench_layer_norm, bench_softmax};
+    use kernels::cuda::bench::{bench_cross_entropy, bench_layer_norm, bench_softmax, bench_softmax_clusters};
     let gpu = Gpu::new(0).unwrap();
     // Small shapes: the table's rows, each version's output against the first's.
-    let tables = [
-        // The copy, three versions, and clusters of 2, 4 and 8 blocks (sm_90 on).
-        ("softmax", bench_softmax(&gpu, 5, 300, 1).unwrap(), if gpu.compute_capability() >= 90 { 7 } else { 4 }),
+    let mut tables = vec![
+        // The copy and three versions.
+        ("softmax", bench_softmax(&gpu, 5, 300, 1).unwrap(), 4),
         ("layer norm", bench_layer_norm(&gpu, 7, 96, 1).unwrap(), 4),
         ("cross-entropy gradient", bench_cross_entropy(&gpu, 3, 1000, 1).unwrap(), 4),
     ];
+    if gpu.compute_capability() >= 90 {
+        // The copy, block per row, and clusters of 2, 4 and 8 blocks.
+        tables.push(("softmax clusters", bench_softmax_clusters(&gpu, 5, 300, 1).unwrap(), 5));
+    } else {
+        let err = bench_softmax_clusters(&gpu, 5, 300, 1).unwrap_err();
+        assert!(err.to_string().contains("softmax clusters need sm_90 or later"), "{err}");
+    }
     for (name, rows, count) in tables {
         assert_eq!(rows.len(), count, "{name}: the copy and each version: {rows:?}");
         assert_eq!(rows[0].kernel, "device-to-device copy");

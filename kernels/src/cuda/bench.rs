@@ -308,17 +308,37 @@ fn memory_bound<V: Copy + std::fmt::Debug>(
     Ok(rows)
 }
 
-/// The softmax versions on `(rows, cols)` against the copy bandwidth: clusters of 2, 4 and 8 blocks
-/// per row where the device has clusters (sm_90 on) and they hold the row.
+/// The softmax versions on `(rows, cols)` against the copy bandwidth: a block, a warp, a thread per
+/// row.
 pub fn bench_softmax(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
-    let x = upload(gpu, &random(rows * cols, 3))?;
-    let mut versions = vec![SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
-    if gpu.compute_capability() >= 90 {
-        let clusters = [2, 4, 8].map(SoftmaxVersion::ClusterPerRow);
-        versions.extend(clusters.into_iter().filter(|&v| launch::softmax_plan(v, false, (rows, cols)).is_ok()));
+    let versions = [SoftmaxVersion::BlockPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::ThreadPerRow];
+    softmax_table(gpu, (rows, cols), iters, &versions)
+}
+
+/// The softmax on `(rows, cols)` in clusters of 2, 4 and 8 blocks per row (those that hold the
+/// row; sm_90 on), after the block-per-row version, their reference, measured again beside them.
+/// Separate from [`bench_softmax`] so that a fault here leaves the rest of the table.
+pub fn bench_softmax_clusters(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Result<Vec<BenchRow>, CudaError> {
+    if gpu.compute_capability() < 90 {
+        return Err(CudaError::Driver(format!("softmax clusters need sm_90 or later, not {}", gpu.arch)));
     }
+    let clusters = [2, 4, 8].map(SoftmaxVersion::ClusterPerRow);
+    let fits = |&v: &SoftmaxVersion| launch::softmax_plan(v, false, (rows, cols)).is_ok();
+    let versions: Vec<_> =
+        std::iter::once(SoftmaxVersion::BlockPerRow).chain(clusters.into_iter().filter(fits)).collect();
+    softmax_table(gpu, (rows, cols), iters, &versions)
+}
+
+/// The rows of `versions` of the softmax on random `(rows, cols)` input, the first the reference.
+fn softmax_table(
+    gpu: &Gpu,
+    (rows, cols): (usize, usize),
+    iters: usize,
+    versions: &[SoftmaxVersion],
+) -> Result<Vec<BenchRow>, CudaError> {
+    let x = upload(gpu, &random(rows * cols, 3))?;
     let n = rows * cols;
-    memory_bound(gpu, "softmax", (n, n, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
+    memory_bound(gpu, "softmax", (n, n, &format!("{rows}×{cols}")), versions, iters, |version, y| {
         launch::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
     })
 }

@@ -4,7 +4,8 @@
 
 use crate::error::{Result, TrainError};
 use kernels::cuda::bench::{
-    bench_attention, bench_cross_entropy, bench_gemm, bench_layer_norm, bench_softmax, bench_wgmma, BenchRow,
+    bench_attention, bench_cross_entropy, bench_gemm, bench_layer_norm, bench_softmax, bench_softmax_clusters,
+    bench_wgmma, BenchRow,
 };
 use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
 use std::path::{Path, PathBuf};
@@ -27,31 +28,44 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
         )));
     }
     writeln!(out, "{} ({})", gpu.name, gpu.arch).map_err(io)?;
-    let mut rows: Vec<BenchRow> = bench_gemm(&gpu, size, iters)?;
-    rows.extend(bench_softmax(&gpu, 4096, 4096, iters)?);
-    rows.extend(bench_softmax(&gpu, 256, 50304, iters)?);
-    rows.extend(bench_layer_norm(&gpu, 16384, 768, iters)?);
+    writeln!(out, "| kernel | shape | median ms | throughput | % of reference | max rel. error |").map_err(io)?;
+    writeln!(out, "|---|---|---|---|---|---|").map_err(io)?;
+    // Each group's rows are written as soon as they are measured, so a fault leaves those before it.
+    let mut write_rows = |rows: Vec<BenchRow>| -> Result<()> {
+        for r in rows {
+            writeln!(
+                out,
+                "| {} | {} | {:.3} | {:.1} {} | {:.1}% | {:.1e} |",
+                r.kernel, r.shape, r.median_ms, r.throughput, r.unit, r.percent_of_reference, r.max_rel_err
+            )
+            .map_err(io)?;
+        }
+        out.flush().map_err(io)
+    };
+    write_rows(bench_gemm(&gpu, size, iters)?)?;
+    write_rows(bench_softmax(&gpu, 4096, 4096, iters)?)?;
+    write_rows(bench_softmax(&gpu, 256, 50304, iters)?)?;
+    write_rows(bench_layer_norm(&gpu, 16384, 768, iters)?)?;
     // The LM head's cross-entropy gradient at GPT-2's vocabulary.
-    rows.extend(bench_cross_entropy(&gpu, 4096, 50257, iters)?);
+    write_rows(bench_cross_entropy(&gpu, 4096, 50257, iters)?)?;
     // GPT-2 124M's attention at T = 1024, batch 8: 12 heads of 64, read from the packed qkv.
-    rows.extend(bench_attention(&gpu, (8, 12, 1024, 64), iters)?);
-    // Last, and not fatal: a fault in this kernel would leave the device unusable for what follows.
+    write_rows(bench_attention(&gpu, (8, 12, 1024, 64), iters)?)?;
+    // Last, and not fatal: Hopper-only kernels, where a fault would leave the device unusable for
+    // whatever came after them.
     let mut notes = Vec::new();
     if gpu.arch == "sm_90a" {
         match bench_wgmma(&gpu, size, iters) {
-            Ok(wgmma) => rows.extend(wgmma),
+            Ok(rows) => write_rows(rows)?,
             Err(e) => notes.push(format!("wgmma GEMM failed: {e}")),
         }
     }
-    writeln!(out, "| kernel | shape | median ms | throughput | % of reference | max rel. error |").map_err(io)?;
-    writeln!(out, "|---|---|---|---|---|---|").map_err(io)?;
-    for r in &rows {
-        writeln!(
-            out,
-            "| {} | {} | {:.3} | {:.1} {} | {:.1}% | {:.1e} |",
-            r.kernel, r.shape, r.median_ms, r.throughput, r.unit, r.percent_of_reference, r.max_rel_err
-        )
-        .map_err(io)?;
+    if gpu.compute_capability() >= 90 {
+        for (rows, cols) in [(4096, 4096), (256, 50304)] {
+            match bench_softmax_clusters(&gpu, rows, cols, iters) {
+                Ok(table) => write_rows(table)?,
+                Err(e) => notes.push(format!("softmax in clusters at {rows}×{cols} failed: {e}")),
+            }
+        }
     }
     for note in notes {
         writeln!(out, "\n{note}").map_err(io)?;
