@@ -2,11 +2,26 @@
 // matrix, in four versions for study: one thread per row, one warp per row, one block per row, one
 // cluster of blocks per row. Plus log-softmax and the backward.
 
-// exp(x − m) · (1 / s): the softmax of x in a row of maximum m and Σ exp(x − m) = s, given
-// inv_s = 1 / s (one division a row, as on the CPU, rather than one a value); 0 in a row that is
-// entirely −∞ (fully masked), as on the CPU.
-__device__ float softmax_of(float x, float m, float inv_s) {
-    return m == NEG_INF ? 0.0f : expf(x - m) * inv_s;
+// What a row's exponentials subtract: its maximum m, or 0 in a row entirely −∞ (fully masked),
+// where exp(x − m) would be exp(NaN) and exp(x − 0) = exp(−∞) = 0. One test a row, none a value:
+// the per-value loops have no branch.
+__device__ float exp_shift(float m) {
+    return m == NEG_INF ? 0.0f : m;
+}
+
+// A row's softmax as y = exp(x − m₀) · inv_s, from its maximum m and Σ exp(x − m) = s: m₀ =
+// exp_shift(m) and inv_s = 1 / s (one division a row, as on the CPU, rather than one a value), or
+// 0 in a fully masked row, whose softmax is then 0, as on the CPU.
+struct RowSoftmax {
+    float m0, inv_s;
+};
+
+__device__ RowSoftmax row_softmax(float m, float s) {
+    return RowSoftmax{exp_shift(m), m == NEG_INF ? 0.0f : 1.0f / s};
+}
+
+__device__ float softmax_of(float x, RowSoftmax row) {
+    return expf(x - row.m0) * row.inv_s;
 }
 
 // Version 1: one thread walks its whole row three times (max, sum, write). Simple; uncoalesced.
@@ -17,9 +32,9 @@ extern "C" __global__ void softmax_thread_per_row(int rows, int cols, const floa
     float* out = y + (long long)r * cols;
     float m = NEG_INF, s = 0.0f;
     for (int c = 0; c < cols; ++c) m = fmaxf(m, in[c]);
-    for (int c = 0; c < cols; ++c) s += expf(in[c] - m);
-    float inv_s = 1.0f / s;
-    for (int c = 0; c < cols; ++c) out[c] = softmax_of(in[c], m, inv_s);
+    for (int c = 0; c < cols; ++c) s += expf(in[c] - exp_shift(m));
+    RowSoftmax row = row_softmax(m, s);
+    for (int c = 0; c < cols; ++c) out[c] = softmax_of(in[c], row);
 }
 
 // Version 2: a warp per row; lanes read consecutive elements (coalesced) and combine by shuffles.
@@ -32,9 +47,9 @@ extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float*
     for (int c = lane; c < cols; c += 32) m = fmaxf(m, in[c]);
     m = warp_max(m);
     float s = 0.0f;
-    for (int c = lane; c < cols; c += 32) s += expf(in[c] - m);
-    float inv_s = 1.0f / warp_sum(s);
-    for (int c = lane; c < cols; c += 32) out[c] = softmax_of(in[c], m, inv_s);
+    for (int c = lane; c < cols; c += 32) s += expf(in[c] - exp_shift(m));
+    RowSoftmax row = row_softmax(m, warp_sum(s));
+    for (int c = lane; c < cols; c += 32) out[c] = softmax_of(in[c], row);
 }
 
 // Version 3: a block per row (long rows such as a 50257-token vocabulary), of up to 1024 threads. A
@@ -63,11 +78,12 @@ __device__ void hold_packs(int log, const float* in, int first, int end, Pack<P>
 #pragma unroll
         for (int e = 0; e < P; ++e) m = fmaxf(m, vals[u].v[e]);
     }
+    float m0 = exp_shift(m);  // this thread's values may all be −∞
 #pragma unroll
     for (int u = 0; u < N; ++u)
 #pragma unroll
         for (int e = 0; e < P; ++e) {
-            float exp_v = m == NEG_INF ? 0.0f : expf(vals[u].v[e] - m);
+            float exp_v = expf(vals[u].v[e] - m0);
             sum += exp_v;
             if (!log) vals[u].v[e] = exp_v;
         }
@@ -106,12 +122,13 @@ __device__ void softmax_row(int log, int staged, int cols, const float* in, floa
     }
     const float* row = staged ? row_cache : in;
     block_max_and_sum_exp<P>(in, cols, &m, &s, staged ? row_cache : nullptr);  // merging syncs the block
-    float log_s = logf(s), inv_s = 1.0f / s;
+    float log_s = logf(s);
+    RowSoftmax softmax = row_softmax(m, s);
 #pragma unroll 4
     for (int p = threadIdx.x; p < packs; p += blockDim.x) {
         Pack<P> v = load_pack<P>(row, p);
 #pragma unroll
-        for (int e = 0; e < P; ++e) v.v[e] = log ? v.v[e] - m - log_s : softmax_of(v.v[e], m, inv_s);
+        for (int e = 0; e < P; ++e) v.v[e] = log ? v.v[e] - m - log_s : softmax_of(v.v[e], softmax);
         store_pack<P>(out, p, v);
     }
 }
