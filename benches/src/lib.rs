@@ -2,21 +2,12 @@
 
 use kernels::cpu::gemm::MatRef;
 
-/// Deterministic pseudo-random matrix values in [-1, 1) (a linear congruential generator: the
-/// benchmark needs reproducible, non-trivial data, not statistical quality).
+/// `n` deterministic pseudo-random values in [-1, 1), as the kernel benchmark draws its inputs.
+pub use kernels::cuda::bench::random as values;
+
+/// An `n × n` matrix of [`values`].
 pub fn matrix(n: usize, seed: u64) -> Vec<f32> {
     values(n * n, seed)
-}
-
-/// `n` deterministic pseudo-random values in [-1, 1), as [`matrix`] draws them.
-pub fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// A square row-major view.

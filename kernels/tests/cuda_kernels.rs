@@ -397,7 +397,9 @@ fn gemm_benches_run_and_every_version_matches_cublas() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn memory_bound_benches_run_and_their_versions_agree() {
-    use kernels::cuda::bench::{bench_cross_entropy, bench_layer_norm, bench_softmax, bench_softmax_clusters};
+    use kernels::cuda::bench::{
+        against_targets, bench_cross_entropy, bench_layer_norm, bench_softmax, bench_softmax_clusters,
+    };
     let gpu = Gpu::new(0).unwrap();
     // Small shapes: the table's rows, each version's output against the first's.
     let mut tables = vec![
@@ -413,6 +415,7 @@ fn memory_bound_benches_run_and_their_versions_agree() {
         let err = bench_softmax_clusters(&gpu, 5, 300, 1).unwrap_err();
         assert!(err.to_string().contains("softmax clusters need sm_90 or later"), "{err}");
     }
+    let mut all = Vec::new();
     for (name, rows, count) in tables {
         assert_eq!(rows.len(), count, "{name}: the copy and each version: {rows:?}");
         assert_eq!(rows[0].kernel, "device-to-device copy");
@@ -420,6 +423,15 @@ fn memory_bound_benches_run_and_their_versions_agree() {
             assert!(row.median_ms > 0.0 && row.throughput > 0.0, "{name}: {row:?}");
             assert!(row.max_rel_err <= 1e-5, "{name}: {row:?}");
         }
+        all.extend(rows);
+    }
+    // The summary: one line for each kernel and shape (the clusters' table shares the softmax's),
+    // every version correct.
+    let summary = against_targets(&all);
+    let names = ["softmax 5×300: ", "layer norm 7×96: ", "cross-entropy gradient 3×1000: "];
+    assert_eq!(summary.len(), names.len(), "{summary:?}");
+    for (line, name) in summary.iter().zip(names) {
+        assert!(line.starts_with(name) && !line.contains("wrong output"), "{line}");
     }
 }
 

@@ -4,8 +4,8 @@
 
 use crate::error::{Result, TrainError};
 use kernels::cuda::bench::{
-    bench_attention, bench_cross_entropy, bench_gemm, bench_layer_norm, bench_softmax, bench_softmax_clusters,
-    bench_wgmma, BenchRow,
+    against_targets, bench_attention, bench_cross_entropy, bench_gemm, bench_layer_norm, bench_softmax,
+    bench_softmax_clusters, bench_wgmma, BenchRow,
 };
 use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
 use std::path::{Path, PathBuf};
@@ -31,6 +31,7 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
     writeln!(out, "| kernel | shape | median ms | throughput | % of reference | max rel. error |").map_err(io)?;
     writeln!(out, "|---|---|---|---|---|---|").map_err(io)?;
     // Each group's rows are written as soon as they are measured, so a fault leaves those before it.
+    let mut measured: Vec<BenchRow> = Vec::new();
     let mut write_rows = |rows: Vec<BenchRow>| -> Result<()> {
         for r in rows {
             writeln!(
@@ -39,6 +40,7 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
                 r.kernel, r.shape, r.median_ms, r.throughput, r.unit, r.percent_of_reference, r.max_rel_err
             )
             .map_err(io)?;
+            measured.push(r);
         }
         out.flush().map_err(io)
     };
@@ -69,6 +71,10 @@ pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()
     }
     for note in notes {
         writeln!(out, "\n{note}").map_err(io)?;
+    }
+    writeln!(out, "\nthe fastest correct version of each kernel against its target:").map_err(io)?;
+    for line in against_targets(&measured) {
+        writeln!(out, "- {line}").map_err(io)?;
     }
     match ptxas() {
         Some(ptxas) => {
