@@ -453,6 +453,52 @@ struct F32QueryTiles {
     __device__ float delta(int qi) { return ds_row[qi]; }
 };
 
+// Hopper adds 16 bytes to global memory in one reduction (atomicAdd of a float4, sm_90 on).
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(CUDA_EMULATOR)
+#define HAS_VECTOR_ATOMICS 1
+#endif
+
+// Whether the backward may add into dq 4 columns at a time: vector reductions, d a multiple of 4,
+// and every row of dq starting 16-byte aligned.
+__device__ bool dq_in_packs_of_4(const float* grads, Heads dqh, int d) {
+#ifdef HAS_VECTOR_ATOMICS
+    return d % 4 == 0 && aligned_16(grads) && (dqh.offset | dqh.batch | dqh.head | dqh.row) % 4 == 0;
+#else
+    return false;
+#endif
+}
+
+// dq[rows i0…i0 + 15, columns c0…c0 + 31] += scale · part, a warp's quarter of a query tile's dQ
+// held as mma accumulators (lane (g, q) has rows g and g + 8, columns 2q and 2q + 1 of each 8-column
+// tile), by atomics: other blocks add into the same rows. In packs of 4 (`packs`): lanes q and
+// q ^ 1 swap halves, so the even one holds row g's columns 2q … 2q + 3 and the odd one row g + 8's
+// columns 2q − 2 … 2q + 1, and each adds its 4 in one reduction (4 a tile where there were 16).
+__device__ void add_dq_quarter(float* dq, long long row_stride, bool packs, float scale, const float (&part)[4][4],
+                               int i0, int c0, int T, int d) {
+    int g = threadIdx.x % 32 / 4, quad = threadIdx.x % 4;
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+#ifdef HAS_VECTOR_ATOMICS
+        if (packs) {
+            bool even = quad % 2 == 0;
+            float got0 = __shfl_xor_sync(0xffffffff, even ? part[nt][2] : part[nt][0], 1);
+            float got1 = __shfl_xor_sync(0xffffffff, even ? part[nt][3] : part[nt][1], 1);
+            float4 v = even ? make_float4(part[nt][0], part[nt][1], got0, got1)
+                            : make_float4(got0, got1, part[nt][2], part[nt][3]);
+            v.x *= scale, v.y *= scale, v.z *= scale, v.w *= scale;
+            int i = i0 + g + (even ? 0 : 8), c = c0 + nt * 8 + 2 * (quad & ~1);
+            if (i < T && c < d) atomicAdd(reinterpret_cast<float4*>(&dq[(long long)i * row_stride + c]), v);
+            continue;
+        }
+#endif
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            int i = i0 + g + 8 * (e / 2), c = c0 + nt * 8 + 2 * quad + e % 2;
+            if (i < T && c < d) atomicAdd(&dq[(long long)i * row_stride + c], scale * part[nt][e]);
+        }
+    }
+}
+
 // Backward, FlashAttention-2's order: a block of 4 warps owns 64 keys (16 per warp, their K and V
 // rows as A fragments in registers) and keeps their dK and dV in accumulators while it walks the
 // tiles of 32 queries that see them. Per tile a warp computes Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (16 keys ×
@@ -468,6 +514,7 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
                                    Heads dqh, Heads dkh, Heads dvh) {
     const float *kb = k + sequence_start(kh, blockIdx.y), *vb = v + sequence_start(vh, blockIdx.y);
     float* dq = grads + sequence_start(dqh, blockIdx.y);
+    bool dq_packs = dq_in_packs_of_4(grads, dqh, d);
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, quad = threadIdx.x % 4;
     int k0 = blockIdx.x * RG_BWD_KEYS, kw = k0 + warp * 16;  // the block's and the warp's first key
     unsigned kf[4][4], vf[4][4];
@@ -551,13 +598,7 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
                 mma_m16n8k16_bf16(dq_part[nt], a, b);
             }
         }
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                int i = i0 + mq + g + 8 * (e / 2), c = nd + nt * 8 + 2 * quad + e % 2;
-                if (i < T && c < d) atomicAdd(&dq[(long long)i * dqh.row + c], scale * dq_part[nt][e]);
-            }
+        add_dq_quarter(dq, dqh.row, dq_packs, scale, dq_part, i0 + mq, nd, T, d);
     }
     float* dk_out = grads + sequence_start(dkh, blockIdx.y);
     float* dv_out = grads + sequence_start(dvh, blockIdx.y);

@@ -501,6 +501,13 @@ template <class T> inline T __shfl_up_sync(unsigned, T v, unsigned delta, int wi
     return emu::shuffle(v, [&](int lane) { return lane % width >= (int)delta ? lane - (int)delta : lane; });
 }
 template <class T> inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
+// Hopper's 16-byte reduction: one float4 (aligned to 16 bytes, as on the GPU) added component-wise.
+inline float4 atomicAdd(float4* p, float4 v) {
+    float4 old = *p, sum;
+    sum.x = old.x + v.x, sum.y = old.y + v.y, sum.z = old.z + v.z, sum.w = old.w + v.w;
+    *p = sum;
+    return old;
+}
 template <class T> inline T atomicMax(T* p, T v) { T old = *p; *p = old > v ? old : v; return old; }
 template <class T> inline T atomicExch(T* p, T v) { T old = *p; *p = v; return old; }
 
