@@ -245,7 +245,7 @@ struct F32Tiles {
 // output accumulators rescaled by 2^(m_old − m_new), and the scores turned into P in place. MASKED:
 // scores past the sequence's end or the causal diagonal become −∞ first, and a row that has seen no
 // visible key keeps its empty state; a tile inside both (most of a long sequence's) skips those
-// tests: in the pipelined kernel, 782 instructions a step instead of 1148 (sm_90a SASS, from the
+// tests: in the pipelined kernel, 782 instructions a step instead of 1147 (sm_90a SASS, from the
 // next tile's copies issued to the step's closing barrier).
 template <bool MASKED>
 __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[2], float (&acc)[8][4], float scale2,
