@@ -1,10 +1,11 @@
 //! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
 //! hanging or passing silently — a deadlock at a barrier, a missing barrier (in a block or a
 //! cluster of blocks, or an asynchronous copy's wait), a misaligned vector load or store, a broken
-//! WMMA contract, shared memory read before it is written, the wrong number of arguments, a
-//! source that does not compile, a warpgroup product whose operands change before its wait or
-//! that is never waited for — and the launch plans' refusals, which need no device. The kernels themselves are checked by the GPU tests
-//! (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
+//! WMMA contract or ldmatrix row address, shared memory read before it is written, the wrong
+//! number of arguments, a source that does not compile, a warpgroup product whose operands change
+//! before its wait or that is never waited for — the ldmatrix layout against the PTX ISA's, and
+//! the launch plans' refusals, which need no device. The kernels themselves are checked by the GPU
+//! tests (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
 //! (`EMERGENT_EMULATE_CUDA=1`, see DEVELOPERS.md).
 
 use half::bf16;
@@ -250,6 +251,44 @@ fn a_misaligned_vector_access_is_an_error_as_on_the_gpu() {
         match result {
             Ok(()) => assert!(fine && y.0[8] == 4.0, "{xo}, {yo}"),
             Err(err) => assert!(!fine && err.to_string().contains("misaligned address"), "{xo}, {yo}: {err}"),
+        }
+    }
+}
+
+#[test]
+fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
+    // Four 8 × 8 matrices of 16-bit pairs, matrix i's row r 32 bytes apart, word w holding
+    // 100·i + 10·r + w. Lane l names row l % 8 of matrix l / 8; the PTX ISA gives lane 4r + w word
+    // w of row r of each matrix (x4: four matrices, x2: the first two, named by lanes 0–15). A row
+    // address 4 bytes off 16 is a fault.
+    static SOURCE: KernelSource = KernelSource {
+        name: "ldmatrix.cu",
+        source: "extern \"C\" __global__ void load(int misalign, unsigned* out) {\n\
+                 __shared__ __align__(16) unsigned tile[256];\n\
+                 for (int w = threadIdx.x; w < 256; w += 32) tile[w] = 100 * (w / 64) + 10 * (w % 64 / 8) + w % 8;\n\
+                 __syncthreads();\n\
+                 int l = threadIdx.x;\n\
+                 unsigned four[4], two[2];\n\
+                 ldmatrix(four, tile + 64 * (l / 8) + 8 * (l % 8) + misalign);\n\
+                 ldmatrix(two, tile + 64 * (l / 8 % 2) + 8 * (l % 8));\n\
+                 for (int i = 0; i < 4; ++i) out[6 * l + i] = four[i];\n\
+                 for (int i = 0; i < 2; ++i) out[6 * l + 4 + i] = two[i];\n}\n",
+        kernels: &["load"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let want: Vec<u32> =
+        (0..32).flat_map(|t: u32| [0, 1, 2, 3, 0, 1].map(|i| 100 * i + 10 * (t / 4) + t % 4)).collect();
+    for misalign in [0i32, 1] {
+        let mut out = vec![0u32; 6 * 32];
+        let mut args = Args::new();
+        args.value(misalign).slice_mut(&mut out);
+        // Safety: `load(int, unsigned* out)` writes 6 words per lane of one warp.
+        let result = unsafe { emu.launch("load", grid(1, 32), &mut args) };
+        drop(args);
+        match (misalign, result) {
+            (0, Ok(())) => assert_eq!(out, want),
+            (1, Err(err)) => assert!(err.to_string().contains("not 16-byte aligned"), "{err}"),
+            (_, result) => panic!("misalign {misalign}: {result:?}"),
         }
     }
 }

@@ -120,19 +120,20 @@ __device__ void load_a_rows(unsigned (&a)[4][4], const float* src, long long str
         }
 }
 
-// The A fragment (16 × 16) at rows m0…, columns 16·s… of a staged tile (pairs, row stride ld).
+// The A fragment (16 × 16) at rows m0…, columns 16·s… of a staged tile (pairs, row stride ld, rows
+// 16-byte aligned): one ldmatrix.x4, lanes 0–7 naming rows m0… (columns 16·s…), 8–15 rows m0 + 8…,
+// 16–23 and 24–31 the same rows 8 columns on.
 __device__ void load_a_shared(unsigned (&a)[4], const unsigned* tile, int ld, int m0, int s) {
-    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-    const unsigned* rows = tile + (m0 + g) * ld + 8 * s + q;
-    a[0] = rows[0], a[1] = rows[8 * ld], a[2] = rows[4], a[3] = rows[8 * ld + 4];
+    int lane = threadIdx.x % 32;
+    ldmatrix(a, tile + (m0 + lane % 8 + 8 * (lane / 8 % 2)) * ld + 8 * s + 4 * (lane / 16));
 }
 
 // The B fragment (16 × 8) whose 8 columns are rows n0… of a staged tile and whose 16 rows are its
-// columns 16·s… (pairs, row stride ld): B = tileᵀ.
+// columns 16·s… (pairs, row stride ld, rows 16-byte aligned): B = tileᵀ, one ldmatrix.x2, lanes
+// 0–7 naming rows n0… (columns 16·s…), 8–15 the same rows 8 columns on.
 __device__ void load_b_shared(unsigned (&b)[2], const unsigned* tile, int ld, int n0, int s) {
-    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-    const unsigned* row = tile + (n0 + g) * ld + 8 * s + q;
-    b[0] = row[0], b[1] = row[4];
+    int lane = threadIdx.x % 32;
+    ldmatrix(b, tile + (n0 + lane % 8) * ld + 8 * s + 4 * (lane / 8 % 2));
 }
 
 // The accumulators of two 16 × 8 products side by side, as the A operand (16 × 16) of the next.
@@ -365,8 +366,8 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
     attention_forward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                 const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
                                 Bf16Copy copy) {
-    __shared__ unsigned ks[RG_FWD_KEYS * RG_LD];
-    __shared__ unsigned vts[RG_D * RG_LD];
+    __shared__ __align__(16) unsigned ks[RG_FWD_KEYS * RG_LD];
+    __shared__ __align__(16) unsigned vts[RG_D * RG_LD];
     Bf16Tiles tiles{ks, vts, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
     forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
 }
@@ -667,12 +668,12 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
     attention_backward_registers(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                  const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
                                  const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
-    __shared__ unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
-    __shared__ unsigned qts[RG_D * RG_NARROW_LD];      // Qᵀ: head-dim rows, query columns
-    __shared__ unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
-    __shared__ unsigned dots[RG_D * RG_NARROW_LD];     // dOᵀ
-    __shared__ unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
-    __shared__ unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
+    __shared__ __align__(16) unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
+    __shared__ __align__(16) unsigned qts[RG_D * RG_NARROW_LD];      // Qᵀ: head-dim rows, query columns
+    __shared__ __align__(16) unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
+    __shared__ __align__(16) unsigned dots[RG_D * RG_NARROW_LD];     // dOᵀ
+    __shared__ __align__(16) unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
+    __shared__ __align__(16) unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
     __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
     Bf16QueryTiles tiles{qs, qts, dos, dots, ls, ds_row, q + sequence_start(qh, blockIdx.y),
                          dout + sequence_start(doh, blockIdx.y), lse, dot, qh.row, doh.row, (long long)blockIdx.y * T,

@@ -19,3 +19,24 @@ __device__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const u
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 #endif
+
+// ldmatrix (sm_75 and later): N (1, 2 or 4) 8 × 8 matrices of 16-bit elements from shared memory
+// into N registers of every lane of a warp, in the layout of the fragments above. Lane l names row
+// l % 8 of matrix l / 8 (`row`: 16 bytes, 16-byte aligned); lane (g, q) receives elements 2q and
+// 2q + 1 of row g of matrix i in r[i]. One instruction where plain loads take one per register
+// and their addresses, and no bank conflicts where the 8 rows of a matrix fall in distinct
+// 16-byte bank groups. The CPU emulator defines ldmatrix itself, with this layout.
+#ifndef CUDA_EMULATOR
+template <int N>
+__device__ void ldmatrix(unsigned (&r)[N], const unsigned* row) {
+    static_assert(N == 2 || N == 4, "x2 and x4");
+    unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    if constexpr (N == 2)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(address));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(address));
+}
+#endif
+

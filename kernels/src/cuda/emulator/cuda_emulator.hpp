@@ -675,6 +675,21 @@ inline void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsig
     memcpy(d, out, sizeof out);
 }
 
+// ldmatrix (mma_sync.cuh): every lane posts the row it names, and lane (g, q) reads the word
+// holding elements 2q, 2q + 1 of row g of each matrix from the lane that named that row. A
+// warp-collective instruction, as on the GPU; a row address not 16-byte aligned is a fault, as
+// there.
+template <int N> inline void ldmatrix(unsigned (&r)[N], const unsigned* row) {
+    static_assert(N == 2 || N == 4, "x2 and x4");
+    if (reinterpret_cast<uintptr_t>(row) % 16 != 0 && emu::linear_thread() % 32 < 8 * N)
+        emu::fault("ldmatrix: row address %p is not 16-byte aligned", static_cast<const void*>(row));
+    int lane = emu::linear_thread() % 32;
+    for (int i = 0; i < N; ++i) {
+        const unsigned* named = emu::shuffle(row, [&](int l) { return 8 * i + l / 4; });
+        r[i] = named[lane % 4];
+    }
+}
+
 // ---- TMA copies and shared-memory barriers (tensor_copy.cuh on the GPU) ------------------------
 namespace emu {
 
