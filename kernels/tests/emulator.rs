@@ -27,7 +27,8 @@ fn plans_refuse_what_their_kernels_cannot_do() {
         let err = launch::softmax_plan(SoftmaxVersion::ClusterPerRow(blocks), false, (3, cols)).unwrap_err();
         assert!(err.to_string().contains("softmax_cluster_per_row"), "{blocks} blocks, {cols}: {err}");
     }
-    // Attention: d ≤ 128 for any version, d ≤ 64 for the tiled ones, s ≥ t when causal.
+    // Attention: d ≤ 128 for any version, d ≤ 64 for the tiled ones, s ≥ t when causal, a positive
+    // scale for the FlashAttention-2 ones.
     let shape = |d, t, s| AttentionShape { bh: 2, t, s, d, causal: true, scale: 0.1 };
     for version in AttentionVersion::ALL {
         for bad in [shape(129, 8, 8), shape(0, 8, 8), shape(64, 9, 8)] {
@@ -36,6 +37,14 @@ fn plans_refuse_what_their_kernels_cannot_do() {
         }
         let wide = launch::attention_forward_plan(version, shape(100, 8, 8));
         assert_eq!(wide.is_ok(), version == AttentionVersion::RowPerThread, "{version:?} d = 100");
+        // The FlashAttention-2 kernels scale a tile's maximum score: the scale must be positive.
+        let needs_positive = matches!(version, AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined);
+        for scale in [0.0, -0.1, f32::NAN] {
+            let plan = launch::attention_forward_plan(version, AttentionShape { scale, ..shape(64, 8, 8) });
+            assert_eq!(plan.is_err(), needs_positive, "{version:?} scale {scale}");
+            let plans = launch::attention_backward_plans(version, AttentionShape { scale, ..shape(64, 8, 8) });
+            assert_eq!(plans.is_err(), needs_positive, "{version:?} scale {scale}");
+        }
     }
     assert_eq!(AttentionVersion::best_for(64, true, true), AttentionVersion::Pipelined);
     assert_eq!(AttentionVersion::best_for(64, true, false), AttentionVersion::TensorCoresInRegisters);

@@ -20,6 +20,20 @@
 #define RG_BWD_QUERIES 32   // queries per backward step
 #define LOG2E 1.4426950408889634f
 
+// 2^x by the special-function unit alone (ex2.approx.ftz: relative error 2^-22, results below
+// 2^-126 flushed to 0). exp2f adds a range test and two products to keep such tiny results, which
+// the probabilities here, rounded to bf16 for the next product, cannot use: one instruction for
+// four. (The CPU emulator computes exp2f.)
+__device__ float fast_exp2(float x) {
+#ifdef CUDA_EMULATOR
+    return exp2f(x);
+#else
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#endif
+}
+
 // The staging functions below run on all RG_THREADS threads of a block. Each thread reads
 // RG_BATCH of its elements (rounded into bf16 pairs in registers) before it writes them, so those
 // loads are in flight together. (A loop striding by blockDim.x is not unrolled: its PTX loads a
@@ -242,12 +256,12 @@ struct F32Tiles {
 };
 
 // One step of the online softmax on a warp's 16 × 64 scores (rows row0…, keys k0…; lane (g, q)
-// holds rows g and g + 8): scaled into base 2, the rows' running maximum m and sum l updated, the
-// output accumulators rescaled by 2^(m_old − m_new), and the scores turned into P in place. MASKED:
-// scores past the sequence's end or the causal diagonal become −∞ first, and a row that has seen no
-// visible key keeps its empty state; a tile inside both (most of a long sequence's) skips those
-// tests: in the pipelined kernel, 782 instructions a step instead of 1147 (sm_90a SASS, from the
-// next tile's copies issued to the step's closing barrier).
+// holds rows g and g + 8): the rows' running maximum m and sum l updated (m in base-2 units,
+// scale·log₂e·S, the scale applied to the tile's maximum rather than to each score), the output
+// accumulators rescaled by 2^(m_old − m_new), and the scores turned into P = 2^(scale·log₂e·s − m)
+// in place, one fused multiply-add and one exponential each. MASKED: scores past the sequence's
+// end or the causal diagonal become −∞ first, and a row that has seen no visible key keeps its
+// empty state; a tile inside both (most of a long sequence's) skips those tests.
 template <bool MASKED>
 __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[2], float (&acc)[8][4], float scale2,
                                     int row0, int k0, int T, int S, int causal) {
@@ -259,10 +273,7 @@ __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[
         for (int e = 0; e < 4; ++e) {
             if (MASKED) {
                 int i = row0 + g + 8 * (e / 2), j = k0 + nt * 8 + 2 * quad + e % 2;
-                bool visible = j < S && j <= last_key(i, T, S, causal);
-                s[nt][e] = visible ? s[nt][e] * scale2 : NEG_INF;
-            } else {
-                s[nt][e] *= scale2;
+                if (!(j < S && j <= last_key(i, T, S, causal))) s[nt][e] = NEG_INF;
             }
             tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nt][e]);
         }
@@ -271,9 +282,12 @@ __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[
     for (int h = 0; h < 2; ++h) {
         tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 1));
         tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 2));
-        float m_new = fmaxf(m[h], tile_max[h]);
+        // The largest scaled score, so that no exponent below is positive (any reference would
+        // give the same P/l and log-sum-exp; this one cannot overflow): for scale2 > 0 it is the
+        // largest score, scaled.
+        float m_new = fmaxf(m[h], tile_max[h] * scale2);
         // A row that has seen no visible key yet keeps its empty state.
-        correction[h] = m_new == NEG_INF ? 1.0f : exp2f(m[h] - m_new);
+        correction[h] = m_new == NEG_INF ? 1.0f : fast_exp2(m[h] - m_new);
         m[h] = m_new;
         l[h] *= correction[h];
     }
@@ -281,7 +295,7 @@ __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-            float p = exp2f(s[nt][e] - m[e / 2]);
+            float p = fast_exp2(fmaf(s[nt][e], scale2, -m[e / 2]));
             s[nt][e] = MASKED && s[nt][e] == NEG_INF ? 0.0f : p;  // P, in place
             l[e / 2] += s[nt][e];
             acc[nt][e] *= correction[e / 2];
@@ -539,7 +553,7 @@ __device__ void probabilities_and_score_gradients(QueryTiles& tiles, float (&p)[
         for (int e = 0; e < 4; ++e) {
             int qi = nt * 8 + 2 * quad + e % 2, i = i0 + qi, j = kw + g + 8 * (e / 2);
             bool visible = !MASKED || (i < T && j < S && (!causal || j <= i + S - T));
-            p[nt][e] = visible ? exp2f(p[nt][e] * scale2 - tiles.l(qi)) : 0.0f;
+            p[nt][e] = visible ? fast_exp2(fmaf(p[nt][e], scale2, -tiles.l(qi))) : 0.0f;
             ds[nt][e] = p[nt][e] * (ds[nt][e] - tiles.delta(qi));
         }
 }

@@ -31,11 +31,20 @@ impl AttentionShape {
         Ok(())
     }
 
-    /// Also the tiled and tensor-core kernels' limit, d ≤ 64.
+    /// Also the tiled and tensor-core kernels' limit, d ≤ 64; and a positive scale for the
+    /// FlashAttention-2 kernels, which take a tile's largest scaled score (the reference that keeps
+    /// every exponent ≤ 0) as its largest score, scaled.
     fn check_for(&self, version: AttentionVersion) -> Result<(), CudaError> {
         self.check()?;
         if version != AttentionVersion::RowPerThread && self.d > 64 {
             return Err(CudaError::Driver(format!("the {version:?} attention kernels need d ≤ 64, got {self:?}")));
+        }
+        let scales_the_maximum =
+            matches!(version, AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined);
+        if scales_the_maximum && !(self.scale > 0.0 && self.scale.is_finite()) {
+            return Err(CudaError::Driver(format!(
+                "the {version:?} attention kernels need a positive finite scale, got {self:?}"
+            )));
         }
         Ok(())
     }
