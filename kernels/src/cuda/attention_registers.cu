@@ -94,17 +94,25 @@ __device__ void stage_columns(unsigned* tile, int ld, const float* src, long lon
 // The same rows both ways at once, `tile` as stage_rows writes it and `transposed` as
 // stage_columns does (row stride t_ld): each thread reads 2 × 2 blocks once and writes their two
 // row pairs and two column pairs. A warp covers 4 row pairs × 8 column pairs: its row words fall
-// in 32 banks (ld = 36), its column words two to a bank (t_ld = 20).
+// in 32 banks (ld = 36), its column words two to a bank (t_ld = 20). A tile wholly inside the rows
+// and the head (row0 + ROWS ≤ n, d = 64) whose rows start 8-byte aligned is read with no bounds
+// test, each block as two float2 (the backward stages two such tiles per query tile).
 template <int ROWS>
 __device__ void stage_both_ways(unsigned* tile, int ld, unsigned* transposed, int t_ld, const float* src,
                                 long long stride, int row0, int n, int d) {
     constexpr int BLOCKS = ROWS * RG_D / 4 / RG_THREADS;  // 2 × 2 blocks per thread
+    bool whole = row0 + ROWS <= n && d == RG_D && stride % 2 == 0 && (unsigned long long)src % 8 == 0;
     float v[BLOCKS][4];
 #pragma unroll
     for (int k = 0; k < BLOCKS; ++k) {
         int p = threadIdx.x + k * RG_THREADS, group = p / 32, lane = p % 32;
         int c = 2 * (group % 4 * 8 + lane % 8), r = 2 * (group / 4 * 4 + lane / 8);
         const float* x = src + (long long)(row0 + r) * stride + c;
+        if (whole) {
+            float2 upper = *reinterpret_cast<const float2*>(x), lower = *reinterpret_cast<const float2*>(x + stride);
+            v[k][0] = upper.x, v[k][1] = upper.y, v[k][2] = lower.x, v[k][3] = lower.y;
+            continue;
+        }
         bool top = row0 + r < n, bottom = row0 + r + 1 < n, left = c < d, right = c + 1 < d;
         v[k][0] = top && left ? x[0] : 0.0f, v[k][1] = top && right ? x[1] : 0.0f;
         v[k][2] = bottom && left ? x[stride] : 0.0f, v[k][3] = bottom && right ? x[stride + 1] : 0.0f;
