@@ -58,10 +58,16 @@ fn plans_refuse_what_their_kernels_cannot_do() {
     // Register blocking loads B by float4; the tensor-core GEMMs take multiples of 16.
     assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
     assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());
-    assert!(launch::gemm_wmma_plan(WmmaVersion::Pipelined, (32, 32, 24)).is_err());
-    for version in WgmmaVersion::ALL {
-        assert!(launch::gemm_wgmma_plan(version, (32, 32, 24)).is_err());
+    let errors = std::iter::once(launch::gemm_wmma_plan(WmmaVersion::Pipelined, (32, 32, 24)))
+        .chain(WgmmaVersion::ALL.map(|version| launch::gemm_wgmma_plan(version, (32, 32, 24))));
+    for err in errors.map(Result::unwrap_err) {
+        assert!(
+            err.to_string().contains("gemm_w") && err.to_string().contains("needs multiples of 16, got 32×32×24"),
+            "{err}"
+        );
     }
+    let plan = launch::gemm_wgmma_plan(WgmmaVersion::TmaLoadingWarpgroup, (256, 512, 64)).unwrap();
+    assert_eq!((plan.cfg.grid_dim, plan.cfg.block_dim.0), ((2, 2, 1), 384));
 }
 
 #[test]

@@ -190,5 +190,10 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     // The products inside the attention ran on bf16 tensor cores: within bf16's resolution.
     assert!(max_rel_err(&merged, &want_merged) <= 2e-2);
     assert!(max_rel_err(&y_merged, &linear(&merged.to_device(Device::Cpu).unwrap())) <= 1e-4);
+    // A scale the FlashAttention-2 kernels do not take (they need it positive) goes to the WMMA
+    // ones, with the same result as the CPU's.
+    let (negative, _) = Tensor::attention_packed(&on_gpu(&qkv), 2, true, -0.25).unwrap();
+    let (want_negative, _) = Tensor::attention_packed(&qkv, 2, true, -0.25).unwrap();
+    assert!(max_rel_err(&negative, &want_negative) <= 2e-2);
     gpu.profile_kernels(false);
 }

@@ -311,10 +311,11 @@ __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[
 }
 
 // A block of 4 warps owns 64 queries, 16 per warp. Per step of 64 keys, a warp computes its
-// 16 × 64 scores (8 accumulator tiles), masks and scales them, updates each row's running maximum
-// m and sum l (the 4 lanes of a quad share a row: a row's maximum is reduced over the quad, its
-// sum stays per lane until the end), turns the scores into P in place and adds P·V to its 16 × 64
-// output, rescaled by e^(m_old − m_new). Lane (g, q) holds rows g and g + 8 of its warp's 16.
+// 16 × 64 scores (8 accumulator tiles), masks them where the tile needs it, updates each row's
+// running maximum m and sum l (the 4 lanes of a quad share a row: a row's maximum is reduced over
+// the quad, its sum stays per lane until the end), turns the scores into P in place and adds P·V
+// to its 16 × 64 output, rescaled by 2^(m_old − m_new) (online_softmax_step). Lane (g, q) holds
+// rows g and g + 8 of its warp's 16.
 template <class Tiles>
 __device__ void forward_registers(Tiles& tiles, int T, int S, int d, int causal, float scale, const float* q,
                                   Heads qh, float* o, Heads oh, float* lse, Bf16Copy copy) {

@@ -10,15 +10,19 @@ use kernels::cuda::cudarc::driver::CudaView;
 use kernels::cuda::launch::{self, AttentionShape, AttentionVersion};
 use kernels::cuda::{matmul_precision, Gpu};
 
-/// The kernels for head size `d`: the forced version if any (`launch::force_attention_version`),
-/// else on tensor cores when the matrix products run in bf16, the forward pipelined where the
-/// operands it streams (`kv`: K and V) allow it. The backward is not pipelined unless forced: on an
+/// The kernels for head size `d` and `scale`: the forced version if any
+/// (`launch::force_attention_version`), else on tensor cores when the matrix products run in bf16,
+/// the forward pipelined where the operands it streams (`kv`: K and V) allow it, and the WMMA
+/// kernels for a scale the FlashAttention-2 ones do not take (not positive). The backward is not pipelined unless forced: on an
 /// H200 its pipelined kernel took 0.547 ms against 0.523 for the synchronous one (GPT-2's 8 × 12
 /// heads × 1024 × 64, `emergent bench kernels`), where the pipelined forward took 0.173 against 0.244.
-fn version_for(gpu: &Gpu, d: usize, kv: Option<[(&str, &launch::HeadsIn); 2]>) -> AttentionVersion {
+fn version_for(gpu: &Gpu, shape: &AttentionShape, kv: Option<[(&str, &launch::HeadsIn); 2]>) -> AttentionVersion {
     launch::forced_attention_version().unwrap_or_else(|| {
-        let pipelinable = kv.is_some_and(|kv| launch::pipelining_misfit(gpu, d, kv).is_none());
-        AttentionVersion::best_for(d, matmul_precision().is_bf16(), pipelinable)
+        let pipelinable = kv.is_some_and(|kv| launch::pipelining_misfit(gpu, shape.d, kv).is_none());
+        match AttentionVersion::best_for(shape.d, matmul_precision().is_bf16(), pipelinable) {
+            best if best.takes_scale(shape.scale) => best,
+            _ => AttentionVersion::TensorCores,
+        }
     })
 }
 
@@ -67,7 +71,7 @@ impl CudaStorage {
         let merged = out_layout == HeadLayout::packed(out_layout.heads, t, d, width, 0);
         let mut image = if merged { this.output_image(op, (b * t * d / width, width))? } else { None };
         let o_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
-        let version = version_for(&this.gpu, d, Some([("k", &heads[1]), ("v", &heads[2])]));
+        let version = version_for(&this.gpu, &shape, Some([("k", &heads[1]), ("v", &heads[2])]));
         launch::attention_forward(&this.gpu, version, shape, heads, (&mut out, out_layout, o_bf16), &mut lse)
             .map_err(cuda_error(op))?;
         let mut out = this.with(b * t * d, CudaData::F32(out));
@@ -103,7 +107,7 @@ impl CudaStorage {
         let (mut dot, mut grads) = (this.alloc_f32(op, b * t)?, this.zeros_f32(op, len)?);
         launch::attention_backward(
             &this.gpu,
-            version_for(&this.gpu, dims.head_dim, None),
+            version_for(&this.gpu, &shape, None),
             shape,
             [at(0), at(1), at(2)],
             [at(3), at(5)],

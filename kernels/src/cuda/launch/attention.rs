@@ -31,17 +31,14 @@ impl AttentionShape {
         Ok(())
     }
 
-    /// Also the tiled and tensor-core kernels' limit, d ≤ 64; and a positive scale for the
-    /// FlashAttention-2 kernels, which take a tile's largest scaled score (the reference that keeps
-    /// every exponent ≤ 0) as its largest score, scaled.
+    /// Also the tiled and tensor-core kernels' limit, d ≤ 64, and the scale the version takes
+    /// ([`AttentionVersion::takes_scale`]).
     fn check_for(&self, version: AttentionVersion) -> Result<(), CudaError> {
         self.check()?;
         if version != AttentionVersion::RowPerThread && self.d > 64 {
             return Err(CudaError::Driver(format!("the {version:?} attention kernels need d ≤ 64, got {self:?}")));
         }
-        let scales_the_maximum =
-            matches!(version, AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined);
-        if scales_the_maximum && !(self.scale > 0.0 && self.scale.is_finite()) {
+        if !version.takes_scale(self.scale) {
             return Err(CudaError::Driver(format!(
                 "the {version:?} attention kernels need a positive finite scale, got {self:?}"
             )));
@@ -102,6 +99,14 @@ impl AttentionVersion {
             self,
             AttentionVersion::TensorCores | AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined
         )
+    }
+
+    /// Whether its kernels compute with `scale`: the FlashAttention-2 ones (in registers,
+    /// pipelined) take a tile's largest scaled score, the reference that keeps every exponent ≤ 0,
+    /// as its largest score scaled, which needs a positive scale; the others scale every score.
+    pub fn takes_scale(self, scale: f32) -> bool {
+        let scales_the_maximum = matches!(self, AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined);
+        !scales_the_maximum || (scale > 0.0 && scale.is_finite())
     }
 
     /// For head size `d`: the tiled kernels where they apply — on tensor cores, in registers, when

@@ -77,15 +77,27 @@ fn gemm_stage_bytes(bm: usize, bn: usize) -> u32 {
 /// The tensor-core GEMM launch: a block per 32² (direct), 128² or 128 × 256 (wide) tile of C,
 /// the pipelines' stages in dynamic shared memory; m, n, k must be multiples of 16.
 pub fn gemm_wmma_plan(version: WmmaVersion, (m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
-    if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
-        return Err(CudaError::Driver(format!("gemm_wmma_bf16 needs multiples of 16, got {m}×{n}×{k}")));
-    }
-    let (kernel, (rows, cols), threads, shared) = match version {
+    let (kernel, tile, threads, shared) = match version {
         WmmaVersion::Direct => ("gemm_wmma_bf16", (32, 32), 128, 0),
         WmmaVersion::SharedTiles => ("gemm_wmma_bf16_tiled", (128, 128), 256, 0),
         WmmaVersion::Pipelined => ("gemm_wmma_bf16_pipelined", (128, 128), 256, 2 * gemm_stage_bytes(128, 128)),
         WmmaVersion::WidePipelined => ("gemm_wmma_bf16_wide", (128, 256), 256, 4 * gemm_stage_bytes(128, 256)),
     };
+    tensor_core_plan(kernel, (m, n, k), tile, threads, shared)
+}
+
+/// A tensor-core GEMM's launch: a block of `threads` per `(rows, cols)` tile of C (m × n), with
+/// `shared` bytes of dynamic shared memory, once m, n and k are checked to be multiples of 16.
+fn tensor_core_plan(
+    kernel: &'static str,
+    (m, n, k): (usize, usize, usize),
+    (rows, cols): (usize, usize),
+    threads: u32,
+    shared: u32,
+) -> Result<Plan, CudaError> {
+    if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
+        return Err(CudaError::Driver(format!("{kernel} needs multiples of 16, got {m}×{n}×{k}")));
+    }
     let cfg = LaunchConfig {
         grid_dim: (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, 1),
         block_dim: (threads, 1, 1),
@@ -125,21 +137,13 @@ impl WgmmaVersion {
 /// memory (and 1 KB to align them; the TMA versions add their mbarriers: one or two per stage),
 /// 2 warpgroups that multiply (and one that loads); m, n, k must be multiples of 16.
 pub fn gemm_wgmma_plan(version: WgmmaVersion, (m, n, k): (usize, usize, usize)) -> Result<Plan, CudaError> {
-    if !(m.is_multiple_of(16) && n.is_multiple_of(16) && k.is_multiple_of(16)) {
-        return Err(CudaError::Driver(format!("the wgmma GEMMs need multiples of 16, got {m}×{n}×{k}")));
-    }
     let stages = (4 * (128 + 256) * 64 * 2 + 1024) as u32;
     let (kernel, threads, barriers) = match version {
         WgmmaVersion::CpAsync => ("gemm_wgmma_bf16", 256, 0),
         WgmmaVersion::Tma => ("gemm_wgmma_tma_bf16", 256, 4),
         WgmmaVersion::TmaLoadingWarpgroup => ("gemm_wgmma_specialized_bf16", 384, 8),
     };
-    let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(256) as u32, m.div_ceil(128) as u32, 1),
-        block_dim: (threads, 1, 1),
-        shared_mem_bytes: stages + 8 * barriers,
-    };
-    Ok(Plan::new(kernel, cfg))
+    tensor_core_plan(kernel, (m, n, k), (128, 256), threads, stages + 8 * barriers)
 }
 
 /// `C = A·B` on Hopper's warpgroup MMA, with B given transposed: bf16 `A (m, k)` and `Bᵀ (n, k)`,
