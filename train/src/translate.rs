@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
-use tensor::{AdamWConfig, Tensor};
+use tensor::{AdamWConfig, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TranslateConfig {
@@ -234,8 +234,13 @@ pub struct TranslateSummary {
     pub report: String,
 }
 
-/// Trains in `run_dir`; the model is written to `run_dir/model` at every evaluation.
-pub fn run_translate_train(cfg: &TranslateConfig, run_dir: &Path, interactive: bool) -> Result<TranslateSummary> {
+/// Trains on `device` in `run_dir`; the model is written to `run_dir/model` at every evaluation.
+pub fn run_translate_train(
+    cfg: &TranslateConfig,
+    run_dir: &Path,
+    device: Device,
+    interactive: bool,
+) -> Result<TranslateSummary> {
     validate(cfg)?;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     let json = serde_json::to_string_pretty(cfg).expect("config serialises");
@@ -245,6 +250,7 @@ pub fn run_translate_train(cfg: &TranslateConfig, run_dir: &Path, interactive: b
     let config = Seq2SeqConfig::new(vocab.len(), cfg.d_model, cfg.n_head, cfg.layers, MAX_LEN, [0, 1, 2]);
     let translator = Translator::new(Transformer::random(config, cfg.seed)?, vocab);
     let params = &translator.model.params;
+    params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
     let schedule = Schedule::WarmupCosine { warmup: cfg.warmup, total: cfg.steps, min_ratio: 0.1 };
     let mut optimizer =
         AdamW::new(AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.98, eps: 1e-9, weight_decay: cfg.weight_decay });

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{emergent, emergent_line};
+use tensor::Device;
 use train::bert::classify::{run_classify, ClassifyConfig};
 
 /// The share of test examples right, read from the report's table.
@@ -16,7 +17,7 @@ fn test_accuracy(report: &str) -> f64 {
 fn a_small_bert_learns_the_generated_reviews() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ClassifyConfig { generated: 2000, epochs: 6, ..ClassifyConfig::default() };
-    let summary = run_classify(&cfg, dir.path(), false).unwrap();
+    let summary = run_classify(&cfg, dir.path(), Device::Cpu, false).unwrap();
     let test = summary.test.as_ref().unwrap();
     // Negation and "but" flip the meaning of the same words, so this needs word order.
     assert!(test.accuracy >= 0.9, "test accuracy {}", test.accuracy);

@@ -371,9 +371,20 @@ fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let err = emergent(&["train", "--device", "cuda", "--steps", "1", "--out", out.to_str().unwrap()]).unwrap_err();
-    assert!(err.contains("no CUDA device"), "{err}");
-    assert!(!out.exists(), "nothing is written before the device is known to work");
+    let out = out.to_str().unwrap();
+    // Every command that trains takes --device, and refuses a missing GPU before writing anything.
+    for command in [
+        &["train", "--steps", "1"][..],
+        &["distill", "--teacher", "runs/no-such-teacher"],
+        &["bert-pretrain", "--steps", "1"],
+        &["classify", "--epochs", "1"],
+        &["translate-train", "--steps", "1"],
+    ] {
+        let err =
+            emergent(&[command, &["--device", "cuda", "--precision", "bf16", "--out", out]].concat()).unwrap_err();
+        assert!(err.contains("no CUDA device"), "{command:?}: {err}");
+        assert!(!Path::new(out).exists(), "{command:?}: nothing is written before the device is known to work");
+    }
     let err = emergent(&["bench", "train", "--device", "cuda:1", "--steps", "1"]).unwrap_err();
     assert!(err.contains("no CUDA device"), "{err}");
 }

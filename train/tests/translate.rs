@@ -4,13 +4,14 @@
 mod common;
 
 use common::emergent;
+use tensor::Device;
 use train::translate::{run_translate_train, TranslateConfig};
 
 #[test]
 fn a_small_transformer_learns_to_write_numbers_in_words() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = TranslateConfig { steps: 600, eval_interval: 300, held_out: 100, ..TranslateConfig::default() };
-    let summary = run_translate_train(&cfg, dir.path(), false).unwrap();
+    let summary = run_translate_train(&cfg, dir.path(), Device::Cpu, false).unwrap();
     assert!(summary.greedy.exact_match >= 0.5, "greedy exact match {}", summary.greedy.exact_match);
     assert!(summary.greedy.bleu >= 0.8, "BLEU {}", summary.greedy.bleu);
     assert!(summary.beam.bleu >= 0.8, "beam BLEU {}", summary.beam.bleu);

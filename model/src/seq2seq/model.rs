@@ -119,8 +119,10 @@ impl Transformer {
         if t > self.config.max_len {
             return Err(ModelError::Config(format!("seq2seq: {t} tokens exceed max_len {}", self.config.max_len)));
         }
-        let pe = Var::constant(self.positions.narrow(0, 0, t)?);
-        Ok(self.embedding.forward(ids)?.mul_scalar((self.config.d_model as f64).sqrt())?.add(&pe)?)
+        let x = self.embedding.forward(ids)?.mul_scalar((self.config.d_model as f64).sqrt())?;
+        // The table is not a parameter: it stays on the host, and its rows go where the model is.
+        let pe = Var::constant(self.positions.narrow(0, 0, t)?.to_device(x.value().device())?);
+        Ok(x.add(&pe)?)
     }
 
     /// `(B, 1, 1, S)`: 1 where the source has a token, 0 at padding.

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tensor::{AdamWConfig, DType, Tensor};
+use tensor::{AdamWConfig, DType, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifyConfig {
@@ -187,8 +187,14 @@ fn validate(cfg: &ClassifyConfig) -> Result<()> {
     Ok(())
 }
 
-/// Trains and scores a classifier in `run_dir` (created; an existing run there is replaced).
-pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> Result<ClassifySummary> {
+/// Trains and scores a classifier on `device` in `run_dir` (created; an existing run there is
+/// replaced).
+pub fn run_classify(
+    cfg: &ClassifyConfig,
+    run_dir: &Path,
+    device: Device,
+    interactive: bool,
+) -> Result<ClassifySummary> {
     validate(cfg)?;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     let sources = Sources {
@@ -205,6 +211,7 @@ pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> 
     let tok = vocabulary(from, &splits.train.texts.join("\n"), cfg.vocab_size, run_dir)?;
     let classifier = Classifier { model: build_model(cfg, &tok, &splits.label_names)?, tok, max_len: cfg.max_len };
     let params = &classifier.model.params;
+    params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
 
     let steps_per_epoch = splits.train.texts.len().div_ceil(cfg.batch_size) as u64;
     let total = steps_per_epoch * cfg.epochs as u64;
@@ -271,6 +278,7 @@ pub fn run_classify(cfg: &ClassifyConfig, run_dir: &Path, interactive: bool) -> 
         tok: classifier.tok,
         max_len: cfg.max_len,
     };
+    best_model.model.params.to_device(device)?;
     let n = splits.label_names.len();
     let (dev_loss, dev_predicted) = best_model.score(&splits.dev)?;
     let dev = ClassificationScores::new(&dev_predicted, &splits.dev.labels, n);

@@ -22,7 +22,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tensor::{AdamWConfig, DType, Tensor};
+use tensor::{AdamWConfig, DType, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PretrainConfig {
@@ -194,9 +194,9 @@ fn validate(cfg: &PretrainConfig) -> Result<()> {
     Ok(())
 }
 
-/// Pre-trains a BERT in `run_dir`; the model is written to `run_dir/model` at every evaluation.
-/// Returns the last evaluation.
-pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, interactive: bool) -> Result<PretrainRecord> {
+/// Pre-trains a BERT on `device` in `run_dir`; the model is written to `run_dir/model` at every
+/// evaluation. Returns the last evaluation.
+pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, device: Device, interactive: bool) -> Result<PretrainRecord> {
     validate(cfg)?;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     let json = serde_json::to_string_pretty(cfg).expect("config serialises");
@@ -208,6 +208,7 @@ pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, interactive: bool) -> 
     let tok = vocabulary(cfg.vocab.as_deref(), &corpus, cfg.vocab_size, run_dir)?;
     let config = BertConfig::new(tok.vocab_size(), cfg.n_embd, cfg.n_layer, cfg.n_head, cfg.max_len);
     let model = BertForPreTraining::new(&config, &mut RandomInit::new(cfg.seed, DType::F32))?;
+    model.params.to_device(device)?; // batches stay on the host: the embeddings and losses read them there
     let val = pair_batch(val_docs, &docs, VAL_PAIRS, &tok, cfg, &mut step_rng(cfg.seed, STREAM_BATCH, u64::MAX, 0))?;
 
     let schedule = Schedule::WarmupCosine { warmup: cfg.steps / 10, total: cfg.steps, min_ratio: 0.1 };

@@ -30,18 +30,14 @@ pub enum BenchWhat {
         /// Also print where the timed steps spent their time, op by op (forward and backward).
         #[arg(long)]
         profile: bool,
-        /// Where to train: cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        device: Device,
         /// Sequences per step (default: the preset's).
         #[arg(long)]
         batch: Option<usize>,
         /// Tokens per sequence (default: the preset's; at most the model's context).
         #[arg(long)]
         seq: Option<usize>,
-        /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.
-        #[arg(long, value_enum, default_value = "f32")]
-        precision: super::Precision,
+        #[command(flatten)]
+        device: super::DeviceArgs,
         /// The fused attention kernel or the composed reference path.
         #[arg(long, value_enum, default_value = "fused")]
         attention: super::AttentionPath,
@@ -79,9 +75,8 @@ impl Preset {
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
-        BenchWhat::Train { preset, steps, profile, device, batch, seq, precision, attention } => {
-            tensor::open_device(device)?;
-            kernels::cuda::set_matmul_precision(precision.into());
+        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention } => {
+            let device = device.open()?;
             attention.select(device)?;
             let (cfg, default_batch, default_seq) = preset.setup();
             let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));

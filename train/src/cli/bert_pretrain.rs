@@ -47,9 +47,12 @@ pub struct BertPretrainArgs {
     /// Run folder [default: runs/bert-pretrain].
     #[arg(long, default_value = "runs/bert-pretrain")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run(args: &BertPretrainArgs, out: &mut dyn Write) -> Result<()> {
+    let device = args.device.open()?;
     let cfg = PretrainConfig {
         data: args.data.clone(),
         documents: args.documents,
@@ -67,7 +70,7 @@ pub fn run(args: &BertPretrainArgs, out: &mut dyn Write) -> Result<()> {
         mask_probability: args.mask_probability,
         seed: args.seed,
     };
-    let last = run_pretrain(&cfg, &args.out, true)?;
+    let last = run_pretrain(&cfg, &args.out, device, true)?;
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     writeln!(
         out,

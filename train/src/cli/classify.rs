@@ -60,9 +60,12 @@ pub struct ClassifyArgs {
     /// Run folder [default: runs/classify-<data>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> Result<()> {
+    let device = args.device.open()?;
     let cfg = ClassifyConfig {
         train: args.train.clone(),
         dev: args.dev.clone(),
@@ -88,7 +91,7 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> Result<()> {
         let data = args.train.as_ref().and_then(|p| p.file_stem()).map_or("reviews".into(), |s| s.to_string_lossy());
         PathBuf::from("runs").join(format!("classify-{data}"))
     });
-    let summary = run_classify(&cfg, &dir, true)?;
+    let summary = run_classify(&cfg, &dir, device, true)?;
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     writeln!(out, "{}", summary.report).map_err(io)?;
     writeln!(

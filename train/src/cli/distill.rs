@@ -43,6 +43,8 @@ pub fn run(args: &DistillArgs, out: &mut dyn Write) -> Result<()> {
             "distill takes no --resume, --init or --until: run the same command again to continue it".into(),
         ));
     }
+    let device = s.device.open()?;
+    s.attention.select(device)?;
     let alone = resolve(s)?;
     let distill = DistillConfig { teacher: args.teacher.clone(), temperature: args.temperature, alpha: args.alpha };
     let distilled = crate::trainer::TrainConfig { distill: Some(distill), ..alone.clone() };
@@ -53,13 +55,13 @@ pub fn run(args: &DistillArgs, out: &mut dyn Write) -> Result<()> {
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     writeln!(out, "student with the teacher {} (T = {}, α = {})", args.teacher.display(), args.temperature, args.alpha)
         .map_err(io)?;
-    let with_teacher = train_to_end(distilled, &dir.join("distilled"), true)?;
+    let with_teacher = train_to_end(distilled, &dir.join("distilled"), device, true)?;
     let teacher: Evaluation = with_teacher.evaluate_teacher()?.expect("a distillation run has a teacher");
     let teacher_params = with_teacher.teacher.as_ref().map_or(0, |t| t.params().numel());
     let student_params = with_teacher.model.params().numel();
     drop(with_teacher);
     writeln!(out, "the same student alone").map_err(io)?;
-    train_to_end(alone, &dir.join("alone"), true)?;
+    train_to_end(alone, &dir.join("alone"), device, true)?;
 
     let distilled_log = read_metrics(&dir.join("distilled").join(METRICS_FILE))?;
     let alone_log = read_metrics(&dir.join("alone").join(METRICS_FILE))?;

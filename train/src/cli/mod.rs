@@ -18,7 +18,7 @@ mod train;
 mod translate;
 
 use crate::error::TrainError;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use kernels::cuda::launch::AttentionVersion;
 use kernels::cuda::MatmulPrecision;
 use tensor::Device;
@@ -34,6 +34,28 @@ pub enum Precision {
     Bf16,
     /// bf16 tensor cores, cuBLAS rounding the f32 operands inside the product (no bf16 copies).
     Bf16InCublas,
+}
+
+/// `--device` and `--precision`, for every command that trains: where it trains, and how its matrix
+/// products run there.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DeviceArgs {
+    /// Where to train: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
+}
+
+impl DeviceArgs {
+    /// Opens the device (a clear error where there is none) and makes the precision the one every
+    /// matrix product takes for the rest of the process; the device.
+    pub fn open(&self) -> Result<Device, TrainError> {
+        tensor::open_device(self.device)?;
+        kernels::cuda::set_matmul_precision(self.precision.into());
+        Ok(self.device)
+    }
 }
 
 /// `--attention`: the fused kernels or the composed reference path (same formulas); on a GPU, one

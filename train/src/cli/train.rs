@@ -87,12 +87,8 @@ pub struct TrainArgs {
     /// Stop after this step (a checkpoint is written; --resume continues).
     #[arg(long)]
     pub until: Option<u64>,
-    /// Where to train: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: tensor::Device,
-    /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: super::Precision,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
     /// The fused attention kernel or the composed reference path (same formulas).
     #[arg(long, value_enum, default_value = "fused")]
     pub attention: super::AttentionPath,
@@ -163,9 +159,8 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
 
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     let io = |e| TrainError::io(std::path::Path::new("<stdout>"), e);
-    tensor::open_device(args.device)?;
-    kernels::cuda::set_matmul_precision(args.precision.into());
-    args.attention.select(args.device)?;
+    let device = args.device.open()?;
+    args.attention.select(device)?;
     let mut trainer = match &args.resume {
         Some(dir) => {
             let t = Trainer::resume(dir, args.steps)?;
@@ -178,7 +173,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
             Trainer::new(cfg, &dir, args.init.as_deref())?
         }
     };
-    trainer.to_device(args.device)?;
+    trainer.to_device(device)?;
     trainer.interactive = true;
     writeln!(
         out,

@@ -41,9 +41,12 @@ pub struct TranslateTrainArgs {
     pub seed: u64,
     #[arg(long, default_value = "runs/translate")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run_train(args: &TranslateTrainArgs, out: &mut dyn Write) -> Result<()> {
+    let device = args.device.open()?;
     let cfg = TranslateConfig {
         d_model: args.d_model,
         n_head: args.n_head,
@@ -59,7 +62,7 @@ pub fn run_train(args: &TranslateTrainArgs, out: &mut dyn Write) -> Result<()> {
         length_penalty: args.length_penalty,
         seed: args.seed,
     };
-    let summary = run_translate_train(&cfg, &args.out, true)?;
+    let summary = run_translate_train(&cfg, &args.out, device, true)?;
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     writeln!(out, "{}", summary.report).map_err(io)?;
     let model = args.out.join(MODEL_DIR);

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use tensor::Device;
 
 /// A model shape, written `LxD` (layers × width) or `LxDhH` (with `H` heads; by default
 /// `H = D/16`, between 1 and 4).
@@ -207,9 +208,9 @@ pub fn run_sweep(cfg: &SweepConfig, out: &Path, show_progress: bool) -> Result<V
                     }
                     let run = &runs[i];
                     bar.set_message(run.folder());
-                    let result = cfg
-                        .train_config(run)
-                        .and_then(|c| pool.install(|| train_to_end(c, &run_dir(out, run), false).map(drop)));
+                    let result = cfg.train_config(run).and_then(|c| {
+                        pool.install(|| train_to_end(c, &run_dir(out, run), Device::Cpu, false).map(drop))
+                    });
                     if let Err(e) = result {
                         *first_error.lock().expect("lock") = Some(e);
                         return;

@@ -4,11 +4,14 @@
 use super::{latest, read_metrics, TrainConfig, Trainer, CONFIG_FILE, METRICS_FILE};
 use crate::error::{Result, TrainError};
 use std::path::Path;
+use tensor::Device;
 
-/// Trains the run `cfg` in `dir` to its last step and returns its trainer (at that step).
-pub fn train_to_end(cfg: TrainConfig, dir: &Path, interactive: bool) -> Result<Trainer> {
+/// Trains the run `cfg` in `dir` on `device` to its last step and returns its trainer (at that
+/// step, on `device`).
+pub fn train_to_end(cfg: TrainConfig, dir: &Path, device: Device, interactive: bool) -> Result<Trainer> {
     if latest(dir)?.is_none() {
         let mut trainer = Trainer::new(cfg, dir, None)?;
+        trainer.to_device(device)?;
         trainer.interactive = interactive;
         trainer.run(None)?;
         return Ok(trainer);
@@ -23,6 +26,7 @@ pub fn train_to_end(cfg: TrainConfig, dir: &Path, interactive: bool) -> Result<T
         )));
     }
     let mut trainer = Trainer::resume(dir, None)?;
+    trainer.to_device(device)?;
     trainer.interactive = interactive;
     let finished = read_metrics(&dir.join(METRICS_FILE))?.last().is_some_and(|r| r.step >= cfg.steps);
     if !finished {
