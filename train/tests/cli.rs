@@ -385,6 +385,15 @@ fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
         assert!(err.contains("no CUDA device"), "{command:?}: {err}");
         assert!(!Path::new(out).exists(), "{command:?}: nothing is written before the device is known to work");
     }
+    // So does every command that runs a trained model, before it reads one.
+    for command in [
+        &["eval", "--checkpoint", "runs/none", "--data", "none.txt"][..],
+        &["sample", "--checkpoint", "runs/none"],
+        &["translate", "--checkpoint", "runs/none", "7"],
+    ] {
+        let err = emergent(&[command, &["--device", "cuda"]].concat()).unwrap_err();
+        assert!(err.contains("no CUDA device"), "{command:?}: {err}");
+    }
     let err = emergent(&["bench", "train", "--device", "cuda:1", "--steps", "1"]).unwrap_err();
     assert!(err.contains("no CUDA device"), "{err}");
 }

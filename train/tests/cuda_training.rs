@@ -2,6 +2,9 @@
 //! the same initial weights and batches must give the same losses and weights, up to the order
 //! of f32 additions. Needs a CUDA GPU (run with `--include-ignored` there).
 
+mod common;
+
+use common::kernels_launched;
 use model::checkpoint::read_safetensors;
 use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
@@ -124,11 +127,7 @@ fn assert_same_run(cpu: &std::path::Path, gpu: &std::path::Path, metrics: &str, 
 /// Runs `run`, a training run on GPU 0, with the GPU's kernel profile on, and checks that it trained
 /// there: its matrix products and its optimizer steps ran on the device.
 fn trains_on_the_gpu<R>(run: impl FnOnce() -> R) -> R {
-    let gpu = kernels::cuda::Gpu::shared(0).unwrap();
-    gpu.profile_kernels(true);
-    let result = run();
-    gpu.profile_kernels(false);
-    let launched: Vec<String> = gpu.kernel_times().unwrap().into_iter().map(|k| k.name).collect();
+    let (result, launched) = kernels_launched(run);
     for kernel in ["gemm", "adamw_step_multi_tensor"] {
         assert!(launched.iter().any(|name| name.contains(kernel)), "no {kernel} among {launched:?}");
     }

@@ -25,12 +25,16 @@ pub struct EvalArgs {
     /// Windows per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 /// Mean next-token cross-entropy over consecutive, non-overlapping windows of the model's context.
 pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
+    let device = args.device.open()?;
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
+    model.params().to_device(device)?;
     let tokenizer = load_tokenizer(&dir)?;
     let text = std::fs::read_to_string(&args.data).map_err(|e| TrainError::io(&args.data, e))?;
     let ids: Vec<i64> = tokenizer.encode(&text)?.into_iter().take(args.max_tokens).map(i64::from).collect();

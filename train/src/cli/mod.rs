@@ -36,11 +36,11 @@ pub enum Precision {
     Bf16InCublas,
 }
 
-/// `--device` and `--precision`, for every command that trains: where it trains, and how its matrix
-/// products run there.
+/// `--device` and `--precision`, for every command that trains or runs a trained model: where it
+/// runs, and how its matrix products run there.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct DeviceArgs {
-    /// Where to train: cpu, cuda or cuda:N.
+    /// Where to run: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.

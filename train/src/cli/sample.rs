@@ -32,11 +32,15 @@ pub struct SampleArgs {
     pub top_p: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
+    let device = args.device.open()?;
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
+    model.params().to_device(device)?;
     let tokenizer = load_tokenizer(&dir)?;
     let ids: Vec<i64> = tokenizer.encode(&args.prompt)?.into_iter().map(i64::from).collect();
     if ids.is_empty() {

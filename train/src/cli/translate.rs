@@ -85,15 +85,19 @@ pub struct TranslateArgs {
     /// α in the beam's score log P / |y|^α.
     #[arg(long, default_value_t = 1.0)]
     pub length_penalty: f64,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run(args: &TranslateArgs, out: &mut dyn Write) -> Result<()> {
+    let device = args.device.open()?;
     let dir = if args.checkpoint.join(MODEL_DIR).is_dir() {
         args.checkpoint.join(MODEL_DIR)
     } else {
         args.checkpoint.clone()
     };
     let translator = Translator::load(&dir)?;
+    translator.model.params.to_device(device)?;
     let numbers = args.numbers.iter().map(|n| parse_number(n)).collect::<Result<Vec<_>>>()?;
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     if args.beam <= 1 {

@@ -17,3 +17,17 @@ pub fn emergent(args: &[&str]) -> Result<String, String> {
 pub fn emergent_line(line: &str) -> Result<String, String> {
     emergent(&line.split_whitespace().collect::<Vec<_>>())
 }
+
+/// Runs `run` with GPU 0's kernel profile on: its result, and the names of the kernels (and library
+/// calls) it launched there — to check that a run said to be on the GPU ran there. The profile is
+/// the process's: such runs take turns.
+#[allow(dead_code)] // only the GPU tests use it
+pub fn kernels_launched<R>(run: impl FnOnce() -> R) -> (R, Vec<String>) {
+    static PROFILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = PROFILE.lock().unwrap_or_else(|e| e.into_inner());
+    let gpu = kernels::cuda::Gpu::shared(0).unwrap();
+    gpu.profile_kernels(true);
+    let result = run();
+    gpu.profile_kernels(false);
+    (result, gpu.kernel_times().unwrap().into_iter().map(|k| k.name).collect())
+}
