@@ -272,32 +272,45 @@ fn a_misaligned_vector_access_is_an_error_as_on_the_gpu() {
 
 #[test]
 fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
-    // Four 8 × 8 matrices of 16-bit pairs, matrix i's row r 32 bytes apart, word w holding
-    // 100·i + 10·r + w. Lane l names row l % 8 of matrix l / 8; the PTX ISA gives lane 4r + w word
-    // w of row r of each matrix (x4: four matrices, x2: the first two, named by lanes 0–15). A row
-    // address 4 bytes off 16 is a fault.
+    // Four 8 × 8 matrices of 16-bit elements, matrix i's row r 32 bytes apart, element e of it
+    // 100·i + 10·r + e (word w holding elements 2w and 2w + 1, the first in its low half). Lane l
+    // names row l % 8 of matrix l / 8. The PTX ISA gives lane 4r + w word w of row r of each matrix
+    // (x4: four matrices, x2: the first two, named by lanes 0–15), and with .trans (x2) lane
+    // (g, q) = 4g + q the elements g of rows 2q and 2q + 1. A row address 4 bytes off 16 is a fault.
     static SOURCE: KernelSource = KernelSource {
         name: "ldmatrix.cu",
         source: "extern \"C\" __global__ void load(int misalign, unsigned* out) {\n\
                  __shared__ __align__(16) unsigned tile[256];\n\
-                 for (int w = threadIdx.x; w < 256; w += 32) tile[w] = 100 * (w / 64) + 10 * (w % 64 / 8) + w % 8;\n\
+                 for (int w = threadIdx.x; w < 256; w += 32) {\n\
+                     unsigned element = 100 * (w / 64) + 10 * (w % 64 / 8) + 2 * (w % 8);\n\
+                     tile[w] = element | (element + 1) << 16;\n\
+                 }\n\
                  __syncthreads();\n\
                  int l = threadIdx.x;\n\
-                 unsigned four[4], two[2];\n\
+                 unsigned four[4], two[2], trans[2];\n\
                  ldmatrix(four, tile + 64 * (l / 8) + 8 * (l % 8) + misalign);\n\
                  ldmatrix(two, tile + 64 * (l / 8 % 2) + 8 * (l % 8));\n\
-                 for (int i = 0; i < 4; ++i) out[6 * l + i] = four[i];\n\
-                 for (int i = 0; i < 2; ++i) out[6 * l + 4 + i] = two[i];\n}\n",
+                 ldmatrix_trans(trans, tile + 64 * (l / 8 % 2) + 8 * (l % 8));\n\
+                 for (int i = 0; i < 4; ++i) out[8 * l + i] = four[i];\n\
+                 for (int i = 0; i < 2; ++i) out[8 * l + 4 + i] = two[i], out[8 * l + 6 + i] = trans[i];\n}\n",
         kernels: &["load"],
     };
     let emu = emulator(&SOURCE).unwrap();
-    let want: Vec<u32> =
-        (0..32).flat_map(|t: u32| [0, 1, 2, 3, 0, 1].map(|i| 100 * i + 10 * (t / 4) + t % 4)).collect();
+    let element = |i: u32, r: u32, e: u32| 100 * i + 10 * r + e;
+    let pair = |low: u32, high: u32| low | high << 16;
+    let want: Vec<u32> = (0..32)
+        .flat_map(|t: u32| {
+            let (g, q) = (t / 4, t % 4);
+            let word = |i| pair(element(i, g, 2 * q), element(i, g, 2 * q + 1));
+            let transposed = |i| pair(element(i, 2 * q, g), element(i, 2 * q + 1, g));
+            [word(0), word(1), word(2), word(3), word(0), word(1), transposed(0), transposed(1)]
+        })
+        .collect();
     for misalign in [0i32, 1] {
-        let mut out = vec![0u32; 6 * 32];
+        let mut out = vec![0u32; 8 * 32];
         let mut args = Args::new();
         args.value(misalign).slice_mut(&mut out);
-        // Safety: `load(int, unsigned* out)` writes 6 words per lane of one warp.
+        // Safety: `load(int, unsigned* out)` writes 8 words per lane of one warp.
         let result = unsafe { emu.launch("load", grid(1, 32), &mut args) };
         drop(args);
         match (misalign, result) {

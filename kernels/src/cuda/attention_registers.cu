@@ -6,14 +6,13 @@
 // S = Q·Kᵀ (two 16 × 8 tiles side by side) holds, lane by lane, exactly the elements that the A
 // operand of P·V (16 × 16) needs. So the online softmax runs on the accumulators, P is rounded to
 // bf16 where it lies, and the output is rescaled and summed in registers. Only the tiles that
-// several warps read are staged in shared memory, as bf16: K and Vᵀ in the forward; Q, Qᵀ, dO,
-// dOᵀ, dS and Kᵀ in the backward. Scores are kept in base 2 (scale·log₂e folded in), so every
+// several warps read are staged in shared memory, as bf16: K and Vᵀ in the forward; Q, dO (read
+// as rows by ldmatrix and as columns by ldmatrix.trans), dS and Kᵀ in the backward. Scores are kept in base 2 (scale·log₂e folded in), so every
 // exponential is one exp2. Inputs, outputs and sums are f32, as for the kernels above. Appended
 // to attention.cu (Heads, last_key, NEG_INF) after mma_sync.cuh.
 
 #define RG_D 64             // head size as staged (zero-padded)
 #define RG_LD 36            // row stride of a staged 64-wide tile, in bf16 pairs (32 and 4 of padding)
-#define RG_NARROW_LD 20     // row stride of a staged 32-wide tile, in bf16 pairs (16 and 4 of padding)
 #define RG_FWD_QUERIES 64   // queries per forward block: 16 per warp
 #define RG_FWD_KEYS 64      // keys per forward step
 #define RG_BWD_KEYS 64      // keys per backward block: 16 per warp
@@ -43,10 +42,31 @@ __device__ float fast_exp2(float x) {
 #define RG_BATCH 8
 
 // Rows [row0, row0 + ROWS) of an (n, d) f32 matrix whose rows lie `stride` apart, rounded to bf16
-// into tile[r][c] (64 columns, zeros past n and d), stored in pairs: word r·ld + c/2. A warp
-// writes one row's 32 consecutive words.
+// into tile[r][c] (64 columns, zeros past n and d), stored in pairs: word r·ld + c/2 (ld even). A
+// tile wholly inside the rows and the head (row0 + ROWS ≤ n, d = 64) whose rows start 16-byte
+// aligned is read four floats a load with no bounds test — a thread's loads 8 rows apart, one
+// address and a step — and each four written as one 8-byte store (a half-warp fills a row: no
+// bank conflict); any other tile pair by pair, each tested, a warp writing one row's 32 words.
 template <int ROWS>
 __device__ void stage_rows(unsigned* tile, int ld, const float* src, long long stride, int row0, int n, int d) {
+    if (row0 + ROWS <= n && d == RG_D && stride % 4 == 0 && (unsigned long long)src % 16 == 0) {
+        constexpr int QUADS = ROWS * RG_D / 4 / RG_THREADS, ROWS_APART = RG_THREADS / (RG_D / 4);
+        static_assert(QUADS % (RG_BATCH / 2) == 0, "whole batches of 2 · RG_BATCH floats");
+        int r = threadIdx.x / (RG_D / 4), c = threadIdx.x % (RG_D / 4) * 4;
+        const float* x = src + (long long)(row0 + r) * stride + c;
+        unsigned* out = tile + r * ld + c / 2;
+        long long step = ROWS_APART * stride;
+        for (int k0 = 0; k0 < QUADS; k0 += RG_BATCH / 2) {
+            float4 v[RG_BATCH / 2];
+#pragma unroll
+            for (int k = 0; k < RG_BATCH / 2; ++k) v[k] = *reinterpret_cast<const float4*>(x + (k0 + k) * step);
+#pragma unroll
+            for (int k = 0; k < RG_BATCH / 2; ++k)
+                *reinterpret_cast<uint2*>(out + (k0 + k) * ROWS_APART * ld) =
+                    make_uint2(bf16_pair(v[k].x, v[k].y), bf16_pair(v[k].z, v[k].w));
+        }
+        return;
+    }
     constexpr int PAIRS = ROWS * RG_D / 2 / RG_THREADS;  // per thread
     static_assert(PAIRS % RG_BATCH == 0, "whole batches");
     for (int k0 = 0; k0 < PAIRS; k0 += RG_BATCH) {
@@ -68,7 +88,7 @@ __device__ void stage_rows(unsigned* tile, int ld, const float* src, long long s
 
 // The same rows transposed: tile[c][r] (64 rows of ROWS columns, a multiple of 8), in pairs of
 // consecutive rows: word c·ld + r/2. A warp writes 8 columns × 4 row pairs, which fall in 32
-// different banks for ld = 36 or 20.
+// different banks for ld = 36.
 template <int ROWS>
 __device__ void stage_columns(unsigned* tile, int ld, const float* src, long long stride, int row0, int n, int d) {
     constexpr int PAIRS = ROWS * RG_D / 2 / RG_THREADS;
@@ -88,43 +108,6 @@ __device__ void stage_columns(unsigned* tile, int ld, const float* src, long lon
             int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
             tile[c * ld + r / 2] = w[k];
         }
-    }
-}
-
-// The same rows both ways at once, `tile` as stage_rows writes it and `transposed` as
-// stage_columns does (row stride t_ld): each thread reads 2 × 2 blocks once and writes their two
-// row pairs and two column pairs. A warp covers 4 row pairs × 8 column pairs: its row words fall
-// in 32 banks (ld = 36), its column words two to a bank (t_ld = 20). A tile wholly inside the rows
-// and the head (row0 + ROWS ≤ n, d = 64) whose rows start 8-byte aligned is read with no bounds
-// test, each block as two float2 (the backward stages two such tiles per query tile).
-template <int ROWS>
-__device__ void stage_both_ways(unsigned* tile, int ld, unsigned* transposed, int t_ld, const float* src,
-                                long long stride, int row0, int n, int d) {
-    constexpr int BLOCKS = ROWS * RG_D / 4 / RG_THREADS;  // 2 × 2 blocks per thread
-    bool whole = row0 + ROWS <= n && d == RG_D && stride % 2 == 0 && (unsigned long long)src % 8 == 0;
-    float v[BLOCKS][4];
-#pragma unroll
-    for (int k = 0; k < BLOCKS; ++k) {
-        int p = threadIdx.x + k * RG_THREADS, group = p / 32, lane = p % 32;
-        int c = 2 * (group % 4 * 8 + lane % 8), r = 2 * (group / 4 * 4 + lane / 8);
-        const float* x = src + (long long)(row0 + r) * stride + c;
-        if (whole) {
-            float2 upper = *reinterpret_cast<const float2*>(x), lower = *reinterpret_cast<const float2*>(x + stride);
-            v[k][0] = upper.x, v[k][1] = upper.y, v[k][2] = lower.x, v[k][3] = lower.y;
-            continue;
-        }
-        bool top = row0 + r < n, bottom = row0 + r + 1 < n, left = c < d, right = c + 1 < d;
-        v[k][0] = top && left ? x[0] : 0.0f, v[k][1] = top && right ? x[1] : 0.0f;
-        v[k][2] = bottom && left ? x[stride] : 0.0f, v[k][3] = bottom && right ? x[stride + 1] : 0.0f;
-    }
-#pragma unroll
-    for (int k = 0; k < BLOCKS; ++k) {
-        int p = threadIdx.x + k * RG_THREADS, group = p / 32, lane = p % 32;
-        int c = 2 * (group % 4 * 8 + lane % 8), r = 2 * (group / 4 * 4 + lane / 8);
-        tile[r * ld + c / 2] = bf16_pair(v[k][0], v[k][1]);
-        tile[(r + 1) * ld + c / 2] = bf16_pair(v[k][2], v[k][3]);
-        transposed[c * t_ld + r / 2] = bf16_pair(v[k][0], v[k][2]);
-        transposed[(c + 1) * t_ld + r / 2] = bf16_pair(v[k][1], v[k][3]);
     }
 }
 
@@ -156,6 +139,14 @@ __device__ void load_a_shared(unsigned (&a)[4], const unsigned* tile, int ld, in
 __device__ void load_b_shared(unsigned (&b)[2], const unsigned* tile, int ld, int n0, int s) {
     int lane = threadIdx.x % 32;
     ldmatrix(b, tile + (n0 + lane % 8) * ld + 8 * s + 4 * (lane / 8 % 2));
+}
+
+// The B fragment (16 × 8) whose 16 rows are rows k0… of a staged tile and whose 8 columns are its
+// columns n0… (pairs, row stride ld, rows 16-byte aligned, n0 a multiple of 8): B = tile, one
+// ldmatrix.x2.trans, lanes 0–7 naming rows k0… (columns n0…), 8–15 rows k0 + 8….
+__device__ void load_b_shared_trans(unsigned (&b)[2], const unsigned* tile, int ld, int k0, int n0) {
+    int lane = threadIdx.x % 32;
+    ldmatrix_trans(b, tile + (k0 + lane % 16) * ld + n0 / 2);
 }
 
 // The accumulators of two 16 × 8 products side by side, as the A operand (16 × 16) of the next.
@@ -419,10 +410,10 @@ __device__ void query_stats(const float* lse, const float* dot, long long row_ba
     *delta = i < T ? dot[row_base + i] : 0.0f;
 }
 
-// Bf16QueryTiles: Q and dO rounded to bf16 pairs both ways at once by the whole block,
-// synchronously. Any layout.
+// Bf16QueryTiles: Q and dO rounded to bf16 pairs, in rows, by the whole block, synchronously;
+// their columns are read from the same rows by ldmatrix.trans. Any layout.
 struct Bf16QueryTiles {
-    unsigned *qs, *qts, *dos, *dots;  // rows RG_LD pairs apart; columns RG_NARROW_LD
+    unsigned *qs, *dos;  // rows RG_LD pairs apart
     float *ls, *ds_row;
     const float *qb, *dob, *lse, *dot;
     long long q_row, do_row, row_base;
@@ -431,8 +422,8 @@ struct Bf16QueryTiles {
     __device__ void acquire(int tile, int last_tile) {
         int i0 = tile * RG_BWD_QUERIES;
         __syncthreads();  // the previous tiles and dS are no longer read
-        stage_both_ways<RG_BWD_QUERIES>(qs, RG_LD, qts, RG_NARROW_LD, qb, q_row, i0, T, d);
-        stage_both_ways<RG_BWD_QUERIES>(dos, RG_LD, dots, RG_NARROW_LD, dob, do_row, i0, T, d);
+        stage_rows<RG_BWD_QUERIES>(qs, RG_LD, qb, q_row, i0, T, d);
+        stage_rows<RG_BWD_QUERIES>(dos, RG_LD, dob, do_row, i0, T, d);
         if (threadIdx.x < RG_BWD_QUERIES)
             query_stats(lse, dot, row_base, i0 + threadIdx.x, T, &ls[threadIdx.x], &ds_row[threadIdx.x]);
         __syncthreads();
@@ -441,8 +432,8 @@ struct Bf16QueryTiles {
     __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, qs, RG_LD, n0, sl); }
     __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, dos, RG_LD, n0, sl); }
     // B = Q or dO (16 × 8): queries 16·kk…, head dims 8·dt….
-    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared(b, qts, RG_NARROW_LD, dt * 8, kk); }
-    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared(b, dots, RG_NARROW_LD, dt * 8, kk); }
+    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, qs, RG_LD, 16 * kk, 8 * dt); }
+    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, dos, RG_LD, 16 * kk, 8 * dt); }
     __device__ float l(int qi) { return ls[qi]; }
     __device__ float delta(int qi) { return ds_row[qi]; }
 };
@@ -692,13 +683,11 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
                                  const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
                                  const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
     __shared__ __align__(16) unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
-    __shared__ __align__(16) unsigned qts[RG_D * RG_NARROW_LD];      // Qᵀ: head-dim rows, query columns
     __shared__ __align__(16) unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
-    __shared__ __align__(16) unsigned dots[RG_D * RG_NARROW_LD];     // dOᵀ
     __shared__ __align__(16) unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
     __shared__ __align__(16) unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
     __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
-    Bf16QueryTiles tiles{qs, qts, dos, dots, ls, ds_row, q + sequence_start(qh, blockIdx.y),
+    Bf16QueryTiles tiles{qs, dos, ls, ds_row, q + sequence_start(qh, blockIdx.y),
                          dout + sequence_start(doh, blockIdx.y), lse, dot, qh.row, doh.row, (long long)blockIdx.y * T,
                          T, d};
     backward_registers(tiles, dss, kts, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);

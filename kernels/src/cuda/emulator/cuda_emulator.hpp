@@ -679,14 +679,33 @@ inline void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsig
 // holding elements 2q, 2q + 1 of row g of each matrix from the lane that named that row. A
 // warp-collective instruction, as on the GPU; a row address not 16-byte aligned is a fault, as
 // there.
+namespace emu {
+inline void check_ldmatrix_row(const unsigned* row, int matrices) {
+    if (reinterpret_cast<uintptr_t>(row) % 16 != 0 && linear_thread() % 32 < 8 * matrices)
+        fault("ldmatrix: row address %p is not 16-byte aligned", static_cast<const void*>(row));
+}
+}  // namespace emu
+
 template <int N> inline void ldmatrix(unsigned (&r)[N], const unsigned* row) {
     static_assert(N == 2 || N == 4, "x2 and x4");
-    if (reinterpret_cast<uintptr_t>(row) % 16 != 0 && emu::linear_thread() % 32 < 8 * N)
-        emu::fault("ldmatrix: row address %p is not 16-byte aligned", static_cast<const void*>(row));
+    emu::check_ldmatrix_row(row, N);
     int lane = emu::linear_thread() % 32;
     for (int i = 0; i < N; ++i) {
         const unsigned* named = emu::shuffle(row, [&](int l) { return 8 * i + l / 4; });
         r[i] = named[lane % 4];
+    }
+}
+
+// ldmatrix .trans (x2): lane (g, q) reads 16-bit element g of the rows 2q and 2q + 1 of each
+// matrix, from the lanes that named them, the first into the low half.
+inline void ldmatrix_trans(unsigned (&r)[2], const unsigned* row) {
+    emu::check_ldmatrix_row(row, 2);
+    int lane = emu::linear_thread() % 32, g = lane / 4;
+    auto element_g = [&](const unsigned* named) { return named[g / 2] >> (16 * (g % 2)) & 0xffffu; };
+    for (int i = 0; i < 2; ++i) {
+        const unsigned* upper = emu::shuffle(row, [&](int l) { return 8 * i + 2 * (l % 4); });
+        const unsigned* lower = emu::shuffle(row, [&](int l) { return 8 * i + 2 * (l % 4) + 1; });
+        r[i] = element_g(upper) | element_g(lower) << 16;
     }
 }
 
