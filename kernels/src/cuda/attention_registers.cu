@@ -6,8 +6,8 @@
 // S = Q·Kᵀ (two 16 × 8 tiles side by side) holds, lane by lane, exactly the elements that the A
 // operand of P·V (16 × 16) needs. So the online softmax runs on the accumulators, P is rounded to
 // bf16 where it lies, and the output is rescaled and summed in registers. Only the tiles that
-// several warps read are staged in shared memory, as bf16: K and Vᵀ in the forward; Q, dO (read
-// as rows by ldmatrix and as columns by ldmatrix.trans), dS and Kᵀ in the backward. Scores are kept in base 2 (scale·log₂e folded in), so every
+// several warps read are staged in shared memory, as bf16 rows (read as rows by ldmatrix, as
+// columns by ldmatrix.trans): K and V in the forward; Q, dO, dS and K in the backward. Scores are kept in base 2 (scale·log₂e folded in), so every
 // exponential is one exp2. Inputs, outputs and sums are f32, as for the kernels above. Appended
 // to attention.cu (Heads, last_key, NEG_INF) after mma_sync.cuh.
 
@@ -82,31 +82,6 @@ __device__ void stage_rows(unsigned* tile, int ld, const float* src, long long s
         for (int k = 0; k < RG_BATCH; ++k) {
             int p = threadIdx.x + (k0 + k) * RG_THREADS;
             tile[p / (RG_D / 2) * ld + p % (RG_D / 2)] = w[k];
-        }
-    }
-}
-
-// The same rows transposed: tile[c][r] (64 rows of ROWS columns, a multiple of 8), in pairs of
-// consecutive rows: word c·ld + r/2. A warp writes 8 columns × 4 row pairs, which fall in 32
-// different banks for ld = 36.
-template <int ROWS>
-__device__ void stage_columns(unsigned* tile, int ld, const float* src, long long stride, int row0, int n, int d) {
-    constexpr int PAIRS = ROWS * RG_D / 2 / RG_THREADS;
-    static_assert(PAIRS % RG_BATCH == 0, "whole batches");
-    for (int k0 = 0; k0 < PAIRS; k0 += RG_BATCH) {
-        unsigned w[RG_BATCH];
-#pragma unroll
-        for (int k = 0; k < RG_BATCH; ++k) {
-            int p = threadIdx.x + (k0 + k) * RG_THREADS, group = p / 32, lane = p % 32;
-            int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
-            const float* x = src + (long long)(row0 + r) * stride + c;
-            w[k] = bf16_pair(row0 + r < n && c < d ? x[0] : 0.0f, row0 + r + 1 < n && c < d ? x[stride] : 0.0f);
-        }
-#pragma unroll
-        for (int k = 0; k < RG_BATCH; ++k) {
-            int p = threadIdx.x + (k0 + k) * RG_THREADS, group = p / 32, lane = p % 32;
-            int c = group % 8 * 8 + lane % 8, r = 2 * (group / 8 * 4 + lane / 8);
-            tile[c * ld + r / 2] = w[k];
         }
     }
 }
@@ -190,10 +165,11 @@ __device__ void load_b_columns_f32(unsigned (&b)[2], const float* tile, int ld, 
 // main loop (forward_registers below) asks for step i's tile (acquire), reads its B fragments, and
 // hands it back (release).
 //
-// Bf16Tiles: K and Vᵀ rounded to bf16 pairs by the whole block, synchronously: every warp waits
-// for each tile's loads before it multiplies. Any layout.
+// Bf16Tiles: K and V rounded to bf16 pairs, in rows, by the whole block, synchronously: every
+// warp waits for each tile's loads before it multiplies. V's columns are read from its rows by
+// ldmatrix.trans. Any layout.
 struct Bf16Tiles {
-    unsigned *ks, *vts;  // K: key rows; Vᵀ: head-dim rows, key columns (RG_LD pairs apart)
+    unsigned *ks, *vs;  // key rows, RG_LD pairs apart
     const float *kb, *vb;
     long long k_row, v_row;
     int S, d;
@@ -201,14 +177,14 @@ struct Bf16Tiles {
     __device__ void acquire(int step, int steps) {
         __syncthreads();  // the previous keys and values are no longer read
         stage_rows<RG_FWD_KEYS>(ks, RG_LD, kb, k_row, step * RG_FWD_KEYS, S, d);
-        stage_columns<RG_FWD_KEYS>(vts, RG_LD, vb, v_row, step * RG_FWD_KEYS, S, d);
+        stage_rows<RG_FWD_KEYS>(vs, RG_LD, vb, v_row, step * RG_FWD_KEYS, S, d);
         __syncthreads();
     }
     __device__ void release() {}
     // B = Kᵀ (16 × 8): head dims 16·sl…, keys n0….
     __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, ks, RG_LD, n0, sl); }
     // B = V (16 × 8): keys 16·kk…, head dims 8·dt….
-    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_shared(b, vts, RG_LD, dt * 8, kk); }
+    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, vs, RG_LD, 16 * kk, 8 * dt); }
 };
 
 // F32Tiles: K and V copied as they are (f32 rows) by cp.async into two buffers each, so that step
@@ -381,8 +357,8 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
                                 const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
                                 Bf16Copy copy) {
     __shared__ __align__(16) unsigned ks[RG_FWD_KEYS * RG_LD];
-    __shared__ __align__(16) unsigned vts[RG_D * RG_LD];
-    Bf16Tiles tiles{ks, vts, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
+    __shared__ __align__(16) unsigned vs[RG_FWD_KEYS * RG_LD];
+    Bf16Tiles tiles{ks, vs, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
     forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
 }
 
@@ -568,7 +544,7 @@ __device__ void probabilities_and_score_gradients(QueryTiles& tiles, float (&p)[
 // atomics, so dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O) comes from
 // attention_backward_dot.
 template <class QueryTiles>
-__device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* kts, int T, int S, int d, int causal,
+__device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* ks, int T, int S, int d, int causal,
                                    float scale, const float* k, Heads kh, const float* v, Heads vh, float* grads,
                                    Heads dqh, Heads dkh, Heads dvh) {
     const float *kb = k + sequence_start(kh, blockIdx.y), *vb = v + sequence_start(vh, blockIdx.y);
@@ -579,7 +555,7 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
     unsigned kf[4][4], vf[4][4];
     load_a_rows(kf, kb, kh.row, kw, S, d);
     load_a_rows(vf, vb, vh.row, kw, S, d);
-    stage_columns<RG_BWD_KEYS>(kts, RG_LD, kb, kh.row, k0, S, d);
+    stage_rows<RG_BWD_KEYS>(ks, RG_LD, kb, kh.row, k0, S, d);
     float scale2 = scale * LOG2E, dk[8][4], dv[8][4];
 #pragma unroll
     for (int dt = 0; dt < 8; ++dt)
@@ -652,7 +628,7 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
 #pragma unroll
             for (int nt = 0; nt < 4; ++nt) {
                 unsigned b[2];
-                load_b_shared(b, kts, RG_LD, nd + nt * 8, sl);
+                load_b_shared_trans(b, ks, RG_LD, 16 * sl, nd + nt * 8);
                 mma_m16n8k16_bf16(dq_part[nt], a, b);
             }
         }
@@ -685,24 +661,24 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
     __shared__ __align__(16) unsigned qs[RG_BWD_QUERIES * RG_LD];    // Q: query rows
     __shared__ __align__(16) unsigned dos[RG_BWD_QUERIES * RG_LD];   // dO
     __shared__ __align__(16) unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
-    __shared__ __align__(16) unsigned kts[RG_D * RG_LD];             // Kᵀ of the block's keys
+    __shared__ __align__(16) unsigned ks[RG_BWD_KEYS * RG_LD];       // K: the block's key rows
     __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
     Bf16QueryTiles tiles{qs, dos, ls, ds_row, q + sequence_start(qh, blockIdx.y),
                          dout + sequence_start(doh, blockIdx.y), lse, dot, qh.row, doh.row, (long long)blockIdx.y * T,
                          T, d};
-    backward_registers(tiles, dss, kts, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
+    backward_registers(tiles, dss, ks, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
 }
 
 // The same with the query tiles double-buffered through cp.async (F32QueryTiles), all its shared
-// memory dynamic (50 KB: dS, Kᵀ, then the two stages).
+// memory dynamic (50 KB: dS, K, then the two stages).
 extern "C" __global__ void __launch_bounds__(RG_THREADS)
     attention_backward_pipelined(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                  const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
                                  const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
     extern __shared__ __align__(16) unsigned shared_words[];
-    unsigned *dss = shared_words, *kts = dss + RG_BWD_QUERIES * RG_LD;
-    float* stages = reinterpret_cast<float*>(kts + RG_D * RG_LD);
+    unsigned *dss = shared_words, *ks = dss + RG_BWD_QUERIES * RG_LD;
+    float* stages = reinterpret_cast<float*>(ks + RG_BWD_KEYS * RG_LD);
     F32QueryTiles tiles{stages, q + sequence_start(qh, blockIdx.y), dout + sequence_start(doh, blockIdx.y), lse, dot,
                         qh.row, doh.row, (long long)blockIdx.y * T, T, d, nullptr, nullptr, nullptr, nullptr, 0.0f, 0.0f};
-    backward_registers(tiles, dss, kts, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
+    backward_registers(tiles, dss, ks, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
 }

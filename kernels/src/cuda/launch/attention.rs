@@ -200,7 +200,7 @@ impl AttentionShape {
 /// The pipelined forward's two stages of a 64-key K tile (rows 72 floats apart) and V tile (68).
 const PIPELINED_FORWARD_SHARED_BYTES: u32 = 2 * 64 * (72 + 68) * 4;
 
-/// The pipelined backward's dS (32 query rows of 36 bf16 pairs) and Kᵀ (64 rows of 36), then two
+/// The pipelined backward's dS (32 query rows of 36 bf16 pairs) and K (64 key rows of 36), then two
 /// stages of a 32-query Q and dO tile (rows 72 floats apart) and their rows' L and D.
 const PIPELINED_BACKWARD_SHARED_BYTES: u32 = (32 * 36 + 64 * 36) * 4 + 2 * (2 * 32 * 72 + 2 * 32) * 4;
 
