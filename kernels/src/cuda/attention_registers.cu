@@ -132,44 +132,41 @@ __device__ void accumulators_as_a(unsigned (&a)[4], const float (&left)[4], cons
 
 // Rows [row0, row0 + ROWS) of two (n, d) f32 matrices a and b (rows a_row and b_row apart) into
 // two f32 tiles (rows a_ld and b_ld floats apart) by cp.async, 16 bytes at a time, zeros past n and
-// d (a multiple of 4). By all RG_THREADS threads; the caller commits the group.
+// d (a multiple of 4). By all RG_THREADS threads, each copying the same 16 bytes of rows 8 apart:
+// one address per matrix and a step; the caller commits the group.
 template <int ROWS>
 __device__ void copy_rows_async(float* a_tile, int a_ld, const float* a, long long a_row, float* b_tile, int b_ld,
                                 const float* b, long long b_row, int row0, int n, int d) {
-    for (int c = threadIdx.x; c < ROWS * RG_D / 4; c += RG_THREADS) {
-        int row = c / (RG_D / 4), col = c % (RG_D / 4) * 4;
-        bool in = row0 + row < n && col < d;
-        cp_async16(a_tile + row * a_ld + col, in ? a + (row0 + row) * a_row + col : a, in);
-        cp_async16(b_tile + row * b_ld + col, in ? b + (row0 + row) * b_row + col : b, in);
+    constexpr int CHUNKS = ROWS * RG_D / 4 / RG_THREADS, ROWS_APART = RG_THREADS / (RG_D / 4);
+    int r = threadIdx.x / (RG_D / 4), c = threadIdx.x % (RG_D / 4) * 4;
+    const float *x = a + (row0 + r) * a_row + c, *y = b + (row0 + r) * b_row + c;
+#pragma unroll
+    for (int k = 0; k < CHUNKS; ++k, x += ROWS_APART * a_row, y += ROWS_APART * b_row) {
+        int row = r + k * ROWS_APART;
+        // Else 16 zero bytes, nothing read (x and y, past the matrix then, are not dereferenced).
+        bool in = row0 + row < n && c < d;
+        cp_async16(a_tile + row * a_ld + c, x, in);
+        cp_async16(b_tile + row * b_ld + c, y, in);
     }
 }
 
-// The B fragment (16 × 8) whose 8 columns are rows n0… of an f32 tile (row stride ld floats) and
-// whose 16 rows are its columns 16·s… (B = tileᵀ), rounded to bf16: two float2 reads.
-__device__ void load_b_rows_f32(unsigned (&b)[2], const float* tile, int ld, int n0, int s) {
-    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-    const float* row = tile + (n0 + g) * ld + 16 * s + 2 * q;
-    float2 lo = *reinterpret_cast<const float2*>(row), hi = *reinterpret_cast<const float2*>(row + 8);
-    b[0] = bf16_pair(lo.x, lo.y), b[1] = bf16_pair(hi.x, hi.y);
-}
-
-// The B fragment (16 × 8) whose 16 rows are rows 16·s… of an f32 tile and whose 8 columns are its
-// columns n0… (B = tile), rounded to bf16: four reads down the columns.
-__device__ void load_b_columns_f32(unsigned (&b)[2], const float* tile, int ld, int n0, int s) {
-    int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-    const float* col = tile + (16 * s + 2 * q) * ld + n0 + g;
-    b[0] = bf16_pair(col[0], col[ld]), b[1] = bf16_pair(col[8 * ld], col[9 * ld]);
-}
-
 // Where the forward's K and V tiles lie while the block reads them, and how they get there: the
-// main loop (forward_registers below) asks for step i's tile (acquire), reads its B fragments, and
-// hands it back (release).
+// main loop (forward_registers below) asks for step i's tile (acquire) and reads its B fragments;
+// the next acquire may overwrite them.
 //
-// Bf16Tiles: K and V rounded to bf16 pairs, in rows, by the whole block, synchronously: every
-// warp waits for each tile's loads before it multiplies. V's columns are read from its rows by
-// ldmatrix.trans. Any layout.
-struct Bf16Tiles {
-    unsigned *ks, *vs;  // key rows, RG_LD pairs apart
+// Both ways keep the tiles as bf16 rows (RG_LD pairs apart) and read their B fragments alike: K's
+// rows by ldmatrix, V's columns by ldmatrix.trans.
+struct KeyValueRows {
+    unsigned *ks, *vs;
+    // B = Kᵀ (16 × 8): head dims 16·sl…, keys n0….
+    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, ks, RG_LD, n0, sl); }
+    // B = V (16 × 8): keys 16·kk…, head dims 8·dt….
+    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, vs, RG_LD, 16 * kk, 8 * dt); }
+};
+
+// Bf16Tiles: K and V rounded to bf16 rows by the whole block, synchronously: every warp waits for
+// each tile's loads before it multiplies. Any layout.
+struct Bf16Tiles : KeyValueRows {
     const float *kb, *vb;
     long long k_row, v_row;
     int S, d;
@@ -180,54 +177,34 @@ struct Bf16Tiles {
         stage_rows<RG_FWD_KEYS>(vs, RG_LD, vb, v_row, step * RG_FWD_KEYS, S, d);
         __syncthreads();
     }
-    __device__ void release() {}
-    // B = Kᵀ (16 × 8): head dims 16·sl…, keys n0….
-    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, ks, RG_LD, n0, sl); }
-    // B = V (16 × 8): keys 16·kk…, head dims 8·dt….
-    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, vs, RG_LD, 16 * kk, 8 * dt); }
 };
 
-// F32Tiles: K and V copied as they are (f32 rows) by cp.async into two buffers each, so that step
-// i + 1's tile loads while the warps multiply step i's; the B fragments are rounded to bf16 as
-// they are read. Needs K's and V's rows 16-byte aligned (the launch checks) and d a multiple of 4.
-// Row strides of 72 and 68 floats keep the fragment reads free of bank conflicts: a K fragment is
-// 4 rows × 4 float2 per half-warp (72 ≡ 8 banks apart), a V fragment 4 key rows × 8 dims per warp
-// (2 · 68 ≡ 8 banks apart).
-#define PF_K_LD 72
-#define PF_V_LD 68
-#define PF_STAGE_FLOATS (RG_FWD_KEYS * (PF_K_LD + PF_V_LD))
-struct F32Tiles {
-    float* stages;  // 2 × (K tile, V tile)
+// AsyncTiles: K and V copied as they are (f32 rows) by cp.async into a stage, step i + 1's tile
+// loading while the warps multiply step i's; acquiring a tile, the block rounds the stage into the
+// bf16 rows (stage_rows: a whole tile, four floats a read) and frees it for the next. Needs K's
+// and V's rows 16-byte aligned (the launch checks) and d a multiple of 4.
+struct AsyncTiles : KeyValueRows {
+    float* stage;  // K's then V's 64 rows of 64 floats
     const float *kb, *vb;
     long long k_row, v_row;
     int S, d;
-    const float *k, *v;  // the tiles being read
-    // Step `step`'s tile into buffer step % 2: 16-byte chunks, zeros past S and d.
+    // Step `step`'s tile into the stage: 16-byte chunks, zeros past S and d.
     __device__ void issue(int step) {
-        float* ks = stages + (step % 2) * PF_STAGE_FLOATS;
-        float* vs = ks + RG_FWD_KEYS * PF_K_LD;
-        copy_rows_async<RG_FWD_KEYS>(ks, PF_K_LD, kb, k_row, vs, PF_V_LD, vb, v_row, step * RG_FWD_KEYS, S, d);
+        float* v_stage = stage + RG_FWD_KEYS * RG_D;
+        copy_rows_async<RG_FWD_KEYS>(stage, RG_D, kb, k_row, v_stage, RG_D, vb, v_row, step * RG_FWD_KEYS, S, d);
         cp_async_commit();
     }
     __device__ void begin(int steps) {
         if (steps > 0) issue(0);
     }
     __device__ void acquire(int step, int steps) {
-        if (step + 1 < steps) {
-            issue(step + 1);
-            cp_async_wait<1>();  // all but the tile just issued
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();  // every thread's chunks of this tile are in place
-        k = stages + (step % 2) * PF_STAGE_FLOATS;
-        v = k + RG_FWD_KEYS * PF_K_LD;
+        cp_async_wait<0>();
+        __syncthreads();  // every thread's chunks are in place, and the previous rows no longer read
+        stage_rows<RG_FWD_KEYS>(ks, RG_LD, stage, RG_D, 0, RG_FWD_KEYS, RG_D);
+        stage_rows<RG_FWD_KEYS>(vs, RG_LD, stage + RG_FWD_KEYS * RG_D, RG_D, 0, RG_FWD_KEYS, RG_D);
+        __syncthreads();  // the rows are in place, and the stage is free
+        if (step + 1 < steps) issue(step + 1);
     }
-    __device__ void release() {
-        __syncthreads();  // this buffer is refilled by the next step's issue
-    }
-    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_rows_f32(b, k, PF_K_LD, n0, sl); }
-    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_columns_f32(b, v, PF_V_LD, dt * 8, kk); }
 };
 
 // One step of the online softmax on a warp's 16 × 64 scores (rows row0…, keys k0…; lane (g, q)
@@ -330,7 +307,6 @@ __device__ void forward_registers(Tiles& tiles, int T, int S, int d, int causal,
                 mma_m16n8k16_bf16(acc[dt], p, b);
             }
         }
-        tiles.release();
     }
     long long first = sequence_start(oh, blockIdx.y);
 #pragma unroll
@@ -358,19 +334,20 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
                                 Bf16Copy copy) {
     __shared__ __align__(16) unsigned ks[RG_FWD_KEYS * RG_LD];
     __shared__ __align__(16) unsigned vs[RG_FWD_KEYS * RG_LD];
-    Bf16Tiles tiles{ks, vs, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
+    Bf16Tiles tiles{{ks, vs}, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
     forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
 }
 
-// The same with K and V double-buffered through cp.async (F32Tiles; 2 × 35 KB of dynamic shared
-// memory).
+// The same with K and V loaded through cp.async while the warps multiply (AsyncTiles; 50 KB of
+// dynamic shared memory: the f32 stage, then the bf16 rows of K and V).
 extern "C" __global__ void __launch_bounds__(RG_THREADS, 3)
     attention_forward_pipelined(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                 const float* k, Heads kh, const float* v, Heads vh, float* o, Heads oh, float* lse,
                                 Bf16Copy copy) {
-    extern __shared__ __align__(16) float stages[];
-    F32Tiles tiles{stages, k + sequence_start(kh, blockIdx.y), v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d,
-                   nullptr, nullptr};
+    extern __shared__ __align__(16) float stage[];
+    unsigned* ks = reinterpret_cast<unsigned*>(stage + 2 * RG_FWD_KEYS * RG_D);
+    AsyncTiles tiles{{ks, ks + RG_FWD_KEYS * RG_LD}, stage, k + sequence_start(kh, blockIdx.y),
+                     v + sequence_start(vh, blockIdx.y), kh.row, vh.row, S, d};
     forward_registers(tiles, T, S, d, causal, scale, q, qh, o, oh, lse, copy);
 }
 
@@ -386,11 +363,23 @@ __device__ void query_stats(const float* lse, const float* dot, long long row_ba
     *delta = i < T ? dot[row_base + i] : 0.0f;
 }
 
-// Bf16QueryTiles: Q and dO rounded to bf16 pairs, in rows, by the whole block, synchronously;
-// their columns are read from the same rows by ldmatrix.trans. Any layout.
-struct Bf16QueryTiles {
-    unsigned *qs, *dos;  // rows RG_LD pairs apart
+// Both ways keep the tiles as bf16 rows (RG_LD pairs apart) beside their rows' L·log₂e and D, and
+// read their B fragments alike: rows by ldmatrix, columns by ldmatrix.trans.
+struct QueryRows {
+    unsigned *qs, *dos;
     float *ls, *ds_row;
+    // B = Qᵀ or dOᵀ (16 × 8): head dims 16·sl…, queries n0….
+    __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, qs, RG_LD, n0, sl); }
+    __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, dos, RG_LD, n0, sl); }
+    // B = Q or dO (16 × 8): queries 16·kk…, head dims 8·dt….
+    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, qs, RG_LD, 16 * kk, 8 * dt); }
+    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, dos, RG_LD, 16 * kk, 8 * dt); }
+    __device__ float l(int qi) { return ls[qi]; }
+    __device__ float delta(int qi) { return ds_row[qi]; }
+};
+
+// Bf16QueryTiles: Q and dO rounded to bf16 rows by the whole block, synchronously. Any layout.
+struct Bf16QueryTiles : QueryRows {
     const float *qb, *dob, *lse, *dot;
     long long q_row, do_row, row_base;
     int T, d;
@@ -404,36 +393,22 @@ struct Bf16QueryTiles {
             query_stats(lse, dot, row_base, i0 + threadIdx.x, T, &ls[threadIdx.x], &ds_row[threadIdx.x]);
         __syncthreads();
     }
-    // B = Qᵀ or dOᵀ (16 × 8): head dims 16·sl…, queries n0….
-    __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, qs, RG_LD, n0, sl); }
-    __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, dos, RG_LD, n0, sl); }
-    // B = Q or dO (16 × 8): queries 16·kk…, head dims 8·dt….
-    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, qs, RG_LD, 16 * kk, 8 * dt); }
-    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, dos, RG_LD, 16 * kk, 8 * dt); }
-    __device__ float l(int qi) { return ls[qi]; }
-    __device__ float delta(int qi) { return ds_row[qi]; }
 };
 
-// F32QueryTiles: Q and dO copied as they are by cp.async into two buffers, the next tile's
-// loading while the warps multiply this one's; fragments are rounded to bf16 as they are read. The
-// next tile's L and D come into registers at the same time (32 threads, one row each), and go to
-// shared memory when that tile is acquired. Needs every row of Q and dO 16-byte aligned and d a
-// multiple of 4. Rows 72 floats apart: row fragments conflict-free, column fragments two to a bank.
-#define PB_LD 72
-#define PB_STAGE_FLOATS (2 * RG_BWD_QUERIES * PB_LD + 2 * RG_BWD_QUERIES)
-struct F32QueryTiles {
-    float* stages;  // 2 × (Q, dO, L·log₂e, D)
+// AsyncQueryTiles: Q and dO copied as they are (f32 rows) by cp.async into a stage, the next
+// tile's loading while the warps multiply this one's, and rounded into the bf16 rows by the block
+// when acquired, as AsyncTiles does; the next tile's L and D come into registers when it is issued
+// (32 threads, one row each). Needs every row of Q and dO 16-byte aligned and d a multiple of 4.
+struct AsyncQueryTiles : QueryRows {
+    float* stage;  // Q's then dO's 32 rows of 64 floats
     const float *qb, *dob, *lse, *dot;
     long long q_row, do_row, row_base;
     int T, d;
-    const float *q, *dout;  // the tile being read
-    float *ls, *ds_row;
-    float next_l, next_d;                 // this thread's row of the last tile issued
+    float next_l, next_d;  // this thread's row of the tile issued last
     __device__ void issue(int tile) {
-        float* qs = stages + (tile % 2) * PB_STAGE_FLOATS;
-        float* dos = qs + RG_BWD_QUERIES * PB_LD;
         int i0 = tile * RG_BWD_QUERIES;
-        copy_rows_async<RG_BWD_QUERIES>(qs, PB_LD, qb, q_row, dos, PB_LD, dob, do_row, i0, T, d);
+        float* do_stage = stage + RG_BWD_QUERIES * RG_D;
+        copy_rows_async<RG_BWD_QUERIES>(stage, RG_D, qb, q_row, do_stage, RG_D, dob, do_row, i0, T, d);
         cp_async_commit();
         if (threadIdx.x < RG_BWD_QUERIES) query_stats(lse, dot, row_base, i0 + threadIdx.x, T, &next_l, &next_d);
     }
@@ -441,31 +416,14 @@ struct F32QueryTiles {
         if (first < steps) issue(first);
     }
     __device__ void acquire(int tile, int last_tile) {
-        float l = next_l, dl = next_d;  // this tile's, loaded when it was issued
-        if (tile < last_tile) {
-            issue(tile + 1);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        float* stage = stages + (tile % 2) * PB_STAGE_FLOATS;
-        q = stage, dout = stage + RG_BWD_QUERIES * PB_LD;
-        ls = stage + 2 * RG_BWD_QUERIES * PB_LD, ds_row = ls + RG_BWD_QUERIES;
-        if (threadIdx.x < RG_BWD_QUERIES) {
-            ls[threadIdx.x] = l;
-            ds_row[threadIdx.x] = dl;
-        }
-        // Every thread's chunks and rows are in place, and the previous dS is no longer read. (The
-        // buffer issue() just refilled was last read before the previous tile's dS was written,
-        // which a barrier followed.)
-        __syncthreads();
+        cp_async_wait<0>();
+        __syncthreads();  // every thread's chunks are in place; the previous rows and dS no longer read
+        stage_rows<RG_BWD_QUERIES>(qs, RG_LD, stage, RG_D, 0, RG_BWD_QUERIES, RG_D);
+        stage_rows<RG_BWD_QUERIES>(dos, RG_LD, stage + RG_BWD_QUERIES * RG_D, RG_D, 0, RG_BWD_QUERIES, RG_D);
+        if (threadIdx.x < RG_BWD_QUERIES) ls[threadIdx.x] = next_l, ds_row[threadIdx.x] = next_d;
+        __syncthreads();  // the rows are in place, and the stage is free
+        if (tile < last_tile) issue(tile + 1);
     }
-    __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_rows_f32(b, q, PB_LD, n0, sl); }
-    __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_rows_f32(b, dout, PB_LD, n0, sl); }
-    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_columns_f32(b, q, PB_LD, dt * 8, kk); }
-    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_columns_f32(b, dout, PB_LD, dt * 8, kk); }
-    __device__ float l(int qi) { return ls[qi]; }
-    __device__ float delta(int qi) { return ds_row[qi]; }
 };
 
 // Hopper adds 16 bytes to global memory in one reduction (atomicAdd of a float4, sm_90 on).
@@ -663,22 +621,26 @@ extern "C" __global__ void __launch_bounds__(RG_THREADS)
     __shared__ __align__(16) unsigned dss[RG_BWD_QUERIES * RG_LD];   // dS: query rows, the block's 64 key columns
     __shared__ __align__(16) unsigned ks[RG_BWD_KEYS * RG_LD];       // K: the block's key rows
     __shared__ float ls[RG_BWD_QUERIES], ds_row[RG_BWD_QUERIES];  // L·log₂e and D of the tile's queries
-    Bf16QueryTiles tiles{qs, dos, ls, ds_row, q + sequence_start(qh, blockIdx.y),
+    Bf16QueryTiles tiles{{qs, dos, ls, ds_row}, q + sequence_start(qh, blockIdx.y),
                          dout + sequence_start(doh, blockIdx.y), lse, dot, qh.row, doh.row, (long long)blockIdx.y * T,
                          T, d};
     backward_registers(tiles, dss, ks, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
 }
 
-// The same with the query tiles double-buffered through cp.async (F32QueryTiles), all its shared
-// memory dynamic (50 KB: dS, K, then the two stages).
+// The same with the query tiles loaded through cp.async while the warps multiply
+// (AsyncQueryTiles), all its shared memory dynamic (39 KB: dS, K, Q and dO as bf16 rows; the
+// rows' L·log₂e and D; then the f32 stage).
 extern "C" __global__ void __launch_bounds__(RG_THREADS)
     attention_backward_pipelined(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                  const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,
                                  const float* lse, const float* dot, float* grads, Heads dqh, Heads dkh, Heads dvh) {
     extern __shared__ __align__(16) unsigned shared_words[];
-    unsigned *dss = shared_words, *ks = dss + RG_BWD_QUERIES * RG_LD;
-    float* stages = reinterpret_cast<float*>(ks + RG_BWD_KEYS * RG_LD);
-    F32QueryTiles tiles{stages, q + sequence_start(qh, blockIdx.y), dout + sequence_start(doh, blockIdx.y), lse, dot,
-                        qh.row, doh.row, (long long)blockIdx.y * T, T, d, nullptr, nullptr, nullptr, nullptr, 0.0f, 0.0f};
+    unsigned *dss = shared_words, *ks = dss + RG_BWD_QUERIES * RG_LD, *qs = ks + RG_BWD_KEYS * RG_LD;
+    unsigned* dos = qs + RG_BWD_QUERIES * RG_LD;
+    float* ls = reinterpret_cast<float*>(dos + RG_BWD_QUERIES * RG_LD);
+    float *ds_row = ls + RG_BWD_QUERIES, *stage = ds_row + RG_BWD_QUERIES;
+    AsyncQueryTiles tiles{{qs, dos, ls, ds_row}, stage, q + sequence_start(qh, blockIdx.y),
+                          dout + sequence_start(doh, blockIdx.y), lse, dot, qh.row, doh.row, (long long)blockIdx.y * T,
+                          T, d, 0.0f, 0.0f};
     backward_registers(tiles, dss, ks, T, S, d, causal, scale, k, kh, v, vh, grads, dqh, dkh, dvh);
 }

@@ -71,9 +71,9 @@ impl AttentionShape {
 /// tensor cores (WMMA, bf16 operands, f32 accumulation, every score tile passing through shared
 /// memory) for d ≤ 64; FlashAttention-2 proper (mma.sync, whose register layout is known, so
 /// scores, probabilities and outputs stay in registers) for d ≤ 64; and the same with the tiles it
-/// streams — K and V forward, Q and dO backward — double-buffered through cp.async (the next tile
-/// loads while the warps multiply this one), for d ≤ 64 a multiple of 4 and those rows 16-byte
-/// aligned.
+/// streams — K and V forward, Q and dO backward — loaded through cp.async into a stage while the
+/// warps multiply the previous tile, then rounded once into the bf16 rows the warps read, for
+/// d ≤ 64 a multiple of 4 and those rows 16-byte aligned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionVersion {
     RowPerThread,
@@ -197,12 +197,13 @@ impl AttentionShape {
     }
 }
 
-/// The pipelined forward's two stages of a 64-key K tile (rows 72 floats apart) and V tile (68).
-const PIPELINED_FORWARD_SHARED_BYTES: u32 = 2 * 64 * (72 + 68) * 4;
+/// The pipelined forward's f32 stage of a 64-key K and V tile (rows of 64 floats), then their bf16
+/// rows (36 pairs apart).
+const PIPELINED_FORWARD_SHARED_BYTES: u32 = 2 * 64 * 64 * 4 + 2 * 64 * 36 * 4;
 
-/// The pipelined backward's dS (32 query rows of 36 bf16 pairs) and K (64 key rows of 36), then two
-/// stages of a 32-query Q and dO tile (rows 72 floats apart) and their rows' L and D.
-const PIPELINED_BACKWARD_SHARED_BYTES: u32 = (32 * 36 + 64 * 36) * 4 + 2 * (2 * 32 * 72 + 2 * 32) * 4;
+/// The pipelined backward's bf16 rows (36 pairs apart) of dS (32 query rows), K (64 key rows), Q
+/// and dO (32 query rows each); the query rows' L and D; then the f32 stage of a Q and dO tile.
+const PIPELINED_BACKWARD_SHARED_BYTES: u32 = (32 + 64 + 2 * 32) * 36 * 4 + 2 * 32 * 4 + 2 * 32 * 64 * 4;
 
 /// The fused attention forward launch.
 pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) -> Result<Plan, CudaError> {
