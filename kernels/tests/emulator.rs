@@ -275,7 +275,7 @@ fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
     // Four 8 × 8 matrices of 16-bit elements, matrix i's row r 32 bytes apart, element e of it
     // 100·i + 10·r + e (word w holding elements 2w and 2w + 1, the first in its low half). Lane l
     // names row l % 8 of matrix l / 8. The PTX ISA gives lane 4r + w word w of row r of each matrix
-    // (x4: four matrices, x2: the first two, named by lanes 0–15), and with .trans (x2) lane
+    // (x4: four matrices, x2: the first two, named by lanes 0–15), and with .trans lane
     // (g, q) = 4g + q the elements g of rows 2q and 2q + 1. A row address 4 bytes off 16 is a fault.
     static SOURCE: KernelSource = KernelSource {
         name: "ldmatrix.cu",
@@ -287,12 +287,13 @@ fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
                  }\n\
                  __syncthreads();\n\
                  int l = threadIdx.x;\n\
-                 unsigned four[4], two[2], trans[2];\n\
+                 unsigned four[4], two[2], trans_four[4], trans_two[2];\n\
                  ldmatrix(four, tile + 64 * (l / 8) + 8 * (l % 8) + misalign);\n\
                  ldmatrix(two, tile + 64 * (l / 8 % 2) + 8 * (l % 8));\n\
-                 ldmatrix_trans(trans, tile + 64 * (l / 8 % 2) + 8 * (l % 8));\n\
-                 for (int i = 0; i < 4; ++i) out[8 * l + i] = four[i];\n\
-                 for (int i = 0; i < 2; ++i) out[8 * l + 4 + i] = two[i], out[8 * l + 6 + i] = trans[i];\n}\n",
+                 ldmatrix_trans(trans_four, tile + 64 * (l / 8) + 8 * (l % 8));\n\
+                 ldmatrix_trans(trans_two, tile + 64 * (l / 8 % 2) + 8 * (l % 8));\n\
+                 for (int i = 0; i < 4; ++i) out[12 * l + i] = four[i], out[12 * l + 6 + i] = trans_four[i];\n\
+                 for (int i = 0; i < 2; ++i) out[12 * l + 4 + i] = two[i], out[12 * l + 10 + i] = trans_two[i];\n}\n",
         kernels: &["load"],
     };
     let emu = emulator(&SOURCE).unwrap();
@@ -303,14 +304,14 @@ fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
             let (g, q) = (t / 4, t % 4);
             let word = |i| pair(element(i, g, 2 * q), element(i, g, 2 * q + 1));
             let transposed = |i| pair(element(i, 2 * q, g), element(i, 2 * q + 1, g));
-            [word(0), word(1), word(2), word(3), word(0), word(1), transposed(0), transposed(1)]
+            [0, 1, 2, 3, 0, 1].map(word).into_iter().chain([0, 1, 2, 3, 0, 1].map(transposed))
         })
         .collect();
     for misalign in [0i32, 1] {
-        let mut out = vec![0u32; 8 * 32];
+        let mut out = vec![0u32; 12 * 32];
         let mut args = Args::new();
         args.value(misalign).slice_mut(&mut out);
-        // Safety: `load(int, unsigned* out)` writes 8 words per lane of one warp.
+        // Safety: `load(int, unsigned* out)` writes 12 words per lane of one warp.
         let result = unsafe { emu.launch("load", grid(1, 32), &mut args) };
         drop(args);
         match (misalign, result) {

@@ -108,20 +108,26 @@ __device__ void load_a_shared(unsigned (&a)[4], const unsigned* tile, int ld, in
     ldmatrix(a, tile + (m0 + lane % 8 + 8 * (lane / 8 % 2)) * ld + 8 * s + 4 * (lane / 16));
 }
 
-// The B fragment (16 × 8) whose 8 columns are rows n0… of a staged tile and whose 16 rows are its
-// columns 16·s… (pairs, row stride ld, rows 16-byte aligned): B = tileᵀ, one ldmatrix.x2, lanes
-// 0–7 naming rows n0… (columns 16·s…), 8–15 the same rows 8 columns on.
-__device__ void load_b_shared(unsigned (&b)[2], const unsigned* tile, int ld, int n0, int s) {
+// Two B fragments (16 × 8 each) whose 8 columns are rows n0… of a staged tile and whose 16 rows are
+// its columns 16·s… and 16·(s + 1)… (pairs, row stride ld, rows 16-byte aligned): B = tileᵀ for
+// the slices s and s + 1 of a product's k, into b[0] and b[1]. One ldmatrix.x4: lanes 0–7 name
+// rows n0… at column 16·s, 8–15 the same rows 8 columns on, 16–31 the same 16 columns further.
+__device__ void load_b_pair_shared(unsigned (&b)[2][2], const unsigned* tile, int ld, int n0, int s) {
     int lane = threadIdx.x % 32;
-    ldmatrix(b, tile + (n0 + lane % 8) * ld + 8 * s + 4 * (lane / 8 % 2));
+    unsigned r[4];
+    ldmatrix(r, tile + (n0 + lane % 8) * ld + 8 * s + 4 * (lane / 8));
+    b[0][0] = r[0], b[0][1] = r[1], b[1][0] = r[2], b[1][1] = r[3];
 }
 
-// The B fragment (16 × 8) whose 16 rows are rows k0… of a staged tile and whose 8 columns are its
-// columns n0… (pairs, row stride ld, rows 16-byte aligned, n0 a multiple of 8): B = tile, one
-// ldmatrix.x2.trans, lanes 0–7 naming rows k0… (columns n0…), 8–15 rows k0 + 8….
-__device__ void load_b_shared_trans(unsigned (&b)[2], const unsigned* tile, int ld, int k0, int n0) {
+// Two B fragments (16 × 8 each) whose 16 rows are rows k0… of a staged tile and whose 8 columns
+// are its columns n0… and n0 + 8… (pairs, row stride ld, rows 16-byte aligned, n0 a multiple of
+// 8): B = tile, into b[0] and b[1]. One ldmatrix.x4.trans: lanes 0–15 name rows k0…k0 + 15 at
+// column n0, 16–31 the same rows at column n0 + 8.
+__device__ void load_b_pair_shared_trans(unsigned (&b)[2][2], const unsigned* tile, int ld, int k0, int n0) {
     int lane = threadIdx.x % 32;
-    ldmatrix_trans(b, tile + (k0 + lane % 16) * ld + n0 / 2);
+    unsigned r[4];
+    ldmatrix_trans(r, tile + (k0 + lane % 16) * ld + n0 / 2 + 4 * (lane / 16));
+    b[0][0] = r[0], b[0][1] = r[1], b[1][0] = r[2], b[1][1] = r[3];
 }
 
 // The accumulators of two 16 × 8 products side by side, as the A operand (16 × 16) of the next.
@@ -158,10 +164,12 @@ __device__ void copy_rows_async(float* a_tile, int a_ld, const float* a, long lo
 // rows by ldmatrix, V's columns by ldmatrix.trans.
 struct KeyValueRows {
     unsigned *ks, *vs;
-    // B = Kᵀ (16 × 8): head dims 16·sl…, keys n0….
-    __device__ void k_fragment(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, ks, RG_LD, n0, sl); }
-    // B = V (16 × 8): keys 16·kk…, head dims 8·dt….
-    __device__ void v_fragment(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, vs, RG_LD, 16 * kk, 8 * dt); }
+    // B = Kᵀ (16 × 8): keys n0…; head dims 16·sl… and 16·(sl + 1)….
+    __device__ void k_fragments(unsigned (&b)[2][2], int n0, int sl) { load_b_pair_shared(b, ks, RG_LD, n0, sl); }
+    // B = V (16 × 8): keys 16·kk…; head dims 8·dt… and 8·(dt + 1)….
+    __device__ void v_fragments(unsigned (&b)[2][2], int dt, int kk) {
+        load_b_pair_shared_trans(b, vs, RG_LD, 16 * kk, 8 * dt);
+    }
 };
 
 // Bf16Tiles: K and V rounded to bf16 rows by the whole block, synchronously: every warp waits for
@@ -284,10 +292,11 @@ __device__ void forward_registers(Tiles& tiles, int T, int S, int d, int causal,
 #pragma unroll
             for (int e = 0; e < 4; ++e) s[nt][e] = 0.0f;
 #pragma unroll
-            for (int sl = 0; sl < 4; ++sl) {
-                unsigned b[2];
-                tiles.k_fragment(b, nt * 8, sl);
-                mma_m16n8k16_bf16(s[nt], qf[sl], b);
+            for (int sl = 0; sl < 4; sl += 2) {
+                unsigned b[2][2];
+                tiles.k_fragments(b, nt * 8, sl);
+                mma_m16n8k16_bf16(s[nt], qf[sl], b[0]);
+                mma_m16n8k16_bf16(s[nt], qf[sl + 1], b[1]);
             }
         }
         // Only tiles that reach past the sequence's end or the diagonal need the mask: every key of
@@ -301,10 +310,11 @@ __device__ void forward_registers(Tiles& tiles, int T, int S, int d, int causal,
             unsigned p[4];
             accumulators_as_a(p, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
-            for (int dt = 0; dt < 8; ++dt) {
-                unsigned b[2];
-                tiles.v_fragment(b, dt, kk);
-                mma_m16n8k16_bf16(acc[dt], p, b);
+            for (int dt = 0; dt < 8; dt += 2) {
+                unsigned b[2][2];
+                tiles.v_fragments(b, dt, kk);
+                mma_m16n8k16_bf16(acc[dt], p, b[0]);
+                mma_m16n8k16_bf16(acc[dt + 1], p, b[1]);
             }
         }
     }
@@ -368,12 +378,16 @@ __device__ void query_stats(const float* lse, const float* dot, long long row_ba
 struct QueryRows {
     unsigned *qs, *dos;
     float *ls, *ds_row;
-    // B = Qᵀ or dOᵀ (16 × 8): head dims 16·sl…, queries n0….
-    __device__ void q_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, qs, RG_LD, n0, sl); }
-    __device__ void do_rows(unsigned (&b)[2], int n0, int sl) { load_b_shared(b, dos, RG_LD, n0, sl); }
-    // B = Q or dO (16 × 8): queries 16·kk…, head dims 8·dt….
-    __device__ void q_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, qs, RG_LD, 16 * kk, 8 * dt); }
-    __device__ void do_columns(unsigned (&b)[2], int dt, int kk) { load_b_shared_trans(b, dos, RG_LD, 16 * kk, 8 * dt); }
+    // B = Qᵀ or dOᵀ (16 × 8): queries n0…; head dims 16·sl… and 16·(sl + 1)….
+    __device__ void q_rows(unsigned (&b)[2][2], int n0, int sl) { load_b_pair_shared(b, qs, RG_LD, n0, sl); }
+    __device__ void do_rows(unsigned (&b)[2][2], int n0, int sl) { load_b_pair_shared(b, dos, RG_LD, n0, sl); }
+    // B = Q or dO (16 × 8): queries 16·kk…; head dims 8·dt… and 8·(dt + 1)….
+    __device__ void q_columns(unsigned (&b)[2][2], int dt, int kk) {
+        load_b_pair_shared_trans(b, qs, RG_LD, 16 * kk, 8 * dt);
+    }
+    __device__ void do_columns(unsigned (&b)[2][2], int dt, int kk) {
+        load_b_pair_shared_trans(b, dos, RG_LD, 16 * kk, 8 * dt);
+    }
     __device__ float l(int qi) { return ls[qi]; }
     __device__ float delta(int qi) { return ds_row[qi]; }
 };
@@ -531,12 +545,14 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
 #pragma unroll
             for (int e = 0; e < 4; ++e) p[nt][e] = ds[nt][e] = 0.0f;
 #pragma unroll
-            for (int sl = 0; sl < 4; ++sl) {
-                unsigned b[2];
+            for (int sl = 0; sl < 4; sl += 2) {
+                unsigned b[2][2];
                 tiles.q_rows(b, nt * 8, sl);
-                mma_m16n8k16_bf16(p[nt], kf[sl], b);
+                mma_m16n8k16_bf16(p[nt], kf[sl], b[0]);
+                mma_m16n8k16_bf16(p[nt], kf[sl + 1], b[1]);
                 tiles.do_rows(b, nt * 8, sl);
-                mma_m16n8k16_bf16(ds[nt], vf[sl], b);
+                mma_m16n8k16_bf16(ds[nt], vf[sl], b[0]);
+                mma_m16n8k16_bf16(ds[nt], vf[sl + 1], b[1]);
             }
         }
         // Only tiles that reach past the sequences' ends or the causal diagonal need the mask.
@@ -551,12 +567,14 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
             accumulators_as_a(pa, p[2 * kk], p[2 * kk + 1]);
             accumulators_as_a(dsa, ds[2 * kk], ds[2 * kk + 1]);
 #pragma unroll
-            for (int dt = 0; dt < 8; ++dt) {
-                unsigned b[2];
+            for (int dt = 0; dt < 8; dt += 2) {
+                unsigned b[2][2];
                 tiles.do_columns(b, dt, kk);
-                mma_m16n8k16_bf16(dv[dt], pa, b);
+                mma_m16n8k16_bf16(dv[dt], pa, b[0]);
+                mma_m16n8k16_bf16(dv[dt + 1], pa, b[1]);
                 tiles.q_columns(b, dt, kk);
-                mma_m16n8k16_bf16(dk[dt], dsa, b);
+                mma_m16n8k16_bf16(dk[dt], dsa, b[0]);
+                mma_m16n8k16_bf16(dk[dt + 1], dsa, b[1]);
             }
         }
         // dS (query rows, key columns) into shared memory in bf16 pairs of neighbouring keys: lanes
@@ -584,10 +602,11 @@ __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* k
             unsigned a[4];
             load_a_shared(a, dss, RG_LD, mq, sl);
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt) {
-                unsigned b[2];
-                load_b_shared_trans(b, ks, RG_LD, 16 * sl, nd + nt * 8);
-                mma_m16n8k16_bf16(dq_part[nt], a, b);
+            for (int nt = 0; nt < 4; nt += 2) {
+                unsigned b[2][2];
+                load_b_pair_shared_trans(b, ks, RG_LD, 16 * sl, nd + nt * 8);
+                mma_m16n8k16_bf16(dq_part[nt], a, b[0]);
+                mma_m16n8k16_bf16(dq_part[nt + 1], a, b[1]);
             }
         }
         add_dq_quarter(dq, dqh.row, dq_packs, scale, dq_part, i0 + mq, nd, T, d);

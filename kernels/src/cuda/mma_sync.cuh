@@ -25,7 +25,7 @@ __device__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const u
 // l % 8 of matrix l / 8 (`row`: 16 bytes, 16-byte aligned); lane (g, q) receives elements 2q and
 // 2q + 1 of row g of matrix i in r[i]. One instruction where plain loads take one per register
 // and their addresses, and no bank conflicts where the 8 rows of a matrix fall in distinct
-// 16-byte bank groups. ldmatrix_trans (.trans) reads each matrix as its transpose: lane (g, q)
+// 16-byte bank groups. ldmatrix_trans (.trans, x2 or x4) reads each matrix as its transpose: lane (g, q)
 // receives elements g of rows 2q and 2q + 1 (low half first) — the B fragment of a product whose
 // k runs down the rows, read from a tile stored row by row. The CPU emulator defines both itself,
 // with these layouts.
@@ -42,9 +42,18 @@ __device__ void ldmatrix(unsigned (&r)[N], const unsigned* row) {
                      : "r"(address));
 }
 
-__device__ void ldmatrix_trans(unsigned (&r)[2], const unsigned* row) {
+template <int N>
+__device__ void ldmatrix_trans(unsigned (&r)[N], const unsigned* row) {
+    static_assert(N == 2 || N == 4, "x2 and x4");
     unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(address));
+    if constexpr (N == 2)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+                     : "=r"(r[0]), "=r"(r[1])
+                     : "r"(address));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(address));
 }
 #endif
 

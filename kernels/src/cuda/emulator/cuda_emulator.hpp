@@ -696,13 +696,14 @@ template <int N> inline void ldmatrix(unsigned (&r)[N], const unsigned* row) {
     }
 }
 
-// ldmatrix .trans (x2): lane (g, q) reads 16-bit element g of the rows 2q and 2q + 1 of each
+// ldmatrix .trans (x2, x4): lane (g, q) reads 16-bit element g of the rows 2q and 2q + 1 of each
 // matrix, from the lanes that named them, the first into the low half.
-inline void ldmatrix_trans(unsigned (&r)[2], const unsigned* row) {
-    emu::check_ldmatrix_row(row, 2);
+template <int N> inline void ldmatrix_trans(unsigned (&r)[N], const unsigned* row) {
+    static_assert(N == 2 || N == 4, "x2 and x4");
+    emu::check_ldmatrix_row(row, N);
     int lane = emu::linear_thread() % 32, g = lane / 4;
     auto element_g = [&](const unsigned* named) { return named[g / 2] >> (16 * (g % 2)) & 0xffffu; };
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < N; ++i) {
         const unsigned* upper = emu::shuffle(row, [&](int l) { return 8 * i + 2 * (l % 4); });
         const unsigned* lower = emu::shuffle(row, [&](int l) { return 8 * i + 2 * (l % 4) + 1; });
         r[i] = element_g(upper) | element_g(lower) << 16;
