@@ -7,9 +7,10 @@
 // operand of P·V (16 × 16) needs. So the online softmax runs on the accumulators, P is rounded to
 // bf16 where it lies, and the output is rescaled and summed in registers. Only the tiles that
 // several warps read are staged in shared memory, as bf16 rows (read as rows by ldmatrix, as
-// columns by ldmatrix.trans): K and V in the forward; Q, dO, dS and K in the backward. Scores are kept in base 2 (scale·log₂e folded in), so every
-// exponential is one exp2. Inputs, outputs and sums are f32, as for the kernels above. Appended
-// to attention.cu (Heads, last_key, NEG_INF) after mma_sync.cuh.
+// columns by ldmatrix.trans): K and V in the forward; Q, dO, dS and K in the backward. Scores are
+// kept in base 2 (scale·log₂e folded in), so every exponential is one exp2. Inputs, outputs and
+// sums are f32, as for the kernels above. Appended to attention.cu (Heads, last_key, NEG_INF)
+// after mma_sync.cuh.
 
 #define RG_D 64             // head size as staged (zero-padded)
 #define RG_LD 36            // row stride of a staged 64-wide tile, in bf16 pairs (32 and 4 of padding)
@@ -47,6 +48,7 @@ __device__ float fast_exp2(float x) {
 // aligned is read four floats a load with no bounds test — a thread's loads 8 rows apart, one
 // address and a step — and each four written as one 8-byte store (a half-warp fills a row: no
 // bank conflict); any other tile pair by pair, each tested, a warp writing one row's 32 words.
+// `src` is global memory, or the pipelined kernels' f32 stage in shared memory (always whole).
 template <int ROWS>
 __device__ void stage_rows(unsigned* tile, int ld, const float* src, long long stride, int row0, int n, int d) {
     if (row0 + ROWS <= n && d == RG_D && stride % 4 == 0 && (unsigned long long)src % 16 == 0) {
