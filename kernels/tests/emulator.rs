@@ -208,9 +208,11 @@ fn shared_memory_starts_as_garbage_in_every_block() {
 }
 
 #[test]
-fn an_async_copy_lands_at_its_wait() {
+fn an_async_copy_lands_at_its_commit_or_at_its_wait() {
     // Each thread copies 16 bytes global → shared by cp.async; after the barrier a neighbour reads
-    // them: right when the copy was waited for, the old contents (zeros) when it was not.
+    // them. Waited for, every copy is there. Not waited for, each group lands at one end or the
+    // other, drawn per group: some neighbours read the copy (landed at its commit, as a refill issued
+    // too early would show) and the others the old contents, zeros (as a missing wait would show).
     static SOURCE: KernelSource = KernelSource {
         name: "async.cu",
         source: "extern \"C\" __global__ void staged(int wait, const float* x, float* out) {\n\
@@ -236,7 +238,13 @@ fn an_async_copy_lands_at_its_wait() {
         // Safety: `staged(int, const float* x, float* out)` reads 128 floats of x, writes 32.
         unsafe { emu.launch("staged", cfg, &mut args) }.unwrap();
         drop(args);
-        assert_eq!(out == want, wait == 1, "wait {wait}");
+        if wait == 1 {
+            assert_eq!(out, want);
+        } else {
+            let early = out.iter().zip(&want).filter(|(o, w)| o == w).count();
+            let late = out.iter().filter(|&&o| o == 0.0).count();
+            assert!(early > 0 && late > 0 && early + late == 32, "{out:?}");
+        }
     }
 }
 

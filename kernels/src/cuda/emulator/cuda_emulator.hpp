@@ -213,7 +213,8 @@ struct Mbarrier {
 };
 
 // A thread's cp.async copies not yet landed: 16 bytes each (read when issued, zeros when the copy
-// reads nothing), landing in shared memory when a cp_async_wait asks for their group.
+// reads nothing), landing in shared memory when their group is committed or when a cp_async_wait
+// asks for it (cp_async_commit below).
 struct AsyncCopy {
     void* dst;
     unsigned char bytes[16];
@@ -248,6 +249,7 @@ struct Cluster {
     std::vector<WgmmaQueue> wgmma;  // per thread
     std::vector<MmaOperands> mma;   // per thread
     std::vector<AsyncCopies> async_copies;  // per thread
+    uint64_t landing_seed = 0;              // when each group of them lands (xorshift)
     std::map<const void*, Mbarrier> mbarriers;  // by address
 };
 
@@ -387,6 +389,7 @@ inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, u
     cluster.wgmma.assign(n, WgmmaQueue{});
     cluster.mma.assign(n, MmaOperands{});
     cluster.async_copies.assign(n, AsyncCopies{});
+    cluster.landing_seed = seed | 1;
     cluster.mbarriers.clear();
     cluster.body = body;
     cluster.body_args = args;
@@ -540,10 +543,11 @@ template <class T> inline T* peer_shared(T* p, unsigned rank) {
 }
 
 // ---- Asynchronous copies (async_copy.cuh on the GPU) -------------------------------------------
-// A copy lands when its thread waits for its group, not before: a kernel that reads a tile without
-// that wait reads what was there before, here as it may on the GPU. (A copy into a buffer others
-// still read lands at the issuing thread's wait, so a refill issued too early is not always
-// caught.)
+// On the GPU a group lands at some moment between its commit and the wait that asks for it. Here
+// each group lands at one end or the other, drawn per group (deterministic per launch): late, so a
+// kernel that reads a tile without that wait reads what was there before; or early, so a refill
+// issued while other threads still read the buffer shows in what they read. (Only when they read
+// it after the commit in the emulator's order: threads switch at barriers and warp collectives.)
 inline void cp_async16(void* shared, const void* global, bool valid) {
     emu::AsyncCopy copy{shared, {}};
     if (valid) memcpy(copy.bytes, global, 16);
@@ -551,6 +555,12 @@ inline void cp_async16(void* shared, const void* global, bool valid) {
 }
 inline void cp_async_commit() {
     emu::AsyncCopies& copies = emu::cluster.async_copies[emu::fiber()];
+    uint64_t& seed = emu::cluster.landing_seed;
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    if (seed % 2) {  // early: the group lands now, and its wait finds it done
+        for (const emu::AsyncCopy& copy : copies.open) memcpy(copy.dst, copy.bytes, 16);
+        copies.open.clear();
+    }
     copies.committed.push_back(std::move(copies.open));
     copies.open.clear();
 }
