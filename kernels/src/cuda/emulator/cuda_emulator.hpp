@@ -196,7 +196,8 @@ struct WgmmaQueue {
     std::vector<std::vector<WgmmaProduct>> committed;  // oldest first
 };
 
-// A TMA copy issued but not yet landed: it lands when a thread waits on its barrier.
+// A TMA copy issued but not yet landed: it lands when a thread waits on its barrier (or at once:
+// tma_load_2d).
 struct TensorCopy {
     void* dst;
     EmulatedTensorMap map;
@@ -249,7 +250,7 @@ struct Cluster {
     std::vector<WgmmaQueue> wgmma;  // per thread
     std::vector<MmaOperands> mma;   // per thread
     std::vector<AsyncCopies> async_copies;  // per thread
-    uint64_t landing_seed = 0;              // when each group of them lands (xorshift)
+    uint64_t landing_seed = 0;              // when each copy or group lands (xorshift)
     std::map<const void*, Mbarrier> mbarriers;  // by address
 };
 
@@ -553,11 +554,18 @@ inline void cp_async16(void* shared, const void* global, bool valid) {
     if (valid) memcpy(copy.bytes, global, 16);
     emu::cluster.async_copies[emu::fiber()].open.push_back(copy);
 }
+namespace emu {
+// Whether the copy being issued lands at once (else at its wait): a coin from the launch's seed.
+inline bool lands_early() {
+    uint64_t& seed = cluster.landing_seed;
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    return seed % 2;
+}
+}  // namespace emu
+
 inline void cp_async_commit() {
     emu::AsyncCopies& copies = emu::cluster.async_copies[emu::fiber()];
-    uint64_t& seed = emu::cluster.landing_seed;
-    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-    if (seed % 2) {  // early: the group lands now, and its wait finds it done
+    if (emu::lands_early()) {  // the group lands now, and its wait finds it done
         for (const emu::AsyncCopy& copy : copies.open) memcpy(copy.dst, copy.bytes, 16);
         copies.open.clear();
     }
@@ -793,8 +801,10 @@ inline void mbarrier_wait(unsigned long long* bar, unsigned parity) {
     }
     f.spinning = false;
 }
-// Queues the box at (x, y) of `map` for `dst`, reporting its bytes to `bar`: it lands when a
-// thread waits on `bar` (so reading the tile without that wait reads what was there before).
+// Queues the box at (x, y) of `map` for `dst`, reporting its bytes to `bar`. Like a cp.async
+// group, it lands at one end or the other of its flight, drawn per copy: when it is issued (so a
+// refill issued before its stage is read shows), or when a thread waits on `bar` (so reading the
+// tile without that wait reads what was there before).
 template <class Map> inline void tma_load_2d(void* dst, const Map* map, int x, int y, unsigned long long* bar) {
     static_assert(sizeof(Map) == 128, "a tensor map is 128 bytes");
     emu::TensorCopy copy{dst, {}, x, y};
@@ -802,5 +812,11 @@ template <class Map> inline void tma_load_2d(void* dst, const Map* map, int x, i
     if (copy.map.magic != TENSOR_MAP_MAGIC) return emu::fault("tma_load_2d: not a tensor map from cuTensorMapEncodeTiled");
     if (copy.map.swizzle_bytes == 128 && __cvta_generic_to_shared(dst) % 1024 != 0)
         return emu::fault("tma_load_2d: a 128-byte-swizzled box must land 1024-byte aligned");
-    emu::mbarrier_at(bar).copies.push_back(copy);
+    emu::Mbarrier& b = emu::mbarrier_at(bar);
+    if (emu::lands_early()) {
+        b.bytes -= emu::land(copy);
+        emu::mbarrier_settle(b);
+    } else {
+        b.copies.push_back(copy);
+    }
 }
