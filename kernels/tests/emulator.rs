@@ -122,6 +122,44 @@ fn a_missing_barrier_shows_as_a_wrong_result() {
 }
 
 #[test]
+fn warps_drift_apart_between_barriers() {
+    // Each warp's lane 0 writes its warp's slot, the warp meets at __syncwarp (a point where every
+    // thread switches), then lane 0 reads the next warp's slot. Without __syncthreads nothing
+    // orders that read after the other warp's write: warps that run in step would hide it, but a
+    // warp may rest a round, so in some of 64 blocks a slot is read before it is written (NaN:
+    // shared memory starts as garbage).
+    static SOURCE: KernelSource = KernelSource {
+        name: "drift.cu",
+        source: "extern \"C\" __global__ void next_warp(int sync, float* out) {\n\
+                 extern __shared__ float slots[];\n\
+                 int warp = threadIdx.x / 32, warps = blockDim.x / 32;\n\
+                 if (threadIdx.x % 32 == 0) slots[warp] = 1.0f + warp;\n\
+                 __syncwarp();\n\
+                 if (sync) __syncthreads();\n\
+                 if (threadIdx.x % 32 == 0) out[blockIdx.x * warps + warp] = slots[(warp + 1) % warps];\n}\n",
+        kernels: &["next_warp"],
+    };
+    let emu = emulator(&SOURCE).unwrap();
+    let (blocks, warps) = (64, 8);
+    let want: Vec<f32> = (0..blocks * warps).map(|i| 1.0 + ((i % warps + 1) % warps) as f32).collect();
+    let mut cfg = grid(blocks, 32 * warps as u32);
+    cfg.shared_mem_bytes = 4 * warps as u32;
+    for sync in [1i32, 0] {
+        let mut out = vec![-1.0f32; blocks * warps];
+        let mut args = Args::new();
+        args.value(sync).slice_mut(&mut out);
+        // Safety: `next_warp(int, float* out)` writes a float per warp of each block.
+        unsafe { emu.launch("next_warp", cfg, &mut args) }.unwrap();
+        drop(args);
+        if sync == 1 {
+            assert_eq!(out, want);
+        } else {
+            assert!(out.iter().any(|v| v.is_nan()), "every slot was written before it was read: {out:?}");
+        }
+    }
+}
+
+#[test]
 fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
     // Each block writes its dynamic shared memory, then every thread reads the next block's
     // (DSMEM) after a cluster barrier. Without the barrier the next block may not have started

@@ -404,17 +404,29 @@ inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, u
     }
     std::vector<int> order(n);
     for (int t = 0; t < n; ++t) order[t] = t;
+    // Warps drift apart between barriers, as on the GPU: in each round a warp rests with
+    // probability 1/4 (its lanes are not visited), so one warp may run several steps ahead of
+    // another and a missing barrier between two of its phases shows. After a round without
+    // progress every warp runs, so that a deadlock is told from a warp that rested.
+    int warps_per_block = (threads + 31) / 32;
+    auto warp_of = [&](int t) { return t / threads * warps_per_block + t % threads / 32; };
+    std::vector<char> resting(cluster.blocks * warps_per_block, 0);
+    bool may_rest = true;
     for (;;) {
         // A shuffled visiting order for this round (xorshift, seeded per launch).
-        for (int i = n - 1; i > 0; --i) {
-            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-            std::swap(order[i], order[seed % (i + 1)]);
-        }
+        auto next = [&] { return seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17; };
+        for (int i = n - 1; i > 0; --i) std::swap(order[i], order[next() % (i + 1)]);
+        bool any_rested = false;
+        for (char& r : resting) r = may_rest && next() % 4 == 0;
         bool any_live = false, progress = false;
         for (int t : order) {
             Fiber& f = cluster.fibers[t];
             if (f.done) continue;
             any_live = true;
+            if (resting[warp_of(t)]) {
+                any_rested = true;
+                continue;
+            }
             cluster.current = t;
             threadIdx = f.thread;
             blockIdx.x = first_block + f.rank;
@@ -422,10 +434,11 @@ inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, u
             progress |= f.done || !f.spinning;
         }
         if (!any_live) return true;
-        if (!progress) {
+        if (!progress && !any_rested) {
             cluster.deadlock = true;
             return false;
         }
+        may_rest = progress;
     }
 }
 
@@ -646,6 +659,9 @@ inline void wgmma_commit() {
     q.committed.push_back(std::move(q.open));
     q.open.clear();
 }
+// Each lane computes its share of the products waited for; no lane of the warp returns before
+// every lane has, since on the GPU the wait returns once the warp's operations (their shared-memory
+// reads included) are complete.
 template <int N> inline void wgmma_wait() {
     emu::sync_warp();
     int t = emu::linear_thread();
@@ -654,6 +670,7 @@ template <int N> inline void wgmma_wait() {
         for (const emu::WgmmaProduct& p : q.committed.front()) emu::run_wgmma(t, p);
         q.committed.erase(q.committed.begin());
     }
+    emu::sync_warp();
 }
 
 // ---- Warp MMA (mma_sync.cuh on the GPU) ----------------------------------------------------------
