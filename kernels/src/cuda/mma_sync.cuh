@@ -20,12 +20,12 @@ __device__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const u
 }
 #endif
 
-// ldmatrix (sm_75 and later): N (1, 2 or 4) 8 × 8 matrices of 16-bit elements from shared memory
+// ldmatrix (sm_75 and later): N (2 or 4) 8 × 8 matrices of 16-bit elements from shared memory
 // into N registers of every lane of a warp, in the layout of the fragments above. Lane l names row
 // l % 8 of matrix l / 8 (`row`: 16 bytes, 16-byte aligned); lane (g, q) receives elements 2q and
 // 2q + 1 of row g of matrix i in r[i]. One instruction where plain loads take one per register
 // and their addresses, and no bank conflicts where the 8 rows of a matrix fall in distinct
-// 16-byte bank groups. ldmatrix_trans (.trans, x2 or x4) reads each matrix as its transpose: lane (g, q)
+// 16-byte bank groups. ldmatrix_trans (.trans) reads each matrix as its transpose: lane (g, q)
 // receives elements g of rows 2q and 2q + 1 (low half first) — the B fragment of a product whose
 // k runs down the rows, read from a tile stored row by row. The CPU emulator defines both itself,
 // with these layouts.

@@ -267,6 +267,10 @@ template <class... A> inline void fault(const char* format, A... args) {
     snprintf(fault_message, sizeof fault_message, format, args...);
 }
 
+// The next number of a xorshift sequence (the launch's seeds: the visiting order, resting warps,
+// when copies land).
+inline uint64_t xorshift(uint64_t& seed) { return seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17; }
+
 // A vector load or store (see the vector types above): both ends aligned to its size.
 inline void vector_access(const void* to, const void* from, size_t bytes) {
     for (const void* p : {to, from})
@@ -414,10 +418,9 @@ inline bool run_cluster(void (*body)(void*), void* args, unsigned first_block, u
     bool may_rest = true;
     for (;;) {
         // A shuffled visiting order for this round (xorshift, seeded per launch).
-        auto next = [&] { return seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17; };
-        for (int i = n - 1; i > 0; --i) std::swap(order[i], order[next() % (i + 1)]);
+        for (int i = n - 1; i > 0; --i) std::swap(order[i], order[xorshift(seed) % (i + 1)]);
         bool any_rested = false;
-        for (char& r : resting) r = may_rest && next() % 4 == 0;
+        for (char& r : resting) r = may_rest && xorshift(seed) % 4 == 0;
         bool any_live = false, progress = false;
         for (int t : order) {
             Fiber& f = cluster.fibers[t];
@@ -570,9 +573,7 @@ inline void cp_async16(void* shared, const void* global, bool valid) {
 namespace emu {
 // Whether the copy being issued lands at once (else at its wait): a coin from the launch's seed.
 inline bool lands_early() {
-    uint64_t& seed = cluster.landing_seed;
-    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-    return seed % 2;
+    return xorshift(cluster.landing_seed) % 2;
 }
 }  // namespace emu
 
