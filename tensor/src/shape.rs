@@ -2,9 +2,24 @@
 
 use crate::{Error, Result};
 
-/// Number of elements of a shape (1 for a scalar, shape `[]`).
+/// Number of elements of a shape (1 for a scalar, shape `[]`). A shape too large to index
+/// (see [`checked_elem_count`]) counts as `usize::MAX`, which no buffer can hold: it never wraps
+/// to a small count that some data would match.
 pub fn elem_count(shape: &[usize]) -> usize {
-    shape.iter().product()
+    checked_elem_count("elem_count", shape).unwrap_or(usize::MAX)
+}
+
+/// Number of elements of a shape whose every stride and element index fits in a `usize`: the
+/// product of its non-zero sizes must not overflow (an empty shape such as `[2⁶³, 0]` still
+/// counts as 0, but its first stride would overflow, so it is refused too). Every shape that
+/// comes from a file or a flag goes through here before anything is allocated or indexed.
+pub fn checked_elem_count(op: &'static str, shape: &[usize]) -> Result<usize> {
+    let nonzero = shape.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match nonzero {
+        Some(_) if shape.contains(&0) => Ok(0),
+        Some(n) if n <= isize::MAX as usize => Ok(n),
+        _ => Err(Error::invalid(op, format!("shape {shape:?} has more elements than a usize can count"))),
+    }
 }
 
 /// Row-major strides of a dense tensor of this shape.
@@ -82,6 +97,20 @@ mod tests {
         assert_eq!(broadcast_shapes("t", &[3, 1, 5], &[4, 1]).unwrap(), vec![3, 4, 5]);
         assert_eq!(broadcast_shapes("t", &[], &[2, 2]).unwrap(), vec![2, 2]);
         assert!(broadcast_shapes("t", &[3], &[4]).is_err());
+    }
+
+    #[test]
+    fn element_counts_never_wrap() {
+        assert_eq!(checked_elem_count("t", &[2, 3, 4]).unwrap(), 24);
+        assert_eq!(checked_elem_count("t", &[]).unwrap(), 1);
+        assert_eq!(checked_elem_count("t", &[5, 0, 7]).unwrap(), 0);
+        // (2⁶¹ + 1)·8 = 2⁶⁴ + 8 wraps to 8 in a plain product.
+        let wraps = [(1usize << 61) + 1, 8];
+        assert_eq!(wraps.iter().fold(1usize, |a, &d| a.wrapping_mul(d)), 8);
+        assert!(checked_elem_count("t", &wraps).unwrap_err().to_string().contains("more elements"));
+        assert_eq!(elem_count(&wraps), usize::MAX);
+        assert!(checked_elem_count("t", &[1 << 40, 1 << 40, 0]).is_err());
+        assert!(checked_elem_count("t", &[1 << 62, 2]).is_err(), "past isize::MAX");
     }
 
     #[test]

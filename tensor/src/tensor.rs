@@ -1,7 +1,7 @@
 //! `Tensor`: shared storage plus a layout. Cloning is cheap (an `Arc`); views share storage.
 
 use crate::cpu::{CpuStorage, IntoStorage};
-use crate::shape::elem_count;
+use crate::shape::{checked_elem_count, elem_count};
 use crate::storage::Storage;
 use crate::{DType, Device, Error, Layout, Result};
 use rand::Rng;
@@ -77,10 +77,11 @@ impl Tensor {
 
     /// A tensor from a vector of elements in row-major order; the length must match the shape.
     pub fn from_vec<T: IntoStorage>(data: Vec<T>, shape: &[usize]) -> Result<Self> {
-        if data.len() != elem_count(shape) {
+        let count = checked_elem_count("from_vec", shape)?;
+        if data.len() != count {
             return Err(Error::invalid(
                 "from_vec",
-                format!("{} elements cannot fill shape {shape:?} ({} elements)", data.len(), elem_count(shape)),
+                format!("{} elements cannot fill shape {shape:?} ({count} elements)", data.len()),
             ));
         }
         Ok(Self::from_storage(Storage::Cpu(T::into_storage(data)), shape))
@@ -88,7 +89,7 @@ impl Tensor {
 
     /// A tensor of f64 values converted to `dtype`.
     pub fn from_f64s(values: &[f64], shape: &[usize], dtype: DType) -> Result<Self> {
-        if values.len() != elem_count(shape) {
+        if values.len() != checked_elem_count("from_f64s", shape)? {
             return Err(Error::invalid("from_f64s", format!("{} values cannot fill shape {shape:?}", values.len())));
         }
         Ok(Self::from_storage(Storage::Cpu(CpuStorage::from_f64_iter(values.iter().copied(), dtype)), shape))
@@ -98,7 +99,8 @@ impl Tensor {
     /// elements of `dtype` at `byte_offset`. `None` when they do not fit in the map or are not
     /// aligned for the dtype — copy them instead. Writing to the tensor copies it first.
     pub fn from_mapped(map: Arc<memmap2::Mmap>, byte_offset: usize, shape: &[usize], dtype: DType) -> Option<Self> {
-        let storage = crate::cpu::CpuStorage::from_mapped(map, byte_offset, elem_count(shape), dtype)?;
+        let count = checked_elem_count("from_mapped", shape).ok()?;
+        let storage = crate::cpu::CpuStorage::from_mapped(map, byte_offset, count, dtype)?;
         Some(Self::from_storage(Storage::Cpu(storage), shape))
     }
 
@@ -119,7 +121,7 @@ impl Tensor {
 
     /// `value` everywhere, on `device` (an error if the device cannot be opened).
     pub fn full_on(shape: &[usize], value: f64, dtype: DType, device: Device) -> Result<Self> {
-        Ok(Self::from_storage(Storage::full(value, elem_count(shape), dtype, device)?, shape))
+        Ok(Self::from_storage(Storage::full(value, checked_elem_count("full", shape)?, dtype, device)?, shape))
     }
 
     pub fn zeros(shape: &[usize], dtype: DType) -> Self {

@@ -53,6 +53,29 @@ fn forward_writes_pytorchs_logits_and_loss() {
 }
 
 #[test]
+fn forward_refuses_shapes_that_overflow_and_bert_only_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, out) = (dir.path().join("ids.npy"), dir.path().join("out.npy"));
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    // The reported file: shape (2⁶¹ + 1, 8) holding 8 elements, whose element count wraps to 8.
+    let mut header = "{'descr': '<i8', 'fortran_order': False, 'shape': (2305843009213693953, 8), }".to_string();
+    header.push_str(&" ".repeat(63 - (10 + header.len()) % 64));
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.bytes().chain((0..8i64).flat_map(i64::to_le_bytes)));
+    std::fs::write(&ids, &bytes).unwrap();
+    let e = emergent(&["forward", "--checkpoint", FIXTURE, "--ids", &p(&ids), "--out", &p(&out)]).unwrap_err();
+    assert!(e.contains("more elements than can be indexed"), "{e}");
+    write_i64_npy(&ids, &[1, 2, 3, 4], &[2, 2]);
+    for flag in ["--attention-mask", "--token-type-ids"] {
+        let args = ["forward", "--checkpoint", FIXTURE, "--ids", &p(&ids), flag, &p(&ids), "--out", &p(&out)];
+        let e = emergent(&args).unwrap_err();
+        assert!(e.contains(&format!("{flag} is for BERT checkpoints")), "{e}");
+    }
+}
+
+#[test]
 fn forward_reports_bad_inputs_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let ids = dir.path().join("ids.npy");

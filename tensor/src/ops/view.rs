@@ -1,13 +1,13 @@
 //! Views: new layouts over the same storage, no data moved (reshape copies only when the data is
 //! not contiguous).
 
-use crate::shape::elem_count;
+use crate::shape::checked_elem_count;
 use crate::{Dim, Error, Result, Tensor};
 
 impl Tensor {
     /// The same elements in a new shape. Zero-copy on contiguous data; otherwise copies first.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        if elem_count(shape) != self.elem_count() {
+        if checked_elem_count("reshape", shape)? != self.elem_count() {
             return Err(Error::ShapeMismatch { op: "reshape", lhs: self.shape().to_vec(), rhs: shape.to_vec() });
         }
         match self.layout().reshape(shape) {
@@ -74,6 +74,7 @@ impl Tensor {
         if shape == self.shape() {
             return Ok(self.clone());
         }
+        checked_elem_count("broadcast_to", shape)?;
         Ok(self.with_layout(self.layout().broadcast_to(shape)?))
     }
 

@@ -124,6 +124,13 @@ pub fn run(args: &ForwardArgs, out: &mut dyn std::io::Write) -> Result<()> {
         Precision::F64 => DType::F64,
     };
     let model = Checkpoint::load(&args.checkpoint, dtype)?;
+    if let Checkpoint::Gpt2(_) = model {
+        for (flag, given) in [("--attention-mask", &args.attention_mask), ("--token-type-ids", &args.token_type_ids)] {
+            if given.is_some() {
+                return Err(TrainError::Invalid(format!("{flag} is for BERT checkpoints; GPT-2 takes neither")));
+            }
+        }
+    }
     let ids = npy::read_ids(&args.ids)?;
     if ids.rank() != 2 {
         return Err(TrainError::Invalid(format!(
