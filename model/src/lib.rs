@@ -12,6 +12,7 @@
 pub mod beam;
 pub mod bert;
 pub mod checkpoint;
+mod config_checks;
 mod error;
 pub mod generate;
 pub mod gpt2;

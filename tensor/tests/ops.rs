@@ -402,3 +402,19 @@ fn attention_backward_names_a_wrong_operand() {
         .to_string();
     assert!(e.contains("saved forward state of shape [2, 2, 3, 2], expected [2, 2, 3, 3]"), "{e}");
 }
+
+#[test]
+fn all_finite_finds_one_nan_or_infinity_in_any_dtype() {
+    for dtype in [DType::F32, DType::F64, DType::BF16, DType::F16] {
+        let mut values = vec![6e4, -2.0, 0.0, 3.5, -1e-30, 7.0];
+        assert!(t(&values, &[2, 3]).to_dtype(dtype).all_finite().unwrap(), "{dtype:?}");
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            values[4] = bad;
+            assert!(!t(&values, &[2, 3]).to_dtype(dtype).all_finite().unwrap(), "{dtype:?} {bad}");
+            // A strided view sees it too.
+            assert!(!t(&values, &[2, 3]).to_dtype(dtype).t().unwrap().all_finite().unwrap(), "{dtype:?} {bad}");
+        }
+    }
+    assert!(Tensor::zeros(&[0], DType::F32).all_finite().unwrap());
+    assert!(Tensor::from_vec(vec![1i64, -5], &[2]).unwrap().all_finite().unwrap());
+}

@@ -242,7 +242,7 @@ pub fn run_translate_train(
     interactive: bool,
 ) -> Result<TranslateSummary> {
     validate(cfg)?;
-    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+    let _lock = crate::trainer::RunLock::acquire(run_dir)?; // makes the folder, held to the end
     let json = serde_json::to_string_pretty(cfg).expect("config serialises");
     model::checkpoint::write_atomically(&run_dir.join("config.json"), json.as_bytes())?;
     let task = NumberWordsTask::new(cfg.held_out, cfg.seed);

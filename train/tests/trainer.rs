@@ -85,10 +85,17 @@ fn run_folder_has_config_metrics_plot_and_one_checkpoint() {
     for f in ["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json", "tokenizer.json"] {
         assert!(ckpt.join(f).exists(), "{f}");
     }
-    let names: Vec<_> =
-        std::fs::read_dir(dir.path().join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 2, "one checkpoint and the latest pointer: {names:?}");
-    // A new run into a folder with checkpoints is refused (it would mix two runs).
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["latest", "step-0000005", "step-0000010"], "the newest two checkpoints and the pointer");
+    // A new run into a folder with checkpoints is refused (it would mix two runs), and while a
+    // trainer holds the folder, it is named.
+    let e = Trainer::new(tiny_config(10), dir.path(), None).err().unwrap().to_string();
+    assert!(e.contains(&format!("in use by process {}", std::process::id())), "{e}");
+    drop(t);
     assert!(Trainer::new(tiny_config(10), dir.path(), None).err().unwrap().to_string().contains("--resume"));
 }
 
@@ -104,10 +111,45 @@ fn an_interrupted_checkpoint_write_leaves_the_last_good_one() {
     std::fs::write(half.join("model.safetensors"), b"half a file").unwrap();
     let resumed = Trainer::resume(dir.path(), None).unwrap();
     assert_eq!(resumed.step(), 5);
-    // A pointer to a folder that is not a complete checkpoint is a clear error.
+    drop(resumed);
+    // A pointer to a folder that is not a complete checkpoint: the complete one is used.
     std::fs::write(dir.path().join("checkpoints/latest"), "step-0000010.tmp").unwrap();
+    assert_eq!(Trainer::resume(dir.path(), None).unwrap().step(), 5);
+    // With none complete, a clear error.
+    std::fs::remove_dir_all(dir.path().join("checkpoints/step-0000005")).unwrap();
     let e = Trainer::resume(dir.path(), None).err().unwrap().to_string();
-    assert!(e.contains("not a complete checkpoint"), "{e}");
+    assert!(e.contains("no checkpoint to resume from"), "{e}");
+}
+
+#[test]
+fn only_the_newest_keep_checkpoints_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(TrainConfig { keep_checkpoints: 3, ..tiny_config(30) }, dir.path(), None).unwrap();
+    t.run(None).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["latest", "step-0000020", "step-0000025", "step-0000030"]);
+}
+
+#[test]
+fn a_corrupt_newest_checkpoint_falls_back_to_the_one_before_and_resumes_exactly() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut straight = Trainer::new(tiny_config(20), a.path(), None).unwrap();
+    straight.run(None).unwrap();
+    let mut first = Trainer::new(tiny_config(20), b.path(), None).unwrap();
+    first.run(Some(15)).unwrap();
+    drop(first);
+    // The newest checkpoint's weights cut in half (a disk error, a copy gone wrong).
+    let weights_file = b.path().join("checkpoints/step-0000015/model.safetensors");
+    let bytes = std::fs::read(&weights_file).unwrap();
+    std::fs::write(&weights_file, &bytes[..bytes.len() / 2]).unwrap();
+    let mut resumed = Trainer::resume(b.path(), None).unwrap();
+    assert_eq!(resumed.step(), 10, "step 15 cannot load: step 10 is next");
+    resumed.run(None).unwrap();
+    assert_eq!(weights(&straight), weights(&resumed));
 }
 
 #[test]
@@ -127,6 +169,7 @@ fn a_diverging_loss_stops_with_a_clear_message_and_keeps_the_checkpoint() {
     let mut t = Trainer::resume(dir.path(), None).unwrap();
     let e = t.run(None).expect_err("the loss must blow up").to_string();
     assert!(e.contains("the loss became") && e.contains("step-0000005"), "{e}");
+    drop(t);
     assert_eq!(Trainer::resume(dir.path(), None).unwrap().step(), 5, "the last good checkpoint still loads");
 }
 
@@ -147,21 +190,33 @@ fn early_stopping_after_patience_evaluations_without_improvement() {
 
 #[test]
 fn init_from_an_hf_checkpoint() {
-    let fixture = Path::new("../model/tests/fixtures/gpt2_tiny");
-    let dir = tempfile::tempdir().unwrap();
-    // The fixture: vocabulary 50 ≥ the task's 12, context 16 ≥ the 14 positions of 4-digit problems.
+    // A checkpoint of the task's own vocabulary (12) and context (14 positions of 4-digit problems).
     let mut cfg = tiny_config(2);
     cfg.data = DataConfig::Arithmetic { op: Operation::Add, digits: 4, held_out: 20 };
-    let t = Trainer::new(cfg.clone(), dir.path(), Some(fixture)).unwrap();
-    let reference = model::gpt2::Gpt2::load(fixture, tensor::DType::F32).unwrap();
+    let source = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), source.path(), None).unwrap().run(None).unwrap();
+    let checkpoint = latest(source.path()).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Trainer::new(cfg.clone(), dir.path(), Some(&checkpoint)).unwrap();
+    let reference = model::gpt2::Gpt2::load(&checkpoint, tensor::DType::F32).unwrap();
     for ((n1, a), (n2, b)) in t.model.params().iter().zip(reference.params.iter()) {
         assert_eq!(n1, n2);
         assert_eq!(a.value().to_vec::<f32>().unwrap(), b.value().to_vec::<f32>().unwrap());
     }
     // 9-digit problems need 29 positions: more than the checkpoint has.
     cfg.data = DataConfig::Arithmetic { op: Operation::Add, digits: 9, held_out: 20 };
-    let e = Trainer::new(cfg, tempfile::tempdir().unwrap().path(), Some(fixture)).err().unwrap().to_string();
-    assert!(e.contains("smaller than the data needs"), "{e}");
+    let e =
+        Trainer::new(cfg.clone(), tempfile::tempdir().unwrap().path(), Some(&checkpoint)).err().unwrap().to_string();
+    assert!(e.contains("context of at least 29"), "{e}");
+    // A vocabulary of 50 for a task of 12: it trained, then generated id 54 at the first evaluation
+    // ("outside the vocabulary of 12"). Refused before anything is written.
+    cfg.data = DataConfig::Arithmetic { op: Operation::Add, digits: 4, held_out: 20 };
+    let fixture = Path::new("../model/tests/fixtures/gpt2_tiny");
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("run");
+    let e = Trainer::new(cfg, &out, Some(fixture)).err().unwrap().to_string();
+    assert!(e.contains("vocabulary 50") && e.contains("exactly 12"), "{e}");
+    assert!(!out.exists(), "no run folder is left behind");
 }
 
 #[test]

@@ -103,10 +103,19 @@ impl BertConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let sizes = [self.vocab_size, self.hidden_size, self.num_hidden_layers, self.num_attention_heads];
+        let sizes = [
+            self.vocab_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ];
         if sizes.contains(&0) || !self.hidden_size.is_multiple_of(self.num_attention_heads.max(1)) {
             return Err(ModelError::Config(format!(
-                "bert: sizes must be positive and heads ({}) must divide the width ({})",
+                "bert: sizes must be positive (vocabulary, width, layers, heads, intermediate size, positions, \
+                 token types) and heads ({}) must divide the width ({})",
                 self.num_attention_heads, self.hidden_size
             )));
         }
@@ -122,6 +131,10 @@ impl BertConfig {
                 self.hidden_act
             )));
         }
+        crate::config_checks::positive("bert", "layer_norm_eps", self.layer_norm_eps)?;
+        crate::config_checks::non_negative("bert", "initializer_range", self.initializer_range)?;
+        crate::config_checks::probability("bert", "hidden_dropout_prob", self.hidden_dropout_prob)?;
+        crate::config_checks::probability("bert", "attention_probs_dropout_prob", self.attention_probs_dropout_prob)?;
         Ok(())
     }
 }
@@ -155,5 +168,10 @@ mod tests {
         let err = BertConfig { problem_type: None, ..binary }.validate().unwrap_err().to_string();
         assert!(err.contains("regression") && err.contains(BINARY_PROBLEM), "{err}");
         assert_eq!(tiny().with_labels(&labels, false).num_labels(), 2);
+        let err = BertConfig { layer_norm_eps: -1.0, ..tiny() }.validate().unwrap_err().to_string();
+        assert!(err.contains("layer_norm_eps must be a positive number, got -1"), "{err}");
+        let err = BertConfig { hidden_dropout_prob: 1.0, ..tiny() }.validate().unwrap_err().to_string();
+        assert!(err.contains("hidden_dropout_prob must be in [0, 1)"), "{err}");
+        assert!(BertConfig { intermediate_size: 0, ..tiny() }.validate().is_err());
     }
 }

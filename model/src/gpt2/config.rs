@@ -127,6 +127,17 @@ impl Gpt2Config {
         if !["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(&self.activation_function.as_str()) {
             return fail(format!("unsupported activation_function {:?}", self.activation_function));
         }
+        if self.n_inner == Some(0) {
+            return fail("n_inner must be positive".into());
+        }
+        let gpt2 = "invalid GPT-2 config";
+        crate::config_checks::positive(gpt2, "layer_norm_epsilon", self.layer_norm_epsilon)?;
+        crate::config_checks::non_negative(gpt2, "initializer_range", self.initializer_range)?;
+        for (name, p) in
+            [("resid_pdrop", self.resid_pdrop), ("embd_pdrop", self.embd_pdrop), ("attn_pdrop", self.attn_pdrop)]
+        {
+            crate::config_checks::probability(gpt2, name, p)?;
+        }
         Ok(())
     }
 
@@ -144,5 +155,34 @@ impl Gpt2Config {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a config always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_json_with_impossible_values_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let good = Gpt2Config::new(50, 16, 32, 2, 4).to_json();
+        std::fs::write(&path, &good).unwrap();
+        Gpt2Config::load(&path).unwrap();
+        // The reported file: every output NaN, exit 0.
+        for (field, bad, message) in [
+            (
+                "\"layer_norm_epsilon\": 0.00001",
+                "\"layer_norm_epsilon\": -1.0",
+                "layer_norm_epsilon must be a positive",
+            ),
+            ("\"resid_pdrop\": 0.1", "\"resid_pdrop\": 1.5", "resid_pdrop must be in [0, 1)"),
+            ("\"initializer_range\": 0.02", "\"initializer_range\": -0.02", "initializer_range must be a finite"),
+        ] {
+            assert!(good.contains(field), "{field} in {good}");
+            std::fs::write(&path, good.replace(field, bad)).unwrap();
+            let e = Gpt2Config::load(&path).unwrap_err().to_string();
+            assert!(e.contains(message), "{e}");
+        }
     }
 }

@@ -69,9 +69,17 @@ impl Seq2SeqConfig {
 
     fn validate(&self) -> Result<()> {
         let specials = [self.pad_id, self.bos_id, self.eos_id];
-        if self.d_model == 0 || self.n_head == 0 || !self.d_model.is_multiple_of(self.n_head) || self.max_len == 0 {
+        let layers = self.n_encoder_layers.min(self.n_decoder_layers);
+        if self.d_model == 0
+            || self.n_head == 0
+            || !self.d_model.is_multiple_of(self.n_head)
+            || self.max_len == 0
+            || self.d_ff == 0
+            || layers == 0
+        {
             return Err(ModelError::Config(format!(
-                "seq2seq: d_model must be a positive multiple of n_head; got {self:?}"
+                "seq2seq: d_model must be a positive multiple of n_head, and d_ff, max_len and the layer counts \
+                 positive; got {self:?}"
             )));
         }
         if specials.iter().any(|&s| s as usize >= self.vocab_size) {

@@ -28,6 +28,15 @@ impl Tensor {
         self.sum(&all, false)
     }
 
+    /// True when no element is NaN or ±∞, on any device: `Σᵢ 0·xᵢ` is exactly 0 then, and NaN
+    /// otherwise (`0·∞` and `0·NaN` are NaN). Integer tensors are always finite.
+    pub fn all_finite(&self) -> Result<bool> {
+        if !self.dtype().is_float() {
+            return Ok(true);
+        }
+        Ok(self.mul_scalar(0.0)?.sum_all()?.to_scalar()? == 0.0)
+    }
+
     /// `(1/n)·Σ` over `dims`, `n` the number of reduced elements.
     pub fn mean<D: Dim>(&self, dims: &[D], keepdim: bool) -> Result<Tensor> {
         let sum = self.sum(dims, keepdim)?;

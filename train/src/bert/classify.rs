@@ -196,7 +196,7 @@ pub fn run_classify(
     interactive: bool,
 ) -> Result<ClassifySummary> {
     validate(cfg)?;
-    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+    let _lock = crate::trainer::RunLock::acquire(run_dir)?; // makes the folder, held to the end
     let sources = Sources {
         train: cfg.train.as_deref(),
         dev: cfg.dev.as_deref(),

@@ -198,7 +198,7 @@ fn validate(cfg: &PretrainConfig) -> Result<()> {
 /// evaluation. Returns the last evaluation.
 pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, device: Device, interactive: bool) -> Result<PretrainRecord> {
     validate(cfg)?;
-    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+    let _lock = crate::trainer::RunLock::acquire(run_dir)?; // makes the folder, held to the end
     let json = serde_json::to_string_pretty(cfg).expect("config serialises");
     model::checkpoint::write_atomically(&run_dir.join("config.json"), json.as_bytes())?;
     let docs = documents(cfg)?;

@@ -16,7 +16,8 @@ pub struct TrainArgs {
     /// Run folder for config.json, metrics.jsonl, loss.png and checkpoints [default: runs/<data>-<seed>].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this folder from its latest checkpoint (other flags but --steps are ignored).
+    /// Continue the run in this folder from its latest checkpoint (with its own settings: flags
+    /// other than --steps, --until and the device's are ignored, each named in a warning).
     #[arg(long, conflicts_with_all = ["config", "init", "data"])]
     pub resume: Option<PathBuf>,
     /// Start from this HF-format GPT-2 checkpoint instead of random weights.
@@ -64,9 +65,9 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// Peak learning rate.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Warmup steps before cosine decay (0 and --constant-lr for a constant rate).
     #[arg(long)]
@@ -75,7 +76,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub constant_lr: bool,
     /// Clip the global gradient norm (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip: Option<f64>,
     #[arg(long)]
     pub eval_interval: Option<u64>,
@@ -84,6 +85,9 @@ pub struct TrainArgs {
     pub patience: Option<u64>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Checkpoints to keep in the run folder, newest first [default: 2].
+    #[arg(long)]
+    pub keep_checkpoints: Option<usize>,
     /// Stop after this step (a checkpoint is written; --resume continues).
     #[arg(long)]
     pub until: Option<u64>,
@@ -141,11 +145,12 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     set!(optimizer.weight_decay = args.weight_decay);
     set!(eval_interval = args.eval_interval);
     set!(seed = args.seed);
+    set!(keep_checkpoints = args.keep_checkpoints);
     if args.patience.is_some() {
         cfg.patience = args.patience;
     }
     if let Some(c) = args.clip {
-        cfg.clip = (c > 0.0).then_some(c);
+        cfg.clip = (c != 0.0).then_some(c); // a negative or NaN norm is refused when the run starts
     }
     cfg.schedule = match (args.constant_lr, cfg.schedule) {
         (true, _) => Schedule::Constant,
@@ -163,6 +168,15 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     args.attention.select(device)?;
     let mut trainer = match &args.resume {
         Some(dir) => {
+            let ignored = ignored_on_resume(args);
+            if !ignored.is_empty() {
+                writeln!(
+                    out,
+                    "warning: --resume continues with the run's own settings; ignoring {}",
+                    ignored.join(", ")
+                )
+                .map_err(io)?;
+            }
             let t = Trainer::resume(dir, args.steps)?;
             writeln!(out, "resuming {} at step {}", dir.display(), t.step()).map_err(io)?;
             t
@@ -204,6 +218,35 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(out, "metrics: {}/metrics.jsonl, plot: {}/loss.png", trainer.run_dir.display(), trainer.run_dir.display())
         .map_err(io)
+}
+
+/// The flags given that a resumed run does not take (it keeps the settings in its config.json).
+fn ignored_on_resume(args: &TrainArgs) -> Vec<&'static str> {
+    let given = [
+        ("--out", args.out.is_some()),
+        ("--task", args.task.is_some()),
+        ("--digits", args.digits.is_some()),
+        ("--vocab", args.vocab.is_some()),
+        ("--lstm", args.lstm.is_some()),
+        ("--n-layer", args.n_layer.is_some()),
+        ("--n-head", args.n_head.is_some()),
+        ("--n-embd", args.n_embd.is_some()),
+        ("--block-size", args.block_size.is_some()),
+        ("--dropout", args.dropout.is_some()),
+        ("--batch-size", args.batch_size.is_some()),
+        ("--grad-accum", args.grad_accum.is_some()),
+        ("--optimizer", args.optimizer.is_some()),
+        ("--lr", args.lr.is_some()),
+        ("--weight-decay", args.weight_decay.is_some()),
+        ("--warmup", args.warmup.is_some()),
+        ("--constant-lr", args.constant_lr),
+        ("--clip", args.clip.is_some()),
+        ("--eval-interval", args.eval_interval.is_some()),
+        ("--patience", args.patience.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--keep-checkpoints", args.keep_checkpoints.is_some()),
+    ];
+    given.into_iter().filter(|(_, given)| *given).map(|(flag, _)| flag).collect()
 }
 
 /// `runs/<data>[-lstmH]-seed<seed>`.

@@ -1,7 +1,8 @@
 //! Training checkpoints: the model in HF format, the optimizer state, the step. Each is written into
 //! `checkpoints/step-NNNNNNN.tmp/`, renamed to `step-NNNNNNN/` when complete, and only then named in
 //! `checkpoints/latest` (itself replaced atomically) — a kill at any moment leaves the last good
-//! checkpoint intact.
+//! checkpoint intact. A checkpoint with a non-finite value is never written, the newest `keep`
+//! are kept, and a resume that cannot load the newest falls back to the one before.
 
 use crate::error::{Result, TrainError};
 use model::checkpoint::{read_safetensors, write_atomically, write_safetensors};
@@ -58,16 +59,27 @@ pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The first of `tensors` holding a NaN or an infinity, by name.
+pub fn first_non_finite<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<Option<String>> {
+    for (name, t) in tensors {
+        if !t.all_finite()? {
+            return Ok(Some(name.to_string()));
+        }
+    }
+    Ok(None)
+}
+
 /// Writes a checkpoint: `save_model` fills the folder with the HF files; then optimizer state and
-/// trainer state; then the folder is published and older ones removed.
+/// trainer state; then the folder is published and all but the newest `keep` removed.
 pub fn save(
     run: &Path,
     state: &TrainerState,
     optimizer_state: &[(String, Tensor)],
+    keep: usize,
     save_model: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let dir = checkpoints_dir(run);
-    let name = format!("step-{:07}", state.step);
+    let name = step_name(state.step);
     let done = dir.join(&name);
     write_folder_atomically(&done, |tmp| {
         save_model(tmp)?;
@@ -76,14 +88,49 @@ pub fn save(
         Ok(write_atomically(&tmp.join(STATE_FILE), json.as_bytes())?)
     })?;
     write_atomically(&dir.join("latest"), name.as_bytes())?;
-    // Older checkpoints (and temp folders of interrupted saves) are no longer needed.
+    // Older checkpoints past the newest `keep`, and temp folders of interrupted saves.
+    for old in published(run)?.into_iter().skip(keep.max(1)) {
+        let _ = std::fs::remove_dir_all(old);
+    }
     for entry in std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?.flatten() {
-        let other = entry.file_name().to_string_lossy().to_string();
-        if other.starts_with("step-") && other != name {
+        if entry.file_name().to_string_lossy().ends_with(".tmp") && entry.path().is_dir() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
     Ok(done)
+}
+
+fn step_name(step: u64) -> String {
+    format!("step-{step:07}")
+}
+
+/// The run's complete checkpoint folders, newest first.
+pub fn published(run: &Path) -> Result<Vec<PathBuf>> {
+    let dir = checkpoints_dir(run);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TrainError::io(&dir, e)),
+    };
+    let mut steps: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            e.path().join(STATE_FILE).exists().then(|| (step, e.path()))
+        })
+        .collect();
+    steps.sort_by_key(|s| std::cmp::Reverse(s.0));
+    Ok(steps.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The checkpoints a resume may start from, in the order to try them: the one `latest` names,
+/// then every other complete one, newest first.
+pub fn resume_candidates(run: &Path) -> Result<Vec<PathBuf>> {
+    let named = latest(run).ok().flatten();
+    let mut out: Vec<PathBuf> = named.iter().cloned().collect();
+    out.extend(published(run)?.into_iter().filter(|p| Some(p) != named.as_ref()));
+    Ok(out)
 }
 
 /// Fills the folder `dir` as a whole: `fill` writes into `dir.tmp`, which is renamed to `dir` once

@@ -104,6 +104,9 @@ pub struct TrainConfig {
     /// Early stopping: stop after this many evaluations without a better validation loss.
     pub patience: Option<u64>,
     pub seed: u64,
+    /// Checkpoints kept in the run folder, newest first: one unreadable file is not the end of a run.
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: usize,
     /// Learn from a teacher too (`emergent distill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillConfig>,
@@ -139,7 +142,12 @@ impl Default for TrainConfig {
             eval_batches: 10,
             patience: None,
             seed: 1337,
+            keep_checkpoints: default_keep_checkpoints(),
             distill: None,
         }
     }
+}
+
+fn default_keep_checkpoints() -> usize {
+    2
 }

@@ -73,34 +73,46 @@ pub struct MetricsRecord {
     pub elapsed_s: f64,
 }
 
-/// Appends a record as one line.
+/// Appends a record as one line, in one `write`: a kill leaves the line whole or torn at its end,
+/// never interleaved.
 pub fn append(path: &Path, record: &MetricsRecord) -> Result<()> {
     let mut f =
         std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| TrainError::io(path, e))?;
-    let line = serde_json::to_string(record).expect("records serialise");
-    writeln!(f, "{line}").map_err(|e| TrainError::io(path, e))
+    let line = serde_json::to_string(record).expect("records serialise") + "\n";
+    f.write_all(line.as_bytes()).map_err(|e| TrainError::io(path, e))
 }
 
-/// Every record of a metrics file (a torn last line, from a kill mid-write, is skipped).
+/// Every record of a metrics file (a torn line, from a kill or a full disk mid-write, is skipped).
 pub fn read(path: &Path) -> Result<Vec<MetricsRecord>> {
+    Ok(read_lines(path)?.0)
+}
+
+/// The records, how many lines are not records (torn), and whether the file ends mid-line (the
+/// next append would be glued onto that line).
+fn read_lines(path: &Path) -> Result<(Vec<MetricsRecord>, usize, bool)> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(text) => {
+            let parsed: Vec<Option<MetricsRecord>> = text.lines().map(|l| serde_json::from_str(l).ok()).collect();
+            let torn = parsed.iter().filter(|r| r.is_none()).count();
+            Ok((parsed.into_iter().flatten().collect(), torn, !text.is_empty() && !text.ends_with('\n')))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), 0, false)),
         Err(e) => Err(TrainError::io(path, e)),
     }
 }
 
-/// Keeps only records up to `step` (after a resume, later ones belong to the lost future).
-pub fn truncate_after(path: &Path, step: u64) -> Result<()> {
-    let records = read(path)?;
-    if path.exists() && records.iter().all(|r| r.step <= step) {
-        return Ok(()); // nothing to drop: the file is left untouched
+/// Keeps only whole records up to `step` (after a resume, later ones belong to the lost future;
+/// a torn line would swallow the next record appended). Returns the number of torn lines dropped.
+pub fn truncate_after(path: &Path, step: u64) -> Result<usize> {
+    let (records, torn, open_line) = read_lines(path)?;
+    if path.exists() && torn == 0 && !open_line && records.iter().all(|r| r.step <= step) {
+        return Ok(0); // nothing to drop: the file is left untouched
     }
     let kept: Vec<String> =
         records.iter().filter(|r| r.step <= step).map(|r| serde_json::to_string(r).expect("serialise")).collect();
     let text = if kept.is_empty() { String::new() } else { kept.join("\n") + "\n" };
     model::checkpoint::write_atomically(path, text.as_bytes())?;
-    Ok(())
+    Ok(torn)
 }
 
 #[cfg(test)]
@@ -122,6 +134,35 @@ mod tests {
         assert_eq!(d("", "123"), 3);
         assert_eq!(d("1234", ""), 4);
         assert_eq!(d("1234", "2341"), 2);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_removed_on_resume_and_the_next_record_stands_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let record = |step| MetricsRecord { step, train_loss: 1.0, ..MetricsRecord::default() };
+        append(&path, &record(10)).unwrap();
+        append(&path, &record(20)).unwrap();
+        // A write cut short (full disk, kill): half of the step-30 line, no newline.
+        let whole = std::fs::read_to_string(&path).unwrap();
+        let line = serde_json::to_string(&record(30)).unwrap();
+        std::fs::write(&path, format!("{whole}{}", &line[..line.len() / 2])).unwrap();
+        assert_eq!(truncate_after(&path, 20).unwrap(), 1, "the torn line is reported");
+        append(&path, &record(30)).unwrap();
+        let steps: Vec<u64> = read(&path).unwrap().iter().map(|r| r.step).collect();
+        assert_eq!(steps, vec![10, 20, 30]);
+        assert_eq!(truncate_after(&path, 30).unwrap(), 0);
+        // A whole record whose newline was cut: kept, and closed so the next one stands alone.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.trim_end()).unwrap();
+        assert_eq!(truncate_after(&path, 30).unwrap(), 0);
+        append(&path, &record(40)).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 4);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.lines().take(3).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+        // Records past the checkpoint go; the file is otherwise untouched.
+        assert_eq!(truncate_after(&path, 15).unwrap(), 0);
+        assert_eq!(read(&path).unwrap().len(), 1);
     }
 
     #[test]

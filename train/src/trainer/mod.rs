@@ -5,6 +5,8 @@ mod checkpoint;
 mod config;
 mod evaluation;
 mod folder;
+mod lock;
+mod memory;
 mod metrics;
 mod setup;
 
@@ -12,6 +14,8 @@ pub use checkpoint::{checkpoint_dir, latest, write_folder_atomically, TrainerSta
 pub use config::{Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
 pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
+pub use lock::{RunLock, LOCK_FILE};
+pub use memory::training_bytes;
 pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
 pub use setup::load_tokenizer;
 
@@ -23,7 +27,7 @@ use autograd::no_grad;
 use indicatif::ProgressBar;
 use model::gpt2::IGNORE_INDEX;
 use model::{load_language_model, LanguageModel};
-use setup::{context, load_data, load_teacher, make_optimizer, random_model, validate};
+use setup::{check_data_fits, context, load_data, load_teacher, make_optimizer, random_model, validate};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tensor::DType;
@@ -66,6 +70,8 @@ pub struct Trainer {
     state: TrainerState,
     /// Show a progress bar and samples (off in tests).
     pub interactive: bool,
+    /// This process's hold on the run folder.
+    _lock: RunLock,
 }
 
 impl Trainer {
@@ -73,20 +79,30 @@ impl Trainer {
     /// from the HF-format checkpoint `init`.
     pub fn new(cfg: TrainConfig, run_dir: &Path, init: Option<&Path>) -> Result<Self> {
         validate(&cfg)?;
-        if latest(run_dir)?.is_some() {
-            return Err(TrainError::Invalid(format!(
-                "{} already holds a run with checkpoints; continue it with --resume, or choose another --out",
-                run_dir.display()
-            )));
-        }
+        let refuse_existing = || -> Result<()> {
+            match latest(run_dir)? {
+                Some(_) => Err(TrainError::Invalid(format!(
+                    "{} already holds a run with checkpoints; continue it with --resume, or choose another --out",
+                    run_dir.display()
+                ))),
+                None => Ok(()),
+            }
+        };
+        // An existing folder is locked at once (so a run in progress there is named); a new one only
+        // once the settings and data have proved good, so a refused run leaves no folder behind.
+        let early_lock = run_dir.exists().then(|| RunLock::acquire(run_dir)).transpose()?;
+        refuse_existing()?;
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
+        check_data_fits(&cfg, &data)?;
+        memory::check_fits(&cfg, tokenizer.vocab_size(), context(&cfg, &data), memory::available_bytes())?;
         let model = match init {
             Some(dir) => {
                 let m = load_language_model(dir, DType::F32)?;
                 let too_short = m.max_positions().is_some_and(|n| n < context(&cfg, &data));
-                if m.vocab_size() < tokenizer.vocab_size() || too_short {
+                if m.vocab_size() != tokenizer.vocab_size() || too_short {
                     return Err(TrainError::Invalid(format!(
-                        "--init {}: vocabulary {} / context {} is smaller than the data needs ({} / {})",
+                        "--init {}: vocabulary {} / context {} does not fit the data, which needs a vocabulary of \
+                         exactly {} (the tokenizer's) and a context of at least {}",
                         dir.display(),
                         m.vocab_size(),
                         m.max_positions().map_or("unlimited".into(), |n| n.to_string()),
@@ -98,22 +114,27 @@ impl Trainer {
             }
             None => random_model(&cfg, &data, tokenizer.vocab_size())?,
         };
-        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+        let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
+        let lock = match early_lock {
+            Some(lock) => lock,
+            None => RunLock::acquire(run_dir)?,
+        };
+        refuse_existing()?;
         model::checkpoint::write_atomically(
             &run_dir.join(CONFIG_FILE),
             serde_json::to_string_pretty(&cfg).expect("config serialises").as_bytes(),
         )?;
         model::checkpoint::write_atomically(&run_dir.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
         metrics::truncate_after(&run_dir.join(METRICS_FILE), 0)?;
-        let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
         let optimizer = make_optimizer(&cfg.optimizer);
         let state = TrainerState { step: 0, optimizer_steps: 0, best_val_loss: None, evals_since_best: 0 };
         let run_dir = run_dir.to_path_buf();
-        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false })
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false, _lock: lock })
     }
 
     /// Continues the run in `run_dir` from its latest checkpoint, exactly: the same batches,
     /// dropout masks and optimizer state as if it had never stopped. `steps` may extend the run.
+    /// A checkpoint that cannot be loaded is skipped, with a note on stderr, for the one before it.
     pub fn resume(run_dir: &Path, steps: Option<u64>) -> Result<Self> {
         let path = run_dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
@@ -122,17 +143,41 @@ impl Trainer {
         if let Some(s) = steps {
             cfg.steps = s;
         }
-        let dir = latest(run_dir)?
-            .ok_or_else(|| TrainError::Invalid(format!("{} has no checkpoint to resume from", run_dir.display())))?;
+        validate(&cfg)?;
+        let lock = RunLock::acquire(run_dir)?;
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
-        let model = load_language_model(&dir, DType::F32)?;
         let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
-        let (state, optimizer_state) = checkpoint::load_state(&dir)?;
-        let mut optimizer = make_optimizer(&cfg.optimizer);
-        optimizer.load_state(optimizer_state, state.optimizer_steps)?;
-        metrics::truncate_after(&run_dir.join(METRICS_FILE), state.step)?;
+        let mut failures = Vec::new();
+        let mut loaded = None;
+        for dir in checkpoint::resume_candidates(run_dir)? {
+            let load = || -> Result<_> {
+                let model = load_language_model(&dir, DType::F32)?;
+                let (state, optimizer_state) = checkpoint::load_state(&dir)?;
+                let mut optimizer = make_optimizer(&cfg.optimizer);
+                optimizer.load_state(optimizer_state, state.optimizer_steps)?;
+                Ok((model, state, optimizer))
+            };
+            match load() {
+                Ok(found) => {
+                    loaded = Some(found);
+                    break;
+                }
+                Err(e) => failures.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        let Some((model, state, optimizer)) = loaded else {
+            let why = if failures.is_empty() { String::new() } else { format!(" ({})", failures.join("; ")) };
+            return Err(TrainError::Invalid(format!("{} has no checkpoint to resume from{why}", run_dir.display())));
+        };
+        for failure in &failures {
+            eprintln!("note: skipped a checkpoint that cannot be loaded: {failure}; resuming from step {}", state.step);
+        }
+        let torn = metrics::truncate_after(&run_dir.join(METRICS_FILE), state.step)?;
+        if torn > 0 {
+            eprintln!("note: removed {torn} torn line(s) from {}", run_dir.join(METRICS_FILE).display());
+        }
         let run_dir = run_dir.to_path_buf();
-        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false })
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false, _lock: lock })
     }
 
     /// Moves the model, the teacher and the optimizer state to `device`; training then runs there
@@ -204,10 +249,24 @@ impl Trainer {
         }
     }
 
+    /// Writes a checkpoint of this step, unless a parameter or optimizer value is NaN or infinite:
+    /// then the run stops and the last good checkpoint stays the newest.
     fn save_checkpoint(&self) -> Result<PathBuf> {
+        let params: Vec<(String, tensor::Tensor)> =
+            self.model.params().iter().map(|(n, v)| (n.to_string(), v.value())).collect();
+        let optimizer_state = self.optimizer.state();
+        let all = params.iter().chain(&optimizer_state).map(|(n, t)| (n.as_str(), t));
+        if let Some(name) = checkpoint::first_non_finite(all)? {
+            let last = latest(&self.run_dir)?.map_or("none yet".to_string(), |d| d.display().to_string());
+            return Err(TrainError::Invalid(format!(
+                "{name} holds a NaN or an infinity after step {}: the run diverged; stopping without writing \
+                 a checkpoint. The last good checkpoint is {last}",
+                self.state.step
+            )));
+        }
         let tokenizer_json = std::fs::read(self.run_dir.join(TOKENIZER_FILE))
             .map_err(|e| TrainError::io(&self.run_dir.join(TOKENIZER_FILE), e))?;
-        checkpoint::save(&self.run_dir, &self.state, &self.optimizer.state(), |dir| {
+        checkpoint::save(&self.run_dir, &self.state, &optimizer_state, self.cfg.keep_checkpoints, |dir| {
             self.model.save(dir)?;
             model::checkpoint::write_atomically(&dir.join(TOKENIZER_FILE), &tokenizer_json)?;
             Ok(())

@@ -23,6 +23,19 @@ pub(super) fn validate(cfg: &TrainConfig) -> Result<()> {
     if cfg.optimizer.lr.is_nan() || cfg.optimizer.lr <= 0.0 {
         return bad(format!("learning rate must be positive, got {}", cfg.optimizer.lr));
     }
+    let o = &cfg.optimizer;
+    if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+        return bad(format!("weight decay must be finite and ≥ 0, got {}", o.weight_decay));
+    }
+    if !((0.0..1.0).contains(&o.beta1) && (0.0..1.0).contains(&o.beta2) && o.eps > 0.0 && o.eps.is_finite()) {
+        return bad(format!("the optimizer needs β₁, β₂ in [0, 1) and ε > 0, got {}, {}, {}", o.beta1, o.beta2, o.eps));
+    }
+    if let Some(c) = cfg.clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return bad(format!("the clipping norm must be a positive number (0 turns clipping off), got {c}"));
+    }
+    if cfg.keep_checkpoints == 0 {
+        return bad("keep_checkpoints must be at least 1".into());
+    }
     if !(0.0..1.0).contains(&cfg.dropout) {
         return bad(format!("dropout must be in [0, 1), got {}", cfg.dropout));
     }
@@ -37,6 +50,29 @@ pub(super) fn validate(cfg: &TrainConfig) -> Result<()> {
         return bad(format!(
             "the grokking task trains on all its pairs at every step; grad accumulation must be 1, got {}",
             cfg.grad_accum
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses text too short for one window of `block_size + 1` tokens in either split, before the
+/// run folder is made.
+pub(super) fn check_data_fits(cfg: &TrainConfig, data: &Data) -> Result<()> {
+    let (Data::Text(text), DataConfig::Text { path, .. }) = (data, &cfg.data) else { return Ok(()) };
+    if text.ids.is_empty() {
+        return Err(TrainError::format(path, "the file is empty: there is nothing to train on"));
+    }
+    let need = cfg.block_size + 2;
+    let (train, val) = (text.split, text.ids.len() - text.split);
+    if train.min(val) < need {
+        return Err(TrainError::format(
+            path,
+            format!(
+                "{} tokens ({train} for training, {val} for validation) are too few for windows of {} tokens \
+                 in each part: lower --block-size or bring more text",
+                text.ids.len(),
+                cfg.block_size + 1
+            ),
         ));
     }
     Ok(())

@@ -1,0 +1,137 @@
+//! Bad inputs and faults a careful user runs into, each reproduced as first reported: every one
+//! must end in a clear error (or a note) with nothing lost and no run folder left half-made.
+
+mod common;
+
+use common::emergent;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use train::trainer::Trainer;
+
+fn p(path: &Path) -> String {
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_diverged_run_keeps_its_last_finite_checkpoint_and_resumes_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    // As reported: the weights turned NaN by step 15, whose checkpoint was published as "the last
+    // good one", and step 10's was deleted.
+    let e =
+        emergent(&["train", "--out", &p(&run), "--steps", "600", "--lr", "1e3", "--eval-interval", "5"]).unwrap_err();
+    assert!(e.contains("NaN or an infinity") && e.contains("step-0000010"), "{e}");
+    for kept in std::fs::read_dir(run.join("checkpoints")).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        let tensors = model::checkpoint::read_safetensors(&kept.path().join("model.safetensors")).unwrap();
+        let optimizer = model::checkpoint::read_safetensors(&kept.path().join("optimizer.safetensors")).unwrap();
+        for (name, t) in tensors.iter().chain(&optimizer) {
+            assert!(t.all_finite().unwrap(), "{name} in {}", kept.path().display());
+        }
+    }
+    assert_eq!(Trainer::resume(&run, None).unwrap().step(), 10);
+}
+
+#[test]
+fn two_processes_cannot_train_in_one_folder_and_a_killed_ones_folder_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["train", "--out", &p(&run), "--steps", "100000", "--eval-interval", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for its first checkpoint (the lock is taken before anything is written).
+    let started = Instant::now();
+    while train::trainer::latest(&run).ok().flatten().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first run never checkpointed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let owner = format!("in use by process {}", first.id());
+    let e = emergent(&["train", "--out", &p(&run), "--steps", "10"]).unwrap_err();
+    assert!(e.contains(&owner), "{e}");
+    let e = emergent(&["train", "--resume", &p(&run)]).unwrap_err();
+    assert!(e.contains(&owner), "{e}");
+    first.kill().unwrap(); // SIGKILL: no chance to clean up
+    first.wait().unwrap();
+    let resumed = Trainer::resume(&run, None).unwrap();
+    assert!(resumed.step() >= 2);
+}
+
+#[test]
+fn two_runs_started_together_into_one_folder_cannot_both_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_emergent"))
+            .args(["train", "--out", &p(&run), "--steps", "100000", "--eval-interval", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut runs = vec![start(), start()];
+    // As reported, both trained and exited 0; now the one that comes second stops at once.
+    let started = Instant::now();
+    let loser = loop {
+        if let Some(i) = (0..2).find(|&i| runs[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "neither run was refused");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let winner = &mut runs[1 - loser];
+    let owner = format!("in use by process {}", winner.id());
+    winner.kill().unwrap();
+    winner.wait().unwrap();
+    let output = runs.swap_remove(loser).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains(&owner), "{stderr}");
+}
+
+#[test]
+fn text_too_short_or_empty_is_refused_before_a_run_folder_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (empty, short) = (dir.path().join("empty.txt"), dir.path().join("short.txt"));
+    std::fs::write(&empty, "").unwrap();
+    std::fs::write(&short, "abc").unwrap();
+    let out = dir.path().join("run");
+    let e = emergent(&["train", "--data", &p(&empty), "--out", &p(&out)]).unwrap_err();
+    assert!(e.contains("empty.txt: the file is empty"), "{e}");
+    let e = emergent(&["train", "--data", &p(&short), "--out", &p(&out)]).unwrap_err();
+    assert!(e.contains("3 tokens") && e.contains("too few for windows of 65"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn impossible_settings_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = p(&dir.path().join("run"));
+    for (flags, message) in [
+        ("--clip -1", "clipping norm must be a positive number"),
+        ("--clip NaN", "clipping norm must be a positive number"),
+        ("--weight-decay -1", "weight decay must be finite and ≥ 0"),
+        ("--keep-checkpoints 0", "keep_checkpoints must be at least 1"),
+        ("--n-embd 1000000000 --n-head 1", "EiB"),
+        ("--batch-size 1000000000", "TiB"),
+        ("--n-layer 1000000000", "available"),
+    ] {
+        let mut args = vec!["train", "--out", &out, "--steps", "5"];
+        args.extend(flags.split_whitespace());
+        let started = Instant::now();
+        let e = emergent(&args).unwrap_err();
+        assert!(e.contains(message), "{flags}: {e}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{flags}: refused before anything is built");
+    }
+}
+
+#[test]
+fn resume_names_each_flag_it_ignores() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = p(&dir.path().join("r"));
+    emergent(&["train", "--task", "add2", "--n-layer", "1", "--n-embd", "16", "--out", &run, "--steps", "4"]).unwrap();
+    let printed = emergent(&["train", "--resume", &run, "--lr", "5", "--n-layer", "3", "--steps", "6"]).unwrap();
+    assert!(printed.contains("ignoring --n-layer, --lr"), "{printed}");
+    assert!(printed.contains("resuming") && printed.contains("at step 4"), "{printed}");
+}
