@@ -38,7 +38,10 @@ pub trait Float:
     fn erf(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn abs(self) -> Self;
+    /// The larger of the two, or NaN when either is NaN (IEEE 754-2019 `maximum`, as
+    /// `torch.maximum`): a NaN is never dropped, unlike `f32::max`, which returns the other value.
     fn max(self, other: Self) -> Self;
+    /// The smaller of the two, or NaN when either is NaN (`torch.minimum`).
     fn min(self, other: Self) -> Self;
     fn mul_add(self, a: Self, b: Self) -> Self;
     fn is_finite(self) -> bool;
@@ -88,11 +91,19 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn max(self, other: Self) -> Self {
-                <$t>::max(self, other)
+                if self > other || self.is_nan() {
+                    self
+                } else {
+                    other
+                }
             }
             #[inline(always)]
             fn min(self, other: Self) -> Self {
-                <$t>::min(self, other)
+                if self < other || self.is_nan() {
+                    self
+                } else {
+                    other
+                }
             }
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
@@ -108,3 +119,18 @@ macro_rules! impl_float {
 
 impl_float!(f32, libm::erff, crate::expf::expf);
 impl_float!(f64, libm::erf, f64::exp);
+
+#[cfg(test)]
+mod tests {
+    use super::Float;
+
+    #[test]
+    fn max_and_min_keep_nan_from_either_side() {
+        for (a, b) in [(f32::NAN, 1.0), (1.0, f32::NAN), (f32::NAN, f32::NEG_INFINITY), (f32::NEG_INFINITY, f32::NAN)] {
+            assert!(Float::max(a, b).is_nan() && Float::min(a, b).is_nan(), "{a} {b}");
+        }
+        assert_eq!(Float::max(2.0f32, -3.0), 2.0);
+        assert_eq!(Float::min(2.0f64, -3.0), -3.0);
+        assert_eq!(Float::max(f64::NEG_INFINITY, -1e300), -1e300);
+    }
+}

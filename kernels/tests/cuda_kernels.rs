@@ -158,6 +158,109 @@ fn a_fully_masked_row_has_a_softmax_of_zeros_as_on_the_cpu() {
     }
 }
 
+/// True where `got` and `want` are both NaN or agree within `tolerance` (relative, as
+/// [`max_elementwise_rel_err`]); the first disagreement otherwise.
+fn same_nans_and_close(got: &[f32], want: &[f32], tolerance: f32) -> Result<(), String> {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let close = g == w || (g - w).abs() <= tolerance * w.abs().max(f32::MIN_POSITIVE);
+        if g.is_nan() != w.is_nan() || (!w.is_nan() && !close) {
+            return Err(format!("element {i}: {g} where the CPU gives {w}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_nan_makes_its_softmax_row_nan_in_every_version_as_on_the_cpu() {
+    let gpu = Gpu::new(0).unwrap();
+    // Rows: one NaN among values, NaN only, a NaN among masked (−∞) entries, fully masked (zeros),
+    // and a clean row — through registers, shared memory, two reads and a cluster's slices.
+    for cols in [300, 50304, 60000] {
+        let mut x = random(5 * cols, 9);
+        x[cols / 2] = f32::NAN;
+        x[cols..2 * cols].fill(f32::NAN);
+        x[2 * cols..3 * cols].fill(f32::NEG_INFINITY);
+        x[2 * cols + cols - 1] = f32::NAN;
+        x[3 * cols..4 * cols].fill(f32::NEG_INFINITY);
+        let xd = upload(&gpu, &x);
+        for log in [false, true] {
+            let mut want = vec![0.0; 5 * cols];
+            if log {
+                log_softmax_rows(&x, &mut want, cols);
+            } else {
+                softmax_rows(&x, &mut want, cols);
+            }
+            assert!(want[..3 * cols].iter().all(|v| v.is_nan()) && want[4 * cols..].iter().all(|v| v.is_finite()));
+            let versions = [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow];
+            for version in versions.into_iter().chain([2, 8].map(SoftmaxVersion::ClusterPerRow)) {
+                if log && matches!(version, SoftmaxVersion::ThreadPerRow | SoftmaxVersion::WarpPerRow) {
+                    continue;
+                }
+                let mut yd = gpu.stream.alloc_zeros::<f32>(5 * cols).unwrap();
+                launch::softmax(&gpu, version, log, &xd.slice(..), &mut yd, (5, cols)).unwrap();
+                let verdict = same_nans_and_close(&download(&gpu, &yd), &want, 1e-5);
+                assert!(verdict.is_ok(), "{version:?} log {log} {cols}: {}", verdict.unwrap_err());
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_nan_query_or_key_spreads_as_in_the_formulas_in_every_attention_version() {
+    use kernels::cuda::launch::{AttentionShape, AttentionVersion};
+    let gpu = Gpu::new(0).unwrap();
+    // Three heads of 40 causal positions: head 0's query row 5 NaN (its output row alone turns
+    // NaN), head 1's key row 9 NaN (every row that sees it, 9 onwards), head 2 clean (as without
+    // any NaN). 40 rows reach a second, partial tile in every version.
+    let (bh, t, d) = (3, 40, 32);
+    let (mut q, mut k) = (random(bh * t * d, 31), random(bh * t * d, 32));
+    let (v, dout) = (random(bh * t * d, 33), random(bh * t * d, 34));
+    let clean_q = q.clone();
+    q[5 * d + 3] = f32::NAN;
+    k[(t + 9) * d] = f32::NAN;
+    let row_is_nan = |x: &[f32], head: usize, row: usize| x[(head * t + row) * d..][..d].iter().all(|v| v.is_nan());
+    let row_is_finite =
+        |x: &[f32], head: usize, row: usize| x[(head * t + row) * d..][..d].iter().all(|v| v.is_finite());
+    let head2 = |x: &[f32]| x[2 * t * d..].to_vec();
+    let want = reference_attention((&head2(&clean_q), &head2(&k), &head2(&v), &head2(&dout)), (t, t, d), true);
+    for version in AttentionVersion::ALL {
+        let shape = AttentionShape { bh, t, s: t, d, causal: true, scale: 1.0 / (d as f32).sqrt() };
+        let layout = HeadLayout::dense(t, d);
+        let (qd, kd, vd, dod) = (upload(&gpu, &q), upload(&gpu, &k), upload(&gpu, &v), upload(&gpu, &dout));
+        let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
+        let (mut od, mut lse, mut dot) = (zeros(bh * t * d), zeros(bh * t), zeros(bh * t));
+        let inputs = [(&qd.slice(..), layout), (&kd.slice(..), layout), (&vd.slice(..), layout)];
+        launch::attention_forward(&gpu, version, shape, inputs, (&mut od, layout, None), &mut lse).unwrap();
+        let n = bh * t * d;
+        let grad_layouts = [layout, layout.shifted(n), layout.shifted(2 * n)];
+        let mut grads = zeros(3 * n);
+        let saved = [(&od.slice(..), layout), (&dod.slice(..), layout)];
+        let g = (&mut grads, grad_layouts);
+        launch::attention_backward(&gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, g).unwrap();
+        let (o, grads) = (download(&gpu, &od), download(&gpu, &grads));
+        let (dq, dk) = (&grads[..n], &grads[n..2 * n]);
+        for row in 0..t {
+            assert!(
+                row_is_nan(&o, 0, row) == (row == 5) && row_is_finite(&o, 0, row) == (row != 5),
+                "{version:?} head 0 row {row}"
+            );
+            assert!(
+                row_is_nan(&o, 1, row) == (row >= 9) && row_is_finite(&o, 1, row) == (row < 9),
+                "{version:?} head 1 row {row}"
+            );
+        }
+        assert!(row_is_nan(dq, 0, 5) && row_is_nan(dk, 1, 9), "{version:?}: the gradients read the NaN");
+        let tolerance = if version.is_bf16() { 3e-2 } else { 1e-4 };
+        for (what, got, want) in [("O", head2(&o), &want[0]), ("dQ", head2(dq), &want[1]), ("dK", head2(dk), &want[2])]
+        {
+            let err = max_rel_err(&got, want);
+            assert!(err <= tolerance, "{version:?} clean head {what}: {err}");
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn layer_norm_versions_and_backward_match_the_cpu() {

@@ -73,6 +73,42 @@ fn arg_reductions_match_the_cpu() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
+fn nan_propagates_on_the_gpu_as_on_the_cpu() {
+    // A NaN in the first, a middle and the last column of a row (a block's threads fold strided
+    // slices), beside clean rows; relu, maximum and minimum element by element.
+    let (rows, cols) = (4, 700);
+    let mut values: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+    for (row, col) in [(0, 0), (1, 350), (2, 699)] {
+        values[row * cols + col] = f32::NAN;
+    }
+    let mut rotated = values.clone();
+    rotated.rotate_left(1); // its NaNs one place earlier: maximum sees NaN from either side
+    let x = Tensor::from_vec(values, &[rows, cols]).unwrap();
+    let y = Tensor::from_vec(rotated, &[rows, cols]).unwrap();
+    let gx = x.to_device(Device::Cuda(0)).unwrap();
+    let gy = y.to_device(Device::Cuda(0)).unwrap();
+    let bits = |t: &Tensor| t.to_device(Device::Cpu).unwrap().to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    let same = |cpu: Tensor, gpu: Tensor, what: &str| {
+        let (c, g) = (bits(&cpu), bits(&gpu));
+        let differ = c.iter().zip(&g).position(|(a, b)| a != b && !(a.is_nan() && b.is_nan()));
+        assert!(differ.is_none(), "{what}: element {differ:?}: the CPU gives {:?}", differ.map(|i| (c[i], g[i])));
+    };
+    same(x.relu().unwrap(), gx.relu().unwrap(), "relu");
+    same(x.maximum(&y).unwrap(), gx.maximum(&gy).unwrap(), "maximum");
+    same(x.minimum(&y).unwrap(), gx.minimum(&gy).unwrap(), "minimum");
+    same(x.max(&[1], false).unwrap(), gx.max(&[1], false).unwrap(), "max");
+    same(x.min(&[1], false).unwrap(), gx.min(&[1], false).unwrap(), "min");
+    let cpu_max = bits(&x.max(&[1], false).unwrap());
+    assert!(cpu_max[..3].iter().all(|v| v.is_nan()) && cpu_max[3].is_finite());
+    for (cpu, gpu) in [(x.argmax(1, false), gx.argmax(1, false)), (x.argmin(1, false), gx.argmin(1, false))] {
+        let (cpu, gpu) = (cpu.unwrap().to_vec::<i64>().unwrap(), gpu.unwrap().to_device(Device::Cpu).unwrap());
+        assert_eq!(cpu[..3], [0, 350, 699], "the first NaN");
+        assert_eq!(cpu, gpu.to_vec::<i64>().unwrap());
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
 fn masks_and_ids_convert_and_copy_on_the_gpu() {
     let gpu = Device::Cuda(0);
     // Transposed views: read through their layouts by the conversion kernels.

@@ -418,3 +418,26 @@ fn all_finite_finds_one_nan_or_infinity_in_any_dtype() {
     assert!(Tensor::zeros(&[0], DType::F32).all_finite().unwrap());
     assert!(Tensor::from_vec(vec![1i64, -5], &[2]).unwrap().all_finite().unwrap());
 }
+
+#[test]
+fn nan_propagates_through_relu_maximum_reductions_and_cross_entropy_as_in_pytorch() {
+    let nan = f64::NAN;
+    for dtype in [DType::F32, DType::F64] {
+        let x = t(&[nan, -1.0, 2.0, 0.5, nan, 3.0], &[2, 3]).to_dtype(dtype);
+        let is_nan = |t: &Tensor| t.to_f64_vec().iter().map(|v| v.is_nan()).collect::<Vec<_>>();
+        // torch.relu(nan) = nan; torch.maximum / minimum keep a NaN from either side.
+        assert_eq!(is_nan(&x.unary(tensor::UnaryOp::Relu).unwrap()), [true, false, false, false, true, false]);
+        let y = t(&[0.0, nan, 1.0, 1.0, 1.0, 1.0], &[2, 3]).to_dtype(dtype);
+        for op in [tensor::BinaryOp::Maximum, tensor::BinaryOp::Minimum] {
+            assert_eq!(is_nan(&x.binary(&y, op).unwrap()), [true, true, false, false, true, false], "{op:?}");
+        }
+        // max / min of a row with a NaN is NaN; argmax / argmin point at the (first) NaN.
+        assert_eq!(is_nan(&x.max(&[1], false).unwrap()), [true, true]);
+        assert_eq!(is_nan(&x.min(&[1], false).unwrap()), [true, true]);
+        assert_eq!(x.argmax(1, false).unwrap().to_vec::<i64>().unwrap(), [0, 1]);
+        assert_eq!(x.argmin(1, false).unwrap().to_vec::<i64>().unwrap(), [0, 1]);
+        // Cross-entropy of a row whose logits hold a NaN is NaN, even for another target.
+        let targets = Tensor::from_vec(vec![2i64, 0], &[2]).unwrap();
+        assert_eq!(is_nan(&x.cross_entropy_rows(&targets, None).unwrap()), [true, true]);
+    }
+}

@@ -135,3 +135,48 @@ fn resume_names_each_flag_it_ignores() {
     assert!(printed.contains("ignoring --n-layer, --lr"), "{printed}");
     assert!(printed.contains("resuming") && printed.contains("at step 4"), "{printed}");
 }
+
+#[test]
+fn a_nan_weight_gives_nan_logits_and_loss_as_in_pytorch() {
+    // As reported: a NaN (or an infinity) in c_attn.weight printed finite logits and loss=5.16.
+    let fixture = Path::new("../model/tests/fixtures/gpt2_tiny");
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [f32::NAN, f32::INFINITY] {
+        let checkpoint = dir.path().join("gpt2");
+        std::fs::create_dir_all(&checkpoint).unwrap();
+        std::fs::copy(fixture.join("config.json"), checkpoint.join("config.json")).unwrap();
+        let tensors = model::checkpoint::read_safetensors(&fixture.join("model.safetensors")).unwrap();
+        let named: Vec<(String, tensor::Tensor)> = tensors
+            .into_iter()
+            .map(|(name, t)| {
+                if !name.ends_with("h.0.attn.c_attn.weight") {
+                    return (name, t);
+                }
+                let mut values = t.to_vec::<f32>().unwrap();
+                values[7] = bad;
+                (name, tensor::Tensor::from_vec(values, t.shape()).unwrap())
+            })
+            .collect();
+        model::checkpoint::write_safetensors(&checkpoint.join("model.safetensors"), &named, None).unwrap();
+        let ids = dir.path().join("ids.npy");
+        let ids_file = npy_i64(&[1, 2, 3, 4, 5, 6], &[2, 3]);
+        std::fs::write(&ids, ids_file).unwrap();
+        let out = dir.path().join("logits.npy");
+        let args = ["forward", "--checkpoint", &p(&checkpoint), "--ids", &p(&ids), "--targets", &p(&ids)];
+        let printed = emergent(&[&args[..], &["--out", &p(&out)]].concat()).unwrap();
+        assert!(printed.trim_end().ends_with("loss=NaN"), "{bad}: {printed}");
+        let bytes = std::fs::read(&out).unwrap();
+        let logits = npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap();
+        assert!(logits.iter().all(|v| v.is_nan()), "{bad}: every logit reads the bad weight");
+    }
+}
+
+/// A `.npy` file of i64 `values` of `shape`.
+fn npy_i64(values: &[i64], shape: &[u64]) -> Vec<u8> {
+    use npyz::WriterBuilder;
+    let mut bytes = Vec::new();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(&mut bytes).begin_nd().unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+    bytes
+}

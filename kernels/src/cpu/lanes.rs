@@ -42,7 +42,8 @@ pub fn sum_zip<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
     combine(acc, |a, b| a + b)
 }
 
-/// `maxᵢ xᵢ` (`−∞` for an empty slice; NaN-free inputs assumed, as softmax does).
+/// `maxᵢ xᵢ` (`−∞` for an empty slice; NaN if any `xᵢ` is NaN, so a softmax of a row with a NaN
+/// is NaN, never mistaken for a fully masked row).
 #[inline(always)]
 pub fn max<T: Float>(x: &[T]) -> T {
     reduce(x, T::NEG_INFINITY, |acc, v| acc.max(v), |a, b| a.max(b))
@@ -93,6 +94,12 @@ mod tests {
             let dot: f64 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
             assert!((sum_zip(&x, &y, |a, b| a * b) - dot).abs() < 1e-12, "dot, n = {n}");
             assert_eq!(max(&x), x.iter().cloned().fold(f64::NEG_INFINITY, f64::max), "max, n = {n}");
+            // One NaN anywhere, in any lane or the tail, makes the maximum NaN.
+            for at in [0, n / 2, n.saturating_sub(1)].into_iter().filter(|&at| at < n) {
+                let mut with_nan = x.clone();
+                with_nan[at] = f64::NAN;
+                assert!(max(&with_nan).is_nan(), "n = {n}, NaN at {at}");
+            }
         }
     }
 

@@ -163,6 +163,29 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_makes_its_whole_row_nan_as_in_pytorch() {
+        // One NaN among values (in a lane and in the tail), a row of NaN only, a NaN beside masked
+        // (−∞) entries; the fully masked row and the clean row are untouched by their neighbours.
+        let cols = 37;
+        let mut x: Vec<f32> = (0..5 * cols).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+        x[3] = f32::NAN;
+        x[cols + 36] = f32::NAN;
+        x[2 * cols..3 * cols].fill(f32::NAN);
+        x[3 * cols..4 * cols].fill(f32::NEG_INFINITY);
+        x[3 * cols + 20] = f32::NAN;
+        x[4 * cols..].fill(f32::NEG_INFINITY);
+        let (mut y, mut ly) = (vec![0.0; 5 * cols], vec![0.0; 5 * cols]);
+        softmax_rows(&x, &mut y, cols);
+        log_softmax_rows(&x, &mut ly, cols);
+        for out in [&y, &ly] {
+            assert!(out[..4 * cols].iter().all(|v| v.is_nan()), "rows with a NaN");
+        }
+        assert_eq!(&y[4 * cols..], &[0.0; 37][..], "the fully masked row");
+        assert!(log_sum_exp(&x[..cols]).is_nan() && log_sum_exp(&x[2 * cols..3 * cols]).is_nan());
+        assert_eq!(log_sum_exp(&x[4 * cols..]), f32::NEG_INFINITY);
+    }
+
+    #[test]
     fn log_softmax_is_log_of_softmax() {
         let x = [0.3f64, -1.2, 2.5, 0.0, 4.0, -3.0];
         let (mut y, mut ly) = ([0.0; 6], [0.0; 6]);

@@ -55,7 +55,7 @@ extern "C" __global__ void attention_forward(int T, int S, int d, int causal, fl
         for (int r = 0; r < KEY_TILE && j0 + r <= last; ++r) {
             float s = 0.0f;
             for (int c = 0; c < d; ++c) s += qi[c] * ks[r][c];
-            float m_new = fmaxf(m, s);
+            float m_new = max_nan(m, s);
             float correction = expf(m - m_new), p = expf(s - m_new);
             l = l * correction + p;
             for (int c = 0; c < d; ++c) acc[c] = acc[c] * correction + p * vs[r][c];
@@ -221,7 +221,7 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
             int i = q0 + warp * 8 + r, j = k0 + lane;
             bool visible = i < T && j < S && j <= last_key(i, T, S, causal);
             float s_r = visible ? sc[r] * scale : NEG_INF;
-            float m_new = fmaxf(m[r], warp_max(s_r));
+            float m_new = max_nan(m[r], warp_max(s_r));
             // A row that has seen no visible key yet keeps its empty state.
             float correction = m_new == NEG_INF ? 1.0f : expf(m[r] - m_new);
             p[r] = visible ? expf(s_r - m_new) : 0.0f;

@@ -237,17 +237,17 @@ __device__ void online_softmax_step(float (&s)[8][4], float (&m)[2], float (&l)[
                 int i = row0 + g + 8 * (e / 2), j = k0 + nt * 8 + 2 * quad + e % 2;
                 if (!(j < S && j <= last_key(i, T, S, causal))) s[nt][e] = NEG_INF;
             }
-            tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nt][e]);
+            tile_max[e / 2] = max_nan(tile_max[e / 2], s[nt][e]);
         }
     float correction[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-        tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 1));
-        tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 2));
+        tile_max[h] = max_nan(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 1));
+        tile_max[h] = max_nan(tile_max[h], __shfl_xor_sync(0xffffffff, tile_max[h], 2));
         // The largest scaled score, so that no exponent below is positive (any reference would
         // give the same P/l and log-sum-exp; this one cannot overflow): for scale2 > 0 it is the
         // largest score, scaled.
-        float m_new = fmaxf(m[h], tile_max[h] * scale2);
+        float m_new = max_nan(m[h], tile_max[h] * scale2);
         // A row that has seen no visible key yet keeps its empty state.
         correction[h] = m_new == NEG_INF ? 1.0f : fast_exp2(m[h] - m_new);
         m[h] = m_new;

@@ -117,9 +117,9 @@ extern "C" __global__ void __launch_bounds__(128)
             int j = k0 + half * 16 + jj;
             bool visible = i < T && j < S && j <= last_key(i, T, S, causal);
             s[jj] = visible ? sw[r * TC_FWD_SCRATCH_LD + half * 16 + jj] * scale : NEG_INF;
-            tile_max = fmaxf(tile_max, s[jj]);
+            tile_max = max_nan(tile_max, s[jj]);
         }
-        float m_new = fmaxf(m, fmaxf(tile_max, __shfl_xor_sync(0xffffffff, tile_max, 1)));
+        float m_new = max_nan(m, max_nan(tile_max, __shfl_xor_sync(0xffffffff, tile_max, 1)));
         // A row that has seen no visible key yet keeps its empty state.
         float correction = m_new == NEG_INF ? 1.0f : expf(m - m_new), sum = 0.0f;
 #pragma unroll

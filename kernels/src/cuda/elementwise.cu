@@ -16,8 +16,8 @@ __device__ float binary_op(int op, float a, float b) {
         case 1: return a - b;
         case 2: return a * b;
         case 3: return a / b;
-        case 4: return fmaxf(a, b);
-        case 5: return fminf(a, b);
+        case 4: return max_nan(a, b);
+        case 5: return min_nan(a, b);
         default: return powf(a, b);
     }
 }
@@ -64,7 +64,7 @@ __device__ float unary_op(int op, float x, float s) {
         case 2: return logf(x);
         case 3: return tanhf(x);
         case 4: return 1.0f / (1.0f + expf(-x));
-        case 5: return fmaxf(x, 0.0f);
+        case 5: return max_nan(x, 0.0f);
         case 6: return sqrtf(x);
         case 7: return fabsf(x);
         case 8: return x + s;

@@ -60,6 +60,7 @@ pub const SOURCES: &[KernelSource] = &[
         source: concat!(
             include_str!("layout.cuh"),
             include_str!("packs.cuh"),
+            include_str!("nan_max.cuh"),
             include_str!("gelu.cuh"),
             include_str!("elementwise.cu")
         ),
@@ -74,6 +75,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "reduce.cu",
         source: concat!(
             include_str!("packs.cuh"),
+            include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("reduce.cu")
@@ -84,6 +86,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "softmax.cu",
         source: concat!(
             include_str!("packs.cuh"),
+            include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("clusters.cuh"),
             include_str!("softmax.cu")
@@ -100,6 +103,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "layer_norm.cu",
         source: concat!(
             include_str!("packs.cuh"),
+            include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("layer_norm.cu")
@@ -131,6 +135,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "cross_entropy.cu",
         source: concat!(
             include_str!("packs.cuh"),
+            include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("cross_entropy.cu")
@@ -151,6 +156,7 @@ pub const SOURCES: &[KernelSource] = &[
         name: "attention.cu",
         source: concat!(
             include_str!("packs.cuh"),
+            include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
             include_str!("async_copy.cuh"),

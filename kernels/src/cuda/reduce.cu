@@ -16,20 +16,20 @@ extern "C" __global__ void reduce_rows_f32(int op, int rows, long long cols, con
     }
     // min is −max(−x).
     float sign = op == 2 ? -1.0f : 1.0f, v = NEG_INF;
-    for (long long c = threadIdx.x; c < cols; c += blockDim.x) v = fmaxf(v, sign * row[c]);
+    for (long long c = threadIdx.x; c < cols; c += blockDim.x) v = max_nan(v, sign * row[c]);
     v = block_reduce(v, 1);
     if (threadIdx.x == 0) out[r] = sign * v;
 }
 
-// out[r] = the first c with x[r, c] the row's maximum (is_min = 0) or minimum (is_min = 1): a
-// thread per row, as the readable version (argmax is rare in training).
+// out[r] = the first c with x[r, c] the row's maximum (is_min = 0) or minimum (is_min = 1), or the
+// first NaN, as PyTorch: a thread per row, as the readable version (argmax is rare in training).
 extern "C" __global__ void argreduce_rows_f32(int is_min, int rows, long long cols, const float* x, long long* out) {
     int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
     const float* row = x + (long long)r * cols;
     long long best = 0;
-    for (long long c = 1; c < cols; ++c)
-        if (is_min ? row[c] < row[best] : row[c] > row[best]) best = c;
+    for (long long c = 1; c < cols && row[best] == row[best]; ++c)
+        if (row[c] != row[c] || (is_min ? row[c] < row[best] : row[c] > row[best])) best = c;
     out[r] = best;
 }
 

@@ -10,7 +10,7 @@ __device__ float warp_sum(float v) {
 }
 
 __device__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    for (int o = 16; o > 0; o >>= 1) v = max_nan(v, __shfl_xor_sync(0xffffffff, v, o));
     return v;
 }
 
@@ -51,7 +51,7 @@ __device__ double block_sum_f64(double v) {
 // Two running softmax states (m, s) — a maximum and Σ exp(x − m) of the values seen — as one:
 // the larger maximum, and each sum rescaled to it.
 __device__ void merge_max_and_sum(float* m, float* s, float m2, float s2) {
-    float top = fmaxf(*m, m2);
+    float top = max_nan(*m, m2);
     *s = top == NEG_INF ? 0.0f : *s * expf(*m - top) + s2 * expf(m2 - top);
     *m = top;
 }
@@ -80,9 +80,9 @@ __device__ void block_merge_max_and_sum(float* m, float* s, float* scratch = nul
 }
 
 // One value x into a running softmax state (m, s): one exponential, rescaling the sum only when
-// the maximum grows.
+// the maximum grows (or x is NaN, which the state then keeps: m and s both NaN).
 __device__ void add_to_max_and_sum(float* m, float* s, float x) {
-    if (x > *m) {
+    if (x > *m || x != x) {
         *s = *s * expf(*m - x) + 1.0f;  // e^(−∞) = 0 while the state is empty
         *m = x;
     } else if (x != NEG_INF) {
@@ -98,7 +98,7 @@ __device__ void add_pack_to_max_and_sum(float* m, float* s, const Pack<P>& p) {
     if (P == 1) return add_to_max_and_sum(m, s, p.v[0]);
     float top = *m;
 #pragma unroll
-    for (int e = 0; e < P; ++e) top = fmaxf(top, p.v[e]);
+    for (int e = 0; e < P; ++e) top = max_nan(top, p.v[e]);
     if (top == NEG_INF) return;  // nothing seen yet, nothing new
     float sum = 0.0f;
 #pragma unroll

@@ -31,7 +31,7 @@ extern "C" __global__ void softmax_thread_per_row(int rows, int cols, const floa
     const float* in = x + (long long)r * cols;
     float* out = y + (long long)r * cols;
     float m = NEG_INF, s = 0.0f;
-    for (int c = 0; c < cols; ++c) m = fmaxf(m, in[c]);
+    for (int c = 0; c < cols; ++c) m = max_nan(m, in[c]);
     for (int c = 0; c < cols; ++c) s += expf(in[c] - exp_shift(m));
     RowSoftmax row = row_softmax(m, s);
     for (int c = 0; c < cols; ++c) out[c] = softmax_of(in[c], row);
@@ -44,7 +44,7 @@ extern "C" __global__ void softmax_warp_per_row(int rows, int cols, const float*
     const float* in = x + (long long)r * cols;
     float* out = y + (long long)r * cols;
     float m = NEG_INF;
-    for (int c = lane; c < cols; c += 32) m = fmaxf(m, in[c]);
+    for (int c = lane; c < cols; c += 32) m = max_nan(m, in[c]);
     m = warp_max(m);
     float s = 0.0f;
     for (int c = lane; c < cols; c += 32) s += expf(in[c] - exp_shift(m));
@@ -76,7 +76,7 @@ __device__ void hold_packs(int log, const float* in, int first, int end, Pack<P>
         int p = first + threadIdx.x + u * blockDim.x;
         vals[u] = p < end ? load_pack<P>(in, p) : filled_pack<P>(NEG_INF);
 #pragma unroll
-        for (int e = 0; e < P; ++e) m = fmaxf(m, vals[u].v[e]);
+        for (int e = 0; e < P; ++e) m = max_nan(m, vals[u].v[e]);
     }
     float m0 = exp_shift(m);  // this thread's values may all be −∞
 #pragma unroll

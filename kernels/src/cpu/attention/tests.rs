@@ -220,3 +220,33 @@ fn a_batch_of_partial_head_groups_is_refused() {
     let (mut out, mut p) = ([0.0; 3], [0.0; 3]);
     attention_forward(&dims, 1.0, inputs, HeadsMut { data: &mut out, layout: HeadLayout::dense(1, 1) }, &mut p);
 }
+
+#[test]
+fn a_nan_query_or_key_spreads_to_exactly_the_outputs_that_read_it() {
+    // Batch entry 0: query row 5 NaN, so output row 5 alone is NaN. Entry 1: key row 9 NaN, so
+    // every query that sees it (rows ≥ 9, causal) is NaN and the rows before are untouched. The
+    // backward gives NaN gradients where the chain rule reads a NaN; entry 2, clean, stays finite.
+    let dims = AttentionDims { batch: 3, queries: 40, keys: 40, head_dim: 8, value_dim: 8, causal: true };
+    let mut rng = StdRng::seed_from_u64(5);
+    let (mut q, mut k) = (random(3 * 40 * 8, &mut rng), random(3 * 40 * 8, &mut rng));
+    let (v, d_out) = (random(3 * 40 * 8, &mut rng), random(3 * 40 * 8, &mut rng));
+    let clean = run_dense(&dims, 0.5, [&q, &k, &v, &d_out]);
+    q[5 * 8 + 3] = f64::NAN;
+    k[(40 + 9) * 8] = f64::NAN;
+    let (out, _, dq, dk, dv) = run_dense(&dims, 0.5, [&q, &k, &v, &d_out]);
+    let row_is_nan = |x: &[f64], entry: usize, row: usize| x[(entry * 40 + row) * 8..][..8].iter().all(|v| v.is_nan());
+    let row_is_finite =
+        |x: &[f64], entry: usize, row: usize| x[(entry * 40 + row) * 8..][..8].iter().all(|v| v.is_finite());
+    for row in 0..40 {
+        assert_eq!(row_is_nan(&out, 0, row), row == 5, "entry 0, row {row}");
+        assert_eq!(row_is_finite(&out, 0, row), row != 5, "entry 0, row {row}");
+        assert_eq!(row_is_nan(&out, 1, row), row >= 9, "entry 1, row {row}");
+        assert_eq!(row_is_finite(&out, 1, row), row < 9, "entry 1, row {row}");
+    }
+    assert!(row_is_nan(&dq, 0, 5) && (0..=5).all(|j| row_is_nan(&dk, 0, j) && row_is_nan(&dv, 0, j)));
+    assert!(row_is_nan(&dk, 1, 9) && (9..40).all(|i| row_is_nan(&dq, 1, i)));
+    let entry2 = 2 * 40 * 8..;
+    assert_eq!(&out[entry2.clone()], &clean.0[entry2.clone()]);
+    assert_eq!(&dq[entry2.clone()], &clean.2[entry2.clone()]);
+    assert_eq!(&dk[entry2.clone()], &clean.3[entry2.clone()]);
+}
