@@ -10,14 +10,14 @@ mod memory;
 mod metrics;
 mod setup;
 
-pub use checkpoint::{checkpoint_dir, latest, write_folder_atomically, TrainerState};
+pub use checkpoint::{checkpoint_dir, latest, load_state, write_folder_atomically, TrainerState};
 pub use config::{Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
 pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
 pub use lock::{RunLock, LOCK_FILE};
 pub use memory::training_bytes;
 pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
-pub use setup::load_tokenizer;
+pub use setup::{load_tokenizer, validate as validate_config};
 
 use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, STREAM_DROPOUT};
 use crate::error::{Result, TrainError};

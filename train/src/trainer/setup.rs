@@ -15,7 +15,8 @@ use model::{load_language_model, LanguageModel};
 use std::path::Path;
 use tensor::{AdamWConfig, DType};
 
-pub(super) fn validate(cfg: &TrainConfig) -> Result<()> {
+/// Refuses settings no run can train with (sizes, rates, probabilities), naming the value.
+pub fn validate(cfg: &TrainConfig) -> Result<()> {
     let bad = |m: String| Err(TrainError::Invalid(m));
     if cfg.steps == 0 || cfg.batch_size == 0 || cfg.grad_accum == 0 || cfg.eval_interval == 0 {
         return bad("steps, batch size, grad accumulation and eval interval must be positive".into());

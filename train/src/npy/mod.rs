@@ -1,51 +1,76 @@
-//! `.npy` files in and out of tensors (token ids in, logits out), through the `npyz` crate.
+//! `.npy` files in and out of tensors: token ids in (read here, header by [`header`]), logits out
+//! (written through the `npyz` crate).
+
+mod header;
 
 use crate::error::{Result, TrainError};
 use npyz::WriterBuilder;
 use std::path::Path;
 use tensor::{DType, Tensor};
 
-/// Reads an integer `.npy` array (int32, int64, uint32 or uint64, C order) as an i64 tensor.
+/// Reads an integer `.npy` array (int32, int64, uint32 or uint64, either byte order, C order) as
+/// an i64 tensor.
 pub fn read_ids(path: &Path) -> Result<Tensor> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| TrainError::format(path, format!("not a .npy file: {e}")))?;
-    if npy.order() != npyz::Order::C {
+    let h = header::parse(&bytes).map_err(|e| TrainError::format(path, format!("not a .npy file: {e}")))?;
+    if h.fortran_order {
         return Err(TrainError::format(path, "Fortran-order arrays are not supported; save with np.ascontiguousarray"));
     }
-    let shape = npy.shape().iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<usize>>>();
+    let shape = h.shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<usize>>>();
     let count = shape.as_deref().and_then(|s| tensor::shape::checked_elem_count("read_ids", s).ok());
     let (Some(shape), Some(count)) = (shape, count) else {
-        return Err(TrainError::format(path, format!("shape {:?} has more elements than can be indexed", npy.shape())));
+        return Err(TrainError::format(path, format!("shape {:?} has more elements than can be indexed", h.shape)));
     };
-    // The header's shape must agree with the bytes that follow it before anything is allocated.
-    let item = npy.dtype().num_bytes().unwrap_or(0) as u128;
-    if (count as u128) * item > bytes.len() as u128 {
-        return Err(TrainError::format(
-            path,
-            format!("shape {shape:?} needs {} bytes of data, the file has {}", count as u128 * item, bytes.len()),
-        ));
-    }
-    let descr = npy.dtype().descr();
-    let bad = |e: std::io::Error| TrainError::format(path, format!("cannot read the data: {e}"));
-    let values: Vec<i64> = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
-        "i8" => npy.into_vec::<i64>().map_err(bad)?,
-        "i4" => npy.into_vec::<i32>().map_err(bad)?.into_iter().map(i64::from).collect(),
-        "u4" => npy.into_vec::<u32>().map_err(bad)?.into_iter().map(i64::from).collect(),
-        "u8" => npy
-            .into_vec::<u64>()
-            .map_err(bad)?
-            .into_iter()
-            .map(|v| {
-                i64::try_from(v).map_err(|_| TrainError::format(path, format!("id {v} is too large for a token id")))
-            })
-            .collect::<Result<_>>()?,
+    let (big_endian, kind) = match h.descr.split_at(h.descr.len().min(1)) {
+        ("<" | "|" | "=", kind) => (cfg!(target_endian = "big") && h.descr.starts_with('='), kind),
+        (">", kind) => (true, kind),
+        _ => (false, h.descr.as_str()),
+    };
+    let item = match kind {
+        "i4" | "u4" => 4,
+        "i8" | "u8" => 8,
         _ => {
             return Err(TrainError::format(
                 path,
-                format!("dtype {descr} is not an integer array of token ids (int32/int64/uint32/uint64)"),
+                format!("dtype {} is not an integer array of token ids (int32/int64/uint32/uint64)", h.descr),
             ))
         }
     };
+    // The header's shape must agree with the bytes that follow it before anything is allocated.
+    let data = &bytes[h.data_offset..];
+    if (count as u128) * item as u128 != data.len() as u128 {
+        return Err(TrainError::format(
+            path,
+            format!(
+                "shape {shape:?} needs {} bytes of data, the file has {}",
+                count as u128 * item as u128,
+                data.len()
+            ),
+        ));
+    }
+    let word = |chunk: &[u8]| {
+        let mut w = [0u8; 8];
+        if big_endian {
+            w[8 - item..].copy_from_slice(chunk);
+            u64::from_be_bytes(w)
+        } else {
+            w[..item].copy_from_slice(chunk);
+            u64::from_le_bytes(w)
+        }
+    };
+    let values = data
+        .chunks_exact(item)
+        .map(|chunk| {
+            let v = word(chunk);
+            match kind {
+                "i4" => Ok(i64::from(v as u32 as i32)),
+                "i8" => Ok(v as i64),
+                "u4" => Ok(v as i64),
+                _ => i64::try_from(v)
+                    .map_err(|_| TrainError::format(path, format!("id {v} is too large for a token id"))),
+            }
+        })
+        .collect::<Result<Vec<i64>>>()?;
     Ok(Tensor::from_vec(values, &shape)?)
 }
 
@@ -112,6 +137,27 @@ mod tests {
         // A shape that fits a usize but not the file: refused before allocating it.
         std::fs::write(&path, npy_bytes("<i8", "(1000000000000, 8)", &eight)).unwrap();
         assert!(read_ids(&path).unwrap_err().to_string().contains("bytes of data"));
+    }
+
+    #[test]
+    fn every_integer_dtype_in_either_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.npy");
+        let cases: [(&str, Vec<u8>); 4] = [
+            (">i4", [[0u8, 0, 0, 7], [0xff, 0xff, 0xff, 0xfe]].concat()),
+            ("<i4", [7i32.to_le_bytes(), (-2i32).to_le_bytes()].concat()),
+            ("<u4", [7u32.to_le_bytes(), 256u32.to_le_bytes()].concat()),
+            (">u8", [7u64.to_be_bytes(), 256u64.to_be_bytes()].concat()),
+        ];
+        for (descr, data) in cases {
+            std::fs::write(&path, npy_bytes(descr, "(2,)", &data)).unwrap();
+            let ids = read_ids(&path).unwrap().to_vec::<i64>().unwrap();
+            assert_eq!(ids[0], 7, "{descr}");
+            assert_eq!(ids[1], if descr.contains('i') { -2 } else { 256 }, "{descr}");
+        }
+        // Trailing bytes the shape does not account for.
+        std::fs::write(&path, npy_bytes("<i4", "(1,)", &[0; 8])).unwrap();
+        assert!(read_ids(&path).unwrap_err().to_string().contains("needs 4 bytes of data, the file has 8"));
     }
 
     #[test]
