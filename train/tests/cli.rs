@@ -387,8 +387,14 @@ fn bench_kernels_refuses_the_cuda_emulator() {
 fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
     let err = emergent(&["bench", "train", "--device", "gpu"]).unwrap_err();
     assert!(err.contains("unknown device \"gpu\": expected cpu, cuda or cuda:N"), "{err}");
+    let err = emergent(&["bench", "train", "--preset", "baby", "--block-size", "257"]).unwrap_err();
+    assert!(
+        err.contains("--batch-size 8 --block-size 257: need both > 0 and the block size ≤ the context 256"),
+        "{err}"
+    );
+    // The old spelling still works.
     let err = emergent(&["bench", "train", "--preset", "baby", "--seq", "257"]).unwrap_err();
-    assert!(err.contains("--batch 8 --seq 257: need both > 0 and seq ≤ the context 256"), "{err}");
+    assert!(err.contains("--block-size 257"), "{err}");
     if kernels::cuda::driver_available() {
         return; // a GPU machine: the GPU tests cover training there
     }
@@ -419,4 +425,65 @@ fn training_on_a_gpu_without_one_is_a_clear_error_and_devices_are_checked() {
     }
     let err = emergent(&["bench", "train", "--device", "cuda:1", "--steps", "1"]).unwrap_err();
     assert!(err.contains("no CUDA device"), "{err}");
+}
+
+#[test]
+fn every_flag_of_every_command_says_what_it_does() {
+    use clap::CommandFactory;
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+            if !builtin && !arg.is_hide_set() && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{}", arg.get_long().unwrap_or(arg.get_id().as_str())));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+    let mut missing = Vec::new();
+    undocumented(&train::cli::Cli::command(), "emergent", &mut missing);
+    assert!(missing.is_empty(), "flags without a description:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn train_help_states_the_defaults_a_run_uses() {
+    use clap::CommandFactory;
+    let cli = train::cli::Cli::command();
+    let train = cli.find_subcommand("train").unwrap();
+    let help = |flag: &str| {
+        let arg = train.get_arguments().find(|a| a.get_long() == Some(flag)).unwrap();
+        arg.get_help().unwrap().to_string()
+    };
+    let d = train::trainer::TrainConfig::default();
+    let (o, warmup) = (
+        &d.optimizer,
+        match d.schedule {
+            train::optim::Schedule::WarmupCosine { warmup, .. } => warmup,
+            train::optim::Schedule::Constant => 0,
+        },
+    );
+    let want = [
+        ("n-layer", d.n_layer.to_string()),
+        ("n-head", d.n_head.to_string()),
+        ("n-embd", d.n_embd.to_string()),
+        ("block-size", d.block_size.to_string()),
+        ("dropout", d.dropout.to_string()),
+        ("steps", d.steps.to_string()),
+        ("batch-size", d.batch_size.to_string()),
+        ("grad-accum", d.grad_accum.to_string()),
+        ("lr", format!("{:e}", o.lr)),
+        ("weight-decay", o.weight_decay.to_string()),
+        ("beta1", o.beta1.to_string()),
+        ("beta2", o.beta2.to_string()),
+        ("eps", format!("{:e}", o.eps)),
+        ("warmup", warmup.to_string()),
+        ("clip", d.clip.unwrap().to_string()),
+        ("eval-interval", d.eval_interval.to_string()),
+        ("seed", d.seed.to_string()),
+        ("keep-checkpoints", d.keep_checkpoints.to_string()),
+    ];
+    for (flag, value) in want {
+        assert!(help(flag).ends_with(&format!("[default: {value}]")), "--{flag}: {:?} vs {value}", help(flag));
+    }
 }

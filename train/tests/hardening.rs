@@ -180,3 +180,21 @@ fn npy_i64(values: &[i64], shape: &[u64]) -> Vec<u8> {
     w.finish().unwrap();
     bytes
 }
+
+#[test]
+fn adams_betas_and_epsilon_are_flags_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let flags = "--task add2 --n-layer 1 --n-embd 16 --steps 2 --beta1 0.8 --beta2 0.95 --eps 1e-6";
+    let mut args = vec!["train", "--out", run.to_str().unwrap()];
+    args.extend(flags.split_whitespace());
+    emergent(&args).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&cfg["optimizer"]["beta1"], &cfg["optimizer"]["beta2"], &cfg["optimizer"]["eps"]),
+        (&serde_json::json!(0.8), &serde_json::json!(0.95), &serde_json::json!(1e-6))
+    );
+    let e = emergent(&["train", "--out", &p(&dir.path().join("q")), "--beta2", "1.0"]).unwrap_err();
+    assert!(e.contains("β₁, β₂ in [0, 1)"), "{e}");
+}

@@ -22,6 +22,7 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Training steps of a preset model on random tokens; the last line is JSON.
     Train {
+        /// The model: its sizes, and a batch and sequence length to time it at.
         #[arg(long, value_enum, default_value = "baby")]
         preset: Preset,
         /// Timed steps (after one untimed warm-up step).
@@ -30,11 +31,11 @@ pub enum BenchWhat {
         /// Also print where the timed steps spent their time, op by op (forward and backward).
         #[arg(long)]
         profile: bool,
-        /// Sequences per step (default: the preset's).
-        #[arg(long)]
+        /// Sequences per step [default: the preset's].
+        #[arg(long = "batch-size", alias = "batch")]
         batch: Option<usize>,
-        /// Tokens per sequence (default: the preset's; at most the model's context).
-        #[arg(long)]
+        /// Tokens per sequence [default: the preset's; at most the model's context].
+        #[arg(long = "block-size", alias = "seq")]
         seq: Option<usize>,
         #[command(flatten)]
         device: super::DeviceArgs,
@@ -58,7 +59,7 @@ pub enum BenchWhat {
 pub enum Preset {
     /// 6 layers, 6 heads, 384 wide, T = 256, B = 8, vocabulary 65 (nanoGPT's Shakespeare model).
     Baby,
-    /// GPT-2 124M at T = 64, B = 4 (context 1024: `--seq 1024 --batch 16` on a GPU).
+    /// GPT-2 124M at T = 64, B = 4 (context 1024: `--block-size 1024 --batch-size 16` on a GPU).
     #[value(name = "gpt2-124m")]
     Gpt2_124m,
 }
@@ -82,7 +83,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
             let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));
             if shape.1 > cfg.n_positions || shape.0 == 0 || shape.1 == 0 {
                 return Err(TrainError::Invalid(format!(
-                    "--batch {} --seq {}: need both > 0 and seq ≤ the context {}",
+                    "--batch-size {} --block-size {}: need both > 0 and the block size ≤ the context {}",
                     shape.0, shape.1, cfg.n_positions
                 )));
             }

@@ -18,30 +18,40 @@ pub struct BertPretrainArgs {
     /// Use this vocab.txt instead of learning a WordPiece vocabulary.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
+    /// Size of the WordPiece vocabulary learned from the data.
     #[arg(long, default_value_t = PretrainConfig::default().vocab_size)]
     pub vocab_size: usize,
+    /// Transformer blocks.
     #[arg(long, default_value_t = PretrainConfig::default().n_layer)]
     pub n_layer: usize,
+    /// Attention heads per block; must divide --n-embd.
     #[arg(long, default_value_t = PretrainConfig::default().n_head)]
     pub n_head: usize,
+    /// Hidden width of the encoder.
     #[arg(long, default_value_t = PretrainConfig::default().n_embd)]
     pub n_embd: usize,
     /// Tokens per sentence pair with [CLS] and two [SEP] (the model's positions).
     #[arg(long, default_value_t = PretrainConfig::default().max_len)]
     pub max_len: usize,
+    /// Sentence pairs per step.
     #[arg(long, default_value_t = PretrainConfig::default().batch_size)]
     pub batch_size: usize,
+    /// Optimisation steps.
     #[arg(long, default_value_t = PretrainConfig::default().steps)]
     pub steps: u64,
+    /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = PretrainConfig::default().lr)]
     pub lr: f64,
+    /// AdamW's decoupled weight decay λ.
     #[arg(long, default_value_t = PretrainConfig::default().weight_decay)]
     pub weight_decay: f64,
+    /// Evaluate and log every this many steps.
     #[arg(long, default_value_t = PretrainConfig::default().eval_interval)]
     pub eval_interval: u64,
     /// Share of tokens chosen for the masked-LM loss.
     #[arg(long, default_value_t = PretrainConfig::default().mask_probability)]
     pub mask_probability: f64,
+    /// Seed of the weights, the masking and the batches.
     #[arg(long, default_value_t = PretrainConfig::default().seed)]
     pub seed: u64,
     /// Run folder [default: runs/bert-pretrain].

@@ -27,23 +27,31 @@ pub struct ClassifyArgs {
     /// Use this vocab.txt instead of learning a WordPiece vocabulary from the training texts.
     #[arg(long, conflicts_with = "init")]
     pub vocab: Option<PathBuf>,
+    /// Size of the WordPiece vocabulary learned from the training texts.
     #[arg(long, default_value_t = ClassifyConfig::default().vocab_size)]
     pub vocab_size: usize,
+    /// Transformer blocks (ignored with --init).
     #[arg(long, default_value_t = ClassifyConfig::default().n_layer)]
     pub n_layer: usize,
+    /// Attention heads per block; must divide --n-embd (ignored with --init).
     #[arg(long, default_value_t = ClassifyConfig::default().n_head)]
     pub n_head: usize,
+    /// Hidden width of the encoder (ignored with --init).
     #[arg(long, default_value_t = ClassifyConfig::default().n_embd)]
     pub n_embd: usize,
     /// Tokens per example with [CLS] and [SEP]; longer texts are truncated.
     #[arg(long, default_value_t = ClassifyConfig::default().max_len)]
     pub max_len: usize,
+    /// Examples per step.
     #[arg(long, default_value_t = ClassifyConfig::default().batch_size)]
     pub batch_size: usize,
+    /// Passes over the training examples.
     #[arg(long, default_value_t = ClassifyConfig::default().epochs)]
     pub epochs: usize,
+    /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = ClassifyConfig::default().lr)]
     pub lr: f64,
+    /// AdamW's decoupled weight decay λ.
     #[arg(long, default_value_t = ClassifyConfig::default().weight_decay)]
     pub weight_decay: f64,
     /// Dev evaluations per epoch.
@@ -55,6 +63,7 @@ pub struct ClassifyArgs {
     /// Binary tasks: one logit with binary cross-entropy instead of two with softmax.
     #[arg(long)]
     pub single_logit: bool,
+    /// Seed of the weights, the split and the batches.
     #[arg(long, default_value_t = ClassifyConfig::default().seed)]
     pub seed: u64,
     /// Run folder [default: runs/classify-<data>].

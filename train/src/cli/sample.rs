@@ -22,6 +22,7 @@ pub struct SampleArgs {
     /// Always take the most likely token.
     #[arg(long)]
     pub greedy: bool,
+    /// Divide the logits by this before sampling: lower is more conservative.
     #[arg(long, default_value_t = 0.8)]
     pub temperature: f64,
     /// Sample only among the k most likely tokens.
@@ -30,6 +31,7 @@ pub struct SampleArgs {
     /// Sample only within the smallest set of tokens whose probability reaches p.
     #[arg(long)]
     pub top_p: Option<f64>,
+    /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[command(flatten)]

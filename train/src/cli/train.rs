@@ -43,46 +43,65 @@ pub struct TrainArgs {
     /// its embedding width; --n-layer and --n-head do not apply).
     #[arg(long, value_name = "HIDDEN")]
     pub lstm: Option<usize>,
+    /// Transformer blocks [default: 2].
     #[arg(long)]
     pub n_layer: Option<usize>,
+    /// Attention heads per block; must divide --n-embd [default: 4].
     #[arg(long)]
     pub n_head: Option<usize>,
+    /// Width of the embeddings and of every block (the LSTM's embedding width) [default: 128].
     #[arg(long)]
     pub n_embd: Option<usize>,
-    /// Context length for text data.
+    /// Context length for text data (an arithmetic task sets its own) [default: 64].
     #[arg(long)]
     pub block_size: Option<usize>,
+    /// Dropout probability on embeddings, attention and residual branches [default: 0].
     #[arg(long)]
     pub dropout: Option<f64>,
-    /// Total steps (the schedule's horizon).
+    /// Total steps (the schedule's horizon) [default: 3000].
     #[arg(long)]
     pub steps: Option<u64>,
+    /// Rows (sequences) per micro-batch [default: 64].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Micro-batches accumulated per step.
+    /// Micro-batches accumulated per step [default: 1].
     #[arg(long)]
     pub grad_accum: Option<usize>,
+    /// The optimizer [default: adamw].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
-    /// Peak learning rate.
+    /// Peak learning rate [default: 1e-3].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
+    /// Decoupled weight decay λ (AdamW) or L2 coefficient (others); not on biases and norms [default: 0.1].
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
-    /// Warmup steps before cosine decay (0 and --constant-lr for a constant rate).
+    /// Adam's and AdamW's β₁, the decay of the first moment [default: 0.9].
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Adam's and AdamW's β₂, the decay of the second moment [default: 0.99].
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// ε in the Adam-family denominators √v̂ + ε [default: 1e-8].
+    #[arg(long)]
+    pub eps: Option<f64>,
+    /// Warmup steps before cosine decay to a tenth of the peak (0 and --constant-lr for a constant
+    /// rate) [default: 100].
     #[arg(long)]
     pub warmup: Option<u64>,
     /// Keep the learning rate constant.
     #[arg(long)]
     pub constant_lr: bool,
-    /// Clip the global gradient norm (0 = off).
+    /// Clip the global gradient norm to this (0 = off) [default: 1].
     #[arg(long, allow_negative_numbers = true)]
     pub clip: Option<f64>,
+    /// Evaluate, log and checkpoint every this many steps [default: 100].
     #[arg(long)]
     pub eval_interval: Option<u64>,
-    /// Early stopping: evaluations without a better validation loss before stopping.
+    /// Early stopping: evaluations without a better validation loss before stopping [default: off].
     #[arg(long)]
     pub patience: Option<u64>,
+    /// Seed of the initial weights, the batches and dropout [default: 1337].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Checkpoints to keep in the run folder, newest first [default: 2].
@@ -143,6 +162,9 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     set!(optimizer.kind = args.optimizer);
     set!(optimizer.lr = args.lr);
     set!(optimizer.weight_decay = args.weight_decay);
+    set!(optimizer.beta1 = args.beta1);
+    set!(optimizer.beta2 = args.beta2);
+    set!(optimizer.eps = args.eps);
     set!(eval_interval = args.eval_interval);
     set!(seed = args.seed);
     set!(keep_checkpoints = args.keep_checkpoints);
@@ -238,6 +260,9 @@ fn ignored_on_resume(args: &TrainArgs) -> Vec<&'static str> {
         ("--optimizer", args.optimizer.is_some()),
         ("--lr", args.lr.is_some()),
         ("--weight-decay", args.weight_decay.is_some()),
+        ("--beta1", args.beta1.is_some()),
+        ("--beta2", args.beta2.is_some()),
+        ("--eps", args.eps.is_some()),
         ("--warmup", args.warmup.is_some()),
         ("--constant-lr", args.constant_lr),
         ("--clip", args.clip.is_some()),

@@ -9,23 +9,31 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct TranslateTrainArgs {
-    #[arg(long, default_value_t = TranslateConfig::default().d_model)]
+    /// Width of the embeddings and of every layer.
+    #[arg(long = "n-embd", alias = "d-model", default_value_t = TranslateConfig::default().d_model)]
     pub d_model: usize,
+    /// Attention heads per layer; must divide --n-embd.
     #[arg(long, default_value_t = TranslateConfig::default().n_head)]
     pub n_head: usize,
     /// Layers in each of the encoder and the decoder.
-    #[arg(long, default_value_t = TranslateConfig::default().layers)]
+    #[arg(long = "n-layer", alias = "layers", default_value_t = TranslateConfig::default().layers)]
     pub layers: usize,
+    /// Optimisation steps.
     #[arg(long, default_value_t = TranslateConfig::default().steps)]
     pub steps: u64,
+    /// Number pairs per step.
     #[arg(long, default_value_t = TranslateConfig::default().batch_size)]
     pub batch_size: usize,
+    /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = TranslateConfig::default().lr)]
     pub lr: f64,
+    /// AdamW's decoupled weight decay λ.
     #[arg(long, default_value_t = TranslateConfig::default().weight_decay)]
     pub weight_decay: f64,
+    /// Warm-up steps before the learning rate decays.
     #[arg(long, default_value_t = TranslateConfig::default().warmup)]
     pub warmup: u64,
+    /// Evaluate and log every this many steps.
     #[arg(long, default_value_t = TranslateConfig::default().eval_interval)]
     pub eval_interval: u64,
     /// Held-out numbers (never trained on) that the scores are computed on.
@@ -37,8 +45,10 @@ pub struct TranslateTrainArgs {
     /// α in the beam's score log P / |y|^α.
     #[arg(long, default_value_t = TranslateConfig::default().length_penalty)]
     pub length_penalty: f64,
+    /// Seed of the weights, the data and the batches.
     #[arg(long, default_value_t = TranslateConfig::default().seed)]
     pub seed: u64,
+    /// Run folder.
     #[arg(long, default_value = "runs/translate")]
     pub out: PathBuf,
     #[command(flatten)]
