@@ -1,4 +1,4 @@
-//! `.npy` files in and out of tensors: token ids in (read here, header by [`header`]), logits out
+//! `.npy` files in and out of tensors: token ids in (read here, the header by the `header` module), logits out
 //! (written through the `npyz` crate).
 
 mod header;
