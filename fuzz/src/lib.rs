@@ -27,6 +27,7 @@ pub const TARGETS: &[&str] = &[
     "run_config",
     "trainer_state",
     "tsv",
+    "shard",
 ];
 
 /// Feeds `data` to `target`'s parser.
@@ -58,6 +59,13 @@ pub fn run(target: &str, data: &[u8]) {
         "tsv" => {
             let path = put(dir, "data.tsv", data);
             let _ = train::bert::read_tsv(&path);
+        }
+        "shard" => {
+            let path = put(dir, "s_train_000001.bin", data);
+            if let Ok(shard) = train::data::shards::Shard::open(&path) {
+                let _ = shard.max_token();
+                let _ = (0..shard.len().min(64)).map(|i| shard.token(i)).count();
+            }
         }
         other => panic!("no fuzz target {other}"),
     }
@@ -219,6 +227,11 @@ pub fn write_seeds(target: &str, dir: &Path) -> std::io::Result<()> {
         }
         "tsv" => {
             vec![("labelled.tsv".into(), b"text\tlabel\ngreat film\tpos\nawful\tneg\n\nfine, I guess\tpos\n".to_vec())]
+        }
+        "shard" => {
+            let path = scratch.join("s.bin");
+            train::data::shards::write_shard(&path, &[50256, 464, 3797, 3332, 13]).unwrap();
+            vec![("five.bin".into(), std::fs::read(&path)?)]
         }
         other => return Err(std::io::Error::other(format!("no fuzz target {other}"))),
     };

@@ -1,4 +1,4 @@
-//! `emergent eval`: loss and perplexity (F15) of a checkpoint on a text file.
+//! `emergent eval`: loss and perplexity (F15) of a checkpoint on a text file or token shards.
 
 use crate::error::{Result, TrainError};
 use crate::trainer::{checkpoint_dir, load_tokenizer, perplexity};
@@ -13,10 +13,14 @@ pub struct EvalArgs {
     /// A run folder (its latest checkpoint is used) or a checkpoint folder with tokenizer.json.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// The text file to evaluate on.
+    /// The text file to evaluate on, or token shards (a folder or glob, as `train --data` takes).
     #[arg(long)]
     pub data: PathBuf,
-    /// Evaluate at most this many tokens (from the start of the file).
+    /// The part to score: `val` is what training held out (a text file's last tenth, or the shards
+    /// named `val`), `train` the rest.
+    #[arg(long, value_enum, default_value = "val")]
+    pub split: Split,
+    /// Evaluate at most this many tokens (from the start of the part).
     #[arg(long, default_value_t = 100_000)]
     pub max_tokens: usize,
     /// Window length for a model without a context limit (the LSTM); a GPT uses its context.
@@ -29,6 +33,27 @@ pub struct EvalArgs {
     pub device: super::DeviceArgs,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Val,
+}
+
+/// The ids of `split` in `path`, at most `max` of them: a text file is tokenised and cut as
+/// training cuts it (the last tenth held out); shards are read from their maps.
+fn part_ids(path: &Path, split: Split, max: usize, tokenizer: &dyn crate::tokenizer::Tokenizer) -> Result<Vec<i64>> {
+    let data = if crate::data::shards::names_shards(path) {
+        crate::data::TextData::shards(path)?
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let mut train = tokenizer.encode(&text)?;
+        let val = train.split_off(((train.len() as f64) * 0.9).round() as usize);
+        crate::data::TextData { train: crate::data::Tokens::Owned(train), val: crate::data::Tokens::Owned(val) }
+    };
+    let part = if split == Split::Val { &data.val } else { &data.train };
+    Ok(part.window(0, part.len().min(max)))
+}
+
 /// Mean next-token cross-entropy over consecutive, non-overlapping windows of the model's context.
 pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let device = args.device.open()?;
@@ -36,8 +61,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let model = load_language_model(&dir, DType::F32)?;
     model.params().to_device(device)?;
     let tokenizer = load_tokenizer(&dir)?;
-    let text = std::fs::read_to_string(&args.data).map_err(|e| TrainError::io(&args.data, e))?;
-    let ids: Vec<i64> = tokenizer.encode(&text)?.into_iter().take(args.max_tokens).map(i64::from).collect();
+    let ids = part_ids(&args.data, args.split, args.max_tokens, tokenizer.as_ref())?;
     let block = model.max_positions().unwrap_or(args.window).max(1);
     let windows: Vec<&[i64]> = ids.windows(block + 1).step_by(block).collect();
     if windows.is_empty() {
@@ -63,6 +87,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     })?;
     let loss = total / count as f64;
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
-    writeln!(out, "{count} tokens of {}", args.data.display()).map_err(io)?;
+    let part = if args.split == Split::Val { "validation" } else { "training" };
+    writeln!(out, "{count} tokens of the {part} part of {}", args.data.display()).map_err(io)?;
     writeln!(out, "loss={loss:.4} perplexity={:.3}", perplexity(loss)).map_err(io)
 }

@@ -12,6 +12,7 @@ mod distill;
 mod eval;
 mod forward;
 mod lab;
+mod prepare;
 mod sample;
 mod tokenize;
 mod train;
@@ -121,6 +122,7 @@ pub use distill::DistillArgs;
 pub use eval::EvalArgs;
 pub use forward::ForwardArgs;
 pub use lab::LabArgs;
+pub use prepare::PrepareArgs;
 pub use sample::SampleArgs;
 pub use tokenize::TokenizeArgs;
 pub use train::TrainArgs;
@@ -162,6 +164,8 @@ pub enum Command {
     Translate(TranslateArgs),
     /// GPT-2 token ids of a text (as a JSON list), or with --decode the text of a JSON list of ids.
     Tokenize(TokenizeArgs),
+    /// Tokenise text or .jsonl files into GPT-2 token shards (llm.c's format) for `train --data`.
+    Prepare(PrepareArgs),
 }
 
 /// Runs a parsed command line; what it prints goes to `out`.
@@ -178,6 +182,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> crate::Result<()> {
         Command::Lab(args) => lab::run(&args, out),
         Command::Forward(args) => forward::run(&args, out),
         Command::Tokenize(args) => tokenize::run(&args, out),
+        Command::Prepare(args) => prepare::run(&args, out),
         Command::TranslateTrain(args) => translate::run_train(&args, out),
         Command::Translate(args) => translate::run(&args, out),
     }

@@ -23,13 +23,15 @@ pub struct TrainArgs {
     /// Start from this HF-format GPT-2 checkpoint instead of random weights.
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// A text file to train on [default: the built-in addition task].
+    /// A text file to train on, or token shards (a folder or glob of llm.c shards as `emergent
+    /// prepare` writes them, or nanoGPT's train.bin + val.bin; with --vocab) [default: the built-in
+    /// addition task].
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Tokenizer for --data.
     #[arg(long, value_enum, default_value = "char")]
     pub tokenizer: TokenizerKind,
-    /// Folder with vocab.json + merges.txt for --tokenizer gpt2.
+    /// Folder with vocab.json + merges.txt for --tokenizer gpt2 and for shards.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
     /// The built-in task: addN (N-digit addition), mulN (multiplication) or modP (addition modulo P)
@@ -127,11 +129,21 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
         None => TrainConfig::default(),
     };
     if let Some(path) = &args.data {
-        cfg.data = DataConfig::Text {
-            path: path.clone(),
-            tokenizer: args.tokenizer,
-            vocab: args.vocab.clone(),
-            val_fraction: 0.1,
+        cfg.data = if crate::data::shards::names_shards(path) {
+            let vocab = args.vocab.clone().ok_or_else(|| {
+                TrainError::Invalid(format!(
+                    "--data {}: shards hold GPT-2 token ids; give --vocab DIR (vocab.json + merges.txt)",
+                    path.display()
+                ))
+            })?;
+            DataConfig::Shards { path: path.clone(), vocab }
+        } else {
+            DataConfig::Text {
+                path: path.clone(),
+                tokenizer: args.tokenizer,
+                vocab: args.vocab.clone(),
+                val_fraction: 0.1,
+            }
         };
     }
     if let Some(name) = &args.task {
@@ -279,7 +291,9 @@ pub fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
     let what = match &cfg.data {
         DataConfig::Arithmetic { op, digits, .. } => task_name(*op, *digits),
         DataConfig::Modular { modulus, .. } => format!("grokking-mod{modulus}"),
-        DataConfig::Text { path, .. } => path.file_stem().unwrap_or_default().to_string_lossy().to_string(),
+        DataConfig::Text { path, .. } | DataConfig::Shards { path, .. } => {
+            path.file_stem().unwrap_or_default().to_string_lossy().to_string()
+        }
     };
     let arch = match cfg.arch {
         Architecture::Gpt => String::new(),

@@ -6,14 +6,16 @@ mod arithmetic;
 mod mlm;
 mod modular;
 pub mod number_words;
+pub mod prepare;
 mod reviews;
+pub mod shards;
 mod text;
 
 pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
 pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
 pub use reviews::{labelled_reviews, review_documents, LABELS as REVIEW_LABELS};
-pub use text::TextData;
+pub use text::{TextData, Tokens};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -1,6 +1,8 @@
-//! A text file as training data: tokenised once, the ids cached beside the file in a small binary
-//! file, split into train and validation parts, and served as random windows.
+//! Token streams as training data, served as random windows: a text file (tokenised once, the ids
+//! cached beside the file in a small binary file, the last part held out for validation), or token
+//! shards (memory-mapped; the shards named `val` are the validation part).
 
+use super::shards::Shard;
 use super::{step_rng, Batch, STREAM_BATCH};
 use crate::error::{Result, TrainError};
 use crate::tokenizer::{CharTokenizer, Tokenizer};
@@ -11,10 +13,60 @@ use tensor::Tensor;
 const MAGIC: &[u8; 8] = b"EMGIDS01";
 
 pub struct TextData {
-    /// Token ids of the whole file.
-    pub ids: Vec<u32>,
-    /// Ids before this index are for training, from it on for validation.
-    pub split: usize,
+    pub train: Tokens,
+    pub val: Tokens,
+}
+
+/// One part's token ids: in memory, or the concatenation of memory-mapped shards.
+pub enum Tokens {
+    Owned(Vec<u32>),
+    Shards(Vec<Shard>),
+}
+
+impl Tokens {
+    pub fn len(&self) -> usize {
+        match self {
+            Tokens::Owned(ids) => ids.len(),
+            Tokens::Shards(shards) => shards.iter().map(Shard::len).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ids `start..start + len`, which may run across shards (they are one stream, as a single
+    /// train.bin is).
+    pub fn window(&self, start: usize, len: usize) -> Vec<i64> {
+        match self {
+            Tokens::Owned(ids) => ids[start..start + len].iter().map(|&i| i64::from(i)).collect(),
+            Tokens::Shards(shards) => {
+                let mut out = Vec::with_capacity(len);
+                let mut at = start;
+                for shard in shards {
+                    if at >= shard.len() {
+                        at -= shard.len();
+                        continue;
+                    }
+                    let take = (shard.len() - at).min(len - out.len());
+                    out.extend((at..at + take).map(|i| i64::from(shard.token(i))));
+                    at = 0;
+                    if out.len() == len {
+                        break;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The largest id, for checking against the model's vocabulary.
+    pub fn max_id(&self) -> u32 {
+        match self {
+            Tokens::Owned(ids) => ids.iter().copied().max().unwrap_or(0),
+            Tokens::Shards(shards) => shards.iter().map(|s| u32::from(s.max_token())).max().unwrap_or(0),
+        }
+    }
 }
 
 impl TextData {
@@ -34,7 +86,16 @@ impl TextData {
             }
         };
         let split = ((ids.len() as f64) * (1.0 - val_fraction)).round() as usize;
-        Ok(Self { ids, split })
+        let mut train = ids;
+        let val = train.split_off(split);
+        Ok(Self { train: Tokens::Owned(train), val: Tokens::Owned(val) })
+    }
+
+    /// The shards a `--data` folder or glob names (see [`super::shards::find`]), each checked.
+    pub fn shards(path: &Path) -> Result<Self> {
+        let (train, val) = super::shards::find(path)?;
+        let open = |paths: Vec<PathBuf>| paths.iter().map(|p| Shard::open(p)).collect::<Result<Vec<_>>>();
+        Ok(Self { train: Tokens::Shards(open(train)?), val: Tokens::Shards(open(val)?) })
     }
 
     /// The character vocabulary of a text file.
@@ -54,7 +115,7 @@ impl TextData {
         block: usize,
         validation: bool,
     ) -> Result<Batch> {
-        let part = if validation { &self.ids[self.split..] } else { &self.ids[..self.split] };
+        let part = if validation { &self.val } else { &self.train };
         if part.len() <= block + 1 {
             return Err(TrainError::Invalid(format!(
                 "the {} part has {} tokens, too few for windows of {}",
@@ -68,8 +129,9 @@ impl TextData {
         let (mut ids, mut targets) = (Vec::with_capacity(batch * block), Vec::with_capacity(batch * block));
         for _ in 0..batch {
             let start = rng.random_range(0..part.len() - block);
-            ids.extend(part[start..start + block].iter().map(|&i| i as i64));
-            targets.extend(part[start + 1..start + block + 1].iter().map(|&i| i as i64));
+            let window = part.window(start, block + 1);
+            ids.extend_from_slice(&window[..block]);
+            targets.extend_from_slice(&window[1..]);
         }
         Ok(Batch { ids: Tensor::from_vec(ids, &[batch, block])?, targets: Tensor::from_vec(targets, &[batch, block])? })
     }
@@ -120,18 +182,19 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let tok = TextData::char_tokenizer(&path).unwrap();
         let data = TextData::load(&path, &tok, "char", 0.1).unwrap();
-        assert_eq!(data.ids.len(), 200);
-        assert_eq!(data.split, 180);
+        assert_eq!((data.train.len(), data.val.len()), (180, 20));
         let cache = dir.path().join("t.txt.char.ids");
         assert!(cache.exists());
-        assert_eq!(read_cache(&cache, fnv1a(text.as_bytes())).unwrap(), data.ids);
+        let all: Vec<u32> =
+            data.train.window(0, 180).into_iter().chain(data.val.window(0, 20)).map(|i| i as u32).collect();
+        assert_eq!(read_cache(&cache, fnv1a(text.as_bytes())).unwrap(), all);
         // A changed file is re-tokenised, never served from the stale cache.
         std::fs::write(&path, "zz".repeat(50)).unwrap();
         let tok2 = TextData::char_tokenizer(&path).unwrap();
-        assert_eq!(TextData::load(&path, &tok2, "char", 0.1).unwrap().ids, vec![0; 100]);
+        assert_eq!(TextData::load(&path, &tok2, "char", 0.1).unwrap().train.window(0, 90), vec![0; 90]);
         // A truncated cache is rebuilt.
         std::fs::write(&cache, &std::fs::read(&cache).unwrap()[..30]).unwrap();
-        assert_eq!(TextData::load(&path, &tok2, "char", 0.1).unwrap().ids.len(), 100);
+        assert_eq!(TextData::load(&path, &tok2, "char", 0.1).unwrap().train.len(), 90);
         let data = TextData::load(&path, &tok2, "char", 0.5).unwrap();
         let b = data.batch(1, 0, 0, 4, 8, false).unwrap();
         assert_eq!(b.ids.shape(), &[4, 8]);
@@ -140,12 +203,35 @@ mod tests {
 
     #[test]
     fn targets_are_inputs_shifted_by_one() {
-        let data = TextData { ids: (0..100).collect(), split: 90 };
+        let data = TextData { train: Tokens::Owned((0..90).collect()), val: Tokens::Owned((90..100).collect()) };
         let b = data.batch(3, 1, 0, 5, 10, false).unwrap();
         let (ids, targets) = (b.ids.to_vec::<i64>().unwrap(), b.targets.to_vec::<i64>().unwrap());
         for (x, y) in ids.iter().zip(&targets) {
             assert_eq!(x + 1, *y);
         }
         assert!(ids.iter().all(|&i| i < 90), "training windows stay in the training part");
+    }
+
+    #[test]
+    fn shards_are_one_stream_and_windows_cross_their_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, ids: std::ops::Range<u16>| {
+            crate::data::shards::write_shard(&dir.path().join(name), &ids.collect::<Vec<_>>()).unwrap()
+        };
+        write("t_val_000000.bin", 1000..1050);
+        write("t_train_000001.bin", 0..30);
+        write("t_train_000002.bin", 30..45);
+        write("t_train_000003.bin", 45..100);
+        let data = TextData::shards(dir.path()).unwrap();
+        assert_eq!((data.train.len(), data.val.len(), data.train.max_id()), (100, 50, 99));
+        assert_eq!(data.train.window(25, 25), (25..50).collect::<Vec<i64>>(), "across three shards");
+        // The same windows as the same ids in memory.
+        let owned = TextData { train: Tokens::Owned((0..100).collect()), val: Tokens::Owned((1000..1050).collect()) };
+        for validation in [false, true] {
+            let (a, b) =
+                (data.batch(7, 3, 1, 6, 20, validation).unwrap(), owned.batch(7, 3, 1, 6, 20, validation).unwrap());
+            assert_eq!(a.ids.to_vec::<i64>().unwrap(), b.ids.to_vec::<i64>().unwrap());
+            assert_eq!(a.targets.to_vec::<i64>().unwrap(), b.targets.to_vec::<i64>().unwrap());
+        }
     }
 }

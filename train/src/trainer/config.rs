@@ -23,6 +23,20 @@ pub enum DataConfig {
     /// A text file, tokenised by characters or with GPT-2's BPE (`vocab` = folder with
     /// vocab.json + merges.txt); the last `val_fraction` is validation data.
     Text { path: PathBuf, tokenizer: TokenizerKind, vocab: Option<PathBuf>, val_fraction: f64 },
+    /// Token shards of GPT-2 ids (llm.c's format, or nanoGPT's `train.bin` / `val.bin`): a folder
+    /// or a glob; the shards with `val` in their name are validation data. `vocab` is the folder
+    /// with GPT-2's vocab.json + merges.txt that decodes them.
+    Shards { path: PathBuf, vocab: PathBuf },
+}
+
+impl DataConfig {
+    /// The file, folder or pattern the data comes from, if not built in.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            DataConfig::Text { path, .. } | DataConfig::Shards { path, .. } => Some(path),
+            _ => None,
+        }
+    }
 }
 
 /// The network trained: a GPT (`n_layer`, `n_head`, `n_embd`) or an LSTM language model (a

@@ -375,7 +375,9 @@ impl Trainer {
             DataConfig::Modular { modulus, train_fraction } => {
                 format!("addition mod {modulus}, {:.0}% of pairs", 100.0 * train_fraction)
             }
-            DataConfig::Text { path, .. } => path.file_name().unwrap_or_default().to_string_lossy().to_string(),
+            DataConfig::Text { path, .. } | DataConfig::Shards { path, .. } => {
+                path.file_name().unwrap_or_default().to_string_lossy().to_string()
+            }
         };
         format!("{what}: {}, {} parameters", self.model.describe(), self.model.params().numel())
     }

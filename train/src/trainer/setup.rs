@@ -59,19 +59,19 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
 /// Refuses text too short for one window of `block_size + 1` tokens in either split, before the
 /// run folder is made.
 pub(super) fn check_data_fits(cfg: &TrainConfig, data: &Data) -> Result<()> {
-    let (Data::Text(text), DataConfig::Text { path, .. }) = (data, &cfg.data) else { return Ok(()) };
-    if text.ids.is_empty() {
+    let (Data::Text(text), Some(path)) = (data, cfg.data.path()) else { return Ok(()) };
+    if text.train.is_empty() && text.val.is_empty() {
         return Err(TrainError::format(path, "the file is empty: there is nothing to train on"));
     }
     let need = cfg.block_size + 2;
-    let (train, val) = (text.split, text.ids.len() - text.split);
+    let (train, val) = (text.train.len(), text.val.len());
     if train.min(val) < need {
         return Err(TrainError::format(
             path,
             format!(
                 "{} tokens ({train} for training, {val} for validation) are too few for windows of {} tokens \
                  in each part: lower --block-size or bring more text",
-                text.ids.len(),
+                train + val,
                 cfg.block_size + 1
             ),
         ));
@@ -134,6 +134,21 @@ pub(super) fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, 
             let json = serde_json::json!({"kind": "numbers", "count": modulus}).to_string();
             let tok = task.tokenizer();
             Ok((Data::Modular(task), Box::new(tok), json))
+        }
+        DataConfig::Shards { path, vocab } => {
+            let tok = Gpt2Tokenizer::load(vocab)?;
+            let data = TextData::shards(path)?;
+            let largest = data.train.max_id().max(data.val.max_id());
+            if largest as usize >= tok.vocab_size() {
+                return Err(TrainError::Invalid(format!(
+                    "{}: token id {largest} is outside the vocabulary of {} in {}",
+                    path.display(),
+                    tok.vocab_size(),
+                    vocab.display()
+                )));
+            }
+            let json = serde_json::json!({"kind": "gpt2", "vocab": vocab}).to_string();
+            Ok((Data::Text(data), Box::new(tok), json))
         }
         DataConfig::Text { path, tokenizer, vocab, val_fraction } => match tokenizer {
             TokenizerKind::Char => {
