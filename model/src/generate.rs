@@ -62,8 +62,9 @@ pub fn pick_next(logits: &[f64], sampling: Sampling, rng: &mut impl Rng) -> Resu
 
 /// Appends `max_new` tokens to each row of `prompt` (B, T₀) and returns `(B, T₀ + max_new)` ids
 /// (i64). The prompt is run once; every further token costs one position thanks to the KV cache.
-/// Stops early (fewer columns) when the next input would exceed the context length (the last
-/// token may be one past it: it is predicted, never fed).
+/// Once the rows outgrow the context, each next token is predicted from the last `n_positions`
+/// tokens, as nanoGPT does: every position's embedding has moved, so those tokens are run again
+/// from an empty cache (a full forward per token from then on).
 pub fn generate(
     model: &Gpt2,
     prompt: &Tensor,
@@ -75,9 +76,13 @@ pub fn generate(
     let batch = rows.len();
     let mut cache = KvCache::new(model.config.n_layer);
     let mut input = prompt.to_dtype(DType::I64);
+    let context = model.config.n_positions;
     for _ in 0..max_new {
-        if cache.len() + input.shape()[1] > model.config.n_positions {
-            break; // the next input would not fit in the context
+        if cache.len() + input.shape()[1] > context {
+            cache = KvCache::new(model.config.n_layer);
+            let window: Vec<i64> = rows.iter().flat_map(|r| r[r.len().saturating_sub(context)..].to_vec()).collect();
+            let width = window.len() / batch;
+            input = Tensor::from_vec(window, &[batch, width])?;
         }
         let logits = model.forward_cached(&input, &mut cache)?;
         let next = extend_rows(&mut rows, &logits, sampling, rng)?;
@@ -111,8 +116,8 @@ fn extend_rows(rows: &mut [Vec<i64>], logits: &Tensor, sampling: Sampling, rng: 
 }
 
 /// [`generate`] for any [`LanguageModel`], without a cache: each new token re-reads the whole
-/// sequence (`O(T²)` work, which is what an LSTM's state-less interface costs). Stops early when
-/// the sequence reaches the model's context length.
+/// sequence (`O(T²)` work, which is what an LSTM's state-less interface costs), or its last
+/// context's worth for a model with a context length.
 pub fn generate_by_recompute(
     model: &(impl LanguageModel + ?Sized),
     prompt: &Tensor,
@@ -123,11 +128,9 @@ pub fn generate_by_recompute(
     let mut rows = prompt_rows(prompt)?;
     let batch = rows.len();
     for _ in 0..max_new {
-        let len = rows[0].len();
-        if model.max_positions().is_some_and(|max| len > max) {
-            break;
-        }
-        let ids = Tensor::from_vec(rows.concat(), &[batch, len])?;
+        let start = model.max_positions().map_or(0, |max| rows[0].len().saturating_sub(max));
+        let window: Vec<i64> = rows.iter().flat_map(|r| r[start..].to_vec()).collect();
+        let ids = Tensor::from_vec(window, &[batch, rows[0].len() - start])?;
         let logits = no_grad(|| Ok::<_, ModelError>(model.logits(&ids, None)?.value()))?;
         extend_rows(&mut rows, &logits, sampling, rng)?;
     }

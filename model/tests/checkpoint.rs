@@ -194,9 +194,20 @@ fn greedy_generation_equals_repeated_full_forward() {
         }
     }
     assert_eq!(out.to_vec::<i64>().unwrap(), rows.concat());
-    // The context length bounds generation: 16 positions fed, so 17 tokens at most.
-    let long = generate(&model, &prompt, 50, Sampling::Greedy, &mut tensor::rng(0)).unwrap();
-    assert_eq!(long.shape(), &[2, 17]);
+    // Past the context (16 positions), each token is predicted from the last 16, as nanoGPT does.
+    let long = generate(&model, &prompt, 40, Sampling::Greedy, &mut tensor::rng(0)).unwrap();
+    assert_eq!(long.shape(), &[2, 43]);
+    let mut rows: Vec<Vec<i64>> = vec![vec![3, 17, 42], vec![5, 9, 1]];
+    for _ in 0..40 {
+        for row in rows.iter_mut() {
+            let window = row[row.len().saturating_sub(16)..].to_vec();
+            let ids = Tensor::from_vec(window.clone(), &[1, window.len()]).unwrap();
+            let logits = model.forward(&ids, None).unwrap().value();
+            let last = logits.narrow(1, window.len() - 1, 1).unwrap().reshape(&[50]).unwrap();
+            row.push(last.argmax(0, false).unwrap().to_vec::<i64>().unwrap()[0]);
+        }
+    }
+    assert_eq!(long.to_vec::<i64>().unwrap(), rows.concat());
 }
 
 #[test]

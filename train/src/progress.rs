@@ -18,6 +18,16 @@ pub fn progress_bar(len: u64, position: u64, visible: bool) -> ProgressBar {
     bar
 }
 
+/// Prints `line` above the bar, or, where the bar is not drawn (output to a pipe or a file, as under
+/// `nohup` or a cluster's scheduler), on standard output as a line of its own.
+pub fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 /// Moves the bar to `position` and forgets that move in the rate estimate.
 fn start_at(bar: &ProgressBar, position: u64) {
     bar.set_position(position);

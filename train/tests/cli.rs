@@ -159,6 +159,9 @@ fn train_sample_eval_and_resume_from_the_command_line() {
     assert!(printed.contains("resuming") && printed.contains("stopped at step 10"), "{printed}");
     let sampled = emergent(&["sample", "--checkpoint", r, "--prompt", "12+34=", "--tokens", "3", "--greedy"]).unwrap();
     assert_eq!(sampled.trim().len(), 9, "prompt and three generated characters: {sampled:?}");
+    // Past the model's context (the task's rows), generation goes on from the last context's worth.
+    let sampled = emergent(&["sample", "--checkpoint", r, "--prompt", "12+34=", "--tokens", "60", "--greedy"]).unwrap();
+    assert_eq!(sampled.trim_end_matches('\n').chars().count(), 66, "{sampled:?}");
     let png = dir.path().join("attention.png");
     let printed =
         emergent(&["attention", "--checkpoint", r, "--prompt", "12+34=", "--out", png.to_str().unwrap()]).unwrap();
@@ -486,4 +489,21 @@ fn train_help_states_the_defaults_a_run_uses() {
     for (flag, value) in want {
         assert!(help(flag).ends_with(&format!("[default: {value}]")), "--{flag}: {:?} vs {value}", help(flag));
     }
+}
+
+#[test]
+fn without_a_terminal_training_prints_a_line_per_log_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["train", "--task", "add2", "--n-layer", "1", "--n-embd", "16", "--steps", "20", "--eval-interval", "10"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = printed.lines().filter(|l| l.starts_with("step ")).collect();
+    // 20 steps logged one by one (10 per evaluation interval), and two evaluations.
+    assert_eq!(lines.iter().filter(|l| l.contains("/20 loss ") && l.contains(" eta ")).count(), 20, "{printed}");
+    assert_eq!(lines.iter().filter(|l| l.contains(" val ")).count(), 2, "{printed}");
 }

@@ -279,6 +279,7 @@ impl Trainer {
         let end = until.unwrap_or(self.cfg.steps).min(self.cfg.steps);
         let started = Instant::now();
         let bar = crate::progress::progress_bar(end, self.state.step, self.interactive);
+        let first_step = self.state.step;
         let tokens_per_step = self.tokens_per_step() as f64;
         let log_every = (self.cfg.eval_interval / LOGS_PER_EVAL).max(1);
         let (mut losses, mut last_eval, mut stopped_early) = (Vec::new(), (None, None), false);
@@ -312,10 +313,17 @@ impl Trainer {
                     stopped_early = self.note_validation(e.val_loss);
                 }
                 metrics::append(&self.run_dir.join(METRICS_FILE), &record)?;
-                bar.set_message(format!(
+                let figures = format!(
                     "loss {train_loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{}",
                     em_text(record.exact_match.or(last_eval.1))
-                ));
+                );
+                if self.interactive && bar.is_hidden() {
+                    // No bar to watch: a line per log interval, with the time so far and to go.
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let eta = elapsed / (step - first_step) as f64 * (end - step) as f64;
+                    println!("step {step}/{end} {figures} elapsed {} eta {}", clock(elapsed), clock(eta));
+                }
+                bar.set_message(figures);
                 if is_eval {
                     self.log_eval(&bar, &record)?;
                 }
@@ -355,15 +363,16 @@ impl Trainer {
         self.save_checkpoint()?;
         if self.interactive {
             let val = record.val_loss.unwrap_or(f64::NAN);
-            bar.println(format!(
+            let line = format!(
                 "step {:>6}  train {:.4}  val {val:.4}  ppl {:.2}{}",
                 record.step,
                 record.train_loss,
                 perplexity(val),
                 em_text(record.exact_match)
-            ));
+            );
+            crate::progress::say(bar, &line);
             if let Data::Text(_) = self.data {
-                bar.println(format!("  sample: {:?}", self.showcase()?.join("")));
+                crate::progress::say(bar, &format!("  sample: {:?}", self.showcase()?.join("")));
             }
         }
         Ok(())
@@ -390,6 +399,12 @@ impl Trainer {
         };
         rows * context(&self.cfg, &self.data)
     }
+}
+
+/// `01:02:03` for 3723 seconds.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn em_text(em: Option<f64>) -> String {
