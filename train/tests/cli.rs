@@ -507,3 +507,37 @@ fn without_a_terminal_training_prints_a_line_per_log_interval() {
     assert_eq!(lines.iter().filter(|l| l.contains("/20 loss ") && l.contains(" eta ")).count(), 20, "{printed}");
     assert_eq!(lines.iter().filter(|l| l.contains(" val ")).count(), 2, "{printed}");
 }
+
+#[test]
+fn a_preset_sets_the_run_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "first citizen: before we proceed any further, hear me speak.\n".repeat(30)).unwrap();
+    let run = dir.path().join("run");
+    let args =
+        ["train", "--preset", "shakespeare-char", "--data", text.to_str().unwrap(), "--out", run.to_str().unwrap()];
+    let overrides =
+        ["--n-layer", "1", "--block-size", "16", "--batch-size", "2", "--steps", "2", "--eval-interval", "2"];
+    emergent(&[&args[..], &overrides[..]].concat()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    // From the preset: heads, width, dropout, β₂; from the flags: layers, block, batch, steps.
+    assert_eq!(
+        (cfg["n_head"].as_u64(), cfg["n_embd"].as_u64(), cfg["dropout"].as_f64()),
+        (Some(6), Some(384), Some(0.2))
+    );
+    assert_eq!(cfg["optimizer"]["beta2"].as_f64(), Some(0.99));
+    assert_eq!(
+        (cfg["n_layer"].as_u64(), cfg["block_size"].as_u64(), cfg["steps"].as_u64()),
+        (Some(1), Some(16), Some(2))
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(run.join("config.json")).unwrap().replace("\"n_layer\"", "\"n_layers\""),
+    )
+    .unwrap();
+    let e = emergent(&["train", "--config", bad.to_str().unwrap(), "--out", dir.path().join("r2").to_str().unwrap()])
+        .unwrap_err();
+    assert!(e.contains("unknown field `n_layers`") && e.contains("did you mean `n_layer`?"), "{e}");
+}

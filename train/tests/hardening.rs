@@ -198,3 +198,24 @@ fn adams_betas_and_epsilon_are_flags_and_checked() {
     let e = emergent(&["train", "--out", &p(&dir.path().join("q")), "--beta2", "1.0"]).unwrap_err();
     assert!(e.contains("β₁, β₂ in [0, 1)"), "{e}");
 }
+
+#[test]
+fn a_run_folder_works_from_any_directory() {
+    // As reported: relative data paths were stored, so sample and --resume failed elsewhere.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("project");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("text.txt"), "to be or not to be, that is the question.\n".repeat(40)).unwrap();
+    let run = |cwd: &Path, args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_emergent")).args(args).current_dir(cwd).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    let small = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4"];
+    let first = ["train", "--data", "text.txt", "--out", "run", "--steps", "6", "--eval-interval", "3", "--until", "3"];
+    run(&home, &[&first[..], &small[..]].concat());
+    let elsewhere = dir.path();
+    let folder = p(&home.join("run"));
+    run(elsewhere, &["train", "--resume", &folder]);
+    run(elsewhere, &["sample", "--checkpoint", &folder, "--prompt", "to be", "--tokens", "5"]);
+    run(elsewhere, &["eval", "--checkpoint", &folder, "--data", &p(&home.join("text.txt"))]);
+}

@@ -13,6 +13,9 @@ pub struct TrainArgs {
     /// A JSON training config (as written to a run's config.json); flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// A named setup (model size and hyper-parameters, as nanoGPT's config files); flags override it.
+    #[arg(long, value_enum)]
+    pub preset: Option<crate::trainer::Preset>,
     /// Run folder for config.json, metrics.jsonl, loss.png and checkpoints [default: runs/<data>-<seed>].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -124,26 +127,32 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     let mut cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-            serde_json::from_str(&text).map_err(|e| TrainError::format(path, format!("not a training config: {e}")))?
+            serde_json::from_str(&text).map_err(|e| {
+                TrainError::format(
+                    path,
+                    format!("not a training config: {}", crate::trainer::unknown_key_hint(&e.to_string())),
+                )
+            })?
         }
         None => TrainConfig::default(),
     };
+    if let Some(preset) = args.preset {
+        cfg = preset.apply(cfg);
+    }
     if let Some(path) = &args.data {
-        cfg.data = if crate::data::shards::names_shards(path) {
-            let vocab = args.vocab.clone().ok_or_else(|| {
+        // Absolute paths in the run's config: sample, eval and --resume work from any directory.
+        let path = absolute(path)?;
+        let vocab = args.vocab.as_deref().map(absolute).transpose()?;
+        cfg.data = if crate::data::shards::names_shards(&path) {
+            let vocab = vocab.ok_or_else(|| {
                 TrainError::Invalid(format!(
                     "--data {}: shards hold GPT-2 token ids; give --vocab DIR (vocab.json + merges.txt)",
                     path.display()
                 ))
             })?;
-            DataConfig::Shards { path: path.clone(), vocab }
+            DataConfig::Shards { path, vocab }
         } else {
-            DataConfig::Text {
-                path: path.clone(),
-                tokenizer: args.tokenizer,
-                vocab: args.vocab.clone(),
-                val_fraction: 0.1,
-            }
+            DataConfig::Text { path, tokenizer: args.tokenizer, vocab, val_fraction: 0.1 }
         };
     }
     if let Some(name) = &args.task {
@@ -254,10 +263,16 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
         .map_err(io)
 }
 
+/// `path` from the root (the current directory before a relative one), as written to a run's config.
+fn absolute(path: &std::path::Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| TrainError::io(path, e))
+}
+
 /// The flags given that a resumed run does not take (it keeps the settings in its config.json).
 fn ignored_on_resume(args: &TrainArgs) -> Vec<&'static str> {
     let given = [
         ("--out", args.out.is_some()),
+        ("--preset", args.preset.is_some()),
         ("--task", args.task.is_some()),
         ("--digits", args.digits.is_some()),
         ("--vocab", args.vocab.is_some()),

@@ -54,6 +54,7 @@ pub enum Architecture {
 /// Knowledge distillation (F13): the student also learns the `teacher` checkpoint's predictions,
 /// softened by `temperature`, with weight `alpha` (see `Var::distillation_loss`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DistillConfig {
     /// A run folder (its latest checkpoint) or a checkpoint folder with the same tokenizer.
     pub teacher: PathBuf,
@@ -78,6 +79,7 @@ pub enum OptimizerKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
     pub kind: OptimizerKind,
     pub lr: f64,
@@ -90,7 +92,9 @@ pub struct OptimizerConfig {
     pub nesterov: bool,
 }
 
+/// A misspelt key is an error (see [`unknown_key_hint`]), never a setting silently ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     pub data: DataConfig,
     /// GPT unless stated (configs written before the LSTM existed have no `arch`).
@@ -164,4 +168,40 @@ impl Default for TrainConfig {
 
 fn default_keep_checkpoints() -> usize {
     2
+}
+
+/// serde's "unknown field `lrr`, expected one of `kind`, `lr`, …" with the nearest known key named
+/// ("did you mean `lr`?"); other messages unchanged.
+pub fn unknown_key_hint(message: &str) -> String {
+    let quoted = |s: &str| s.split('`').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>();
+    let Some(rest) = message.strip_prefix("unknown field ") else { return message.to_string() };
+    let Some((unknown, expected)) = rest.split_once(", expected") else { return message.to_string() };
+    let unknown = quoted(unknown).pop().unwrap_or_default();
+    let chars = |s: &str| s.chars().collect::<Vec<_>>();
+    let nearest =
+        quoted(expected).into_iter().min_by_key(|k| super::metrics::edit_distance(&chars(k), &chars(&unknown)));
+    match nearest {
+        Some(k) => format!("{message} (did you mean `{k}`?)"),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_refused_with_the_nearest_known_one() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        json["optimizer"]["lrr"] = serde_json::json!(0.1);
+        let e = serde_json::from_value::<TrainConfig>(json).unwrap_err().to_string();
+        assert!(unknown_key_hint(&e).ends_with("(did you mean `lr`?)"), "{}", unknown_key_hint(&e));
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        json["n_layers"] = serde_json::json!(4);
+        let e = serde_json::from_value::<TrainConfig>(json).unwrap_err().to_string();
+        assert!(
+            unknown_key_hint(&e).contains("unknown field `n_layers`") && unknown_key_hint(&e).ends_with("`n_layer`?)")
+        );
+        assert_eq!(unknown_key_hint("missing field `seed`"), "missing field `seed`");
+    }
 }

@@ -8,15 +8,20 @@ mod folder;
 mod lock;
 mod memory;
 mod metrics;
+mod presets;
 mod setup;
 
 pub use checkpoint::{checkpoint_dir, latest, load_state, write_folder_atomically, TrainerState};
-pub use config::{Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig};
+pub use config::{
+    unknown_key_hint, Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind,
+    TrainConfig,
+};
 pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
 pub use lock::{RunLock, LOCK_FILE};
 pub use memory::training_bytes;
 pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
+pub use presets::Preset;
 pub use setup::{load_tokenizer, validate as validate_config};
 
 use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, STREAM_DROPOUT};
