@@ -258,15 +258,13 @@ fn eval_and_sample_report_bad_input() {
     assert!(e.contains("short.txt") && e.contains("fewer than one window"), "{e}");
     let e = emergent(&["sample", "--checkpoint", r, "--prompt", "x"]).unwrap_err();
     assert!(e.contains("'x' is not in the"), "{e}");
-    std::fs::write(
-        run.join("checkpoints")
-            .join(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap())
-            .join("tokenizer.json"),
-        "{}",
-    )
-    .unwrap();
+    let checkpoint = run.join("checkpoints").join(std::fs::read_to_string(run.join("checkpoints/latest")).unwrap());
+    std::fs::write(checkpoint.join("emergent_tokenizer.json"), "{\"kind\": \"bpe\"}").unwrap();
     let e = emergent(&["sample", "--checkpoint", r]).unwrap_err();
-    assert!(e.contains("tokenizer.json") && e.contains("expected"), "{e}");
+    assert!(e.contains("emergent_tokenizer.json") && e.contains("expected"), "{e}");
+    std::fs::remove_file(checkpoint.join("emergent_tokenizer.json")).unwrap();
+    let e = emergent(&["sample", "--checkpoint", r]).unwrap_err();
+    assert!(e.contains("no tokenizer") && e.contains("give --vocab DIR"), "{e}");
 }
 
 #[test]

@@ -120,3 +120,28 @@ fn tiny_shakespeare_prepares_to_the_shards_llm_c_writes() {
     let val = Shard::open(&out.join("tiny_shakespeare_val_000000.bin")).unwrap();
     assert_eq!((0..4).map(|i| val.token(i)).collect::<Vec<_>>(), [50256, 5962, 22307, 25]);
 }
+
+#[test]
+fn a_checkpoint_carries_its_vocabulary_and_a_bare_hf_folder_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vocab, shards) = prepared(dir.path());
+    let run = dir.path().join("run");
+    Trainer::new(config(&shards, &vocab, 2), &run, None).unwrap().run(None).unwrap();
+    let checkpoint = train::trainer::latest(&run).unwrap().unwrap();
+    for f in ["vocab.json", "merges.txt"] {
+        assert_eq!(std::fs::read(checkpoint.join(f)).unwrap(), std::fs::read(vocab.join(f)).unwrap(), "{f}");
+    }
+    // HF's layout alone: config.json, model.safetensors, vocab.json, merges.txt.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    for f in ["config.json", "model.safetensors", "vocab.json", "merges.txt"] {
+        std::fs::copy(checkpoint.join(f), bare.join(f)).unwrap();
+    }
+    let sample = ["sample", "--checkpoint", &p(&bare), "--prompt", "the cat", "--tokens", "5", "--greedy"];
+    let printed = emergent(&sample).unwrap();
+    assert!(printed.starts_with("the cat"), "{printed}");
+    // Without the two files, --vocab names them.
+    std::fs::remove_file(bare.join("vocab.json")).unwrap();
+    assert!(emergent(&sample).unwrap_err().contains("give --vocab DIR"));
+    assert_eq!(emergent(&[&sample[..], &["--vocab", &p(&vocab)]].concat()).unwrap(), printed);
+}

@@ -72,7 +72,7 @@ fn run_folder_has_config_metrics_plot_and_one_checkpoint() {
     assert_eq!(summary.step, 10);
     assert!(summary.exact_match.is_some() && summary.val_loss.unwrap().is_finite());
     assert_eq!(summary.showcase.len(), 6);
-    for f in ["config.json", "metrics.jsonl", "loss.png", "tokenizer.json"] {
+    for f in ["config.json", "metrics.jsonl", "loss.png", "emergent_tokenizer.json"] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
     let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
@@ -82,7 +82,7 @@ fn run_folder_has_config_metrics_plot_and_one_checkpoint() {
     }
     let ckpt = latest(dir.path()).unwrap().unwrap();
     assert!(ckpt.ends_with("step-0000010"));
-    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json", "tokenizer.json"] {
+    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json", "emergent_tokenizer.json"] {
         assert!(ckpt.join(f).exists(), "{f}");
     }
     let mut names: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints"))
@@ -230,8 +230,8 @@ fn the_grokking_task_refuses_gradient_accumulation_and_its_tokenizer_reloads() {
     assert!(e.contains("grad accumulation must be 1, got 2"), "{e}");
     cfg.grad_accum = 1;
     Trainer::new(cfg, dir.path(), None).unwrap().run(None).unwrap();
-    // The run folder's tokenizer.json describes the number tokens: 0..7 and `=`.
-    let tok = train::trainer::load_tokenizer(dir.path()).unwrap();
+    // The run folder's tokenizer description names the number tokens: 0..7 and `=`.
+    let tok = train::trainer::load_tokenizer(dir.path(), None).unwrap();
     assert_eq!(tok.vocab_size(), 8);
     assert_eq!(tok.decode(&[3, 5, 7]).unwrap(), "3 5 =");
 }

@@ -9,9 +9,13 @@ use tensor::{DType, Tensor};
 
 #[derive(Debug, Args)]
 pub struct AttentionArgs {
-    /// A run folder (its latest checkpoint is used) or a checkpoint folder with tokenizer.json.
+    /// A run folder (its latest checkpoint is used) or a checkpoint folder.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// A folder with GPT-2's vocab.json + merges.txt, for a checkpoint folder without a tokenizer of
+    /// its own (a bare HF GPT-2 folder has the two files itself and needs none).
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
     /// The text whose attention to draw.
     #[arg(long)]
     pub prompt: String,
@@ -23,7 +27,7 @@ pub struct AttentionArgs {
 pub fn run(args: &AttentionArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = Gpt2::load(&dir, DType::F32)?;
-    let tokenizer = load_tokenizer(&dir)?;
+    let tokenizer = load_tokenizer(&dir, args.vocab.as_deref())?;
     let ids = tokenizer.encode(&args.prompt)?;
     if ids.is_empty() || ids.len() > model.config.n_positions {
         return Err(TrainError::Invalid(format!(

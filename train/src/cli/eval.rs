@@ -10,9 +10,13 @@ use tensor::{DType, Tensor};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A run folder (its latest checkpoint is used) or a checkpoint folder with tokenizer.json.
+    /// A run folder (its latest checkpoint is used) or a checkpoint folder.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// A folder with GPT-2's vocab.json + merges.txt, for a checkpoint folder without a tokenizer of
+    /// its own (a bare HF GPT-2 folder has the two files itself and needs none).
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
     /// The text file to evaluate on, or token shards (a folder or glob, as `train --data` takes).
     #[arg(long)]
     pub data: PathBuf,
@@ -60,7 +64,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
     model.params().to_device(device)?;
-    let tokenizer = load_tokenizer(&dir)?;
+    let tokenizer = load_tokenizer(&dir, args.vocab.as_deref())?;
     let ids = part_ids(&args.data, args.split, args.max_tokens, tokenizer.as_ref())?;
     let block = model.max_positions().unwrap_or(args.window).max(1);
     let windows: Vec<&[i64]> = ids.windows(block + 1).step_by(block).collect();

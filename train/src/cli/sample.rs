@@ -13,6 +13,10 @@ pub struct SampleArgs {
     /// A run folder (its latest checkpoint is used) or a checkpoint folder.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// A folder with GPT-2's vocab.json + merges.txt, for a checkpoint folder without a tokenizer of
+    /// its own (a bare HF GPT-2 folder has the two files itself and needs none).
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
     /// The text to continue.
     #[arg(long, default_value = "\n")]
     pub prompt: String,
@@ -43,7 +47,7 @@ pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
     model.params().to_device(device)?;
-    let tokenizer = load_tokenizer(&dir)?;
+    let tokenizer = load_tokenizer(&dir, args.vocab.as_deref())?;
     let ids: Vec<i64> = tokenizer.encode(&args.prompt)?.into_iter().map(i64::from).collect();
     if ids.is_empty() {
         return Err(TrainError::Invalid("the prompt encodes to no tokens".into()));

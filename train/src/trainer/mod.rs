@@ -40,7 +40,10 @@ use tensor::DType;
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const PLOT_FILE: &str = "loss.png";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The project's own description of a run's tokenizer (HF's `tokenizer.json` is another format,
+/// so that name is left to it; runs written before read theirs as [`LEGACY_TOKENIZER_FILE`]).
+pub const TOKENIZER_FILE: &str = "emergent_tokenizer.json";
+pub const LEGACY_TOKENIZER_FILE: &str = "tokenizer.json";
 /// Train-loss-only records are logged this many times per evaluation interval.
 const LOGS_PER_EVAL: u64 = 10;
 
@@ -150,6 +153,11 @@ impl Trainer {
         }
         validate(&cfg)?;
         let lock = RunLock::acquire(run_dir)?;
+        let (legacy, current) = (run_dir.join(LEGACY_TOKENIZER_FILE), run_dir.join(TOKENIZER_FILE));
+        if !current.exists() && legacy.exists() {
+            std::fs::copy(&legacy, &current).map_err(|e| TrainError::io(&current, e))?;
+            // a run from before the rename
+        }
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
         let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
         let mut failures = Vec::new();
@@ -274,7 +282,7 @@ impl Trainer {
         checkpoint::save(&self.run_dir, &self.state, &optimizer_state, self.cfg.keep_checkpoints, |dir| {
             self.model.save(dir)?;
             model::checkpoint::write_atomically(&dir.join(TOKENIZER_FILE), &tokenizer_json)?;
-            Ok(())
+            setup::copy_vocabulary_files(&self.cfg, dir)
         })
     }
 

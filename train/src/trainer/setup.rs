@@ -3,7 +3,7 @@
 
 use super::{
     checkpoint_dir, Architecture, Data, DataConfig, OptimizerConfig, OptimizerKind, TokenizerKind, TrainConfig,
-    TOKENIZER_FILE,
+    LEGACY_TOKENIZER_FILE, TOKENIZER_FILE,
 };
 use crate::data::{ArithmeticTask, ModularTask, TextData};
 use crate::error::{Result, TrainError};
@@ -118,7 +118,7 @@ pub(super) fn make_optimizer(o: &OptimizerConfig) -> Box<dyn Optimizer> {
     }
 }
 
-/// The data, its tokenizer, and the tokenizer's description for `tokenizer.json`.
+/// The data, its tokenizer, and the tokenizer's description for [`TOKENIZER_FILE`].
 pub(super) fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, String)> {
     match &cfg.data {
         DataConfig::Arithmetic { op, digits, held_out } => {
@@ -186,8 +186,9 @@ pub(super) fn load_teacher(
         )));
     }
     let dir = checkpoint_dir(&d.teacher)?;
-    let same_tokenizer = std::fs::read_to_string(dir.join(TOKENIZER_FILE))
-        .ok()
+    let same_tokenizer = [TOKENIZER_FILE, LEGACY_TOKENIZER_FILE]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .is_some_and(|t| serde_json::from_str::<serde_json::Value>(tokenizer_json).is_ok_and(|own| own == t));
     if !same_tokenizer {
@@ -207,18 +208,61 @@ pub(super) fn load_teacher(
     Ok(Some(teacher))
 }
 
-/// The tokenizer a run or checkpoint folder describes in its `tokenizer.json`.
-pub fn load_tokenizer(dir: &Path) -> Result<Box<dyn Tokenizer>> {
-    let path = dir.join(TOKENIZER_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::format(&path, e.to_string()))?;
+/// GPT-2's vocab.json and merges.txt beside a checkpoint of a run that uses them, so the folder
+/// carries its tokenizer (HF's `GPT2Tokenizer.from_pretrained` reads the same two files).
+pub(super) fn copy_vocabulary_files(cfg: &TrainConfig, dir: &Path) -> Result<()> {
+    let vocab = match &cfg.data {
+        DataConfig::Shards { vocab, .. } => Some(vocab),
+        DataConfig::Text { tokenizer: TokenizerKind::Gpt2, vocab, .. } => vocab.as_ref(),
+        _ => None,
+    };
+    for file in vocab.map(|v| ["vocab.json", "merges.txt"].map(|f| v.join(f))).into_iter().flatten() {
+        let to = dir.join(file.file_name().expect("a file name"));
+        std::fs::copy(&file, &to).map_err(|e| TrainError::io(&file, e))?;
+    }
+    Ok(())
+}
+
+/// The tokenizer of a run or checkpoint folder: `vocab` (a folder with GPT-2's vocab.json +
+/// merges.txt) when given; else the project's description in [`TOKENIZER_FILE`] (or, from older
+/// runs, [`LEGACY_TOKENIZER_FILE`]); else the folder's own vocab.json + merges.txt (a bare HF
+/// GPT-2 folder).
+pub fn load_tokenizer(dir: &Path, vocab: Option<&Path>) -> Result<Box<dyn Tokenizer>> {
+    if let Some(vocab) = vocab {
+        return Ok(Box::new(Gpt2Tokenizer::load(vocab)?));
+    }
+    let described = [TOKENIZER_FILE, LEGACY_TOKENIZER_FILE].map(|f| dir.join(f)).into_iter().find(|p| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v.get("kind").is_some())
+    });
+    if let Some(path) = described {
+        return read_description(&path);
+    }
+    if dir.join("vocab.json").exists() && dir.join("merges.txt").exists() {
+        return Ok(Box::new(Gpt2Tokenizer::load(dir)?));
+    }
+    Err(TrainError::Invalid(format!(
+        "{}: no tokenizer: neither {TOKENIZER_FILE} nor vocab.json + merges.txt; give --vocab DIR",
+        dir.display()
+    )))
+}
+
+fn read_description(path: &Path) -> Result<Box<dyn Tokenizer>> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::format(path, e.to_string()))?;
     let count = v["count"].as_u64().and_then(|c| u32::try_from(c).ok());
     match (v["kind"].as_str(), v["chars"].as_str(), v["vocab"].as_str()) {
         (Some("numbers"), _, _) if count.is_some() => Ok(Box::new(NumberTokenizer::new(count.unwrap_or_default()))),
         (Some("char"), Some(chars), _) => Ok(Box::new(CharTokenizer::from_chars(chars.chars().collect()))),
-        (Some("gpt2"), _, Some(vocab)) => Ok(Box::new(Gpt2Tokenizer::load(Path::new(vocab))?)),
+        (Some("gpt2"), _, Some(vocab)) => {
+            // The vocabulary copied beside the checkpoint, if it is there, else where the run read it.
+            let beside = path.parent().filter(|d| d.join("vocab.json").exists() && d.join("merges.txt").exists());
+            Ok(Box::new(Gpt2Tokenizer::load(beside.unwrap_or(Path::new(vocab)))?))
+        }
         _ => Err(TrainError::format(
-            &path,
+            path,
             "expected {\"kind\": \"char\", \"chars\": …}, {\"kind\": \"gpt2\", \"vocab\": …} or {\"kind\": \"numbers\", \"count\": …}",
         )),
     }
