@@ -15,7 +15,7 @@ pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Opera
 pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
 pub use reviews::{labelled_reviews, review_documents, LABELS as REVIEW_LABELS};
-pub use text::{TextData, Tokens};
+pub use text::{cache_dir as text_cache_dir, files_key as text_cache_key, TextData, Tokens};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -1,6 +1,7 @@
 //! Token streams as training data, served as random windows: a text file (tokenised once, the ids
-//! cached beside the file in a small binary file, the last part held out for validation), or token
-//! shards (memory-mapped; the shards named `val` are the validation part).
+//! cached in the user's cache folder keyed by the text's and the tokenizer's content, the last part
+//! held out for validation), or token shards (memory-mapped; the shards named `val` are the
+//! validation part).
 
 use super::shards::Shard;
 use super::{step_rng, Batch, STREAM_BATCH};
@@ -70,18 +71,30 @@ impl Tokens {
 }
 
 impl TextData {
-    /// Tokenises `path` with `tokenizer` (named `tokenizer_name` in the cache file name), reusing
-    /// `<path>.<tokenizer_name>.ids` when it was made from the same text. The last `val_fraction`
-    /// of the ids is the validation part.
-    pub fn load(path: &Path, tokenizer: &dyn Tokenizer, tokenizer_name: &str, val_fraction: f64) -> Result<Self> {
+    /// Tokenises `path` with `tokenizer` (`tokenizer_key` names it exactly: the same key must mean
+    /// the same ids), reusing the ids cached from an earlier run on the same text (see
+    /// [`cache_dir`]). The last `val_fraction` of the ids is the validation part.
+    pub fn load(path: &Path, tokenizer: &dyn Tokenizer, tokenizer_key: &str, val_fraction: f64) -> Result<Self> {
+        Self::load_cached_in(&cache_dir(), path, tokenizer, tokenizer_key, val_fraction)
+    }
+
+    fn load_cached_in(
+        cache: &Path,
+        path: &Path,
+        tokenizer: &dyn Tokenizer,
+        tokenizer_key: &str,
+        val_fraction: f64,
+    ) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
         let fingerprint = fnv1a(text.as_bytes());
-        let cache = cache_path(path, tokenizer_name);
+        let cache = cache.join(format!("{fingerprint:016x}-{tokenizer_key}.ids"));
         let ids = match read_cache(&cache, fingerprint) {
             Some(ids) => ids,
             None => {
                 let ids = tokenizer.encode(&text)?;
-                write_cache(&cache, fingerprint, &ids)?;
+                // A cache that cannot be written (a read-only home) costs time, not the run.
+                let _ = std::fs::create_dir_all(cache.parent().expect("a folder"))
+                    .map(|_| write_cache(&cache, fingerprint, &ids));
                 ids
             }
         };
@@ -137,10 +150,25 @@ impl TextData {
     }
 }
 
-fn cache_path(path: &Path, tokenizer_name: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{tokenizer_name}.ids"));
-    path.with_file_name(name)
+/// Where tokenised texts are cached: `$EMERGENT_CACHE_DIR`, else `$XDG_CACHE_HOME/emergent/tokens`,
+/// else `~/.cache/emergent/tokens` (never beside the data, which may be read-only or shared).
+pub fn cache_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("EMERGENT_CACHE_DIR") {
+        return dir;
+    }
+    let base =
+        var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache"))).unwrap_or_else(std::env::temp_dir);
+    base.join("emergent").join("tokens")
+}
+
+/// A key for a tokenizer read from files: `name` and a fingerprint of the files' bytes.
+pub fn files_key(name: &str, files: &[PathBuf]) -> Result<String> {
+    let mut bytes = Vec::new();
+    for f in files {
+        bytes.extend(std::fs::read(f).map_err(|e| TrainError::io(f, e))?);
+    }
+    Ok(format!("{name}-{:016x}", fnv1a(&bytes)))
 }
 
 /// FNV-1a, 64 bit: a fingerprint of the text, so a stale cache is never used.
@@ -181,21 +209,25 @@ mod tests {
         let text = "abcdefghij".repeat(20);
         std::fs::write(&path, &text).unwrap();
         let tok = TextData::char_tokenizer(&path).unwrap();
-        let data = TextData::load(&path, &tok, "char", 0.1).unwrap();
+        let caches = dir.path().join("cache");
+        let load = |tok: &CharTokenizer, fraction| TextData::load_cached_in(&caches, &path, tok, "char", fraction);
+        let data = load(&tok, 0.1).unwrap();
         assert_eq!((data.train.len(), data.val.len()), (180, 20));
-        let cache = dir.path().join("t.txt.char.ids");
+        let cache = caches.join(format!("{:016x}-char.ids", fnv1a(text.as_bytes())));
         assert!(cache.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "nothing written beside the data");
         let all: Vec<u32> =
             data.train.window(0, 180).into_iter().chain(data.val.window(0, 20)).map(|i| i as u32).collect();
         assert_eq!(read_cache(&cache, fnv1a(text.as_bytes())).unwrap(), all);
         // A changed file is re-tokenised, never served from the stale cache.
         std::fs::write(&path, "zz".repeat(50)).unwrap();
         let tok2 = TextData::char_tokenizer(&path).unwrap();
-        assert_eq!(TextData::load(&path, &tok2, "char", 0.1).unwrap().train.window(0, 90), vec![0; 90]);
+        assert_eq!(load(&tok2, 0.1).unwrap().train.window(0, 90), vec![0; 90]);
         // A truncated cache is rebuilt.
-        std::fs::write(&cache, &std::fs::read(&cache).unwrap()[..30]).unwrap();
-        assert_eq!(TextData::load(&path, &tok2, "char", 0.1).unwrap().train.len(), 90);
-        let data = TextData::load(&path, &tok2, "char", 0.5).unwrap();
+        let cache2 = caches.join(format!("{:016x}-char.ids", fnv1a("zz".repeat(50).as_bytes())));
+        std::fs::write(&cache2, &std::fs::read(&cache2).unwrap()[..30]).unwrap();
+        assert_eq!(load(&tok2, 0.1).unwrap().train.len(), 90);
+        let data = load(&tok2, 0.5).unwrap();
         let b = data.batch(1, 0, 0, 4, 8, false).unwrap();
         assert_eq!(b.ids.shape(), &[4, 8]);
         assert!(data.batch(1, 0, 0, 4, 60, true).is_err(), "windows longer than the validation part");

@@ -164,7 +164,8 @@ pub(super) fn load_data(cfg: &TrainConfig) -> Result<(Data, Box<dyn Tokenizer>, 
                 })?;
                 let tok = Gpt2Tokenizer::load(dir)?;
                 let json = serde_json::json!({"kind": "gpt2", "vocab": dir}).to_string();
-                let data = TextData::load(path, &tok, "gpt2", *val_fraction)?;
+                let key = crate::data::text_cache_key("gpt2", &[dir.join("vocab.json"), dir.join("merges.txt")])?;
+                let data = TextData::load(path, &tok, &key, *val_fraction)?;
                 Ok((Data::Text(data), Box::new(tok), json))
             }
         },
