@@ -88,15 +88,16 @@ pub fn prepare(
     Ok(Prepared { shards, documents, tokens })
 }
 
-/// Encodes the batch's documents in parallel and hands their ids, each document after `eot`, to
-/// the sink in order; returns (documents, tokens) and empties the batch.
+/// Encodes the batch's documents in parallel, as plain text (a `<|endoftext|>` written in a
+/// document is not the separator), and hands their ids, each document after `eot`, to the sink in
+/// order; returns (documents, tokens) and empties the batch.
 fn encode_into(
     batch: &mut Vec<String>,
     tokenizer: &Gpt2Tokenizer,
     eot: u32,
     sink: &mut ShardSink,
 ) -> Result<(u64, u64)> {
-    let encoded: Vec<Vec<u32>> = batch.par_iter().map(|doc| tokenizer.encode(doc)).collect::<Result<_>>()?;
+    let encoded: Vec<Vec<u32>> = batch.par_iter().map(|doc| tokenizer.encode_ordinary(doc)).collect();
     let (documents, mut tokens) = (encoded.len() as u64, 0u64);
     for ids in encoded {
         tokens += 1 + ids.len() as u64;
@@ -257,16 +258,19 @@ mod tests {
         let (text, jsonl) = (dir.path().join("a.txt"), dir.path().join("b.jsonl"));
         std::fs::write(&text, "the cat\nsat.\n\n\na dog ran\n\nthe mat").unwrap();
         // As Python's "…".split("\n\n") with "\n\n" put back on all but the last.
-        std::fs::write(&jsonl, "{\"text\": \"a cat ran\", \"id\": 1}\n\n{\"text\": \"on the\\nmat\"}\n").unwrap();
-        let documents = ["the cat\nsat.\n\n", "\na dog ran\n\n", "the mat", "a cat ran", "on the\nmat"];
+        std::fs::write(&jsonl, "{\"text\": \"a cat ran\", \"id\": 1}\n\n{\"text\": \"on the<|endoftext|>mat\"}\n")
+            .unwrap();
+        let documents = ["the cat\nsat.\n\n", "\na dog ran\n\n", "the mat", "a cat ran", "on the<|endoftext|>mat"];
         let want: Vec<u32> =
-            documents.iter().flat_map(|d| std::iter::once(eot).chain(tok.encode(d).unwrap())).collect();
+            documents.iter().flat_map(|d| std::iter::once(eot).chain(tok.encode_ordinary(d))).collect();
         let sizes = ShardSizes { val_tokens: 7, shard_tokens: 10 };
         let mut heard = 0;
         let out = dir.path().join("shards");
         let got = prepare(&[text, jsonl], &tok, &out, "tiny", sizes, |t| heard = t).unwrap();
         assert_eq!((got.documents, got.tokens, heard), (5, want.len() as u64, want.len() as u64));
         assert_eq!(all_ids(&got.shards), want);
+        // "<|endoftext|>" written in a document is text, not a document boundary.
+        assert_eq!(want.iter().filter(|&&id| id == eot).count(), 5);
         let names: Vec<String> = got.shards.iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
         assert_eq!(names[..2], ["tiny_val_000000.bin", "tiny_train_000001.bin"]);
         let lens: Vec<usize> = got.shards.iter().map(|p| Shard::open(p).unwrap().len()).collect();

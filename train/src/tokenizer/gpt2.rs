@@ -133,6 +133,15 @@ impl Gpt2Tokenizer {
     }
 }
 
+impl Gpt2Tokenizer {
+    /// The ids of `text` read as plain text: `<|endoftext|>` written in it is BPE'd like any other
+    /// characters, never the special token (tiktoken's `encode_ordinary`, what llm.c's data scripts
+    /// and HF's tokenizers without added tokens do to a document).
+    pub fn encode_ordinary(&self, text: &str) -> Vec<u32> {
+        pretokenize(text).into_iter().flat_map(|word| self.bpe(word)).collect()
+    }
+}
+
 impl Tokenizer for Gpt2Tokenizer {
     fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
