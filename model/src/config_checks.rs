@@ -28,6 +28,20 @@ pub fn non_negative(model: &str, name: &str, value: f64) -> Result<()> {
     Err(ModelError::Config(format!("{model}: {name} must be a finite number ≥ 0, got {value}")))
 }
 
+/// More parameters than any model trained on one machine (GPT-3 has 1.75·10¹¹): a config asking
+/// for them is a mistake, refused before a size is multiplied in `usize`, where it would overflow.
+pub const MAX_PARAMETERS: f64 = 1e12;
+
+/// `parameters` (counted in f64, so no product overflows) is at most [`MAX_PARAMETERS`].
+pub fn plausible_size(model: &str, parameters: f64) -> Result<()> {
+    if parameters <= MAX_PARAMETERS {
+        return Ok(());
+    }
+    Err(ModelError::Config(format!(
+        "{model}: these sizes make {parameters:.3e} parameters, more than {MAX_PARAMETERS:.0e}; is a size mistyped?"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +58,7 @@ mod tests {
         }
         assert!(non_negative("m", "std", 0.0).is_ok());
         assert!(non_negative("m", "std", -1e-9).is_err() && non_negative("m", "std", f64::NAN).is_err());
+        assert!(plausible_size("m", 1.75e11).is_ok());
+        assert!(plausible_size("m", 2e12).unwrap_err().to_string().contains("2.000e12 parameters"));
     }
 }

@@ -47,7 +47,8 @@ impl LstmConfig {
                 "lstm: sizes must be positive and dropout in [0, 1), got {self:?}"
             )));
         }
-        Ok(())
+        let (v, e, h) = (self.vocab_size as f64, self.n_embd as f64, self.hidden as f64);
+        crate::config_checks::plausible_size("lstm", v * e + 4.0 * h * (e + h) + 8.0 * h + h * v + v)
     }
 }
 

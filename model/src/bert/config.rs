@@ -131,6 +131,12 @@ impl BertConfig {
                 self.hidden_act
             )));
         }
+        let (d, ff) = (self.hidden_size as f64, self.intermediate_size as f64);
+        let positions = self.vocab_size as f64 + self.max_position_embeddings as f64 + self.type_vocab_size as f64;
+        crate::config_checks::plausible_size(
+            "bert",
+            positions * d + self.num_hidden_layers as f64 * (4.0 * d * d + 2.0 * d * ff),
+        )?;
         crate::config_checks::positive("bert", "layer_norm_eps", self.layer_norm_eps)?;
         crate::config_checks::non_negative("bert", "initializer_range", self.initializer_range)?;
         crate::config_checks::probability("bert", "hidden_dropout_prob", self.hidden_dropout_prob)?;

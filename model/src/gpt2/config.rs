@@ -102,7 +102,8 @@ impl Gpt2Config {
 
     /// Number of parameters: embeddings `V·d + T·d`, per block `12d² + 13d` (two layer norms `4d`,
     /// QKV `3d² + 3d`, output projection `d² + d`, MLP `2·d·d_ff + d_ff + d` with `d_ff = 4d` by default),
-    /// final layer norm `2d`; the LM head is the tied token embedding.
+    /// final layer norm `2d`; the LM head is the tied token embedding. (For a config that passed
+    /// [`Gpt2Config::validate`], which bounds this count, so nothing here overflows.)
     pub fn parameter_count(&self) -> usize {
         let (d, inner) = (self.n_embd, self.n_inner.unwrap_or(4 * self.n_embd));
         let block = 4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * inner + inner + d;
@@ -130,6 +131,10 @@ impl Gpt2Config {
         if self.n_inner == Some(0) {
             return fail("n_inner must be positive".into());
         }
+        let (d, inner) = (self.n_embd as f64, self.n_inner.map_or(4.0 * self.n_embd as f64, |i| i as f64));
+        let block = 12.0 * d + 4.0 * d * d + 2.0 * d * inner + inner;
+        let count = (self.vocab_size as f64 + self.n_positions as f64) * d + self.n_layer as f64 * block + 2.0 * d;
+        crate::config_checks::plausible_size("invalid GPT-2 config", count)?;
         let gpt2 = "invalid GPT-2 config";
         crate::config_checks::positive(gpt2, "layer_norm_epsilon", self.layer_norm_epsilon)?;
         crate::config_checks::non_negative(gpt2, "initializer_range", self.initializer_range)?;
@@ -184,5 +189,9 @@ mod tests {
             let e = Gpt2Config::load(&path).unwrap_err().to_string();
             assert!(e.contains(message), "{e}");
         }
+        // Found by fuzzing: an n_embd of 8.9·10¹² overflowed the parameter count's products.
+        std::fs::write(&path, good.replace("\"n_embd\": 32", "\"n_embd\": 8888888888888")).unwrap();
+        let e = Gpt2Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("parameters, more than 1e12"), "{e}");
     }
 }

@@ -82,6 +82,12 @@ impl Seq2SeqConfig {
                  positive; got {self:?}"
             )));
         }
+        let (d, ff, layers) =
+            (self.d_model as f64, self.d_ff as f64, (self.n_encoder_layers + self.n_decoder_layers) as f64);
+        crate::config_checks::plausible_size(
+            "seq2seq",
+            self.vocab_size as f64 * d + layers * (8.0 * d * d + 2.0 * d * ff),
+        )?;
         if specials.iter().any(|&s| s as usize >= self.vocab_size) {
             return Err(ModelError::Config(format!(
                 "seq2seq: special ids {specials:?} outside the vocabulary of {}",
