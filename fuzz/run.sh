@@ -5,7 +5,7 @@
 # (a panic, an abort, an allocation past the cap) or hang fails the run, with its input kept.
 #
 #   fuzz/run.sh                         # every target, 10⁶ executions each (or one hour)
-#   fuzz/run.sh --seconds 20            # the smoke CI runs: 20 s each
+#   fuzz/run.sh --seconds 20 --seed 1   # the smoke CI runs: 20 s each, AFL++'s random seed fixed
 #   fuzz/run.sh --execs 100000 npy tsv  # some targets
 #
 # Results: fuzz/runs/<target>/ (AFL++'s output: crashes/, hangs/, fuzzer_stats) and a summary
@@ -17,12 +17,14 @@ EXECS=1000000
 SECONDS_EACH=3600
 MEMORY_MB=2048
 TIMEOUT_MS=2000
+SEED=()
 TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --execs) EXECS="$2"; shift 2 ;;
     --seconds) SECONDS_EACH="$2"; shift 2 ;;
     --memory-mb) MEMORY_MB="$2"; shift 2 ;;
+    --seed) SEED=(-s "$2"); shift 2 ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "unknown flag $1 (see --help)" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
@@ -49,7 +51,7 @@ failed=0
 for target in "${TARGETS[@]}"; do
   rm -rf "runs/$target" "runs/$target.seeds"
   "$BIN" seeds "$target" "runs/$target.seeds"
-  cargo afl fuzz -i "runs/$target.seeds" -o "runs/$target" -E "$EXECS" -V "$SECONDS_EACH" \
+  cargo afl fuzz -i "runs/$target.seeds" -o "runs/$target" -E "$EXECS" -V "$SECONDS_EACH" "${SEED[@]}" \
     -m "$MEMORY_MB" -t "$TIMEOUT_MS" -- "$BIN" "$target" >"runs/$target.log" 2>&1 || {
     echo "afl-fuzz failed on $target; its log:" >&2
     tail -30 "runs/$target.log" >&2
