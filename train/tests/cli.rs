@@ -173,8 +173,10 @@ fn train_sample_eval_and_resume_from_the_command_line() {
     let evaluated = emergent(&["eval", "--checkpoint", r, "--data", text.to_str().unwrap()]).unwrap();
     assert!(evaluated.contains("loss=") && evaluated.contains("perplexity="), "{evaluated}");
     // Bad input is a clear error.
-    let e = emergent(&["train", "--resume", r, "--data", "x.txt"]).unwrap_err();
+    let e = emergent(&["train", "--resume", r, "--config", "x.json"]).unwrap_err();
     assert!(e.contains("cannot be used with"), "{e}");
+    let e = emergent(&["train", "--resume", r, "--data", "x.txt"]).unwrap_err();
+    assert!(e.contains("trains on a built-in task"), "{e}");
     let e = emergent(&["sample", "--checkpoint", dir.path().to_str().unwrap()]).unwrap_err();
     assert!(e.contains("neither a run folder"), "{e}");
     let e =

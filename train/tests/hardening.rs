@@ -29,7 +29,7 @@ fn a_diverged_run_keeps_its_last_finite_checkpoint_and_resumes_from_it() {
             assert!(t.all_finite().unwrap(), "{name} in {}", kept.path().display());
         }
     }
-    assert_eq!(Trainer::resume(&run, None).unwrap().step(), 10);
+    assert_eq!(Trainer::resume(&run, None, None).unwrap().step(), 10);
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn two_processes_cannot_train_in_one_folder_and_a_killed_ones_folder_is_taken_ov
     assert!(e.contains(&owner), "{e}");
     first.kill().unwrap(); // SIGKILL: no chance to clean up
     first.wait().unwrap();
-    let resumed = Trainer::resume(&run, None).unwrap();
+    let resumed = Trainer::resume(&run, None, None).unwrap();
     assert!(resumed.step() >= 2);
 }
 
@@ -218,4 +218,31 @@ fn a_run_folder_works_from_any_directory() {
     run(elsewhere, &["train", "--resume", &folder]);
     run(elsewhere, &["sample", "--checkpoint", &folder, "--prompt", "to be", "--tokens", "5"]);
     run(elsewhere, &["eval", "--checkpoint", &folder, "--data", &p(&home.join("text.txt"))]);
+}
+
+#[test]
+fn moved_data_is_named_found_through_data_and_must_be_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, moved, run) = (dir.path().join("a.txt"), dir.path().join("b.txt"), dir.path().join("run"));
+    std::fs::write(&text, "to be or not to be, that is the question.\n".repeat(40)).unwrap();
+    let small = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4"];
+    let first =
+        ["train", "--data", &p(&text), "--out", &p(&run), "--steps", "6", "--eval-interval", "3", "--until", "3"];
+    emergent(&[&first[..], &small[..]].concat()).unwrap();
+    std::fs::rename(&text, &moved).unwrap();
+    let e = emergent(&["train", "--resume", &p(&run)]).unwrap_err();
+    assert!(e.contains("a.txt is not there") && e.contains("--data NEW_PLACE"), "{e}");
+    std::fs::write(&moved, "other words entirely, and more of them.\n".repeat(40)).unwrap();
+    let e = emergent(&["train", "--resume", &p(&run), "--data", &p(&moved)]).unwrap_err();
+    assert!(e.contains("not the data this run began on"), "{e}");
+    std::fs::write(&moved, "to be or not to be, that is the question.\n".repeat(40)).unwrap();
+    emergent(&["train", "--resume", &p(&run), "--data", &p(&moved), "--until", "4"]).unwrap();
+    // The new place is recorded: the next resume needs no --data.
+    emergent(&["train", "--resume", &p(&run)]).unwrap();
+    // --data means nothing to a run on a built-in task.
+    let task = dir.path().join("task");
+    emergent(&[&["train", "--out", &p(&task), "--steps", "2", "--eval-interval", "1"][..], &small[..2]].concat())
+        .unwrap();
+    let e = emergent(&["train", "--resume", &p(&task), "--data", &p(&moved)]).unwrap_err();
+    assert!(e.contains("trains on a built-in task"), "{e}");
 }

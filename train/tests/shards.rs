@@ -61,7 +61,7 @@ fn a_run_on_shards_resumes_bit_identically() {
     let mut first = Trainer::new(config(&shards, &vocab, 20), &b, None).unwrap();
     first.run(Some(10)).unwrap();
     drop(first);
-    let mut resumed = Trainer::resume(&b, None).unwrap();
+    let mut resumed = Trainer::resume(&b, None, None).unwrap();
     resumed.run(None).unwrap();
     assert_eq!(weights(&straight), weights(&resumed));
 }

@@ -49,7 +49,7 @@ fn resume_is_exact(cfg: TrainConfig) {
     let mut first = Trainer::new(cfg, b.path(), None).unwrap();
     first.run(Some(10)).unwrap();
     drop(first);
-    let mut resumed = Trainer::resume(b.path(), None).unwrap();
+    let mut resumed = Trainer::resume(b.path(), None, None).unwrap();
     assert_eq!(resumed.step(), 10);
     resumed.run(None).unwrap();
     assert_eq!(weights(&straight), weights(&resumed));
@@ -109,15 +109,15 @@ fn an_interrupted_checkpoint_write_leaves_the_last_good_one() {
     let half = dir.path().join("checkpoints/step-0000010.tmp");
     std::fs::create_dir_all(&half).unwrap();
     std::fs::write(half.join("model.safetensors"), b"half a file").unwrap();
-    let resumed = Trainer::resume(dir.path(), None).unwrap();
+    let resumed = Trainer::resume(dir.path(), None, None).unwrap();
     assert_eq!(resumed.step(), 5);
     drop(resumed);
     // A pointer to a folder that is not a complete checkpoint: the complete one is used.
     std::fs::write(dir.path().join("checkpoints/latest"), "step-0000010.tmp").unwrap();
-    assert_eq!(Trainer::resume(dir.path(), None).unwrap().step(), 5);
+    assert_eq!(Trainer::resume(dir.path(), None, None).unwrap().step(), 5);
     // With none complete, a clear error.
     std::fs::remove_dir_all(dir.path().join("checkpoints/step-0000005")).unwrap();
-    let e = Trainer::resume(dir.path(), None).err().unwrap().to_string();
+    let e = Trainer::resume(dir.path(), None, None).err().unwrap().to_string();
     assert!(e.contains("no checkpoint to resume from"), "{e}");
 }
 
@@ -146,7 +146,7 @@ fn a_corrupt_newest_checkpoint_falls_back_to_the_one_before_and_resumes_exactly(
     let weights_file = b.path().join("checkpoints/step-0000015/model.safetensors");
     let bytes = std::fs::read(&weights_file).unwrap();
     std::fs::write(&weights_file, &bytes[..bytes.len() / 2]).unwrap();
-    let mut resumed = Trainer::resume(b.path(), None).unwrap();
+    let mut resumed = Trainer::resume(b.path(), None, None).unwrap();
     assert_eq!(resumed.step(), 10, "step 15 cannot load: step 10 is next");
     resumed.run(None).unwrap();
     assert_eq!(weights(&straight), weights(&resumed));
@@ -166,11 +166,11 @@ fn a_diverging_loss_stops_with_a_clear_message_and_keeps_the_checkpoint() {
     let config = dir.path().join("config.json");
     let text = std::fs::read_to_string(&config).unwrap().replace("\"lr\": 0.001", "\"lr\": 1e30");
     std::fs::write(&config, text).unwrap();
-    let mut t = Trainer::resume(dir.path(), None).unwrap();
+    let mut t = Trainer::resume(dir.path(), None, None).unwrap();
     let e = t.run(None).expect_err("the loss must blow up").to_string();
     assert!(e.contains("the loss became") && e.contains("step-0000005"), "{e}");
     drop(t);
-    assert_eq!(Trainer::resume(dir.path(), None).unwrap().step(), 5, "the last good checkpoint still loads");
+    assert_eq!(Trainer::resume(dir.path(), None, None).unwrap().step(), 5, "the last good checkpoint still loads");
 }
 
 #[test]

@@ -42,6 +42,12 @@ pub struct Gpt2Config {
     /// The stored dtype; HF writes `dtype` (transformers ≥ 4.56) or `torch_dtype` (older).
     #[serde(default, alias = "torch_dtype", skip_serializing_if = "Option::is_none")]
     pub dtype: Option<String>,
+    /// The id of the token that starts / ends a document (GPT-2's `<|endoftext|>`, 50256 in its own
+    /// vocabulary); HF's generation and tokenizer read them, the model does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bos_token_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eos_token_id: Option<u32>,
 }
 
 fn default_true() -> bool {
@@ -88,12 +94,14 @@ impl Gpt2Config {
             reorder_and_upcast_attn: false,
             tie_word_embeddings: true,
             dtype: Some("float32".into()),
+            bos_token_id: None,
+            eos_token_id: None,
         }
     }
 
     /// GPT-2 small: 124M parameters.
     pub fn gpt2_124m() -> Self {
-        Self::new(50257, 1024, 768, 12, 12)
+        Self { bos_token_id: Some(50256), eos_token_id: Some(50256), ..Self::new(50257, 1024, 768, 12, 12) }
     }
 
     pub fn mlp_width(&self) -> usize {

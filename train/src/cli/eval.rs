@@ -1,4 +1,5 @@
-//! `emergent eval`: loss and perplexity (F15) of a checkpoint on a text file or token shards.
+//! `emergent eval`: loss and perplexity (F15) of a checkpoint on a text file or token shards, or its
+//! HellaSwag accuracy.
 
 use crate::error::{Result, TrainError};
 use crate::trainer::{checkpoint_dir, load_tokenizer, perplexity};
@@ -18,8 +19,19 @@ pub struct EvalArgs {
     #[arg(long)]
     pub vocab: Option<PathBuf>,
     /// The text file to evaluate on, or token shards (a folder or glob, as `train --data` takes).
+    #[arg(long, required_unless_present = "hellaswag", conflicts_with = "hellaswag")]
+    pub data: Option<PathBuf>,
+    /// Score HellaSwag instead: its public .jsonl (`ctx`, `endings`, `label` per line), completion
+    /// style as llm.c does; prints acc and acc_norm.
     #[arg(long)]
-    pub data: PathBuf,
+    pub hellaswag: Option<PathBuf>,
+    /// With --hellaswag: where to write one JSON line per item (index, label, predictions, the four
+    /// summed and mean losses).
+    #[arg(long, default_value = "hellaswag-predictions.jsonl")]
+    pub predictions: PathBuf,
+    /// With --hellaswag: score at most this many items (from the start of the file).
+    #[arg(long)]
+    pub max_items: Option<usize>,
     /// The part to score: `val` is what training held out (a text file's last tenth, or the shards
     /// named `val`), `train` the rest.
     #[arg(long, value_enum, default_value = "val")]
@@ -58,20 +70,35 @@ fn part_ids(path: &Path, split: Split, max: usize, tokenizer: &dyn crate::tokeni
     Ok(part.window(0, part.len().min(max)))
 }
 
-/// Mean next-token cross-entropy over consecutive, non-overlapping windows of the model's context.
+/// Loss and perplexity of `--data`, or the HellaSwag scores of `--hellaswag`.
 pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let device = args.device.open()?;
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
     model.params().to_device(device)?;
     let tokenizer = load_tokenizer(&dir, args.vocab.as_deref())?;
-    let ids = part_ids(&args.data, args.split, args.max_tokens, tokenizer.as_ref())?;
+    match (&args.hellaswag, &args.data) {
+        (Some(file), _) => super::hellaswag::run(model.as_ref(), tokenizer.as_ref(), file, args, out),
+        (None, Some(data)) => run_loss(model.as_ref(), tokenizer.as_ref(), data, args, out),
+        (None, None) => Err(TrainError::Invalid("give --data FILE or --hellaswag FILE".into())),
+    }
+}
+
+/// Mean next-token cross-entropy over consecutive, non-overlapping windows of the model's context.
+fn run_loss(
+    model: &dyn model::LanguageModel,
+    tokenizer: &dyn crate::tokenizer::Tokenizer,
+    data: &Path,
+    args: &EvalArgs,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let ids = part_ids(data, args.split, args.max_tokens, tokenizer)?;
     let block = model.max_positions().unwrap_or(args.window).max(1);
     let windows: Vec<&[i64]> = ids.windows(block + 1).step_by(block).collect();
     if windows.is_empty() {
         return Err(TrainError::Invalid(format!(
             "{}: {} tokens, fewer than one window of {}",
-            args.data.display(),
+            data.display(),
             ids.len(),
             block + 1
         )));
@@ -92,6 +119,6 @@ pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let loss = total / count as f64;
     let io = |e| TrainError::io(Path::new("<stdout>"), e);
     let part = if args.split == Split::Val { "validation" } else { "training" };
-    writeln!(out, "{count} tokens of the {part} part of {}", args.data.display()).map_err(io)?;
+    writeln!(out, "{count} tokens of the {part} part of {}", data.display()).map_err(io)?;
     writeln!(out, "loss={loss:.4} perplexity={:.3}", perplexity(loss)).map_err(io)
 }

@@ -11,6 +11,7 @@ mod classify;
 mod distill;
 mod eval;
 mod forward;
+mod hellaswag;
 mod lab;
 mod prepare;
 mod sample;
@@ -142,7 +143,7 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Continue a prompt with a trained model: greedy, or temperature / top-k / top-p sampling.
     Sample(SampleArgs),
-    /// Validation loss and perplexity of a checkpoint on a text file.
+    /// Validation loss and perplexity of a checkpoint on text or shards, or its HellaSwag accuracy.
     Eval(EvalArgs),
     /// Attention maps of every layer and head for a prompt, as one PNG grid.
     Attention(AttentionArgs),

@@ -20,9 +20,13 @@ pub struct SampleArgs {
     /// The text to continue.
     #[arg(long, default_value = "\n")]
     pub prompt: String,
-    /// Tokens to generate.
+    /// Tokens to generate; past the model's context each next token is predicted from the last
+    /// context-length tokens.
     #[arg(long, default_value_t = 200)]
     pub tokens: usize,
+    /// End the text at the first generated `<|endoftext|>` (the document separator), leaving it out.
+    #[arg(long)]
+    pub stop_at_eot: bool,
     /// Always take the most likely token.
     #[arg(long)]
     pub greedy: bool,
@@ -52,6 +56,13 @@ pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
     if ids.is_empty() {
         return Err(TrainError::Invalid("the prompt encodes to no tokens".into()));
     }
+    let stop =
+        match args.stop_at_eot {
+            true => Some(tokenizer.end_of_text().ok_or_else(|| {
+                TrainError::Invalid("--stop-at-eot: this model's tokenizer has no <|endoftext|>".into())
+            })?),
+            false => None,
+        };
     let sampling = if args.greedy {
         Sampling::Greedy
     } else {
@@ -60,6 +71,9 @@ pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let n = ids.len();
     let prompt = Tensor::from_vec(ids, &[1, n])?;
     let result = model.generate(&prompt, args.tokens, sampling, &mut tensor::rng(args.seed))?;
-    let all: Vec<u32> = result.to_vec::<i64>()?.iter().map(|&i| i as u32).collect();
+    let mut all: Vec<u32> = result.to_vec::<i64>()?.iter().map(|&i| i as u32).collect();
+    if let Some(at) = stop.and_then(|eot| all[n..].iter().position(|&id| id == eot)) {
+        all.truncate(n + at);
+    }
     writeln!(out, "{}", tokenizer.decode(&all)?).map_err(|e| TrainError::io(Path::new("<stdout>"), e))
 }

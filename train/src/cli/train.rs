@@ -3,7 +3,7 @@
 use crate::data::{parse_task, task_name};
 use crate::error::{Result, TrainError};
 use crate::optim::Schedule;
-use crate::trainer::{Architecture, DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
+use crate::trainer::{absolute, Architecture, DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,15 +20,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this folder from its latest checkpoint (with its own settings: flags
-    /// other than --steps, --until and the device's are ignored, each named in a warning).
-    #[arg(long, conflicts_with_all = ["config", "init", "data"])]
+    /// other than --steps, --until, --data and the device's are ignored, each named in a warning;
+    /// --data gives the new place of data that moved, which must be the same data).
+    #[arg(long, conflicts_with_all = ["config", "init"])]
     pub resume: Option<PathBuf>,
     /// Start from this HF-format GPT-2 checkpoint instead of random weights.
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// A text file to train on, or token shards (a folder or glob of llm.c shards as `emergent
     /// prepare` writes them, or nanoGPT's train.bin + val.bin; with --vocab) [default: the built-in
-    /// addition task].
+    /// addition task]. With --resume: where the run's data is now, if it moved.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Tokenizer for --data.
@@ -220,7 +221,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
                 )
                 .map_err(io)?;
             }
-            let t = Trainer::resume(dir, args.steps)?;
+            let t = Trainer::resume(dir, args.steps, args.data.as_deref())?;
             writeln!(out, "resuming {} at step {}", dir.display(), t.step()).map_err(io)?;
             t
         }
@@ -261,11 +262,6 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(out, "metrics: {}/metrics.jsonl, plot: {}/loss.png", trainer.run_dir.display(), trainer.run_dir.display())
         .map_err(io)
-}
-
-/// `path` from the root (the current directory before a relative one), as written to a run's config.
-fn absolute(path: &std::path::Path) -> Result<PathBuf> {
-    std::path::absolute(path).map_err(|e| TrainError::io(path, e))
 }
 
 /// The flags given that a resumed run does not take (it keeps the settings in its config.json).

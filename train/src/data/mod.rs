@@ -3,6 +3,7 @@
 //! resumed run sees exactly the batches an uninterrupted one would.
 
 mod arithmetic;
+mod fingerprint;
 mod mlm;
 mod modular;
 pub mod number_words;
@@ -12,6 +13,7 @@ pub mod shards;
 mod text;
 
 pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
+pub use fingerprint::fingerprint;
 pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
 pub use reviews::{labelled_reviews, review_documents, LABELS as REVIEW_LABELS};

@@ -172,7 +172,7 @@ pub fn files_key(name: &str, files: &[PathBuf]) -> Result<String> {
 }
 
 /// FNV-1a, 64 bit: a fingerprint of the text, so a stale cache is never used.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 

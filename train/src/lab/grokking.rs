@@ -128,7 +128,7 @@ pub const GROKKING_PLOT: &str = "grokking.png";
 pub fn run_grokking(cfg: &GrokkingConfig, out: &Path, interactive: bool) -> Result<(GrokkingSummary, PathBuf)> {
     let train_cfg = cfg.train_config();
     let mut trainer = if latest(out)?.is_some() {
-        let t = Trainer::resume(out, Some(cfg.steps))?;
+        let t = Trainer::resume(out, Some(cfg.steps), None)?;
         if t.cfg != train_cfg {
             return Err(TrainError::Invalid(format!(
                 "{} holds a grokking run with other settings; choose another --out or delete it",

@@ -1,13 +1,16 @@
 //! Scores (F15): of generated text against references — corpus BLEU-4 with the brevity penalty, and
 //! ROUGE-1/2/L, both on token sequences ([`rouge_tokenize`] splits text the way the rouge-score
-//! package does) — and of a classifier's predictions: accuracy, precision, recall, F1.
+//! package does) — of a classifier's predictions: accuracy, precision, recall, F1 — and of a language
+//! model on HellaSwag's multiple-choice completions (acc, acc_norm).
 
 mod bleu;
 mod classification;
+mod hellaswag;
 mod rouge;
 
 pub use bleu::{corpus_bleu, Bleu, Smoothing};
 pub use classification::{ClassScore, ClassificationScores};
+pub use hellaswag::{read_hellaswag, score_endings, tokenize_item, EndingScores, HellaSwagItem};
 pub use rouge::{rouge_l, rouge_n, rouge_tokenize, Prf};
 
 use std::collections::HashMap;

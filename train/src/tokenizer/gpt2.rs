@@ -178,4 +178,8 @@ impl Tokenizer for Gpt2Tokenizer {
     fn vocab_size(&self) -> usize {
         self.encoder.len()
     }
+
+    fn end_of_text(&self) -> Option<u32> {
+        self.token_id(ENDOFTEXT)
+    }
 }

@@ -29,4 +29,8 @@ pub trait Tokenizer {
     fn encode(&self, text: &str) -> crate::Result<Vec<u32>>;
     fn decode(&self, ids: &[u32]) -> crate::Result<String>;
     fn vocab_size(&self) -> usize;
+    /// The id of the document separator (`<|endoftext|>`), for a tokenizer that has one.
+    fn end_of_text(&self) -> Option<u32> {
+        None
+    }
 }

@@ -128,6 +128,10 @@ pub struct TrainConfig {
     /// Learn from a teacher too (`emergent distill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillConfig>,
+    /// The data's [`crate::data::fingerprint`] when the run began (text files and shards), which
+    /// `--resume` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -162,6 +166,7 @@ impl Default for TrainConfig {
             seed: 1337,
             keep_checkpoints: default_keep_checkpoints(),
             distill: None,
+            data_fingerprint: None,
         }
     }
 }

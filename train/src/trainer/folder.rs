@@ -25,7 +25,7 @@ pub fn train_to_end(cfg: TrainConfig, dir: &Path, device: Device, interactive: b
             dir.display()
         )));
     }
-    let mut trainer = Trainer::resume(dir, None)?;
+    let mut trainer = Trainer::resume(dir, None, None)?;
     trainer.to_device(device)?;
     trainer.interactive = interactive;
     let finished = read_metrics(&dir.join(METRICS_FILE))?.last().is_some_and(|r| r.step >= cfg.steps);

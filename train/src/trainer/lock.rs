@@ -31,10 +31,7 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut owner = String::new();
-                let _ = file.read_to_string(&mut owner);
-                let owner = owner.trim();
-                let who = if owner.is_empty() { "another process".to_string() } else { format!("process {owner}") };
+                let who = holder(&mut file).map_or("another process".to_string(), |pid| format!("process {pid}"));
                 return Err(TrainError::Invalid(format!(
                     "{} is in use by {who} (it holds {}); wait for it to finish, or choose another folder",
                     dir.display(),
@@ -52,6 +49,24 @@ impl RunLock {
     }
 }
 
+/// The process id the holder of `file`'s lock wrote into it. A holder writes its id just after it
+/// takes the lock, over the id of whoever held it before, so for up to a second this waits for an
+/// id of a living process (on Linux, one with a `/proc` entry) to appear.
+fn holder(file: &mut File) -> Option<String> {
+    let alive = |pid: &str| !cfg!(target_os = "linux") || Path::new("/proc").join(pid).exists();
+    for _ in 0..50 {
+        let mut owner = String::new();
+        if file.rewind().and_then(|_| file.read_to_string(&mut owner)).is_ok() {
+            let owner = owner.trim();
+            if !owner.is_empty() && owner.bytes().all(|b| b.is_ascii_digit()) && alive(owner) {
+                return Some(owner.to_string());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +80,25 @@ mod tests {
         assert!(e.contains(&format!("in use by process {}", std::process::id())), "{e}");
         drop(held);
         RunLock::acquire(&run).unwrap();
+    }
+
+    #[test]
+    fn a_holder_that_has_not_yet_written_its_id_is_still_named() {
+        // The race two runs started together hit: the winner holds the lock while the file still
+        // names a dead process; its own id follows a moment later.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        std::fs::write(&path, "4000000").unwrap();
+        let held = File::options().read(true).write(true).open(&path).unwrap();
+        held.try_lock().unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            std::fs::write(&path, std::process::id().to_string()).unwrap();
+            held
+        });
+        let e = RunLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(e.contains(&format!("in use by process {}", std::process::id())), "{e}");
+        drop(late.join().unwrap());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config;
+mod data_place;
 mod evaluation;
 mod folder;
 mod lock;
@@ -16,6 +17,7 @@ pub use config::{
     unknown_key_hint, Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind,
     TrainConfig,
 };
+pub use data_place::absolute;
 pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
 pub use lock::{RunLock, LOCK_FILE};
@@ -85,7 +87,7 @@ pub struct Trainer {
 impl Trainer {
     /// A new run in `run_dir` (which must not hold checkpoints already), from random weights or
     /// from the HF-format checkpoint `init`.
-    pub fn new(cfg: TrainConfig, run_dir: &Path, init: Option<&Path>) -> Result<Self> {
+    pub fn new(mut cfg: TrainConfig, run_dir: &Path, init: Option<&Path>) -> Result<Self> {
         validate(&cfg)?;
         let refuse_existing = || -> Result<()> {
             match latest(run_dir)? {
@@ -101,6 +103,7 @@ impl Trainer {
         let early_lock = run_dir.exists().then(|| RunLock::acquire(run_dir)).transpose()?;
         refuse_existing()?;
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
+        cfg.data_fingerprint = cfg.data.path().map(crate::data::fingerprint).transpose()?;
         check_data_fits(&cfg, &data)?;
         memory::check_fits(&cfg, tokenizer.vocab_size(), context(&cfg, &data), memory::available_bytes())?;
         let model = match init {
@@ -120,7 +123,7 @@ impl Trainer {
                 }
                 m
             }
-            None => random_model(&cfg, &data, tokenizer.vocab_size())?,
+            None => random_model(&cfg, &data, tokenizer.as_ref())?,
         };
         let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
         let lock = match early_lock {
@@ -141,9 +144,11 @@ impl Trainer {
     }
 
     /// Continues the run in `run_dir` from its latest checkpoint, exactly: the same batches,
-    /// dropout masks and optimizer state as if it had never stopped. `steps` may extend the run.
+    /// dropout masks and optimizer state as if it had never stopped. `steps` may extend the run;
+    /// `moved_data` is the new place of a text file or shards that moved since (it must be the same
+    /// data, its [`crate::data::fingerprint`] unchanged), recorded in the run's config from then on.
     /// A checkpoint that cannot be loaded is skipped, with a note on stderr, for the one before it.
-    pub fn resume(run_dir: &Path, steps: Option<u64>) -> Result<Self> {
+    pub fn resume(run_dir: &Path, steps: Option<u64>, moved_data: Option<&Path>) -> Result<Self> {
         let path = run_dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
         let mut cfg: TrainConfig = serde_json::from_str(&text)
@@ -153,6 +158,10 @@ impl Trainer {
         }
         validate(&cfg)?;
         let lock = RunLock::acquire(run_dir)?;
+        if data_place::check_data(&mut cfg, run_dir, moved_data)? {
+            let json = serde_json::to_string_pretty(&cfg).expect("config serialises");
+            model::checkpoint::write_atomically(&path, json.as_bytes())?;
+        }
         let (legacy, current) = (run_dir.join(LEGACY_TOKENIZER_FILE), run_dir.join(TOKENIZER_FILE));
         if !current.exists() && legacy.exists() {
             std::fs::copy(&legacy, &current).map_err(|e| TrainError::io(&current, e))?;

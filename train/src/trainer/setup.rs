@@ -88,12 +88,19 @@ pub(super) fn context(cfg: &TrainConfig, data: &Data) -> usize {
     }
 }
 
-/// A freshly initialised model of the configured architecture for `vocab` tokens.
-pub(super) fn random_model(cfg: &TrainConfig, data: &Data, vocab: usize) -> Result<Box<dyn LanguageModel>> {
+/// A freshly initialised model of the configured architecture for the tokenizer's vocabulary (a
+/// GPT's config names its `<|endoftext|>` id, as HF's GPT-2 configs do).
+pub(super) fn random_model(
+    cfg: &TrainConfig,
+    data: &Data,
+    tokenizer: &dyn Tokenizer,
+) -> Result<Box<dyn LanguageModel>> {
+    let vocab = tokenizer.vocab_size();
     Ok(match cfg.arch {
         Architecture::Gpt => {
             let mut c = Gpt2Config::new(vocab, context(cfg, data), cfg.n_embd, cfg.n_layer, cfg.n_head);
             (c.resid_pdrop, c.embd_pdrop, c.attn_pdrop) = (cfg.dropout, cfg.dropout, cfg.dropout);
+            (c.bos_token_id, c.eos_token_id) = (tokenizer.end_of_text(), tokenizer.end_of_text());
             Box::new(Gpt2::random(c, cfg.seed, DType::F32)?)
         }
         Architecture::Lstm { hidden } => {
