@@ -40,13 +40,33 @@ impl Var {
         if !self.requires_grad() {
             return Err(Error::invalid("backward", "the output does not depend on anything that requires a gradient"));
         }
+        self.propagate(grad, Propagation::IntoLeaves).map(|_| ())
+    }
+
+    /// `dL/dv` for every node `v` of the graph behind `self` (by [`Var::id`]), from the upstream
+    /// gradient `grad`, leaving every leaf's `grad()` as it is: for showing a graph with its
+    /// gradients ([`Var::to_dot_with_values`]).
+    pub(crate) fn gradients_of_every_node(&self, grad: &Tensor) -> Result<HashMap<usize, Tensor>> {
+        self.propagate(grad, Propagation::Collect)
+    }
+
+    /// The chain rule through the graph in reverse topological order, summing what flows into each
+    /// input. `IntoLeaves` adds each leaf's gradient to its `grad()` and frees every other as soon
+    /// as it is used; `Collect` returns every node's gradient instead.
+    fn propagate(&self, grad: &Tensor, how: Propagation) -> Result<HashMap<usize, Tensor>> {
         no_grad(|| {
             let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), grad.clone())]);
+            let mut collected = HashMap::new();
             for var in topological_order(self).iter().rev() {
                 let Some(g) = grads.remove(&var.id()) else { continue };
+                if how == Propagation::Collect {
+                    collected.insert(var.id(), g.clone());
+                }
                 let Some(op) = &var.0.op else {
-                    let device = g.device();
-                    profile::time_backward("leaf grad", device, || var.accumulate_grad(g))?;
+                    if how == Propagation::IntoLeaves {
+                        let device = g.device();
+                        profile::time_backward("leaf grad", device, || var.accumulate_grad(g))?;
+                    }
                     continue;
                 };
                 let input_grads = profile::time_backward(op.name, g.device(), || (op.backward)(&g))?;
@@ -74,9 +94,15 @@ impl Var {
                     grads.insert(input.id(), summed);
                 }
             }
-            Ok(())
+            Ok(collected)
         })
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    IntoLeaves,
+    Collect,
 }
 
 /// Every node that requires a gradient and `root` depends on, each after all of its inputs

@@ -10,7 +10,7 @@ fn t(values: &[f64], shape: &[usize]) -> Result<Tensor> {
     Tensor::from_f64s(values, shape, DType::F64)
 }
 
-/// The walkthrough text, the graph in DOT, and the largest gap between the hand-derived gradients
+/// The walkthrough text, the graph in DOT (every node with its value and gradient), and the largest gap between the hand-derived gradients
 /// and autograd's.
 pub fn walkthrough() -> Result<(String, String, f64)> {
     let mut s = String::new();
@@ -64,7 +64,7 @@ pub fn walkthrough() -> Result<(String, String, f64)> {
         worst = g.to_f64_vec().iter().zip(by_hand.to_f64_vec()).map(|(a, b)| (a - b).abs()).fold(worst, f64::max);
     }
     let _ = writeln!(s, "\nlargest difference between the hand-derived and autograd gradients: {worst:.1e}");
-    Ok((s, l.to_dot(), worst))
+    Ok((s, l.to_dot_with_values()?, worst))
 }
 
 #[cfg(test)]
@@ -74,6 +74,6 @@ mod tests {
         let (text, dot, worst) = super::walkthrough().unwrap();
         assert!(worst < 1e-12, "{worst}");
         assert!(text.contains("dL/dW₁ = xᵀ·dL/dz₁"));
-        assert!(dot.contains("tanh") && dot.contains("W₁"));
+        assert!(dot.contains("tanh") && dot.contains("W₁") && dot.contains("grad [") && dot.contains("constant"));
     }
 }

@@ -5,7 +5,7 @@
 use super::fit::{lower_frontier, PowerLaw};
 use super::scaling::SweepPoint;
 use super::summary::{by_task, mean_by_params};
-use crate::plot::{write_png, DrawResult};
+use crate::plot::{emptiest_corner, log_tick_label, positive_range as log_range, step_label, write_png, DrawResult};
 use crate::trainer::MetricsRecord;
 use crate::Result;
 use plotters::prelude::*;
@@ -17,16 +17,6 @@ fn task_color(i: usize) -> RGBColor {
         let c = Palette99::pick(i).to_rgba();
         RGBColor(c.0, c.1, c.2)
     })
-}
-
-/// `(lo, hi)` of the values, widened by a factor on each side (for log axes).
-fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (lo, hi) =
-        values.filter(|v| *v > 0.0 && v.is_finite()).fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
-    if lo > hi {
-        return 0.1..10.0;
-    }
-    lo / 1.4..hi * 1.4
 }
 
 /// One row per task, one column per metric, against parameters at the final budget: exact match
@@ -78,7 +68,14 @@ fn draw_mirage(path: &Path, points: &[SweepPoint], final_step: u64) -> DrawResul
                     .draw_series(DashedLineSeries::new(predicted, 5, 4, BLACK.mix(0.6).into()))?
                     .label("per-token accuracy^L")
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK.mix(0.6)));
-                chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).draw()?;
+                let shown: Vec<(f64, f64)> = task_points.iter().map(|p| (p.params as f64, metric(p))).collect();
+                let corner = emptiest_corner(&shown, &x_range, &(0.0..y_max * 1.02), true, false);
+                chart
+                    .configure_series_labels()
+                    .position(corner)
+                    .border_style(BLACK)
+                    .background_style(WHITE.mix(0.8))
+                    .draw()?;
             }
         }
     }
@@ -104,7 +101,7 @@ fn draw_scaling(path: &Path, points: &[SweepPoint], final_step: u64) -> DrawResu
     let finals: Vec<&SweepPoint> = points.iter().filter(|p| p.step == final_step).collect();
     let x_range = log_range(finals.iter().map(|p| p.params as f64));
     let caption = "loss against parameters (final budget)";
-    let mut chart = loss_chart(&left, caption, x_range, loss_range.clone(), "parameters")?;
+    let mut chart = loss_chart(&left, caption, x_range.clone(), loss_range.clone(), "parameters")?;
     for (i, (task, task_points)) in tasks.iter().enumerate() {
         let color = task_color(i);
         let finals: Vec<SweepPoint> = task_points.iter().filter(|p| p.step == final_step).cloned().collect();
@@ -123,11 +120,13 @@ fn draw_scaling(path: &Path, points: &[SweepPoint], final_step: u64) -> DrawResu
             chart.draw_series(DashedLineSeries::new(ends.map(|x| (x, fit.predict(x))), 6, 4, color.into()))?;
         }
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
+    let shown: Vec<(f64, f64)> = finals.iter().map(|p| (p.params as f64, p.val_loss)).collect();
+    let corner = emptiest_corner(&shown, &x_range, &loss_range, true, true);
+    chart.configure_series_labels().position(corner).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
 
     let x_range = log_range(points.iter().map(|p| p.flops));
     let caption = "loss against training compute (every budget)";
-    let mut chart = loss_chart(&right, caption, x_range, loss_range, "compute C = 6·N·D (FLOPs)")?;
+    let mut chart = loss_chart(&right, caption, x_range.clone(), loss_range.clone(), "compute C = 6·N·D (FLOPs)")?;
     for (i, (task, task_points)) in tasks.iter().enumerate() {
         let color = task_color(i);
         chart
@@ -140,7 +139,9 @@ fn draw_scaling(path: &Path, points: &[SweepPoint], final_step: u64) -> DrawResu
         };
         series.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
+    let shown: Vec<(f64, f64)> = points.iter().map(|p| (p.flops, p.val_loss)).collect();
+    let corner = emptiest_corner(&shown, &x_range, &loss_range, true, true);
+    chart.configure_series_labels().position(corner).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
     root.present()?;
     Ok(())
 }
@@ -160,13 +161,13 @@ fn loss_chart<'a, 'b>(
         .caption(caption, ("sans-serif", 15))
         .x_label_area_size(35)
         .y_label_area_size(55)
-        .build_cartesian_2d(x_range.log_scale(), loss_range.log_scale())?;
+        .build_cartesian_2d(x_range.log_scale(), loss_range.clone().log_scale())?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc("validation loss")
         .x_label_formatter(&|x| format!("{x:.0e}"))
-        .y_label_formatter(&|y| if *y >= 0.01 { format!("{y:.2}") } else { format!("{y:.0e}") })
+        .y_label_formatter(&log_tick_label(&loss_range))
         .draw()?;
     Ok(chart)
 }
@@ -196,14 +197,16 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
         .x_label_area_size(35)
         .y_label_area_size(45)
         .build_cartesian_2d(steps.clone().log_scale(), 0.0..1.02)?;
-    chart.configure_mesh().x_desc("step (log scale)").draw()?;
+    chart.configure_mesh().x_desc("step (log scale)").x_label_formatter(&step_label).draw()?;
     for (name, color, f) in accuracies {
         chart
             .draw_series(LineSeries::new(line(f), &color))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).border_style(BLACK).draw()?;
+    let shown: Vec<(f64, f64)> = accuracies.iter().flat_map(|(_, _, f)| line(*f)).collect();
+    let corner = emptiest_corner(&shown, &steps, &(0.0..1.02), true, false);
+    chart.configure_series_labels().position(corner).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
 
     let losses: [Curve; 2] = [("train", BLUE, |r| Some(r.train_loss)), ("validation", RED, |r| r.val_loss)];
     // Losses reach exactly 0 in f32; show them at the floor of the axis.
@@ -215,7 +218,12 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
         .x_label_area_size(35)
         .y_label_area_size(55)
         .build_cartesian_2d(steps.clone().log_scale(), loss_range.clone().log_scale())?;
-    chart.configure_mesh().x_desc("step (log scale)").y_label_formatter(&|y| format!("{y:.0e}")).draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("step (log scale)")
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&log_tick_label(&loss_range))
+        .draw()?;
     for (name, color, f) in losses {
         let points: Vec<(f64, f64)> =
             line(f).into_iter().map(|(x, y)| (x, y.clamp(loss_range.start, loss_range.end))).collect();
@@ -224,7 +232,9 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::LowerLeft).border_style(BLACK).draw()?;
+    let shown: Vec<(f64, f64)> = losses.iter().flat_map(|(_, _, f)| line(*f)).map(|(x, y)| (x, y.max(floor))).collect();
+    let corner = emptiest_corner(&shown, &steps, &loss_range, true, true);
+    chart.configure_series_labels().position(corner).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
 
     let norms = line(|r| r.weight_norm);
     let top = norms.iter().map(|p| p.1).fold(1.0f64, f64::max);
@@ -234,7 +244,7 @@ fn draw_grokking(path: &Path, records: &[MetricsRecord], title: &str) -> DrawRes
         .x_label_area_size(35)
         .y_label_area_size(45)
         .build_cartesian_2d(steps.log_scale(), 0.0..top * 1.05)?;
-    chart.configure_mesh().x_desc("step (log scale)").draw()?;
+    chart.configure_mesh().x_desc("step (log scale)").x_label_formatter(&step_label).draw()?;
     chart.draw_series(LineSeries::new(norms, GREEN.stroke_width(2)))?;
     root.present()?;
     Ok(())

@@ -1,7 +1,10 @@
 //! `loss.png`: the training curves, drawn with plotters and the DejaVu font bundled by the `dejavu`
 //! crate (no system fonts needed).
 
+mod axes;
 mod curves;
+
+pub(crate) use axes::{emptiest_corner, log_tick_label, step_label};
 
 pub use curves::{write_curves, Panel};
 
@@ -41,98 +44,184 @@ fn draw(path: &Path, records: &[MetricsRecord], title: &str) -> DrawResult {
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 20))?;
     let (left, right) = root.split_horizontally(500);
-    let last_step = records.last().map_or(1, |r| r.step.max(1)) as f64;
+    let steps = 0.0..records.last().map_or(1, |r| r.step.max(1)) as f64;
 
+    // Loss on a log axis: the late, slow improvement stays visible after the first drop.
     let train: Vec<(f64, f64)> = records.iter().map(|r| (r.step as f64, r.train_loss)).collect();
     let val: Vec<(f64, f64)> = records.iter().filter_map(|r| r.val_loss.map(|v| (r.step as f64, v))).collect();
-    let max_loss = train.iter().chain(&val).map(|p| p.1).filter(|v| v.is_finite()).fold(0.1f64, f64::max);
+    let losses = positive_range(train.iter().chain(&val).map(|p| p.1));
     let mut chart = ChartBuilder::on(&left)
         .margin(10)
         .x_label_area_size(35)
-        .y_label_area_size(50)
-        .caption("loss", ("sans-serif", 16))
-        .build_cartesian_2d(0.0..last_step, 0.0..max_loss * 1.05)?;
-    chart.configure_mesh().x_desc("step").y_desc("cross-entropy").draw()?;
+        .y_label_area_size(55)
+        .caption("loss (log scale)", ("sans-serif", 16))
+        .build_cartesian_2d(steps.clone(), losses.clone().log_scale())?;
     chart
-        .draw_series(LineSeries::new(train, &BLUE))?
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("cross-entropy")
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&log_tick_label(&losses))
+        .draw()?;
+    let shown = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        points.iter().filter(|p| p.1 > 0.0 && p.1.is_finite()).copied().collect()
+    };
+    chart
+        .draw_series(LineSeries::new(shown(&train), &BLUE))?
         .label("train")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
     chart
-        .draw_series(LineSeries::new(val.clone(), &RED))?
+        .draw_series(LineSeries::new(shown(&val), &RED))?
         .label("validation")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED));
-    chart.draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled())))?;
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
+    chart.draw_series(shown(&val).into_iter().map(|p| Circle::new(p, 3, RED.filled())))?;
+    let all: Vec<(f64, f64)> = train.iter().chain(&val).copied().collect();
+    chart
+        .configure_series_labels()
+        .position(emptiest_corner(&all, &steps, &losses, false, true))
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
 
     let exact: Vec<(f64, f64)> = records.iter().filter_map(|r| r.exact_match.map(|v| (r.step as f64, v))).collect();
-    let (series, caption, y_max) = if !exact.is_empty() {
-        (exact, "exact match on held-out problems", 1.0)
+    if !exact.is_empty() {
+        let mut chart = ChartBuilder::on(&right)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .caption("exact match on held-out problems", ("sans-serif", 16))
+            .build_cartesian_2d(steps, 0.0..1.0)?;
+        chart.configure_mesh().x_desc("step").x_label_formatter(&step_label).draw()?;
+        chart.draw_series(LineSeries::new(exact.clone(), &GREEN.mix(0.9)))?;
+        chart.draw_series(exact.iter().map(|&p| Circle::new(p, 3, GREEN.filled())))?;
     } else {
         let ppl: Vec<(f64, f64)> =
             records.iter().filter_map(|r| r.val_perplexity.map(|v| (r.step as f64, v))).collect();
-        let top = ppl.iter().map(|p| p.1).filter(|v| v.is_finite()).fold(1.0f64, f64::max);
-        (ppl, "validation perplexity", top * 1.05)
-    };
-    let mut chart = ChartBuilder::on(&right)
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(50)
-        .caption(caption, ("sans-serif", 16))
-        .build_cartesian_2d(0.0..last_step, 0.0..y_max)?;
-    chart.configure_mesh().x_desc("step").draw()?;
-    chart.draw_series(LineSeries::new(series.clone(), &GREEN.mix(0.9)))?;
-    chart.draw_series(series.iter().map(|&p| Circle::new(p, 3, GREEN.filled())))?;
+        let range = positive_range(ppl.iter().map(|p| p.1));
+        let mut chart = ChartBuilder::on(&right)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .caption("validation perplexity (log scale)", ("sans-serif", 16))
+            .build_cartesian_2d(steps, range.clone().log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_label_formatter(&step_label)
+            .y_label_formatter(&log_tick_label(&range))
+            .draw()?;
+        let ppl = shown(&ppl);
+        chart.draw_series(LineSeries::new(ppl.clone(), &GREEN.mix(0.9)))?;
+        chart.draw_series(ppl.iter().map(|&p| Circle::new(p, 3, GREEN.filled())))?;
+    }
     root.present()?;
     Ok(())
 }
 
-/// Attention maps as one PNG: a row per layer, a column per head, each a `T × T` heatmap (query
-/// down, key across; darker = more attention) with the tokens on the axes. `maps[l]` is
+/// The range of the positive, finite values, widened a little on a log scale (`1..10` if none).
+pub(crate) fn positive_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) =
+        values.filter(|v| *v > 0.0 && v.is_finite()).fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+    if lo > hi {
+        return 1.0..10.0;
+    }
+    lo / 1.3..(hi * 1.3).max(lo * 1.5)
+}
+
+/// Attention maps as one PNG: a row per layer, a column per head, each a `T × T` heatmap with the
+/// query (the token attending) down the side and the key (the token attended to) across, every token
+/// labelled, darker = more attention, and a colour bar for the scale. `maps[l]` is
 /// `(1, heads, T, T)`.
 pub fn write_attention_grid(path: &Path, maps: &[tensor::Tensor], tokens: &[String], title: &str) -> Result<()> {
     write_png(path, |tmp| draw_attention(tmp, maps, tokens, title))
 }
 
+/// The heatmap's colour for an attention weight in 0..=1: white to deep blue.
+fn attention_color(weight: f64) -> RGBColor {
+    let shade = (255.0 * (1.0 - weight.clamp(0.0, 1.0))) as u8;
+    RGBColor(shade, shade, 255)
+}
+
 fn draw_attention(path: &Path, maps: &[tensor::Tensor], tokens: &[String], title: &str) -> DrawResult {
-    let (layers, heads) = (maps.len(), maps.first().map_or(0, |m| m.shape()[1]));
+    let (layers, heads) = (maps.len().max(1), maps.first().map_or(1, |m| m.shape()[1].max(1)));
     let t = tokens.len();
-    let cell = 240u32;
-    let root = BitMapBackend::new(path, (cell * heads.max(1) as u32 + 40, cell * layers.max(1) as u32 + 50))
-        .into_drawing_area();
+    // Cells large enough for every token's label; labels shrink (to 8 px) before any is left out.
+    let font = (240 / t.max(1)).clamp(8, 12) as u32;
+    let longest = tokens.iter().map(|s| s.escape_debug().count()).max().unwrap_or(1).min(12) as u32;
+    let label_room = 30 + longest * font * 6 / 10;
+    let cell = (t as u32 * (font + 3) + label_room + 40).max(260);
+    let bar = 100;
+    let root = BitMapBackend::new(path, (cell * heads as u32 + bar, cell * layers as u32 + 50)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 18))?;
-    let panels = root.split_evenly((layers.max(1), heads.max(1)));
-    let label = |i: usize| tokens.get(i).map(|s| s.escape_debug().to_string()).unwrap_or_default();
+    let (grid, legend) = root.split_horizontally(cell * heads as u32);
+    let panels = grid.split_evenly((layers, heads));
+    let label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+            // A space shows as ␣, a newline as \n: no token is drawn blank.
+            tokens.get(*i as usize).map(|s| s.escape_debug().to_string().replace(' ', "␣")).unwrap_or_default()
+        }
+        SegmentValue::Last => String::new(),
+    };
+    // Rows run top to bottom: query q is drawn at y = T − 1 − q.
+    let query_label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => label(&SegmentValue::CenterOf(t as i32 - 1 - i)),
+        SegmentValue::Last => String::new(),
+    };
     for (l, map) in maps.iter().enumerate() {
         let p = map.to_f64_vec();
         for h in 0..heads {
-            let area = &panels[l * heads + h];
-            let mut chart = ChartBuilder::on(area)
-                .margin(4)
+            let mut chart = ChartBuilder::on(&panels[l * heads + h])
+                .margin(6)
                 .caption(format!("layer {l} head {h}"), ("sans-serif", 13))
-                .x_label_area_size(28)
-                .y_label_area_size(40)
-                .build_cartesian_2d(0f64..t as f64, t as f64..0f64)?;
+                .x_label_area_size(label_room)
+                .y_label_area_size(label_room)
+                .build_cartesian_2d((0..t as i32).into_segmented(), (0..t as i32).into_segmented())?;
             chart
                 .configure_mesh()
                 .disable_mesh()
-                .x_labels(t.min(16))
-                .y_labels(t.min(16))
-                .x_label_formatter(&|x| label(*x as usize))
-                .y_label_formatter(&|y| label(*y as usize))
-                .label_style(("sans-serif", 10))
+                .x_labels(t)
+                .y_labels(t)
+                .x_label_formatter(&label)
+                .y_label_formatter(&query_label)
+                .x_label_style(("sans-serif", font).into_font().transform(FontTransform::Rotate90))
+                .y_label_style(("sans-serif", font))
+                .x_desc("key (attended to)")
+                .y_desc("query (attending)")
+                .axis_desc_style(("sans-serif", 12))
                 .draw()?;
             let base = h * t * t;
             chart.draw_series((0..t).flat_map(|q| (0..t).map(move |k| (q, k))).map(|(q, k)| {
-                let v = p[base + q * t + k].clamp(0.0, 1.0);
-                let shade = (255.0 * (1.0 - v)) as u8;
+                let y = (t - 1 - q) as i32;
                 Rectangle::new(
-                    [(k as f64, q as f64), (k as f64 + 1.0, q as f64 + 1.0)],
-                    RGBColor(shade, shade, 255).filled(),
+                    [
+                        (SegmentValue::Exact(k as i32), SegmentValue::Exact(y)),
+                        (SegmentValue::Exact(k as i32 + 1), SegmentValue::Exact(y + 1)),
+                    ],
+                    attention_color(p[base + q * t + k]).filled(),
                 )
             }))?;
         }
     }
+    let mut scale = ChartBuilder::on(&legend)
+        .margin_top(40)
+        .margin_bottom(60)
+        .margin_right(10)
+        .y_label_area_size(45)
+        .caption("weight", ("sans-serif", 12))
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+    scale
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_style(("sans-serif", 12))
+        .draw()?;
+    scale.draw_series((0..100).map(|i| {
+        let (lo, hi) = (i as f64 / 100.0, (i + 1) as f64 / 100.0);
+        Rectangle::new([(0.0, lo), (1.0, hi)], attention_color(lo).filled())
+    }))?;
     root.present()?;
     Ok(())
 }
