@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod cli;
 pub mod data;
+pub mod distributed;
 mod error;
 pub mod lab;
 pub mod npy;

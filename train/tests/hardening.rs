@@ -246,3 +246,21 @@ fn moved_data_is_named_found_through_data_and_must_be_the_same() {
     let e = emergent(&["train", "--resume", &p(&task), "--data", &p(&moved)]).unwrap_err();
     assert!(e.contains("trains on a built-in task"), "{e}");
 }
+
+/// Started by `mpirun -np 2` without the `mpi` feature, each process would train alone: refused.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_launcher_without_the_mpi_feature_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["train", "--steps", "2", "--out", &p(&dir.path().join("run"))])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("built without MPI") && stderr.contains("--features mpi"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run").exists(), "nothing written");
+}

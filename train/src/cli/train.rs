@@ -1,12 +1,14 @@
 //! `emergent train`: train a GPT (or an LSTM language model) on a built-in task or a text file.
 
 use crate::data::{parse_task, task_name};
+use crate::distributed::Collective;
 use crate::error::{Result, TrainError};
 use crate::optim::Schedule;
 use crate::trainer::{absolute, Architecture, DataConfig, OptimizerKind, TokenizerKind, TrainConfig, Trainer};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -206,9 +208,31 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     Ok(cfg)
 }
 
+/// Trains, alone or as one rank of the processes `mpirun`/`srun` started (see
+/// [`crate::distributed`]): then only rank 0 prints, and a rank that fails ends them all.
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
+    let world = crate::distributed::world()?;
+    if world.world_size() == 1 {
+        return run_in(world, args, out);
+    }
+    let (rank, ranks) = (world.rank(), world.world_size());
+    let mut sink = std::io::sink();
+    let result = run_in(world.clone(), args, if rank == 0 { out } else { &mut sink });
+    if let Err(e) = &result {
+        eprintln!("error on rank {rank} of {ranks}: {e}");
+        world.abort(1);
+    }
+    result
+}
+
+fn run_in(world: Rc<dyn Collective>, args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     let io = |e| TrainError::io(std::path::Path::new("<stdout>"), e);
-    let device = args.device.open()?;
+    // One GPU per process: a rank takes the GPU of its index on its machine.
+    let device = match args.device.device {
+        tensor::Device::Cuda(_) if world.world_size() > 1 => tensor::Device::Cuda(crate::distributed::local_rank()),
+        other => other,
+    };
+    let device = super::DeviceArgs { device, ..args.device }.open()?;
     args.attention.select(device)?;
     let mut trainer = match &args.resume {
         Some(dir) => {
@@ -221,14 +245,14 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
                 )
                 .map_err(io)?;
             }
-            let t = Trainer::resume(dir, args.steps, args.data.as_deref())?;
+            let t = Trainer::resume_in(world, dir, args.steps, args.data.as_deref())?;
             writeln!(out, "resuming {} at step {}", dir.display(), t.step()).map_err(io)?;
             t
         }
         None => {
             let cfg = resolve(args)?;
             let dir = args.out.clone().unwrap_or_else(|| default_run_dir(&cfg));
-            Trainer::new(cfg, &dir, args.init.as_deref())?
+            Trainer::new_in(world, cfg, &dir, args.init.as_deref())?
         }
     };
     trainer.to_device(device)?;

@@ -17,6 +17,7 @@ pub use fingerprint::fingerprint;
 pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
 pub use reviews::{labelled_reviews, review_documents, LABELS as REVIEW_LABELS};
+pub(crate) use text::fnv1a;
 pub use text::{cache_dir as text_cache_dir, files_key as text_cache_key, TextData, Tokens};
 
 use rand::rngs::StdRng;

@@ -27,6 +27,7 @@ pub use presets::Preset;
 pub use setup::{load_tokenizer, validate as validate_config};
 
 use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, STREAM_DROPOUT};
+use crate::distributed::{self, Collective, SingleProcess};
 use crate::error::{Result, TrainError};
 use crate::optim::{clip_grad_norm, Optimizer};
 use crate::tokenizer::Tokenizer;
@@ -36,6 +37,7 @@ use model::gpt2::IGNORE_INDEX;
 use model::{load_language_model, LanguageModel};
 use setup::{check_data_fits, context, load_data, load_teacher, make_optimizer, random_model, validate};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 use tensor::DType;
 
@@ -80,15 +82,29 @@ pub struct Trainer {
     state: TrainerState,
     /// Show a progress bar and samples (off in tests).
     pub interactive: bool,
-    /// This process's hold on the run folder.
-    _lock: RunLock,
+    /// The processes training together (one, unless started by `mpirun`/`srun`).
+    world: Rc<dyn Collective>,
+    /// This process's hold on the run folder (rank 0's; the other ranks never write to it).
+    _lock: Option<RunLock>,
 }
 
 impl Trainer {
     /// A new run in `run_dir` (which must not hold checkpoints already), from random weights or
     /// from the HF-format checkpoint `init`.
-    pub fn new(mut cfg: TrainConfig, run_dir: &Path, init: Option<&Path>) -> Result<Self> {
+    pub fn new(cfg: TrainConfig, run_dir: &Path, init: Option<&Path>) -> Result<Self> {
+        Self::new_in(Rc::new(SingleProcess), cfg, run_dir, init)
+    }
+
+    /// [`Trainer::new`] as one rank of `world`: every rank must be given the same settings and
+    /// data (checked); only rank 0 locks and writes the run folder.
+    pub fn new_in(
+        world: Rc<dyn Collective>,
+        mut cfg: TrainConfig,
+        run_dir: &Path,
+        init: Option<&Path>,
+    ) -> Result<Self> {
         validate(&cfg)?;
+        let writer = world.rank() == 0;
         let refuse_existing = || -> Result<()> {
             match latest(run_dir)? {
                 Some(_) => Err(TrainError::Invalid(format!(
@@ -100,7 +116,7 @@ impl Trainer {
         };
         // An existing folder is locked at once (so a run in progress there is named); a new one only
         // once the settings and data have proved good, so a refused run leaves no folder behind.
-        let early_lock = run_dir.exists().then(|| RunLock::acquire(run_dir)).transpose()?;
+        let early_lock = (writer && run_dir.exists()).then(|| RunLock::acquire(run_dir)).transpose()?;
         refuse_existing()?;
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
         cfg.data_fingerprint = cfg.data.path().map(crate::data::fingerprint).transpose()?;
@@ -126,21 +142,24 @@ impl Trainer {
             None => random_model(&cfg, &data, tokenizer.as_ref())?,
         };
         let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
-        let lock = match early_lock {
-            Some(lock) => lock,
-            None => RunLock::acquire(run_dir)?,
+        let config_json = serde_json::to_string_pretty(&cfg).expect("config serialises");
+        distributed::check_same_run(world.as_ref(), crate::data::fnv1a(config_json.as_bytes()))?;
+        let lock = match (early_lock, writer) {
+            (Some(lock), _) => Some(lock),
+            (None, true) => Some(RunLock::acquire(run_dir)?),
+            (None, false) => None,
         };
-        refuse_existing()?;
-        model::checkpoint::write_atomically(
-            &run_dir.join(CONFIG_FILE),
-            serde_json::to_string_pretty(&cfg).expect("config serialises").as_bytes(),
-        )?;
-        model::checkpoint::write_atomically(&run_dir.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
-        metrics::truncate_after(&run_dir.join(METRICS_FILE), 0)?;
+        if writer {
+            refuse_existing()?;
+            model::checkpoint::write_atomically(&run_dir.join(CONFIG_FILE), config_json.as_bytes())?;
+            model::checkpoint::write_atomically(&run_dir.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
+            metrics::truncate_after(&run_dir.join(METRICS_FILE), 0)?;
+        }
         let optimizer = make_optimizer(&cfg.optimizer);
         let state = TrainerState { step: 0, optimizer_steps: 0, best_val_loss: None, evals_since_best: 0 };
         let run_dir = run_dir.to_path_buf();
-        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false, _lock: lock })
+        let interactive = false;
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive, world, _lock: lock })
     }
 
     /// Continues the run in `run_dir` from its latest checkpoint, exactly: the same batches,
@@ -149,6 +168,18 @@ impl Trainer {
     /// data, its [`crate::data::fingerprint`] unchanged), recorded in the run's config from then on.
     /// A checkpoint that cannot be loaded is skipped, with a note on stderr, for the one before it.
     pub fn resume(run_dir: &Path, steps: Option<u64>, moved_data: Option<&Path>) -> Result<Self> {
+        Self::resume_in(Rc::new(SingleProcess), run_dir, steps, moved_data)
+    }
+
+    /// [`Trainer::resume`] as one rank of `world` (every rank reads the run folder; rank 0 alone
+    /// locks and writes it).
+    pub fn resume_in(
+        world: Rc<dyn Collective>,
+        run_dir: &Path,
+        steps: Option<u64>,
+        moved_data: Option<&Path>,
+    ) -> Result<Self> {
+        let writer = world.rank() == 0;
         let path = run_dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
         let mut cfg: TrainConfig = serde_json::from_str(&text)
@@ -157,18 +188,20 @@ impl Trainer {
             cfg.steps = s;
         }
         validate(&cfg)?;
-        let lock = RunLock::acquire(run_dir)?;
-        if data_place::check_data(&mut cfg, run_dir, moved_data)? {
+        let lock = writer.then(|| RunLock::acquire(run_dir)).transpose()?;
+        if data_place::check_data(&mut cfg, run_dir, moved_data)? && writer {
             let json = serde_json::to_string_pretty(&cfg).expect("config serialises");
             model::checkpoint::write_atomically(&path, json.as_bytes())?;
         }
         let (legacy, current) = (run_dir.join(LEGACY_TOKENIZER_FILE), run_dir.join(TOKENIZER_FILE));
-        if !current.exists() && legacy.exists() {
+        if writer && !current.exists() && legacy.exists() {
             std::fs::copy(&legacy, &current).map_err(|e| TrainError::io(&current, e))?;
             // a run from before the rename
         }
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
         let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
+        let config_json = serde_json::to_string(&cfg).expect("config serialises");
+        distributed::check_same_run(world.as_ref(), crate::data::fnv1a(config_json.as_bytes()))?;
         let mut failures = Vec::new();
         let mut loaded = None;
         for dir in checkpoint::resume_candidates(run_dir)? {
@@ -194,12 +227,23 @@ impl Trainer {
         for failure in &failures {
             eprintln!("note: skipped a checkpoint that cannot be loaded: {failure}; resuming from step {}", state.step);
         }
-        let torn = metrics::truncate_after(&run_dir.join(METRICS_FILE), state.step)?;
+        let torn = if writer { metrics::truncate_after(&run_dir.join(METRICS_FILE), state.step)? } else { 0 };
         if torn > 0 {
             eprintln!("note: removed {torn} torn line(s) from {}", run_dir.join(METRICS_FILE).display());
         }
         let run_dir = run_dir.to_path_buf();
-        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive: false, _lock: lock })
+        let interactive = false;
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive, world, _lock: lock })
+    }
+
+    /// The processes training together.
+    pub fn world(&self) -> &dyn Collective {
+        self.world.as_ref()
+    }
+
+    /// Whether this process writes the run folder (metrics, plots, checkpoints): rank 0.
+    fn writes(&self) -> bool {
+        self.world.rank() == 0
     }
 
     /// Moves the model, the teacher and the optimizer state to `device`; training then runs there
@@ -225,23 +269,28 @@ impl Trainer {
         }
     }
 
-    /// One optimisation step over `grad_accum` micro-batches; returns `(mean loss, lr)`.
+    /// One optimisation step over `grad_accum` micro-batches on each rank; returns `(mean loss,
+    /// lr)`. Rank `r` of `W` takes micro-batches `r·A … r·A + A − 1` (see [`crate::distributed`]).
     pub fn train_step(&mut self) -> Result<(f64, f64)> {
         let step = self.state.step;
         let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr, step);
         let accum = self.cfg.grad_accum as u64;
+        let (ranks, rank) = (self.world.world_size() as u64, self.world.rank() as u64);
         self.model.params().zero_grad();
         let mut total = 0.0;
-        for micro in 0..accum {
+        for micro in rank * accum..(rank + 1) * accum {
             let batch = self.batch(step, micro)?;
             let mut rng = step_rng(self.cfg.seed, STREAM_DROPOUT, step, micro);
             let dropout = (self.cfg.dropout > 0.0).then_some(&mut rng);
             let loss = self.loss(&batch, dropout)?;
-            // The gradient of the mean over micro-batches: each contributes 1/accum.
-            loss.div_scalar(accum as f64)?.backward()?;
+            // The gradient of the mean over all micro-batches: each contributes 1/(accum·ranks).
+            loss.div_scalar((accum * ranks) as f64)?.backward()?;
             total += loss.value().to_scalar()?;
         }
-        let loss = total / accum as f64;
+        distributed::all_reduce_gradients(self.world.as_ref(), self.model.params())?;
+        let mut total = [total];
+        self.world.all_reduce_sum_f64(&mut total)?;
+        let loss = total[0] / (accum * ranks) as f64;
         if !loss.is_finite() {
             let last = latest(&self.run_dir)?.map_or("none yet".to_string(), |d| d.display().to_string());
             return Err(TrainError::Invalid(format!(
@@ -300,7 +349,7 @@ impl Trainer {
     pub fn run(&mut self, until: Option<u64>) -> Result<RunSummary> {
         let end = until.unwrap_or(self.cfg.steps).min(self.cfg.steps);
         let started = Instant::now();
-        let bar = crate::progress::progress_bar(end, self.state.step, self.interactive);
+        let bar = crate::progress::progress_bar(end, self.state.step, self.interactive && self.writes());
         let first_step = self.state.step;
         let tokens_per_step = self.tokens_per_step() as f64;
         let log_every = (self.cfg.eval_interval / LOGS_PER_EVAL).max(1);
@@ -334,19 +383,21 @@ impl Trainer {
                     last_eval = (Some(e.val_loss), e.exact_match);
                     stopped_early = self.note_validation(e.val_loss);
                 }
-                metrics::append(&self.run_dir.join(METRICS_FILE), &record)?;
+                if self.writes() {
+                    metrics::append(&self.run_dir.join(METRICS_FILE), &record)?;
+                }
                 let figures = format!(
                     "loss {train_loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{}",
                     em_text(record.exact_match.or(last_eval.1))
                 );
-                if self.interactive && bar.is_hidden() {
+                if self.interactive && self.writes() && bar.is_hidden() {
                     // No bar to watch: a line per log interval, with the time so far and to go.
                     let elapsed = started.elapsed().as_secs_f64();
                     let eta = elapsed / (step - first_step) as f64 * (end - step) as f64;
                     println!("step {step}/{end} {figures} elapsed {} eta {}", clock(elapsed), clock(eta));
                 }
                 bar.set_message(figures);
-                if is_eval {
+                if is_eval && self.writes() {
                     self.log_eval(&bar, &record)?;
                 }
                 window_start = Instant::now();
@@ -417,7 +468,7 @@ impl Trainer {
     pub fn tokens_per_step(&self) -> usize {
         let rows = match &self.data {
             Data::Modular(task) => task.train.len(),
-            _ => self.cfg.batch_size * self.cfg.grad_accum,
+            _ => self.cfg.batch_size * self.cfg.grad_accum * self.world.world_size(),
         };
         rows * context(&self.cfg, &self.data)
     }
