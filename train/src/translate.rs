@@ -320,7 +320,7 @@ pub fn run_translate_train(
 fn plot(run_dir: &Path, log: &[TranslateRecord]) -> Result<()> {
     let line = |f: fn(&TranslateRecord) -> f64| log.iter().map(|r| (r.step as f64, f(r))).collect();
     let panels = [
-        Panel::new("loss (log scale)", "cross-entropy")
+        Panel::new("loss", "cross-entropy")
             .log_scale()
             .curve("train", line(|r| r.train_loss))
             .curve("held out", line(|r| r.val_loss)),

@@ -147,4 +147,56 @@ mod tests {
             assert!(m.abs() < 1e-15 && (v - 1.0).abs() < 1e-14);
         }
     }
+
+    /// The formulas as plain loops in f64: forward `y`, and backward `dx`, `dγ`, `dβ`.
+    fn naive(x: &[f64], g: &[f64], b: &[f64], dy: &[f64], cols: usize) -> [Vec<f64>; 4] {
+        let (mut y, mut dx, mut dg, mut db) = (vec![], vec![], vec![0.0; cols], vec![0.0; cols]);
+        let eps = 1e-5;
+        for (row, dyr) in x.chunks(cols).zip(dy.chunks(cols)) {
+            let n = cols as f64;
+            let mu = row.iter().sum::<f64>() / n;
+            let rs = 1.0 / (row.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / n + eps).sqrt();
+            let xhat: Vec<f64> = row.iter().map(|v| (v - mu) * rs).collect();
+            y.extend(xhat.iter().zip(g).zip(b).map(|((h, g), b)| h * g + b));
+            let gy: Vec<f64> = dyr.iter().zip(g).map(|(d, g)| d * g).collect();
+            let (gm, gxm) = (gy.iter().sum::<f64>() / n, gy.iter().zip(&xhat).map(|(a, h)| a * h).sum::<f64>() / n);
+            dx.extend(gy.iter().zip(&xhat).map(|(a, h)| rs * (a - gm - h * gxm)));
+            for c in 0..cols {
+                dg[c] += dyr[c] * xhat[c];
+                db[c] += dyr[c];
+            }
+        }
+        [y, dx, dg, db]
+    }
+
+    /// Against the loops, at shapes whose rows span several parallel chunks (`rows_per_task`) with a
+    /// partial last one, and widths that are not a multiple of a vector: every chunk's partial dγ/dβ
+    /// must reach the sums.
+    #[test]
+    fn every_chunk_of_rows_reaches_the_result() {
+        let mut seed = 1u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for cols in [37, 48, 768] {
+            let rows = 2 * rows_per_task(cols) + 3;
+            let x: Vec<f64> = (0..rows * cols).map(|_| next() * 3.0).collect();
+            let dy: Vec<f64> = (0..rows * cols).map(|_| next()).collect();
+            let g: Vec<f64> = (0..cols).map(|_| 1.0 + next() * 0.5).collect();
+            let b: Vec<f64> = (0..cols).map(|_| next()).collect();
+            let [want_y, want_dx, want_dg, want_db] = naive(&x, &g, &b, &dy, cols);
+            let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
+            layer_norm_rows(&x, &g, &b, 1e-5, &mut y, &mut mean, &mut rstd, cols);
+            let (mut dx, mut dg, mut db) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);
+            layer_norm_backward_rows(&x, &g, &mean, &rstd, &dy, &mut dx, &mut dg, &mut db, cols);
+            for (name, got, want) in
+                [("y", &y, &want_y), ("dx", &dx, &want_dx), ("dγ", &dg, &want_dg), ("dβ", &db, &want_db)]
+            {
+                let worst =
+                    got.iter().zip(want.iter()).map(|(a, b)| (a - b).abs() / (1.0 + b.abs())).fold(0.0, f64::max);
+                assert!(worst < 1e-10, "{name} at {rows} × {cols}: off by {worst}");
+            }
+        }
+    }
 }

@@ -330,7 +330,7 @@ fn plot(run_dir: &Path, log: &[ClassifyRecord]) -> Result<()> {
     let line =
         |f: fn(&ClassifyRecord) -> Option<f64>| log.iter().filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect();
     let panels = [
-        Panel::new("loss (log scale)", "cross-entropy")
+        Panel::new("loss", "cross-entropy")
             .log_scale()
             .curve("train", line(|r| Some(r.train_loss)))
             .curve("dev", line(|r| r.dev_loss)),

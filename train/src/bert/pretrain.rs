@@ -259,7 +259,7 @@ pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, device: Device, intera
 fn plot(run_dir: &Path, log: &[PretrainRecord]) -> Result<()> {
     let line = |f: fn(&PretrainRecord) -> f64| log.iter().map(|r| (r.step as f64, f(r))).collect();
     let panels = [
-        Panel::new("loss (log scale)", "cross-entropy")
+        Panel::new("loss", "cross-entropy")
             .log_scale()
             .curve("train (MLM + NSP)", line(|r| r.train_loss))
             .curve("validation MLM", line(|r| r.val_mlm_loss))

@@ -65,7 +65,7 @@ pub fn run(args: &DistillArgs, out: &mut dyn Write) -> Result<()> {
 
     let distilled_log = read_metrics(&dir.join("distilled").join(METRICS_FILE))?;
     let alone_log = read_metrics(&dir.join("alone").join(METRICS_FILE))?;
-    let mut panels = vec![Panel::new("validation loss (log scale)", "cross-entropy")
+    let mut panels = vec![Panel::new("validation loss", "cross-entropy")
         .log_scale()
         .curve("distilled student", curve(&distilled_log, |r| r.val_loss))
         .curve("student alone", curve(&alone_log, |r| r.val_loss))

@@ -6,7 +6,7 @@ mod curves;
 
 pub(crate) use axes::{emptiest_corner, log_tick_label, step_label};
 
-pub use curves::{write_curves, Panel};
+pub use curves::{write_curves, Curve, Panel, LOG_SPAN};
 
 use crate::error::{Result, TrainError};
 use crate::trainer::MetricsRecord;
@@ -44,76 +44,21 @@ fn draw(path: &Path, records: &[MetricsRecord], title: &str) -> DrawResult {
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 20))?;
     let (left, right) = root.split_horizontally(500);
-    let steps = 0.0..records.last().map_or(1, |r| r.step.max(1)) as f64;
-
-    // Loss on a log axis: the late, slow improvement stays visible after the first drop.
-    let train: Vec<(f64, f64)> = records.iter().map(|r| (r.step as f64, r.train_loss)).collect();
-    let val: Vec<(f64, f64)> = records.iter().filter_map(|r| r.val_loss.map(|v| (r.step as f64, v))).collect();
-    let losses = positive_range(train.iter().chain(&val).map(|p| p.1));
-    let mut chart = ChartBuilder::on(&left)
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .caption("loss (log scale)", ("sans-serif", 16))
-        .build_cartesian_2d(steps.clone(), losses.clone().log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("cross-entropy")
-        .x_label_formatter(&step_label)
-        .y_label_formatter(&log_tick_label(&losses))
-        .draw()?;
-    let shown = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
-        points.iter().filter(|p| p.1 > 0.0 && p.1.is_finite()).copied().collect()
+    let at = |f: fn(&MetricsRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        records.iter().filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect()
     };
-    chart
-        .draw_series(LineSeries::new(shown(&train), &BLUE))?
-        .label("train")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
-    chart
-        .draw_series(LineSeries::new(shown(&val), &RED))?
-        .label("validation")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED));
-    chart.draw_series(shown(&val).into_iter().map(|p| Circle::new(p, 3, RED.filled())))?;
-    let all: Vec<(f64, f64)> = train.iter().chain(&val).copied().collect();
-    chart
-        .configure_series_labels()
-        .position(emptiest_corner(&all, &steps, &losses, false, true))
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()?;
-
-    let exact: Vec<(f64, f64)> = records.iter().filter_map(|r| r.exact_match.map(|v| (r.step as f64, v))).collect();
-    if !exact.is_empty() {
-        let mut chart = ChartBuilder::on(&right)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .caption("exact match on held-out problems", ("sans-serif", 16))
-            .build_cartesian_2d(steps, 0.0..1.0)?;
-        chart.configure_mesh().x_desc("step").x_label_formatter(&step_label).draw()?;
-        chart.draw_series(LineSeries::new(exact.clone(), &GREEN.mix(0.9)))?;
-        chart.draw_series(exact.iter().map(|&p| Circle::new(p, 3, GREEN.filled())))?;
+    let loss = Panel::new("loss", "cross-entropy")
+        .log_scale()
+        .curve("train", at(|r| Some(r.train_loss)))
+        .dotted("validation", at(|r| r.val_loss));
+    curves::draw_panel(&left, &loss)?;
+    let exact = at(|r| r.exact_match);
+    let task = if exact.is_empty() {
+        Panel::new("validation perplexity", "").log_scale().dotted("perplexity", at(|r| r.val_perplexity))
     } else {
-        let ppl: Vec<(f64, f64)> =
-            records.iter().filter_map(|r| r.val_perplexity.map(|v| (r.step as f64, v))).collect();
-        let range = positive_range(ppl.iter().map(|p| p.1));
-        let mut chart = ChartBuilder::on(&right)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(55)
-            .caption("validation perplexity (log scale)", ("sans-serif", 16))
-            .build_cartesian_2d(steps, range.clone().log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .x_label_formatter(&step_label)
-            .y_label_formatter(&log_tick_label(&range))
-            .draw()?;
-        let ppl = shown(&ppl);
-        chart.draw_series(LineSeries::new(ppl.clone(), &GREEN.mix(0.9)))?;
-        chart.draw_series(ppl.iter().map(|&p| Circle::new(p, 3, GREEN.filled())))?;
-    }
+        Panel::new("exact match on held-out problems", "").dotted("exact match", exact)
+    };
+    curves::draw_panel(&right, &task)?;
     root.present()?;
     Ok(())
 }
