@@ -76,4 +76,34 @@ mod tests {
         adamw_step(&mut p, &[0.0], &mut m, &mut v, &cfg, 1);
         assert!((p[0] - 1.9).abs() < 1e-15);
     }
+
+    /// Over several parallel chunks with a partial last one, three steps against the update as
+    /// a loop in f64.
+    #[test]
+    fn every_chunk_matches_the_update_as_a_loop() {
+        let n = 2 * CHUNK + 5;
+        let cfg = AdamWConfig { lr: 0.01, weight_decay: 0.1, ..Default::default() };
+        let mut p: Vec<f64> = (0..n).map(|i| ((i % 97) as f64 - 48.0) / 10.0).collect();
+        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+        let (mut want_p, mut want_m, mut want_v) = (p.clone(), vec![0.0; n], vec![0.0; n]);
+        for t in 1..=3u64 {
+            let g: Vec<f64> = (0..n).map(|i| ((i * 31 + t as usize * 7) % 53) as f64 / 26.5 - 1.0).collect();
+            adamw_step(&mut p, &g, &mut m, &mut v, &cfg, t);
+            let (b1, b2) = (1.0 - cfg.beta1.powi(t as i32), 1.0 - cfg.beta2.powi(t as i32));
+            for i in 0..n {
+                want_p[i] *= 1.0 - cfg.lr * cfg.weight_decay;
+                want_m[i] = cfg.beta1 * want_m[i] + (1.0 - cfg.beta1) * g[i];
+                want_v[i] = cfg.beta2 * want_v[i] + (1.0 - cfg.beta2) * g[i] * g[i];
+                want_p[i] -= cfg.lr / b1 * want_m[i] / (want_v[i].sqrt() / b2.sqrt() + cfg.eps);
+            }
+        }
+        let worst = p
+            .iter()
+            .zip(&want_p)
+            .chain(m.iter().zip(&want_m))
+            .chain(v.iter().zip(&want_v))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-12, "off by {worst}");
+    }
 }

@@ -195,4 +195,42 @@ mod tests {
             assert!((a.ln() - b).abs() < 1e-14);
         }
     }
+
+    /// Against the formulas as loops in f64, at shapes whose rows span several parallel chunks with
+    /// a partial last one: `y = e^(x − max)/Σ`, `dx = y ⊙ (dy − Σ dy ⊙ y)`, and the log versions
+    /// `log y = x − logsumexp(x)`, `dx = dy − e^(log y)·Σ dy`.
+    #[test]
+    fn every_chunk_of_rows_matches_the_formulas() {
+        for cols in [37, 1000, 20_000] {
+            let rows = 2 * rows_per_task(cols) + 3;
+            let x: Vec<f64> = (0..rows * cols).map(|i| ((i * 7919 % 1013) as f64 / 101.3 - 5.0).sin() * 4.0).collect();
+            let dy: Vec<f64> = (0..rows * cols).map(|i| ((i * 104_729 % 997) as f64 / 99.7).cos()).collect();
+            let (mut y, mut ly, mut dx, mut ldx) =
+                (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; x.len()]);
+            softmax_rows(&x, &mut y, cols);
+            log_softmax_rows(&x, &mut ly, cols);
+            softmax_backward_rows(&y, &dy, &mut dx, cols);
+            log_softmax_backward_rows(&ly, &dy, &mut ldx, cols);
+            let mut worst = 0f64;
+            for r in 0..rows {
+                let (xr, dyr) = (&x[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
+                let top = xr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = xr.iter().map(|v| (v - top).exp()).sum();
+                let want_y: Vec<f64> = xr.iter().map(|v| (v - top).exp() / sum).collect();
+                let dot: f64 = dyr.iter().zip(&want_y).map(|(d, y)| d * y).sum();
+                let total: f64 = dyr.iter().sum();
+                for c in 0..cols {
+                    let i = r * cols + c;
+                    let gaps = [
+                        y[i] - want_y[c],
+                        ly[i] - (xr[c] - top - sum.ln()),
+                        dx[i] - want_y[c] * (dyr[c] - dot),
+                        ldx[i] - (dyr[c] - want_y[c] * total),
+                    ];
+                    worst = gaps.iter().fold(worst, |w, g| w.max(g.abs()));
+                }
+            }
+            assert!(worst < 1e-10, "{rows} × {cols}: off by {worst}");
+        }
+    }
 }
