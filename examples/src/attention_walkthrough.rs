@@ -59,13 +59,14 @@ fn largest_gap(a: &Tensor, b: &Tensor) -> f64 {
     a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
-/// One head's attention with its causal mask: `softmax(S + M)` of scores `s (T, T)`, and the head's
-/// share of the loss, `Σ (P·V) ⊙ dO`.
+/// One head's attention weights under the causal mask: `P = softmax(S + M)` of scores `s (T, T)`.
 fn probabilities(s: &Tensor) -> Result<Tensor> {
     let masked = Tensor::tril_mask(T, T, 0).cmp_scalar(0.0, tensor::CmpOp::Eq)?;
     s.masked_fill(&masked, f64::NEG_INFINITY)?.softmax(-1)
 }
 
+/// One head's share of the loss, `Σ (P·V) ⊙ dO`: its output against its columns of the upstream
+/// gradient.
 fn head_loss(p: &Tensor, v: &Tensor, d_out: &Tensor) -> Result<f64> {
     p.matmul(v)?.mul(d_out)?.sum_all()?.to_scalar()
 }

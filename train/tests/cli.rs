@@ -162,6 +162,8 @@ fn train_sample_eval_and_resume_from_the_command_line() {
     // Past the model's context (the task's rows), generation goes on from the last context's worth.
     let sampled = emergent(&["sample", "--checkpoint", r, "--prompt", "12+34=", "--tokens", "60", "--greedy"]).unwrap();
     assert_eq!(sampled.trim_end_matches('\n').chars().count(), 66, "{sampled:?}");
+    let e = emergent(&["sample", "--checkpoint", r, "--prompt", "12", "--stop-at-eot"]).unwrap_err();
+    assert!(e.contains("--stop-at-eot: this model's tokenizer has no <|endoftext|>"), "{e}");
     let png = dir.path().join("attention.png");
     let printed =
         emergent(&["attention", "--checkpoint", r, "--prompt", "12+34=", "--out", png.to_str().unwrap()]).unwrap();

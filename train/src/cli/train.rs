@@ -155,7 +155,7 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
             })?;
             DataConfig::Shards { path, vocab }
         } else {
-            DataConfig::Text { path, tokenizer: args.tokenizer, vocab, val_fraction: 0.1 }
+            DataConfig::Text { path, tokenizer: args.tokenizer, vocab, val_fraction: crate::data::VAL_FRACTION }
         };
     }
     if let Some(name) = &args.task {

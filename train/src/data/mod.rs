@@ -3,7 +3,7 @@
 //! resumed run sees exactly the batches an uninterrupted one would.
 
 mod arithmetic;
-mod fingerprint;
+pub mod fingerprint;
 mod mlm;
 mod modular;
 pub mod number_words;
@@ -13,12 +13,11 @@ pub mod shards;
 mod text;
 
 pub use arithmetic::{describe_task, parse_task, task_name, ArithmeticTask, Operation, NO_TARGET};
-pub use fingerprint::fingerprint;
 pub use mlm::{mask_tokens, MaskingConfig};
 pub use modular::ModularTask;
 pub use reviews::{labelled_reviews, review_documents, LABELS as REVIEW_LABELS};
 pub(crate) use text::fnv1a;
-pub use text::{cache_dir as text_cache_dir, files_key as text_cache_key, TextData, Tokens};
+pub use text::{cache_dir as text_cache_dir, files_key as text_cache_key, TextData, Tokens, VAL_FRACTION};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

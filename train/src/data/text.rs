@@ -13,9 +13,14 @@ use tensor::Tensor;
 
 const MAGIC: &[u8; 8] = b"EMGIDS01";
 
+/// The share of a text file's ids held out for validation (its end).
+pub const VAL_FRACTION: f64 = 0.1;
+
 pub struct TextData {
     pub train: Tokens,
     pub val: Tokens,
+    /// What the ids were read from (see [`super::fingerprint`]), which a resumed run checks.
+    pub fingerprint: String,
 }
 
 /// One part's token ids: in memory, or the concatenation of memory-mapped shards.
@@ -98,17 +103,21 @@ impl TextData {
                 ids
             }
         };
-        let split = ((ids.len() as f64) * (1.0 - val_fraction)).round() as usize;
-        let mut train = ids;
-        let val = train.split_off(split);
-        Ok(Self { train: Tokens::Owned(train), val: Tokens::Owned(val) })
+        Ok(Self::split(ids, val_fraction, super::fingerprint::of_text(fingerprint)))
+    }
+
+    /// The ids of a text, its last `val_fraction` held out for validation.
+    pub fn split(mut ids: Vec<u32>, val_fraction: f64, fingerprint: String) -> Self {
+        let val = ids.split_off(((ids.len() as f64) * (1.0 - val_fraction)).round() as usize);
+        Self { train: Tokens::Owned(ids), val: Tokens::Owned(val), fingerprint }
     }
 
     /// The shards a `--data` folder or glob names (see [`super::shards::find`]), each checked.
     pub fn shards(path: &Path) -> Result<Self> {
         let (train, val) = super::shards::find(path)?;
+        let fingerprint = super::fingerprint::of_shards(&train, &val)?;
         let open = |paths: Vec<PathBuf>| paths.iter().map(|p| Shard::open(p)).collect::<Result<Vec<_>>>();
-        Ok(Self { train: Tokens::Shards(open(train)?), val: Tokens::Shards(open(val)?) })
+        Ok(Self { train: Tokens::Shards(open(train)?), val: Tokens::Shards(open(val)?), fingerprint })
     }
 
     /// The character vocabulary of a text file.
@@ -235,7 +244,7 @@ mod tests {
 
     #[test]
     fn targets_are_inputs_shifted_by_one() {
-        let data = TextData { train: Tokens::Owned((0..90).collect()), val: Tokens::Owned((90..100).collect()) };
+        let data = TextData::split((0..100).collect(), 0.1, String::new());
         let b = data.batch(3, 1, 0, 5, 10, false).unwrap();
         let (ids, targets) = (b.ids.to_vec::<i64>().unwrap(), b.targets.to_vec::<i64>().unwrap());
         for (x, y) in ids.iter().zip(&targets) {
@@ -258,7 +267,11 @@ mod tests {
         assert_eq!((data.train.len(), data.val.len(), data.train.max_id()), (100, 50, 99));
         assert_eq!(data.train.window(25, 25), (25..50).collect::<Vec<i64>>(), "across three shards");
         // The same windows as the same ids in memory.
-        let owned = TextData { train: Tokens::Owned((0..100).collect()), val: Tokens::Owned((1000..1050).collect()) };
+        let owned = TextData {
+            train: Tokens::Owned((0..100).collect()),
+            val: Tokens::Owned((1000..1050).collect()),
+            fingerprint: String::new(),
+        };
         for validation in [false, true] {
             let (a, b) =
                 (data.batch(7, 3, 1, 6, 20, validation).unwrap(), owned.batch(7, 3, 1, 6, 20, validation).unwrap());

@@ -2,16 +2,13 @@
 //! at the place `--data` gives, provided it is the same data (its fingerprint unchanged).
 
 use super::config::{DataConfig, TrainConfig};
-use crate::data::{fingerprint, shards};
+use crate::data::shards;
 use crate::error::{Result, TrainError};
 use std::path::{Path, PathBuf};
 
-/// Checks the data of a run about to resume and points `cfg` at `moved` when given. Errors: the
-/// data is not at its recorded place (naming the flag that fixes it), `--data` on a built-in
-/// task, or data whose fingerprint differs from the one recorded when the run began. Returns
-/// whether `cfg` changed (a new place, or the fingerprint of a run that began without one), so the
-/// caller writes it back.
-pub fn check_data(cfg: &mut TrainConfig, run_dir: &Path, moved: Option<&Path>) -> Result<bool> {
+/// Points `cfg` at `moved` when given (returning true: the config changed). Errors: `--data` on a
+/// built-in task, or no data at the recorded place (naming the flag that fixes it).
+pub fn locate(cfg: &mut TrainConfig, run_dir: &Path, moved: Option<&Path>) -> Result<bool> {
     let recorded: &mut PathBuf = match &mut cfg.data {
         DataConfig::Text { path, .. } | DataConfig::Shards { path, .. } => path,
         _ => {
@@ -25,38 +22,43 @@ pub fn check_data(cfg: &mut TrainConfig, run_dir: &Path, moved: Option<&Path>) -
             };
         }
     };
-    let place = match moved {
-        Some(m) => absolute(m)?,
-        None if !is_there(recorded) => {
-            return Err(TrainError::Invalid(format!(
-                "the run's data {} is not there; if it moved, give its new place: \
-                 emergent train --resume {} --data NEW_PLACE",
-                recorded.display(),
-                run_dir.display()
-            )))
-        }
-        None => recorded.clone(),
-    };
-    let now = fingerprint(&place)?;
-    match &cfg.data_fingerprint {
-        Some(then) if *then != now => Err(TrainError::Invalid(format!(
-            "{} is not the data this run began on (fingerprint {now}, recorded {then}); \
-             resuming on other data would not continue the same run — start a new run instead",
-            place.display()
-        ))),
-        Some(_) if moved.is_none() => Ok(false),
-        _ => {
-            *recorded = place;
-            cfg.data_fingerprint = Some(now);
+    match moved {
+        Some(m) => {
+            *recorded = absolute(m)?;
             Ok(true)
         }
+        None if !is_there(recorded) => Err(TrainError::Invalid(format!(
+            "the run's data {} is not there; if it moved, give its new place: \
+             emergent train --resume {} --data NEW_PLACE",
+            recorded.display(),
+            run_dir.display()
+        ))),
+        None => Ok(false),
     }
 }
 
-/// Whether a text file, or at least one shard of a folder or glob, is at `path`.
+/// Checks the loaded data's fingerprint `now` against the one recorded when the run began (a
+/// run that began without one records it: returns true, the config changed). Other data is an
+/// error: the run would not continue the same stream.
+pub fn check_same_data(cfg: &mut TrainConfig, now: Option<&str>) -> Result<bool> {
+    match (&cfg.data_fingerprint, now) {
+        (Some(then), Some(now)) if then != now => Err(TrainError::Invalid(format!(
+            "{} is not the data this run began on (fingerprint {now}, recorded {then}); \
+             resuming on other data would not continue the same run — start a new run instead",
+            cfg.data.path().map_or(String::new(), |p| p.display().to_string())
+        ))),
+        (None, Some(now)) => {
+            cfg.data_fingerprint = Some(now.to_string());
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Whether a text file, or the shards of a folder or glob, are at `path`.
 fn is_there(path: &Path) -> bool {
     if shards::names_shards(path) {
-        shards::find(path).is_ok_and(|(train, val)| !(train.is_empty() && val.is_empty()))
+        shards::find(path).is_ok()
     } else {
         path.is_file()
     }

@@ -57,6 +57,16 @@ enum Data {
     Text(TextData),
 }
 
+impl Data {
+    /// What a text file's or shards' ids were read from (see [`crate::data::fingerprint`]).
+    fn fingerprint(&self) -> Option<&str> {
+        match self {
+            Data::Text(text) => Some(&text.fingerprint),
+            _ => None,
+        }
+    }
+}
+
 /// What a run ended with.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -119,7 +129,7 @@ impl Trainer {
         let early_lock = (writer && run_dir.exists()).then(|| RunLock::acquire(run_dir)).transpose()?;
         refuse_existing()?;
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
-        cfg.data_fingerprint = cfg.data.path().map(crate::data::fingerprint).transpose()?;
+        cfg.data_fingerprint = data.fingerprint().map(String::from);
         check_data_fits(&cfg, &data)?;
         memory::check_fits(&cfg, tokenizer.vocab_size(), context(&cfg, &data), memory::available_bytes())?;
         let model = match init {
@@ -189,16 +199,18 @@ impl Trainer {
         }
         validate(&cfg)?;
         let lock = writer.then(|| RunLock::acquire(run_dir)).transpose()?;
-        if data_place::check_data(&mut cfg, run_dir, moved_data)? && writer {
-            let json = serde_json::to_string_pretty(&cfg).expect("config serialises");
-            model::checkpoint::write_atomically(&path, json.as_bytes())?;
-        }
+        let moved = data_place::locate(&mut cfg, run_dir, moved_data)?;
         let (legacy, current) = (run_dir.join(LEGACY_TOKENIZER_FILE), run_dir.join(TOKENIZER_FILE));
         if writer && !current.exists() && legacy.exists() {
             std::fs::copy(&legacy, &current).map_err(|e| TrainError::io(&current, e))?;
             // a run from before the rename
         }
         let (data, tokenizer, tokenizer_json) = load_data(&cfg)?;
+        let changed = data_place::check_same_data(&mut cfg, data.fingerprint())? || moved;
+        if changed && writer {
+            let json = serde_json::to_string_pretty(&cfg).expect("config serialises");
+            model::checkpoint::write_atomically(&path, json.as_bytes())?;
+        }
         let teacher = load_teacher(&cfg, &data, &tokenizer_json)?;
         let config_json = serde_json::to_string(&cfg).expect("config serialises");
         distributed::check_same_run(world.as_ref(), crate::data::fnv1a(config_json.as_bytes()))?;
