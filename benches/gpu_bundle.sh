@@ -12,3 +12,14 @@ for f in .gpu/tests/*; do
   grep -q "^$(basename "$f")" .gpu/tests.tsv || rm "$f"
 done
 echo "kept $(wc -l < .gpu/tests.tsv) GPU test binaries, $(du -sh .gpu | cut -f1)"
+# The NCCL test (the `nccl` feature, which the workspace build leaves out): a clique of one rank on
+# the one GPU; gpu_check.sh runs it with the NCCL library of the machine's PyTorch.
+cargo test --release -p tensor --features nccl --test nccl --no-run --message-format=json 2>/dev/null \
+  | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "nccl":
+        print(m["executable"])' | head -1 | xargs -I{} cp {} .gpu/nccl_test
+strip .gpu/nccl_test
+echo "with the NCCL test, $(du -sh .gpu | cut -f1)"

@@ -29,6 +29,6 @@ mod var;
 
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckReport};
 pub use no_grad::{is_grad_enabled, no_grad};
-pub use ops::{fused_attention, set_fused_attention, AttentionMask, Reduction};
+pub use ops::{fused_attention, AttentionMask, Reduction};
 pub use params::Params;
 pub use var::{BackwardFn, Var};

@@ -1,10 +1,10 @@
-//! The process-wide choice between the fused attention kernel and the composed reference: both
-//! give the same outputs and gradients, and the switch really changes the recorded graph. (Its own
-//! test binary: the switch is global, so no other test may run beside it.)
+//! The execution context's choice between the fused attention kernel and the composed reference:
+//! both give the same outputs and gradients, and the choice really changes the recorded graph, inside
+//! its scope only.
 
 use autograd::profile::{Pass, Profile};
-use autograd::{set_fused_attention, Var};
-use tensor::{rng, DType, Tensor};
+use autograd::{fused_attention, Var};
+use tensor::{rng, AttentionPath, DType, ExecutionContext, Tensor};
 
 /// `(output, d qkv, names of the recorded ops)` of causal packed self-attention on `qkv`.
 fn run(qkv: &Tensor) -> (Vec<f64>, Vec<f64>, Vec<&'static str>) {
@@ -23,9 +23,9 @@ fn run(qkv: &Tensor) -> (Vec<f64>, Vec<f64>, Vec<&'static str>) {
 fn fused_and_composed_attention_agree_and_the_switch_picks_one() {
     let qkv = Tensor::randn(&[2, 5, 12], 0.0, 1.0, DType::F64, &mut rng(1));
     let (y_fused, g_fused, ops_fused) = run(&qkv);
-    set_fused_attention(false);
-    let (y_composed, g_composed, ops_composed) = run(&qkv);
-    set_fused_attention(true);
+    let composed = ExecutionContext::current().with_attention(AttentionPath::Composed);
+    let (y_composed, g_composed, ops_composed) = composed.run(|| run(&qkv));
+    assert!(fused_attention(), "the composed path held inside its scope only");
     for (a, b) in y_fused.iter().zip(&y_composed).chain(g_fused.iter().zip(&g_composed)) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }

@@ -100,7 +100,7 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
         ldc: n as i32,
     };
     // Safety: the buffers hold m·k, k·n and m·n floats, as the configuration reads them.
-    unsafe { gpu.blas().unwrap().gemm(cfg, &bd, &ad, &mut cd) }.unwrap();
+    unsafe { gpu.blas(kernels::cuda::MatmulPrecision::F32).unwrap().gemm(cfg, &bd, &ad, &mut cd) }.unwrap();
     assert!(max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want) <= 1e-5);
 }
 

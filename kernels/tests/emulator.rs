@@ -50,11 +50,6 @@ fn plans_refuse_what_their_kernels_cannot_do() {
     assert_eq!(AttentionVersion::best_for(64, true, false), AttentionVersion::TensorCoresInRegisters);
     assert_eq!(AttentionVersion::best_for(64, false, true), AttentionVersion::Tiled);
     assert_eq!(AttentionVersion::best_for(100, true, true), AttentionVersion::RowPerThread);
-    // A forced version, for end-to-end comparisons, until it is lifted.
-    launch::force_attention_version(Some(AttentionVersion::Tiled));
-    assert_eq!(launch::forced_attention_version(), Some(AttentionVersion::Tiled));
-    launch::force_attention_version(None);
-    assert_eq!(launch::forced_attention_version(), None);
     // Register blocking loads B by float4; the tensor-core GEMMs take multiples of 16.
     assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
     assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());

@@ -10,6 +10,7 @@
 //! # Ok::<(), tensor::Error>(())
 //! ```
 
+pub mod context;
 pub mod cpu;
 pub mod cuda;
 mod device;
@@ -24,10 +25,13 @@ mod storage;
 #[allow(clippy::module_inception)]
 mod tensor;
 
+pub use context::{AttentionPath, ContextScope, ExecutionContext};
 pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};
+pub use kernels::cuda::launch::AttentionVersion;
+pub use kernels::cuda::MatmulPrecision;
 pub use layout::{Layout, StridedOffsets};
 pub use op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
 pub use ops::{AdamWConfig, AdamWUpdate};

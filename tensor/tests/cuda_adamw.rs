@@ -3,16 +3,15 @@
 //! partial last one, empty, with and without weight decay, with a gradient read through a
 //! transposed view; and parameters whose β differ, which take one launch each. Under bf16 matrix
 //! products the step also writes each matrix's bf16 copy, which the next product reads. Needs a
-//! CUDA GPU; counts kernel launches with the process-wide profiler and sets the process-wide
-//! precision, so this file is its own test binary with one test.
+//! CUDA GPU; counts kernel launches with the process-wide profiler, so this file is its own test
+//! binary with one test.
 
 mod common;
 
 use common::max_rel_err;
 
 use kernels::cuda::launch::ADAMW_CHUNK;
-use kernels::cuda::{set_matmul_precision, MatmulPrecision};
-use tensor::{rng, AdamWConfig, AdamWUpdate, DType, Device, Tensor};
+use tensor::{rng, AdamWConfig, AdamWUpdate, DType, Device, ExecutionContext, MatmulPrecision, Tensor};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape, 0.0, 1.0, DType::F32, &mut rng(seed))
@@ -95,29 +94,31 @@ fn multi_tensor_adamw_matches_the_cpu_in_one_launch_and_rounds_matrices_for_bf16
 
     // Under bf16 products the step also rounds each matrix for them: the next product reads W's
     // image (x alone is rounded).
-    set_matmul_precision(MatmulPrecision::Bf16);
-    let (w, b, x) = (randn(&[32, 20], 50), randn(&[20], 51), randn(&[5, 32], 52));
-    let (gw, gb) = (randn(&[32, 20], 53), randn(&[20], 54));
-    let mut want = (w.clone(), b.clone());
-    let on_gpu = |t: &Tensor| t.to_device(Device::Cuda(0)).unwrap();
-    let mut got = (on_gpu(&w), on_gpu(&b));
-    for (params, grads) in [(&mut want, (&gw, &gb)), (&mut got, (&on_gpu(&gw), &on_gpu(&gb)))] {
-        let (mut m, mut v) =
-            ([params.0.zeros_like(), params.1.zeros_like()], [params.0.zeros_like(), params.1.zeros_like()]);
-        let [mw, mb] = &mut m;
-        let [vw, vb] = &mut v;
-        let mut updates = [
-            AdamWUpdate { param: &mut params.0, grad: grads.0, m: mw, v: vw, cfg: decayed },
-            AdamWUpdate { param: &mut params.1, grad: grads.1, m: mb, v: vb, cfg: plain },
-        ];
-        Tensor::adamw_step_all(&mut updates, 1).unwrap();
-    }
-    gpu.profile_kernels(true);
-    gpu.kernel_times().unwrap();
-    let y = on_gpu(&x).linear(&got.0, &got.1).unwrap();
-    let times = gpu.kernel_times().unwrap();
-    gpu.profile_kernels(false);
-    set_matmul_precision(MatmulPrecision::F32);
+    let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
+    let (x, want, y, times) = bf16.run(|| {
+        let (w, b, x) = (randn(&[32, 20], 50), randn(&[20], 51), randn(&[5, 32], 52));
+        let (gw, gb) = (randn(&[32, 20], 53), randn(&[20], 54));
+        let mut want = (w.clone(), b.clone());
+        let on_gpu = |t: &Tensor| t.to_device(Device::Cuda(0)).unwrap();
+        let mut got = (on_gpu(&w), on_gpu(&b));
+        for (params, grads) in [(&mut want, (&gw, &gb)), (&mut got, (&on_gpu(&gw), &on_gpu(&gb)))] {
+            let (mut m, mut v) =
+                ([params.0.zeros_like(), params.1.zeros_like()], [params.0.zeros_like(), params.1.zeros_like()]);
+            let [mw, mb] = &mut m;
+            let [vw, vb] = &mut v;
+            let mut updates = [
+                AdamWUpdate { param: &mut params.0, grad: grads.0, m: mw, v: vw, cfg: decayed },
+                AdamWUpdate { param: &mut params.1, grad: grads.1, m: mb, v: vb, cfg: plain },
+            ];
+            Tensor::adamw_step_all(&mut updates, 1).unwrap();
+        }
+        gpu.profile_kernels(true);
+        gpu.kernel_times().unwrap();
+        let y = on_gpu(&x).linear(&got.0, &got.1).unwrap();
+        let times = gpu.kernel_times().unwrap();
+        gpu.profile_kernels(false);
+        (x, want, y, times)
+    });
     let roundings = times.iter().find(|t| t.name == "f32_to_bf16").map_or(0, |t| t.launches);
     assert_eq!(roundings, 1, "only x: {times:?}");
     let bf16_rounded = |t: &Tensor| t.to_dtype(DType::BF16).to_dtype(DType::F32);

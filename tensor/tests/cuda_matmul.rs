@@ -2,14 +2,14 @@
 //! the CPU product of the bf16-rounded operands (what the tensor cores compute, with f32
 //! accumulation); TF32 within its 10-bit mantissa; bf16 rounded by cuBLAS within its 8-bit one.
 //! Operands plain, transposed views, batched, with a broadcast batch, and with a bias. Needs a CUDA
-//! GPU; the precision is process-wide, so this file is its own test binary with one test.
+//! GPU; each precision is set for its products only (the execution context).
 
 mod common;
 
 use common::max_rel_err;
 
-use kernels::cuda::{set_matmul_precision, MatmulPrecision};
 use tensor::{rng, DType, Device, Tensor};
+use tensor::{ExecutionContext, MatmulPrecision};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape, 0.0, 1.0, DType::F32, &mut rng(seed))
@@ -60,9 +60,9 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
         (MatmulPrecision::Tf32, 2e-2),
         (MatmulPrecision::Bf16InCublas, 5e-2),
     ] {
-        set_matmul_precision(precision);
+        let in_precision = ExecutionContext::default().with_precision(precision);
         for (name, a, b, bias, product) in &cases {
-            let got = product(&on_gpu(a), &on_gpu(b), bias.as_ref().map(on_gpu).as_ref());
+            let got = in_precision.run(|| product(&on_gpu(a), &on_gpu(b), bias.as_ref().map(on_gpu).as_ref()));
             assert_eq!(got.device(), gpu);
             let want = match precision {
                 MatmulPrecision::Bf16 => product(&bf16_rounded(a), &bf16_rounded(b), bias.as_ref()),
@@ -77,9 +77,9 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
     assert_eq!(c.layout().strides(), &[8, 1]);
     let c = on_gpu(&randn(&[2, 3, 21], 28)).matmul(&on_gpu(&randn(&[2, 21, 13], 29))).unwrap();
     assert_eq!(c.layout().strides(), &[48, 16, 1]);
-    set_matmul_precision(MatmulPrecision::Bf16);
-    bf16_images_are_rounded_once_and_dropped_when_written(&on_gpu);
-    set_matmul_precision(MatmulPrecision::F32);
+    ExecutionContext::default()
+        .with_precision(MatmulPrecision::Bf16)
+        .run(|| bf16_images_are_rounded_once_and_dropped_when_written(&on_gpu));
 }
 
 /// A linear layer's forward and backward products in bf16 round each operand once: x and W in the

@@ -7,6 +7,7 @@ pub mod data;
 pub mod distributed;
 mod error;
 pub mod lab;
+pub mod metrics;
 pub mod npy;
 pub mod optim;
 pub mod plot;

@@ -185,6 +185,15 @@ fn train_sample_eval_and_resume_from_the_command_line() {
         emergent(&[&["train", "--out", dir.path().join("r2").to_str().unwrap(), "--lr=-1"][..], &small[..]].concat())
             .unwrap_err();
     assert!(e.contains("learning rate must be positive"), "{e}");
+    // ZeRO stage 1 is built, not 2: refused on the command line and in a config file.
+    let e = emergent(&[&["train", "--zero", "2"][..], &small[..]].concat()).unwrap_err();
+    assert!(e.contains("--zero") && e.contains("0..=1"), "{e}");
+    let config = dir.path().join("zero2.json");
+    let mut cfg: serde_json::Value = serde_json::to_value(train::trainer::TrainConfig::default()).unwrap();
+    cfg["zero_stage"] = 2.into();
+    std::fs::write(&config, cfg.to_string()).unwrap();
+    let e = emergent(&[&["train", "--config", config.to_str().unwrap()][..], &small[..]].concat()).unwrap_err();
+    assert!(e.contains("stage 2 is not built"), "{e}");
 }
 
 #[test]

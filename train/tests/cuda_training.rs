@@ -45,14 +45,9 @@ fn train_on(device: Device) -> (Vec<f64>, Vec<(String, Vec<f64>)>) {
     (losses, weights)
 }
 
-/// The matmul precision is process-wide: the tests that set it take turns.
-static PRECISION: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn twenty_gpt2_steps_on_the_gpu_match_the_cpu() {
-    let _turn = PRECISION.lock().unwrap_or_else(|e| e.into_inner());
-    kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::F32); // after a failed bf16 test too
     let (cpu_losses, cpu_weights) = train_on(Device::Cpu);
     let (gpu_losses, gpu_weights) = train_on(Device::Cuda(0));
     println!("losses cpu {cpu_losses:?}\n       gpu {gpu_losses:?}");
@@ -71,11 +66,9 @@ fn twenty_gpt2_steps_on_the_gpu_match_the_cpu() {
 fn twenty_bf16_steps_on_the_gpu_follow_the_f32_run() {
     // bf16 operands in every matrix product, the attention's on tensor cores (head size 12): the
     // losses follow the exact run's to 5% (it falls from 3.9 to 2.0 over the 20 steps), and it learns.
-    let _turn = PRECISION.lock().unwrap_or_else(|e| e.into_inner());
     let (f32_losses, _) = train_on(Device::Cpu);
-    kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::Bf16);
-    let (bf16_losses, _) = train_on(Device::Cuda(0));
-    kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::F32);
+    let bf16 = tensor::ExecutionContext::default().with_precision(tensor::MatmulPrecision::Bf16);
+    let (bf16_losses, _) = bf16.run(|| train_on(Device::Cuda(0)));
     println!("losses f32 {f32_losses:?}\n      bf16 {bf16_losses:?}");
     for (step, (b, f)) in bf16_losses.iter().zip(&f32_losses).enumerate() {
         assert!((b - f).abs() <= 0.05 * f.abs(), "step {}: loss {b} in bf16, {f} in f32", step + 1);
@@ -84,13 +77,6 @@ fn twenty_bf16_steps_on_the_gpu_follow_the_f32_run() {
 }
 
 // ---- Every training command's run on the GPU against the same run on the CPU (f32) ----
-
-/// Takes the f32 turn (the matmul precision is process-wide).
-fn f32_turn() -> std::sync::MutexGuard<'static, ()> {
-    let turn = PRECISION.lock().unwrap_or_else(|e| e.into_inner());
-    kernels::cuda::set_matmul_precision(kernels::cuda::MatmulPrecision::F32);
-    turn
-}
 
 /// Two run folders of the same run, on the CPU and on the GPU: every number that `metrics`
 /// (a JSON line per evaluation) logged but its timings agrees to `1e-4` (relative), and every
@@ -142,7 +128,6 @@ fn two_folders() -> (tempfile::TempDir, tempfile::TempDir) {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn bert_pretraining_on_the_gpu_matches_the_cpu() {
-    let _turn = f32_turn();
     let cfg = PretrainConfig {
         documents: 40,
         vocab_size: 80,
@@ -164,7 +149,6 @@ fn bert_pretraining_on_the_gpu_matches_the_cpu() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn fine_tuning_a_bert_classifier_on_the_gpu_matches_the_cpu() {
-    let _turn = f32_turn();
     let cfg = ClassifyConfig {
         generated: 64,
         vocab_size: 80,
@@ -189,7 +173,6 @@ fn fine_tuning_a_bert_classifier_on_the_gpu_matches_the_cpu() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn training_the_translator_on_the_gpu_matches_the_cpu() {
-    let _turn = f32_turn();
     let cfg = TranslateConfig {
         d_model: 16,
         n_head: 2,
@@ -213,7 +196,6 @@ fn training_the_translator_on_the_gpu_matches_the_cpu() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn distilling_on_the_gpu_matches_the_cpu() {
-    let _turn = f32_turn();
     let small = TrainConfig {
         data: DataConfig::Arithmetic { op: Operation::Add, digits: 2, held_out: 16 },
         n_layer: 1,

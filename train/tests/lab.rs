@@ -2,7 +2,8 @@
 //! runs, and the grokking run folder.
 
 use std::path::Path;
-use train::lab::scaling::{run_sweep, CSV_FILE, MIRAGE_PLOT, REPORT_FILE, SCALING_PLOT};
+use train::lab::scaling::run_sweep;
+use train::lab::sweep::{CSV_FILE, MIRAGE_PLOT, REPORT_FILE, SCALING_PLOT};
 use train::lab::{run_grokking, run_lab, GrokkingConfig, SweepConfig};
 use train::trainer::{read_metrics, Trainer, METRICS_FILE};
 

@@ -1,7 +1,7 @@
 //! Data-parallel training under MPI (`cargo test -p train --features mpi --test mpi`; needs
-//! `mpirun`, from Debian's openmpi-bin): two ranks give bit-for-bit what one process gives with
-//! twice the accumulation steps, resume in the middle exactly, and refuse or end together on bad
-//! starts.
+//! `mpirun`, from Debian's openmpi-bin): two ranks, with the optimizer state whole or sharded
+//! (`--zero 1`), give bit-for-bit what one process gives with twice the accumulation steps, resume
+//! in the middle exactly, and refuse or end together on bad starts.
 #![cfg(feature = "mpi")]
 
 use std::path::Path;
@@ -102,17 +102,19 @@ fn run_ok(output: &Output) {
     );
 }
 
+/// The run two ranks should equal: one process, `--grad-accum 2`, into `out`.
+fn one_process_with_twice_the_accumulation(data: &Path, out: &Path) {
+    let args = with(small(data), &["--grad-accum", "2", "--out", out.to_str().unwrap()]);
+    run_ok(&Command::new(EMERGENT).args(args).output().unwrap());
+}
+
 #[test]
 fn two_ranks_equal_one_process_with_twice_the_accumulation_and_resume_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let data = text(dir.path());
     let (two, one, resumed) = (dir.path().join("two"), dir.path().join("one"), dir.path().join("resumed"));
     run_ok(&mpirun(&both(with(small(&data), &["--out", two.to_str().unwrap()]))));
-    let single = Command::new(EMERGENT)
-        .args(with(small(&data), &["--grad-accum", "2", "--out", one.to_str().unwrap()]))
-        .output()
-        .unwrap();
-    run_ok(&single);
+    one_process_with_twice_the_accumulation(&data, &one);
     assert_same_run(&one, &two);
     // Only rank 0 printed and wrote.
     let printed = String::from_utf8_lossy(
@@ -120,6 +122,25 @@ fn two_ranks_equal_one_process_with_twice_the_accumulation_and_resume_exactly() 
     )
     .to_string();
     assert_eq!(printed.matches("run folder").count(), 1, "{printed}");
+    run_ok(&mpirun(&both(vec!["train".into(), "--resume".into(), resumed.to_str().unwrap().into()])));
+    assert_same_run(&two, &resumed);
+}
+
+#[test]
+fn two_sharded_ranks_equal_one_process_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = text(dir.path());
+    let (two, one, resumed) = (dir.path().join("two"), dir.path().join("one"), dir.path().join("resumed"));
+    let sharded =
+        |out: &Path, more: &[&str]| with(with(small(&data), &["--zero", "1", "--out", out.to_str().unwrap()]), more);
+    let output = mpirun(&both(sharded(&two, &[])));
+    run_ok(&output);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("optimizer state sharded across the ranks (ZeRO-1): "), "{printed}");
+    one_process_with_twice_the_accumulation(&data, &one);
+    // The weights, the (gathered) optimizer state and the losses of one process.
+    assert_same_run(&one, &two);
+    run_ok(&mpirun(&both(sharded(&resumed, &["--until", "6"]))));
     run_ok(&mpirun(&both(vec!["train".into(), "--resume".into(), resumed.to_str().unwrap().into()])));
     assert_same_run(&two, &resumed);
 }

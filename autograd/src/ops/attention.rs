@@ -1,20 +1,13 @@
 //! Scaled dot-product attention (F1) as one op with a hand-derived backward.
 
 use crate::Var;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tensor::{CmpOp, Device, Error, Result, Tensor};
+use tensor::{AttentionPath, CmpOp, Device, Error, ExecutionContext, Result, Tensor};
 
-static FUSED: AtomicBool = AtomicBool::new(true);
-
-/// Selects the attention path for the whole process: the fused kernel (the default) or the
-/// composed reference (matmul, mask, softmax, matmul as separate recorded ops). Both compute the
-/// same formulas; switching lets one compare their speed and memory.
-pub fn set_fused_attention(fused: bool) {
-    FUSED.store(fused, Ordering::Relaxed);
-}
-
+/// Whether attention takes the fused kernels here, as this thread's [`ExecutionContext`] says (the
+/// default), or the composed reference (matmul, mask, softmax, matmul as separate recorded ops).
+/// Both compute the same formulas; switching lets one compare their speed and memory.
 pub fn fused_attention() -> bool {
-    FUSED.load(Ordering::Relaxed)
+    ExecutionContext::current().attention != AttentionPath::Composed
 }
 
 /// Which query–key pairs may attend.

@@ -11,5 +11,5 @@ mod reduce;
 mod shape;
 mod softmax;
 
-pub use attention::{fused_attention, set_fused_attention, AttentionMask};
+pub use attention::{fused_attention, AttentionMask};
 pub use loss::Reduction;

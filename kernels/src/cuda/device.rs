@@ -6,7 +6,6 @@ use super::{compile, nvrtc_available, CudaError, KernelSource};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A CUDA device ready to run the engine's kernels.
@@ -57,22 +56,6 @@ impl MatmulPrecision {
     /// Whether products take bf16 operands (either way of rounding them).
     pub fn is_bf16(self) -> bool {
         matches!(self, MatmulPrecision::Bf16 | MatmulPrecision::Bf16InCublas)
-    }
-}
-
-static PRECISION: AtomicU8 = AtomicU8::new(0);
-
-/// Sets the precision of the matrix products issued after the call (process-wide).
-pub fn set_matmul_precision(precision: MatmulPrecision) {
-    PRECISION.store(precision as u8, Ordering::Relaxed);
-}
-
-pub fn matmul_precision() -> MatmulPrecision {
-    match PRECISION.load(Ordering::Relaxed) {
-        1 => MatmulPrecision::Tf32,
-        2 => MatmulPrecision::Bf16,
-        3 => MatmulPrecision::Bf16InCublas,
-        _ => MatmulPrecision::F32,
     }
 }
 
@@ -180,8 +163,8 @@ impl Gpu {
     }
 
     /// The cuBLAS handle on this device's stream (created on first use), with TF32 tensor-core
-    /// math on when [`matmul_precision`] says so.
-    pub fn blas(&self) -> Result<&CudaBlas, CudaError> {
+    /// math on when `precision` says so.
+    pub fn blas(&self, precision: MatmulPrecision) -> Result<&CudaBlas, CudaError> {
         if self.blas.get().is_none() {
             // Safety: only tries to open the shared library.
             if !unsafe { cudarc::cublas::sys::is_culib_present() } {
@@ -191,7 +174,7 @@ impl Gpu {
             let _ = self.blas.set(blas);
         }
         let blas = self.blas.get().expect("set above");
-        let mode = if matmul_precision() == MatmulPrecision::Tf32 {
+        let mode = if precision == MatmulPrecision::Tf32 {
             cudarc::cublas::sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH
         } else {
             cudarc::cublas::sys::cublasMath_t::CUBLAS_DEFAULT_MATH

@@ -8,10 +8,12 @@ mod device;
 pub mod emulated_cuda;
 pub mod emulator;
 pub mod launch;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 mod nvrtc;
 pub mod profile;
 
-pub use device::{driver_available, include_paths, matmul_precision, set_matmul_precision, Gpu, MatmulPrecision};
+pub use device::{driver_available, include_paths, Gpu, MatmulPrecision};
 pub use nvrtc::{compile, nvrtc_available, ptxas_report, CudaError};
 
 /// The source named `name` (a file of this folder).

@@ -3,21 +3,27 @@
 //! the `(B, T, H·d)` attention output), so no head is gathered or scattered. What the forward keeps
 //! for the backward is each query row's log-sum-exp `(B·H, T)`, not the `T × S` probabilities.
 
+use super::matmul_precision;
 use super::{cuda_error, CudaData, CudaStorage};
 use crate::Result;
+use crate::{AttentionPath, ExecutionContext};
 use kernels::cpu::attention::{AttentionDims, HeadLayout};
 use kernels::cuda::cudarc::driver::CudaView;
 use kernels::cuda::launch::{self, AttentionShape, AttentionVersion};
-use kernels::cuda::{matmul_precision, Gpu};
+use kernels::cuda::Gpu;
 
-/// The kernels for head size `d` and `scale`: the forced version if any
-/// (`launch::force_attention_version`), else on tensor cores when the matrix products run in bf16,
+/// The kernels for head size `d` and `scale`: the version the [`ExecutionContext`] names if any
+/// ([`AttentionPath::FusedVersion`]), else on tensor cores when the matrix products run in bf16,
 /// the forward pipelined where the operands it streams (`kv`: K and V) allow it, and the WMMA
 /// kernels for a scale the FlashAttention-2 ones do not take (not positive). The backward is not pipelined unless forced: on an
 /// H200 its pipelined kernel took 0.547 ms against 0.523 for the synchronous one (GPT-2's 8 × 12
 /// heads × 1024 × 64, `emergent bench kernels`), where the pipelined forward took 0.173 against 0.244.
 fn version_for(gpu: &Gpu, shape: &AttentionShape, kv: Option<[(&str, &launch::HeadsIn); 2]>) -> AttentionVersion {
-    launch::forced_attention_version().unwrap_or_else(|| {
+    let forced = match ExecutionContext::current().attention {
+        AttentionPath::FusedVersion(version) => Some(version),
+        AttentionPath::Fused | AttentionPath::Composed => None,
+    };
+    forced.unwrap_or_else(|| {
         let pipelinable = kv.is_some_and(|kv| launch::pipelining_misfit(gpu, shape.d, kv).is_none());
         match AttentionVersion::best_for(shape.d, matmul_precision().is_bf16(), pipelinable) {
             best if best.takes_scale(shape.scale) => best,

@@ -7,13 +7,19 @@
 //! matrix in the backward finds the same image. Writing the buffer in place (the optimizer step)
 //! drops it.
 
-use super::matmul::aligned_run;
+use super::matmul_precision;
 use super::{driver_error, CudaStorage};
 use crate::Result;
 use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
-use kernels::cuda::{matmul_precision, MatmulPrecision};
+use kernels::cuda::MatmulPrecision;
 use std::sync::{Arc, Mutex};
+
+/// The row stride of a bf16 copy of rows of `run` elements: the next multiple of 8, so every row
+/// starts 16-byte aligned.
+pub(super) fn aligned_run(run: usize) -> usize {
+    run.next_multiple_of(8).max(8)
+}
 
 /// The kept image of one span, if any (see the module docs).
 #[derive(Default)]

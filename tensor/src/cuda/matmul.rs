@@ -1,10 +1,11 @@
 //! Matrix products on the GPU through cuBLAS, strided batched, in the precision
-//! `kernels::cuda::matmul_precision()` names: f32, TF32 tensor cores, or bf16 tensor cores (operands
+//! the [`crate::ExecutionContext`]'s precision names: f32, TF32 tensor cores, or bf16 tensor cores (operands
 //! rounded to bf16 by our conversion kernel or inside cuBLAS, f32 accumulation and result).
 //! Row-major operands are handed to column-major cuBLAS as their transposes: `C = A·B` is
 //! `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place (`OP_T`).
 
-use super::bf16_image::Span;
+use super::bf16_image::{aligned_run, Span};
+use super::matmul_precision;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::{Layout, Result};
 use half::bf16;
@@ -14,7 +15,7 @@ use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use kernels::cuda::cudarc::cublaslt::sys::cudaDataType as CudaDataType;
 use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use kernels::cuda::profile::product_name;
-use kernels::cuda::{matmul_precision, MatmulPrecision};
+use kernels::cuda::MatmulPrecision;
 use kernels::launch;
 use std::sync::Arc;
 
@@ -155,7 +156,7 @@ impl CudaStorage {
             stride_b: a.batch_stride as i64,
             stride_c: (m * ldc) as i64,
         };
-        let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
+        let blas = self.gpu.blas(matmul_precision()).map_err(cuda_error("matmul"))?;
         // Safety: each operand's matrices lie inside its buffer from its offset (its layout says
         // so), and c holds batch·m rows of ldc ≥ n floats.
         let call = if matmul_precision() == MatmulPrecision::Tf32 { "cuBLAS TF32 gemm" } else { "cuBLAS f32 gemm" };
@@ -176,12 +177,6 @@ impl CudaStorage {
 /// 2.2 ms (587 TFLOP/s) split into padded rows (`benches/cublas_alignment.py`).
 pub(super) fn c_row_stride(n: usize) -> usize {
     n.next_multiple_of(4)
-}
-
-/// The row stride of a bf16 copy of rows of `run` elements: the next multiple of 8, so every row
-/// starts 16-byte aligned.
-pub(super) fn aligned_run(run: usize) -> usize {
-    run.next_multiple_of(8).max(8)
 }
 
 /// An operand rounded to bf16 for the tensor cores, as cuBLAS reads it: `batch_stride` 0 when one
@@ -340,7 +335,7 @@ impl CudaStorage {
         accumulate: bool,
         compute: sys::cublasComputeType_t,
     ) -> Result<()> {
-        let blas = self.gpu.blas().map_err(cuda_error("matmul"))?;
+        let blas = self.gpu.blas(matmul_precision()).map_err(cuda_error("matmul"))?;
         let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
         let (c_ptr, ldc) = (c.ptr, c.ld);
         self.gpu.timed(&product_name(name, (batch, m, n, k)), || {

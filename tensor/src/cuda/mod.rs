@@ -7,6 +7,10 @@
 mod adamw;
 mod attention;
 mod bf16_image;
+#[cfg(feature = "nccl")]
+mod collective;
+#[cfg(feature = "nccl")]
+pub use collective::{nccl_available, nccl_comm, nccl_unique_id, NcclComm, NcclId};
 mod elementwise;
 mod index;
 mod matmul;
@@ -114,6 +118,11 @@ pub(crate) fn cuda_error(op: &'static str) -> impl FnOnce(CudaError) -> Error {
 /// A driver failure of `op` (allocation, copy) as the tensor layer's error.
 pub(crate) fn driver_error<E: std::fmt::Debug>(op: &'static str) -> impl FnOnce(E) -> Error {
     move |e| Error::Cuda { op, error: CudaError::Driver(format!("{e:?}")) }
+}
+
+/// How this thread's matrix products run now (its [`crate::ExecutionContext`]'s precision).
+pub(crate) fn matmul_precision() -> kernels::cuda::MatmulPrecision {
+    crate::ExecutionContext::current().precision
 }
 
 /// The GPU of device `ordinal`, checked to have NVRTC as well (every op compiles kernels).

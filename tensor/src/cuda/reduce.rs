@@ -2,8 +2,9 @@
 //! each output element reduces one row (a block per row; sums accumulate in f64 as on the CPU).
 //! Sums over the leading dims of dense data (bias gradients) are column sums instead.
 
+use super::bf16_image::aligned_run;
 use super::bf16_image::Span;
-use super::matmul::aligned_run;
+use super::matmul_precision;
 use super::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::ReduceOp;
 use crate::{Layout, Result};
@@ -11,7 +12,7 @@ use half::bf16;
 use kernels::cuda::cudarc::driver::{CudaSlice, LaunchConfig};
 use kernels::cuda::launch::grid;
 use kernels::cuda::launch::Bf16Copy;
-use kernels::cuda::{matmul_precision, MatmulPrecision};
+use kernels::cuda::MatmulPrecision;
 use kernels::launch;
 
 impl CudaStorage {

@@ -10,7 +10,7 @@ use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
 use std::path::Path;
 use std::time::Instant;
-use tensor::{AdamWConfig, DType, Device, Tensor};
+use tensor::{AdamWConfig, AttentionPath, DType, Device, ExecutionContext, Tensor};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -77,8 +77,7 @@ impl Preset {
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
         BenchWhat::Train { preset, steps, profile, device, batch, seq, attention } => {
-            let device = device.open()?;
-            attention.select(device)?;
+            let (device, _context) = device.open(attention)?;
             let (cfg, default_batch, default_seq) = preset.setup();
             let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));
             if shape.1 > cfg.n_positions || shape.0 == 0 || shape.1 == 0 {
@@ -191,11 +190,11 @@ fn run_train(
         "batch": batch,
         "seq": time,
         // The matmul precision applies on a GPU only.
-        "precision": (device != Device::Cpu).then(|| kernels::cuda::matmul_precision().name()),
-        "attention": match (autograd::fused_attention(), kernels::cuda::launch::forced_attention_version()) {
-            (false, _) => "composed".to_string(),
-            (true, Some(version)) => format!("fused {version:?}"),
-            (true, None) => "fused".to_string(),
+        "precision": (device != Device::Cpu).then(|| ExecutionContext::current().precision.name()),
+        "attention": match ExecutionContext::current().attention {
+            AttentionPath::Composed => "composed".to_string(),
+            AttentionPath::FusedVersion(version) => format!("fused {version:?}"),
+            AttentionPath::Fused => "fused".to_string(),
         },
         "steps": steps_timed,
         "ms_per_step_median": median,

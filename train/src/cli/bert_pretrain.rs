@@ -62,7 +62,7 @@ pub struct BertPretrainArgs {
 }
 
 pub fn run(args: &BertPretrainArgs, out: &mut dyn Write) -> Result<()> {
-    let device = args.device.open()?;
+    let (device, _context) = args.device.open(super::AttentionPath::Fused)?;
     let cfg = PretrainConfig {
         data: args.data.clone(),
         documents: args.documents,

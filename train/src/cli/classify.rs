@@ -74,7 +74,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> Result<()> {
-    let device = args.device.open()?;
+    let (device, _context) = args.device.open(super::AttentionPath::Fused)?;
     let cfg = ClassifyConfig {
         train: args.train.clone(),
         dev: args.dev.clone(),

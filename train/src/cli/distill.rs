@@ -43,8 +43,7 @@ pub fn run(args: &DistillArgs, out: &mut dyn Write) -> Result<()> {
             "distill takes no --resume, --init or --until: run the same command again to continue it".into(),
         ));
     }
-    let device = s.device.open()?;
-    s.attention.select(device)?;
+    let (device, _context) = s.device.open(s.attention)?;
     let alone = resolve(s)?;
     let distill = DistillConfig { teacher: args.teacher.clone(), temperature: args.temperature, alpha: args.alpha };
     let distilled = crate::trainer::TrainConfig { distill: Some(distill), ..alone.clone() };

@@ -71,7 +71,7 @@ fn part_ids(path: &Path, split: Split, max: usize, tokenizer: &dyn crate::tokeni
 
 /// Loss and perplexity of `--data`, or the HellaSwag scores of `--hellaswag`.
 pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> Result<()> {
-    let device = args.device.open()?;
+    let (device, _context) = args.device.open(super::AttentionPath::Fused)?;
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
     model.params().to_device(device)?;

@@ -21,9 +21,7 @@ mod translate;
 
 use crate::error::TrainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kernels::cuda::launch::AttentionVersion;
-use kernels::cuda::MatmulPrecision;
-use tensor::Device;
+use tensor::{AttentionVersion, ContextScope, Device, ExecutionContext, MatmulPrecision};
 
 /// `--precision`: how matrix products run on a GPU (the CPU always multiplies in the tensors' dtype).
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -51,12 +49,13 @@ pub struct DeviceArgs {
 }
 
 impl DeviceArgs {
-    /// Opens the device (a clear error where there is none) and makes the precision the one every
-    /// matrix product takes for the rest of the process; the device.
-    pub fn open(&self) -> Result<Device, TrainError> {
+    /// Opens the device (a clear error where there is none) and makes `--precision` and
+    /// `attention` this thread's [`ExecutionContext`] while the returned scope lives (the rest of
+    /// the command: `let (device, _context) = args.device.open(…)?;`).
+    pub fn open(&self, attention: AttentionPath) -> Result<(Device, ContextScope), TrainError> {
         tensor::open_device(self.device)?;
-        kernels::cuda::set_matmul_precision(self.precision.into());
-        Ok(self.device)
+        let context = ExecutionContext { precision: self.precision.into(), attention: attention.path(self.device)? };
+        Ok((self.device, context.enter()))
     }
 }
 
@@ -81,26 +80,25 @@ pub enum AttentionPath {
 }
 
 impl AttentionPath {
-    /// Makes this path the one attention takes for the rest of the process; a fused GPU version is
+    /// The execution context's attention path for this flag on `device`; a fused GPU version is
     /// refused for a run on the CPU (whose fused attention has one version).
-    pub fn select(self, device: Device) -> Result<(), TrainError> {
+    pub fn path(self, device: Device) -> Result<tensor::AttentionPath, TrainError> {
         let version = match self {
-            AttentionPath::Fused | AttentionPath::Composed => None,
-            AttentionPath::RowPerThread => Some(AttentionVersion::RowPerThread),
-            AttentionPath::Tiled => Some(AttentionVersion::Tiled),
-            AttentionPath::TensorCores => Some(AttentionVersion::TensorCores),
-            AttentionPath::Registers => Some(AttentionVersion::TensorCoresInRegisters),
-            AttentionPath::Pipelined => Some(AttentionVersion::Pipelined),
+            AttentionPath::Fused => return Ok(tensor::AttentionPath::Fused),
+            AttentionPath::Composed => return Ok(tensor::AttentionPath::Composed),
+            AttentionPath::RowPerThread => AttentionVersion::RowPerThread,
+            AttentionPath::Tiled => AttentionVersion::Tiled,
+            AttentionPath::TensorCores => AttentionVersion::TensorCores,
+            AttentionPath::Registers => AttentionVersion::TensorCoresInRegisters,
+            AttentionPath::Pipelined => AttentionVersion::Pipelined,
         };
-        if version.is_some() && device == Device::Cpu {
+        if device == Device::Cpu {
             let name = self.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
             return Err(TrainError::Invalid(format!(
                 "--attention {name} names a GPU kernel; this run is on the cpu (use fused or composed)"
             )));
         }
-        autograd::set_fused_attention(self != AttentionPath::Composed);
-        kernels::cuda::launch::force_attention_version(version);
-        Ok(())
+        Ok(tensor::AttentionPath::FusedVersion(version))
     }
 }
 

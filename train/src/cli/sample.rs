@@ -47,7 +47,7 @@ pub struct SampleArgs {
 }
 
 pub fn run(args: &SampleArgs, out: &mut dyn std::io::Write) -> Result<()> {
-    let device = args.device.open()?;
+    let (device, _context) = args.device.open(super::AttentionPath::Fused)?;
     let dir = checkpoint_dir(&args.checkpoint)?;
     let model = load_language_model(&dir, DType::F32)?;
     model.params().to_device(device)?;

@@ -75,6 +75,10 @@ pub struct TrainArgs {
     /// Micro-batches accumulated per step [default: 1].
     #[arg(long)]
     pub grad_accum: Option<usize>,
+    /// ZeRO stage across MPI ranks: 1 shards the optimizer state (each rank keeps and updates its
+    /// share of the parameters'), 0 keeps it whole on every rank [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub zero: Option<u8>,
     /// The optimizer [default: adamw].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
@@ -183,6 +187,7 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     set!(steps = args.steps);
     set!(batch_size = args.batch_size);
     set!(grad_accum = args.grad_accum);
+    set!(zero_stage = args.zero);
     set!(optimizer.kind = args.optimizer);
     set!(optimizer.lr = args.lr);
     set!(optimizer.weight_decay = args.weight_decay);
@@ -211,7 +216,7 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
 /// Trains, alone or as one rank of the processes `mpirun`/`srun` started (see
 /// [`crate::distributed`]): then only rank 0 prints, and a rank that fails ends them all.
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
-    let world = crate::distributed::world()?;
+    let world = crate::distributed::world(args.device.device)?;
     if world.world_size() == 1 {
         return run_in(world, args, out);
     }
@@ -232,8 +237,7 @@ fn run_in(world: Rc<dyn Collective>, args: &TrainArgs, out: &mut dyn Write) -> R
         tensor::Device::Cuda(_) if world.world_size() > 1 => tensor::Device::Cuda(crate::distributed::local_rank()),
         other => other,
     };
-    let device = super::DeviceArgs { device, ..args.device }.open()?;
-    args.attention.select(device)?;
+    let (device, _context) = super::DeviceArgs { device, ..args.device }.open(args.attention)?;
     let mut trainer = match &args.resume {
         Some(dir) => {
             let ignored = ignored_on_resume(args);
@@ -265,6 +269,11 @@ fn run_in(world: Rc<dyn Collective>, args: &TrainArgs, out: &mut dyn Write) -> R
         trainer.cfg.steps
     )
     .map_err(io)?;
+    if let Some(shards) = trainer.zero_shards() {
+        let sizes: Vec<String> = shards.shard_sizes().iter().map(|n| n.to_string()).collect();
+        writeln!(out, "optimizer state sharded across the ranks (ZeRO-1): {} parameters", sizes.join(" + "))
+            .map_err(io)?;
+    }
     let summary = trainer.run(args.until)?;
     writeln!(
         out,
@@ -304,6 +313,7 @@ fn ignored_on_resume(args: &TrainArgs) -> Vec<&'static str> {
         ("--dropout", args.dropout.is_some()),
         ("--batch-size", args.batch_size.is_some()),
         ("--grad-accum", args.grad_accum.is_some()),
+        ("--zero", args.zero.is_some()),
         ("--optimizer", args.optimizer.is_some()),
         ("--lr", args.lr.is_some()),
         ("--weight-decay", args.weight_decay.is_some()),

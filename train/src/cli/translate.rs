@@ -56,7 +56,7 @@ pub struct TranslateTrainArgs {
 }
 
 pub fn run_train(args: &TranslateTrainArgs, out: &mut dyn Write) -> Result<()> {
-    let device = args.device.open()?;
+    let (device, _context) = args.device.open(super::AttentionPath::Fused)?;
     let cfg = TranslateConfig {
         d_model: args.d_model,
         n_head: args.n_head,
@@ -100,7 +100,7 @@ pub struct TranslateArgs {
 }
 
 pub fn run(args: &TranslateArgs, out: &mut dyn Write) -> Result<()> {
-    let device = args.device.open()?;
+    let (device, _context) = args.device.open(super::AttentionPath::Fused)?;
     let dir = if args.checkpoint.join(MODEL_DIR).is_dir() {
         args.checkpoint.join(MODEL_DIR)
     } else {

@@ -9,13 +9,21 @@
 //! that process forms (floating-point addition of two values is commutative), so the runs are
 //! bit-identical; with more, MPI may add in another order.
 
+mod buffers;
 #[cfg(feature = "mpi")]
 mod mpi_world;
+#[cfg(feature = "nccl")]
+mod nccl_world;
+mod replicated;
+mod zero;
+
+pub use replicated::{all_reduce_gradients, BUCKET_ELEMENTS};
+pub use zero::ZeroShards;
 
 use crate::error::{Result, TrainError};
-use autograd::Params;
+use buffers::through_host;
 use std::rc::Rc;
-use tensor::{DType, Tensor};
+use tensor::{Device, Tensor};
 
 /// The collective operations data-parallel training needs, over flat host buffers.
 pub trait Collective {
@@ -27,6 +35,31 @@ pub trait Collective {
     fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<()>;
     /// Every rank's `value`, in rank order.
     fn all_gather_u64(&self, value: u64) -> Result<Vec<u64>>;
+    /// Reduce-scatter: `send` is `world_size` equal blocks; rank `r` gets in `recv` the sum over
+    /// ranks of their block `r` (`send.len() = world_size · recv.len()`).
+    fn reduce_scatter_sum_f32(&self, send: &[f32], recv: &mut [f32]) -> Result<()>;
+    /// All-gather: `recv` becomes every rank's `send`, in rank order (`recv.len() = world_size ·
+    /// send.len()`).
+    fn all_gather_f32(&self, send: &[f32], recv: &mut [f32]) -> Result<()>;
+    /// Every rank's `buf` becomes rank `root`'s.
+    fn broadcast_bytes(&self, buf: &mut [u8], root: usize) -> Result<()>;
+
+    /// [`Collective::all_reduce_sum_f32`] of a flat f32 tensor, wherever it lives: through host
+    /// memory here; NCCL's world sums GPU tensors on the GPUs.
+    fn all_reduce_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        through_host(t, t.elem_count(), |send, recv| {
+            recv.copy_from_slice(send);
+            self.all_reduce_sum_f32(recv)
+        })
+    }
+    /// [`Collective::reduce_scatter_sum_f32`] of a flat f32 tensor, wherever it lives.
+    fn reduce_scatter_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        through_host(t, t.elem_count() / self.world_size(), |send, recv| self.reduce_scatter_sum_f32(send, recv))
+    }
+    /// [`Collective::all_gather_f32`] of a flat f32 tensor, wherever it lives.
+    fn all_gather_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        through_host(t, t.elem_count() * self.world_size(), |send, recv| self.all_gather_f32(send, recv))
+    }
     /// Ends every rank's process with `code`: what a rank that fails does, so that the others,
     /// waiting in a collective for it, do not wait forever.
     fn abort(&self, code: i32) -> !;
@@ -52,28 +85,49 @@ impl Collective for SingleProcess {
     fn all_gather_u64(&self, value: u64) -> Result<Vec<u64>> {
         Ok(vec![value])
     }
+    fn reduce_scatter_sum_f32(&self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        recv.copy_from_slice(send);
+        Ok(())
+    }
+    fn all_gather_f32(&self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        recv.copy_from_slice(send);
+        Ok(())
+    }
+    fn broadcast_bytes(&self, _: &mut [u8], _: usize) -> Result<()> {
+        Ok(())
+    }
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
     }
 }
 
 /// The processes this one was started among: MPI's world when a launcher (`mpirun`, `srun`)
-/// started more than one, else a single process. Started by a launcher without the `mpi` feature,
-/// it is an error (N processes each training alone would be N copies of one run).
-pub fn world() -> Result<Rc<dyn Collective>> {
+/// started more than one, else a single process. Ranks training on GPUs (`device` a GPU) sum on
+/// them through NCCL when built with the `nccl` feature (each rank on GPU [`local_rank`]), and
+/// through host memory over MPI otherwise. Started by a launcher without the `mpi` feature, it is
+/// an error (N processes each training alone would be N copies of one run).
+pub fn world(device: Device) -> Result<Rc<dyn Collective>> {
     match launched_size() {
-        Some(n) if n > 1 => open_mpi_world(n),
+        Some(n) if n > 1 => open_world(n, device),
         _ => Ok(Rc::new(SingleProcess)),
     }
 }
 
-#[cfg(feature = "mpi")]
-fn open_mpi_world(_: usize) -> Result<Rc<dyn Collective>> {
+#[cfg(feature = "nccl")]
+fn open_world(_: usize, device: Device) -> Result<Rc<dyn Collective>> {
+    match device {
+        Device::Cuda(_) => Ok(Rc::new(nccl_world::NcclWorld::init(local_rank())?)),
+        Device::Cpu => Ok(Rc::new(mpi_world::MpiWorld::init()?)),
+    }
+}
+
+#[cfg(all(feature = "mpi", not(feature = "nccl")))]
+fn open_world(_: usize, _: Device) -> Result<Rc<dyn Collective>> {
     Ok(Rc::new(mpi_world::MpiWorld::init()?))
 }
 
 #[cfg(not(feature = "mpi"))]
-fn open_mpi_world(n: usize) -> Result<Rc<dyn Collective>> {
+fn open_world(n: usize, _: Device) -> Result<Rc<dyn Collective>> {
     Err(TrainError::Invalid(format!(
         "started as one of {n} processes (mpirun or srun), but this emergent was built without MPI; \
          build it with `cargo build --release -p train --features mpi`"
@@ -96,38 +150,6 @@ pub fn local_rank() -> usize {
         .unwrap_or(0)
 }
 
-/// Sums every parameter's gradient over the ranks, in place (all in one flat buffer, in the
-/// parameters' order, which every rank shares).
-pub fn all_reduce_gradients(world: &dyn Collective, params: &Params) -> Result<()> {
-    if world.world_size() == 1 {
-        return Ok(());
-    }
-    let mut grads = Vec::new();
-    for (name, var) in params.iter() {
-        let Some(g) = var.grad() else { continue };
-        if g.dtype() != DType::F32 {
-            return Err(TrainError::Invalid(format!(
-                "data-parallel training sums f32 gradients; {name}'s is {:?}",
-                g.dtype()
-            )));
-        }
-        grads.push((var, g));
-    }
-    let mut flat: Vec<f32> = Vec::with_capacity(grads.iter().map(|(_, g)| g.elem_count()).sum());
-    for (_, g) in &grads {
-        flat.extend(g.to_vec::<f32>()?);
-    }
-    world.all_reduce_sum_f32(&mut flat)?;
-    let mut offset = 0;
-    for (var, g) in grads {
-        let n = g.elem_count();
-        let summed = Tensor::from_vec(flat[offset..offset + n].to_vec(), g.shape())?.to_device(g.device())?;
-        var.set_grad(Some(summed))?;
-        offset += n;
-    }
-    Ok(())
-}
-
 /// Checks that every rank runs the same settings on the same data: `fingerprint` (a hash of the
 /// resolved config, the data fingerprint included) gathered from all ranks must agree.
 pub fn check_same_run(world: &dyn Collective, fingerprint: u64) -> Result<()> {
@@ -143,59 +165,4 @@ pub fn check_same_run(world: &dyn Collective, fingerprint: u64) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A world of two ranks in one process, for the logic above: rank 0 of a pair whose other rank
-    /// holds `other`.
-    struct PairRank0 {
-        other_f32: Vec<f32>,
-        other_u64: u64,
-    }
-
-    impl Collective for PairRank0 {
-        fn rank(&self) -> usize {
-            0
-        }
-        fn world_size(&self) -> usize {
-            2
-        }
-        fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
-            buf.iter_mut().zip(&self.other_f32).for_each(|(b, o)| *b += o);
-            Ok(())
-        }
-        fn all_reduce_sum_f64(&self, _: &mut [f64]) -> Result<()> {
-            unreachable!("not used here")
-        }
-        fn all_gather_u64(&self, value: u64) -> Result<Vec<u64>> {
-            Ok(vec![value, self.other_u64])
-        }
-        fn abort(&self, _: i32) -> ! {
-            unreachable!("not used here")
-        }
-    }
-
-    #[test]
-    fn gradients_are_summed_in_parameter_order_and_unset_ones_skipped() {
-        let mut params = Params::new();
-        let a = params.add("a", Tensor::from_vec(vec![0f32; 2], &[2]).unwrap()).unwrap();
-        let _b = params.add("b", Tensor::from_vec(vec![0f32; 3], &[3]).unwrap()).unwrap();
-        let c = params.add("c", Tensor::from_vec(vec![0f32; 4], &[2, 2]).unwrap()).unwrap();
-        a.set_grad(Some(Tensor::from_vec(vec![1f32, 2.0], &[2]).unwrap())).unwrap();
-        c.set_grad(Some(Tensor::from_vec(vec![3f32, 4.0, 5.0, 6.0], &[2, 2]).unwrap())).unwrap();
-        let world = PairRank0 { other_f32: vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0], other_u64: 0 };
-        all_reduce_gradients(&world, &params).unwrap();
-        assert_eq!(a.grad().unwrap().to_vec::<f32>().unwrap(), [11.0, 22.0]);
-        assert_eq!(c.grad().unwrap().to_vec::<f32>().unwrap(), [33.0, 44.0, 55.0, 66.0]);
-        assert_eq!(c.grad().unwrap().shape(), [2, 2]);
-        assert!(params.iter().nth(1).unwrap().1.grad().is_none());
-    }
-
-    #[test]
-    fn a_rank_with_other_settings_is_named() {
-        let world = PairRank0 { other_f32: vec![], other_u64: 7 };
-        let e = check_same_run(&world, 8).unwrap_err().to_string();
-        assert!(e.contains("rank 1 was started with other settings"), "{e}");
-        check_same_run(&PairRank0 { other_f32: vec![], other_u64: 8 }, 8).unwrap();
-    }
-}
+mod tests;

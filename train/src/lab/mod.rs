@@ -11,6 +11,8 @@ mod plots;
 mod report;
 pub mod scaling;
 pub mod summary;
+pub mod sweep;
 
 pub use grokking::{run_grokking, GrokkingConfig, GrokkingSummary};
-pub use scaling::{run_lab, ModelSize, SweepConfig, SweepPoint};
+pub use scaling::run_lab;
+pub use sweep::{ModelSize, RunSpec, SweepConfig, SweepPoint};

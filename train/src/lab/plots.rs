@@ -3,8 +3,8 @@
 //! grokking curves.
 
 use super::fit::{lower_frontier, PowerLaw};
-use super::scaling::SweepPoint;
 use super::summary::{by_task, mean_by_params};
+use super::sweep::SweepPoint;
 use crate::plot::{emptiest_corner, log_tick_label, positive_range as log_range, step_label, write_png, DrawResult};
 use crate::trainer::MetricsRecord;
 use crate::Result;

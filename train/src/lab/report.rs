@@ -1,8 +1,8 @@
 //! The sweep's CSV (every evaluation of every run) and its markdown report.
 
 use super::fit::{lower_frontier, PowerLaw};
-use super::scaling::{SweepConfig, SweepPoint, MIRAGE_PLOT, SCALING_PLOT};
 use super::summary::{by_task, largest_step_share, mean_by_params, mean_std};
+use super::sweep::{SweepConfig, SweepPoint, MIRAGE_PLOT, SCALING_PLOT};
 use crate::error::Result;
 use model::checkpoint::write_atomically;
 use std::fmt::Write;

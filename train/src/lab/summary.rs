@@ -1,6 +1,6 @@
 //! Summaries of a sweep: grouping by task, means over seeds, and how abruptly a metric rises.
 
-use super::scaling::SweepPoint;
+use super::sweep::SweepPoint;
 
 /// Points grouped by task, tasks in the order they first appear.
 pub fn by_task(points: &[SweepPoint]) -> Vec<(String, Vec<SweepPoint>)> {

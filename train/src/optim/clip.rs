@@ -24,8 +24,7 @@ pub fn clip_grad_norm(params: &Params, max_norm: f64) -> Result<f64> {
         sum_sq += s.to_scalar()?;
     }
     let norm = sum_sq.sqrt();
-    let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
+    if let Some(coef) = clip_coefficient(norm, max_norm) {
         for (_, p) in params.iter() {
             if let Some(g) = p.grad() {
                 p.set_grad(Some(g.mul_scalar(coef)?))?;
@@ -33,4 +32,11 @@ pub fn clip_grad_norm(params: &Params, max_norm: f64) -> Result<f64> {
         }
     }
     Ok(norm)
+}
+
+/// The factor `max_norm / (‖g‖ + 10⁻⁶)` by which clipping scales every gradient, when it is below 1
+/// (none: the gradients stay as they are).
+pub fn clip_coefficient(norm: f64, max_norm: f64) -> Option<f64> {
+    let coef = max_norm / (norm + 1e-6);
+    (coef < 1.0).then_some(coef)
 }

@@ -13,7 +13,7 @@ mod sgd;
 pub use adagrad::AdaGrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
-pub use clip::clip_grad_norm;
+pub use clip::{clip_coefficient, clip_grad_norm};
 pub use descend::descend;
 pub use schedule::Schedule;
 pub use sgd::Sgd;

@@ -9,7 +9,7 @@ pub(crate) use axes::{emptiest_corner, log_tick_label, step_label};
 pub use curves::{write_curves, Curve, Panel, LOG_SPAN};
 
 use crate::error::{Result, TrainError};
-use crate::trainer::MetricsRecord;
+use crate::metrics::MetricsRecord;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;

@@ -4,8 +4,8 @@
 //! pattern, write each word's UTF-8 bytes as printable characters, then merge adjacent symbols
 //! pair by pair, always the pair with the lowest merge rank first, until no known pair is left.
 
-use super::bpe_train::merge_pair;
 use super::byte_level::{byte_decoder, bytes_to_unicode, pretokenize};
+use super::merges::merge_pair;
 use super::Tokenizer;
 use crate::error::{Result, TrainError};
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ mod bpe_train;
 mod byte_level;
 mod char_level;
 mod gpt2;
+mod merges;
 mod numbers;
 mod wordpiece;
 mod wordpiece_train;

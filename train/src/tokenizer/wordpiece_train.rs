@@ -1,7 +1,7 @@
 //! Learning a WordPiece vocabulary, as HF's `tokenizers` does: BPE merges over the words of the
 //! corpus in which every character after a word's first carries the continuation prefix `##`.
 
-use super::bpe_train::{merge_pair, most_frequent_pair};
+use super::merges::{merge_pair, most_frequent_pair};
 use super::wordpiece::WordPieceTokenizer;
 use crate::error::{Result, TrainError};
 use std::collections::{BTreeSet, HashMap};

@@ -132,6 +132,14 @@ pub struct TrainConfig {
     /// `--resume` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_fingerprint: Option<String>,
+    /// ZeRO stage across data-parallel ranks: 0 (every rank keeps the whole optimizer state) or 1
+    /// (each keeps its shard's; see [`crate::distributed::ZeroShards`]). The arithmetic is the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_stage: u8,
+}
+
+fn is_zero(stage: &u8) -> bool {
+    *stage == 0
 }
 
 impl Default for TrainConfig {
@@ -167,6 +175,7 @@ impl Default for TrainConfig {
             keep_checkpoints: default_keep_checkpoints(),
             distill: None,
             data_fingerprint: None,
+            zero_stage: 0,
         }
     }
 }
@@ -184,7 +193,7 @@ pub fn unknown_key_hint(message: &str) -> String {
     let unknown = quoted(unknown).pop().unwrap_or_default();
     let chars = |s: &str| s.chars().collect::<Vec<_>>();
     let nearest =
-        quoted(expected).into_iter().min_by_key(|k| super::metrics::edit_distance(&chars(k), &chars(&unknown)));
+        quoted(expected).into_iter().min_by_key(|k| crate::metrics::edit_distance(&chars(k), &chars(&unknown)));
     match nearest {
         Some(k) => format!("{message} (did you mean `{k}`?)"),
         None => message.to_string(),

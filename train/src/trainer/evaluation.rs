@@ -1,10 +1,10 @@
 //! Evaluation during training: validation loss and each task's metrics, and the held-out
 //! problems or text sample shown at the end of a run.
 
-use super::metrics::{edit_distance, exact_match, token_accuracy};
 use super::{Data, Trainer};
 use crate::data::{ArithmeticTask, Batch, NO_TARGET};
 use crate::error::Result;
+use crate::metrics::{edit_distance, exact_match, token_accuracy};
 use autograd::no_grad;
 use model::generate::Sampling;
 use model::LanguageModel;
@@ -26,7 +26,8 @@ pub struct Evaluation {
 impl Trainer {
     /// Validation loss and the task's metrics: for arithmetic, teacher-forced per-token accuracy and,
     /// from greedy generation, exact match and token edit distance on the held-out problems; for the
-    /// grokking task, accuracy on all training and all validation pairs.
+    /// grokking task, accuracy on all training and all validation pairs. Text's validation batches
+    /// are split across the ranks of a data-parallel run (the small tasks are scored by every rank).
     pub fn evaluate(&self) -> Result<Evaluation> {
         self.evaluate_model(self.model.as_ref())
     }
@@ -75,11 +76,16 @@ impl Trainer {
                 })
             }
             Data::Text(text) => {
-                let mut total = 0.0;
-                for k in 0..self.cfg.eval_batches {
+                // Rank r of W scores batches r, r + W, …; the losses are shared (each entry is one
+                // rank's, the others add zeros: exact) and added in batch order, as one process does.
+                let (rank, ranks) = (self.world().rank(), self.world().world_size());
+                let mut losses = vec![0.0; self.cfg.eval_batches];
+                for k in (rank..self.cfg.eval_batches).step_by(ranks) {
                     let b = text.batch(self.cfg.seed, 0, k as u64, self.cfg.batch_size, self.cfg.block_size, true)?;
-                    total += model.loss(&model.logits(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
+                    losses[k] = model.loss(&model.logits(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
                 }
+                self.world().all_reduce_sum_f64(&mut losses)?;
+                let total: f64 = losses.iter().sum();
                 Ok(Evaluation { val_loss: total / self.cfg.eval_batches as f64, weight_norm, ..Evaluation::default() })
             }
         })

@@ -8,10 +8,10 @@ mod evaluation;
 mod folder;
 mod lock;
 mod memory;
-mod metrics;
 mod presets;
 mod setup;
 
+pub use crate::metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
 pub use checkpoint::{checkpoint_dir, latest, load_state, write_folder_atomically, TrainerState};
 pub use config::{
     unknown_key_hint, Architecture, DataConfig, DistillConfig, OptimizerConfig, OptimizerKind, TokenizerKind,
@@ -22,13 +22,13 @@ pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
 pub use lock::{RunLock, LOCK_FILE};
 pub use memory::training_bytes;
-pub use metrics::{edit_distance, exact_match, perplexity, read as read_metrics, token_accuracy, MetricsRecord};
 pub use presets::Preset;
 pub use setup::{load_tokenizer, validate as validate_config};
 
 use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, STREAM_DROPOUT};
-use crate::distributed::{self, Collective, SingleProcess};
+use crate::distributed::{self, Collective, SingleProcess, ZeroShards};
 use crate::error::{Result, TrainError};
+use crate::metrics;
 use crate::optim::{clip_grad_norm, Optimizer};
 use crate::tokenizer::Tokenizer;
 use autograd::no_grad;
@@ -92,8 +92,8 @@ pub struct Trainer {
     state: TrainerState,
     /// Show a progress bar and samples (off in tests).
     pub interactive: bool,
-    /// The processes training together (one, unless started by `mpirun`/`srun`).
-    world: Rc<dyn Collective>,
+    /// The processes training together, and how the optimizer state is split among them.
+    ranks: Ranks,
     /// This process's hold on the run folder (rank 0's; the other ranks never write to it).
     _lock: Option<RunLock>,
 }
@@ -169,7 +169,8 @@ impl Trainer {
         let state = TrainerState { step: 0, optimizer_steps: 0, best_val_loss: None, evals_since_best: 0 };
         let run_dir = run_dir.to_path_buf();
         let interactive = false;
-        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive, world, _lock: lock })
+        let ranks = Ranks::new(world, &cfg, model.as_ref());
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive, ranks, _lock: lock })
     }
 
     /// Continues the run in `run_dir` from its latest checkpoint, exactly: the same batches,
@@ -232,7 +233,7 @@ impl Trainer {
                 Err(e) => failures.push(format!("{}: {e}", dir.display())),
             }
         }
-        let Some((model, state, optimizer)) = loaded else {
+        let Some((model, state, mut optimizer)) = loaded else {
             let why = if failures.is_empty() { String::new() } else { format!(" ({})", failures.join("; ")) };
             return Err(TrainError::Invalid(format!("{} has no checkpoint to resume from{why}", run_dir.display())));
         };
@@ -245,17 +246,27 @@ impl Trainer {
         }
         let run_dir = run_dir.to_path_buf();
         let interactive = false;
-        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive, world, _lock: lock })
+        // A checkpoint holds the whole optimizer state (gathered); a rank of a sharded run keeps its part.
+        let ranks = Ranks::new(world, &cfg, model.as_ref());
+        if let Some(shards) = &ranks.zero {
+            shards.keep_own_slots(model.params(), optimizer.slots_mut());
+        }
+        Ok(Self { cfg, run_dir, model, teacher, tokenizer, optimizer, data, state, interactive, ranks, _lock: lock })
     }
 
     /// The processes training together.
     pub fn world(&self) -> &dyn Collective {
-        self.world.as_ref()
+        self.ranks.world.as_ref()
+    }
+
+    /// Under `--zero 1`, which parameters each rank keeps the optimizer state of.
+    pub fn zero_shards(&self) -> Option<&ZeroShards> {
+        self.ranks.zero.as_ref()
     }
 
     /// Whether this process writes the run folder (metrics, plots, checkpoints): rank 0.
     fn writes(&self) -> bool {
-        self.world.rank() == 0
+        self.ranks.world.rank() == 0
     }
 
     /// Moves the model, the teacher and the optimizer state to `device`; training then runs there
@@ -287,7 +298,7 @@ impl Trainer {
         let step = self.state.step;
         let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr, step);
         let accum = self.cfg.grad_accum as u64;
-        let (ranks, rank) = (self.world.world_size() as u64, self.world.rank() as u64);
+        let (ranks, rank) = (self.world().world_size() as u64, self.world().rank() as u64);
         self.model.params().zero_grad();
         let mut total = 0.0;
         for micro in rank * accum..(rank + 1) * accum {
@@ -299,9 +310,10 @@ impl Trainer {
             loss.div_scalar((accum * ranks) as f64)?.backward()?;
             total += loss.value().to_scalar()?;
         }
-        distributed::all_reduce_gradients(self.world.as_ref(), self.model.params())?;
+        let params = self.model.params();
+        self.ranks.sum_gradients(params)?;
         let mut total = [total];
-        self.world.all_reduce_sum_f64(&mut total)?;
+        self.world().all_reduce_sum_f64(&mut total)?;
         let loss = total[0] / (accum * ranks) as f64;
         if !loss.is_finite() {
             let last = latest(&self.run_dir)?.map_or("none yet".to_string(), |d| d.display().to_string());
@@ -310,9 +322,10 @@ impl Trainer {
             )));
         }
         if let Some(max_norm) = self.cfg.clip {
-            clip_grad_norm(self.model.params(), max_norm)?;
+            self.ranks.clip_grad_norm(params, max_norm)?;
         }
-        self.optimizer.step(self.model.params(), lr)?;
+        self.optimizer.step(params, lr)?;
+        self.ranks.share_updated_weights(params)?;
         self.state.step += 1;
         self.state.optimizer_steps = self.optimizer.steps();
         Ok((loss, lr))
@@ -332,12 +345,22 @@ impl Trainer {
         }
     }
 
-    /// Writes a checkpoint of this step, unless a parameter or optimizer value is NaN or infinite:
+    /// The whole optimizer state, by name: under ZeRO gathered from every rank (a collective:
+    /// every rank must call it).
+    fn optimizer_state(&self) -> Result<Vec<(String, tensor::Tensor)>> {
+        match &self.ranks.zero {
+            None => Ok(self.optimizer.state()),
+            Some(shards) => {
+                Ok(shards.gather_slots(self.world(), self.model.params(), self.optimizer.slots())?.export())
+            }
+        }
+    }
+
+    /// Writes a checkpoint of this step with `optimizer_state`, unless a parameter or optimizer value is NaN or infinite:
     /// then the run stops and the last good checkpoint stays the newest.
-    fn save_checkpoint(&self) -> Result<PathBuf> {
+    fn save_checkpoint(&self, optimizer_state: Vec<(String, tensor::Tensor)>) -> Result<PathBuf> {
         let params: Vec<(String, tensor::Tensor)> =
             self.model.params().iter().map(|(n, v)| (n.to_string(), v.value())).collect();
-        let optimizer_state = self.optimizer.state();
         let all = params.iter().chain(&optimizer_state).map(|(n, t)| (n.as_str(), t));
         if let Some(name) = checkpoint::first_non_finite(all)? {
             let last = latest(&self.run_dir)?.map_or("none yet".to_string(), |d| d.display().to_string());
@@ -409,8 +432,11 @@ impl Trainer {
                     println!("step {step}/{end} {figures} elapsed {} eta {}", clock(elapsed), clock(eta));
                 }
                 bar.set_message(figures);
-                if is_eval && self.writes() {
-                    self.log_eval(&bar, &record)?;
+                if is_eval {
+                    let optimizer_state = self.optimizer_state()?;
+                    if self.writes() {
+                        self.log_eval(&bar, &record, optimizer_state)?;
+                    }
                 }
                 window_start = Instant::now();
             }
@@ -442,10 +468,15 @@ impl Trainer {
     }
 
     /// Plot, checkpoint, and (interactively) a line of results and a sample.
-    fn log_eval(&self, bar: &ProgressBar, record: &MetricsRecord) -> Result<()> {
+    fn log_eval(
+        &self,
+        bar: &ProgressBar,
+        record: &MetricsRecord,
+        optimizer_state: Vec<(String, tensor::Tensor)>,
+    ) -> Result<()> {
         let records = metrics::read(&self.run_dir.join(METRICS_FILE))?;
         crate::plot::write_loss_plot(&self.run_dir.join(PLOT_FILE), &records, &self.run_title())?;
-        self.save_checkpoint()?;
+        self.save_checkpoint(optimizer_state)?;
         if self.interactive {
             let val = record.val_loss.unwrap_or(f64::NAN);
             let line = format!(
@@ -480,9 +511,48 @@ impl Trainer {
     pub fn tokens_per_step(&self) -> usize {
         let rows = match &self.data {
             Data::Modular(task) => task.train.len(),
-            _ => self.cfg.batch_size * self.cfg.grad_accum * self.world.world_size(),
+            _ => self.cfg.batch_size * self.cfg.grad_accum * self.ranks.world.world_size(),
         };
         rows * context(&self.cfg, &self.data)
+    }
+}
+
+/// The processes training together (one, unless started by `mpirun`/`srun`) and, under `--zero 1`,
+/// the parameters whose optimizer state this rank keeps and updates.
+struct Ranks {
+    world: Rc<dyn Collective>,
+    zero: Option<ZeroShards>,
+}
+
+impl Ranks {
+    fn new(world: Rc<dyn Collective>, cfg: &TrainConfig, model: &dyn LanguageModel) -> Self {
+        let zero = (cfg.zero_stage == 1).then(|| ZeroShards::new(model.params(), world.world_size(), world.rank()));
+        Self { world, zero }
+    }
+
+    /// The gradients summed over the ranks: every one on every rank, or under ZeRO-1 each rank's
+    /// shard on that rank.
+    fn sum_gradients(&self, params: &autograd::Params) -> Result<()> {
+        match &self.zero {
+            None => distributed::all_reduce_gradients(self.world.as_ref(), params, distributed::BUCKET_ELEMENTS),
+            Some(shards) => shards.reduce_scatter_gradients(self.world.as_ref(), params),
+        }
+    }
+
+    /// Clips the summed gradients by their global norm (over the shards under ZeRO-1).
+    fn clip_grad_norm(&self, params: &autograd::Params, max_norm: f64) -> Result<f64> {
+        match &self.zero {
+            None => Ok(clip_grad_norm(params, max_norm)?),
+            Some(shards) => shards.clip_grad_norm(self.world.as_ref(), params, max_norm),
+        }
+    }
+
+    /// After the optimizer step: under ZeRO-1, every rank's updated shard to every rank.
+    fn share_updated_weights(&self, params: &autograd::Params) -> Result<()> {
+        match &self.zero {
+            None => Ok(()),
+            Some(shards) => shards.all_gather_values(self.world.as_ref(), params),
+        }
     }
 }
 

@@ -47,6 +47,9 @@ pub fn validate(cfg: &TrainConfig) -> Result<()> {
         Architecture::Lstm { hidden: 0 } => return bad("the LSTM needs at least one hidden unit".into()),
         _ => {}
     }
+    if cfg.zero_stage > 1 {
+        return bad(format!("ZeRO stage 1 shards the optimizer state; stage {} is not built", cfg.zero_stage));
+    }
     if matches!(cfg.data, DataConfig::Modular { .. }) && cfg.grad_accum != 1 {
         return bad(format!(
             "the grokking task trains on all its pairs at every step; grad accumulation must be 1, got {}",

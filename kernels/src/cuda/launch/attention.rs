@@ -5,7 +5,6 @@ use super::{grid, run, shared_function, Bf16Copy, Bf16Out, Plan};
 use crate::cpu::attention::HeadLayout;
 use crate::cuda::{CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Shapes of a fused attention call: `bh` (batch × heads) sequences of `t` queries and `s` keys
 /// with head size `d` (≤ 128); q, o `(bh, t, d)` and k, v `(bh, s, d)`, each where its
@@ -120,23 +119,6 @@ impl AttentionVersion {
             (false, _) => AttentionVersion::RowPerThread,
         }
     }
-}
-
-/// The version the fused attention must use, by its index in [`AttentionVersion::ALL`]
-/// (`u8::MAX`: none, the best one for each call).
-static FORCED_ATTENTION_VERSION: AtomicU8 = AtomicU8::new(u8::MAX);
-
-/// Makes every later fused attention use `version` (process-wide), or, given `None`, the best one
-/// for its shape and operands again ([`AttentionVersion::best_for`]): to compare the versions end to
-/// end (`emergent bench train --attention pipelined`, …).
-pub fn force_attention_version(version: Option<AttentionVersion>) {
-    let index = version.and_then(|v| AttentionVersion::ALL.iter().position(|&a| a == v)).map_or(u8::MAX, |i| i as u8);
-    FORCED_ATTENTION_VERSION.store(index, Ordering::Relaxed);
-}
-
-/// The version [`force_attention_version`] set, if any.
-pub fn forced_attention_version() -> Option<AttentionVersion> {
-    AttentionVersion::ALL.get(FORCED_ATTENTION_VERSION.load(Ordering::Relaxed) as usize).copied()
 }
 
 /// A [`HeadLayout`] as the attention kernels read it (`struct Heads` of attention.cu).
