@@ -26,7 +26,7 @@ bench 40 --batch 16 --precision bf16 || bench 40 --batch 16 --precision tf32
 torch 40 --batch 16
 bench 30 --batch 16 --precision bf16 --attention registers
 run 40 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,75p $OUT/profile.log
-run 80 $E bench kernels --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -80
+run 80 $E bench kernels --device cuda --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -80
 run 110 bash .gpu/run.sh 2>&1 | tee $OUT/tests.log | grep -vE "^test .* ok$|^$" | tail -40
 # NCCL (a clique of one), with the libnccl of PyTorch's nvidia-nccl wheel where the system has none.
 NCCL_LIB=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null)

@@ -197,6 +197,29 @@ fn train_sample_eval_and_resume_from_the_command_line() {
 }
 
 #[test]
+fn bench_kernels_checks_and_times_cpu_kernels_for_scripts() {
+    let printed = emergent(&[
+        "bench", "kernels", "--kernel", "softmax", "--shape", "300x37", "--shape", "5x9", "--iters", "2", "--json",
+    ])
+    .unwrap();
+    let lines: Vec<serde_json::Value> = printed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines[0]["ceiling"]["fma_gflops"].as_f64().unwrap() > 0.0, "{printed}");
+    assert_eq!(lines.len(), 3, "the ceiling and one row per shape: {printed}");
+    assert_eq!(lines[1]["shape"], serde_json::json!([300, 37]));
+    assert!(lines[2]["passed"].as_bool().unwrap() && lines[2]["gbps"].as_f64().unwrap() > 0.0);
+    let csv = emergent(&["bench", "kernels", "--kernel", "axpy", "--shape", "1000", "--iters", "1", "--csv"]).unwrap();
+    assert!(csv.starts_with("kernel,variant,shape,") && csv.lines().count() == 3, "{csv}");
+    let e = emergent(&["bench", "kernels", "--kernel", "matmul", "--shape", "4x4"]).unwrap_err();
+    assert!(e.contains("3 positive numbers") && e.contains("MxNxK"), "{e}");
+    let e = emergent(&["bench", "kernels", "--kernel", "softmx"]).unwrap_err();
+    assert!(e.contains("no kernel \"softmx\""), "{e}");
+    let e = emergent(&["bench", "kernels", "--shape", "4x4"]).unwrap_err();
+    assert!(e.contains("name exactly one --kernel"), "{e}");
+    let e = emergent(&["bench", "kernels", "--device", "cuda", "--json"]).unwrap_err();
+    assert!(e.contains("for the CPU bench"), "{e}");
+}
+
+#[test]
 fn bench_prints_json_last() {
     let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1"]).unwrap();
     let last: serde_json::Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
@@ -381,7 +404,7 @@ fn bench_kernels_without_a_gpu_is_a_clear_error() {
     if kernels::cuda::driver_available() {
         return; // a GPU machine: the command runs there
     }
-    let err = emergent(&["bench", "kernels"]).unwrap_err();
+    let err = emergent(&["bench", "kernels", "--device", "cuda"]).unwrap_err();
     assert!(err.contains("no CUDA device"), "{err}");
 }
 
@@ -389,7 +412,7 @@ fn bench_kernels_without_a_gpu_is_a_clear_error() {
 fn bench_kernels_refuses_the_cuda_emulator() {
     // In a process of its own: the emulated CUDA libraries replace the real ones process-wide.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_emergent"))
-        .args(["bench", "kernels"])
+        .args(["bench", "kernels", "--device", "cuda"])
         .env(kernels::cuda::emulated_cuda::ENV, "1")
         .output()
         .unwrap();

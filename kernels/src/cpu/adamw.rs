@@ -55,6 +55,18 @@ pub fn adamw_step<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [T
         });
 }
 
+/// The reference for [`adamw_step`]: the same update, element by element, in f64 — what the tests
+/// and `emergent bench kernels` compare the kernel against.
+pub fn adamw_step_naive(param: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64], cfg: &AdamWConfig, t: u64) {
+    let (b1, b2) = (1.0 - cfg.beta1.powi(t as i32), 1.0 - cfg.beta2.powi(t as i32));
+    for i in 0..param.len() {
+        param[i] *= 1.0 - cfg.lr * cfg.weight_decay;
+        m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * grad[i];
+        v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * grad[i] * grad[i];
+        param[i] -= cfg.lr / b1 * m[i] / (v[i].sqrt() / b2.sqrt() + cfg.eps);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,13 +101,7 @@ mod tests {
         for t in 1..=3u64 {
             let g: Vec<f64> = (0..n).map(|i| ((i * 31 + t as usize * 7) % 53) as f64 / 26.5 - 1.0).collect();
             adamw_step(&mut p, &g, &mut m, &mut v, &cfg, t);
-            let (b1, b2) = (1.0 - cfg.beta1.powi(t as i32), 1.0 - cfg.beta2.powi(t as i32));
-            for i in 0..n {
-                want_p[i] *= 1.0 - cfg.lr * cfg.weight_decay;
-                want_m[i] = cfg.beta1 * want_m[i] + (1.0 - cfg.beta1) * g[i];
-                want_v[i] = cfg.beta2 * want_v[i] + (1.0 - cfg.beta2) * g[i] * g[i];
-                want_p[i] -= cfg.lr / b1 * want_m[i] / (want_v[i].sqrt() / b2.sqrt() + cfg.eps);
-            }
+            adamw_step_naive(&mut want_p, &g, &mut want_m, &mut want_v, &cfg, t);
         }
         let worst = p
             .iter()

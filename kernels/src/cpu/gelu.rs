@@ -76,6 +76,17 @@ pub fn gelu_backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T], approx: GeluAppr
     }
 }
 
+/// The reference for [`gelu`]: each formula of [`GeluApproximation`] as written (`erf` from libm,
+/// `tanh` itself), in f64 — what the tests and `emergent bench kernels` compare the kernel against.
+pub fn gelu_naive(x: &[f64], approx: GeluApproximation) -> Vec<f64> {
+    x.iter()
+        .map(|&x| match approx {
+            GeluApproximation::Erf => 0.5 * x * (1.0 + libm::erf(x * FRAC_1_SQRT_2)),
+            GeluApproximation::Tanh => 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +107,18 @@ mod tests {
                 let fd = (gelu_scalar(x + h, approx) - gelu_scalar(x - h, approx)) / (2.0 * h);
                 assert!((fd - gelu_derivative(x, approx)).abs() < 1e-8, "{approx:?} at {x}");
             }
+        }
+    }
+
+    /// Over several parallel chunks with a partial last one, against the formulas as written.
+    #[test]
+    fn every_chunk_matches_the_formulas() {
+        let x: Vec<f64> = (0..100_003).map(|i| ((i * 7919 % 2003) as f64 / 200.3 - 5.0) * 1.3).collect();
+        for approx in [GeluApproximation::Erf, GeluApproximation::Tanh] {
+            let mut y = vec![0.0; x.len()];
+            gelu(&x, &mut y, approx);
+            let worst = y.iter().zip(gelu_naive(&x, approx)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-12, "{approx:?}: off by {worst}");
         }
     }
 }

@@ -130,6 +130,31 @@ fn row_backward<T: Float>(x: &[T], gamma: &[T], dy: &[T], (mu, rs): (T, T), dx: 
     }
 }
 
+/// The reference for [`layer_norm_rows`] and [`layer_norm_backward_rows`], as plain loops in f64 —
+/// what the tests and `emergent bench kernels` compare the kernels against. Forward per row:
+/// `x̂ = (x − μ)/√(σ² + ε)`, `y = x̂ ⊙ γ + β`; given `dy`, backward: `g = dy ⊙ γ`,
+/// `dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`, `dγ = Σ_rows dy ⊙ x̂`, `dβ = Σ_rows dy`.
+/// Returns `[y, dx, dγ, dβ]`.
+pub fn layer_norm_naive(x: &[f64], gamma: &[f64], beta: &[f64], dy: &[f64], eps: f64) -> [Vec<f64>; 4] {
+    let cols = gamma.len();
+    let (mut y, mut dx, mut dg, mut db) = (vec![], vec![], vec![0.0; cols], vec![0.0; cols]);
+    for (row, dyr) in x.chunks(cols).zip(dy.chunks(cols)) {
+        let n = cols as f64;
+        let mu = row.iter().sum::<f64>() / n;
+        let rs = 1.0 / (row.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / n + eps).sqrt();
+        let xhat: Vec<f64> = row.iter().map(|v| (v - mu) * rs).collect();
+        y.extend(xhat.iter().zip(gamma).zip(beta).map(|((h, g), b)| h * g + b));
+        let gy: Vec<f64> = dyr.iter().zip(gamma).map(|(d, g)| d * g).collect();
+        let (gm, gxm) = (gy.iter().sum::<f64>() / n, gy.iter().zip(&xhat).map(|(a, h)| a * h).sum::<f64>() / n);
+        dx.extend(gy.iter().zip(&xhat).map(|(a, h)| rs * (a - gm - h * gxm)));
+        for c in 0..cols {
+            dg[c] += dyr[c] * xhat[c];
+            db[c] += dyr[c];
+        }
+    }
+    [y, dx, dg, db]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,27 +173,6 @@ mod tests {
         }
     }
 
-    /// The formulas as plain loops in f64: forward `y`, and backward `dx`, `dγ`, `dβ`.
-    fn naive(x: &[f64], g: &[f64], b: &[f64], dy: &[f64], cols: usize) -> [Vec<f64>; 4] {
-        let (mut y, mut dx, mut dg, mut db) = (vec![], vec![], vec![0.0; cols], vec![0.0; cols]);
-        let eps = 1e-5;
-        for (row, dyr) in x.chunks(cols).zip(dy.chunks(cols)) {
-            let n = cols as f64;
-            let mu = row.iter().sum::<f64>() / n;
-            let rs = 1.0 / (row.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / n + eps).sqrt();
-            let xhat: Vec<f64> = row.iter().map(|v| (v - mu) * rs).collect();
-            y.extend(xhat.iter().zip(g).zip(b).map(|((h, g), b)| h * g + b));
-            let gy: Vec<f64> = dyr.iter().zip(g).map(|(d, g)| d * g).collect();
-            let (gm, gxm) = (gy.iter().sum::<f64>() / n, gy.iter().zip(&xhat).map(|(a, h)| a * h).sum::<f64>() / n);
-            dx.extend(gy.iter().zip(&xhat).map(|(a, h)| rs * (a - gm - h * gxm)));
-            for c in 0..cols {
-                dg[c] += dyr[c] * xhat[c];
-                db[c] += dyr[c];
-            }
-        }
-        [y, dx, dg, db]
-    }
-
     /// Against the loops, at shapes whose rows span several parallel chunks (`rows_per_task`) with a
     /// partial last one, and widths that are not a multiple of a vector: every chunk's partial dγ/dβ
     /// must reach the sums.
@@ -185,7 +189,7 @@ mod tests {
             let dy: Vec<f64> = (0..rows * cols).map(|_| next()).collect();
             let g: Vec<f64> = (0..cols).map(|_| 1.0 + next() * 0.5).collect();
             let b: Vec<f64> = (0..cols).map(|_| next()).collect();
-            let [want_y, want_dx, want_dg, want_db] = naive(&x, &g, &b, &dy, cols);
+            let [want_y, want_dx, want_dg, want_db] = layer_norm_naive(&x, &g, &b, &dy, 1e-5);
             let (mut y, mut mean, mut rstd) = (vec![0.0; rows * cols], vec![0.0; rows], vec![0.0; rows]);
             layer_norm_rows(&x, &g, &b, 1e-5, &mut y, &mut mean, &mut rstd, cols);
             let (mut dx, mut dg, mut db) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);

@@ -137,6 +137,18 @@ pub fn log_sum_exp<T: Float>(x: &[T]) -> T {
     max + sum.ln()
 }
 
+/// The reference for [`softmax_rows`]: per row of `cols`, `yᵢ = e^(xᵢ − max x) / Σⱼ e^(xⱼ − max x)`,
+/// as plain loops in f64 — what the tests and `emergent bench kernels` compare the kernel against.
+pub fn softmax_rows_naive(x: &[f64], cols: usize) -> Vec<f64> {
+    let mut y = Vec::with_capacity(x.len());
+    for row in x.chunks(cols) {
+        let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = row.iter().map(|v| (v - top).exp()).sum();
+        y.extend(row.iter().map(|v| (v - top).exp() / sum));
+    }
+    y
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,16 +226,14 @@ mod tests {
             let mut worst = 0f64;
             for r in 0..rows {
                 let (xr, dyr) = (&x[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
-                let top = xr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let sum: f64 = xr.iter().map(|v| (v - top).exp()).sum();
-                let want_y: Vec<f64> = xr.iter().map(|v| (v - top).exp() / sum).collect();
+                let want_y = softmax_rows_naive(xr, cols);
                 let dot: f64 = dyr.iter().zip(&want_y).map(|(d, y)| d * y).sum();
                 let total: f64 = dyr.iter().sum();
                 for c in 0..cols {
                     let i = r * cols + c;
                     let gaps = [
                         y[i] - want_y[c],
-                        ly[i] - (xr[c] - top - sum.ln()),
+                        ly[i] - want_y[c].ln(),
                         dx[i] - want_y[c] * (dyr[c] - dot),
                         ldx[i] - (dyr[c] - want_y[c] * total),
                     ];

@@ -1,7 +1,8 @@
 //! `emergent bench train`: time full training steps (forward, backward, AdamW) on random tokens;
-//! `emergent bench kernels`: the CUDA kernels beside cuBLAS and the copy bandwidth.
+//! `emergent bench kernels`: the fused kernels, checked and timed against the machine's ceilings.
 
 use crate::error::{Result, TrainError};
+use crate::kernel_bench::Format;
 use crate::optim::{AdamW, Optimizer};
 use autograd::profile::{OpTime, Pass, Profile};
 use clap::{Args, Subcommand, ValueEnum};
@@ -43,15 +44,32 @@ pub enum BenchWhat {
         #[arg(long, value_enum, default_value = "fused")]
         attention: super::AttentionPath,
     },
-    /// Every version of the hot CUDA kernels, checked, then timed against cuBLAS and the copy
-    /// bandwidth (needs a CUDA GPU).
+    /// The fused kernels, each variant checked against the naive reference, then timed: on the CPU
+    /// (the default) as GFLOP/s and GB/s and a share of this machine's measured FMA peak or streaming
+    /// memory bandwidth; on a GPU every version of the hot CUDA kernels against cuBLAS and the copy bandwidth.
     Kernels {
-        /// GEMM size (M = N = K).
-        #[arg(long, default_value_t = 4096)]
-        size: usize,
+        /// cpu, or cuda (the GPU table: --size and --iters only).
+        #[arg(long, default_value = "cpu")]
+        device: tensor::Device,
+        /// CPU: only this kernel (repeat for several) [default: all].
+        #[arg(long = "kernel")]
+        kernels: Vec<String>,
+        /// CPU: time one --kernel at this shape, e.g. 2048x384x1152 (repeat for several) [default:
+        /// the shapes of the baby GPT's training step].
+        #[arg(long = "shape")]
+        shapes: Vec<String>,
         /// Timed runs per kernel (median reported).
         #[arg(long, default_value_t = 20)]
         iters: usize,
+        /// CPU: print JSON lines (the ceilings first, then one object per measurement).
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CPU: print CSV.
+        #[arg(long)]
+        csv: bool,
+        /// GPU: GEMM size (M = N = K).
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
     },
 }
 
@@ -88,7 +106,24 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
             }
             run_train(preset, shape, device, steps, profile, out)
         }
-        BenchWhat::Kernels { size, iters } => super::bench_kernels::run(size, iters, out),
+        BenchWhat::Kernels { device: Device::Cpu, ref kernels, ref shapes, iters, json, csv, .. } => {
+            let format = match (json, csv) {
+                (true, _) => Format::JsonLines,
+                (_, true) => Format::Csv,
+                _ => Format::Table,
+            };
+            super::bench_kernels::run_cpu(kernels, shapes, iters, format, out)
+        }
+        BenchWhat::Kernels { ref kernels, ref shapes, json, csv, .. }
+            if !kernels.is_empty() || !shapes.is_empty() || json || csv =>
+        {
+            Err(TrainError::Invalid(
+                "--kernel, --shape, --json and --csv are for the CPU bench; on a GPU, bench kernels times its own \
+                 table (--size, --iters)"
+                    .into(),
+            ))
+        }
+        BenchWhat::Kernels { size, iters, .. } => super::bench_kernels::run(size, iters, out),
     }
 }
 

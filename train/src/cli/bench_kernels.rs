@@ -1,19 +1,60 @@
-//! `emergent bench kernels`: the table of every CUDA kernel version against cuBLAS (GEMM) and the
-//! device-to-device copy bandwidth (memory-bound kernels), with each kernel's registers and shared
-//! memory from ptxas.
+//! `emergent bench kernels`: on the CPU, the kernels of [`crate::kernel_bench`], each checked and
+//! timed against this machine's measured ceilings; on a GPU, the table of every CUDA kernel version
+//! against cuBLAS (GEMM) and the device-to-device copy bandwidth (memory-bound kernels), with each
+//! kernel's registers and shared memory from ptxas.
 
 use crate::error::{Result, TrainError};
+use crate::kernel_bench::{self, report, Ceiling, CpuKernel, Format, KERNELS};
+use crate::trainer::available_bytes;
 use kernels::cuda::bench::{
     against_targets, bench_attention, bench_cross_entropy, bench_gemm, bench_layer_norm, bench_softmax,
     bench_softmax_clusters, bench_wgmma, BenchRow,
 };
 use kernels::cuda::{compile, include_paths, ptxas_report, Gpu, SOURCES};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `$PTXAS`, else the CUDA toolkit's.
 fn ptxas() -> Option<PathBuf> {
     let candidates = [std::env::var("PTXAS").ok().map(PathBuf::from), Some(PathBuf::from("/usr/local/cuda/bin/ptxas"))];
     candidates.into_iter().flatten().find(|p| p.exists())
+}
+
+/// The CPU bench: `kernels` by name (all if none), at `shapes` (one kernel's; else each kernel's
+/// default shapes), `iters` timed runs each, printed as `format`. A variant that disagrees with the
+/// reference is printed as failed and the command ends with an error after the table.
+pub fn run_cpu(kernels: &[String], shapes: &[String], iters: usize, format: Format, out: &mut dyn Write) -> Result<()> {
+    let io = |e| TrainError::io(Path::new("<stdout>"), e);
+    let chosen: Vec<&dyn CpuKernel> = match kernels.is_empty() {
+        true => KERNELS.to_vec(),
+        false => kernels.iter().map(|k| kernel_bench::find(k)).collect::<Result<_>>()?,
+    };
+    let runs: Vec<(&dyn CpuKernel, Vec<usize>)> = match (shapes.is_empty(), chosen.as_slice()) {
+        (true, _) => chosen.iter().flat_map(|&k| k.default_shapes().into_iter().map(move |s| (k, s))).collect(),
+        (false, &[kernel]) => {
+            shapes.iter().map(|s| Ok((kernel, kernel_bench::parse_shape(kernel, s)?))).collect::<Result<_>>()?
+        }
+        (false, _) => {
+            return Err(TrainError::Invalid(
+                "--shape means one kernel's dims: name exactly one --kernel with it".into(),
+            ))
+        }
+    };
+    let ceiling = Ceiling::measure();
+    report::write_ceiling(format, &ceiling, out).map_err(io)?;
+    let mut failed = Vec::new();
+    for (kernel, shape) in runs {
+        for m in kernel_bench::measure(kernel, &shape, iters, &ceiling, available_bytes())? {
+            report::write_row(format, &m, &ceiling, out).map_err(io)?;
+            if !m.passed {
+                failed.push(format!("{} {} at {:?} (error {:.1e})", m.kernel, m.variant, m.shape, m.max_error));
+            }
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(TrainError::Invalid(format!("disagreed with the reference: {}", failed.join("; ")))),
+    }
 }
 
 pub fn run(size: usize, iters: usize, out: &mut dyn std::io::Write) -> Result<()> {

@@ -21,7 +21,7 @@ pub use data_place::absolute;
 pub use evaluation::{weight_norm, Evaluation};
 pub use folder::train_to_end;
 pub use lock::{RunLock, LOCK_FILE};
-pub use memory::training_bytes;
+pub use memory::{available_bytes, training_bytes};
 pub use presets::Preset;
 pub use setup::{load_tokenizer, validate as validate_config};
 
