@@ -65,11 +65,13 @@ impl Var {
                 let Some(op) = &var.0.op else {
                     if how == Propagation::IntoLeaves {
                         let device = g.device();
-                        profile::time_backward("leaf grad", device, || var.accumulate_grad(g))?;
+                        let shape = g.shape().to_vec();
+                        profile::time_backward("leaf grad", || vec![shape], device, || var.accumulate_grad(g))?;
                     }
                     continue;
                 };
-                let input_grads = profile::time_backward(op.name, g.device(), || (op.backward)(&g))?;
+                let shapes = || op.inputs.iter().map(Var::shape).collect();
+                let input_grads = profile::time_backward(op.name, shapes, g.device(), || (op.backward)(&g))?;
                 for (input, ig) in op.inputs.iter().zip(input_grads) {
                     let Some(ig) = ig.filter(|_| input.requires_grad()) else {
                         continue;
@@ -86,7 +88,8 @@ impl Var {
                     }
                     let summed = match grads.remove(&input.id()) {
                         Some(mut prev) => {
-                            profile::time_backward("accumulate", ig.device(), || prev.add_assign(&ig))?;
+                            let shapes = || vec![ig.shape().to_vec()];
+                            profile::time_backward("accumulate", shapes, ig.device(), || prev.add_assign(&ig))?;
                             prev
                         }
                         None => ig,

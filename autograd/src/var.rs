@@ -70,7 +70,7 @@ impl Var {
         if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
             return Self::constant(value);
         }
-        crate::profile::forward_op_done(name, value.device());
+        crate::profile::forward_op_done(name, || inputs.iter().map(|v| v.shape()).collect(), value.device());
         let op = OpRecord { name, inputs: inputs.iter().map(|&v| v.clone()).collect(), backward: Box::new(backward) };
         Self::node(value, true, Some(op), None)
     }

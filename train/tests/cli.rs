@@ -237,12 +237,18 @@ fn a_gpu_attention_kernel_on_the_cpu_is_a_clear_error() {
 #[test]
 fn bench_profile_lists_every_op_of_a_gpt_step_once_per_layer() {
     let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1", "--profile"]).unwrap();
-    let calls = |op: &str, pass: &str| -> f64 {
-        let row = printed.lines().find(|l| l.starts_with(&format!("| {op} | {pass} |"))).unwrap_or_else(|| {
-            panic!("no {op} {pass} row in\n{printed}");
-        });
-        row.split('|').nth(3).unwrap().trim().parse().unwrap()
+    // (op, pass) may have a row per set of input shapes: their calls add up.
+    let rows = |op: &str, pass: &str| -> Vec<Vec<String>> {
+        let prefix = format!("| {op} | {pass} |");
+        let rows: Vec<Vec<String>> = printed
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+            .collect();
+        assert!(!rows.is_empty(), "no {op} {pass} row in\n{printed}");
+        rows
     };
+    let calls = |op: &str, pass: &str| -> f64 { rows(op, pass).iter().map(|r| r[4].parse::<f64>().unwrap()).sum() };
     // 6 layers: 4 linear layers each (c_attn, c_proj, c_fc, mlp c_proj), one attention, one GELU,
     // two layer norms, plus the final layer norm.
     for pass in ["forward", "backward"] {
@@ -252,6 +258,10 @@ fn bench_profile_lists_every_op_of_a_gpt_step_once_per_layer() {
         assert_eq!(calls("layer_norm", pass), 13.0);
     }
     assert!(printed.contains("| (no op: optimizer, freeing the graph) |"), "{printed}");
+    // The linear layers by shape (2048 tokens: 8 × 256), with their rate.
+    let qkv = rows("linear", "forward").into_iter().find(|r| r[3] == "8×256×384 · 384×1152 · 1152").unwrap();
+    assert_eq!(qkv[4], "6");
+    assert!(qkv[6].parse::<f64>().unwrap() > 0.0, "{qkv:?}");
 }
 
 #[test]

@@ -266,13 +266,14 @@ fn write_kernel_table(rows: &[KernelTime], steps: usize, out: &mut dyn std::io::
     Ok(())
 }
 
-/// The op profile as a table: mean milliseconds per step of each op in each pass, slowest first,
-/// with its share of the mean step time; what no op accounts for (the optimizer, freeing the
-/// graph) is the last row.
+/// The op profile as a table: mean milliseconds per step of each op in each pass at each set of
+/// input shapes, slowest first, with GFLOP/s where the op's flops are counted (matrix products)
+/// and its share of the mean step time; what no op accounts for (the optimizer, freeing the graph)
+/// is the last row.
 fn write_op_table(rows: &[OpTime], steps: usize, step_ms: f64, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let steps = steps.max(1) as f64;
-    writeln!(out, "| op | pass | calls/step | ms/step | % of step |")?;
-    writeln!(out, "|---|---|---|---|---|")?;
+    writeln!(out, "| op | pass | input shapes | calls/step | ms/step | GFLOP/s | % of step |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
     let mut accounted = 0.0;
     for row in rows {
         let ms = row.total.as_secs_f64() * 1e3 / steps;
@@ -282,8 +283,15 @@ fn write_op_table(rows: &[OpTime], steps: usize, step_ms: f64, out: &mut dyn std
             Pass::Backward => "backward",
         };
         let calls = row.calls as f64 / steps;
-        writeln!(out, "| {} | {pass} | {calls} | {ms:.1} | {:.1} |", row.name, 100.0 * ms / step_ms)?;
+        let rate = row.gflops().map_or(String::new(), |g| format!("{g:.1}"));
+        writeln!(
+            out,
+            "| {} | {pass} | {} | {calls} | {ms:.1} | {rate} | {:.1} |",
+            row.name,
+            row.shapes,
+            100.0 * ms / step_ms
+        )?;
     }
     let rest = step_ms - accounted;
-    writeln!(out, "| (no op: optimizer, freeing the graph) | | | {rest:.1} | {:.1} |", 100.0 * rest / step_ms)
+    writeln!(out, "| (no op: optimizer, freeing the graph) | | | | {rest:.1} | | {:.1} |", 100.0 * rest / step_ms)
 }
