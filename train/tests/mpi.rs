@@ -11,10 +11,16 @@ use std::time::{Duration, Instant};
 const EMERGENT: &str = env!("CARGO_BIN_EXE_emergent");
 
 fn small(data: &Path) -> Vec<String> {
-    let flags = "--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 4 --steps 12 \
-                 --eval-interval 4 --dropout 0.1 --seed 3";
+    small_for(data, 12)
+}
+
+/// A small run of `steps` steps on `data`.
+fn small_for(data: &Path, steps: u64) -> Vec<String> {
+    let flags = "--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 4 --eval-interval 4 --dropout 0.1 \
+                 --seed 3";
     let mut args = vec!["train".to_string(), "--data".to_string(), data.to_str().unwrap().to_string()];
     args.extend(flags.split_whitespace().map(String::from));
+    args.extend(["--steps".to_string(), steps.to_string()]);
     args
 }
 
@@ -168,4 +174,57 @@ fn a_rank_that_fails_ends_the_others() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("error on rank 1 of 2"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(60), "rank 0 waited {:?}", started.elapsed());
+}
+
+/// The processes whose parent is `parent` (from /proc).
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid …`: the fields after the last ')'.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_rank_ends_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = text(dir.path());
+    let out = dir.path().join("run");
+    let long = with(small_for(&data, 1_000_000), &["--out", out.to_str().unwrap()]);
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--allow-run-as-root", "--oversubscribe", "-np", "2", EMERGENT]).args(&long);
+    let mut mpirun = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Both ranks training (rank 0 has written the run's config), then one killed outright.
+    let started = Instant::now();
+    let ranks = loop {
+        let ranks = children(mpirun.id());
+        if ranks.len() == 2 && out.join("config.json").exists() {
+            break ranks;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the ranks did not start: {ranks:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill").arg("-9").arg(ranks[1].to_string()).status().unwrap();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(status) = mpirun.try_wait().unwrap() {
+            break status;
+        }
+        if killed.elapsed() > Duration::from_secs(60) {
+            let _ = mpirun.kill();
+            for pid in children(mpirun.id()) {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+            panic!("the surviving rank still ran 60 s after the other was killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "mpirun reported success after a rank was killed");
+    assert!(children(mpirun.id()).is_empty(), "a rank outlived mpirun");
 }
