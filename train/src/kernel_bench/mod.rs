@@ -7,6 +7,7 @@
 //! worked example README shows.
 
 mod adamw;
+mod attention;
 mod axpy;
 mod cross_entropy;
 mod gelu;
@@ -27,6 +28,7 @@ pub const KERNELS: &[&dyn CpuKernel] = &[
     &softmax::Softmax,
     &layer_norm::LayerNorm,
     &gelu::Gelu,
+    &attention::Attention,
     &cross_entropy::CrossEntropy,
     &adamw::AdamW,
     &axpy::Axpy,

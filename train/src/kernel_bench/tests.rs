@@ -9,6 +9,7 @@ fn test_shape(kernel: &dyn CpuKernel) -> Vec<usize> {
     match kernel.dims() {
         ["M", "N", "K"] => vec![130, 70, 50],
         ["R", "C"] => vec![200, 301],
+        ["N", "T", "D"] => vec![3, 130, 24], // query blocks of 64: two full, one partial
         ["N"] => vec![100_003],
         dims => panic!("no test shape for {dims:?}"),
     }

@@ -1,70 +1,10 @@
-//! The fused kernel against the formulas written out as plain loops in f64.
+//! The fused kernel against the formulas written out as plain loops in f64 ([`super::naive`]).
 
 use super::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn random(n: usize, rng: &mut StdRng) -> Vec<f64> {
     (0..n).map(|_| rng.random_range(-2.0..2.0)).collect()
-}
-
-/// `(out, p)` by the definition: for each batch entry and query, scores over the visible keys,
-/// softmax, weighted sum of values.
-fn reference_forward(dims: &AttentionDims, scale: f64, q: &[f64], k: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dv, .. } = *dims;
-    let (mut out, mut p) = (vec![0.0; n * t * dv], vec![0.0; n * t * s]);
-    for b in 0..n {
-        for i in 0..t {
-            let seen = dims.visible_keys(i + 1);
-            let scores: Vec<f64> = (0..seen)
-                .map(|j| scale * (0..d).map(|x| q[(b * t + i) * d + x] * k[(b * s + j) * d + x]).sum::<f64>())
-                .collect();
-            let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let sum: f64 = scores.iter().map(|x| (x - max).exp()).sum();
-            for j in 0..seen {
-                let pij = (scores[j] - max).exp() / sum;
-                p[(b * t + i) * s + j] = pij;
-                for y in 0..dv {
-                    out[(b * t + i) * dv + y] += pij * v[(b * s + j) * dv + y];
-                }
-            }
-        }
-    }
-    (out, p)
-}
-
-/// `(dq, dk, dv)` by the chain rule written element by element.
-#[allow(clippy::too_many_arguments)]
-fn reference_backward(
-    dims: &AttentionDims,
-    scale: f64,
-    q: &[f64],
-    k: &[f64],
-    v: &[f64],
-    p: &[f64],
-    d_out: &[f64],
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dvw, .. } = *dims;
-    let (mut dq, mut dk, mut dv) = (vec![0.0; n * t * d], vec![0.0; n * s * d], vec![0.0; n * s * dvw]);
-    for b in 0..n {
-        for i in 0..t {
-            let row = |j: usize| p[(b * t + i) * s + j];
-            let dp: Vec<f64> = (0..s)
-                .map(|j| (0..dvw).map(|y| d_out[(b * t + i) * dvw + y] * v[(b * s + j) * dvw + y]).sum())
-                .collect();
-            let dot: f64 = (0..s).map(|j| row(j) * dp[j]).sum();
-            for j in 0..s {
-                let ds = row(j) * (dp[j] - dot) * scale;
-                for x in 0..d {
-                    dq[(b * t + i) * d + x] += ds * k[(b * s + j) * d + x];
-                    dk[(b * s + j) * d + x] += ds * q[(b * t + i) * d + x];
-                }
-                for y in 0..dvw {
-                    dv[(b * s + j) * dvw + y] += row(j) * d_out[(b * t + i) * dvw + y];
-                }
-            }
-        }
-    }
-    (dq, dk, dv)
 }
 
 fn max_rel_err(got: &[f64], want: &[f64]) -> f64 {
@@ -103,10 +43,10 @@ fn check(dims: AttentionDims) {
     let d_out = random(n * t * dvw, &mut rng);
     let scale = 1.0 / (d as f64).sqrt();
     let (out, p, dq, dk, dv) = run_dense(&dims, scale, [&q, &k, &v, &d_out]);
-    let (want_out, want_p) = reference_forward(&dims, scale, &q, &k, &v);
+    let (want_out, want_p) = attention_forward_naive(&dims, scale, &q, &k, &v);
     assert!(max_rel_err(&out, &want_out) < 1e-12, "{dims:?} out");
     assert!(max_rel_err(&p, &want_p) < 1e-12, "{dims:?} p");
-    let (want_dq, want_dk, want_dv) = reference_backward(&dims, scale, &q, &k, &v, &want_p, &d_out);
+    let (want_dq, want_dk, want_dv) = attention_backward_naive(&dims, scale, &q, &k, &v, &want_p, &d_out);
     assert!(max_rel_err(&dq, &want_dq) < 1e-12, "{dims:?} dq");
     assert!(max_rel_err(&dk, &want_dk) < 1e-12, "{dims:?} dk");
     assert!(max_rel_err(&dv, &want_dv) < 1e-12, "{dims:?} dv");
