@@ -1,7 +1,8 @@
 //! A checkpoint folder written by `emergent train` against HF transformers + tokenizers and PyTorch:
-//! the fixture (fixtures/make_hf_run_fixtures.py) is such a folder, loaded unchanged by
-//! `GPT2LMHeadModel.from_pretrained` / `AutoTokenizer.from_pretrained`, with the ids, logits and
-//! llm.c-style HellaSwag scores PyTorch computed on it.
+//! the fixture (fixtures/make_hf_run_fixtures.py) keeps such a folder's HF files, which
+//! `GPT2LMHeadModel.from_pretrained` / `AutoTokenizer.from_pretrained` loaded unchanged, with the
+//! ids, logits and llm.c-style HellaSwag scores PyTorch computed on it. (Its learned BPE is stored
+//! under names of its own and put back as `vocab.json` + `merges.txt` in a folder each test assembles.)
 
 mod common;
 
@@ -9,15 +10,37 @@ use common::emergent;
 use model::load_language_model;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 use tensor::{DType, Tensor};
 use train::scores::{read_hellaswag, score_endings, tokenize_item};
 use train::trainer::load_tokenizer;
 
 const FIXTURE: &str = "tests/fixtures/hf_run";
 
-fn checkpoint() -> PathBuf {
-    Path::new(FIXTURE).join("checkpoint")
+/// The checkpoint folder HF loaded, assembled in a temporary folder (removed when this is dropped).
+struct Checkpoint(tempfile::TempDir);
+
+impl Deref for Checkpoint {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+fn checkpoint() -> Checkpoint {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(FIXTURE);
+    let files = [
+        ("checkpoint/config.json", "config.json"),
+        ("checkpoint/model.safetensors", "model.safetensors"),
+        ("tokenizer/bpe330-vocab.json", "vocab.json"),
+        ("tokenizer/bpe330-merges.txt", "merges.txt"),
+    ];
+    for (from, to) in files {
+        std::fs::copy(fixture.join(from), dir.path().join(to)).unwrap();
+    }
+    Checkpoint(dir)
 }
 
 fn expected() -> Value {

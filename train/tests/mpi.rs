@@ -114,41 +114,37 @@ fn one_process_with_twice_the_accumulation(data: &Path, out: &Path) {
     run_ok(&Command::new(EMERGENT).args(args).output().unwrap());
 }
 
-#[test]
-fn two_ranks_equal_one_process_with_twice_the_accumulation_and_resume_exactly() {
+/// Two ranks given `flags` train as one process with twice the accumulation steps (weights, the
+/// optimizer state written, losses), and a two-rank run stopped at step 6 and resumed equals the
+/// whole one. Returns what the first two-rank run printed.
+fn two_ranks_equal_one_process_and_resume_exactly(flags: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let data = text(dir.path());
     let (two, one, resumed) = (dir.path().join("two"), dir.path().join("one"), dir.path().join("resumed"));
-    run_ok(&mpirun(&both(with(small(&data), &["--out", two.to_str().unwrap()]))));
+    let ranks =
+        |out: &Path, more: &[&str]| with(with(with(small(&data), flags), &["--out", out.to_str().unwrap()]), more);
+    let output = mpirun(&both(ranks(&two, &[])));
+    run_ok(&output);
     one_process_with_twice_the_accumulation(&data, &one);
     assert_same_run(&one, &two);
-    // Only rank 0 printed and wrote.
-    let printed = String::from_utf8_lossy(
-        &mpirun(&both(with(small(&data), &["--out", resumed.to_str().unwrap(), "--until", "6"]))).stdout,
-    )
-    .to_string();
-    assert_eq!(printed.matches("run folder").count(), 1, "{printed}");
+    run_ok(&mpirun(&both(ranks(&resumed, &["--until", "6"]))));
     run_ok(&mpirun(&both(vec!["train".into(), "--resume".into(), resumed.to_str().unwrap().into()])));
     assert_same_run(&two, &resumed);
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn two_ranks_equal_one_process_with_twice_the_accumulation_and_resume_exactly() {
+    let printed = two_ranks_equal_one_process_and_resume_exactly(&[]);
+    // Only rank 0 printed (and wrote).
+    assert_eq!(printed.matches("run folder").count(), 1, "{printed}");
 }
 
 #[test]
 fn two_sharded_ranks_equal_one_process_and_resume_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = text(dir.path());
-    let (two, one, resumed) = (dir.path().join("two"), dir.path().join("one"), dir.path().join("resumed"));
-    let sharded =
-        |out: &Path, more: &[&str]| with(with(small(&data), &["--zero", "1", "--out", out.to_str().unwrap()]), more);
-    let output = mpirun(&both(sharded(&two, &[])));
-    run_ok(&output);
-    let printed = String::from_utf8_lossy(&output.stdout);
+    // The optimizer state is gathered into one process's file.
+    let printed = two_ranks_equal_one_process_and_resume_exactly(&["--zero", "1"]);
     assert!(printed.contains("optimizer state sharded across the ranks (ZeRO-1): "), "{printed}");
-    one_process_with_twice_the_accumulation(&data, &one);
-    // The weights, the (gathered) optimizer state and the losses of one process.
-    assert_same_run(&one, &two);
-    run_ok(&mpirun(&both(sharded(&resumed, &["--until", "6"]))));
-    run_ok(&mpirun(&both(vec!["train".into(), "--resume".into(), resumed.to_str().unwrap().into()])));
-    assert_same_run(&two, &resumed);
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub fn join(parts: &[Tensor], len: usize, device: Device) -> Result<Tensor> {
     let mut flat: Vec<Tensor> = parts.iter().map(Tensor::flatten_all).collect::<tensor::Result<_>>()?;
     let filled: usize = flat.iter().map(Tensor::elem_count).sum();
     if filled < len || flat.is_empty() {
-        flat.push(Tensor::zeros(&[len - filled], DType::F32).to_device(device)?);
+        flat.push(Tensor::full_on(&[len - filled], 0.0, DType::F32, device)?);
     }
     Ok(Tensor::cat(&flat.iter().collect::<Vec<_>>(), 0)?)
 }
@@ -31,11 +31,11 @@ pub fn cut(flat: &Tensor, offset: usize, shape: &[usize]) -> Result<Tensor> {
     Ok(flat.narrow(0, offset, n)?.contiguous().reshape(shape)?)
 }
 
-/// Host copies of flat f32 tensors, for collectives that move host memory (MPI). A GPU tensor
-/// goes to the host and its result back.
-pub fn through_host(t: &Tensor, len: usize, op: impl FnOnce(&[f32], &mut [f32]) -> Result<()>) -> Result<Tensor> {
-    let send = t.to_vec::<f32>()?;
-    let mut recv = vec![0f32; len];
-    op(&send, &mut recv)?;
-    Ok(Tensor::from_vec(recv, &[len])?.to_device(t.device())?)
+/// A collective that moves host memory (MPI) applied to a flat f32 tensor: `op` gets the tensor's
+/// values (a GPU tensor's copied to the host) and returns the result's, which go back to the
+/// tensor's device.
+pub fn through_host(t: &Tensor, op: impl FnOnce(Vec<f32>) -> Result<Vec<f32>>) -> Result<Tensor> {
+    let result = op(t.to_vec::<f32>()?)?;
+    let len = result.len();
+    Ok(Tensor::from_vec(result, &[len])?.to_device(t.device())?)
 }

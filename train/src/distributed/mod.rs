@@ -47,18 +47,26 @@ pub trait Collective {
     /// [`Collective::all_reduce_sum_f32`] of a flat f32 tensor, wherever it lives: through host
     /// memory here; NCCL's world sums GPU tensors on the GPUs.
     fn all_reduce_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
-        through_host(t, t.elem_count(), |send, recv| {
-            recv.copy_from_slice(send);
-            self.all_reduce_sum_f32(recv)
+        through_host(t, |mut values| {
+            self.all_reduce_sum_f32(&mut values)?;
+            Ok(values)
         })
     }
     /// [`Collective::reduce_scatter_sum_f32`] of a flat f32 tensor, wherever it lives.
     fn reduce_scatter_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
-        through_host(t, t.elem_count() / self.world_size(), |send, recv| self.reduce_scatter_sum_f32(send, recv))
+        through_host(t, |send| {
+            let mut mine = vec![0f32; send.len() / self.world_size()];
+            self.reduce_scatter_sum_f32(&send, &mut mine)?;
+            Ok(mine)
+        })
     }
     /// [`Collective::all_gather_f32`] of a flat f32 tensor, wherever it lives.
     fn all_gather_tensor(&self, t: &Tensor) -> Result<Tensor> {
-        through_host(t, t.elem_count() * self.world_size(), |send, recv| self.all_gather_f32(send, recv))
+        through_host(t, |mine| {
+            let mut all = vec![0f32; mine.len() * self.world_size()];
+            self.all_gather_f32(&mine, &mut all)?;
+            Ok(all)
+        })
     }
     /// Ends every rank's process with `code`: what a rank that fails does, so that the others,
     /// waiting in a collective for it, do not wait forever.

@@ -3,7 +3,7 @@
 //! step can be compared bit for bit with a replicated one. (`tests/mpi.rs` runs the real thing.)
 
 use super::*;
-use crate::optim::{clip_grad_norm, AdamW, Optimizer};
+use crate::optim::{clip_grad_norm, AdamW, Optimizer, Slots};
 use autograd::Params;
 use std::sync::{Arc, Barrier, Mutex};
 use tensor::{AdamWConfig, Tensor};
@@ -257,4 +257,29 @@ fn a_rank_with_other_settings_is_named() {
     let e = errors[0].clone().unwrap_err();
     assert!(e.contains("rank 1 was started with other settings"), "{e}");
     assert!(ThreadWorld::run(2, |world| check_same_run(&world, 8).is_ok()).iter().all(|&ok| ok));
+}
+
+#[test]
+fn what_cannot_be_exchanged_is_named() {
+    let errors = ThreadWorld::run(2, |world| {
+        let mut params = Params::new();
+        let w = params.add("w", Tensor::from_vec(vec![1f64, 2.0], &[2]).unwrap()).unwrap();
+        w.set_grad(Some(Tensor::from_vec(vec![0.5f64, 0.5], &[2]).unwrap())).unwrap();
+        let shards = ZeroShards::new(&params, 2, world.rank());
+        let replicated = all_reduce_gradients(&world, &params, BUCKET_ELEMENTS).unwrap_err().to_string();
+        let sharded = shards.reduce_scatter_gradients(&world, &params).unwrap_err().to_string();
+        [replicated, sharded]
+    });
+    for e in errors.concat() {
+        assert!(e.contains("exchanges f32 tensors; the gradient of w is F64"), "{e}");
+    }
+    // Optimizer state that is not of its parameter's shape cannot be cut into shards.
+    let errors = ThreadWorld::run(1, |world| {
+        let params = parameters();
+        let mut slots = Slots::new(&["m"]);
+        slots.by_param.insert("p0".into(), vec![Tensor::from_vec(vec![0f32; 3], &[3]).unwrap()]);
+        let gathered = ZeroShards::new(&params, 1, world.rank()).gather_slots(&world, &params, &slots);
+        gathered.err().expect("a misshapen state").to_string()
+    });
+    assert!(errors[0].contains("the optimizer's m of p0 is [3], not the parameter's shape [7, 5]"), "{}", errors[0]);
 }

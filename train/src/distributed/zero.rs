@@ -21,7 +21,7 @@ use crate::error::{Result, TrainError};
 use crate::optim::{clip_coefficient, Slots};
 use autograd::Params;
 use std::collections::BTreeMap;
-use tensor::{DType, Device, Tensor};
+use tensor::{Device, Tensor};
 
 /// Which rank updates each parameter, and where the parameter sits in that rank's block of the
 /// collectives' flat buffers.
@@ -123,15 +123,23 @@ impl ZeroShards {
     /// parameters; the sums are shared (every entry is one rank's, the others add zeros: exact)
     /// and added in parameter order in f32, as one process adds them. Returns `‖g‖`.
     pub fn clip_grad_norm(&self, world: &dyn Collective, params: &Params, max_norm: f64) -> Result<f64> {
-        let mut sums = Vec::with_capacity(self.places.len());
-        for (index, (_, var)) in params.iter().enumerate() {
-            sums.push(match var.grad().filter(|_| self.owns(index)) {
-                Some(g) => g.mul(&g)?.sum_all()?.reshape(&[1])?,
-                None => Tensor::zeros(&[1], DType::F32).to_device(params.device())?,
-            });
+        // This rank's sums, read back in one copy; the others' entries stay zero.
+        let owned: Vec<(usize, Tensor)> = params
+            .iter()
+            .enumerate()
+            .filter(|&(index, _)| self.owns(index))
+            .filter_map(|(index, (_, var))| var.grad().map(|g| (index, g)))
+            .collect();
+        let squares = owned.iter().map(|(_, g)| Ok(g.mul(g)?.sum_all()?.reshape(&[1])?)).collect::<Result<Vec<_>>>()?;
+        let mut sums = vec![0f32; self.places.len()];
+        if !squares.is_empty() {
+            let values = Tensor::cat(&squares.iter().collect::<Vec<_>>(), 0)?.to_vec::<f32>()?;
+            for ((index, _), value) in owned.iter().zip(values) {
+                sums[*index] = value;
+            }
         }
-        let sums = world.all_reduce_sum_tensor(&join(&sums, self.places.len(), params.device())?)?;
-        let norm = (sums.to_vec::<f32>()?.iter().fold(0f32, |total, s| total + s) as f64).sqrt();
+        world.all_reduce_sum_f32(&mut sums)?;
+        let norm = (sums.iter().fold(0f32, |total, s| total + s) as f64).sqrt();
         if let Some(coef) = clip_coefficient(norm, max_norm) {
             for (_, var) in params.iter() {
                 if let Some(g) = var.grad() {
