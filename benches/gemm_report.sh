@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in 1 2; do
-  MATMUL_NUM_THREADS=$t GEMM_THREADS=$t cargo bench -p benches --bench gemm -- "sgemm/${t}t" >&2
+  MATMUL_NUM_THREADS=$t GEMM_THREADS=$t cargo bench -p kernel-bench --bench gemm -- "sgemm/${t}t" >&2
 done
 numpy_json=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 benches/gemm_numpy.py 1 2)
 python3 - "$numpy_json" <<'PY'

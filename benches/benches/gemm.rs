@@ -7,8 +7,8 @@
 //! benchmarked only at that count (1 when unset); `benches/gemm_report.sh` runs this bench once
 //! per thread count and compares everything with numpy/OpenBLAS measured in the same run.
 
-use benches::{matrix, square, thread_counts};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kernel_bench::{matrix, square, thread_counts};
 use kernels::cpu::gemm::{gemm, gemm_naive, gemm_with, GemmScalar};
 use std::time::Duration;
 

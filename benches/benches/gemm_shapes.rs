@@ -3,8 +3,8 @@
 //! `dx = dy·Wᵀ` and its weight gradient `dW = xᵀ·dy`, transposed operands read in place as the
 //! tensor layer passes them. Criterion's "Gelem/s" reads as GFLOP/s.
 
-use benches::{thread_counts, values};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kernel_bench::{thread_counts, values};
 use kernels::cpu::gemm::{gemm, MatRef};
 use std::time::Duration;
 

@@ -478,133 +478,6 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
 
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn gemm_benches_run_and_every_version_matches_cublas() {
-    use kernels::cuda::bench::{bench_gemm, bench_wgmma};
-    let gpu = Gpu::new(0).unwrap();
-    // 256³: whole tiles for every version; cuBLAS f32 and 3 f32 kernels, cuBLAS bf16 and 4 WMMA
-    // kernels, then cuBLAS with B transposed and the 3 wgmma kernels (sm_90a).
-    let mut rows = bench_gemm(&gpu, 256, 1).unwrap();
-    assert_eq!(rows.len(), 9, "{rows:?}");
-    if gpu.arch == "sm_90a" {
-        let wgmma = bench_wgmma(&gpu, 256, 1).unwrap();
-        assert_eq!(wgmma.len(), 4, "{wgmma:?}");
-        rows.extend(wgmma);
-    }
-    for row in &rows {
-        // bf16 operands against cuBLAS's own bf16 product (and its bf16 output): a few 1e-3.
-        let tolerance = if row.kernel.contains("bf16") { 1e-2 } else { 1e-5 };
-        assert!(row.median_ms > 0.0 && row.max_rel_err <= tolerance, "{row:?}");
-    }
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn memory_bound_benches_run_and_their_versions_agree() {
-    use kernels::cuda::bench::{
-        against_targets, bench_cross_entropy, bench_layer_norm, bench_softmax, bench_softmax_clusters,
-    };
-    let gpu = Gpu::new(0).unwrap();
-    // Small shapes: the table's rows, each version's output against the first's.
-    let mut tables = vec![
-        // The copy and three versions.
-        ("softmax", bench_softmax(&gpu, 5, 300, 1).unwrap(), 4),
-        ("layer norm", bench_layer_norm(&gpu, 7, 96, 1).unwrap(), 4),
-        ("cross-entropy gradient", bench_cross_entropy(&gpu, 3, 1000, 1).unwrap(), 4),
-    ];
-    if gpu.compute_capability() >= 90 {
-        // The copy, block per row, and clusters of 2, 4 and 8 blocks.
-        tables.push(("softmax clusters", bench_softmax_clusters(&gpu, 5, 300, 1).unwrap(), 5));
-    } else {
-        let err = bench_softmax_clusters(&gpu, 5, 300, 1).unwrap_err();
-        assert!(err.to_string().contains("softmax clusters need sm_90 or later"), "{err}");
-    }
-    let mut all = Vec::new();
-    for (name, rows, count) in tables {
-        assert_eq!(rows.len(), count, "{name}: the copy and each version: {rows:?}");
-        assert_eq!(rows[0].kernel, "device-to-device copy");
-        for row in &rows {
-            assert!(row.median_ms > 0.0 && row.throughput > 0.0, "{name}: {row:?}");
-            assert!(row.max_rel_err <= 1e-5, "{name}: {row:?}");
-        }
-        all.extend(rows);
-    }
-    // The summary: one line for each kernel and shape (the clusters' table shares the softmax's),
-    // every version correct.
-    let summary = against_targets(&all);
-    let names = ["softmax 5×300: ", "layer norm 7×96: ", "cross-entropy gradient 3×1000: "];
-    assert_eq!(summary.len(), names.len(), "{summary:?}");
-    for (line, name) in summary.iter().zip(names) {
-        assert!(line.starts_with(name) && !line.contains("wrong output"), "{line}");
-    }
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn attention_bench_times_every_version_both_ways() {
-    use kernels::cuda::bench::bench_attention;
-    use kernels::cuda::launch::AttentionVersion;
-    let gpu = Gpu::new(0).unwrap();
-    // GPT-2's layout at a small shape: each version's forward, and forward and backward, against
-    // the row-per-thread version's (bf16 operands on the tensor cores).
-    let rows = bench_attention(&gpu, (2, 2, 80, 64), 1).unwrap();
-    assert_eq!(rows.len(), 2 * AttentionVersion::ALL.len(), "{rows:?}");
-    for (row, version) in rows.chunks(2).zip(AttentionVersion::ALL) {
-        assert_eq!(row[0].kernel, format!("attention fwd {version:?}"));
-        assert_eq!(row[1].kernel, format!("attention fwd+bwd {version:?}"));
-        let tolerance = if version.is_bf16() { 3e-2 } else { 1e-4 };
-        for r in row {
-            assert!(r.median_ms > 0.0 && r.throughput > 0.0 && r.max_rel_err <= tolerance, "{r:?}");
-        }
-    }
-}
-
-/// Where sequence `n`'s row `r` starts under `layout`.
-fn row_start(layout: &HeadLayout, n: usize, r: usize) -> usize {
-    layout.offset
-        + n / layout.heads * layout.batch_stride
-        + n % layout.heads * layout.head_stride
-        + r * layout.row_stride
-}
-
-/// Dense `(batch, rows, d)` matrices written into `buffer` where `layout` says.
-fn place(dense: &[f32], buffer: &mut [f32], layout: &HeadLayout, (batch, rows, d): (usize, usize, usize)) {
-    for n in 0..batch {
-        for r in 0..rows {
-            let at = row_start(layout, n, r);
-            buffer[at..at + d].copy_from_slice(&dense[(n * rows + r) * d..][..d]);
-        }
-    }
-}
-
-/// The `(batch, rows, d)` matrices that `layout` reads from `buffer`, dense.
-fn take(buffer: &[f32], layout: &HeadLayout, (batch, rows, d): (usize, usize, usize)) -> Vec<f32> {
-    let mut dense = Vec::with_capacity(batch * rows * d);
-    for n in 0..batch {
-        for r in 0..rows {
-            dense.extend_from_slice(&buffer[row_start(layout, n, r)..][..d]);
-        }
-    }
-    dense
-}
-
-/// Heads of `d` columns, `h` to a row of a `(b, rows, width)` buffer, in a layout where no stride
-/// is the dense one: `gap` columns between heads, `2·gap` after the last, `3·gap` elements between
-/// batch entries, `5·gap` before the first (gap 1: no row 16-byte aligned; gap 4: every row); the
-/// buffer's other elements belong to no head.
-fn scattered(h: usize, rows: usize, d: usize, gap: usize) -> (HeadLayout, usize) {
-    let width = h * (d + gap) + 2 * gap;
-    let layout = HeadLayout {
-        offset: 5 * gap,
-        heads: h,
-        batch_stride: rows * width + 3 * gap,
-        head_stride: d + gap,
-        row_stride: width,
-    };
-    (layout, width)
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
 fn fused_attention_matches_the_formulas() {
     use kernels::cuda::launch::{AttentionShape, AttentionVersion};
     let gpu = Gpu::new(0).unwrap();
@@ -729,4 +602,49 @@ fn attention_layouts_that_do_not_fit_their_buffers_are_refused() {
                 .to_string();
         assert!(err.contains(why), "{name}: {err}");
     }
+}
+
+/// Where sequence `n`'s row `r` starts under `layout`.
+fn row_start(layout: &HeadLayout, n: usize, r: usize) -> usize {
+    layout.offset
+        + n / layout.heads * layout.batch_stride
+        + n % layout.heads * layout.head_stride
+        + r * layout.row_stride
+}
+
+/// Dense `(batch, rows, d)` matrices written into `buffer` where `layout` says.
+fn place(dense: &[f32], buffer: &mut [f32], layout: &HeadLayout, (batch, rows, d): (usize, usize, usize)) {
+    for n in 0..batch {
+        for r in 0..rows {
+            let at = row_start(layout, n, r);
+            buffer[at..at + d].copy_from_slice(&dense[(n * rows + r) * d..][..d]);
+        }
+    }
+}
+
+/// The `(batch, rows, d)` matrices that `layout` reads from `buffer`, dense.
+fn take(buffer: &[f32], layout: &HeadLayout, (batch, rows, d): (usize, usize, usize)) -> Vec<f32> {
+    let mut dense = Vec::with_capacity(batch * rows * d);
+    for n in 0..batch {
+        for r in 0..rows {
+            dense.extend_from_slice(&buffer[row_start(layout, n, r)..][..d]);
+        }
+    }
+    dense
+}
+
+/// Heads of `d` columns, `h` to a row of a `(b, rows, width)` buffer, in a layout where no stride
+/// is the dense one: `gap` columns between heads, `2·gap` after the last, `3·gap` elements between
+/// batch entries, `5·gap` before the first (gap 1: no row 16-byte aligned; gap 4: every row); the
+/// buffer's other elements belong to no head.
+fn scattered(h: usize, rows: usize, d: usize, gap: usize) -> (HeadLayout, usize) {
+    let width = h * (d + gap) + 2 * gap;
+    let layout = HeadLayout {
+        offset: 5 * gap,
+        heads: h,
+        batch_stride: rows * width + 3 * gap,
+        head_stride: d + gap,
+        row_stride: width,
+    };
+    (layout, width)
 }

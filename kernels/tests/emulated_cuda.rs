@@ -1,5 +1,5 @@
-//! The emulated CUDA libraries (`kernels::cuda::emulated_cuda`) stand in for the real ones: after
-//! `install`, cudarc opens a device, compiles and launches kernels and calls cuBLAS as it would on
+//! The emulated CUDA libraries (the `cuda-emulator` crate) stand in for the real ones: once
+//! installed, cudarc opens a device, compiles and launches kernels and calls cuBLAS as it would on
 //! a GPU, and the results are the CPU's. (`.ci/run` runs every GPU test this way; this binary
 //! checks the mechanism itself in a plain `cargo test`: one test installs the libraries, which is
 //! process-wide; the other runs a faulting kernel in a child process.)
@@ -10,17 +10,27 @@ use kernels::cpu::gemm::{gemm, MatRef};
 use kernels::cpu::softmax::softmax_rows;
 use kernels::cuda::cudarc;
 use kernels::cuda::launch::{self, SoftmaxVersion};
-use kernels::cuda::{driver_available, emulated_cuda, nvrtc_available, Gpu};
+use kernels::cuda::{driver_available, nvrtc_available, Gpu, SOURCES};
 
 mod common;
 use common::{max_rel_err, random};
 
+/// The emulated libraries in place of the real ones, loading the engine's kernel sources (what
+/// the `emulator` feature's `kernels::cuda::emulated::install` does; this test builds without it).
+fn install() {
+    cuda_emulator::install_libraries(|name| {
+        let source = SOURCES.iter().find(|s| s.name == name)?;
+        Some(cuda_emulator::Source { name: source.name, text: source.source, kernels: source.kernels })
+    })
+    .unwrap();
+}
+
 #[test]
 fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
-    emulated_cuda::install().unwrap();
+    install();
     assert!(driver_available() && nvrtc_available());
     let gpu = Gpu::new(0).unwrap();
-    assert_eq!((gpu.name.as_str(), gpu.arch), (emulated_cuda::DEVICE_NAME, "sm_90a"));
+    assert_eq!((gpu.name.as_str(), gpu.arch), (cuda_emulator::DEVICE_NAME, "sm_90a"));
     assert!(Gpu::new(1).err().expect("one device").to_string().contains("no CUDA device 1"));
 
     // A kernel compiled through "NVRTC", loaded and launched through the driver API.
@@ -124,7 +134,7 @@ fn reading_past_the_end() {
     if std::env::var("EMERGENT_FAULT_CHILD").is_err() {
         return; // only as that test's child
     }
-    emulated_cuda::install().unwrap();
+    install();
     let gpu = Gpu::new(0).unwrap();
     let x = gpu.stream.clone_htod(&[0.5f32; 1024]).unwrap();
     let mut y = gpu.stream.alloc_zeros::<f32>(4096).unwrap();

@@ -17,6 +17,7 @@ mod device;
 mod display;
 mod dtype;
 mod error;
+pub mod kernel_profile;
 mod layout;
 pub mod op;
 mod ops;

@@ -23,9 +23,9 @@ pub enum TrainError {
     #[error("{0}")]
     Invalid(String),
 
-    /// No GPU, no CUDA library, or a failed CUDA call.
+    /// A kernel benchmark's failure (a bad request, disagreeing variants, the GPU's error).
     #[error(transparent)]
-    Cuda(#[from] kernels::cuda::CudaError),
+    Bench(#[from] kernel_bench::Error),
 }
 
 impl TrainError {

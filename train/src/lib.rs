@@ -6,7 +6,7 @@ pub mod cli;
 pub mod data;
 pub mod distributed;
 mod error;
-pub mod kernel_bench;
+pub mod fit;
 pub mod lab;
 pub mod metrics;
 pub mod npy;

@@ -2,21 +2,18 @@
 //! numbers from digits to English words: teacher forcing with AdamW, then greedy and beam-search
 //! decoding (F14) of held-out numbers, scored by exact match, corpus BLEU-4 and ROUGE-1/2/L (F15).
 
-use crate::bert::append_record;
 use crate::data::number_words::{digit_tokens, number_words, vocabulary, NumberWordsTask, MAX_NUMBER};
 use crate::error::{Result, TrainError};
-use crate::optim::{descend, AdamW, Schedule};
+use crate::fit::{fit, start_run, Evaluation, Plan, Progress, Task};
+use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
-use crate::progress::progress_bar;
 use crate::scores::{corpus_bleu, rouge_l, rouge_n, Smoothing};
-use crate::trainer::write_folder_atomically;
 use autograd::no_grad;
 use model::gpt2::IGNORE_INDEX;
 use model::seq2seq::{Seq2SeqConfig, Transformer};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 use tensor::{AdamWConfig, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,62 +239,19 @@ pub fn run_translate_train(
     interactive: bool,
 ) -> Result<TranslateSummary> {
     validate(cfg)?;
-    let _lock = crate::trainer::RunLock::acquire(run_dir)?; // makes the folder, held to the end
-    let json = serde_json::to_string_pretty(cfg).expect("config serialises");
-    model::checkpoint::write_atomically(&run_dir.join("config.json"), json.as_bytes())?;
+    let _lock = start_run(run_dir, cfg)?;
     let task = NumberWordsTask::new(cfg.held_out, cfg.seed);
     let vocab = vocabulary();
     let config = Seq2SeqConfig::new(vocab.len(), cfg.d_model, cfg.n_head, cfg.layers, MAX_LEN, [0, 1, 2]);
     let translator = Translator::new(Transformer::random(config, cfg.seed)?, vocab);
-    let params = &translator.model.params;
-    params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
+    translator.model.params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
+    let mut training = Translation { translator, task, batch_size: cfg.batch_size };
     let schedule = Schedule::WarmupCosine { warmup: cfg.warmup, total: cfg.steps, min_ratio: 0.1 };
-    let mut optimizer =
-        AdamW::new(AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.98, eps: 1e-9, weight_decay: cfg.weight_decay });
-    let (bar, started, metrics) =
-        (progress_bar(cfg.steps, 0, interactive), Instant::now(), run_dir.join("metrics.jsonl"));
-    let (mut log, mut window): (Vec<TranslateRecord>, Vec<f64>) = (Vec::new(), Vec::new());
-    for step in 0..cfg.steps {
-        let lr = schedule.lr(cfg.lr, step);
-        let numbers = task.train_numbers(step, cfg.batch_size);
-        window.push(descend(params, &mut optimizer, lr, 1.0, step, || translator.loss(&numbers))?);
-        bar.set_position(step + 1);
-        if (step + 1) % cfg.eval_interval != 0 && step + 1 != cfg.steps {
-            continue;
-        }
-        let val_loss = no_grad(|| -> Result<f64> {
-            let chunks: Vec<&[u64]> = task.held_out.chunks(256).collect();
-            let total = chunks
-                .iter()
-                .map(|c| Ok(translator.loss(c)?.value().to_scalar()? * c.len() as f64))
-                .sum::<Result<f64>>()?;
-            Ok(total / task.held_out.len() as f64)
-        })?;
-        let greedy = translator.score(&task.held_out, None)?;
-        let record = TranslateRecord {
-            step: step + 1,
-            train_loss: window.iter().sum::<f64>() / window.len() as f64,
-            lr,
-            val_loss,
-            exact_match: greedy.exact_match,
-            bleu: greedy.bleu,
-            elapsed_s: started.elapsed().as_secs_f64(),
-        };
-        window.clear();
-        bar.set_message(format!(
-            "val loss {val_loss:.4} exact match {:.3} BLEU {:.3}",
-            greedy.exact_match, greedy.bleu
-        ));
-        append_record(&metrics, &record, log.is_empty())?;
-        log.push(record);
-        write_folder_atomically(&run_dir.join(MODEL_DIR), |dir| {
-            translator.model.save(dir)?;
-            let vocab = serde_json::to_string(&translator.vocab).expect("vocabulary serialises");
-            Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), vocab.as_bytes())?)
-        })?;
-        plot(run_dir, &log)?;
-    }
-    bar.finish_and_clear();
+    let plan = Plan::keeping_latest(cfg.steps, (cfg.lr, schedule), cfg.eval_interval, MODEL_DIR, interactive);
+    let adamw = AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.98, eps: 1e-9, weight_decay: cfg.weight_decay };
+    let mut fitted = fit(&mut training, &mut AdamW::new(adamw), &plan, run_dir)?;
+    let Translation { translator, task, .. } = training;
+    let params = &translator.model.params;
     let greedy = translator.score(&task.held_out, None)?;
     let beam = translator.score(&task.held_out, Some((cfg.beam_width, cfg.length_penalty)))?;
     let shown = &task.held_out[..8.min(task.held_out.len())];
@@ -309,12 +263,65 @@ pub fn run_translate_train(
             format!("{n} → {}  {verdict}", words.join(" "))
         })
         .collect();
-    let last = log.pop().expect("the last step is evaluated");
+    let last = fitted.log.pop().expect("the last step is evaluated");
     let mut summary =
         TranslateSummary { greedy, beam, last, parameters: params.numel(), examples, report: String::new() };
     summary.report = report(cfg, &summary);
     model::checkpoint::write_atomically(&run_dir.join("report.md"), summary.report.as_bytes())?;
     Ok(summary)
+}
+
+/// Training the translator as a [`Task`]: a batch of the task's training numbers each step, the
+/// held-out numbers scored (loss, greedy exact match and BLEU) at each evaluation.
+struct Translation {
+    translator: Translator,
+    task: NumberWordsTask,
+    batch_size: usize,
+}
+
+impl Task for Translation {
+    type Record = TranslateRecord;
+
+    fn params(&self) -> &autograd::Params {
+        &self.translator.model.params
+    }
+
+    fn loss(&mut self, step: u64) -> Result<autograd::Var> {
+        self.translator.loss(&self.task.train_numbers(step, self.batch_size))
+    }
+
+    fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<TranslateRecord>> {
+        let held_out = &self.task.held_out;
+        let val_loss = no_grad(|| -> Result<f64> {
+            let total = held_out
+                .chunks(256)
+                .map(|c| Ok(self.translator.loss(c)?.value().to_scalar()? * c.len() as f64))
+                .sum::<Result<f64>>()?;
+            Ok(total / held_out.len() as f64)
+        })?;
+        let greedy = self.translator.score(held_out, None)?;
+        let record = TranslateRecord {
+            step: progress.step,
+            train_loss: progress.train_loss,
+            lr: progress.lr,
+            val_loss,
+            exact_match: greedy.exact_match,
+            bleu: greedy.bleu,
+            elapsed_s: progress.elapsed_s,
+        };
+        let message = format!("val loss {val_loss:.4} exact match {:.3} BLEU {:.3}", greedy.exact_match, greedy.bleu);
+        Ok(Evaluation { record, val_loss, message })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.translator.model.save(dir)?;
+        let vocab = serde_json::to_string(&self.translator.vocab).expect("vocabulary serialises");
+        Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), vocab.as_bytes())?)
+    }
+
+    fn plot(&self, run_dir: &Path, log: &[TranslateRecord]) -> Result<()> {
+        plot(run_dir, log)
+    }
 }
 
 fn plot(run_dir: &Path, log: &[TranslateRecord]) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The CPU's f32 multiply-add ceiling, the number a GEMM's GFLOP/s is a share of
 //! ([`kernels::cpu::ceiling::fma_peak_gflops`]), on 1 and on all threads, the best of 5 runs each.
-//! `cargo run --release -p benches --bin fma_peak`.
+//! `cargo run --release -p kernel-bench --bin fma_peak`.
 
 use kernels::cpu::ceiling::fma_peak_gflops;
 

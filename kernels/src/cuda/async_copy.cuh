@@ -1,6 +1,6 @@
 // Asynchronous copies global → shared (cp.async, Ampere and later): the data does not pass through
 // registers, so the next tiles load while the warps multiply the current ones. Prepended to the
-// sources that pipeline their loads. The CPU emulator (emulator/cuda_emulator.hpp) defines these
+// sources that pipeline their loads. The CPU emulator (kernels/emulator/cpp/cuda_emulator.hpp) defines these
 // three as plain copies instead.
 #ifndef CUDA_EMULATOR
 // Copies 16 bytes, or writes 16 zero bytes when !valid (reads nothing).

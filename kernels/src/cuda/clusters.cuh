@@ -4,7 +4,7 @@
 // another at a cluster barrier. The launch asks for them (launch::run_in_clusters: the cluster
 // dimension of cuLaunchKernelEx); a cluster of n blocks is n consecutive blocks along x. A kernel
 // launched in clusters keeps its shared memory dynamic: the CPU emulator, which defines these
-// functions itself (emulator/cuda_emulator.hpp), gives each block of a cluster its own dynamic
+// functions itself (kernels/emulator/cpp/cuda_emulator.hpp), gives each block of a cluster its own dynamic
 // shared memory but one copy of the static `__shared__` variables.
 #if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(CUDA_EMULATOR)
 #define HAS_CLUSTERS 1

@@ -59,10 +59,11 @@ impl MatmulPrecision {
     }
 }
 
-/// Whether the CUDA driver library (libcuda.so) can be loaded (the emulated one when
-/// [`EMERGENT_EMULATE_CUDA`](super::emulated_cuda::ENV) asks for it).
+/// Whether the CUDA driver library (libcuda.so) can be loaded (with the `emulator` feature, the
+/// emulated one when `EMERGENT_EMULATE_CUDA=1` asks for it).
 pub fn driver_available() -> bool {
-    super::emulated_cuda::install_if_requested();
+    #[cfg(feature = "emulator")]
+    super::emulated::install_if_requested();
     // Safety: only tries to open the shared library.
     unsafe { cudarc::driver::sys::is_culib_present() }
 }

@@ -7,7 +7,7 @@
 //   B: b[0] = B[2q, 2q+1][g],  b[1] = B[2q+8, 2q+9][g]
 //   D: d[0], d[1] = D[g][2q, 2q+1],  d[2], d[3] = D[g+8][2q, 2q+1]
 // where a register of A or B holds two bf16, the first (lower column or row) in its low half.
-// The CPU emulator (emulator/cuda_emulator.hpp) defines mma_m16n8k16_bf16 itself, with this layout.
+// The CPU emulator (kernels/emulator/cpp/cuda_emulator.hpp) defines mma_m16n8k16_bf16 itself, with this layout.
 // A register of A or B is made by bf16_pair (bf16_copy.cuh, prepended before this file).
 
 #ifndef CUDA_EMULATOR

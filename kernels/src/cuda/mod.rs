@@ -2,11 +2,10 @@
 //! device's architecture. This module holds the sources and the compiler call; nothing here needs a
 //! GPU, and everything checks for the CUDA libraries before touching them (cudarc panics otherwise).
 
-pub mod bench;
 pub mod blas_lt;
 mod device;
-pub mod emulated_cuda;
-pub mod emulator;
+#[cfg(feature = "emulator")]
+pub mod emulated;
 pub mod launch;
 #[cfg(feature = "nccl")]
 pub mod nccl;

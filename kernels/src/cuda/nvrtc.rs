@@ -16,8 +16,6 @@ pub enum CudaError {
     Driver(String),
     /// NVRTC rejected a source: its name and the compiler's log.
     Compile { source: String, log: String },
-    /// The CPU emulator could not build or run a kernel (see [`crate::cuda::emulator`]).
-    Emulator(String),
 }
 
 impl std::fmt::Display for CudaError {
@@ -34,7 +32,6 @@ impl std::fmt::Display for CudaError {
             }
             CudaError::Driver(what) => write!(f, "CUDA driver error {what}"),
             CudaError::Compile { source, log } => write!(f, "NVRTC could not compile {source}:\n{log}"),
-            CudaError::Emulator(what) => write!(f, "CUDA emulator: {what}"),
         }
     }
 }
@@ -43,7 +40,8 @@ impl std::error::Error for CudaError {}
 
 /// Whether the NVRTC library can be loaded (checked before any call into it).
 pub fn nvrtc_available() -> bool {
-    super::emulated_cuda::install_if_requested();
+    #[cfg(feature = "emulator")]
+    super::emulated::install_if_requested();
     // Safety: only tries to open the shared library; nothing is called through it.
     unsafe { cudarc::nvrtc::sys::is_culib_present() }
 }

@@ -3,7 +3,7 @@
 // writes it into shared memory, already swizzled, zero-filling whatever lies past the tensor's
 // edges. The copy reports its bytes to a shared-memory barrier (mbarrier), on which the threads
 // that read the tile wait. Prepended to gemm.cu after warpgroup_mma.cuh (HAS_WGMMA). The CPU
-// emulator (emulator/cuda_emulator.hpp) defines these functions itself, with the same semantics.
+// emulator (kernels/emulator/cpp/cuda_emulator.hpp) defines these functions itself, with the same semantics.
 
 // A tensor map as the host encodes it: 128 opaque bytes, passed to the kernel by value
 // (`const __grid_constant__`, so the copy engine may read it where it lies).

@@ -2,7 +2,7 @@
 // issue one asynchronous product D (64 × N, f32, in their registers) += A (64 × 16) · Bᵀ (16 × N),
 // both operands read by the tensor cores straight from shared memory, described by 64-bit
 // descriptors. Prepended to gemm.cu after async_copy.cuh. The CPU emulator
-// (emulator/cuda_emulator.hpp) defines these functions itself, with the same layouts.
+// (kernels/emulator/cpp/cuda_emulator.hpp) defines these functions itself, with the same layouts.
 //
 // Operand layout ("K-major, 128-byte swizzle"): a tile of rows of 64 bf16 (128 bytes) each, rows
 // 128 bytes apart, groups of 8 rows 1024 bytes apart, the tile 1024-byte aligned; within each

@@ -5,15 +5,14 @@
 //! scored on the test set at the end. Early stopping after `patience` evaluations without a better
 //! dev loss.
 
-use super::splits::{load_splits, Sources, Split};
-use super::{append_record, encode_batch, vocabulary};
+use super::splits::{load_splits, Sources, Split, Splits};
+use super::{encode_batch, vocabulary};
 use crate::error::{Result, TrainError};
-use crate::optim::{descend, AdamW, Schedule};
+use crate::fit::{fit, start_run, Evaluation, Keep, Plan, Progress, Task};
+use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
-use crate::progress::progress_bar;
 use crate::scores::ClassificationScores;
 use crate::tokenizer::{Tokenizer, WordPieceTokenizer};
-use crate::trainer::write_folder_atomically;
 use autograd::no_grad;
 use model::bert::{BertConfig, BertForSequenceClassification};
 use model::nn::RandomInit;
@@ -22,7 +21,6 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tensor::{AdamWConfig, DType, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,7 +194,6 @@ pub fn run_classify(
     interactive: bool,
 ) -> Result<ClassifySummary> {
     validate(cfg)?;
-    let _lock = crate::trainer::RunLock::acquire(run_dir)?; // makes the folder, held to the end
     let sources = Sources {
         train: cfg.train.as_deref(),
         dev: cfg.dev.as_deref(),
@@ -204,72 +201,33 @@ pub fn run_classify(
         generated: cfg.generated,
         seed: cfg.seed,
     };
+    let _lock = start_run(run_dir, cfg)?;
     let splits = load_splits(&sources, run_dir)?;
-    let json = serde_json::to_string_pretty(cfg).expect("config serialises");
-    model::checkpoint::write_atomically(&run_dir.join("config.json"), json.as_bytes())?;
     let from = cfg.init.as_deref().or(cfg.vocab.as_deref());
     let tok = vocabulary(from, &splits.train.texts.join("\n"), cfg.vocab_size, run_dir)?;
     let classifier = Classifier { model: build_model(cfg, &tok, &splits.label_names)?, tok, max_len: cfg.max_len };
-    let params = &classifier.model.params;
-    params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
+    classifier.model.params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
 
     let steps_per_epoch = splits.train.texts.len().div_ceil(cfg.batch_size) as u64;
     let total = steps_per_epoch * cfg.epochs as u64;
-    let schedule = Schedule::WarmupCosine { warmup: total / 10, total, min_ratio: 0.1 };
     let eval_every = (steps_per_epoch / cfg.evals_per_epoch as u64).max(1);
-    let mut optimizer =
-        AdamW::new(AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay });
-    let metrics_path = run_dir.join("metrics.jsonl");
-    let mut log = Vec::new();
-    let bar = progress_bar(total, 0, interactive);
-    let started = Instant::now();
-    let (mut step, mut losses, mut best, mut since_best) = (0u64, Vec::new(), None::<(f64, u64)>, 0u64);
-    let mut stopped_early = false;
-    'epochs: for epoch in 0..cfg.epochs {
-        let mut order: Vec<usize> = (0..splits.train.texts.len()).collect();
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(cfg.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37)));
-        for (i, batch) in order.chunks(cfg.batch_size).enumerate() {
-            let lr = schedule.lr(cfg.lr, step);
-            let texts: Vec<&str> = batch.iter().map(|&j| splits.train.texts[j].as_str()).collect();
-            let labels: Vec<usize> = batch.iter().map(|&j| splits.train.labels[j]).collect();
-            losses.push(descend(params, &mut optimizer, lr, 1.0, step, || Ok(classifier.forward(&texts, &labels)?.1))?);
-            step += 1;
-            bar.set_position(step);
-            let end_of_epoch = i + 1 == order.len().div_ceil(cfg.batch_size);
-            if !step.is_multiple_of(eval_every) && !end_of_epoch {
-                continue;
-            }
-            let (dev_loss, predicted) = classifier.score(&splits.dev)?;
-            let scores = ClassificationScores::new(&predicted, &splits.dev.labels, splits.label_names.len());
-            let record = ClassifyRecord {
-                step,
-                epoch: step as f64 / steps_per_epoch as f64,
-                train_loss: losses.iter().sum::<f64>() / losses.len() as f64,
-                lr,
-                dev_loss: Some(dev_loss),
-                dev_accuracy: Some(scores.accuracy),
-                dev_f1: Some(scores.f1()),
-                elapsed_s: started.elapsed().as_secs_f64(),
-            };
-            losses.clear();
-            append_record(&metrics_path, &record, log.is_empty())?;
-            bar.set_message(format!("dev loss {dev_loss:.4} accuracy {:.3} F1 {:.3}", scores.accuracy, scores.f1()));
-            log.push(record);
-            if best.is_none_or(|(b, _)| dev_loss < b) {
-                best = Some((dev_loss, step));
-                since_best = 0;
-                save_best(&classifier, &splits.label_names, &run_dir.join(BEST_DIR))?;
-            } else {
-                since_best += 1;
-                if cfg.patience.is_some_and(|p| since_best >= p) {
-                    stopped_early = true;
-                    break 'epochs;
-                }
-            }
-        }
-    }
-    bar.finish_and_clear();
-    plot(run_dir, &log)?;
+    let plan = Plan {
+        steps: total,
+        lr: cfg.lr,
+        schedule: Schedule::WarmupCosine { warmup: total / 10, total, min_ratio: 0.1 },
+        max_grad_norm: 1.0,
+        // Several times an epoch, and at its end.
+        evaluate_every: vec![eval_every, steps_per_epoch],
+        patience: cfg.patience,
+        keep: Keep::Best,
+        model_dir: BEST_DIR,
+        interactive,
+    };
+    let mut task =
+        Classification { classifier, splits: &splits, cfg, steps_per_epoch, epoch_order: (u64::MAX, Vec::new()) };
+    let adamw = AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
+    let fitted = fit(&mut task, &mut AdamW::new(adamw), &plan, run_dir)?;
+    let classifier = task.classifier;
 
     // Score the best model.
     let best_dir = run_dir.join(BEST_DIR);
@@ -298,9 +256,9 @@ pub fn run_classify(
         })
         .collect();
     let mut summary = ClassifySummary {
-        best_step: best.map_or(0, |b| b.1),
-        steps: step,
-        stopped_early,
+        best_step: fitted.best.1,
+        steps: fitted.steps,
+        stopped_early: fitted.stopped_early,
         dev_loss,
         dev,
         test,
@@ -314,16 +272,68 @@ pub fn run_classify(
     Ok(summary)
 }
 
-fn save_best(classifier: &Classifier, labels: &[String], dir: &Path) -> Result<()> {
-    write_folder_atomically(dir, |tmp| {
-        classifier.model.save(tmp)?;
-        let vocab: String = (0..classifier.tok.vocab_size() as u32)
-            .map(|i| format!("{}\n", classifier.tok.token(i).unwrap_or("[UNK]")))
-            .collect();
-        model::checkpoint::write_atomically(&tmp.join(super::VOCAB_FILE), vocab.as_bytes())?;
-        let names = serde_json::to_string(labels).expect("labels serialise");
-        Ok(model::checkpoint::write_atomically(&tmp.join("labels.json"), names.as_bytes())?)
-    })
+/// Fine-tuning as a [`Task`]: epochs over the training split in shuffled batches, the dev split
+/// scored at each evaluation.
+struct Classification<'a> {
+    classifier: Classifier,
+    splits: &'a Splits,
+    cfg: &'a ClassifyConfig,
+    steps_per_epoch: u64,
+    /// The current epoch and its order of the training examples.
+    epoch_order: (u64, Vec<usize>),
+}
+
+impl Task for Classification<'_> {
+    type Record = ClassifyRecord;
+
+    fn params(&self) -> &autograd::Params {
+        &self.classifier.model.params
+    }
+
+    fn loss(&mut self, step: u64) -> Result<autograd::Var> {
+        let (epoch, i) = (step / self.steps_per_epoch, (step % self.steps_per_epoch) as usize);
+        if self.epoch_order.0 != epoch {
+            let mut order: Vec<usize> = (0..self.splits.train.texts.len()).collect();
+            order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(self.cfg.seed ^ (epoch + 1).wrapping_mul(0x9E37)));
+            self.epoch_order = (epoch, order);
+        }
+        let batch = self.epoch_order.1.chunks(self.cfg.batch_size).nth(i).expect("a step of the epoch");
+        let train = &self.splits.train;
+        let texts: Vec<&str> = batch.iter().map(|&j| train.texts[j].as_str()).collect();
+        let labels: Vec<usize> = batch.iter().map(|&j| train.labels[j]).collect();
+        Ok(self.classifier.forward(&texts, &labels)?.1)
+    }
+
+    fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<ClassifyRecord>> {
+        let (dev_loss, predicted) = self.classifier.score(&self.splits.dev)?;
+        let scores = ClassificationScores::new(&predicted, &self.splits.dev.labels, self.splits.label_names.len());
+        let record = ClassifyRecord {
+            step: progress.step,
+            epoch: progress.step as f64 / self.steps_per_epoch as f64,
+            train_loss: progress.train_loss,
+            lr: progress.lr,
+            dev_loss: Some(dev_loss),
+            dev_accuracy: Some(scores.accuracy),
+            dev_f1: Some(scores.f1()),
+            elapsed_s: progress.elapsed_s,
+        };
+        let message = format!("dev loss {dev_loss:.4} accuracy {:.3} F1 {:.3}", scores.accuracy, scores.f1());
+        Ok(Evaluation { record, val_loss: dev_loss, message })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let Classifier { model, tok, .. } = &self.classifier;
+        model.save(dir)?;
+        let vocab: String =
+            (0..tok.vocab_size() as u32).map(|i| format!("{}\n", tok.token(i).unwrap_or("[UNK]"))).collect();
+        model::checkpoint::write_atomically(&dir.join(super::VOCAB_FILE), vocab.as_bytes())?;
+        let names = serde_json::to_string(&self.splits.label_names).expect("labels serialise");
+        Ok(model::checkpoint::write_atomically(&dir.join("labels.json"), names.as_bytes())?)
+    }
+
+    fn plot(&self, run_dir: &Path, log: &[ClassifyRecord]) -> Result<()> {
+        plot(run_dir, log)
+    }
 }
 
 fn plot(run_dir: &Path, log: &[ClassifyRecord]) -> Result<()> {

@@ -33,16 +33,3 @@ pub fn vocabulary(from: Option<&Path>, texts: &str, vocab_size: usize, run_dir: 
         None => train_wordpiece(texts, vocab_size, true, &target),
     }
 }
-
-/// Appends a record as one JSON line to `metrics.jsonl` (starting the file afresh with the first).
-pub fn append_record(path: &Path, record: &impl serde::Serialize, first: bool) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(!first)
-        .truncate(first)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    writeln!(file, "{}", serde_json::to_string(record).expect("record serialises")).map_err(|e| TrainError::io(path, e))
-}

@@ -6,14 +6,13 @@
 //! Text files hold one sentence per line and documents separated by blank lines; the built-in
 //! corpus is generated reviews, one topic per document.
 
-use super::{append_record, encode_batch, vocabulary, Encoded, VOCAB_FILE};
+use super::{encode_batch, vocabulary, Encoded, VOCAB_FILE};
 use crate::data::{mask_tokens, review_documents, step_rng, MaskingConfig, NO_TARGET, STREAM_BATCH};
 use crate::error::{Result, TrainError};
-use crate::optim::{descend, AdamW, Schedule};
+use crate::fit::{fit, start_run, Evaluation, Plan, Progress, Task};
+use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
-use crate::progress::progress_bar;
 use crate::tokenizer::{Tokenizer, WordPieceTokenizer};
-use crate::trainer::write_folder_atomically;
 use autograd::no_grad;
 use model::bert::{BertConfig, BertForPreTraining};
 use model::nn::RandomInit;
@@ -21,7 +20,6 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tensor::{AdamWConfig, DType, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,62 +196,82 @@ fn validate(cfg: &PretrainConfig) -> Result<()> {
 /// evaluation. Returns the last evaluation.
 pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, device: Device, interactive: bool) -> Result<PretrainRecord> {
     validate(cfg)?;
-    let _lock = crate::trainer::RunLock::acquire(run_dir)?; // makes the folder, held to the end
-    let json = serde_json::to_string_pretty(cfg).expect("config serialises");
-    model::checkpoint::write_atomically(&run_dir.join("config.json"), json.as_bytes())?;
+    let _lock = start_run(run_dir, cfg)?;
     let docs = documents(cfg)?;
     let held = (docs.len() / 10).max(2);
-    let (train_docs, val_docs) = docs.split_at(docs.len() - held);
-    let corpus: String = train_docs.iter().flatten().map(|s| format!("{s}\n")).collect();
+    let train_docs = docs.len() - held;
+    let corpus: String = docs[..train_docs].iter().flatten().map(|s| format!("{s}\n")).collect();
     let tok = vocabulary(cfg.vocab.as_deref(), &corpus, cfg.vocab_size, run_dir)?;
     let config = BertConfig::new(tok.vocab_size(), cfg.n_embd, cfg.n_layer, cfg.n_head, cfg.max_len);
     let model = BertForPreTraining::new(&config, &mut RandomInit::new(cfg.seed, DType::F32))?;
     model.params.to_device(device)?; // batches stay on the host: the embeddings and losses read them there
-    let val = pair_batch(val_docs, &docs, VAL_PAIRS, &tok, cfg, &mut step_rng(cfg.seed, STREAM_BATCH, u64::MAX, 0))?;
-
+    let val_rng = &mut step_rng(cfg.seed, STREAM_BATCH, u64::MAX, 0);
+    let val = pair_batch(&docs[train_docs..], &docs, VAL_PAIRS, &tok, cfg, val_rng)?;
+    let vocab_file =
+        std::fs::read(run_dir.join(VOCAB_FILE)).map_err(|e| TrainError::io(&run_dir.join(VOCAB_FILE), e))?;
+    let mut task = Pretraining { cfg, model, tok, docs: &docs, train_docs, val, vocab_file };
     let schedule = Schedule::WarmupCosine { warmup: cfg.steps / 10, total: cfg.steps, min_ratio: 0.1 };
+    let plan = Plan::keeping_latest(cfg.steps, (cfg.lr, schedule), cfg.eval_interval, MODEL_DIR, interactive);
     let adamw = AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
-    let mut optimizer = AdamW::new(adamw);
-    let (bar, started, metrics) =
-        (progress_bar(cfg.steps, 0, interactive), Instant::now(), run_dir.join("metrics.jsonl"));
-    let (mut log, mut window) = (Vec::new(), Vec::new());
-    for step in 0..cfg.steps {
-        let lr = schedule.lr(cfg.lr, step);
-        let batch =
-            pair_batch(train_docs, &docs, cfg.batch_size, &tok, cfg, &mut step_rng(cfg.seed, STREAM_BATCH, step, 0))?;
-        let total = || Ok(losses(&model, &batch)?.0[0].clone());
-        window.push(descend(&model.params, &mut optimizer, lr, 1.0, step, total)?);
-        bar.set_position(step + 1);
-        if (step + 1) % cfg.eval_interval != 0 && step + 1 != cfg.steps {
-            continue;
-        }
-        let record = no_grad(|| -> Result<PretrainRecord> {
-            let ([_, mlm, nsp], mlm_logits, nsp_logits) = losses(&model, &val)?;
-            Ok(PretrainRecord {
-                step: step + 1,
-                train_loss: window.iter().sum::<f64>() / window.len() as f64,
-                lr,
-                val_mlm_loss: mlm.value().to_scalar()?,
-                val_mlm_accuracy: accuracy(&mlm_logits, &val.mlm_labels)?,
-                val_nsp_loss: nsp.value().to_scalar()?,
-                val_nsp_accuracy: accuracy(&nsp_logits, &val.next)?,
-                elapsed_s: started.elapsed().as_secs_f64(),
-            })
-        })?;
-        window.clear();
-        bar.set_message(format!("MLM acc {:.3} NSP acc {:.3}", record.val_mlm_accuracy, record.val_nsp_accuracy));
-        append_record(&metrics, &record, log.is_empty())?;
-        log.push(record);
-        write_folder_atomically(&run_dir.join(MODEL_DIR), |dir| {
-            model.save(dir)?;
-            let vocab =
-                std::fs::read(run_dir.join(VOCAB_FILE)).map_err(|e| TrainError::io(&run_dir.join(VOCAB_FILE), e))?;
-            Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), &vocab)?)
-        })?;
-        plot(run_dir, &log)?;
+    let mut fitted = fit(&mut task, &mut AdamW::new(adamw), &plan, run_dir)?;
+    Ok(fitted.log.pop().expect("the last step is evaluated"))
+}
+
+/// Pre-training as a [`Task`]: random sentence pairs of the training documents each step, the
+/// held-out pairs scored at each evaluation.
+struct Pretraining<'a> {
+    cfg: &'a PretrainConfig,
+    model: BertForPreTraining,
+    tok: WordPieceTokenizer,
+    /// Every document; the first `train_docs` are trained on.
+    docs: &'a [Vec<String>],
+    train_docs: usize,
+    val: PairBatch,
+    /// The run's vocab.txt, saved beside the model.
+    vocab_file: Vec<u8>,
+}
+
+impl Task for Pretraining<'_> {
+    type Record = PretrainRecord;
+
+    fn params(&self) -> &autograd::Params {
+        &self.model.params
     }
-    bar.finish_and_clear();
-    Ok(log.pop().expect("the last step is evaluated"))
+
+    fn loss(&mut self, step: u64) -> Result<autograd::Var> {
+        let rng = &mut step_rng(self.cfg.seed, STREAM_BATCH, step, 0);
+        let batch =
+            pair_batch(&self.docs[..self.train_docs], self.docs, self.cfg.batch_size, &self.tok, self.cfg, rng)?;
+        let [total, _, _] = losses(&self.model, &batch)?.0;
+        Ok(total)
+    }
+
+    fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<PretrainRecord>> {
+        no_grad(|| {
+            let ([_, mlm, nsp], mlm_logits, nsp_logits) = losses(&self.model, &self.val)?;
+            let record = PretrainRecord {
+                step: progress.step,
+                train_loss: progress.train_loss,
+                lr: progress.lr,
+                val_mlm_loss: mlm.value().to_scalar()?,
+                val_mlm_accuracy: accuracy(&mlm_logits, &self.val.mlm_labels)?,
+                val_nsp_loss: nsp.value().to_scalar()?,
+                val_nsp_accuracy: accuracy(&nsp_logits, &self.val.next)?,
+                elapsed_s: progress.elapsed_s,
+            };
+            let message = format!("MLM acc {:.3} NSP acc {:.3}", record.val_mlm_accuracy, record.val_nsp_accuracy);
+            Ok(Evaluation { val_loss: record.val_mlm_loss + record.val_nsp_loss, record, message })
+        })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.model.save(dir)?;
+        Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), &self.vocab_file)?)
+    }
+
+    fn plot(&self, run_dir: &Path, log: &[PretrainRecord]) -> Result<()> {
+        plot(run_dir, log)
+    }
 }
 
 fn plot(run_dir: &Path, log: &[PretrainRecord]) -> Result<()> {

@@ -2,15 +2,16 @@
 //! `emergent bench kernels`: the fused kernels, checked and timed against the machine's ceilings.
 
 use crate::error::{Result, TrainError};
-use crate::kernel_bench::Format;
 use crate::optim::{AdamW, Optimizer};
+use crate::trainer::available_bytes;
 use autograd::profile::{OpTime, Pass, Profile};
 use clap::{Args, Subcommand, ValueEnum};
-use kernels::cuda::profile::{product_flops, KernelTime};
+use kernel_bench::cpu::Format;
 use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
 use std::path::Path;
 use std::time::Instant;
+use tensor::kernel_profile::{kernel_times, product_flops, profile_kernels, KernelTime};
 use tensor::{AdamWConfig, AttentionPath, DType, Device, ExecutionContext, Tensor};
 
 #[derive(Debug, Args)]
@@ -112,7 +113,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
                 (_, true) => Format::Csv,
                 _ => Format::Table,
             };
-            super::bench_kernels::run_cpu(kernels, shapes, iters, format, out)
+            Ok(kernel_bench::cpu::run(kernels, shapes, iters, format, available_bytes(), out)?)
         }
         BenchWhat::Kernels { ref kernels, ref shapes, json, csv, .. }
             if !kernels.is_empty() || !shapes.is_empty() || json || csv =>
@@ -123,7 +124,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
                     .into(),
             ))
         }
-        BenchWhat::Kernels { size, iters, .. } => super::bench_kernels::run(size, iters, out),
+        BenchWhat::Kernels { size, iters, .. } => Ok(kernel_bench::cuda::run(size, iters, out)?),
     }
 }
 
@@ -154,16 +155,11 @@ fn run_train(
     let mut phases: [Vec<f64>; 3] = Default::default();
     let mut op_profile = None;
     // On a GPU the profile also times each kernel launch (device time, without waiting per op).
-    let gpu = match device {
-        Device::Cuda(n) if profile => Some(kernels::cuda::Gpu::shared(n).map_err(cuda_error)?),
-        _ => None,
-    };
+    let kernel_profile = profile && device != Device::Cpu;
     for step in 0..=steps {
         if step == 1 && profile {
             op_profile = Some(Profile::start());
-            if let Some(gpu) = &gpu {
-                gpu.profile_kernels(true);
-            }
+            profile_kernels(device, true)?;
         }
         let ids: Vec<i64> = (0..batch * (time + 1)).map(|_| rng.random_range(0..cfg.vocab_size as i64)).collect();
         let tokens = Tensor::from_vec(ids, &[batch, time + 1])?;
@@ -207,9 +203,9 @@ fn run_train(
         let step_ms: f64 = times.iter().sum::<f64>() / times.len().max(1) as f64;
         write_op_table(&p.finish(), times.len(), step_ms, out).map_err(io)?;
     }
-    if let Some(gpu) = gpu {
-        gpu.profile_kernels(false);
-        write_kernel_table(&gpu.kernel_times().map_err(cuda_error)?, times.len(), out).map_err(io)?;
+    if kernel_profile {
+        profile_kernels(device, false)?;
+        write_kernel_table(&kernel_times(device)?, times.len(), out).map_err(io)?;
     }
     let [forward, backward, optimizer] = phases.map(median);
     writeln!(out, "median ms: forward {forward}, backward {backward}, optimizer {optimizer}").map_err(io)?;
@@ -237,10 +233,6 @@ fn run_train(
         "model_tflops_per_s": ((flops / (median / 1e3)) / 1e10).round() / 100.0,
     });
     writeln!(out, "{json}").map_err(io)
-}
-
-fn cuda_error(error: kernels::cuda::CudaError) -> TrainError {
-    tensor::Error::Cuda { op: "bench", error }.into()
 }
 
 /// The kernel profile as a table: launches and device milliseconds per step of each kernel (and

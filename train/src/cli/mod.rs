@@ -5,7 +5,6 @@
 
 mod attention;
 mod bench;
-mod bench_kernels;
 mod bert_pretrain;
 mod classify;
 mod distill;

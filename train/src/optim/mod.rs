@@ -6,7 +6,6 @@ mod adagrad;
 mod adam;
 mod adamw;
 mod clip;
-mod descend;
 mod schedule;
 mod sgd;
 
@@ -14,7 +13,6 @@ pub use adagrad::AdaGrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use clip::{clip_coefficient, clip_grad_norm};
-pub use descend::descend;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
 

@@ -25,9 +25,9 @@ pub fn emergent_line(line: &str) -> Result<String, String> {
 pub fn kernels_launched<R>(run: impl FnOnce() -> R) -> (R, Vec<String>) {
     static PROFILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = PROFILE.lock().unwrap_or_else(|e| e.into_inner());
-    let gpu = kernels::cuda::Gpu::shared(0).unwrap();
-    gpu.profile_kernels(true);
+    use tensor::{kernel_profile, Device};
+    kernel_profile::profile_kernels(Device::Cuda(0), true).unwrap();
     let result = run();
-    gpu.profile_kernels(false);
-    (result, gpu.kernel_times().unwrap().into_iter().map(|k| k.name).collect())
+    kernel_profile::profile_kernels(Device::Cuda(0), false).unwrap();
+    (result, kernel_profile::kernel_times(Device::Cuda(0)).unwrap().into_iter().map(|k| k.name).collect())
 }

@@ -1,18 +1,22 @@
-//! The kernel benchmark: every version of each hot kernel, checked against a reference first, then
-//! timed with CUDA events (warm-up, median of many runs) beside cuBLAS and the measured
+//! The GPU kernel benchmark: every version of each hot kernel, checked against a reference first,
+//! then timed with CUDA events (warm-up, median of many runs) beside cuBLAS and the measured
 //! device-to-device copy bandwidth.
 
-use super::{CudaError, Gpu};
-use cudarc::driver::{sys::CUevent_flags, CudaSlice};
+use kernels::cuda::cudarc::{self, driver::sys::CUevent_flags, driver::CudaSlice};
+use kernels::cuda::{CudaError, Gpu};
+
+pub(crate) use crate::values as random;
 
 mod attention;
 mod gemm;
 mod memory_bound;
+mod table;
 mod targets;
 
 pub use attention::bench_attention;
 pub use gemm::{bench_gemm, bench_wgmma};
 pub use memory_bound::{bench_cross_entropy, bench_layer_norm, bench_softmax, bench_softmax_clusters};
+pub use table::run;
 pub use targets::against_targets;
 
 /// What a family's fastest version should reach, in percent of its reference: a tensor-core GEMM of
@@ -115,19 +119,6 @@ pub fn time_ms(
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
-}
-
-/// `n` deterministic pseudo-random values in [-1, 1): the benchmarks' inputs (a linear congruential
-/// generator: they need reproducible, varied values, not statistical quality). The CPU benchmarks
-/// (`benches/`) draw theirs here too.
-pub fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// max |a − b| / max |b|: the largest difference relative to the reference's largest magnitude, so

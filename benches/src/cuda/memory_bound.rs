@@ -2,10 +2,10 @@
 //! the cross-entropy gradient.
 
 use super::{download, driver, max_rel_err, random, time_ms, upload, zeros, BenchRow, Family};
-use crate::cuda::launch::{self, LayerNormVersion, SoftmaxVersion};
-use crate::cuda::{CudaError, Gpu};
-use cudarc::driver::CudaSlice;
 use half::bf16;
+use kernels::cuda::cudarc::driver::CudaSlice;
+use kernels::cuda::launch::{self, LayerNormVersion, SoftmaxVersion};
+use kernels::cuda::{CudaError, Gpu};
 
 /// The device-to-device copy of `n` floats, timed: the bandwidth memory-bound kernels are measured
 /// against (it reads and writes each element once).

@@ -1,9 +1,9 @@
 //! The fused attention versions, forward and forward + backward, against the readable one.
 
 use super::{download, driver, max_rel_err, random, time_ms, upload, zeros, BenchRow, Family};
-use crate::cpu::attention::HeadLayout;
-use crate::cuda::launch::{self, AttentionShape, AttentionVersion};
-use crate::cuda::{CudaError, Gpu};
+use kernels::cpu::attention::HeadLayout;
+use kernels::cuda::launch::{self, AttentionShape, AttentionVersion};
+use kernels::cuda::{CudaError, Gpu};
 
 /// Fused causal attention for `b` sequences of `t` tokens and `h` heads of `d`, laid out as in a
 /// GPT-2 block (heads read in place from the packed `(b, t, 3·h·d)` qkv, the output `(b, t, h·d)`,

@@ -14,11 +14,13 @@ mod gelu;
 mod layer_norm;
 mod matmul;
 pub mod report;
+mod run;
 mod softmax;
 
 pub use report::{Ceiling, Format, Measurement};
+pub use run::run;
 
-use crate::error::{Result, TrainError};
+use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
@@ -89,7 +91,7 @@ pub fn uniform(rng: &mut rand::rngs::StdRng, n: usize) -> Vec<f32> {
 pub fn find(name: &str) -> Result<&'static dyn CpuKernel> {
     KERNELS.iter().copied().find(|k| k.name() == name).ok_or_else(|| {
         let known: Vec<&str> = KERNELS.iter().map(|k| k.name()).collect();
-        TrainError::Invalid(format!("no kernel {name:?}; the CPU bench knows {}", known.join(", ")))
+        Error::Invalid(format!("no kernel {name:?}; the CPU bench knows {}", known.join(", ")))
     })
 }
 
@@ -99,7 +101,7 @@ pub fn parse_shape(kernel: &dyn CpuKernel, text: &str) -> Result<Vec<usize>> {
     let shape: Option<Vec<usize>> = text.split('x').map(|d| d.trim().parse().ok().filter(|&d| d > 0)).collect();
     match shape {
         Some(shape) if shape.len() == dims.len() => Ok(shape),
-        _ => Err(TrainError::Invalid(format!(
+        _ => Err(Error::Invalid(format!(
             "--shape {text:?} for {}: give {} positive numbers joined by 'x' ({})",
             kernel.name(),
             dims.len(),
@@ -121,7 +123,7 @@ pub fn measure(
     let work = kernel.work(shape);
     // The variant's buffers, a fresh copy for the check and the f64 reference: about 4× the traffic.
     if let Some(have) = memory.filter(|&have| 4.0 * work.bytes > have) {
-        return Err(TrainError::Invalid(format!(
+        return Err(Error::Invalid(format!(
             "{} at {shape:?} needs about {:.1} GB of buffers; this machine has {:.1} GB available",
             kernel.name(),
             4.0 * work.bytes / 1e9,

@@ -1,11 +1,11 @@
 //! The GEMM versions against cuBLAS: f32, WMMA on tensor cores, and Hopper's warpgroup MMA.
 
 use super::{download, driver, max_rel_err, random, time_ms, upload, zeros, BenchRow, Family};
-use crate::cuda::launch::{self, GemmVersion, WgmmaVersion, WmmaVersion};
-use crate::cuda::{CudaError, Gpu};
-use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
-use cudarc::driver::CudaSlice;
 use half::bf16;
+use kernels::cuda::cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
+use kernels::cuda::cudarc::driver::CudaSlice;
+use kernels::cuda::launch::{self, GemmVersion, WgmmaVersion, WmmaVersion};
+use kernels::cuda::{CudaError, Gpu};
 
 /// cuBLAS `C = A·B` for row-major matrices: column-major cuBLAS computes `Cᵀ = Bᵀ·Aᵀ`, which has
 /// the same memory as row-major `C`.
@@ -53,7 +53,7 @@ fn cublas_row(kernel: &str, family: Family, shape: &str, ms: f64, flops: f64) ->
 /// cuBLAS on the GPU's stream, or an error when its library is missing.
 fn cublas(gpu: &Gpu) -> Result<CudaBlas, CudaError> {
     // Safety: only tries to open the shared library.
-    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+    if !unsafe { kernels::cuda::cudarc::cublas::sys::is_culib_present() } {
         return Err(CudaError::Driver("cuBLAS (libcublas.so) not found".into()));
     }
     CudaBlas::new(gpu.stream.clone()).map_err(|e| driver("starting cuBLAS", e))

@@ -1,12 +1,12 @@
 //! Criterion benchmarks of every CPU kernel `emergent bench kernels` knows, at the shapes of the
 //! baby GPT's training step, each variant checked against the naive reference first (a variant
 //! that disagrees panics rather than be timed). Criterion's "Gelem/s" reads as GFLOP/s.
-//! `cargo bench -p train --bench kernels [-- FILTER]`.
+//! `cargo bench -p kernel-bench --bench kernels [-- FILTER]`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kernel_bench::cpu::{measure, Ceiling, KERNELS};
 use rand::SeedableRng;
 use std::time::Duration;
-use train::kernel_bench::{measure, Ceiling, KERNELS};
 
 fn kernel_benches(c: &mut Criterion) {
     // The harness's check, with placeholder ceilings (criterion reports its own throughput).

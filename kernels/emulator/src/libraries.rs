@@ -1,48 +1,35 @@
 //! The CUDA libraries the engine loads — the driver, NVRTC, cuBLAS and cuBLASLt — emulated on the CPU
-//! (`emulator/fake_cuda.cpp`), so the engine's whole GPU path, cudarc included, runs and is
-//! tested on machines without a GPU: `EMERGENT_EMULATE_CUDA=1` before the first CUDA call (what
-//! `.ci/run` does for the GPU tests). Kernel launches run on the [emulator](super::emulator);
-//! cuBLAS products are plain loops.
+//! (`cpp/fake_cuda.cpp`), so the engine's whole GPU path, cudarc included, runs and is tested on
+//! machines without a GPU. Kernel launches run on the [emulator](crate::emulator); cuBLAS products
+//! are plain loops.
 //!
 //! cudarc opens the libraries by bare name (`libcuda.so`, …); a library already loaded under that
 //! SONAME is what such an open returns, so loading the emulated ones first, from their build
 //! folder, puts them in place of the real ones for the rest of the process.
 
-use super::emulator::{build_library, emulator, Emulator, Shape};
-use super::{CudaError, SOURCES};
+use crate::compile::build_library;
+use crate::{emulator, Emulator, Error, Shape, Source};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
-
-/// Set to `1`, the process uses the emulated CUDA libraries (see the module docs).
-pub const ENV: &str = "EMERGENT_EMULATE_CUDA";
 
 /// The name of the emulated device (as `fake_cuda.cpp` reports it).
 pub const DEVICE_NAME: &str = "CUDA emulator (CPU)";
 
-/// Whether this process asked for the emulated libraries.
-pub fn requested() -> bool {
-    std::env::var(ENV).is_ok_and(|v| v == "1")
-}
+/// Where the driver's module load finds a source by name.
+static SOURCES: OnceLock<fn(&str) -> Option<Source>> = OnceLock::new();
 
-/// Installs the emulated libraries when [`requested`] (once per process); a failure to build them
-/// is reported on stderr and leaves the process without CUDA.
-pub(crate) fn install_if_requested() {
-    if requested() {
-        if let Err(e) = install() {
-            eprintln!("{e}");
-        }
-    }
-}
-
-/// Builds and loads the emulated driver, NVRTC, cuBLAS and cuBLASLt, in place of the real ones.
-pub fn install() -> Result<(), CudaError> {
-    static INSTALLED: OnceLock<Result<(), CudaError>> = OnceLock::new();
+/// Builds and loads the emulated driver, NVRTC, cuBLAS and cuBLASLt in place of the real ones, for
+/// the rest of the process (once; later calls return the first call's result). The emulated NVRTC
+/// "compiles" a source to its name; the driver's module load finds it through `sources`.
+pub fn install_libraries(sources: fn(&str) -> Option<Source>) -> Result<(), Error> {
+    static INSTALLED: OnceLock<Result<(), Error>> = OnceLock::new();
+    SOURCES.get_or_init(|| sources);
     INSTALLED.get_or_init(load_libraries).clone()
 }
 
-fn load_libraries() -> Result<(), CudaError> {
-    let error = |e: String| CudaError::Emulator(format!("the emulated CUDA libraries: {e}"));
-    let program = include_str!("emulator/fake_cuda.cpp");
+fn load_libraries() -> Result<(), Error> {
+    let error = |e: String| Error(format!("the emulated CUDA libraries: {e}"));
+    let program = include_str!("../cpp/fake_cuda.cpp");
     let mut driver = None;
     for stem in ["libcuda", "libnvrtc", "libcublas", "libcublasLt"] {
         let soname = format!("-Wl,-soname,{stem}.so");
@@ -74,11 +61,11 @@ type Launcher =
 extern "C" fn load_module(name: *const c_char) -> *const c_void {
     // Safety: the driver passes the NUL-terminated name from the module's "PTX".
     let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
-    let Some(source) = SOURCES.iter().find(|s| s.name == name) else {
+    let Some(source) = SOURCES.get().and_then(|find| find(&name)) else {
         eprintln!("CUDA emulator: no kernel source {name}");
         return std::ptr::null();
     };
-    match emulator(source) {
+    match emulator(&source) {
         Ok(emu) => std::sync::Arc::into_raw(emu).cast(),
         Err(e) => {
             eprintln!("{e}");

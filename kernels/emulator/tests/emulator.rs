@@ -1,4 +1,4 @@
-//! The CUDA emulator's own behaviour (`kernels::cuda::emulator`): what it reports instead of
+//! The CUDA emulator's own behaviour: what it reports instead of
 //! hanging or passing silently — a deadlock at a barrier, a missing barrier (in a block or a
 //! cluster of blocks, or an asynchronous copy's wait), a misaligned vector load or store, a broken
 //! WMMA contract or ldmatrix row address, shared memory read before it is written, the wrong
@@ -8,69 +8,20 @@
 //! tests (`cuda_kernels.rs` and the others), which `.ci/run` also runs on the emulator
 //! (`EMERGENT_EMULATE_CUDA=1`, see DEVELOPERS.md).
 
+use cuda_emulator::{emulator, Args, Shape, Source};
 use half::bf16;
-use kernels::cuda::cudarc::driver::LaunchConfig;
-use kernels::cuda::emulator::{emulator, Args};
-use kernels::cuda::launch::{self, *};
-use kernels::cuda::{CudaError, KernelSource};
 
-#[test]
-fn plans_refuse_what_their_kernels_cannot_do() {
-    let err = launch::softmax_plan(SoftmaxVersion::WarpPerRow, true, (4, 4)).unwrap_err();
-    assert!(matches!(&err, CudaError::Driver(m) if m.contains("block- and cluster-per-row")), "{err}");
-    assert!(launch::softmax_plan(SoftmaxVersion::BlockPerRow, true, (4, 4)).is_ok());
-    // Clusters of 1 to 8 blocks, each thread holding at most 32 values of the row: a vocabulary
-    // of 50304 in 8 blocks of 256 threads, a cluster per row.
-    let plan = launch::softmax_plan(SoftmaxVersion::ClusterPerRow(8), true, (3, 50304)).unwrap();
-    assert_eq!((plan.cfg.grid_dim.0, plan.cfg.block_dim.0, plan.cluster), (24, 256, 8));
-    for (blocks, cols) in [(0, 10), (9, 10), (1, 32 * 1024 + 1), (8, 8 * 32 * 1024 + 1)] {
-        let err = launch::softmax_plan(SoftmaxVersion::ClusterPerRow(blocks), false, (3, cols)).unwrap_err();
-        assert!(err.to_string().contains("softmax_cluster_per_row"), "{blocks} blocks, {cols}: {err}");
-    }
-    // Attention: d ≤ 128 for any version, d ≤ 64 for the tiled ones, s ≥ t when causal, a positive
-    // scale for the FlashAttention-2 ones.
-    let shape = |d, t, s| AttentionShape { bh: 2, t, s, d, causal: true, scale: 0.1 };
-    for version in AttentionVersion::ALL {
-        for bad in [shape(129, 8, 8), shape(0, 8, 8), shape(64, 9, 8)] {
-            assert!(launch::attention_forward_plan(version, bad).is_err(), "{version:?} {bad:?}");
-            assert!(launch::attention_backward_plans(version, bad).is_err(), "{version:?} {bad:?}");
-        }
-        let wide = launch::attention_forward_plan(version, shape(100, 8, 8));
-        assert_eq!(wide.is_ok(), version == AttentionVersion::RowPerThread, "{version:?} d = 100");
-        // The FlashAttention-2 kernels scale a tile's maximum score: the scale must be positive.
-        let needs_positive = matches!(version, AttentionVersion::TensorCoresInRegisters | AttentionVersion::Pipelined);
-        for scale in [0.0, -0.1, f32::NAN] {
-            let plan = launch::attention_forward_plan(version, AttentionShape { scale, ..shape(64, 8, 8) });
-            assert_eq!(plan.is_err(), needs_positive, "{version:?} scale {scale}");
-            let plans = launch::attention_backward_plans(version, AttentionShape { scale, ..shape(64, 8, 8) });
-            assert_eq!(plans.is_err(), needs_positive, "{version:?} scale {scale}");
-        }
-    }
-    assert_eq!(AttentionVersion::best_for(64, true, true), AttentionVersion::Pipelined);
-    assert_eq!(AttentionVersion::best_for(64, true, false), AttentionVersion::TensorCoresInRegisters);
-    assert_eq!(AttentionVersion::best_for(64, false, true), AttentionVersion::Tiled);
-    assert_eq!(AttentionVersion::best_for(100, true, true), AttentionVersion::RowPerThread);
-    // Register blocking loads B by float4; the tensor-core GEMMs take multiples of 16.
-    assert!(launch::gemm_f32_plan(GemmVersion::RegisterBlocked, (8, 6, 8)).is_err());
-    assert!(launch::gemm_f32_plan(GemmVersion::Tiled, (8, 6, 8)).is_ok());
-    let errors = std::iter::once(launch::gemm_wmma_plan(WmmaVersion::Pipelined, (32, 32, 24)))
-        .chain(WgmmaVersion::ALL.map(|version| launch::gemm_wgmma_plan(version, (32, 32, 24))));
-    for err in errors.map(Result::unwrap_err) {
-        assert!(
-            err.to_string().contains("gemm_w") && err.to_string().contains("needs multiples of 16, got 32×32×24"),
-            "{err}"
-        );
-    }
-    let plan = launch::gemm_wgmma_plan(WgmmaVersion::TmaLoadingWarpgroup, (256, 512, 64)).unwrap();
-    assert_eq!((plan.cfg.grid_dim, plan.cfg.block_dim.0), ((2, 2, 1), 384));
+/// `blocks` blocks of `threads` threads.
+fn grid(blocks: usize, threads: u32) -> Shape {
+    Shape::blocks(blocks as u32, threads)
 }
 
 #[test]
 fn a_deadlock_an_unknown_kernel_and_an_oversized_block_are_errors() {
     // Half the block waits at a barrier the other half never reaches: the emulator reports it.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "deadlock.cu",
-        source: "extern \"C\" __global__ void split(float* x) {\n\
+        text: "extern \"C\" __global__ void split(float* x) {\n\
                  if (threadIdx.x < 16) { __syncthreads(); x[0] = 1.0f; }\n\
                  else { __syncwarp(); x[1] = 1.0f; }\n}\n",
         kernels: &["split"],
@@ -93,9 +44,9 @@ fn a_deadlock_an_unknown_kernel_and_an_oversized_block_are_errors() {
 fn a_missing_barrier_shows_as_a_wrong_result() {
     // Each thread writes its slot, then reads its neighbour's without __syncthreads: the emulator's
     // shuffled thread order makes some reads see the old value (as a GPU may).
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "race.cu",
-        source: "extern \"C\" __global__ void neighbour(int sync, float base, float* out) {\n\
+        text: "extern \"C\" __global__ void neighbour(int sync, float base, float* out) {\n\
                  __shared__ float slots[256];\n\
                  slots[threadIdx.x] = base + threadIdx.x;\n\
                  if (sync) __syncthreads();\n\
@@ -123,9 +74,9 @@ fn warps_drift_apart_between_barriers() {
     // orders that read after the other warp's write: warps that run in step would hide it, but a
     // warp may rest a round, so in some of 64 blocks a slot is read before it is written (NaN:
     // shared memory starts as garbage).
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "drift.cu",
-        source: "extern \"C\" __global__ void next_warp(int sync, float* out) {\n\
+        text: "extern \"C\" __global__ void next_warp(int sync, float* out) {\n\
                  extern __shared__ float slots[];\n\
                  int warp = threadIdx.x / 32, warps = blockDim.x / 32;\n\
                  if (threadIdx.x % 32 == 0) slots[warp] = 1.0f + warp;\n\
@@ -137,8 +88,7 @@ fn warps_drift_apart_between_barriers() {
     let emu = emulator(&SOURCE).unwrap();
     let (blocks, warps) = (64, 8);
     let want: Vec<f32> = (0..blocks * warps).map(|i| 1.0 + ((i % warps + 1) % warps) as f32).collect();
-    let mut cfg = grid(blocks, 32 * warps as u32);
-    cfg.shared_mem_bytes = 4 * warps as u32;
+    let cfg = grid(blocks, 32 * warps as u32).with_shared(4 * warps);
     for sync in [1i32, 0] {
         let mut out = vec![-1.0f32; blocks * warps];
         let mut args = Args::new();
@@ -159,9 +109,9 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
     // Each block writes its dynamic shared memory, then every thread reads the next block's
     // (DSMEM) after a cluster barrier. Without the barrier the next block may not have started
     // (or written): an error. So is reading a block that has exited, or a static variable.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "ring.cu",
-        source: "extern \"C\" __global__ void ring(int sync, float base, float* out) {\n\
+        text: "extern \"C\" __global__ void ring(int sync, float base, float* out) {\n\
                  extern __shared__ float slots[];\n\
                  slots[threadIdx.x] = base + 100.0f * blockIdx.x + threadIdx.x;\n\
                  if (sync) cluster_sync();\n\
@@ -180,8 +130,7 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
     };
     let emu = emulator(&SOURCE).unwrap();
     let (blocks, cluster, threads) = (6u32, 3u32, 64u32);
-    let mut cfg = grid(blocks as usize, threads);
-    cfg.shared_mem_bytes = threads * 4;
+    let cfg = grid(blocks as usize, threads).with_shared(threads as usize * 4);
     // Block b reads block first + (b − first + 1) % 3 of its cluster (first = 3·(b / 3)).
     let want: Vec<f32> = (0..blocks * threads)
         .map(|i| {
@@ -194,23 +143,23 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
     let mut args = Args::new();
     args.value(1i32).value(1000.0f32).slice_mut(&mut out);
     // Safety: `ring(int, float, float* out)` writes blocks·threads floats.
-    unsafe { emu.launch_in_clusters("ring", cfg, cluster, &mut args) }.unwrap();
+    unsafe { emu.launch("ring", cfg.in_clusters(cluster), &mut args) }.unwrap();
     drop(args);
     assert_eq!(out, want);
     let mut args = Args::new();
     args.value(0i32).value(1000.0f32).slice_mut(&mut out);
     // Safety: as above.
-    let err = unsafe { emu.launch_in_clusters("ring", cfg, cluster, &mut args) }.unwrap_err();
+    let err = unsafe { emu.launch("ring", cfg.in_clusters(cluster), &mut args) }.unwrap_err();
     assert!(err.to_string().contains("before a cluster barrier"), "{err}");
     // A grid that is not whole clusters is refused.
-    let err = unsafe { emu.launch_in_clusters("ring", cfg, 4, &mut args) }.unwrap_err();
+    let err = unsafe { emu.launch("ring", cfg.in_clusters(4), &mut args) }.unwrap_err();
     assert!(err.to_string().contains("not made of clusters of 4"), "{err}");
     drop(args);
     for (kernel, error) in [("late", "has exited"), ("stray", "not in the block's dynamic shared memory")] {
         let mut args = Args::new();
         args.slice_mut(&mut out);
         // Safety: `late(float* out)` and `stray(float* out)` write out[0].
-        let err = unsafe { emu.launch_in_clusters(kernel, cfg, 2, &mut args) }.unwrap_err();
+        let err = unsafe { emu.launch(kernel, cfg.in_clusters(2), &mut args) }.unwrap_err();
         assert!(err.to_string().contains(error), "{kernel}: {err}");
     }
 }
@@ -219,9 +168,9 @@ fn the_blocks_of_a_cluster_run_together_each_with_its_own_shared_memory() {
 fn shared_memory_starts_as_garbage_in_every_block() {
     // Block 0 writes its shared memory; every block then reads it: block 0 its values, block 1 the
     // garbage (NaN) a block's shared memory starts with, not block 0's leftovers.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "unwritten.cu",
-        source: "extern \"C\" __global__ void unwritten(float* out) {\n\
+        text: "extern \"C\" __global__ void unwritten(float* out) {\n\
                  extern __shared__ float tile[];\n\
                  if (blockIdx.x == 0) tile[threadIdx.x] = 1.0f;\n\
                  __syncthreads();\n\
@@ -229,8 +178,7 @@ fn shared_memory_starts_as_garbage_in_every_block() {
         kernels: &["unwritten"],
     };
     let emu = emulator(&SOURCE).unwrap();
-    let mut cfg = grid(2, 32);
-    cfg.shared_mem_bytes = 32 * 4;
+    let cfg = grid(2, 32).with_shared(32 * 4);
     let mut out = vec![0.0f32; 64];
     let mut args = Args::new();
     args.slice_mut(&mut out);
@@ -246,9 +194,9 @@ fn an_async_copy_lands_at_its_commit_or_at_its_wait() {
     // them. Waited for, every copy is there. Not waited for, each group lands at one end or the
     // other, drawn per group: some neighbours read the copy (landed at its commit, as a refill issued
     // too early would show) and the others the old contents, zeros (as a missing wait would show).
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "async.cu",
-        source: "extern \"C\" __global__ void staged(int wait, const float* x, float* out) {\n\
+        text: "extern \"C\" __global__ void staged(int wait, const float* x, float* out) {\n\
                  extern __shared__ __align__(16) float tile[];\n\
                  tile[4 * threadIdx.x] = 0.0f;\n\
                  __syncthreads();\n\
@@ -262,8 +210,7 @@ fn an_async_copy_lands_at_its_commit_or_at_its_wait() {
     let emu = emulator(&SOURCE).unwrap();
     let x: Vec<f32> = (0..128).map(|i| i as f32 + 1.0).collect();
     let want: Vec<f32> = (0..32).map(|t| x[4 * ((t + 1) % 32)]).collect();
-    let mut cfg = grid(1, 32);
-    cfg.shared_mem_bytes = 128 * 4;
+    let cfg = grid(1, 32).with_shared(128 * 4);
     for wait in [1i32, 0] {
         let mut out = vec![-1.0f32; 32];
         let mut args = Args::new();
@@ -285,9 +232,9 @@ fn an_async_copy_lands_at_its_commit_or_at_its_wait() {
 fn a_misaligned_vector_access_is_an_error_as_on_the_gpu() {
     // A float4 read from x + xo and a uint2 written at y + yo: fine 16 and 8 bytes in, a fault
     // (the GPU's "misaligned address") 4 bytes in.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "vectors.cu",
-        source: "extern \"C\" __global__ void vectors(int xo, int yo, const float* x, float* y) {\n\
+        text: "extern \"C\" __global__ void vectors(int xo, int yo, const float* x, float* y) {\n\
                  float4 v = *reinterpret_cast<const float4*>(x + xo);\n\
                  *reinterpret_cast<uint2*>(y + yo) = make_uint2(1, 2);\n\
                  y[8] = v.x + v.y + v.z + v.w;\n}\n",
@@ -318,9 +265,9 @@ fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
     // names row l % 8 of matrix l / 8. The PTX ISA gives lane 4r + w word w of row r of each matrix
     // (x4: four matrices, x2: the first two, named by lanes 0–15), and with .trans lane
     // (g, q) = 4g + q the elements g of rows 2q and 2q + 1. A row address 4 bytes off 16 is a fault.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "ldmatrix.cu",
-        source: "extern \"C\" __global__ void load(int misalign, unsigned* out) {\n\
+        text: "extern \"C\" __global__ void load(int misalign, unsigned* out) {\n\
                  __shared__ __align__(16) unsigned tile[256];\n\
                  for (int w = threadIdx.x; w < 256; w += 32) {\n\
                      unsigned element = 100 * (w / 64) + 10 * (w % 64 / 8) + 2 * (w % 8);\n\
@@ -366,9 +313,9 @@ fn ldmatrix_hands_each_lane_the_words_the_ptx_isa_gives_it() {
 #[test]
 fn the_emulator_checks_wmma_pointers_and_the_argument_count() {
     // A fragment loaded from a pointer 2 bytes past a 32-byte boundary breaks WMMA's contract.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "misaligned.cu",
-        source: "#include <mma.h>\n\
+        text: "#include <mma.h>\n\
                  extern \"C\" __global__ void load(int offset, const __nv_bfloat16* a, float* out) {\n\
                  __shared__ __align__(32) __nv_bfloat16 tile[2 * 256];\n\
                  for (int i = threadIdx.x; i < 512; i += 32) tile[i] = a[i];\n\
@@ -400,9 +347,9 @@ fn the_emulator_checks_wmma_pointers_and_the_argument_count() {
 
 #[test]
 fn a_source_that_does_not_compile_is_refused_with_the_compilers_message() {
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "broken.cu",
-        source: "extern \"C\" __global__ void k(float* x) { x[0] = nope; }\n",
+        text: "extern \"C\" __global__ void k(float* x) { x[0] = nope; }\n",
         kernels: &["k"],
     };
     let err = emulator(&SOURCE).err().expect("a compile error").to_string();
@@ -415,11 +362,11 @@ fn warpgroup_products_run_at_their_wait_and_must_be_waited_for() {
     // The tile is overwritten with zeros after the product is issued: the product reads shared
     // memory when it is waited for (as the GPU may), so waiting first gives 32, waiting after
     // the overwrite 0; and returning without a wait is a broken contract.
-    static SOURCE: KernelSource = KernelSource {
+    static SOURCE: Source = Source {
         name: "wgmma.cu",
-        source: concat!(
+        text: concat!(
             "#include <cuda_bf16.h>\n",
-            include_str!("../src/cuda/warpgroup_mma.cuh"),
+            include_str!("../../src/cuda/warpgroup_mma.cuh"),
             "extern \"C\" __global__ void product(int wait_first, int never_wait, float* out) {\n\
              extern __shared__ __align__(1024) __nv_bfloat16 tiles[];\n\
              for (int i = threadIdx.x; i < 320 * 64; i += 128) tiles[i] = __float2bfloat16_rn(i < 64 * 64 ? 1.0f : 2.0f);\n\
@@ -438,7 +385,7 @@ fn warpgroup_products_run_at_their_wait_and_must_be_waited_for() {
         kernels: &["product"],
     };
     let emu = emulator(&SOURCE).unwrap();
-    let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 320 * 64 * 2 };
+    let cfg = grid(1, 128).with_shared(320 * 64 * 2);
     for (wait_first, never_wait, want) in [(1i32, 0i32, Some(64.0f32)), (0, 0, Some(0.0)), (0, 1, None)] {
         let mut out = vec![-1.0f32; 128];
         let mut args = Args::new();
