@@ -1,12 +1,13 @@
-//! The training loop of the single-model tasks (`bert-pretrain`, `classify`, `translate-train`): a
-//! [`Task`] says what a step's loss is, how to evaluate, what to save and what to draw; [`fit`]
-//! owns the rest — the learning-rate schedule, the descent step (gradients, a stop on a
-//! non-finite loss, clipping, the update), when to evaluate, `metrics.jsonl`, the plot, the
-//! progress bar, early stopping and keeping the latest or the best model (written atomically).
+//! The one training loop. A [`Task`] says how to take a step, how to evaluate, what to keep and
+//! what to draw; [`fit`] owns the rest: when to log and evaluate, `metrics.jsonl`, the plot, the
+//! progress bar (or, where none is drawn, a line per log with the time so far and to go), early
+//! stopping, and where a resumed run takes up its standing. Every command that trains runs here:
+//! the language models of `train` and `distill` and the grokking lab ([`crate::trainer`]),
+//! `bert-pretrain`, `classify` and `translate-train`.
 
 use crate::error::{Result, TrainError};
-use crate::optim::{clip_grad_norm, Optimizer, Schedule};
-use crate::progress::progress_bar;
+use crate::optim::{clip_grad_norm, AdamW, Optimizer, Schedule};
+use crate::progress::{progress_bar, say};
 use crate::trainer::{write_folder_atomically, RunLock};
 use autograd::{Params, Var};
 use serde::Serialize;
@@ -15,93 +16,104 @@ use std::time::Instant;
 
 /// A task trained by [`fit`].
 pub trait Task {
-    /// One line of `metrics.jsonl`, written at each evaluation.
+    /// One line of `metrics.jsonl`.
     type Record: Serialize;
 
-    /// The parameters the optimizer updates.
-    fn params(&self) -> &Params;
+    /// Takes optimisation step `step` (counted from 0): its mean training loss and learning rate.
+    fn train_step(&mut self, step: u64) -> Result<StepResult>;
 
-    /// The training loss of optimisation step `step` (counted from 0).
-    fn loss(&mut self, step: u64) -> Result<Var>;
-
-    /// Evaluates the model after `progress.step` steps.
+    /// Evaluates the model at `progress` (every rank of a data-parallel run calls it).
     fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<Self::Record>>;
 
-    /// Writes the model (and what reads it back: vocabulary, labels) into the empty folder `dir`.
-    fn save(&self, dir: &Path) -> Result<()>;
+    /// The record of a log line between evaluations, with its text for the progress bar; tasks
+    /// that log at evaluations only have none.
+    fn train_record(&self, _progress: &Progress) -> Option<(Self::Record, String)> {
+        None
+    }
 
-    /// Draws the records so far into the run folder.
+    /// Keeps the model after an evaluation, `standing` being the run's after it (every rank calls
+    /// it: a sharded optimizer state is gathered here; only a writing rank writes).
+    fn keep(&mut self, run_dir: &Path, standing: &Standing, improved: bool) -> Result<()>;
+
+    /// Draws the run into its folder; `log` holds this process's records so far (a resumed run's
+    /// earlier ones are in `metrics.jsonl`).
     fn plot(&self, run_dir: &Path, log: &[Self::Record]) -> Result<()>;
+
+    /// Lines to show above the progress bar after an evaluation (interactive runs).
+    fn report(&self, _record: &Self::Record) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
-/// Where the loop stands at an evaluation.
+/// What a training step returns.
+#[derive(Debug, Clone, Copy)]
+pub struct StepResult {
+    pub loss: f64,
+    pub lr: f64,
+}
+
+/// Where the loop stands at a log line.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     /// Steps taken.
     pub step: u64,
-    /// Mean training loss of the steps since the last evaluation.
+    /// Mean training loss of the steps since the last log line.
     pub train_loss: f64,
     /// The learning rate of the last step.
     pub lr: f64,
+    /// Steps since the last log line, and the seconds they took.
+    pub window: (u64, f64),
     pub elapsed_s: f64,
 }
 
-/// An evaluation: the record to log, the validation loss that early stopping and the best model
-/// follow, and a short text for the progress bar.
+/// An evaluation: the record to log, the validation loss that early stopping follows, and a short
+/// text for the progress bar.
 pub struct Evaluation<R> {
     pub record: R,
     pub val_loss: f64,
     pub message: String,
 }
 
-/// Which model the run folder keeps in [`Plan::model_dir`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// The model of every evaluation, replacing the one before.
-    Latest,
-    /// The model with the lowest validation loss so far.
-    Best,
+/// The run's standing for early stopping: carried in checkpoints, so a resumed run goes on with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Standing {
+    /// Steps taken.
+    pub step: u64,
+    /// The lowest validation loss so far, and the step it was reached at (0 when resumed from a
+    /// checkpoint that does not record it).
+    pub best: Option<(f64, u64)>,
+    pub evals_since_best: u64,
 }
 
-/// How long to train and when to evaluate.
+/// How long to train and when to log and evaluate.
 pub struct Plan {
+    /// Train until this many steps are taken.
     pub steps: u64,
-    /// Peak learning rate, shaped by `schedule`.
-    pub lr: f64,
-    pub schedule: Schedule,
-    /// The global gradient norm is clipped to this before each update.
-    pub max_grad_norm: f64,
+    /// Where the run stands: from step 0, or a resumed run's checkpoint.
+    pub start: Standing,
     /// Evaluate after every multiple of each of these step counts, and after the last step.
     pub evaluate_every: Vec<u64>,
+    /// Log a training record every this many steps between evaluations.
+    pub log_every: Option<u64>,
     /// Stop after this many evaluations without a lower validation loss.
     pub patience: Option<u64>,
-    pub keep: Keep,
-    /// The model's folder inside the run folder.
-    pub model_dir: &'static str,
-    /// Draw a progress bar.
+    /// This process writes the run folder (metrics, plots); the other ranks of a data-parallel
+    /// run only train and evaluate.
+    pub writes: bool,
+    /// Draw a progress bar (or print a line per log where the output is not a terminal).
     pub interactive: bool,
 }
 
 impl Plan {
-    /// `steps` steps evaluated every `eval_interval`, keeping the latest model in `model_dir`, the
-    /// gradient norm clipped to 1, no early stopping.
-    pub fn keeping_latest(
-        steps: u64,
-        (lr, schedule): (f64, Schedule),
-        eval_interval: u64,
-        model_dir: &'static str,
-        interactive: bool,
-    ) -> Self {
-        let evaluate_every = vec![eval_interval];
+    /// `steps` from step 0, evaluated every `eval_interval` steps, no early stopping.
+    pub fn evaluating_every(steps: u64, eval_interval: u64, interactive: bool) -> Self {
         Self {
             steps,
-            lr,
-            schedule,
-            max_grad_norm: 1.0,
-            evaluate_every,
+            start: Standing::default(),
+            evaluate_every: vec![eval_interval],
+            log_every: None,
             patience: None,
-            keep: Keep::Latest,
-            model_dir,
+            writes: true,
             interactive,
         }
     }
@@ -109,107 +121,148 @@ impl Plan {
     fn evaluates_after(&self, step: u64) -> bool {
         step == self.steps || self.evaluate_every.iter().any(|&every| step.is_multiple_of(every))
     }
+
+    fn logs_after(&self, step: u64) -> bool {
+        self.log_every.is_some_and(|every| step.is_multiple_of(every)) || self.evaluates_after(step)
+    }
 }
 
 /// What [`fit`] ended with.
 pub struct Fitted<R> {
-    /// Every evaluation's record, in order.
+    /// The records of this run's log lines, in order.
     pub log: Vec<R>,
-    /// Steps taken.
-    pub steps: u64,
-    /// The lowest validation loss and the step it was reached at.
-    pub best: (f64, u64),
+    pub standing: Standing,
     pub stopped_early: bool,
+    pub elapsed_s: f64,
 }
 
 /// The metrics file of a run folder.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
-/// Claims `run_dir` for a new run (created if missing; a run in progress there is refused) and
-/// writes `config` to its `config.json`. The returned lock is held until it is dropped.
+/// Claims `run_dir` for a new run (created if missing; a run in progress there is refused), writes
+/// `config` to its `config.json` and starts an empty `metrics.jsonl`. The returned lock is held
+/// until it is dropped.
 pub fn start_run(run_dir: &Path, config: &impl Serialize) -> Result<RunLock> {
     let lock = RunLock::acquire(run_dir)?;
     let json = serde_json::to_string_pretty(config).expect("config serialises");
     model::checkpoint::write_atomically(&run_dir.join("config.json"), json.as_bytes())?;
+    model::checkpoint::write_atomically(&run_dir.join(METRICS_FILE), b"")?;
     Ok(lock)
 }
 
-/// Trains `task` by `plan` with `optimizer`, logging to `run_dir` (see the module docs).
-pub fn fit<T: Task>(
-    task: &mut T,
-    optimizer: &mut dyn Optimizer,
-    plan: &Plan,
-    run_dir: &Path,
-) -> Result<Fitted<T::Record>> {
-    let bar = progress_bar(plan.steps, 0, plan.interactive);
-    let started = Instant::now();
+/// Trains `task` by `plan`, logging to `run_dir` (see the module docs).
+pub fn fit<T: Task>(task: &mut T, plan: &Plan, run_dir: &Path) -> Result<Fitted<T::Record>> {
+    let shows = plan.interactive && plan.writes;
+    let bar = progress_bar(plan.steps, plan.start.step, shows);
+    let (started, first_step) = (Instant::now(), plan.start.step);
     let metrics = run_dir.join(METRICS_FILE);
-    let (mut log, mut window) = (Vec::new(), Vec::new());
-    let (mut best, mut evals_since_best) = (None::<(f64, u64)>, 0);
-    let mut stopped_early = false;
-    let mut step = 0;
-    while step < plan.steps && !stopped_early {
-        let lr = plan.schedule.lr(plan.lr, step);
-        window.push(descend(task, optimizer, lr, plan.max_grad_norm, step)?);
-        step += 1;
+    let (mut standing, mut stopped_early) = (plan.start, false);
+    let (mut log, mut losses, mut window_start) = (Vec::new(), Vec::new(), Instant::now());
+    while standing.step < plan.steps && !stopped_early {
+        let StepResult { loss, lr } = task.train_step(standing.step)?;
+        losses.push(loss);
+        standing.step += 1;
+        let step = standing.step;
         bar.set_position(step);
-        if !plan.evaluates_after(step) {
+        if !plan.logs_after(step) {
             continue;
         }
         let progress = Progress {
             step,
-            train_loss: window.iter().sum::<f64>() / window.len() as f64,
+            train_loss: losses.iter().sum::<f64>() / losses.len() as f64,
             lr,
+            window: (losses.len() as u64, window_start.elapsed().as_secs_f64()),
             elapsed_s: started.elapsed().as_secs_f64(),
         };
-        window.clear();
-        let evaluation = task.evaluate(&progress)?;
-        append_record(&metrics, &evaluation.record, log.is_empty())?;
-        bar.set_message(evaluation.message);
-        log.push(evaluation.record);
-        let improved = best.is_none_or(|(loss, _)| evaluation.val_loss < loss);
-        if improved {
-            (best, evals_since_best) = (Some((evaluation.val_loss, step)), 0);
-        } else {
-            evals_since_best += 1;
-            stopped_early = plan.patience.is_some_and(|p| evals_since_best >= p);
+        losses.clear();
+        let evaluation = match plan.evaluates_after(step) {
+            true => Some(task.evaluate(&progress)?),
+            false => None,
+        };
+        let improved = evaluation.as_ref().is_some_and(|e| standing.best.is_none_or(|(best, _)| e.val_loss < best));
+        if let Some(e) = &evaluation {
+            if improved {
+                (standing.best, standing.evals_since_best) = (Some((e.val_loss, step)), 0);
+            } else {
+                standing.evals_since_best += 1;
+                stopped_early = plan.patience.is_some_and(|p| standing.evals_since_best >= p);
+            }
         }
-        if improved || plan.keep == Keep::Latest {
-            write_folder_atomically(&run_dir.join(plan.model_dir), |dir| task.save(dir))?;
+        let (record, message) = match evaluation {
+            Some(e) => (e.record, e.message),
+            None => task.train_record(&progress).expect("a task that logs between evaluations has records"),
+        };
+        if plan.writes {
+            crate::metrics::append(&metrics, &record)?;
         }
-        task.plot(run_dir, &log)?;
+        if shows && bar.is_hidden() {
+            // No bar to watch: a line per log, with the time so far and to go.
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta = elapsed / (step - first_step) as f64 * (plan.steps - step) as f64;
+            println!("step {step}/{} {message} elapsed {} eta {}", plan.steps, clock(elapsed), clock(eta));
+        }
+        bar.set_message(message);
+        let evaluated = plan.evaluates_after(step);
+        log.push(record);
+        if evaluated {
+            task.keep(run_dir, &standing, improved)?;
+            if plan.writes {
+                task.plot(run_dir, &log)?;
+            }
+            if shows {
+                task.report(log.last().expect("just pushed"))?.iter().for_each(|line| say(&bar, line));
+            }
+        }
+        window_start = Instant::now();
     }
-    bar.finish_and_clear();
-    let best = best.ok_or_else(|| TrainError::Invalid("a run of no steps".into()))?;
-    Ok(Fitted { log, steps: step, best, stopped_early })
+    bar.finish();
+    Ok(Fitted { log, standing, stopped_early, elapsed_s: started.elapsed().as_secs_f64() })
 }
 
-/// One step of gradient descent on `task`: zeroes the gradients, back-propagates the loss of
-/// `step`, clips the global gradient norm to `max_norm` and updates the parameters with learning
-/// rate `lr`. Returns the loss; a NaN or infinite loss stops with an error naming the step (the
-/// parameters are left untouched).
-fn descend<T: Task>(task: &mut T, optimizer: &mut dyn Optimizer, lr: f64, max_norm: f64, step: u64) -> Result<f64> {
-    task.params().zero_grad();
-    let loss = task.loss(step)?;
-    let value = loss.value().to_scalar()?;
-    if !value.is_finite() {
-        return Err(TrainError::Invalid(format!("the loss became {value} at step {step}; stopping")));
-    }
-    loss.backward()?;
-    clip_grad_norm(task.params(), max_norm)?;
-    optimizer.step(task.params(), lr)?;
-    Ok(value)
+/// Gradient descent as the single-model tasks take it: AdamW on a learning-rate schedule, the
+/// global gradient norm clipped to 1.
+pub struct Descent {
+    pub optimizer: AdamW,
+    /// Peak learning rate, shaped by `schedule`.
+    pub lr: f64,
+    pub schedule: Schedule,
 }
 
-/// Appends a record as one JSON line to `path` (starting the file afresh with the first).
-pub fn append_record(path: &Path, record: &impl Serialize, first: bool) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(!first)
-        .truncate(first)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    writeln!(file, "{}", serde_json::to_string(record).expect("record serialises")).map_err(|e| TrainError::io(path, e))
+impl Descent {
+    /// Step `step`: zeroes the gradients of `params`, back-propagates the loss that `loss` builds,
+    /// clips the global gradient norm to 1 and updates `params`. A NaN or infinite loss stops
+    /// with an error naming the step (the parameters are left untouched).
+    pub fn step(&mut self, params: &Params, step: u64, loss: impl FnOnce() -> Result<Var>) -> Result<StepResult> {
+        let lr = self.schedule.lr(self.lr, step);
+        params.zero_grad();
+        let loss = loss()?;
+        let value = loss.value().to_scalar()?;
+        if !value.is_finite() {
+            return Err(TrainError::Invalid(format!("the loss became {value} at step {step}; stopping")));
+        }
+        loss.backward()?;
+        clip_grad_norm(params, 1.0)?;
+        self.optimizer.step(params, lr)?;
+        Ok(StepResult { loss: value, lr })
+    }
+}
+
+/// Writes a model folder atomically into `run_dir/name`: at every evaluation (`latest`), or when
+/// the validation loss improved.
+pub fn keep_model(
+    run_dir: &Path,
+    name: &str,
+    (latest, improved): (bool, bool),
+    save: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    match latest || improved {
+        true => write_folder_atomically(&run_dir.join(name), save),
+        false => Ok(()),
+    }
+}
+
+/// `01:02:03` for 3723 seconds.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

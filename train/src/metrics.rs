@@ -75,7 +75,7 @@ pub struct MetricsRecord {
 
 /// Appends a record as one line, in one `write`: a kill leaves the line whole or torn at its end,
 /// never interleaved.
-pub fn append(path: &Path, record: &MetricsRecord) -> Result<()> {
+pub fn append(path: &Path, record: &impl serde::Serialize) -> Result<()> {
     let mut f =
         std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| TrainError::io(path, e))?;
     let line = serde_json::to_string(record).expect("records serialise") + "\n";

@@ -4,7 +4,7 @@
 
 use crate::data::number_words::{digit_tokens, number_words, vocabulary, NumberWordsTask, MAX_NUMBER};
 use crate::error::{Result, TrainError};
-use crate::fit::{fit, start_run, Evaluation, Plan, Progress, Task};
+use crate::fit::{fit, keep_model, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
 use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::scores::{corpus_bleu, rouge_l, rouge_n, Smoothing};
@@ -245,11 +245,14 @@ pub fn run_translate_train(
     let config = Seq2SeqConfig::new(vocab.len(), cfg.d_model, cfg.n_head, cfg.layers, MAX_LEN, [0, 1, 2]);
     let translator = Translator::new(Transformer::random(config, cfg.seed)?, vocab);
     translator.model.params.to_device(device)?; // batches stay on the host: the embeddings and the loss read them there
-    let mut training = Translation { translator, task, batch_size: cfg.batch_size };
-    let schedule = Schedule::WarmupCosine { warmup: cfg.warmup, total: cfg.steps, min_ratio: 0.1 };
-    let plan = Plan::keeping_latest(cfg.steps, (cfg.lr, schedule), cfg.eval_interval, MODEL_DIR, interactive);
     let adamw = AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.98, eps: 1e-9, weight_decay: cfg.weight_decay };
-    let mut fitted = fit(&mut training, &mut AdamW::new(adamw), &plan, run_dir)?;
+    let descent = Descent {
+        optimizer: AdamW::new(adamw),
+        lr: cfg.lr,
+        schedule: Schedule::WarmupCosine { warmup: cfg.warmup, total: cfg.steps, min_ratio: 0.1 },
+    };
+    let mut training = Translation { translator, task, batch_size: cfg.batch_size, descent };
+    let mut fitted = fit(&mut training, &Plan::evaluating_every(cfg.steps, cfg.eval_interval, interactive), run_dir)?;
     let Translation { translator, task, .. } = training;
     let params = &translator.model.params;
     let greedy = translator.score(&task.held_out, None)?;
@@ -277,17 +280,15 @@ struct Translation {
     translator: Translator,
     task: NumberWordsTask,
     batch_size: usize,
+    descent: Descent,
 }
 
 impl Task for Translation {
     type Record = TranslateRecord;
 
-    fn params(&self) -> &autograd::Params {
-        &self.translator.model.params
-    }
-
-    fn loss(&mut self, step: u64) -> Result<autograd::Var> {
-        self.translator.loss(&self.task.train_numbers(step, self.batch_size))
+    fn train_step(&mut self, step: u64) -> Result<StepResult> {
+        let numbers = self.task.train_numbers(step, self.batch_size);
+        self.descent.step(&self.translator.model.params, step, || self.translator.loss(&numbers))
     }
 
     fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<TranslateRecord>> {
@@ -313,10 +314,12 @@ impl Task for Translation {
         Ok(Evaluation { record, val_loss, message })
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
-        self.translator.model.save(dir)?;
-        let vocab = serde_json::to_string(&self.translator.vocab).expect("vocabulary serialises");
-        Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), vocab.as_bytes())?)
+    fn keep(&mut self, run_dir: &Path, _: &Standing, improved: bool) -> Result<()> {
+        keep_model(run_dir, MODEL_DIR, (true, improved), |dir| {
+            self.translator.model.save(dir)?;
+            let vocab = serde_json::to_string(&self.translator.vocab).expect("vocabulary serialises");
+            Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), vocab.as_bytes())?)
+        })
     }
 
     fn plot(&self, run_dir: &Path, log: &[TranslateRecord]) -> Result<()> {

@@ -8,7 +8,7 @@
 use super::splits::{load_splits, Sources, Split, Splits};
 use super::{encode_batch, vocabulary};
 use crate::error::{Result, TrainError};
-use crate::fit::{fit, start_run, Evaluation, Keep, Plan, Progress, Task};
+use crate::fit::{fit, keep_model, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
 use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::scores::ClassificationScores;
@@ -212,21 +212,26 @@ pub fn run_classify(
     let total = steps_per_epoch * cfg.epochs as u64;
     let eval_every = (steps_per_epoch / cfg.evals_per_epoch as u64).max(1);
     let plan = Plan {
-        steps: total,
-        lr: cfg.lr,
-        schedule: Schedule::WarmupCosine { warmup: total / 10, total, min_ratio: 0.1 },
-        max_grad_norm: 1.0,
         // Several times an epoch, and at its end.
         evaluate_every: vec![eval_every, steps_per_epoch],
         patience: cfg.patience,
-        keep: Keep::Best,
-        model_dir: BEST_DIR,
-        interactive,
+        ..Plan::evaluating_every(total, eval_every, interactive)
     };
-    let mut task =
-        Classification { classifier, splits: &splits, cfg, steps_per_epoch, epoch_order: (u64::MAX, Vec::new()) };
     let adamw = AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
-    let fitted = fit(&mut task, &mut AdamW::new(adamw), &plan, run_dir)?;
+    let descent = Descent {
+        optimizer: AdamW::new(adamw),
+        lr: cfg.lr,
+        schedule: Schedule::WarmupCosine { warmup: total / 10, total, min_ratio: 0.1 },
+    };
+    let mut task = Classification {
+        classifier,
+        splits: &splits,
+        cfg,
+        steps_per_epoch,
+        epoch_order: (u64::MAX, Vec::new()),
+        descent,
+    };
+    let fitted = fit(&mut task, &plan, run_dir)?;
     let classifier = task.classifier;
 
     // Score the best model.
@@ -256,8 +261,8 @@ pub fn run_classify(
         })
         .collect();
     let mut summary = ClassifySummary {
-        best_step: fitted.best.1,
-        steps: fitted.steps,
+        best_step: fitted.standing.best.map_or(0, |(_, step)| step),
+        steps: fitted.standing.step,
         stopped_early: fitted.stopped_early,
         dev_loss,
         dev,
@@ -281,16 +286,13 @@ struct Classification<'a> {
     steps_per_epoch: u64,
     /// The current epoch and its order of the training examples.
     epoch_order: (u64, Vec<usize>),
+    descent: Descent,
 }
 
 impl Task for Classification<'_> {
     type Record = ClassifyRecord;
 
-    fn params(&self) -> &autograd::Params {
-        &self.classifier.model.params
-    }
-
-    fn loss(&mut self, step: u64) -> Result<autograd::Var> {
+    fn train_step(&mut self, step: u64) -> Result<StepResult> {
         let (epoch, i) = (step / self.steps_per_epoch, (step % self.steps_per_epoch) as usize);
         if self.epoch_order.0 != epoch {
             let mut order: Vec<usize> = (0..self.splits.train.texts.len()).collect();
@@ -301,7 +303,8 @@ impl Task for Classification<'_> {
         let train = &self.splits.train;
         let texts: Vec<&str> = batch.iter().map(|&j| train.texts[j].as_str()).collect();
         let labels: Vec<usize> = batch.iter().map(|&j| train.labels[j]).collect();
-        Ok(self.classifier.forward(&texts, &labels)?.1)
+        let classifier = &self.classifier;
+        self.descent.step(&classifier.model.params, step, || Ok(classifier.forward(&texts, &labels)?.1))
     }
 
     fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<ClassifyRecord>> {
@@ -321,14 +324,16 @@ impl Task for Classification<'_> {
         Ok(Evaluation { record, val_loss: dev_loss, message })
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
-        let Classifier { model, tok, .. } = &self.classifier;
-        model.save(dir)?;
-        let vocab: String =
-            (0..tok.vocab_size() as u32).map(|i| format!("{}\n", tok.token(i).unwrap_or("[UNK]"))).collect();
-        model::checkpoint::write_atomically(&dir.join(super::VOCAB_FILE), vocab.as_bytes())?;
-        let names = serde_json::to_string(&self.splits.label_names).expect("labels serialise");
-        Ok(model::checkpoint::write_atomically(&dir.join("labels.json"), names.as_bytes())?)
+    fn keep(&mut self, run_dir: &Path, _: &Standing, improved: bool) -> Result<()> {
+        keep_model(run_dir, BEST_DIR, (false, improved), |dir| {
+            let Classifier { model, tok, .. } = &self.classifier;
+            model.save(dir)?;
+            let vocab: String =
+                (0..tok.vocab_size() as u32).map(|i| format!("{}\n", tok.token(i).unwrap_or("[UNK]"))).collect();
+            model::checkpoint::write_atomically(&dir.join(super::VOCAB_FILE), vocab.as_bytes())?;
+            let names = serde_json::to_string(&self.splits.label_names).expect("labels serialise");
+            Ok(model::checkpoint::write_atomically(&dir.join("labels.json"), names.as_bytes())?)
+        })
     }
 
     fn plot(&self, run_dir: &Path, log: &[ClassifyRecord]) -> Result<()> {

@@ -9,7 +9,7 @@
 use super::{encode_batch, vocabulary, Encoded, VOCAB_FILE};
 use crate::data::{mask_tokens, review_documents, step_rng, MaskingConfig, NO_TARGET, STREAM_BATCH};
 use crate::error::{Result, TrainError};
-use crate::fit::{fit, start_run, Evaluation, Plan, Progress, Task};
+use crate::fit::{fit, keep_model, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
 use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::tokenizer::{Tokenizer, WordPieceTokenizer};
@@ -209,11 +209,14 @@ pub fn run_pretrain(cfg: &PretrainConfig, run_dir: &Path, device: Device, intera
     let val = pair_batch(&docs[train_docs..], &docs, VAL_PAIRS, &tok, cfg, val_rng)?;
     let vocab_file =
         std::fs::read(run_dir.join(VOCAB_FILE)).map_err(|e| TrainError::io(&run_dir.join(VOCAB_FILE), e))?;
-    let mut task = Pretraining { cfg, model, tok, docs: &docs, train_docs, val, vocab_file };
-    let schedule = Schedule::WarmupCosine { warmup: cfg.steps / 10, total: cfg.steps, min_ratio: 0.1 };
-    let plan = Plan::keeping_latest(cfg.steps, (cfg.lr, schedule), cfg.eval_interval, MODEL_DIR, interactive);
     let adamw = AdamWConfig { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
-    let mut fitted = fit(&mut task, &mut AdamW::new(adamw), &plan, run_dir)?;
+    let descent = Descent {
+        optimizer: AdamW::new(adamw),
+        lr: cfg.lr,
+        schedule: Schedule::WarmupCosine { warmup: cfg.steps / 10, total: cfg.steps, min_ratio: 0.1 },
+    };
+    let mut task = Pretraining { cfg, model, tok, docs: &docs, train_docs, val, vocab_file, descent };
+    let mut fitted = fit(&mut task, &Plan::evaluating_every(cfg.steps, cfg.eval_interval, interactive), run_dir)?;
     Ok(fitted.log.pop().expect("the last step is evaluated"))
 }
 
@@ -229,21 +232,17 @@ struct Pretraining<'a> {
     val: PairBatch,
     /// The run's vocab.txt, saved beside the model.
     vocab_file: Vec<u8>,
+    descent: Descent,
 }
 
 impl Task for Pretraining<'_> {
     type Record = PretrainRecord;
 
-    fn params(&self) -> &autograd::Params {
-        &self.model.params
-    }
-
-    fn loss(&mut self, step: u64) -> Result<autograd::Var> {
+    fn train_step(&mut self, step: u64) -> Result<StepResult> {
         let rng = &mut step_rng(self.cfg.seed, STREAM_BATCH, step, 0);
         let batch =
             pair_batch(&self.docs[..self.train_docs], self.docs, self.cfg.batch_size, &self.tok, self.cfg, rng)?;
-        let [total, _, _] = losses(&self.model, &batch)?.0;
-        Ok(total)
+        self.descent.step(&self.model.params, step, || Ok(losses(&self.model, &batch)?.0[0].clone()))
     }
 
     fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<PretrainRecord>> {
@@ -264,9 +263,11 @@ impl Task for Pretraining<'_> {
         })
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
-        self.model.save(dir)?;
-        Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), &self.vocab_file)?)
+    fn keep(&mut self, run_dir: &Path, _: &Standing, improved: bool) -> Result<()> {
+        keep_model(run_dir, MODEL_DIR, (true, improved), |dir| {
+            self.model.save(dir)?;
+            Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), &self.vocab_file)?)
+        })
     }
 
     fn plot(&self, run_dir: &Path, log: &[PretrainRecord]) -> Result<()> {

@@ -28,21 +28,20 @@ pub use setup::{load_tokenizer, validate as validate_config};
 use crate::data::{step_rng, ArithmeticTask, Batch, ModularTask, TextData, STREAM_DROPOUT};
 use crate::distributed::{self, Collective, SingleProcess, ZeroShards};
 use crate::error::{Result, TrainError};
+use crate::fit::{self, fit, Plan, Progress, Standing, StepResult, Task};
 use crate::metrics;
 use crate::optim::{clip_grad_norm, Optimizer};
 use crate::tokenizer::Tokenizer;
 use autograd::no_grad;
-use indicatif::ProgressBar;
 use model::gpt2::IGNORE_INDEX;
 use model::{load_language_model, LanguageModel};
 use setup::{check_data_fits, context, load_data, load_teacher, make_optimizer, random_model, validate};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Instant;
 use tensor::DType;
 
 pub const CONFIG_FILE: &str = "config.json";
-pub const METRICS_FILE: &str = "metrics.jsonl";
+pub use crate::fit::METRICS_FILE;
 pub const PLOT_FILE: &str = "loss.png";
 /// The project's own description of a run's tokenizer (HF's `tokenizer.json` is another format,
 /// so that name is left to it; runs written before read theirs as [`LEGACY_TOKENIZER_FILE`]).
@@ -379,119 +378,36 @@ impl Trainer {
         })
     }
 
-    /// Trains until step `until` (default: the configured steps), evaluating, logging and
-    /// checkpointing every `eval_interval` steps and at the end.
+    /// Trains until step `until` (default: the configured steps) in the one loop ([`crate::fit`]),
+    /// evaluating, logging and checkpointing every `eval_interval` steps and at the end.
     pub fn run(&mut self, until: Option<u64>) -> Result<RunSummary> {
         let end = until.unwrap_or(self.cfg.steps).min(self.cfg.steps);
-        let started = Instant::now();
-        let bar = crate::progress::progress_bar(end, self.state.step, self.interactive && self.writes());
-        let first_step = self.state.step;
-        let tokens_per_step = self.tokens_per_step() as f64;
-        let log_every = (self.cfg.eval_interval / LOGS_PER_EVAL).max(1);
-        let (mut losses, mut last_eval, mut stopped_early) = (Vec::new(), (None, None), false);
-        let mut window_start = Instant::now();
-        while self.state.step < end {
-            let (loss, lr) = self.train_step()?;
-            losses.push(loss);
-            let step = self.state.step;
-            let is_eval = step.is_multiple_of(self.cfg.eval_interval) || step == end;
-            if step.is_multiple_of(log_every) || is_eval {
-                let train_loss = losses.iter().sum::<f64>() / losses.len() as f64;
-                let tokens_per_s = tokens_per_step * losses.len() as f64 / window_start.elapsed().as_secs_f64();
-                losses.clear();
-                let mut record = MetricsRecord {
-                    step,
-                    train_loss,
-                    lr,
-                    tokens_per_s,
-                    elapsed_s: started.elapsed().as_secs_f64(),
-                    ..MetricsRecord::default()
-                };
-                if is_eval {
-                    let e = self.evaluate()?;
-                    record.val_loss = Some(e.val_loss);
-                    record.val_perplexity = Some(perplexity(e.val_loss));
-                    (record.exact_match, record.token_accuracy, record.edit_distance) =
-                        (e.exact_match, e.token_accuracy, e.edit_distance);
-                    (record.train_acc, record.val_acc, record.weight_norm) =
-                        (e.train_acc, e.val_acc, Some(e.weight_norm));
-                    last_eval = (Some(e.val_loss), e.exact_match);
-                    stopped_early = self.note_validation(e.val_loss);
-                }
-                if self.writes() {
-                    metrics::append(&self.run_dir.join(METRICS_FILE), &record)?;
-                }
-                let figures = format!(
-                    "loss {train_loss:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{}",
-                    em_text(record.exact_match.or(last_eval.1))
-                );
-                if self.interactive && self.writes() && bar.is_hidden() {
-                    // No bar to watch: a line per log interval, with the time so far and to go.
-                    let elapsed = started.elapsed().as_secs_f64();
-                    let eta = elapsed / (step - first_step) as f64 * (end - step) as f64;
-                    println!("step {step}/{end} {figures} elapsed {} eta {}", clock(elapsed), clock(eta));
-                }
-                bar.set_message(figures);
-                if is_eval {
-                    let optimizer_state = self.optimizer_state()?;
-                    if self.writes() {
-                        self.log_eval(&bar, &record, optimizer_state)?;
-                    }
-                }
-                window_start = Instant::now();
-            }
-            bar.set_position(step);
-            if stopped_early {
-                break;
-            }
-        }
-        bar.finish();
+        let state = &self.state;
+        let plan = Plan {
+            steps: end,
+            start: Standing {
+                step: state.step,
+                best: state.best_val_loss.map(|loss| (loss, 0)),
+                evals_since_best: state.evals_since_best,
+            },
+            evaluate_every: vec![self.cfg.eval_interval],
+            log_every: Some((self.cfg.eval_interval / LOGS_PER_EVAL).max(1)),
+            patience: self.cfg.patience,
+            writes: self.writes(),
+            interactive: self.interactive,
+        };
+        let (tokens_per_step, run_dir) = (self.tokens_per_step() as f64, self.run_dir.clone());
+        let mut run = LanguageModelRun { trainer: self, tokens_per_step, last_eval: (None, None) };
+        let fitted = fit(&mut run, &plan, &run_dir)?;
+        let last_eval = run.last_eval;
         Ok(RunSummary {
             step: self.state.step,
             val_loss: last_eval.0,
             exact_match: last_eval.1,
-            elapsed_s: started.elapsed().as_secs_f64(),
-            stopped_early,
+            elapsed_s: fitted.elapsed_s,
+            stopped_early: fitted.stopped_early,
             showcase: self.showcase()?,
         })
-    }
-
-    /// Tracks the best validation loss; true when patience has run out (early stopping, F9).
-    fn note_validation(&mut self, val: f64) -> bool {
-        if self.state.best_val_loss.is_none_or(|best| val < best) {
-            self.state.best_val_loss = Some(val);
-            self.state.evals_since_best = 0;
-        } else {
-            self.state.evals_since_best += 1;
-        }
-        self.cfg.patience.is_some_and(|p| self.state.evals_since_best >= p)
-    }
-
-    /// Plot, checkpoint, and (interactively) a line of results and a sample.
-    fn log_eval(
-        &self,
-        bar: &ProgressBar,
-        record: &MetricsRecord,
-        optimizer_state: Vec<(String, tensor::Tensor)>,
-    ) -> Result<()> {
-        let records = metrics::read(&self.run_dir.join(METRICS_FILE))?;
-        crate::plot::write_loss_plot(&self.run_dir.join(PLOT_FILE), &records, &self.run_title())?;
-        self.save_checkpoint(optimizer_state)?;
-        if self.interactive {
-            let val = record.val_loss.unwrap_or(f64::NAN);
-            let line = format!(
-                "step {:>6}  train {:.4}  val {val:.4}  ppl {:.2}{}",
-                record.step,
-                record.train_loss,
-                perplexity(val),
-                em_text(record.exact_match)
-            );
-            crate::progress::say(bar, &line);
-            if let Data::Text(_) = self.data {
-                crate::progress::say(bar, &format!("  sample: {:?}", self.showcase()?.join("")));
-            }
-        }
-        Ok(())
     }
 
     fn run_title(&self) -> String {
@@ -556,12 +472,97 @@ impl Ranks {
     }
 }
 
-/// `01:02:03` for 3723 seconds.
-fn clock(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 fn em_text(em: Option<f64>) -> String {
     em.map_or(String::new(), |e| format!("  exact_match {e:.3}"))
+}
+
+/// A run of the [`Trainer`] as a [`Task`] of the one loop: its steps, evaluations (with the task's
+/// metrics), checkpoints and loss plot.
+struct LanguageModelRun<'a> {
+    trainer: &'a mut Trainer,
+    tokens_per_step: f64,
+    /// The validation loss and exact match of the last evaluation.
+    last_eval: (Option<f64>, Option<f64>),
+}
+
+impl LanguageModelRun<'_> {
+    fn record(&self, p: &Progress) -> MetricsRecord {
+        MetricsRecord {
+            step: p.step,
+            train_loss: p.train_loss,
+            lr: p.lr,
+            tokens_per_s: self.tokens_per_step * p.window.0 as f64 / p.window.1,
+            elapsed_s: p.elapsed_s,
+            ..MetricsRecord::default()
+        }
+    }
+
+    /// The progress bar's text: the training figures and the latest exact match.
+    fn figures(&self, r: &MetricsRecord) -> String {
+        let em = em_text(r.exact_match.or(self.last_eval.1));
+        format!("loss {:.4} lr {:.2e} {:.0} tok/s{em}", r.train_loss, r.lr, r.tokens_per_s)
+    }
+}
+
+impl Task for LanguageModelRun<'_> {
+    type Record = MetricsRecord;
+
+    fn train_step(&mut self, _step: u64) -> Result<StepResult> {
+        let (loss, lr) = self.trainer.train_step()?;
+        Ok(StepResult { loss, lr })
+    }
+
+    fn train_record(&self, progress: &Progress) -> Option<(MetricsRecord, String)> {
+        let record = self.record(progress);
+        let figures = self.figures(&record);
+        Some((record, figures))
+    }
+
+    fn evaluate(&mut self, progress: &Progress) -> Result<fit::Evaluation<MetricsRecord>> {
+        let e = self.trainer.evaluate()?;
+        let record = MetricsRecord {
+            val_loss: Some(e.val_loss),
+            val_perplexity: Some(perplexity(e.val_loss)),
+            exact_match: e.exact_match,
+            token_accuracy: e.token_accuracy,
+            edit_distance: e.edit_distance,
+            train_acc: e.train_acc,
+            val_acc: e.val_acc,
+            weight_norm: Some(e.weight_norm),
+            ..self.record(progress)
+        };
+        self.last_eval = (Some(e.val_loss), e.exact_match);
+        Ok(fit::Evaluation { message: self.figures(&record), val_loss: e.val_loss, record })
+    }
+
+    fn keep(&mut self, _run_dir: &Path, standing: &Standing, _improved: bool) -> Result<()> {
+        let trainer = &mut *self.trainer;
+        (trainer.state.best_val_loss, trainer.state.evals_since_best) =
+            (standing.best.map(|(loss, _)| loss), standing.evals_since_best);
+        let optimizer_state = trainer.optimizer_state()?;
+        if trainer.writes() {
+            trainer.save_checkpoint(optimizer_state)?;
+        }
+        Ok(())
+    }
+
+    fn plot(&self, run_dir: &Path, _log: &[MetricsRecord]) -> Result<()> {
+        let records = metrics::read(&run_dir.join(METRICS_FILE))?;
+        crate::plot::write_loss_plot(&run_dir.join(PLOT_FILE), &records, &self.trainer.run_title())
+    }
+
+    fn report(&self, record: &MetricsRecord) -> Result<Vec<String>> {
+        let val = record.val_loss.unwrap_or(f64::NAN);
+        let mut lines = vec![format!(
+            "step {:>6}  train {:.4}  val {val:.4}  ppl {:.2}{}",
+            record.step,
+            record.train_loss,
+            perplexity(val),
+            em_text(record.exact_match)
+        )];
+        if let Data::Text(_) = self.trainer.data {
+            lines.push(format!("  sample: {:?}", self.trainer.showcase()?.join("")));
+        }
+        Ok(lines)
+    }
 }
