@@ -457,4 +457,46 @@ impl Storage {
             _ => unreachable!("checked: one device"),
         }
     }
+
+    /// One AdamW step on every parameter of `parts`: with all of them on GPUs, one launch per
+    /// device for those sharing β₁, β₂ and ε ([`CudaStorage::adamw_step_all`]); otherwise one
+    /// after another.
+    pub fn adamw_step_all(parts: Vec<AdamWBuffers<'_, Storage>>, t: u64) -> Result<()> {
+        if !parts.iter().all(|p| matches!(p.param, Storage::Cuda(_))) {
+            for p in parts {
+                p.param.adamw_step(p.grad, p.m, p.v, p.cfg, t)?;
+            }
+            return Ok(());
+        }
+        let mut on_gpus = parts.into_iter().map(AdamWBuffers::on_gpu).collect::<Result<Vec<_>>>()?;
+        CudaStorage::adamw_step_all(&mut on_gpus, t)
+    }
+}
+
+/// One parameter's buffers for a multi-tensor AdamW step: the parameter, its gradient, its moments
+/// and its settings. `rows_of`: for a matrix that bf16 products read, the length of its rows (its
+/// last dim), so a GPU step also writes its bf16 image.
+pub struct AdamWBuffers<'a, S> {
+    pub param: &'a mut S,
+    pub grad: (&'a S, &'a Layout),
+    pub m: &'a mut S,
+    pub v: &'a mut S,
+    pub cfg: &'a AdamWConfig,
+    pub rows_of: Option<usize>,
+}
+
+impl<'a> AdamWBuffers<'a, Storage> {
+    /// The GPU buffers, or a device mismatch if any lives elsewhere.
+    fn on_gpu(self) -> Result<AdamWBuffers<'a, CudaStorage>> {
+        let device = self.param.device();
+        match (self.param, self.grad.0, self.m, self.v) {
+            (Storage::Cuda(param), Storage::Cuda(grad), Storage::Cuda(m), Storage::Cuda(v)) => {
+                Ok(AdamWBuffers { param, grad: (grad, self.grad.1), m, v, cfg: self.cfg, rows_of: self.rows_of })
+            }
+            (_, g, m, v) => {
+                let rhs = [g.device(), m.device(), v.device()].into_iter().find(|d| *d != device).unwrap_or(device);
+                Err(Error::DeviceMismatch { op: "adamw_step", lhs: device, rhs })
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! (`adamw_step_multi_tensor` of adamw.cu).
 
 use super::{cuda_error, over, CudaStorage};
+use crate::storage::AdamWBuffers;
 use crate::{Error, Layout, Result};
 use kernels::cpu::adamw::AdamWConfig;
 use kernels::cuda::launch::{adamw_multi_tensor, AdamWTensorSlices};
@@ -21,16 +22,8 @@ fn shared_constants(cfg: &AdamWConfig, t: u64) -> [f32; 4] {
     [c[0], c[1], c[2], c[5]]
 }
 
-/// One parameter of [`CudaStorage::adamw_step_all`]. `rows_of`: for a matrix that bf16 products
-/// read, the length of its rows (its last dim), so the step also writes its bf16 image.
-pub struct CudaAdamW<'a> {
-    pub param: &'a mut CudaStorage,
-    pub grad: (&'a CudaStorage, &'a Layout),
-    pub m: &'a mut CudaStorage,
-    pub v: &'a mut CudaStorage,
-    pub cfg: &'a AdamWConfig,
-    pub rows_of: Option<usize>,
-}
+/// One parameter of [`CudaStorage::adamw_step_all`] (see [`AdamWBuffers`]).
+pub type CudaAdamW<'a> = AdamWBuffers<'a, CudaStorage>;
 
 impl CudaAdamW<'_> {
     fn check_lengths(&self) -> Result<()> {

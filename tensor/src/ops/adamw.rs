@@ -1,8 +1,8 @@
 //! The AdamW update (F8) in place: on one parameter, or on many at once (on a GPU, one kernel
 //! launch for all of them, as PyTorch's fused multi-tensor AdamW).
 
-use crate::cuda::{CudaAdamW, CudaStorage};
-use crate::{Device, Error, Result, Storage, Tensor};
+use crate::storage::AdamWBuffers;
+use crate::{Error, Result, Storage, Tensor};
 pub use kernels::cpu::adamw::AdamWConfig;
 
 /// One parameter's part in [`Tensor::adamw_step_all`]: the parameter, its gradient, its moments,
@@ -51,24 +51,17 @@ impl Tensor {
         for u in updates.iter() {
             u.param.check_adamw_step(u.grad, u.m, u.v, t)?;
         }
-        if !updates.iter().all(|u| matches!(u.param.device(), Device::Cuda(_))) {
-            for u in updates.iter_mut() {
-                u.param.adamw_step(u.grad, u.m, u.v, &u.cfg, t)?;
-            }
-            return Ok(());
-        }
-        let mut parts = Vec::with_capacity(updates.len());
-        for u in updates.iter_mut() {
-            let grad_layout = u.grad.layout();
-            // Matrices are what matrix products read: in bf16, the step writes their bf16 copies.
-            let rows_of = (u.param.rank() >= 2).then(|| u.param.shape()[u.param.rank() - 1]);
-            let (Storage::Cuda(param), Storage::Cuda(grad), Storage::Cuda(m), Storage::Cuda(v)) =
-                (u.param.storage_mut(), u.grad.storage(), u.m.storage_mut(), u.v.storage_mut())
-            else {
-                unreachable!("checked: each update on one device, a GPU")
-            };
-            parts.push(CudaAdamW { param, grad: (grad, grad_layout), m, v, cfg: &u.cfg, rows_of });
-        }
-        CudaStorage::adamw_step_all(&mut parts, t)
+        let parts = updates
+            .iter_mut()
+            .map(|u| {
+                let grad_layout = u.grad.layout();
+                // Matrices are what matrix products read: in bf16, the step writes their bf16 copies.
+                let rows_of = (u.param.rank() >= 2).then(|| u.param.shape()[u.param.rank() - 1]);
+                let (param, grad, m, v) =
+                    (u.param.storage_mut(), u.grad.storage(), u.m.storage_mut(), u.v.storage_mut());
+                AdamWBuffers { param, grad: (grad, grad_layout), m, v, cfg: &u.cfg, rows_of }
+            })
+            .collect();
+        Storage::adamw_step_all(parts, t)
     }
 }
