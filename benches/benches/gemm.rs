@@ -9,7 +9,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernel_bench::{matrix, square, thread_counts};
-use kernels::cpu::gemm::{gemm, gemm_naive, gemm_with, GemmScalar};
+use kernels::gemm::{gemm, gemm_naive, gemm_with, GemmScalar};
 use std::time::Duration;
 
 const SIZES: [usize; 4] = [256, 512, 1024, 2048];

@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernel_bench::{thread_counts, values};
-use kernels::cpu::gemm::{gemm, MatRef};
+use kernels::gemm::{gemm, MatRef};
 use std::time::Duration;
 
 /// Tokens a step, and each linear layer's (name, inputs, outputs).

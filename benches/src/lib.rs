@@ -10,7 +10,7 @@ mod error;
 
 pub use error::{Error, Result};
 
-use kernels::cpu::gemm::MatRef;
+use kernels::gemm::MatRef;
 
 /// `n` deterministic pseudo-random values in [-1, 1): the benchmarks' inputs (a linear congruential
 /// generator: they need reproducible, varied values, not statistical quality).

@@ -70,7 +70,7 @@ fn memory_bound_benches_run_and_their_versions_agree() {
 #[ignore = "needs a CUDA GPU"]
 fn attention_bench_times_every_version_both_ways() {
     use kernel_bench::cuda::bench_attention;
-    use kernels::cuda::launch::AttentionVersion;
+    use kernels::attention::cuda::AttentionVersion;
     let gpu = Gpu::new(0).unwrap();
     // GPT-2's layout at a small shape: each version's forward, and forward and backward, against
     // the row-per-thread version's (bf16 operands on the tensor cores).

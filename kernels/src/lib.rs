@@ -1,16 +1,27 @@
 //! Raw compute on slices. Nothing here knows about `Tensor`: every function takes plain slices (or
 //! strided matrix views) and writes into caller-provided buffers.
 //!
-//! - [`cpu::gemm`]: the f32/f64 matrix multiply — naive reference and the packed, cache-blocked,
-//!   AVX2+FMA, rayon-parallel version.
-//! - [`cpu`] row kernels: softmax, log-softmax, layer norm, GELU, embedding, cross-entropy, AdamW —
-//!   fused loops for the places where composing generic elementwise ops would be slow.
-//! - [`expf`]: a branch-free f32 `exp` so those loops vectorise.
-//! - [`cuda`]: the CUDA kernels as `.cu` sources and their NVRTC compilation (no GPU needed to compile).
+//! One module per fused op — [`gemm`], [`softmax`], [`layer_norm`], [`gelu`], [`attention`],
+//! [`cross_entropy`], [`adamw`] — holding all of it: the naive reference (the formula as loops, what
+//! the tests and benchmarks compare against), the CPU kernel, and in its `cuda` module the launch
+//! of its `.cu` source, which sits in the same folder. What the ops share lives beside them:
+//!
+//! - [`cpu`]: threads (rayon), SIMD dispatch, elementwise maps, embedding, the machine's ceilings.
+//! - [`cuda`]: the device, NVRTC, launch plans, profiling, cuBLAS(Lt), NCCL, the shared `.cuh`
+//!   headers, the memory-bound sources no single op owns, and [`cuda::SOURCES`], where each `.cu`
+//!   file is registered.
+//! - [`expf`]: a branch-free f32 `exp` so the row loops vectorise.
 
+pub mod adamw;
+pub mod attention;
 pub mod cpu;
+pub mod cross_entropy;
 pub mod cuda;
 pub mod expf;
 pub mod float;
+pub mod gelu;
+pub mod gemm;
+pub mod layer_norm;
+pub mod softmax;
 
 pub use float::Float;

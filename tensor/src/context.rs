@@ -4,7 +4,7 @@
 //! on the calling thread; nothing is process-wide, so tests on separate threads never see each
 //! other's settings.
 
-use kernels::cuda::launch::AttentionVersion;
+use kernels::attention::cuda::AttentionVersion;
 use kernels::cuda::MatmulPrecision;
 use std::cell::Cell;
 

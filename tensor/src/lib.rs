@@ -31,13 +31,13 @@ pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};
-pub use kernels::cuda::launch::AttentionVersion;
+pub use kernels::attention::cuda::AttentionVersion;
 pub use kernels::cuda::MatmulPrecision;
 pub use layout::{Layout, StridedOffsets};
 pub use op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
 pub use ops::{AdamWConfig, AdamWUpdate};
 pub use shape::Dim;
-pub use storage::Storage;
+pub use storage::{AdamWBuffers, Storage};
 pub use tensor::Tensor;
 
 /// Opens `device` (nothing to do for the CPU): a missing driver, GPU or NVRTC is an error now, before

@@ -1,8 +1,8 @@
 //! The elementwise and reduction operations as data: one enum per family, each variant with its
 //! formula. Backends match on these; the autograd layer states their derivatives.
 
-use kernels::cpu::gelu::gelu_scalar;
-pub use kernels::cpu::gelu::GeluApproximation;
+use kernels::gelu::gelu_scalar;
+pub use kernels::gelu::GeluApproximation;
 use kernels::Float;
 
 /// `y = f(x)` elementwise.

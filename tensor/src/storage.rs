@@ -6,8 +6,8 @@ use crate::cpu::CpuStorage;
 use crate::cuda::CudaStorage;
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
 use crate::{DType, Device, Error, Layout, Result};
-use kernels::cpu::adamw::AdamWConfig;
-use kernels::cpu::attention::{AttentionDims, HeadLayout};
+use kernels::adamw::AdamWConfig;
+use kernels::attention::{AttentionDims, HeadLayout};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Storage {

@@ -10,7 +10,7 @@ mod common;
 
 use common::max_rel_err;
 
-use kernels::cuda::launch::ADAMW_CHUNK;
+use kernels::adamw::cuda::ADAMW_CHUNK;
 use tensor::{rng, AdamWConfig, AdamWUpdate, DType, Device, ExecutionContext, MatmulPrecision, Tensor};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {

@@ -143,7 +143,7 @@ impl Var {
     }
 
     /// GELU, `z = x·Φ(x)` (erf) or its tanh approximation; `dx = dz ⊙ gelu′(x)` by the fused
-    /// kernel (formulas on `kernels::cpu::gelu`).
+    /// kernel (formulas on `kernels::gelu`).
     pub fn gelu(&self, approx: GeluApproximation) -> Result<Var> {
         let name = match approx {
             GeluApproximation::Erf => "gelu_erf",

@@ -1,7 +1,7 @@
 //! One AdamW step on `N` parameters, in place (the result is the updated parameters).
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::adamw::{adamw_step, adamw_step_naive, AdamWConfig};
+use kernels::adamw::{adamw_step, adamw_step_naive, AdamWConfig};
 
 pub struct AdamW;
 

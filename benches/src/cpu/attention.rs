@@ -2,7 +2,7 @@
 //! queries and keys of width `D` (dense buffers), the probabilities kept for the backward.
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::attention::{attention_forward, attention_forward_naive, AttentionDims, HeadLayout, Heads, HeadsMut};
+use kernels::attention::{attention_forward, attention_forward_naive, AttentionDims, HeadLayout, Heads, HeadsMut};
 
 pub struct Attention;
 

@@ -1,7 +1,7 @@
 //! `lossᵢ = log Σⱼ e^(xᵢⱼ) − xᵢ,tᵢ` for `R` rows of `C` logits (forward, fused: no softmax stored).
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::cross_entropy::{cross_entropy_forward, cross_entropy_naive};
+use kernels::cross_entropy::{cross_entropy_forward, cross_entropy_naive};
 use rand::Rng;
 
 pub struct CrossEntropy;

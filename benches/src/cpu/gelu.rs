@@ -1,7 +1,7 @@
 //! `y = gelu(x)` elementwise, GPT-2's tanh form.
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::gelu::{gelu, gelu_naive, GeluApproximation};
+use kernels::gelu::{gelu, gelu_naive, GeluApproximation};
 
 pub struct Gelu;
 

@@ -1,7 +1,7 @@
 //! `y = (x − μ)/√(σ² + ε) ⊙ γ + β` over the last axis of `R × C` rows (forward, caching μ and 1/σ).
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::layer_norm::{layer_norm_naive, layer_norm_rows};
+use kernels::layer_norm::{layer_norm_naive, layer_norm_rows};
 
 pub struct LayerNorm;
 

@@ -1,7 +1,7 @@
 //! `C = A·B`, f32, A `M×K` and B `K×N` row-major: the packed GEMM on the rayon pool and on one thread.
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::gemm::{gemm, gemm_serial, MatRef};
+use kernels::gemm::{gemm, gemm_serial, MatRef};
 
 pub struct Matmul;
 

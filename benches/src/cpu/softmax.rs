@@ -1,7 +1,7 @@
 //! `y = softmax(x)` over the last axis of `R × C` rows.
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
-use kernels::cpu::softmax::{softmax_rows, softmax_rows_naive};
+use kernels::softmax::{softmax_rows, softmax_rows_naive};
 
 pub struct Softmax;
 

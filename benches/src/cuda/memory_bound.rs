@@ -4,8 +4,9 @@
 use super::{download, driver, max_rel_err, random, time_ms, upload, zeros, BenchRow, Family};
 use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
-use kernels::cuda::launch::{self, LayerNormVersion, SoftmaxVersion};
 use kernels::cuda::{CudaError, Gpu};
+use kernels::layer_norm::cuda::LayerNormVersion;
+use kernels::softmax::cuda::SoftmaxVersion;
 
 /// The device-to-device copy of `n` floats, timed: the bandwidth memory-bound kernels are measured
 /// against (it reads and writes each element once).
@@ -88,7 +89,7 @@ pub fn bench_softmax_clusters(gpu: &Gpu, rows: usize, cols: usize, iters: usize)
         return Err(CudaError::Driver(format!("softmax clusters need sm_90 or later, not {}", gpu.arch)));
     }
     let clusters = [2, 4, 8].map(SoftmaxVersion::ClusterPerRow);
-    let fits = |&v: &SoftmaxVersion| launch::softmax_plan(v, false, (rows, cols)).is_ok();
+    let fits = |&v: &SoftmaxVersion| kernels::softmax::cuda::softmax_plan(v, false, (rows, cols)).is_ok();
     let versions: Vec<_> =
         std::iter::once(SoftmaxVersion::BlockPerRow).chain(clusters.into_iter().filter(fits)).collect();
     softmax_table(gpu, (rows, cols), iters, &versions)
@@ -104,7 +105,7 @@ fn softmax_table(
     let x = upload(gpu, &random(rows * cols, 3))?;
     let n = rows * cols;
     memory_bound(gpu, "softmax", (n, n, &format!("{rows}×{cols}")), versions, iters, |version, y| {
-        launch::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
+        kernels::softmax::cuda::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
     })
 }
 
@@ -129,7 +130,15 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
     let targets = gpu.stream.clone_htod(&targets).map_err(|e| driver("copying to the device", e))?;
     let dloss = upload(gpu, &vec![1.0 / rows as f32; rows])?;
     let mut losses = zeros::<f32>(gpu, rows)?;
-    launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
+    kernels::cross_entropy::cuda::cross_entropy(
+        gpu,
+        (&logits.slice(..), stride),
+        &targets,
+        -100,
+        Some(&mut losses),
+        None,
+        (rows, vocab),
+    )?;
     let versions =
         [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses, CrossEntropyGradient::OnePassWithBf16Copy];
     let shape = format!("{rows}×{vocab}");
@@ -143,8 +152,21 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
             CrossEntropyGradient::TwoPasses => (None, None),
             CrossEntropyGradient::OnePassWithBf16Copy => (Some(&forward), Some((&mut image, image_stride))),
         };
-        let grad = launch::CrossEntropyGrad { dloss: &dloss, row_losses, dlogits: (dlogits, stride), image };
-        launch::cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, None, Some(grad), (rows, vocab))
+        let grad = kernels::cross_entropy::cuda::CrossEntropyGrad {
+            dloss: &dloss,
+            row_losses,
+            dlogits: (dlogits, stride),
+            image,
+        };
+        kernels::cross_entropy::cuda::cross_entropy(
+            gpu,
+            (&logits.slice(..), stride),
+            &targets,
+            -100,
+            None,
+            Some(grad),
+            (rows, vocab),
+        )
     })
 }
 
@@ -157,7 +179,7 @@ pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Re
     let n = rows * cols;
     memory_bound(gpu, "layer norm", (n, n, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         let params = (&gamma.slice(..), &beta.slice(..));
-        launch::layer_norm_forward(
+        kernels::layer_norm::cuda::layer_norm_forward(
             gpu,
             version,
             &x.slice(..),

@@ -1,18 +1,11 @@
 //! CPU kernels: rayon for threads; the GEMM's hand-written AVX-512/AVX2 micro-kernels, and plain
 //! Rust loops compiled for the widest SIMD the CPU has ([`simd`]) elsewhere.
 
-pub mod adamw;
-pub mod attention;
 pub mod ceiling;
-pub mod cross_entropy;
 pub mod elementwise;
 pub mod embedding;
-pub mod gelu;
-pub mod gemm;
 pub mod lanes;
-pub mod layer_norm;
 pub mod simd;
-pub mod softmax;
 
 /// Rows per rayon task for row-wise kernels: enough work per task to amortise scheduling.
 pub(crate) fn rows_per_task(cols: usize) -> usize {

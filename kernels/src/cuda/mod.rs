@@ -90,7 +90,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("clusters.cuh"),
-            include_str!("softmax.cu")
+            include_str!("../softmax/softmax.cu")
         ),
         kernels: &[
             "softmax_thread_per_row",
@@ -107,7 +107,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
-            include_str!("layer_norm.cu")
+            include_str!("../layer_norm/layer_norm.cu")
         ),
         kernels: &[
             "layer_norm_thread_per_row",
@@ -123,7 +123,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("packs.cuh"),
             include_str!("gelu.cuh"),
             include_str!("bf16_copy.cuh"),
-            include_str!("gelu.cu")
+            include_str!("../gelu/gelu.cu")
         ),
         kernels: &["gelu_forward", "gelu_backward"],
     },
@@ -139,7 +139,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
             include_str!("bf16_copy.cuh"),
-            include_str!("cross_entropy.cu")
+            include_str!("../cross_entropy/cross_entropy.cu")
         ),
         kernels: &["cross_entropy_rows"],
     },
@@ -149,7 +149,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("layout.cuh"),
             include_str!("packs.cuh"),
             include_str!("bf16_copy.cuh"),
-            include_str!("adamw.cu")
+            include_str!("../adamw/adamw.cu")
         ),
         kernels: &["adamw_step", "adamw_step_multi_tensor"],
     },
@@ -162,9 +162,9 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("bf16_copy.cuh"),
             include_str!("async_copy.cuh"),
             include_str!("mma_sync.cuh"),
-            include_str!("attention.cu"),
-            include_str!("attention_tensor_cores.cu"),
-            include_str!("attention_registers.cu")
+            include_str!("../attention/attention.cu"),
+            include_str!("../attention/attention_tensor_cores.cu"),
+            include_str!("../attention/attention_registers.cu")
         ),
         kernels: &[
             "attention_forward",
@@ -187,7 +187,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("async_copy.cuh"),
             include_str!("warpgroup_mma.cuh"),
             include_str!("tensor_copy.cuh"),
-            include_str!("gemm.cu")
+            include_str!("../gemm/gemm.cu")
         ),
         kernels: &[
             "gemm_naive",

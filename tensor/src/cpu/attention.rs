@@ -1,16 +1,16 @@
 //! Fused attention on the CPU: converts to the compute type once and runs
-//! `kernels::cpu::attention` (f32 and f64; bf16/f16 compute in f32). Operands are whole storages
+//! `kernels::attention` (f32 and f64; bf16/f16 compute in f32). Operands are whole storages
 //! read through [`HeadLayout`]s, so strided heads are not copied.
 
 use super::{by_float_dtype, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
 use crate::{DType, Error, Result};
-use kernels::cpu::attention::{attention_backward, attention_forward, AttentionDims, HeadLayout, Heads, HeadsMut};
+use kernels::attention::{attention_backward, attention_forward, AttentionDims, HeadLayout, Heads, HeadsMut};
 use kernels::Float;
 use std::borrow::Cow;
 
 impl CpuStorage {
-    /// `(out, p)` of [`kernels::cpu::attention::attention_forward`] from `[q, k, v]`; `out` is a
+    /// `(out, p)` of [`kernels::attention::attention_forward`] from `[q, k, v]`; `out` is a
     /// new buffer laid out by `out_layout`, `p` dense `(N, T, S)`.
     pub fn attention(
         dims: &AttentionDims,
@@ -22,7 +22,7 @@ impl CpuStorage {
         by_float_dtype!("attention", inputs[0].0.dtype(), &shape, forward_typed(dims, scale, inputs, out_layout))
     }
 
-    /// The gradients of [`kernels::cpu::attention::attention_backward`] from
+    /// The gradients of [`kernels::attention::attention_backward`] from
     /// `[q, k, v, p, d_out]`, in one new buffer of `len` elements holding dq, dk, dv as laid out by
     /// `grad_layouts`.
     pub fn attention_backward(
@@ -66,7 +66,7 @@ fn forward_typed<T: FloatElement + IntoStorage>(
     out_layout: HeadLayout,
 ) -> Result<(CpuStorage, CpuStorage)>
 where
-    T::Compute: kernels::cpu::gemm::GemmScalar,
+    T::Compute: kernels::gemm::GemmScalar,
 {
     let layouts = inputs.map(|(_, l)| l);
     let [q, k, v] = compute::<T, 3>("attention", inputs)?;
@@ -87,7 +87,7 @@ fn backward_typed<T: FloatElement + IntoStorage>(
     len: usize,
 ) -> Result<CpuStorage>
 where
-    T::Compute: kernels::cpu::gemm::GemmScalar,
+    T::Compute: kernels::gemm::GemmScalar,
 {
     let layouts = inputs.map(|(_, l)| l);
     let [q, k, v, p, d_out] = compute::<T, 5>("attention_backward", inputs)?;

@@ -3,7 +3,7 @@
 use super::{contiguous_cow, CpuStorage};
 use crate::dtype::FloatElement;
 use crate::{Error, Layout, Result};
-use kernels::cpu::gemm::{gemm_batched, GemmScalar, MatRef};
+use kernels::gemm::{gemm_batched, GemmScalar, MatRef};
 
 impl CpuStorage {
     /// `C[b] = A[b]·B[b]` with layouts `[batch…, m, k]` and `[batch…, k, n]` (batch dims already

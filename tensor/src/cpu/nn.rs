@@ -5,8 +5,8 @@ use super::{by_float_dtype, typed, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
 use crate::op::GeluApproximation;
 use crate::{DType, Error, Layout, Result};
-use kernels::cpu::{adamw, cross_entropy as ce, gelu, layer_norm as ln, softmax as sm};
 use kernels::Float;
+use kernels::{adamw, cross_entropy as ce, gelu, layer_norm as ln, softmax as sm};
 
 /// A storage from a compute-type vector.
 fn store<T: FloatElement + IntoStorage>(v: Vec<T::Compute>) -> CpuStorage {

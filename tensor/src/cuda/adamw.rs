@@ -4,8 +4,8 @@
 use super::{cuda_error, over, CudaStorage};
 use crate::storage::AdamWBuffers;
 use crate::{Error, Layout, Result};
-use kernels::cpu::adamw::AdamWConfig;
-use kernels::cuda::launch::{adamw_multi_tensor, AdamWTensorSlices};
+use kernels::adamw::cuda::{adamw_multi_tensor, AdamWTensorSlices};
+use kernels::adamw::AdamWConfig;
 use kernels::launch;
 
 /// The scalars of the AdamW kernels for step `t`: `[β₁, β₂, ε, 1 − η·λ, η / (1 − β₁ᵗ),

@@ -4,7 +4,7 @@
 use super::{cuda_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, UnaryOp};
 use crate::{Error, Layout, Result};
-use kernels::cuda::launch::gelu_forward;
+use kernels::gelu::cuda::gelu_forward;
 use kernels::launch;
 
 /// The op code of `unary_op` in elementwise.cu, and its scalar.

@@ -5,12 +5,11 @@ use super::matmul::c_row_stride;
 use super::{cuda_error, driver_error, over, CudaData, CudaStorage, Dense};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
+use kernels::cross_entropy::cuda::{cross_entropy, CrossEntropyGrad};
 use kernels::cuda::cudarc::driver::CudaSlice;
-use kernels::cuda::launch::{
-    cross_entropy, layer_norm_backward, layer_norm_forward, softmax, softmax_backward, CrossEntropyGrad,
-    LayerNormVersion, SoftmaxVersion,
-};
 use kernels::launch;
+use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_forward, LayerNormVersion};
+use kernels::softmax::cuda::{softmax, softmax_backward, SoftmaxVersion};
 
 /// `(rows, cols)` of a tensor normalised over its last dim.
 fn rows_cols(layout: &Layout) -> (usize, usize) {

@@ -3,7 +3,7 @@
 
 use crate::storage::AdamWBuffers;
 use crate::{Error, Result, Storage, Tensor};
-pub use kernels::cpu::adamw::AdamWConfig;
+pub use kernels::adamw::AdamWConfig;
 
 /// One parameter's part in [`Tensor::adamw_step_all`]: the parameter, its gradient, its moments,
 /// and its settings (weight decay differs between matrices and the rest, say).
@@ -16,7 +16,7 @@ pub struct AdamWUpdate<'a> {
 }
 
 impl Tensor {
-    /// One AdamW step (see [`kernels::cpu::adamw::adamw_step`]) on the parameter `self` and its
+    /// One AdamW step (see [`kernels::adamw::adamw_step`]) on the parameter `self` and its
     /// moments `m`, `v`, in place. `t` counts steps from 1. f32 or f64 master weights.
     pub fn adamw_step(
         &mut self,

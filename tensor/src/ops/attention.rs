@@ -1,6 +1,6 @@
 //! Fused scaled dot-product attention (F1): the forward and backward of
 //! `softmax(scale·Q·Kᵀ + M)·V` in one op each (formulas and blocking on
-//! `kernels::cpu::attention`). Autograd uses it when the only mask is causal.
+//! `kernels::attention`). Autograd uses it when the only mask is causal.
 //!
 //! Heads are read where they lie: a `(B, H, T, D)` view of a `(B, T, H·D)` projection (GPT-2's
 //! head split) is not copied. The output of a rank-4 call is a `(B, H, T, Dv)` view of a
@@ -8,7 +8,7 @@
 //! gradients come back the same way.
 
 use crate::{Device, Error, Layout, Result, Storage, Tensor};
-use kernels::cpu::attention::{AttentionDims, HeadLayout};
+use kernels::attention::{AttentionDims, HeadLayout};
 
 impl Tensor {
     /// `(O, saved)` with `O = P·V`, `P = softmax(scale·Q·Kᵀ + M)`, where `M = −∞` above the causal

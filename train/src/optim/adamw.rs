@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tensor::{AdamWConfig, AdamWUpdate, Error, Result, Tensor};
 
 /// AdamW over named parameters. Per step `t` and parameter `θ` with gradient `g` (fused kernel
-/// `kernels::cpu::adamw`, PyTorch's order of operations):
+/// `kernels::adamw`, PyTorch's order of operations):
 /// `θ ← θ·(1 − η·λ)`, `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²`,
 /// `θ ← θ − (η/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)`.
 /// Weight decay `λ` applies only to parameters with ≥ 2 dims (matrices and embeddings, not biases

@@ -9,24 +9,7 @@ use cudarc::driver::{CudaFunction, CudaSlice, DevicePtrMut, DeviceRepr, LaunchAr
 use half::bf16;
 use std::ffi::c_void;
 
-mod adamw;
-mod attention;
-mod cross_entropy;
-mod gelu;
-mod gemm;
-mod layer_norm;
-mod softmax;
-mod tensor_map;
-
-pub use adamw::*;
-pub use attention::*;
-pub use cross_entropy::*;
-pub use gelu::*;
-pub use gemm::*;
-pub use layer_norm::*;
-pub use softmax::*;
-
-fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
+pub(crate) fn launch_error(kernel: &str, e: impl std::fmt::Debug) -> CudaError {
     CudaError::Driver(format!("launching {kernel}: {e:?}"))
 }
 
@@ -41,7 +24,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(kernel: &'static str, cfg: LaunchConfig) -> Self {
+    pub(crate) fn new(kernel: &'static str, cfg: LaunchConfig) -> Self {
         Self { kernel, cfg, cluster: 1 }
     }
 }
@@ -51,13 +34,18 @@ impl Plan {
 /// # Safety
 /// As for cudarc's `LaunchArgs::launch`: the arguments match the kernel's signature and the
 /// buffers are as large as the launch reads and writes.
-unsafe fn run(gpu: &Gpu, kernel: &str, args: &mut LaunchArgs<'_>, cfg: LaunchConfig) -> Result<(), CudaError> {
+pub(crate) unsafe fn run(
+    gpu: &Gpu,
+    kernel: &str,
+    args: &mut LaunchArgs<'_>,
+    cfg: LaunchConfig,
+) -> Result<(), CudaError> {
     // Safety: as the caller vouches.
     gpu.timed(kernel, || unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e)))
 }
 
 /// A kernel parameter as the driver takes it: the address of its value.
-fn param<T>(value: &T) -> *mut c_void {
+pub(crate) fn param<T>(value: &T) -> *mut c_void {
     (value as *const T).cast_mut().cast()
 }
 
@@ -68,7 +56,7 @@ fn param<T>(value: &T) -> *mut c_void {
 /// # Safety
 /// `params` points at the kernel's parameters in the order of its signature, and the buffers are
 /// as large as the launch reads and writes.
-unsafe fn run_in_clusters(
+pub(crate) unsafe fn run_in_clusters(
     gpu: &Gpu,
     f: &CudaFunction,
     Plan { kernel, cfg, cluster }: Plan,
@@ -165,7 +153,7 @@ impl Bf16Copy {
 
 /// `kernel` of `file`, opted in to `shared_bytes` of dynamic shared memory where that is more than
 /// the 48 KB every kernel may have.
-fn shared_function(
+pub(crate) fn shared_function(
     gpu: &Gpu,
     file: &str,
     kernel: &'static str,

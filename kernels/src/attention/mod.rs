@@ -12,14 +12,16 @@
 //! `dV += Pᵀ·dO`; `dP = dO·Vᵀ`; `dS = P ⊙ (dP − Σⱼ dP ⊙ P)·scale`; `dQ = dS·K`; `dK += dSᵀ·Q`.
 //! `P` is kept from the forward pass (for these sizes storing it is cheaper than recomputing it).
 
+pub mod cuda;
+
 mod naive;
 
 pub use naive::{attention_backward_naive, attention_forward_naive};
 
-use super::gemm::{gemm_serial, gemm_serial_raw, GemmScalar, MatRef};
-use super::simd::widest;
-use super::softmax::{softmax_backward_in_place, softmax_in_place};
-use super::SendPtr;
+use crate::cpu::simd::widest;
+use crate::cpu::SendPtr;
+use crate::gemm::{gemm_serial, gemm_serial_raw, GemmScalar, MatRef};
+use crate::softmax::{softmax_backward_in_place, softmax_in_place};
 use crate::Float;
 use rayon::prelude::*;
 

@@ -1,6 +1,8 @@
 //! GELU, the Gaussian error linear unit, in its exact (erf) and tanh-approximate forms.
 
-use super::elementwise::{map, zip};
+pub mod cuda;
+
+use crate::cpu::elementwise::{map, zip};
 use crate::Float;
 
 /// `√(2/π)`

@@ -1,6 +1,8 @@
 //! The AdamW update (Loshchilov & Hutter: Adam with decoupled weight decay), fused into one pass.
 
-use super::simd::widest;
+pub mod cuda;
+
+use crate::cpu::simd::widest;
 use crate::Float;
 use rayon::prelude::*;
 

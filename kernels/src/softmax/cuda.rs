@@ -1,7 +1,7 @@
 //! Softmax launches: versions 1–4 (a thread, a warp, a block, a cluster of blocks per row), and
 //! the backward.
 
-use super::{grid, param, run, run_in_clusters, shared_function, threads_per_row, Plan};
+use crate::cuda::launch::{grid, param, run, run_in_clusters, shared_function, threads_per_row, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, PushKernelArg};
 

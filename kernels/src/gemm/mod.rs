@@ -11,6 +11,9 @@
 //! Operands are strided views ([`MatRef`]), so transposed operands (`Aᵀ` is `A` with its strides
 //! swapped) cost nothing extra: the packing step absorbs the strides.
 
+pub mod cuda;
+mod tensor_map;
+
 mod microkernel;
 mod naive;
 mod pack;
@@ -18,7 +21,7 @@ mod pack;
 pub use microkernel::{GemmScalar, MicroKernel, MicroKernelSpec};
 pub use naive::gemm_naive;
 
-use super::SendPtr;
+use crate::cpu::SendPtr;
 use rayon::prelude::*;
 
 /// Below this many multiply-adds a GEMM runs on the calling thread: rayon's fork costs more.

@@ -2,7 +2,7 @@
 //! by `cp.async` or by the tensor memory accelerator.
 
 use super::tensor_map::TensorMap;
-use super::{run, shared_function, Plan};
+use crate::cuda::launch::{run, shared_function, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
 use half::bf16;

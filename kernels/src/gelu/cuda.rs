@@ -1,6 +1,6 @@
 //! The GELU forward launch.
 
-use super::{elementwise, run, Bf16Copy, Bf16Out};
+use crate::cuda::launch::{elementwise, run, Bf16Copy, Bf16Out};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
 

@@ -1,9 +1,11 @@
 //! Softmax and log-softmax over the last axis of a row-major `(rows, cols)` buffer, forward and
 //! backward, one pass per row, rows in parallel.
 
-use super::lanes;
-use super::rows_per_task;
-use super::simd::widest;
+pub mod cuda;
+
+use crate::cpu::lanes;
+use crate::cpu::rows_per_task;
+use crate::cpu::simd::widest;
 use crate::Float;
 use rayon::prelude::*;
 

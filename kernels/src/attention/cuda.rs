@@ -1,8 +1,8 @@
 //! Fused attention launches: every version's forward and backward, the layouts of its operands
 //! checked against their buffers.
 
-use super::{grid, run, shared_function, Bf16Copy, Bf16Out, Plan};
-use crate::cpu::attention::HeadLayout;
+use crate::attention::HeadLayout;
+use crate::cuda::launch::{grid, run, shared_function, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
 

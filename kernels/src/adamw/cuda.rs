@@ -1,6 +1,6 @@
 //! The multi-tensor AdamW launch: one kernel updates every parameter tensor.
 
-use super::{grid, run, Bf16Copy};
+use crate::cuda::launch::{grid, run, Bf16Copy};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, PushKernelArg};
 use half::bf16;

@@ -1,6 +1,6 @@
 //! Layer-norm launches: forward (a thread, a warp or a block per row) and backward.
 
-use super::{grid, run, Bf16Copy, Bf16Out, Plan};
+use crate::cuda::launch::{grid, run, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 

@@ -26,7 +26,7 @@ extern "C" __global__ void adamw_step(long long n, float* param, const float* gr
 // tensor has its own decay and step (weight decay, learning rate); β₁, β₂, ε and the step count
 // are shared. A matrix with a bf16 copy (bf16_copy.cuh) gets its new values rounded there too:
 // the copy that bf16 matrix products of the weight read, so the next step's forward needs no
-// conversion pass. (AdamWTensor in launch/adamw.rs.)
+// conversion pass. (AdamWTensorSlices in adamw/cuda.rs.)
 #define ADAMW_CHUNK 4096
 struct AdamWTensor {
     float* param;

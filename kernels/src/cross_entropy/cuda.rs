@@ -1,6 +1,6 @@
 //! The fused cross-entropy launch: per-row losses and the gradient in one kernel.
 
-use super::{grid, run, threads_per_row, Bf16Copy, Bf16Out, Plan};
+use crate::cuda::launch::{grid, run, threads_per_row, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
 

@@ -1,7 +1,9 @@
 //! Cross-entropy of logits against class indices, fused: no softmax tensor is ever materialised.
 
-use super::simd::widest;
-use super::softmax::log_sum_exp;
+pub mod cuda;
+
+use crate::cpu::simd::widest;
+use crate::softmax::log_sum_exp;
 use crate::Float;
 use rayon::prelude::*;
 
