@@ -266,3 +266,101 @@ fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the loop handed [`Task::keep`]: the step, whether the loss improved, the best so far.
+    type Kept = (u64, bool, Option<(f64, u64)>);
+
+    /// A task whose losses are scripted: step `s` has training loss `s`, and the evaluations
+    /// return `val_losses` in turn. It records what the loop asked of it.
+    struct Scripted {
+        val_losses: Vec<f64>,
+        evaluated_at: Vec<u64>,
+        kept: Vec<Kept>,
+    }
+
+    impl Scripted {
+        fn new(val_losses: &[f64]) -> Self {
+            Self { val_losses: val_losses.to_vec(), evaluated_at: Vec::new(), kept: Vec::new() }
+        }
+    }
+
+    impl Task for Scripted {
+        type Record = (u64, f64, Option<f64>);
+
+        fn train_step(&mut self, step: u64) -> Result<StepResult> {
+            Ok(StepResult { loss: step as f64, lr: 0.1 })
+        }
+
+        fn evaluate(&mut self, progress: &Progress) -> Result<Evaluation<Self::Record>> {
+            let val_loss = self.val_losses[self.evaluated_at.len()];
+            self.evaluated_at.push(progress.step);
+            Ok(Evaluation {
+                record: (progress.step, progress.train_loss, Some(val_loss)),
+                val_loss,
+                message: String::new(),
+            })
+        }
+
+        fn train_record(&self, progress: &Progress) -> Option<(Self::Record, String)> {
+            Some(((progress.step, progress.train_loss, None), String::new()))
+        }
+
+        fn keep(&mut self, _: &Path, standing: &Standing, improved: bool) -> Result<()> {
+            self.kept.push((standing.step, improved, standing.best));
+            Ok(())
+        }
+
+        fn plot(&self, _: &Path, _: &[Self::Record]) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn plan(steps: u64, evaluate_every: Vec<u64>) -> Plan {
+        Plan { evaluate_every, ..Plan::evaluating_every(steps, 1, false) }
+    }
+
+    #[test]
+    fn evaluations_fall_on_every_multiple_and_the_last_step_with_the_window_mean() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut task = Scripted::new(&[5.0, 4.0, 3.0, 2.0, 1.0]);
+        let fitted = fit(&mut task, &plan(10, vec![4, 6]), dir.path()).unwrap();
+        assert_eq!(task.evaluated_at, [4, 6, 8, 10]);
+        // Step s has loss s (counted from 0): steps 0–3, 4–5, 6–7, 8–9.
+        let means: Vec<f64> = fitted.log.iter().map(|r| r.1).collect();
+        assert_eq!(means, [1.5, 4.5, 6.5, 8.5]);
+        assert_eq!(fitted.standing, Standing { step: 10, best: Some((2.0, 10)), evals_since_best: 0 });
+        let lines = std::fs::read_to_string(dir.path().join(METRICS_FILE)).unwrap();
+        assert_eq!(lines.lines().count(), 4, "one line an evaluation: {lines}");
+    }
+
+    #[test]
+    fn patience_stops_the_run_and_only_lower_losses_count_as_improvements() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut task = Scripted::new(&[3.0, 2.0, 2.0, 2.5, 1.0]);
+        let fitted = fit(&mut task, &Plan { patience: Some(2), ..plan(100, vec![10]) }, dir.path()).unwrap();
+        assert!(fitted.stopped_early);
+        assert_eq!(task.evaluated_at, [10, 20, 30, 40], "stopped at the second evaluation without a lower loss");
+        let improved: Vec<bool> = task.kept.iter().map(|k| k.1).collect();
+        assert_eq!(improved, [true, true, false, false]);
+        assert_eq!(fitted.standing, Standing { step: 40, best: Some((2.0, 20)), evals_since_best: 2 });
+    }
+
+    #[test]
+    fn a_resumed_run_goes_on_from_its_standing_with_training_lines_between_evaluations() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut task = Scripted::new(&[1.5, 0.5]);
+        let start = Standing { step: 12, best: Some((1.0, 0)), evals_since_best: 1 };
+        let resumed = Plan { start, log_every: Some(2), patience: Some(3), ..plan(20, vec![4]) };
+        let fitted = fit(&mut task, &resumed, dir.path()).unwrap();
+        assert_eq!(task.evaluated_at, [16, 20]);
+        // The loss 1.5 is the second evaluation since the best (1.0), 0.5 a new best.
+        assert_eq!(task.kept, [(16, false, Some((1.0, 0))), (20, true, Some((0.5, 20)))]);
+        let steps: Vec<(u64, bool)> = fitted.log.iter().map(|r| (r.0, r.2.is_some())).collect();
+        assert_eq!(steps, [(14, false), (16, true), (18, false), (20, true)]);
+        assert_eq!(fitted.log[0].1, 12.5, "steps 12 and 13");
+    }
+}
