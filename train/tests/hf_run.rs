@@ -2,7 +2,8 @@
 //! the fixture (fixtures/make_hf_run_fixtures.py) keeps such a folder's HF files, which
 //! `GPT2LMHeadModel.from_pretrained` / `AutoTokenizer.from_pretrained` loaded unchanged, with the
 //! ids, logits and llm.c-style HellaSwag scores PyTorch computed on it. (Its learned BPE is stored
-//! under names of its own and put back as `vocab.json` + `merges.txt` in a folder each test assembles.)
+//! as one JSON file holding the texts of its `vocab.json` and `merges.txt`, which each test writes
+//! back into the folder it assembles.)
 
 mod common;
 
@@ -31,14 +32,14 @@ impl Deref for Checkpoint {
 fn checkpoint() -> Checkpoint {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Path::new(FIXTURE);
-    let files = [
-        ("checkpoint/config.json", "config.json"),
-        ("checkpoint/model.safetensors", "model.safetensors"),
-        ("tokenizer/bpe330-vocab.json", "vocab.json"),
-        ("tokenizer/bpe330-merges.txt", "merges.txt"),
-    ];
-    for (from, to) in files {
-        std::fs::copy(fixture.join(from), dir.path().join(to)).unwrap();
+    for name in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture.join("checkpoint").join(name), dir.path().join(name)).unwrap();
+    }
+    let bpe: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("tokenizer/learned_bpe.json")).unwrap()).unwrap();
+    assert_eq!(bpe.keys().collect::<Vec<_>>(), ["merges.txt", "vocab.json"]);
+    for (name, text) in bpe {
+        std::fs::write(dir.path().join(name), text).unwrap();
     }
     Checkpoint(dir)
 }
