@@ -4,13 +4,17 @@
 
 use cudarc::driver::CudaSlice;
 use half::bf16;
+use kernels::adamw::cuda::{adamw_multi_tensor, AdamWTensorSlices};
+use kernels::attention::cuda::{attention_backward, attention_forward};
 use kernels::attention::HeadLayout;
+use kernels::cross_entropy::cuda::{cross_entropy, CrossEntropyGrad};
 use kernels::cuda::{driver_available, CudaError, Gpu};
-use kernels::gemm::cuda::{GemmVersion, WmmaVersion};
+use kernels::gelu::cuda::gelu_forward;
+use kernels::gemm::cuda::{gemm_f32, gemm_wmma_bf16, GemmVersion, WmmaVersion};
 use kernels::gemm::{gemm, MatRef};
-use kernels::layer_norm::cuda::LayerNormVersion;
+use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_backward_plan, layer_norm_forward, LayerNormVersion};
 use kernels::layer_norm::{layer_norm_backward_rows, layer_norm_rows};
-use kernels::softmax::cuda::SoftmaxVersion;
+use kernels::softmax::cuda::{softmax, softmax_backward, softmax_plan, SoftmaxVersion};
 use kernels::softmax::{log_softmax_backward_rows, log_softmax_rows, softmax_backward_rows, softmax_rows};
 
 mod common;
@@ -66,12 +70,7 @@ fn softmax_versions_and_backward_match_the_cpu() {
     // Rows in registers (1000), staged in shared memory (a 50257-token vocabulary, and 50304), and
     // too long for that (60000: read twice); all but 5 and 50257 in float4 packs, and 1000 once more
     // from one float past an aligned start (float by float).
-    let staged = |cols| {
-        kernels::softmax::cuda::softmax_plan(SoftmaxVersion::BlockPerRow, false, (1, cols))
-            .unwrap()
-            .cfg
-            .shared_mem_bytes
-    };
+    let staged = |cols| softmax_plan(SoftmaxVersion::BlockPerRow, false, (1, cols)).unwrap().cfg.shared_mem_bytes;
     assert_eq!((staged(1000), staged(50257) as usize, staged(60000)), (0, 50257 * 4, 0));
     for (rows, cols, offset) in [(7, 5, 0), (64, 1000, 0), (64, 1000, 1), (3, 50257, 0), (3, 50304, 0), (2, 60000, 0)] {
         let (mut x, dy) = (random(rows * cols + offset, 1), random(rows * cols, 2));
@@ -110,21 +109,14 @@ fn softmax_versions_and_backward_match_the_cpu() {
                     continue;
                 }
                 let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
-                kernels::softmax::cuda::softmax(&gpu, version, log, &xd, &mut yd, (rows, cols)).unwrap();
+                softmax(&gpu, version, log, &xd, &mut yd, (rows, cols)).unwrap();
                 // Probabilities are small: compared elementwise; log-probabilities as they are.
                 let compare = if log { max_rel_err } else { max_elementwise_rel_err };
                 let err = compare(&download(&gpu, &yd), &want);
                 assert!(err <= 1e-5, "{version:?} log {log} {rows}×{cols}: {err}");
             }
             let (yd, mut dxd) = (upload(&gpu, &want), gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap());
-            kernels::softmax::cuda::softmax_backward(
-                &gpu,
-                log,
-                (&yd.slice(..), &dyd.slice(..)),
-                &mut dxd,
-                (rows, cols),
-            )
-            .unwrap();
+            softmax_backward(&gpu, log, (&yd.slice(..), &dyd.slice(..)), &mut dxd, (rows, cols)).unwrap();
             let err = max_normalized_err(&download(&gpu, &dxd), &want_dx);
             assert!(err <= 1e-5, "backward log {log} {rows}×{cols}: {err}");
         }
@@ -139,18 +131,9 @@ fn a_device_without_clusters_is_refused_the_cluster_softmax() {
     let (rows, cols) = (2, 300);
     let x = upload(&gpu, &random(rows * cols, 4));
     let mut y = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
-    kernels::softmax::cuda::softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &x.slice(..), &mut y, (rows, cols))
-        .unwrap();
+    softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &x.slice(..), &mut y, (rows, cols)).unwrap();
     gpu.arch = "sm_80";
-    let err = kernels::softmax::cuda::softmax(
-        &gpu,
-        SoftmaxVersion::ClusterPerRow(2),
-        false,
-        &x.slice(..),
-        &mut y,
-        (rows, cols),
-    )
-    .unwrap_err();
+    let err = softmax(&gpu, SoftmaxVersion::ClusterPerRow(2), false, &x.slice(..), &mut y, (rows, cols)).unwrap_err();
     assert!(err
         .to_string()
         .contains("softmax_cluster_per_row needs thread-block clusters (sm_90 or later), not sm_80"));
@@ -172,7 +155,7 @@ fn a_fully_masked_row_has_a_softmax_of_zeros_as_on_the_cpu() {
         let versions = [SoftmaxVersion::ThreadPerRow, SoftmaxVersion::WarpPerRow, SoftmaxVersion::BlockPerRow];
         for version in versions.into_iter().chain([SoftmaxVersion::ClusterPerRow(8)]) {
             let mut yd = gpu.stream.alloc_zeros::<f32>(2 * cols).unwrap();
-            kernels::softmax::cuda::softmax(&gpu, version, false, &xd.slice(..), &mut yd, (2, cols)).unwrap();
+            softmax(&gpu, version, false, &xd.slice(..), &mut yd, (2, cols)).unwrap();
             let err = max_elementwise_rel_err(&download(&gpu, &yd), &want);
             assert!(err <= 1e-5, "{version:?} {cols}: {err}");
         }
@@ -219,7 +202,7 @@ fn a_nan_makes_its_softmax_row_nan_in_every_version_as_on_the_cpu() {
                     continue;
                 }
                 let mut yd = gpu.stream.alloc_zeros::<f32>(5 * cols).unwrap();
-                kernels::softmax::cuda::softmax(&gpu, version, log, &xd.slice(..), &mut yd, (5, cols)).unwrap();
+                softmax(&gpu, version, log, &xd.slice(..), &mut yd, (5, cols)).unwrap();
                 let verdict = same_nans_and_close(&download(&gpu, &yd), &want, 1e-5);
                 assert!(verdict.is_ok(), "{version:?} log {log} {cols}: {}", verdict.unwrap_err());
             }
@@ -253,15 +236,13 @@ fn a_nan_query_or_key_spreads_as_in_the_formulas_in_every_attention_version() {
         let zeros = |len| gpu.stream.alloc_zeros::<f32>(len).unwrap();
         let (mut od, mut lse, mut dot) = (zeros(bh * t * d), zeros(bh * t), zeros(bh * t));
         let inputs = [(&qd.slice(..), layout), (&kd.slice(..), layout), (&vd.slice(..), layout)];
-        kernels::attention::cuda::attention_forward(&gpu, version, shape, inputs, (&mut od, layout, None), &mut lse)
-            .unwrap();
+        attention_forward(&gpu, version, shape, inputs, (&mut od, layout, None), &mut lse).unwrap();
         let n = bh * t * d;
         let grad_layouts = [layout, layout.shifted(n), layout.shifted(2 * n)];
         let mut grads = zeros(3 * n);
         let saved = [(&od.slice(..), layout), (&dod.slice(..), layout)];
         let g = (&mut grads, grad_layouts);
-        kernels::attention::cuda::attention_backward(&gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, g)
-            .unwrap();
+        attention_backward(&gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, g).unwrap();
         let (o, grads) = (download(&gpu, &od), download(&gpu, &grads));
         let (dq, dk) = (&grads[..n], &grads[n..2 * n]);
         for row in 0..t {
@@ -307,18 +288,7 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
             for stride in [cols + 3, cols.next_multiple_of(8) + 8] {
                 let mut copy = bf16_copy_buffer(&gpu, rows, stride);
                 let out = (&mut yd, Some((&mut copy, stride)));
-                kernels::layer_norm::cuda::layer_norm_forward(
-                    &gpu,
-                    version,
-                    &xd.slice(..),
-                    params,
-                    1e-5,
-                    out,
-                    &mut md,
-                    &mut rd,
-                    dims,
-                )
-                .unwrap();
+                layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, out, &mut md, &mut rd, dims).unwrap();
                 let got = download(&gpu, &yd);
                 assert!(max_rel_err(&got, &y) <= 1e-5, "{version:?} {rows}×{cols}");
                 let what = format!("layer norm {version:?} {rows}×{cols}, copy rows {stride} apart");
@@ -329,13 +299,12 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
         }
         let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);
         layer_norm_backward_rows(&x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dgamma, &mut dbeta, cols);
-        assert_eq!(kernels::layer_norm::cuda::layer_norm_backward_plan((rows, cols)).1, cols <= 6144);
+        assert_eq!(layer_norm_backward_plan((rows, cols)).1, cols <= 6144);
         let (md, rd, dyd) = (upload(&gpu, &mean), upload(&gpu, &rstd), upload(&gpu, &dy));
         let zeros = |n| gpu.stream.alloc_zeros::<f32>(n).unwrap();
         let (mut dxd, mut dgd, mut dbd) = (zeros(rows * cols), zeros(cols), zeros(cols));
         let inputs = [&xd.slice(..), &gd.slice(..), &md.slice(..), &rd.slice(..), &dyd.slice(..)];
-        kernels::layer_norm::cuda::layer_norm_backward(&gpu, inputs, (&mut dxd, &mut dgd, &mut dbd), (rows, cols))
-            .unwrap();
+        layer_norm_backward(&gpu, inputs, (&mut dxd, &mut dgd, &mut dbd), (rows, cols)).unwrap();
         for (name, got, want) in [("dx", &dxd, &dx), ("dgamma", &dgd, &dgamma), ("dbeta", &dbd, &dbeta)] {
             let err = max_rel_err(&download(&gpu, got), want);
             assert!(err <= 1e-4, "backward {rows}×{cols} {name}: {err}");
@@ -354,7 +323,7 @@ fn gemm_versions_match_the_cpu() {
         for version in [GemmVersion::Naive, GemmVersion::Tiled, GemmVersion::RegisterBlocked] {
             let (ad, bd) = (upload(&gpu, &a), upload(&gpu, &b));
             let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
-            kernels::gemm::cuda::gemm_f32(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
+            gemm_f32(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
             let err = max_rel_err(&download(&gpu, &cd), &want);
             assert!(err <= 1e-4, "{version:?} {m}×{n}×{k}: {err}");
         }
@@ -369,7 +338,7 @@ fn gemm_versions_match_the_cpu() {
             gemm(MatRef::row_major(&ar, m, k), MatRef::row_major(&br, k, n), &mut want, n, false);
             for version in WmmaVersion::ALL {
                 let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
-                kernels::gemm::cuda::gemm_wmma_bf16(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
+                gemm_wmma_bf16(&gpu, version, &ad, &bd, &mut cd, (m, n, k)).unwrap();
                 let err = max_rel_err(&download(&gpu, &cd), &want);
                 assert!(err <= 1e-3, "{version:?} {m}×{n}×{k}: {err}");
             }
@@ -378,8 +347,7 @@ fn gemm_versions_match_the_cpu() {
     // Buffers too short for the shape are refused before any launch, with their lengths.
     let short = gpu.stream.alloc_zeros::<half::bf16>(16).unwrap();
     let mut c = gpu.stream.alloc_zeros::<f32>(64 * 64).unwrap();
-    let err = kernels::gemm::cuda::gemm_wmma_bf16(&gpu, WmmaVersion::Pipelined, &short, &short, &mut c, (64, 64, 64))
-        .unwrap_err();
+    let err = gemm_wmma_bf16(&gpu, WmmaVersion::Pipelined, &short, &short, &mut c, (64, 64, 64)).unwrap_err();
     assert!(err.to_string().contains("buffers of 16, 16 and 4096 elements for 64×64×64"), "{err}");
 }
 
@@ -394,11 +362,11 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
         let mut want = vec![0.0; x.len()];
         gelu(&x, &mut want, approx);
         let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(x.len()).unwrap());
-        kernels::gelu::cuda::gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, None), 100).unwrap();
+        gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, None), 100).unwrap();
         assert!(max_rel_err(&download(&gpu, &yd), &want) <= 1e-5, "{approx:?}");
         // With its bf16 copy: rows of 100 padded to 104.
         let mut copy = bf16_copy_buffer(&gpu, 100, 104);
-        kernels::gelu::cuda::gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, Some((&mut copy, 104))), 100).unwrap();
+        gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, Some((&mut copy, 104))), 100).unwrap();
         let got = download(&gpu, &yd);
         assert!(max_rel_err(&got, &want) <= 1e-5, "{approx:?}");
         assert_bf16_copy(&gpu, &copy, &got, (100, 104), &format!("GELU {approx:?}"));
@@ -419,22 +387,8 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let dloss = dloss.slice(..);
     // Dense gradient rows, 50257 apart: every other row starts 16-byte aligned (packs), the others
     // go element by element.
-    let grad = kernels::cross_entropy::cuda::CrossEntropyGrad {
-        dloss: &dloss,
-        row_losses: None,
-        dlogits: (&mut dld, vocab),
-        image: None,
-    };
-    kernels::cross_entropy::cuda::cross_entropy(
-        &gpu,
-        (&ld.slice(..), vocab),
-        &td,
-        -100,
-        Some(&mut lossd),
-        Some(grad),
-        (rows, vocab),
-    )
-    .unwrap();
+    let grad = CrossEntropyGrad { dloss: &dloss, row_losses: None, dlogits: (&mut dld, vocab), image: None };
+    cross_entropy(&gpu, (&ld.slice(..), vocab), &td, -100, Some(&mut lossd), Some(grad), (rows, vocab)).unwrap();
     assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5);
     assert!(max_elementwise_rel_err(&download(&gpu, &dld), &dlogits) <= 1e-5);
     // The backward alone, in one pass from the forward's losses (log Σ exp = loss + z_target),
@@ -446,22 +400,13 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     let mut dld = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
     let mut image = bf16_copy_buffer(&gpu, rows, stride);
     let row_losses = lossd.slice(..);
-    let grad = kernels::cross_entropy::cuda::CrossEntropyGrad {
+    let grad = CrossEntropyGrad {
         dloss: &dloss,
         row_losses: Some(&row_losses),
         dlogits: (&mut dld, vocab),
         image: Some((&mut image, stride)),
     };
-    kernels::cross_entropy::cuda::cross_entropy(
-        &gpu,
-        (&ld.slice(..), vocab + 3),
-        &td,
-        -100,
-        None,
-        Some(grad),
-        (rows, vocab),
-    )
-    .unwrap();
+    cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
     let dld = download(&gpu, &dld);
     assert!(max_elementwise_rel_err(&dld, &dlogits) <= 1e-5, "one pass");
     assert_bf16_copy(&gpu, &image, &dld, (vocab, stride), "cross-entropy gradient");
@@ -470,22 +415,13 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     for with_copy in [true, false] {
         let mut dld = upload(&gpu, &vec![f32::NAN; rows * (vocab + 3)]);
         let mut image = bf16_copy_buffer(&gpu, rows, stride);
-        let grad = kernels::cross_entropy::cuda::CrossEntropyGrad {
+        let grad = CrossEntropyGrad {
             dloss: &dloss,
             row_losses: Some(&row_losses),
             dlogits: (&mut dld, vocab + 3),
             image: with_copy.then_some((&mut image, stride)),
         };
-        kernels::cross_entropy::cuda::cross_entropy(
-            &gpu,
-            (&ld.slice(..), vocab + 3),
-            &td,
-            -100,
-            None,
-            Some(grad),
-            (rows, vocab),
-        )
-        .unwrap();
+        cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap();
         let got = download(&gpu, &dld);
         assert!(got.chunks(vocab + 3).all(|row| row[vocab..].iter().all(|p| p.is_nan())), "padding written");
         let dense: Vec<f32> = got.chunks(vocab + 3).flat_map(|row| row[..vocab].to_vec()).collect();
@@ -496,22 +432,13 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     }
     // A gradient buffer too short for its rows is refused.
     let mut short = gpu.stream.alloc_zeros::<f32>(rows * vocab).unwrap();
-    let grad = kernels::cross_entropy::cuda::CrossEntropyGrad {
+    let grad = CrossEntropyGrad {
         dloss: &dloss,
         row_losses: Some(&row_losses),
         dlogits: (&mut short, vocab + 3),
         image: None,
     };
-    let err = kernels::cross_entropy::cuda::cross_entropy(
-        &gpu,
-        (&ld.slice(..), vocab + 3),
-        &td,
-        -100,
-        None,
-        Some(grad),
-        (rows, vocab),
-    )
-    .unwrap_err();
+    let err = cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap_err();
     assert!(err.to_string().contains("a gradient of 5 rows of 50257, 50260 apart"), "{err}");
 }
 
@@ -522,40 +449,21 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
     let (x, mut y) = (upload(&gpu, &random(100, 1)), gpu.stream.alloc_zeros::<f32>(100).unwrap());
     // A bf16 copy of 10 rows of 10 needs 10 · stride elements.
     let mut short = bf16_copy_buffer(&gpu, 9, 10);
-    let err =
-        kernels::gelu::cuda::gelu_forward(&gpu, true, &x.slice(..), (&mut y, Some((&mut short, 10))), 10).unwrap_err();
+    let err = gelu_forward(&gpu, true, &x.slice(..), (&mut y, Some((&mut short, 10))), 10).unwrap_err();
     assert!(err.to_string().contains("a bf16 copy of 90 elements for 10 rows of 10, 10 apart"), "{err}");
-    let err = kernels::gelu::cuda::gelu_forward(&gpu, true, &x.slice(..), (&mut y, None), 30).unwrap_err();
+    let err = gelu_forward(&gpu, true, &x.slice(..), (&mut y, None), 30).unwrap_err();
     assert!(err.to_string().contains("gelu: 100 elements into 100, in rows of 30"), "{err}");
     // Cross-entropy logits: 10 rows of 10, 11 apart, need 109 floats; rows closer than their length.
     let t = gpu.stream.clone_htod(&[0i64; 10]).unwrap();
     let mut losses = gpu.stream.alloc_zeros::<f32>(10).unwrap();
-    let err = kernels::cross_entropy::cuda::cross_entropy(
-        &gpu,
-        (&x.slice(..), 11),
-        &t,
-        -100,
-        Some(&mut losses),
-        None,
-        (10, 10),
-    )
-    .unwrap_err();
+    let err = cross_entropy(&gpu, (&x.slice(..), 11), &t, -100, Some(&mut losses), None, (10, 10)).unwrap_err();
     assert!(err.to_string().contains("10 rows of 10 logits 11 apart need more than 100 floats"), "{err}");
-    let err = kernels::cross_entropy::cuda::cross_entropy(
-        &gpu,
-        (&x.slice(..), 9),
-        &t,
-        -100,
-        Some(&mut losses),
-        None,
-        (10, 10),
-    )
-    .unwrap_err();
+    let err = cross_entropy(&gpu, (&x.slice(..), 9), &t, -100, Some(&mut losses), None, (10, 10)).unwrap_err();
     assert!(err.to_string().contains("10 rows of 10 logits 9 apart"), "{err}");
     // A multi-tensor AdamW tensor whose moment is shorter than the parameter.
     let (mut p, g) = (upload(&gpu, &random(64, 2)), upload(&gpu, &random(64, 3)));
     let (mut m, mut v) = (gpu.stream.alloc_zeros::<f32>(32).unwrap(), gpu.stream.alloc_zeros::<f32>(64).unwrap());
-    let tensor = kernels::adamw::cuda::AdamWTensorSlices {
+    let tensor = AdamWTensorSlices {
         n: 64,
         param: &mut p,
         grad: g.slice(..),
@@ -565,7 +473,7 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
         step: 1e-3,
         image: None,
     };
-    let err = kernels::adamw::cuda::adamw_multi_tensor(&gpu, &mut [tensor], [0.9, 0.999, 1e-8, 1.0]).unwrap_err();
+    let err = adamw_multi_tensor(&gpu, &mut [tensor], [0.9, 0.999, 1e-8, 1.0]).unwrap_err();
     assert!(err.to_string().contains("adamw tensor 0: 64 elements, buffers of [64, 64, 32, 64]"), "{err}");
 }
 
@@ -619,28 +527,17 @@ fn fused_attention_matches_the_formulas() {
             let out = (&mut od, ol, Some((&mut copy, stride)));
             if version == AttentionVersion::Pipelined && name == "scattered" {
                 // K's and V's rows are not 16-byte aligned: the pipelined forward refuses them.
-                let err = kernels::attention::cuda::attention_forward(&gpu, version, shape, inputs, out, &mut lse)
-                    .unwrap_err();
+                let err = attention_forward(&gpu, version, shape, inputs, out, &mut lse).unwrap_err();
                 assert!(err.to_string().contains("not all 16-byte aligned"), "{err}");
                 continue;
             }
-            kernels::attention::cuda::attention_forward(&gpu, version, shape, inputs, out, &mut lse).unwrap();
+            attention_forward(&gpu, version, shape, inputs, out, &mut lse).unwrap();
             // dq, dk, dv one after another in one zeroed buffer.
             let grad_layouts = [ql, kl.shifted(qn), kl.shifted(qn + kn)];
             let mut grads = zeros(qn + 2 * kn);
             let saved = [(&od.slice(..), ol), (&dod.slice(..), ol)];
             let g = (&mut grads, grad_layouts);
-            kernels::attention::cuda::attention_backward(
-                &gpu,
-                version,
-                shape,
-                inputs,
-                saved,
-                &lse.slice(..),
-                &mut dot,
-                g,
-            )
-            .unwrap();
+            attention_backward(&gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, g).unwrap();
             let (o_buffer, grads) = (download(&gpu, &od), download(&gpu, &grads));
             let got = [
                 take(&o_buffer, &ol, (bh, t, d)),
@@ -700,16 +597,9 @@ fn attention_layouts_that_do_not_fit_their_buffers_are_refused() {
     for (name, inputs, out, why) in cases {
         let x = x.slice(..);
         let inputs = inputs.map(|layout| (&x, layout));
-        let err = kernels::attention::cuda::attention_forward(
-            &gpu,
-            AttentionVersion::Tiled,
-            shape,
-            inputs,
-            (&mut o, out, None),
-            &mut lse,
-        )
-        .expect_err(name)
-        .to_string();
+        let err = attention_forward(&gpu, AttentionVersion::Tiled, shape, inputs, (&mut o, out, None), &mut lse)
+            .expect_err(name)
+            .to_string();
         assert!(err.contains(why), "{name}: {err}");
     }
 }

@@ -7,7 +7,7 @@
 
 use half::bf16;
 use kernels::cuda::Gpu;
-use kernels::gemm::cuda::WgmmaVersion;
+use kernels::gemm::cuda::{gemm_wgmma_bf16, WgmmaVersion};
 use kernels::gemm::{gemm, MatRef};
 
 mod common;
@@ -20,8 +20,7 @@ fn wgmma_gemm_matches_the_cpu() {
     if gpu.arch != "sm_90a" {
         // Other GPUs have no wgmma: the launchers refuse it, which is all there is to check.
         let (a, mut c) = (gpu.stream.alloc_zeros::<bf16>(256).unwrap(), gpu.stream.alloc_zeros::<f32>(256).unwrap());
-        let err = kernels::gemm::cuda::gemm_wgmma_bf16(&gpu, WgmmaVersion::CpAsync, &a, &a, &mut c, (16, 16, 16))
-            .unwrap_err();
+        let err = gemm_wgmma_bf16(&gpu, WgmmaVersion::CpAsync, &a, &a, &mut c, (16, 16, 16)).unwrap_err();
         assert!(err.to_string().contains("needs an sm_90a device"), "{err}");
         return;
     }
@@ -38,7 +37,7 @@ fn wgmma_gemm_matches_the_cpu() {
         let (ad, btd) = (gpu.stream.clone_htod(&a).unwrap(), gpu.stream.clone_htod(&bt).unwrap());
         for version in WgmmaVersion::ALL {
             let mut cd = gpu.stream.alloc_zeros::<f32>(m * n).unwrap();
-            kernels::gemm::cuda::gemm_wgmma_bf16(&gpu, version, &ad, &btd, &mut cd, (m, n, k)).unwrap();
+            gemm_wgmma_bf16(&gpu, version, &ad, &btd, &mut cd, (m, n, k)).unwrap();
             let err = max_rel_err(&gpu.stream.clone_dtoh(&cd).unwrap(), &want);
             assert!(err <= 1e-3, "{version:?} {m}×{n}×{k}: {err}");
         }

@@ -10,7 +10,7 @@ use kernels::cuda::cudarc;
 use kernels::cuda::launch;
 use kernels::cuda::{driver_available, nvrtc_available, Gpu, SOURCES};
 use kernels::gemm::{gemm, MatRef};
-use kernels::softmax::cuda::SoftmaxVersion;
+use kernels::softmax::cuda::{softmax, softmax_backward, SoftmaxVersion};
 use kernels::softmax::softmax_rows;
 
 mod common;
@@ -41,27 +41,17 @@ fn the_emulated_libraries_run_the_gpu_path_on_the_cpu() {
     softmax_rows(&x, &mut want, cols);
     let xd = gpu.stream.clone_htod(&x).unwrap();
     let mut yd = gpu.stream.alloc_zeros::<f32>(rows * cols).unwrap();
-    kernels::softmax::cuda::softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &xd.slice(..), &mut yd, (rows, cols))
-        .unwrap();
+    softmax(&gpu, SoftmaxVersion::BlockPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
     assert!(max_rel_err(&gpu.stream.clone_dtoh(&yd).unwrap(), &want) <= 1e-5);
 
     // The kernel profile: launches timed by events while on, none while off.
     gpu.profile_kernels(true);
     for _ in 0..2 {
-        kernels::softmax::cuda::softmax(&gpu, SoftmaxVersion::WarpPerRow, false, &xd.slice(..), &mut yd, (rows, cols))
-            .unwrap();
+        softmax(&gpu, SoftmaxVersion::WarpPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
     }
-    kernels::softmax::cuda::softmax_backward(
-        &gpu,
-        false,
-        (&yd.slice(..), &xd.slice(..)),
-        &mut yd.clone(),
-        (rows, cols),
-    )
-    .unwrap();
+    softmax_backward(&gpu, false, (&yd.slice(..), &xd.slice(..)), &mut yd.clone(), (rows, cols)).unwrap();
     gpu.profile_kernels(false);
-    kernels::softmax::cuda::softmax(&gpu, SoftmaxVersion::WarpPerRow, false, &xd.slice(..), &mut yd, (rows, cols))
-        .unwrap();
+    softmax(&gpu, SoftmaxVersion::WarpPerRow, false, &xd.slice(..), &mut yd, (rows, cols)).unwrap();
     let times = gpu.kernel_times().unwrap();
     let counts: Vec<(&str, usize)> = times.iter().map(|t| (t.name.as_str(), t.launches)).collect();
     assert_eq!(counts.len(), 2, "{times:?}");

@@ -8,7 +8,7 @@
 use crate::error::{Result, TrainError};
 use crate::optim::{clip_grad_norm, AdamW, Optimizer, Schedule};
 use crate::progress::{progress_bar, say};
-use crate::trainer::{write_folder_atomically, RunLock};
+use crate::trainer::RunLock;
 use autograd::{Params, Var};
 use serde::Serialize;
 use std::path::Path;
@@ -188,6 +188,7 @@ pub fn fit<T: Task>(task: &mut T, plan: &Plan, run_dir: &Path) -> Result<Fitted<
                 stopped_early = plan.patience.is_some_and(|p| standing.evals_since_best >= p);
             }
         }
+        let evaluated = evaluation.is_some();
         let (record, message) = match evaluation {
             Some(e) => (e.record, e.message),
             None => task.train_record(&progress).expect("a task that logs between evaluations has records"),
@@ -202,7 +203,6 @@ pub fn fit<T: Task>(task: &mut T, plan: &Plan, run_dir: &Path) -> Result<Fitted<
             println!("step {step}/{} {message} elapsed {} eta {}", plan.steps, clock(elapsed), clock(eta));
         }
         bar.set_message(message);
-        let evaluated = plan.evaluates_after(step);
         log.push(record);
         if evaluated {
             task.keep(run_dir, &standing, improved)?;
@@ -244,20 +244,6 @@ impl Descent {
         clip_grad_norm(params, 1.0)?;
         self.optimizer.step(params, lr)?;
         Ok(StepResult { loss: value, lr })
-    }
-}
-
-/// Writes a model folder atomically into `run_dir/name`: at every evaluation (`latest`), or when
-/// the validation loss improved.
-pub fn keep_model(
-    run_dir: &Path,
-    name: &str,
-    (latest, improved): (bool, bool),
-    save: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    match latest || improved {
-        true => write_folder_atomically(&run_dir.join(name), save),
-        false => Ok(()),
     }
 }
 

@@ -4,10 +4,11 @@
 
 use crate::data::number_words::{digit_tokens, number_words, vocabulary, NumberWordsTask, MAX_NUMBER};
 use crate::error::{Result, TrainError};
-use crate::fit::{fit, keep_model, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
+use crate::fit::{fit, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
 use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::scores::{corpus_bleu, rouge_l, rouge_n, Smoothing};
+use crate::trainer::write_folder_atomically;
 use autograd::no_grad;
 use model::gpt2::IGNORE_INDEX;
 use model::seq2seq::{Seq2SeqConfig, Transformer};
@@ -314,8 +315,9 @@ impl Task for Translation {
         Ok(Evaluation { record, val_loss, message })
     }
 
-    fn keep(&mut self, run_dir: &Path, _: &Standing, improved: bool) -> Result<()> {
-        keep_model(run_dir, MODEL_DIR, (true, improved), |dir| {
+    fn keep(&mut self, run_dir: &Path, _: &Standing, _improved: bool) -> Result<()> {
+        // The latest model, at every evaluation.
+        write_folder_atomically(&run_dir.join(MODEL_DIR), |dir| {
             self.translator.model.save(dir)?;
             let vocab = serde_json::to_string(&self.translator.vocab).expect("vocabulary serialises");
             Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), vocab.as_bytes())?)

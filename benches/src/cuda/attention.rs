@@ -1,7 +1,7 @@
 //! The fused attention versions, forward and forward + backward, against the readable one.
 
 use super::{download, driver, max_rel_err, random, time_ms, upload, zeros, BenchRow, Family};
-use kernels::attention::cuda::{AttentionShape, AttentionVersion};
+use kernels::attention::cuda::{attention_backward, attention_forward, AttentionShape, AttentionVersion};
 use kernels::attention::HeadLayout;
 use kernels::cuda::{CudaError, Gpu};
 
@@ -31,30 +31,14 @@ pub fn bench_attention(
             let mut step = || -> Result<(), CudaError> {
                 let qkv = qkv.slice(..);
                 let inputs = [(&qkv, packed(0)), (&qkv, packed(1)), (&qkv, packed(2))];
-                kernels::attention::cuda::attention_forward(
-                    gpu,
-                    version,
-                    shape,
-                    inputs,
-                    (&mut o, out_layout, None),
-                    &mut lse,
-                )?;
+                attention_forward(gpu, version, shape, inputs, (&mut o, out_layout, None), &mut lse)?;
                 if !with_backward {
                     return Ok(());
                 }
                 gpu.stream.memset_zeros(&mut grads).map_err(|e| driver("zeroing", e))?;
                 let saved = [(&o.slice(..), out_layout), (&dout.slice(..), out_layout)];
                 let grads = (&mut grads, [packed(0), packed(1), packed(2)]);
-                kernels::attention::cuda::attention_backward(
-                    gpu,
-                    version,
-                    shape,
-                    inputs,
-                    saved,
-                    &lse.slice(..),
-                    &mut dot,
-                    grads,
-                )
+                attention_backward(gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, grads)
             };
             step()?;
             let ms = time_ms(gpu, 1, iters.min(5), &mut step)?;

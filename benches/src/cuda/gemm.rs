@@ -5,7 +5,7 @@ use half::bf16;
 use kernels::cuda::cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::{CudaError, Gpu};
-use kernels::gemm::cuda::{GemmVersion, WgmmaVersion, WmmaVersion};
+use kernels::gemm::cuda::{gemm_f32, gemm_wgmma_bf16, gemm_wmma_bf16, GemmVersion, WgmmaVersion, WmmaVersion};
 
 /// cuBLAS `C = A·B` for row-major matrices: column-major cuBLAS computes `Cᵀ = Bᵀ·Aᵀ`, which has
 /// the same memory as row-major `C`.
@@ -136,7 +136,7 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
             (cublas_ms, &want),
             (1, iters),
             (|v| format!("{v:?} (f32)"), Family::F32Gemm),
-            |v, c| kernels::gemm::cuda::gemm_f32(gpu, v, &ad, &bd, c, dims),
+            |v, c| gemm_f32(gpu, v, &ad, &bd, c, dims),
         )
     };
     rows.extend(f32_rows(&[GemmVersion::Naive], 3)?);
@@ -148,7 +148,7 @@ pub fn bench_gemm(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>,
     rows.push(cublas_row("cuBLAS gemm (bf16)", Family::TensorCoreGemm, &shape, cublas_ms, flops));
     let name = (|v| format!("WMMA {v:?} (bf16 in, f32 acc)"), Family::TensorCoreGemm);
     rows.extend(gemm_versions(gpu, &WmmaVersion::ALL, dims, (cublas_ms, &want), (3, iters), name, |v, c| {
-        kernels::gemm::cuda::gemm_wmma_bf16(gpu, v, &ah, &bh, c, dims)
+        gemm_wmma_bf16(gpu, v, &ah, &bh, c, dims)
     })?);
     Ok(rows)
 }
@@ -174,7 +174,7 @@ pub fn bench_wgmma(gpu: &Gpu, size: usize, iters: usize) -> Result<Vec<BenchRow>
     let name = (|v| format!("wgmma {v:?} (bf16 in, f32 acc, B transposed)"), Family::TensorCoreGemm);
     let dims = (m, n, k);
     rows.extend(gemm_versions(gpu, &WgmmaVersion::ALL, dims, (cublas_ms, &want), (3, iters), name, |v, c| {
-        kernels::gemm::cuda::gemm_wgmma_bf16(gpu, v, &ah, &bth, c, dims)
+        gemm_wgmma_bf16(gpu, v, &ah, &bth, c, dims)
     })?);
     Ok(rows)
 }

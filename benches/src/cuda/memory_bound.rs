@@ -3,10 +3,11 @@
 
 use super::{download, driver, max_rel_err, random, time_ms, upload, zeros, BenchRow, Family};
 use half::bf16;
+use kernels::cross_entropy::cuda::{cross_entropy, CrossEntropyGrad};
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::{CudaError, Gpu};
-use kernels::layer_norm::cuda::LayerNormVersion;
-use kernels::softmax::cuda::SoftmaxVersion;
+use kernels::layer_norm::cuda::{layer_norm_forward, LayerNormVersion};
+use kernels::softmax::cuda::{softmax, softmax_plan, SoftmaxVersion};
 
 /// The device-to-device copy of `n` floats, timed: the bandwidth memory-bound kernels are measured
 /// against (it reads and writes each element once).
@@ -89,7 +90,7 @@ pub fn bench_softmax_clusters(gpu: &Gpu, rows: usize, cols: usize, iters: usize)
         return Err(CudaError::Driver(format!("softmax clusters need sm_90 or later, not {}", gpu.arch)));
     }
     let clusters = [2, 4, 8].map(SoftmaxVersion::ClusterPerRow);
-    let fits = |&v: &SoftmaxVersion| kernels::softmax::cuda::softmax_plan(v, false, (rows, cols)).is_ok();
+    let fits = |&v: &SoftmaxVersion| softmax_plan(v, false, (rows, cols)).is_ok();
     let versions: Vec<_> =
         std::iter::once(SoftmaxVersion::BlockPerRow).chain(clusters.into_iter().filter(fits)).collect();
     softmax_table(gpu, (rows, cols), iters, &versions)
@@ -105,7 +106,7 @@ fn softmax_table(
     let x = upload(gpu, &random(rows * cols, 3))?;
     let n = rows * cols;
     memory_bound(gpu, "softmax", (n, n, &format!("{rows}×{cols}")), versions, iters, |version, y| {
-        kernels::softmax::cuda::softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
+        softmax(gpu, version, false, &x.slice(..), y, (rows, cols))
     })
 }
 
@@ -130,15 +131,7 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
     let targets = gpu.stream.clone_htod(&targets).map_err(|e| driver("copying to the device", e))?;
     let dloss = upload(gpu, &vec![1.0 / rows as f32; rows])?;
     let mut losses = zeros::<f32>(gpu, rows)?;
-    kernels::cross_entropy::cuda::cross_entropy(
-        gpu,
-        (&logits.slice(..), stride),
-        &targets,
-        -100,
-        Some(&mut losses),
-        None,
-        (rows, vocab),
-    )?;
+    cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, Some(&mut losses), None, (rows, vocab))?;
     let versions =
         [CrossEntropyGradient::OnePass, CrossEntropyGradient::TwoPasses, CrossEntropyGradient::OnePassWithBf16Copy];
     let shape = format!("{rows}×{vocab}");
@@ -152,21 +145,8 @@ pub fn bench_cross_entropy(gpu: &Gpu, rows: usize, vocab: usize, iters: usize) -
             CrossEntropyGradient::TwoPasses => (None, None),
             CrossEntropyGradient::OnePassWithBf16Copy => (Some(&forward), Some((&mut image, image_stride))),
         };
-        let grad = kernels::cross_entropy::cuda::CrossEntropyGrad {
-            dloss: &dloss,
-            row_losses,
-            dlogits: (dlogits, stride),
-            image,
-        };
-        kernels::cross_entropy::cuda::cross_entropy(
-            gpu,
-            (&logits.slice(..), stride),
-            &targets,
-            -100,
-            None,
-            Some(grad),
-            (rows, vocab),
-        )
+        let grad = CrossEntropyGrad { dloss: &dloss, row_losses, dlogits: (dlogits, stride), image };
+        cross_entropy(gpu, (&logits.slice(..), stride), &targets, -100, None, Some(grad), (rows, vocab))
     })
 }
 
@@ -179,16 +159,6 @@ pub fn bench_layer_norm(gpu: &Gpu, rows: usize, cols: usize, iters: usize) -> Re
     let n = rows * cols;
     memory_bound(gpu, "layer norm", (n, n, &format!("{rows}×{cols}")), &versions, iters, |version, y| {
         let params = (&gamma.slice(..), &beta.slice(..));
-        kernels::layer_norm::cuda::layer_norm_forward(
-            gpu,
-            version,
-            &x.slice(..),
-            params,
-            1e-5,
-            (y, None),
-            &mut mean,
-            &mut rstd,
-            (rows, cols),
-        )
+        layer_norm_forward(gpu, version, &x.slice(..), params, 1e-5, (y, None), &mut mean, &mut rstd, (rows, cols))
     })
 }

@@ -7,7 +7,9 @@ use super::matmul_precision;
 use super::{cuda_error, CudaData, CudaStorage};
 use crate::Result;
 use crate::{AttentionPath, ExecutionContext};
-use kernels::attention::cuda::{AttentionShape, AttentionVersion};
+use kernels::attention::cuda::{
+    attention_backward, attention_forward, pipelining_misfit, AttentionShape, AttentionVersion, HeadsIn,
+};
 use kernels::attention::{AttentionDims, HeadLayout};
 use kernels::cuda::cudarc::driver::CudaView;
 use kernels::cuda::Gpu;
@@ -18,17 +20,13 @@ use kernels::cuda::Gpu;
 /// kernels for a scale the FlashAttention-2 ones do not take (not positive). The backward is not pipelined unless forced: on an
 /// H200 its pipelined kernel took 0.547 ms against 0.523 for the synchronous one (GPT-2's 8 × 12
 /// heads × 1024 × 64, `emergent bench kernels`), where the pipelined forward took 0.173 against 0.244.
-fn version_for(
-    gpu: &Gpu,
-    shape: &AttentionShape,
-    kv: Option<[(&str, &kernels::attention::cuda::HeadsIn); 2]>,
-) -> AttentionVersion {
+fn version_for(gpu: &Gpu, shape: &AttentionShape, kv: Option<[(&str, &HeadsIn); 2]>) -> AttentionVersion {
     let forced = match ExecutionContext::current().attention {
         AttentionPath::FusedVersion(version) => Some(version),
         AttentionPath::Fused | AttentionPath::Composed => None,
     };
     forced.unwrap_or_else(|| {
-        let pipelinable = kv.is_some_and(|kv| kernels::attention::cuda::pipelining_misfit(gpu, shape.d, kv).is_none());
+        let pipelinable = kv.is_some_and(|kv| pipelining_misfit(gpu, shape.d, kv).is_none());
         match AttentionVersion::best_for(shape.d, matmul_precision().is_bf16(), pipelinable) {
             best if best.takes_scale(shape.scale) => best,
             _ => AttentionVersion::TensorCores,
@@ -82,15 +80,8 @@ impl CudaStorage {
         let mut image = if merged { this.output_image(op, (b * t * d / width, width))? } else { None };
         let o_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
         let version = version_for(&this.gpu, &shape, Some([("k", &heads[1]), ("v", &heads[2])]));
-        kernels::attention::cuda::attention_forward(
-            &this.gpu,
-            version,
-            shape,
-            heads,
-            (&mut out, out_layout, o_bf16),
-            &mut lse,
-        )
-        .map_err(cuda_error(op))?;
+        attention_forward(&this.gpu, version, shape, heads, (&mut out, out_layout, o_bf16), &mut lse)
+            .map_err(cuda_error(op))?;
         let mut out = this.with(b * t * d, CudaData::F32(out));
         out.keep_output_image(image, width);
         Ok((out, this.with(b * t, CudaData::F32(lse))))
@@ -122,7 +113,7 @@ impl CudaStorage {
         })?;
         // The tiled and tensor-core kernels add into dq.
         let (mut dot, mut grads) = (this.alloc_f32(op, b * t)?, this.zeros_f32(op, len)?);
-        kernels::attention::cuda::attention_backward(
+        attention_backward(
             &this.gpu,
             version_for(&this.gpu, &shape, None),
             shape,

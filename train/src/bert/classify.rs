@@ -8,11 +8,12 @@
 use super::splits::{load_splits, Sources, Split, Splits};
 use super::{encode_batch, vocabulary};
 use crate::error::{Result, TrainError};
-use crate::fit::{fit, keep_model, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
+use crate::fit::{fit, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
 use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::scores::ClassificationScores;
 use crate::tokenizer::{Tokenizer, WordPieceTokenizer};
+use crate::trainer::write_folder_atomically;
 use autograd::no_grad;
 use model::bert::{BertConfig, BertForSequenceClassification};
 use model::nn::RandomInit;
@@ -325,7 +326,10 @@ impl Task for Classification<'_> {
     }
 
     fn keep(&mut self, run_dir: &Path, _: &Standing, improved: bool) -> Result<()> {
-        keep_model(run_dir, BEST_DIR, (false, improved), |dir| {
+        if !improved {
+            return Ok(()); // the best model so far stays
+        }
+        write_folder_atomically(&run_dir.join(BEST_DIR), |dir| {
             let Classifier { model, tok, .. } = &self.classifier;
             model.save(dir)?;
             let vocab: String =

@@ -9,10 +9,11 @@
 use super::{encode_batch, vocabulary, Encoded, VOCAB_FILE};
 use crate::data::{mask_tokens, review_documents, step_rng, MaskingConfig, NO_TARGET, STREAM_BATCH};
 use crate::error::{Result, TrainError};
-use crate::fit::{fit, keep_model, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
+use crate::fit::{fit, start_run, Descent, Evaluation, Plan, Progress, Standing, StepResult, Task};
 use crate::optim::{AdamW, Schedule};
 use crate::plot::{write_curves, Panel};
 use crate::tokenizer::{Tokenizer, WordPieceTokenizer};
+use crate::trainer::write_folder_atomically;
 use autograd::no_grad;
 use model::bert::{BertConfig, BertForPreTraining};
 use model::nn::RandomInit;
@@ -263,8 +264,9 @@ impl Task for Pretraining<'_> {
         })
     }
 
-    fn keep(&mut self, run_dir: &Path, _: &Standing, improved: bool) -> Result<()> {
-        keep_model(run_dir, MODEL_DIR, (true, improved), |dir| {
+    fn keep(&mut self, run_dir: &Path, _: &Standing, _improved: bool) -> Result<()> {
+        // The latest model, at every evaluation.
+        write_folder_atomically(&run_dir.join(MODEL_DIR), |dir| {
             self.model.save(dir)?;
             Ok(model::checkpoint::write_atomically(&dir.join(VOCAB_FILE), &self.vocab_file)?)
         })
