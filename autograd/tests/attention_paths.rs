@@ -3,14 +3,14 @@
 //! its scope only.
 
 use autograd::profile::{Pass, Profile};
-use autograd::{fused_attention, Var};
+use autograd::{fused_attention, AttentionMask, Var};
 use tensor::{rng, AttentionPath, DType, ExecutionContext, Tensor};
 
 /// `(output, d qkv, names of the recorded ops)` of causal packed self-attention on `qkv`.
 fn run(qkv: &Tensor) -> (Vec<f64>, Vec<f64>, Vec<&'static str>) {
     let x = Var::new(qkv.clone(), true);
     let profile = Profile::start();
-    let y = Var::packed_self_attention(&x, 2, true).unwrap();
+    let y = Var::packed_self_attention(&x, 2, AttentionMask::CAUSAL).unwrap();
     let mut ops: Vec<&'static str> =
         profile.finish().into_iter().filter(|r| r.pass == Pass::Forward).map(|r| r.name).collect();
     ops.sort();

@@ -98,7 +98,7 @@ fn attention_forward_matches_loops_with_masks() {
         &Var::constant(q.clone()),
         &Var::constant(k.clone()),
         &Var::constant(v.clone()),
-        AttentionMask { causal: true, keep: Some(&keep) },
+        AttentionMask { causal: true, keep: Some(&keep), dropout: None },
     )
     .unwrap()
     .value()
@@ -119,8 +119,13 @@ fn attention_forward_matches_loops_with_masks() {
     let none = Tensor::from_vec(vec![0u32; 4], &[1, 1, 1, 4]).unwrap();
     let qv = Var::constant(Tensor::ones(&[1, 1, 2, 2], DType::F64));
     let kv = Var::constant(Tensor::ones(&[1, 1, 4, 2], DType::F64));
-    let z =
-        Var::scaled_dot_product_attention(&qv, &kv, &kv, AttentionMask { causal: false, keep: Some(&none) }).unwrap();
+    let z = Var::scaled_dot_product_attention(
+        &qv,
+        &kv,
+        &kv,
+        AttentionMask { causal: false, keep: Some(&none), dropout: None },
+    )
+    .unwrap();
     assert_eq!(z.value().to_f64_vec(), vec![0.0; 4]);
 }
 
@@ -138,7 +143,7 @@ fn fused_attention_equals_the_composed_ops_forward_and_backward() {
         };
         let (q, k, v) = (head_view(t, 1), head_view(s, 2), head_view(s, 3));
         let d_out = Tensor::randn(&[b, h, t, d], 0.0, 1.0, DType::F32, &mut rng(4));
-        let mask = AttentionMask { causal, keep: None };
+        let mask = AttentionMask { causal, keep: None, dropout: None };
         let run = |fused: bool| {
             for x in [&q, &k, &v] {
                 x.zero_grad();
@@ -161,39 +166,70 @@ fn fused_attention_equals_the_composed_ops_forward_and_backward() {
     }
 }
 
-#[test]
-fn packed_self_attention_equals_splitting_into_heads() {
-    // qkv (B, T, 3·H·D) → split, heads, composed attention, merge: the long way round.
-    let (b, t, h, d) = (2, 70, 3, 8);
-    let c = h * d;
-    let x = Tensor::randn(&[b, t, 3 * c], 0.0, 1.0, DType::F64, &mut rng(5));
+/// `Var::packed_self_attention(x, h, mask)` against `long_way` — the heads `(B, H, T, D)` of
+/// `x (B, T, 3·H·D)` split out, attended by `long_way`, merged back — in output and gradient;
+/// returns the packed output.
+fn packed_equals_the_long_way(
+    x: &Tensor,
+    h: usize,
+    mask: AttentionMask,
+    long_way: impl Fn(&Var, &Var, &Var) -> Var,
+) -> Vec<f64> {
+    let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2] / 3);
     let d_out = Tensor::randn(&[b, t, c], 0.0, 1.0, DType::F64, &mut rng(6));
     let run = |packed: bool| {
         let qkv = Var::new(x.clone(), true);
         let y = if packed {
-            Var::packed_self_attention(&qkv, h, true).unwrap()
+            Var::packed_self_attention(&qkv, h, mask).unwrap()
         } else {
             let parts = qkv.split(&[c, c, c], 2).unwrap();
-            let heads = |v: &Var| v.reshape(&[b, t, h, d]).unwrap().transpose(1, 2).unwrap();
-            let mask = AttentionMask { causal: true, keep: None };
-            let y = Var::scaled_dot_product_attention_composed(
-                &heads(&parts[0]),
-                &heads(&parts[1]),
-                &heads(&parts[2]),
-                mask,
-            )
-            .unwrap();
+            let heads = |v: &Var| v.reshape(&[b, t, h, c / h]).unwrap().transpose(1, 2).unwrap();
+            let y = long_way(&heads(&parts[0]), &heads(&parts[1]), &heads(&parts[2]));
             y.transpose(1, 2).unwrap().reshape(&[b, t, c]).unwrap()
         };
         y.backward_with_grad(&d_out).unwrap();
         (y.value().to_f64_vec(), qkv.grad().unwrap().to_f64_vec())
     };
     let ((y, g), (want_y, want_g)) = (run(true), run(false));
-    let err = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).max_by(f64::total_cmp).unwrap_or(0.0);
-    assert!(err(&y, &want_y) < 1e-12, "output differs by {}", err(&y, &want_y));
-    assert!(err(&g, &want_g) < 1e-12, "gradient differs by {}", err(&g, &want_g));
+    assert!(max_diff(&y, &want_y) < 1e-12, "output differs by {}", max_diff(&y, &want_y));
+    assert!(max_diff(&g, &want_g) < 1e-12, "gradient differs by {}", max_diff(&g, &want_g));
+    y
+}
+
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).max_by(f64::total_cmp).unwrap_or(0.0)
+}
+
+#[test]
+fn dropout_on_attention_probabilities_equals_the_explicit_composition() {
+    // (softmax(Q·Kᵀ/√d + M) ⊙ D)·V spelled out in recorded ops, against the packed op with D.
+    let (b, t, h, d) = (2, 9, 2, 4);
+    let x = Tensor::randn(&[b, t, 3 * h * d], 0.0, 1.0, DType::F64, &mut rng(11));
+    let uniform = Tensor::uniform(&[b, h, t, t], 0.0, 1.0, DType::F64, &mut rng(13));
+    let keep_scale =
+        uniform.cmp_scalar(0.3, tensor::CmpOp::Ge).unwrap().to_dtype(DType::F64).mul_scalar(1.0 / 0.7).unwrap();
+    let mask = AttentionMask { causal: true, keep: None, dropout: Some(&keep_scale) };
+    let y = packed_equals_the_long_way(&x, h, mask, |q, k, v| {
+        let scores = q.matmul(&k.t().unwrap()).unwrap().div_scalar((d as f64).sqrt()).unwrap();
+        let blocked = Tensor::tril_mask(t, t, 0).cmp_scalar(0.0, tensor::CmpOp::Eq).unwrap();
+        let p = scores.masked_fill(&blocked, f64::NEG_INFINITY).unwrap().softmax(-1).unwrap();
+        p.mul(&Var::constant(keep_scale.clone())).unwrap().matmul(v).unwrap()
+    });
+    // Dropping entries changes the output: the keep-scale is applied, not ignored.
+    let plain = Var::packed_self_attention(&Var::new(x, false), h, AttentionMask::CAUSAL).unwrap();
+    assert!(max_diff(&plain.value().to_f64_vec(), &y) > 1e-3);
+}
+
+#[test]
+fn packed_self_attention_equals_splitting_into_heads() {
+    // qkv (B, T, 3·H·D) → split, heads, composed attention, merge: the long way round.
+    let (b, t, h, d) = (2, 70, 3, 8);
+    let x = Tensor::randn(&[b, t, 3 * h * d], 0.0, 1.0, DType::F64, &mut rng(5));
+    packed_equals_the_long_way(&x, h, AttentionMask::CAUSAL, |q, k, v| {
+        Var::scaled_dot_product_attention_composed(q, k, v, AttentionMask::CAUSAL).unwrap()
+    });
     // A width that is not 3·H·D is refused with the shape in the message.
     let bad = Var::new(Tensor::zeros(&[1, 2, 10], DType::F64), true);
-    let e = Var::packed_self_attention(&bad, 3, true).map(|_| ()).unwrap_err().to_string();
+    let e = Var::packed_self_attention(&bad, 3, AttentionMask::CAUSAL).map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("(B, T, 3·H·D)") && e.contains("[1, 2, 10]"), "{e}");
 }

@@ -24,9 +24,7 @@ pub fn inputs() -> [Tensor; 4] {
 pub fn attention(x: &Var, wq: &Var, wk: &Var, wv: &Var) -> Result<Var> {
     let heads = |w: &Var| -> Result<Var> { x.matmul(w)?.reshape(&[T, H, D / H])?.transpose(0, 1) };
     let (q, k, v) = (heads(wq)?, heads(wk)?, heads(wv)?);
-    Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask { causal: true, keep: None })?
-        .transpose(0, 1)?
-        .reshape(&[T, D])
+    Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask::CAUSAL)?.transpose(0, 1)?.reshape(&[T, D])
 }
 
 /// The upstream gradient `G = dL/d(output)` of the walkthrough's loss.

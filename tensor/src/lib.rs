@@ -17,6 +17,7 @@ mod device;
 mod display;
 mod dtype;
 mod error;
+mod fused;
 pub mod kernel_profile;
 mod layout;
 pub mod op;
@@ -30,14 +31,14 @@ pub use context::{AttentionPath, ContextScope, ExecutionContext};
 pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
+pub use fused::{AdamWBuffers, AdamWConfig, AdamWUpdate};
 pub use half::{bf16, f16};
 pub use kernels::attention::cuda::AttentionVersion;
 pub use kernels::cuda::MatmulPrecision;
 pub use layout::{Layout, StridedOffsets};
 pub use op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};
-pub use ops::{AdamWConfig, AdamWUpdate};
 pub use shape::Dim;
-pub use storage::{AdamWBuffers, Storage};
+pub use storage::Storage;
 pub use tensor::Tensor;
 
 /// Opens `device` (nothing to do for the CPU): a missing driver, GPU or NVRTC is an error now, before

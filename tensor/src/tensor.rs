@@ -262,6 +262,14 @@ impl Tensor {
         Arc::make_mut(&mut self.storage)
     }
 
+    /// A `ShapeMismatch` error naming `op` unless both tensors have the same shape.
+    pub fn expect_same_shape(&self, other: &Tensor, op: &'static str) -> Result<()> {
+        if self.shape() != other.shape() {
+            return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: other.shape().to_vec() });
+        }
+        Ok(())
+    }
+
     /// Checks that two tensors share dtype and device, for ops that combine them.
     pub(crate) fn same_dtype_device(&self, other: &Tensor, op: &'static str) -> Result<()> {
         if self.device() != other.device() {

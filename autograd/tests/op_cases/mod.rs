@@ -16,6 +16,12 @@ fn positive(shape: &[usize], seed: u64) -> Tensor {
     Tensor::uniform(shape, 0.5, 2.0, DType::F64, &mut rng(seed))
 }
 
+/// Dropout's keep-scale for p = ½: each entry 0 or 2, about half of each.
+fn dropout_keep_scale(shape: &[usize], seed: u64) -> Tensor {
+    let uniform = Tensor::uniform(shape, 0.0, 1.0, DType::F64, &mut rng(seed));
+    uniform.cmp_scalar(0.5, tensor::CmpOp::Ge).unwrap().to_dtype(DType::F64).mul_scalar(2.0).unwrap()
+}
+
 fn ids(values: &[i64], shape: &[usize]) -> Tensor {
     Tensor::from_vec(values.to_vec(), shape).unwrap()
 }
@@ -175,22 +181,44 @@ pub fn loss_and_attention_cases() -> Vec<Case> {
             Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask::default())
         }),
         case("attention_causal", qkv(4, 4, 113), |v| {
-            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
+            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask::CAUSAL)
         }),
         case("attention_causal_fewer_queries", qkv(2, 4, 116), |v| {
-            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
+            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask::CAUSAL)
         }),
         case("attention_composed_causal", qkv(4, 5, 125), |v| {
-            Var::scaled_dot_product_attention_composed(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: None })
+            Var::scaled_dot_product_attention_composed(&v[0], &v[1], &v[2], AttentionMask::CAUSAL)
         }),
-        case("attention_packed", vec![randn(&[2, 3, 12], 128)], |v| Var::packed_self_attention(&v[0], 2, true)),
+        case("attention_packed", vec![randn(&[2, 3, 12], 128)], |v| {
+            Var::packed_self_attention(&v[0], 2, AttentionMask::CAUSAL)
+        }),
+        case("attention_causal_dropout", qkv(3, 4, 131), |v| {
+            let keep_scale = like(&v[0], dropout_keep_scale(&[2, 2, 3, 4], 134))?;
+            let mask = AttentionMask { causal: true, keep: None, dropout: Some(&keep_scale) };
+            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], mask)
+        }),
+        case("attention_packed_dropout", vec![randn(&[2, 3, 12], 137)], |v| {
+            let keep_scale = like(&v[0], dropout_keep_scale(&[2, 2, 3, 3], 138))?;
+            let mask = AttentionMask { causal: true, keep: None, dropout: Some(&keep_scale) };
+            Var::packed_self_attention(&v[0], 2, mask)
+        }),
         case("attention_padding", qkv(3, 4, 119), |v| {
             let keep = Tensor::from_vec(vec![1u32, 1, 1, 0, 1, 1, 0, 0], &[2, 1, 1, 4])?;
-            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: false, keep: Some(&keep) })
+            Var::scaled_dot_product_attention(
+                &v[0],
+                &v[1],
+                &v[2],
+                AttentionMask { causal: false, keep: Some(&keep), dropout: None },
+            )
         }),
         case("attention_causal_and_padding", qkv(4, 4, 122), |v| {
             let keep = Tensor::from_vec(vec![1u32, 1, 1, 0, 1, 1, 1, 1], &[2, 1, 1, 4])?;
-            Var::scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { causal: true, keep: Some(&keep) })
+            Var::scaled_dot_product_attention(
+                &v[0],
+                &v[1],
+                &v[2],
+                AttentionMask { causal: true, keep: Some(&keep), dropout: None },
+            )
         }),
     ]
 }

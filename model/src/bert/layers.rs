@@ -89,7 +89,7 @@ impl BertLayer {
         let heads =
             |dense: &Dense| -> crate::Result<Var> { Ok(dense.forward(x)?.reshape(&[b, t, nh, d])?.transpose(1, 2)?) };
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
-        let mask = AttentionMask { causal: false, keep: Some(keep) };
+        let mask = AttentionMask { causal: false, keep: Some(keep), dropout: None };
         let context = Var::scaled_dot_product_attention(&q, &k, &v, mask)?.transpose(1, 2)?.reshape(&[b, t, c])?;
         let a = self.attention_norm.forward(&x.add(&self.attention_output.forward(&context)?)?)?;
         let hidden = self.intermediate.forward(&a)?.gelu(tensor::GeluApproximation::Erf)?;

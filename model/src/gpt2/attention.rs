@@ -31,12 +31,12 @@ impl CausalSelfAttention {
         })
     }
 
-    /// `x (B, T, C)` projected by `c_attn` to `[Q | K | V]` and split into heads, each `(B, H, T, D)`.
-    fn project_heads(&self, x: &Var) -> crate::Result<(Var, Var, Var)> {
-        let shape = x.shape();
-        let (b, t, c) = (shape[0], shape[1], shape[2]);
+    /// `[Q | K | V] (B, T, 3·C)` split into heads, each `(B, H, T, D)`.
+    fn split_heads(&self, qkv: &Var) -> crate::Result<(Var, Var, Var)> {
+        let shape = qkv.shape();
+        let (b, t, c) = (shape[0], shape[1], shape[2] / 3);
         let (h, d) = (self.n_head, c / self.n_head);
-        let parts = self.c_attn.forward(x)?.split(&[c, c, c], 2)?;
+        let parts = qkv.split(&[c, c, c], 2)?;
         // (B, T, C) → (B, T, H, D) → (B, H, T, D)
         let heads = |v: &Var| -> crate::Result<Var> { Ok(v.reshape(&[b, t, h, d])?.transpose(1, 2)?) };
         Ok((heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?))
@@ -56,40 +56,43 @@ impl CausalSelfAttention {
     /// The attention probabilities of every head, `(B, H, T, T)`, for looking at what each head
     /// attends to.
     pub fn probabilities(&self, x: &Var) -> crate::Result<tensor::Tensor> {
-        let (q, k, _) = self.project_heads(x)?;
+        let (q, k, _) = self.split_heads(&self.c_attn.forward(x)?)?;
         Ok(Self::causal_probabilities(&q, &k)?.value())
     }
 
-    /// `x (B, T, C) → (B, T, C)`. With a cache, `x` holds only the new positions: their keys and
-    /// values are appended to the cache and the queries attend over everything cached.
+    /// `x (B, T, C) → (B, T, C)`: project to `[Q | K | V]`, attend, project back. Training and
+    /// evaluation attend within `x` (dropout on the probabilities when `rng` is given: autograd
+    /// then takes the composed path, else the fused kernel reads the heads where they lie); with a
+    /// cache (generation), `x` holds only the new positions, whose keys and values are appended
+    /// to the cache, and the queries attend over everything cached.
     pub fn forward(
         &self,
         x: &Var,
         cache: Option<&mut LayerCache>,
         mut rng: Option<&mut rand::rngs::StdRng>,
     ) -> crate::Result<Var> {
-        let shape = x.shape();
-        let (b, t, c) = (shape[0], shape[1], shape[2]);
-        let dropout_on_probabilities = self.attn_dropout.p > 0.0 && rng.is_some();
-        if cache.is_none() && !dropout_on_probabilities {
-            // Training and full-sequence evaluation: the fused kernel reads the heads straight
-            // from the [Q | K | V] projection and returns them merged.
-            let y = Var::packed_self_attention(&self.c_attn.forward(x)?, self.n_head, true)?;
-            return self.resid_dropout.forward(&self.c_proj.forward(&y)?, rng);
-        }
-        let (q, mut k, mut v) = self.project_heads(x)?;
-        if let Some(cache) = cache {
-            (k, v) = cache.append(&k, &v)?;
-        }
-        let y = if dropout_on_probabilities {
-            // Dropout on the attention probabilities needs them explicitly: the unfused path.
-            let p = Self::causal_probabilities(&q, &k)?;
-            self.attn_dropout.forward(&p, rng.as_deref_mut())?.matmul(&v)?
-        } else {
-            Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask { causal: true, keep: None })?
+        let qkv = self.c_attn.forward(x)?;
+        let y = match cache {
+            None => {
+                let (b, t) = (x.shape()[0], x.shape()[1]);
+                let shape = [b, self.n_head, t, t];
+                let dropout = self.attn_dropout.keep_scale(&shape, &qkv.value(), rng.as_deref_mut())?;
+                let mask = AttentionMask { causal: true, keep: None, dropout: dropout.as_ref() };
+                Var::packed_self_attention(&qkv, self.n_head, mask)?
+            }
+            Some(cache) => self.attend_cached(&qkv, cache)?,
         };
-        // (B, H, T, D) → (B, T, H, D) → (B, T, C): concatenate the heads.
-        let y = y.transpose(1, 2)?.reshape(&[b, t, c])?;
         self.resid_dropout.forward(&self.c_proj.forward(&y)?, rng)
+    }
+
+    /// Generation's attention: the new positions' heads of `qkv (B, T, 3·C)`, their keys and
+    /// values appended to `cache`, the queries attending over all cached positions; `(B, T, C)`.
+    fn attend_cached(&self, qkv: &Var, cache: &mut LayerCache) -> crate::Result<Var> {
+        let (b, t, c) = (qkv.shape()[0], qkv.shape()[1], qkv.shape()[2] / 3);
+        let (q, k, v) = self.split_heads(qkv)?;
+        let (k, v) = cache.append(&k, &v)?;
+        let y = Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask::CAUSAL)?;
+        // (B, H, T, D) → (B, T, H, D) → (B, T, C): concatenate the heads.
+        Ok(y.transpose(1, 2)?.reshape(&[b, t, c])?)
     }
 }

@@ -13,10 +13,23 @@ impl Dropout {
     /// `y = x ⊙ m / (1 − p)`, `mᵢ ~ Bernoulli(1 − p)`, when `rng` is given (training); `y = x` otherwise.
     /// Backward (through `mul`): `dx = dy ⊙ m / (1 − p)`.
     pub fn forward(&self, x: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
-        let Some(rng) = rng.filter(|_| self.p > 0.0) else { return Ok(x.clone()) };
         let value = x.value();
-        let uniform = Tensor::uniform(value.shape(), 0.0, 1.0, value.dtype(), rng).to_device(value.device())?;
-        let keep = uniform.cmp_scalar(self.p, CmpOp::Ge)?.to_dtype(value.dtype()).mul_scalar(1.0 / (1.0 - self.p))?;
-        Ok(x.mul(&Var::constant(keep))?)
+        match self.keep_scale(value.shape(), &value, rng)? {
+            Some(keep) => Ok(x.mul(&Var::constant(keep))?),
+            None => Ok(x.clone()),
+        }
+    }
+
+    /// The keep-scale `mᵢ/(1 − p)`, `mᵢ ~ Bernoulli(1 − p)`, of `shape` in `like`'s dtype and on its
+    /// device, when `rng` is given and `p > 0` (training); `None` otherwise.
+    pub fn keep_scale(
+        &self,
+        shape: &[usize],
+        like: &Tensor,
+        rng: Option<&mut rand::rngs::StdRng>,
+    ) -> crate::Result<Option<Tensor>> {
+        let Some(rng) = rng.filter(|_| self.p > 0.0) else { return Ok(None) };
+        let uniform = Tensor::uniform(shape, 0.0, 1.0, like.dtype(), rng).to_device(like.device())?;
+        Ok(Some(uniform.cmp_scalar(self.p, CmpOp::Ge)?.to_dtype(like.dtype()).mul_scalar(1.0 / (1.0 - self.p))?))
     }
 }

@@ -45,7 +45,7 @@ impl MultiHeadAttention {
         let q = heads(self.q_proj.forward(x)?, t)?;
         let k = heads(self.k_proj.forward(m)?, s)?;
         let v = heads(self.v_proj.forward(m)?, s)?;
-        let context = Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask { causal, keep })?;
+        let context = Var::scaled_dot_product_attention(&q, &k, &v, AttentionMask { causal, keep, dropout: None })?;
         self.out_proj.forward(&context.transpose(1, 2)?.reshape(&[b, t, d])?)
     }
 }

@@ -1,13 +1,10 @@
 //! The CPU backend: storage as typed vectors, and every op as a function over (data, layout).
 //! Float math runs in the element's compute type (f32 for bf16/f16, see [`FloatElement`]).
 
-mod attention;
 mod buffer;
 mod elementwise;
 mod index;
 pub(crate) use index::{embedding, split_at_dim};
-mod matmul;
-mod nn;
 mod reduce;
 
 use crate::dtype::{Element, FloatElement};
@@ -247,6 +244,16 @@ pub(crate) fn map_compute<T: FloatElement>(
 /// `n` zeros of a float element type (for a buffer every element of which is then overwritten).
 pub(crate) fn float_zeros<T: FloatElement>(n: usize) -> Vec<T> {
     vec![T::from_compute(<T::Compute as kernels::Float>::ZERO); n]
+}
+
+/// A float storage from a vector of the compute type (rounded back to `T`).
+pub(crate) fn from_compute<T: FloatElement + IntoStorage>(v: Vec<T::Compute>) -> CpuStorage {
+    T::into_storage(T::from_compute_vec(v))
+}
+
+/// `n` zeros of `T`'s compute type.
+pub(crate) fn compute_zeros<T: FloatElement>(n: usize) -> Vec<T::Compute> {
+    vec![<T::Compute as kernels::Float>::ZERO; n]
 }
 
 /// Elementwise work below this size stays on one thread.

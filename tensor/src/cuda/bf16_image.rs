@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 /// The row stride of a bf16 copy of rows of `run` elements: the next multiple of 8, so every row
 /// starts 16-byte aligned.
-pub(super) fn aligned_run(run: usize) -> usize {
+pub(crate) fn aligned_run(run: usize) -> usize {
     run.next_multiple_of(8).max(8)
 }
 

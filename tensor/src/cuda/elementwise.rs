@@ -4,7 +4,6 @@
 use super::{cuda_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, UnaryOp};
 use crate::{Error, Layout, Result};
-use kernels::gelu::cuda::gelu_forward;
 use kernels::launch;
 
 /// The op code of `unary_op` in elementwise.cu, and its scalar.
@@ -64,26 +63,6 @@ impl CudaStorage {
         unsafe { launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), &code, &s, &count, x, &lx, &mut out) }
             .map_err(cuda_error(name))?;
         Ok(self.with(n, CudaData::F32(out)))
-    }
-
-    /// GELU of dense `layout`, by gelu.cu's kernel, which in bf16 also writes the output's image:
-    /// a GELU's output is the input of the MLP's second linear layer.
-    fn gelu(&self, layout: &Layout, approx: GeluApproximation) -> Result<Self> {
-        let name = "gelu";
-        let x = self.dense(name, layout)?;
-        let n = layout.elem_count();
-        let cols = layout.shape().last().copied().unwrap_or(1).max(1);
-        let mut out = self.alloc_f32(name, n)?;
-        if n == 0 {
-            return Ok(self.with(n, CudaData::F32(out)));
-        }
-        let mut image = self.output_image(name, (n / cols, cols))?;
-        let y_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
-        let tanh = approx == GeluApproximation::Tanh;
-        gelu_forward(&self.gpu, tanh, &x.view().slice(..n), (&mut out, y_bf16), cols).map_err(cuda_error(name))?;
-        let mut y = self.with(n, CudaData::F32(out));
-        y.keep_output_image(image, cols);
-        Ok(y)
     }
 
     /// `a op b` for two layouts of the same (broadcast) shape.

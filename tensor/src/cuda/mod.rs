@@ -4,20 +4,14 @@
 //! dense rows make a dense copy first. f32 is the compute dtype; u32 masks and i64 ids can live
 //! here too (moved and copied, not computed on).
 
-mod adamw;
-mod attention;
-mod bf16_image;
+pub(crate) mod bf16_image;
 #[cfg(feature = "nccl")]
 mod collective;
 #[cfg(feature = "nccl")]
 pub use collective::{nccl_available, nccl_comm, nccl_unique_id, NcclComm, NcclId};
 mod elementwise;
 mod index;
-mod matmul;
-mod nn;
 mod reduce;
-
-pub use adamw::CudaAdamW;
 
 use crate::cpu::{CpuStorage, IntoStorage};
 use crate::{DType, Device, Error, Layout, Result};
@@ -31,13 +25,13 @@ use std::sync::Arc;
 /// A buffer on one GPU.
 #[derive(Clone)]
 pub struct CudaStorage {
-    gpu: Arc<Gpu>,
-    ordinal: usize,
+    pub(crate) gpu: Arc<Gpu>,
+    pub(crate) ordinal: usize,
     /// Elements (the buffer holds at least one, as the driver allocates no empty buffers).
-    len: usize,
-    data: CudaData,
+    pub(crate) len: usize,
+    pub(crate) data: CudaData,
     /// The bf16 rounding of `data` that bf16 matrix products read, kept while `data` is unchanged.
-    bf16_image: bf16_image::Bf16Image,
+    pub(crate) bf16_image: bf16_image::Bf16Image,
 }
 
 #[derive(Clone)]
@@ -121,6 +115,16 @@ pub(crate) fn driver_error<E: std::fmt::Debug>(op: &'static str) -> impl FnOnce(
 }
 
 /// How this thread's matrix products run now (its [`crate::ExecutionContext`]'s precision).
+/// The row stride of a product's f32 output with `n` columns (and of the cross-entropy gradient,
+/// which its kernel writes in float4 packs): the next multiple of 4, so that every row starts 16
+/// bytes apart, as cuBLAS's fastest kernels need of C. On an H200, GPT-2's logits,
+/// `(16384 × 768)·(768 × 50257)`, took 13.3 ms (95 TFLOP/s) whole into rows 50257 apart, the same
+/// into padded rows, 7.7 ms split at n = 50256 + 1 (see `gemm_bf16` in `fused/matmul/cuda.rs`) into rows 50257 apart, and
+/// 2.2 ms (587 TFLOP/s) split into padded rows (`benches/cublas_alignment.py`).
+pub(crate) fn c_row_stride(n: usize) -> usize {
+    n.next_multiple_of(4)
+}
+
 pub(crate) fn matmul_precision() -> kernels::cuda::MatmulPrecision {
     crate::ExecutionContext::current().precision
 }

@@ -4,9 +4,10 @@
 //! Row-major operands are handed to column-major cuBLAS as their transposes: `C = A·B` is
 //! `Cᵀ = Bᵀ·Aᵀ`, and a transposed view is read in place (`OP_T`).
 
-use super::bf16_image::{aligned_run, Span};
-use super::matmul_precision;
-use super::{cuda_error, driver_error, over, CudaData, CudaStorage, KernelLayout};
+use crate::cuda::bf16_image::{aligned_run, Span};
+use crate::cuda::{
+    c_row_stride, cuda_error, driver_error, matmul_precision, over, CudaData, CudaStorage, KernelLayout,
+};
 use crate::{Layout, Result};
 use half::bf16;
 use kernels::cuda::blas_lt::LtMatrix;
@@ -169,16 +170,6 @@ impl CudaStorage {
     }
 }
 
-/// The row stride of a product's f32 output with `n` columns (and of the cross-entropy gradient,
-/// which its kernel writes in float4 packs): the next multiple of 4, so that every row starts 16
-/// bytes apart, as cuBLAS's fastest kernels need of C. On an H200, GPT-2's logits,
-/// `(16384 × 768)·(768 × 50257)`, took 13.3 ms (95 TFLOP/s) whole into rows 50257 apart, the same
-/// into padded rows, 7.7 ms split at n = 50256 + 1 (see `gemm_bf16`) into rows 50257 apart, and
-/// 2.2 ms (587 TFLOP/s) split into padded rows (`benches/cublas_alignment.py`).
-pub(super) fn c_row_stride(n: usize) -> usize {
-    n.next_multiple_of(4)
-}
-
 /// An operand rounded to bf16 for the tensor cores, as cuBLAS reads it: `batch_stride` 0 when one
 /// matrix serves the whole batch.
 struct Bf16Operand {
@@ -212,7 +203,7 @@ impl CudaStorage {
     /// once; anything else becomes dense row-major. Runs start 16-byte aligned (padded to a
     /// multiple of 8 elements), as cuBLAS reads bf16 fastest. Runs evenly spaced in memory (dense,
     /// or padded rows) are rounded once while the buffer is unchanged (its
-    /// [`bf16 image`](super::bf16_image)): the backward finds them again.
+    /// [`bf16 image`](crate::cuda::bf16_image)): the backward finds them again.
     fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand> {
         let r = layout.rank();
         let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);

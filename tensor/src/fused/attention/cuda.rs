@@ -3,8 +3,7 @@
 //! the `(B, T, H·d)` attention output), so no head is gathered or scattered. What the forward keeps
 //! for the backward is each query row's log-sum-exp `(B·H, T)`, not the `T × S` probabilities.
 
-use super::matmul_precision;
-use super::{cuda_error, CudaData, CudaStorage};
+use crate::cuda::{cuda_error, matmul_precision, CudaData, CudaStorage};
 use crate::Result;
 use crate::{AttentionPath, ExecutionContext};
 use kernels::attention::cuda::{

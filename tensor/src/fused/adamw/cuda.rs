@@ -1,8 +1,8 @@
 //! The AdamW update on the GPU, in place: per tensor, or for many tensors in one launch
 //! (`adamw_step_multi_tensor` of adamw.cu).
 
-use super::{cuda_error, over, CudaStorage};
-use crate::storage::AdamWBuffers;
+use super::AdamWBuffers;
+use crate::cuda::{cuda_error, over, CudaStorage};
 use crate::{Error, Layout, Result};
 use kernels::adamw::cuda::{adamw_multi_tensor, AdamWTensorSlices};
 use kernels::adamw::AdamWConfig;

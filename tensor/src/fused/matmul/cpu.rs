@@ -1,6 +1,6 @@
 //! Matrix multiply on the CPU: batched, any strides, through the packed GEMM of `kernels`.
 
-use super::{contiguous_cow, CpuStorage};
+use crate::cpu::{contiguous_cow, unsupported, CpuStorage};
 use crate::dtype::FloatElement;
 use crate::{Error, Layout, Result};
 use kernels::gemm::{gemm_batched, GemmScalar, MatRef};
@@ -39,7 +39,7 @@ impl CpuStorage {
             (l, r) if l.dtype() != r.dtype() => {
                 return Err(Error::DTypeMismatch { op: "matmul", lhs: l.dtype(), rhs: r.dtype() })
             }
-            (l, _) => return Err(super::unsupported("matmul", l.dtype(), lhs.shape())),
+            (l, _) => return Err(unsupported("matmul", l.dtype(), lhs.shape())),
         })
     }
 }

@@ -1,7 +1,12 @@
-//! Matrix multiplication with batched and broadcast batch dims.
+//! Matrix multiplication with batched and broadcast batch dims: the tensor method, its dispatch
+//! over devices, and the device adapters (`cpu.rs`: `kernels::gemm`; `cuda.rs`: cuBLAS).
+
+mod cpu;
+mod cuda;
 
 use crate::shape::broadcast_shapes;
-use crate::{Error, Result, Tensor};
+use crate::storage::{on_one_device, On};
+use crate::{Error, Layout, Result, Storage, Tensor};
 
 impl Tensor {
     /// `C = A·B` over the last two dims: `[…, m, k] · […, k, n] → […, m, n]`, the batch dims
@@ -69,5 +74,31 @@ impl Tensor {
             x.storage().matmul(x.layout(), weight.storage(), weight.layout(), Some((bias.storage(), bias.layout())))?;
         let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
         Tensor::from_storage_with_layout(storage, layout).reshape(&out_shape)
+    }
+}
+
+impl Storage {
+    /// `A·B` (+ `bias` on every row), see [`CpuStorage::matmul`](crate::cpu::CpuStorage::matmul) and [`CudaStorage::matmul`](crate::cuda::CudaStorage::matmul): the
+    /// `[batch…, m, n]` result and its layout (dense on the CPU; on a GPU its rows may be padded).
+    pub fn matmul(
+        &self,
+        lhs: &Layout,
+        rhs: &Self,
+        rhs_layout: &Layout,
+        bias: Option<(&Self, &Layout)>,
+    ) -> Result<(Self, Layout)> {
+        let bias_storage = bias.map_or(self, |(c, _)| c);
+        let r = lhs.rank();
+        let out_shape = [&lhs.shape()[..r - 1], &rhs_layout.shape()[r - 1..]].concat();
+        match on_one_device("matmul", [self, rhs, bias_storage])? {
+            On::Cpu([a, b, c]) => {
+                let out = a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?;
+                Ok((Storage::Cpu(out), Layout::contiguous(&out_shape)))
+            }
+            On::Cuda([a, b, c]) => {
+                let (out, row_stride) = a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?;
+                Ok((Storage::Cuda(out), Layout::rows_apart(&out_shape, row_stride)))
+            }
+        }
     }
 }

@@ -6,7 +6,15 @@
 //! head split) is not copied. The output of a rank-4 call is a `(B, H, T, Dv)` view of a
 //! `(B, T, H, Dv)` buffer, so merging the heads back into `(B, T, H·Dv)` is free, and the input
 //! gradients come back the same way.
+//!
+//! Here too: the dispatch over devices and the device adapters (`cpu.rs`, `cuda.rs`).
 
+mod cpu;
+mod cuda;
+
+use crate::cpu::CpuStorage;
+use crate::cuda::CudaStorage;
+use crate::storage::{on_one_device, On};
 use crate::{Device, Error, Layout, Result, Storage, Tensor};
 use kernels::attention::{AttentionDims, HeadLayout};
 
@@ -265,4 +273,51 @@ fn attention_dims(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<At
         return Err(Error::invalid("attention", format!("causal mask with {t} queries but only {s} keys")));
     }
     Ok(AttentionDims { batch, queries: t, keys: s, head_dim: d, value_dim: dv, causal })
+}
+
+impl Storage {
+    /// Fused attention forward from `[q, k, v]` read through their head layouts:
+    /// `(out laid out by out_layout, saved)`, where `saved` is what the backward needs besides the
+    /// inputs and the output: on the CPU the dense probabilities `(batch, T, S)`, on a GPU each
+    /// query row's log-sum-exp `(batch, T)`.
+    pub fn attention(
+        dims: &AttentionDims,
+        scale: f64,
+        inputs: [(&Self, HeadLayout); 3],
+        out_layout: HeadLayout,
+    ) -> Result<(Self, Self)> {
+        let [q, k, v] = inputs.map(|(_, l)| l);
+        match on_one_device("attention", inputs.map(|(s, _)| s))? {
+            On::Cpu([a, b, c]) => {
+                let (out, p) = CpuStorage::attention(dims, scale, [(a, q), (b, k), (c, v)], out_layout)?;
+                Ok((Storage::Cpu(out), Storage::Cpu(p)))
+            }
+            On::Cuda([a, b, c]) => {
+                let (out, lse) = CudaStorage::attention(dims, scale, [(a, q), (b, k), (c, v)], out_layout)?;
+                Ok((Storage::Cuda(out), Storage::Cuda(lse)))
+            }
+        }
+    }
+
+    /// Fused attention backward from `[q, k, v, out, saved, d_out]`: one buffer of `len` elements
+    /// holding dq, dk, dv as laid out by `grad_layouts`.
+    pub fn attention_backward(
+        dims: &AttentionDims,
+        scale: f64,
+        inputs: [(&Self, HeadLayout); 6],
+        grad_layouts: [HeadLayout; 3],
+        len: usize,
+    ) -> Result<Self> {
+        let [q, k, v, _, p, d] = inputs.map(|(_, l)| l);
+        match on_one_device("attention_backward", inputs.map(|(s, _)| s))? {
+            On::Cpu([a, b, c, _, e, f]) => {
+                let cpu = [(a, q), (b, k), (c, v), (e, p), (f, d)];
+                Ok(Storage::Cpu(CpuStorage::attention_backward(dims, scale, cpu, grad_layouts, len)?))
+            }
+            On::Cuda(s) => {
+                let cuda = [0, 1, 2, 3, 4, 5].map(|i| (s[i], inputs[i].1));
+                Ok(Storage::Cuda(CudaStorage::attention_backward(dims, scale, cuda, grad_layouts, len)?))
+            }
+        }
+    }
 }

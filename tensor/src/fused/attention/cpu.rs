@@ -2,7 +2,7 @@
 //! `kernels::attention` (f32 and f64; bf16/f16 compute in f32). Operands are whole storages
 //! read through [`HeadLayout`]s, so strided heads are not copied.
 
-use super::{by_float_dtype, CpuStorage, IntoStorage};
+use crate::cpu::{by_float_dtype, from_compute, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
 use crate::{DType, Error, Result};
 use kernels::attention::{attention_backward, attention_forward, AttentionDims, HeadLayout, Heads, HeadsMut};
@@ -55,10 +55,6 @@ fn compute<'a, T: FloatElement + IntoStorage, const N: usize>(
     Ok(out.try_into().unwrap_or_else(|_| unreachable!("N parts in, N out")))
 }
 
-fn store<T: FloatElement + IntoStorage>(v: Vec<T::Compute>) -> CpuStorage {
-    T::into_storage(T::from_compute_vec(v))
-}
-
 fn forward_typed<T: FloatElement + IntoStorage>(
     dims: &AttentionDims,
     scale: f64,
@@ -76,7 +72,7 @@ where
     let mut p = vec![T::Compute::ZERO; dims.batch * dims.queries * dims.keys];
     let out_heads = HeadsMut { data: &mut out, layout: out_layout };
     attention_forward(dims, T::Compute::from_f64(scale), heads, out_heads, &mut p);
-    Ok((store::<T>(out), store::<T>(p)))
+    Ok((from_compute::<T>(out), from_compute::<T>(p)))
 }
 
 fn backward_typed<T: FloatElement + IntoStorage>(
@@ -97,5 +93,5 @@ where
     let d_out = Heads { data: &d_out[..], layout: layouts[4] };
     let mut grads = vec![T::Compute::ZERO; len];
     attention_backward(dims, T::Compute::from_f64(scale), heads, p, d_out, &mut grads, grad_layouts);
-    Ok(store::<T>(grads))
+    Ok(from_compute::<T>(grads))
 }
