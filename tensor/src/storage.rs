@@ -1,7 +1,8 @@
-//! Device dispatch. `Storage` is the one enum over devices; each method here is the single place a
-//! primitive op (copies, elementwise, reductions, indexing) picks its backend, after checking that
-//! every operand lives on one device (else an error that names both devices). The fused ops
-//! dispatch the same way in their own folders (`crate::fused`), through [`on_one_device`].
+//! Device dispatch. `Storage` is the one enum over devices, and [`on_device!`] the one dispatch:
+//! it checks that every operand lives on one device (else an error that names both devices) and
+//! runs the same code on that device's backend storage. The primitive ops (copies, elementwise,
+//! reductions, indexing) dispatch in the methods here, each fused op in its own folder
+//! (`crate::fused`).
 
 use crate::cpu::CpuStorage;
 use crate::cuda::CudaStorage;
@@ -38,6 +39,27 @@ pub(crate) fn on_one_device<'a, const N: usize>(op: &'static str, operands: [&'a
         })),
     })
 }
+
+/// The one device dispatch: `on_device!(op, [a, b, …], |wrap, [x, y, …]| body)` checks that the
+/// storages `a, b, …` live on one device (else a device mismatch naming `op`), binds `x, y, …` to
+/// their backend storages (`CpuStorage` or `CudaStorage`) and `wrap` to that device's `Storage`
+/// constructor, and evaluates `body`: written once, compiled for each device. A device is an arm
+/// here and in [`on_one_device`].
+macro_rules! on_device {
+    ($op:expr, $storages:expr, |$wrap:ident, [$($n:ident),+]| $body:expr) => {
+        match $crate::storage::on_one_device($op, $storages)? {
+            $crate::storage::On::Cpu([$($n),+]) => {
+                let $wrap = $crate::storage::Storage::Cpu;
+                $body
+            }
+            $crate::storage::On::Cuda([$($n),+]) => {
+                let $wrap = $crate::storage::Storage::Cuda;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_device;
 
 /// A failed copy or conversion of data already on the GPU: the device is gone or out of memory,
 /// which the infallible views of the tensor API cannot report otherwise.
@@ -147,31 +169,23 @@ impl Storage {
     }
 
     pub fn unary(&self, layout: &Layout, op: UnaryOp) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.unary(layout, op)?)),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.unary(layout, op)?)),
-        }
+        Ok(on_device!("unary", [self], |wrap, [s]| wrap(s.unary(layout, op)?)))
     }
 
     pub fn binary(&self, lhs: &Layout, rhs: &Self, rhs_layout: &Layout, op: BinaryOp) -> Result<Self> {
-        match on_one_device(op.name(), [self, rhs])? {
-            On::Cpu([a, b]) => Ok(Storage::Cpu(a.binary(lhs, b, rhs_layout, op)?)),
-            On::Cuda([a, b]) => Ok(Storage::Cuda(a.binary(lhs, b, rhs_layout, op)?)),
-        }
+        Ok(on_device!(op.name(), [self, rhs], |wrap, [a, b]| wrap(a.binary(lhs, b, rhs_layout, op)?)))
     }
 
     pub fn cmp(&self, lhs: &Layout, rhs: &Self, rhs_layout: &Layout, op: CmpOp) -> Result<Self> {
-        match on_one_device(op.name(), [self, rhs])? {
-            On::Cpu([a, b]) => Ok(Storage::Cpu(a.cmp(lhs, b, rhs_layout, op)?)),
-            On::Cuda([a, b]) => Ok(Storage::Cuda(a.cmp(lhs, b, rhs_layout, op)?)),
-        }
+        Ok(on_device!(op.name(), [self, rhs], |wrap, [a, b]| wrap(a.cmp(lhs, b, rhs_layout, op)?)))
     }
 
     pub fn where_cond(&self, mask: &Layout, t: (&Self, &Layout), f: (&Self, &Layout)) -> Result<Self> {
-        match on_one_device("where_cond", [self, t.0, f.0])? {
-            On::Cpu([m, a, b]) => Ok(Storage::Cpu(m.where_cond(mask, a, t.1, b, f.1)?)),
-            On::Cuda([m, a, b]) => Ok(Storage::Cuda(m.where_cond(mask, (a, t.1), (b, f.1))?)),
-        }
+        Ok(on_device!("where_cond", [self, t.0, f.0], |wrap, [m, a, b]| wrap(m.where_cond(
+            mask,
+            (a, t.1),
+            (b, f.1)
+        )?)))
     }
 
     /// Reduces over `dims` (sorted, distinct); an empty group is an error except for a sum.
@@ -195,45 +209,27 @@ impl Storage {
                 format!("cannot reduce an empty dim of shape {shape:?} over {dims:?}"),
             ));
         }
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.reduce(layout, dims, op)?)),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.reduce(layout, dims, op)?)),
-        }
+        Ok(on_device!("reduce", [self], |wrap, [s]| wrap(s.reduce(layout, dims, op)?)))
     }
 
     pub fn index_select(&self, layout: &Layout, dim: usize, ids: &[usize]) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.index_select(layout, dim, ids))),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.index_select(layout, dim, ids)?)),
-        }
+        Ok(on_device!("index_select", [self], |wrap, [s]| wrap(s.index_select(layout, dim, ids)?)))
     }
 
     pub fn index_add(&self, layout: &Layout, dim: usize, ids: &[usize], size: usize) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.index_add(layout, dim, ids, size)?)),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.index_add(layout, dim, ids, size)?)),
-        }
+        Ok(on_device!("index_add", [self], |wrap, [s]| wrap(s.index_add(layout, dim, ids, size)?)))
     }
 
     pub fn embedding(&self, layout: &Layout, ids: &[usize]) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(crate::cpu::embedding(s, layout, ids))),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.embedding(layout, ids)?)),
-        }
+        Ok(on_device!("embedding", [self], |wrap, [s]| wrap(s.embedding(layout, ids)?)))
     }
 
     pub fn gather(&self, layout: &Layout, dim: usize, index: &[usize], index_shape: &[usize]) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.gather(layout, dim, index, index_shape))),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.gather(layout, dim, index, index_shape)?)),
-        }
+        Ok(on_device!("gather", [self], |wrap, [s]| wrap(s.gather(layout, dim, index, index_shape)?)))
     }
 
     pub fn scatter_add(&self, layout: &Layout, dim: usize, index: &[usize], out_shape: &[usize]) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.scatter_add(layout, dim, index, out_shape)?)),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.scatter_add(layout, dim, index, out_shape)?)),
-        }
+        Ok(on_device!("scatter_add", [self], |wrap, [s]| wrap(s.scatter_add(layout, dim, index, out_shape)?)))
     }
 
     pub fn cat(parts: &[(&Self, &Layout)], dim: usize) -> Result<Self> {

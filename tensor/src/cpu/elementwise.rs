@@ -89,7 +89,12 @@ impl CpuStorage {
     }
 
     /// `out = mask ≠ 0 ? on_true : on_false`, all three layouts broadcast to the output shape.
-    pub fn where_cond(&self, mask: &Layout, t: &Self, t_layout: &Layout, f: &Self, f_layout: &Layout) -> Result<Self> {
+    pub fn where_cond(
+        &self,
+        mask: &Layout,
+        (t, t_layout): (&Self, &Layout),
+        (f, f_layout): (&Self, &Layout),
+    ) -> Result<Self> {
         let CpuStorage::U32(m) = self else {
             return Err(Error::invalid(
                 "where_cond",

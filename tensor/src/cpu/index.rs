@@ -13,9 +13,9 @@ pub(crate) fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize)
 
 impl CpuStorage {
     /// `out[o, j, i] = x[o, ids[j], i]`: the slices of `dim` named by `ids`, any dtype.
-    pub fn index_select(&self, layout: &Layout, dim: usize, ids: &[usize]) -> Self {
+    pub fn index_select(&self, layout: &Layout, dim: usize, ids: &[usize]) -> Result<Self> {
         let (outer, size, inner) = split_at_dim(layout.shape(), dim);
-        map_any!(self, |v| {
+        Ok(map_any!(self, |v| {
             let x = contiguous_cow(v, layout);
             let mut out = Vec::with_capacity(outer * ids.len() * inner);
             for o in 0..outer {
@@ -25,7 +25,7 @@ impl CpuStorage {
                 }
             }
             out
-        })
+        }))
     }
 
     /// The backward of `index_select`: a zero tensor of `dim` size `size` with
@@ -36,10 +36,10 @@ impl CpuStorage {
 
     /// `out[o, j, i] = x[o, index[o, j, i], i]` with `index` of shape `index_shape` (equal to the
     /// input's except at `dim`), any dtype.
-    pub fn gather(&self, layout: &Layout, dim: usize, index: &[usize], index_shape: &[usize]) -> Self {
+    pub fn gather(&self, layout: &Layout, dim: usize, index: &[usize], index_shape: &[usize]) -> Result<Self> {
         let (_, size, inner) = split_at_dim(layout.shape(), dim);
         let (_, n, _) = split_at_dim(index_shape, dim);
-        map_any!(self, |v| {
+        Ok(map_any!(self, |v| {
             let x = contiguous_cow(v, layout);
             index
                 .iter()
@@ -49,7 +49,7 @@ impl CpuStorage {
                     x[(o * size + id) * inner + i]
                 })
                 .collect()
-        })
+        }))
     }
 
     /// The backward of `gather`: zeros of `out_shape` with `out[o, index[o, j, i], i] += src[o, j, i]`.
@@ -133,16 +133,18 @@ fn scatter_add_typed<T: FloatElement + IntoStorage>(
     Ok(T::into_storage(T::from_compute_vec(out)))
 }
 
-/// Rows of a `(vocab, dim)` table by id, through the embedding kernel (f32/f64) or index_select.
-pub(crate) fn embedding(table: &CpuStorage, layout: &Layout, ids: &[usize]) -> CpuStorage {
-    let dim = layout.shape()[1];
-    match table {
-        CpuStorage::F32(v) => {
-            let t = contiguous_cow(v, layout);
-            let mut out = vec![0f32; ids.len() * dim];
-            embedding_forward(&t, ids, dim, &mut out);
-            CpuStorage::F32(out.into())
+impl CpuStorage {
+    /// Rows of a `(vocab, dim)` table by id, through the embedding kernel (f32) or index_select.
+    pub fn embedding(&self, layout: &Layout, ids: &[usize]) -> Result<Self> {
+        let dim = layout.shape()[1];
+        match self {
+            CpuStorage::F32(v) => {
+                let t = contiguous_cow(v, layout);
+                let mut out = vec![0f32; ids.len() * dim];
+                embedding_forward(&t, ids, dim, &mut out);
+                Ok(CpuStorage::F32(out.into()))
+            }
+            other => other.index_select(layout, 0, ids),
         }
-        other => other.index_select(layout, 0, ids),
     }
 }

@@ -4,7 +4,7 @@
 mod buffer;
 mod elementwise;
 mod index;
-pub(crate) use index::{embedding, split_at_dim};
+pub(crate) use index::split_at_dim;
 mod reduce;
 
 use crate::dtype::{Element, FloatElement};

@@ -1,8 +1,8 @@
-//! The fused ops, a folder each: the `Tensor` methods (in `mod.rs`, with their formulas), their
-//! dispatch over devices (`impl Storage`, through [`on_one_device`](crate::storage::on_one_device)),
-//! and one adapter per device — `cpu.rs` converts to the compute type and runs the op's loops in
-//! `kernels::<op>`, `cuda.rs` launches the op's kernels in `kernels::<op>::cuda`. A new fused op is
-//! a folder here and its `mod` line; a new device, a file in each folder.
+//! The fused ops, a folder each: the `Tensor` methods (in `mod.rs`, with their formulas), which
+//! dispatch through [`on_device!`](crate::storage::on_device) to one adapter per device — `cpu.rs`
+//! converts to the compute type and runs the op's loops in `kernels::<op>`, `cuda.rs` launches the
+//! op's kernels in `kernels::<op>::cuda`. A new fused op is a folder here and its `mod` line; a new
+//! device, a file in each folder and an arm of `on_device!`.
 
 mod adamw;
 mod attention;

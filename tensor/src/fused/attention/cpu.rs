@@ -2,6 +2,7 @@
 //! `kernels::attention` (f32 and f64; bf16/f16 compute in f32). Operands are whole storages
 //! read through [`HeadLayout`]s, so strided heads are not copied.
 
+use super::AttentionKernels;
 use crate::cpu::{by_float_dtype, from_compute, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
 use crate::{DType, Error, Result};
@@ -9,10 +10,10 @@ use kernels::attention::{attention_backward, attention_forward, AttentionDims, H
 use kernels::Float;
 use std::borrow::Cow;
 
-impl CpuStorage {
+impl AttentionKernels for CpuStorage {
     /// `(out, p)` of [`kernels::attention::attention_forward`] from `[q, k, v]`; `out` is a
     /// new buffer laid out by `out_layout`, `p` dense `(N, T, S)`.
-    pub fn attention(
+    fn attention(
         dims: &AttentionDims,
         scale: f64,
         inputs: [(&Self, HeadLayout); 3],
@@ -23,15 +24,17 @@ impl CpuStorage {
     }
 
     /// The gradients of [`kernels::attention::attention_backward`] from
-    /// `[q, k, v, p, d_out]`, in one new buffer of `len` elements holding dq, dk, dv as laid out by
-    /// `grad_layouts`.
-    pub fn attention_backward(
+    /// `[q, k, v, out, p, d_out]` (the output is not read: the saved `p` holds what it would give),
+    /// in one new buffer of `len` elements holding dq, dk, dv as laid out by `grad_layouts`.
+    fn attention_backward(
         dims: &AttentionDims,
         scale: f64,
-        inputs: [(&Self, HeadLayout); 5],
+        inputs: [(&Self, HeadLayout); 6],
         grad_layouts: [HeadLayout; 3],
         len: usize,
     ) -> Result<Self> {
+        let [q, k, v, _out, p, d_out] = inputs;
+        let inputs = [q, k, v, p, d_out];
         let shape = [dims.batch, dims.queries, dims.head_dim];
         by_float_dtype!(
             "attention_backward",

@@ -3,6 +3,7 @@
 //! the `(B, T, H·d)` attention output), so no head is gathered or scattered. What the forward keeps
 //! for the backward is each query row's log-sum-exp `(B·H, T)`, not the `T × S` probabilities.
 
+use super::AttentionKernels;
 use crate::cuda::{cuda_error, matmul_precision, CudaData, CudaStorage};
 use crate::Result;
 use crate::{AttentionPath, ExecutionContext};
@@ -49,9 +50,11 @@ impl CudaStorage {
     fn whole(&self, op: &'static str) -> Result<CudaView<'_, f32>> {
         Ok(self.f32s(op, &[self.len])?.slice(..))
     }
+}
 
+impl AttentionKernels for CudaStorage {
     /// `(out laid out by out_layout, lse)` from `[q, k, v]` read through their head layouts.
-    pub fn attention(
+    fn attention(
         dims: &AttentionDims,
         scale: f64,
         inputs: [(&Self, HeadLayout); 3],
@@ -88,7 +91,7 @@ impl CudaStorage {
 
     /// The gradients `[dq, dk, dv]` in one buffer of `len` elements laid out by `grad_layouts`,
     /// from `[q, k, v, out, lse, d_out]`.
-    pub fn attention_backward(
+    fn attention_backward(
         dims: &AttentionDims,
         scale: f64,
         inputs: [(&Self, HeadLayout); 6],

@@ -12,9 +12,7 @@
 mod cpu;
 mod cuda;
 
-use crate::cpu::CpuStorage;
-use crate::cuda::CudaStorage;
-use crate::storage::{on_one_device, On};
+use crate::storage::on_device;
 use crate::{Device, Error, Layout, Result, Storage, Tensor};
 use kernels::attention::{AttentionDims, HeadLayout};
 
@@ -29,7 +27,7 @@ impl Tensor {
         let ([q, k, v], [lq, lk, lv]) = head_views([q, k, v]);
         let out = OutputLayout::new(q.shape(), dims.queries, dims.value_dim);
         let inputs = [(q.storage(), lq), (k.storage(), lk), (v.storage(), lv)];
-        let (out_storage, p) = Storage::attention(&dims, scale, inputs, out.heads)?;
+        let (out_storage, p) = forward_on_device(&dims, scale, inputs, out.heads)?;
         let lead = &q.shape()[..q.rank() - 2];
         let saved_shape = saved_shape(lead, &dims, q.device());
         Ok((out.view(&Tensor::from_storage(out_storage, &[out.end()])), Tensor::from_storage(p, &saved_shape)))
@@ -69,7 +67,7 @@ impl Tensor {
             (p.storage(), lp),
             (d_out.storage(), ld),
         ];
-        let grads = Storage::attention_backward(&dims, scale, inputs, [dq.heads, dk.heads, dv.heads], dv.end())?;
+        let grads = backward_on_device(&dims, scale, inputs, [dq.heads, dk.heads, dv.heads], dv.end())?;
         let grads = Tensor::from_storage(grads, &[dv.end()]);
         Ok((dq.view(&grads), dk.view(&grads), dv.view(&grads)))
     }
@@ -84,7 +82,7 @@ impl Tensor {
         let (b, t, c) = (qkv.shape()[0], dims.queries, heads * dims.head_dim);
         let out = HeadLayout::packed(heads, t, dims.head_dim, c, 0);
         let parts = packed_parts(&dims, heads).map(|l| (qkv.storage(), l.shifted(qkv.layout().offset())));
-        let (out_storage, p) = Storage::attention(&dims, scale, parts, out)?;
+        let (out_storage, p) = forward_on_device(&dims, scale, parts, out)?;
         let saved = Tensor::from_storage(p, &saved_shape(&[b, heads], &dims, qkv.device()));
         Ok((Tensor::from_storage(out_storage, &[b, t, c]), saved))
     }
@@ -121,7 +119,7 @@ impl Tensor {
             (d_out.storage(), ld),
         ];
         // The gradient is a new (B, T, 3·H·D) buffer laid out as qkv: [dQ | dK | dV].
-        let grads = Storage::attention_backward(&dims, scale, inputs, parts, qkv.elem_count())?;
+        let grads = backward_on_device(&dims, scale, inputs, parts, qkv.elem_count())?;
         Ok(Tensor::from_storage(grads, qkv.shape()))
     }
 }
@@ -275,49 +273,57 @@ fn attention_dims(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<At
     Ok(AttentionDims { batch, queries: t, keys: s, head_dim: d, value_dim: dv, causal })
 }
 
-impl Storage {
+/// The fused attention kernels each device provides (`cpu.rs`, `cuda.rs`).
+trait AttentionKernels: Sized {
     /// Fused attention forward from `[q, k, v]` read through their head layouts:
     /// `(out laid out by out_layout, saved)`, where `saved` is what the backward needs besides the
     /// inputs and the output: on the CPU the dense probabilities `(batch, T, S)`, on a GPU each
     /// query row's log-sum-exp `(batch, T)`.
-    pub fn attention(
+    fn attention(
         dims: &AttentionDims,
         scale: f64,
         inputs: [(&Self, HeadLayout); 3],
         out_layout: HeadLayout,
-    ) -> Result<(Self, Self)> {
-        let [q, k, v] = inputs.map(|(_, l)| l);
-        match on_one_device("attention", inputs.map(|(s, _)| s))? {
-            On::Cpu([a, b, c]) => {
-                let (out, p) = CpuStorage::attention(dims, scale, [(a, q), (b, k), (c, v)], out_layout)?;
-                Ok((Storage::Cpu(out), Storage::Cpu(p)))
-            }
-            On::Cuda([a, b, c]) => {
-                let (out, lse) = CudaStorage::attention(dims, scale, [(a, q), (b, k), (c, v)], out_layout)?;
-                Ok((Storage::Cuda(out), Storage::Cuda(lse)))
-            }
-        }
-    }
+    ) -> Result<(Self, Self)>;
 
     /// Fused attention backward from `[q, k, v, out, saved, d_out]`: one buffer of `len` elements
     /// holding dq, dk, dv as laid out by `grad_layouts`.
-    pub fn attention_backward(
+    fn attention_backward(
         dims: &AttentionDims,
         scale: f64,
         inputs: [(&Self, HeadLayout); 6],
         grad_layouts: [HeadLayout; 3],
         len: usize,
-    ) -> Result<Self> {
-        let [q, k, v, _, p, d] = inputs.map(|(_, l)| l);
-        match on_one_device("attention_backward", inputs.map(|(s, _)| s))? {
-            On::Cpu([a, b, c, _, e, f]) => {
-                let cpu = [(a, q), (b, k), (c, v), (e, p), (f, d)];
-                Ok(Storage::Cpu(CpuStorage::attention_backward(dims, scale, cpu, grad_layouts, len)?))
-            }
-            On::Cuda(s) => {
-                let cuda = [0, 1, 2, 3, 4, 5].map(|i| (s[i], inputs[i].1));
-                Ok(Storage::Cuda(CudaStorage::attention_backward(dims, scale, cuda, grad_layouts, len)?))
-            }
-        }
-    }
+    ) -> Result<Self>;
+}
+
+/// [`AttentionKernels::attention`] on the inputs' device.
+fn forward_on_device(
+    dims: &AttentionDims,
+    scale: f64,
+    inputs: [(&Storage, HeadLayout); 3],
+    out_layout: HeadLayout,
+) -> Result<(Storage, Storage)> {
+    let layouts = inputs.map(|(_, l)| l);
+    Ok(on_device!("attention", inputs.map(|(s, _)| s), |wrap, [q, k, v]| {
+        let on_device = [(q, layouts[0]), (k, layouts[1]), (v, layouts[2])];
+        let (out, saved) = AttentionKernels::attention(dims, scale, on_device, out_layout)?;
+        (wrap(out), wrap(saved))
+    }))
+}
+
+/// [`AttentionKernels::attention_backward`] on the inputs' device.
+fn backward_on_device(
+    dims: &AttentionDims,
+    scale: f64,
+    inputs: [(&Storage, HeadLayout); 6],
+    grad_layouts: [HeadLayout; 3],
+    len: usize,
+) -> Result<Storage> {
+    let layouts = inputs.map(|(_, l)| l);
+    Ok(on_device!("attention_backward", inputs.map(|(s, _)| s), |wrap, [q, k, v, out, saved, d_out]| {
+        let on_device = [q, k, v, out, saved, d_out];
+        let on_device = [0, 1, 2, 3, 4, 5].map(|i| (on_device[i], layouts[i]));
+        wrap(AttentionKernels::attention_backward(dims, scale, on_device, grad_layouts, len)?)
+    }))
 }

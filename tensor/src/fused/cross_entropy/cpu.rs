@@ -12,20 +12,22 @@ impl CpuStorage {
         by_float_dtype!("cross_entropy", self.dtype(), layout.shape(), cross_entropy_typed(self, layout, targets))
     }
 
-    /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
+    /// `dlogits = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`, dense, and its layout. The forward's
+    /// `losses` are not needed: the CPU kernel computes each row's softmax again in one pass.
     pub fn cross_entropy_backward(
         &self,
         layout: &Layout,
         targets: &[Option<usize>],
-        dloss: &Self,
-        dloss_layout: &Layout,
-    ) -> Result<Self> {
-        by_float_dtype!(
+        (dloss, dloss_layout): (&Self, &Layout),
+        _losses: Option<(&Self, &Layout)>,
+    ) -> Result<(Self, Layout)> {
+        let grad = by_float_dtype!(
             "cross_entropy_backward",
             self.dtype(),
             layout.shape(),
             cross_entropy_backward_typed(self, layout, targets, dloss, dloss_layout)
-        )
+        )?;
+        Ok((grad, Layout::contiguous(layout.shape())))
     }
 }
 

@@ -1,12 +1,11 @@
 //! Per-row cross-entropy of logits against class targets and its backward (F7): the tensor
-//! method, its dispatch over devices, and the device adapters (`cpu.rs`, `cuda.rs`) of
-//! `kernels::cross_entropy`.
+//! methods, dispatched to the device adapters (`cpu.rs`, `cuda.rs`) of `kernels::cross_entropy`.
 
 mod cpu;
 mod cuda;
 
-use crate::storage::{on_one_device, On, Storage};
-use crate::{Error, Layout, Result, Tensor};
+use crate::storage::on_device;
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     /// Targets as class indices: `None` for `ignore_index`, errors for other out-of-range ids.
@@ -52,7 +51,9 @@ impl Tensor {
     pub fn cross_entropy_rows(&self, targets: &Tensor, ignore_index: Option<i64>) -> Result<Tensor> {
         let t = self.class_targets(targets, ignore_index, "cross_entropy")?;
         let x = self.with_dense_rows();
-        Ok(Tensor::from_storage(x.storage().cross_entropy(x.layout(), &t)?, &[t.len()]))
+        let losses =
+            on_device!("cross_entropy", [x.storage()], |wrap, [x_on]| wrap(x_on.cross_entropy(x.layout(), &t)?));
+        Ok(Tensor::from_storage(losses, &[t.len()]))
     }
 
     /// Backward of [`Tensor::cross_entropy_rows`]: `dxᵢ = dlossᵢ·(softmax(xᵢ) − onehot(tᵢ))`. The
@@ -67,9 +68,14 @@ impl Tensor {
     ) -> Result<Tensor> {
         let t = self.class_targets(targets, ignore_index, "cross_entropy_backward")?;
         let x = self.with_dense_rows();
-        let losses = losses.map(|l| (l.storage(), l.layout()));
-        let (storage, layout) =
-            x.storage().cross_entropy_backward(x.layout(), &t, (dloss.storage(), dloss.layout()), losses)?;
+        // The forward's losses, when given, must live where the logits do.
+        let losses_or_dloss = losses.unwrap_or(dloss).storage();
+        let inputs = [x.storage(), dloss.storage(), losses_or_dloss];
+        let (storage, layout) = on_device!("cross_entropy_backward", inputs, |wrap, [x_on, d, l]| {
+            let losses = losses.map(|losses| (l, losses.layout()));
+            let (grad, layout) = x_on.cross_entropy_backward(x.layout(), &t, (d, dloss.layout()), losses)?;
+            (wrap(grad), layout)
+        });
         Ok(Tensor::from_storage_with_layout(storage, layout))
     }
 
@@ -80,38 +86,6 @@ impl Tensor {
             self.clone()
         } else {
             self.contiguous()
-        }
-    }
-}
-
-impl Storage {
-    pub fn cross_entropy(&self, layout: &Layout, targets: &[Option<usize>]) -> Result<Self> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(s.cross_entropy(layout, targets)?)),
-            Storage::Cuda(s) => Ok(Storage::Cuda(s.cross_entropy(layout, targets)?)),
-        }
-    }
-
-    /// The gradient of [`Storage::cross_entropy`] and its layout (dense on the CPU; on the GPU in
-    /// rows padded to 16 bytes); the forward's `losses`, when given, let the GPU take one pass over
-    /// the logits (the CPU computes as before).
-    pub fn cross_entropy_backward(
-        &self,
-        layout: &Layout,
-        targets: &[Option<usize>],
-        (dloss, dloss_layout): (&Self, &Layout),
-        losses: Option<(&Self, &Layout)>,
-    ) -> Result<(Self, Layout)> {
-        let cuda = |(grad, layout)| (Storage::Cuda(grad), layout);
-        match (on_one_device("cross_entropy_backward", [self, dloss])?, losses) {
-            (On::Cpu([x, d]), _) => Ok((
-                Storage::Cpu(x.cross_entropy_backward(layout, targets, d, dloss_layout)?),
-                Layout::contiguous(layout.shape()),
-            )),
-            (On::Cuda([x, d]), Some((Storage::Cuda(l), ll))) => {
-                Ok(cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), Some((l, ll)))?))
-            }
-            (On::Cuda([x, d]), _) => Ok(cuda(x.cross_entropy_backward(layout, targets, (d, dloss_layout), None)?)),
         }
     }
 }

@@ -1,11 +1,11 @@
-//! Layer norm over the last dim and its backward (F5): the tensor method, its dispatch over
-//! devices, and the device adapters (`cpu.rs`, `cuda.rs`) of `kernels::layer_norm`.
+//! Layer norm over the last dim and its backward (F5): the tensor methods, dispatched to the
+//! device adapters (`cpu.rs`, `cuda.rs`) of `kernels::layer_norm`.
 
 mod cpu;
 mod cuda;
 
-use crate::storage::{on_one_device, On, Storage};
-use crate::{Error, Layout, Result, Tensor};
+use crate::storage::on_device;
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     /// Layer norm over the last dim: `y = (x − μ)/√(σ² + ε) ⊙ γ + β` (biased σ², as PyTorch).
@@ -28,12 +28,11 @@ impl Tensor {
             }
         }
         let x = self.contiguous();
-        let (y, mean, rstd) = x.storage().layer_norm(
-            x.layout(),
-            (gamma.storage(), gamma.layout()),
-            (beta.storage(), beta.layout()),
-            eps,
-        )?;
+        let (g, b) = ((gamma.storage(), gamma.layout()), (beta.storage(), beta.layout()));
+        let (y, mean, rstd) = on_device!("layer_norm", [x.storage(), g.0, b.0], |wrap, [x_on, g_on, b_on]| {
+            let (y, mean, rstd) = x_on.layer_norm(x.layout(), (g_on, g.1), (b_on, b.1), eps)?;
+            (wrap(y), wrap(mean), wrap(rstd))
+        });
         let rows_shape = &self.shape()[..self.rank() - 1];
         Ok((
             Tensor::from_storage(y, self.shape()),
@@ -52,58 +51,17 @@ impl Tensor {
     ) -> Result<(Tensor, Tensor, Tensor)> {
         self.expect_same_shape(dy, "layer_norm_backward")?;
         let (x, dy) = (self.contiguous(), dy.contiguous());
-        let (dx, dg, db) = x.storage().layer_norm_backward(
-            x.layout(),
-            (gamma.storage(), gamma.layout()),
-            (mean.storage(), mean.layout()),
-            (rstd.storage(), rstd.layout()),
-            (dy.storage(), dy.layout()),
-        )?;
+        let inputs = [x.storage(), gamma.storage(), mean.storage(), rstd.storage(), dy.storage()];
+        let (dx, dg, db) = on_device!("layer_norm_backward", inputs, |wrap, [x_on, g, m, r, d]| {
+            let layouts = (gamma.layout(), mean.layout(), rstd.layout(), dy.layout());
+            let (dx, dg, db) =
+                x_on.layer_norm_backward(x.layout(), (g, layouts.0), (m, layouts.1), (r, layouts.2), (d, layouts.3))?;
+            (wrap(dx), wrap(dg), wrap(db))
+        });
         Ok((
             Tensor::from_storage(dx, self.shape()),
             Tensor::from_storage(dg, gamma.shape()),
             Tensor::from_storage(db, gamma.shape()),
         ))
-    }
-}
-
-impl Storage {
-    pub fn layer_norm(
-        &self,
-        layout: &Layout,
-        gamma: (&Self, &Layout),
-        beta: (&Self, &Layout),
-        eps: f64,
-    ) -> Result<(Self, Self, Self)> {
-        match on_one_device("layer_norm", [self, gamma.0, beta.0])? {
-            On::Cpu([x, g, b]) => {
-                let (y, m, r) = x.layer_norm(layout, (g, gamma.1), (b, beta.1), eps)?;
-                Ok((Storage::Cpu(y), Storage::Cpu(m), Storage::Cpu(r)))
-            }
-            On::Cuda([x, g, b]) => {
-                let (y, m, r) = x.layer_norm(layout, (g, gamma.1), (b, beta.1), eps)?;
-                Ok((Storage::Cuda(y), Storage::Cuda(m), Storage::Cuda(r)))
-            }
-        }
-    }
-
-    pub fn layer_norm_backward(
-        &self,
-        layout: &Layout,
-        gamma: (&Self, &Layout),
-        mean: (&Self, &Layout),
-        rstd: (&Self, &Layout),
-        dy: (&Self, &Layout),
-    ) -> Result<(Self, Self, Self)> {
-        match on_one_device("layer_norm_backward", [self, gamma.0, mean.0, rstd.0, dy.0])? {
-            On::Cpu([x, g, m, r, d]) => {
-                let (dx, dg, db) = x.layer_norm_backward(layout, (g, gamma.1), (m, mean.1), (r, rstd.1), (d, dy.1))?;
-                Ok((Storage::Cpu(dx), Storage::Cpu(dg), Storage::Cpu(db)))
-            }
-            On::Cuda([x, g, m, r, d]) => {
-                let (dx, dg, db) = x.layer_norm_backward(layout, (g, gamma.1), (m, mean.1), (r, rstd.1), (d, dy.1))?;
-                Ok((Storage::Cuda(dx), Storage::Cuda(dg), Storage::Cuda(db)))
-            }
-        }
     }
 }

@@ -9,15 +9,15 @@ impl CpuStorage {
     /// `C[b] = A[b]·B[b]` with layouts `[batch…, m, k]` and `[batch…, k, n]` (batch dims already
     /// broadcast to the same shape), plus `bias` (`n` elements) on every row when given: C starts
     /// as the bias rows and the GEMM accumulates into it, so adding the bias costs no pass of its
-    /// own. Returns a contiguous `[batch…, m, n]` storage. bf16/f16 are multiplied in f32 and
-    /// rounded back.
+    /// own. Returns a contiguous `[batch…, m, n]` storage and its row stride, `n`. bf16/f16 are
+    /// multiplied in f32 and rounded back.
     pub fn matmul(
         &self,
         lhs: &Layout,
         rhs_storage: &Self,
         rhs: &Layout,
         bias: Option<(&Self, &Layout)>,
-    ) -> Result<Self> {
+    ) -> Result<(Self, usize)> {
         // One arm per dtype: the bias (if any) must be of the operands' dtype.
         macro_rules! arm {
             ($variant:ident, $f:ident, $a:expr, $b:expr) => {{
@@ -31,7 +31,7 @@ impl CpuStorage {
                 CpuStorage::$variant($f($a, lhs, $b, rhs, bias).into())
             }};
         }
-        Ok(match (self, rhs_storage) {
+        let product = match (self, rhs_storage) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => arm!(F32, matmul_typed, a, b),
             (CpuStorage::F64(a), CpuStorage::F64(b)) => arm!(F64, matmul_typed, a, b),
             (CpuStorage::BF16(a), CpuStorage::BF16(b)) => arm!(BF16, matmul_via_f32, a, b),
@@ -40,7 +40,8 @@ impl CpuStorage {
                 return Err(Error::DTypeMismatch { op: "matmul", lhs: l.dtype(), rhs: r.dtype() })
             }
             (l, _) => return Err(unsupported("matmul", l.dtype(), lhs.shape())),
-        })
+        };
+        Ok((product, rhs.shape()[rhs.rank() - 1]))
     }
 }
 

@@ -1,12 +1,12 @@
-//! Matrix multiplication with batched and broadcast batch dims: the tensor method, its dispatch
-//! over devices, and the device adapters (`cpu.rs`: `kernels::gemm`; `cuda.rs`: cuBLAS).
+//! Matrix multiplication with batched and broadcast batch dims: the tensor methods, dispatched to
+//! the device adapters (`cpu.rs`: `kernels::gemm`; `cuda.rs`: cuBLAS).
 
 mod cpu;
 mod cuda;
 
 use crate::shape::broadcast_shapes;
-use crate::storage::{on_one_device, On};
-use crate::{Error, Layout, Result, Storage, Tensor};
+use crate::storage::on_device;
+use crate::{Error, Layout, Result, Tensor};
 
 impl Tensor {
     /// `C = A·B` over the last two dims: `[…, m, k] · […, k, n] → […, m, n]`, the batch dims
@@ -39,8 +39,7 @@ impl Tensor {
         let batch = broadcast_shapes("matmul", &lhs.shape()[..lr - 2], &rhs_m.shape()[..rr - 2])?;
         let a = lhs.broadcast_to(&[batch.clone(), vec![m, k]].concat())?;
         let b = rhs_m.broadcast_to(&[batch.clone(), vec![k, n]].concat())?;
-        let (storage, layout) = a.storage().matmul(a.layout(), b.storage(), b.layout(), None)?;
-        let out = Tensor::from_storage_with_layout(storage, layout);
+        let out = Self::product(&a, &b, None)?;
         // Drop the dims that the vector operands gained: `n` (rhs) first, then `m` (lhs).
         let out = if rhs.rank() == 1 { out.squeeze(-1)? } else { out };
         if self.rank() == 1 {
@@ -70,35 +69,22 @@ impl Tensor {
         let n = weight.shape()[1];
         let rows = self.shape()[..self.rank() - 1].iter().product();
         let x = self.reshape(&[rows, k])?;
-        let (storage, layout) =
-            x.storage().matmul(x.layout(), weight.storage(), weight.layout(), Some((bias.storage(), bias.layout())))?;
         let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
-        Tensor::from_storage_with_layout(storage, layout).reshape(&out_shape)
+        Self::product(&x, weight, Some(bias))?.reshape(&out_shape)
     }
-}
 
-impl Storage {
-    /// `A·B` (+ `bias` on every row), see [`CpuStorage::matmul`](crate::cpu::CpuStorage::matmul) and [`CudaStorage::matmul`](crate::cuda::CudaStorage::matmul): the
-    /// `[batch…, m, n]` result and its layout (dense on the CPU; on a GPU its rows may be padded).
-    pub fn matmul(
-        &self,
-        lhs: &Layout,
-        rhs: &Self,
-        rhs_layout: &Layout,
-        bias: Option<(&Self, &Layout)>,
-    ) -> Result<(Self, Layout)> {
-        let bias_storage = bias.map_or(self, |(c, _)| c);
-        let r = lhs.rank();
-        let out_shape = [&lhs.shape()[..r - 1], &rhs_layout.shape()[r - 1..]].concat();
-        match on_one_device("matmul", [self, rhs, bias_storage])? {
-            On::Cpu([a, b, c]) => {
-                let out = a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?;
-                Ok((Storage::Cpu(out), Layout::contiguous(&out_shape)))
-            }
-            On::Cuda([a, b, c]) => {
-                let (out, row_stride) = a.matmul(lhs, b, rhs_layout, bias.map(|(_, l)| (c, l)))?;
-                Ok((Storage::Cuda(out), Layout::rows_apart(&out_shape, row_stride)))
-            }
-        }
+    /// `A·B` (+ `bias` on every row) of `[batch…, m, k]·[batch…, k, n]`, batch dims already
+    /// broadcast, on the operands' device: dense on the CPU, on a GPU in rows that may be padded
+    /// (see [`CpuStorage::matmul`](crate::cpu::CpuStorage::matmul) and
+    /// [`CudaStorage::matmul`](crate::cuda::CudaStorage::matmul)).
+    fn product(a: &Tensor, b: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let r = a.rank();
+        let out_shape = [&a.shape()[..r - 1], &b.shape()[r - 1..]].concat();
+        let inputs = [a.storage(), b.storage(), bias.unwrap_or(a).storage()];
+        let (storage, row_stride) = on_device!("matmul", inputs, |wrap, [a_on, b_on, c]| {
+            let (out, row_stride) = a_on.matmul(a.layout(), b_on, b.layout(), bias.map(|bias| (c, bias.layout())))?;
+            (wrap(out), row_stride)
+        });
+        Ok(Tensor::from_storage_with_layout(storage, Layout::rows_apart(&out_shape, row_stride)))
     }
 }
