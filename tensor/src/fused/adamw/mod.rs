@@ -1,6 +1,7 @@
 //! The AdamW update (F8) in place: on one parameter, or on many at once (on a GPU, one kernel
-//! launch for all of them, as PyTorch's fused multi-tensor AdamW): the tensor methods, their
-//! dispatch over devices, and the device adapters (`cpu.rs`, `cuda.rs`) of `kernels::adamw`.
+//! launch for all of them, as PyTorch's fused multi-tensor AdamW): the tensor methods, the
+//! dispatch of their in-place buffers over devices, and the device adapters (`cpu.rs`, `cuda.rs`)
+//! of `kernels::adamw`.
 
 mod cpu;
 mod cuda;

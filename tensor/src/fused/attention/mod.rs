@@ -7,7 +7,8 @@
 //! `(B, T, H, Dv)` buffer, so merging the heads back into `(B, T, H·Dv)` is free, and the input
 //! gradients come back the same way.
 //!
-//! Here too: the dispatch over devices and the device adapters (`cpu.rs`, `cuda.rs`).
+//! The tensor methods reach the kernels of the operands' device through `on_device!` and
+//! [`AttentionKernels`], which the device adapters (`cpu.rs`, `cuda.rs`) implement.
 
 mod cpu;
 mod cuda;
