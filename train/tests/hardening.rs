@@ -264,3 +264,34 @@ fn a_launcher_without_the_mpi_feature_is_refused() {
     );
     assert!(!dir.path().join("run").exists(), "nothing written");
 }
+
+#[test]
+fn fine_tuning_a_bert_whose_config_asks_for_dropout_says_it_runs_without() {
+    // HF's BERT configs carry dropout (0.1 in bert-base); the classifier here has none, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let (pre, cls) = (dir.path().join("pre"), dir.path().join("cls"));
+    let tiny = ["--n-embd", "16", "--n-head", "2", "--n-layer", "1"];
+    emergent(
+        &[
+            &["bert-pretrain", "--documents", "40", "--steps", "1", "--eval-interval", "1"][..],
+            &tiny,
+            &["--out", &p(&pre)],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let config_path = pre.join("model/config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["hidden_dropout_prob"] = serde_json::json!(0.1);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["classify", "--init", &p(&pre.join("model")), "--examples", "40", "--epochs", "1", "--out", &p(&cls)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("asks for dropout (hidden 0.1, attention 0)") && stderr.contains("without dropout"),
+        "{stderr}"
+    );
+}

@@ -165,6 +165,16 @@ fn build_model(
                     cfg.max_len
                 )));
             }
+            let dropout = [config.hidden_dropout_prob, config.attention_probs_dropout_prob];
+            if dropout.iter().any(|&p| p > 0.0) {
+                eprintln!(
+                    "warning: --init {}: its config asks for dropout (hidden {}, attention {}); BERT fine-tuning \
+                     here runs without dropout",
+                    dir.display(),
+                    dropout[0],
+                    dropout[1]
+                );
+            }
             Ok(BertForSequenceClassification::from_pretrained(dir, &config, cfg.seed)?.0)
         }
         None => {
