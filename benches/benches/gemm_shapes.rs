@@ -1,11 +1,13 @@
 //! SGEMM throughput on the products of one training step of `emergent bench train --preset baby`
 //! (GPT, 384 wide, 2048 tokens a step): each linear layer's forward `y = x·W`, its input gradient
 //! `dx = dy·Wᵀ` and its weight gradient `dW = xᵀ·dy`, transposed operands read in place as the
-//! tensor layer passes them. Criterion's "Gelem/s" reads as GFLOP/s.
+//! tensor layer passes them; each in f32 (`gemm`) and in mixed precision (`gemm_bf16`: bf16
+//! operands, f32 sums, AVX512_BF16 where the CPU has it), one right after the other. Criterion's
+//! "Gelem/s" reads as GFLOP/s.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernel_bench::{thread_counts, values};
-use kernels::gemm::{gemm, MatRef};
+use kernels::gemm::{gemm, gemm_bf16, MatRef};
 use std::time::Duration;
 
 /// Tokens a step, and each linear layer's (name, inputs, outputs).
@@ -31,9 +33,14 @@ fn gemm_shape_benches(c: &mut Criterion) {
                 ("weight grad", x_m.t(), dy_m, true),
             ];
             for (pass, a, b, accumulate) in products {
-                let id = BenchmarkId::new(format!("{name} {pass}"), format!("{}x{}x{}", a.rows, a.cols, b.cols));
+                let shape = format!("{}x{}x{}", a.rows, a.cols, b.cols);
+                let id = BenchmarkId::new(format!("{name} {pass}"), &shape);
                 group.bench_function(id, |bench| {
                     pool.install(|| bench.iter(|| gemm(a, b, &mut out, b.cols, accumulate)))
+                });
+                let id = BenchmarkId::new(format!("{name} {pass} bf16"), &shape);
+                group.bench_function(id, |bench| {
+                    pool.install(|| bench.iter(|| gemm_bf16(a, b, &mut out, b.cols, accumulate)))
                 });
             }
         }

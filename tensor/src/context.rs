@@ -1,5 +1,5 @@
-//! How ops run, chosen per thread and scoped like `no_grad`: the precision of matrix products on a
-//! GPU, and the attention path (the fused kernels, one fused GPU version named, or the composed
+//! How ops run, chosen per thread and scoped like `no_grad`: the precision of f32 matrix products
+//! (f32 or bf16 on either device, TF32 and cuBLAS's bf16 on a GPU), and the attention path (the fused kernels, one fused GPU version named, or the composed
 //! reference). The CLI and the trainer set it around the work they run; an op reads it when it runs
 //! on the calling thread; nothing is process-wide, so tests on separate threads never see each
 //! other's settings.
@@ -23,7 +23,8 @@ pub enum AttentionPath {
 /// The settings ops read while they run (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExecutionContext {
-    /// How matrix products run on a GPU (the CPU multiplies in the tensors' dtype).
+    /// How f32 matrix products run: on the CPU in f32, or under `Bf16`/`Bf16InCublas` with bf16
+    /// operands and f32 sums (`kernels::gemm::gemm_bf16`); on a GPU as [`MatmulPrecision`] says.
     pub precision: MatmulPrecision,
     pub attention: AttentionPath,
 }

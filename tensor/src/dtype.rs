@@ -58,10 +58,24 @@ macro_rules! element {
 
 element!(f32, F32, |x| x as f64, |y| y as f32);
 element!(f64, F64, |x| x, |y| y);
-element!(bf16, BF16, |x| x.to_f64(), |y| bf16::from_f64(y));
+element!(bf16, BF16, |x| x.to_f64(), |y| bf16_from_f64(y));
 element!(f16, F16, |x| x.to_f64(), |y| f16::from_f64(y));
 element!(u32, U32, |x| x as f64, |y| y as u32);
 element!(i64, I64, |x| x as f64, |y| y as i64);
+
+/// `y` rounded to the nearest bf16, ties to even. `half`'s `bf16::from_f64` (2.7) rounds some values
+/// just above a tie down (1.003907 to 1, not 1.0078125), and rounding to f32 first would round
+/// twice (1 + 2⁻⁸ + 2⁻⁴⁰ to the tie 1 + 2⁻⁸, then to 1). So: to f32 rounding to odd — an inexact
+/// result keeps a sticky last bit, and no false tie is left — then to bf16 by `bf16::from_f32`.
+fn bf16_from_f64(y: f64) -> bf16 {
+    let f = y as f32;
+    if !f.is_finite() || f64::from(f) == y {
+        return bf16::from_f32(f);
+    }
+    // `y` lies strictly between two f32: the one toward zero, its last bit set.
+    let toward_zero = if f64::from(f).abs() > y.abs() { f32::from_bits(f.to_bits() - 1) } else { f };
+    bf16::from_f32(f32::from_bits(toward_zero.to_bits() | 1))
+}
 
 /// A floating-point element. Math runs in its `Compute` type: itself for f32/f64, f32 for the
 /// 16-bit types (stored in 16 bits, computed in 32, as mixed-precision training does).
@@ -123,3 +137,31 @@ macro_rules! half_float {
 
 native_float!(f32, f64);
 half_float!(bf16, f16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_from_f64_rounds_to_nearest_even_once() {
+        let e = |p: i32| 2f64.powi(p);
+        for (y, want) in [
+            (1.0 + e(-8), 1.0),                  // a tie: to the even neighbour
+            (1.0 + 3.0 * e(-8), 1.0 + e(-6)),    // a tie: to the even neighbour, up
+            (1.0 + e(-8) + e(-40), 1.0 + e(-7)), // just above a tie, below f32's resolution
+            (1.0 + e(-8) + e(-20), 1.0 + e(-7)), // just above a tie, within it
+            (1.0 + e(-8) - e(-40), 1.0),         // just below a tie
+            (-(1.0 + e(-8) + e(-40)), -(1.0 + e(-7))),
+            (1e-50, 0.0),
+            (1e300, f64::INFINITY),
+        ] {
+            assert_eq!(<bf16 as Element>::from_f64(y).to_f64(), want, "{y:e}");
+        }
+        // Every f32 in a stretch above 1 (whole ranges of ties and near-ties): as bf16::from_f32.
+        for bits in (0x3f80_0000u32..0x3f90_0000).step_by(3) {
+            let x = f32::from_bits(bits);
+            assert_eq!(<bf16 as Element>::from_f64(f64::from(x)), bf16::from_f32(x), "{x}");
+        }
+        assert!(<bf16 as Element>::from_f64(f64::NAN).is_nan());
+    }
+}

@@ -1,6 +1,6 @@
 //! Tensor ops against hand-computed values and naive reference loops.
 
-use tensor::{bf16, f16, rng, CmpOp, DType, Error, Tensor};
+use tensor::{bf16, f16, rng, CmpOp, DType, Error, ExecutionContext, MatmulPrecision, Tensor};
 
 fn t(values: &[f64], shape: &[usize]) -> Tensor {
     Tensor::from_f64s(values, shape, DType::F64).unwrap()
@@ -148,6 +148,29 @@ fn naive_matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> 
         }
     }
     c
+}
+
+#[test]
+fn cpu_matmul_in_bf16_multiplies_the_rounded_operands_in_f32() {
+    // Under bf16 precision an f32 product (batched, transposed, with a bias) equals the f32 product
+    // of its operands rounded to bf16 — in f64 here, so only the f32 sums differ — and is not the
+    // f32 product of the operands themselves.
+    let mut r = rng(3);
+    let a = Tensor::randn(&[2, 37, 300], 0.0, 1.0, DType::F32, &mut r);
+    let b = Tensor::randn(&[45, 300], 0.0, 1.0, DType::F32, &mut r).t().unwrap();
+    let bias = Tensor::randn(&[45], 0.0, 1.0, DType::F32, &mut r);
+    let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
+    let got = bf16.run(|| a.linear(&b, &bias)).unwrap().to_f64_vec();
+    let rounded = |x: &Tensor| x.to_dtype(DType::BF16).to_dtype(DType::F64);
+    let want = rounded(&a).linear(&rounded(&b), &bias.to_dtype(DType::F64)).unwrap().to_f64_vec();
+    let exact = a.linear(&b, &bias).unwrap().to_f64_vec();
+    let err = |x: &[f64]| got.iter().zip(x).map(|(g, w)| (g - w).abs() / (1.0 + w.abs())).fold(0.0, f64::max);
+    assert!(err(&want) < 1e-5, "against the rounded operands: {:e}", err(&want));
+    assert!(err(&exact) > 1e-3, "bf16 rounding should show against f32: {:e}", err(&exact));
+    let batched = bf16.run(|| a.matmul(&b)).unwrap().to_f64_vec();
+    let want = rounded(&a).matmul(&rounded(&b)).unwrap().to_f64_vec();
+    let err = batched.iter().zip(&want).map(|(g, w)| (g - w).abs() / (1.0 + w.abs())).fold(0.0, f64::max);
+    assert!(err < 1e-5, "batched: {err:e}");
 }
 
 #[test]

@@ -295,3 +295,14 @@ fn fine_tuning_a_bert_whose_config_asks_for_dropout_says_it_runs_without() {
         "{stderr}"
     );
 }
+
+#[test]
+fn gpu_only_precisions_are_refused_on_the_cpu_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for precision in ["tf32", "bf16-in-cublas"] {
+        let out = p(&dir.path().join(precision));
+        let err = emergent(&["train", "--steps", "1", "--precision", precision, "--out", &out]).unwrap_err();
+        assert!(err.contains(&format!("--precision {precision} is a GPU precision")), "{err}");
+        assert!(!Path::new(&out).exists(), "nothing is written");
+    }
+}

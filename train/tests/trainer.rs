@@ -235,3 +235,29 @@ fn the_grokking_task_refuses_gradient_accumulation_and_its_tokenizer_reloads() {
     assert_eq!(tok.vocab_size(), 8);
     assert_eq!(tok.decode(&[3, 5, 7]).unwrap(), "3 5 =");
 }
+
+#[test]
+fn bf16_products_on_the_cpu_train_as_f32_does_within_their_rounding() {
+    // The tiny run with its matrix products in bf16 (operands rounded to bf16, f32 sums, f32 master
+    // weights) against f32: every logged loss within 0.5% of f32's (they differ by about 1e-4 here),
+    // and not all equal to them (the products did run in bf16).
+    let cfg = tiny_config(30);
+    let losses = |precision| {
+        let dir = tempfile::tempdir().unwrap();
+        tensor::ExecutionContext::default().with_precision(precision).run(|| {
+            Trainer::new(cfg.clone(), dir.path(), None).unwrap().run(None).unwrap();
+        });
+        let log = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+        let record = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
+        log.lines()
+            .flat_map(|l| ["train_loss", "val_loss"].map(|k| record(l)[k].as_f64()))
+            .flatten()
+            .collect::<Vec<_>>()
+    };
+    let (f32_losses, bf16_losses) = (losses(tensor::MatmulPrecision::F32), losses(tensor::MatmulPrecision::Bf16));
+    assert_eq!(f32_losses.len(), bf16_losses.len());
+    for (a, b) in f32_losses.iter().zip(&bf16_losses) {
+        assert!((a - b).abs() <= 0.005 * a.abs(), "f32 {a} vs bf16 {b}");
+    }
+    assert_ne!(f32_losses, bf16_losses);
+}

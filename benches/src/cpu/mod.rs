@@ -26,7 +26,8 @@ use std::time::Instant;
 
 /// Every kernel the bench knows, in the order it runs them.
 pub const KERNELS: &[&dyn CpuKernel] = &[
-    &matmul::Matmul,
+    &matmul::Matmul { bf16: false },
+    &matmul::Matmul { bf16: true },
     &softmax::Softmax,
     &layer_norm::LayerNorm,
     &gelu::Gelu,

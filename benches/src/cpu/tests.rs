@@ -29,7 +29,7 @@ fn every_variant_of_every_kernel_agrees_with_its_reference_and_is_timed() {
             assert!(m.seconds.unwrap() > 0.0 && m.gflops.unwrap() > 0.0 && m.share_of_ceiling.unwrap() > 0.0);
         }
     }
-    assert_eq!(Matmul.default_shapes().len(), 9, "the baby step's distinct products");
+    assert_eq!(Matmul { bf16: false }.default_shapes().len(), 9, "the baby step's distinct products");
 }
 
 use super::matmul::Matmul;
@@ -85,14 +85,16 @@ fn a_variant_that_disagrees_with_the_reference_fails_and_is_not_timed() {
 
 #[test]
 fn shapes_names_and_sizes_are_checked() {
-    assert_eq!(parse_shape(&Matmul, "2048x384x1152").unwrap(), [2048, 384, 1152]);
+    assert_eq!(parse_shape(&Matmul { bf16: false }, "2048x384x1152").unwrap(), [2048, 384, 1152]);
     for bad in ["2048x384", "2048x0x5", "axbxc", ""] {
-        let e = parse_shape(&Matmul, bad).unwrap_err().to_string();
+        let e = parse_shape(&Matmul { bf16: false }, bad).unwrap_err().to_string();
         assert!(e.contains("3 positive numbers") && e.contains("MxNxK"), "{e}");
     }
     let e = find("softmx").err().expect("an unknown name").to_string();
     assert!(e.contains("no kernel \"softmx\"") && e.contains("softmax, layer-norm"), "{e}");
-    let e = measure(&Matmul, &[100_000, 100_000, 100_000], 1, &ceiling(), Some(16e9)).unwrap_err().to_string();
+    let e = measure(&Matmul { bf16: false }, &[100_000, 100_000, 100_000], 1, &ceiling(), Some(16e9))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("needs about") && e.contains("16.0 GB available"), "{e}");
 }
 

@@ -24,7 +24,8 @@ pub struct Gpu {
     pub(crate) clock: super::profile::KernelClock,
 }
 
-/// How f32 matrix products run on the GPU.
+/// How f32 matrix products run on the GPU (on the CPU, `Bf16` means bf16 operands with f32 sums,
+/// [`crate::gemm::gemm_bf16`]; the others are GPU-only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MatmulPrecision {
     /// f32 inputs, f32 math: exact to f32 (for parity with the CPU).

@@ -2,14 +2,27 @@
 //! `MR×NR` register tile per step of `kk`. Each kernel comes with the tile shape and the cache
 //! blocking that suit it ([`MicroKernelSpec`]); the fastest one this CPU runs is picked at run time.
 
+use super::{pack, MatRef};
 use crate::Float;
 
-/// A micro-kernel: `(kc, packed A panel, packed B panel, C tile, ldc, valid rows, valid cols, accumulate)`.
+/// A micro-kernel: `(words, packed A panel, packed B panel, C tile, ldc, valid rows, valid cols,
+/// accumulate)`, where `words` is the panels' depth in packed words (one k step each, or two for
+/// bf16 pairs).
 pub type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, usize, usize, bool);
 
-/// A micro-kernel with its register tile (`mr × nr`) and cache blocking: `kc` (depth of a packed
+/// Packs rows `ic..ic+mc`, columns `pc..pc+kc` of A into micro-panels of `mr` rows:
+/// `(buffer, A, ic, mc, pc, kc, mr)`.
+pub type PackA<T> = fn(&mut [T], MatRef<T>, usize, usize, usize, usize, usize);
+
+/// Packs rows `pc..pc+kc`, columns `jc..jc+nc` of B into micro-panels of `nr` columns:
+/// `(buffer, B, pc, kc, jc, nc, nr, in parallel)`.
+pub type PackB<T> = fn(&mut [T], MatRef<T>, usize, usize, usize, usize, usize, bool);
+
+/// A micro-kernel with its register tile (`mr × nr`), its cache blocking — `kc` (depth of a packed
 /// block: a `kc × nr` B micro-panel should sit in L1), `mc` (rows of A packed at once, in L2) and
-/// `nc` (columns of B packed at once, in L3).
+/// `nc` (columns of B packed at once, in L3) — and the packing it reads: `k_per_word` k steps in
+/// each packed word (1: the elements themselves; 2: a pair of bf16 in 32 bits, as AVX512_BF16's
+/// dot products take them), written by `pack_a` and `pack_b`.
 #[derive(Clone, Copy)]
 pub struct MicroKernelSpec<T> {
     pub name: &'static str,
@@ -19,6 +32,21 @@ pub struct MicroKernelSpec<T> {
     pub kc: usize,
     pub mc: usize,
     pub nc: usize,
+    pub k_per_word: usize,
+    pub pack_a: PackA<T>,
+    pub pack_b: PackB<T>,
+}
+
+impl<T: Float> MicroKernelSpec<T> {
+    /// A kernel that reads the elements themselves (one k step a word).
+    fn on_elements(name: &'static str, kernel: MicroKernel<T>, [mr, nr, kc, mc, nc]: [usize; 5]) -> Self {
+        Self { name, kernel, mr, nr, kc, mc, nc, k_per_word: 1, pack_a: pack::pack_a, pack_b: pack::pack_b }
+    }
+
+    /// Packed words per row of a panel `kc` deep.
+    pub fn words(&self, kc: usize) -> usize {
+        kc.div_ceil(self.k_per_word)
+    }
 }
 
 impl<T> std::fmt::Debug for MicroKernelSpec<T> {
@@ -44,53 +72,56 @@ impl GemmScalar for f32 {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                kernels.push(MicroKernelSpec {
-                    name: "avx512 14x32",
-                    kernel: x86::microkernel_f32_avx512_14x32,
-                    mr: 14,
-                    nr: 32,
-                    kc: 256,
-                    mc: 196,
-                    nc: 4096,
-                });
+                let kernel = x86::microkernel_f32_avx512_14x32;
+                kernels.push(MicroKernelSpec::on_elements("avx512 14x32", kernel, [14, 32, 256, 196, 4096]));
             }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                kernels.push(MicroKernelSpec {
-                    name: "avx2+fma 6x16",
-                    kernel: x86::microkernel_f32_avx2_6x16,
-                    mr: 6,
-                    nr: 16,
-                    kc: 512,
-                    mc: 144,
-                    nc: 4080,
-                });
+                let kernel = x86::microkernel_f32_avx2_6x16;
+                kernels.push(MicroKernelSpec::on_elements("avx2+fma 6x16", kernel, [6, 16, 512, 144, 4080]));
             }
         }
-        kernels.push(MicroKernelSpec {
-            name: "portable 6x16",
-            kernel: microkernel_portable::<f32, 6, 16>,
-            mr: 6,
-            nr: 16,
-            kc: 256,
-            mc: 144,
-            nc: 4080,
-        });
+        let kernel = microkernel_portable::<f32, 6, 16>;
+        kernels.push(MicroKernelSpec::on_elements("portable 6x16", kernel, [6, 16, 256, 144, 4080]));
         kernels
     }
 }
 
 impl GemmScalar for f64 {
     fn available_microkernels() -> Vec<MicroKernelSpec<f64>> {
-        vec![MicroKernelSpec {
-            name: "portable 4x8",
-            kernel: microkernel_portable::<f64, 4, 8>,
-            mr: 4,
-            nr: 8,
-            kc: 256,
-            mc: 96,
-            nc: 4080,
-        }]
+        vec![MicroKernelSpec::on_elements("portable 4x8", microkernel_portable::<f64, 4, 8>, [4, 8, 256, 96, 4080])]
     }
+}
+
+/// The micro-kernels of the bf16 product ([`super::gemm_bf16`]), fastest first: f32 operands
+/// rounded to bf16 as they are packed, products summed in f32. With AVX512_BF16, `vdpbf16ps` on
+/// pairs of bf16 (two k steps a 32-bit word); on every CPU, this CPU's best f32 kernel on the
+/// rounded operands (each product exact in f32, so the same numbers but for the order of the
+/// sums, at f32 speed).
+pub fn bf16_microkernels() -> Vec<MicroKernelSpec<f32>> {
+    let mut kernels = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16") {
+        kernels.push(MicroKernelSpec {
+            name: "avx512bf16 14x32",
+            kernel: x86::microkernel_bf16_avx512_14x32,
+            mr: 14,
+            nr: 32,
+            kc: 512,
+            mc: 196,
+            nc: 4096,
+            k_per_word: 2,
+            pack_a: pack::pack_a_bf16_pairs,
+            pack_b: pack::pack_b_bf16_pairs,
+        });
+    }
+    let f32_kernel = f32::best_microkernel();
+    kernels.push(MicroKernelSpec {
+        name: "f32 kernel on bf16-rounded operands",
+        pack_a: pack::pack_a_bf16_rounded,
+        pack_b: pack::pack_b_bf16_rounded,
+        ..f32_kernel
+    });
+    kernels
 }
 
 /// Portable micro-kernel: the tile is a `[[T; NR]; MR]` array the compiler keeps in registers and
@@ -222,6 +253,33 @@ mod x86 {
         _mm256_set1_ps,
         _mm256_fmadd_ps,
         _mm256_add_ps
+    );
+
+    /// `acc + Σ over each lane's pair a₀·b₀ + a₁·b₁` (`vdpbf16ps`), with the bf16 pairs passed in
+    /// f32 registers as the packed words hold them.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    fn dot_bf16_pairs(a: __m512, b: __m512, acc: __m512) -> __m512 {
+        // Safety: both are 512 bits; the words already hold bf16 pairs.
+        let (a, b) =
+            unsafe { (std::mem::transmute::<__m512, __m512bh>(a), std::mem::transmute::<__m512, __m512bh>(b)) };
+        _mm512_dpbf16_ps(acc, a, b)
+    }
+
+    // The bf16 pairs' 14×32: the f32 kernel's registers, each instruction two k steps.
+    simd_microkernel!(
+        microkernel_bf16_avx512_14x32,
+        "avx512f,avx512bf16",
+        __m512,
+        16,
+        14,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        dot_bf16_pairs,
+        _mm512_add_ps
     );
 
     // 14×32 with AVX-512: 28 zmm accumulators + 2 for B + 1 broadcast = 31 of 32 registers.

@@ -7,6 +7,9 @@
 //!   registers for the whole `KC` loop. The micro-kernel is chosen at run time: for f32, 14×32 with
 //!   AVX-512 (28 zmm accumulators), 6×16 with AVX2+FMA (12 ymm accumulators), or portable Rust.
 //!   Row blocks of C are spread over the rayon pool.
+//! - [`gemm_bf16`]: the same scheme in mixed precision, f32 operands rounded to bf16 as they are
+//!   packed (two k steps a 32-bit word) and summed in f32, by AVX512_BF16's `vdpbf16ps` where the
+//!   CPU has it.
 //!
 //! Operands are strided views ([`MatRef`]), so transposed operands (`Aᵀ` is `A` with its strides
 //! swapped) cost nothing extra: the packing step absorbs the strides.
@@ -18,7 +21,7 @@ mod microkernel;
 mod naive;
 mod pack;
 
-pub use microkernel::{GemmScalar, MicroKernel, MicroKernelSpec};
+pub use microkernel::{bf16_microkernels, GemmScalar, MicroKernel, MicroKernelSpec, PackA, PackB};
 pub use naive::gemm_naive;
 
 use crate::cpu::SendPtr;
@@ -78,6 +81,15 @@ pub fn gemm_with<T: GemmScalar>(
     unsafe { gemm_unchecked(spec, a, b, SendPtr::new(c), ldc, accumulate, true) }
 }
 
+/// `C = A·B` (or `C += A·B`) in mixed precision: A and B rounded to bf16 (to nearest, ties to
+/// even) as they are packed, each product exact in f32 and summed in f32 — what PyTorch's CPU bf16
+/// autocast computes for a matrix product. Through AVX512_BF16's `vdpbf16ps` (two k steps an
+/// instruction) where the CPU has it, else this CPU's f32 kernel on the rounded operands (see
+/// [`bf16_microkernels`]).
+pub fn gemm_bf16(a: MatRef<f32>, b: MatRef<f32>, c: &mut [f32], ldc: usize, accumulate: bool) {
+    gemm_with(bf16_microkernels()[0], a, b, c, ldc, accumulate)
+}
+
 /// [`gemm`] on the calling thread only: for kernels that already run independent products in
 /// parallel (fused attention), where forking inside each would only add overhead.
 pub fn gemm_serial<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, accumulate: bool) {
@@ -101,9 +113,11 @@ pub unsafe fn gemm_serial_raw<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: *mut
 /// `C[t] = A[t]·B[t]` for each batch entry `t`, where `A[t]` starts at `a_offsets[t]` (instead of
 /// `a.offset`), `B[t]` at `b_offsets[t]`, and `C[t]` at `t·c_batch_stride`. Offsets rather than one
 /// stride, so broadcast batch dims (stride 0) and any batch layout work. Independent small products
-/// run in parallel; large ones parallelise inside.
+/// run in parallel; large ones parallelise inside. `spec`: the micro-kernel (`T::best_microkernel()`,
+/// or the first of [`bf16_microkernels`] for the mixed-precision product of [`gemm_bf16`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_batched<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
     a: MatRef<T>,
     a_offsets: &[usize],
     b: MatRef<T>,
@@ -122,7 +136,6 @@ pub fn gemm_batched<T: GemmScalar>(
     check_c(a.rows, b.cols, ldc, c.len().saturating_sub((batch - 1) * c_batch_stride));
     assert!(c_batch_stride >= (a.rows - 1) * ldc + b.cols || batch == 1, "gemm_batched: C batches overlap");
     let c_ptr = SendPtr::new(c);
-    let spec = T::best_microkernel();
     // Enough independent products to keep every thread busy: one product per task, each on one
     // thread (no fork/join inside). Otherwise parallelise inside each product.
     let threads = rayon::current_num_threads();
@@ -172,12 +185,12 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
         }
         return;
     }
-    let MicroKernelSpec { kernel, mr, nr, kc: kc_max, mc: mc_max, nc: nc_max, .. } = spec;
+    let MicroKernelSpec { kernel, mr, nr, kc: kc_max, mc: mc_max, nc: nc_max, pack_a, pack_b, .. } = spec;
     let threads = if allow_parallel && m * n * k >= PARALLEL_MIN_MACS { rayon::current_num_threads() } else { 1 };
     let row_blocks = split_rows(m, mr, mc_max, threads);
     // When there are fewer row blocks than threads (short, wide products), split columns too.
     let col_chunks = if row_blocks.len() >= threads { 1 } else { threads };
-    let mut packed_b = vec![T::ZERO; round_up(n.min(nc_max), nr) * kc_max.min(k)];
+    let mut packed_b = vec![T::ZERO; round_up(n.min(nc_max), nr) * spec.words(kc_max.min(k))];
 
     for jc in (0..n).step_by(nc_max) {
         let nc = (n - jc).min(nc_max);
@@ -185,11 +198,13 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
         let panels_per_chunk = panels.div_ceil(col_chunks);
         for pc in (0..k).step_by(kc_max) {
             let kc = (k - pc).min(kc_max);
-            pack::pack_b(&mut packed_b[..panels * nr * kc], b, pc, kc, jc, nc, nr, threads > 1);
+            // The panels' depth in packed words (a word is one k step, or two for bf16 pairs).
+            let words = spec.words(kc);
+            pack_b(&mut packed_b[..panels * nr * words], b, pc, kc, jc, nc, nr, threads > 1);
             let accumulate = accumulate || pc > 0;
             let packed_b = &packed_b;
             // One packing buffer per worker, reused across its row blocks (packing overwrites it all).
-            let new_buffer = || vec![T::ZERO; round_up(mc_max.min(m), mr) * kc];
+            let new_buffer = || vec![T::ZERO; round_up(mc_max.min(m), mr) * words];
             let work = |packed_a: &mut Vec<T>, (block, chunk): ((usize, usize), usize)| {
                 let (ic, mc) = block;
                 let first_panel = chunk * panels_per_chunk;
@@ -197,16 +212,16 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
                 if first_panel >= last_panel {
                     return;
                 }
-                packed_a.resize(round_up(mc, mr) * kc, T::ZERO);
-                let packed_a = &mut packed_a[..round_up(mc, mr) * kc];
-                pack::pack_a(packed_a, a, ic, mc, pc, kc, mr);
+                packed_a.resize(round_up(mc, mr) * words, T::ZERO);
+                let packed_a = &mut packed_a[..round_up(mc, mr) * words];
+                pack_a(packed_a, a, ic, mc, pc, kc, mr);
                 for panel in first_panel..last_panel {
                     let jr = panel * nr;
-                    let pb = packed_b[panel * nr * kc..].as_ptr();
+                    let pb = packed_b[panel * nr * words..].as_ptr();
                     for ir in (0..mc).step_by(mr) {
-                        let pa = packed_a[(ir / mr) * mr * kc..].as_ptr();
+                        let pa = packed_a[(ir / mr) * mr * words..].as_ptr();
                         let tile = c.get().add((ic + ir) * ldc + jc + jr);
-                        kernel(kc, pa, pb, tile, ldc, (mc - ir).min(mr), (nc - jr).min(nr), accumulate);
+                        kernel(words, pa, pb, tile, ldc, (mc - ir).min(mr), (nc - jr).min(nr), accumulate);
                     }
                 }
             };

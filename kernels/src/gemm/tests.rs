@@ -110,6 +110,7 @@ fn batched_gemm_matches_per_matrix_products() {
     // B broadcast over odd batches: offsets may repeat.
     let b_offsets: Vec<usize> = (0..batch).map(|t| (t % 2) * k * n).collect();
     gemm_batched(
+        f64::best_microkernel(),
         MatRef::row_major(&a, m, k),
         &a_offsets,
         MatRef::row_major(&b, k, n),
@@ -168,4 +169,70 @@ fn hand_computed_2x2() {
     let mut c = [0f32; 4];
     gemm(MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), &mut c, 2, false);
     assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+}
+
+/// `gemm_naive` on the operands rounded to bf16 (the products' exact inputs), in f64.
+fn bf16_reference(a: MatRef<f32>, b: MatRef<f32>, c: &mut [f64], ldc: usize, accumulate: bool) {
+    let round = |x: f32| f64::from(half::bf16::from_f32(x).to_f32());
+    for i in 0..a.rows {
+        for j in 0..b.cols {
+            let dot: f64 = (0..a.cols).map(|p| round(a.at(i, p)) * round(b.at(p, j))).sum();
+            c[i * ldc + j] = if accumulate { c[i * ldc + j] + dot } else { dot };
+        }
+    }
+}
+
+#[test]
+fn bf16_gemm_equals_the_product_of_rounded_operands() {
+    // Odd k (a half-empty last pair), k past one packed block (512 steps for AVX512_BF16, 256 for
+    // the f32 kernels), edge tiles in both directions, several row blocks, transposed operands.
+    let kernels = bf16_microkernels();
+    assert_eq!(kernels.last().unwrap().name, "f32 kernel on bf16-rounded operands");
+    for spec in kernels {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (5, 7, 3),
+            (14, 32, 2),
+            (15, 33, 17),
+            (29, 70, 600),
+            (200, 45, 257),
+            (3, 4100, 9),
+            (74, 45, 300),
+        ] {
+            for &(ta, tb, accumulate) in
+                &[(false, false, false), (true, false, true), (false, true, false), (true, true, true)]
+            {
+                let av: Vec<f32> = random(m * k, 1).into_iter().map(|x| x as f32).collect();
+                let bv: Vec<f32> = random(k * n, 2).into_iter().map(|x| x as f32).collect();
+                let a = if ta { MatRef::row_major(&av, k, m).t() } else { MatRef::row_major(&av, m, k) };
+                let b = if tb { MatRef::row_major(&bv, n, k).t() } else { MatRef::row_major(&bv, k, n) };
+                let ldc = n + 3;
+                let c0: Vec<f32> = random(m * ldc, 3).into_iter().map(|x| x as f32).collect();
+                let mut fast = c0.clone();
+                let mut want: Vec<f64> = c0.iter().map(|&x| f64::from(x)).collect();
+                gemm_with(spec, a, b, &mut fast, ldc, accumulate);
+                bf16_reference(a, b, &mut want, ldc, accumulate);
+                // Each product is exact in f32; what differs is the f32 summation of k terms.
+                let tol = 1e-6 * (k as f64).sqrt() * 4.0;
+                for (i, (&x, &y)) in fast.iter().zip(&want).enumerate() {
+                    assert!(
+                        (f64::from(x) - y).abs() <= tol * (1.0 + y.abs()),
+                        "{spec:?} m={m} n={n} k={k} ta={ta} tb={tb}: C[{i}] {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bf16_gemm_rounds_its_operands_to_nearest_even() {
+    // 1 + 2⁻⁸ is halfway between the bf16 neighbours 1 and 1 + 2⁻⁷ and rounds to the even one, 1;
+    // 1 + 3·2⁻⁸ rounds up to 1 + 2⁻⁶. Products with 1: the rounded operands themselves.
+    for spec in bf16_microkernels() {
+        let a = [1.0 + 2f32.powi(-8), 1.0 + 3.0 * 2f32.powi(-8)];
+        let mut c = [0f32; 2];
+        gemm_with(spec, MatRef::row_major(&a, 2, 1), MatRef::row_major(&[1.0], 1, 1), &mut c, 1, false);
+        assert_eq!(c, [1.0, 1.0 + 2f32.powi(-6)], "{spec:?}");
+    }
 }

@@ -151,7 +151,7 @@ impl CpuStorage {
         match dtype {
             DType::F32 => f32::into_storage(vec![value as f32; n]),
             DType::F64 => f64::into_storage(vec![value; n]),
-            DType::BF16 => bf16::into_storage(vec![bf16::from_f64(value); n]),
+            DType::BF16 => bf16::into_storage(vec![<bf16 as Element>::from_f64(value); n]),
             DType::F16 => f16::into_storage(vec![f16::from_f64(value); n]),
             DType::U32 => u32::into_storage(vec![value as u32; n]),
             DType::I64 => i64::into_storage(vec![value as i64; n]),
@@ -163,7 +163,7 @@ impl CpuStorage {
         match dtype {
             DType::F32 => f32::into_storage(values.map(f32::from_f64).collect()),
             DType::F64 => f64::into_storage(values.collect()),
-            DType::BF16 => bf16::into_storage(values.map(bf16::from_f64).collect()),
+            DType::BF16 => bf16::into_storage(values.map(<bf16 as Element>::from_f64).collect()),
             DType::F16 => f16::into_storage(values.map(f16::from_f64).collect()),
             DType::U32 => u32::into_storage(values.map(|x| x as u32).collect()),
             DType::I64 => i64::into_storage(values.map(|x| x as i64).collect()),

@@ -220,8 +220,7 @@ fn run_train(
         "device": device.to_string(),
         "batch": batch,
         "seq": time,
-        // The matmul precision applies on a GPU only.
-        "precision": (device != Device::Cpu).then(|| ExecutionContext::current().precision.name()),
+        "precision": ExecutionContext::current().precision.name(),
         "attention": match ExecutionContext::current().attention {
             AttentionPath::Composed => "composed".to_string(),
             AttentionPath::FusedVersion(version) => format!("fused {version:?}"),

@@ -22,16 +22,18 @@ use crate::error::TrainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tensor::{AttentionVersion, ContextScope, Device, ExecutionContext, MatmulPrecision};
 
-/// `--precision`: how matrix products run on a GPU (the CPU always multiplies in the tensors' dtype).
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// `--precision`: how f32 matrix products run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Precision {
     /// f32 math, exact (for parity with the CPU).
     F32,
-    /// TF32 tensor cores (10-bit mantissa inputs, f32 accumulation).
+    /// GPU: TF32 tensor cores (10-bit mantissa inputs, f32 accumulation).
     Tf32,
-    /// bf16 tensor cores (bf16 inputs, f32 accumulation and results; f32 master weights).
+    /// bf16 inputs, f32 accumulation and results; f32 master weights. GPU: tensor cores; CPU:
+    /// AVX512_BF16's dot products where the CPU has them (elsewhere the f32 kernel on bf16-rounded
+    /// operands, at f32 speed).
     Bf16,
-    /// bf16 tensor cores, cuBLAS rounding the f32 operands inside the product (no bf16 copies).
+    /// GPU: bf16 tensor cores, cuBLAS rounding the f32 operands inside the product (no bf16 copies).
     Bf16InCublas,
 }
 
@@ -42,7 +44,8 @@ pub struct DeviceArgs {
     /// Where to run: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// How matrix products run on a GPU: f32 (exact), tf32 or bf16 tensor cores.
+    /// How matrix products run: f32 (exact) or bf16 (bf16 inputs, f32 sums) on either device; tf32
+    /// and bf16-in-cublas on a GPU.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
 }
@@ -52,6 +55,12 @@ impl DeviceArgs {
     /// `attention` this thread's [`ExecutionContext`] while the returned scope lives (the rest of
     /// the command: `let (device, _context) = args.device.open(…)?;`).
     pub fn open(&self, attention: AttentionPath) -> Result<(Device, ContextScope), TrainError> {
+        if self.device == Device::Cpu && !matches!(self.precision, Precision::F32 | Precision::Bf16) {
+            let name = MatmulPrecision::from(self.precision).name();
+            return Err(TrainError::Invalid(format!(
+                "--precision {name} is a GPU precision: on the CPU, matrix products run in f32 or bf16"
+            )));
+        }
         tensor::open_device(self.device)?;
         let context = ExecutionContext { precision: self.precision.into(), attention: attention.path(self.device)? };
         Ok((self.device, context.enter()))

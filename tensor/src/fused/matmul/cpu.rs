@@ -1,16 +1,41 @@
-//! Matrix multiply on the CPU: batched, any strides, through the packed GEMM of `kernels`.
+//! Matrix multiply on the CPU: batched, any strides, through the packed GEMM of `kernels`; f32
+//! products in the [`ExecutionContext`]'s precision (bf16 operands with f32 sums under bf16).
 
 use crate::cpu::{contiguous_cow, unsupported, CpuStorage};
 use crate::dtype::FloatElement;
-use crate::{Error, Layout, Result};
-use kernels::gemm::{gemm_batched, GemmScalar, MatRef};
+use crate::{Error, ExecutionContext, Layout, Result};
+use kernels::gemm::{bf16_microkernels, gemm_batched, GemmScalar, MatRef, MicroKernelSpec};
+
+/// A scalar's micro-kernel for a product in the current [`ExecutionContext`].
+trait ContextMicroKernel: GemmScalar {
+    fn context_microkernel() -> MicroKernelSpec<Self>;
+}
+
+impl ContextMicroKernel for f32 {
+    /// Under bf16 precision the mixed-precision kernel (`kernels::gemm::gemm_bf16`: operands
+    /// rounded to bf16, f32 sums, AVX512_BF16 where the CPU has it), else the f32 one.
+    fn context_microkernel() -> MicroKernelSpec<f32> {
+        if ExecutionContext::current().precision.is_bf16() {
+            bf16_microkernels()[0]
+        } else {
+            f32::best_microkernel()
+        }
+    }
+}
+
+impl ContextMicroKernel for f64 {
+    fn context_microkernel() -> MicroKernelSpec<f64> {
+        f64::best_microkernel()
+    }
+}
 
 impl CpuStorage {
     /// `C[b] = A[b]·B[b]` with layouts `[batch…, m, k]` and `[batch…, k, n]` (batch dims already
     /// broadcast to the same shape), plus `bias` (`n` elements) on every row when given: C starts
     /// as the bias rows and the GEMM accumulates into it, so adding the bias costs no pass of its
     /// own. Returns a contiguous `[batch…, m, n]` storage and its row stride, `n`. bf16/f16 are
-    /// multiplied in f32 and rounded back.
+    /// multiplied in f32 and rounded back; f32 in the context's precision (bf16 operands with f32
+    /// sums under bf16, as PyTorch's CPU autocast).
     pub fn matmul(
         &self,
         lhs: &Layout,
@@ -61,7 +86,13 @@ fn matmul_via_f32<T: FloatElement<Compute = f32>>(
     T::from_compute_vec(c)
 }
 
-fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, bias: Option<(&[T], &Layout)>) -> Vec<T> {
+fn matmul_typed<T: ContextMicroKernel>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    bias: Option<(&[T], &Layout)>,
+) -> Vec<T> {
     let r = la.rank();
     let (m, k, n) = (la.shape()[r - 2], la.shape()[r - 1], lb.shape()[r - 1]);
     let batch_offsets = |l: &Layout| -> Vec<usize> {
@@ -81,6 +112,7 @@ fn matmul_typed<T: GemmScalar>(a: &[T], la: &Layout, b: &[T], lb: &Layout, bias:
         Some((c, l)) => contiguous_cow(c, l).repeat(rows),
         None => vec![T::ZERO; rows * n],
     };
-    gemm_batched(mat(a, la, m, k), &a_offsets, mat(b, lb, k, n), &b_offsets, &mut out, n, m * n, bias.is_some());
+    let (a, b) = (mat(a, la, m, k), mat(b, lb, k, n));
+    gemm_batched(T::context_microkernel(), a, &a_offsets, b, &b_offsets, &mut out, n, m * n, bias.is_some());
     out
 }
