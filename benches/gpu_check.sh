@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The device check, sized for a 15-minute lease: GPT-2 124M bf16 training against PyTorch eager in
-# the same run (and with the unpipelined attention), the per-op profile, the kernel table, the GPU
+# the same run (and with the unpipelined attention), the per-op profile (each kernel beside its
+# roofline time) and the dry run's prediction, the kernel table, the GPU
 # tests, torch.compile, cuBLAS on the LM head's shapes (CuPy), then (while time is left) the other
 # modes and the trainer end to end. Each step is time-boxed and the whole stops starting steps
 # after BUDGET seconds (default 400). On the GPU machine, after `benches/gpu_bundle.sh` here:
@@ -26,6 +27,8 @@ bench 40 --batch 16 --precision bf16 || bench 40 --batch 16 --precision tf32
 torch 40 --batch 16
 bench 30 --batch 16 --precision bf16 --attention registers
 run 40 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --steps 2 --precision bf16 --profile > $OUT/profile.log 2>&1; sed -n 5,75p $OUT/profile.log
+# The same step on the roofline (the null driver, no kernel run): profile.log's last column, summed.
+run 20 $E bench train --preset gpt2-124m --device cuda --seq 1024 --batch 16 --precision bf16 --dry-run > $OUT/dry_run.log 2>&1; tail -2 $OUT/dry_run.log
 run 80 $E bench kernels --device cuda --iters 10 > $OUT/kernels.log 2>&1; grep -v ": Used" $OUT/kernels.log | tail -80
 run 110 bash .gpu/run.sh 2>&1 | tee $OUT/tests.log | grep -vE "^test .* ok$|^$" | tail -40
 # NCCL (a clique of one), with the libnccl of PyTorch's nvidia-nccl wheel where the system has none.

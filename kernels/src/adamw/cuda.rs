@@ -1,5 +1,6 @@
 //! The multi-tensor AdamW launch: one kernel updates every parameter tensor.
 
+use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, Bf16Copy};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, DeviceRepr, PushKernelArg};
@@ -38,6 +39,13 @@ struct AdamWTensor {
 // as the kernel's `struct AdamWTensor`.
 unsafe impl DeviceRepr for AdamWTensor {}
 
+/// What an AdamW step of `n` parameters moves and computes (without a bf16 image): parameters,
+/// gradients and both moments read, parameters and moments written, 4 bytes each; about 15
+/// operations an element.
+pub fn adamw_cost(n: usize) -> Cost {
+    Cost::f32s(4 * n, 3 * n).with_flops(15 * n, Math::CudaCores)
+}
+
 /// Elements per block of `adamw_step_multi_tensor` (`ADAMW_CHUNK` of adamw.cu).
 pub const ADAMW_CHUNK: usize = 4096;
 
@@ -47,6 +55,7 @@ pub const ADAMW_CHUNK: usize = 4096;
 pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: [f32; 4]) -> Result<(), CudaError> {
     let mut table = Vec::with_capacity(tensors.len());
     let mut chunks = 0usize;
+    let mut cost = Cost::default();
     for (i, t) in tensors.iter_mut().enumerate() {
         let lens = [t.param.len(), t.grad.len(), t.m.len(), t.v.len()];
         if lens.iter().any(|&len| len < t.n) {
@@ -67,6 +76,7 @@ pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: 
             None => Bf16Copy::new(gpu, None, (t.n, 1)),
         }
         .map_err(|e| CudaError::Driver(format!("adamw tensor {i}: {e}")))?;
+        cost = cost.plus(adamw_cost(t.n).writing(copy.bytes(t.n)));
         let (n, first_chunk) = (t.n as i64, chunks as i64);
         table.push(AdamWTensor { param, grad, m, v, copy, n, first_chunk, decay: t.decay, step: t.step });
         chunks += t.n.div_ceil(ADAMW_CHUNK);
@@ -86,5 +96,5 @@ pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: 
     // Safety: each table entry addresses n floats of four live buffers and, if given, an image of
     // n / cols rows of stride bf16 (checked above); the parameters, moments and images are
     // distinct mutable buffers; a block per chunk.
-    unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256)) }
+    unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256), cost) }
 }

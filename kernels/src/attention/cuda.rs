@@ -2,6 +2,7 @@
 //! checked against their buffers.
 
 use crate::attention::HeadLayout;
+use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, shared_function, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
@@ -187,6 +188,56 @@ const PIPELINED_FORWARD_SHARED_BYTES: u32 = 2 * 64 * 64 * 4 + 2 * 64 * 36 * 4;
 /// and dO (32 query rows each); the query rows' L and D; then the f32 stage of a Q and dO tile.
 const PIPELINED_BACKWARD_SHARED_BYTES: u32 = (32 + 64 + 2 * 32) * 36 * 4 + 2 * 32 * 4 + 2 * 32 * 64 * 4;
 
+impl AttentionShape {
+    /// Scores a product visits: `bh·t·s`, about half of them under a causal mask.
+    fn scores(&self) -> usize {
+        let all = self.bh * self.t * self.s;
+        if self.causal {
+            all / 2
+        } else {
+            all
+        }
+    }
+
+    /// Floats of Q (or O, dO, dQ) and of K (or V, dK, dV).
+    fn floats(&self) -> (usize, usize) {
+        (self.bh * self.t * self.d, self.bh * self.s * self.d)
+    }
+}
+
+/// Where a version's products run: tensor cores for the bf16 versions, else the CUDA cores.
+fn attention_math(version: AttentionVersion) -> Math {
+    match version {
+        AttentionVersion::RowPerThread | AttentionVersion::Tiled => Math::CudaCores,
+        _ => Math::Bf16TensorCores,
+    }
+}
+
+/// What the forward moves and computes (without O's bf16 copy): Q, K, V read once; O and the
+/// log-sum-exp written; two products (`Q·Kᵀ`, `P·V`) of 2·d operations a score.
+pub fn attention_forward_cost(version: AttentionVersion, shape: AttentionShape) -> Cost {
+    let (q, kv) = shape.floats();
+    Cost::f32s(q + 2 * kv, q + shape.bh * shape.t).with_flops(4 * shape.d * shape.scores(), attention_math(version))
+}
+
+/// What one backward launch of `kernel` moves and computes. `D = rowsum(dO ⊙ O)`: O and dO read,
+/// D written. The others read Q, K, V, dO, L and D: the one-pass kernels write dK and dV and add
+/// into dQ (read and written) with five products (`Q·Kᵀ` again, `dV`, `dP`, `dQ`, `dK`); the
+/// row-per-thread pair splits them, dK/dV with four, dQ with three.
+pub fn attention_backward_cost(kernel: &str, version: AttentionVersion, shape: AttentionShape) -> Cost {
+    let (q, kv) = shape.floats();
+    let rows = shape.bh * shape.t;
+    let inputs = 2 * q + 2 * kv + 2 * rows;
+    let product = |products: usize| 2 * shape.d * shape.scores() * products;
+    let math = attention_math(version);
+    match kernel {
+        "attention_backward_dot" => Cost::f32s(2 * q, rows).with_flops(2 * q, Math::CudaCores),
+        "attention_backward_dkdv" => Cost::f32s(inputs, 2 * kv).with_flops(product(4), math),
+        "attention_backward_dq" => Cost::f32s(inputs, q).with_flops(product(3), math),
+        _ => Cost::f32s(inputs + q, q + 2 * kv).with_flops(product(5), math),
+    }
+}
+
 /// The fused attention forward launch.
 pub fn attention_forward_plan(version: AttentionVersion, shape: AttentionShape) -> Result<Plan, CudaError> {
     shape.check_for(version)?;
@@ -265,8 +316,9 @@ pub fn attention_forward(
     let row = o_layout.row_stride.max(1);
     let copy = Bf16Copy::new(gpu, o_bf16, (o.len().div_ceil(row), row))?;
     args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(o).arg(&oh).arg(lse).arg(&copy);
+    let cost = attention_forward_cost(version, shape).writing(copy.bytes(shape.floats().0));
     // Safety: every layout lies inside its buffer (checked above), the output's rows are disjoint.
-    unsafe { run(gpu, kernel, &mut args, cfg) }
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
 
 /// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into one buffer
@@ -334,7 +386,8 @@ pub fn attention_backward(
         // Safety: every layout lies inside its buffer and the gradients' rows are disjoint (checked
         // above); lse and dot hold bh·t floats; each kernel's arguments in the order of its
         // signature.
-        unsafe { run(gpu, plan.kernel, &mut args, plan.cfg) }?;
+        let cost = attention_backward_cost(plan.kernel, version, shape);
+        unsafe { run(gpu, plan.kernel, &mut args, plan.cfg, cost) }?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The fused cross-entropy launch: per-row losses and the gradient in one kernel.
 
+use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, threads_per_row, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
@@ -43,6 +44,7 @@ pub fn cross_entropy(
     let null = 0u64;
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&v).arg(&stride).arg(logits).arg(targets).arg(&ignore_index);
+    let with_grad = grad.is_some();
     let (dloss, row_losses, (dlogits, dlogits_stride), image) = match grad {
         Some(CrossEntropyGrad { dloss, row_losses, dlogits: (d, stride), image }) => {
             if stride < vocab || (rows > 0 && d.len() < (rows - 1) * stride + vocab) {
@@ -77,5 +79,11 @@ pub fn cross_entropy(
     args.arg(&copy);
     // Safety: a block per row; the logits and dlogits hold rows of their strides (checked), the
     // others rows, the copy rows of its stride (checked); a null pointer skips its part.
-    unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg) }
+    // The logits read once (a row stays on chip between its passes) and the targets; a loss per
+    // row and, with the gradient, dlogits (and its bf16 copy) written; about 5 operations a logit
+    // (max, exp, sum; the gradient's scale).
+    let logits_read = 4 * rows * vocab + 8 * rows;
+    let written = 4 * rows + if with_grad { 4 * rows * vocab + copy.bytes(rows * vocab) } else { 0 };
+    let cost = Cost::bytes(logits_read, written).with_flops(5 * rows * vocab, Math::CudaCores);
+    unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg, cost) }
 }

@@ -2,6 +2,7 @@
 //! layer writes its output once (with plain cuBLAS, C first holds the bias rows and the product
 //! reads them back with β = 1: two extra passes over the output).
 
+use super::cost::{Cost, Math};
 use super::{CudaError, Gpu};
 use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
@@ -57,6 +58,38 @@ impl<T: Copy> Drop for Owned<T> {
 
 fn failed(what: &str) -> impl FnOnce(lt::CublasError) -> CudaError + '_ {
     move |e| CudaError::Driver(format!("cuBLASLt {what}: {e:?}"))
+}
+
+/// Bytes of one element of `dtype` (f32 or bf16, the types products here take).
+fn element_bytes(dtype: sys::cudaDataType) -> usize {
+    match dtype {
+        sys::cudaDataType::CUDA_R_16BF | sys::cudaDataType::CUDA_R_16F => 2,
+        _ => 4,
+    }
+}
+
+/// What `D = op(A)·op(B) + bias` moves and computes: A, B and the bias read, D written (`m×n`,
+/// `k` the inner dimension), 2·m·n·k operations per product, on tensor cores when the operands are
+/// bf16 or the compute type rounds to bf16 or TF32.
+fn product_cost(
+    (a, transa): (LtMatrix, bool),
+    b: &LtMatrix,
+    d: &LtMatrix,
+    batch: i32,
+    compute: sys::cublasComputeType_t,
+) -> Cost {
+    use sys::cublasComputeType_t as Compute;
+    let (m, n) = (d.rows as usize, d.cols as usize);
+    let k = if transa { a.rows } else { a.cols } as usize;
+    let batch = batch.max(1) as usize;
+    let math = match compute {
+        Compute::CUBLAS_COMPUTE_32F_FAST_16BF => Math::Bf16TensorCores,
+        Compute::CUBLAS_COMPUTE_32F_FAST_TF32 => Math::Tf32TensorCores,
+        _ if element_bytes(a.dtype) == 2 => Math::Bf16TensorCores,
+        _ => Math::CudaCores,
+    };
+    let read = batch * (m * k * element_bytes(a.dtype) + k * n * element_bytes(b.dtype)) + 4 * m;
+    Cost::bytes(read, batch * m * n * element_bytes(d.dtype)).with_flops(2 * batch * m * n * k, math)
 }
 
 impl Gpu {
@@ -147,7 +180,7 @@ impl BlasLt {
         };
         let (alpha, beta) = (1.0f32, 0.0f32);
         let (workspace, _w) = self.workspace.device_ptr(&gpu.stream);
-        gpu.timed(name, || {
+        gpu.launch(name, product_cost((a, transa), &b, &d, batch, compute), || {
             lt::matmul(
                 self.handle,
                 desc.0,

@@ -20,7 +20,7 @@ pub struct Gpu {
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
     blas: OnceLock<CudaBlas>,
     pub(crate) blas_lt: OnceLock<super::blas_lt::BlasLt>,
-    /// Per-kernel device times while profiling (see [`Gpu::timed`]).
+    /// Per-kernel device times while profiling (see [`Gpu::launch`]).
     pub(crate) clock: super::profile::KernelClock,
 }
 

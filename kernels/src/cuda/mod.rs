@@ -3,7 +3,9 @@
 //! GPU, and everything checks for the CUDA libraries before touching them (cudarc panics otherwise).
 
 pub mod blas_lt;
+pub mod cost;
 mod device;
+pub mod dry_run;
 #[cfg(feature = "emulator")]
 pub mod emulated;
 pub mod launch;
@@ -20,16 +22,17 @@ pub fn source(name: &str) -> &'static KernelSource {
     SOURCES.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no kernel source {name}"))
 }
 
-/// A kernel launch: `launch!(gpu, "file.cu", "kernel", config, args…)` compiles the source on
-/// first use, pushes the arguments in the order of the kernel's signature and launches it on the
-/// GPU's stream, as `Result<(), CudaError>`. The caller vouches (`unsafe`) that the arguments match
+/// A kernel launch: `launch!(gpu, "file.cu", "kernel", config, cost, args…)` compiles the source
+/// on first use, pushes the arguments in the order of the kernel's signature and launches it on
+/// the GPU's stream, as `Result<(), CudaError>`; `cost` ([`cost::Cost`]) is what it moves and
+/// computes. The caller vouches (`unsafe`) that the arguments match
 /// the signature and the buffers are as large as the launch reads and writes.
 #[macro_export]
 macro_rules! launch {
-    ($gpu:expr, $source:expr, $kernel:expr, $cfg:expr $(, $arg:expr)* $(,)?) => {{
+    ($gpu:expr, $source:expr, $kernel:expr, $cfg:expr, $cost:expr $(, $arg:expr)* $(,)?) => {{
         use $crate::cuda::cudarc::driver::PushKernelArg as _;
         match $gpu.function($crate::cuda::source($source), $kernel) {
-            Ok(f) => $gpu.timed($kernel, || {
+            Ok(f) => $gpu.launch($kernel, $cost, || {
                 let mut builder = $gpu.stream.launch_builder(&f);
                 // One expression, so temporaries among the arguments live until the launch.
                 builder

@@ -1,8 +1,9 @@
-//! Device time per kernel: while profiling is on, every launch made through [`Gpu::timed`] is
+//! Device time per kernel: while profiling is on, every launch made through [`Gpu::launch`] is
 //! bracketed by two events on the device's stream, and [`Gpu::kernel_times`] sums the elapsed
 //! times by kernel name. The launches stay asynchronous (the events are read at the end), so the
 //! table shows where the device's time goes without the per-op waits of the autograd profiler.
 
+use super::cost::Cost;
 use super::{CudaError, Gpu};
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::CudaEvent;
@@ -50,9 +51,11 @@ impl Gpu {
         self.clock.on.store(on, Ordering::Relaxed);
     }
 
-    /// Runs `launch`, one kernel or library call named `name`, between two events when profiling.
-    /// An event that cannot be made or recorded leaves that launch untimed.
-    pub fn timed<R, E>(&self, name: &str, launch: impl FnOnce() -> Result<R, E>) -> Result<R, E> {
+    /// Runs `launch`, one kernel or library call named `name` that moves and computes `cost`
+    /// (written to the launch ledger when recording, [`super::cost`]), between two events when
+    /// profiling. An event that cannot be made or recorded leaves that launch untimed.
+    pub fn launch<R, E>(&self, name: &str, cost: Cost, launch: impl FnOnce() -> Result<R, E>) -> Result<R, E> {
+        super::cost::note(name, cost);
         if !self.clock.on.load(Ordering::Relaxed) {
             return launch();
         }

@@ -1,5 +1,6 @@
 //! The GELU forward launch.
 
+use crate::cuda::cost::Cost;
 use crate::cuda::launch::{elementwise, run, Bf16Copy, Bf16Out};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
@@ -23,5 +24,18 @@ pub fn gelu_forward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&approx).arg(&count).arg(x).arg(y).arg(&copy);
     // Safety: x and y hold n floats, the copy n / cols rows of its stride (checked).
-    unsafe { run(gpu, "gelu_forward", &mut args, elementwise(n)) }
+    let cost = gelu_forward_cost(n).writing(copy.bytes(n));
+    unsafe { run(gpu, "gelu_forward", &mut args, elementwise(n), cost) }
+}
+
+/// What `gelu_forward` of `n` elements moves and computes (without a bf16 copy): x read, y
+/// written, 4 bytes each; about 10 operations each (the cubic, the tanh, the products).
+pub fn gelu_forward_cost(n: usize) -> Cost {
+    Cost::f32s(n, n).with_flops(10 * n, crate::cuda::cost::Math::CudaCores)
+}
+
+/// What `gelu_backward` of `n` elements moves and computes: x and dy read, dx written, 4 bytes
+/// each; about 15 operations each (GELU's derivative and the product).
+pub fn gelu_backward_cost(n: usize) -> Cost {
+    Cost::f32s(2 * n, n).with_flops(15 * n, crate::cuda::cost::Math::CudaCores)
 }

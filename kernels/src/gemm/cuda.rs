@@ -2,6 +2,7 @@
 //! by `cp.async` or by the tensor memory accelerator.
 
 use super::tensor_map::TensorMap;
+use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{run, shared_function, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
@@ -48,8 +49,9 @@ pub fn gemm_f32(
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
+    let cost = Cost::product((1, m, n, k), (4 * m * k, 4 * k * n), false, Math::CudaCores);
     // Safety: buffers hold m·k, k·n and m·n floats.
-    unsafe { run(gpu, kernel, &mut args, cfg) }
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
 
 /// The tensor-core GEMM versions: fragments loaded straight from global memory; through
@@ -181,9 +183,10 @@ fn launch_tma_gemm(
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(&a_map).arg(&b_map).arg(c);
+    let cost = Cost::product((1, m, n, k), (2 * m * k, 2 * k * n), false, Math::Bf16TensorCores);
     // Safety: the maps describe A (m, k) and Bᵀ (n, k), which the buffers hold (checked above) and
     // which live until the launch is queued; C holds m·n floats.
-    unsafe { run(gpu, kernel, &mut args, cfg) }
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
 
 /// Launches a tensor-core GEMM kernel of gemm.cu, `(m, n, k, a, b, c)`, once the buffers are
@@ -200,8 +203,9 @@ fn launch_bf16_gemm(
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
+    let cost = Cost::product((1, m, n, k), (2 * m * k, 2 * k * n), false, Math::Bf16TensorCores);
     // Safety: the buffers hold m·k, k·n bf16 and m·n floats (checked above); a block per tile of C.
-    unsafe { run(gpu, kernel, &mut args, cfg) }
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
 
 /// An error unless the device is an sm_90a one (H100, H200): `kernel` uses wgmma.

@@ -1,5 +1,6 @@
 //! Layer-norm launches: forward (a thread, a warp or a block per row) and backward.
 
+use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
@@ -42,7 +43,11 @@ pub fn layer_norm_forward(
     args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd).arg(&copy);
     // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows; the copy
     // rows of its stride (checked).
-    unsafe { run(gpu, kernel, &mut args, cfg) }
+    // x, γ, β read; y, mean and rstd written; about 8 operations an element.
+    let cost = Cost::f32s(rows * cols + 2 * cols, rows * cols + 2 * rows)
+        .with_flops(8 * rows * cols, Math::CudaCores)
+        .writing(copy.bytes(rows * cols));
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
 
 /// The layer-norm backward launch, and whether the blocks sum their dγ and dβ partials in shared
@@ -74,5 +79,8 @@ pub fn layer_norm_backward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(dx).arg(dgamma).arg(dbeta);
     // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows.
-    unsafe { run(gpu, "layer_norm_backward", &mut args, cfg) }
+    // x, dy, γ, mean, rstd read; dx, dγ, dβ written; about 12 operations an element.
+    let cost = Cost::f32s(2 * rows * cols + cols + 2 * rows, rows * cols + 2 * cols)
+        .with_flops(12 * rows * cols, Math::CudaCores);
+    unsafe { run(gpu, "layer_norm_backward", &mut args, cfg, cost) }
 }

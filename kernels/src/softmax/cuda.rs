@@ -1,6 +1,7 @@
 //! Softmax launches: versions 1–4 (a thread, a warp, a block, a cluster of blocks per row), and
 //! the backward.
 
+use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, param, run, run_in_clusters, shared_function, threads_per_row, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, PushKernelArg};
@@ -85,13 +86,15 @@ pub fn softmax(
     let plan = softmax_plan(version, log, (rows, cols))?;
     let Plan { kernel, cfg, .. } = plan;
     let f = shared_function(gpu, "softmax.cu", kernel, cfg.shared_mem_bytes)?;
+    // x read, y written; about 5 operations an element (max, exp, sum, scale).
+    let cost = Cost::f32s(rows * cols, rows * cols).with_flops(5 * rows * cols, Math::CudaCores);
     let (r, c, log, staged) = (rows as i32, cols as i32, i32::from(log), i32::from(cfg.shared_mem_bytes > 0));
     if let SoftmaxVersion::ClusterPerRow(_) = version {
         let (x, y) = (x.device_ptr(&gpu.stream).0, y.device_ptr_mut(&gpu.stream).0);
         let mut params = [param(&log), param(&r), param(&c), param(&x), param(&y)];
         // Safety: the parameters match softmax_cluster_per_row's signature and the buffers hold
         // rows·cols floats.
-        return unsafe { run_in_clusters(gpu, &f, plan, &mut params) };
+        return unsafe { run_in_clusters(gpu, &f, plan, &mut params, cost) };
     }
     let mut args = gpu.stream.launch_builder(&f);
     if version == SoftmaxVersion::BlockPerRow {
@@ -99,7 +102,7 @@ pub fn softmax(
     }
     args.arg(&r).arg(&c).arg(x).arg(y);
     // Safety: the arguments match the kernel's signature and the buffers hold rows·cols floats.
-    unsafe { run(gpu, kernel, &mut args, cfg) }
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
 
 /// The softmax backward launch: a block per row.
@@ -120,5 +123,7 @@ pub fn softmax_backward(
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&l).arg(&r).arg(&c).arg(y).arg(dy).arg(dx);
     // Safety: y, dy and dx hold rows·cols floats; a block per row.
-    unsafe { run(gpu, "softmax_backward", &mut args, softmax_backward_plan((rows, cols)).cfg) }
+    // y and dy read, dx written; about 4 operations an element.
+    let cost = Cost::f32s(2 * rows * cols, rows * cols).with_flops(4 * rows * cols, Math::CudaCores);
+    unsafe { run(gpu, "softmax_backward", &mut args, softmax_backward_plan((rows, cols)).cfg, cost) }
 }

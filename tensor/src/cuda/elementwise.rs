@@ -1,9 +1,10 @@
 //! Elementwise ops on the GPU: one grid-stride kernel per family, every operand read through its
 //! own layout (broadcasts are stride 0), the output dense.
 
-use super::{cuda_error, over, CudaData, CudaStorage, KernelLayout};
+use super::{cuda_error, distinct_elements, over, CudaData, CudaStorage, KernelLayout};
 use crate::op::{BinaryOp, CmpOp, GeluApproximation, UnaryOp};
 use crate::{Error, Layout, Result};
+use kernels::cuda::cost::{Cost, Math};
 use kernels::launch;
 
 /// The op code of `unary_op` in elementwise.cu, and its scalar.
@@ -59,8 +60,9 @@ impl CudaStorage {
         let n = layout.elem_count();
         let mut out = self.alloc_f32(name, n)?;
         let ((code, s), count, lx) = (unary_code(op), n as i64, KernelLayout::new(name, layout)?);
+        let cost = Cost::f32s(distinct_elements(layout), n).with_flops(n, Math::CudaCores);
         // Safety: `unary_f32(op, s, n, x, lx, out)`; lx stays inside x, out holds n floats.
-        unsafe { launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), &code, &s, &count, x, &lx, &mut out) }
+        unsafe { launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), cost, &code, &s, &count, x, &lx, &mut out) }
             .map_err(cuda_error(name))?;
         Ok(self.with(n, CudaData::F32(out)))
     }
@@ -73,9 +75,12 @@ impl CudaStorage {
         let mut out = self.alloc_f32(name, n)?;
         let (code, count) = (binary_code(op), n as i64);
         let (la, lb) = (KernelLayout::new(name, lhs)?, KernelLayout::new(name, rhs_layout)?);
+        let cost = Cost::f32s(distinct_elements(lhs) + distinct_elements(rhs_layout), n).with_flops(n, Math::CudaCores);
         // Safety: `binary_f32(op, n, a, la, b, lb, out)`; both layouts have n elements.
-        unsafe { launch!(self.gpu, "elementwise.cu", "binary_f32", over(n), &code, &count, a, &la, b, &lb, &mut out) }
-            .map_err(cuda_error(name))?;
+        unsafe {
+            launch!(self.gpu, "elementwise.cu", "binary_f32", over(n), cost, &code, &count, a, &la, b, &lb, &mut out)
+        }
+        .map_err(cuda_error(name))?;
         Ok(self.with(n, CudaData::F32(out)))
     }
 
@@ -83,10 +88,12 @@ impl CudaStorage {
     pub fn add_assign(&mut self, rhs: &Self, rhs_layout: &Layout) -> Result<()> {
         let b = rhs.f32s("add_assign", rhs_layout.shape())?;
         let (n, lb) = (self.len as i64, KernelLayout::new("add_assign", rhs_layout)?);
+        let len = self.len;
+        let cost = Cost::f32s(len + distinct_elements(rhs_layout), len).with_flops(len, Math::CudaCores);
         let gpu = self.gpu.clone();
         let a = self.f32s_mut("add_assign")?;
         // Safety: `add_assign_f32(n, dst, src, ls)`; dst holds n floats, ls reads n elements of src.
-        unsafe { launch!(gpu, "elementwise.cu", "add_assign_f32", over(n as usize), &n, a, b, &lb) }
+        unsafe { launch!(gpu, "elementwise.cu", "add_assign_f32", over(n as usize), cost, &n, a, b, &lb) }
             .map_err(cuda_error("add_assign"))
     }
 
@@ -99,9 +106,12 @@ impl CudaStorage {
         let mut out = unsafe { self.gpu.stream.alloc::<u32>(n.max(1)) }.map_err(super::driver_error(name))?;
         let (code, count) = (cmp_code(op), n as i64);
         let (la, lb) = (KernelLayout::new(name, lhs)?, KernelLayout::new(name, rhs_layout)?);
+        let cost = Cost::f32s(distinct_elements(lhs) + distinct_elements(rhs_layout), n).with_flops(n, Math::CudaCores);
         // Safety: `cmp_f32(op, n, a, la, b, lb, out)`.
-        unsafe { launch!(self.gpu, "elementwise.cu", "cmp_f32", over(n), &code, &count, a, &la, b, &lb, &mut out) }
-            .map_err(cuda_error(name))?;
+        unsafe {
+            launch!(self.gpu, "elementwise.cu", "cmp_f32", over(n), cost, &code, &count, a, &la, b, &lb, &mut out)
+        }
+        .map_err(cuda_error(name))?;
         Ok(self.with(n, CudaData::U32(out)))
     }
 
@@ -120,9 +130,12 @@ impl CudaStorage {
         let mut out = self.alloc_f32("where_cond", n)?;
         let k = |l| KernelLayout::new("where_cond", l);
         let (lm, la, lb, count) = (k(mask)?, k(t.1)?, k(f.1)?, n as i64);
+        let cost = Cost::f32s(distinct_elements(mask) + distinct_elements(t.1) + distinct_elements(f.1), n);
         // Safety: `where_f32(n, cond, lc, a, la, b, lb, out)`, all layouts of n elements.
-        unsafe { launch!(self.gpu, "elementwise.cu", "where_f32", over(n), &count, m, &lm, a, &la, b, &lb, &mut out) }
-            .map_err(cuda_error("where_cond"))?;
+        unsafe {
+            launch!(self.gpu, "elementwise.cu", "where_f32", over(n), cost, &count, m, &lm, a, &la, b, &lb, &mut out)
+        }
+        .map_err(cuda_error("where_cond"))?;
         Ok(self.with(n, CudaData::F32(out)))
     }
 }

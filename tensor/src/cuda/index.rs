@@ -5,6 +5,7 @@
 use super::{cuda_error, over, CudaData, CudaStorage, KernelLayout};
 use crate::cpu::split_at_dim;
 use crate::{Error, Layout, Result};
+use kernels::cuda::cost::Cost;
 use kernels::launch;
 
 /// The four index kernels of index.cu share one signature:
@@ -33,6 +34,11 @@ impl CudaStorage {
         let ids = self.upload_ids(call.op, call.ids)?;
         let (outer, size, inner) = call.split;
         let args = [outer as i64, size as i64, inner as i64, call.n as i64];
+        // The ids and the `work` elements read, those elements written (the adds read what they
+        // add to as well).
+        let adds = call.kernel.ends_with("_add_f32");
+        let read = 8 * call.ids.len() + 4 * call.work * if adds { 2 } else { 1 };
+        let cost = Cost::bytes(read, 4 * call.work);
         // Safety: `(outer, size, inner, n, ids, x, out)` as index.cu declares; the ids were checked
         // against `size` by the tensor layer, and the buffers hold what the split says.
         unsafe {
@@ -41,6 +47,7 @@ impl CudaStorage {
                 "index.cu",
                 call.kernel,
                 over(call.work),
+                cost,
                 &args[0],
                 &args[1],
                 &args[2],
@@ -125,8 +132,20 @@ impl CudaStorage {
             let slab = Layout::from_parts(layout.shape(), &out_strides, start * out_strides[dim]);
             let (count, lo) = (n as i64, KernelLayout::new("cat", &slab)?);
             // Safety: `copy_into_f32(n, x, out, lo)`: the slab lies inside the output.
-            unsafe { launch!(first.gpu, "elementwise.cu", "copy_into_f32", over(n), &count, x, &mut out, &lo) }
-                .map_err(cuda_error("cat"))?;
+            unsafe {
+                launch!(
+                    first.gpu,
+                    "elementwise.cu",
+                    "copy_into_f32",
+                    over(n),
+                    Cost::f32s(n, n),
+                    &count,
+                    x,
+                    &mut out,
+                    &lo
+                )
+            }
+            .map_err(cuda_error("cat"))?;
             start += layout.shape()[dim];
         }
         Ok(first.with(total, CudaData::F32(out)))

@@ -15,12 +15,22 @@ mod reduce;
 
 use crate::cpu::{CpuStorage, IntoStorage};
 use crate::{DType, Device, Error, Layout, Result};
+use kernels::cuda::cost::Cost;
 use kernels::cuda::cudarc::driver::{CudaSlice, CudaStream, CudaView, DeviceRepr};
 /// A grid-stride launch over `n` elements.
 pub(crate) use kernels::cuda::launch::elementwise as over;
 use kernels::cuda::{CudaError, Gpu};
 use kernels::launch;
 use std::sync::Arc;
+
+/// The elements `layout` reads from its buffer, each counted once: its element count without the
+/// broadcast dims (stride 0). What a launch's cost says it reads through a layout.
+pub(crate) fn distinct_elements(layout: &Layout) -> usize {
+    if layout.elem_count() == 0 {
+        return 0;
+    }
+    layout.shape().iter().zip(layout.strides()).filter(|&(_, &stride)| stride != 0).map(|(&n, _)| n).product()
+}
 
 /// A buffer on one GPU.
 #[derive(Clone)]
@@ -212,7 +222,7 @@ impl CudaStorage {
                 let mut out = unsafe { gpu.stream.alloc::<f32>(n.max(1)) }.map_err(driver_error("full"))?;
                 let (count, v) = (n as i64, value as f32);
                 // Safety: `fill_f32(n, value, out)` writes n floats of `out`.
-                unsafe { launch!(gpu, "elementwise.cu", "fill_f32", over(n), &count, &v, &mut out) }
+                unsafe { launch!(gpu, "elementwise.cu", "fill_f32", over(n), Cost::f32s(0, n), &count, &v, &mut out) }
                     .map_err(cuda_error("full"))?;
                 Ok(Self::new(&gpu, ordinal, n, CudaData::F32(out)))
             }
@@ -264,9 +274,12 @@ impl CudaStorage {
             CudaData::F32(x) => {
                 let mut out = self.alloc_f32("contiguous", n)?;
                 let (op, s, count, lx) = (9i32, 1.0f32, n as i64, KernelLayout::new("contiguous", layout)?);
+                let cost = Cost::f32s(distinct_elements(layout), n);
                 // Safety: `unary_f32(op, s, n, x, lx, out)`; lx stays inside x, out holds n floats.
-                unsafe { launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), &op, &s, &count, x, &lx, &mut out) }
-                    .map_err(cuda_error("contiguous"))?;
+                unsafe {
+                    launch!(self.gpu, "elementwise.cu", "unary_f32", over(n), cost, &op, &s, &count, x, &lx, &mut out)
+                }
+                .map_err(cuda_error("contiguous"))?;
                 CudaData::F32(out)
             }
             CudaData::U32(x) => CudaData::U32(self.convert("contiguous", "copy_u32", x, layout)?),
@@ -288,9 +301,10 @@ impl CudaStorage {
         // Safety: written in full by the kernel below.
         let mut out = unsafe { self.gpu.stream.alloc::<To>(n.max(1)) }.map_err(driver_error(op))?;
         let (count, lx) = (n as i64, KernelLayout::new(op, layout)?);
+        let cost = Cost::bytes(distinct_elements(layout) * size_of::<From>(), n * size_of::<To>());
         // Safety: `kernel(n, x, lx, out)` with the element types the caller names; lx reads n
         // elements inside x, out holds n.
-        unsafe { launch!(self.gpu, "convert.cu", kernel, over(n), &count, x, &lx, &mut out) }
+        unsafe { launch!(self.gpu, "convert.cu", kernel, over(n), cost, &count, x, &lx, &mut out) }
             .map_err(cuda_error(op))?;
         Ok(out)
     }

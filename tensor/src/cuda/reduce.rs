@@ -9,6 +9,7 @@ use super::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::ReduceOp;
 use crate::{Layout, Result};
 use half::bf16;
+use kernels::cuda::cost::{Cost, Math};
 use kernels::cuda::cudarc::driver::{CudaSlice, LaunchConfig};
 use kernels::cuda::launch::grid;
 use kernels::cuda::launch::Bf16Copy;
@@ -41,10 +42,13 @@ impl CudaStorage {
         let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
         let copy = Bf16Copy::new(&self.gpu, image, (rows, cols)).map_err(cuda_error("sum"))?;
         let view = x.view();
+        // x read; f64 partial sums (and x's bf16 copy) written.
+        let cost = Cost::bytes(4 * rows * cols, 8 * chunks * cols + copy.bytes(rows * cols))
+            .with_flops(rows * cols, Math::CudaCores);
         // Safety: `column_sums_partial(rows, cols, chunk, x, partial, copy)`; partial holds
         // chunks·cols, the copy rows of its stride (checked).
         let launched = unsafe {
-            launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, &r, &c, &ch, &view, &mut partial, &copy)
+            launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, cost, &r, &c, &ch, &view, &mut partial, &copy)
         };
         launched.map_err(cuda_error("sum"))?;
         let mut out = self.alloc_f32("sum", cols)?;
@@ -56,6 +60,7 @@ impl CudaStorage {
                 "reduce.cu",
                 "column_sums_finish",
                 grid(cols.div_ceil(256), 256),
+                Cost::bytes(8 * chunks * cols, 4 * cols).with_flops(chunks * cols, Math::CudaCores),
                 &n,
                 &c,
                 &partial,
@@ -119,7 +124,8 @@ impl CudaStorage {
                 let mut out = self.alloc_f32(op.name(), rows)?;
                 // Safety: `reduce_rows_f32(op, rows, cols, x, out)`, a block per row.
                 unsafe {
-                    launch!(self.gpu, "reduce.cu", "reduce_rows_f32", grid(rows, 256), &code, &r, &c, x, &mut out)
+                    let cost = Cost::f32s(rows * group, rows).with_flops(rows * group, Math::CudaCores);
+                    launch!(self.gpu, "reduce.cu", "reduce_rows_f32", grid(rows, 256), cost, &code, &r, &c, x, &mut out)
                 }
                 .map_err(cuda_error(op.name()))?;
                 Ok(self.with(rows, CudaData::F32(out)))
@@ -131,8 +137,11 @@ impl CudaStorage {
                     unsafe { self.gpu.stream.alloc::<i64>(rows.max(1)) }.map_err(super::driver_error(op.name()))?;
                 let cfg = grid(rows.div_ceil(128), 128);
                 // Safety: `argreduce_rows_f32(is_min, rows, cols, x, out)`, a thread per row.
-                unsafe { launch!(self.gpu, "reduce.cu", "argreduce_rows_f32", cfg, &is_min, &r, &c, x, &mut out) }
-                    .map_err(cuda_error(op.name()))?;
+                let cost = Cost::bytes(4 * rows * group, 8 * rows).with_flops(rows * group, Math::CudaCores);
+                unsafe {
+                    launch!(self.gpu, "reduce.cu", "argreduce_rows_f32", cfg, cost, &is_min, &r, &c, x, &mut out)
+                }
+                .map_err(cuda_error(op.name()))?;
                 Ok(self.with(rows, CudaData::I64(out)))
             }
         }

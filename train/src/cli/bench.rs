@@ -1,6 +1,8 @@
-//! `emergent bench train`: time full training steps (forward, backward, AdamW) on random tokens;
+//! `emergent bench train`: time full training steps (forward, backward, AdamW) on random tokens, or
+//! (`--dry-run`) predict a GPU step's time from its launches without a GPU;
 //! `emergent bench kernels`: the fused kernels, checked and timed against the machine's ceilings.
 
+use super::roofline::{summarize, write_kernel_table, write_roofline_table, StepRoofline};
 use crate::error::{Result, TrainError};
 use crate::optim::{AdamW, Optimizer};
 use crate::trainer::available_bytes;
@@ -11,7 +13,7 @@ use model::gpt2::{Gpt2, Gpt2Config};
 use rand::Rng;
 use std::path::Path;
 use std::time::Instant;
-use tensor::kernel_profile::{kernel_times, product_flops, profile_kernels, KernelTime};
+use tensor::kernel_profile::{self, kernel_times, profile_kernels, H100_SXM};
 use tensor::{AdamWConfig, AttentionPath, DType, Device, ExecutionContext, Tensor};
 
 #[derive(Debug, Args)]
@@ -44,6 +46,12 @@ pub enum BenchWhat {
         /// The fused attention kernel or the composed reference path.
         #[arg(long, value_enum, default_value = "fused")]
         attention: super::AttentionPath,
+        /// With --device cuda, on a machine with or without a GPU: issue one step (after a warm-up
+        /// step) to a null CUDA driver on which nothing runs and nothing is allocated, and print
+        /// its launches with the bytes and FLOPs each declares, their time at an H100's ceilings,
+        /// the predicted step time, MFU and peak device memory.
+        #[arg(long, conflicts_with_all = ["profile", "steps"])]
+        dry_run: bool,
     },
     /// The fused kernels, each variant checked against the naive reference, then timed: on the CPU
     /// (the default) as GFLOP/s and GB/s and a share of this machine's measured FMA peak or streaming
@@ -95,7 +103,13 @@ impl Preset {
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
-        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention } => {
+        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention, dry_run } => {
+            if dry_run {
+                if !matches!(device.device, Device::Cuda(0)) {
+                    return Err(TrainError::Invalid("--dry-run predicts a GPU step: give --device cuda".into()));
+                }
+                kernel_profile::start_dry_run()?;
+            }
             let (device, _context) = device.open(attention)?;
             let (cfg, default_batch, default_seq) = preset.setup();
             let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));
@@ -105,7 +119,12 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
                     shape.0, shape.1, cfg.n_positions
                 )));
             }
-            run_train(preset, shape, device, steps, profile, out)
+            let mode = match (dry_run, profile) {
+                (true, _) => Mode::DryRun,
+                (false, true) => Mode::Profiled,
+                (false, false) => Mode::Timed,
+            };
+            run_train(preset, shape, device, if dry_run { 1 } else { steps }, mode, out)
         }
         BenchWhat::Kernels { device: Device::Cpu, ref kernels, ref shapes, iters, json, csv, .. } => {
             let format = match (json, csv) {
@@ -128,14 +147,32 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     }
 }
 
+/// What `bench train` does besides timing steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Timed,
+    /// Also times each op (and on a GPU each kernel, beside its roofline prediction).
+    Profiled,
+    /// One step on the dry-run driver, reported on the roofline.
+    DryRun,
+}
+
+/// Model FLOPs per step as the PyTorch baseline counts them: 6·N per token for the weights,
+/// 12·L·T·C per token for attention (scores and weighted sums, forward and backward).
+fn model_flops(parameters: usize, cfg: &Gpt2Config, (batch, time): (usize, usize)) -> f64 {
+    let tokens = (batch * time) as f64;
+    6.0 * parameters as f64 * tokens + 12.0 * (cfg.n_layer * time * cfg.n_embd) as f64 * tokens
+}
+
 fn run_train(
     preset: Preset,
     (batch, time): (usize, usize),
     device: Device,
     steps: usize,
-    profile: bool,
+    mode: Mode,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
+    let profile = mode == Mode::Profiled;
     let (mut cfg, _, _) = preset.setup();
     (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (0.0, 0.0, 0.0);
     let model = Gpt2::random(cfg.clone(), 0, DType::F32)?;
@@ -156,10 +193,18 @@ fn run_train(
     let mut op_profile = None;
     // On a GPU the profile also times each kernel launch (device time, without waiting per op).
     let kernel_profile = profile && device != Device::Cpu;
+    let mut resident = 0;
     for step in 0..=steps {
         if step == 1 && profile {
             op_profile = Some(Profile::start());
             profile_kernels(device, true)?;
+        }
+        if step == 1 && (kernel_profile || mode == Mode::DryRun) {
+            // What stays between steps (weights, gradients, AdamW's moments, bf16 images,
+            // workspaces); the step's activations come on top of it.
+            resident = kernel_profile::dry_run_memory().live;
+            kernel_profile::reset_dry_run_peak();
+            kernel_profile::record_launches(true);
         }
         let ids: Vec<i64> = (0..batch * (time + 1)).map(|_| rng.random_range(0..cfg.vocab_size as i64)).collect();
         let tokens = Tensor::from_vec(ids, &[batch, time + 1])?;
@@ -182,7 +227,7 @@ fn run_train(
         tensor::synchronize(device)?;
         let done = Instant::now();
         let ms = (done - started).as_secs_f64() * 1e3;
-        if step > 0 {
+        if step > 0 && mode != Mode::DryRun {
             let marks = [started, forward_done, backward_done, done];
             for (phase, w) in phases.iter_mut().zip(marks.windows(2)) {
                 phase.push((w[1] - w[0]).as_secs_f64() * 1e3);
@@ -190,6 +235,14 @@ fn run_train(
             times.push(ms);
             writeln!(out, "step {step:>3}: {ms:8.1} ms  loss {loss:.4}").map_err(io)?;
         }
+    }
+    let launches = kernel_profile::recorded_launches();
+    kernel_profile::record_launches(false);
+    let flops = model_flops(model.params.numel(), &cfg, (batch, time));
+    if mode == Mode::DryRun {
+        let step = summarize(&launches, &H100_SXM);
+        let description = format!("{preset:?} batch {batch} × {time}");
+        return write_dry_run(&step, (&description, batch), flops, resident, out).map_err(io);
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -205,16 +258,14 @@ fn run_train(
     }
     if kernel_profile {
         profile_kernels(device, false)?;
-        write_kernel_table(&kernel_times(device)?, times.len(), out).map_err(io)?;
+        let predicted = summarize(&launches, &H100_SXM);
+        write_kernel_table(&kernel_times(device)?, times.len(), Some(&predicted), out).map_err(io)?;
     }
     let [forward, backward, optimizer] = phases.map(median);
     writeln!(out, "median ms: forward {forward}, backward {backward}, optimizer {optimizer}").map_err(io)?;
     let steps_timed = times.len();
     let median = median(times);
-    // Model FLOPs per step as the PyTorch baseline counts them: 6·N per token for the weights,
-    // 12·L·T·C per token for attention (scores and weighted sums, forward and backward).
     let tokens = (batch * time) as f64;
-    let flops = 6.0 * model.params.numel() as f64 * tokens + 12.0 * (cfg.n_layer * time * cfg.n_embd) as f64 * tokens;
     let json = serde_json::json!({
         "preset": preset.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
         "device": device.to_string(),
@@ -232,29 +283,6 @@ fn run_train(
         "model_tflops_per_s": ((flops / (median / 1e3)) / 1e10).round() / 100.0,
     });
     writeln!(out, "{json}").map_err(io)
-}
-
-/// The kernel profile as a table: launches and device milliseconds per step of each kernel (and
-/// cuBLAS call), slowest first, with its share of the device time.
-fn write_kernel_table(rows: &[KernelTime], steps: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let steps = steps.max(1) as f64;
-    let total: f64 = rows.iter().map(|r| r.ms).sum();
-    writeln!(out, "device time per kernel: {:.1} ms/step", total / steps)?;
-    writeln!(out, "| kernel | launches/step | ms/step | % of device time | TFLOP/s |")?;
-    writeln!(out, "|---|---|---|---|---|")?;
-    for row in rows {
-        let (launches, ms) = (row.launches as f64 / steps, row.ms / steps);
-        // Matrix products are named with their shapes: their rate, the rest none.
-        let rate = product_flops(&row.name)
-            .map_or(String::new(), |flops| format!("{:.1}", flops * row.launches as f64 / (row.ms * 1e-3) / 1e12));
-        writeln!(
-            out,
-            "| {} | {launches} | {ms:.2} | {:.1} | {rate} |",
-            row.name,
-            100.0 * row.ms / total.max(f64::MIN_POSITIVE)
-        )?;
-    }
-    Ok(())
 }
 
 /// The op profile as a table: mean milliseconds per step of each op in each pass at each set of
@@ -285,4 +313,55 @@ fn write_op_table(rows: &[OpTime], steps: usize, step_ms: f64, out: &mut dyn std
     }
     let rest = step_ms - accounted;
     writeln!(out, "| (no op: optimizer, freeing the graph) | | | | {rest:.1} | | {:.1} |", 100.0 * rest / step_ms)
+}
+
+/// The device memory the largest batch is sized for: an 80 GB H100's 80 GiB.
+const DEVICE_BYTES: usize = 80 << 30;
+
+/// The dry run's report: the roofline table, the totals, the predicted step time and MFU (model
+/// FLOPs over the predicted time, against the bf16 peak), the peak device memory and the largest
+/// batch that fits in [`DEVICE_BYTES`], and a last line of JSON. The activations (the peak above
+/// the `resident` bytes that stay between steps) grow with the batch, the rest does not:
+/// `largest = ⌊batch · (capacity − resident) / (peak − resident)⌋`.
+fn write_dry_run(
+    step: &StepRoofline,
+    (description, batch): (&str, usize),
+    model_flops: f64,
+    resident: usize,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let peak = kernel_profile::dry_run_memory().peak;
+    let activations = peak.saturating_sub(resident).max(1);
+    let largest_batch = (batch as f64 * DEVICE_BYTES.saturating_sub(resident) as f64 / activations as f64) as usize;
+    let predicted_ms = step.seconds * 1e3;
+    let mfu = model_flops / step.seconds.max(f64::MIN_POSITIVE) / H100_SXM.bf16_flops;
+    writeln!(out, "dry run: one training step's launches on {}, no kernel run", H100_SXM.name)?;
+    write_roofline_table(step, out)?;
+    writeln!(
+        out,
+        "{description}: {} launches, {:.2} GB moved, {:.2} TFLOP; predicted {predicted_ms:.2} ms/step, MFU {:.1}%; \
+         peak device memory {:.2} GB ({:.2} GB between steps, {:.2} GB of activations); the largest batch in 80 GiB: \
+         {largest_batch}",
+        step.launches,
+        step.bytes as f64 / 1e9,
+        step.flops as f64 / 1e12,
+        100.0 * mfu,
+        peak as f64 / 1e9,
+        resident as f64 / 1e9,
+        activations as f64 / 1e9,
+    )?;
+    let json = serde_json::json!({
+        "device": H100_SXM.name,
+        "precision": ExecutionContext::current().precision.name(),
+        "bytes_per_step": step.bytes,
+        "flops_per_step": step.flops,
+        "model_flops_per_step": model_flops.round(),
+        "launches_per_step": step.launches,
+        "predicted_ms": (predicted_ms * 1000.0).round() / 1000.0,
+        "mfu": (mfu * 1e4).round() / 1e4,
+        "peak_bytes": peak,
+        "resident_bytes": resident,
+        "largest_batch": largest_batch,
+    });
+    writeln!(out, "{json}")
 }

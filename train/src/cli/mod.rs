@@ -13,6 +13,7 @@ mod forward;
 mod hellaswag;
 mod lab;
 mod prepare;
+mod roofline;
 mod sample;
 mod tokenize;
 mod train;

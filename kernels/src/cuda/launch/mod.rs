@@ -3,6 +3,7 @@
 //! module holds what every launch shares (plans, launching, bf16 copies); one file per kernel
 //! family holds its launches.
 
+use super::cost::Cost;
 use super::{source, CudaError, Gpu};
 use cudarc::driver::sys::{self, CUfunction_attribute};
 use cudarc::driver::{CudaFunction, CudaSlice, DevicePtrMut, DeviceRepr, LaunchArgs, LaunchConfig};
@@ -29,7 +30,8 @@ impl Plan {
     }
 }
 
-/// Launches `args` over `cfg` as `kernel`, timed when the GPU is profiling ([`Gpu::timed`]).
+/// Launches `args` over `cfg` as `kernel`, which moves and computes `cost`, timed when the GPU is
+/// profiling ([`Gpu::launch`]).
 ///
 /// # Safety
 /// As for cudarc's `LaunchArgs::launch`: the arguments match the kernel's signature and the
@@ -39,9 +41,10 @@ pub(crate) unsafe fn run(
     kernel: &str,
     args: &mut LaunchArgs<'_>,
     cfg: LaunchConfig,
+    cost: Cost,
 ) -> Result<(), CudaError> {
     // Safety: as the caller vouches.
-    gpu.timed(kernel, || unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e)))
+    gpu.launch(kernel, cost, || unsafe { args.launch(cfg) }.map(drop).map_err(|e| launch_error(kernel, e)))
 }
 
 /// A kernel parameter as the driver takes it: the address of its value.
@@ -61,6 +64,7 @@ pub(crate) unsafe fn run_in_clusters(
     f: &CudaFunction,
     Plan { kernel, cfg, cluster }: Plan,
     params: &mut [*mut c_void],
+    cost: Cost,
 ) -> Result<(), CudaError> {
     if gpu.compute_capability() < 90 {
         return Err(CudaError::Driver(format!(
@@ -86,7 +90,7 @@ pub(crate) unsafe fn run_in_clusters(
         attrs: &mut attribute,
         numAttrs: 1,
     };
-    gpu.timed(kernel, || {
+    gpu.launch(kernel, cost, || {
         gpu.ctx.bind_to_thread().map_err(|e| launch_error(kernel, e))?;
         // Safety: the configuration above lives through the call; the parameters are as the
         // caller vouches.
@@ -147,6 +151,15 @@ impl Bf16Copy {
                 data.len()
             ))),
             None => Ok(Self { data: 0, cols: cols as i64, stride: 0 }),
+        }
+    }
+
+    /// The bytes this copy adds to a launch whose output has `elements` values (0 without a copy).
+    pub fn bytes(&self, elements: usize) -> usize {
+        if self.data == 0 {
+            0
+        } else {
+            2 * elements
         }
     }
 }

@@ -68,6 +68,7 @@ impl CudaStorage {
                 "adamw.cu",
                 "adamw_step",
                 over(n as usize),
+                kernels::adamw::cuda::adamw_cost(n as usize),
                 &n,
                 p,
                 &g.view(),

@@ -41,8 +41,11 @@ impl CudaStorage {
         let mut out = self.alloc_f32("gelu_backward", n)?;
         let (a, count) = (i32::from(approx == GeluApproximation::Tanh), n as i64);
         // Safety: `gelu_backward(approx, n, x, dy, dx)`, all n floats.
-        unsafe { launch!(self.gpu, "gelu.cu", "gelu_backward", over(n), &a, &count, &x.view(), &d.view(), &mut out) }
-            .map_err(cuda_error("gelu_backward"))?;
+        let cost = kernels::gelu::cuda::gelu_backward_cost(n);
+        unsafe {
+            launch!(self.gpu, "gelu.cu", "gelu_backward", over(n), cost, &a, &count, &x.view(), &d.view(), &mut out)
+        }
+        .map_err(cuda_error("gelu_backward"))?;
         Ok(self.with(n, CudaData::F32(out)))
     }
 }

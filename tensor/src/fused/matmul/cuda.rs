@@ -11,6 +11,7 @@ use crate::cuda::{
 use crate::{Layout, Result};
 use half::bf16;
 use kernels::cuda::blas_lt::LtMatrix;
+use kernels::cuda::cost::{Cost, Math};
 use kernels::cuda::cudarc::cublas::sys::{self, cublasOperation_t};
 use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use kernels::cuda::cudarc::cublaslt::sys::cudaDataType as CudaDataType;
@@ -100,9 +101,10 @@ impl CudaStorage {
                 let x = b.f32s("matmul", bl.shape())?;
                 let mut c = self.alloc_f32("matmul", total)?;
                 let (op, s, count, lx) = (9i32, 1.0f32, total as i64, KernelLayout::new("matmul", &rows_layout)?);
+                let cost = Cost::f32s(n, total);
                 // Safety: `unary_f32` copies the bias into each of the batch·m rows of c.
                 unsafe {
-                    launch!(self.gpu, "elementwise.cu", "unary_f32", over(total), &op, &s, &count, x, &lx, &mut c)
+                    launch!(self.gpu, "elementwise.cu", "unary_f32", over(total), cost, &op, &s, &count, x, &lx, &mut c)
                 }
                 .map_err(cuda_error("matmul"))?;
                 c
@@ -160,9 +162,16 @@ impl CudaStorage {
         let blas = self.gpu.blas(matmul_precision()).map_err(cuda_error("matmul"))?;
         // Safety: each operand's matrices lie inside its buffer from its offset (its layout says
         // so), and c holds batch·m rows of ldc ≥ n floats.
-        let call = if matmul_precision() == MatmulPrecision::Tf32 { "cuBLAS TF32 gemm" } else { "cuBLAS f32 gemm" };
+        let (call, math) = match matmul_precision() {
+            MatmulPrecision::Tf32 => ("cuBLAS TF32 gemm", Math::Tf32TensorCores),
+            _ => ("cuBLAS f32 gemm", Math::CudaCores),
+        };
+        let matrices = |stride: usize| if stride == 0 { 1 } else { batch };
+        let operands =
+            (Cost::operand(matrices(a.batch_stride), (m, k), 4), Cost::operand(matrices(b.batch_stride), (k, n), 4));
+        let cost = Cost::product((batch, m, n, k), operands, bias.is_some(), math);
         self.gpu
-            .timed(&product_name(call, (batch, m, n, k)), || unsafe {
+            .launch(&product_name(call, (batch, m, n, k)), cost, || unsafe {
                 blas.gemm_strided_batched(cfg, &b_buf.slice(b.offset..), &a_buf.slice(a.offset..), &mut c)
             })
             .map_err(driver_error("matmul"))?;
@@ -192,8 +201,11 @@ impl CudaStorage {
         let (count, lx, cols, stride) = (n as i64, KernelLayout::new("matmul", layout)?, cols as i64, stride as i64);
         // Safety: `f32_to_bf16(n, x, lx, cols, stride, out)`: lx reads n elements inside x; out
         // holds rows·stride bf16.
-        unsafe { launch!(self.gpu, "convert.cu", "f32_to_bf16", over(n), &count, x, &lx, &cols, &stride, &mut out) }
-            .map_err(cuda_error("matmul"))?;
+        let cost = Cost::bytes(4 * n, 2 * n);
+        unsafe {
+            launch!(self.gpu, "convert.cu", "f32_to_bf16", over(n), cost, &count, x, &lx, &cols, &stride, &mut out)
+        }
+        .map_err(cuda_error("matmul"))?;
         Ok(out)
     }
 
@@ -329,7 +341,15 @@ impl CudaStorage {
         let blas = self.gpu.blas(matmul_precision()).map_err(cuda_error("matmul"))?;
         let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
         let (c_ptr, ldc) = (c.ptr, c.ld);
-        self.gpu.timed(&product_name(name, (batch, m, n, k)), || {
+        let math = match (compute, a.dtype) {
+            (sys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_16BF, _) | (_, sys::cudaDataType::CUDA_R_16BF) => {
+                Math::Bf16TensorCores
+            }
+            _ => Math::CudaCores,
+        };
+        let operands = (a.bytes(batch, (m, k)), b.bytes(batch, (k, n)));
+        let cost = Cost::product((batch, m, n, k), operands, accumulate, math);
+        self.gpu.launch(&product_name(name, (batch, m, n, k)), cost, || {
             // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions
             // and batch strides say; C's batch·m rows of n floats, ldc apart, in its buffer.
             let status = unsafe {
@@ -382,9 +402,22 @@ impl ExOperand {
     /// The operand from index `i` of one of its dimensions on: `i` runs on where that dimension
     /// counts the runs (`counts_runs`), else `i` elements into each run.
     fn from(&self, i: usize, counts_runs: bool) -> Self {
-        let elem_bytes = if self.dtype == sys::cudaDataType::CUDA_R_32F { 4 } else { 2 };
         let skipped = if counts_runs { i * self.ld } else { i };
-        Self { ptr: self.ptr + (skipped * elem_bytes) as u64, ..*self }
+        Self { ptr: self.ptr + (skipped * self.element_bytes()) as u64, ..*self }
+    }
+
+    fn element_bytes(&self) -> usize {
+        if self.dtype == sys::cudaDataType::CUDA_R_32F {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// The bytes a product reads of this operand's `batch` matrices of `dims` (one where its batch
+    /// stride is 0).
+    fn bytes(&self, batch: usize, dims: (usize, usize)) -> usize {
+        Cost::operand(if self.batch_stride == 0 { 1 } else { batch }, dims, self.element_bytes())
     }
 }
 
