@@ -473,7 +473,7 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
         step: 1e-3,
         image: None,
     };
-    let err = adamw_multi_tensor(&gpu, &mut [tensor], [0.9, 0.999, 1e-8, 1.0]).unwrap_err();
+    let err = adamw_multi_tensor(&gpu, &mut [tensor], [0.9, 0.999, 1e-8, 1.0], None).unwrap_err();
     assert!(err.to_string().contains("adamw tensor 0: 64 elements, buffers of [64, 64, 32, 64]"), "{err}");
 }
 

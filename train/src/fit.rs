@@ -6,7 +6,7 @@
 //! `bert-pretrain`, `classify` and `translate-train`.
 
 use crate::error::{Result, TrainError};
-use crate::optim::{clip_grad_norm, AdamW, Optimizer, Schedule};
+use crate::optim::{AdamW, Optimizer, Schedule};
 use crate::progress::{progress_bar, say};
 use crate::trainer::RunLock;
 use autograd::{Params, Var};
@@ -241,8 +241,7 @@ impl Descent {
             return Err(TrainError::Invalid(format!("the loss became {value} at step {step}; stopping")));
         }
         loss.backward()?;
-        clip_grad_norm(params, 1.0)?;
-        self.optimizer.step(params, lr)?;
+        self.optimizer.step_clipped(params, lr, 1.0)?;
         Ok(StepResult { loss: value, lr })
     }
 }

@@ -227,6 +227,17 @@ fn bench_prints_json_last() {
 }
 
 #[test]
+fn bench_clips_as_train_does_when_asked() {
+    let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1", "--clip", "1"]).unwrap();
+    assert!(printed.lines().last().unwrap().contains("ms_per_step_median"), "{printed}");
+    for bad in ["0", "-1", "nan"] {
+        let e =
+            emergent(&["bench", "train", "--preset", "baby", "--steps", "1", &format!("--clip={bad}")]).unwrap_err();
+        assert!(e.contains("--clip") && e.contains("above 0"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn a_gpu_attention_kernel_on_the_cpu_is_a_clear_error() {
     for command in [&["bench", "train", "--preset", "baby", "--steps", "1"][..], &["train", "--steps", "1"]] {
         let err = emergent(&[command, &["--attention", "pipelined"]].concat()).unwrap_err();

@@ -51,8 +51,15 @@ pub const ADAMW_CHUNK: usize = 4096;
 
 /// One AdamW step on every tensor of `tensors` in one launch (multi-tensor apply): a table of
 /// the tensors goes to the device, and each block updates one chunk of one tensor. `shared` is
-/// `[β₁, β₂, ε, √(1 − β₂ᵗ)]`.
-pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: [f32; 4]) -> Result<(), CudaError> {
+/// `[β₁, β₂, ε, √(1 − β₂ᵗ)]`. With `max_norm`, the gradients are first clipped to that global
+/// norm on the device (two launches before the step; nothing waits for the host), and the
+/// returned buffer holds `[‖g‖, factor]` for whoever wants to read the norm.
+pub fn adamw_multi_tensor(
+    gpu: &Gpu,
+    tensors: &mut [AdamWTensorSlices],
+    shared: [f32; 4],
+    max_norm: Option<f32>,
+) -> Result<Option<CudaSlice<f32>>, CudaError> {
     let mut table = Vec::with_capacity(tensors.len());
     let mut chunks = 0usize;
     let mut cost = Cost::default();
@@ -82,19 +89,60 @@ pub fn adamw_multi_tensor(gpu: &Gpu, tensors: &mut [AdamWTensorSlices], shared: 
         chunks += t.n.div_ceil(ADAMW_CHUNK);
     }
     if table.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let table_on_device =
         gpu.stream.clone_htod(&table).map_err(|e| CudaError::Driver(format!("adamw table: {e:?}")))?;
-    let f = gpu.function(source("adamw.cu"), "adamw_step_multi_tensor")?;
     let count = table.len() as i32;
+    let floats = table.iter().map(|t| t.n as usize).sum();
+    let clip = match max_norm {
+        Some(max_norm) => Some(clip_factor(gpu, (&table_on_device, count), (chunks, floats), max_norm)?),
+        None => None,
+    };
+    let f = gpu.function(source("adamw.cu"), "adamw_step_multi_tensor")?;
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&count).arg(&table_on_device);
     for x in &shared {
         args.arg(x);
     }
+    let no_clip = 0u64;
+    match &clip {
+        Some(clip) => args.arg(clip),
+        None => args.arg(&no_clip),
+    };
+    let cost = if clip.is_some() { cost.plus(Cost::bytes(8, 0)) } else { cost };
     // Safety: each table entry addresses n floats of four live buffers and, if given, an image of
     // n / cols rows of stride bf16 (checked above); the parameters, moments and images are
-    // distinct mutable buffers; a block per chunk.
-    unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256), cost) }
+    // distinct mutable buffers; a block per chunk; clip holds 2 floats or is null.
+    unsafe { run(gpu, "adamw_step_multi_tensor", &mut args, grid(chunks, 256), cost) }?;
+    Ok(clip)
+}
+
+/// `[‖g‖, min(1, max_norm / (‖g‖ + 10⁻⁶))]` on the device for the gradients of a step's `table`
+/// (`count` tensors in `chunks` chunks, `floats` elements): the squares of each chunk added by a
+/// block (f64), then the chunks' sums by one block (adamw.cu's clipping kernels).
+fn clip_factor(
+    gpu: &Gpu,
+    (table, count): (&CudaSlice<AdamWTensor>, i32),
+    (chunks, floats): (usize, usize),
+    max_norm: f32,
+) -> Result<CudaSlice<f32>, CudaError> {
+    let alloc = |e: cudarc::driver::DriverError| CudaError::Driver(format!("clipping's buffers: {e:?}"));
+    // Safety: written in full by the kernels below (a partial per chunk; the norm and the factor).
+    let mut partials = unsafe { gpu.stream.alloc::<f64>(chunks) }.map_err(alloc)?;
+    let mut clip = unsafe { gpu.stream.alloc::<f32>(2) }.map_err(alloc)?;
+    let f = gpu.function(source("adamw.cu"), "gradient_squares_multi_tensor")?;
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&count).arg(table).arg(&mut partials);
+    let cost = Cost::bytes(4 * floats, 8 * chunks).with_flops(2 * floats, Math::CudaCores);
+    // Safety: the table's entries address live gradients of n floats; a block per chunk.
+    unsafe { run(gpu, "gradient_squares_multi_tensor", &mut args, grid(chunks, 256), cost) }?;
+    let f = gpu.function(source("adamw.cu"), "clip_factor")?;
+    let mut args = gpu.stream.launch_builder(&f);
+    let chunks = chunks as i64;
+    args.arg(&chunks).arg(&partials).arg(&max_norm).arg(&mut clip);
+    let cost = Cost::bytes(8 * chunks as usize, 8).with_flops(chunks as usize, Math::CudaCores);
+    // Safety: partials holds `chunks` sums, clip 2 floats; one block.
+    unsafe { run(gpu, "clip_factor", &mut args, grid(1, 256), cost) }?;
+    Ok(clip)
 }

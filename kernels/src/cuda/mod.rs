@@ -152,9 +152,11 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("layout.cuh"),
             include_str!("packs.cuh"),
             include_str!("bf16_copy.cuh"),
+            include_str!("nan_max.cuh"),
+            include_str!("reductions.cuh"),
             include_str!("../adamw/adamw.cu")
         ),
-        kernels: &["adamw_step", "adamw_step_multi_tensor"],
+        kernels: &["adamw_step", "adamw_step_multi_tensor", "gradient_squares_multi_tensor", "clip_factor"],
     },
     KernelSource {
         name: "attention.cu",

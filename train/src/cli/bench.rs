@@ -52,6 +52,10 @@ pub enum BenchWhat {
         /// the predicted step time, MFU and peak device memory.
         #[arg(long, conflicts_with_all = ["profile", "steps"])]
         dry_run: bool,
+        /// Clip the global gradient norm to this before each step, as `train` does (its default: 1)
+        /// [default: no clipping, as the PyTorch baselines of benches/ run].
+        #[arg(long, value_name = "MAX_NORM")]
+        clip: Option<f64>,
     },
     /// The fused kernels, each variant checked against the naive reference, then timed: on the CPU
     /// (the default) as GFLOP/s and GB/s and a share of this machine's measured FMA peak or streaming
@@ -103,7 +107,10 @@ impl Preset {
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
-        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention, dry_run } => {
+        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention, dry_run, clip } => {
+            if let Some(bad) = clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+                return Err(TrainError::Invalid(format!("--clip {bad}: the largest norm must be a number above 0")));
+            }
             if dry_run {
                 if !matches!(device.device, Device::Cuda(0)) {
                     return Err(TrainError::Invalid("--dry-run predicts a GPU step: give --device cuda".into()));
@@ -124,7 +131,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
                 (false, true) => Mode::Profiled,
                 (false, false) => Mode::Timed,
             };
-            run_train(preset, shape, device, if dry_run { 1 } else { steps }, mode, out)
+            run_train(preset, shape, device, if dry_run { 1 } else { steps }, (mode, clip), out)
         }
         BenchWhat::Kernels { device: Device::Cpu, ref kernels, ref shapes, iters, json, csv, .. } => {
             let format = match (json, csv) {
@@ -169,7 +176,7 @@ fn run_train(
     (batch, time): (usize, usize),
     device: Device,
     steps: usize,
-    mode: Mode,
+    (mode, clip): (Mode, Option<f64>),
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
     let profile = mode == Mode::Profiled;
@@ -223,7 +230,10 @@ fn run_train(
             (loss.value().to_scalar()?, forward_done)
         };
         let backward_done = Instant::now();
-        opt.step(&model.params, 3e-4)?;
+        match clip {
+            Some(max_norm) => opt.step_clipped(&model.params, 3e-4, max_norm)?,
+            None => opt.step(&model.params, 3e-4)?,
+        }
         tensor::synchronize(device)?;
         let done = Instant::now();
         let ms = (done - started).as_secs_f64() * 1e3;

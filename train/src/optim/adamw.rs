@@ -1,9 +1,9 @@
 //! AdamW (Loshchilov & Hutter 2019): Adam with weight decay decoupled from the gradient.
 
-use super::{Optimizer, Slots};
+use super::{clip_grad_norm, Optimizer, Slots};
 use autograd::Params;
 use std::collections::BTreeMap;
-use tensor::{AdamWConfig, AdamWUpdate, Error, Result, Tensor};
+use tensor::{AdamWConfig, AdamWUpdate, Device, Error, Result, Tensor};
 
 /// AdamW over named parameters. Per step `t` and parameter `θ` with gradient `g` (fused kernel
 /// `kernels::adamw`, PyTorch's order of operations):
@@ -26,12 +26,10 @@ impl AdamW {
     pub fn decays(shape: &[usize]) -> bool {
         shape.len() >= 2
     }
-}
 
-impl Optimizer for AdamW {
-    /// One step on every parameter that has a gradient, with learning rate `lr` (a schedule may
-    /// change it every step).
-    fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
+    /// One step on every parameter that has a gradient, with learning rate `lr`, the gradients
+    /// clipped to the global norm `max_norm` inside the step when given (on one GPU).
+    fn update(&mut self, params: &Params, lr: f64, max_norm: Option<f64>) -> Result<()> {
         self.slots.steps += 1;
         let t = self.slots.steps;
         let named = |name: &str, e: Error| Error::invalid("AdamW::step", format!("parameter {name}: {e}"));
@@ -55,7 +53,35 @@ impl Optimizer for AdamW {
             let cfg = AdamWConfig { lr, weight_decay, ..self.config };
             updates.push(AdamWUpdate { param: value, grad, m, v, cfg });
         }
-        Tensor::adamw_step_all(&mut updates, t).map_err(|e| Error::invalid("AdamW::step", e.to_string()))
+        match max_norm {
+            Some(max_norm) => Tensor::adamw_step_all_clipped(&mut updates, t, max_norm),
+            None => Tensor::adamw_step_all(&mut updates, t),
+        }
+        .map_err(|e| Error::invalid("AdamW::step", e.to_string()))
+    }
+}
+
+impl Optimizer for AdamW {
+    /// One step on every parameter that has a gradient, with learning rate `lr` (a schedule may
+    /// change it every step).
+    fn step(&mut self, params: &Params, lr: f64) -> Result<()> {
+        self.update(params, lr, None)
+    }
+
+    /// With every gradient on one GPU, the norm is taken and applied inside the step, on the
+    /// device ([`Tensor::adamw_step_all_clipped`]: no wait for the host); elsewhere
+    /// [`clip_grad_norm`], then the step.
+    fn step_clipped(&mut self, params: &Params, lr: f64, max_norm: f64) -> Result<()> {
+        let devices: Vec<Device> = params.iter().filter_map(|(_, p)| p.grad().map(|g| g.device())).collect();
+        match devices.first() {
+            Some(&first @ Device::Cuda(_)) if devices.iter().all(|&d| d == first) => {
+                self.update(params, lr, Some(max_norm))
+            }
+            _ => {
+                clip_grad_norm(params, max_norm)?;
+                self.update(params, lr, None)
+            }
+        }
     }
 
     fn slots(&self) -> &Slots {

@@ -24,6 +24,12 @@ use tensor::{Result, Tensor};
 pub trait Optimizer {
     /// One update of every parameter that has a gradient, with learning rate `lr`.
     fn step(&mut self, params: &Params, lr: f64) -> Result<()>;
+    /// [`Optimizer::step`] after clipping the global gradient norm to `max_norm`
+    /// ([`clip_grad_norm`]).
+    fn step_clipped(&mut self, params: &Params, lr: f64, max_norm: f64) -> Result<()> {
+        clip_grad_norm(params, max_norm)?;
+        self.step(params, lr)
+    }
     /// The step count and per-parameter state.
     fn slots(&self) -> &Slots;
     fn slots_mut(&mut self) -> &mut Slots;

@@ -30,7 +30,7 @@ use crate::distributed::{self, Collective, SingleProcess, ZeroShards};
 use crate::error::{Result, TrainError};
 use crate::fit::{self, fit, Plan, Progress, Standing, StepResult, Task};
 use crate::metrics;
-use crate::optim::{clip_grad_norm, Optimizer};
+use crate::optim::Optimizer;
 use crate::tokenizer::Tokenizer;
 use autograd::no_grad;
 use model::gpt2::IGNORE_INDEX;
@@ -320,10 +320,16 @@ impl Trainer {
                 "the loss became {loss} at step {step}; stopping. The last good checkpoint is {last}"
             )));
         }
-        if let Some(max_norm) = self.cfg.clip {
-            self.ranks.clip_grad_norm(params, max_norm)?;
+        match (self.cfg.clip, &self.ranks.zero) {
+            // Every rank holds every summed gradient: the optimizer clips (on a GPU, inside its step).
+            (Some(max_norm), None) => self.optimizer.step_clipped(params, lr, max_norm)?,
+            // Under ZeRO-1, the norm over every rank's shard.
+            (Some(max_norm), Some(shards)) => {
+                shards.clip_grad_norm(self.ranks.world.as_ref(), params, max_norm)?;
+                self.optimizer.step(params, lr)?;
+            }
+            (None, _) => self.optimizer.step(params, lr)?,
         }
-        self.optimizer.step(params, lr)?;
         self.ranks.share_updated_weights(params)?;
         self.state.step += 1;
         self.state.optimizer_steps = self.optimizer.steps();
@@ -452,14 +458,6 @@ impl Ranks {
         match &self.zero {
             None => distributed::all_reduce_gradients(self.world.as_ref(), params, distributed::BUCKET_ELEMENTS),
             Some(shards) => shards.reduce_scatter_gradients(self.world.as_ref(), params),
-        }
-    }
-
-    /// Clips the summed gradients by their global norm (over the shards under ZeRO-1).
-    fn clip_grad_norm(&self, params: &autograd::Params, max_norm: f64) -> Result<f64> {
-        match &self.zero {
-            None => Ok(clip_grad_norm(params, max_norm)?),
-            Some(shards) => shards.clip_grad_norm(self.world.as_ref(), params, max_norm),
         }
     }
 

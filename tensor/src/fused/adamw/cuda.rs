@@ -89,12 +89,16 @@ impl CudaStorage {
     /// device and β₁, β₂, ε (the usual case: one optimizer, one GPU), else one per parameter. In
     /// that launch, under bf16 matrix products, each matrix (`rows_of`) also gets its new values
     /// rounded into its bf16 image (`bf16_image.rs`): the next forward's products read the
-    /// weights without a conversion pass.
-    pub fn adamw_step_all(parts: &mut [CudaAdamW], t: u64) -> Result<()> {
+    /// weights without a conversion pass. With `max_norm`, the gradients are clipped to that global
+    /// norm on the device first (which needs the one launch).
+    pub fn adamw_step_all(parts: &mut [CudaAdamW], t: u64, max_norm: Option<f32>) -> Result<()> {
         let op = "adamw_step";
         let Some(first) = parts.first() else { return Ok(()) };
         let (ordinal, shared, gpu) = (first.param.ordinal, shared_constants(first.cfg, t), first.param.gpu.clone());
         if !parts.iter().all(|p| p.on(ordinal) && shared_constants(p.cfg, t) == shared) {
+            if max_norm.is_some() {
+                return Err(super::clipping_needs_one_gpu());
+            }
             for p in parts.iter_mut() {
                 p.param.adamw_step(p.grad, p.m, p.v, p.cfg, t)?;
             }
@@ -129,7 +133,8 @@ impl CudaStorage {
                     image: image.as_mut().map(|(image, stride)| (image, cols, *stride)),
                 });
             }
-            adamw_multi_tensor(&gpu, &mut slices, shared).map_err(cuda_error(op))?;
+            // The norm and the factor stay on the device (freed in stream order after the step).
+            adamw_multi_tensor(&gpu, &mut slices, shared, max_norm).map_err(cuda_error(op))?;
         }
         for (p, image) in parts.iter_mut().zip(images) {
             p.param.keep_output_image(image, p.rows_of.unwrap_or(1));

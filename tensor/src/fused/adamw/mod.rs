@@ -53,6 +53,25 @@ impl Tensor {
     /// device that share β₁, β₂ and ε (each chunk of each tensor a block), and under bf16 matrix
     /// products also rounds each matrix for them; otherwise they are updated one after another.
     pub fn adamw_step_all(updates: &mut [AdamWUpdate<'_>], t: u64) -> Result<()> {
+        Self::step_all(updates, t, None)
+    }
+
+    /// [`Tensor::adamw_step_all`] on gradients first clipped to the global norm `max_norm`:
+    /// `g ← g·min(1, max_norm / (‖g‖ + 10⁻⁶))`, `‖g‖ = √(Σ g²)` over every gradient of `updates`
+    /// (PyTorch's `clip_grad_norm_`), computed and applied on the GPU inside the step: two more
+    /// launches, and nothing is read back to the host. Every tensor must live on one GPU and share
+    /// β₁, β₂ and ε (one optimizer's); elsewhere, clip the gradients first and step.
+    pub fn adamw_step_all_clipped(updates: &mut [AdamWUpdate<'_>], t: u64, max_norm: f64) -> Result<()> {
+        if !(max_norm.is_finite() && max_norm > 0.0) {
+            return Err(Error::invalid(
+                "adamw_step_all_clipped",
+                format!("the largest norm {max_norm} must be above 0"),
+            ));
+        }
+        Self::step_all(updates, t, Some(max_norm as f32))
+    }
+
+    fn step_all(updates: &mut [AdamWUpdate<'_>], t: u64, max_norm: Option<f32>) -> Result<()> {
         for u in updates.iter() {
             u.param.check_adamw_step(u.grad, u.m, u.v, t)?;
         }
@@ -67,7 +86,7 @@ impl Tensor {
                 AdamWBuffers { param, grad: (grad, grad_layout), m, v, cfg: &u.cfg, rows_of }
             })
             .collect();
-        Storage::adamw_step_all(parts, t)
+        Storage::adamw_step_all(parts, t, max_norm)
     }
 }
 
@@ -98,17 +117,29 @@ impl Storage {
 
     /// One AdamW step on every parameter of `parts`: with all of them on GPUs, one launch per
     /// device for those sharing β₁, β₂ and ε ([`CudaStorage::adamw_step_all`]); otherwise one
-    /// after another.
-    pub fn adamw_step_all(parts: Vec<AdamWBuffers<'_, Storage>>, t: u64) -> Result<()> {
+    /// after another. With `max_norm`, clipped on the device first (one GPU only).
+    pub fn adamw_step_all(parts: Vec<AdamWBuffers<'_, Storage>>, t: u64, max_norm: Option<f32>) -> Result<()> {
         if !parts.iter().all(|p| matches!(p.param, Storage::Cuda(_))) {
+            if max_norm.is_some() {
+                return Err(clipping_needs_one_gpu());
+            }
             for p in parts {
                 p.param.adamw_step(p.grad, p.m, p.v, p.cfg, t)?;
             }
             return Ok(());
         }
         let mut on_gpus = parts.into_iter().map(AdamWBuffers::on_gpu).collect::<Result<Vec<_>>>()?;
-        CudaStorage::adamw_step_all(&mut on_gpus, t)
+        CudaStorage::adamw_step_all(&mut on_gpus, t, max_norm)
     }
+}
+
+/// Clipping inside the step sums the squares of every gradient in one launch: it needs them all
+/// on one GPU, under one optimizer's β₁, β₂ and ε.
+pub(crate) fn clipping_needs_one_gpu() -> Error {
+    Error::invalid(
+        "adamw_step_all_clipped",
+        "clipping inside the step needs every parameter on one GPU, with the same β₁, β₂ and ε",
+    )
 }
 
 /// One parameter's buffers for a multi-tensor AdamW step: the parameter, its gradient, its moments
