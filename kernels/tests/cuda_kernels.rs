@@ -532,9 +532,11 @@ fn fused_attention_matches_the_formulas() {
                 continue;
             }
             attention_forward(&gpu, version, shape, inputs, out, &mut lse).unwrap();
-            // dq, dk, dv one after another in one zeroed buffer.
+            // dq, dk, dv one after another in one buffer of noise: the backward writes every element
+            // of the heads (D's kernel zeroes dq, which the others add into) and nothing else.
             let grad_layouts = [ql, kl.shifted(qn), kl.shifted(qn + kn)];
-            let mut grads = zeros(qn + 2 * kn);
+            let grad_noise = vec![7.5f32; qn + 2 * kn];
+            let mut grads = upload(&gpu, &grad_noise);
             let saved = [(&od.slice(..), ol), (&dod.slice(..), ol)];
             let g = (&mut grads, grad_layouts);
             attention_backward(&gpu, version, shape, inputs, saved, &lse.slice(..), &mut dot, g).unwrap();
@@ -566,11 +568,11 @@ fn fused_attention_matches_the_formulas() {
                 }
             }
             assert!(gpu.stream.clone_dtoh(&copy).unwrap() == want_copy, "{version:?} {name}: O's bf16 copy");
-            // Outside the heads the output keeps its noise and the gradients stay zero.
+            // Outside the heads the output and the gradients keep their noise.
             let mut o_heads = o_noise.clone();
             place(&got[0], &mut o_heads, &ol, (bh, t, d));
             assert_eq!(o_buffer, o_heads, "{version:?} {name}: the output outside its heads");
-            let mut grad_heads = vec![0.0; grads.len()];
+            let mut grad_heads = grad_noise.clone();
             for (i, rows) in [t, s, s].into_iter().enumerate() {
                 place(&got[i + 1], &mut grad_heads, &grad_layouts[i], (bh, rows, d));
             }

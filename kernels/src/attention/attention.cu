@@ -83,9 +83,12 @@ __device__ void score_and_dp(const float* q, const float* k, const float* dout, 
 }
 
 // Backward, step 1: D_i = Σ_c dO_i,c · O_i,c, a warp per query row of the B·H sequences (its lanes
-// read the row's consecutive columns together, then add their products by shuffles).
+// read the row's consecutive columns together, then add their products by shuffles). The warp also
+// zeroes the row's dQ (in `grads`, where dqh says), which the next kernels add into: the gradient
+// buffer needs no memset of its own.
 extern "C" __global__ void attention_backward_dot(long long rows, int T, int d, const float* o, Heads oh,
-                                                  const float* dout, Heads doh, float* dot) {
+                                                  const float* dout, Heads doh, float* dot, float* grads,
+                                                  Heads dqh) {
     long long i = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x % 32;
     if (i >= rows) return;  // whole warps: rows are per warp
@@ -96,6 +99,8 @@ extern "C" __global__ void attention_backward_dot(long long rows, int T, int d, 
     for (int c = lane; c < d; c += 32) s += oi[c] * doi[c];
     s = warp_sum(s);
     if (lane == 0) dot[i] = s;
+    float* dqi = grads + sequence_start(dqh, n) + (long long)r * dqh.row;
+    for (int c = lane; c < d; c += 32) dqi[c] = 0.0f;
 }
 
 // Backward, step 2, a thread per key j: with p_ij = exp(s_ij − L_i) recomputed (s = scale·q_i·k_j),
@@ -256,7 +261,8 @@ extern "C" __global__ void attention_forward_tiled(int T, int S, int d, int caus
 // dK and dV in registers while it walks the tiles of 32 queries that see them. Per query tile:
 // S = scale·Q·Kᵀ and dP = dO·Vᵀ (lane = key), P = exp(S − L), dS = P ⊙ (dP − D) into shared memory;
 // then dV += Pᵀ·dO, dK += scale·dSᵀ·Q, and dQ += scale·dS·K added to global memory by atomics (dq
-// must start at zero; dK and dV are written). D = rowsum(dO ⊙ O) comes from attention_backward_dot.
+// starts at zero: attention_backward_dot, which computes D = rowsum(dO ⊙ O), zeroes it; dK and dV
+// are written).
 extern "C" __global__ void attention_backward_tiled(int T, int S, int d, int causal, float scale, const float* q,
                                                     Heads qh, const float* k, Heads kh, const float* v, Heads vh,
                                                     const float* dout, Heads doh, const float* lse, const float* dot,

@@ -515,8 +515,8 @@ __device__ void probabilities_and_score_gradients(QueryTiles& tiles, float (&p)[
 // dSᵀ = Pᵀ ⊙ (dPᵀ − D), and adds dV += Pᵀ·dO and dK += dSᵀ·Q straight from those registers.
 // dQ += scale·dS·K needs all 64 keys of a query: the warps write dS to shared memory, then each
 // computes a quarter of the tile's dQ (16 queries × 32 columns) and adds it to global memory by
-// atomics, so dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O) comes from
-// attention_backward_dot.
+// atomics, so dq must start at zero (dK and dV are written). attention_backward_dot, which computes
+// D = rowsum(dO ⊙ O), zeroes it.
 template <class QueryTiles>
 __device__ void backward_registers(QueryTiles& tiles, unsigned* dss, unsigned* ks, int T, int S, int d, int causal,
                                    float scale, const float* k, Heads kh, const float* v, Heads vh, float* grads,

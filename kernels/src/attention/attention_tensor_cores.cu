@@ -173,8 +173,8 @@ __device__ void store_warp_rows(FragC* acc, float* scratch, float* dst, long lon
 // Per tile a warp computes Sᵀ and dPᵀ for its keys (lane pair = key row, half the queries each),
 // P = exp(scale·S − L) and dS = P ⊙ (dP − D) into shared memory; then dV += Pᵀ·dO and dK += dSᵀ·Q,
 // and, once every warp's dS is in place, dQ += scale·dS·K (2 of the tile's 8 fragments per warp),
-// added to global memory by atomics: dq must start at zero (dK and dV are written). D = rowsum(dO ⊙ O)
-// comes from attention_backward_dot.
+// added to global memory by atomics: dq must start at zero (dK and dV are written).
+// attention_backward_dot, which computes D = rowsum(dO ⊙ O), zeroes it.
 extern "C" __global__ void __launch_bounds__(128)
     attention_backward_tensor_cores(int T, int S, int d, int causal, float scale, const float* q, Heads qh,
                                     const float* k, Heads kh, const float* v, Heads vh, const float* dout, Heads doh,

@@ -221,7 +221,7 @@ pub fn attention_forward_cost(version: AttentionVersion, shape: AttentionShape) 
 }
 
 /// What one backward launch of `kernel` moves and computes. `D = rowsum(dO ⊙ O)`: O and dO read,
-/// D written. The others read Q, K, V, dO, L and D: the one-pass kernels write dK and dV and add
+/// D and dQ's zeros written. The others read Q, K, V, dO, L and D: the one-pass kernels write dK and dV and add
 /// into dQ (read and written) with five products (`Q·Kᵀ` again, `dV`, `dP`, `dQ`, `dK`); the
 /// row-per-thread pair splits them, dK/dV with four, dQ with three.
 pub fn attention_backward_cost(kernel: &str, version: AttentionVersion, shape: AttentionShape) -> Cost {
@@ -231,7 +231,7 @@ pub fn attention_backward_cost(kernel: &str, version: AttentionVersion, shape: A
     let product = |products: usize| 2 * shape.d * shape.scores() * products;
     let math = attention_math(version);
     match kernel {
-        "attention_backward_dot" => Cost::f32s(2 * q, rows).with_flops(2 * q, Math::CudaCores),
+        "attention_backward_dot" => Cost::f32s(2 * q, rows + q).with_flops(2 * q, Math::CudaCores),
         "attention_backward_dkdv" => Cost::f32s(inputs, 2 * kv).with_flops(product(4), math),
         "attention_backward_dq" => Cost::f32s(inputs, q).with_flops(product(3), math),
         _ => Cost::f32s(inputs + q, q + 2 * kv).with_flops(product(5), math),
@@ -323,9 +323,9 @@ pub fn attention_forward(
 
 /// Gradients of the fused attention: from `dout` and the forward's `o` and `lse`, into one buffer
 /// `grads` where its three layouts say (dq `(bh, t, d)`, dk and dv `(bh, s, d)`, e.g. the packed
-/// gradient of a qkv projection); `dot` is scratch of `bh·t` floats. The tiled and tensor-core
-/// versions add into dq, which must start at zero; dk and dv are written. Every layout is checked
-/// against its buffer.
+/// gradient of a qkv projection); `dot` is scratch of `bh·t` floats. The first launch (D) zeroes
+/// dq, which the tiled and tensor-core versions then add into; dk and dv are written: `grads` may
+/// hold anything before. Every layout is checked against its buffer.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     gpu: &Gpu,
@@ -370,6 +370,7 @@ pub fn attention_backward(
         let mut args = gpu.stream.launch_builder(&f);
         if plan.kernel == "attention_backward_dot" {
             args.arg(&rows).arg(&t).arg(&d).arg(o.0).arg(&oh).arg(dout.0).arg(&doh).arg(&mut *dot);
+            args.arg(&mut *grads).arg(&dqh);
         } else {
             args.arg(&t).arg(&s).arg(&d).arg(&causal).arg(&shape.scale);
             args.arg(q.0).arg(&qh).arg(k.0).arg(&kh).arg(v.0).arg(&vh).arg(dout.0).arg(&doh);

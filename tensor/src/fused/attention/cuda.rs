@@ -113,8 +113,8 @@ impl AttentionKernels for CudaStorage {
         let lse = views[4].try_slice(rows.clone()).ok_or_else(|| {
             crate::Error::invalid(op, format!("log-sum-exp rows {rows:?} of a buffer of {}", inputs[4].0.len))
         })?;
-        // The tiled and tensor-core kernels add into dq.
-        let (mut dot, mut grads) = (this.alloc_f32(op, b * t)?, this.zeros_f32(op, len)?);
+        // Written in full: dk and dv by the kernels, dq zeroed by the first and added into by the rest.
+        let (mut dot, mut grads) = (this.alloc_f32(op, b * t)?, this.alloc_f32(op, len)?);
         attention_backward(
             &this.gpu,
             version_for(&this.gpu, &shape, None),
