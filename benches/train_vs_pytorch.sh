@@ -5,7 +5,14 @@
 # see the same machine (a shared VM drifts by ±15% within minutes), then a table of the medians over
 # rounds and the engine's speed against each PyTorch run of its precision, with each round's.
 # Needs a Python with torch + transformers: PYTHON=.venv/bin/python. BF16=0 leaves out the bf16 rows.
+# ISA=avx2 times both without AVX-512, as on a CPU that has only AVX2 (the engine's
+# EMERGENT_CPU_ISA; PyTorch's ATEN_CPU_CAPABILITY, oneDNN's DNNL_MAX_CPU_ISA, MKL's
+# MKL_ENABLE_INSTRUCTIONS).
 set -euo pipefail
+if [[ -n ${ISA:-} ]]; then
+  [[ $ISA == avx2 ]] || { echo "ISA=$ISA: only avx2 is known" >&2; exit 2; }
+  export EMERGENT_CPU_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+fi
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 steps=${STEPS:-10}

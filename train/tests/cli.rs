@@ -227,6 +227,27 @@ fn bench_prints_json_last() {
 }
 
 #[test]
+fn the_cpu_instruction_set_can_be_capped_to_time_other_machines_paths() {
+    // A process of its own: the cap is read once per process.
+    let run = |isa: &str, args: &[&str]| {
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_emergent")).args(args).env("EMERGENT_CPU_ISA", isa).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{isa}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let kernels = ["bench", "kernels", "--kernel", "matmul", "--shape", "40x40x40", "--iters", "1", "--json"];
+    let (avx2, _) = run("avx2", &kernels);
+    assert!(!avx2.contains("AVX-512") && !avx2.contains("avx512"), "{avx2}");
+    let (portable, _) = run("portable", &kernels);
+    assert!(portable.contains(r#""fma":"scalar""#), "{portable}");
+    let (train, _) = run("avx2", &["bench", "train", "--preset", "baby", "--steps", "1", "--batch-size", "1"]);
+    assert!(train.lines().last().unwrap().contains(r#""cpu_isa":"avx2""#), "{train}");
+    let (_, warning) = run("avx9000", &kernels);
+    assert!(warning.contains("EMERGENT_CPU_ISA=avx9000") && warning.contains("ignored"), "{warning}");
+}
+
+#[test]
 fn bench_clips_as_train_does_when_asked() {
     let printed = emergent(&["bench", "train", "--preset", "baby", "--steps", "1", "--clip", "1"]).unwrap();
     assert!(printed.lines().last().unwrap().contains("ms_per_step_median"), "{printed}");

@@ -62,13 +62,13 @@ fn scalar(rounds: u64) -> (f32, u64) {
 fn widest_fma() -> (&'static str, fn(u64) -> (f32, u64)) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // Safety: the CPU has AVX-512F (checked just above).
-            return ("AVX-512", |rounds| unsafe { x86::avx512(rounds) });
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // Safety: the CPU has AVX2 and FMA (checked just above).
-            return ("AVX2+FMA", |rounds| unsafe { x86::avx2(rounds) });
+        use crate::cpu::isa::{isa, Isa};
+        match isa() {
+            // Safety: the CPU has AVX-512F (detected by `isa`).
+            Isa::Avx512 => return ("AVX-512", |rounds| unsafe { x86::avx512(rounds) }),
+            // Safety: the CPU has AVX2 and FMA (detected by `isa`).
+            Isa::Avx2 => return ("AVX2+FMA", |rounds| unsafe { x86::avx2(rounds) }),
+            Isa::Portable => {}
         }
     }
     ("scalar", scalar)

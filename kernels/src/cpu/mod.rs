@@ -4,6 +4,7 @@
 pub mod ceiling;
 pub mod elementwise;
 pub mod embedding;
+pub mod isa;
 pub mod lanes;
 pub mod simd;
 

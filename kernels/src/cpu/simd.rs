@@ -6,7 +6,8 @@
 //! not change: Rust never reorders or fuses float operations on its own, so the same operations
 //! run in the same order, only more at a time.
 
-/// Runs `f`, compiled for AVX-512 or AVX2+FMA when this CPU has them. Put the whole hot loop
+/// Runs `f`, compiled for AVX-512 or AVX2+FMA when this CPU has them (and [`super::isa`] allows
+/// them). Put the whole hot loop
 /// inside `f` (one call per chunk of work, not per element), mark the closure `#[inline(always)]`
 /// and have it call `#[inline(always)]` functions: code that is not inlined into the wide function
 /// is compiled without the wide instructions (a closure with slicing or panics in it is not
@@ -15,13 +16,13 @@
 pub fn widest<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // Safety: the CPU has the features the function is compiled for.
-            return unsafe { x86::avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        use super::isa::{isa, Isa};
+        match isa() {
+            // Safety: the CPU has the features the function is compiled for (detected by `isa`).
+            Isa::Avx512 => return unsafe { x86::avx512(f) },
             // Safety: as above.
-            return unsafe { x86::avx2(f) };
+            Isa::Avx2 => return unsafe { x86::avx2(f) },
+            Isa::Portable => {}
         }
     }
     f()

@@ -71,11 +71,12 @@ impl GemmScalar for f32 {
         let mut kernels = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            use crate::cpu::isa::{isa, Isa};
+            if isa() >= Isa::Avx512 {
                 let kernel = x86::microkernel_f32_avx512_14x32;
                 kernels.push(MicroKernelSpec::on_elements("avx512 14x32", kernel, [14, 32, 256, 196, 4096]));
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if isa() >= Isa::Avx2 {
                 let kernel = x86::microkernel_f32_avx2_6x16;
                 kernels.push(MicroKernelSpec::on_elements("avx2+fma 6x16", kernel, [6, 16, 512, 144, 4080]));
             }
@@ -100,7 +101,7 @@ impl GemmScalar for f64 {
 pub fn bf16_microkernels() -> Vec<MicroKernelSpec<f32>> {
     let mut kernels = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16") {
+    if crate::cpu::isa::avx512_bf16() {
         kernels.push(MicroKernelSpec {
             name: "avx512bf16 14x32",
             kernel: x86::microkernel_bf16_avx512_14x32,

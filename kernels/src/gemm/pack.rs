@@ -258,7 +258,7 @@ mod simd {
     use std::arch::x86_64::*;
 
     pub fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512bf16") && std::arch::is_x86_feature_detected!("avx512bw")
+        crate::cpu::isa::avx512_bf16()
     }
 
     /// [`super::pairs_of`] for the whole groups of 16 words that `values` fills; returns how many

@@ -282,6 +282,7 @@ fn run_train(
         "batch": batch,
         "seq": time,
         "precision": ExecutionContext::current().precision.name(),
+        "cpu_isa": tensor::cpu_isa().name(),
         "attention": match ExecutionContext::current().attention {
             AttentionPath::Composed => "composed".to_string(),
             AttentionPath::FusedVersion(version) => format!("fused {version:?}"),
