@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 ../shared/gpu/bundle.sh --bin emergent
-keep='^(cuda_kernels|cuda_wgmma|cuda_bench|cuda_ops|cuda_training|cuda_inference|cuda_matmul|cuda_adamw|devices|nvrtc)-'
+keep='^(cuda_kernels|cuda_wgmma|cuda_bench|cuda_ops|cuda_training|cuda_inference|cuda_matmul|cuda_adamw|devices|dry_run_after_cuda|nvrtc)-'
 grep -E "$keep" .gpu/tests.tsv > .gpu/tests.keep
 mv .gpu/tests.keep .gpu/tests.tsv
 for f in .gpu/tests/*; do

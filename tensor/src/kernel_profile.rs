@@ -17,7 +17,7 @@ use kernels::cuda::Gpu;
 pub fn start_dry_run() -> Result<()> {
     let error = |error| Error::Cuda { op: "dry run", error };
     kernels::cuda::dry_run::install().map_err(error)?;
-    let name = gpu(0)?.name.clone();
+    let name = Gpu::shared(0).map_err(error)?.name.clone();
     if !kernels::cuda::dry_run::is_dry_run_device(&name) {
         return Err(error(kernels::cuda::CudaError::Driver(format!(
             "CUDA was loaded before the dry run began (device 0 is {name})"

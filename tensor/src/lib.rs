@@ -34,7 +34,7 @@ pub use error::{Error, Result};
 pub use fused::{AdamWBuffers, AdamWConfig, AdamWUpdate};
 pub use half::{bf16, f16};
 pub use kernels::attention::cuda::AttentionVersion;
-pub use kernels::cpu::isa::{isa as cpu_isa, Isa as CpuIsa, ENV as CPU_ISA_ENV};
+pub use kernels::cpu::isa::{isa as cpu_isa, Isa as CpuIsa};
 pub use kernels::cuda::MatmulPrecision;
 pub use layout::{Layout, StridedOffsets};
 pub use op::{BinaryOp, CmpOp, GeluApproximation, ReduceOp, UnaryOp};

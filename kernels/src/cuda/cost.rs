@@ -10,6 +10,7 @@
 //! the dry-run driver ([`super::dry_run`]) a training step's launches, shapes and memory are
 //! known without a GPU.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The units a launch's floating-point operations run on.
@@ -148,10 +149,13 @@ pub struct Launch {
 
 /// The launches recorded since [`record`] was turned on; `None` while off.
 static LEDGER: Mutex<Option<Vec<Launch>>> = Mutex::new(None);
+/// Whether [`LEDGER`] records: every launch reads it, so one not recorded takes no lock.
+static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Starts (`on`, with an empty ledger) or stops recording every launch of this process.
 pub fn record(on: bool) {
     *LEDGER.lock().unwrap_or_else(|e| e.into_inner()) = on.then(Vec::new);
+    RECORDING.store(on, Ordering::Relaxed);
 }
 
 /// The launches recorded so far, in launch order, leaving the ledger empty (and still recording
@@ -162,6 +166,9 @@ pub fn take_recorded() -> Vec<Launch> {
 
 /// Writes one launch to the ledger when recording (called by every launch).
 pub(crate) fn note(name: &str, cost: Cost) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(ledger) = LEDGER.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         ledger.push(Launch { name: name.to_string(), cost });
     }
