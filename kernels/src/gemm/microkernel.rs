@@ -4,11 +4,25 @@
 
 use super::{pack, MatRef};
 use crate::Float;
+use std::cell::Cell;
+use std::thread::LocalKey;
 
 /// A micro-kernel: `(words, packed A panel, packed B panel, C tile, ldc, valid rows, valid cols,
-/// accumulate)`, where `words` is the panels' depth in packed words (one k step each, or two for
+/// store)`, where `words` is the panels' depth in packed words (one k step each, or two for
 /// bf16 pairs).
-pub type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, usize, usize, bool);
+pub type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, usize, usize, TileStore<T>);
+
+/// How a micro-kernel stores its tile's sums `S` into C.
+#[derive(Clone, Copy, Debug)]
+pub enum TileStore<T> {
+    /// `C = S`: C is written without being read (it may be uninitialised memory).
+    Overwrite,
+    /// `C = C + S`.
+    Accumulate,
+    /// `C[i][j] = bias[j] + S[i][j]`, the pointer at the tile's first column of the bias row: the
+    /// bias of a linear layer added as the tile is stored (C is not read).
+    AddBias(*const T),
+}
 
 /// Packs rows `ic..ic+mc`, columns `pc..pc+kc` of A into micro-panels of `mr` rows:
 /// `(buffer, A, ic, mc, pc, kc, mr)`.
@@ -64,9 +78,27 @@ pub trait GemmScalar: Float {
     fn best_microkernel() -> MicroKernelSpec<Self> {
         Self::available_microkernels()[0]
     }
+
+    /// This thread's packing buffers for A and B, kept between products (see
+    /// `super::with_packing_buffer`).
+    fn packing_buffers() -> &'static LocalKey<[Cell<Vec<Self>>; 2]>;
+}
+
+/// Implements [`GemmScalar::packing_buffers`] for one scalar type: a thread-local pair per type.
+macro_rules! packing_buffers {
+    ($t:ty) => {
+        fn packing_buffers() -> &'static LocalKey<[Cell<Vec<$t>>; 2]> {
+            thread_local! {
+                static BUFFERS: [Cell<Vec<$t>>; 2] = const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
+            }
+            &BUFFERS
+        }
+    };
 }
 
 impl GemmScalar for f32 {
+    packing_buffers!(f32);
+
     fn available_microkernels() -> Vec<MicroKernelSpec<f32>> {
         let mut kernels = Vec::new();
         #[cfg(target_arch = "x86_64")]
@@ -74,7 +106,11 @@ impl GemmScalar for f32 {
             use crate::cpu::isa::{isa, Isa};
             if isa() >= Isa::Avx512 {
                 let kernel = x86::microkernel_f32_avx512_14x32;
-                kernels.push(MicroKernelSpec::on_elements("avx512 14x32", kernel, [14, 32, 256, 196, 4096]));
+                kernels.push(MicroKernelSpec {
+                    pack_a: super::pack_avx512::pack_a_avx512,
+                    pack_b: super::pack_avx512::pack_b_avx512,
+                    ..MicroKernelSpec::on_elements("avx512 14x32", kernel, [14, 32, 256, 196, 4096])
+                });
             }
             if isa() >= Isa::Avx2 {
                 let kernel = x86::microkernel_f32_avx2_6x16;
@@ -88,6 +124,8 @@ impl GemmScalar for f32 {
 }
 
 impl GemmScalar for f64 {
+    packing_buffers!(f64);
+
     fn available_microkernels() -> Vec<MicroKernelSpec<f64>> {
         vec![MicroKernelSpec::on_elements("portable 4x8", microkernel_portable::<f64, 4, 8>, [4, 8, 256, 96, 4080])]
     }
@@ -139,7 +177,7 @@ pub unsafe fn microkernel_portable<T: Float, const MR: usize, const NR: usize>(
     ldc: usize,
     mr: usize,
     nr: usize,
-    accumulate: bool,
+    store: TileStore<T>,
 ) {
     let a = std::slice::from_raw_parts(a, kc * MR);
     let b = std::slice::from_raw_parts(b, kc * NR);
@@ -151,31 +189,37 @@ pub unsafe fn microkernel_portable<T: Float, const MR: usize, const NR: usize>(
             }
         }
     }
-    write_tile(&acc, c, ldc, mr, nr, accumulate);
+    write_tile(&acc, c, ldc, mr, nr, store);
 }
 
-/// Writes (or adds) the valid `mr × nr` part of a register tile spilled to memory into C.
+/// Stores the valid `mr × nr` part of a register tile spilled to memory into C, as `store` says.
 ///
-/// Safety: `c` addresses `mr` rows of `nr` elements with row stride `ldc`.
+/// Safety: `c` addresses `mr` rows of `nr` elements with row stride `ldc` (initialised unless the
+/// store overwrites); an `AddBias` pointer addresses `nr` elements.
 unsafe fn write_tile<T: Float, const NR: usize>(
     tile: &[[T; NR]],
     c: *mut T,
     ldc: usize,
     mr: usize,
     nr: usize,
-    accumulate: bool,
+    store: TileStore<T>,
 ) {
     for (i, row) in tile.iter().enumerate().take(mr) {
-        let out = std::slice::from_raw_parts_mut(c.add(i * ldc), nr);
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o = if accumulate { *o + v } else { v };
+        for (j, &v) in row.iter().enumerate().take(nr) {
+            let out = c.add(i * ldc + j);
+            let value = match store {
+                TileStore::Overwrite => v,
+                TileStore::Accumulate => out.read() + v,
+                TileStore::AddBias(bias) => bias.add(j).read() + v,
+            };
+            out.write(value);
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::write_tile;
+    use super::{write_tile, TileStore};
     use std::arch::x86_64::*;
 
     /// Defines an f32 micro-kernel for one SIMD width: per step of `kk`, `NV` vector loads of B,
@@ -195,7 +239,7 @@ mod x86 {
                 ldc: usize,
                 mr: usize,
                 nr: usize,
-                accumulate: bool,
+                store: TileStore<f32>,
             ) {
                 const NR: usize = $lanes * $nv;
                 let mut acc: [[$vec; $nv]; $mr] = [[$zero(); $nv]; $mr];
@@ -223,7 +267,12 @@ mod x86 {
                     for (i, acc_row) in acc.iter().enumerate() {
                         for (h, &v) in acc_row.iter().enumerate() {
                             let p = c.add(i * ldc + $lanes * h);
-                            $store(p, if accumulate { $add($load(p), v) } else { v });
+                            let value = match store {
+                                TileStore::Overwrite => v,
+                                TileStore::Accumulate => $add($load(p), v),
+                                TileStore::AddBias(bias) => $add($load(bias.add($lanes * h)), v),
+                            };
+                            $store(p, value);
                         }
                     }
                 } else {
@@ -234,7 +283,7 @@ mod x86 {
                             $store(row.as_mut_ptr().add($lanes * h), v);
                         }
                     }
-                    write_tile(&tile, c, ldc, mr, nr, accumulate);
+                    write_tile(&tile, c, ldc, mr, nr, store);
                 }
             }
         };

@@ -6,7 +6,10 @@
 //!   micro-panels so the micro-kernel streams both from cache; the `MR×NR` tile of C lives in
 //!   registers for the whole `KC` loop. The micro-kernel is chosen at run time: for f32, 14×32 with
 //!   AVX-512 (28 zmm accumulators), 6×16 with AVX2+FMA (12 ymm accumulators), or portable Rust.
-//!   Row blocks of C are spread over the rayon pool.
+//!   Row blocks of C are spread over the rayon pool. The AVX-512 kernel packs with vector moves
+//!   and in-register 16×16 transposes (`pack_avx512`); packing buffers are kept per thread between
+//!   products. The first pass over k stores C without reading it ([`TileStore`]), adding a bias row
+//!   as it stores when asked, so C needs no zero-fill and a linear layer's bias no pass of its own.
 //! - [`gemm_bf16`]: the same scheme in mixed precision, f32 operands rounded to bf16 as they are
 //!   packed (two k steps a 32-bit word) and summed in f32, by AVX512_BF16's `vdpbf16ps` where the
 //!   CPU has it.
@@ -20,12 +23,15 @@ mod tensor_map;
 mod microkernel;
 mod naive;
 mod pack;
+#[cfg(target_arch = "x86_64")]
+mod pack_avx512;
 
-pub use microkernel::{bf16_microkernels, GemmScalar, MicroKernel, MicroKernelSpec, PackA, PackB};
+pub use microkernel::{bf16_microkernels, GemmScalar, MicroKernel, MicroKernelSpec, PackA, PackB, TileStore};
 pub use naive::gemm_naive;
 
 use crate::cpu::SendPtr;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Below this many multiply-adds a GEMM runs on the calling thread: rayon's fork costs more.
 const PARALLEL_MIN_MACS: usize = 48 * 48 * 48;
@@ -78,7 +84,7 @@ pub fn gemm_with<T: GemmScalar>(
 ) {
     check_c(a.rows, b.cols, ldc, c.len());
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
-    unsafe { gemm_unchecked(spec, a, b, SendPtr::new(c), ldc, accumulate, true) }
+    unsafe { gemm_unchecked(spec, a, b, SendPtr::new(c), ldc, Output::of(accumulate), true) }
 }
 
 /// `C = A·B` (or `C += A·B`) in mixed precision: A and B rounded to bf16 (to nearest, ties to
@@ -95,7 +101,7 @@ pub fn gemm_bf16(a: MatRef<f32>, b: MatRef<f32>, c: &mut [f32], ldc: usize, accu
 pub fn gemm_serial<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: usize, accumulate: bool) {
     check_c(a.rows, b.cols, ldc, c.len());
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
-    unsafe { gemm_unchecked(T::best_microkernel(), a, b, SendPtr::new(c), ldc, accumulate, false) }
+    unsafe { gemm_unchecked(T::best_microkernel(), a, b, SendPtr::new(c), ldc, Output::of(accumulate), false) }
 }
 
 /// [`gemm_serial`] writing through a raw pointer, for callers whose tasks write disjoint `m × n`
@@ -107,14 +113,17 @@ pub fn gemm_serial<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: 
 pub unsafe fn gemm_serial_raw<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: *mut T, ldc: usize, accumulate: bool) {
     assert!(a.rows == 0 || b.cols == 0 || ldc >= b.cols, "gemm: ldc {ldc} < n {}", b.cols);
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
-    gemm_unchecked(T::best_microkernel(), a, b, SendPtr(c), ldc, accumulate, false)
+    gemm_unchecked(T::best_microkernel(), a, b, SendPtr(c), ldc, Output::of(accumulate), false)
 }
 
-/// `C[t] = A[t]·B[t]` for each batch entry `t`, where `A[t]` starts at `a_offsets[t]` (instead of
-/// `a.offset`), `B[t]` at `b_offsets[t]`, and `C[t]` at `t·c_batch_stride`. Offsets rather than one
-/// stride, so broadcast batch dims (stride 0) and any batch layout work. Independent small products
-/// run in parallel; large ones parallelise inside. `spec`: the micro-kernel (`T::best_microkernel()`,
-/// or the first of [`bf16_microkernels`] for the mixed-precision product of [`gemm_bf16`]).
+/// `C[t] = A[t]·B[t]` (`+ bias` on every row, when given) for each batch entry `t`, where `A[t]`
+/// starts at `a_offsets[t]` (instead of `a.offset`), `B[t]` at `b_offsets[t]`, and `C[t]` at
+/// `t·c_batch_stride`. Offsets rather than one stride, so broadcast batch dims (stride 0) and any
+/// batch layout work. C is written, never read, so it may be freshly allocated, uninitialised
+/// memory (no zero-fill first); the bias (`n` elements) is added as each tile is stored.
+/// Independent small products run in parallel; large ones parallelise inside. `spec`: the
+/// micro-kernel (`T::best_microkernel()`, or the first of [`bf16_microkernels`] for the
+/// mixed-precision product of [`gemm_bf16`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_batched<T: GemmScalar>(
     spec: MicroKernelSpec<T>,
@@ -122,20 +131,25 @@ pub fn gemm_batched<T: GemmScalar>(
     a_offsets: &[usize],
     b: MatRef<T>,
     b_offsets: &[usize],
-    c: &mut [T],
+    c: &mut [MaybeUninit<T>],
     ldc: usize,
     c_batch_stride: usize,
-    accumulate: bool,
+    bias: Option<&[T]>,
 ) {
     assert_eq!(a.cols, b.rows, "gemm_batched: inner dimensions differ");
     assert_eq!(a_offsets.len(), b_offsets.len(), "gemm_batched: batch sizes differ");
+    if let Some(bias) = bias {
+        assert!(bias.len() >= b.cols, "gemm_batched: a bias of {} for {} columns", bias.len(), b.cols);
+    }
     let batch = a_offsets.len();
     if batch == 0 || a.rows == 0 || b.cols == 0 {
         return;
     }
     check_c(a.rows, b.cols, ldc, c.len().saturating_sub((batch - 1) * c_batch_stride));
     assert!(c_batch_stride >= (a.rows - 1) * ldc + b.cols || batch == 1, "gemm_batched: C batches overlap");
-    let c_ptr = SendPtr::new(c);
+    // Writing initialised values through a pointer to possibly uninitialised memory is sound.
+    let c_ptr = SendPtr(c.as_mut_ptr().cast::<T>());
+    let output = bias.map_or(Output::Overwrite, Output::AddBias);
     // Enough independent products to keep every thread busy: one product per task, each on one
     // thread (no fork/join inside). Otherwise parallelise inside each product.
     let threads = rayon::current_num_threads();
@@ -146,13 +160,35 @@ pub fn gemm_batched<T: GemmScalar>(
         // Safety: C was checked long enough for every batch, and batches do not overlap.
         unsafe {
             let ct = SendPtr(c_ptr.get().add(t * c_batch_stride));
-            gemm_unchecked(spec, at, bt, ct, ldc, accumulate, !small)
+            gemm_unchecked(spec, at, bt, ct, ldc, output, !small)
         }
     };
     if small && batch > 1 {
         (0..batch).into_par_iter().for_each(one);
     } else {
         (0..batch).for_each(one);
+    }
+}
+
+/// What the product does with C: the first pass over k stores its tiles this way; later passes
+/// accumulate.
+#[derive(Clone, Copy)]
+enum Output<'a, T> {
+    /// `C = A·B`, C not read.
+    Overwrite,
+    /// `C += A·B`.
+    Accumulate,
+    /// `C = A·B + bias` on every row, C not read.
+    AddBias(&'a [T]),
+}
+
+impl<T> Output<'_, T> {
+    fn of(accumulate: bool) -> Self {
+        if accumulate {
+            Output::Accumulate
+        } else {
+            Output::Overwrite
+        }
     }
 }
 
@@ -163,14 +199,15 @@ fn check_c(m: usize, n: usize, ldc: usize, c_len: usize) {
     }
 }
 
-/// The blocked driver. Safety: `c` must address `(m−1)·ldc + n` writable elements.
+/// The blocked driver. Safety: `c` must address `(m−1)·ldc + n` writable elements, initialised
+/// when `output` accumulates.
 unsafe fn gemm_unchecked<T: GemmScalar>(
     spec: MicroKernelSpec<T>,
     a: MatRef<T>,
     b: MatRef<T>,
     c: SendPtr<T>,
     ldc: usize,
-    accumulate: bool,
+    output: Output<T>,
     allow_parallel: bool,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -178,9 +215,14 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
         return;
     }
     if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                std::slice::from_raw_parts_mut(c.0.add(i * ldc), n).fill(T::ZERO);
+        for i in 0..m {
+            for j in 0..n {
+                let out = c.get().add(i * ldc + j);
+                match output {
+                    Output::Overwrite => out.write(T::ZERO),
+                    Output::Accumulate => {}
+                    Output::AddBias(bias) => out.write(bias[j]),
+                }
             }
         }
         return;
@@ -190,50 +232,79 @@ unsafe fn gemm_unchecked<T: GemmScalar>(
     let row_blocks = split_rows(m, mr, mc_max, threads);
     // When there are fewer row blocks than threads (short, wide products), split columns too.
     let col_chunks = if row_blocks.len() >= threads { 1 } else { threads };
-    let mut packed_b = vec![T::ZERO; round_up(n.min(nc_max), nr) * spec.words(kc_max.min(k))];
-
-    for jc in (0..n).step_by(nc_max) {
-        let nc = (n - jc).min(nc_max);
-        let panels = nc.div_ceil(nr);
-        let panels_per_chunk = panels.div_ceil(col_chunks);
-        for pc in (0..k).step_by(kc_max) {
-            let kc = (k - pc).min(kc_max);
-            // The panels' depth in packed words (a word is one k step, or two for bf16 pairs).
-            let words = spec.words(kc);
-            pack_b(&mut packed_b[..panels * nr * words], b, pc, kc, jc, nc, nr, threads > 1);
-            let accumulate = accumulate || pc > 0;
-            let packed_b = &packed_b;
-            // One packing buffer per worker, reused across its row blocks (packing overwrites it all).
-            let new_buffer = || vec![T::ZERO; round_up(mc_max.min(m), mr) * words];
-            let work = |packed_a: &mut Vec<T>, (block, chunk): ((usize, usize), usize)| {
-                let (ic, mc) = block;
-                let first_panel = chunk * panels_per_chunk;
-                let last_panel = (first_panel + panels_per_chunk).min(panels);
-                if first_panel >= last_panel {
-                    return;
-                }
-                packed_a.resize(round_up(mc, mr) * words, T::ZERO);
-                let packed_a = &mut packed_a[..round_up(mc, mr) * words];
-                pack_a(packed_a, a, ic, mc, pc, kc, mr);
-                for panel in first_panel..last_panel {
-                    let jr = panel * nr;
-                    let pb = packed_b[panel * nr * words..].as_ptr();
-                    for ir in (0..mc).step_by(mr) {
-                        let pa = packed_a[(ir / mr) * mr * words..].as_ptr();
-                        let tile = c.get().add((ic + ir) * ldc + jc + jr);
-                        kernel(words, pa, pb, tile, ldc, (mc - ir).min(mr), (nc - jr).min(nr), accumulate);
+    let packed_b_len = round_up(n.min(nc_max), nr) * spec.words(kc_max.min(k));
+    with_packing_buffer(Packed::B, packed_b_len, |packed_b| {
+        for jc in (0..n).step_by(nc_max) {
+            let nc = (n - jc).min(nc_max);
+            let panels = nc.div_ceil(nr);
+            let panels_per_chunk = panels.div_ceil(col_chunks);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = (k - pc).min(kc_max);
+                // The panels' depth in packed words (a word is one k step, or two for bf16 pairs).
+                let words = spec.words(kc);
+                pack_b(&mut packed_b[..panels * nr * words], b, pc, kc, jc, nc, nr, threads > 1);
+                let packed_b = &*packed_b;
+                // The first pass over k stores as `output` says; the later ones add to it.
+                let store = |jr: usize| match (pc, output) {
+                    (0, Output::Overwrite) => TileStore::Overwrite,
+                    (0, Output::AddBias(bias)) => TileStore::AddBias(bias[jc + jr..].as_ptr()),
+                    _ => TileStore::Accumulate,
+                };
+                let work = |(block, chunk): ((usize, usize), usize)| {
+                    let (ic, mc) = block;
+                    let first_panel = chunk * panels_per_chunk;
+                    let last_panel = (first_panel + panels_per_chunk).min(panels);
+                    if first_panel >= last_panel {
+                        return;
                     }
+                    // This thread's buffer (packing overwrites all of it).
+                    with_packing_buffer(Packed::A, round_up(mc, mr) * words, |packed_a| {
+                        pack_a(packed_a, a, ic, mc, pc, kc, mr);
+                        for panel in first_panel..last_panel {
+                            let jr = panel * nr;
+                            let pb = packed_b[panel * nr * words..].as_ptr();
+                            for ir in (0..mc).step_by(mr) {
+                                let pa = packed_a[(ir / mr) * mr * words..].as_ptr();
+                                let tile = c.get().add((ic + ir) * ldc + jc + jr);
+                                kernel(words, pa, pb, tile, ldc, (mc - ir).min(mr), (nc - jr).min(nr), store(jr));
+                            }
+                        }
+                    })
+                };
+                let items: Vec<_> =
+                    row_blocks.iter().flat_map(|&blk| (0..col_chunks).map(move |ch| (blk, ch))).collect();
+                if threads > 1 {
+                    items.into_par_iter().for_each(work);
+                } else {
+                    items.into_iter().for_each(work);
                 }
-            };
-            let items: Vec<_> = row_blocks.iter().flat_map(|&blk| (0..col_chunks).map(move |ch| (blk, ch))).collect();
-            if threads > 1 {
-                items.into_par_iter().for_each_init(new_buffer, work);
-            } else {
-                let mut buffer = new_buffer();
-                items.into_iter().for_each(|item| work(&mut buffer, item));
             }
         }
-    }
+    })
+}
+
+/// Which operand a packing buffer holds.
+#[derive(Clone, Copy)]
+enum Packed {
+    A,
+    B,
+}
+
+/// Runs `f` on this thread's packing buffer for `which`, at least `len` long, kept between
+/// products so that packing allocates (and zero-fills) nothing after a thread's first product of
+/// each size. A product started while the buffer is lent out (a nested one, on a thread that
+/// waits for its own work) gets a fresh buffer.
+fn with_packing_buffer<T: GemmScalar, R>(which: Packed, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    T::packing_buffers().with(|buffers| {
+        let slot = &buffers[which as usize];
+        let mut buffer = slot.take();
+        if buffer.len() < len {
+            buffer.resize(len, T::ZERO);
+        }
+        let result = f(&mut buffer[..len]);
+        slot.set(buffer);
+        result
+    })
 }
 
 /// Splits `m` rows into blocks of at most about `max_rows` rows, each a whole number of `mr`-row

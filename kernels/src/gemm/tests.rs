@@ -96,7 +96,16 @@ fn portable_microkernel_matches_naive() {
     pack::pack_b(&mut pb, MatRef::row_major(&b, k, n), 0, k, 0, n, 16, false);
     let mut c = vec![0f32; m * n];
     unsafe {
-        microkernel::microkernel_portable::<f32, 6, 16>(k, pa.as_ptr(), pb.as_ptr(), c.as_mut_ptr(), n, m, n, false)
+        microkernel::microkernel_portable::<f32, 6, 16>(
+            k,
+            pa.as_ptr(),
+            pb.as_ptr(),
+            c.as_mut_ptr(),
+            n,
+            m,
+            n,
+            TileStore::Overwrite,
+        )
     };
     let mut reference = vec![0f32; m * n];
     gemm_naive(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut reference, n, false);
@@ -110,29 +119,56 @@ fn batched_gemm_matches_per_matrix_products() {
     let (batch, m, n, k) = (5, 9, 11, 7);
     let a: Vec<f64> = random(batch * m * k, 6);
     let b: Vec<f64> = random(batch * k * n, 7);
-    let mut c = vec![0.0; batch * m * n];
+    let bias: Vec<f64> = random(n, 8);
     let a_offsets: Vec<usize> = (0..batch).map(|t| t * m * k).collect();
     // B broadcast over odd batches: offsets may repeat.
     let b_offsets: Vec<usize> = (0..batch).map(|t| (t % 2) * k * n).collect();
-    gemm_batched(
-        f64::best_microkernel(),
-        MatRef::row_major(&a, m, k),
-        &a_offsets,
-        MatRef::row_major(&b, k, n),
-        &b_offsets,
-        &mut c,
-        n,
-        m * n,
-        false,
-    );
-    for t in 0..batch {
-        let mut expect = vec![0.0; m * n];
-        let at = MatRef { offset: t * m * k, ..MatRef::row_major(&a, m, k) };
-        let bt = MatRef { offset: (t % 2) * k * n, ..MatRef::row_major(&b, k, n) };
-        gemm_naive(at, bt, &mut expect, n, false);
-        for (x, y) in c[t * m * n..(t + 1) * m * n].iter().zip(&expect) {
-            assert!((x - y).abs() < 1e-12);
+    for with_bias in [false, true] {
+        // C starts as garbage (NaN): the product writes it without reading it.
+        let mut c = vec![MaybeUninit::new(f64::NAN); batch * m * n];
+        gemm_batched(
+            f64::best_microkernel(),
+            MatRef::row_major(&a, m, k),
+            &a_offsets,
+            MatRef::row_major(&b, k, n),
+            &b_offsets,
+            &mut c,
+            n,
+            m * n,
+            with_bias.then_some(&bias[..]),
+        );
+        for t in 0..batch {
+            let mut expect: Vec<f64> = if with_bias { bias.repeat(m) } else { vec![0.0; m * n] };
+            let at = MatRef { offset: t * m * k, ..MatRef::row_major(&a, m, k) };
+            let bt = MatRef { offset: (t % 2) * k * n, ..MatRef::row_major(&b, k, n) };
+            gemm_naive(at, bt, &mut expect, n, with_bias);
+            for (x, y) in c[t * m * n..(t + 1) * m * n].iter().zip(&expect) {
+                // Safety: the product wrote every element of C.
+                let x = unsafe { x.assume_init() };
+                assert!((x - y).abs() < 1e-12, "bias {with_bias}: {x} vs {y}");
+            }
         }
+    }
+}
+
+/// The bias epilogue of each f32 micro-kernel (full and edge tiles, several passes over k) gives
+/// what starting C as the bias rows and accumulating gives, bit for bit, into a C that starts as
+/// NaN (so a read of C before the first store would show).
+#[test]
+fn bias_stored_with_the_tile_equals_accumulating_onto_bias_rows() {
+    let (m, n, k) = (31, 70, 600);
+    let a: Vec<f32> = random(m * k, 9).into_iter().map(|x| x as f32).collect();
+    let b: Vec<f32> = random(k * n, 10).into_iter().map(|x| x as f32).collect();
+    let bias: Vec<f32> = random(n, 11).into_iter().map(|x| x as f32).collect();
+    for spec in f32::available_microkernels() {
+        let mut expect = bias.repeat(m);
+        gemm_with(spec, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut expect, n, true);
+        let mut c = vec![MaybeUninit::new(f32::NAN); m * n];
+        let (a_m, b_m) = (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+        gemm_batched(spec, a_m, &[0], b_m, &[0], &mut c, n, m * n, Some(&bias));
+        // Safety: the product wrote every element of C.
+        let got: Vec<u32> = c.iter().map(|x| unsafe { x.assume_init() }.to_bits()).collect();
+        assert_eq!(got, expect.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "{spec:?}");
     }
 }
 

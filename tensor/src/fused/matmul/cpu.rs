@@ -107,12 +107,16 @@ fn matmul_typed<T: ContextMicroKernel>(
         row_stride: l.strides()[r - 2],
         col_stride: l.strides()[r - 1],
     };
-    let rows = a_offsets.len() * m;
-    let mut out = match bias {
-        Some((c, l)) => contiguous_cow(c, l).repeat(rows),
-        None => vec![T::ZERO; rows * n],
-    };
+    let len = a_offsets.len() * m * n;
+    let bias = bias.map(|(c, l)| contiguous_cow(c, l));
+    // The product writes every element of C without reading it (the bias, if any, is added as
+    // each tile is stored), so C is not zero-filled first.
+    let mut out = Vec::with_capacity(len);
     let (a, b) = (mat(a, la, m, k), mat(b, lb, k, n));
-    gemm_batched(T::context_microkernel(), a, &a_offsets, b, &b_offsets, &mut out, n, m * n, bias.is_some());
+    let c = &mut out.spare_capacity_mut()[..len];
+    gemm_batched(T::context_microkernel(), a, &a_offsets, b, &b_offsets, c, n, m * n, bias.as_deref());
+    // Safety: `gemm_batched` initialised all `len` elements (every batch entry's m × n block,
+    // the blocks m·n apart and together `len` long).
+    unsafe { out.set_len(len) };
     out
 }
