@@ -103,18 +103,23 @@ impl GemmScalar for f32 {
         let mut kernels = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
+            use super::pack_simd;
             use crate::cpu::isa::{isa, Isa};
             if isa() >= Isa::Avx512 {
                 let kernel = x86::microkernel_f32_avx512_14x32;
                 kernels.push(MicroKernelSpec {
-                    pack_a: super::pack_avx512::pack_a_avx512,
-                    pack_b: super::pack_avx512::pack_b_avx512,
+                    pack_a: pack_simd::pack_a_simd::<pack_simd::Avx512>,
+                    pack_b: pack_simd::pack_b_simd::<pack_simd::Avx512>,
                     ..MicroKernelSpec::on_elements("avx512 14x32", kernel, [14, 32, 256, 196, 4096])
                 });
             }
             if isa() >= Isa::Avx2 {
                 let kernel = x86::microkernel_f32_avx2_6x16;
-                kernels.push(MicroKernelSpec::on_elements("avx2+fma 6x16", kernel, [6, 16, 512, 144, 4080]));
+                kernels.push(MicroKernelSpec {
+                    pack_a: pack_simd::pack_a_simd::<pack_simd::Avx2>,
+                    pack_b: pack_simd::pack_b_simd::<pack_simd::Avx2>,
+                    ..MicroKernelSpec::on_elements("avx2+fma 6x16", kernel, [6, 16, 512, 144, 4080])
+                });
             }
         }
         let kernel = microkernel_portable::<f32, 6, 16>;

@@ -6,9 +6,9 @@
 //!   micro-panels so the micro-kernel streams both from cache; the `MR×NR` tile of C lives in
 //!   registers for the whole `KC` loop. The micro-kernel is chosen at run time: for f32, 14×32 with
 //!   AVX-512 (28 zmm accumulators), 6×16 with AVX2+FMA (12 ymm accumulators), or portable Rust.
-//!   Row blocks of C are spread over the rayon pool. The AVX-512 kernel packs with vector moves
-//!   and in-register 16×16 transposes (`pack_avx512`); packing buffers are kept per thread between
-//!   products. The first pass over k stores C without reading it ([`TileStore`]), adding a bias row
+//!   Row blocks of C are spread over the rayon pool. The AVX-512 and AVX2 kernels pack with vector
+//!   moves and in-register 16×16 or 8×8 transposes (`pack_simd`); packing buffers are kept per
+//!   thread between products. The first pass over k stores C without reading it ([`TileStore`]), adding a bias row
 //!   as it stores when asked, so C needs no zero-fill and a linear layer's bias no pass of its own.
 //! - [`gemm_bf16`]: the same scheme in mixed precision, f32 operands rounded to bf16 as they are
 //!   packed (two k steps a 32-bit word) and summed in f32, by AVX512_BF16's `vdpbf16ps` where the
@@ -24,7 +24,7 @@ mod microkernel;
 mod naive;
 mod pack;
 #[cfg(target_arch = "x86_64")]
-mod pack_avx512;
+mod pack_simd;
 
 pub use microkernel::{bf16_microkernels, GemmScalar, MicroKernel, MicroKernelSpec, PackA, PackB, TileStore};
 pub use naive::gemm_naive;
