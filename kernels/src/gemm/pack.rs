@@ -171,19 +171,40 @@ pub fn pack_a_bf16_pairs(buf: &mut [f32], a: MatRef<f32>, ic: usize, mc: usize, 
         }
         return;
     }
-    let mut row_words = vec![0f32; pairs];
+    // Each source row along k, in pairs, as a run of words; then the runs down the panel's columns.
+    let mut row_words = vec![0f32; mr * pairs];
     for (p, panel) in buf.chunks_exact_mut(mr * pairs).enumerate() {
         let row0 = ic + p * mr;
-        // Each source row along k, in pairs, down column `i` of the panel.
-        for i in 0..mr.min(ic + mc - row0) {
+        let rows = mr.min(ic + mc - row0);
+        for (i, words) in row_words.chunks_exact_mut(pairs).take(rows).enumerate() {
             let start = a.offset + (row0 + i) * a.row_stride + pc * a.col_stride;
             if a.col_stride == 1 {
-                pairs_of(&a.data[start..start + kc], &mut row_words);
+                pairs_of(&a.data[start..start + kc], words);
             } else {
                 let row = a.data[start..=start + (kc - 1) * a.col_stride].iter().step_by(a.col_stride);
-                write_pairs(row_words.iter_mut(), row);
+                write_pairs(words.iter_mut(), row);
             }
-            panel[i..].iter_mut().step_by(mr).zip(&row_words).for_each(|(w, &v)| *w = v);
+        }
+        interleave(panel, mr, &row_words, rows, pairs);
+    }
+}
+
+/// `panel[q·width + i] = runs[i·len + q]` for `i < count`, `q < len`, and 0 in the columns
+/// `count..width`: runs of words written down the panel's columns (with AVX-512 transposes where
+/// the CPU has them).
+fn interleave(panel: &mut [f32], width: usize, runs: &[f32], count: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::isa::isa() >= crate::cpu::isa::Isa::Avx512 && (width <= 16 || width.is_multiple_of(16)) {
+        return super::pack_simd::interleave_avx512(panel, width, runs, count, len);
+    }
+    interleave_scalar(panel, width, runs, count, len)
+}
+
+/// [`interleave`] a word at a time.
+pub(super) fn interleave_scalar(panel: &mut [f32], width: usize, runs: &[f32], count: usize, len: usize) {
+    for (q, row) in panel.chunks_exact_mut(width).take(len).enumerate() {
+        for (i, word) in row.iter_mut().enumerate() {
+            *word = if i < count { runs[i * len + q] } else { 0.0 };
         }
     }
 }
@@ -221,18 +242,19 @@ pub fn pack_b_bf16_pairs(
                 }
             }
         } else {
-            // Each source column along k, in pairs, down column `j` of the panel.
-            let mut column_words = vec![0f32; pairs];
-            for j in 0..cols {
+            // Each source column along k, in pairs, as a run of words; then the runs down the
+            // panel's columns.
+            let mut column_words = vec![0f32; nr * pairs];
+            for (j, words) in column_words.chunks_exact_mut(pairs).take(cols).enumerate() {
                 let start = b.offset + pc * b.row_stride + (col0 + j) * b.col_stride;
                 if b.row_stride == 1 {
-                    pairs_of(&b.data[start..start + kc], &mut column_words);
+                    pairs_of(&b.data[start..start + kc], words);
                 } else {
                     let column = b.data[start..=start + (kc - 1) * b.row_stride].iter().step_by(b.row_stride);
-                    write_pairs(column_words.iter_mut(), column);
+                    write_pairs(words.iter_mut(), column);
                 }
-                panel[j..].iter_mut().step_by(nr).zip(&column_words).for_each(|(w, &v)| *w = v);
             }
+            interleave(panel, nr, &column_words, cols, pairs);
         }
     };
     if parallel {

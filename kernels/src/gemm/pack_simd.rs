@@ -86,6 +86,20 @@ struct Source<'a> {
     len: usize,
 }
 
+/// `panel[q·width + i] = runs[i·len + q]` for `i < count`, `q < len`, and 0 in the columns
+/// `count..width`: `count` contiguous runs interleaved into panel rows `width` apart, with
+/// AVX-512 transposes (the bf16 packers' pairs, written as runs of 32-bit words first). Needs
+/// `width ≤ 16` or a multiple of 16, and AVX-512F.
+pub fn interleave_avx512(panel: &mut [f32], width: usize, runs: &[f32], count: usize, len: usize) {
+    assert!(width <= Avx512::LANES || width.is_multiple_of(Avx512::LANES), "interleave: width {width}");
+    for group in (0..width).step_by(Avx512::LANES) {
+        let in_group = count.saturating_sub(group).min(Avx512::LANES);
+        let first = group.min(count) * len;
+        let source = Source { data: runs, first, run_stride: len, step: 1, runs: in_group, len };
+        write_panel::<Avx512>(panel, group, width, &source);
+    }
+}
+
 /// Whether packing runs `run_stride` apart, their elements `step` apart, is a transpose: each
 /// run is contiguous along k and a panel row takes one element from each.
 fn transposes(run_stride: usize, step: usize) -> bool {
@@ -354,6 +368,22 @@ mod tests {
             for j in 0..n {
                 assert_eq!(out[n * j + i], m[n * i + j], "{n} lanes ({i}, {j})");
             }
+        }
+    }
+
+    /// The bf16 packers' interleaving of word runs against the word-at-a-time loop, for both
+    /// tile widths, partial panels and depths around the vector width.
+    #[test]
+    fn interleaved_runs_equal_the_scalar_loop() {
+        if isa() < Isa::Avx512 {
+            return;
+        }
+        let runs = matrix(32, 40);
+        for (width, count, len) in [(14, 14, 40), (14, 3, 16), (32, 32, 33), (32, 20, 7), (32, 0, 5), (16, 16, 32)] {
+            let fast = packed(width * len, |panel| interleave_avx512(panel, width, &runs, count, len));
+            let slow =
+                packed(width * len, |panel| super::super::pack::interleave_scalar(panel, width, &runs, count, len));
+            assert_eq!(fast, slow, "width {width}, {count} runs of {len}");
         }
     }
 

@@ -214,8 +214,8 @@ fn hand_computed_2x2() {
 
 #[test]
 fn bf16_gemm_equals_the_product_of_rounded_operands() {
-    // Odd k (a half-empty last pair), k past one packed block (512 steps for AVX512_BF16, 256 for
-    // the f32 kernels), edge tiles in both directions, several row blocks, transposed operands.
+    // Odd k (a half-empty last pair), k past one packed block (512 steps; 256 for the portable
+    // kernel), edge tiles in both directions, several row blocks, transposed operands.
     let kernels = bf16_microkernels();
     assert_eq!(kernels.last().unwrap().name, "f32 kernel on bf16-rounded operands");
     for spec in kernels {
