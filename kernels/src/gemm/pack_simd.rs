@@ -10,6 +10,7 @@
 
 use super::pack::{pack_a, pack_b};
 use super::MatRef;
+use crate::cpu::isa::{isa, Isa};
 use crate::cpu::simd::widest;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
@@ -33,7 +34,7 @@ pub fn pack_a_simd<V: PackVector>(
         let row0 = ic + p * mr;
         let first = a.offset + row0 * a.row_stride + pc * a.col_stride;
         let runs = mr.min(ic + mc - row0);
-        let source = Source { data: a.data, first, run_stride: a.row_stride, step: a.col_stride, runs, len: kc };
+        let source = Source { data: a.data, first, run_stride: a.row_stride, runs, len: kc };
         write_panel::<V>(panel, 0, mr, &source);
     }
 }
@@ -64,7 +65,7 @@ pub fn pack_b_simd<V: PackVector>(
         for group in (0..nr).step_by(V::LANES) {
             let runs = cols.saturating_sub(group).min(V::LANES);
             let first = b.offset + pc * b.row_stride + (col0 + group.min(cols)) * b.col_stride;
-            let source = Source { data: b.data, first, run_stride: b.col_stride, step: b.row_stride, runs, len: kc };
+            let source = Source { data: b.data, first, run_stride: b.col_stride, runs, len: kc };
             write_panel::<V>(panel, group, nr, &source);
         }
     };
@@ -75,13 +76,12 @@ pub fn pack_b_simd<V: PackVector>(
     }
 }
 
-/// How a panel's source lies: `runs` sequences of `len` elements each, element `kk` of run `i` at
-/// `data[first + i·run_stride + kk·step]`.
+/// How a panel's source lies: `runs` contiguous sequences of `len` elements each, element `kk` of
+/// run `i` at `data[first + i·run_stride + kk]`.
 struct Source<'a> {
     data: &'a [f32],
     first: usize,
     run_stride: usize,
-    step: usize,
     runs: usize,
     len: usize,
 }
@@ -95,7 +95,7 @@ pub fn interleave_avx512(panel: &mut [f32], width: usize, runs: &[f32], count: u
     for group in (0..width).step_by(Avx512::LANES) {
         let in_group = count.saturating_sub(group).min(Avx512::LANES);
         let first = group.min(count) * len;
-        let source = Source { data: runs, first, run_stride: len, step: 1, runs: in_group, len };
+        let source = Source { data: runs, first, run_stride: len, runs: in_group, len };
         write_panel::<Avx512>(panel, group, width, &source);
     }
 }
@@ -108,18 +108,18 @@ fn transposes(run_stride: usize, step: usize) -> bool {
 
 /// Writes columns `col0..col0 + V::LANES` (clipped to `width`) of a panel whose rows are `width`
 /// apart: `panel[kk·width + col0 + i] = run i's element kk` for `i < runs`, 0 for the columns past
-/// `runs`; each run contiguous (`step` 1). Compiled for the widest instruction set this CPU has
-/// ([`widest`]), which includes `V`'s (the packers are only handed to kernels of that set).
+/// `runs`. Compiled for the widest instruction set this CPU has ([`widest`]); panics if that does
+/// not include `V`'s (the packers are only handed to kernels of that set).
 fn write_panel<V: PackVector>(panel: &mut [f32], col0: usize, width: usize, source: &Source) {
-    let Source { data, first, run_stride, step, runs, len } = *source;
-    assert!(panel.len() >= len * width && col0 < width && runs <= V::LANES && step == 1, "write_panel: bad panel");
+    let Source { data, first, run_stride, runs, len } = *source;
+    assert!(isa() >= V::ISA, "write_panel: {:?} vectors on a CPU limited to {:?}", V::ISA, isa());
+    assert!(panel.len() >= len * width && col0 < width && runs <= V::LANES, "write_panel: bad panel");
     assert!(runs == 0 || first + (runs - 1) * run_stride + len - 1 < data.len(), "write_panel: bad source");
     let columns = (width - col0).min(V::LANES);
     // (With no runs, `first` may lie past the data: the pointer is then never read through.)
     let (src, out) = (data.as_ptr().wrapping_add(first), panel[col0..].as_mut_ptr());
-    // Safety: the kernel this packer belongs to runs only where `V`'s instruction set does
-    // (`widest` compiles for it); the source elements lie in `data` and the panel rows in
-    // `panel` (both checked above). A row narrower than a vector (`columns < LANES`, only with
+    // Safety: the CPU has `V`'s instruction set (checked above; `widest` compiles for it); the
+    // source elements lie in `data` and the panel rows in `panel` (both checked above). A row narrower than a vector (`columns < LANES`, only with
     // `col0 = 0`) is stored whole, spilling into the rows after it, which their own stores then
     // overwrite; rows whose spill would leave the panel are stored masked.
     widest(
@@ -158,6 +158,8 @@ fn write_panel<V: PackVector>(panel: &mut [f32], col0: usize, width: usize, sour
 /// Every function needs the instruction set's CPU features; pointers must address the lanes
 /// they move (only the first `n` for the `_first` moves).
 pub trait PackVector {
+    /// The instruction set the moves need.
+    const ISA: Isa;
     const LANES: usize;
     type V: Copy;
     type Block: AsRef<[Self::V]> + AsMut<[Self::V]>;
@@ -174,6 +176,7 @@ pub trait PackVector {
 pub struct Avx512;
 
 impl PackVector for Avx512 {
+    const ISA: Isa = Isa::Avx512;
     const LANES: usize = 16;
     type V = __m512;
     type Block = [__m512; 16];
@@ -235,6 +238,7 @@ impl Avx2 {
 }
 
 impl PackVector for Avx2 {
+    const ISA: Isa = Isa::Avx2;
     const LANES: usize = 8;
     type V = __m256;
     type Block = [__m256; 8];
@@ -281,7 +285,6 @@ impl PackVector for Avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::isa::{isa, Isa};
 
     fn matrix(rows: usize, cols: usize) -> Vec<f32> {
         (0..rows * cols).map(|i| i as f32 * 0.5 - 7.0).collect()
