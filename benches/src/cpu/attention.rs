@@ -1,10 +1,15 @@
 //! Causal scaled dot-product attention, forward: `O = softmax(Q·Kᵀ/√D + M)·V` for `N` heads of `T`
-//! queries and keys of width `D` (dense buffers), the probabilities kept for the backward.
+//! queries and keys of width `D` (dense buffers), the probabilities kept for the backward; its two
+//! products in f32 (`attention`) or with bf16 operands and f32 sums (`attention_bf16`, what
+//! `--precision bf16` runs).
 
 use super::{uniform, Buffers, CpuKernel, Variant, Work};
 use kernels::attention::{attention_forward, attention_forward_naive, AttentionDims, HeadLayout, Heads, HeadsMut};
+use kernels::gemm::{bf16_microkernels, GemmScalar, MicroKernelSpec};
 
-pub struct Attention;
+pub struct Attention {
+    pub bf16: bool,
+}
 
 fn dims(s: &[usize]) -> AttentionDims {
     AttentionDims { batch: s[0], queries: s[1], keys: s[1], head_dim: s[2], value_dim: s[2], causal: true }
@@ -16,7 +21,11 @@ fn scale(s: &[usize]) -> f32 {
 
 impl CpuKernel for Attention {
     fn name(&self) -> &'static str {
-        "attention"
+        if self.bf16 {
+            "attention_bf16"
+        } else {
+            "attention"
+        }
     }
     fn dims(&self) -> &'static [&'static str] {
         &["N", "T", "D"]
@@ -44,15 +53,27 @@ impl CpuKernel for Attention {
         attention_forward_naive(&dims(s), scale(s) as f64, &q, &k, &v).0
     }
     fn variants(&self) -> &'static [Variant] {
-        &[Variant {
-            name: "fused",
-            run: |s, b| {
-                let [q, k, v, p] = &mut b.inputs[..] else { unreachable!("four buffers") };
-                let layout = HeadLayout::dense(s[1], s[2]);
-                let [q, k, v] = [q, k, v].map(|data| Heads { data: &data[..], layout });
-                let out = HeadsMut { data: &mut b.out, layout };
-                attention_forward(&dims(s), scale(s), [q, k, v], out, p);
-            },
-        }]
+        if self.bf16 {
+            return &[Variant { name: "fused, bf16 products", run: |s, b| run(bf16_microkernels()[0], s, b) }];
+        }
+        &[Variant { name: "fused", run: |s, b| run(f32::best_microkernel(), s, b) }]
     }
+    /// bf16 products against the exact attention: operands rounded to 8 significant bits move
+    /// scores and outputs by about 2⁻⁸ of their magnitude (the kernel's tests state the bound).
+    fn tolerance(&self) -> f64 {
+        if self.bf16 {
+            2e-2
+        } else {
+            1e-4
+        }
+    }
+}
+
+/// The forward on micro-kernel `spec`.
+fn run(spec: MicroKernelSpec<f32>, s: &[usize], b: &mut Buffers) {
+    let [q, k, v, p] = &mut b.inputs[..] else { unreachable!("four buffers") };
+    let layout = HeadLayout::dense(s[1], s[2]);
+    let [q, k, v] = [q, k, v].map(|data| Heads { data: &data[..], layout });
+    let out = HeadsMut { data: &mut b.out, layout };
+    attention_forward(spec, &dims(s), scale(s), [q, k, v], out, p);
 }

@@ -11,6 +11,12 @@
 //! Backward, per batch entry, block by block, with `dO` the output gradient:
 //! `dV += Pᵀ·dO`; `dP = dO·Vᵀ`; `dS = P ⊙ (dP − Σⱼ dP ⊙ P)·scale`; `dQ = dS·K`; `dK += dSᵀ·Q`.
 //! `P` is kept from the forward pass (for these sizes storing it is cheaper than recomputing it).
+//!
+//! Each batch entry is one task (forward and backward): the operands its blocks share — `Kᵀ` and
+//! `V` forward, `Vᵀ` and `K` backward — are packed for the micro-kernel once ([`PackedB`]) and
+//! each block multiplies the leading part it can see. The products run on the micro-kernel the
+//! caller names: the f32 one, or under bf16 precision a mixed-precision one (bf16 operands, f32
+//! sums; scores, probabilities and the softmax stay f32), as PyTorch's CPU autocast runs attention.
 
 pub mod cuda;
 
@@ -20,7 +26,7 @@ pub use naive::{attention_backward_naive, attention_forward_naive};
 
 use crate::cpu::simd::widest;
 use crate::cpu::SendPtr;
-use crate::gemm::{gemm_serial, gemm_serial_raw, GemmScalar, MatRef};
+use crate::gemm::{gemm_serial_raw, GemmScalar, MatRef, MicroKernelSpec, PackedB};
 use crate::softmax::{softmax_backward_in_place, softmax_in_place};
 use crate::Float;
 use rayon::prelude::*;
@@ -178,23 +184,37 @@ pub struct HeadsMut<'a, T> {
 /// The layout was checked with `check_disjoint` against the buffer, and no other task touches this
 /// block meanwhile.
 unsafe fn gemm_into<T: GemmScalar>(
-    ptr: SendPtr<T>,
-    layout: &HeadLayout,
+    spec: MicroKernelSpec<T>,
+    (ptr, layout): (SendPtr<T>, &HeadLayout),
     (n, row0): (usize, usize),
-    a: MatRef<T>,
-    b: MatRef<T>,
+    (a, b): (MatRef<T>, MatRef<T>),
     accumulate: bool,
 ) {
-    let c = ptr.get().add(layout.start(n) + row0 * layout.row_stride);
-    gemm_serial_raw(a, b, c, layout.row_stride, accumulate);
+    gemm_serial_raw(spec, a, b, block_start(ptr, layout, (n, row0)), layout.row_stride, accumulate);
+}
+
+/// Where row `row0` of entry `n`'s matrix starts in the buffer at `ptr` laid out by `layout`.
+///
+/// # Safety
+/// As [`gemm_into`].
+unsafe fn block_start<T>(ptr: SendPtr<T>, layout: &HeadLayout, (n, row0): (usize, usize)) -> *mut T {
+    ptr.get().add(layout.start(n) + row0 * layout.row_stride)
+}
+
+/// The depth of a product over the first `seen` keys: `seen` rounded up to whole packed words
+/// (bf16 pairs), at most `keys`. The keys this adds are masked ones, whose probabilities (and so
+/// their score gradients) are 0, so the sums are those over `seen` keys.
+fn key_depth<T>(spec: &MicroKernelSpec<T>, seen: usize, keys: usize) -> usize {
+    seen.next_multiple_of(spec.k_per_word).min(keys)
 }
 
 /// Forward: `q (N, T, D)`, `k (N, S, D)`, `v (N, S, Dv)` in any [`HeadLayout`]; writes the output
 /// `out (N, T, Dv)` in its layout and the probabilities `p (N, T, S)` (dense, 0 at masked keys),
-/// which backward needs. Panics if a layout reaches outside its buffer, an output layout overlaps
+/// which backward needs. Products on `spec` (`T::best_microkernel()`, or a bf16 one). Panics if a layout reaches outside its buffer, an output layout overlaps
 /// itself, or a size is 0 (the tensor layer checks shapes first and leaves empty problems to the
 /// composed op).
 pub fn attention_forward<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
     dims: &AttentionDims,
     scale: T,
     [q, k, v]: [Heads<T>; 3],
@@ -202,30 +222,47 @@ pub fn attention_forward<T: GemmScalar>(
     p: &mut [T],
 ) {
     dims.check(&[q, k, v], p.len());
-    let AttentionDims { batch: n, queries: t, keys: s, head_dim: d, value_dim: dv, .. } = *dims;
-    out.layout.check_disjoint("out", n, t, dv, out.data.len());
+    let AttentionDims { queries: t, keys: s, head_dim: d, value_dim: dv, .. } = *dims;
+    out.layout.check_disjoint("out", dims.batch, t, dv, out.data.len());
     let out_ptr = SendPtr(out.data.as_mut_ptr());
-    let tasks = p.par_chunks_mut(t * s).enumerate().flat_map(|(b, p)| {
-        p.par_chunks_mut(QUERY_BLOCK * s).enumerate().map(move |(block, p)| (b, block * QUERY_BLOCK, p))
-    });
-    tasks.for_each(|(b, r0, p)| {
-        let rows = QUERY_BLOCK.min(t - r0);
-        let seen = dims.visible_keys(r0 + rows);
-        // Scores of the block's rows against the keys they can see, straight into P's rows.
-        let keys_t = k.layout.mat(k.data, b, 0, seen, d).t();
-        gemm_serial(q.layout.mat(q.data, b, r0, rows, d), keys_t, p, s, false);
-        for (i, row) in p.chunks_exact_mut(s).enumerate() {
-            let row_seen = dims.visible_keys(r0 + i + 1);
-            widest(
-                #[inline(always)]
-                || scaled_softmax(&mut row[..row_seen], scale),
-            );
-            row[row_seen..].fill(T::ZERO);
+    // One task per batch entry: its keys and values packed once, for all its blocks of queries.
+    p.par_chunks_mut(t * s).enumerate().for_each_init(PackedKeysValues::default, |buffers, (b, p)| {
+        let seen_by_all = dims.visible_keys(t);
+        let keys_t = PackedB::new(spec, k.layout.mat(k.data, b, 0, seen_by_all, d).t(), &mut buffers.keys);
+        let values = PackedB::new(spec, v.layout.mat(v.data, b, 0, seen_by_all, dv), &mut buffers.values);
+        for (block, p) in p.chunks_mut(QUERY_BLOCK * s).enumerate() {
+            let r0 = block * QUERY_BLOCK;
+            let rows = QUERY_BLOCK.min(t - r0);
+            let seen = dims.visible_keys(r0 + rows);
+            // Scores of the block's rows against the keys they can see, straight into P's rows.
+            // Safety: this task alone writes this block of P, `rows` rows of `s ≥ seen`.
+            unsafe { keys_t.multiply_raw(q.layout.mat(q.data, b, r0, rows, d), seen, p.as_mut_ptr(), s, false) };
+            for (i, row) in p.chunks_exact_mut(s).enumerate() {
+                let row_seen = dims.visible_keys(r0 + i + 1);
+                widest(
+                    #[inline(always)]
+                    || scaled_softmax(&mut row[..row_seen], scale),
+                );
+                row[row_seen..].fill(T::ZERO);
+            }
+            let depth = key_depth(&spec, seen, s);
+            let probs = MatRef { data: &*p, offset: 0, rows, cols: depth, row_stride: s, col_stride: 1 };
+            // Safety: out's layout was checked disjoint; this task alone writes entry b's rows.
+            unsafe {
+                let at = block_start(out_ptr, &out.layout, (b, r0));
+                values.multiply_raw(probs, dv, at, out.layout.row_stride, false);
+            }
         }
-        let probs = MatRef { data: &*p, offset: 0, rows, cols: seen, row_stride: s, col_stride: 1 };
-        // Safety: out's layout was checked disjoint; this task alone writes entry b's rows r0..r0+rows.
-        unsafe { gemm_into(out_ptr, &out.layout, (b, r0), probs, v.layout.mat(v.data, b, 0, seen, dv), false) };
     });
+}
+
+/// A task's buffers, kept between the batch entries it runs: the entry's keys and values packed
+/// as GEMM operands, and (backward) a block's score gradients.
+#[derive(Default)]
+struct PackedKeysValues<T> {
+    keys: Vec<T>,
+    values: Vec<T>,
+    scores: Vec<T>,
 }
 
 /// `row ← softmax(scale·row)`, the scaled scores rounded before the softmax as in the composed op.
@@ -240,7 +277,9 @@ fn scaled_softmax<T: Float>(row: &mut [T], scale: T) {
 /// `dv (N, S, Dv)` into `grads` (formulas in the module documentation), each in its own layout:
 /// apart, or interleaved in the same rows (one packed `[dQ | dK | dV]` buffer), never overlapping.
 /// Batch entries run in parallel. Panics as [`attention_forward`], or if the layouts overlap.
+#[allow(clippy::too_many_arguments)]
 pub fn attention_backward<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
     dims: &AttentionDims,
     scale: T,
     [q, k, v]: [Heads<T>; 3],
@@ -261,24 +300,28 @@ pub fn attention_backward<T: GemmScalar>(
     }
     let ptr = SendPtr(grads.as_mut_ptr());
     let (dq, dk, dv) = (&dq_layout, &dk_layout, &dv_layout);
-    (0..n).into_par_iter().for_each_init(Vec::new, |scratch: &mut Vec<T>, b| {
-        // Safety (every gemm_into below): the three layouts were checked disjoint from themselves and
+    (0..n).into_par_iter().for_each_init(PackedKeysValues::default, |buffers, b| {
+        // Safety (every write below): the three layouts were checked disjoint from themselves and
         // each other, and only this task writes entry b.
         unsafe {
             zero_rows(ptr, dk, b, s, d);
             zero_rows(ptr, dv, b, s, dvw);
         }
+        let seen_by_all = dims.visible_keys(t);
+        let values_t = PackedB::new(spec, v.layout.mat(v.data, b, 0, seen_by_all, dvw).t(), &mut buffers.values);
+        let keys = PackedB::new(spec, k.layout.mat(k.data, b, 0, seen_by_all, d), &mut buffers.keys);
         for r0 in (0..t).step_by(QUERY_BLOCK) {
             let rows = QUERY_BLOCK.min(t - r0);
-            let seen = dims.visible_keys(r0 + rows);
+            let seen = key_depth(&spec, dims.visible_keys(r0 + rows), s);
             let probs = MatRef { data: p, offset: (b * t + r0) * s, rows, cols: seen, row_stride: s, col_stride: 1 };
             let d_out_block = d_out.layout.mat(d_out.data, b, r0, rows, dvw);
             // dV[..seen] += Pᵀ·dO
-            unsafe { gemm_into(ptr, dv, (b, 0), probs.t(), d_out_block, true) };
+            unsafe { gemm_into(spec, (ptr, dv), (b, 0), (probs.t(), d_out_block), true) };
             // dP = dO·Vᵀ, then dS = P ⊙ (dP − Σⱼ dP ⊙ P)·scale, in place.
-            scratch.resize(rows * seen, T::ZERO);
-            let ds = &mut scratch[..rows * seen];
-            gemm_serial(d_out_block, v.layout.mat(v.data, b, 0, seen, dvw).t(), ds, seen, false);
+            buffers.scores.resize(rows * seen, T::ZERO);
+            let ds = &mut buffers.scores[..rows * seen];
+            // Safety: `ds` holds `rows` rows of `seen`.
+            unsafe { values_t.multiply_raw(d_out_block, seen, ds.as_mut_ptr(), seen, false) };
             for (i, ds_row) in ds.chunks_exact_mut(seen).enumerate() {
                 let p_row = &p[(b * t + r0 + i) * s..][..seen];
                 widest(
@@ -289,8 +332,8 @@ pub fn attention_backward<T: GemmScalar>(
             let ds = MatRef::row_major(&*ds, rows, seen);
             // dQ = dS·K; dK[..seen] += dSᵀ·Q
             unsafe {
-                gemm_into(ptr, dq, (b, r0), ds, k.layout.mat(k.data, b, 0, seen, d), false);
-                gemm_into(ptr, dk, (b, 0), ds.t(), q.layout.mat(q.data, b, r0, rows, d), true);
+                keys.multiply_raw(ds, d, block_start(ptr, dq, (b, r0)), dq.row_stride, false);
+                gemm_into(spec, (ptr, dk), (b, 0), (ds.t(), q.layout.mat(q.data, b, r0, rows, d)), true);
             }
         }
     });
@@ -299,7 +342,7 @@ pub fn attention_backward<T: GemmScalar>(
 /// Zeroes entry `n`'s `rows × cols` matrix.
 ///
 /// # Safety
-/// As [`HeadsMut::gemm_into`].
+/// As [`gemm_into`].
 unsafe fn zero_rows<T: Float>(ptr: SendPtr<T>, layout: &HeadLayout, n: usize, rows: usize, cols: usize) {
     for r in 0..rows {
         std::slice::from_raw_parts_mut(ptr.get().add(layout.start(n) + r * layout.row_stride), cols).fill(T::ZERO);

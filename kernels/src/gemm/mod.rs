@@ -16,6 +16,9 @@
 //!
 //! Operands are strided views ([`MatRef`]), so transposed operands (`Aᵀ` is `A` with its strides
 //! swapped) cost nothing extra: the packing step absorbs the strides.
+//!
+//! [`PackedB`] packs a B once, whole, for several products that share it (an attention head's keys
+//! and values, used by each block of its queries).
 
 pub mod cuda;
 mod tensor_map;
@@ -25,9 +28,11 @@ mod naive;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod pack_simd;
+mod packed_b;
 
 pub use microkernel::{bf16_microkernels, GemmScalar, MicroKernel, MicroKernelSpec, PackA, PackB, TileStore};
 pub use naive::gemm_naive;
+pub use packed_b::PackedB;
 
 use crate::cpu::SendPtr;
 use rayon::prelude::*;
@@ -104,16 +109,24 @@ pub fn gemm_serial<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ldc: 
     unsafe { gemm_unchecked(T::best_microkernel(), a, b, SendPtr::new(c), ldc, Output::of(accumulate), false) }
 }
 
-/// [`gemm_serial`] writing through a raw pointer, for callers whose tasks write disjoint `m × n`
-/// blocks of one buffer with interleaved rows (attention heads packed side by side in a row).
+/// [`gemm_serial`] on micro-kernel `spec`, writing through a raw pointer, for callers whose tasks
+/// write disjoint `m × n` blocks of one buffer with interleaved rows (attention heads packed side
+/// by side in a row).
 ///
 /// # Safety
 /// `c` must address `(m−1)·ldc + n` elements; the call reads and writes only
 /// `C[i·ldc + j]` for `i < m`, `j < n`, and nothing else may access those elements meanwhile.
-pub unsafe fn gemm_serial_raw<T: GemmScalar>(a: MatRef<T>, b: MatRef<T>, c: *mut T, ldc: usize, accumulate: bool) {
+pub unsafe fn gemm_serial_raw<T: GemmScalar>(
+    spec: MicroKernelSpec<T>,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: *mut T,
+    ldc: usize,
+    accumulate: bool,
+) {
     assert!(a.rows == 0 || b.cols == 0 || ldc >= b.cols, "gemm: ldc {ldc} < n {}", b.cols);
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
-    gemm_unchecked(T::best_microkernel(), a, b, SendPtr(c), ldc, Output::of(accumulate), false)
+    gemm_unchecked(spec, a, b, SendPtr(c), ldc, Output::of(accumulate), false)
 }
 
 /// `C[t] = A[t]·B[t]` (`+ bias` on every row, when given) for each batch entry `t`, where `A[t]`

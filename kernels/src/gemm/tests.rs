@@ -250,3 +250,36 @@ fn bf16_gemm_rounds_its_operands_to_nearest_even() {
         assert_eq!(c, [1.0, 1.0 + 2f32.powi(-6)], "{spec:?}");
     }
 }
+
+/// A B packed once gives, for each leading part of it (fewer rows, fewer columns) and with A of
+/// any layout, bit for bit what the blocked product of that part gives (one k block each, so the
+/// same sums in the same order), overwriting or accumulating; with every micro-kernel, bf16 pairs
+/// included (even depths).
+#[test]
+fn packed_b_parts_equal_the_product_of_the_part() {
+    let (k, n) = (130, 75);
+    let b: Vec<f32> = random(k * n, 15).into_iter().map(|x| x as f32).collect();
+    let specs = f32::available_microkernels().into_iter().chain(bf16_microkernels());
+    for spec in specs.collect::<Vec<_>>() {
+        for transpose_b in [false, true] {
+            let whole = if transpose_b { MatRef::row_major(&b, n, k).t() } else { MatRef::row_major(&b, k, n) };
+            let mut buffer = Vec::new();
+            let packed = PackedB::new(spec, whole, &mut buffer);
+            for (m, k_used, n_used, accumulate) in
+                [(37, 130, 75, false), (5, 64, 33, true), (64, 2, 1, false), (20, 0, 9, true)]
+            {
+                let a: Vec<f32> = random(m * k_used, 16).into_iter().map(|x| x as f32).collect();
+                let a = MatRef::row_major(&a, m, k_used);
+                let part = MatRef { rows: k_used, cols: n_used, ..whole };
+                let ldc = n_used + 2;
+                let c0: Vec<f32> = random(m * ldc, 17).into_iter().map(|x| x as f32).collect();
+                let (mut got, mut want) = (c0.clone(), c0.clone());
+                gemm_with(spec, a, part, &mut want, ldc, accumulate);
+                // Safety: `got` holds m rows of ldc ≥ n_used elements.
+                unsafe { packed.multiply_raw(a, n_used, got.as_mut_ptr(), ldc, accumulate) };
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{spec:?} tb={transpose_b} {m}×{k_used}×{n_used} acc={accumulate}");
+            }
+        }
+    }
+}

@@ -1,10 +1,13 @@
 //! Fused attention on the CPU: converts to the compute type once and runs
-//! `kernels::attention` (f32 and f64; bf16/f16 compute in f32). Operands are whole storages
+//! `kernels::attention` (f32 and f64; bf16/f16 compute in f32), its products in the
+//! [`ExecutionContext`](crate::ExecutionContext)'s precision as every product (under bf16, bf16
+//! operands and f32 sums, as PyTorch's CPU autocast runs attention). Operands are whole storages
 //! read through [`HeadLayout`]s, so strided heads are not copied.
 
 use super::AttentionKernels;
 use crate::cpu::{by_float_dtype, from_compute, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
+use crate::fused::matmul::ContextMicroKernel;
 use crate::{DType, Error, Result};
 use kernels::attention::{attention_backward, attention_forward, AttentionDims, HeadLayout, Heads, HeadsMut};
 use kernels::Float;
@@ -65,7 +68,7 @@ fn forward_typed<T: FloatElement + IntoStorage>(
     out_layout: HeadLayout,
 ) -> Result<(CpuStorage, CpuStorage)>
 where
-    T::Compute: kernels::gemm::GemmScalar,
+    T::Compute: ContextMicroKernel,
 {
     let layouts = inputs.map(|(_, l)| l);
     let [q, k, v] = compute::<T, 3>("attention", inputs)?;
@@ -74,7 +77,7 @@ where
     let mut out = vec![T::Compute::ZERO; dims.batch * dims.queries * dims.value_dim];
     let mut p = vec![T::Compute::ZERO; dims.batch * dims.queries * dims.keys];
     let out_heads = HeadsMut { data: &mut out, layout: out_layout };
-    attention_forward(dims, T::Compute::from_f64(scale), heads, out_heads, &mut p);
+    attention_forward(T::Compute::context_microkernel(), dims, T::Compute::from_f64(scale), heads, out_heads, &mut p);
     Ok((from_compute::<T>(out), from_compute::<T>(p)))
 }
 
@@ -86,7 +89,7 @@ fn backward_typed<T: FloatElement + IntoStorage>(
     len: usize,
 ) -> Result<CpuStorage>
 where
-    T::Compute: kernels::gemm::GemmScalar,
+    T::Compute: ContextMicroKernel,
 {
     let layouts = inputs.map(|(_, l)| l);
     let [q, k, v, p, d_out] = compute::<T, 5>("attention_backward", inputs)?;
@@ -95,6 +98,7 @@ where
     let p = &p[layouts[3].offset..][..dims.batch * dims.queries * dims.keys];
     let d_out = Heads { data: &d_out[..], layout: layouts[4] };
     let mut grads = vec![T::Compute::ZERO; len];
-    attention_backward(dims, T::Compute::from_f64(scale), heads, p, d_out, &mut grads, grad_layouts);
+    let spec = T::Compute::context_microkernel();
+    attention_backward(spec, dims, T::Compute::from_f64(scale), heads, p, d_out, &mut grads, grad_layouts);
     Ok(from_compute::<T>(grads))
 }

@@ -7,7 +7,7 @@ use crate::{Error, ExecutionContext, Layout, Result};
 use kernels::gemm::{bf16_microkernels, gemm_batched, GemmScalar, MatRef, MicroKernelSpec};
 
 /// A scalar's micro-kernel for a product in the current [`ExecutionContext`].
-trait ContextMicroKernel: GemmScalar {
+pub(crate) trait ContextMicroKernel: GemmScalar {
     fn context_microkernel() -> MicroKernelSpec<Self>;
 }
 

@@ -4,6 +4,8 @@
 mod cpu;
 mod cuda;
 
+pub(crate) use cpu::ContextMicroKernel;
+
 use crate::shape::broadcast_shapes;
 use crate::storage::on_device;
 use crate::{Error, Layout, Result, Tensor};
