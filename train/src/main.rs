@@ -21,10 +21,22 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+/// The stack of the thread the command runs on (the main thread's usual 8 MiB, with room to spare;
+/// only what is touched is committed).
+const STACK_BYTES: usize = 64 << 20;
+
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
-    match run(cli, &mut std::io::stdout().lock()) {
+    // The command runs on a thread of the pool that runs its parallel work: from the main thread,
+    // every parallel op would hand its work to the pool's threads and wait, one more thread beside
+    // as many as there are cores (measured 8% slower training steps on 2 vCPUs, fp32 and bf16).
+    if let Err(e) = rayon::ThreadPoolBuilder::new().stack_size(STACK_BYTES).build_global() {
+        eprintln!("error: cannot start the worker threads: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    // `rayon::scope` runs its closure on one of the pool's threads; this one waits.
+    match rayon::scope(|_| run(cli, &mut std::io::stdout().lock())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
