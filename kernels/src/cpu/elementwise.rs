@@ -4,11 +4,32 @@
 
 use super::simd::widest;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
 /// Below this many elements the work stays on the calling thread.
 pub const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+
+/// An output element a kernel writes without reading it: the value itself, or uninitialised
+/// memory (`MaybeUninit`: a buffer allocated for the output and never zero-filled first).
+pub trait Written<T>: Send {
+    fn written(value: T) -> Self;
+}
+
+impl<T: Send> Written<T> for T {
+    #[inline(always)]
+    fn written(value: T) -> T {
+        value
+    }
+}
+
+impl<T: Send> Written<T> for MaybeUninit<T> {
+    #[inline(always)]
+    fn written(value: T) -> Self {
+        MaybeUninit::new(value)
+    }
+}
 
 /// `out[i] = f(x[i])`. Panics if the lengths differ.
 pub fn map<T: Copy + Sync, U: Send>(x: &[T], out: &mut [U], f: impl Fn(T) -> U + Sync) {

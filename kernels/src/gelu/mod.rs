@@ -2,7 +2,7 @@
 
 pub mod cuda;
 
-use crate::cpu::elementwise::{map, zip};
+use crate::cpu::elementwise::{map, zip, Written};
 use crate::Float;
 
 /// `√(2/π)`
@@ -61,20 +61,21 @@ pub fn gelu_derivative<T: Float>(x: T, approx: GeluApproximation) -> T {
     }
 }
 
-/// `y = gelu(x)` elementwise, in parallel.
-pub fn gelu<T: Float>(x: &[T], y: &mut [T], approx: GeluApproximation) {
+/// `y = gelu(x)` elementwise, in parallel; `y` is written, never read (its elements may be
+/// uninitialised: `MaybeUninit`).
+pub fn gelu<T: Float, Y: Written<T>>(x: &[T], y: &mut [Y], approx: GeluApproximation) {
     // One loop per approximation, so the loop body has no branch and vectorises.
     match approx {
-        GeluApproximation::Erf => map(x, y, |x| gelu_scalar(x, GeluApproximation::Erf)),
-        GeluApproximation::Tanh => map(x, y, |x| gelu_scalar(x, GeluApproximation::Tanh)),
+        GeluApproximation::Erf => map(x, y, |x| Y::written(gelu_scalar(x, GeluApproximation::Erf))),
+        GeluApproximation::Tanh => map(x, y, |x| Y::written(gelu_scalar(x, GeluApproximation::Tanh))),
     }
 }
 
-/// `dx = dy ⊙ gelu′(x)` elementwise, in parallel.
-pub fn gelu_backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T], approx: GeluApproximation) {
+/// `dx = dy ⊙ gelu′(x)` elementwise, in parallel; `dx` is written, never read.
+pub fn gelu_backward<T: Float, D: Written<T>>(x: &[T], dy: &[T], dx: &mut [D], approx: GeluApproximation) {
     match approx {
-        GeluApproximation::Erf => zip(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Erf)),
-        GeluApproximation::Tanh => zip(x, dy, dx, |x, dy| dy * gelu_derivative(x, GeluApproximation::Tanh)),
+        GeluApproximation::Erf => zip(x, dy, dx, |x, dy| D::written(dy * gelu_derivative(x, GeluApproximation::Erf))),
+        GeluApproximation::Tanh => zip(x, dy, dx, |x, dy| D::written(dy * gelu_derivative(x, GeluApproximation::Tanh))),
     }
 }
 

@@ -251,6 +251,18 @@ pub(crate) fn from_compute<T: FloatElement + IntoStorage>(v: Vec<T::Compute>) ->
     T::into_storage(T::from_compute_vec(v))
 }
 
+/// A vector of `n` elements that `write` fills, never zero-filled first (a kernel's output that
+/// it writes element by element without reading).
+///
+/// # Safety
+/// `write` initialises every element of the slice it is given.
+pub(crate) unsafe fn written_by<T>(n: usize, write: impl FnOnce(&mut [std::mem::MaybeUninit<T>])) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    write(&mut v.spare_capacity_mut()[..n]);
+    v.set_len(n);
+    v
+}
+
 /// `n` zeros of `T`'s compute type.
 pub(crate) fn compute_zeros<T: FloatElement>(n: usize) -> Vec<T::Compute> {
     vec![<T::Compute as kernels::Float>::ZERO; n]

@@ -1,6 +1,6 @@
 //! GELU and its backward on the CPU, through `kernels::gelu`'s parallel loops.
 
-use crate::cpu::{by_float_dtype, compute_zeros, from_compute, typed, CpuStorage, IntoStorage};
+use crate::cpu::{by_float_dtype, from_compute, typed, written_by, CpuStorage, IntoStorage};
 use crate::dtype::FloatElement;
 use crate::op::GeluApproximation;
 use crate::{DType, Layout, Result};
@@ -36,8 +36,8 @@ fn gelu_typed<T: FloatElement + IntoStorage>(
 ) -> Result<CpuStorage> {
     let x = typed::<T>("gelu", x, xl)?;
     let x = T::compute_slice(&x);
-    let mut y = compute_zeros::<T>(x.len());
-    gelu::gelu(&x, &mut y, approx);
+    // Safety: `gelu` writes every element of its output.
+    let y = unsafe { written_by(x.len(), |y| gelu::gelu(&x, y, approx)) };
     Ok(from_compute::<T>(y))
 }
 
@@ -50,7 +50,7 @@ fn gelu_backward_typed<T: FloatElement + IntoStorage>(
 ) -> Result<CpuStorage> {
     let (x, dy) = (typed::<T>("gelu_backward", x, xl)?, typed::<T>("gelu_backward", dy, dyl)?);
     let (x, dy) = (T::compute_slice(&x), T::compute_slice(&dy));
-    let mut dx = compute_zeros::<T>(x.len());
-    gelu::gelu_backward(&x, &dy, &mut dx, approx);
+    // Safety: `gelu_backward` writes every element of its output.
+    let dx = unsafe { written_by(x.len(), |dx| gelu::gelu_backward(&x, &dy, dx, approx)) };
     Ok(from_compute::<T>(dx))
 }
