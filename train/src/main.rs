@@ -21,8 +21,8 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
-/// The stack of the thread the command runs on (the main thread's usual 8 MiB, with room to spare;
-/// only what is touched is committed).
+/// The stack of each worker thread, the command's among them (more than the main thread's usual
+/// 8 MiB; only what is touched is committed).
 const STACK_BYTES: usize = 64 << 20;
 
 fn main() -> std::process::ExitCode {

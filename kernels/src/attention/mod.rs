@@ -12,9 +12,10 @@
 //! `dV += Pᵀ·dO`; `dP = dO·Vᵀ`; `dS = P ⊙ (dP − Σⱼ dP ⊙ P)·scale`; `dQ = dS·K`; `dK += dSᵀ·Q`.
 //! `P` is kept from the forward pass (for these sizes storing it is cheaper than recomputing it).
 //!
-//! Each batch entry is one task (forward and backward): the operands its blocks share — `Kᵀ` and
-//! `V` forward, `Vᵀ` and `K` backward — are packed for the micro-kernel once ([`PackedB`]) and
-//! each block multiplies the leading part it can see. The products run on the micro-kernel the
+//! Each batch entry is one task (forward and backward; a training step has `batch × heads` of them,
+//! more than there are threads): the operands its blocks share — `Kᵀ` and `V` forward, `Vᵀ` and
+//! `K` backward — are packed for the micro-kernel once ([`PackedB`]) and each block multiplies the
+//! leading part it can see. The products run on the micro-kernel the
 //! caller names: the f32 one, or under bf16 precision a mixed-precision one (bf16 operands, f32
 //! sums; scores, probabilities and the softmax stay f32), as PyTorch's CPU autocast runs attention.
 
@@ -210,9 +211,9 @@ fn key_depth<T>(spec: &MicroKernelSpec<T>, seen: usize, keys: usize) -> usize {
 
 /// Forward: `q (N, T, D)`, `k (N, S, D)`, `v (N, S, Dv)` in any [`HeadLayout`]; writes the output
 /// `out (N, T, Dv)` in its layout and the probabilities `p (N, T, S)` (dense, 0 at masked keys),
-/// which backward needs. Products on `spec` (`T::best_microkernel()`, or a bf16 one). Panics if a layout reaches outside its buffer, an output layout overlaps
-/// itself, or a size is 0 (the tensor layer checks shapes first and leaves empty problems to the
-/// composed op).
+/// which backward needs. Products on `spec` (`T::best_microkernel()`, or a bf16 one). Panics if a
+/// layout reaches outside its buffer, an output layout overlaps itself, or a size is 0 (the tensor
+/// layer checks shapes first and leaves empty problems to the composed op).
 pub fn attention_forward<T: GemmScalar>(
     spec: MicroKernelSpec<T>,
     dims: &AttentionDims,

@@ -33,10 +33,10 @@ pub type PackA<T> = fn(&mut [T], MatRef<T>, usize, usize, usize, usize, usize);
 pub type PackB<T> = fn(&mut [T], MatRef<T>, usize, usize, usize, usize, usize, bool);
 
 /// A micro-kernel with its register tile (`mr × nr`), its cache blocking — `kc` (depth of a packed
-/// block: a `kc × nr` B micro-panel near the core, in L1 or L2, as measured per kernel), `mc`
-/// (rows of A packed at once, in L2) and `nc` (columns of B packed at once, in L3) — and the packing it reads: `k_per_word` k steps in
-/// each packed word (1: the elements themselves; 2: a pair of bf16 in 32 bits, as AVX512_BF16's
-/// dot products take them), written by `pack_a` and `pack_b`.
+/// block: a `kc × nr` B micro-panel near the core, in L1 or L2, as measured per kernel), `mc` (rows
+/// of A packed at once, in L2) and `nc` (columns of B packed at once, in L3) — and the packing it
+/// reads: `k_per_word` k steps in each packed word (1: the elements themselves; 2: a pair of bf16
+/// in 32 bits, as AVX512_BF16's dot products take them), written by `pack_a` and `pack_b`.
 #[derive(Clone, Copy)]
 pub struct MicroKernelSpec<T> {
     pub name: &'static str,

@@ -283,3 +283,25 @@ fn packed_b_parts_equal_the_product_of_the_part() {
         }
     }
 }
+
+/// A product may not reach past the packed B (deeper or wider), nor, with bf16 pairs, end its depth
+/// inside a packed word; each refusal names what was wrong.
+#[test]
+fn packed_b_refuses_parts_it_does_not_hold() {
+    let b = vec![1.0f32; 6 * 4];
+    let refusal = |spec: MicroKernelSpec<f32>, (m, k, n): (usize, usize, usize)| {
+        let mut buffer = Vec::new();
+        let packed = PackedB::new(spec, MatRef::row_major(&b, 6, 4), &mut buffer);
+        let a = vec![1.0f32; m * k];
+        let mut c = vec![0.0f32; m * n];
+        let run = || unsafe { packed.multiply_raw(MatRef::row_major(&a, m, k), n, c.as_mut_ptr(), n, false) };
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).expect_err("refused");
+        panic.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let spec = f32::best_microkernel();
+    assert!(refusal(spec, (2, 7, 4)).contains("packed B is 6 × 4: no 7 × 4 part"));
+    assert!(refusal(spec, (2, 6, 5)).contains("packed B is 6 × 4: no 6 × 5 part"));
+    for pairs in bf16_microkernels().into_iter().filter(|s| s.k_per_word == 2) {
+        assert!(refusal(pairs, (2, 3, 4)).contains("depth 3 splits a packed word"), "{pairs:?}");
+    }
+}
