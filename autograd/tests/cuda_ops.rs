@@ -75,3 +75,42 @@ fn matmul_softmax_layer_norm_indexing_match_the_cpu() {
 fn losses_and_attention_match_the_cpu() {
     run(loss_and_attention_cases());
 }
+
+/// The fused classifier under bf16 products (its logits written in bf16 by the product, its
+/// gradient written over them by the loss pass) against the CPU's composed f64 path on the same
+/// bf16-rounded h and W (what the tensor cores read): 40 rows, 6 of them ignored, a vocabulary of
+/// 50 (its rows padded to 56; the product split at 48 + 2), an upstream gradient of 0.3. The
+/// logits' rounding to bf16 (2⁻⁹ relative, |z| < 2 here) moves the loss (≈ 3.9) by at most 2⁻⁸
+/// and each softmax value by at most about 1%, and dz's own rounding adds 2⁻⁹: the loss must agree
+/// to 1e-3, the gradients to 1e-2 of their largest element (observed on the emulator: 2.6e-5,
+/// and 1.3e-3 for dh, 1.5e-3 for dW, as the rounding errors of a row's terms partly cancel).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn the_fused_classifier_in_bf16_matches_the_cpu() {
+    use tensor::{ExecutionContext, MatmulPrecision};
+    let mut r = rng(11);
+    let rounded = |t: Tensor| t.to_dtype(DType::BF16).to_dtype(DType::F64);
+    let h = rounded(Tensor::randn(&[4, 10, 24], 0.0, 1.0, DType::F32, &mut r));
+    let w = rounded(Tensor::randn(&[50, 24], 0.0, 0.1, DType::F32, &mut r));
+    let ids: Vec<i64> = (0..40).map(|i| if i % 7 == 3 { -100 } else { (i * 13 % 50) as i64 }).collect();
+    let targets = Tensor::from_vec(ids, &[4, 10]).unwrap();
+    let run = |device: Device, dtype: DType| {
+        let (h, w) = (
+            Var::new(h.to_dtype(dtype).to_device(device)?, true),
+            Var::new(w.to_dtype(dtype).to_device(device)?, true),
+        );
+        let loss = h.classifier_cross_entropy(&w, &targets, Some(-100))?;
+        loss.mul_scalar(0.3)?.backward()?;
+        Ok::<_, tensor::Error>([loss.value(), h.grad().unwrap(), w.grad().unwrap()].map(|t| t.to_f64_vec()))
+    };
+    let want = run(Device::Cpu, DType::F64).unwrap();
+    let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
+    let got = bf16.run(|| run(Device::Cuda(0), DType::F32)).unwrap();
+    let loss_err = (got[0][0] - want[0][0]).abs() / want[0][0].abs();
+    assert!(loss_err <= 1e-3, "loss {} for {}: {loss_err:.2e}", got[0][0], want[0][0]);
+    for (name, g, c) in [("dh", &got[1], &want[1]), ("dW", &got[2], &want[2])] {
+        let largest = c.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let err = g.iter().zip(c).map(|(x, y)| (x - y).abs()).fold(0.0f64, f64::max) / largest;
+        assert!(err <= 1e-2, "{name}: {err:.2e} of its largest element");
+    }
+}

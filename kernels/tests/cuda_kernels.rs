@@ -7,7 +7,7 @@ use half::bf16;
 use kernels::adamw::cuda::{adamw_multi_tensor, AdamWTensorSlices};
 use kernels::attention::cuda::{attention_backward, attention_forward};
 use kernels::attention::HeadLayout;
-use kernels::cross_entropy::cuda::{cross_entropy, CrossEntropyGrad};
+use kernels::cross_entropy::cuda::{cross_entropy, cross_entropy_bf16_in_place, CrossEntropyGrad};
 use kernels::cuda::{driver_available, CudaError, Gpu};
 use kernels::gelu::cuda::gelu_forward;
 use kernels::gemm::cuda::{gemm_f32, gemm_wmma_bf16, GemmVersion, WmmaVersion};
@@ -440,6 +440,60 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
     };
     let err = cross_entropy(&gpu, (&ld.slice(..), vocab + 3), &td, -100, None, Some(grad), (rows, vocab)).unwrap_err();
     assert!(err.to_string().contains("a gradient of 5 rows of 50257, 50260 apart"), "{err}");
+}
+
+/// The fused classifier's pass over bf16 logits against the CPU kernels on the same (widened)
+/// values: losses to f32 rounding, the gradient written over the logits to bf16's rounding (one
+/// unit in the last place: the GPU's exponential may round a value to the other side of a bf16
+/// tie); rows whose target is ignored give 0 and a zero row; the rows' padding is left as it was.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn the_classifier_pass_over_bf16_logits_matches_the_cpu() {
+    use kernels::cross_entropy::{cross_entropy_backward, cross_entropy_forward};
+    let gpu = Gpu::new(0).unwrap();
+    let (rows, vocab, scale) = (6, 50257, 0.2f32);
+    let logits: Vec<bf16> = random(rows * vocab, 9).iter().map(|&x| bf16::from_f32(4.0 * x)).collect();
+    let widened: Vec<f32> = logits.iter().map(|x| x.to_f32()).collect();
+    let targets: Vec<i64> = vec![17, 50256, 0, -100, 12345, 3];
+    let as_option: Vec<Option<usize>> = targets.iter().map(|&t| (t >= 0).then_some(t as usize)).collect();
+    let (mut losses, mut dlogits) = (vec![0.0; rows], vec![0.0; rows * vocab]);
+    cross_entropy_forward(&widened, &as_option, vocab, &mut losses);
+    let dloss: Vec<f32> = as_option.iter().map(|t| if t.is_some() { scale } else { 0.0 }).collect();
+    cross_entropy_backward(&widened, &as_option, &dloss, vocab, &mut dlogits);
+    let td = gpu.stream.clone_htod(&targets).unwrap();
+    // Rows 50260 apart (every row 8-byte aligned: packs of 4) and 50257 apart (every other row
+    // element by element); the padding holds 7s.
+    for stride in [vocab + 3, vocab] {
+        let padded: Vec<bf16> = logits
+            .chunks(vocab)
+            .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(bf16::from_f32(7.0), stride - vocab)))
+            .collect();
+        let mut ld = gpu.stream.clone_htod(&padded).unwrap();
+        let mut lossd = gpu.stream.alloc_zeros::<f32>(rows).unwrap();
+        // Losses only: the logits stay as they were.
+        cross_entropy_bf16_in_place(&gpu, (&mut ld, stride), &td, -100, &mut lossd, None, (rows, vocab)).unwrap();
+        assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5, "losses, rows {stride} apart");
+        assert_eq!(gpu.stream.clone_dtoh(&ld).unwrap(), padded, "the logits without the gradient");
+        // With the gradient, in place.
+        cross_entropy_bf16_in_place(&gpu, (&mut ld, stride), &td, -100, &mut lossd, Some(scale), (rows, vocab))
+            .unwrap();
+        assert!(max_rel_err(&download(&gpu, &lossd), &losses) <= 1e-5, "losses with the gradient");
+        let got = gpu.stream.clone_dtoh(&ld).unwrap();
+        for (r, row) in got.chunks(stride).enumerate() {
+            assert!(row[vocab..].iter().all(|&p| p == bf16::from_f32(7.0)), "row {r}'s padding, {stride} apart");
+            for (c, (g, want)) in row[..vocab].iter().zip(&dlogits[r * vocab..(r + 1) * vocab]).enumerate() {
+                let err = (g.to_f32() - want).abs();
+                assert!(err <= want.abs() / 256.0, "row {r} col {c}: {g} for {want}, rows {stride} apart");
+            }
+        }
+        assert!(got[3 * stride..3 * stride + vocab].iter().all(|&g| g == bf16::ZERO), "the ignored row");
+    }
+    // Logits too short for their rows are refused.
+    let mut short = gpu.stream.alloc_zeros::<bf16>(rows * vocab).unwrap();
+    let mut lossd = gpu.stream.alloc_zeros::<f32>(rows).unwrap();
+    let err = cross_entropy_bf16_in_place(&gpu, (&mut short, vocab + 3), &td, -100, &mut lossd, None, (rows, vocab))
+        .unwrap_err();
+    assert!(err.to_string().contains("6 rows of 50257 logits 50260 apart need more than 301542 bf16"), "{err}");
 }
 
 #[test]

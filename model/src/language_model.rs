@@ -29,6 +29,13 @@ pub trait LanguageModel {
         Ok(logits.cross_entropy(targets, Some(IGNORE_INDEX), Reduction::Mean)?)
     }
 
+    /// The loss of `ids (B, T)` against aligned `targets (B, T)`: [`LanguageModel::loss`] of
+    /// [`LanguageModel::logits`], or the same value with the head and the loss fused where the
+    /// model has that (GPT-2: `Gpt2::forward_loss`). With `rng`, dropout is on (training).
+    fn forward_loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut StdRng>) -> Result<Var> {
+        self.loss(&self.logits(ids, rng)?, targets)
+    }
+
     /// Appends `max_new` tokens to each row of `prompt (B, T₀)`; see [`generate`].
     fn generate(&self, prompt: &Tensor, max_new: usize, sampling: Sampling, rng: &mut StdRng) -> Result<Tensor> {
         generate_by_recompute(self, prompt, max_new, sampling, rng)
@@ -41,6 +48,9 @@ impl LanguageModel for Gpt2 {
     }
     fn logits(&self, ids: &Tensor, rng: Option<&mut StdRng>) -> Result<Var> {
         self.forward(ids, rng)
+    }
+    fn forward_loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut StdRng>) -> Result<Var> {
+        Gpt2::forward_loss(self, ids, targets, rng)
     }
     fn vocab_size(&self) -> usize {
         self.config.vocab_size

@@ -197,3 +197,58 @@ fn bf16_images_are_rounded_once_and_dropped_when_written(on_gpu: &dyn Fn(&Tensor
     assert!(max_rel_err(&negative, &want_negative) <= 2e-2);
     gpu.profile_kernels(false);
 }
+
+/// bf16 tensors on the GPU: uploaded and downloaded unchanged, copied through a transposed view,
+/// widened to f32 and rounded from it on the device. A bf16 operand puts a product on bf16 tensor
+/// cores in any precision (the f32 operand rounded to bf16; a transposed bf16 view read in place),
+/// into f32; on the CPU, mixed dtypes stay an error.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn bf16_tensors_live_on_the_gpu_and_feed_products() {
+    let gpu = Device::Cuda(0);
+    let on_gpu = |t: &Tensor| t.to_device(gpu).unwrap();
+    let x = randn(&[5, 37], 40).to_dtype(DType::BF16);
+    let xd = on_gpu(&x);
+    assert_eq!(xd.dtype(), DType::BF16);
+    assert_eq!(xd.to_device(Device::Cpu).unwrap().to_f64_vec(), x.to_f64_vec());
+    assert_eq!(xd.t().unwrap().contiguous().to_f64_vec(), x.t().unwrap().contiguous().to_f64_vec());
+    let widened = xd.to_dtype(DType::F32);
+    assert_eq!((widened.dtype(), widened.device()), (DType::F32, gpu));
+    assert_eq!(widened.to_f64_vec(), x.to_f64_vec());
+    let f = randn(&[5, 37], 41);
+    let rounded = on_gpu(&f).to_dtype(DType::BF16);
+    assert_eq!((rounded.dtype(), rounded.device()), (DType::BF16, gpu));
+    assert_eq!(rounded.to_f64_vec(), f.to_dtype(DType::BF16).to_f64_vec());
+    let b = randn(&[37, 7], 42);
+    let want = x.to_dtype(DType::F32).matmul(&bf16_rounded(&b)).unwrap();
+    let got = xd.matmul(&on_gpu(&b)).unwrap();
+    assert_eq!(got.dtype(), DType::F32);
+    assert!(max_rel_err(&got, &want) <= 1e-5, "bf16 · f32");
+    let got = on_gpu(&b).t().unwrap().matmul(&xd.t().unwrap()).unwrap();
+    assert!(max_rel_err(&got, &want.t().unwrap()) <= 1e-5, "f32 · a transposed bf16 view");
+    let err = x.matmul(&b).unwrap_err();
+    assert!(err.to_string().contains("BF16") && err.to_string().contains("F32"), "{err}");
+}
+
+/// The fused classifier's paths on the GPU: under bf16 products the gradient comes from the loss
+/// pass as a bf16 tensor in rows padded to 16 bytes (21 classes, rows 24 apart), or not at all
+/// when none is asked for; in f32 the logits are kept for the backward (the composed path).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn the_fused_classifier_keeps_a_bf16_gradient_under_bf16_products() {
+    use tensor::ClassifierGrad;
+    let gpu = Device::Cuda(0);
+    let (h, w) = (randn(&[6, 16], 43).to_device(gpu).unwrap(), randn(&[21, 16], 44).to_device(gpu).unwrap());
+    let t = Tensor::from_vec(vec![0i64, 20, 3, -100, 7, 1], &[6]).unwrap();
+    let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
+    let out = bf16.run(|| h.classifier_cross_entropy(&w, &t, Some(-100), Some(0.2))).unwrap();
+    let ClassifierGrad::Scaled(dz) = out.grad else { panic!("the fused path keeps dz") };
+    assert_eq!((dz.dtype(), dz.shape(), dz.layout().strides()), (DType::BF16, &[6, 21][..], &[24, 1][..]));
+    assert_eq!(out.losses.shape(), &[6]);
+    let row_sums: Vec<f64> = dz.to_dtype(DType::F32).sum(&[1], false).unwrap().to_f64_vec();
+    assert!(row_sums.iter().all(|s| s.abs() < 1e-2), "softmax − onehot sums to 0 in each row: {row_sums:?}");
+    let out = bf16.run(|| h.classifier_cross_entropy(&w, &t, Some(-100), None)).unwrap();
+    assert!(matches!(out.grad, ClassifierGrad::None));
+    let out = h.classifier_cross_entropy(&w, &t, Some(-100), Some(0.2)).unwrap();
+    assert!(matches!(out.grad, ClassifierGrad::Logits(_)));
+}

@@ -61,6 +61,28 @@ fn a_batched_product_counts_a_shared_operand_once() {
 }
 
 #[test]
+fn the_fused_classifier_declares_bf16_logits_read_once_and_overwritten() {
+    use tensor::{ExecutionContext, MatmulPrecision};
+    // h (6, 16) · Wᵀ (16, 21) under bf16 products: the product writes 6 × 21 bf16 logits (its two
+    // parts, 16 and 5 columns wide); the pass reads them (2 bytes each) and the 6 i64 targets,
+    // and writes 6 f32 losses and the gradient over the logits (2 bytes each).
+    let launches = launches_of(|device| {
+        let (h, w) = (on(device, vec![0.5; 96], &[6, 16]), on(device, vec![0.1; 336], &[21, 16]));
+        let t = Tensor::from_vec(vec![0i64, 20, 3, -100, 7, 1], &[6]).unwrap();
+        let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
+        bf16.run(|| h.classifier_cross_entropy(&w, &t, Some(-100), Some(0.2))).unwrap();
+    });
+    let products: Vec<&Launch> = launches.iter().filter(|l| l.name.starts_with("cuBLAS")).collect();
+    assert_eq!(products.len(), 2, "{launches:?}");
+    assert_eq!(products.iter().map(|p| p.cost.written).sum::<u64>(), 2 * 6 * 21);
+    let pass: Vec<&Launch> = launches.iter().filter(|l| l.name == "cross_entropy_bf16_in_place").collect();
+    assert_eq!(pass.len(), 1, "{launches:?}");
+    assert_eq!(pass[0].cost.read, 2 * 6 * 21 + 8 * 6);
+    assert_eq!(pass[0].cost.written, 4 * 6 + 2 * 6 * 21);
+    assert!(!launches.iter().any(|l| l.name == "cross_entropy_rows"), "no f32 pass: {launches:?}");
+}
+
+#[test]
 fn nothing_is_allocated_or_run_but_memory_is_counted() {
     let _one_at_a_time = LEDGER.lock().unwrap_or_else(|e| e.into_inner());
     start_dry_run().unwrap();

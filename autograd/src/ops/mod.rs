@@ -1,6 +1,7 @@
 //! One file per op family; each op's forward, backward and formula sit together.
 
 mod attention;
+mod classifier;
 mod distill;
 mod elementwise;
 mod index;

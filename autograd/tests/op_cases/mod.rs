@@ -158,6 +158,10 @@ pub fn loss_and_attention_cases() -> Vec<Case> {
         case("cross_entropy_ignore_index", vec![randn(&[2, 2, 5], 101)], |v| {
             v[0].cross_entropy(&ids(&[1, -100, 3, 0], &[2, 2]), Some(-100), Reduction::Mean)
         }),
+        // The fused classifier: hidden states (2, 3, 4) and a tied weight (6, 4); one ignored row.
+        case("classifier_cross_entropy", vec![randn(&[2, 3, 4], 107), randn(&[6, 4], 108)], |v| {
+            v[0].classifier_cross_entropy(&v[1], &ids(&[5, -100, 0, 2, 2, 3], &[2, 3]), Some(-100))
+        }),
         case("cross_entropy_sum", vec![randn(&[3, 4], 102)], |v| {
             v[0].cross_entropy(&ids(&[3, 3, 0], &[3]), None, Reduction::Sum)
         }),

@@ -4,6 +4,7 @@ use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, threads_per_row, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
+use half::bf16;
 
 /// The cross-entropy launch: a block per row.
 pub fn cross_entropy_plan((rows, vocab): (usize, usize)) -> Plan {
@@ -34,12 +35,7 @@ pub fn cross_entropy(
     (rows, vocab): (usize, usize),
 ) -> Result<(), CudaError> {
     let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_rows")?;
-    if row_stride < vocab || (rows > 0 && logits.len() < (rows - 1) * row_stride + vocab) {
-        return Err(CudaError::Driver(format!(
-            "cross_entropy: {rows} rows of {vocab} logits {row_stride} apart need more than {} floats",
-            logits.len()
-        )));
-    }
+    check_logit_rows("cross_entropy", logits.len(), "floats", (rows, vocab), row_stride)?;
     let (r, v, stride) = (rows as i32, vocab as i32, row_stride as i64);
     let null = 0u64;
     let mut args = gpu.stream.launch_builder(&f);
@@ -86,4 +82,59 @@ pub fn cross_entropy(
     let written = 4 * rows + if with_grad { 4 * rows * vocab + copy.bytes(rows * vocab) } else { 0 };
     let cost = Cost::bytes(logits_read, written).with_flops(5 * rows * vocab, Math::CudaCores);
     unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg, cost) }
+}
+
+/// The fused classifier's pass over bf16 `logits` (`rows` rows of `vocab`, `row_stride ≥ vocab`
+/// apart; a multiple of 4 lets the kernel move 8-byte packs): each row's loss into `losses`, and,
+/// given `dloss` (every counted row's upstream gradient: 1 / the number of counted rows for a
+/// mean), `dloss·(softmax − onehot)` written over the logits in bf16 (rows whose target is
+/// `ignore_index` get loss 0 and a zero gradient). The logits then exist only in bf16, and only
+/// until the gradient replaces them.
+pub fn cross_entropy_bf16_in_place(
+    gpu: &Gpu,
+    (logits, row_stride): (&mut CudaSlice<bf16>, usize),
+    targets: &CudaSlice<i64>,
+    ignore_index: i64,
+    losses: &mut CudaSlice<f32>,
+    dloss: Option<f32>,
+    (rows, vocab): (usize, usize),
+) -> Result<(), CudaError> {
+    let f = gpu.function(source("cross_entropy.cu"), "cross_entropy_bf16_in_place")?;
+    check_logit_rows("cross_entropy_bf16_in_place", logits.len(), "bf16", (rows, vocab), row_stride)?;
+    if losses.len() < rows || targets.len() < rows {
+        return Err(CudaError::Driver(format!(
+            "cross_entropy_bf16_in_place: {rows} rows need {rows} targets and losses, got {} and {}",
+            targets.len(),
+            losses.len()
+        )));
+    }
+    let (r, v, stride, gradient) = (rows as i32, vocab as i32, row_stride as i64, dloss.is_some() as i32);
+    let scale = dloss.unwrap_or(0.0);
+    let mut args = gpu.stream.launch_builder(&f);
+    args.arg(&r).arg(&v).arg(&stride).arg(logits).arg(targets).arg(&ignore_index);
+    args.arg(&scale).arg(&gradient).arg(losses);
+    // Safety: a block per row; the logits hold `rows` rows of their stride, the targets and
+    // losses `rows` values (checked). The logits read once (bf16) and the targets; a loss per
+    // row, and with the gradient the logits' rows written back; about 5 operations a logit.
+    let written = 4 * rows + if dloss.is_some() { 2 * rows * vocab } else { 0 };
+    let cost = Cost::bytes(2 * rows * vocab + 8 * rows, written).with_flops(5 * rows * vocab, Math::CudaCores);
+    let plan = Plan::new("cross_entropy_bf16_in_place", grid(rows, threads_per_row(vocab)));
+    unsafe { run(gpu, "cross_entropy_bf16_in_place", &mut args, plan.cfg, cost) }
+}
+
+/// Checks that `len` elements (`unit`s) hold `rows` rows of `vocab` logits `row_stride ≥ vocab`
+/// apart, as `kernel` reads them.
+fn check_logit_rows(
+    kernel: &str,
+    len: usize,
+    unit: &str,
+    (rows, vocab): (usize, usize),
+    row_stride: usize,
+) -> Result<(), CudaError> {
+    if row_stride < vocab || (rows > 0 && len < (rows - 1) * row_stride + vocab) {
+        return Err(CudaError::Driver(format!(
+            "{kernel}: {rows} rows of {vocab} logits {row_stride} apart need more than {len} {unit}"
+        )));
+    }
+    Ok(())
 }

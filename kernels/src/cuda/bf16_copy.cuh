@@ -16,6 +16,41 @@ __device__ unsigned bf16_pair(float lo, float hi) {
            (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
 }
 
+// bf16 rows read and written in packs widened to f32 (the overloads of packs.cuh's load_pack and
+// store_pack for bf16 rows, so a kernel written for packs reads either): P = 4 moves 8 bytes, for
+// rows that start 8-byte aligned.
+template <int P>
+__device__ Pack<P> load_pack(const __nv_bfloat16* x, long long i);
+template <>
+__device__ Pack<1> load_pack<1>(const __nv_bfloat16* x, long long i) {
+    return {{__bfloat162float(x[i])}};
+}
+template <>
+__device__ Pack<4> load_pack<4>(const __nv_bfloat16* x, long long i) {
+    uint2 q = reinterpret_cast<const uint2*>(x)[i];
+    return {{__uint_as_float(q.x << 16), __uint_as_float(q.x & 0xffff0000u), __uint_as_float(q.y << 16),
+             __uint_as_float(q.y & 0xffff0000u)}};
+}
+
+template <int P>
+__device__ void store_pack(__nv_bfloat16* y, long long i, Pack<P> p);
+template <>
+__device__ void store_pack<1>(__nv_bfloat16* y, long long i, Pack<1> p) {
+    y[i] = __float2bfloat16_rn(p.v[0]);
+}
+template <>
+__device__ void store_pack<4>(__nv_bfloat16* y, long long i, Pack<4> p) {
+    reinterpret_cast<uint2*>(y)[i] = make_uint2(bf16_pair(p.v[0], p.v[1]), bf16_pair(p.v[2], p.v[3]));
+}
+
+// value_at and store_value (packs.cuh) for bf16 rows: widened on reading, rounded on storing.
+__device__ float value_at(const __nv_bfloat16* x, long long i) {
+    return __bfloat162float(x[i]);
+}
+__device__ void store_value(__nv_bfloat16* y, long long i, float value) {
+    y[i] = __float2bfloat16_rn(value);
+}
+
 // Element (r, c) of the copy.
 __device__ void store_copy(long long r, long long c, float value, Bf16Copy copy) {
     if (copy.data) copy.data[r * copy.stride + c] = __float2bfloat16_rn(value);

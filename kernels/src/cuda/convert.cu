@@ -3,7 +3,8 @@
 // f32 → bf16 feeds the tensor-core matrix products of mixed precision (rounded to nearest even),
 // into rows of `cols` elements that start `out_stride` apart (cuBLAS reads bf16 rows fastest when
 // each starts 16-byte aligned: a 50257-wide vocabulary row is padded to 50264); u32 masks and i64
-// ids become f32 (rounded to nearest, as Rust's `as f32`) or move as they are.
+// ids become f32 (rounded to nearest, as Rust's `as f32`) or move as they are; bf16 tensors are
+// copied or widened to f32.
 
 #include <cuda_bf16.h>
 
@@ -23,6 +24,14 @@ extern "C" __global__ void f32_to_bf16(long long n, const float* x, Layout lx, l
     for (long long row = blockIdx.x; row < n / cols; row += gridDim.x)
         for (long long c = threadIdx.x; c < cols; c += blockDim.x)
             out[row * out_stride + c] = __float2bfloat16_rn(x[offset_of(row * cols + c, lx)]);
+}
+
+extern "C" __global__ void bf16_to_f32(long long n, const __nv_bfloat16* x, Layout lx, float* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = __bfloat162float(x[offset_of(i, lx)]);
+}
+
+extern "C" __global__ void copy_bf16(long long n, const __nv_bfloat16* x, Layout lx, __nv_bfloat16* out) {
+    convert_strided(n, x, lx, out);
 }
 
 extern "C" __global__ void u32_to_f32(long long n, const unsigned int* x, Layout lx, float* out) {

@@ -76,14 +76,16 @@ impl Cost {
 
     /// A matrix product `C (m×n) = A (m×k)·B (k×n)`, `batch` of them: A and B read (`operands`:
     /// the bytes of each, all its matrices together, one matrix where it serves the whole batch),
-    /// f32 `C` written (and read first when `accumulate`); 2·batch·m·n·k operations on `math`.
+    /// `C` written in elements of `c_bytes` (4: f32, 2: bf16), and read first when `accumulate`;
+    /// 2·batch·m·n·k operations on `math`.
     pub fn product(
         (batch, m, n, k): (usize, usize, usize, usize),
         operands: (usize, usize),
+        c_bytes: usize,
         accumulate: bool,
         math: Math,
     ) -> Self {
-        let c = batch * m * n * 4;
+        let c = batch * m * n * c_bytes;
         Self::bytes(operands.0 + operands.1 + if accumulate { c } else { 0 }, c).with_flops(2 * batch * m * n * k, math)
     }
 
@@ -194,7 +196,7 @@ mod tests {
         // 2 × (64×32 · 32×16) in bf16, f32 C accumulated: A 2·64·32·2, B 2·32·16·2 bytes, C read
         // and written 2·64·16·4 bytes each; 2·2·64·16·32 flops.
         let (a, b) = (Cost::operand(2, (64, 32), 2), Cost::operand(2, (32, 16), 2));
-        let cost = Cost::product((2, 64, 16, 32), (a, b), true, Math::Bf16TensorCores);
+        let cost = Cost::product((2, 64, 16, 32), (a, b), 4, true, Math::Bf16TensorCores);
         assert_eq!(cost.read, 8192 + 2048 + 8192);
         assert_eq!(cost.written, 8192);
         assert_eq!(cost.flops, 131_072);

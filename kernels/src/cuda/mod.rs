@@ -73,7 +73,7 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource {
         name: "convert.cu",
         source: concat!(include_str!("layout.cuh"), include_str!("convert.cu")),
-        kernels: &["f32_to_bf16", "u32_to_f32", "i64_to_f32", "copy_u32", "copy_i64"],
+        kernels: &["f32_to_bf16", "bf16_to_f32", "copy_bf16", "u32_to_f32", "i64_to_f32", "copy_u32", "copy_i64"],
     },
     KernelSource {
         name: "reduce.cu",
@@ -137,14 +137,15 @@ pub const SOURCES: &[KernelSource] = &[
     },
     KernelSource {
         name: "cross_entropy.cu",
+        // bf16_copy.cuh before reductions.cuh: its bf16 packs let the row reductions read bf16.
         source: concat!(
             include_str!("packs.cuh"),
+            include_str!("bf16_copy.cuh"),
             include_str!("nan_max.cuh"),
             include_str!("reductions.cuh"),
-            include_str!("bf16_copy.cuh"),
             include_str!("../cross_entropy/cross_entropy.cu")
         ),
-        kernels: &["cross_entropy_rows"],
+        kernels: &["cross_entropy_rows", "cross_entropy_bf16_in_place"],
     },
     KernelSource {
         name: "adamw.cu",

@@ -41,6 +41,21 @@ __device__ Pack<P> filled_pack(float value) {
     return p;
 }
 
+// Element i of a row, as f32, and a value stored into one: the plain access for f32 rows, which
+// bf16_copy.cuh overloads for bf16 rows (so a template over the element type reads either).
+__device__ float value_at(const float* x, long long i) {
+    return x[i];
+}
+__device__ void store_value(float* y, long long i, float value) {
+    y[i] = value;
+}
+
+// Whether x starts where packs of P of its elements are aligned (P·4 bytes for f32, P·2 for bf16).
+template <int P, class E>
+__device__ bool packs_aligned(const E* x) {
+    return (unsigned long long)x % (P * sizeof(E)) == 0;
+}
+
 __device__ bool aligned_16(const void* p) {
     return (unsigned long long)p % 16 == 0;
 }

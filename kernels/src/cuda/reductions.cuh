@@ -112,9 +112,10 @@ __device__ void add_pack_to_max_and_sum(float* m, float* s, const Pack<P>& p) {
 // thread keeps running states, rescaled when a maximum grows). Four independent states per thread
 // keep four packs in flight rather than one: a long row (a vocabulary) is read at the memory's
 // pace, not its latency's. Given `keep` (shared memory of n floats), the row is also left there,
-// so a second pass need not read global memory again.
-template <int P = 1>
-__device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float* s_out, float* keep = nullptr) {
+// so a second pass need not read global memory again. The row may be bf16 (E = __nv_bfloat16,
+// with bf16_copy.cuh's packs and value_at before this file), widened to f32 as it is read.
+template <int P = 1, class E = float>
+__device__ void block_max_and_sum_exp(const E* z, int n, float* m_out, float* s_out, float* keep = nullptr) {
     float m[4] = {NEG_INF, NEG_INF, NEG_INF, NEG_INF}, s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     int packs = n / P, c = threadIdx.x, stride = blockDim.x;
     for (; c + 3 * stride < packs; c += 4 * stride) {
@@ -133,8 +134,9 @@ __device__ void block_max_and_sum_exp(const float* z, int n, float* m_out, float
         if (keep) store_pack<P>(keep, c, v);
     }
     for (c = packs * P + threadIdx.x; c < n; c += stride) {
-        add_to_max_and_sum(&m[1], &s[1], z[c]);
-        if (keep) keep[c] = z[c];
+        float v = value_at(z, c);
+        add_to_max_and_sum(&m[1], &s[1], v);
+        if (keep) keep[c] = v;
     }
 #pragma unroll
     for (int u = 1; u < 4; ++u) merge_max_and_sum(&m[0], &s[0], m[u], s[u]);

@@ -49,7 +49,7 @@ pub fn gemm_f32(
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
-    let cost = Cost::product((1, m, n, k), (4 * m * k, 4 * k * n), false, Math::CudaCores);
+    let cost = Cost::product((1, m, n, k), (4 * m * k, 4 * k * n), 4, false, Math::CudaCores);
     // Safety: buffers hold m·k, k·n and m·n floats.
     unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }
@@ -183,7 +183,7 @@ fn launch_tma_gemm(
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(&a_map).arg(&b_map).arg(c);
-    let cost = Cost::product((1, m, n, k), (2 * m * k, 2 * k * n), false, Math::Bf16TensorCores);
+    let cost = Cost::product((1, m, n, k), (2 * m * k, 2 * k * n), 4, false, Math::Bf16TensorCores);
     // Safety: the maps describe A (m, k) and Bᵀ (n, k), which the buffers hold (checked above) and
     // which live until the launch is queued; C holds m·n floats.
     unsafe { run(gpu, kernel, &mut args, cfg, cost) }
@@ -203,7 +203,7 @@ fn launch_bf16_gemm(
     let (m32, n32, k32) = (m as i32, n as i32, k as i32);
     let mut args = gpu.stream.launch_builder(&f);
     args.arg(&m32).arg(&n32).arg(&k32).arg(a).arg(b).arg(c);
-    let cost = Cost::product((1, m, n, k), (2 * m * k, 2 * k * n), false, Math::Bf16TensorCores);
+    let cost = Cost::product((1, m, n, k), (2 * m * k, 2 * k * n), 4, false, Math::Bf16TensorCores);
     // Safety: the buffers hold m·k, k·n bf16 and m·n floats (checked above); a block per tile of C.
     unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }

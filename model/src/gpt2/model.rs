@@ -49,16 +49,31 @@ impl Gpt2 {
 
     /// Logits `(B, T, vocab)` for token ids `(B, T)`. With `rng`, dropout is on (training).
     pub fn forward(&self, ids: &Tensor, rng: Option<&mut rand::rngs::StdRng>) -> Result<Var> {
-        self.forward_impl(ids, None, rng)
+        self.head(&self.hidden_states(ids, None, rng)?)
+    }
+
+    /// The mean next-token cross-entropy of the logits of `ids (B, T)` against aligned `targets
+    /// (B, T)` (as [`Gpt2::loss`] of [`Gpt2::forward`]), with the LM head and the loss fused: on
+    /// a GPU under bf16 products the logits then exist only in bf16 (see
+    /// `Var::classifier_cross_entropy`). With `rng`, dropout is on (training).
+    pub fn forward_loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut rand::rngs::StdRng>) -> Result<Var> {
+        let h = self.hidden_states(ids, None, rng)?;
+        Ok(h.classifier_cross_entropy(&self.wte.weight, targets, Some(IGNORE_INDEX))?)
     }
 
     /// Logits for the new ids `(B, T_new)` only, attending over everything in `cache` too, and
     /// appending the new positions to it. No gradients (decoding).
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
-        no_grad(|| Ok(self.forward_impl(ids, Some(cache), None)?.value()))
+        no_grad(|| Ok(self.head(&self.hidden_states(ids, Some(cache), None)?)?.value()))
     }
 
-    fn forward_impl(
+    /// The LM head, which shares the token embedding: `logits = h·E_tokᵀ`.
+    fn head(&self, h: &Var) -> Result<Var> {
+        Ok(h.matmul(&self.wte.weight.t()?)?)
+    }
+
+    /// The final layer norm's output `(B, T, C)`: what the LM head reads.
+    fn hidden_states(
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
@@ -83,8 +98,7 @@ impl Gpt2 {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = block.forward(&x, layer_cache, rng.as_deref_mut())?;
         }
-        // The LM head shares the token embedding: logits = LN(x)·E_tokᵀ.
-        Ok(self.ln_f.forward(&x)?.matmul(&self.wte.weight.t()?)?)
+        self.ln_f.forward(&x)
     }
 
     /// The attention probabilities of every layer, each `(B, n_head, T, T)`, for ids `(B, T)`.

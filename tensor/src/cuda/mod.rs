@@ -2,7 +2,9 @@
 //! of `kernels::cuda` (matrix products through cuBLAS). Layouts travel to the kernels as
 //! `KernelLayout`, so strided views and broadcasts are read in place; ops whose kernels want
 //! dense rows make a dense copy first. f32 is the compute dtype; u32 masks and i64 ids can live
-//! here too (moved and copied, not computed on).
+//! here too (moved and copied, not computed on), and bf16 tensors, which matrix products read as
+//! bf16 operands (the fused classifier's gradient is one), are copied and converted to and from
+//! f32.
 
 pub(crate) mod bf16_image;
 #[cfg(feature = "nccl")]
@@ -15,6 +17,7 @@ mod reduce;
 
 use crate::cpu::{CpuStorage, IntoStorage};
 use crate::{DType, Device, Error, Layout, Result};
+use half::bf16;
 use kernels::cuda::cost::Cost;
 use kernels::cuda::cudarc::driver::{CudaSlice, CudaStream, CudaView, DeviceRepr};
 /// A grid-stride launch over `n` elements.
@@ -47,6 +50,7 @@ pub struct CudaStorage {
 #[derive(Clone)]
 pub(crate) enum CudaData {
     F32(CudaSlice<f32>),
+    BF16(CudaSlice<bf16>),
     U32(CudaSlice<u32>),
     I64(CudaSlice<i64>),
 }
@@ -152,6 +156,7 @@ impl CudaStorage {
     pub fn dtype(&self) -> DType {
         match self.data {
             CudaData::F32(_) => DType::F32,
+            CudaData::BF16(_) => DType::BF16,
             CudaData::U32(_) => DType::U32,
             CudaData::I64(_) => DType::I64,
         }
@@ -238,6 +243,7 @@ impl CudaStorage {
         let copy = |op| driver_error(op);
         let data = match &dense {
             CpuStorage::F32(v) => CudaData::F32(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
+            CpuStorage::BF16(v) => CudaData::BF16(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
             CpuStorage::U32(v) => CudaData::U32(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
             CpuStorage::I64(v) => CudaData::I64(gpu.stream.clone_htod(&padded(v)).map_err(copy("to_device"))?),
             other => {
@@ -282,6 +288,7 @@ impl CudaStorage {
                 .map_err(cuda_error("contiguous"))?;
                 CudaData::F32(out)
             }
+            CudaData::BF16(x) => CudaData::BF16(self.convert("contiguous", "copy_bf16", x, layout)?),
             CudaData::U32(x) => CudaData::U32(self.convert("contiguous", "copy_u32", x, layout)?),
             CudaData::I64(x) => CudaData::I64(self.convert("contiguous", "copy_i64", x, layout)?),
         };
@@ -319,19 +326,25 @@ impl CudaStorage {
         let (stream, n) = (&self.gpu.stream, self.len);
         Ok(match &self.data {
             CudaData::F32(s) => IntoStorage::into_storage(host(stream, s, n)?),
+            CudaData::BF16(s) => IntoStorage::into_storage(host(stream, s, n)?),
             CudaData::U32(s) => IntoStorage::into_storage(host(stream, s, n)?),
             CudaData::I64(s) => IntoStorage::into_storage(host(stream, s, n)?),
         })
     }
 
-    /// A copy converted to `dtype`. Masks and ids become f32 on the device (dropout's keep mask,
-    /// for one); other conversions go through the host.
+    /// A copy converted to `dtype`. Masks, ids and bf16 become f32 on the device (dropout's keep
+    /// mask, for one), f32 becomes bf16 there (rounded to nearest even); other conversions go
+    /// through the host.
     pub fn to_dtype(&self, layout: &Layout, dtype: DType) -> Result<Self> {
         let n = layout.elem_count();
         let data = match (&self.data, dtype) {
             _ if dtype == self.dtype() => return self.contiguous(layout),
             (CudaData::U32(x), DType::F32) => CudaData::F32(self.convert("to_dtype", "u32_to_f32", x, layout)?),
             (CudaData::I64(x), DType::F32) => CudaData::F32(self.convert("to_dtype", "i64_to_f32", x, layout)?),
+            (CudaData::BF16(x), DType::F32) => CudaData::F32(self.convert("to_dtype", "bf16_to_f32", x, layout)?),
+            (CudaData::F32(_), DType::BF16) => {
+                CudaData::BF16(self.to_bf16(layout, layout.shape().last().copied().unwrap_or(1).max(1))?)
+            }
             _ => {
                 let host = self.download(layout)?.to_dtype(&Layout::contiguous(layout.shape()), dtype);
                 return Self::upload(&host, &Layout::contiguous(layout.shape()), self.ordinal);

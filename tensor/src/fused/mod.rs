@@ -6,6 +6,7 @@
 
 mod adamw;
 mod attention;
+mod classifier;
 mod cross_entropy;
 mod gelu;
 mod layer_norm;
@@ -13,6 +14,7 @@ mod matmul;
 mod softmax;
 
 pub use adamw::{AdamWBuffers, AdamWConfig, AdamWUpdate};
+pub use classifier::{ClassifierGrad, ClassifierLoss};
 
 use crate::Layout;
 

@@ -224,7 +224,7 @@ fn run_train(
         // The graph (it holds the activations and shares the weights) is freed at the end of this
         // block, before the weights are updated in place, as in the trainer.
         let (loss, forward_done) = {
-            let loss = model.loss(&model.forward(&x, None)?, &y)?;
+            let loss = model.forward_loss(&x, &y, None)?;
             let forward_done = Instant::now();
             loss.backward()?;
             (loss.value().to_scalar()?, forward_done)

@@ -108,8 +108,8 @@ fn run_loss(
             let b = chunk.len();
             let x: Vec<i64> = chunk.iter().flat_map(|w| w[..block].iter().copied()).collect();
             let y: Vec<i64> = chunk.iter().flat_map(|w| w[1..].iter().copied()).collect();
-            let loss = model
-                .loss(&model.logits(&Tensor::from_vec(x, &[b, block])?, None)?, &Tensor::from_vec(y, &[b, block])?)?;
+            let loss =
+                model.forward_loss(&Tensor::from_vec(x, &[b, block])?, &Tensor::from_vec(y, &[b, block])?, None)?;
             total += loss.value().to_scalar()? * (b * block) as f64;
             count += b * block;
         }

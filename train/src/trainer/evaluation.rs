@@ -82,7 +82,7 @@ impl Trainer {
                 let mut losses = vec![0.0; self.cfg.eval_batches];
                 for k in (rank..self.cfg.eval_batches).step_by(ranks) {
                     let b = text.batch(self.cfg.seed, 0, k as u64, self.cfg.batch_size, self.cfg.block_size, true)?;
-                    losses[k] = model.loss(&model.logits(&b.ids, None)?, &b.targets)?.value().to_scalar()?;
+                    losses[k] = model.forward_loss(&b.ids, &b.targets, None)?.value().to_scalar()?;
                 }
                 self.world().all_reduce_sum_f64(&mut losses)?;
                 let total: f64 = losses.iter().sum();

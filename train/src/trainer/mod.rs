@@ -339,14 +339,14 @@ impl Trainer {
     /// The training loss of a batch: cross-entropy, or with a teacher the distillation loss
     /// `α·T²·KL(p_t ‖ p_s) + (1 − α)·CE` (F13).
     fn loss(&self, batch: &Batch, dropout: Option<&mut rand::rngs::StdRng>) -> Result<autograd::Var> {
-        let logits = self.model.logits(&batch.ids, dropout)?;
         match (&self.teacher, &self.cfg.distill) {
             (Some(teacher), Some(d)) => {
+                let logits = self.model.logits(&batch.ids, dropout)?;
                 let z_t = no_grad(|| teacher.logits(&batch.ids, None))?.value();
                 let loss = logits.distillation_loss(&z_t, &batch.targets, d.temperature, d.alpha, Some(IGNORE_INDEX));
                 Ok(loss?)
             }
-            _ => Ok(self.model.loss(&logits, &batch.targets)?),
+            _ => Ok(self.model.forward_loss(&batch.ids, &batch.targets, dropout)?),
         }
     }
 

@@ -7,8 +7,38 @@ mod cuda;
 use crate::storage::on_device;
 use crate::{Error, Result, Tensor};
 
+/// `targets (rows)` as class indices below `classes`: `None` for `ignore_index`, errors for other
+/// out-of-range ids and for float targets.
+pub(crate) fn class_indices(
+    targets: &Tensor,
+    (rows, classes): (usize, usize),
+    ignore_index: Option<i64>,
+    op: &'static str,
+) -> Result<Vec<Option<usize>>> {
+    if targets.shape() != [rows] {
+        return Err(Error::ShapeMismatch { op, lhs: vec![rows, classes], rhs: targets.shape().to_vec() });
+    }
+    if targets.dtype().is_float() {
+        return Err(Error::invalid(op, format!("targets must be u32 or i64 class indices, got {:?}", targets.dtype())));
+    }
+    targets
+        .to_f64_vec()
+        .into_iter()
+        .map(|t| {
+            let t = t as i64;
+            if Some(t) == ignore_index {
+                Ok(None)
+            } else if t < 0 || t as usize >= classes {
+                Err(Error::IndexOutOfRange { op, index: t, size: classes })
+            } else {
+                Ok(Some(t as usize))
+            }
+        })
+        .collect()
+}
+
 impl Tensor {
-    /// Targets as class indices: `None` for `ignore_index`, errors for other out-of-range ids.
+    /// Targets of these `(rows, classes)` logits as class indices (see [`class_indices`]).
     fn class_targets(
         &self,
         targets: &Tensor,
@@ -21,29 +51,7 @@ impl Tensor {
                 format!("logits must be 2-D (rows, classes), got shape {:?}", self.shape()),
             ));
         };
-        if targets.shape() != [*rows] {
-            return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: targets.shape().to_vec() });
-        }
-        if targets.dtype().is_float() {
-            return Err(Error::invalid(
-                op,
-                format!("targets must be u32 or i64 class indices, got {:?}", targets.dtype()),
-            ));
-        }
-        targets
-            .to_f64_vec()
-            .into_iter()
-            .map(|t| {
-                let t = t as i64;
-                if Some(t) == ignore_index {
-                    Ok(None)
-                } else if t < 0 || t as usize >= *classes {
-                    Err(Error::IndexOutOfRange { op, index: t, size: *classes })
-                } else {
-                    Ok(Some(t as usize))
-                }
-            })
-            .collect()
+        class_indices(targets, (*rows, *classes), ignore_index, op)
     }
 
     /// Per-row cross-entropy `lossᵢ = log Σⱼ exp(xᵢⱼ) − xᵢ,tᵢ` of `(rows, classes)` logits;

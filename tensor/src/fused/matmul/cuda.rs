@@ -15,7 +15,7 @@ use kernels::cuda::cost::{Cost, Math};
 use kernels::cuda::cudarc::cublas::sys::{self, cublasOperation_t};
 use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use kernels::cuda::cudarc::cublaslt::sys::cudaDataType as CudaDataType;
-use kernels::cuda::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, SyncOnDrop};
 use kernels::cuda::profile::product_name;
 use kernels::cuda::MatmulPrecision;
 use kernels::launch;
@@ -70,6 +70,8 @@ impl CudaStorage {
     }
 
     /// `C[b] = A[b]·B[b]` for `[batch…, m, k]·[batch…, k, n]` (batch dims broadcast to one shape),
+    /// f32 or bf16 operands (a bf16 one, such as the fused classifier's gradient, puts the product
+    /// on bf16 tensor cores in any precision, the other operand rounded to bf16),
     /// plus `bias` (`n` elements) on every row: in bf16, cuBLASLt adds it in the product's epilogue;
     /// otherwise (or where cuBLASLt declines) C starts as the bias rows and cuBLAS accumulates into
     /// it (β = 1). Returns the `[batch…, m, n]` buffer and the stride of its rows: without a bias,
@@ -86,9 +88,8 @@ impl CudaStorage {
         let batch: usize = lhs.shape()[..r - 2].iter().product();
         let ldc = if bias.is_some() { n } else { c_row_stride(n) };
         let total = batch * m * ldc;
-        self.f32s("matmul", lhs.shape())?;
-        rhs.f32s("matmul", rhs_layout.shape())?;
-        let bf16 = matmul_precision() == MatmulPrecision::Bf16 && total > 0 && k > 0;
+        let stored_bf16 = [self.float_operand(lhs)?, rhs.float_operand(rhs_layout)?].contains(&true);
+        let bf16 = (matmul_precision() == MatmulPrecision::Bf16 || stored_bf16) && total > 0 && k > 0;
         let operands = if bf16 { Some((self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?)) } else { None };
         if let (Some((a, b)), Some(bias)) = (&operands, bias) {
             if let Some(c) = self.gemm_bf16_bias_epilogue(a, b, bias, (batch, m, n, k))? {
@@ -117,7 +118,11 @@ impl CudaStorage {
             return Ok((self.with(total, CudaData::F32(c)), ldc));
         }
         if let Some((a, b)) = &operands {
-            self.gemm_bf16(a, b, (&mut c, ldc), (batch, m, n, k), bias.is_some())?;
+            {
+                let (c_ptr, _c) = c.device_ptr_mut(&self.gpu.stream);
+                let out = OutMatrix { ptr: c_ptr, ld: ldc, dtype: sys::cudaDataType::CUDA_R_32F };
+                self.gemm_bf16(a, b, out, (batch, m, n, k), bias.is_some())?;
+            }
             return Ok((self.with(total, CudaData::F32(c)), ldc));
         }
         let (a, b) = (self.operand(lhs)?, rhs.operand(rhs_layout)?);
@@ -136,7 +141,7 @@ impl CudaStorage {
             let name = "cuBLAS bf16 gemm (f32 operands)";
             {
                 let (c_ptr, _c) = c.device_ptr_mut(stream);
-                let out = OutMatrix { ptr: c_ptr, ld: ldc };
+                let out = OutMatrix { ptr: c_ptr, ld: ldc, dtype: f32_ };
                 self.gemm_ex(name, (a, b), out, (batch, m, n, k), bias.is_some(), compute)?;
             }
             return Ok((self.with(total, CudaData::F32(c)), ldc));
@@ -169,7 +174,7 @@ impl CudaStorage {
         let matrices = |stride: usize| if stride == 0 { 1 } else { batch };
         let operands =
             (Cost::operand(matrices(a.batch_stride), (m, k), 4), Cost::operand(matrices(b.batch_stride), (k, n), 4));
-        let cost = Cost::product((batch, m, n, k), operands, bias.is_some(), math);
+        let cost = Cost::product((batch, m, n, k), operands, 4, bias.is_some(), math);
         self.gpu
             .launch(&product_name(call, (batch, m, n, k)), cost, || unsafe {
                 blas.gemm_strided_batched(cfg, &b_buf.slice(b.offset..), &a_buf.slice(a.offset..), &mut c)
@@ -179,19 +184,91 @@ impl CudaStorage {
     }
 }
 
-/// An operand rounded to bf16 for the tensor cores, as cuBLAS reads it: `batch_stride` 0 when one
-/// matrix serves the whole batch.
-struct Bf16Operand {
-    data: Arc<CudaSlice<bf16>>,
+impl CudaStorage {
+    /// Checks that this operand is f32 or bf16; whether it is bf16.
+    fn float_operand(&self, layout: &Layout) -> Result<bool> {
+        match &self.data {
+            CudaData::BF16(_) => Ok(true),
+            _ => self.f32s("matmul", layout.shape()).map(|_| false),
+        }
+    }
+
+    /// `C = A·B` for `A (m, k)` and `B (k, n)` (f32 operands rounded to bf16 as [`Self::matmul`]
+    /// rounds them, bf16 ones read as they are) on bf16 tensor cores, into a new bf16 `C` rounded
+    /// once from the f32 sums, in rows `aligned_run(n)` apart (16-byte aligned; the padding is
+    /// left unwritten): the fused classifier's logits, which so never exist in f32. Returns C and
+    /// its row stride.
+    pub(crate) fn matmul_into_bf16(
+        &self,
+        lhs: &Layout,
+        rhs: &Self,
+        rhs_layout: &Layout,
+    ) -> Result<(CudaSlice<bf16>, usize)> {
+        let (&[m, k], &[k2, n]) = (lhs.shape(), rhs_layout.shape()) else {
+            let shapes = format!("{:?} · {:?}", lhs.shape(), rhs_layout.shape());
+            return Err(crate::Error::invalid("matmul", format!("a bf16 product takes two matrices, got {shapes}")));
+        };
+        if k != k2 {
+            return Err(crate::Error::ShapeMismatch {
+                op: "matmul",
+                lhs: lhs.shape().to_vec(),
+                rhs: rhs_layout.shape().to_vec(),
+            });
+        }
+        self.float_operand(lhs)?;
+        rhs.float_operand(rhs_layout)?;
+        let ldc = aligned_run(n);
+        let stream = &self.gpu.stream;
+        if m * n == 0 || k == 0 {
+            return Ok((stream.alloc_zeros::<bf16>((m * ldc).max(1)).map_err(driver_error("matmul"))?, ldc));
+        }
+        // Safety: the first n elements of every row are written by the product below; the
+        // padding, which nothing reads, is not.
+        let mut c = unsafe { stream.alloc::<bf16>(m * ldc) }.map_err(driver_error("matmul"))?;
+        let (a, b) = (self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?);
+        {
+            let (c_ptr, _c) = c.device_ptr_mut(stream);
+            let out = OutMatrix { ptr: c_ptr, ld: ldc, dtype: sys::cudaDataType::CUDA_R_16BF };
+            self.gemm_bf16(&a, &b, out, (1, m, n, k), false)?;
+        }
+        Ok((c, ldc))
+    }
+}
+
+/// An operand in bf16 for the tensor cores, as cuBLAS reads it: from element `offset` of its data
+/// on, `batch_stride` 0 when one matrix serves the whole batch.
+struct Bf16Operand<'a> {
+    data: Bf16Data<'a>,
+    offset: usize,
     op: cublasOperation_t,
     ld: usize,
     batch_stride: usize,
 }
 
+/// Where a bf16 operand lies: an f32 tensor's rounding (its image, or a copy), or a bf16 tensor's
+/// own buffer, read in place.
+enum Bf16Data<'a> {
+    Rounded(Arc<CudaSlice<bf16>>),
+    Stored(&'a CudaSlice<bf16>),
+}
+
+impl Bf16Operand<'_> {
+    /// The device address of the operand's first element, and the guard that keeps the stream's
+    /// order for its buffer while the address is in use.
+    fn device_ptr<'s>(&'s self, stream: &'s Arc<CudaStream>) -> (u64, SyncOnDrop<'s>) {
+        let data = match &self.data {
+            Bf16Data::Rounded(d) => d.as_ref(),
+            Bf16Data::Stored(d) => d,
+        };
+        let (ptr, guard) = data.device_ptr(stream);
+        (ptr + (self.offset * size_of::<bf16>()) as u64, guard)
+    }
+}
+
 impl CudaStorage {
     /// The f32 elements `layout` reads, rounded to bf16, in rows of its last dim's length that start
     /// `stride` apart (padding past each row is left unwritten).
-    fn to_bf16(&self, layout: &Layout, stride: usize) -> Result<CudaSlice<bf16>> {
+    pub(crate) fn to_bf16(&self, layout: &Layout, stride: usize) -> Result<CudaSlice<bf16>> {
         let x = self.f32s("matmul", layout.shape())?;
         let (n, cols) = (layout.elem_count(), layout.shape().last().copied().unwrap_or(1).max(1));
         let rows = n.div_ceil(cols);
@@ -216,14 +293,33 @@ impl CudaStorage {
     /// multiple of 8 elements), as cuBLAS reads bf16 fastest. Runs evenly spaced in memory (dense,
     /// or padded rows) are rounded once while the buffer is unchanged (its
     /// [`bf16 image`](crate::cuda::bf16_image)): the backward finds them again.
-    fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand> {
+    /// A bf16 tensor is read where it lies when cuBLAS can, else from a dense copy.
+    fn bf16_operand(&self, layout: &Layout) -> Result<Bf16Operand<'_>> {
         let r = layout.rank();
         let (rows, cols) = (layout.shape()[r - 2], layout.shape()[r - 1]);
         let batch: usize = layout.shape()[..r - 2].iter().product();
+        if let CudaData::BF16(stored) = &self.data {
+            return Ok(match as_operand(layout) {
+                Some((batch_stride, op, ld)) => {
+                    Bf16Operand { data: Bf16Data::Stored(stored), offset: layout.offset(), op, ld, batch_stride }
+                }
+                None => {
+                    let CudaData::BF16(dense) = self.contiguous(layout)?.data else { unreachable!("a bf16 copy") };
+                    let (data, op) = (Bf16Data::Rounded(Arc::new(dense)), cublasOperation_t::CUBLAS_OP_N);
+                    Bf16Operand { data, offset: 0, op, ld: cols.max(1), batch_stride: rows * cols }
+                }
+            });
+        }
         let Some((batch_stride, op, ld)) = as_operand(layout) else {
             let ld = aligned_run(cols);
-            let data = Arc::new(self.to_bf16(layout, ld)?);
-            return Ok(Bf16Operand { data, op: cublasOperation_t::CUBLAS_OP_N, ld, batch_stride: rows * ld });
+            let data = Bf16Data::Rounded(Arc::new(self.to_bf16(layout, ld)?));
+            return Ok(Bf16Operand {
+                data,
+                offset: 0,
+                op: cublasOperation_t::CUBLAS_OP_N,
+                ld,
+                batch_stride: rows * ld,
+            });
         };
         // In memory, an `OP_N` matrix is `rows` runs of `cols` elements, an `OP_T` one `cols` runs
         // of `rows`; runs start `ld` apart.
@@ -233,18 +329,18 @@ impl CudaStorage {
         let evenly_spaced = matrices == 1 || stride == runs * ld;
         let span = Span::new(memory.offset(), matrices * runs, run, ld);
         let ld = aligned_run(run);
-        let data = if evenly_spaced {
+        let data = Bf16Data::Rounded(if evenly_spaced {
             self.bf16_image.get_or_round(span, || self.to_bf16(&memory, ld))?
         } else {
             Arc::new(self.to_bf16(&memory, ld)?)
-        };
+        });
         let batch_stride = if batch_stride == 0 { 0 } else { runs * ld };
-        Ok(Bf16Operand { data, op, ld, batch_stride })
+        Ok(Bf16Operand { data, offset: 0, op, ld, batch_stride })
     }
 
     /// `C[b] (+)= A[b]·B[b]` on bf16 tensor cores for bf16 `A (batch, m, k)`, `B (batch, k, n)` into
-    /// f32 `C (batch, m, n)` (rows `c.1` apart), accumulating in f32 (`accumulate`: β = 1, onto the
-    /// bias rows). cuBLAS takes its fastest kernels only where n and k are multiples of 8, so each
+    /// `C (batch, m, n)` (f32, or bf16 rounded from the f32 sums), accumulating in f32
+    /// (`accumulate`: β = 1, onto the bias rows). cuBLAS takes its fastest kernels only where n and k are multiples of 8, so each
     /// of them splits into its largest multiple of 8 and the remainder (< 8), and the product is
     /// made of up to four parts, those over the remainder of k accumulated onto the others (β = 1).
     /// On an H200, GPT-2's LM head (vocabulary 50257) ran its `logits = h·Eᵀ` (n = 50257) at
@@ -254,14 +350,13 @@ impl CudaStorage {
         &self,
         a: &Bf16Operand,
         b: &Bf16Operand,
-        (c, ldc): (&mut CudaSlice<f32>, usize),
+        c: OutMatrix,
         (batch, m, n, k): (usize, usize, usize, usize),
         accumulate: bool,
     ) -> Result<()> {
         let stream = &self.gpu.stream;
-        let (a_ptr, _a) = a.data.device_ptr(stream);
-        let (b_ptr, _b) = b.data.device_ptr(stream);
-        let (c_ptr, _c) = c.device_ptr_mut(stream);
+        let (a_ptr, _a) = a.device_ptr(stream);
+        let (b_ptr, _b) = b.device_ptr(stream);
         let bf = sys::cudaDataType::CUDA_R_16BF;
         let a = ExOperand { ptr: a_ptr, dtype: bf, op: a.op, ld: a.ld, batch_stride: a.batch_stride };
         let b = ExOperand { ptr: b_ptr, dtype: bf, op: b.op, ld: b.ld, batch_stride: b.batch_stride };
@@ -273,7 +368,7 @@ impl CudaStorage {
                 // when it is.
                 let a = a.from(k0, transposed(&a));
                 let b = b.from(k0, !transposed(&b)).from(n0, transposed(&b));
-                let c = OutMatrix { ptr: c_ptr + (n0 * size_of::<f32>()) as u64, ld: ldc };
+                let c = OutMatrix { ptr: c.ptr + (n0 * element_bytes(c.dtype)) as u64, ..c };
                 let dims = (batch, m, n_part, k_part);
                 self.gemm_ex("cuBLAS bf16 gemm", (a, b), c, dims, accumulate || k0 > 0, compute)?;
             }
@@ -301,8 +396,8 @@ impl CudaStorage {
         let mut c = self.alloc_f32("matmul", batch * m * n)?;
         let stream = &self.gpu.stream;
         let done = {
-            let (a_ptr, _a) = a.data.device_ptr(stream);
-            let (b_ptr, _b) = b.data.device_ptr(stream);
+            let (a_ptr, _a) = a.device_ptr(stream);
+            let (b_ptr, _b) = b.device_ptr(stream);
             let bias = bias.f32s("matmul", bias_layout.shape())?.slice(bias_layout.offset()..);
             let (bias_ptr, _bias) = bias.device_ptr(stream);
             let (c_ptr, _c) = c.device_ptr_mut(stream);
@@ -326,7 +421,7 @@ impl CudaStorage {
         Ok(done.is_ok().then_some(c))
     }
 
-    /// `C[b] (+)= A[b]·B[b]` (f32 `C (batch, m, n)`, rows `ldc` apart) by
+    /// `C[b] (+)= A[b]·B[b]` (`C (batch, m, n)`, rows `ldc` apart, f32 or bf16) by
     /// `cublasGemmStridedBatchedEx` with the operands' data types and the `compute` type
     /// (`accumulate`: β = 1, onto the bias rows or an earlier part of the product).
     fn gemm_ex(
@@ -340,7 +435,7 @@ impl CudaStorage {
     ) -> Result<()> {
         let blas = self.gpu.blas(matmul_precision()).map_err(cuda_error("matmul"))?;
         let (alpha, beta) = (1.0f32, if accumulate { 1.0f32 } else { 0.0 });
-        let (c_ptr, ldc) = (c.ptr, c.ld);
+        let (c_ptr, ldc, c_type) = (c.ptr, c.ld, c.dtype);
         let math = match (compute, a.dtype) {
             (sys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_16BF, _) | (_, sys::cudaDataType::CUDA_R_16BF) => {
                 Math::Bf16TensorCores
@@ -348,10 +443,10 @@ impl CudaStorage {
             _ => Math::CudaCores,
         };
         let operands = (a.bytes(batch, (m, k)), b.bytes(batch, (k, n)));
-        let cost = Cost::product((batch, m, n, k), operands, accumulate, math);
+        let cost = Cost::product((batch, m, n, k), operands, element_bytes(c_type), accumulate, math);
         self.gpu.launch(&product_name(name, (batch, m, n, k)), cost, || {
             // Safety: A's and B's matrices lie in their buffers as their ops, leading dimensions
-            // and batch strides say; C's batch·m rows of n floats, ldc apart, in its buffer.
+            // and batch strides say; C's batch·m rows of n elements, ldc apart, in its buffer.
             let status = unsafe {
                 sys::cublasGemmStridedBatchedEx(
                     *blas.handle(),
@@ -371,7 +466,7 @@ impl CudaStorage {
                     a.batch_stride as i64,
                     (&beta as *const f32).cast(),
                     c_ptr as *mut std::ffi::c_void,
-                    sys::cudaDataType::CUDA_R_32F,
+                    c_type,
                     ldc as i32,
                     (m * ldc) as i64,
                     batch as i32,
@@ -407,11 +502,7 @@ impl ExOperand {
     }
 
     fn element_bytes(&self) -> usize {
-        if self.dtype == sys::cudaDataType::CUDA_R_32F {
-            4
-        } else {
-            2
-        }
+        element_bytes(self.dtype)
     }
 
     /// The bytes a product reads of this operand's `batch` matrices of `dims` (one where its batch
@@ -421,11 +512,22 @@ impl ExOperand {
     }
 }
 
-/// The f32 output of `cublasGemmStridedBatchedEx`: its first element's device address and row
-/// stride (its batch stride is m rows).
+/// The output of `cublasGemmStridedBatchedEx`: its first element's device address, row stride
+/// (its batch stride is m rows) and data type (f32 or bf16).
+#[derive(Clone, Copy)]
 struct OutMatrix {
     ptr: u64,
     ld: usize,
+    dtype: sys::cudaDataType,
+}
+
+/// Bytes of an element of a product's f32 or bf16 matrix.
+fn element_bytes(dtype: sys::cudaDataType) -> usize {
+    if dtype == sys::cudaDataType::CUDA_R_32F {
+        4
+    } else {
+        2
+    }
 }
 
 /// `(start, len)` of the parts of a dimension of `n`: its largest multiple of 8, then the rest,

@@ -8,14 +8,15 @@ pub(crate) use cpu::ContextMicroKernel;
 
 use crate::shape::broadcast_shapes;
 use crate::storage::on_device;
-use crate::{Error, Layout, Result, Tensor};
+use crate::{DType, Device, Error, Layout, Result, Tensor};
 
 impl Tensor {
     /// `C = A·B` over the last two dims: `[…, m, k] · […, k, n] → […, m, n]`, the batch dims
     /// broadcast (numpy `matmul`). A 1-D operand is a vector: `[k]` on the left acts as `[1, k]`,
     /// on the right as `[k, 1]`, and that dim is dropped from the result.
+    /// On a GPU, f32 and bf16 operands mix (the product runs on bf16 tensor cores, into f32).
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
-        self.same_dtype_device(rhs, "matmul")?;
+        self.matmul_operands(rhs)?;
         if self.rank() == 0 || rhs.rank() == 0 {
             return Err(Error::invalid(
                 "matmul",
@@ -49,6 +50,16 @@ impl Tensor {
             return out.squeeze(m_dim);
         }
         Ok(out)
+    }
+
+    /// Operands on one device and of one dtype, or f32 with bf16 on a GPU.
+    fn matmul_operands(&self, rhs: &Tensor) -> Result<()> {
+        let dtypes = [self.dtype(), rhs.dtype()];
+        let mixed = dtypes.contains(&DType::F32) && dtypes.contains(&DType::BF16);
+        match self.device() {
+            Device::Cuda(_) if mixed && rhs.device() == self.device() => Ok(()),
+            _ => self.same_dtype_device(rhs, "matmul"),
+        }
     }
 
     /// The affine map `y = x·W + b`: `x (…, k)`, `W (k, n)`, `b (n)` → `(…, n)`, with the bias
