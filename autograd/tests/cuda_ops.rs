@@ -76,22 +76,35 @@ fn losses_and_attention_match_the_cpu() {
     run(loss_and_attention_cases());
 }
 
+/// Normal values rounded to bf16 (what the tensor cores read), held in f64.
+fn bf16_randn(shape: &[usize], std: f64, seed: u64) -> Tensor {
+    Tensor::randn(shape, 0.0, std, DType::F32, &mut rng(seed)).to_dtype(DType::BF16).to_dtype(DType::F64)
+}
+
+/// `run` on the CPU in f64 (the reference) and on the GPU in f32 under bf16 products.
+fn cpu_f64_and_gpu_bf16<T>(run: impl Fn(Device, DType) -> Result<T>) -> (T, T) {
+    let bf16 = tensor::ExecutionContext::default().with_precision(tensor::MatmulPrecision::Bf16);
+    (run(Device::Cpu, DType::F64).unwrap(), bf16.run(|| run(Device::Cuda(0), DType::F32)).unwrap())
+}
+
+/// max |got − want| over the largest |want|.
+fn error_of_largest(got: &[f64], want: &[f64]) -> f64 {
+    let largest = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    got.iter().zip(want).map(|(x, y)| (x - y).abs()).fold(0.0f64, f64::max) / largest
+}
+
 /// The fused classifier under bf16 products (its logits written in bf16 by the product, its
 /// gradient written over them by the loss pass) against the CPU's composed f64 path on the same
 /// bf16-rounded h and W (what the tensor cores read): 40 rows, 6 of them ignored, a vocabulary of
 /// 50 (its rows padded to 56; the product split at 48 + 2), an upstream gradient of 0.3. The
 /// logits' rounding to bf16 (2⁻⁹ relative, |z| < 2 here) moves the loss (≈ 3.9) by at most 2⁻⁸
 /// and each softmax value by at most about 1%, and dz's own rounding adds 2⁻⁹: the loss must agree
-/// to 1e-3, the gradients to 1e-2 of their largest element (observed on the emulator: 2.6e-5,
-/// and 1.3e-3 for dh, 1.5e-3 for dW, as the rounding errors of a row's terms partly cancel).
+/// to 1e-3, the gradients to 1e-2 of their largest element (observed on the emulator: 1.1e-5,
+/// and 1.7e-3 for dh, 1.3e-3 for dW, as the rounding errors of a row's terms partly cancel).
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn the_fused_classifier_in_bf16_matches_the_cpu() {
-    use tensor::{ExecutionContext, MatmulPrecision};
-    let mut r = rng(11);
-    let rounded = |t: Tensor| t.to_dtype(DType::BF16).to_dtype(DType::F64);
-    let h = rounded(Tensor::randn(&[4, 10, 24], 0.0, 1.0, DType::F32, &mut r));
-    let w = rounded(Tensor::randn(&[50, 24], 0.0, 0.1, DType::F32, &mut r));
+    let (h, w) = (bf16_randn(&[4, 10, 24], 1.0, 11), bf16_randn(&[50, 24], 0.1, 12));
     let ids: Vec<i64> = (0..40).map(|i| if i % 7 == 3 { -100 } else { (i * 13 % 50) as i64 }).collect();
     let targets = Tensor::from_vec(ids, &[4, 10]).unwrap();
     let run = |device: Device, dtype: DType| {
@@ -103,14 +116,43 @@ fn the_fused_classifier_in_bf16_matches_the_cpu() {
         loss.mul_scalar(0.3)?.backward()?;
         Ok::<_, tensor::Error>([loss.value(), h.grad().unwrap(), w.grad().unwrap()].map(|t| t.to_f64_vec()))
     };
-    let want = run(Device::Cpu, DType::F64).unwrap();
-    let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
-    let got = bf16.run(|| run(Device::Cuda(0), DType::F32)).unwrap();
-    let loss_err = (got[0][0] - want[0][0]).abs() / want[0][0].abs();
+    let (want, got) = cpu_f64_and_gpu_bf16(run);
+    let loss_err = error_of_largest(&got[0], &want[0]);
     assert!(loss_err <= 1e-3, "loss {} for {}: {loss_err:.2e}", got[0][0], want[0][0]);
     for (name, g, c) in [("dh", &got[1], &want[1]), ("dW", &got[2], &want[2])] {
-        let largest = c.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        let err = g.iter().zip(c).map(|(x, y)| (x - y).abs()).fold(0.0f64, f64::max) / largest;
+        let err = error_of_largest(g, c);
         assert!(err <= 1e-2, "{name}: {err:.2e} of its largest element");
+    }
+}
+
+/// GELU and a linear layer as one op under bf16 products (GELU's output kept in bf16 alone, read
+/// in place by the forward product and by dW's; dy·Wᵀ written in bf16, read by GELU's backward)
+/// against the CPU's f64 path on bf16-rounded u, W:
+/// 24 rows of 40 → 12, an upstream gradient of 0.3 everywhere. y and dW read GELU's output rounded
+/// to bf16 (2⁻⁹ relative), as the products would read an f32 output's bf16 image, and du comes
+/// from dy·Wᵀ on bf16 operands, itself written in bf16 (2⁻⁹ more): they agree to 1e-2 of their
+/// largest element (observed on the emulator: 2.7e-3, 4.8e-3, 2.9e-3); db, f32 sums of f32
+/// values, to 1e-5.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gelu_and_linear_in_bf16_match_the_cpu() {
+    use tensor::GeluApproximation;
+    let u = bf16_randn(&[2, 12, 40], 1.0, 13);
+    let (w, b) = (bf16_randn(&[40, 12], 0.2, 14), bf16_randn(&[12], 0.2, 15));
+    let run = |device: Device, dtype: DType| {
+        let on = |t: &Tensor| Ok::<_, tensor::Error>(Var::new(t.to_dtype(dtype).to_device(device)?, true));
+        let (u, w, b) = (on(&u)?, on(&w)?, on(&b)?);
+        let y = u.gelu_linear(GeluApproximation::Tanh, &w, &b)?;
+        y.sum_all()?.mul_scalar(0.3)?.backward()?;
+        let grads = [u.grad().unwrap(), w.grad().unwrap(), b.grad().unwrap()];
+        Ok::<_, tensor::Error>(
+            [y.value(), grads[0].clone(), grads[1].clone(), grads[2].clone()].map(|t| t.to_f64_vec()),
+        )
+    };
+    let (want, got) = cpu_f64_and_gpu_bf16(run);
+    let tolerances = [("y", 1e-2), ("du", 1e-2), ("dW", 1e-2), ("db", 1e-5)];
+    for ((name, tolerance), (g, c)) in tolerances.iter().zip(got.iter().zip(&want)) {
+        let err = error_of_largest(g, c);
+        assert!(err <= *tolerance, "{name}: {err:.2e} of its largest element");
     }
 }

@@ -362,14 +362,22 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
         let mut want = vec![0.0; x.len()];
         gelu(&x, &mut want, approx);
         let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(x.len()).unwrap());
-        gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, None), 100).unwrap();
+        gelu_forward(&gpu, tanh, &xd.slice(..), (Some(&mut yd), None), 100).unwrap();
         assert!(max_rel_err(&download(&gpu, &yd), &want) <= 1e-5, "{approx:?}");
         // With its bf16 copy: rows of 100 padded to 104.
         let mut copy = bf16_copy_buffer(&gpu, 100, 104);
-        gelu_forward(&gpu, tanh, &xd.slice(..), (&mut yd, Some((&mut copy, 104))), 100).unwrap();
+        gelu_forward(&gpu, tanh, &xd.slice(..), (Some(&mut yd), Some((&mut copy, 104))), 100).unwrap();
         let got = download(&gpu, &yd);
         assert!(max_rel_err(&got, &want) <= 1e-5, "{approx:?}");
         assert_bf16_copy(&gpu, &copy, &got, (100, 104), &format!("GELU {approx:?}"));
+        // The copy alone (in packs, and element by element from an unaligned x).
+        for offset in [0, 1] {
+            let mut alone = bf16_copy_buffer(&gpu, 100, 104);
+            let x = xd.slice(offset..offset + 9900);
+            gelu_forward(&gpu, tanh, &x, (None, Some((&mut alone, 104))), 100).unwrap();
+            let values = &got[offset..offset + 9900];
+            assert_bf16_copy(&gpu, &alone, values, (100, 104), &format!("GELU {approx:?} in bf16 alone"));
+        }
     }
     // 5 rows of a 50257-token vocabulary; row 3 is ignored (-100); mean over the 4 others.
     let (rows, vocab) = (5, 50257);
@@ -503,10 +511,12 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
     let (x, mut y) = (upload(&gpu, &random(100, 1)), gpu.stream.alloc_zeros::<f32>(100).unwrap());
     // A bf16 copy of 10 rows of 10 needs 10 · stride elements.
     let mut short = bf16_copy_buffer(&gpu, 9, 10);
-    let err = gelu_forward(&gpu, true, &x.slice(..), (&mut y, Some((&mut short, 10))), 10).unwrap_err();
+    let err = gelu_forward(&gpu, true, &x.slice(..), (Some(&mut y), Some((&mut short, 10))), 10).unwrap_err();
     assert!(err.to_string().contains("a bf16 copy of 90 elements for 10 rows of 10, 10 apart"), "{err}");
-    let err = gelu_forward(&gpu, true, &x.slice(..), (&mut y, None), 30).unwrap_err();
+    let err = gelu_forward(&gpu, true, &x.slice(..), (Some(&mut y), None), 30).unwrap_err();
     assert!(err.to_string().contains("gelu: 100 elements into 100, in rows of 30"), "{err}");
+    let err = gelu_forward(&gpu, true, &x.slice(..), (None, None), 10).unwrap_err();
+    assert!(err.to_string().contains("an output in f32, in bf16 or both"), "{err}");
     // Cross-entropy logits: 10 rows of 10, 11 apart, need 109 floats; rows closer than their length.
     let t = gpu.stream.clone_htod(&[0i64; 10]).unwrap();
     let mut losses = gpu.stream.alloc_zeros::<f32>(10).unwrap();

@@ -252,3 +252,53 @@ fn the_fused_classifier_keeps_a_bf16_gradient_under_bf16_products() {
     let out = h.classifier_cross_entropy(&w, &t, Some(-100), Some(0.2)).unwrap();
     assert!(matches!(out.grad, ClassifierGrad::Logits(_)));
 }
+
+/// GELU for an output only products read: under bf16 products on the GPU, a bf16 tensor in rows
+/// padded to 16 bytes (rows of 13 → 16 apart) holding the CPU's GELU rounded to bf16 (to one unit in
+/// the last place: the GPU's tanh may round across a tie); in f32, the f32 GELU.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gelu_as_an_operand_is_bf16_alone_under_bf16_products() {
+    use tensor::GeluApproximation;
+    let gpu = Device::Cuda(0);
+    let u = randn(&[3, 5, 13], 45);
+    let want = u.unary(tensor::UnaryOp::Gelu(GeluApproximation::Tanh)).unwrap();
+    let on = u.to_device(gpu).unwrap();
+    let bf16 = ExecutionContext::default().with_precision(MatmulPrecision::Bf16);
+    let h = bf16.run(|| on.gelu_as_operand(GeluApproximation::Tanh)).unwrap();
+    assert_eq!((h.dtype(), h.shape(), h.layout().strides()), (DType::BF16, &[3, 5, 13][..], &[80, 16, 1][..]));
+    for (g, w) in h.to_f64_vec().iter().zip(want.to_f64_vec()) {
+        assert!((g - w).abs() <= w.abs() / 128.0 + 1e-6, "{g} for {w}");
+    }
+    let h = on.gelu_as_operand(GeluApproximation::Tanh).unwrap();
+    assert_eq!(h.dtype(), DType::F32);
+    assert!(max_rel_err(&h, &want) <= 1e-5);
+}
+
+/// A product written in bf16 (`matmul_into`): on the GPU straight from the f32 sums, in rows padded
+/// to 16 bytes (13 columns → 16 apart), within one bf16 rounding of the CPU's product of the rounded
+/// operands; on the CPU, the f32 product converted. GELU's backward reads such a bf16 dy as it is
+/// (dense, and through a copy of the padded rows), matching the CPU's backward on the widened dy.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn bf16_products_feed_gelus_backward() {
+    use tensor::GeluApproximation;
+    let gpu = Device::Cuda(0);
+    let on_gpu = |t: &Tensor| t.to_device(gpu).unwrap();
+    for (n, strides) in [(13, [80, 16, 1]), (16, [80, 16, 1])] {
+        let (g, w) = (randn(&[2, 5, 24], 46), randn(&[24, n], 47));
+        let want = bf16_rounded(&g).matmul(&bf16_rounded(&w)).unwrap();
+        let got = on_gpu(&g).matmul_into(&on_gpu(&w), DType::BF16).unwrap();
+        assert_eq!((got.dtype(), got.shape(), got.layout().strides()), (DType::BF16, &[2, 5, n][..], &strides[..]));
+        for (a, b) in got.to_f64_vec().iter().zip(want.to_f64_vec()) {
+            assert!((a - b).abs() <= b.abs() / 128.0 + 1e-6, "{a} for {b}");
+        }
+        let on_cpu = g.matmul_into(&w, DType::BF16).unwrap();
+        assert_eq!(on_cpu.to_f64_vec(), g.matmul(&w).unwrap().to_dtype(DType::BF16).to_f64_vec());
+        let x = randn(&[2, 5, n], 48);
+        let want = x.gelu_backward(&got.to_dtype(DType::F32).to_device(Device::Cpu).unwrap(), GeluApproximation::Tanh);
+        let dx = on_gpu(&x).gelu_backward(&got, GeluApproximation::Tanh).unwrap();
+        assert_eq!(dx.dtype(), DType::F32);
+        assert!(max_rel_err(&dx, &want.unwrap()) <= 1e-5, "GELU's backward from a bf16 dy, {n} columns");
+    }
+}

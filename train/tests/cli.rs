@@ -281,13 +281,15 @@ fn bench_profile_lists_every_op_of_a_gpt_step_once_per_layer() {
         rows
     };
     let calls = |op: &str, pass: &str| -> f64 { rows(op, pass).iter().map(|r| r[4].parse::<f64>().unwrap()).sum() };
-    // 6 layers: 4 linear layers each (c_attn, c_proj, c_fc, mlp c_proj), one attention, one GELU,
-    // two layer norms, plus the final layer norm.
+    // 6 layers: 3 linear layers each (c_attn, c_proj, c_fc), the MLP's GELU and second layer as
+    // one op, one attention, two layer norms; plus the final layer norm, and the LM head with its
+    // loss as one op.
     for pass in ["forward", "backward"] {
-        assert_eq!(calls("linear", pass), 24.0);
+        assert_eq!(calls("linear", pass), 18.0);
+        assert_eq!(calls("gelu_linear", pass), 6.0);
         assert_eq!(calls("attention", pass), 6.0);
-        assert_eq!(calls("gelu_tanh", pass), 6.0);
         assert_eq!(calls("layer_norm", pass), 13.0);
+        assert_eq!(calls("classifier_cross_entropy", pass), 1.0);
     }
     assert!(printed.contains("| (no op: optimizer, freeing the graph) |"), "{printed}");
     // The linear layers by shape (2048 tokens: 8 × 256), with their rate.

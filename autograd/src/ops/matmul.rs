@@ -1,7 +1,7 @@
 //! Matrix multiplication and its derivative.
 
 use crate::Var;
-use tensor::{Result, Tensor};
+use tensor::{GeluApproximation, Result, Tensor};
 
 impl Var {
     /// `C = A·B` (batched, broadcast batch dims; 1-D operands as vectors).
@@ -35,13 +35,36 @@ impl Var {
             Ok(vec![Some(dx), Some(dw), Some(db)])
         }))
     }
+
+    /// `y = GELU(u)·W + b`, a feed-forward block's second half (F3), as one op: GELU's output
+    /// `h` only feeds the two products (`y`, and `dW = hᵀ·dy`), so on a GPU under bf16 products it
+    /// is kept in bf16 alone ([`Tensor::gelu_as_operand`]), never in f32, and so is `dh = dy·Wᵀ`,
+    /// which only GELU's backward reads. Backward: `db = Σ_rows dy`, `dW = hᵀ·dy`,
+    /// `du = (dy·Wᵀ) ⊙ gelu′(u)`.
+    pub fn gelu_linear(&self, approx: GeluApproximation, weight: &Var, bias: &Var) -> Result<Var> {
+        let (u, w, b) = (self.value(), weight.value(), bias.value());
+        let h = u.gelu_as_operand(approx)?;
+        let y = h.linear(&w, &b)?;
+        Ok(Var::from_op("gelu_linear", y, &[self, weight, bias], move |g| {
+            // db first: on a GPU in bf16 its pass also rounds g for the two products.
+            let db = g.bias_grad()?;
+            let dh = g.matmul_into(&w.t()?, h.dtype())?;
+            let dw = rhs_grad(&h, &w, g)?;
+            Ok(vec![Some(u.gelu_backward(&dh, approx)?), Some(dw), Some(db)])
+        }))
+    }
 }
 
 /// `(dA, dB)` of `C = A·B` from `dC = g`: `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each summed over the batch
 /// dims it was broadcast along.
 fn matmul_grads(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
     let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
-    let db = if b.rank() == 2 {
+    Ok((da, rhs_grad(a, b, g)?))
+}
+
+/// `dB = Aᵀ·dC` of `C = A·B`, summed over the batch dims B was broadcast along.
+fn rhs_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<Tensor> {
+    Ok(if b.rank() == 2 {
         // B was shared by every matrix of the batch: sum over the batch inside one GEMM,
         // dB = Σ_batch Aᵀ·dC = A'ᵀ·dC' with the batch folded into the rows.
         let (k, n) = (b.shape()[0], b.shape()[1]);
@@ -62,6 +85,5 @@ fn matmul_grads(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> 
         }
     } else {
         a.t()?.matmul(g)?.sum_to_shape(b.shape())?
-    };
-    Ok((da, db))
+    })
 }

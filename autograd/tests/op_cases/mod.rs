@@ -110,6 +110,9 @@ pub fn matmul_and_nn_cases() -> Vec<Case> {
     vec![
         case("matmul", vec![randn(&[3, 4], 70), randn(&[4, 2], 71)], |v| v[0].matmul(&v[1])),
         case("linear", vec![randn(&[2, 3, 4], 76), randn(&[4, 2], 77), randn(&[2], 78)], |v| v[0].linear(&v[1], &v[2])),
+        case("gelu_linear", vec![randn(&[2, 3, 5], 79), randn(&[5, 3], 80), randn(&[3], 81)], |v| {
+            v[0].gelu_linear(GeluApproximation::Tanh, &v[1], &v[2])
+        }),
         case("matmul_batched_broadcast", vec![randn(&[2, 3, 4], 72), randn(&[4, 2], 73)], |v| v[0].matmul(&v[1])),
         case("matmul_broadcast_batch_dims", vec![randn(&[2, 1, 3, 4], 74), randn(&[3, 4, 2], 75)], |v| {
             v[0].matmul(&v[1])

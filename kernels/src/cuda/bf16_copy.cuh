@@ -83,18 +83,28 @@ __device__ void store_with_copy(float* out, long long r, long long c, float valu
     store_copy(r, c, value, copy);
 }
 
-// Element i of a dense f32 buffer `out` (row i / cols) and of its copy.
-__device__ void store_with_copy(float* out, long long i, float value, Bf16Copy copy) {
-    out[i] = value;
+// Element i of a dense buffer's copy (row i / cols).
+__device__ void store_copy_of_dense(long long i, float value, Bf16Copy copy) {
     if (copy.data) copy.data[i / copy.cols * copy.stride + i % copy.cols] = __float2bfloat16_rn(value);
 }
 
-// Pack p (elements 4p … 4p + 3, in one row: cols a multiple of 4) of a dense f32 buffer `out` and of
-// its copy (rows 8-byte aligned: copy_rows_aligned_8): one division per pack finds the row, and
-// the pack is pack c / 4 of the copy's row.
-__device__ void store_pack_with_copy(float* out, long long p, Pack<4> v, Bf16Copy copy) {
-    store_pack<4>(out, p, v);
+// Element i of a dense f32 buffer `out` and of its copy.
+__device__ void store_with_copy(float* out, long long i, float value, Bf16Copy copy) {
+    out[i] = value;
+    store_copy_of_dense(i, value, copy);
+}
+
+// Pack p (elements 4p … 4p + 3, in one row: cols a multiple of 4) of a dense buffer's copy (rows
+// 8-byte aligned: copy_rows_aligned_8): one division per pack finds the row, and the pack is pack
+// c / 4 of the copy's row.
+__device__ void store_pack_copy_of_dense(long long p, Pack<4> v, Bf16Copy copy) {
     if (!copy.data) return;
     long long i = 4 * p, r = i / copy.cols, c = i - r * copy.cols;
     store_copy_pack<4>(r, c / 4, v, copy);
+}
+
+// Pack p of a dense f32 buffer `out` and of its copy.
+__device__ void store_pack_with_copy(float* out, long long p, Pack<4> v, Bf16Copy copy) {
+    store_pack<4>(out, p, v);
+    store_pack_copy_of_dense(p, v, copy);
 }

@@ -128,7 +128,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("bf16_copy.cuh"),
             include_str!("../gelu/gelu.cu")
         ),
-        kernels: &["gelu_forward", "gelu_backward"],
+        kernels: &["gelu_forward", "gelu_backward", "gelu_backward_bf16_dy"],
     },
     KernelSource {
         name: "index.cu",

@@ -26,8 +26,11 @@ impl Mlp {
         })
     }
 
+    /// GELU and the second layer are one op (`Var::gelu_linear`), so GELU's output is kept only
+    /// as the products read it (in bf16 alone on a GPU under bf16 products).
     pub fn forward(&self, x: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
-        let h = self.c_fc.forward(x)?.gelu(self.gelu)?;
-        self.dropout.forward(&self.c_proj.forward(&h)?, rng)
+        let u = self.c_fc.forward(x)?;
+        let y = u.gelu_linear(self.gelu, &self.c_proj.weight, &self.c_proj.bias)?;
+        self.dropout.forward(&y, rng)
     }
 }

@@ -6,8 +6,9 @@ mod cuda;
 
 pub(crate) use cpu::ContextMicroKernel;
 
+use crate::cuda::CudaData;
 use crate::shape::broadcast_shapes;
-use crate::storage::on_device;
+use crate::storage::{on_device, Storage};
 use crate::{DType, Device, Error, Layout, Result, Tensor};
 
 impl Tensor {
@@ -16,7 +17,7 @@ impl Tensor {
     /// on the right as `[k, 1]`, and that dim is dropped from the result.
     /// On a GPU, f32 and bf16 operands mix (the product runs on bf16 tensor cores, into f32).
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
-        self.matmul_operands(rhs)?;
+        self.matmul_operands(rhs, "matmul")?;
         if self.rank() == 0 || rhs.rank() == 0 {
             return Err(Error::invalid(
                 "matmul",
@@ -52,21 +53,45 @@ impl Tensor {
         Ok(out)
     }
 
+    /// [`Tensor::matmul`] written in `dtype`. On a GPU, a bf16 product of `[…, m, k]·[k, n]` comes
+    /// straight from the product's f32 sums (rounded once, in rows padded to 16 bytes): an output
+    /// read only as bf16, as GELU's backward reads the MLP's `dy·Wᵀ`. Otherwise the product is
+    /// converted where `dtype` is not its own.
+    pub fn matmul_into(&self, rhs: &Tensor, dtype: DType) -> Result<Tensor> {
+        let k = self.shape().last().copied().unwrap_or(0);
+        let folds = self.rank() >= 2 && rhs.rank() == 2 && rhs.shape()[0] == k;
+        if dtype == DType::BF16 && folds && matches!(self.device(), Device::Cuda(_)) {
+            self.matmul_operands(rhs, "matmul")?;
+            let (rows, n) = (self.elem_count() / k.max(1), rhs.shape()[1]);
+            let lhs = self.reshape(&[rows, k])?;
+            let (Storage::Cuda(a), Storage::Cuda(b)) = (lhs.storage(), rhs.storage()) else {
+                unreachable!("operands on one GPU (checked)")
+            };
+            let (c, stride) = a.matmul_into_bf16(lhs.layout(), b, rhs.layout())?;
+            let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
+            let storage = Storage::Cuda(a.with(rows * stride, CudaData::BF16(c)));
+            return Ok(Tensor::from_storage_with_layout(storage, Layout::rows_apart(&out_shape, stride)));
+        }
+        let c = self.matmul(rhs)?;
+        Ok(if c.dtype() == dtype { c } else { c.to_dtype(dtype) })
+    }
+
     /// Operands on one device and of one dtype, or f32 with bf16 on a GPU.
-    fn matmul_operands(&self, rhs: &Tensor) -> Result<()> {
+    fn matmul_operands(&self, rhs: &Tensor, op: &'static str) -> Result<()> {
         let dtypes = [self.dtype(), rhs.dtype()];
         let mixed = dtypes.contains(&DType::F32) && dtypes.contains(&DType::BF16);
         match self.device() {
             Device::Cuda(_) if mixed && rhs.device() == self.device() => Ok(()),
-            _ => self.same_dtype_device(rhs, "matmul"),
+            _ => self.same_dtype_device(rhs, op),
         }
     }
 
     /// The affine map `y = x·W + b`: `x (…, k)`, `W (k, n)`, `b (n)` → `(…, n)`, with the bias
     /// added inside the matrix multiply (no separate pass over `y`).
+    /// On a GPU, a bf16 `x` meets f32 weights (as in [`Tensor::matmul`]).
     pub fn linear(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        self.same_dtype_device(weight, "linear")?;
-        self.same_dtype_device(bias, "linear")?;
+        self.matmul_operands(weight, "linear")?;
+        weight.same_dtype_device(bias, "linear")?;
         let k = self.shape().last().copied().unwrap_or(0);
         if self.rank() == 0 || weight.rank() != 2 || weight.shape()[0] != k || bias.shape() != [weight.shape()[1]] {
             return Err(Error::invalid(
