@@ -299,7 +299,7 @@ impl Trainer {
         let accum = self.cfg.grad_accum as u64;
         let (ranks, rank) = (self.world().world_size() as u64, self.world().rank() as u64);
         self.model.params().zero_grad();
-        let mut total = 0.0;
+        let mut losses = Vec::with_capacity(accum as usize);
         for micro in rank * accum..(rank + 1) * accum {
             let batch = self.batch(step, micro)?;
             let mut rng = step_rng(self.cfg.seed, STREAM_DROPOUT, step, micro);
@@ -307,7 +307,13 @@ impl Trainer {
             let loss = self.loss(&batch, dropout)?;
             // The gradient of the mean over all micro-batches: each contributes 1/(accum·ranks).
             loss.div_scalar((accum * ranks) as f64)?.backward()?;
-            total += loss.value().to_scalar()?;
+            losses.push(loss.value());
+        }
+        // The losses read back once the micro-batches are all queued (on a GPU, reading one waits
+        // for the device: per micro-batch, that wait would stall the next one's launches).
+        let mut total = 0.0;
+        for loss in &losses {
+            total += loss.to_scalar()?;
         }
         let params = self.model.params();
         self.ranks.sum_gradients(params)?;
