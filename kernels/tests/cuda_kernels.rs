@@ -502,6 +502,12 @@ fn the_classifier_pass_over_bf16_logits_matches_the_cpu() {
     let err = cross_entropy_bf16_in_place(&gpu, (&mut short, vocab + 3), &td, -100, &mut lossd, None, (rows, vocab))
         .unwrap_err();
     assert!(err.to_string().contains("6 rows of 50257 logits 50260 apart need more than 301542 bf16"), "{err}");
+    // So are losses (or targets) fewer than the rows.
+    let mut ld = gpu.stream.alloc_zeros::<bf16>(rows * vocab).unwrap();
+    let mut few = gpu.stream.alloc_zeros::<f32>(rows - 1).unwrap();
+    let err =
+        cross_entropy_bf16_in_place(&gpu, (&mut ld, vocab), &td, -100, &mut few, None, (rows, vocab)).unwrap_err();
+    assert!(err.to_string().contains("6 rows need 6 targets and losses, got 6 and 5"), "{err}");
 }
 
 #[test]

@@ -114,5 +114,11 @@ mod tests {
         assert!(err.to_string().contains("[2]"), "{err}");
         let err = h.classifier_cross_entropy(&w, &Tensor::from_vec(vec![0i64, 6, 1], &[3]).unwrap(), None);
         assert!(err.unwrap_err().to_string().contains('6'));
+        let w3 = Var::new(Tensor::zeros(&[2, 6, 4], DType::F32), true);
+        let err = h.classifier_cross_entropy(&w3, &t, None).unwrap_err().to_string();
+        assert!(err.contains("needs h (rows, C) and W (V, C)") && err.contains("[2, 6, 4]"), "{err}");
+        let scalar = Var::new(Tensor::zeros(&[], DType::F32), true);
+        let err = scalar.classifier_cross_entropy(&w, &Tensor::zeros(&[], DType::I64), None).unwrap_err();
+        assert!(err.to_string().contains("hidden states must have a channel dim"), "{err}");
     }
 }

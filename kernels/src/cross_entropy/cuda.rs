@@ -6,9 +6,10 @@ use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
 use half::bf16;
 
-/// The cross-entropy launch: a block per row.
-pub fn cross_entropy_plan((rows, vocab): (usize, usize)) -> Plan {
-    Plan::new("cross_entropy_rows", grid(rows, threads_per_row(vocab)))
+/// A cross-entropy launch of `kernel` (`cross_entropy_rows`, `cross_entropy_bf16_in_place`): a block
+/// per row.
+pub fn cross_entropy_plan(kernel: &'static str, (rows, vocab): (usize, usize)) -> Plan {
+    Plan::new(kernel, grid(rows, threads_per_row(vocab)))
 }
 
 /// The gradient half of [`cross_entropy`]: the upstream `dloss` per row, the forward's per-row
@@ -81,7 +82,9 @@ pub fn cross_entropy(
     let logits_read = 4 * rows * vocab + 8 * rows;
     let written = 4 * rows + if with_grad { 4 * rows * vocab + copy.bytes(rows * vocab) } else { 0 };
     let cost = Cost::bytes(logits_read, written).with_flops(5 * rows * vocab, Math::CudaCores);
-    unsafe { run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan((rows, vocab)).cfg, cost) }
+    unsafe {
+        run(gpu, "cross_entropy_rows", &mut args, cross_entropy_plan("cross_entropy_rows", (rows, vocab)).cfg, cost)
+    }
 }
 
 /// The fused classifier's pass over bf16 `logits` (`rows` rows of `vocab`, `row_stride ≥ vocab`
@@ -118,8 +121,8 @@ pub fn cross_entropy_bf16_in_place(
     // row, and with the gradient the logits' rows written back; about 5 operations a logit.
     let written = 4 * rows + if dloss.is_some() { 2 * rows * vocab } else { 0 };
     let cost = Cost::bytes(2 * rows * vocab + 8 * rows, written).with_flops(5 * rows * vocab, Math::CudaCores);
-    let plan = Plan::new("cross_entropy_bf16_in_place", grid(rows, threads_per_row(vocab)));
-    unsafe { run(gpu, "cross_entropy_bf16_in_place", &mut args, plan.cfg, cost) }
+    let plan = cross_entropy_plan("cross_entropy_bf16_in_place", (rows, vocab));
+    unsafe { run(gpu, plan.kernel, &mut args, plan.cfg, cost) }
 }
 
 /// Checks that `len` elements (`unit`s) hold `rows` rows of `vocab` logits `row_stride ≥ vocab`
