@@ -5,8 +5,9 @@
 //! `nr` columns) — which the generic loops do an element at a time with strided stores. Here a
 //! register's worth of source runs (16 with AVX-512, 8 with AVX2) is loaded a register at a time,
 //! transposed in registers ([`PackVector::transpose`]) and stored as panel rows. The other two
-//! layouts are copies of `mr`- or `nr`-wide runs, which the generic loops already do well (masked
-//! vector moves measured slower than their `memcpy` on Zen 4); they fall back to those.
+//! layouts are copies of `mr`- or `nr`-wide runs, which the generic loops already do well (a
+//! full-width run is a copy of a width known at compile time; masked vector moves for the edge
+//! runs measured slower than their `memcpy` on Zen 4); they fall back to those.
 
 use super::pack::{pack_a, pack_b};
 use super::MatRef;
