@@ -44,9 +44,21 @@ pub fn sum_zip<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
 
 /// `maxᵢ xᵢ` (`−∞` for an empty slice; NaN if any `xᵢ` is NaN, so a softmax of a row with a NaN
 /// is NaN, never mistaken for a fully masked row).
+///
+/// The maximum does not depend on the order, so the tail and the lanes are folded one after the
+/// other at the end: LLVM vectorises this form into full-width compares, while [`reduce`]'s (the
+/// tail into the lanes, then the pairwise combine) came out as shuffled 4-wide ones.
 #[inline(always)]
 pub fn max<T: Float>(x: &[T]) -> T {
-    reduce(x, T::NEG_INFINITY, |acc, v| acc.max(v), |a, b| a.max(b))
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (acc, &v) in acc.iter_mut().zip(chunk) {
+            *acc = acc.max(v);
+        }
+    }
+    tail.iter().chain(&acc).fold(T::NEG_INFINITY, |m, &v| m.max(v))
 }
 
 /// Folds `x` into [`LANES`] accumulators with `step`, then combines them pairwise with `join`.
