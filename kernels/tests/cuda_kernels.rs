@@ -287,12 +287,17 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
             // copy element by element) and in rows 8-byte aligned (a pack's copy one store).
             for stride in [cols + 3, cols.next_multiple_of(8) + 8] {
                 let mut copy = bf16_copy_buffer(&gpu, rows, stride);
-                let out = (&mut yd, Some((&mut copy, stride)));
+                let out = (Some(&mut yd), Some((&mut copy, stride)));
                 layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, out, &mut md, &mut rd, dims).unwrap();
                 let got = download(&gpu, &yd);
                 assert!(max_rel_err(&got, &y) <= 1e-5, "{version:?} {rows}×{cols}");
                 let what = format!("layer norm {version:?} {rows}×{cols}, copy rows {stride} apart");
                 assert_bf16_copy(&gpu, &copy, &got, (cols, stride), &what);
+                // The copy alone (no f32 y: an output only a linear layer reads) holds the same.
+                let mut alone = bf16_copy_buffer(&gpu, rows, stride);
+                let out = (None, Some((&mut alone, stride)));
+                layer_norm_forward(&gpu, version, &xd.slice(..), params, 1e-5, out, &mut md, &mut rd, dims).unwrap();
+                assert_bf16_copy(&gpu, &alone, &got, (cols, stride), &format!("{what}, the copy alone"));
                 assert!(max_rel_err(&download(&gpu, &md), &mean) <= 1e-5, "{version:?} {rows}×{cols}");
                 assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?} {rows}×{cols}");
             }
@@ -523,6 +528,17 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
     assert!(err.to_string().contains("gelu: 100 elements into 100, in rows of 30"), "{err}");
     let err = gelu_forward(&gpu, true, &x.slice(..), (None, None), 10).unwrap_err();
     assert!(err.to_string().contains("an output in f32, in bf16 or both"), "{err}");
+    // A layer norm of 10 rows of 10 into 90 floats, or into no output at all.
+    let (gamma, beta) = (upload(&gpu, &random(10, 2)), upload(&gpu, &random(10, 3)));
+    let (params, version) = ((&gamma.slice(..), &beta.slice(..)), LayerNormVersion::WarpPerRow);
+    let (mut mean, mut rstd) = (gpu.stream.alloc_zeros::<f32>(10).unwrap(), gpu.stream.alloc_zeros::<f32>(10).unwrap());
+    let mut y90 = gpu.stream.alloc_zeros::<f32>(90).unwrap();
+    let out = (Some(&mut y90), None);
+    let err = layer_norm_forward(&gpu, version, &x.slice(..), params, 1e-5, out, &mut mean, &mut rstd, (10, 10));
+    assert!(err.unwrap_err().to_string().contains("layer_norm: 10 × 10 into 90 elements"));
+    let err =
+        layer_norm_forward(&gpu, version, &x.slice(..), params, 1e-5, (None, None), &mut mean, &mut rstd, (10, 10));
+    assert!(err.unwrap_err().to_string().contains("layer_norm: an output in f32, in bf16 or both"));
     // Cross-entropy logits: 10 rows of 10, 11 apart, need 109 floats; rows closer than their length.
     let t = gpu.stream.clone_htod(&[0i64; 10]).unwrap();
     let mut losses = gpu.stream.alloc_zeros::<f32>(10).unwrap();

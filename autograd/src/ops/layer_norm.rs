@@ -1,7 +1,10 @@
 //! Layer normalisation as one fused op with a hand-derived backward.
 
 use crate::Var;
-use tensor::Result;
+use tensor::{Result, Tensor};
+
+/// A layer norm's forward: `(x, γ, β, ε) → (y, μ, rstd)`.
+type Forward = fn(&Tensor, &Tensor, &Tensor, f64) -> Result<(Tensor, Tensor, Tensor)>;
 
 impl Var {
     /// Over the last dim: `μ = mean(x)`, `σ² = mean((x − μ)²)`, `x̂ = (x − μ)/√(σ² + ε)`,
@@ -10,8 +13,21 @@ impl Var {
     /// Backward, with `g = dy ⊙ γ` (per row, means over the last dim):
     /// `dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`, `dγ = Σ_rows dy ⊙ x̂`, `dβ = Σ_rows dy`.
     pub fn layer_norm(&self, gamma: &Var, beta: &Var, eps: f64) -> Result<Var> {
+        self.layer_norm_by(gamma, beta, eps, Tensor::layer_norm_forward)
+    }
+
+    /// [`Var::layer_norm`] for an output that only linear layers read (a pre-LN Transformer's
+    /// sub-layer input): on a GPU under bf16 products it is kept in bf16 alone
+    /// ([`Tensor::layer_norm_forward_as_operand`]); the backward, which reads `x`, `μ` and `rstd`
+    /// but never `y`, is the same.
+    pub fn layer_norm_as_operand(&self, gamma: &Var, beta: &Var, eps: f64) -> Result<Var> {
+        self.layer_norm_by(gamma, beta, eps, Tensor::layer_norm_forward_as_operand)
+    }
+
+    /// The op, with `forward` giving `(y, μ, rstd)`.
+    fn layer_norm_by(&self, gamma: &Var, beta: &Var, eps: f64, forward: Forward) -> Result<Var> {
         let (x, g) = (self.value(), gamma.value());
-        let (y, mean, rstd) = x.layer_norm_forward(&g, &beta.value(), eps)?;
+        let (y, mean, rstd) = forward(&x, &g, &beta.value(), eps)?;
         Ok(Var::from_op("layer_norm", y, &[self, gamma, beta], move |dy| {
             let (dx, dg, db) = x.layer_norm_backward(&g, &mean, &rstd, dy)?;
             Ok(vec![Some(dx), Some(dg), Some(db)])

@@ -126,6 +126,7 @@ pub fn matmul_and_nn_cases() -> Vec<Case> {
         case("softmax_dim0", vec![randn(&[3, 5], 81)], |v| v[0].softmax(0)),
         case("log_softmax", vec![randn(&[3, 5], 82)], |v| v[0].log_softmax(1)),
         case("layer_norm", gamma_beta(83), |v| v[0].layer_norm(&v[1], &v[2], 1e-5)),
+        case("layer_norm_as_operand", gamma_beta(183), |v| v[0].layer_norm_as_operand(&v[1], &v[2], 1e-5)),
         case("layer_norm_transposed_input", vec![randn(&[5, 3], 86), randn(&[3], 87), randn(&[3], 88)], |v| {
             v[0].t()?.t()?.layer_norm(&v[1], &v[2], 1e-5)
         }),

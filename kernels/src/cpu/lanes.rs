@@ -46,7 +46,7 @@ pub fn sum_zip<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
 /// is NaN, never mistaken for a fully masked row).
 ///
 /// The maximum does not depend on the order, so the tail and the lanes are folded one after the
-/// other at the end: LLVM vectorises this form into full-width compares, while [`reduce`]'s (the
+/// other at the end: LLVM vectorises this form into full-width compares, while the sums' form (the
 /// tail into the lanes, then the pairwise combine) came out as shuffled 4-wide ones.
 #[inline(always)]
 pub fn max<T: Float>(x: &[T]) -> T {

@@ -77,9 +77,10 @@ __device__ void store_copy_pack<4>(long long r, long long p, Pack<4> v, Bf16Copy
             make_uint2(bf16_pair(v.v[0], v.v[1]), bf16_pair(v.v[2], v.v[3]));
 }
 
-// Element (r, c) of a (rows, cols) f32 matrix `out` and of its copy.
+// Element (r, c) of a (rows, cols) f32 matrix `out` and of its copy; with `out` null, of the copy
+// alone (an output only matrix products read).
 __device__ void store_with_copy(float* out, long long r, long long c, float value, Bf16Copy copy) {
-    out[r * copy.cols + c] = value;
+    if (out) out[r * copy.cols + c] = value;
     store_copy(r, c, value, copy);
 }
 
@@ -88,9 +89,9 @@ __device__ void store_copy_of_dense(long long i, float value, Bf16Copy copy) {
     if (copy.data) copy.data[i / copy.cols * copy.stride + i % copy.cols] = __float2bfloat16_rn(value);
 }
 
-// Element i of a dense f32 buffer `out` and of its copy.
+// Element i of a dense f32 buffer `out` and of its copy (of the copy alone with `out` null).
 __device__ void store_with_copy(float* out, long long i, float value, Bf16Copy copy) {
-    out[i] = value;
+    if (out) out[i] = value;
     store_copy_of_dense(i, value, copy);
 }
 

@@ -22,7 +22,9 @@ pub fn layer_norm_plan(version: LayerNormVersion, rows: usize) -> Plan {
     }
 }
 
-/// Layer norm of each row of `x (rows, cols)`: `y`, and the row means and reciprocal deviations.
+/// Layer norm of each row of `x (rows, cols)`: `y` and its bf16 copy when given one, or the copy
+/// alone (no `y`: an output only a linear layer reads), and the row means and reciprocal
+/// deviations.
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(
     gpu: &Gpu,
@@ -30,21 +32,35 @@ pub fn layer_norm_forward(
     x: &CudaView<f32>,
     (gamma, beta): (&CudaView<f32>, &CudaView<f32>),
     eps: f32,
-    (y, y_bf16): (&mut CudaSlice<f32>, Bf16Out),
+    (y, y_bf16): (Option<&mut CudaSlice<f32>>, Bf16Out),
     mean: &mut CudaSlice<f32>,
     rstd: &mut CudaSlice<f32>,
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
+    if y.is_none() && y_bf16.is_none() {
+        return Err(CudaError::Driver("layer_norm: an output in f32, in bf16 or both".into()));
+    }
+    if let Some(y) = &y {
+        if y.len() < rows * cols {
+            return Err(CudaError::Driver(format!("layer_norm: {rows} × {cols} into {} elements", y.len())));
+        }
+    }
     let Plan { kernel, cfg, .. } = layer_norm_plan(version, rows);
     let copy = Bf16Copy::new(gpu, y_bf16, (rows, cols))?;
     let f = gpu.function(source("layer_norm.cu"), kernel)?;
-    let (r, c) = (rows as i32, cols as i32);
+    let (r, c, null) = (rows as i32, cols as i32, 0u64);
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta).arg(y).arg(mean).arg(rstd).arg(&copy);
-    // Safety: x and y hold rows·cols floats, gamma and beta cols, mean and rstd rows; the copy
-    // rows of its stride (checked).
-    // x, γ, β read; y, mean and rstd written; about 8 operations an element.
-    let cost = Cost::f32s(rows * cols + 2 * cols, rows * cols + 2 * rows)
+    args.arg(&r).arg(&c).arg(&eps).arg(x).arg(gamma).arg(beta);
+    // x, γ, β read; y (when given), mean and rstd written; about 8 operations an element.
+    let y_written = if y.is_some() { rows * cols } else { 0 };
+    match y {
+        Some(y) => args.arg(y),
+        None => args.arg(&null),
+    };
+    args.arg(mean).arg(rstd).arg(&copy);
+    // Safety: x and y (when given) hold rows·cols floats, gamma and beta cols, mean and rstd rows;
+    // the copy rows of its stride (checked).
+    let cost = Cost::f32s(rows * cols + 2 * cols, y_written + 2 * rows)
         .with_flops(8 * rows * cols, Math::CudaCores)
         .writing(copy.bytes(rows * cols));
     unsafe { run(gpu, kernel, &mut args, cfg, cost) }

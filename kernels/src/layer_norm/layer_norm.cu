@@ -1,7 +1,8 @@
 // Layer normalisation over the last dimension:
 // y = (x − μ) / sqrt(σ² + ε) · γ + β with μ, σ² the row's mean and (biased) variance; the forward
 // keeps μ and rstd = 1/sqrt(σ² + ε) per row for the backward, and writes y's bf16 copy when given
-// one (bf16_copy.cuh: a layer norm's output is the input of a linear layer). Three forward
+// one (bf16_copy.cuh: a layer norm's output is the input of a linear layer), or the copy alone
+// where y is null (an output only a linear layer reads, kept in bf16 only). Three forward
 // versions for study (one thread, one warp, one block per row) and the backward (a warp per row).
 
 // Version 1: one thread walks its row three times (mean, variance, output). Uncoalesced.
@@ -75,7 +76,7 @@ __device__ void layer_norm_cached_row(int r, int cols, float eps, const float* i
         Pack<P> g = load_pack<P>(gamma, p), b = load_pack<P>(beta, p);
 #pragma unroll
         for (int e = 0; e < P; ++e) v[u].v[e] = (v[u].v[e] - mu) * inv * g.v[e] + b.v[e];
-        store_pack<P>(y + (long long)r * cols, p, v[u]);
+        if (y) store_pack<P>(y + (long long)r * cols, p, v[u]);
     }
     // The copy in a loop of its own (no more registers): a pack of 4 is one 8-byte store.
     if (copy.data)

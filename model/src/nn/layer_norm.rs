@@ -22,4 +22,10 @@ impl LayerNorm {
     pub fn forward(&self, x: &Var) -> crate::Result<Var> {
         Ok(x.layer_norm(&self.weight, &self.bias, self.eps)?)
     }
+
+    /// [`LayerNorm::forward`] for an output that only linear layers read: on a GPU under bf16
+    /// products it is kept in bf16 alone (`Var::layer_norm_as_operand`), no f32 copy beside it.
+    pub fn forward_for_linear(&self, x: &Var) -> crate::Result<Var> {
+        Ok(x.layer_norm_as_operand(&self.weight, &self.bias, self.eps)?)
+    }
 }

@@ -1,8 +1,12 @@
 //! Layer norm on the GPU: a warp per row of `kernels::layer_norm`'s kernels.
 
-use crate::cuda::{cuda_error, CudaData, CudaStorage};
+use crate::cuda::bf16_image::aligned_run;
+use crate::cuda::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::fused::rows_cols;
 use crate::{Layout, Result};
+use half::bf16;
+use kernels::cuda::cudarc::driver::CudaSlice;
+use kernels::cuda::launch::Bf16Out;
 use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_forward, LayerNormVersion};
 
 impl CudaStorage {
@@ -14,32 +18,58 @@ impl CudaStorage {
         beta: (&Self, &Layout),
         eps: f64,
     ) -> Result<(Self, Self, Self)> {
+        let (rows, cols) = rows_cols(layout);
+        let mut y = self.alloc_f32("layer_norm", rows * cols)?;
+        // A layer norm's output is a linear layer's input: in bf16, its image comes with it.
+        let mut image = self.output_image("layer_norm", (rows, cols))?;
+        let y_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
+        let (mean, rstd) = self.layer_norm_launch(layout, gamma, beta, eps, (Some(&mut y), y_bf16))?;
+        let mut y = self.with(rows * cols, CudaData::F32(y));
+        y.keep_output_image(image, cols);
+        Ok((y, mean, rstd))
+    }
+
+    /// Layer norm over the last dim with `y` in bf16 alone, in rows `aligned_run(cols)` apart
+    /// (16-byte aligned): an output only a linear layer reads
+    /// ([`crate::Tensor::layer_norm_forward_as_operand`]). Returns `y` and the layout of its padded
+    /// rows, the means and the reciprocal deviations.
+    pub(crate) fn layer_norm_bf16(
+        &self,
+        layout: &Layout,
+        gamma: (&Self, &Layout),
+        beta: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<((Self, Layout), Self, Self)> {
+        let (rows, cols) = rows_cols(layout);
+        let stride = aligned_run(cols);
+        // Safety: every row's first cols elements are written by the kernel; the padding, which
+        // nothing reads, is not.
+        let mut y =
+            unsafe { self.gpu.stream.alloc::<bf16>((rows * stride).max(1)) }.map_err(driver_error("layer_norm"))?;
+        let (mean, rstd) = self.layer_norm_launch(layout, gamma, beta, eps, (None, Some((&mut y, stride))))?;
+        let y = (self.with(rows * stride, CudaData::BF16(y)), Layout::rows_apart(layout.shape(), stride));
+        Ok((y, mean, rstd))
+    }
+
+    /// The forward launch (a warp per row) into `y` and/or its bf16 copy: the means and the
+    /// reciprocal deviations.
+    fn layer_norm_launch(
+        &self,
+        layout: &Layout,
+        gamma: (&Self, &Layout),
+        beta: (&Self, &Layout),
+        eps: f64,
+        y: (Option<&mut CudaSlice<f32>>, Bf16Out),
+    ) -> Result<(Self, Self)> {
         let op = "layer_norm";
         let (x, g, b) = (self.dense(op, layout)?, gamma.0.dense(op, gamma.1)?, beta.0.dense(op, beta.1)?);
         let (rows, cols) = rows_cols(layout);
-        let (mut y, mut mean, mut rstd) =
-            (self.alloc_f32(op, rows * cols)?, self.alloc_f32(op, rows)?, self.alloc_f32(op, rows)?);
-        let version = LayerNormVersion::WarpPerRow;
-        // A layer norm's output is a linear layer's input: in bf16, its image comes with it.
-        let mut image = self.output_image(op, (rows, cols))?;
-        let y_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
+        let (mut mean, mut rstd) = (self.alloc_f32(op, rows)?, self.alloc_f32(op, rows)?);
         let params = (&g.view(), &b.view());
-        let dims = (rows, cols);
-        layer_norm_forward(
-            &self.gpu,
-            version,
-            &x.view(),
-            params,
-            eps as f32,
-            (&mut y, y_bf16),
-            &mut mean,
-            &mut rstd,
-            dims,
-        )
-        .map_err(cuda_error(op))?;
-        let mut y = self.with(rows * cols, CudaData::F32(y));
-        y.keep_output_image(image, cols);
-        Ok((y, self.with(rows, CudaData::F32(mean)), self.with(rows, CudaData::F32(rstd))))
+        let version = LayerNormVersion::WarpPerRow;
+        layer_norm_forward(&self.gpu, version, &x.view(), params, eps as f32, y, &mut mean, &mut rstd, (rows, cols))
+            .map_err(cuda_error(op))?;
+        Ok((self.with(rows, CudaData::F32(mean)), self.with(rows, CudaData::F32(rstd))))
     }
 
     /// Layer-norm backward: `(dx, dγ, dβ)` from x (self), γ, the cached mean and rstd, and dy.

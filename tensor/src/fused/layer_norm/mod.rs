@@ -4,8 +4,8 @@
 mod cpu;
 mod cuda;
 
-use crate::storage::on_device;
-use crate::{Error, Result, Tensor};
+use crate::storage::{on_device, Storage};
+use crate::{DType, Error, ExecutionContext, MatmulPrecision, Result, Tensor};
 
 impl Tensor {
     /// Layer norm over the last dim: `y = (x − μ)/√(σ² + ε) ⊙ γ + β` (biased σ², as PyTorch).
@@ -16,6 +16,42 @@ impl Tensor {
     /// Layer norm returning `(y, μ, rstd)`, `μ` and `rstd = 1/√(σ² + ε)` of shape `x.shape[..-1]`:
     /// what backward needs.
     pub fn layer_norm_forward(&self, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+        self.check_layer_norm_params(gamma, beta)?;
+        let x = self.contiguous();
+        let (g, b) = ((gamma.storage(), gamma.layout()), (beta.storage(), beta.layout()));
+        let (y, mean, rstd) = on_device!("layer_norm", [x.storage(), g.0, b.0], |wrap, [x_on, g_on, b_on]| {
+            let (y, mean, rstd) = x_on.layer_norm(x.layout(), (g_on, g.1), (b_on, b.1), eps)?;
+            (wrap(y), wrap(mean), wrap(rstd))
+        });
+        Ok((Tensor::from_storage(y, self.shape()), self.row_stats(mean), self.row_stats(rstd)))
+    }
+
+    /// [`Tensor::layer_norm_forward`] for a `y` that only matrix products read (a linear layer's
+    /// input): on a GPU under bf16 products `y` is written in bf16 alone (rows padded to 16 bytes),
+    /// the operand those products read, with no f32 copy beside it (its backward needs `x`, `μ`
+    /// and `rstd`, never `y`); elsewhere it is [`Tensor::layer_norm_forward`].
+    pub fn layer_norm_forward_as_operand(
+        &self,
+        gamma: &Tensor,
+        beta: &Tensor,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        self.check_layer_norm_params(gamma, beta)?;
+        let bf16 = ExecutionContext::current().precision == MatmulPrecision::Bf16;
+        let x = self.contiguous();
+        match (x.storage(), gamma.storage(), beta.storage()) {
+            (Storage::Cuda(x_on), Storage::Cuda(g), Storage::Cuda(b)) if bf16 && self.dtype() == DType::F32 => {
+                let ((y, y_layout), mean, rstd) =
+                    x_on.layer_norm_bf16(x.layout(), (g, gamma.layout()), (b, beta.layout()), eps)?;
+                let y = Tensor::from_storage_with_layout(Storage::Cuda(y), y_layout);
+                Ok((y, self.row_stats(Storage::Cuda(mean)), self.row_stats(Storage::Cuda(rstd))))
+            }
+            _ => self.layer_norm_forward(gamma, beta, eps),
+        }
+    }
+
+    /// γ and β of this tensor's dtype and device, each of its last dim's length.
+    fn check_layer_norm_params(&self, gamma: &Tensor, beta: &Tensor) -> Result<()> {
         let cols = *self.shape().last().ok_or_else(|| Error::invalid("layer_norm", "needs rank ≥ 1, got a scalar"))?;
         for p in [gamma, beta] {
             self.same_dtype_device(p, "layer_norm")?;
@@ -27,18 +63,12 @@ impl Tensor {
                 });
             }
         }
-        let x = self.contiguous();
-        let (g, b) = ((gamma.storage(), gamma.layout()), (beta.storage(), beta.layout()));
-        let (y, mean, rstd) = on_device!("layer_norm", [x.storage(), g.0, b.0], |wrap, [x_on, g_on, b_on]| {
-            let (y, mean, rstd) = x_on.layer_norm(x.layout(), (g_on, g.1), (b_on, b.1), eps)?;
-            (wrap(y), wrap(mean), wrap(rstd))
-        });
-        let rows_shape = &self.shape()[..self.rank() - 1];
-        Ok((
-            Tensor::from_storage(y, self.shape()),
-            Tensor::from_storage(mean, rows_shape),
-            Tensor::from_storage(rstd, rows_shape),
-        ))
+        Ok(())
+    }
+
+    /// A per-row statistic (`μ`, `rstd`) of this tensor's rows: shape `x.shape[..-1]`.
+    fn row_stats(&self, storage: Storage) -> Tensor {
+        Tensor::from_storage(storage, &self.shape()[..self.rank() - 1])
     }
 
     /// Layer-norm backward from `x = self`, `γ`, the cached `μ`, `rstd` and upstream `dy`: `(dx, dγ, dβ)`.
