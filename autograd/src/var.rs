@@ -132,6 +132,10 @@ impl Var {
     }
 
     pub(crate) fn accumulate_grad(&self, g: Tensor) -> Result<()> {
+        // A leaf's gradient has its value's dtype, though an op may hand on its input's gradient
+        // in bf16 (for the products before it, on a GPU under bf16 products).
+        let dtype = self.value().dtype();
+        let g = if g.dtype() == dtype { g } else { g.to_dtype(dtype) };
         let mut slot = self.0.grad.lock().unwrap_or_else(|e| e.into_inner());
         *slot = Some(match slot.take() {
             Some(mut old) => {

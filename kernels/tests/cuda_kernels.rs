@@ -9,7 +9,7 @@ use kernels::attention::cuda::{attention_backward, attention_forward};
 use kernels::attention::HeadLayout;
 use kernels::cross_entropy::cuda::{cross_entropy, cross_entropy_bf16_in_place, CrossEntropyGrad};
 use kernels::cuda::{driver_available, CudaError, Gpu};
-use kernels::gelu::cuda::gelu_forward;
+use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy};
 use kernels::gemm::cuda::{gemm_f32, gemm_wmma_bf16, GemmVersion, WmmaVersion};
 use kernels::gemm::{gemm, MatRef};
 use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_backward_plan, layer_norm_forward, LayerNormVersion};
@@ -354,6 +354,51 @@ fn gemm_versions_match_the_cpu() {
     let mut c = gpu.stream.alloc_zeros::<f32>(64 * 64).unwrap();
     let err = gemm_wmma_bf16(&gpu, WmmaVersion::Pipelined, &short, &short, &mut c, (64, 64, 64)).unwrap_err();
     assert!(err.to_string().contains("buffers of 16, 16 and 4096 elements for 64×64×64"), "{err}");
+}
+
+/// GELU's backward from an f32 dy and from a bf16 one (as a product writes it), into dx, dx with its
+/// bf16 copy, and the copy alone (the MLP's first layer's output gradient under bf16 products),
+/// in packs and element by element (from an unaligned x): the CPU's backward on the same (widened)
+/// dy, the copy that result rounded.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gelu_backward_writes_dx_its_copy_or_the_copy_alone() {
+    use kernels::gelu::GeluApproximation;
+    let gpu = Gpu::new(0).unwrap();
+    let (x, dy) = (random(10_000, 9), random(10_000, 10));
+    let dy_bf16: Vec<bf16> = dy.iter().map(|&v| bf16::from_f32(v)).collect();
+    let widened: Vec<f32> = dy_bf16.iter().map(|v| v.to_f32()).collect();
+    let (xd, dyd, dyd_bf16) = (upload(&gpu, &x), upload(&gpu, &dy), gpu.stream.clone_htod(&dy_bf16).unwrap());
+    for (tanh, approx) in [(false, GeluApproximation::Erf), (true, GeluApproximation::Tanh)] {
+        for (dy_kind, dy_values) in [("f32", &dy), ("bf16", &widened)] {
+            for offset in [0, 1] {
+                let n = 9900;
+                let mut want = vec![0.0; n];
+                kernels::gelu::gelu_backward(&x[offset..offset + n], &dy_values[offset..offset + n], &mut want, approx);
+                let dy = match dy_kind {
+                    "f32" => GeluDy::F32(dyd.slice(offset..offset + n)),
+                    _ => GeluDy::Bf16(dyd_bf16.slice(offset..offset + n)),
+                };
+                let x = xd.slice(offset..offset + n);
+                let what = format!("GELU {approx:?} backward, {dy_kind} dy, offset {offset}");
+                let mut dx = gpu.stream.alloc_zeros::<f32>(n).unwrap();
+                gelu_backward(&gpu, tanh, &x, &dy, (Some(&mut dx), None), 100).unwrap();
+                let got = download(&gpu, &dx);
+                assert!(max_rel_err(&got, &want) <= 1e-5, "{what}");
+                let mut copy = bf16_copy_buffer(&gpu, 99, 104);
+                gelu_backward(&gpu, tanh, &x, &dy, (Some(&mut dx), Some((&mut copy, 104))), 100).unwrap();
+                assert_bf16_copy(&gpu, &copy, &download(&gpu, &dx), (100, 104), &format!("{what}, with a copy"));
+                let mut alone = bf16_copy_buffer(&gpu, 99, 104);
+                gelu_backward(&gpu, tanh, &x, &dy, (None, Some((&mut alone, 104))), 100).unwrap();
+                assert_bf16_copy(&gpu, &alone, &got, (100, 104), &format!("{what}, the copy alone"));
+            }
+        }
+    }
+    let (x, dy) = (xd.slice(..100), GeluDy::F32(dyd.slice(..90)));
+    let err = gelu_backward(&gpu, true, &x, &dy, (None, Some((&mut bf16_copy_buffer(&gpu, 10, 10), 10))), 10);
+    assert!(err.unwrap_err().to_string().contains("gelu_backward: 100 elements, dy of 90, into 100, in rows of 10"));
+    let err = gelu_backward(&gpu, true, &x, &GeluDy::F32(dyd.slice(..100)), (None, None), 10);
+    assert!(err.unwrap_err().to_string().contains("gelu_backward: an output in f32, in bf16 or both"));
 }
 
 #[test]

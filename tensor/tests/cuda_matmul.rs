@@ -278,7 +278,9 @@ fn gelu_as_an_operand_is_bf16_alone_under_bf16_products() {
 /// A product written in bf16 (`matmul_into`): on the GPU straight from the f32 sums, in rows padded
 /// to 16 bytes (13 columns → 16 apart), within one bf16 rounding of the CPU's product of the rounded
 /// operands; on the CPU, the f32 product converted. GELU's backward reads such a bf16 dy as it is
-/// (dense, and through a copy of the padded rows), matching the CPU's backward on the widened dy.
+/// (dense, and through a copy of the padded rows) and writes dx in bf16 alone, in rows padded as
+/// well: the CPU's backward on the widened dy, rounded to bf16 (to one unit in the last place);
+/// its column sums read those rows in place.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn bf16_products_feed_gelus_backward() {
@@ -298,7 +300,20 @@ fn bf16_products_feed_gelus_backward() {
         let x = randn(&[2, 5, n], 48);
         let want = x.gelu_backward(&got.to_dtype(DType::F32).to_device(Device::Cpu).unwrap(), GeluApproximation::Tanh);
         let dx = on_gpu(&x).gelu_backward(&got, GeluApproximation::Tanh).unwrap();
-        assert_eq!(dx.dtype(), DType::F32);
-        assert!(max_rel_err(&dx, &want.unwrap()) <= 1e-5, "GELU's backward from a bf16 dy, {n} columns");
+        assert_eq!((dx.dtype(), dx.shape(), dx.layout().strides()), (DType::BF16, &[2, 5, n][..], &strides[..]));
+        for (a, b) in dx.to_f64_vec().iter().zip(want.unwrap().to_f64_vec()) {
+            assert!(
+                (a - b).abs() <= b.abs() / 128.0 + 1e-6,
+                "GELU's backward from a bf16 dy, {n} columns: {a} for {b}"
+            );
+        }
+        // Its column sums (the first layer's bias gradient) read the padded bf16 rows in place.
+        let values = dx.to_f64_vec();
+        let want: Vec<f64> = (0..n).map(|c| values.iter().skip(c).step_by(n).sum()).collect();
+        let sums = dx.bias_grad().unwrap();
+        assert_eq!((sums.dtype(), sums.shape()), (DType::F32, &[n][..]));
+        for (a, b) in sums.to_f64_vec().iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "bf16 column sums, {n} columns: {a} for {b}");
+        }
     }
 }

@@ -84,7 +84,13 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("bf16_copy.cuh"),
             include_str!("reduce.cu")
         ),
-        kernels: &["reduce_rows_f32", "argreduce_rows_f32", "column_sums_partial", "column_sums_finish"],
+        kernels: &[
+            "reduce_rows_f32",
+            "argreduce_rows_f32",
+            "column_sums_partial",
+            "column_sums_partial_bf16",
+            "column_sums_finish",
+        ],
     },
     KernelSource {
         name: "softmax.cu",
@@ -116,6 +122,7 @@ pub const SOURCES: &[KernelSource] = &[
             "layer_norm_thread_per_row",
             "layer_norm_block_per_row",
             "layer_norm_warp_per_row",
+            "layer_norm_warp_per_row_bf16",
             "layer_norm_backward",
         ],
     },

@@ -33,13 +33,15 @@ extern "C" __global__ void argreduce_rows_f32(int is_min, int rows, long long co
     out[r] = best;
 }
 
-// Column sums of a dense (rows, cols) matrix (the bias gradient: Σ over the batch rows), in two
-// deterministic steps with f64 sums. First each block column sums its chunk of rows for 256
-// consecutive columns (coalesced reads) into partial (chunks, cols); given a bf16 copy
-// (bf16_copy.cuh), the same pass writes x rounded there (the copy a bf16 product of x reads: a
-// layer's output gradient is read once for its bias gradient and both products)...
-extern "C" __global__ void column_sums_partial(long long rows, int cols, long long chunk, const float* x,
-                                               double* partial, Bf16Copy copy) {
+// Column sums of a (rows, cols) matrix whose rows lie `stride` apart (the bias gradient: Σ over
+// the batch rows), in two deterministic steps with f64 sums. First each block column sums its
+// chunk of rows for 256 consecutive columns (coalesced reads) into partial (chunks, cols); given a
+// bf16 copy (bf16_copy.cuh), the same pass writes x rounded there (the copy a bf16 product of x
+// reads: a layer's output gradient is read once for its bias gradient and both products). x is
+// f32, or bf16 (T) where the gradient itself was written in bf16...
+template <class T>
+__device__ void column_sums_of(long long rows, int cols, long long stride, long long chunk, const T* x,
+                               double* partial, Bf16Copy copy) {
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= cols) return;
     long long r0 = blockIdx.y * chunk, r1 = min(rows, r0 + chunk);
@@ -49,7 +51,7 @@ extern "C" __global__ void column_sums_partial(long long rows, int cols, long lo
     for (long long r = r0; r < r1; r += 8) {
         float v[8];
 #pragma unroll
-        for (int k = 0; k < 8; ++k) v[k] = r + k < r1 ? x[(r + k) * cols + col] : 0.0f;
+        for (int k = 0; k < 8; ++k) v[k] = r + k < r1 ? value_at(x, (r + k) * stride + col) : 0.0f;
 #pragma unroll
         for (int k = 0; k < 8; ++k) {
             if (r + k >= r1) break;
@@ -58,6 +60,17 @@ extern "C" __global__ void column_sums_partial(long long rows, int cols, long lo
         }
     }
     partial[(long long)blockIdx.y * cols + col] = s;
+}
+
+extern "C" __global__ void column_sums_partial(long long rows, int cols, long long chunk, const float* x,
+                                               double* partial, Bf16Copy copy) {
+    column_sums_of(rows, cols, cols, chunk, x, partial, copy);
+}
+
+extern "C" __global__ void column_sums_partial_bf16(long long rows, int cols, long long stride, long long chunk,
+                                                    const __nv_bfloat16* x, double* partial) {
+    Bf16Copy none = {nullptr, cols, 0};
+    column_sums_of(rows, cols, stride, chunk, x, partial, none);
 }
 
 // ...then each column adds its chunks in order.

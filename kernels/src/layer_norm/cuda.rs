@@ -13,11 +13,13 @@ pub enum LayerNormVersion {
     BlockPerRow,
 }
 
-/// The layer-norm launch over `(rows, cols)`.
-pub fn layer_norm_plan(version: LayerNormVersion, rows: usize) -> Plan {
+/// The layer-norm launch over `(rows, cols)`; `writes_y` false: the bf16 copy alone (the warp
+/// version has a kernel of its own for it).
+pub fn layer_norm_plan(version: LayerNormVersion, rows: usize, writes_y: bool) -> Plan {
     match version {
         LayerNormVersion::ThreadPerRow => Plan::new("layer_norm_thread_per_row", grid(rows.div_ceil(128), 128)),
-        LayerNormVersion::WarpPerRow => Plan::new("layer_norm_warp_per_row", grid(rows.div_ceil(8), 256)),
+        LayerNormVersion::WarpPerRow if writes_y => Plan::new("layer_norm_warp_per_row", grid(rows.div_ceil(8), 256)),
+        LayerNormVersion::WarpPerRow => Plan::new("layer_norm_warp_per_row_bf16", grid(rows.div_ceil(8), 256)),
         LayerNormVersion::BlockPerRow => Plan::new("layer_norm_block_per_row", grid(rows, 256)),
     }
 }
@@ -45,7 +47,7 @@ pub fn layer_norm_forward(
             return Err(CudaError::Driver(format!("layer_norm: {rows} × {cols} into {} elements", y.len())));
         }
     }
-    let Plan { kernel, cfg, .. } = layer_norm_plan(version, rows);
+    let Plan { kernel, cfg, .. } = layer_norm_plan(version, rows, y.is_some());
     let copy = Bf16Copy::new(gpu, y_bf16, (rows, cols))?;
     let f = gpu.function(source("layer_norm.cu"), kernel)?;
     let (r, c, null) = (rows as i32, cols as i32, 0u64);

@@ -45,9 +45,10 @@ extern "C" __global__ void layer_norm_block_per_row(int rows, int cols, float ep
 // Version 2: a warp per row; lanes read consecutive elements and combine by shuffles. A row of up
 // to 32·LN_CACHED columns (a Transformer's width) is read once, into registers, with all of a lane's
 // loads in flight at once, in float4 packs where the rows, γ and β start 16-byte aligned
-// (packs.cuh); longer rows are read three times.
+// (packs.cuh); longer rows are read three times. WRITE_Y false: the bf16 copy alone (y null), a
+// version of its own, so that neither pays registers for the other's branch.
 #define LN_CACHED 32
-template <int P>
+template <int P, bool WRITE_Y>
 __device__ void layer_norm_cached_row(int r, int cols, float eps, const float* in, const float* gamma,
                                       const float* beta, float* y, float* mean, float* rstd, Bf16Copy copy) {
     int lane = threadIdx.x % 32, packs = cols / P;
@@ -76,10 +77,13 @@ __device__ void layer_norm_cached_row(int r, int cols, float eps, const float* i
         Pack<P> g = load_pack<P>(gamma, p), b = load_pack<P>(beta, p);
 #pragma unroll
         for (int e = 0; e < P; ++e) v[u].v[e] = (v[u].v[e] - mu) * inv * g.v[e] + b.v[e];
-        if (y) store_pack<P>(y + (long long)r * cols, p, v[u]);
+        if (WRITE_Y)
+            store_pack<P>(y + (long long)r * cols, p, v[u]);
+        else
+            store_copy_pack<P>(r, p, v[u], copy);
     }
-    // The copy in a loop of its own (no more registers): a pack of 4 is one 8-byte store.
-    if (copy.data)
+    // Beside y, the copy in a loop of its own (no more registers): a pack of 4 is one 8-byte store.
+    if (WRITE_Y && copy.data)
 #pragma unroll
         for (int u = 0; u < LN_CACHED / P; ++u) {
             int p = lane + 32 * u;
@@ -91,19 +95,19 @@ __device__ void layer_norm_cached_row(int r, int cols, float eps, const float* i
     }
 }
 
-// Three blocks of 8 warps per SM (at most 85 registers): ptxas gives the version with the bf16
-// copy 110 otherwise, and two.
-extern "C" __global__ void __launch_bounds__(256, 3)
-    layer_norm_warp_per_row(int rows, int cols, float eps, const float* x, const float* gamma, const float* beta,
-                            float* y, float* mean, float* rstd, Bf16Copy copy) {
+// A warp per row, into y and its copy (WRITE_Y) or into the copy alone: the two are kernels of
+// their own, so that each keeps its registers (in one kernel, ptxas spilled).
+template <bool WRITE_Y>
+__device__ void layer_norm_warp_row(int rows, int cols, float eps, const float* x, const float* gamma,
+                                    const float* beta, float* y, float* mean, float* rstd, Bf16Copy copy) {
     int r = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (r >= rows) return;
     const float* in = x + (long long)r * cols;
     if (cols <= 32 * LN_CACHED) {
         if (rows_in_packs_of_4(cols, x, y) && rows_in_packs_of_4(cols, gamma, beta) && copy_rows_aligned_8(copy))
-            layer_norm_cached_row<4>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
+            layer_norm_cached_row<4, WRITE_Y>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
         else
-            layer_norm_cached_row<1>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
+            layer_norm_cached_row<1, WRITE_Y>(r, cols, eps, in, gamma, beta, y, mean, rstd, copy);
         return;
     }
     float s = 0.0f;
@@ -117,6 +121,21 @@ extern "C" __global__ void __launch_bounds__(256, 3)
         mean[r] = mu;
         rstd[r] = inv;
     }
+}
+
+// Three blocks of 8 warps per SM (at most 85 registers): ptxas gives the version with the bf16
+// copy 110 otherwise, and two.
+extern "C" __global__ void __launch_bounds__(256, 3)
+    layer_norm_warp_per_row(int rows, int cols, float eps, const float* x, const float* gamma, const float* beta,
+                            float* y, float* mean, float* rstd, Bf16Copy copy) {
+    layer_norm_warp_row<true>(rows, cols, eps, x, gamma, beta, y, mean, rstd, copy);
+}
+
+// The same with y null: the bf16 copy alone.
+extern "C" __global__ void __launch_bounds__(256, 3)
+    layer_norm_warp_per_row_bf16(int rows, int cols, float eps, const float* x, const float* gamma,
+                                 const float* beta, float* y, float* mean, float* rstd, Bf16Copy copy) {
+    layer_norm_warp_row<false>(rows, cols, eps, x, gamma, beta, y, mean, rstd, copy);
 }
 
 // Backward with x̂ = (x − μ)·rstd and g = dy ⊙ γ:

@@ -13,6 +13,7 @@ use kernels::cuda::cost::{Cost, Math};
 use kernels::cuda::cudarc::driver::{CudaSlice, LaunchConfig};
 use kernels::cuda::launch::grid;
 use kernels::cuda::launch::Bf16Copy;
+use kernels::cuda::CudaError;
 use kernels::cuda::MatmulPrecision;
 use kernels::launch;
 
@@ -26,9 +27,51 @@ impl CudaStorage {
         leading: usize,
         image: Option<(&mut CudaSlice<bf16>, usize)>,
     ) -> Result<Self> {
-        let rows: usize = layout.shape()[..leading].iter().product();
-        let cols: usize = layout.shape()[leading..].iter().product();
+        let (rows, cols) = leading_and_rest(layout, leading);
         let x = self.dense("sum", layout)?;
+        let copy = Bf16Copy::new(&self.gpu, image, (rows, cols)).map_err(cuda_error("sum"))?;
+        self.column_sums_by((rows, cols), |cfg, chunk, partial| {
+            let (r, c, ch, view) = (rows as i64, cols as i32, chunk as i64, x.view());
+            // x read; f64 partial sums (and x's bf16 copy) written.
+            let cost = Cost::bytes(4 * rows * cols, 8 * partial.len() + copy.bytes(rows * cols))
+                .with_flops(rows * cols, Math::CudaCores);
+            // Safety: `column_sums_partial(rows, cols, chunk, x, partial, copy)`; partial holds
+            // chunks·cols, the copy rows of its stride (checked).
+            unsafe {
+                launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, cost, &r, &c, &ch, &view, partial, &copy)
+            }
+        })
+    }
+
+    /// [`CudaStorage::column_sums`] of bf16 data (a gradient written in bf16 alone), whose rows
+    /// (dense runs of `cols`) lie `stride` apart from `offset`, read as they are.
+    fn column_sums_bf16(&self, (rows, cols): (usize, usize), offset: usize, stride: usize) -> Result<Self> {
+        let CudaData::BF16(x) = &self.data else {
+            return Err(crate::Error::invalid("sum", format!("bf16 column sums of {:?} data", self.dtype())));
+        };
+        if rows > 0 && cols > 0 && (stride < cols || offset + (rows - 1) * stride + cols > x.len()) {
+            return Err(crate::Error::invalid("sum", format!("{rows} rows of {cols}, {stride} apart, past the data")));
+        }
+        let view = x.slice(offset..);
+        self.column_sums_by((rows, cols), |cfg, chunk, partial| {
+            let (r, c, st, ch) = (rows as i64, cols as i32, stride as i64, chunk as i64);
+            let cost = Cost::bytes(2 * rows * cols, 8 * partial.len()).with_flops(rows * cols, Math::CudaCores);
+            // Safety: `column_sums_partial_bf16(rows, cols, stride, chunk, x, partial)`: x holds the
+            // rows (checked), partial chunks·cols.
+            unsafe {
+                launch!(self.gpu, "reduce.cu", "column_sums_partial_bf16", cfg, cost, &r, &c, &st, &ch, &view, partial)
+            }
+        })
+    }
+
+    /// The two steps of a column sum over `(rows, cols)`: `partial_sums(cfg, chunk, partial)`
+    /// launches the first (a block column per 256 columns and chunk of rows, into `partial`), then
+    /// each column adds its chunks in order.
+    fn column_sums_by(
+        &self,
+        (rows, cols): (usize, usize),
+        partial_sums: impl FnOnce(LaunchConfig, usize, &mut CudaSlice<f64>) -> std::result::Result<(), CudaError>,
+    ) -> Result<Self> {
         // Chunks of at least 64 rows, at most 65 535 of them (the grid's y limit); a thread per
         // column of each chunk.
         let chunk = 64.max(rows.div_ceil(65_535));
@@ -40,20 +83,9 @@ impl CudaStorage {
         };
         // Safety: written in full by the kernel below (a sum per chunk and column, empty chunks' 0).
         let mut partial = unsafe { self.gpu.stream.alloc::<f64>(chunks * cols.max(1)) }.map_err(driver_error("sum"))?;
-        let (r, c, ch) = (rows as i64, cols as i32, chunk as i64);
-        let copy = Bf16Copy::new(&self.gpu, image, (rows, cols)).map_err(cuda_error("sum"))?;
-        let view = x.view();
-        // x read; f64 partial sums (and x's bf16 copy) written.
-        let cost = Cost::bytes(4 * rows * cols, 8 * chunks * cols + copy.bytes(rows * cols))
-            .with_flops(rows * cols, Math::CudaCores);
-        // Safety: `column_sums_partial(rows, cols, chunk, x, partial, copy)`; partial holds
-        // chunks·cols, the copy rows of its stride (checked).
-        let launched = unsafe {
-            launch!(self.gpu, "reduce.cu", "column_sums_partial", cfg, cost, &r, &c, &ch, &view, &mut partial, &copy)
-        };
-        launched.map_err(cuda_error("sum"))?;
+        partial_sums(cfg, chunk, &mut partial).map_err(cuda_error("sum"))?;
         let mut out = self.alloc_f32("sum", cols)?;
-        let n = chunks as i32;
+        let (n, c) = (chunks as i32, cols as i32);
         // Safety: `column_sums_finish(chunks, cols, partial, out)`.
         unsafe {
             launch!(
@@ -77,9 +109,18 @@ impl CudaStorage {
     /// pass that sums also rounds the elements into the buffer's bf16 image (`bf16_image.rs`),
     /// in rows padded as a product's operand, so the layer's two backward products (`dy·Wᵀ`,
     /// `xᵀ·dy`) find it: the gradient is read once for all three.
+    ///
+    /// A gradient written in bf16 alone (`CudaData::BF16`, rows padded as a product's output) is
+    /// summed as it is, its rows read in place.
     pub fn bias_grad(&self, layout: &Layout) -> Result<Self> {
         let leading = layout.rank().saturating_sub(1);
         let n = layout.elem_count();
+        if let CudaData::BF16(_) = self.data {
+            let (rows, cols) = leading_and_rest(layout, leading);
+            let stride = layout.reshape(&[rows, cols]).and_then(|matrix| matrix.row_stride());
+            let stride = stride.ok_or_else(|| crate::Error::invalid("sum", "bf16 rows that are not dense runs"))?;
+            return self.column_sums_bf16((rows, cols), layout.offset(), stride);
+        }
         if matmul_precision() != MatmulPrecision::Bf16 || !layout.is_contiguous() || n == 0 || leading == 0 {
             return self.column_sums(layout, leading, None);
         }
@@ -147,4 +188,10 @@ impl CudaStorage {
             }
         }
     }
+}
+
+/// `(rows, cols)` of `layout` seen as a matrix: the product of its first `leading` dims and of the
+/// rest.
+fn leading_and_rest(layout: &Layout, leading: usize) -> (usize, usize) {
+    (layout.shape()[..leading].iter().product(), layout.shape()[leading..].iter().product())
 }

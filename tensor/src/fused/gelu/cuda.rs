@@ -1,13 +1,11 @@
 //! GELU and its backward on the GPU (`kernels::gelu`'s kernels).
 
 use crate::cuda::bf16_image::aligned_run;
-use crate::cuda::over;
 use crate::cuda::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
 use half::bf16;
-use kernels::gelu::cuda::{gelu_backward_cost, gelu_forward};
-use kernels::launch;
+use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy};
 
 impl CudaStorage {
     /// GELU of dense `layout`, by gelu.cu's kernel, which in bf16 also writes the output's image:
@@ -16,7 +14,7 @@ impl CudaStorage {
         let name = "gelu";
         let x = self.dense(name, layout)?;
         let n = layout.elem_count();
-        let cols = layout.shape().last().copied().unwrap_or(1).max(1);
+        let cols = last_dim(layout);
         let mut out = self.alloc_f32(name, n)?;
         if n == 0 {
             return Ok(self.with(n, CudaData::F32(out)));
@@ -38,7 +36,7 @@ impl CudaStorage {
         let name = "gelu";
         let x = self.dense(name, layout)?;
         let n = layout.elem_count();
-        let cols = layout.shape().last().copied().unwrap_or(1).max(1);
+        let cols = last_dim(layout);
         let (rows, stride) = (n / cols, aligned_run(cols));
         // Safety: every row's first cols elements are written by the kernel (none when n is 0);
         // the padding, which nothing reads, is not.
@@ -51,7 +49,7 @@ impl CudaStorage {
         Ok((self.with(rows * stride, CudaData::BF16(out)), Layout::rows_apart(layout.shape(), stride)))
     }
 
-    /// `dx = dy ⊙ gelu′(x)`, dy f32 or bf16 (read as it is, in the kernel's bf16 version).
+    /// `dx = dy ⊙ gelu′(x)` in f32, from an f32 dy.
     pub fn gelu_backward(
         &self,
         layout: &Layout,
@@ -60,51 +58,54 @@ impl CudaStorage {
         approx: GeluApproximation,
     ) -> Result<Self> {
         let op = "gelu_backward";
-        let x = self.dense(op, layout)?;
+        let (x, d) = (self.dense(op, layout)?, dy.dense(op, dy_layout)?);
         let n = layout.elem_count();
         let mut out = self.alloc_f32(op, n)?;
-        let (a, count) = (i32::from(approx == GeluApproximation::Tanh), n as i64);
-        // Safety: `gelu_backward(approx, n, x, dy, dx)` and its bf16-dy version, all n elements.
-        match &dy.data {
-            CudaData::BF16(_) => {
-                let copy = if dy_layout.is_contiguous() { None } else { Some(dy.contiguous(dy_layout)?) };
-                let (dense, offset) = copy.as_ref().map_or((dy, dy_layout.offset()), |c| (c, 0));
-                let CudaData::BF16(d) = &dense.data else { unreachable!("a bf16 copy is bf16") };
-                let (d, cost) = (d.slice(offset..), gelu_backward_cost(n, 2));
-                unsafe {
-                    launch!(
-                        self.gpu,
-                        "gelu.cu",
-                        "gelu_backward_bf16_dy",
-                        over(n),
-                        cost,
-                        &a,
-                        &count,
-                        &x.view(),
-                        &d,
-                        &mut out
-                    )
-                }
-            }
-            _ => {
-                let (d, cost) = (dy.dense(op, dy_layout)?, gelu_backward_cost(n, 4));
-                unsafe {
-                    launch!(
-                        self.gpu,
-                        "gelu.cu",
-                        "gelu_backward",
-                        over(n),
-                        cost,
-                        &a,
-                        &count,
-                        &x.view(),
-                        &d.view(),
-                        &mut out
-                    )
-                }
-            }
+        if n > 0 {
+            let (tanh, cols) = (approx == GeluApproximation::Tanh, last_dim(layout));
+            let dy = GeluDy::F32(d.view().slice(..n));
+            gelu_backward(&self.gpu, tanh, &x.view().slice(..n), &dy, (Some(&mut out), None), cols)
+                .map_err(cuda_error(op))?;
         }
-        .map_err(cuda_error(op))?;
         Ok(self.with(n, CudaData::F32(out)))
     }
+
+    /// `dx = dy ⊙ gelu′(x)` from a bf16 dy (the MLP's `dy·W₂ᵀ`, written in bf16 by its product),
+    /// written in bf16 alone in rows `aligned_run(cols)` apart: a gradient only the first layer's
+    /// products and its bias's column sums read ([`crate::Tensor::gelu_backward`]). Returns it and
+    /// the layout of its padded rows.
+    pub(crate) fn gelu_backward_bf16(
+        &self,
+        layout: &Layout,
+        dy: &Self,
+        dy_layout: &Layout,
+        approx: GeluApproximation,
+    ) -> Result<(Self, Layout)> {
+        let op = "gelu_backward";
+        let x = self.dense(op, layout)?;
+        let n = layout.elem_count();
+        let cols = last_dim(layout);
+        let (rows, stride) = (n / cols, aligned_run(cols));
+        // dy as it lies if dense, else through a dense copy of its (padded) rows.
+        let copy = if dy_layout.is_contiguous() { None } else { Some(dy.contiguous(dy_layout)?) };
+        let (dense, offset) = copy.as_ref().map_or((dy, dy_layout.offset()), |c| (c, 0));
+        let CudaData::BF16(d) = &dense.data else {
+            return Err(crate::Error::invalid(op, format!("a bf16 dy, got {:?}", dense.dtype())));
+        };
+        // Safety: every row's first cols elements are written by the kernel (none when n is 0);
+        // the padding, which nothing reads, is not.
+        let mut out = unsafe { self.gpu.stream.alloc::<bf16>((rows * stride).max(1)) }.map_err(driver_error(op))?;
+        if n > 0 {
+            let tanh = approx == GeluApproximation::Tanh;
+            let dy = GeluDy::Bf16(d.slice(offset..));
+            gelu_backward(&self.gpu, tanh, &x.view().slice(..n), &dy, (None, Some((&mut out, stride))), cols)
+                .map_err(cuda_error(op))?;
+        }
+        Ok((self.with(rows * stride, CudaData::BF16(out)), Layout::rows_apart(layout.shape(), stride)))
+    }
+}
+
+/// The length of a layout's rows (its last dim; 1 for a scalar, and at least 1).
+fn last_dim(layout: &Layout) -> usize {
+    layout.shape().last().copied().unwrap_or(1).max(1)
 }

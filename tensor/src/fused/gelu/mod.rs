@@ -24,9 +24,18 @@ impl Tensor {
         }
     }
 
-    /// `dx = dy ⊙ gelu′(x)` with `x = self`.
+    /// `dx = dy ⊙ gelu′(x)` with `x = self`. A bf16 dy on a GPU (the MLP's `dy·W₂ᵀ`, written in
+    /// bf16 by its product under bf16 products) gives dx in bf16 alone, rows padded to 16 bytes:
+    /// the gradient of the MLP's first layer's output, which only that layer's two products and
+    /// its bias's column sums read.
     pub fn gelu_backward(&self, dy: &Tensor, approx: GeluApproximation) -> Result<Tensor> {
         self.expect_same_shape(dy, "gelu_backward")?;
+        if let (Storage::Cuda(x), Storage::Cuda(d), DType::F32, DType::BF16) =
+            (self.storage(), dy.storage(), self.dtype(), dy.dtype())
+        {
+            let (storage, layout) = x.gelu_backward_bf16(self.layout(), d, dy.layout(), approx)?;
+            return Ok(Tensor::from_storage_with_layout(Storage::Cuda(storage), layout));
+        }
         let storage = on_device!("gelu_backward", [self.storage(), dy.storage()], |wrap, [x, d]| {
             wrap(x.gelu_backward(self.layout(), d, dy.layout(), approx)?)
         });
