@@ -93,6 +93,25 @@ fn error_of_largest(got: &[f64], want: &[f64]) -> f64 {
     got.iter().zip(want).map(|(x, y)| (x - y).abs()).fold(0.0f64, f64::max) / largest
 }
 
+/// `y`'s value and the gradients of `inputs` after a backward from `upstream` (moved to `y`'s dtype
+/// and device), each copied back as f64.
+fn output_and_gradients(y: &Var, upstream: &Tensor, inputs: &[Var]) -> Result<Vec<Vec<f64>>> {
+    let upstream = upstream.to_dtype(y.value().dtype()).to_device(y.value().device())?;
+    y.mul(&Var::constant(upstream))?.sum_all()?.backward()?;
+    let grads = inputs.iter().map(|v| v.grad().expect("a gradient"));
+    Ok(std::iter::once(y.value()).chain(grads).map(|t| t.to_f64_vec()).collect())
+}
+
+/// Each of `got` (an output, then gradients) within its named tolerance of `want`, as an
+/// [`error_of_largest`].
+fn assert_within_of_largest(tolerances: &[(&str, f64)], got: &[Vec<f64>], want: &[Vec<f64>]) {
+    assert_eq!((got.len(), want.len()), (tolerances.len(), tolerances.len()), "one tolerance each");
+    for ((name, tolerance), (g, w)) in tolerances.iter().zip(got.iter().zip(want)) {
+        let err = error_of_largest(g, w);
+        assert!(err <= *tolerance, "{name}: {err:.2e} of its largest element");
+    }
+}
+
 /// The fused classifier under bf16 products (its logits written in bf16 by the product, its
 /// gradient written over them by the loss pass) against the CPU's composed f64 path on the same
 /// bf16-rounded h and W (what the tensor cores read): 40 rows, 6 of them ignored, a vocabulary of
@@ -150,11 +169,7 @@ fn gelu_and_linear_in_bf16_match_the_cpu() {
         )
     };
     let (want, got) = cpu_f64_and_gpu_bf16(run);
-    let tolerances = [("y", 1e-2), ("du", 1e-2), ("dW", 1e-2), ("db", 1e-5)];
-    for ((name, tolerance), (g, c)) in tolerances.iter().zip(got.iter().zip(&want)) {
-        let err = error_of_largest(g, c);
-        assert!(err <= *tolerance, "{name}: {err:.2e} of its largest element");
-    }
+    assert_within_of_largest(&[("y", 1e-2), ("du", 1e-2), ("dW", 1e-2), ("db", 1e-5)], &got, &want);
 }
 
 /// A layer norm kept in bf16 alone for the linear layer it feeds (`Var::layer_norm_as_operand`,
@@ -178,19 +193,11 @@ fn a_layer_norm_kept_in_bf16_for_its_linear_layer_matches_the_cpu() {
         if device != Device::Cpu {
             assert_eq!(h.value().dtype(), DType::BF16, "the norm's output on the GPU");
         }
-        let y = h.linear(&w, &b)?;
-        y.mul(&Var::constant(upstream.to_dtype(dtype).to_device(device)?))?.sum_all()?.backward()?;
-        let grads = [x, gamma, beta, w, b].map(|v| v.grad().unwrap().to_f64_vec());
-        Ok::<_, tensor::Error>((y.value().to_f64_vec(), grads))
+        output_and_gradients(&h.linear(&w, &b)?, &upstream, &[x, gamma, beta, w, b])
     };
-    let ((y_want, want), (y_got, got)) = cpu_f64_and_gpu_bf16(run);
-    let err = error_of_largest(&y_got, &y_want);
-    assert!(err <= 1e-2, "y: {err:.2e} of its largest element");
-    let tolerances = [("dx", 1e-2), ("dγ", 1e-2), ("dβ", 1e-2), ("dW", 1e-2), ("db", 1e-5)];
-    for ((name, tolerance), (g, c)) in tolerances.iter().zip(got.iter().zip(&want)) {
-        let err = error_of_largest(g, c);
-        assert!(err <= *tolerance, "{name}: {err:.2e} of its largest element");
-    }
+    let (want, got) = cpu_f64_and_gpu_bf16(run);
+    let tolerances = [("y", 1e-2), ("dx", 1e-2), ("dγ", 1e-2), ("dβ", 1e-2), ("dW", 1e-2), ("db", 1e-5)];
+    assert_within_of_largest(&tolerances, &got, &want);
 }
 
 /// A whole MLP (`linear`, then `gelu_linear`, as GPT-2's) under bf16 products against the CPU's
@@ -212,17 +219,12 @@ fn an_mlp_in_bf16_matches_the_cpu() {
         let on = |t: &Tensor| Ok::<_, tensor::Error>(Var::new(t.to_dtype(dtype).to_device(device)?, true));
         let (x, w1, b1, w2, b2) = (on(&x)?, on(&w1)?, on(&b1)?, on(&w2)?, on(&b2)?);
         let y = x.linear(&w1, &b1)?.gelu_linear(GeluApproximation::Tanh, &w2, &b2)?;
-        y.mul(&Var::constant(upstream.to_dtype(dtype).to_device(device)?))?.sum_all()?.backward()?;
-        let grads = [x, w1, b1, w2, b2].map(|v| v.grad().unwrap());
-        assert!(grads.iter().all(|g| g.dtype() == dtype), "leaf gradients in the leaves' dtype");
-        Ok::<_, tensor::Error>((y.value().to_f64_vec(), grads.map(|g| g.to_f64_vec())))
+        let leaves = [x, w1, b1, w2, b2];
+        let out = output_and_gradients(&y, &upstream, &leaves)?;
+        assert!(leaves.iter().all(|v| v.grad().unwrap().dtype() == dtype), "leaf gradients in the leaves' dtype");
+        Ok(out)
     };
-    let ((y_want, want), (y_got, got)) = cpu_f64_and_gpu_bf16(run);
-    let err = error_of_largest(&y_got, &y_want);
-    assert!(err <= 1e-2, "y: {err:.2e} of its largest element");
-    let tolerances = [("dx", 1e-2), ("dW₁", 1e-2), ("db₁", 1e-2), ("dW₂", 1e-2), ("db₂", 1e-5)];
-    for ((name, tolerance), (g, c)) in tolerances.iter().zip(got.iter().zip(&want)) {
-        let err = error_of_largest(g, c);
-        assert!(err <= *tolerance, "{name}: {err:.2e} of its largest element");
-    }
+    let (want, got) = cpu_f64_and_gpu_bf16(run);
+    let tolerances = [("y", 1e-2), ("dx", 1e-2), ("dW₁", 1e-2), ("db₁", 1e-2), ("dW₂", 1e-2), ("db₂", 1e-5)];
+    assert_within_of_largest(&tolerances, &got, &want);
 }
