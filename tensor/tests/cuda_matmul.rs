@@ -280,7 +280,7 @@ fn gelu_as_an_operand_is_bf16_alone_under_bf16_products() {
 /// operands; on the CPU, the f32 product converted. GELU's backward reads such a bf16 dy as it is
 /// (dense, and through a copy of the padded rows) and writes dx in bf16 alone, in rows padded as
 /// well: the CPU's backward on the widened dy, rounded to bf16 (to one unit in the last place);
-/// its column sums read those rows in place.
+/// its column sums read those rows in place (a transposed view's, a dense copy).
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn bf16_products_feed_gelus_backward() {
@@ -314,6 +314,13 @@ fn bf16_products_feed_gelus_backward() {
         assert_eq!((sums.dtype(), sums.shape()), (DType::F32, &[n][..]));
         for (a, b) in sums.to_f64_vec().iter().zip(&want) {
             assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "bf16 column sums, {n} columns: {a} for {b}");
+        }
+        // A transposed view (its rows are not dense runs) is summed from a dense copy.
+        let transposed = dx.t().unwrap();
+        let values = transposed.to_f64_vec();
+        let want: Vec<f64> = (0..5).map(|c| values.iter().skip(c).step_by(5).sum()).collect();
+        for (a, b) in transposed.bias_grad().unwrap().to_f64_vec().iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "bf16 column sums of a transposed view: {a} for {b}");
         }
     }
 }

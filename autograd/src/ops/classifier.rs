@@ -2,7 +2,8 @@
 //! that on a GPU under bf16 products the logits exist only in bf16 and their gradient comes from
 //! the forward's one pass over them (see [`Tensor::classifier_cross_entropy`]).
 
-use crate::Var;
+use super::loss::{target_rows, TargetRows};
+use crate::{Reduction, Var};
 use tensor::{ClassifierGrad, ClassifierLoss, Error, Result, Tensor};
 
 impl Var {
@@ -14,41 +15,26 @@ impl Var {
     /// `dz = (g/N)·(softmax(z) − onehot(y))` (0 on ignored rows), `dh = dz·W`, `dW = dzᵀ·h`.
     pub fn classifier_cross_entropy(&self, weight: &Var, targets: &Tensor, ignore_index: Option<i64>) -> Result<Var> {
         let (h, w) = (self.value(), weight.value());
-        let channels = *h
-            .shape()
-            .last()
-            .ok_or_else(|| Error::invalid("classifier_cross_entropy", "hidden states must have a channel dim"))?;
-        let rows = h.elem_count() / channels.max(1);
-        if targets.shape() != &h.shape()[..h.rank() - 1] {
-            return Err(Error::ShapeMismatch {
-                op: "classifier_cross_entropy",
-                lhs: h.shape().to_vec(),
-                rhs: targets.shape().to_vec(),
-            });
-        }
-        let (h2, t1) = (h.reshape(&[rows, channels])?, targets.reshape(&[rows])?);
-        let counted = match ignore_index {
-            Some(ii) => t1.to_f64_vec().iter().filter(|&&t| t as i64 != ii).count(),
-            None => rows,
-        };
-        let scale = 1.0 / counted.max(1) as f64;
+        let op = "classifier_cross_entropy";
+        let TargetRows { x: h2, targets: t1, rows, counted } =
+            target_rows(op, &h, targets, ignore_index, "hidden states must have a channel dim")?;
         let wants_grad = crate::is_grad_enabled() && (self.requires_grad() || weight.requires_grad());
+        // Each counted row's weight in the mean, 1/N: the fused pass scales dz by it.
+        let row_weight = 1.0 / counted.max(1) as f64;
         let ClassifierLoss { losses, grad } =
-            h2.classifier_cross_entropy(&w, &t1, ignore_index, wants_grad.then_some(scale))?;
-        let value = losses.sum_all()?.mul_scalar(scale)?;
+            h2.classifier_cross_entropy(&w, &t1, ignore_index, wants_grad.then_some(row_weight))?;
+        let (value, scale) = Reduction::Mean.apply(&losses, counted)?;
         let h_shape = h.shape().to_vec();
-        Ok(Var::from_op("classifier_cross_entropy", value, &[self, weight], move |g| {
+        Ok(Var::from_op(op, value, &[self, weight], move |g| {
             let (dz, upstream) = match &grad {
                 // dz for the upstream gradient of each row's loss, g/N.
                 ClassifierGrad::Logits(z) => {
-                    let dl = g.mul_scalar(scale)?.broadcast_to(&[rows])?.contiguous();
+                    let dl = Reduction::Mean.per_element_grad(g, scale, &[rows])?;
                     (z.cross_entropy_rows_backward(&t1, ignore_index, &dl, Some(&losses))?, None)
                 }
                 // dz/g, computed by the forward: the products are multiplied by g.
                 ClassifierGrad::Scaled(dz) => (dz.clone(), Some(g)),
-                ClassifierGrad::None => {
-                    return Err(Error::invalid("classifier_cross_entropy", "backward through a pass without gradient"))
-                }
+                ClassifierGrad::None => return Err(Error::invalid(op, "backward through a pass without gradient")),
             };
             let times_upstream = |x: Tensor| match upstream {
                 Some(g) => x.mul(g),

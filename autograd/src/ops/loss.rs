@@ -17,7 +17,7 @@ pub enum Reduction {
 impl Reduction {
     /// Reduces per-element `losses` over `count` counted elements; returns the value and the
     /// weight each element's loss carries in it.
-    fn apply(self, losses: &Tensor, count: usize) -> Result<(Tensor, f64)> {
+    pub(crate) fn apply(self, losses: &Tensor, count: usize) -> Result<(Tensor, f64)> {
         match self {
             Reduction::Mean => Ok((losses.sum_all()?.div_scalar(count.max(1) as f64)?, 1.0 / count.max(1) as f64)),
             Reduction::Sum => Ok((losses.sum_all()?, 1.0)),
@@ -26,12 +26,42 @@ impl Reduction {
     }
 
     /// The upstream gradient of each element's loss, from the gradient of the reduced value.
-    fn per_element_grad(self, g: &Tensor, weight: f64, shape: &[usize]) -> Result<Tensor> {
+    pub(crate) fn per_element_grad(self, g: &Tensor, weight: f64, shape: &[usize]) -> Result<Tensor> {
         match self {
             Reduction::None => Ok(g.clone()),
             _ => g.mul_scalar(weight)?.broadcast_to(shape)?.contiguous().reshape(shape),
         }
     }
+}
+
+/// The rows of a per-row loss: `x (…, C)` as `(rows, C)`, its `targets (…)` as `(rows)`, and
+/// how many rows count (their target is not `ignore_index`).
+pub(crate) struct TargetRows {
+    pub x: Tensor,
+    pub targets: Tensor,
+    pub rows: usize,
+    pub counted: usize,
+}
+
+/// [`TargetRows`] of `x` and `targets` for `op`, which refuses targets not shaped as `x` without
+/// its last dim, and a scalar `x` (`no_last_dim` says what it lacks).
+pub(crate) fn target_rows(
+    op: &'static str,
+    x: &Tensor,
+    targets: &Tensor,
+    ignore_index: Option<i64>,
+    no_last_dim: &str,
+) -> Result<TargetRows> {
+    let channels = *x.shape().last().ok_or_else(|| Error::invalid(op, no_last_dim))?;
+    if targets.shape() != &x.shape()[..x.rank() - 1] {
+        return Err(Error::ShapeMismatch { op, lhs: x.shape().to_vec(), rhs: targets.shape().to_vec() });
+    }
+    let rows = x.elem_count() / channels.max(1);
+    let counted = match ignore_index {
+        Some(ii) => targets.to_f64_vec().iter().filter(|&&t| t as i64 != ii).count(),
+        None => rows,
+    };
+    Ok(TargetRows { x: x.reshape(&[rows, channels])?, targets: targets.reshape(&[rows])?, rows, counted })
 }
 
 impl Var {
@@ -41,22 +71,9 @@ impl Var {
     /// Backward: `dxᵢ = dℓᵢ·(softmax(xᵢ) − onehot(tᵢ))`.
     pub fn cross_entropy(&self, targets: &Tensor, ignore_index: Option<i64>, reduction: Reduction) -> Result<Var> {
         let x = self.value();
-        let classes =
-            *x.shape().last().ok_or_else(|| Error::invalid("cross_entropy", "logits must have a class dim"))?;
-        let rows = x.elem_count() / classes.max(1);
-        if targets.elem_count() != rows || targets.shape() != &x.shape()[..x.rank() - 1] {
-            return Err(Error::ShapeMismatch {
-                op: "cross_entropy",
-                lhs: x.shape().to_vec(),
-                rhs: targets.shape().to_vec(),
-            });
-        }
-        let (x2, t1) = (x.reshape(&[rows, classes])?, targets.reshape(&[rows])?);
+        let TargetRows { x: x2, targets: t1, rows, counted } =
+            target_rows("cross_entropy", &x, targets, ignore_index, "logits must have a class dim")?;
         let losses = x2.cross_entropy_rows(&t1, ignore_index)?;
-        let counted = match ignore_index {
-            Some(ii) => t1.to_f64_vec().iter().filter(|&&t| t as i64 != ii).count(),
-            None => rows,
-        };
         let (value, weight) = reduction.apply(&losses.reshape(targets.shape())?, counted)?;
         let out_shape = x.shape().to_vec();
         Ok(Var::from_op("cross_entropy", value, &[self], move |g| {

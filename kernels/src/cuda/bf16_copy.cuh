@@ -104,8 +104,8 @@ __device__ void store_pack_copy_of_dense(long long p, Pack<4> v, Bf16Copy copy) 
     store_copy_pack<4>(r, c / 4, v, copy);
 }
 
-// Pack p of a dense f32 buffer `out` and of its copy.
+// Pack p of a dense f32 buffer `out` and of its copy (of the copy alone with `out` null).
 __device__ void store_pack_with_copy(float* out, long long p, Pack<4> v, Bf16Copy copy) {
-    store_pack<4>(out, p, v);
+    if (out) store_pack<4>(out, p, v);
     store_pack_copy_of_dense(p, v, copy);
 }

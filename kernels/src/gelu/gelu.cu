@@ -3,17 +3,6 @@
 // (the copy's rows must hold whole packs, cols a multiple of 4, and start 8-byte aligned: each
 // pack's copy is one 8-byte store), the last n % 4 elements one by one.
 
-// Element i (pack p) of a GELU kernel's output into y and its bf16 copy, or into the copy alone
-// where y is null (an output only matrix products and column sums read, kept in bf16 only).
-__device__ void store_gelu(float* y, long long i, float value, Bf16Copy copy) {
-    if (y) y[i] = value;
-    store_copy_of_dense(i, value, copy);
-}
-__device__ void store_gelu_pack(float* y, long long p, Pack<4> v, Bf16Copy copy) {
-    if (y) store_pack<4>(y, p, v);
-    store_pack_copy_of_dense(p, v, copy);
-}
-
 // Whether a copy can take packs of 4 (rows whole packs, starting 8-byte aligned), or there is none.
 __device__ bool copy_takes_packs(Bf16Copy copy) {
     return !copy.data || (copy.cols % 4 == 0 && copy_rows_aligned_8(copy));
@@ -27,12 +16,12 @@ extern "C" __global__ void gelu_forward(int approx, long long n, const float* x,
             Pack<4> v = load_pack<4>(x, p);
 #pragma unroll
             for (int e = 0; e < 4; ++e) v.v[e] = gelu_value(approx, v.v[e]);
-            store_gelu_pack(y, p, v, copy);
+            store_pack_with_copy(y, p, v, copy);
         }
-        TAIL_LOOP(i, n) store_gelu(y, i, gelu_value(approx, x[i]), copy);
+        TAIL_LOOP(i, n) store_with_copy(y, i, gelu_value(approx, x[i]), copy);
         return;
     }
-    GRID_STRIDE_LOOP(i, n) { store_gelu(y, i, gelu_value(approx, x[i]), copy); }
+    GRID_STRIDE_LOOP(i, n) { store_with_copy(y, i, gelu_value(approx, x[i]), copy); }
 }
 
 // dx = dy · GELU'(x), dy f32 or bf16 (D; bf16 where the product that made it wrote bf16), into dx
@@ -45,12 +34,12 @@ __device__ void gelu_backward_of(int approx, long long n, const float* x, const 
             Pack<4> v = load_pack<4>(x, p), d = load_pack<4>(dy, p);
 #pragma unroll
             for (int e = 0; e < 4; ++e) d.v[e] *= gelu_derivative(approx, v.v[e]);
-            store_gelu_pack(dx, p, d, copy);
+            store_pack_with_copy(dx, p, d, copy);
         }
-        TAIL_LOOP(i, n) store_gelu(dx, i, value_at(dy, i) * gelu_derivative(approx, x[i]), copy);
+        TAIL_LOOP(i, n) store_with_copy(dx, i, value_at(dy, i) * gelu_derivative(approx, x[i]), copy);
         return;
     }
-    GRID_STRIDE_LOOP(i, n) { store_gelu(dx, i, value_at(dy, i) * gelu_derivative(approx, x[i]), copy); }
+    GRID_STRIDE_LOOP(i, n) { store_with_copy(dx, i, value_at(dy, i) * gelu_derivative(approx, x[i]), copy); }
 }
 
 extern "C" __global__ void gelu_backward(int approx, long long n, const float* x, const float* dy, float* dx,

@@ -43,12 +43,15 @@ impl CudaStorage {
         })
     }
 
-    /// [`CudaStorage::column_sums`] of bf16 data (a gradient written in bf16 alone), whose rows
-    /// (dense runs of `cols`) lie `stride` apart from `offset`, read as they are.
-    fn column_sums_bf16(&self, (rows, cols): (usize, usize), offset: usize, stride: usize) -> Result<Self> {
-        let CudaData::BF16(x) = &self.data else {
-            return Err(crate::Error::invalid("sum", format!("bf16 column sums of {:?} data", self.dtype())));
-        };
+    /// [`CudaStorage::column_sums`] of bf16 data `x` (a gradient written in bf16 alone), whose
+    /// rows (dense runs of `cols`) lie `stride` apart from `offset`, read as they are.
+    fn column_sums_bf16(
+        &self,
+        x: &CudaSlice<bf16>,
+        (rows, cols): (usize, usize),
+        offset: usize,
+        stride: usize,
+    ) -> Result<Self> {
         if rows > 0 && cols > 0 && (stride < cols || offset + (rows - 1) * stride + cols > x.len()) {
             return Err(crate::Error::invalid("sum", format!("{rows} rows of {cols}, {stride} apart, past the data")));
         }
@@ -115,11 +118,17 @@ impl CudaStorage {
     pub fn bias_grad(&self, layout: &Layout) -> Result<Self> {
         let leading = layout.rank().saturating_sub(1);
         let n = layout.elem_count();
-        if let CudaData::BF16(_) = self.data {
+        if let CudaData::BF16(x) = &self.data {
             let (rows, cols) = leading_and_rest(layout, leading);
-            let stride = layout.reshape(&[rows, cols]).and_then(|matrix| matrix.row_stride());
-            let stride = stride.ok_or_else(|| crate::Error::invalid("sum", "bf16 rows that are not dense runs"))?;
-            return self.column_sums_bf16((rows, cols), layout.offset(), stride);
+            return match layout.reshape(&[rows, cols]).and_then(|matrix| matrix.row_stride()) {
+                Some(stride) => self.column_sums_bf16(x, (rows, cols), layout.offset(), stride),
+                // Rows that are not dense runs (a transposed view): summed from a dense copy.
+                None => {
+                    let dense = self.contiguous(layout)?;
+                    let CudaData::BF16(x) = &dense.data else { unreachable!("a bf16 copy is bf16") };
+                    dense.column_sums_bf16(x, (rows, cols), 0, cols)
+                }
+            };
         }
         if matmul_precision() != MatmulPrecision::Bf16 || !layout.is_contiguous() || n == 0 || leading == 0 {
             return self.column_sums(layout, leading, None);

@@ -59,11 +59,11 @@ impl Tensor {
         if c != c2 {
             return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: weight.shape().to_vec() });
         }
-        let classes = class_indices(targets, (rows, vocab), ignore_index, op)?;
         let bf16 = ExecutionContext::current().precision == MatmulPrecision::Bf16;
         let w_t = weight.t()?;
         match (self.storage(), w_t.storage()) {
             (Storage::Cuda(h), Storage::Cuda(w)) if bf16 && self.dtype() == DType::F32 => {
+                let classes = class_indices(targets, (rows, vocab), ignore_index, op)?;
                 let scale = grad_scale.map(|s| s as f32);
                 let (losses, grad) = h.classifier_bf16(self.layout(), w, w_t.layout(), &classes, scale)?;
                 let grad = match grad {
@@ -74,6 +74,7 @@ impl Tensor {
                 };
                 Ok(ClassifierLoss { losses: Tensor::from_storage(Storage::Cuda(losses), &[rows]), grad })
             }
+            // The composed path: cross_entropy_rows checks the targets.
             _ => {
                 let logits = self.matmul(&w_t)?;
                 let losses = logits.cross_entropy_rows(targets, ignore_index)?;

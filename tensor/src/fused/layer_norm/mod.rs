@@ -36,13 +36,13 @@ impl Tensor {
         beta: &Tensor,
         eps: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        self.check_layer_norm_params(gamma, beta)?;
         let bf16 = ExecutionContext::current().precision == MatmulPrecision::Bf16;
-        let x = self.contiguous();
-        match (x.storage(), gamma.storage(), beta.storage()) {
+        match (self.storage(), gamma.storage(), beta.storage()) {
             (Storage::Cuda(x_on), Storage::Cuda(g), Storage::Cuda(b)) if bf16 && self.dtype() == DType::F32 => {
+                self.check_layer_norm_params(gamma, beta)?;
+                // The kernel reads dense rows: `dense` copies strided ones first.
                 let ((y, y_layout), mean, rstd) =
-                    x_on.layer_norm_bf16(x.layout(), (g, gamma.layout()), (b, beta.layout()), eps)?;
+                    x_on.layer_norm_bf16(self.layout(), (g, gamma.layout()), (b, beta.layout()), eps)?;
                 let y = Tensor::from_storage_with_layout(Storage::Cuda(y), y_layout);
                 Ok((y, self.row_stats(Storage::Cuda(mean)), self.row_stats(Storage::Cuda(rstd))))
             }
