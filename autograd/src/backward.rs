@@ -4,6 +4,7 @@
 
 use crate::no_grad::no_grad;
 use crate::profile;
+use crate::var::Backward;
 use crate::Var;
 use std::collections::{HashMap, HashSet};
 use tensor::{Error, Result, Tensor};
@@ -71,7 +72,21 @@ impl Var {
                     continue;
                 };
                 let shapes = || op.inputs.iter().map(Var::shape).collect();
-                let input_grads = profile::time_backward(op.name, shapes, g.device(), || (op.backward)(&g))?;
+                let input_grads = profile::time_backward(op.name, shapes, g.device(), || match &op.backward {
+                    Backward::Plain(backward) => backward(&g),
+                    Backward::AddingToFirst(backward) => {
+                        // The sum so far of input₀'s gradient goes to the op, which returns it with its
+                        // own contribution added.
+                        let first = op.inputs.first().filter(|v| v.requires_grad());
+                        let sum = first.and_then(|v| grads.remove(&v.id()));
+                        let had_sum = sum.is_some();
+                        let input_grads = backward(&g, sum)?;
+                        if had_sum && input_grads.first().is_none_or(Option::is_none) {
+                            return Err(Error::invalid(op.name, "backward dropped the gradient its first input had"));
+                        }
+                        Ok(input_grads)
+                    }
+                })?;
                 for (input, ig) in op.inputs.iter().zip(input_grads) {
                     let Some(ig) = ig.filter(|_| input.requires_grad()) else {
                         continue;

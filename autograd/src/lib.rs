@@ -31,4 +31,4 @@ pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckReport};
 pub use no_grad::{is_grad_enabled, no_grad};
 pub use ops::{fused_attention, AttentionMask, Reduction};
 pub use params::Params;
-pub use var::{BackwardFn, Var};
+pub use var::{AddingBackwardFn, BackwardFn, Var};

@@ -10,10 +10,20 @@ use tensor::{Error, Result, Tensor};
 /// `dL/d(output) ↦ [dL/d(input₀), dL/d(input₁), …]` (`None` for an input with no gradient).
 pub type BackwardFn = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
+/// [`BackwardFn`] also handed the sum so far of input₀'s gradient (what the ops after it have
+/// sent it), which its gradient for input₀ must then include: an op whose kernel can add into
+/// that sum as it writes its own contribution saves the separate pass that would add the two.
+pub type AddingBackwardFn = Box<dyn Fn(&Tensor, Option<Tensor>) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
+pub(crate) enum Backward {
+    Plain(BackwardFn),
+    AddingToFirst(AddingBackwardFn),
+}
+
 pub(crate) struct OpRecord {
     pub(crate) name: &'static str,
     pub(crate) inputs: Vec<Var>,
-    pub(crate) backward: BackwardFn,
+    pub(crate) backward: Backward,
 }
 
 pub(crate) struct Node {
@@ -67,11 +77,27 @@ impl Var {
         inputs: &[&Var],
         backward: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
     ) -> Var {
+        Self::recorded(name, value, inputs, Backward::Plain(Box::new(backward)))
+    }
+
+    /// [`Var::from_op`] whose backward is handed the gradient input₀ has received so far
+    /// ([`AddingBackwardFn`]: `None` when nothing has reached it yet) and returns, for input₀,
+    /// that sum with its own contribution added.
+    pub fn from_op_adding_to_first(
+        name: &'static str,
+        value: Tensor,
+        inputs: &[&Var],
+        backward: impl Fn(&Tensor, Option<Tensor>) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Var {
+        Self::recorded(name, value, inputs, Backward::AddingToFirst(Box::new(backward)))
+    }
+
+    fn recorded(name: &'static str, value: Tensor, inputs: &[&Var], backward: Backward) -> Var {
         if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
             return Self::constant(value);
         }
         crate::profile::forward_op_done(name, || inputs.iter().map(|v| v.shape()).collect(), value.device());
-        let op = OpRecord { name, inputs: inputs.iter().map(|&v| v.clone()).collect(), backward: Box::new(backward) };
+        let op = OpRecord { name, inputs: inputs.iter().map(|&v| v.clone()).collect(), backward };
         Self::node(value, true, Some(op), None)
     }
 

@@ -21,6 +21,38 @@ fn gradients_accumulate_within_and_across_backward_calls() {
     assert!(x.grad().is_none());
 }
 
+/// An op built with `from_op_adding_to_first` is handed what its first input has received so far
+/// from the ops after it (z = (u + x)·x with u = 3x: 8 from the product, 2 from the sum, at x = 2),
+/// and what it returns for that input is the whole sum (16 = 8x); nothing, when nothing has
+/// reached it yet; and dropping a sum it was handed is an error, not a lost gradient.
+#[test]
+fn an_op_adding_to_its_first_inputs_gradient_is_handed_the_sum_so_far() {
+    let x = Var::new(scalar(2.0), true);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    // u = 3x, whose backward adds 3·du to what x has received.
+    let u = Var::from_op_adding_to_first("triple", x.value().mul_scalar(3.0).unwrap(), &[&x], move |g, sum| {
+        record.lock().unwrap().push(sum.as_ref().map(|s| s.to_scalar().unwrap()));
+        let own = g.mul_scalar(3.0)?;
+        Ok(vec![Some(match sum {
+            Some(sum) => sum.add(&own)?,
+            None => own,
+        })])
+    });
+    let z = u.add(&x).unwrap().mul(&x).unwrap();
+    z.backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_scalar().unwrap(), 16.0);
+    assert_eq!(*seen.lock().unwrap(), vec![Some(10.0)]);
+    // Alone, the op gets nothing to add to.
+    x.zero_grad();
+    u.backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_scalar().unwrap(), 3.0);
+    assert_eq!(seen.lock().unwrap().last(), Some(&None));
+    let dropping = Var::from_op_adding_to_first("drops", x.value(), &[&x], |_, _| Ok(vec![None]));
+    let err = dropping.add(&x).unwrap().backward().unwrap_err();
+    assert!(err.to_string().contains("backward dropped the gradient its first input had"), "{err}");
+}
+
 #[test]
 fn backward_from_a_tensor_with_upstream_gradient() {
     let x = Var::new(Tensor::from_f64s(&[1., 2., 3.], &[3], DType::F64).unwrap(), true);

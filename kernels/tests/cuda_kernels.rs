@@ -9,10 +9,12 @@ use kernels::attention::cuda::{attention_backward, attention_forward};
 use kernels::attention::HeadLayout;
 use kernels::cross_entropy::cuda::{cross_entropy, cross_entropy_bf16_in_place, CrossEntropyGrad};
 use kernels::cuda::{driver_available, CudaError, Gpu};
-use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy};
+use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy, GeluInput};
 use kernels::gemm::cuda::{gemm_f32, gemm_wmma_bf16, GemmVersion, WmmaVersion};
 use kernels::gemm::{gemm, MatRef};
-use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_backward_plan, layer_norm_forward, LayerNormVersion};
+use kernels::layer_norm::cuda::{
+    layer_norm_backward, layer_norm_backward_plan, layer_norm_forward, LayerNormDx, LayerNormVersion,
+};
 use kernels::layer_norm::{layer_norm_backward_rows, layer_norm_rows};
 use kernels::softmax::cuda::{softmax, softmax_backward, softmax_plan, SoftmaxVersion};
 use kernels::softmax::{log_softmax_backward_rows, log_softmax_rows, softmax_backward_rows, softmax_rows};
@@ -309,12 +311,31 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
         let zeros = |n| gpu.stream.alloc_zeros::<f32>(n).unwrap();
         let (mut dxd, mut dgd, mut dbd) = (zeros(rows * cols), zeros(cols), zeros(cols));
         let inputs = [&xd.slice(..), &gd.slice(..), &md.slice(..), &rd.slice(..), &dyd.slice(..)];
-        layer_norm_backward(&gpu, inputs, (&mut dxd, &mut dgd, &mut dbd), (rows, cols)).unwrap();
+        layer_norm_backward(&gpu, inputs, (LayerNormDx::Alone(&mut dxd), &mut dgd, &mut dbd), (rows, cols)).unwrap();
         for (name, got, want) in [("dx", &dxd, &dx), ("dgamma", &dgd, &dgamma), ("dbeta", &dbd, &dbeta)] {
             let err = max_rel_err(&download(&gpu, got), want);
             assert!(err <= 1e-4, "backward {rows}×{cols} {name}: {err}");
         }
+        // dx added in place into a gradient received already: that gradient plus the CPU's dx.
+        let before = random(rows * cols, 4);
+        let want: Vec<f32> = before.iter().zip(&dx).map(|(s, d)| s + d).collect();
+        let (mut sum, mut dgd, mut dbd) = (upload(&gpu, &before), zeros(cols), zeros(cols));
+        layer_norm_backward(&gpu, inputs, (LayerNormDx::AddedInPlace(&mut sum), &mut dgd, &mut dbd), (rows, cols))
+            .unwrap();
+        let err = max_rel_err(&download(&gpu, &sum), &want);
+        assert!(err <= 1e-4, "backward {rows}×{cols}, dx added in place: {err}");
+        assert!(max_rel_err(&download(&gpu, &dgd), &dgamma) <= 1e-4, "{rows}×{cols} dgamma beside an added dx");
     }
+    // Buffers too short for the shape are refused, with their lengths.
+    let (x, short) = (upload(&gpu, &random(100, 5)), gpu.stream.alloc_zeros::<f32>(10).unwrap());
+    let (mut dx, mut dg, mut db) = (gpu.stream.alloc_zeros::<f32>(90).unwrap(), short.clone(), short.clone());
+    let inputs = [&x.slice(..), &short.slice(..), &short.slice(..), &short.slice(..), &x.slice(..)];
+    let err = layer_norm_backward(&gpu, inputs, (LayerNormDx::Alone(&mut dx), &mut dg, &mut db), (10, 10)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("layer_norm_backward: 10 rows of 10, buffers of [100, 100, 10, 10, 10, 10, 10] and dx of 90"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -356,49 +377,91 @@ fn gemm_versions_match_the_cpu() {
     assert!(err.to_string().contains("buffers of 16, 16 and 4096 elements for 64×64×64"), "{err}");
 }
 
-/// GELU's backward from an f32 dy and from a bf16 one (as a product writes it), into dx, dx with its
-/// bf16 copy, and the copy alone (the MLP's first layer's output gradient under bf16 products),
-/// in packs and element by element (from an unaligned x): the CPU's backward on the same (widened)
-/// dy, the copy that result rounded.
+/// GELU's backward from an f32 u and dy, into du, du with its bf16 copy, and the copy alone, in
+/// packs and element by element (from an unaligned u): the CPU's backward, the copy that result
+/// rounded.
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn gelu_backward_writes_dx_its_copy_or_the_copy_alone() {
+fn gelu_backward_writes_du_its_copy_or_the_copy_alone() {
     use kernels::gelu::GeluApproximation;
     let gpu = Gpu::new(0).unwrap();
     let (x, dy) = (random(10_000, 9), random(10_000, 10));
-    let dy_bf16: Vec<bf16> = dy.iter().map(|&v| bf16::from_f32(v)).collect();
-    let widened: Vec<f32> = dy_bf16.iter().map(|v| v.to_f32()).collect();
-    let (xd, dyd, dyd_bf16) = (upload(&gpu, &x), upload(&gpu, &dy), gpu.stream.clone_htod(&dy_bf16).unwrap());
+    let (xd, dyd) = (upload(&gpu, &x), upload(&gpu, &dy));
     for (tanh, approx) in [(false, GeluApproximation::Erf), (true, GeluApproximation::Tanh)] {
-        for (dy_kind, dy_values) in [("f32", &dy), ("bf16", &widened)] {
-            for offset in [0, 1] {
-                let n = 9900;
-                let mut want = vec![0.0; n];
-                kernels::gelu::gelu_backward(&x[offset..offset + n], &dy_values[offset..offset + n], &mut want, approx);
-                let dy = match dy_kind {
-                    "f32" => GeluDy::F32(dyd.slice(offset..offset + n)),
-                    _ => GeluDy::Bf16(dyd_bf16.slice(offset..offset + n)),
-                };
-                let x = xd.slice(offset..offset + n);
-                let what = format!("GELU {approx:?} backward, {dy_kind} dy, offset {offset}");
-                let mut dx = gpu.stream.alloc_zeros::<f32>(n).unwrap();
-                gelu_backward(&gpu, tanh, &x, &dy, (Some(&mut dx), None), 100).unwrap();
-                let got = download(&gpu, &dx);
-                assert!(max_rel_err(&got, &want) <= 1e-5, "{what}");
-                let mut copy = bf16_copy_buffer(&gpu, 99, 104);
-                gelu_backward(&gpu, tanh, &x, &dy, (Some(&mut dx), Some((&mut copy, 104))), 100).unwrap();
-                assert_bf16_copy(&gpu, &copy, &download(&gpu, &dx), (100, 104), &format!("{what}, with a copy"));
-                let mut alone = bf16_copy_buffer(&gpu, 99, 104);
-                gelu_backward(&gpu, tanh, &x, &dy, (None, Some((&mut alone, 104))), 100).unwrap();
-                assert_bf16_copy(&gpu, &alone, &got, (100, 104), &format!("{what}, the copy alone"));
-            }
+        for offset in [0, 1] {
+            let n = 9900;
+            let mut want = vec![0.0; n];
+            kernels::gelu::gelu_backward(&x[offset..offset + n], &dy[offset..offset + n], &mut want, approx);
+            let (u, dy) = (GeluInput::F32(xd.slice(offset..offset + n)), GeluDy::F32(dyd.slice(offset..offset + n)));
+            let what = format!("GELU {approx:?} backward, offset {offset}");
+            let mut du = gpu.stream.alloc_zeros::<f32>(n).unwrap();
+            gelu_backward(&gpu, tanh, &u, &dy, (Some(&mut du), None), 100).unwrap();
+            let got = download(&gpu, &du);
+            assert!(max_rel_err(&got, &want) <= 1e-5, "{what}");
+            let mut copy = bf16_copy_buffer(&gpu, 99, 104);
+            gelu_backward(&gpu, tanh, &u, &dy, (Some(&mut du), Some((&mut copy, 104))), 100).unwrap();
+            assert_bf16_copy(&gpu, &copy, &download(&gpu, &du), (100, 104), &format!("{what}, with a copy"));
+            let mut alone = bf16_copy_buffer(&gpu, 99, 104);
+            gelu_backward(&gpu, tanh, &u, &dy, (None, Some((&mut alone, 104))), 100).unwrap();
+            assert_bf16_copy(&gpu, &alone, &got, (100, 104), &format!("{what}, the copy alone"));
         }
     }
-    let (x, dy) = (xd.slice(..100), GeluDy::F32(dyd.slice(..90)));
-    let err = gelu_backward(&gpu, true, &x, &dy, (None, Some((&mut bf16_copy_buffer(&gpu, 10, 10), 10))), 10);
+    let (u, dy) = (GeluInput::F32(xd.slice(..100)), GeluDy::F32(dyd.slice(..90)));
+    let err = gelu_backward(&gpu, true, &u, &dy, (None, Some((&mut bf16_copy_buffer(&gpu, 10, 10), 10))), 10);
     assert!(err.unwrap_err().to_string().contains("gelu_backward: 100 elements, dy of 90, into 100, in rows of 10"));
-    let err = gelu_backward(&gpu, true, &x, &GeluDy::F32(dyd.slice(..100)), (None, None), 10);
+    let err = gelu_backward(&gpu, true, &u, &GeluDy::F32(dyd.slice(..100)), (None, None), 10);
     assert!(err.unwrap_err().to_string().contains("gelu_backward: an output in f32, in bf16 or both"));
+}
+
+/// GELU and its backward of a bf16 product with the bias its product left out (the MLP's
+/// pre-activation under bf16 products, `u = product + bias[column]`), dy in bf16: f32 outputs
+/// with their bf16 copies, and the copies alone, in packs of 4 and element by element (from an
+/// unaligned product), against the CPU's on the same u (the bf16 product widened, the bias added
+/// in f32) and dy. A dy in another precision than u's, and a bias shorter than a row, are refused.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gelu_of_a_bf16_product_adds_its_bias() {
+    use kernels::gelu::{gelu, GeluApproximation};
+    let gpu = Gpu::new(0).unwrap();
+    let to_bf16 = |v: Vec<f32>| -> Vec<bf16> { v.iter().map(|&x| bf16::from_f32(x)).collect() };
+    let (product, bias, dy) = (to_bf16(random(10_000, 11)), random(100, 12), to_bf16(random(10_000, 13)));
+    let (pd, bd, dyd) =
+        (gpu.stream.clone_htod(&product).unwrap(), upload(&gpu, &bias), gpu.stream.clone_htod(&dy).unwrap());
+    let (n, cols) = (9900, 100);
+    for (tanh, approx) in [(false, GeluApproximation::Erf), (true, GeluApproximation::Tanh)] {
+        for offset in [0, 1] {
+            let u: Vec<f32> = (0..n).map(|i| product[offset + i].to_f32() + bias[i % cols]).collect();
+            let dy_values: Vec<f32> = dy[offset..offset + n].iter().map(|v| v.to_f32()).collect();
+            let (mut want_y, mut want_du) = (vec![0.0; n], vec![0.0; n]);
+            gelu(&u, &mut want_y, approx);
+            kernels::gelu::gelu_backward(&u, &dy_values, &mut want_du, approx);
+            let input = GeluInput::Bf16Product { product: pd.slice(offset..offset + n), bias: bd.slice(..) };
+            let dy = GeluDy::Bf16(dyd.slice(offset..offset + n));
+            let what = format!("GELU {approx:?} of a bf16 product, offset {offset}");
+            let (mut out, mut copy) = (gpu.stream.alloc_zeros::<f32>(n).unwrap(), bf16_copy_buffer(&gpu, 99, 104));
+            gelu_forward(&gpu, tanh, &input, (Some(&mut out), Some((&mut copy, 104))), cols).unwrap();
+            let y = download(&gpu, &out);
+            assert!(max_rel_err(&y, &want_y) <= 1e-5, "{what}");
+            assert_bf16_copy(&gpu, &copy, &y, (100, 104), &format!("{what}, with a copy"));
+            let mut alone = bf16_copy_buffer(&gpu, 99, 104);
+            gelu_forward(&gpu, tanh, &input, (None, Some((&mut alone, 104))), cols).unwrap();
+            assert_bf16_copy(&gpu, &alone, &y, (100, 104), &format!("{what}, the copy alone"));
+            let mut copy = bf16_copy_buffer(&gpu, 99, 104);
+            gelu_backward(&gpu, tanh, &input, &dy, (Some(&mut out), Some((&mut copy, 104))), cols).unwrap();
+            let du = download(&gpu, &out);
+            assert!(max_rel_err(&du, &want_du) <= 1e-5, "{what}, backward");
+            assert_bf16_copy(&gpu, &copy, &du, (100, 104), &format!("{what}, backward with a copy"));
+            let mut alone = bf16_copy_buffer(&gpu, 99, 104);
+            gelu_backward(&gpu, tanh, &input, &dy, (None, Some((&mut alone, 104))), cols).unwrap();
+            assert_bf16_copy(&gpu, &alone, &du, (100, 104), &format!("{what}, backward, the copy alone"));
+        }
+    }
+    let input = GeluInput::Bf16Product { product: pd.slice(..1000), bias: bd.slice(..50) };
+    let err = gelu_forward(&gpu, true, &input, (None, Some((&mut bf16_copy_buffer(&gpu, 10, 100), 100))), 100);
+    assert!(err.unwrap_err().to_string().contains("gelu: 1000 elements in rows of 100, a bias of 50"));
+    let (u, dy) = (GeluInput::F32(bd.slice(..100)), GeluDy::Bf16(dyd.slice(..100)));
+    let err = gelu_backward(&gpu, true, &u, &dy, (None, Some((&mut bf16_copy_buffer(&gpu, 1, 100), 100))), 100);
+    assert!(err.unwrap_err().to_string().contains("gelu_backward: dy in its input's precision"));
 }
 
 #[test]
@@ -412,18 +475,19 @@ fn gelu_and_fused_cross_entropy_match_the_cpu() {
         let mut want = vec![0.0; x.len()];
         gelu(&x, &mut want, approx);
         let (xd, mut yd) = (upload(&gpu, &x), gpu.stream.alloc_zeros::<f32>(x.len()).unwrap());
-        gelu_forward(&gpu, tanh, &xd.slice(..), (Some(&mut yd), None), 100).unwrap();
+        let u = GeluInput::F32(xd.slice(..));
+        gelu_forward(&gpu, tanh, &u, (Some(&mut yd), None), 100).unwrap();
         assert!(max_rel_err(&download(&gpu, &yd), &want) <= 1e-5, "{approx:?}");
         // With its bf16 copy: rows of 100 padded to 104.
         let mut copy = bf16_copy_buffer(&gpu, 100, 104);
-        gelu_forward(&gpu, tanh, &xd.slice(..), (Some(&mut yd), Some((&mut copy, 104))), 100).unwrap();
+        gelu_forward(&gpu, tanh, &u, (Some(&mut yd), Some((&mut copy, 104))), 100).unwrap();
         let got = download(&gpu, &yd);
         assert!(max_rel_err(&got, &want) <= 1e-5, "{approx:?}");
         assert_bf16_copy(&gpu, &copy, &got, (100, 104), &format!("GELU {approx:?}"));
         // The copy alone (in packs, and element by element from an unaligned x).
         for offset in [0, 1] {
             let mut alone = bf16_copy_buffer(&gpu, 100, 104);
-            let x = xd.slice(offset..offset + 9900);
+            let x = GeluInput::F32(xd.slice(offset..offset + 9900));
             gelu_forward(&gpu, tanh, &x, (None, Some((&mut alone, 104))), 100).unwrap();
             let values = &got[offset..offset + 9900];
             assert_bf16_copy(&gpu, &alone, values, (100, 104), &format!("GELU {approx:?} in bf16 alone"));
@@ -567,11 +631,15 @@ fn launches_refuse_buffers_too_small_for_their_shapes() {
     let (x, mut y) = (upload(&gpu, &random(100, 1)), gpu.stream.alloc_zeros::<f32>(100).unwrap());
     // A bf16 copy of 10 rows of 10 needs 10 · stride elements.
     let mut short = bf16_copy_buffer(&gpu, 9, 10);
-    let err = gelu_forward(&gpu, true, &x.slice(..), (Some(&mut y), Some((&mut short, 10))), 10).unwrap_err();
+    let u = GeluInput::F32(x.slice(..));
+    let err = gelu_forward(&gpu, true, &u, (Some(&mut y), Some((&mut short, 10))), 10).unwrap_err();
     assert!(err.to_string().contains("a bf16 copy of 90 elements for 10 rows of 10, 10 apart"), "{err}");
-    let err = gelu_forward(&gpu, true, &x.slice(..), (Some(&mut y), None), 30).unwrap_err();
-    assert!(err.to_string().contains("gelu: 100 elements into 100, in rows of 30"), "{err}");
-    let err = gelu_forward(&gpu, true, &x.slice(..), (None, None), 10).unwrap_err();
+    let err = gelu_forward(&gpu, true, &u, (Some(&mut y), None), 30).unwrap_err();
+    assert!(err.to_string().contains("gelu: 100 elements in rows of 30"), "{err}");
+    let mut short_y = gpu.stream.alloc_zeros::<f32>(90).unwrap();
+    let err = gelu_forward(&gpu, true, &u, (Some(&mut short_y), None), 10).unwrap_err();
+    assert!(err.to_string().contains("gelu: 100 elements into 90, in rows of 10"), "{err}");
+    let err = gelu_forward(&gpu, true, &u, (None, None), 10).unwrap_err();
     assert!(err.to_string().contains("an output in f32, in bf16 or both"), "{err}");
     // A layer norm of 10 rows of 10 into 90 floats, or into no output at all.
     let (gamma, beta) = (upload(&gpu, &random(10, 2)), upload(&gpu, &random(10, 3)));

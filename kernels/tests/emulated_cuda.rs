@@ -140,9 +140,10 @@ fn reading_past_the_end() {
     let x = gpu.stream.clone_htod(&[0.5f32; 1024]).unwrap();
     let mut y = gpu.stream.alloc_zeros::<f32>(4096).unwrap();
     let f = gpu.function(kernels::cuda::source("gelu.cu"), "gelu_forward").unwrap();
-    let (approx, n) = (0i32, 4096i64); // four times what x holds
+    let (approx, n, cols) = (0i32, 4096i64, 4096i64); // four times what x holds
     let mut builder = gpu.stream.launch_builder(&f);
-    builder.arg(&approx).arg(&n).arg(&x).arg(&mut y);
+    let no_copy = launch::Bf16Copy::new(&gpu, None, (1, 4096)).unwrap();
+    builder.arg(&approx).arg(&n).arg(&cols).arg(&x).arg(&mut y).arg(&no_copy);
     // Safety: not safe: the kernel reads past the end of x, which is the point; the emulated
     // driver's guard page stops it there.
     let _ = unsafe { builder.launch(launch::elementwise(4096)) };

@@ -31,7 +31,7 @@ pub use context::{AttentionPath, ContextScope, ExecutionContext};
 pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
-pub use fused::{AdamWBuffers, AdamWConfig, AdamWUpdate, ClassifierGrad, ClassifierLoss};
+pub use fused::{AdamWBuffers, AdamWConfig, AdamWUpdate, ClassifierGrad, ClassifierLoss, Preactivation};
 pub use half::{bf16, f16};
 pub use kernels::attention::cuda::AttentionVersion;
 pub use kernels::cpu::isa::{isa as cpu_isa, Isa as CpuIsa};

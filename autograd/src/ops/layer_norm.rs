@@ -24,12 +24,17 @@ impl Var {
         self.layer_norm_by(gamma, beta, eps, Tensor::layer_norm_forward_as_operand)
     }
 
-    /// The op, with `forward` giving `(y, μ, rstd)`.
+    /// The op, with `forward` giving `(y, μ, rstd)`. Its backward adds dx to the gradient x has
+    /// received already, if any ([`Tensor::layer_norm_backward_added_to`]): in a pre-LN block x is
+    /// the residual stream, whose skip connection's gradient arrives first.
     fn layer_norm_by(&self, gamma: &Var, beta: &Var, eps: f64, forward: Forward) -> Result<Var> {
         let (x, g) = (self.value(), gamma.value());
         let (y, mean, rstd) = forward(&x, &g, &beta.value(), eps)?;
-        Ok(Var::from_op("layer_norm", y, &[self, gamma, beta], move |dy| {
-            let (dx, dg, db) = x.layer_norm_backward(&g, &mean, &rstd, dy)?;
+        Ok(Var::from_op_adding_to_first("layer_norm", y, &[self, gamma, beta], move |dy, sum| {
+            let (dx, dg, db) = match sum {
+                Some(sum) => x.layer_norm_backward_added_to(&g, &mean, &rstd, dy, sum)?,
+                None => x.layer_norm_backward(&g, &mean, &rstd, dy)?,
+            };
             Ok(vec![Some(dx), Some(dg), Some(db)])
         }))
     }

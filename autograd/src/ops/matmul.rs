@@ -36,21 +36,28 @@ impl Var {
         }))
     }
 
-    /// `y = GELU(u)·W + b`, a feed-forward block's second half (F3), as one op: GELU's output
-    /// `h` only feeds the two products (`y`, and `dW = hᵀ·dy`), so on a GPU under bf16 products it
-    /// is kept in bf16 alone ([`Tensor::gelu_as_operand`]), never in f32, and so is `dh = dy·Wᵀ`,
-    /// which only GELU's backward reads. Backward: `db = Σ_rows dy`, `dW = hᵀ·dy`,
-    /// `du = (dy·Wᵀ) ⊙ gelu′(u)`.
-    pub fn gelu_linear(&self, approx: GeluApproximation, weight: &Var, bias: &Var) -> Result<Var> {
-        let (u, w, b) = (self.value(), weight.value(), bias.value());
+    /// `y = GELU(x·W₁ + b₁)·W₂ + b₂`, a whole feed-forward block (F3), as one op (`fc` = `(W₁,
+    /// b₁)`, `proj` = `(W₂, b₂)`). Its inner tensors only feed products and GELU's two passes, so on
+    /// a GPU under bf16 products each is kept in bf16 alone, never in f32: the pre-activation
+    /// `u = x·W₁ + b₁` as the product `x·W₁` with the bias beside it ([`Tensor::preactivation`]),
+    /// GELU's output `h`, `dh = dy·W₂ᵀ` and `du`.
+    /// Backward: `db₂ = Σ_rows dy`, `dW₂ = hᵀ·dy`, `du = (dy·W₂ᵀ) ⊙ gelu′(u)`, `db₁ = Σ_rows du`,
+    /// `dW₁ = xᵀ·du`, `dx = du·W₁ᵀ`.
+    pub fn feed_forward(&self, fc: (&Var, &Var), approx: GeluApproximation, proj: (&Var, &Var)) -> Result<Var> {
+        let (x, w1, b1, w2, b2) = (self.value(), fc.0.value(), fc.1.value(), proj.0.value(), proj.1.value());
+        let u = x.preactivation(&w1, &b1)?;
         let h = u.gelu_as_operand(approx)?;
-        let y = h.linear(&w, &b)?;
-        Ok(Var::from_op("gelu_linear", y, &[self, weight, bias], move |g| {
-            // db first: on a GPU in bf16 its pass also rounds g for the two products.
-            let db = g.bias_grad()?;
-            let dh = g.matmul_into(&w.t()?, h.dtype())?;
-            let dw = rhs_grad(&h, &w, g)?;
-            Ok(vec![Some(u.gelu_backward(&dh, approx)?), Some(dw), Some(db)])
+        let y = h.linear(&w2, &b2)?;
+        Ok(Var::from_op("feed_forward", y, &[self, fc.0, fc.1, proj.0, proj.1], move |g| {
+            // Each bias gradient first: on a GPU in bf16 its pass also rounds an f32 gradient for
+            // the two products that read it.
+            let db2 = g.bias_grad()?;
+            let dh = g.matmul_into(&w2.t()?, h.dtype())?;
+            let dw2 = rhs_grad(&h, &w2, g)?;
+            let du = u.gelu_backward(&dh, approx)?;
+            let db1 = du.bias_grad()?;
+            let (dx, dw1) = matmul_grads(&x, &w1, &du)?;
+            Ok(vec![Some(dx), Some(dw1), Some(db1), Some(dw2), Some(db2)])
         }))
     }
 }

@@ -110,9 +110,11 @@ pub fn matmul_and_nn_cases() -> Vec<Case> {
     vec![
         case("matmul", vec![randn(&[3, 4], 70), randn(&[4, 2], 71)], |v| v[0].matmul(&v[1])),
         case("linear", vec![randn(&[2, 3, 4], 76), randn(&[4, 2], 77), randn(&[2], 78)], |v| v[0].linear(&v[1], &v[2])),
-        case("gelu_linear", vec![randn(&[2, 3, 5], 79), randn(&[5, 3], 80), randn(&[3], 81)], |v| {
-            v[0].gelu_linear(GeluApproximation::Tanh, &v[1], &v[2])
-        }),
+        case(
+            "feed_forward",
+            vec![randn(&[2, 3, 4], 79), randn(&[4, 5], 80), randn(&[5], 81), randn(&[5, 3], 82), randn(&[3], 83)],
+            |v| v[0].feed_forward((&v[1], &v[2]), GeluApproximation::Tanh, (&v[3], &v[4])),
+        ),
         case("matmul_batched_broadcast", vec![randn(&[2, 3, 4], 72), randn(&[4, 2], 73)], |v| v[0].matmul(&v[1])),
         case("matmul_broadcast_batch_dims", vec![randn(&[2, 1, 3, 4], 74), randn(&[3, 4, 2], 75)], |v| {
             v[0].matmul(&v[1])
@@ -127,6 +129,12 @@ pub fn matmul_and_nn_cases() -> Vec<Case> {
         case("log_softmax", vec![randn(&[3, 5], 82)], |v| v[0].log_softmax(1)),
         case("layer_norm", gamma_beta(83), |v| v[0].layer_norm(&v[1], &v[2], 1e-5)),
         case("layer_norm_as_operand", gamma_beta(183), |v| v[0].layer_norm_as_operand(&v[1], &v[2], 1e-5)),
+        // x + LN(x)·x: the norm's backward adds its dx to what x has received from the other two.
+        case("layer_norm_on_a_residual_stream", gamma_beta(283), |v| {
+            v[0].add(&v[0].layer_norm_as_operand(&v[1], &v[2], 1e-5)?.mul(&v[0])?)
+        }),
+        // x + LN(x): what x has received is the very gradient the norm reads as dy.
+        case("layer_norm_beside_its_skip", gamma_beta(383), |v| v[0].add(&v[0].layer_norm(&v[1], &v[2], 1e-5)?)),
         case("layer_norm_transposed_input", vec![randn(&[5, 3], 86), randn(&[3], 87), randn(&[3], 88)], |v| {
             v[0].t()?.t()?.layer_norm(&v[1], &v[2], 1e-5)
         }),

@@ -135,7 +135,7 @@ pub const SOURCES: &[KernelSource] = &[
             include_str!("bf16_copy.cuh"),
             include_str!("../gelu/gelu.cu")
         ),
-        kernels: &["gelu_forward", "gelu_backward", "gelu_backward_bf16_dy"],
+        kernels: &["gelu_forward", "gelu_forward_bf16_product", "gelu_backward", "gelu_backward_bf16_product"],
     },
     KernelSource {
         name: "index.cu",

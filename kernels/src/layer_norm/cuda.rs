@@ -3,7 +3,7 @@
 use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
-use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, DevicePtr, LaunchConfig, PushKernelArg};
 
 /// How the rows of a layer norm are spread over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,22 +83,45 @@ pub fn layer_norm_backward_plan((rows, cols): (usize, usize)) -> (Plan, bool) {
     (Plan::new("layer_norm_backward", cfg), shared)
 }
 
-/// Layer-norm backward of `(rows, cols)`: `dx`, and `dgamma`, `dbeta` added into (they must start
-/// at zero), from `[x, gamma, mean, rstd, dy]`.
+/// Where a layer-norm backward writes `dx`: on its own, or added to the gradient its input has
+/// received already (`dx ← dx + the norm's`, read and written in place: the residual stream's).
+pub enum LayerNormDx<'a> {
+    Alone(&'a mut CudaSlice<f32>),
+    AddedInPlace(&'a mut CudaSlice<f32>),
+}
+
+/// Layer-norm backward of `(rows, cols)`: `dx` as `dx_into` says, and `dgamma`, `dbeta` added
+/// into (they must start at zero), from `[x, gamma, mean, rstd, dy]`.
 pub fn layer_norm_backward(
     gpu: &Gpu,
     [x, gamma, mean, rstd, dy]: [&CudaView<f32>; 5],
-    (dx, dgamma, dbeta): (&mut CudaSlice<f32>, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
+    (dx_into, dgamma, dbeta): (LayerNormDx, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
+    let n = rows * cols;
+    let lengths = [x.len(), dy.len(), gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
+    let (added, dx) = match dx_into {
+        LayerNormDx::Alone(dx) => (false, dx),
+        LayerNormDx::AddedInPlace(dx) => (true, dx),
+    };
+    if lengths.iter().zip([n, n, cols, rows, rows, cols, cols]).any(|(&len, need)| len < need) || dx.len() < n {
+        return Err(CudaError::Driver(format!(
+            "layer_norm_backward: {rows} rows of {cols}, buffers of {lengths:?} and dx of {}",
+            dx.len()
+        )));
+    }
     let (Plan { cfg, .. }, shared) = layer_norm_backward_plan((rows, cols));
     let f = gpu.function(source("layer_norm.cu"), "layer_norm_backward")?;
-    let (r, c, s) = (rows as i32, cols as i32, i32::from(shared));
+    let (r, c, s, null) = (rows as i32, cols as i32, i32::from(shared), 0u64);
+    let sum = if added { dx.device_ptr(&gpu.stream).0 } else { null };
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(dx).arg(dgamma).arg(dbeta);
-    // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows.
-    // x, dy, γ, mean, rstd read; dx, dγ, dβ written; about 12 operations an element.
-    let cost = Cost::f32s(2 * rows * cols + cols + 2 * rows, rows * cols + 2 * cols)
-        .with_flops(12 * rows * cols, Math::CudaCores);
+    args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(&sum);
+    args.arg(dx).arg(dgamma).arg(dbeta);
+    // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows
+    // (checked); the sum, when there is one, is dx itself, each element read before the same
+    // thread writes it. x, dy, γ, mean, rstd (and the sum) read; dx, dγ, dβ written; about 12
+    // operations an element.
+    let cost =
+        Cost::f32s((2 + usize::from(added)) * n + cols + 2 * rows, n + 2 * cols).with_flops(12 * n, Math::CudaCores);
     unsafe { run(gpu, "layer_norm_backward", &mut args, cfg, cost) }
 }

@@ -145,10 +145,13 @@ extern "C" __global__ void __launch_bounds__(256, 3)
 // it sums their dγ and dβ in registers and adds them once, when the warp is done; the block's warps
 // add into shared memory first (`partials` of 2·cols floats, when given as dynamic shared memory),
 // and the block adds those to dgamma and dbeta once, so the global atomics are per block, not per
-// row (dgamma and dbeta must start at zero). Wider rows add per element.
+// row (dgamma and dbeta must start at zero). Wider rows add per element. With `sum` (which may be
+// dx itself), dx = sum + the above: the norm's input gradient added to what its input has received
+// already (the residual stream's gradient, from the skip connection), so no separate pass adds them.
 extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_partials, const float* x,
                                                const float* gamma, const float* mean, const float* rstd,
-                                               const float* dy, float* dx, float* dgamma, float* dbeta) {
+                                               const float* dy, const float* sum, float* dx, float* dgamma,
+                                               float* dbeta) {
     extern __shared__ float partials[];
     float* dg = shared_partials ? partials : dgamma;
     float* db = shared_partials ? partials + cols : dbeta;
@@ -182,7 +185,8 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
             for (int u = 0; u < LN_CACHED; ++u) {
                 int c = lane + 32 * u;
                 if (c >= cols) continue;
-                dx[base + c] = inv * (d[u] * gamma[c] - g_mean - xhat[u] * gx_mean);
+                float v = inv * (d[u] * gamma[c] - g_mean - xhat[u] * gx_mean);
+                dx[base + c] = sum ? sum[base + c] + v : v;
                 dg_sum[u] += d[u] * xhat[u];
                 db_sum[u] += d[u];
             }
@@ -197,7 +201,8 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
         float g_mean = warp_sum(g_sum) / cols, gx_mean = warp_sum(gx_sum) / cols;
         for (int c = lane; c < cols; c += 32) {
             float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
-            dx[base + c] = inv * (g - g_mean - xhat * gx_mean);
+            float v = inv * (g - g_mean - xhat * gx_mean);
+            dx[base + c] = sum ? sum[base + c] + v : v;
             atomicAdd(&dg[c], dy[base + c] * xhat);
             atomicAdd(&db[c], dy[base + c]);
         }

@@ -26,11 +26,11 @@ impl Mlp {
         })
     }
 
-    /// GELU and the second layer are one op (`Var::gelu_linear`), so GELU's output is kept only
-    /// as the products read it (in bf16 alone on a GPU under bf16 products).
+    /// The block as one op (`Var::feed_forward`), so the tensors inside it are kept only as the
+    /// products and GELU read them (in bf16 alone on a GPU under bf16 products).
     pub fn forward(&self, x: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
-        let u = self.c_fc.forward(x)?;
-        let y = u.gelu_linear(self.gelu, &self.c_proj.weight, &self.c_proj.bias)?;
+        let (fc, proj) = (&self.c_fc, &self.c_proj);
+        let y = x.feed_forward((&fc.weight, &fc.bias), self.gelu, (&proj.weight, &proj.bias))?;
         self.dropout.forward(&y, rng)
     }
 }

@@ -15,6 +15,7 @@ mod softmax;
 
 pub use adamw::{AdamWBuffers, AdamWConfig, AdamWUpdate};
 pub use classifier::{ClassifierGrad, ClassifierLoss};
+pub use gelu::Preactivation;
 
 use crate::Layout;
 

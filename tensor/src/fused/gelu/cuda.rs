@@ -5,7 +5,8 @@ use crate::cuda::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
 use half::bf16;
-use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy};
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
+use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy, GeluInput};
 
 impl CudaStorage {
     /// GELU of dense `layout`, by gelu.cu's kernel, which in bf16 also writes the output's image:
@@ -22,31 +23,11 @@ impl CudaStorage {
         let mut image = self.output_image(name, (n / cols, cols))?;
         let y_bf16 = image.as_mut().map(|(image, stride)| (image, *stride));
         let tanh = approx == GeluApproximation::Tanh;
-        gelu_forward(&self.gpu, tanh, &x.view().slice(..n), (Some(&mut out), y_bf16), cols)
-            .map_err(cuda_error(name))?;
+        let u = GeluInput::F32(x.view().slice(..n));
+        gelu_forward(&self.gpu, tanh, &u, (Some(&mut out), y_bf16), cols).map_err(cuda_error(name))?;
         let mut y = self.with(n, CudaData::F32(out));
         y.keep_output_image(image, cols);
         Ok(y)
-    }
-
-    /// GELU of dense `layout` in bf16 alone, in rows `aligned_run(cols)` apart (16-byte aligned):
-    /// an output that only matrix products read ([`crate::Tensor::gelu_as_operand`]). Returns it
-    /// and the layout of its padded rows.
-    pub(crate) fn gelu_bf16(&self, layout: &Layout, approx: GeluApproximation) -> Result<(Self, Layout)> {
-        let name = "gelu";
-        let x = self.dense(name, layout)?;
-        let n = layout.elem_count();
-        let cols = last_dim(layout);
-        let (rows, stride) = (n / cols, aligned_run(cols));
-        // Safety: every row's first cols elements are written by the kernel (none when n is 0);
-        // the padding, which nothing reads, is not.
-        let mut out = unsafe { self.gpu.stream.alloc::<bf16>((rows * stride).max(1)) }.map_err(driver_error(name))?;
-        if n > 0 {
-            let tanh = approx == GeluApproximation::Tanh;
-            let out = Some((&mut out, stride));
-            gelu_forward(&self.gpu, tanh, &x.view().slice(..n), (None, out), cols).map_err(cuda_error(name))?;
-        }
-        Ok((self.with(rows * stride, CudaData::BF16(out)), Layout::rows_apart(layout.shape(), stride)))
     }
 
     /// `dx = dy ⊙ gelu′(x)` in f32, from an f32 dy.
@@ -63,45 +44,95 @@ impl CudaStorage {
         let mut out = self.alloc_f32(op, n)?;
         if n > 0 {
             let (tanh, cols) = (approx == GeluApproximation::Tanh, last_dim(layout));
-            let dy = GeluDy::F32(d.view().slice(..n));
-            gelu_backward(&self.gpu, tanh, &x.view().slice(..n), &dy, (Some(&mut out), None), cols)
-                .map_err(cuda_error(op))?;
+            let (u, dy) = (GeluInput::F32(x.view().slice(..n)), GeluDy::F32(d.view().slice(..n)));
+            gelu_backward(&self.gpu, tanh, &u, &dy, (Some(&mut out), None), cols).map_err(cuda_error(op))?;
         }
         Ok(self.with(n, CudaData::F32(out)))
     }
 
-    /// `dx = dy ⊙ gelu′(x)` from a bf16 dy (the MLP's `dy·W₂ᵀ`, written in bf16 by its product),
-    /// written in bf16 alone in rows `aligned_run(cols)` apart: a gradient only the first layer's
-    /// products and its bias's column sums read ([`crate::Tensor::gelu_backward`]). Returns it and
-    /// the layout of its padded rows.
-    pub(crate) fn gelu_backward_bf16(
+    /// `h = GELU(u)` of `u = product + bias` (`self` the bf16 product `x·W₁` of `layout`, the f32
+    /// bias one value per column), in bf16 alone, in rows `aligned_run(cols)` apart: the MLP's
+    /// hidden layer, which only matrix products read ([`crate::Preactivation::gelu_as_operand`]).
+    /// Returns it and the layout of its padded rows.
+    pub(crate) fn gelu_of_product_bf16(
         &self,
         layout: &Layout,
-        dy: &Self,
-        dy_layout: &Layout,
+        bias: (&Self, &Layout),
+        approx: GeluApproximation,
+    ) -> Result<(Self, Layout)> {
+        let op = "gelu";
+        let tanh = approx == GeluApproximation::Tanh;
+        self.bf16_rows_from_product(op, layout, bias, |u, out, cols| {
+            gelu_forward(&self.gpu, tanh, u, (None, Some(out)), cols)
+        })
+    }
+
+    /// `du = dh ⊙ gelu′(u)` of `u = product + bias` (as in [`CudaStorage::gelu_of_product_bf16`]),
+    /// from a bf16 dh (the MLP's `dy·W₂ᵀ`, written in bf16 by its product), in bf16 alone in rows
+    /// `aligned_run(cols)` apart: a gradient only the first layer's products and its bias's column
+    /// sums read ([`crate::Preactivation::gelu_backward`]). Returns it and the layout of its padded
+    /// rows.
+    pub(crate) fn gelu_backward_of_product_bf16(
+        &self,
+        layout: &Layout,
+        bias: (&Self, &Layout),
+        (dh, dh_layout): (&Self, &Layout),
         approx: GeluApproximation,
     ) -> Result<(Self, Layout)> {
         let op = "gelu_backward";
-        let x = self.dense(op, layout)?;
+        let tanh = approx == GeluApproximation::Tanh;
+        dh.with_dense_bf16(op, dh_layout, |d| {
+            let dh = GeluDy::Bf16(d);
+            self.bf16_rows_from_product(op, layout, bias, |u, out, cols| {
+                gelu_backward(&self.gpu, tanh, u, &dh, (None, Some(out)), cols)
+            })
+        })
+    }
+
+    /// What GELU's two passes share over a bf16 product: `launch(u, out, cols)` with `u` the
+    /// product (dense, through a copy where its rows are padded) and the bias, `out` rows of
+    /// `cols` `aligned_run(cols)` apart, written in full but for their padding. Returns `out` and
+    /// the layout of its padded rows.
+    fn bf16_rows_from_product(
+        &self,
+        op: &'static str,
+        layout: &Layout,
+        (bias, bias_layout): (&Self, &Layout),
+        launch: impl FnOnce(
+            &GeluInput,
+            (&mut CudaSlice<bf16>, usize),
+            usize,
+        ) -> std::result::Result<(), kernels::cuda::CudaError>,
+    ) -> Result<(Self, Layout)> {
         let n = layout.elem_count();
         let cols = last_dim(layout);
         let (rows, stride) = (n / cols, aligned_run(cols));
-        // dy as it lies if dense, else through a dense copy of its (padded) rows.
-        let copy = if dy_layout.is_contiguous() { None } else { Some(dy.contiguous(dy_layout)?) };
-        let (dense, offset) = copy.as_ref().map_or((dy, dy_layout.offset()), |c| (c, 0));
-        let CudaData::BF16(d) = &dense.data else {
-            return Err(crate::Error::invalid(op, format!("a bf16 dy, got {:?}", dense.dtype())));
-        };
+        let b = bias.dense(op, bias_layout)?;
         // Safety: every row's first cols elements are written by the kernel (none when n is 0);
         // the padding, which nothing reads, is not.
         let mut out = unsafe { self.gpu.stream.alloc::<bf16>((rows * stride).max(1)) }.map_err(driver_error(op))?;
         if n > 0 {
-            let tanh = approx == GeluApproximation::Tanh;
-            let dy = GeluDy::Bf16(d.slice(offset..));
-            gelu_backward(&self.gpu, tanh, &x.view().slice(..n), &dy, (None, Some((&mut out, stride))), cols)
-                .map_err(cuda_error(op))?;
+            self.with_dense_bf16(op, layout, |product| {
+                let u = GeluInput::Bf16Product { product, bias: b.view().slice(..cols) };
+                launch(&u, (&mut out, stride), cols).map_err(cuda_error(op))
+            })?;
         }
         Ok((self.with(rows * stride, CudaData::BF16(out)), Layout::rows_apart(layout.shape(), stride)))
+    }
+
+    /// `f` of the bf16 elements of `layout` as one dense run: where they lie, or a dense copy.
+    fn with_dense_bf16<R>(
+        &self,
+        op: &'static str,
+        layout: &Layout,
+        f: impl FnOnce(CudaView<bf16>) -> Result<R>,
+    ) -> Result<R> {
+        let copy = if layout.is_contiguous() { None } else { Some(self.contiguous(layout)?) };
+        let (dense, offset) = copy.as_ref().map_or((self, layout.offset()), |c| (c, 0));
+        let CudaData::BF16(x) = &dense.data else {
+            return Err(crate::Error::invalid(op, format!("bf16 data, got {:?}", dense.dtype())));
+        };
+        f(x.slice(offset..offset + layout.elem_count()))
     }
 }
 

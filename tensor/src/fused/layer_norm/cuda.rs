@@ -7,7 +7,7 @@ use crate::{Layout, Result};
 use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::Bf16Out;
-use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_forward, LayerNormVersion};
+use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_forward, LayerNormDx, LayerNormVersion};
 
 impl CudaStorage {
     /// Layer norm over the last dim: `(y, mean, rstd)`, a warp per row.
@@ -72,7 +72,7 @@ impl CudaStorage {
         Ok((self.with(rows, CudaData::F32(mean)), self.with(rows, CudaData::F32(rstd))))
     }
 
-    /// Layer-norm backward: `(dx, dγ, dβ)` from x (self), γ, the cached mean and rstd, and dy.
+    /// Layer-norm backward: `(dx, dγ, dβ)`, a warp per row.
     pub fn layer_norm_backward(
         &self,
         layout: &Layout,
@@ -81,24 +81,46 @@ impl CudaStorage {
         rstd: (&Self, &Layout),
         dy: (&Self, &Layout),
     ) -> Result<(Self, Self, Self)> {
+        let n = layout.elem_count();
+        let mut dx = self.alloc_f32("layer_norm_backward", n)?;
+        let (dg, db) = self.layer_norm_backward_into(layout, [gamma, mean, rstd, dy], LayerNormDx::Alone(&mut dx))?;
+        Ok((self.with(n, CudaData::F32(dx)), dg, db))
+    }
+
+    /// [`CudaStorage::layer_norm_backward`] with dx added into `sum` in place (a dense f32
+    /// gradient of x's shape: what x has received already), by the kernel as it writes dx:
+    /// `(dγ, dβ)`.
+    pub(crate) fn layer_norm_backward_added_to(
+        &self,
+        layout: &Layout,
+        [gamma, mean, rstd, dy]: [(&Self, &Layout); 4],
+        sum: &mut Self,
+    ) -> Result<(Self, Self)> {
+        // The launch checks that the sum holds x's elements.
+        let into = LayerNormDx::AddedInPlace(sum.f32s_mut("layer_norm_backward")?);
+        self.layer_norm_backward_into(layout, [gamma, mean, rstd, dy], into)
+    }
+
+    /// The backward kernel, `dx` written as `dx_into` says: `(dγ, dβ)`.
+    fn layer_norm_backward_into(
+        &self,
+        layout: &Layout,
+        [gamma, mean, rstd, dy]: [(&Self, &Layout); 4],
+        dx_into: LayerNormDx,
+    ) -> Result<(Self, Self)> {
         let op = "layer_norm_backward";
         let x = self.dense(op, layout)?;
         let (g, m, s, d) =
             (gamma.0.dense(op, gamma.1)?, mean.0.dense(op, mean.1)?, rstd.0.dense(op, rstd.1)?, dy.0.dense(op, dy.1)?);
         let (rows, cols) = rows_cols(layout);
-        let (mut dx, mut dg, mut db) =
-            (self.alloc_f32(op, rows * cols)?, self.zeros_f32(op, cols)?, self.zeros_f32(op, cols)?);
+        let (mut dg, mut db) = (self.zeros_f32(op, cols)?, self.zeros_f32(op, cols)?);
         layer_norm_backward(
             &self.gpu,
             [&x.view(), &g.view(), &m.view(), &s.view(), &d.view()],
-            (&mut dx, &mut dg, &mut db),
+            (dx_into, &mut dg, &mut db),
             (rows, cols),
         )
         .map_err(cuda_error(op))?;
-        Ok((
-            self.with(rows * cols, CudaData::F32(dx)),
-            self.with(cols, CudaData::F32(dg)),
-            self.with(cols, CudaData::F32(db)),
-        ))
+        Ok((self.with(cols, CudaData::F32(dg)), self.with(cols, CudaData::F32(db))))
     }
 }

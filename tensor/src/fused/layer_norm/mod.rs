@@ -5,7 +5,7 @@ mod cpu;
 mod cuda;
 
 use crate::storage::{on_device, Storage};
-use crate::{DType, Error, ExecutionContext, MatmulPrecision, Result, Tensor};
+use crate::{DType, Device, Error, ExecutionContext, MatmulPrecision, Result, Tensor};
 
 impl Tensor {
     /// Layer norm over the last dim: `y = (x − μ)/√(σ² + ε) ⊙ γ + β` (biased σ², as PyTorch).
@@ -69,6 +69,44 @@ impl Tensor {
     /// A per-row statistic (`μ`, `rstd`) of this tensor's rows: shape `x.shape[..-1]`.
     fn row_stats(&self, storage: Storage) -> Tensor {
         Tensor::from_storage(storage, &self.shape()[..self.rank() - 1])
+    }
+
+    /// [`Tensor::layer_norm_backward`] with dx added to `sum`, the gradient x has received already
+    /// (a pre-LN block's residual stream, from its skip connection): `(sum + dx, dγ, dβ)`. On a GPU
+    /// the backward kernel adds into an f32 `sum` in place as it writes dx (`sum` copied first if
+    /// another tensor shares it), so no separate pass reads the two and writes their sum;
+    /// elsewhere dx is added as [`Tensor::add_assign`] does.
+    pub fn layer_norm_backward_added_to(
+        &self,
+        gamma: &Tensor,
+        mean: &Tensor,
+        rstd: &Tensor,
+        dy: &Tensor,
+        mut sum: Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        self.expect_same_shape(&sum, "layer_norm_backward")?;
+        let on_one_gpu = matches!((self.device(), sum.device()), (Device::Cuda(a), Device::Cuda(b)) if a == b);
+        if !(on_one_gpu && self.dtype() == DType::F32 && sum.dtype() == DType::F32) {
+            let (dx, dg, db) = self.layer_norm_backward(gamma, mean, rstd, dy)?;
+            sum.add_assign(&dx)?;
+            return Ok((sum, dg, db));
+        }
+        self.expect_same_shape(dy, "layer_norm_backward")?;
+        let (x, dy) = (self.contiguous(), dy.contiguous());
+        let params = [gamma, mean, rstd, &dy];
+        let Storage::Cuda(acc) = sum.storage_mut() else { unreachable!("sum is on the GPU (checked)") };
+        let (Storage::Cuda(x_on), [Storage::Cuda(g), Storage::Cuda(m), Storage::Cuda(r), Storage::Cuda(d)]) =
+            (x.storage(), params.map(Tensor::storage))
+        else {
+            return Err(Error::invalid("layer_norm_backward", "γ, μ, rstd and dy on x's GPU"));
+        };
+        let (dg, db) = x_on.layer_norm_backward_added_to(
+            x.layout(),
+            [(g, gamma.layout()), (m, mean.layout()), (r, rstd.layout()), (d, dy.layout())],
+            acc,
+        )?;
+        let (dg, db) = (Storage::Cuda(dg), Storage::Cuda(db));
+        Ok((sum, Tensor::from_storage(dg, gamma.shape()), Tensor::from_storage(db, gamma.shape())))
     }
 
     /// Layer-norm backward from `x = self`, `γ`, the cached `μ`, `rstd` and upstream `dy`: `(dx, dγ, dβ)`.

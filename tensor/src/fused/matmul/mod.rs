@@ -90,6 +90,17 @@ impl Tensor {
     /// added inside the matrix multiply (no separate pass over `y`).
     /// On a GPU, a bf16 `x` meets f32 weights (as in [`Tensor::matmul`]).
     pub fn linear(&self, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        self.linear_operands(weight, bias)?;
+        let (k, n) = (weight.shape()[0], weight.shape()[1]);
+        let rows = self.shape()[..self.rank() - 1].iter().product();
+        let x = self.reshape(&[rows, k])?;
+        let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
+        Self::product(&x, weight, Some(bias))?.reshape(&out_shape)
+    }
+
+    /// The operands of a linear layer `x·W + b`: `x (…, k)`, `W (k, n)`, `b (n)`, on one device,
+    /// the weight and bias of one dtype.
+    pub(crate) fn linear_operands(&self, weight: &Tensor, bias: &Tensor) -> Result<()> {
         self.matmul_operands(weight, "linear")?;
         weight.same_dtype_device(bias, "linear")?;
         let k = self.shape().last().copied().unwrap_or(0);
@@ -104,11 +115,7 @@ impl Tensor {
                 ),
             ));
         }
-        let n = weight.shape()[1];
-        let rows = self.shape()[..self.rank() - 1].iter().product();
-        let x = self.reshape(&[rows, k])?;
-        let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
-        Self::product(&x, weight, Some(bias))?.reshape(&out_shape)
+        Ok(())
     }
 
     /// `A·B` (+ `bias` on every row) of `[batch…, m, k]·[batch…, k, n]`, batch dims already
