@@ -172,15 +172,17 @@ fn a_layer_norm_kept_in_bf16_for_its_linear_layer_matches_the_cpu() {
     assert_within_of_largest(&tolerances, &got, &want);
 }
 
-/// A whole MLP (`Var::feed_forward`, as GPT-2's) under bf16 products against the CPU's f64 path
-/// on bf16-rounded x, W₁, W₂: 24 rows of 20 → 40 → 12 and of 20 → 37 → 12 (hidden rows padded
-/// to 40 in bf16, and no packs of 4), a random upstream gradient. On the GPU the pre-activation
-/// is the product x·W₁ in bf16 alone with b₁ added by GELU's kernels as they read it; GELU's
-/// output h, dh = dy·W₂ᵀ and du are bf16 alone too, du read so by the first layer's bias gradient
-/// (column sums of the bf16 rows) and both its products. Each is rounded to bf16 where the CPU
-/// keeps f64 (2⁻⁹ relative each, a few on any path): y, dx, dW₁, db₁ and dW₂ agree to 1e-2 of
-/// their largest element (observed on the emulator: 2.0e-3 to 5.7e-3); db₂, f32 sums of f32
-/// values, to 1e-5. The leaves' gradients come back in their own dtype.
+/// A whole MLP added onto a residual stream (`Var::feed_forward_onto`, as GPT-2's) under bf16
+/// products against the CPU's f64 path on bf16-rounded x, W₁, W₂: 24 rows of 20 → 40 → 12 and of
+/// 20 → 37 → 12 (hidden rows padded to 40 in bf16, and no packs of 4), a random upstream gradient.
+/// On the GPU the pre-activation is the product x·W₁ in bf16 alone with b₁ added by GELU's kernels
+/// as they read it; GELU's output h, dh = dy·W₂ᵀ and du are bf16 alone too, du read so by the
+/// first layer's bias gradient (column sums of the bf16 rows) and both its products; the second
+/// product adds b₂ and the residual r in its epilogue. Each is rounded to bf16 where the CPU keeps
+/// f64 (2⁻⁹ relative each, a few on any path): y, dx, dW₁, db₁ and dW₂ agree to 1e-2 of their
+/// largest element (observed on the emulator: 2.0e-3 to 5.7e-3); db₂ and dr (the upstream
+/// gradient itself), f32 sums of f32 values, to 1e-5. The leaves' gradients come back in their
+/// own dtype.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn an_mlp_in_bf16_matches_the_cpu() {
@@ -189,18 +191,20 @@ fn an_mlp_in_bf16_matches_the_cpu() {
         let x = bf16_randn(&[2, 12, 20], 1.0, 31);
         let (w1, b1) = (bf16_randn(&[20, hidden], 0.3, 32), bf16_randn(&[hidden], 0.3, 33));
         let (w2, b2) = (bf16_randn(&[hidden, 12], 0.2, 34), bf16_randn(&[12], 0.2, 35));
+        let r = bf16_randn(&[2, 12, 12], 1.0, 37);
         let upstream = Tensor::randn(&[2, 12, 12], 0.0, 1.0, DType::F64, &mut rng(36));
         let run = |device: Device, dtype: DType| {
             let on = |t: &Tensor| Ok::<_, tensor::Error>(Var::new(t.to_dtype(dtype).to_device(device)?, true));
-            let (x, w1, b1, w2, b2) = (on(&x)?, on(&w1)?, on(&b1)?, on(&w2)?, on(&b2)?);
-            let y = x.feed_forward((&w1, &b1), GeluApproximation::Tanh, (&w2, &b2))?;
-            let leaves = [x, w1, b1, w2, b2];
+            let (x, w1, b1, w2, b2, r) = (on(&x)?, on(&w1)?, on(&b1)?, on(&w2)?, on(&b2)?, on(&r)?);
+            let y = x.feed_forward_onto((&w1, &b1), GeluApproximation::Tanh, (&w2, &b2), &r)?;
+            let leaves = [x, w1, b1, w2, b2, r];
             let out = output_and_gradients(&y, &upstream, &leaves)?;
             assert!(leaves.iter().all(|v| v.grad().unwrap().dtype() == dtype), "leaf gradients in the leaves' dtype");
             Ok(out)
         };
         let (want, got) = cpu_f64_and_gpu_bf16(run);
-        let tolerances = [("y", 1e-2), ("dx", 1e-2), ("dW₁", 1e-2), ("db₁", 1e-2), ("dW₂", 1e-2), ("db₂", 1e-5)];
+        let tolerances =
+            [("y", 1e-2), ("dx", 1e-2), ("dW₁", 1e-2), ("db₁", 1e-2), ("dW₂", 1e-2), ("db₂", 1e-5), ("dr", 1e-5)];
         assert_within_of_largest(&tolerances, &got, &want);
     }
 }

@@ -27,6 +27,17 @@ fn column_0(m: &Tensor) -> Tensor {
     column
 }
 
+/// Each product precision with the relative error allowed against the CPU: f32 to f32 rounding;
+/// bf16 against the CPU's product of the bf16-rounded operands; TF32 within its 10-bit mantissa;
+/// bf16 rounded inside cuBLAS against the exact product, at bf16's resolution (its rounding is
+/// cuBLAS's to choose).
+const PRECISIONS: [(MatmulPrecision, f64); 4] = [
+    (MatmulPrecision::F32, 1e-5),
+    (MatmulPrecision::Bf16, 1e-4),
+    (MatmulPrecision::Tf32, 2e-2),
+    (MatmulPrecision::Bf16InCublas, 5e-2),
+];
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn gpu_matmul_matches_the_cpu_in_every_precision() {
@@ -52,14 +63,7 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
         ("linear with a strided bias", randn(&[6, 32], 18), randn(&[32, 5], 19), Some(randn(&[5, 2], 20)), column_bias),
     ];
     let on_gpu = |t: &Tensor| t.to_device(gpu).unwrap();
-    // bf16 rounded inside cuBLAS: against the exact product, at bf16's resolution (its rounding
-    // is cuBLAS's to choose).
-    for (precision, tolerance) in [
-        (MatmulPrecision::F32, 1e-5),
-        (MatmulPrecision::Bf16, 1e-4),
-        (MatmulPrecision::Tf32, 2e-2),
-        (MatmulPrecision::Bf16InCublas, 5e-2),
-    ] {
+    for (precision, tolerance) in PRECISIONS {
         let in_precision = ExecutionContext::default().with_precision(precision);
         for (name, a, b, bias, product) in &cases {
             let got = in_precision.run(|| product(&on_gpu(a), &on_gpu(b), bias.as_ref().map(on_gpu).as_ref()));
@@ -80,6 +84,55 @@ fn gpu_matmul_matches_the_cpu_in_every_precision() {
     ExecutionContext::default()
         .with_precision(MatmulPrecision::Bf16)
         .run(|| bf16_images_are_rounded_once_and_dropped_when_written(&on_gpu));
+}
+
+/// A linear layer's output added onto a residual stream (`linear_onto`) in every precision, against
+/// the CPU's `x·W + b + r`: under bf16 products one cuBLASLt product adds bias and residual in its
+/// epilogue (no other launch); a residual that is not dense (a transposed view) or starts where
+/// cuBLASLt's epilogue does not take it (one float in) is added by a pass of its own, with the same
+/// result. A residual of another shape is refused.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_linear_layer_adds_its_output_onto_a_residual_stream() {
+    let gpu_device = Device::Cuda(0);
+    let on_gpu = |t: &Tensor| t.to_device(gpu_device).unwrap();
+    let (x, w, b) = (randn(&[2, 3, 32], 40), randn(&[32, 6], 41), randn(&[6], 42));
+    // Each residual as laid out on the GPU, and its values.
+    let transposed = |t: &Tensor| t.permute(&[2, 1, 0]).unwrap();
+    let one_in = |t: &Tensor| t.narrow(0, 1, 36).unwrap().reshape(&[2, 3, 6]).unwrap();
+    let (dense, stored_3_2_6, long) = (randn(&[2, 3, 6], 43), randn(&[6, 3, 2], 44), randn(&[37], 45));
+    let residuals = [
+        ("dense", on_gpu(&dense), dense.clone()),
+        ("transposed", transposed(&on_gpu(&stored_3_2_6)), transposed(&stored_3_2_6)),
+        ("one float in", one_in(&on_gpu(&long)), one_in(&long)),
+    ];
+    assert_eq!(residuals[2].1.layout().offset(), 1);
+    let gpu = kernels::cuda::Gpu::shared(0).unwrap();
+    for (precision, tolerance) in PRECISIONS {
+        let in_precision = ExecutionContext::default().with_precision(precision);
+        for (name, on, r) in &residuals {
+            gpu.profile_kernels(true);
+            let _ = gpu.kernel_times();
+            let got = in_precision.run(|| on_gpu(&x).linear_onto(&on_gpu(&w), &on_gpu(&b), on)).unwrap();
+            let times = gpu.kernel_times().unwrap();
+            let (xr, wr) = match precision {
+                MatmulPrecision::Bf16 => (bf16_rounded(&x), bf16_rounded(&w)),
+                _ => (x.clone(), w.clone()),
+            };
+            let want = xr.linear(&wr, &b).unwrap().add(r).unwrap();
+            let err = max_rel_err(&got, &want);
+            assert!(err <= tolerance, "{precision:?}, {name} residual: {err:.2e}");
+            let launches =
+                |what: &str| times.iter().filter(|t| t.name.starts_with(what)).map(|t| t.launches).sum::<usize>();
+            if precision == MatmulPrecision::Bf16 && *name == "dense" {
+                assert_eq!(launches("cuBLASLt bf16 gemm + bias + residual"), 1, "{times:?}");
+                assert_eq!(launches("add_assign_f32") + launches("binary_f32"), 0, "{times:?}");
+            }
+        }
+    }
+    gpu.profile_kernels(false);
+    let err = on_gpu(&x).linear_onto(&on_gpu(&w), &on_gpu(&b), &on_gpu(&randn(&[2, 3, 5], 46))).unwrap_err();
+    assert!(err.to_string().contains("linear_onto"), "{err}");
 }
 
 /// A linear layer's forward and backward products in bf16 round each operand once: x and W in the

@@ -36,6 +36,19 @@ impl Var {
         }))
     }
 
+    /// `y = r + x·W + b` (`r` of y's shape): a linear layer whose output is added onto the
+    /// residual stream `r`, as one op ([`Tensor::linear_onto`]: on a GPU under bf16 products the
+    /// product adds `r` in its epilogue). Backward: `dr = dy`, and [`Var::linear`]'s.
+    pub fn linear_onto(&self, weight: &Var, bias: &Var, residual: &Var) -> Result<Var> {
+        let (x, w, b) = (self.value(), weight.value(), bias.value());
+        let y = x.linear_onto(&w, &b, &residual.value())?;
+        Ok(Var::from_op("linear_onto", y, &[self, weight, bias, residual], move |g| {
+            let db = g.bias_grad()?;
+            let (dx, dw) = matmul_grads(&x, &w, g)?;
+            Ok(vec![Some(dx), Some(dw), Some(db), Some(g.clone())])
+        }))
+    }
+
     /// `y = GELU(x·W₁ + b₁)·W₂ + b₂`, a whole feed-forward block (F3), as one op (`fc` = `(W₁,
     /// b₁)`, `proj` = `(W₂, b₂)`). Its inner tensors only feed products and GELU's two passes, so on
     /// a GPU under bf16 products each is kept in bf16 alone, never in f32: the pre-activation
@@ -44,11 +57,41 @@ impl Var {
     /// Backward: `db₂ = Σ_rows dy`, `dW₂ = hᵀ·dy`, `du = (dy·W₂ᵀ) ⊙ gelu′(u)`, `db₁ = Σ_rows du`,
     /// `dW₁ = xᵀ·du`, `dx = du·W₁ᵀ`.
     pub fn feed_forward(&self, fc: (&Var, &Var), approx: GeluApproximation, proj: (&Var, &Var)) -> Result<Var> {
+        self.feed_forward_with(fc, approx, proj, None)
+    }
+
+    /// `y = r + FFN(x)` ([`Var::feed_forward`] added onto the residual stream `r`, of y's shape) as
+    /// one op, the second product adding `r` as [`Var::linear_onto`]'s does. Backward: `dr = dy`,
+    /// and [`Var::feed_forward`]'s.
+    pub fn feed_forward_onto(
+        &self,
+        fc: (&Var, &Var),
+        approx: GeluApproximation,
+        proj: (&Var, &Var),
+        residual: &Var,
+    ) -> Result<Var> {
+        self.feed_forward_with(fc, approx, proj, Some(residual))
+    }
+
+    /// The feed-forward op, onto `residual` where given.
+    fn feed_forward_with(
+        &self,
+        fc: (&Var, &Var),
+        approx: GeluApproximation,
+        proj: (&Var, &Var),
+        residual: Option<&Var>,
+    ) -> Result<Var> {
         let (x, w1, b1, w2, b2) = (self.value(), fc.0.value(), fc.1.value(), proj.0.value(), proj.1.value());
         let u = x.preactivation(&w1, &b1)?;
         let h = u.gelu_as_operand(approx)?;
-        let y = h.linear(&w2, &b2)?;
-        Ok(Var::from_op("feed_forward", y, &[self, fc.0, fc.1, proj.0, proj.1], move |g| {
+        let y = match residual {
+            Some(r) => h.linear_onto(&w2, &b2, &r.value())?,
+            None => h.linear(&w2, &b2)?,
+        };
+        let inputs: Vec<&Var> = [self, fc.0, fc.1, proj.0, proj.1].into_iter().chain(residual).collect();
+        let (name, residual_grad) =
+            if residual.is_some() { ("feed_forward_onto", true) } else { ("feed_forward", false) };
+        Ok(Var::from_op(name, y, &inputs, move |g| {
             // Each bias gradient first: on a GPU in bf16 its pass also rounds an f32 gradient for
             // the two products that read it.
             let db2 = g.bias_grad()?;
@@ -57,7 +100,9 @@ impl Var {
             let du = u.gelu_backward(&dh, approx)?;
             let db1 = du.bias_grad()?;
             let (dx, dw1) = matmul_grads(&x, &w1, &du)?;
-            Ok(vec![Some(dx), Some(dw1), Some(db1), Some(dw2), Some(db2)])
+            let mut grads = vec![Some(dx), Some(dw1), Some(db1), Some(dw2), Some(db2)];
+            grads.extend(residual_grad.then(|| Some(g.clone())));
+            Ok(grads)
         }))
     }
 }

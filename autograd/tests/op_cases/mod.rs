@@ -111,6 +111,23 @@ pub fn matmul_and_nn_cases() -> Vec<Case> {
         case("matmul", vec![randn(&[3, 4], 70), randn(&[4, 2], 71)], |v| v[0].matmul(&v[1])),
         case("linear", vec![randn(&[2, 3, 4], 76), randn(&[4, 2], 77), randn(&[2], 78)], |v| v[0].linear(&v[1], &v[2])),
         case(
+            "linear_onto",
+            vec![randn(&[2, 3, 4], 84), randn(&[4, 2], 85), randn(&[2], 86), randn(&[2, 3, 2], 87)],
+            |v| v[0].linear_onto(&v[1], &v[2], &v[3]),
+        ),
+        case(
+            "feed_forward_onto",
+            vec![
+                randn(&[2, 3, 4], 88),
+                randn(&[4, 5], 89),
+                randn(&[5], 90),
+                randn(&[5, 4], 91),
+                randn(&[4], 92),
+                randn(&[2, 3, 4], 93),
+            ],
+            |v| v[0].feed_forward_onto((&v[1], &v[2]), GeluApproximation::Tanh, (&v[3], &v[4]), &v[5]),
+        ),
+        case(
             "feed_forward",
             vec![randn(&[2, 3, 4], 79), randn(&[4, 5], 80), randn(&[5], 81), randn(&[5, 3], 82), randn(&[3], 83)],
             |v| v[0].feed_forward((&v[1], &v[2]), GeluApproximation::Tanh, (&v[3], &v[4])),

@@ -483,8 +483,16 @@ EXPORT int cublasLtMatmul(void*, void* desc, const void* alpha, const void* A, v
                           const void*, void*, size_t, void*) {
     LtMatmulDesc* d = (LtMatmulDesc*)desc;
     LtLayout *la = (LtLayout*)a_layout, *lb = (LtLayout*)b_layout, *ld = (LtLayout*)d_layout;
-    if (C != D || ld->type != 0) return 15;
+    if (ld->type != 0) return 15;
     int m = (int)ld->rows, n = (int)ld->cols, k = (int)(d->transa ? la->rows : la->cols);
+    // A C apart from D (laid out as D) is copied into D first, where β then finds it.
+    if (C != D)
+        for (int batch = 0; batch < ld->batch; ++batch)
+            for (int j = 0; j < n; ++j)
+                for (int i = 0; i < m; ++i) {
+                    long long at = batch * ld->batch_stride + i + (long long)j * ld->ld;
+                    ((float*)D)[at] = ((const float*)C)[at];
+                }
     auto reader = [](const void* p, int type) -> std::function<float(long long)> {
         if (type == 14) return [p](long long i) { return __bfloat162float(((const __nv_bfloat16*)p)[i]); };
         return [p](long long i) { return ((const float*)p)[i]; };

@@ -1,6 +1,7 @@
 //! cuBLASLt: matrix products whose epilogue adds the bias, `D = op(A)·op(B) + bias`, so a linear
 //! layer writes its output once (with plain cuBLAS, C first holds the bias rows and the product
-//! reads them back with β = 1: two extra passes over the output).
+//! reads them back with β = 1: two extra passes over the output), and, given a matrix C beside D,
+//! adds it too (`D = op(A)·op(B) + bias + C`: a layer's output onto the residual stream).
 
 use super::cost::{Cost, Math};
 use super::{CudaError, Gpu};
@@ -68,13 +69,13 @@ fn element_bytes(dtype: sys::cudaDataType) -> usize {
     }
 }
 
-/// What `D = op(A)·op(B) + bias` moves and computes: A, B and the bias read, D written (`m×n`,
-/// `k` the inner dimension), 2·m·n·k operations per product, on tensor cores when the operands are
-/// bf16 or the compute type rounds to bf16 or TF32.
+/// What `D = op(A)·op(B) + bias (+ C)` moves and computes: A, B, the bias (and C, `with_c`) read,
+/// D written (`m×n`, `k` the inner dimension), 2·m·n·k operations per product, on tensor cores
+/// when the operands are bf16 or the compute type rounds to bf16 or TF32.
 fn product_cost(
     (a, transa): (LtMatrix, bool),
     b: &LtMatrix,
-    d: &LtMatrix,
+    (d, with_c): (&LtMatrix, bool),
     batch: i32,
     compute: sys::cublasComputeType_t,
 ) -> Cost {
@@ -88,7 +89,8 @@ fn product_cost(
         _ if element_bytes(a.dtype) == 2 => Math::Bf16TensorCores,
         _ => Math::CudaCores,
     };
-    let read = batch * (m * k * element_bytes(a.dtype) + k * n * element_bytes(b.dtype)) + 4 * m;
+    let c = if with_c { m * n * element_bytes(d.dtype) } else { 0 };
+    let read = batch * (m * k * element_bytes(a.dtype) + k * n * element_bytes(b.dtype) + c) + 4 * m;
     Cost::bytes(read, batch * m * n * element_bytes(d.dtype)).with_flops(2 * batch * m * n * k, math)
 }
 
@@ -111,12 +113,14 @@ impl Gpu {
 }
 
 impl BlasLt {
-    /// `D[b] = op(A[b])·op(B[b]) + bias` for `batch` products, f32 `D` (`m × n`, column-major), the
-    /// f32 `bias` (`m` values) added to every column in the epilogue; `op` transposes where
-    /// `trans` says. f32 accumulation (`compute`).
+    /// `D[b] = op(A[b])·op(B[b]) + bias (+ C[b])` for `batch` products, f32 `D` (`m × n`,
+    /// column-major), the f32 `bias` (`m` values) added to every column in the epilogue, and with
+    /// `c` (the address of a matrix laid out as D, which it may be) that matrix too (β = 1); `op`
+    /// transposes where `trans` says. f32 accumulation (`compute`).
     ///
     /// # Safety
-    /// Every matrix lies in device memory as its [`LtMatrix`] says, and `bias` holds `m` floats.
+    /// Every matrix lies in device memory as its [`LtMatrix`] says (C as D), and `bias` holds `m`
+    /// floats.
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn matmul_bias(
         &self,
@@ -125,7 +129,7 @@ impl BlasLt {
         (a, transa): (LtMatrix, bool),
         (b, transb): (LtMatrix, bool),
         d: LtMatrix,
-        bias: u64,
+        (bias, c): (u64, Option<u64>),
         batch: i32,
         compute: sys::cublasComputeType_t,
     ) -> Result<(), CudaError> {
@@ -178,9 +182,9 @@ impl BlasLt {
                 chosen
             }
         };
-        let (alpha, beta) = (1.0f32, 0.0f32);
+        let (alpha, beta) = (1.0f32, if c.is_some() { 1.0f32 } else { 0.0 });
         let (workspace, _w) = self.workspace.device_ptr(&gpu.stream);
-        gpu.launch(name, product_cost((a, transa), &b, &d, batch, compute), || {
+        gpu.launch(name, product_cost((a, transa), &b, (&d, c.is_some()), batch, compute), || {
             lt::matmul(
                 self.handle,
                 desc.0,
@@ -190,7 +194,7 @@ impl BlasLt {
                 la.0,
                 b.ptr as *const c_void,
                 lb.0,
-                d.ptr as *const c_void,
+                c.unwrap_or(d.ptr) as *const c_void,
                 ld.0,
                 d.ptr as *mut c_void,
                 ld.0,

@@ -60,14 +60,16 @@ impl CausalSelfAttention {
         Ok(Self::causal_probabilities(&q, &k)?.value())
     }
 
-    /// `x (B, T, C) → (B, T, C)`: project to `[Q | K | V]`, attend, project back. Training and
-    /// evaluation attend within `x` (dropout on the probabilities when `rng` is given: autograd
-    /// then takes the composed path, else the fused kernel reads the heads where they lie); with a
-    /// cache (generation), `x` holds only the new positions, whose keys and values are appended
-    /// to the cache, and the queries attend over everything cached.
-    pub fn forward(
+    /// `r + Attention(x)`, `x (B, T, C)`, the output added onto the residual stream `r` (by the
+    /// output projection's op, `Linear::forward_onto`): project to `[Q | K | V]`, attend, project
+    /// back. Training and evaluation attend within `x` (dropout on the probabilities when `rng` is
+    /// given: autograd then takes the composed path, else the fused kernel reads the heads where
+    /// they lie); with a cache (generation), `x` holds only the new positions, whose keys and
+    /// values are appended to the cache, and the queries attend over everything cached.
+    pub fn forward_onto(
         &self,
         x: &Var,
+        residual: &Var,
         cache: Option<&mut LayerCache>,
         mut rng: Option<&mut rand::rngs::StdRng>,
     ) -> crate::Result<Var> {
@@ -82,7 +84,7 @@ impl CausalSelfAttention {
             }
             Some(cache) => self.attend_cached(&qkv, cache)?,
         };
-        self.resid_dropout.forward(&self.c_proj.forward(&y)?, rng)
+        self.c_proj.forward_onto(&y, residual, &self.resid_dropout, rng)
     }
 
     /// Generation's attention: the new positions' heads of `qkv (B, T, 3·C)`, their keys and

@@ -33,7 +33,8 @@ impl Block {
     ) -> crate::Result<Var> {
         // Each norm's output is read only by its sub-layer's first linear layer (the attention's
         // qkv projection, the MLP's first layer): in bf16 alone on a GPU under bf16 products.
-        let x = x.add(&self.attn.forward(&self.ln_1.forward_for_linear(x)?, cache, rng.as_deref_mut())?)?;
-        Ok(x.add(&self.mlp.forward(&self.ln_2.forward_for_linear(&x)?, rng)?)?)
+        // Each sub-layer adds its output onto the residual stream in its last product.
+        let x = self.attn.forward_onto(&self.ln_1.forward_for_linear(x)?, x, cache, rng.as_deref_mut())?;
+        self.mlp.forward_onto(&self.ln_2.forward_for_linear(&x)?, &x, rng)
     }
 }

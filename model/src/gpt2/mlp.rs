@@ -26,11 +26,16 @@ impl Mlp {
         })
     }
 
-    /// The block as one op (`Var::feed_forward`), so the tensors inside it are kept only as the
-    /// products and GELU read them (in bf16 alone on a GPU under bf16 products).
-    pub fn forward(&self, x: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
-        let (fc, proj) = (&self.c_fc, &self.c_proj);
-        let y = x.feed_forward((&fc.weight, &fc.bias), self.gelu, (&proj.weight, &proj.bias))?;
-        self.dropout.forward(&y, rng)
+    /// `r + FFN(x)`: the block's output added onto the residual stream `r`. Where dropout does
+    /// not act, one op (`Var::feed_forward_onto`), so the tensors inside it are kept only as the
+    /// products and GELU read them (in bf16 alone on a GPU under bf16 products) and the second
+    /// product adds `r` in its epilogue.
+    pub fn forward_onto(&self, x: &Var, residual: &Var, rng: Option<&mut rand::rngs::StdRng>) -> crate::Result<Var> {
+        let (fc, proj) = ((&self.c_fc.weight, &self.c_fc.bias), (&self.c_proj.weight, &self.c_proj.bias));
+        if self.dropout.acts(&rng) {
+            let y = x.feed_forward(fc, self.gelu, proj)?;
+            return Ok(residual.add(&self.dropout.forward(&y, rng)?)?);
+        }
+        Ok(x.feed_forward_onto(fc, self.gelu, proj, residual)?)
     }
 }

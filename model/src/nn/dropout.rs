@@ -20,6 +20,11 @@ impl Dropout {
         }
     }
 
+    /// Whether dropout acts: when training (`rng` given) with `p > 0`.
+    pub fn acts(&self, rng: &Option<&mut rand::rngs::StdRng>) -> bool {
+        rng.is_some() && self.p > 0.0
+    }
+
     /// The keep-scale `mᵢ/(1 − p)`, `mᵢ ~ Bernoulli(1 − p)`, of `shape` in `like`'s dtype and on its
     /// device, when `rng` is given and `p > 0` (training); `None` otherwise.
     pub fn keep_scale(

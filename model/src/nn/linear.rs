@@ -1,6 +1,6 @@
 //! The affine layer.
 
-use super::{param, Fresh, Init};
+use super::{param, Dropout, Fresh, Init};
 use autograd::{Params, Var};
 
 /// `y = x·W + b` with `W` of shape `[in, out]` (GPT-2's `Conv1D` layout, so checkpoints load as
@@ -28,5 +28,21 @@ impl Linear {
     /// `x (…, in) → (…, out)`.
     pub fn forward(&self, x: &Var) -> crate::Result<Var> {
         Ok(x.linear(&self.weight, &self.bias)?)
+    }
+
+    /// `r + Dropout(x·W + b)`: the layer's output added onto the residual stream `r`. Where
+    /// dropout does not act, one op ([`Var::linear_onto`]: on a GPU under bf16 products the
+    /// product's epilogue adds `r`).
+    pub fn forward_onto(
+        &self,
+        x: &Var,
+        residual: &Var,
+        dropout: &Dropout,
+        rng: Option<&mut rand::rngs::StdRng>,
+    ) -> crate::Result<Var> {
+        if dropout.acts(&rng) {
+            return Ok(residual.add(&dropout.forward(&self.forward(x)?, rng)?)?);
+        }
+        Ok(x.linear_onto(&self.weight, &self.bias, residual)?)
     }
 }

@@ -15,7 +15,7 @@ use kernels::cuda::cost::{Cost, Math};
 use kernels::cuda::cudarc::cublas::sys::{self, cublasOperation_t};
 use kernels::cuda::cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use kernels::cuda::cudarc::cublaslt::sys::cudaDataType as CudaDataType;
-use kernels::cuda::cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, SyncOnDrop};
+use kernels::cuda::cudarc::driver::{CudaSlice, CudaStream, CudaView, DevicePtr, DevicePtrMut, SyncOnDrop};
 use kernels::cuda::profile::product_name;
 use kernels::cuda::MatmulPrecision;
 use kernels::launch;
@@ -92,7 +92,7 @@ impl CudaStorage {
         let bf16 = (matmul_precision() == MatmulPrecision::Bf16 || stored_bf16) && total > 0 && k > 0;
         let operands = if bf16 { Some((self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?)) } else { None };
         if let (Some((a, b)), Some(bias)) = (&operands, bias) {
-            if let Some(c) = self.gemm_bf16_bias_epilogue(a, b, bias, (batch, m, n, k))? {
+            if let Some(c) = self.gemm_bf16_bias_epilogue(a, b, bias, None, (batch, m, n, k))? {
                 return Ok((self.with(total, CudaData::F32(c)), ldc));
             }
         }
@@ -185,6 +185,32 @@ impl CudaStorage {
 }
 
 impl CudaStorage {
+    /// `C = A·B + bias + R` for `A (m, k)`, `B (k, n)`: a linear layer's output added onto the
+    /// residual stream `R` (dense f32 rows of n) in the product's own pass, R read as cuBLASLt's C
+    /// matrix under bf16 products, so the layer's output is never written alone. Returns C (rows
+    /// n apart), or `None` where that path does not apply (other precisions, no cuBLASLt, a
+    /// strided or unaligned R): the caller adds R itself.
+    pub(crate) fn linear_onto_bf16(
+        &self,
+        lhs: &Layout,
+        (rhs, rhs_layout): (&Self, &Layout),
+        bias: (&Self, &Layout),
+        (residual, residual_layout): (&Self, &Layout),
+    ) -> Result<Option<Self>> {
+        let (m, k, n) = (lhs.shape()[0], lhs.shape()[1], rhs_layout.shape()[1]);
+        let stored_bf16 = [self.float_operand(lhs)?, rhs.float_operand(rhs_layout)?].contains(&true);
+        let bf16 = matmul_precision() == MatmulPrecision::Bf16 || stored_bf16;
+        let dense = residual_layout.is_contiguous() && residual_layout.elem_count() == m * n;
+        let CudaData::F32(r) = &residual.data else { return Ok(None) };
+        if !bf16 || !dense || m * n == 0 || k == 0 || residual_layout.offset() % 64 != 0 {
+            return Ok(None);
+        }
+        let (a, b) = (self.bf16_operand(lhs)?, rhs.bf16_operand(rhs_layout)?);
+        let onto = Some(r.slice(residual_layout.offset()..));
+        let c = self.gemm_bf16_bias_epilogue(&a, &b, bias, onto, (1, m, n, k))?;
+        Ok(c.map(|c| self.with(m * n, CudaData::F32(c))))
+    }
+
     /// Checks that this operand is f32 or bf16; whether it is bf16.
     fn float_operand(&self, layout: &Layout) -> Result<bool> {
         match &self.data {
@@ -376,15 +402,17 @@ impl CudaStorage {
         Ok(())
     }
 
-    /// `C[b] = A[b]·B[b] + bias` on bf16 tensor cores through cuBLASLt, the bias (`n` contiguous
-    /// f32) added in the epilogue, into a new f32 buffer; `None` where cuBLASLt declines (no
-    /// library, no algorithm for these shapes, a strided or unaligned bias), so the caller takes the
-    /// plain path.
+    /// `C[b] = A[b]·B[b] + bias (+ R[b])` on bf16 tensor cores through cuBLASLt, the bias (`n`
+    /// contiguous f32) added in the epilogue, and `onto`'s dense f32 rows R (a residual stream)
+    /// as the product's C matrix (β = 1), into a new f32 buffer; `None` where cuBLASLt declines
+    /// (no library, no algorithm for these shapes, a strided or unaligned bias), so the caller
+    /// takes the plain path.
     fn gemm_bf16_bias_epilogue(
         &self,
         a: &Bf16Operand,
         b: &Bf16Operand,
         (bias, bias_layout): (&Self, &Layout),
+        onto: Option<CudaView<f32>>,
         (batch, m, n, k): (usize, usize, usize, usize),
     ) -> Result<Option<CudaSlice<f32>>> {
         // cuBLASLt's algorithms may assume 256-byte aligned pointers: the operands and C are fresh
@@ -400,6 +428,7 @@ impl CudaStorage {
             let (b_ptr, _b) = b.device_ptr(stream);
             let bias = bias.f32s("matmul", bias_layout.shape())?.slice(bias_layout.offset()..);
             let (bias_ptr, _bias) = bias.device_ptr(stream);
+            let onto = onto.as_ref().map(|r| r.device_ptr(stream));
             let (c_ptr, _c) = c.device_ptr_mut(stream);
             // Column-major, as for cuBLAS (see `gemm_ex`): D = Cᵀ (n × m) = op(B)·op(A) in
             // column-major views, B's matrix first; each operand as stored, before its op.
@@ -414,9 +443,12 @@ impl CudaStorage {
             let d = LtMatrix { ptr: c_ptr, dtype: CudaDataType::CUDA_R_32F, rows, cols, ld, batch_stride };
             let compute = kernels::cuda::cudarc::cublaslt::sys::cublasComputeType_t::CUBLAS_COMPUTE_32F;
             // Safety: each operand lies in its buffer as its op, leading dimension and batch stride
-            // say; the bias holds n floats from its offset; C holds batch·m·n.
-            let name = product_name("cuBLASLt bf16 gemm + bias", (batch, m, n, k));
-            unsafe { lt.matmul_bias(&self.gpu, &name, first, second, d, bias_ptr, batch as i32, compute) }
+            // say; the bias holds n floats from its offset; C, and R where given, batch·m·n.
+            let what =
+                if onto.is_some() { "cuBLASLt bf16 gemm + bias + residual" } else { "cuBLASLt bf16 gemm + bias" };
+            let name = product_name(what, (batch, m, n, k));
+            let added = (bias_ptr, onto.as_ref().map(|(ptr, _)| *ptr));
+            unsafe { lt.matmul_bias(&self.gpu, &name, first, second, d, added, batch as i32, compute) }
         };
         Ok(done.is_ok().then_some(c))
     }

@@ -98,6 +98,31 @@ impl Tensor {
         Self::product(&x, weight, Some(bias))?.reshape(&out_shape)
     }
 
+    /// `y = r + x·W + b`: a linear layer's output added onto `r` (the residual stream of a
+    /// pre-LN block, of y's shape). On a GPU under bf16 products the product's epilogue adds `r`
+    /// as it adds the bias (cuBLASLt reading r as its C matrix), so `x·W + b` is never written
+    /// alone and no pass of its own adds the two; elsewhere `x·W + b` is summed into in place.
+    pub fn linear_onto(&self, weight: &Tensor, bias: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.linear_operands(weight, bias)?;
+        let (k, n) = (weight.shape()[0], weight.shape()[1]);
+        let out_shape = [&self.shape()[..self.rank() - 1], &[n]].concat();
+        if residual.shape() != out_shape {
+            return Err(Error::ShapeMismatch { op: "linear_onto", lhs: out_shape, rhs: residual.shape().to_vec() });
+        }
+        let x = self.reshape(&[self.elem_count() / k.max(1), k])?;
+        if let (Storage::Cuda(x_on), Storage::Cuda(w), Storage::Cuda(b), Storage::Cuda(r)) =
+            (x.storage(), weight.storage(), bias.storage(), residual.storage())
+        {
+            let operands = ((w, weight.layout()), (b, bias.layout()), (r, residual.layout()));
+            if let Some(y) = x_on.linear_onto_bf16(x.layout(), operands.0, operands.1, operands.2)? {
+                return Ok(Tensor::from_storage(Storage::Cuda(y), &out_shape));
+            }
+        }
+        let mut y = self.linear(weight, bias)?;
+        y.add_assign(residual)?;
+        Ok(y)
+    }
+
     /// The operands of a linear layer `x·W + b`: `x (…, k)`, `W (k, n)`, `b (n)`, on one device,
     /// the weight and bias of one dtype.
     pub(crate) fn linear_operands(&self, weight: &Tensor, bias: &Tensor) -> Result<()> {
