@@ -7,7 +7,7 @@ use crate::profile;
 use crate::var::Backward;
 use crate::Var;
 use std::collections::{HashMap, HashSet};
-use tensor::{Error, Result, Tensor};
+use tensor::{DType, Device, Error, Result, Tensor};
 
 impl Var {
     /// `dL/dθ` for every leaf θ that requires a gradient, where `L = self` is a one-element tensor;
@@ -102,10 +102,9 @@ impl Var {
                         ));
                     }
                     let summed = match grads.remove(&input.id()) {
-                        Some(mut prev) => {
+                        Some(prev) => {
                             let shapes = || vec![ig.shape().to_vec()];
-                            profile::time_backward("accumulate", shapes, ig.device(), || prev.add_assign(&ig))?;
-                            prev
+                            profile::time_backward("accumulate", shapes, ig.device(), || sum_of(prev, &ig))?
                         }
                         None => ig,
                     };
@@ -115,6 +114,19 @@ impl Var {
             Ok(collected)
         })
     }
+}
+
+/// `prev + ig`, in place where it can be ([`Tensor::add_assign`]). A GPU sums f32 only: bf16
+/// gradients that meet there (two readers of a tensor kept in bf16 alone) are summed in f32.
+fn sum_of(mut prev: Tensor, ig: &Tensor) -> Result<Tensor> {
+    let on_gpu = matches!(prev.device(), Device::Cuda(_));
+    if on_gpu && (prev.dtype() == DType::BF16 || ig.dtype() == DType::BF16) {
+        let mut sum = prev.to_dtype(DType::F32);
+        sum.add_assign(&ig.to_dtype(DType::F32))?;
+        return Ok(sum);
+    }
+    prev.add_assign(ig)?;
+    Ok(prev)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

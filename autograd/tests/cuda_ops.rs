@@ -144,32 +144,41 @@ fn the_fused_classifier_in_bf16_matches_the_cpu() {
     }
 }
 
-/// A layer norm kept in bf16 alone for the linear layer it feeds (`Var::layer_norm_as_operand`,
-/// as GPT-2's blocks use it) under bf16 products against the CPU's f64 path on the same
-/// bf16-rounded x, W: 24 rows of 20 (the bf16 rows padded to 24) → 12, a random upstream
-/// gradient. The norm's output is rounded to bf16 (2⁻⁹ relative) where an f32 output's bf16 image
-/// would be, so y and dW (which read it) and dx, dγ, dβ (which come from dy·Wᵀ on bf16 operands)
-/// agree to 1e-2 of their largest element (observed on the emulator: 1.3e-3 for y, 2.8e-3 for dx,
-/// 1.5e-3 for dγ and dβ, 2.5e-3 for dW); db, f32 sums of f32 values, to 1e-5.
+/// A layer norm kept in bf16 alone for the linear layers it feeds (`Var::layer_norm_as_operand`,
+/// as GPT-2's blocks use it, with one reader; and with two, whose bf16 gradients the engine sums
+/// in f32) under bf16 products against the CPU's f64 path on the same bf16-rounded x, W: 24 rows
+/// of 20 (the bf16 rows padded to 24) → 12, a random upstream gradient. The norm's output is
+/// rounded to bf16 (2⁻⁹ relative) where an f32 output's bf16 image would be, and its gradient
+/// dy·Wᵀ, written in bf16 by its product, is the dy the norm's backward reads (2⁻⁹ more): y and
+/// dW (which read the output) and dx, dγ, dβ agree to 1e-2 of their largest element (observed on
+/// the emulator: at most 4.2e-3); db, f32 sums of f32 values, to 1e-5.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn a_layer_norm_kept_in_bf16_for_its_linear_layer_matches_the_cpu() {
     let x = bf16_randn(&[2, 12, 20], 1.0, 21);
     let (gamma, beta) = (bf16_randn(&[20], 0.5, 22), bf16_randn(&[20], 0.5, 23));
     let (w, b) = (bf16_randn(&[20, 12], 0.2, 24), bf16_randn(&[12], 0.2, 25));
+    let (w2, b2) = (bf16_randn(&[20, 12], 0.2, 27), bf16_randn(&[12], 0.2, 28));
     let upstream = Tensor::randn(&[2, 12, 12], 0.0, 1.0, DType::F64, &mut rng(26));
-    let run = |device: Device, dtype: DType| {
-        let on = |t: &Tensor| Ok::<_, tensor::Error>(Var::new(t.to_dtype(dtype).to_device(device)?, true));
-        let (x, gamma, beta, w, b) = (on(&x)?, on(&gamma)?, on(&beta)?, on(&w)?, on(&b)?);
-        let h = x.layer_norm_as_operand(&gamma, &beta, 1e-5)?;
-        if device != Device::Cpu {
-            assert_eq!(h.value().dtype(), DType::BF16, "the norm's output on the GPU");
-        }
-        output_and_gradients(&h.linear(&w, &b)?, &upstream, &[x, gamma, beta, w, b])
-    };
-    let (want, got) = cpu_f64_and_gpu_bf16(run);
-    let tolerances = [("y", 1e-2), ("dx", 1e-2), ("dγ", 1e-2), ("dβ", 1e-2), ("dW", 1e-2), ("db", 1e-5)];
-    assert_within_of_largest(&tolerances, &got, &want);
+    for readers in [1, 2] {
+        let run = |device: Device, dtype: DType| {
+            let on = |t: &Tensor| Ok::<_, tensor::Error>(Var::new(t.to_dtype(dtype).to_device(device)?, true));
+            let (x, gamma, beta, w, b, w2, b2) =
+                (on(&x)?, on(&gamma)?, on(&beta)?, on(&w)?, on(&b)?, on(&w2)?, on(&b2)?);
+            let h = x.layer_norm_as_operand(&gamma, &beta, 1e-5)?;
+            if device != Device::Cpu {
+                assert_eq!(h.value().dtype(), DType::BF16, "the norm's output on the GPU");
+            }
+            let y = match readers {
+                1 => h.linear(&w, &b)?,
+                _ => h.linear(&w, &b)?.add(&h.linear(&w2, &b2)?)?,
+            };
+            output_and_gradients(&y, &upstream, &[x, gamma, beta, w, b])
+        };
+        let (want, got) = cpu_f64_and_gpu_bf16(run);
+        let tolerances = [("y", 1e-2), ("dx", 1e-2), ("dγ", 1e-2), ("dβ", 1e-2), ("dW", 1e-2), ("db", 1e-5)];
+        assert_within_of_largest(&tolerances, &got, &want);
+    }
 }
 
 /// A whole MLP added onto a residual stream (`Var::feed_forward_onto`, as GPT-2's) under bf16

@@ -13,7 +13,7 @@ use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy, GeluInput};
 use kernels::gemm::cuda::{gemm_f32, gemm_wmma_bf16, GemmVersion, WmmaVersion};
 use kernels::gemm::{gemm, MatRef};
 use kernels::layer_norm::cuda::{
-    layer_norm_backward, layer_norm_backward_plan, layer_norm_forward, LayerNormDx, LayerNormVersion,
+    layer_norm_backward, layer_norm_backward_plan, layer_norm_forward, LayerNormDx, LayerNormDy, LayerNormVersion,
 };
 use kernels::layer_norm::{layer_norm_backward_rows, layer_norm_rows};
 use kernels::softmax::cuda::{softmax, softmax_backward, softmax_plan, SoftmaxVersion};
@@ -304,33 +304,42 @@ fn layer_norm_versions_and_backward_match_the_cpu() {
                 assert!(max_rel_err(&download(&gpu, &rd), &rstd) <= 1e-5, "{version:?} {rows}×{cols}");
             }
         }
-        let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);
-        layer_norm_backward_rows(&x, &gamma, &mean, &rstd, &dy, &mut dx, &mut dgamma, &mut dbeta, cols);
         assert_eq!(layer_norm_backward_plan((rows, cols)).1, cols <= 6144);
-        let (md, rd, dyd) = (upload(&gpu, &mean), upload(&gpu, &rstd), upload(&gpu, &dy));
+        let (md, rd) = (upload(&gpu, &mean), upload(&gpu, &rstd));
         let zeros = |n| gpu.stream.alloc_zeros::<f32>(n).unwrap();
-        let (mut dxd, mut dgd, mut dbd) = (zeros(rows * cols), zeros(cols), zeros(cols));
-        let inputs = [&xd.slice(..), &gd.slice(..), &md.slice(..), &rd.slice(..), &dyd.slice(..)];
-        layer_norm_backward(&gpu, inputs, (LayerNormDx::Alone(&mut dxd), &mut dgd, &mut dbd), (rows, cols)).unwrap();
-        for (name, got, want) in [("dx", &dxd, &dx), ("dgamma", &dgd, &dgamma), ("dbeta", &dbd, &dbeta)] {
-            let err = max_rel_err(&download(&gpu, got), want);
-            assert!(err <= 1e-4, "backward {rows}×{cols} {name}: {err}");
-        }
-        // dx added in place into a gradient received already: that gradient plus the CPU's dx.
+        let params = [&xd.slice(..), &gd.slice(..), &md.slice(..), &rd.slice(..)];
+        // dy in f32 and in bf16 (as a product writes it), against the CPU's backward on dy's values
+        // as the GPU reads them; dx on its own, and added in place into a gradient received
+        // already (that gradient plus the CPU's dx).
+        let dy_bf16: Vec<bf16> = dy.iter().map(|&v| bf16::from_f32(v)).collect();
+        let widened: Vec<f32> = dy_bf16.iter().map(|v| v.to_f32()).collect();
+        let (dyd, dyd_bf16) = (upload(&gpu, &dy), gpu.stream.clone_htod(&dy_bf16).unwrap());
         let before = random(rows * cols, 4);
-        let want: Vec<f32> = before.iter().zip(&dx).map(|(s, d)| s + d).collect();
-        let (mut sum, mut dgd, mut dbd) = (upload(&gpu, &before), zeros(cols), zeros(cols));
-        layer_norm_backward(&gpu, inputs, (LayerNormDx::AddedInPlace(&mut sum), &mut dgd, &mut dbd), (rows, cols))
-            .unwrap();
-        let err = max_rel_err(&download(&gpu, &sum), &want);
-        assert!(err <= 1e-4, "backward {rows}×{cols}, dx added in place: {err}");
-        assert!(max_rel_err(&download(&gpu, &dgd), &dgamma) <= 1e-4, "{rows}×{cols} dgamma beside an added dx");
+        let dys =
+            [("f32", LayerNormDy::F32(dyd.slice(..)), &dy), ("bf16", LayerNormDy::Bf16(dyd_bf16.slice(..)), &widened)];
+        for (kind, dy_on, values) in &dys {
+            let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; rows * cols], vec![0.0; cols], vec![0.0; cols]);
+            layer_norm_backward_rows(&x, &gamma, &mean, &rstd, values, &mut dx, &mut dgamma, &mut dbeta, cols);
+            let added: Vec<f32> = before.iter().zip(&dx).map(|(s, d)| s + d).collect();
+            for (how, want_dx) in [("alone", &dx), ("added in place", &added)] {
+                let (mut out, mut dgd, mut dbd) = (upload(&gpu, &before), zeros(cols), zeros(cols));
+                let into =
+                    if how == "alone" { LayerNormDx::Alone(&mut out) } else { LayerNormDx::AddedInPlace(&mut out) };
+                layer_norm_backward(&gpu, (params, dy_on), (into, &mut dgd, &mut dbd), (rows, cols)).unwrap();
+                for (name, got, want) in [("dx", &out, want_dx), ("dgamma", &dgd, &dgamma), ("dbeta", &dbd, &dbeta)] {
+                    let err = max_rel_err(&download(&gpu, got), want);
+                    assert!(err <= 1e-4, "backward {rows}×{cols}, {kind} dy, dx {how}, {name}: {err}");
+                }
+            }
+        }
     }
     // Buffers too short for the shape are refused, with their lengths.
     let (x, short) = (upload(&gpu, &random(100, 5)), gpu.stream.alloc_zeros::<f32>(10).unwrap());
     let (mut dx, mut dg, mut db) = (gpu.stream.alloc_zeros::<f32>(90).unwrap(), short.clone(), short.clone());
-    let inputs = [&x.slice(..), &short.slice(..), &short.slice(..), &short.slice(..), &x.slice(..)];
-    let err = layer_norm_backward(&gpu, inputs, (LayerNormDx::Alone(&mut dx), &mut dg, &mut db), (10, 10)).unwrap_err();
+    let params = [&x.slice(..), &short.slice(..), &short.slice(..), &short.slice(..)];
+    let dy = LayerNormDy::F32(x.slice(..));
+    let err = layer_norm_backward(&gpu, (params, &dy), (LayerNormDx::Alone(&mut dx), &mut dg, &mut db), (10, 10))
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("layer_norm_backward: 10 rows of 10, buffers of [100, 100, 10, 10, 10, 10, 10] and dx of 90"),

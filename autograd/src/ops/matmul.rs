@@ -108,9 +108,11 @@ impl Var {
 }
 
 /// `(dA, dB)` of `C = A·B` from `dC = g`: `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each summed over the batch
-/// dims it was broadcast along.
+/// dims it was broadcast along. dA comes in A's dtype: on a GPU, for an A kept in bf16 alone (a
+/// layer norm's output), the product writes it in bf16 from its f32 sums, and the norm's backward
+/// reads it so.
 fn matmul_grads(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
-    let da = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
+    let da = g.matmul_into(&b.t()?, a.dtype())?.sum_to_shape(a.shape())?;
     Ok((da, rhs_grad(a, b, g)?))
 }
 

@@ -124,6 +124,7 @@ pub const SOURCES: &[KernelSource] = &[
             "layer_norm_warp_per_row",
             "layer_norm_warp_per_row_bf16",
             "layer_norm_backward",
+            "layer_norm_backward_bf16_dy",
         ],
     },
     KernelSource {

@@ -4,6 +4,7 @@ use crate::cuda::cost::{Cost, Math};
 use crate::cuda::launch::{grid, run, Bf16Copy, Bf16Out, Plan};
 use crate::cuda::{source, CudaError, Gpu};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, LaunchConfig, PushKernelArg};
+use half::bf16;
 
 /// How the rows of a layer norm are spread over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,16 +91,27 @@ pub enum LayerNormDx<'a> {
     AddedInPlace(&'a mut CudaSlice<f32>),
 }
 
+/// The output gradient a layer-norm backward reads: f32, or bf16 where the product that made it
+/// wrote bf16 (the gradient of a norm's output kept in bf16 alone).
+pub enum LayerNormDy<'a> {
+    F32(CudaView<'a, f32>),
+    Bf16(CudaView<'a, bf16>),
+}
+
 /// Layer-norm backward of `(rows, cols)`: `dx` as `dx_into` says, and `dgamma`, `dbeta` added
-/// into (they must start at zero), from `[x, gamma, mean, rstd, dy]`.
+/// into (they must start at zero), from `[x, gamma, mean, rstd]` and `dy`.
 pub fn layer_norm_backward(
     gpu: &Gpu,
-    [x, gamma, mean, rstd, dy]: [&CudaView<f32>; 5],
+    ([x, gamma, mean, rstd], dy): ([&CudaView<f32>; 4], &LayerNormDy),
     (dx_into, dgamma, dbeta): (LayerNormDx, &mut CudaSlice<f32>, &mut CudaSlice<f32>),
     (rows, cols): (usize, usize),
 ) -> Result<(), CudaError> {
     let n = rows * cols;
-    let lengths = [x.len(), dy.len(), gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
+    let (dy_len, dy_bytes, kernel) = match dy {
+        LayerNormDy::F32(d) => (d.len(), 4, "layer_norm_backward"),
+        LayerNormDy::Bf16(d) => (d.len(), 2, "layer_norm_backward_bf16_dy"),
+    };
+    let lengths = [x.len(), dy_len, gamma.len(), mean.len(), rstd.len(), dgamma.len(), dbeta.len()];
     let (added, dx) = match dx_into {
         LayerNormDx::Alone(dx) => (false, dx),
         LayerNormDx::AddedInPlace(dx) => (true, dx),
@@ -111,17 +123,21 @@ pub fn layer_norm_backward(
         )));
     }
     let (Plan { cfg, .. }, shared) = layer_norm_backward_plan((rows, cols));
-    let f = gpu.function(source("layer_norm.cu"), "layer_norm_backward")?;
+    let f = gpu.function(source("layer_norm.cu"), kernel)?;
     let (r, c, s, null) = (rows as i32, cols as i32, i32::from(shared), 0u64);
     let sum = if added { dx.device_ptr(&gpu.stream).0 } else { null };
     let mut args = gpu.stream.launch_builder(&f);
-    args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd).arg(dy).arg(&sum);
-    args.arg(dx).arg(dgamma).arg(dbeta);
-    // Safety: x, dy, dx hold rows·cols floats, gamma, dgamma, dbeta cols, mean and rstd rows
+    args.arg(&r).arg(&c).arg(&s).arg(x).arg(gamma).arg(mean).arg(rstd);
+    match dy {
+        LayerNormDy::F32(d) => args.arg(d),
+        LayerNormDy::Bf16(d) => args.arg(d),
+    };
+    args.arg(&sum).arg(dx).arg(dgamma).arg(dbeta);
+    // Safety: x, dy, dx hold rows·cols elements, gamma, dgamma, dbeta cols, mean and rstd rows
     // (checked); the sum, when there is one, is dx itself, each element read before the same
     // thread writes it. x, dy, γ, mean, rstd (and the sum) read; dx, dγ, dβ written; about 12
     // operations an element.
-    let cost =
-        Cost::f32s((2 + usize::from(added)) * n + cols + 2 * rows, n + 2 * cols).with_flops(12 * n, Math::CudaCores);
-    unsafe { run(gpu, "layer_norm_backward", &mut args, cfg, cost) }
+    let read = 4 * (1 + usize::from(added)) * n + dy_bytes * n + 4 * (cols + 2 * rows);
+    let cost = Cost::bytes(read, 4 * (n + 2 * cols)).with_flops(12 * n, Math::CudaCores);
+    unsafe { run(gpu, kernel, &mut args, cfg, cost) }
 }

@@ -148,10 +148,12 @@ extern "C" __global__ void __launch_bounds__(256, 3)
 // row (dgamma and dbeta must start at zero). Wider rows add per element. With `sum` (which may be
 // dx itself), dx = sum + the above: the norm's input gradient added to what its input has received
 // already (the residual stream's gradient, from the skip connection), so no separate pass adds them.
-extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_partials, const float* x,
-                                               const float* gamma, const float* mean, const float* rstd,
-                                               const float* dy, const float* sum, float* dx, float* dgamma,
-                                               float* dbeta) {
+// dy is f32, or bf16 (D) where the product that made it wrote bf16 (the gradient of a norm's output
+// kept in bf16 alone, which the next linear layer's dx product writes in its dtype).
+template <class D>
+__device__ void layer_norm_backward_of(int rows, int cols, int shared_partials, const float* x, const float* gamma,
+                                       const float* mean, const float* rstd, const D* dy, const float* sum, float* dx,
+                                       float* dgamma, float* dbeta) {
     extern __shared__ float partials[];
     float* dg = shared_partials ? partials : dgamma;
     float* db = shared_partials ? partials + cols : dbeta;
@@ -175,7 +177,7 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
                 int c = lane + 32 * u;
                 bool in_row = c < cols;
                 xhat[u] = in_row ? (x[base + c] - mu) * inv : 0.0f;
-                d[u] = in_row ? dy[base + c] : 0.0f;
+                d[u] = in_row ? value_at(dy, base + c) : 0.0f;
                 float g = in_row ? d[u] * gamma[c] : 0.0f;
                 g_sum += g;
                 gx_sum += g * xhat[u];
@@ -194,17 +196,17 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
         }
         float g_sum = 0.0f, gx_sum = 0.0f;
         for (int c = lane; c < cols; c += 32) {
-            float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
+            float xhat = (x[base + c] - mu) * inv, g = value_at(dy, base + c) * gamma[c];
             g_sum += g;
             gx_sum += g * xhat;
         }
         float g_mean = warp_sum(g_sum) / cols, gx_mean = warp_sum(gx_sum) / cols;
         for (int c = lane; c < cols; c += 32) {
-            float xhat = (x[base + c] - mu) * inv, g = dy[base + c] * gamma[c];
+            float d = value_at(dy, base + c), xhat = (x[base + c] - mu) * inv, g = d * gamma[c];
             float v = inv * (g - g_mean - xhat * gx_mean);
             dx[base + c] = sum ? sum[base + c] + v : v;
-            atomicAdd(&dg[c], dy[base + c] * xhat);
-            atomicAdd(&db[c], dy[base + c]);
+            atomicAdd(&dg[c], d * xhat);
+            atomicAdd(&db[c], d);
         }
     }
     if (cached) {
@@ -224,4 +226,18 @@ extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_pa
             atomicAdd(&dbeta[c], partials[cols + c]);
         }
     }
+}
+
+extern "C" __global__ void layer_norm_backward(int rows, int cols, int shared_partials, const float* x,
+                                               const float* gamma, const float* mean, const float* rstd,
+                                               const float* dy, const float* sum, float* dx, float* dgamma,
+                                               float* dbeta) {
+    layer_norm_backward_of(rows, cols, shared_partials, x, gamma, mean, rstd, dy, sum, dx, dgamma, dbeta);
+}
+
+extern "C" __global__ void layer_norm_backward_bf16_dy(int rows, int cols, int shared_partials, const float* x,
+                                                       const float* gamma, const float* mean, const float* rstd,
+                                                       const __nv_bfloat16* dy, const float* sum, float* dx,
+                                                       float* dgamma, float* dbeta) {
+    layer_norm_backward_of(rows, cols, shared_partials, x, gamma, mean, rstd, dy, sum, dx, dgamma, dbeta);
 }

@@ -383,6 +383,22 @@ impl CudaStorage {
             Ok(Dense::Owned(self.contiguous(layout)?))
         }
     }
+
+    /// `f` of the bf16 elements `layout` reads as one dense run: where they lie, or a dense copy
+    /// (of rows padded apart, say).
+    pub(crate) fn with_dense_bf16<R>(
+        &self,
+        op: &'static str,
+        layout: &Layout,
+        f: impl FnOnce(CudaView<bf16>) -> Result<R>,
+    ) -> Result<R> {
+        let copy = if layout.is_contiguous() { None } else { Some(self.contiguous(layout)?) };
+        let (dense, offset) = copy.as_ref().map_or((self, layout.offset()), |c| (c, 0));
+        let CudaData::BF16(x) = &dense.data else {
+            return Err(Error::invalid(op, format!("bf16 data, got {:?}", dense.dtype())));
+        };
+        f(x.slice(offset..offset + layout.elem_count()))
+    }
 }
 
 /// The driver allocates no empty buffers: an empty vector travels as one element.

@@ -5,7 +5,7 @@ use crate::cuda::{cuda_error, driver_error, CudaData, CudaStorage};
 use crate::op::GeluApproximation;
 use crate::{Layout, Result};
 use half::bf16;
-use kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
+use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::gelu::cuda::{gelu_backward, gelu_forward, GeluDy, GeluInput};
 
 impl CudaStorage {
@@ -118,21 +118,6 @@ impl CudaStorage {
             })?;
         }
         Ok((self.with(rows * stride, CudaData::BF16(out)), Layout::rows_apart(layout.shape(), stride)))
-    }
-
-    /// `f` of the bf16 elements of `layout` as one dense run: where they lie, or a dense copy.
-    fn with_dense_bf16<R>(
-        &self,
-        op: &'static str,
-        layout: &Layout,
-        f: impl FnOnce(CudaView<bf16>) -> Result<R>,
-    ) -> Result<R> {
-        let copy = if layout.is_contiguous() { None } else { Some(self.contiguous(layout)?) };
-        let (dense, offset) = copy.as_ref().map_or((self, layout.offset()), |c| (c, 0));
-        let CudaData::BF16(x) = &dense.data else {
-            return Err(crate::Error::invalid(op, format!("bf16 data, got {:?}", dense.dtype())));
-        };
-        f(x.slice(offset..offset + layout.elem_count()))
     }
 }
 

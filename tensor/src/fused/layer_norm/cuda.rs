@@ -7,7 +7,7 @@ use crate::{Layout, Result};
 use half::bf16;
 use kernels::cuda::cudarc::driver::CudaSlice;
 use kernels::cuda::launch::Bf16Out;
-use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_forward, LayerNormDx, LayerNormVersion};
+use kernels::layer_norm::cuda::{layer_norm_backward, layer_norm_forward, LayerNormDx, LayerNormDy, LayerNormVersion};
 
 impl CudaStorage {
     /// Layer norm over the last dim: `(y, mean, rstd)`, a warp per row.
@@ -101,7 +101,8 @@ impl CudaStorage {
         self.layer_norm_backward_into(layout, [gamma, mean, rstd, dy], into)
     }
 
-    /// The backward kernel, `dx` written as `dx_into` says: `(dγ, dβ)`.
+    /// The backward kernel, `dx` written as `dx_into` says: `(dγ, dβ)`. dy is f32, or bf16 (the
+    /// gradient of a norm's output kept in bf16 alone, as the next layer's dx product writes it).
     fn layer_norm_backward_into(
         &self,
         layout: &Layout,
@@ -110,17 +111,18 @@ impl CudaStorage {
     ) -> Result<(Self, Self)> {
         let op = "layer_norm_backward";
         let x = self.dense(op, layout)?;
-        let (g, m, s, d) =
-            (gamma.0.dense(op, gamma.1)?, mean.0.dense(op, mean.1)?, rstd.0.dense(op, rstd.1)?, dy.0.dense(op, dy.1)?);
+        let (g, m, s) = (gamma.0.dense(op, gamma.1)?, mean.0.dense(op, mean.1)?, rstd.0.dense(op, rstd.1)?);
         let (rows, cols) = rows_cols(layout);
         let (mut dg, mut db) = (self.zeros_f32(op, cols)?, self.zeros_f32(op, cols)?);
-        layer_norm_backward(
-            &self.gpu,
-            [&x.view(), &g.view(), &m.view(), &s.view(), &d.view()],
-            (dx_into, &mut dg, &mut db),
-            (rows, cols),
-        )
-        .map_err(cuda_error(op))?;
+        let launch = |d: LayerNormDy| {
+            let params = [&x.view(), &g.view(), &m.view(), &s.view()];
+            layer_norm_backward(&self.gpu, (params, &d), (dx_into, &mut dg, &mut db), (rows, cols))
+                .map_err(cuda_error(op))
+        };
+        match &dy.0.data {
+            CudaData::BF16(_) => dy.0.with_dense_bf16(op, dy.1, |d| launch(LayerNormDy::Bf16(d)))?,
+            _ => launch(LayerNormDy::F32(dy.0.dense(op, dy.1)?.view()))?,
+        }
         Ok((self.with(cols, CudaData::F32(dg)), self.with(cols, CudaData::F32(db))))
     }
 }
