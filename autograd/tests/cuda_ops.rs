@@ -191,7 +191,7 @@ fn a_layer_norm_kept_in_bf16_for_its_linear_layer_matches_the_cpu() {
 /// f64 (2⁻⁹ relative each, a few on any path): y, dx, dW₁, db₁ and dW₂ agree to 1e-2 of their
 /// largest element (observed on the emulator: 2.0e-3 to 5.7e-3); db₂ and dr (the upstream
 /// gradient itself), f32 sums of f32 values, to 1e-5. The leaves' gradients come back in their
-/// own dtype.
+/// own dtype. Recomputing GELU's output in the backward changes nothing.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn an_mlp_in_bf16_matches_the_cpu() {
@@ -215,5 +215,9 @@ fn an_mlp_in_bf16_matches_the_cpu() {
         let tolerances =
             [("y", 1e-2), ("dx", 1e-2), ("dW₁", 1e-2), ("db₁", 1e-2), ("dW₂", 1e-2), ("db₂", 1e-5), ("dr", 1e-5)];
         assert_within_of_largest(&tolerances, &got, &want);
+        // GELU's output made again in the backward: the same values, so the same results.
+        let bf16 = tensor::ExecutionContext::default().with_precision(tensor::MatmulPrecision::Bf16);
+        let recomputed = bf16.with_recompute_gelu(true).run(|| run(Device::Cuda(0), DType::F32)).unwrap();
+        assert_eq!(recomputed, got, "recomputing GELU in the backward");
     }
 }

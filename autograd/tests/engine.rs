@@ -53,6 +53,25 @@ fn an_op_adding_to_its_first_inputs_gradient_is_handed_the_sum_so_far() {
     assert!(err.to_string().contains("backward dropped the gradient its first input had"), "{err}");
 }
 
+/// Recomputing GELU's output in the backward (`recompute_gelu`) gives exactly the gradients that
+/// keeping it does: the same values, made twice.
+#[test]
+fn recomputing_gelu_gives_the_gradients_keeping_it_does() {
+    use tensor::{ExecutionContext, GeluApproximation};
+    let randn = |shape: &[usize], seed| Tensor::randn(shape, 0.0, 1.0, DType::F64, &mut rng(seed));
+    let values = [randn(&[2, 3, 4], 1), randn(&[4, 6], 2), randn(&[6], 3), randn(&[6, 4], 4), randn(&[4], 5)];
+    let run = |recompute: bool| {
+        ExecutionContext::default().with_recompute_gelu(recompute).run(|| {
+            let vars: Vec<Var> = values.iter().map(|v| Var::new(v.clone(), true)).collect();
+            let y = vars[0].feed_forward((&vars[1], &vars[2]), GeluApproximation::Tanh, (&vars[3], &vars[4])).unwrap();
+            y.mul(&y).unwrap().sum_all().unwrap().backward().unwrap();
+            let grads = vars.iter().map(|v| v.grad().unwrap().to_f64_vec());
+            std::iter::once(y.value().to_f64_vec()).chain(grads).collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(run(true), run(false));
+}
+
 #[test]
 fn backward_from_a_tensor_with_upstream_gradient() {
     let x = Var::new(Tensor::from_f64s(&[1., 2., 3.], &[3], DType::F64).unwrap(), true);

@@ -1,6 +1,6 @@
 //! How ops run, chosen per thread and scoped like `no_grad`: the precision of f32 matrix products
-//! (f32 or bf16 on either device, TF32 and cuBLAS's bf16 on a GPU), and the attention path (the fused kernels, one fused GPU version named, or the composed
-//! reference). The CLI and the trainer set it around the work they run; an op reads it when it runs
+//! (f32 or bf16 on either device, TF32 and cuBLAS's bf16 on a GPU), the attention path (the fused kernels, one fused GPU version named, or the composed
+//! reference), and what the backward recomputes rather than keeps. The CLI and the trainer set it around the work they run; an op reads it when it runs
 //! on the calling thread; nothing is process-wide, so tests on separate threads never see each
 //! other's settings.
 
@@ -27,6 +27,9 @@ pub struct ExecutionContext {
     /// operands and f32 sums (`kernels::gemm::gemm_bf16`); on a GPU as [`MatmulPrecision`] says.
     pub precision: MatmulPrecision,
     pub attention: AttentionPath,
+    /// Whether a feed-forward block recomputes its hidden layer `GELU(u)` in the backward instead
+    /// of keeping it from the forward (less activation memory, one more GELU pass).
+    pub recompute_gelu: bool,
 }
 
 thread_local! {
@@ -62,6 +65,11 @@ impl ExecutionContext {
     /// The same context with another attention path.
     pub fn with_attention(self, attention: AttentionPath) -> Self {
         Self { attention, ..self }
+    }
+
+    /// The same context, recomputing GELU's output in the backward or not.
+    pub fn with_recompute_gelu(self, recompute_gelu: bool) -> Self {
+        Self { recompute_gelu, ..self }
     }
 }
 

@@ -56,6 +56,25 @@ fn a_dry_run_predicts_a_gpt_step_from_its_launches() {
     assert!(printed.contains("no kernel run"), "{printed}");
 }
 
+/// `--recompute gelu` (bf16, the baby preset's batch of 8 × 256): each MLP's hidden layer is made
+/// again in the backward (a second GELU launch for each of the 6 layers) instead of kept from the
+/// forward, so the step's peak is lower by at least five of those layers (2048 tokens × 1536 × 2
+/// bytes each; the one being recomputed lives again for its backward). Each dry run is a process
+/// of its own, whose driver counts only its own memory.
+#[test]
+fn recomputing_gelu_trades_a_launch_per_layer_for_activation_memory() {
+    let kept_args = ["bench", "train", "--preset", "baby", "--device", "cuda", "--dry-run", "--precision", "bf16"];
+    let kept = binary(&kept_args, false);
+    let recomputed = binary(&[&kept_args[..], &["--recompute", "gelu"]].concat(), false);
+    let gelus = |printed: &str| launches_by_kernel(printed)["gelu_forward_bf16_product"];
+    assert_eq!((gelus(&kept), gelus(&recomputed)), (6.0, 12.0));
+    let peak = |printed: &str| json_of(printed)["peak_bytes"].as_f64().unwrap();
+    let saved = peak(&kept) - peak(&recomputed);
+    assert!(saved >= 5.0 * 2048.0 * 1536.0 * 2.0, "{saved} bytes less at the peak");
+    let e = emergent(&[&kept_args[..], &["--recompute", "everything"]].concat()).unwrap_err();
+    assert!(e.contains("invalid value 'everything'") && e.contains("gelu"), "{e}");
+}
+
 #[test]
 fn a_dry_run_is_for_the_gpu_and_times_nothing() {
     let e = emergent(&[&BABY[..], &["cpu", "--dry-run"]].concat()).unwrap_err();

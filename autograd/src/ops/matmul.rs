@@ -1,7 +1,7 @@
 //! Matrix multiplication and its derivative.
 
 use crate::Var;
-use tensor::{GeluApproximation, Result, Tensor};
+use tensor::{ExecutionContext, GeluApproximation, Result, Tensor};
 
 impl Var {
     /// `C = A·B` (batched, broadcast batch dims; 1-D operands as vectors).
@@ -53,7 +53,8 @@ impl Var {
     /// b₁)`, `proj` = `(W₂, b₂)`). Its inner tensors only feed products and GELU's two passes, so on
     /// a GPU under bf16 products each is kept in bf16 alone, never in f32: the pre-activation
     /// `u = x·W₁ + b₁` as the product `x·W₁` with the bias beside it ([`Tensor::preactivation`]),
-    /// GELU's output `h`, `dh = dy·W₂ᵀ` and `du`.
+    /// GELU's output `h`, `dh = dy·W₂ᵀ` and `du`. Under the execution context's `recompute_gelu`,
+    /// `h` is made again in the backward rather than kept from the forward.
     /// Backward: `db₂ = Σ_rows dy`, `dW₂ = hᵀ·dy`, `du = (dy·W₂ᵀ) ⊙ gelu′(u)`, `db₁ = Σ_rows du`,
     /// `dW₁ = xᵀ·du`, `dx = du·W₁ᵀ`.
     pub fn feed_forward(&self, fc: (&Var, &Var), approx: GeluApproximation, proj: (&Var, &Var)) -> Result<Var> {
@@ -88,12 +89,19 @@ impl Var {
             Some(r) => h.linear_onto(&w2, &b2, &r.value())?,
             None => h.linear(&w2, &b2)?,
         };
+        // Under `recompute_gelu` the backward makes h again from u (the same kernel: the same
+        // values), so h is not kept from the forward.
+        let kept_h = (!ExecutionContext::current().recompute_gelu).then_some(h);
         let inputs: Vec<&Var> = [self, fc.0, fc.1, proj.0, proj.1].into_iter().chain(residual).collect();
         let (name, residual_grad) =
             if residual.is_some() { ("feed_forward_onto", true) } else { ("feed_forward", false) };
         Ok(Var::from_op(name, y, &inputs, move |g| {
             // Each bias gradient first: on a GPU in bf16 its pass also rounds an f32 gradient for
             // the two products that read it.
+            let h = match &kept_h {
+                Some(h) => h.clone(),
+                None => u.gelu_as_operand(approx)?,
+            };
             let db2 = g.bias_grad()?;
             let dh = g.matmul_into(&w2.t()?, h.dtype())?;
             let dw2 = rhs_grad(&h, &w2, g)?;

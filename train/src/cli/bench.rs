@@ -56,6 +56,10 @@ pub enum BenchWhat {
         /// [default: no clipping, as the PyTorch baselines of benches/ run].
         #[arg(long, value_name = "MAX_NORM")]
         clip: Option<f64>,
+        /// Make this again in the backward instead of keeping it from the forward: gelu (the MLP's
+        /// hidden layer) [default: keep everything].
+        #[arg(long, value_enum)]
+        recompute: Option<super::Recompute>,
     },
     /// The fused kernels, each variant checked against the naive reference, then timed: on the CPU
     /// (the default) as GFLOP/s and GB/s and a share of this machine's measured FMA peak or streaming
@@ -107,7 +111,7 @@ impl Preset {
 
 pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
     match args.what {
-        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention, dry_run, clip } => {
+        BenchWhat::Train { preset, steps, profile, device, batch, seq, attention, dry_run, clip, recompute } => {
             if let Some(bad) = clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
                 return Err(TrainError::Invalid(format!("--clip {bad}: the largest norm must be a number above 0")));
             }
@@ -118,6 +122,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn std::io::Write) -> Result<()> {
                 kernel_profile::start_dry_run()?;
             }
             let (device, _context) = device.open(attention)?;
+            let _recompute = super::Recompute::enter(recompute);
             let (cfg, default_batch, default_seq) = preset.setup();
             let shape = (batch.unwrap_or(default_batch), seq.unwrap_or(default_seq));
             if shape.1 > cfg.n_positions || shape.0 == 0 || shape.1 == 0 {

@@ -63,8 +63,27 @@ impl DeviceArgs {
             )));
         }
         tensor::open_device(self.device)?;
-        let context = ExecutionContext { precision: self.precision.into(), attention: attention.path(self.device)? };
+        let context = ExecutionContext::default()
+            .with_precision(self.precision.into())
+            .with_attention(attention.path(self.device)?);
         Ok((self.device, context.enter()))
+    }
+}
+
+/// `--recompute`: what a training step's backward makes again instead of keeping it from the
+/// forward, trading a pass for activation memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Recompute {
+    /// The MLP's hidden layer GELU(u), made again from its pre-activation u (one more GELU pass;
+    /// on a GPU under bf16, 2 bytes per hidden activation less kept).
+    Gelu,
+}
+
+impl Recompute {
+    /// Makes `recompute` part of this thread's execution context while the returned scope lives
+    /// (after [`DeviceArgs::open`], whose scope it then ends before).
+    pub fn enter(recompute: Option<Recompute>) -> ContextScope {
+        ExecutionContext::current().with_recompute_gelu(recompute == Some(Recompute::Gelu)).enter()
     }
 }
 

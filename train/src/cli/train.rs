@@ -127,6 +127,10 @@ pub struct TrainArgs {
     /// The fused attention kernel or the composed reference path (same formulas).
     #[arg(long, value_enum, default_value = "fused")]
     pub attention: super::AttentionPath,
+    /// Make this again in the backward instead of keeping it from the forward: gelu (the MLP's
+    /// hidden layer; less activation memory, the same results) [default: keep everything].
+    #[arg(long, value_enum)]
+    pub recompute: Option<super::Recompute>,
 }
 
 /// The config these flags describe.
@@ -238,6 +242,7 @@ fn run_in(world: Rc<dyn Collective>, args: &TrainArgs, out: &mut dyn Write) -> R
         other => other,
     };
     let (device, _context) = super::DeviceArgs { device, ..args.device }.open(args.attention)?;
+    let _recompute = super::Recompute::enter(args.recompute);
     let mut trainer = match &args.resume {
         Some(dir) => {
             let ignored = ignored_on_resume(args);
